@@ -1,0 +1,3 @@
+module github.com/cybertensor/cybertensor
+
+go 1.26
