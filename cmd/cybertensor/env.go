@@ -25,11 +25,11 @@ type env struct {
 
 func newEnv() env {
 	e := env{
-		stdin:       os.Stdin,
-		stdout:      os.Stdout,
-		stderr:      os.Stderr,
-		getenv:      os.Getenv,
-		userHome:    os.UserHomeDir,
+		stdin:    os.Stdin,
+		stdout:   os.Stdout,
+		stderr:   os.Stderr,
+		getenv:   os.Getenv,
+		userHome: os.UserHomeDir,
 	}
 	if fd := int(os.Stdin.Fd()); term.IsTerminal(fd) {
 		e.terminal = func() ([]byte, error) { return term.ReadPassword(fd) }
