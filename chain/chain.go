@@ -2,8 +2,8 @@ package chain
 
 import (
 	"crypto/sha256"
-	"errors"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sort"
 )

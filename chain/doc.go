@@ -1,0 +1,36 @@
+// Package chain is the cybertensor chain application: a pure,
+// deterministic state machine holding balances, subnets, neurons, stake and
+// weights, with the message set of the original system's chain contract
+// (cybercongress/cybernet, a port of opentensor/subtensor).
+//
+// # State machine
+//
+// State.ApplyBlock(Block) runs the block step (registration difficulty and
+// burn adjustment, the root epoch that splits emission between subnets,
+// emission accrual and each subnet's Yuma epoch at its tempo) and then the
+// block's transactions, and returns the new app hash. It reads no clock,
+// does no I/O and never lets map order reach a result: every node that
+// applies the same blocks reaches the same state and app hash.
+//
+// The app hash is SHA-256 over the height and, in key order, each stored
+// object's key and the SHA-256 of its canonical binary encoding (codec.go).
+// Object hashes are cached and recomputed only for objects a block changed.
+//
+// # Transactions
+//
+// A transaction is a protobuf TxRaw (chainpb/tx.proto): body bytes, the
+// signer's compressed secp256k1 public key and a 64-byte signature over
+// "cybertensor-tx/1\x00" || body. The body carries the chain ID, the
+// signer's next sequence number (no replays) and one message. A transaction
+// whose envelope is invalid changes nothing; one whose message breaks a rule
+// is rejected with a named TxError, consumes its sequence number and changes
+// nothing else. CheckTx runs every check without changing the state, so an
+// engine rejects such transactions before they reach a block.
+//
+// # Durability
+//
+// DB wraps a State with a bbolt file: each block's changed objects, its
+// height, app hash and the block itself are written in one fsynced
+// transaction, so a crash loses no committed block and a restart resumes
+// at the last one.
+package chain

@@ -1,0 +1,226 @@
+package chain
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Buckets of the chain database.
+var (
+	bucketMeta   = []byte("meta")
+	bucketState  = []byte("state")
+	bucketBlocks = []byte("blocks")
+)
+
+// Meta keys.
+var (
+	metaHeight  = []byte("height")
+	metaAppHash = []byte("app_hash")
+	metaGenesis = []byte("genesis")
+)
+
+// ErrDBBroken is returned after a failed write: the in-memory state is
+// ahead of the disk, so the DB must be closed and reopened.
+var ErrDBBroken = errors.New("chain: database write failed; reopen to recover the last committed block")
+
+// DB is a durable chain: a State whose every block is committed to a bbolt
+// file in one fsynced write transaction (the changed objects, the new
+// height and app hash, and the block itself), so a crash at any moment
+// loses no committed block and never leaves a partial one.
+type DB struct {
+	bolt    *bolt.DB
+	state   *State
+	genesis Genesis
+	broken  bool
+}
+
+// OpenDB opens the chain database at path, creating it from gen if it
+// does not exist. An existing database must have been created from a
+// genesis with the same chain ID; its state is restored and checked
+// against the stored app hash.
+func OpenDB(path string, gen Genesis, epoch EpochFunc) (*DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("chain: creating %s: %w", filepath.Dir(path), err)
+	}
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 0})
+	if err != nil {
+		return nil, fmt.Errorf("chain: opening %s: %w", path, err)
+	}
+	d := &DB{bolt: b, genesis: gen}
+	if err := d.load(gen, epoch); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *DB) load(gen Genesis, epoch EpochFunc) error {
+	var stored []byte
+	err := d.bolt.View(func(tx *bolt.Tx) error {
+		if m := tx.Bucket(bucketMeta); m != nil {
+			stored = append([]byte(nil), m.Get(metaGenesis)...)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("chain: reading database: %w", err)
+	}
+	if stored == nil {
+		return d.create(gen, epoch)
+	}
+	var storedGen Genesis
+	if err := json.Unmarshal(stored, &storedGen); err != nil {
+		return fmt.Errorf("chain: database genesis is corrupt: %w", err)
+	}
+	if storedGen.ChainID != gen.ChainID {
+		return fmt.Errorf("chain: database holds chain %q, not %q", storedGen.ChainID, gen.ChainID)
+	}
+	d.genesis = storedGen
+	var height uint64
+	var appHash []byte
+	var recs []record
+	err = d.bolt.View(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bucketMeta)
+		hb := m.Get(metaHeight)
+		if len(hb) != 8 {
+			return errors.New("height record is corrupt")
+		}
+		height = binary.BigEndian.Uint64(hb)
+		appHash = append([]byte(nil), m.Get(metaAppHash)...)
+		return tx.Bucket(bucketState).ForEach(func(k, v []byte) error {
+			recs = append(recs, record{string(k), append([]byte(nil), v...)})
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("chain: reading database: %w", err)
+	}
+	s, err := restoreState(height, appHash, recs, epoch)
+	if err != nil {
+		return err
+	}
+	d.state = s
+	return nil
+}
+
+func (d *DB) create(gen Genesis, epoch EpochFunc) error {
+	s, err := NewState(gen, epoch)
+	if err != nil {
+		return err
+	}
+	genJSON, err := json.Marshal(gen)
+	if err != nil {
+		return fmt.Errorf("chain: encoding genesis: %w", err)
+	}
+	err = d.bolt.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketMeta, bucketState, bucketBlocks} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		st := tx.Bucket(bucketState)
+		for _, r := range s.allRecords() {
+			if err := st.Put([]byte(r.key), r.value); err != nil {
+				return err
+			}
+		}
+		m := tx.Bucket(bucketMeta)
+		if err := m.Put(metaHeight, binary.BigEndian.AppendUint64(nil, 0)); err != nil {
+			return err
+		}
+		if err := m.Put(metaAppHash, s.AppHash()); err != nil {
+			return err
+		}
+		return m.Put(metaGenesis, genJSON)
+	})
+	if err != nil {
+		return fmt.Errorf("chain: writing genesis: %w", err)
+	}
+	d.state = s
+	return nil
+}
+
+// State is the current state. The caller serializes access to the DB.
+func (d *DB) State() *State { return d.state }
+
+// Genesis is the genesis the database was created from.
+func (d *DB) Genesis() Genesis { return d.genesis }
+
+// CheckTx checks a transaction against the current state.
+func (d *DB) CheckTx(raw []byte) error { return d.state.CheckTx(raw) }
+
+// ApplyBlock applies a block and commits it before returning.
+func (d *DB) ApplyBlock(b Block) (*BlockResult, error) {
+	if d.broken {
+		return nil, ErrDBBroken
+	}
+	res, err := d.state.ApplyBlock(b)
+	if err != nil {
+		return nil, err
+	}
+	err = d.bolt.Update(func(tx *bolt.Tx) error {
+		st := tx.Bucket(bucketState)
+		for _, r := range res.records {
+			if err := st.Put([]byte(r.key), r.value); err != nil {
+				return err
+			}
+		}
+		if err := tx.Bucket(bucketBlocks).Put(binary.BigEndian.AppendUint64(nil, b.Height), encodeBlock(b)); err != nil {
+			return err
+		}
+		m := tx.Bucket(bucketMeta)
+		if err := m.Put(metaHeight, binary.BigEndian.AppendUint64(nil, b.Height)); err != nil {
+			return err
+		}
+		return m.Put(metaAppHash, res.AppHash)
+	})
+	res.records = nil
+	if err != nil {
+		d.broken = true
+		return nil, fmt.Errorf("%w: %v", ErrDBBroken, err)
+	}
+	return res, nil
+}
+
+// Block returns a committed block.
+func (d *DB) Block(height uint64) (Block, bool, error) {
+	var raw []byte
+	err := d.bolt.View(func(tx *bolt.Tx) error {
+		raw = append([]byte(nil), tx.Bucket(bucketBlocks).Get(binary.BigEndian.AppendUint64(nil, height))...)
+		return nil
+	})
+	if err != nil || raw == nil {
+		return Block{}, false, err
+	}
+	b, err := decodeBlock(raw)
+	return b, err == nil, err
+}
+
+// Close closes the database file.
+func (d *DB) Close() error { return d.bolt.Close() }
+
+func encodeBlock(b Block) []byte {
+	var e encoder
+	e.u64(b.Height)
+	e.bytes(b.Hash)
+	e.u64(uint64(len(b.Txs)))
+	for _, tx := range b.Txs {
+		e.bytes(tx)
+	}
+	return e.b
+}
+
+func decodeBlock(raw []byte) (Block, error) {
+	d := decoder{b: raw}
+	b := Block{Height: d.u64(), Hash: d.bytes()}
+	for range d.length() {
+		b.Txs = append(b.Txs, d.bytes())
+	}
+	return b, d.finish()
+}
