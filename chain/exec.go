@@ -674,3 +674,24 @@ func (s *State) execSudoSetGlobal(c *txContext, m *chainpb.SudoSetGlobal) ([]Eve
 	s.dirty.globals = true
 	return []Event{event("global_set", "name", m.Name, "value", u64s(m.Value))}, nil
 }
+
+// CheckTxSequence is CheckTx with the expected sequence number supplied by
+// the caller: an engine with transactions waiting for a block passes the
+// signer's next sequence counting those. It returns the decoded
+// transaction.
+func (s *State) CheckTxSequence(raw []byte, next func(Address) uint64) (*Tx, error) {
+	tx, err := DecodeTx(raw)
+	if err != nil {
+		return nil, err
+	}
+	if tx.Body.ChainId != s.g.ChainID {
+		return nil, txErr(ErrWrongChainID, "%q, this chain is %q", tx.Body.ChainId, s.g.ChainID)
+	}
+	if want := next(tx.Signer); tx.Body.Sequence != want {
+		return nil, txErr(ErrBadSequence, "got %d, want %d", tx.Body.Sequence, want)
+	}
+	if _, err := s.dispatch(&txContext{tx: tx, check: true}); err != nil {
+		return nil, err
+	}
+	return tx, nil
+}

@@ -1,0 +1,105 @@
+package chainlink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/cybertensor/cybertensor/chain"
+	"github.com/cybertensor/cybertensor/wallet"
+)
+
+// Head is a committed block as neurons see it.
+type Head struct {
+	Height  uint64 `json:"height"`
+	AppHash []byte `json:"app_hash"`
+	// Hash is the block's hash (registrations bind proof of work to it).
+	Hash []byte `json:"hash"`
+	// Epochs lists the subnets whose epoch ran in this block.
+	Epochs []uint16 `json:"epochs,omitempty"`
+}
+
+// Receipt says how a transaction ended.
+type Receipt struct {
+	TxHash [32]byte      `json:"tx_hash"`
+	Height uint64        `json:"height"`
+	Code   uint32        `json:"code"`
+	Error  string        `json:"error,omitempty"`
+	Events []chain.Event `json:"events,omitempty"`
+}
+
+// Reader reads chain state.
+type Reader interface {
+	// ChainID is the chain's ID, which transactions must carry.
+	ChainID() string
+	// Head returns the latest committed block.
+	Head(ctx context.Context) (Head, error)
+	// Account returns an address's balance and next sequence number.
+	Account(ctx context.Context, a wallet.Address) (chain.Account, error)
+	// Subnets lists the subnets.
+	Subnets(ctx context.Context) ([]chain.SubnetInfo, error)
+	// Subnet returns one subnet with its hyperparameters; ErrNotFound if
+	// it does not exist.
+	Subnet(ctx context.Context, netuid uint16) (chain.SubnetInfo, error)
+	// Neuron returns the neuron a hotkey holds on a subnet; ErrNotFound
+	// if it holds none.
+	Neuron(ctx context.Context, netuid uint16, hotkey wallet.Address) (chain.NeuronInfo, error)
+	// Metagraph returns a subnet's metagraph; lite leaves out weights and
+	// bonds.
+	Metagraph(ctx context.Context, netuid uint16, lite bool) (*chain.Metagraph, error)
+}
+
+// Submitter sends signed transactions.
+type Submitter interface {
+	// Submit sends an encoded, signed transaction and waits until a block
+	// includes it. A transaction the chain rejects, before or in the
+	// block, returns a *TxError naming the rule (errors.Is matches the
+	// chain's named errors) and changed nothing but, if it reached a
+	// block, the signer's sequence number.
+	Submit(ctx context.Context, tx []byte) (*Receipt, error)
+}
+
+// Subscriber follows new blocks.
+type Subscriber interface {
+	// SubscribeHeads delivers every new head until ctx ends, then closes
+	// the channel. A subscriber that falls behind skips to the latest head.
+	SubscribeHeads(ctx context.Context) (<-chan Head, error)
+}
+
+// Chain is everything a neuron needs from the chain.
+type Chain interface {
+	Reader
+	Submitter
+	Subscriber
+}
+
+// ErrNotFound is returned for a subnet or neuron that does not exist.
+var ErrNotFound = errors.New("chainlink: not found")
+
+// ErrClosed is returned after the chain connection was closed.
+var ErrClosed = errors.New("chainlink: closed")
+
+// TxError is a transaction the chain rejected.
+type TxError struct {
+	Receipt *Receipt
+	// Err is the chain's named error (a *chain.TxError), if known.
+	Err error
+}
+
+func (e *TxError) Error() string {
+	if e.Receipt != nil && e.Receipt.Height != 0 {
+		return fmt.Sprintf("transaction %x failed in block %d: %v", e.Receipt.TxHash[:6], e.Receipt.Height, e.Err)
+	}
+	return fmt.Sprintf("transaction rejected: %v", e.Err)
+}
+
+func (e *TxError) Unwrap() error { return e.Err }
+
+// FailedReceipt turns a failed receipt into a *TxError.
+func FailedReceipt(r *Receipt) error {
+	var named error = errors.New(r.Error)
+	if ce := chain.ErrorByCode(r.Code); ce != nil {
+		named = fmt.Errorf("%w (%s)", ce, r.Error)
+	}
+	return &TxError{Receipt: r, Err: named}
+}
