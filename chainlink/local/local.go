@@ -98,9 +98,9 @@ type Local struct {
 	closed   bool
 	failed   error
 
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 var _ chainlink.Chain = (*Local)(nil)
