@@ -97,4 +97,3 @@ func FuzzApplyMessage(f *testing.F) {
 		h.block()
 	})
 }
-
