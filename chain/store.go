@@ -38,6 +38,8 @@ type DB struct {
 	state   *State
 	genesis Genesis
 	broken  bool
+	// uncommitted is a block finalized in memory and not yet persisted.
+	uncommitted *pendingBlock
 }
 
 // OpenDB opens the chain database at path, creating it from gen if it
@@ -157,35 +159,69 @@ func (d *DB) CheckTx(raw []byte) error { return d.state.CheckTx(raw) }
 
 // ApplyBlock applies a block and commits it before returning.
 func (d *DB) ApplyBlock(b Block) (*BlockResult, error) {
+	res, err := d.Finalize(b)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Commit(); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// Finalize applies a block to the in-memory state; Commit then persists
+// it. Between the two, the disk still holds the previous block, so a crash
+// there loses only the uncommitted block, which the engine replays (as
+// CometBFT's FinalizeBlock and Commit expect).
+func (d *DB) Finalize(b Block) (*BlockResult, error) {
 	if d.broken {
 		return nil, ErrDBBroken
+	}
+	if d.uncommitted != nil {
+		return nil, fmt.Errorf("chain: block %d finalized but not committed", d.uncommitted.block.Height)
 	}
 	res, err := d.state.ApplyBlock(b)
 	if err != nil {
 		return nil, err
 	}
-	err = d.bolt.Update(func(tx *bolt.Tx) error {
+	d.uncommitted = &pendingBlock{block: b, res: res}
+	return res, nil
+}
+
+type pendingBlock struct {
+	block Block
+	res   *BlockResult
+}
+
+// Commit persists the finalized block in one fsynced write.
+func (d *DB) Commit() error {
+	p := d.uncommitted
+	if p == nil {
+		return errors.New("chain: nothing to commit")
+	}
+	d.uncommitted = nil
+	err := d.bolt.Update(func(tx *bolt.Tx) error {
 		st := tx.Bucket(bucketState)
-		for _, r := range res.records {
+		for _, r := range p.res.records {
 			if err := st.Put([]byte(r.key), r.value); err != nil {
 				return err
 			}
 		}
-		if err := tx.Bucket(bucketBlocks).Put(binary.BigEndian.AppendUint64(nil, b.Height), encodeBlock(b)); err != nil {
+		if err := tx.Bucket(bucketBlocks).Put(binary.BigEndian.AppendUint64(nil, p.block.Height), encodeBlock(p.block)); err != nil {
 			return err
 		}
 		m := tx.Bucket(bucketMeta)
-		if err := m.Put(metaHeight, binary.BigEndian.AppendUint64(nil, b.Height)); err != nil {
+		if err := m.Put(metaHeight, binary.BigEndian.AppendUint64(nil, p.block.Height)); err != nil {
 			return err
 		}
-		return m.Put(metaAppHash, res.AppHash)
+		return m.Put(metaAppHash, p.res.AppHash)
 	})
-	res.records = nil
+	p.res.records = nil
 	if err != nil {
 		d.broken = true
-		return nil, fmt.Errorf("%w: %v", ErrDBBroken, err)
+		return fmt.Errorf("%w: %v", ErrDBBroken, err)
 	}
-	return res, nil
+	return nil
 }
 
 // Block returns a committed block.

@@ -1,0 +1,282 @@
+package abci
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	abcitypes "github.com/cometbft/cometbft/abci/types"
+
+	"github.com/cybertensor/cybertensor/chain"
+	"github.com/cybertensor/cybertensor/wallet"
+)
+
+// Query response codes.
+const (
+	CodeOK       = 0
+	CodeNotFound = 1
+	CodeBadQuery = 2
+)
+
+// App is the chain application as an ABCI++ application.
+type App struct {
+	abcitypes.BaseApplication
+
+	mu sync.Mutex
+	db *chain.DB
+	// checkSeq holds, per signer, the next sequence counting the
+	// transactions CheckTx accepted since the last commit.
+	checkSeq map[wallet.Address]uint64
+}
+
+var _ abcitypes.Application = (*App)(nil)
+
+// NewApp serves db.
+func NewApp(db *chain.DB) *App {
+	return &App{db: db, checkSeq: map[wallet.Address]uint64{}}
+}
+
+// Info reports the last committed height and app hash, from which
+// CometBFT decides what to replay.
+func (a *App) Info(_ context.Context, _ *abcitypes.RequestInfo) (*abcitypes.ResponseInfo, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.db.State()
+	return &abcitypes.ResponseInfo{
+		Data:             "cybertensor",
+		Version:          "1",
+		AppVersion:       1,
+		LastBlockHeight:  int64(s.Height()),
+		LastBlockAppHash: s.AppHash(),
+	}, nil
+}
+
+// InitChain checks that CometBFT's genesis is the one the database was
+// created from and returns the genesis app hash.
+func (a *App) InitChain(_ context.Context, req *abcitypes.RequestInitChain) (*abcitypes.ResponseInitChain, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.db.State()
+	if req.ChainId != s.ChainID() {
+		return nil, fmt.Errorf("abci: CometBFT chain %q, application chain %q", req.ChainId, s.ChainID())
+	}
+	if len(req.AppStateBytes) > 0 {
+		var gen chain.Genesis
+		if err := json.Unmarshal(req.AppStateBytes, &gen); err != nil {
+			return nil, fmt.Errorf("abci: genesis app_state: %w", err)
+		}
+		mine, _ := json.Marshal(a.db.Genesis())
+		theirs, _ := json.Marshal(gen)
+		if string(mine) != string(theirs) {
+			return nil, fmt.Errorf("abci: genesis app_state differs from the application's genesis")
+		}
+	}
+	return &abcitypes.ResponseInitChain{AppHash: s.AppHash()}, nil
+}
+
+// CheckTx admits a transaction to the mempool if it would pass now.
+func (a *App) CheckTx(_ context.Context, req *abcitypes.RequestCheckTx) (*abcitypes.ResponseCheckTx, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.db.State()
+	tx, err := s.CheckTxSequence(req.Tx, func(addr wallet.Address) uint64 {
+		if n, ok := a.checkSeq[addr]; ok {
+			return n
+		}
+		return s.Account(addr).Sequence
+	})
+	if err != nil {
+		return &abcitypes.ResponseCheckTx{Code: chain.CodeOf(err), Log: err.Error(), Codespace: "cybertensor"}, nil
+	}
+	a.checkSeq[tx.Signer] = tx.Body.Sequence + 1
+	return &abcitypes.ResponseCheckTx{Code: 0}, nil
+}
+
+// FinalizeBlock applies a decided block.
+func (a *App) FinalizeBlock(_ context.Context, req *abcitypes.RequestFinalizeBlock) (*abcitypes.ResponseFinalizeBlock, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	res, err := a.db.Finalize(chain.Block{Height: uint64(req.Height), Hash: req.Hash, Txs: req.Txs})
+	if err != nil {
+		return nil, fmt.Errorf("abci: finalize block %d: %w", req.Height, err)
+	}
+	out := &abcitypes.ResponseFinalizeBlock{AppHash: res.AppHash, Events: toABCIEvents(res.Events)}
+	for _, r := range res.Txs {
+		events := toABCIEvents(r.Events)
+		events = append(events, abcitypes.Event{Type: "signer", Attributes: []abcitypes.EventAttribute{{Key: "address", Value: r.Signer.String(), Index: true}}})
+		out.TxResults = append(out.TxResults, &abcitypes.ExecTxResult{Code: r.Code, Log: r.Error, Events: events, Codespace: codespace(r.Code)})
+	}
+	return out, nil
+}
+
+func codespace(code uint32) string {
+	if code == 0 {
+		return ""
+	}
+	return "cybertensor"
+}
+
+func toABCIEvents(events []chain.Event) []abcitypes.Event {
+	out := make([]abcitypes.Event, 0, len(events))
+	for _, e := range events {
+		keys := make([]string, 0, len(e.Attrs))
+		for k := range e.Attrs {
+			keys = append(keys, k)
+		}
+		sortStrings(keys)
+		ev := abcitypes.Event{Type: e.Type}
+		for _, k := range keys {
+			ev.Attributes = append(ev.Attributes, abcitypes.EventAttribute{Key: k, Value: e.Attrs[k], Index: true})
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+// Commit persists the finalized block.
+func (a *App) Commit(_ context.Context, _ *abcitypes.RequestCommit) (*abcitypes.ResponseCommit, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := a.db.Commit(); err != nil {
+		return nil, fmt.Errorf("abci: commit: %w", err)
+	}
+	clear(a.checkSeq)
+	return &abcitypes.ResponseCommit{}, nil
+}
+
+// Query answers the paths listed in the package documentation.
+func (a *App) Query(_ context.Context, req *abcitypes.RequestQuery) (*abcitypes.ResponseQuery, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.db.State()
+	v, code, err := query(s, req.Path)
+	resp := &abcitypes.ResponseQuery{Code: code, Height: int64(s.Height())}
+	if err != nil {
+		resp.Log = err.Error()
+		return resp, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		resp.Code, resp.Log = CodeBadQuery, err.Error()
+		return resp, nil
+	}
+	resp.Value = b
+	return resp, nil
+}
+
+func query(s *chain.State, path string) (any, uint32, error) {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	arg := func(i int) string {
+		if i < len(parts) {
+			return parts[i]
+		}
+		return ""
+	}
+	address := func(i int) (wallet.Address, error) {
+		a, _, err := wallet.ParseAddress(arg(i))
+		return a, err
+	}
+	netuid := func(i int) (uint16, error) {
+		n, err := strconv.ParseUint(arg(i), 10, 16)
+		return uint16(n), err
+	}
+	notFound := func(what string) (any, uint32, error) { return nil, CodeNotFound, fmt.Errorf("%s not found", what) }
+	bad := func(err error) (any, uint32, error) { return nil, CodeBadQuery, fmt.Errorf("query %q: %w", path, err) }
+	switch parts[0] {
+	case "account":
+		a, err := address(1)
+		if err != nil {
+			return bad(err)
+		}
+		return s.Account(a), CodeOK, nil
+	case "hotkey":
+		a, err := address(1)
+		if err != nil {
+			return bad(err)
+		}
+		if info, ok := s.Hotkey(a); ok {
+			return info, CodeOK, nil
+		}
+		return notFound("hotkey " + arg(1))
+	case "stake":
+		c, err1 := address(1)
+		h, err2 := address(2)
+		if err1 != nil || err2 != nil {
+			return bad(fmt.Errorf("want /stake/<coldkey>/<hotkey>"))
+		}
+		return map[string]uint64{"amount": s.Stake(c, h)}, CodeOK, nil
+	case "subnets":
+		return s.Subnets(), CodeOK, nil
+	case "subnet":
+		n, err := netuid(1)
+		if err != nil {
+			return bad(err)
+		}
+		if info, ok := s.Subnet(n); ok {
+			return info, CodeOK, nil
+		}
+		return notFound("subnet " + arg(1))
+	case "neuron":
+		n, err1 := netuid(1)
+		h, err2 := address(2)
+		if err1 != nil || err2 != nil {
+			return bad(fmt.Errorf("want /neuron/<netuid>/<hotkey>"))
+		}
+		if info, ok := s.NeuronByHotkey(n, h); ok {
+			return info, CodeOK, nil
+		}
+		return notFound("neuron " + arg(2) + " on subnet " + arg(1))
+	case "metagraph":
+		n, err := netuid(1)
+		if err != nil {
+			return bad(err)
+		}
+		if m, ok := s.Metagraph(n, arg(2) == "lite"); ok {
+			return m, CodeOK, nil
+		}
+		return notFound("subnet " + arg(1))
+	case "weights", "bonds":
+		n, err := netuid(1)
+		if err != nil {
+			return bad(err)
+		}
+		rows, ok := s.Weights(n)
+		if parts[0] == "bonds" {
+			rows, ok = s.Bonds(n)
+		}
+		if ok {
+			return rows, CodeOK, nil
+		}
+		return notFound("subnet " + arg(1))
+	case "delegates":
+		return s.Delegates(), CodeOK, nil
+	case "globals":
+		return s.Globals(), CodeOK, nil
+	case "supply":
+		return s.Supply(), CodeOK, nil
+	case "lockcost":
+		return map[string]uint64{"amount": s.NetworkLockCost()}, CodeOK, nil
+	case "blockhash":
+		h, err := strconv.ParseUint(arg(1), 10, 64)
+		if err != nil {
+			return bad(err)
+		}
+		if hash, ok := s.BlockHash(h); ok {
+			return map[string][]byte{"hash": hash}, CodeOK, nil
+		}
+		return notFound("recent block " + arg(1))
+	default:
+		return bad(fmt.Errorf("unknown path"))
+	}
+}
+
+func sortStrings(s []string) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}

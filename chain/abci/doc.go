@@ -1,0 +1,32 @@
+// Package abci serves the chain application to CometBFT v0.38 over ABCI++,
+// so the chain runs under real BFT consensus across machines, and runs a
+// CometBFT node in-process with it (one binary).
+//
+// FinalizeBlock applies a decided block to the in-memory state and returns
+// the app hash; Commit persists it in one fsynced bbolt transaction. After
+// a crash between the two, the disk holds the previous block and
+// CometBFT's handshake replays the missing one. CheckTx runs every rule
+// against the committed state, counting the sequence numbers of
+// transactions already in the mempool, so a transaction that would fail is
+// rejected before it spreads.
+//
+// # Queries
+//
+// Query paths return JSON (Code 0) or Code 1 with a message for a missing
+// object:
+//
+//	/account/<address>          chain.Account
+//	/hotkey/<address>           chain.HotkeyInfo
+//	/stake/<coldkey>/<hotkey>   {"amount": N}
+//	/subnets                    []chain.SubnetInfo
+//	/subnet/<netuid>            chain.SubnetInfo
+//	/neuron/<netuid>/<hotkey>   chain.NeuronInfo
+//	/metagraph/<netuid>[/lite]  chain.Metagraph
+//	/weights/<netuid>           [][]chain.Entry
+//	/bonds/<netuid>             [][]chain.Entry
+//	/delegates                  []chain.HotkeyInfo
+//	/globals                    chain.Globals
+//	/supply                     chain.Supply
+//	/blockhash/<height>         {"hash": bytes} for the last 8 blocks
+//	/lockcost                   {"amount": N}, the current subnet lock cost
+package abci
