@@ -1,0 +1,259 @@
+// Package comet is the chainlink implementation for a chain running under
+// CometBFT: it talks to a node's RPC (broadcast, ABCI queries, blocks) and
+// keeps working across node restarts by retrying.
+package comet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	abcitypes "github.com/cometbft/cometbft/abci/types"
+	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
+
+	"github.com/cybertensor/cybertensor/chain"
+	"github.com/cybertensor/cybertensor/chain/abci"
+	"github.com/cybertensor/cybertensor/chainlink"
+	"github.com/cybertensor/cybertensor/wallet"
+)
+
+// Config configures a client.
+type Config struct {
+	// URL is the node's RPC address, e.g. http://127.0.0.1:26657.
+	URL string
+	// PollInterval is how often inclusion and new heads are checked.
+	PollInterval time.Duration
+	// Logger receives retry warnings.
+	Logger *slog.Logger
+}
+
+// DefaultConfig talks to a local node.
+func DefaultConfig() Config {
+	return Config{URL: "http://127.0.0.1:26657", PollInterval: 100 * time.Millisecond, Logger: slog.Default()}
+}
+
+// Client implements chainlink.Chain over CometBFT RPC.
+type Client struct {
+	cfg     Config
+	rpc     *rpchttp.HTTP
+	chainID string
+	log     *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+var _ chainlink.Chain = (*Client)(nil)
+
+// Dial connects to the node and reads its chain ID.
+func Dial(ctx context.Context, cfg Config) (*Client, error) {
+	if cfg.PollInterval <= 0 || cfg.Logger == nil {
+		return nil, errors.New("comet: config: PollInterval must be > 0 and Logger set")
+	}
+	rpc, err := rpchttp.New(cfg.URL, "/websocket")
+	if err != nil {
+		return nil, fmt.Errorf("comet: %s: %w", cfg.URL, err)
+	}
+	st, err := rpc.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("comet: cannot reach the chain at %s (is \"cybertensor chain run\" running?): %w", cfg.URL, err)
+	}
+	cctx, cancel := context.WithCancel(context.Background())
+	return &Client{cfg: cfg, rpc: rpc, chainID: st.NodeInfo.Network, log: cfg.Logger.With("component", "chainlink"), ctx: cctx, cancel: cancel}, nil
+}
+
+// Close stops the client's subscriptions.
+func (c *Client) Close() error {
+	c.cancel()
+	c.wg.Wait()
+	return nil
+}
+
+// ChainID implements chainlink.Reader.
+func (c *Client) ChainID() string { return c.chainID }
+
+// Head implements chainlink.Reader.
+func (c *Client) Head(ctx context.Context) (chainlink.Head, error) {
+	st, err := c.rpc.Status(ctx)
+	if err != nil {
+		return chainlink.Head{}, fmt.Errorf("comet: status: %w", err)
+	}
+	return chainlink.Head{Height: uint64(st.SyncInfo.LatestBlockHeight), AppHash: st.SyncInfo.LatestAppHash, Hash: st.SyncInfo.LatestBlockHash}, nil
+}
+
+// query runs an ABCI query and decodes its JSON into out.
+func (c *Client) query(ctx context.Context, path string, out any) error {
+	res, err := c.rpc.ABCIQuery(ctx, path, nil)
+	if err != nil {
+		return fmt.Errorf("comet: query %s: %w", path, err)
+	}
+	switch res.Response.Code {
+	case abci.CodeOK:
+		return json.Unmarshal(res.Response.Value, out)
+	case abci.CodeNotFound:
+		return fmt.Errorf("%s: %w", res.Response.Log, chainlink.ErrNotFound)
+	default:
+		return fmt.Errorf("comet: query %s: %s", path, res.Response.Log)
+	}
+}
+
+// Query runs one of the application's query paths (see package abci) and
+// decodes the JSON answer into out.
+func (c *Client) Query(ctx context.Context, path string, out any) error { return c.query(ctx, path, out) }
+
+// Account implements chainlink.Reader.
+func (c *Client) Account(ctx context.Context, a wallet.Address) (chain.Account, error) {
+	var acc chain.Account
+	return acc, c.query(ctx, "/account/"+a.String(), &acc)
+}
+
+// Subnets implements chainlink.Reader.
+func (c *Client) Subnets(ctx context.Context) ([]chain.SubnetInfo, error) {
+	var out []chain.SubnetInfo
+	return out, c.query(ctx, "/subnets", &out)
+}
+
+// Subnet implements chainlink.Reader.
+func (c *Client) Subnet(ctx context.Context, netuid uint16) (chain.SubnetInfo, error) {
+	var out chain.SubnetInfo
+	return out, c.query(ctx, "/subnet/"+strconv.Itoa(int(netuid)), &out)
+}
+
+// Neuron implements chainlink.Reader.
+func (c *Client) Neuron(ctx context.Context, netuid uint16, hotkey wallet.Address) (chain.NeuronInfo, error) {
+	var out chain.NeuronInfo
+	return out, c.query(ctx, fmt.Sprintf("/neuron/%d/%s", netuid, hotkey), &out)
+}
+
+// Metagraph implements chainlink.Reader.
+func (c *Client) Metagraph(ctx context.Context, netuid uint16, lite bool) (*chain.Metagraph, error) {
+	path := fmt.Sprintf("/metagraph/%d", netuid)
+	if lite {
+		path += "/lite"
+	}
+	var out chain.Metagraph
+	if err := c.query(ctx, path, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Submit implements chainlink.Submitter: CheckTx on the node, then wait
+// until a block includes the transaction.
+func (c *Client) Submit(ctx context.Context, raw []byte) (*chainlink.Receipt, error) {
+	hash := chain.TxHash(raw)
+	res, err := c.rpc.BroadcastTxSync(ctx, raw)
+	if err != nil {
+		return nil, fmt.Errorf("comet: broadcast: %w", err)
+	}
+	if res.Code != 0 {
+		rec := &chainlink.Receipt{TxHash: hash, Code: res.Code, Error: res.Log}
+		return rec, chainlink.FailedReceipt(rec)
+	}
+	t := time.NewTicker(c.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		tx, err := c.rpc.Tx(ctx, hash[:], false)
+		if err == nil {
+			rec := &chainlink.Receipt{TxHash: hash, Height: uint64(tx.Height), Code: tx.TxResult.Code, Error: tx.TxResult.Log, Events: fromABCIEvents(tx.TxResult.Events)}
+			if rec.Code != 0 {
+				return rec, chainlink.FailedReceipt(rec)
+			}
+			return rec, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("comet: waiting for transaction %x: %w", hash[:6], ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+func fromABCIEvents(events []abcitypes.Event) []chain.Event {
+	out := make([]chain.Event, 0, len(events))
+	for _, e := range events {
+		ev := chain.Event{Type: e.Type, Attrs: map[string]string{}}
+		for _, a := range e.Attributes {
+			ev.Attrs[a.Key] = a.Value
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+// SubscribeHeads implements chainlink.Subscriber by polling the node, so a
+// node restart only delays heads.
+func (c *Client) SubscribeHeads(ctx context.Context) (<-chan chainlink.Head, error) {
+	head, err := c.Head(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan chainlink.Head, 1)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer close(ch)
+		last := head.Height
+		t := time.NewTicker(c.cfg.PollInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-c.ctx.Done():
+				return
+			case <-t.C:
+			}
+			h, err := c.Head(ctx)
+			if err != nil {
+				c.log.Warn("chain unreachable, retrying", "err", err)
+				continue
+			}
+			for height := last + 1; height <= h.Height; height++ {
+				next, err := c.headAt(ctx, height)
+				if err != nil {
+					c.log.Warn("reading block, retrying", "height", height, "err", err)
+					break
+				}
+				select {
+				case ch <- next:
+				default:
+					select {
+					case <-ch:
+					default:
+					}
+					ch <- next
+				}
+				last = height
+			}
+		}
+	}()
+	return ch, nil
+}
+
+func (c *Client) headAt(ctx context.Context, height uint64) (chainlink.Head, error) {
+	h := int64(height)
+	res, err := c.rpc.BlockResults(ctx, &h)
+	if err != nil {
+		return chainlink.Head{}, err
+	}
+	blk, err := c.rpc.Block(ctx, &h)
+	if err != nil {
+		return chainlink.Head{}, err
+	}
+	head := chainlink.Head{Height: height, AppHash: res.AppHash, Hash: blk.BlockID.Hash}
+	for _, e := range fromABCIEvents(res.FinalizeBlockEvents) {
+		if e.Type == "epoch" {
+			if n, err := strconv.ParseUint(e.Attrs["netuid"], 10, 16); err == nil {
+				head.Epochs = append(head.Epochs, uint16(n))
+			}
+		}
+	}
+	return head, nil
+}
