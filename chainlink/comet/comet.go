@@ -105,7 +105,9 @@ func (c *Client) query(ctx context.Context, path string, out any) error {
 
 // Query runs one of the application's query paths (see package abci) and
 // decodes the JSON answer into out.
-func (c *Client) Query(ctx context.Context, path string, out any) error { return c.query(ctx, path, out) }
+func (c *Client) Query(ctx context.Context, path string, out any) error {
+	return c.query(ctx, path, out)
+}
 
 // Account implements chainlink.Reader.
 func (c *Client) Account(ctx context.Context, a wallet.Address) (chain.Account, error) {
