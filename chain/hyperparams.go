@@ -256,3 +256,12 @@ func (g Globals) validate() error {
 	}
 	return nil
 }
+
+// HyperparamValue returns the named hyperparameter of h.
+func HyperparamValue(h Hyperparams, name string) (uint64, bool) {
+	r, ok := hyperparamRules[name]
+	if !ok {
+		return 0, false
+	}
+	return *r.field(&h), true
+}

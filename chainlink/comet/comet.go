@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +43,7 @@ func DefaultConfig() Config {
 type Client struct {
 	cfg     Config
 	rpc     *rpchttp.HTTP
+	http    *http.Client
 	chainID string
 	log     *slog.Logger
 
@@ -56,22 +59,29 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.PollInterval <= 0 || cfg.Logger == nil {
 		return nil, errors.New("comet: config: PollInterval must be > 0 and Logger set")
 	}
-	rpc, err := rpchttp.New(cfg.URL, "/websocket")
+	url := cfg.URL
+	if strings.HasPrefix(url, "tcp://") {
+		url = "http://" + strings.TrimPrefix(url, "tcp://")
+	}
+	httpClient := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second}}
+	rpc, err := rpchttp.NewWithClient(url, "/websocket", httpClient)
 	if err != nil {
 		return nil, fmt.Errorf("comet: %s: %w", cfg.URL, err)
 	}
 	st, err := rpc.Status(ctx)
 	if err != nil {
+		httpClient.CloseIdleConnections()
 		return nil, fmt.Errorf("comet: cannot reach the chain at %s (is \"cybertensor chain run\" running?): %w", cfg.URL, err)
 	}
 	cctx, cancel := context.WithCancel(context.Background())
-	return &Client{cfg: cfg, rpc: rpc, chainID: st.NodeInfo.Network, log: cfg.Logger.With("component", "chainlink"), ctx: cctx, cancel: cancel}, nil
+	return &Client{cfg: cfg, rpc: rpc, http: httpClient, chainID: st.NodeInfo.Network, log: cfg.Logger.With("component", "chainlink"), ctx: cctx, cancel: cancel}, nil
 }
 
-// Close stops the client's subscriptions.
+// Close stops the client's subscriptions and closes its connections.
 func (c *Client) Close() error {
 	c.cancel()
 	c.wg.Wait()
+	c.http.CloseIdleConnections()
 	return nil
 }
 
@@ -258,4 +268,15 @@ func (c *Client) headAt(ctx context.Context, height uint64) (chainlink.Head, err
 		}
 	}
 	return head, nil
+}
+
+// AppHashAt returns the app hash after block height (read from the header
+// of the next block, which commits to it) and whether that block exists.
+func (c *Client) AppHashAt(ctx context.Context, height uint64) ([]byte, error) {
+	h := int64(height + 1)
+	b, err := c.rpc.Block(ctx, &h)
+	if err != nil {
+		return nil, fmt.Errorf("comet: block %d: %w", h, err)
+	}
+	return b.Block.Header.AppHash, nil
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cybertensor/cybertensor/chain"
 )
 
 // Environment variables read by the command.
@@ -43,10 +45,21 @@ type app struct {
 	logLevel  string
 	logFormat string
 	log       *slog.Logger
+	// epoch computes Yuma consensus for chains this process runs.
+	epoch chain.EpochFunc
 }
 
 func run(ctx context.Context, args []string, e env) int {
-	a := &app{env: e}
+	return runWith(ctx, args, e, nil)
+}
+
+// runWith runs the command tree; configure, if set, adjusts the app first
+// (tests use it to swap the epoch function).
+func runWith(ctx context.Context, args []string, e env, configure func(*app)) int {
+	a := &app{env: e, epoch: defaultEpoch}
+	if configure != nil {
+		configure(a)
+	}
 	root := a.rootCommand()
 	root.SetArgs(args)
 	root.SetIn(e.stdin)
@@ -103,9 +116,15 @@ scores on a chain with Yuma consensus, and shares content-addressed knowledge.`,
 		&cobra.Group{ID: "keys", Title: "Keys:"},
 		&cobra.Group{ID: "consensus", Title: "Consensus:"},
 	)
+	root.AddGroup(&cobra.Group{ID: "chain", Title: "Chain:"})
 	w := a.walletCommand()
 	w.GroupID = "keys"
 	root.AddCommand(w)
+	for _, c := range []*cobra.Command{a.chainCommand(), a.subnetsCommand(), a.stakeCommand(), a.delegateCommand(),
+		a.weightsCommand(), a.metagraphCommand(), a.faucetCommand()} {
+		c.GroupID = "chain"
+		root.AddCommand(c)
+	}
 	return root
 }
 

@@ -46,7 +46,7 @@ Passwords come from --password-file, the ` + envPassword + ` environment
 variable, or a prompt on the terminal.`,
 	}
 	cmd.AddCommand(a.walletNew(), a.walletNewHotkey(), a.walletRegenColdkey(), a.walletRegenHotkey(),
-		a.walletList(), a.walletShow(), a.walletSign(), a.walletVerify())
+		a.walletList(), a.walletShow(), a.walletSign(), a.walletVerify(), a.walletBalance(), a.walletTransfer())
 	return cmd
 }
 

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cybertensor/cybertensor/chain"
+)
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// runningChain starts "chain run" in the background on a fresh node and
+// returns its RPC URL.
+func runningChain(t *testing.T, c *cli, home string, extra ...string) string {
+	t.Helper()
+	rpcPort := freePort(t)
+	url := fmt.Sprintf("http://127.0.0.1:%d", rpcPort)
+	nodeHome := filepath.Join(t.TempDir(), "node")
+	args := append([]string{"--home", home, "chain", "init", "--node-home", nodeHome,
+		"--rpc", fmt.Sprintf("tcp://127.0.0.1:%d", rpcPort), "--p2p", fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t)),
+		"--block-time", "50ms"}, extra...)
+	r := c.ok(args...)
+	if !strings.Contains(r.stdout, "Created chain") {
+		t.Fatalf("chain init: %s", r.stdout)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- runWith(ctx, []string{"--home", home, "chain", "run", "--node-home", nodeHome}, env{
+			stdin: strings.NewReader(""), stdout: &out, stderr: &errb,
+			getenv: func(k string) string { return c.environ[k] }, userHome: func() (string, error) { return "", errors.New("none") },
+		}, func(a *app) { a.epoch = testEpoch })
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("chain run exited %d: %s", code, errb.String())
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(out.String(), "running") {
+		if time.Now().After(deadline) {
+			t.Fatalf("chain did not start: %s %s", out.String(), errb.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return url
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// testEpoch gives every staked neuron a permit and pays by stake.
+func testEpoch(in *chain.EpochInput) ([]chain.EpochNeuronResult, error) {
+	out := make([]chain.EpochNeuronResult, len(in.Neurons))
+	var total uint64
+	for _, n := range in.Neurons {
+		total += n.Stake
+	}
+	for i, n := range in.Neurons {
+		out[i].Active, out[i].ValidatorPermit = true, n.Stake > 0
+		if total > 0 {
+			share := new(big.Int).Mul(new(big.Int).SetUint64(in.Emission), new(big.Int).SetUint64(n.Stake))
+			out[i].ValidatorEmission = share.Quo(share, new(big.Int).SetUint64(total)).Uint64()
+			out[i].Emission = out[i].ValidatorEmission
+			out[i].Dividends = uint16(65535 * (n.Stake / total))
+		}
+	}
+	return out, nil
+}
+
+func TestChainCommandsEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a CometBFT node")
+	}
+	c := newCLI(t)
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	pw := writeFile(t, dir, "pw", "pw")
+	c.ok("--home", home, "wallet", "new", "--name", "default", "--password-file", pw)
+	c.ok("--home", home, "wallet", "new", "--name", "bob", "--password-file", pw)
+	bob := decode[infoJSON](t, c.ok("--home", home, "wallet", "show", "--name", "bob", "--json").stdout)
+	url := runningChain(t, c, home, "--fund", bob.Coldkey.Address+"=1000")
+	ch := []string{"--chain", url}
+	run := func(args ...string) result {
+		return c.ok(append(append([]string{"--home", home}, args...), ch...)...)
+	}
+	fail := func(code int, args ...string) result {
+		return c.fail(code, append(append([]string{"--home", home}, args...), ch...)...)
+	}
+
+	if r := run("wallet", "balance", "--name", "bob"); !strings.Contains(r.stdout, " 1000\n") {
+		t.Fatalf("bob's balance: %q", r.stdout)
+	}
+	r := run("wallet", "transfer", "--name", "bob", "--to", decode[infoJSON](t, c.ok("--home", home, "wallet", "show", "--json").stdout).Coldkey.Address, "--amount", "2.5", "--password-file", pw)
+	if !strings.Contains(r.stdout, "included in block") || !strings.Contains(r.stdout, "transfer") {
+		t.Fatalf("transfer: %s", r.stdout)
+	}
+	if r := run("wallet", "balance", "--name", "bob", "--json"); !strings.Contains(r.stdout, `"balance": 997500000000`) {
+		t.Fatalf("balance after transfer: %s", r.stdout)
+	}
+	// Too much: the chain's rule is named and nothing changes.
+	r = fail(exitFailure, "wallet", "transfer", "--name", "bob", "--to", bob.Coldkey.Address, "--amount", "5000", "--password-file", pw)
+	if !strings.Contains(r.stderr, "insufficient_balance") {
+		t.Fatalf("overdraft: %s", r.stderr)
+	}
+	fail(exitUsage, "wallet", "transfer", "--name", "bob", "--to", "nope", "--amount", "1", "--password-file", pw)
+	fail(exitUsage, "wallet", "transfer", "--name", "bob", "--to", bob.Coldkey.Address, "--amount", "1.0000000001", "--password-file", pw)
+
+	run("subnets", "create", "--name", "alpha", "--password-file", pw)
+	if r := run("subnets", "list"); !strings.Contains(r.stdout, "alpha") {
+		t.Fatalf("subnets list: %s", r.stdout)
+	}
+	run("subnets", "register", "--netuid", "1", "--password-file", pw)
+	run("stake", "add", "--amount", "100", "--password-file", pw)
+	if r := run("stake", "show"); !strings.Contains(r.stdout, "100") {
+		t.Fatalf("stake show: %s", r.stdout)
+	}
+	run("delegate", "--take", "0.1", "--password-file", pw)
+	run("weights", "set", "--netuid", "1", "--uids", "0", "--weights", "1")
+	run("subnets", "set-hyperparam", "--netuid", "1", "--name", "tempo", "--value", "3", "--password-file", pw)
+	if r := run("subnets", "hyperparams", "--netuid", "1"); !strings.Contains(r.stdout, "tempo") {
+		t.Fatalf("hyperparams: %s", r.stdout)
+	}
+	r = fail(exitFailure, "--home", home, "subnets", "register", "--netuid", "1", "--password-file", pw)
+	if !strings.Contains(r.stderr, "already_registered") {
+		t.Fatalf("double registration: %s", r.stderr)
+	}
+	// The metagraph changes across epochs: the staked validator earns.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		m := decode[chain.Metagraph](t, run("metagraph", "--netuid", "1", "--json").stdout)
+		if m.N == 1 && m.Emission[0] > 0 && m.Stake[0] > 100*baseUnitsPerToken {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no emission: %+v", m)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if r := run("metagraph", "--netuid", "1"); !strings.Contains(r.stdout, "DIVIDENDS") {
+		t.Fatalf("metagraph table: %s", r.stdout)
+	}
+	run("faucet", "--wallet", "bob", "--password-file", pw)
+	if r := run("weights", "show", "--netuid", "1"); !strings.Contains(r.stdout, "0:65535") {
+		t.Fatalf("weights show: %s", r.stdout)
+	}
+	// A chain that is not there is a clear error.
+	r = c.fail(exitFailure, "--home", home, "subnets", "list", "--chain", "http://127.0.0.1:1", "--timeout", "2s")
+	if !strings.Contains(r.stderr, "cannot reach the chain") {
+		t.Fatalf("unreachable chain: %s", r.stderr)
+	}
+}

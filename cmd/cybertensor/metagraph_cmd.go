@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cybertensor/cybertensor/chain"
+	"github.com/cybertensor/cybertensor/chainlink/comet"
+)
+
+func frac(v uint16) string { return strconv.FormatFloat(float64(v)/65535, 'f', 4, 64) }
+
+func (a *app) metagraphCommand() *cobra.Command {
+	var f chainFlags
+	var netuid uint16
+	var lite bool
+	cmd := &cobra.Command{
+		Use:   "metagraph",
+		Short: "Show a subnet's metagraph: every neuron's stake, rank, trust, incentive, dividends and emission",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.withChain(cmd, &f, func(ctx context.Context, c *comet.Client) error {
+				m, err := c.Metagraph(ctx, netuid, lite)
+				if err != nil {
+					return err
+				}
+				if f.json {
+					return writeJSON(cmd.OutOrStdout(), m)
+				}
+				return printMetagraph(cmd, m)
+			})
+		},
+	}
+	addChainFlags(cmd, &f, a.env.getenv)
+	netuidFlag(cmd, &netuid)
+	cmd.Flags().BoolVar(&lite, "lite", false, "leave out weights and bonds")
+	return cmd
+}
+
+func printMetagraph(cmd *cobra.Command, m *chain.Metagraph) error {
+	fmt.Fprintf(cmd.OutOrStdout(), "subnet %d at block %d: %d neurons\n", m.Netuid, m.Block, m.N)
+	rows := [][]string{{"UID", "STAKE", "RANK", "TRUST", "CONSENSUS", "INCENTIVE", "DIVIDENDS", "V-TRUST", "EMISSION", "VPERMIT", "ACTIVE", "UPDATED", "HOTKEY", "AXON"}}
+	for i := range m.N {
+		axon := ""
+		if a := m.Axons[i]; a != nil && len(a.Multiaddrs) > 0 {
+			axon = a.Multiaddrs[0] + "/p2p/" + a.PeerID
+		}
+		rows = append(rows, []string{
+			strconv.Itoa(i), formatAmount(m.Stake[i]), frac(m.Ranks[i]), frac(m.Trust[i]), frac(m.Consensus[i]),
+			frac(m.Incentive[i]), frac(m.Dividends[i]), frac(m.ValidatorTrust[i]), formatAmount(m.Emission[i]),
+			strconv.FormatBool(m.ValidatorPermit[i]), strconv.FormatBool(m.Active[i]), strconv.FormatUint(m.LastUpdate[i], 10),
+			m.Hotkeys[i].String(), axon,
+		})
+	}
+	return table(cmd.OutOrStdout(), rows)
+}

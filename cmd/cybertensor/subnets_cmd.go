@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cybertensor/cybertensor/chain"
+	"github.com/cybertensor/cybertensor/chain/chainpb"
+	"github.com/cybertensor/cybertensor/chainlink/comet"
+)
+
+func (a *app) subnetsCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "subnets",
+		Short: "List, create and configure subnets, and register neurons on them",
+	}
+	cmd.AddCommand(a.subnetsList(), a.subnetsCreate(), a.subnetsHyperparams(), a.subnetsRegister(), a.subnetsSetHyperparam())
+	return cmd
+}
+
+func (a *app) subnetsList() *cobra.Command {
+	var f chainFlags
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the subnets",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.withChain(cmd, &f, func(ctx context.Context, c *comet.Client) error {
+				subs, err := c.Subnets(ctx)
+				if err != nil {
+					return err
+				}
+				if f.json {
+					return writeJSON(cmd.OutOrStdout(), subs)
+				}
+				rows := [][]string{{"NETUID", "NAME", "N", "MAX", "TEMPO", "EMISSION/BLOCK", "BURN", "OWNER"}}
+				for _, s := range subs {
+					rows = append(rows, []string{strconv.Itoa(int(s.Netuid)), s.Name, strconv.Itoa(s.N), strconv.FormatUint(s.Params.MaxAllowedUIDs, 10),
+						strconv.FormatUint(s.Params.Tempo, 10), formatAmount(s.EmissionPerBlock), formatAmount(s.Params.Burn), s.Owner.String()})
+				}
+				return table(cmd.OutOrStdout(), rows)
+			})
+		},
+	}
+	addChainFlags(cmd, &f, a.env.getenv)
+	return cmd
+}
+
+func (a *app) subnetsCreate() *cobra.Command {
+	var f chainFlags
+	var k keyFlags
+	var name, specFile string
+	cmd := &cobra.Command{
+		Use:   "create",
+		Short: "Open a subnet owned by the wallet's coldkey, locking the current lock cost",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			msg := &chainpb.RegisterNetwork{Name: name}
+			if specFile != "" {
+				b, err := os.ReadFile(specFile)
+				if err != nil {
+					return usageError(fmt.Errorf("--spec: %w", err))
+				}
+				sum := sha256.Sum256(b)
+				msg.SpecHash = sum[:]
+			}
+			key, err := a.coldkey(&k)
+			if err != nil {
+				return err
+			}
+			return a.withChain(cmd, &f, func(ctx context.Context, c *comet.Client) error {
+				_, err := a.send(ctx, cmd.OutOrStdout(), c, key, &chainpb.Msg{Sum: &chainpb.Msg_RegisterNetwork{RegisterNetwork: msg}}, f.json)
+				return err
+			})
+		},
+	}
+	addChainFlags(cmd, &f, a.env.getenv)
+	addColdkeyFlags(cmd, &k)
+	cmd.Flags().StringVar(&name, "name", "", "subnet name (at most 64 bytes)")
+	cmd.Flags().StringVar(&specFile, "spec", "", "the subnet's spec file; its SHA-256 is recorded on chain")
+	return cmd
+}
+
+func netuidFlag(cmd *cobra.Command, v *uint16) {
+	cmd.Flags().Uint16Var(v, "netuid", 1, "subnet")
+}
+
+func (a *app) subnetsHyperparams() *cobra.Command {
+	var f chainFlags
+	var netuid uint16
+	cmd := &cobra.Command{
+		Use:   "hyperparams",
+		Short: "Show a subnet's hyperparameters",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.withChain(cmd, &f, func(ctx context.Context, c *comet.Client) error {
+				s, err := c.Subnet(ctx, netuid)
+				if err != nil {
+					return err
+				}
+				if f.json {
+					return writeJSON(cmd.OutOrStdout(), s.Params)
+				}
+				rows := [][]string{{"HYPERPARAMETER", "VALUE"}}
+				for _, name := range chain.HyperparamNames() {
+					v, _ := chain.HyperparamValue(s.Params, name)
+					rows = append(rows, []string{name, strconv.FormatUint(v, 10)})
+				}
+				return table(cmd.OutOrStdout(), rows)
+			})
+		},
+	}
+	addChainFlags(cmd, &f, a.env.getenv)
+	netuidFlag(cmd, &netuid)
+	return cmd
+}
+
+func (a *app) subnetsSetHyperparam() *cobra.Command {
+	var f chainFlags
+	var k keyFlags
+	var netuid uint16
+	var name string
+	var value uint64
+	cmd := &cobra.Command{
+		Use:   "set-hyperparam",
+		Short: "Set a subnet hyperparameter (subnet owner or chain root, as the parameter allows)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, ok := chain.HyperparamValue(chain.Hyperparams{}, name); !ok {
+				return usageError(fmt.Errorf("--name %q: known hyperparameters: %v", name, chain.HyperparamNames()))
+			}
+			key, err := a.coldkey(&k)
+			if err != nil {
+				return err
+			}
+			return a.withChain(cmd, &f, func(ctx context.Context, c *comet.Client) error {
+				msg := &chainpb.Msg{Sum: &chainpb.Msg_SudoSetHyperparam{SudoSetHyperparam: &chainpb.SudoSetHyperparam{Netuid: uint32(netuid), Name: name, Value: value}}}
+				_, err := a.send(ctx, cmd.OutOrStdout(), c, key, msg, f.json)
+				return err
+			})
+		},
+	}
+	addChainFlags(cmd, &f, a.env.getenv)
+	addColdkeyFlags(cmd, &k)
+	netuidFlag(cmd, &netuid)
+	cmd.Flags().StringVar(&name, "name", "", "hyperparameter name (see subnets hyperparams)")
+	cmd.Flags().Uint64Var(&value, "value", 0, "new value")
+	cmd.MarkFlagRequired("name")
+	cmd.MarkFlagRequired("value")
+	return cmd
+}
+
+func (a *app) subnetsRegister() *cobra.Command {
+	var f chainFlags
+	var k keyFlags
+	var netuid uint16
+	var pow bool
+	cmd := &cobra.Command{
+		Use:   "register",
+		Short: "Register a hotkey on a subnet, burning the registration cost (or with --pow, by proof of work)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cold, err := a.coldkey(&k)
+			if err != nil {
+				return err
+			}
+			hot, err := a.hotkey(&k)
+			if err != nil {
+				return err
+			}
+			return a.withChain(cmd, &f, func(ctx context.Context, c *comet.Client) error {
+				hotAddr := hot.PublicKey().Address()
+				if !pow {
+					msg := &chainpb.Msg{Sum: &chainpb.Msg_BurnedRegister{BurnedRegister: &chainpb.BurnedRegister{Netuid: uint32(netuid), Hotkey: hotAddr[:]}}}
+					_, err := a.send(ctx, cmd.OutOrStdout(), c, cold, msg, f.json)
+					return err
+				}
+				return a.registerPoW(ctx, cmd, c, netuid, hot, cold, f.json)
+			})
+		},
+	}
+	addChainFlags(cmd, &f, a.env.getenv)
+	addHotkeyFlags(cmd, &k)
+	netuidFlag(cmd, &netuid)
+	cmd.Flags().BoolVar(&pow, "pow", false, "register by proof of work instead of burning")
+	return cmd
+}
