@@ -149,3 +149,46 @@ func metagraphState(b *testing.B) (*State, []*wallet.PrivateKey) {
 	}
 	return s, keys
 }
+
+// BenchmarkEpochStep4096 runs the block step of a block at the subnet's
+// tempo on a 4,096-uid subnet whose 64 validators weight every uid (dense
+// rows, 262,144 weights) and hold bonds: the Yuma epoch, the emission
+// payout into stake and the storage of every neuron's results. The
+// baseline is the same block step with the stake-proportional stand-in
+// epoch, which isolates the cost of Yuma consensus itself.
+func BenchmarkEpochStep4096(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		epoch EpochFunc
+	}{{"yuma", YumaEpoch}, {"baseline-stake-epoch", stakeEpoch}} {
+		b.Run(tc.name, func(b *testing.B) {
+			s, _ := metagraphState(b)
+			s.epoch = tc.epoch
+			sub := s.subnets[1]
+			sub.Params.Tempo = 1
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				for blocksUntilNextEpoch(1, sub.Params.Tempo, s.Height()+1) != 0 {
+					s.ApplyBlock(Block{Height: s.Height() + 1, Hash: blockHashFor(s.Height() + 1)})
+				}
+				for v := range 64 { // the validators keep voting
+					sub.neurons[v].LastUpdate = s.Height()
+				}
+				b.StartTimer()
+				res, err := s.ApplyBlock(Block{Height: s.Height() + 1, Hash: blockHashFor(s.Height() + 1)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				ran := false
+				for _, e := range res.Events {
+					ran = ran || (e.Type == "epoch" && e.Attrs["netuid"] == "1")
+				}
+				if !ran {
+					b.Fatal("no epoch ran")
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/(64*4096), "ns/weight")
+		})
+	}
+}

@@ -365,3 +365,50 @@ func TestMetagraphAndQueries(t *testing.T) {
 	}
 	_ = wallet.DefaultAddressPrefix
 }
+
+// With the real Yuma epoch, miners weighted by the validators earn
+// incentive, validators earn dividends, and an unweighted miner earns
+// nothing.
+func TestYumaEpochOnChain(t *testing.T) {
+	gen := testGenesis(kRoot, kOwner, kOther)
+	gen.SubnetDefaults.Tempo = 10
+	s, err := NewState(gen, YumaEpoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, s: s, seq: map[Address]uint64{}}
+	h.ok(kOwner, mRegisterNetwork("alpha"))
+	vals := []*wallet.PrivateKey{testKey(60), testKey(61)}
+	miners := []*wallet.PrivateKey{testKey(62), testKey(63), testKey(64)}
+	for _, k := range append(append([]*wallet.PrivateKey{}, vals...), miners...) {
+		h.ok(kOwner, mBurned(1, addr(k)))
+	}
+	h.ok(kOwner, mAddStake(addr(vals[0]), 6_000_000))
+	h.ok(kOwner, mAddStake(addr(vals[1]), 4_000_000))
+	// Permits come from the first epoch (top-k by stake).
+	for h.s.subnets[1].neurons[0].ValidatorPermit == false {
+		h.block()
+	}
+	for round := range 4 {
+		for _, v := range vals {
+			h.ok(v, mWeights(1, []uint32{2, 3}, []uint32{60000, 30000}, uint64(round)*0))
+		}
+		last := h.s.subnets[1].LastEpochBlock
+		for h.s.subnets[1].LastEpochBlock == last {
+			h.block()
+		}
+	}
+	m, _ := h.s.Metagraph(1, true)
+	if m.Incentive[2] == 0 || m.Incentive[3] == 0 || m.Incentive[2] <= m.Incentive[3] {
+		t.Fatalf("miner incentive %v", m.Incentive)
+	}
+	if m.Incentive[4] != 0 || m.Emission[4] != 0 {
+		t.Fatalf("unweighted miner earned: incentive %d emission %d", m.Incentive[4], m.Emission[4])
+	}
+	if m.Dividends[0] == 0 || m.Dividends[1] == 0 || m.Dividends[0] <= m.Dividends[1] {
+		t.Fatalf("validator dividends %v", m.Dividends)
+	}
+	if m.Stake[2] == 0 {
+		t.Fatal("miner emission not paid into stake")
+	}
+}
