@@ -215,7 +215,9 @@ func TestServeAxon(t *testing.T) {
 
 func TestPoWRegistration(t *testing.T) {
 	h := scenario(t)
+	h.ok(kOther, mRegisterNetwork("beta"))
 	h.ok(kRoot, mSudo(1, "difficulty", 10_000))
+	h.ok(kRoot, mSudo(2, "difficulty", 10_000))
 	hot := testKey(40)
 	height := h.s.Height()
 	hash, ok := h.s.BlockHash(height)
@@ -226,17 +228,31 @@ func TestPoWRegistration(t *testing.T) {
 	if !found {
 		t.Fatal("no solution")
 	}
-	h.ok(hot, mRegister(1, height, nonce, addr(kOther)))
+	// The same work registers once; used again (on another subnet, in the
+	// same block) it is refused.
+	res := h.block(h.tx(hot, mRegister(1, height, nonce, addr(kOther))), h.tx(hot, mRegister(2, height, nonce, addr(kOther))))
+	if res.Txs[0].Code != 0 || res.Txs[1].Code != ErrWorkReused.Code {
+		t.Fatalf("registration then reuse: %+v", res.Txs)
+	}
 	n, ok := h.s.NeuronByHotkey(1, addr(hot))
 	if !ok || n.Coldkey != addr(kOther) {
 		t.Fatalf("registered %+v", n)
 	}
-	// The same seal cannot be used again (for another subnet).
-	h.ok(kOther, mRegisterNetwork("beta"))
-	h.ok(kRoot, mSudo(2, "difficulty", 10_000))
-	res := h.block(h.tx(hot, mRegister(2, height, nonce, addr(kOther))))
-	if res.Txs[0].Code != ErrInvalidWorkBlock.Code && res.Txs[0].Code != ErrWorkReused.Code {
-		t.Fatalf("reused work: %+v", res.Txs[0])
+	// Work bound to a block that left the window is refused.
+	h.advance(3)
+	res = h.block(h.tx(hot, mRegister(2, height, nonce, addr(kOther))))
+	if res.Txs[0].Code != ErrInvalidWorkBlock.Code {
+		t.Fatalf("stale work: %+v", res.Txs[0])
+	}
+}
+
+func TestFaucetOverflowRefused(t *testing.T) {
+	gen := testGenesis()
+	gen.Balances = []GenesisBalance{{Address: addr(kOther), Amount: 1<<62 - 10}}
+	h := newHarness(t, gen)
+	res := h.block(h.tx(kPoor, mFaucet()))
+	if res.Txs[0].Code != ErrOverflow.Code {
+		t.Fatalf("faucet past 2^62: %+v", res.Txs[0])
 	}
 }
 
