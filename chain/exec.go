@@ -279,6 +279,12 @@ func (s *State) checkRegistrationLimits(sub *Subnet, hotkey Address) error {
 	if sub.Params.RegistrationAllowed == 0 {
 		return txErr(ErrRegistrationDisabled, "netuid %d", sub.Netuid)
 	}
+	return checkRegistrationRate(sub, hotkey)
+}
+
+// checkRegistrationRate applies the per-block and per-interval limits and
+// refuses a hotkey already on the subnet.
+func checkRegistrationRate(sub *Subnet, hotkey Address) error {
 	if sub.RegsThisBlock >= sub.Params.MaxRegsPerBlock {
 		return txErr(ErrTooManyRegsBlock, "%d this block", sub.RegsThisBlock)
 	}
@@ -417,14 +423,8 @@ func (s *State) execRootRegister(c *txContext, m *chainpb.RootRegister) ([]Event
 		return nil, err
 	}
 	root := s.subnets[RootNetuid]
-	if root.RegsThisBlock >= root.Params.MaxRegsPerBlock {
-		return nil, txErr(ErrTooManyRegsBlock, "%d this block", root.RegsThisBlock)
-	}
-	if root.RegsThisInterval >= 3*root.Params.TargetRegsPerInterval {
-		return nil, txErr(ErrTooManyRegsInterval, "%d this interval", root.RegsThisInterval)
-	}
-	if _, ok := root.uids[hotkey]; ok {
-		return nil, txErr(ErrAlreadyRegistered, "%s on the root network", hotkey)
+	if err := checkRegistrationRate(root, hotkey); err != nil {
+		return nil, err
 	}
 	if !s.ownerAllowed(c.tx.Signer, hotkey) {
 		return nil, txErr(ErrNonAssociatedColdkey, "%s is owned by %s", hotkey, s.hotkeys[hotkey].Owner)

@@ -75,10 +75,7 @@ func (a *app) walletTransfer() *cobra.Command {
 				return err
 			}
 			msg := &chainpb.Msg{Sum: &chainpb.Msg_Transfer{Transfer: &chainpb.Transfer{To: dest[:], Amount: amt}}}
-			return a.withChain(cmd, &f, func(ctx context.Context, c *comet.Client) error {
-				_, err := a.send(ctx, cmd.OutOrStdout(), c, key, msg, f.json)
-				return err
-			})
+			return a.sendWith(cmd, &f, key, msg)
 		},
 	}
 	addChainFlags(cmd, &f, a.env.getenv)

@@ -159,6 +159,15 @@ func (a *app) hotkeyAddress(walletName, hotkey string) (wallet.Address, error) {
 	return pub.Address(), nil
 }
 
+// sendWith connects to the chain, sends msg signed by key and prints the
+// outcome: the body of every transaction command.
+func (a *app) sendWith(cmd *cobra.Command, f *chainFlags, key *wallet.PrivateKey, msg *chainpb.Msg) error {
+	return a.withChain(cmd, f, func(ctx context.Context, c *comet.Client) error {
+		_, err := a.send(ctx, cmd.OutOrStdout(), c, key, msg, f.json)
+		return err
+	})
+}
+
 // txOutcome is what every transaction command prints.
 type txOutcome struct {
 	TxHash string        `json:"tx_hash"`

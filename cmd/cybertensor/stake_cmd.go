@@ -90,10 +90,7 @@ func (a *app) stakeMove(add bool) *cobra.Command {
 			if !add {
 				msg = &chainpb.Msg{Sum: &chainpb.Msg_RemoveStake{RemoveStake: &chainpb.RemoveStake{Hotkey: hot[:], Amount: amt}}}
 			}
-			return a.withChain(cmd, &f, func(ctx context.Context, c *comet.Client) error {
-				_, err := a.send(ctx, cmd.OutOrStdout(), c, key, msg, f.json)
-				return err
-			})
+			return a.sendWith(cmd, &f, key, msg)
 		},
 	}
 	addChainFlags(cmd, &f, a.env.getenv)
@@ -189,10 +186,7 @@ func (a *app) delegateCommand() *cobra.Command {
 				return err
 			}
 			msg := &chainpb.Msg{Sum: &chainpb.Msg_BecomeDelegate{BecomeDelegate: &chainpb.BecomeDelegate{Hotkey: hot[:], Take: uint32(take*65535 + 0.5)}}}
-			return a.withChain(cmd, &f, func(ctx context.Context, c *comet.Client) error {
-				_, err := a.send(ctx, cmd.OutOrStdout(), c, key, msg, f.json)
-				return err
-			})
+			return a.sendWith(cmd, &f, key, msg)
 		},
 	}
 	addChainFlags(cmd, &f, a.env.getenv)
@@ -214,10 +208,7 @@ func (a *app) faucetCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.withChain(cmd, &f, func(ctx context.Context, c *comet.Client) error {
-				_, err := a.send(ctx, cmd.OutOrStdout(), c, key, &chainpb.Msg{Sum: &chainpb.Msg_Faucet{Faucet: &chainpb.Faucet{}}}, f.json)
-				return err
-			})
+			return a.sendWith(cmd, &f, key, &chainpb.Msg{Sum: &chainpb.Msg_Faucet{Faucet: &chainpb.Faucet{}}})
 		},
 	}
 	addChainFlags(cmd, &f, a.env.getenv)

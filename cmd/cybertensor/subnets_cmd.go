@@ -73,10 +73,7 @@ func (a *app) subnetsCreate() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.withChain(cmd, &f, func(ctx context.Context, c *comet.Client) error {
-				_, err := a.send(ctx, cmd.OutOrStdout(), c, key, &chainpb.Msg{Sum: &chainpb.Msg_RegisterNetwork{RegisterNetwork: msg}}, f.json)
-				return err
-			})
+			return a.sendWith(cmd, &f, key, &chainpb.Msg{Sum: &chainpb.Msg_RegisterNetwork{RegisterNetwork: msg}})
 		},
 	}
 	addChainFlags(cmd, &f, a.env.getenv)
@@ -138,11 +135,8 @@ func (a *app) subnetsSetHyperparam() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.withChain(cmd, &f, func(ctx context.Context, c *comet.Client) error {
-				msg := &chainpb.Msg{Sum: &chainpb.Msg_SudoSetHyperparam{SudoSetHyperparam: &chainpb.SudoSetHyperparam{Netuid: uint32(netuid), Name: name, Value: value}}}
-				_, err := a.send(ctx, cmd.OutOrStdout(), c, key, msg, f.json)
-				return err
-			})
+			msg := &chainpb.Msg{Sum: &chainpb.Msg_SudoSetHyperparam{SudoSetHyperparam: &chainpb.SudoSetHyperparam{Netuid: uint32(netuid), Name: name, Value: value}}}
+			return a.sendWith(cmd, &f, key, msg)
 		},
 	}
 	addChainFlags(cmd, &f, a.env.getenv)

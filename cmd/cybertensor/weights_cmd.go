@@ -97,10 +97,7 @@ func (a *app) weightsSet() *cobra.Command {
 				return err
 			}
 			msg := &chainpb.Msg{Sum: &chainpb.Msg_SetWeights{SetWeights: &chainpb.SetWeights{Netuid: uint32(w.netuid), Uids: u32s(uids), Values: u32s(vals), VersionKey: w.versionKey}}}
-			return a.withChain(cmd, &f, func(ctx context.Context, c *comet.Client) error {
-				_, err := a.send(ctx, cmd.OutOrStdout(), c, key, msg, f.json)
-				return err
-			})
+			return a.sendWith(cmd, &f, key, msg)
 		},
 	}
 	addChainFlags(cmd, &f, a.env.getenv)
@@ -198,10 +195,7 @@ func (a *app) weightsReveal() *cobra.Command {
 				return err
 			}
 			msg := &chainpb.Msg{Sum: &chainpb.Msg_RevealWeights{RevealWeights: &chainpb.RevealWeights{Netuid: uint32(w.netuid), Uids: u32s(uids), Values: u32s(vals), Salt: salt, VersionKey: w.versionKey}}}
-			return a.withChain(cmd, &f, func(ctx context.Context, c *comet.Client) error {
-				_, err := a.send(ctx, cmd.OutOrStdout(), c, key, msg, f.json)
-				return err
-			})
+			return a.sendWith(cmd, &f, key, msg)
 		},
 	}
 	addChainFlags(cmd, &f, a.env.getenv)
