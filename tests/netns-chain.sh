@@ -98,6 +98,8 @@ echo "== heal"
 ip -n "$hub" link set "h3" up
 target=$(height 0)
 wait_height 3 "$target" 120
+# The app hash after block H is committed in block H+1's header.
+for i in 0 1 2 3; do wait_height "$i" $((target + 1)) 60; done
 for i in 0 1 2 3; do
   got=$(apphash "$i" "$target")
   [ "$got" = "$(apphash 0 "$target")" ] || { echo "FAIL: validator $i app hash $got at $target differs"; exit 1; }
