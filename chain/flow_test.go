@@ -147,7 +147,7 @@ func TestSetWeightsStoresUpscaledSortedRow(t *testing.T) {
 	h := scenario(t)
 	h.ok(hVal, mWeights(1, []uint32{2, 1}, []uint32{100, 50}, 0))
 	n, _ := h.s.Neuron(1, 0)
-	want := []Entry{{1, 32767}, {2, 65535}}
+	want := []Entry{{UID: 1, Value: 32767}, {UID: 2, Value: 65535}}
 	if len(n.Weights) != 2 || n.Weights[0] != want[0] || n.Weights[1] != want[1] {
 		t.Fatalf("weights %v, want %v", n.Weights, want)
 	}
@@ -368,7 +368,7 @@ func TestMetagraphAndQueries(t *testing.T) {
 	}
 	// Results are copies.
 	n, _ := h.s.Neuron(1, 0)
-	n.Weights = append(n.Weights, Entry{1, 1})
+	n.Weights = append(n.Weights, Entry{UID: 1, Value: 1})
 	again, _ := h.s.Neuron(1, 0)
 	if len(again.Weights) != 0 {
 		t.Fatal("query result aliases the state")

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"sort"
 
+	"github.com/cybertensor/cybertensor/scoring"
+
 	"github.com/cybertensor/cybertensor/wallet"
 )
 
@@ -55,10 +57,7 @@ func sortAddresses(a []Address) {
 }
 
 // Entry is one sparse matrix entry: a weight or bond on uid.
-type Entry struct {
-	UID   uint16 `json:"uid"`
-	Value uint16 `json:"value"`
-}
+type Entry = scoring.Entry
 
 // Axon says where a neuron is reachable on the libp2p network.
 type Axon struct {

@@ -1,4 +1,4 @@
-package chain
+package scoring
 
 import (
 	"encoding/json"
@@ -76,40 +76,40 @@ func sparseRows(n int, m map[string]map[string]uint16) [][]Entry {
 	return rows
 }
 
-func (si *specInput) epochInput() *EpochInput {
-	in := &EpochInput{Block: si.Block, Emission: si.Emission, Kappa: si.Params.Kappa, BondsMovingAverage: si.Params.BondsMovingAverage,
-		BondsPenalty: 65535, ActivityCutoff: si.Params.ActivityCutoff, MaxAllowedValidators: si.Params.MaxAllowedValidators}
+func (si *specInput) epochInput() *Input {
+	in := &Input{Block: si.Block, Emission: si.Emission, Params: Params{Kappa: si.Params.Kappa, BondsMovingAverage: si.Params.BondsMovingAverage,
+		BondsPenalty: 65535, ActivityCutoff: si.Params.ActivityCutoff, MaxAllowedValidators: si.Params.MaxAllowedValidators}}
 	if si.Params.BondsPenalty != nil {
-		in.BondsPenalty = *si.Params.BondsPenalty
+		in.Params.BondsPenalty = *si.Params.BondsPenalty
 	}
-	w, b := sparseRows(len(si.Neurons), si.Weights), sparseRows(len(si.Neurons), si.Bonds)
-	for i, nr := range si.Neurons {
-		in.Neurons = append(in.Neurons, EpochNeuron{Stake: nr.Stake, LastUpdate: nr.LastUpdate, RegisteredAt: nr.RegisteredAt, ValidatorPermit: nr.ValidatorPermit, Weights: w[i], Bonds: b[i]})
+	in.Weights, in.Bonds = sparseRows(len(si.Neurons), si.Weights), sparseRows(len(si.Neurons), si.Bonds)
+	for _, nr := range si.Neurons {
+		in.Neurons = append(in.Neurons, Neuron{Stake: nr.Stake, LastUpdate: nr.LastUpdate, RegisteredAt: nr.RegisteredAt, ValidatorPermit: nr.ValidatorPermit})
 	}
 	return in
 }
 
-func fxFloat(x fx) float64 { return float64(x) / float64(fxOne) }
+func fxFloat(x Fixed) float64 { return x.Float64() }
 
 // conforms checks y against the expected output within the spec's
 // tolerance (§6).
-func conforms(t *testing.T, name string, emission uint64, y *yuma, want *specOutput) {
+func conforms(t *testing.T, name string, emission uint64, y *Output, want *specOutput) {
 	t.Helper()
 	n := len(want.Active)
 	real := map[string][2][]float64{}
-	add := func(field string, got []fx, w []float64) {
+	add := func(field string, got []Fixed, w []float64) {
 		g := make([]float64, len(got))
 		for i, x := range got {
 			g[i] = fxFloat(x)
 		}
 		real[field] = [2][]float64{g, w}
 	}
-	add("ranks", y.ranks, want.Ranks)
-	add("trust", y.trust, want.Trust)
-	add("consensus", y.consensus, want.Consensus)
-	add("incentive", y.incentive, want.Incentive)
-	add("dividends", y.dividends, want.Dividends)
-	add("validator_trust", y.validatorTrust, want.ValidatorTrust)
+	add("ranks", y.Ranks, want.Ranks)
+	add("trust", y.Trust, want.Trust)
+	add("consensus", y.Consensus, want.Consensus)
+	add("incentive", y.Incentive, want.Incentive)
+	add("dividends", y.Dividends, want.Dividends)
+	add("validator_trust", y.ValidatorTrust, want.ValidatorTrust)
 	for field, gw := range real {
 		for i := range n {
 			if math.Abs(gw[0][i]-gw[1][i]) > 1e-6 {
@@ -118,7 +118,7 @@ func conforms(t *testing.T, name string, emission uint64, y *yuma, want *specOut
 		}
 	}
 	tol := max(2, float64(emission)*1e-6)
-	for field, gw := range map[string][2][]uint64{"emission": {y.emission, want.Emission}, "server_emission": {y.serverEmission, want.ServerEmission}, "validator_emission": {y.validatorEmission, want.ValidatorEmission}} {
+	for field, gw := range map[string][2][]uint64{"emission": {y.Emission, want.Emission}, "server_emission": {y.ServerEmission, want.ServerEmission}, "validator_emission": {y.ValidatorEmission, want.ValidatorEmission}} {
 		for i := range n {
 			if math.Abs(float64(gw[0][i])-float64(gw[1][i])) > tol {
 				t.Errorf("%s: %s[%d] = %d, want %d", name, field, i, gw[0][i], gw[1][i])
@@ -126,14 +126,14 @@ func conforms(t *testing.T, name string, emission uint64, y *yuma, want *specOut
 		}
 	}
 	for i := range n {
-		if y.active[i] != want.Active[i] || y.permit[i] != want.ValidatorPermit[i] {
-			t.Errorf("%s: uid %d active %v permit %v, want %v %v", name, i, y.active[i], y.permit[i], want.Active[i], want.ValidatorPermit[i])
+		if y.Active[i] != want.Active[i] || y.ValidatorPermit[i] != want.ValidatorPermit[i] {
+			t.Errorf("%s: uid %d active %v permit %v, want %v %v", name, i, y.Active[i], y.ValidatorPermit[i], want.Active[i], want.ValidatorPermit[i])
 		}
 	}
 	wantBonds := sparseRows(n, want.Bonds)
 	for i := range n {
 		got := map[uint16]int{}
-		for _, e := range y.bonds[i] {
+		for _, e := range y.Bonds[i] {
 			got[e.UID] = int(e.Value)
 		}
 		exp := map[uint16]int{}
@@ -167,7 +167,7 @@ func TestYumaSpecExamples(t *testing.T) {
 		if err := json.Unmarshal(outRaw, &want); err != nil {
 			t.Fatal(err)
 		}
-		y, err := runYuma(si.epochInput())
+		y, err := Epoch(si.epochInput())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,9 +177,10 @@ func TestYumaSpecExamples(t *testing.T) {
 
 // referenceEpoch is a direct float64 reading of the spec, dense, written
 // for testing only.
-func referenceEpoch(in *EpochInput) *specOutput {
+func referenceEpoch(in *Input) *specOutput {
 	n := len(in.Neurons)
 	nr := in.Neurons
+	p := in.Params
 	normalize := func(v []float64) {
 		var s float64
 		for _, x := range v {
@@ -215,7 +216,7 @@ func referenceEpoch(in *EpochInput) *specOutput {
 	}
 	A := make([]bool, n)
 	for i, x := range nr {
-		A[i] = !(float64(x.LastUpdate)+float64(in.ActivityCutoff) < float64(in.Block))
+		A[i] = !(float64(x.LastUpdate)+float64(p.ActivityCutoff) < float64(in.Block))
 	}
 	s := make([]float64, n)
 	for i, x := range nr {
@@ -223,7 +224,7 @@ func referenceEpoch(in *EpochInput) *specOutput {
 	}
 	normalize(s)
 	P2 := make([]bool, n)
-	if uint64(n) <= in.MaxAllowedValidators {
+	if uint64(n) <= p.MaxAllowedValidators {
 		for i := range P2 {
 			P2[i] = true
 		}
@@ -238,7 +239,7 @@ func referenceEpoch(in *EpochInput) *specOutput {
 			}
 			return order[a] < order[b]
 		})
-		for _, i := range order[uint64(n)-in.MaxAllowedValidators:] {
+		for _, i := range order[uint64(n)-p.MaxAllowedValidators:] {
 			P2[i] = true
 		}
 	}
@@ -251,7 +252,7 @@ func referenceEpoch(in *EpochInput) *specOutput {
 	normalize(a)
 	W := mat()
 	for i, x := range nr {
-		for _, e := range x.Weights {
+		for _, e := range rowOf(in.Weights, i) {
 			j := int(e.UID)
 			if x.ValidatorPermit && i != j && x.LastUpdate > nr[j].RegisteredAt {
 				W[i][j] = float64(e.Value)
@@ -266,7 +267,7 @@ func referenceEpoch(in *EpochInput) *specOutput {
 		}
 	}
 	C := make([]float64, n)
-	m := 1 - float64(in.Kappa)/65535
+	m := 1 - float64(p.Kappa)/65535
 	for j := range n {
 		type v struct{ w, st float64 }
 		var vs []v
@@ -315,14 +316,14 @@ func referenceEpoch(in *EpochInput) *specOutput {
 	out.Ranks, out.Incentive, out.Consensus = r, r, C
 	B := mat()
 	for i, x := range nr {
-		for _, e := range x.Bonds {
+		for _, e := range rowOf(in.Bonds, i) {
 			if x.LastUpdate > nr[e.UID].RegisteredAt {
 				B[i][e.UID] = float64(e.Value)
 			}
 		}
 	}
 	colNorm(B)
-	rho := float64(in.BondsPenalty) / 65535
+	rho := float64(p.BondsPenalty) / 65535
 	dB := mat()
 	for i := range n {
 		for j := range n {
@@ -333,7 +334,7 @@ func referenceEpoch(in *EpochInput) *specOutput {
 		}
 	}
 	colNorm(dB)
-	alpha := 1 - float64(in.BondsMovingAverage)/1e6
+	alpha := 1 - float64(p.BondsMovingAverage)/1e6
 	M := mat()
 	for i := range n {
 		for j := range n {
@@ -391,7 +392,7 @@ func referenceEpoch(in *EpochInput) *specOutput {
 			}
 		case x.ValidatorPermit:
 		default:
-			for _, e := range x.Bonds {
+			for _, e := range rowOf(in.Bonds, i) {
 				row[strconv.Itoa(int(e.UID))] = e.Value
 			}
 		}
@@ -402,17 +403,19 @@ func referenceEpoch(in *EpochInput) *specOutput {
 
 // randomEpochInput builds a random subnet; distinct stakes avoid the
 // permit-boundary ties the spec excludes from conformance.
-func randomEpochInput(r *rand.Rand, n int) *EpochInput {
-	in := &EpochInput{
-		Block: 10_000, Emission: uint64(r.Int64N(1 << 40)), Kappa: uint64(r.IntN(65536)), BondsMovingAverage: uint64(r.IntN(1_000_001)),
-		BondsPenalty: uint64(r.IntN(65536)), ActivityCutoff: uint64(r.IntN(10_000)), MaxAllowedValidators: uint64(1 + r.IntN(n)),
+func randomEpochInput(r *rand.Rand, n int) *Input {
+	in := &Input{
+		Block: 10_000, Emission: uint64(r.Int64N(1 << 40)),
+		Params: Params{Kappa: uint64(r.IntN(65536)), BondsMovingAverage: uint64(r.IntN(1_000_001)),
+			BondsPenalty: uint64(r.IntN(65536)), ActivityCutoff: uint64(r.IntN(10_000)), MaxAllowedValidators: uint64(1 + r.IntN(n))},
+		Weights: make([][]Entry, n), Bonds: make([][]Entry, n),
 	}
 	if r.IntN(3) == 0 {
-		in.BondsPenalty = 65535
+		in.Params.BondsPenalty = 65535
 	}
 	used := map[uint64]bool{}
-	for range n {
-		nr := EpochNeuron{LastUpdate: uint64(r.IntN(10_001)), RegisteredAt: uint64(r.IntN(9_000)), ValidatorPermit: r.IntN(2) == 0}
+	for i := range n {
+		nr := Neuron{LastUpdate: uint64(r.IntN(10_001)), RegisteredAt: uint64(r.IntN(9_000)), ValidatorPermit: r.IntN(2) == 0}
 		if r.IntN(4) != 0 {
 			for {
 				st := uint64(1 + r.Int64N(1<<40))
@@ -425,10 +428,10 @@ func randomEpochInput(r *rand.Rand, n int) *EpochInput {
 		}
 		for j := range n {
 			if r.IntN(3) == 0 {
-				nr.Weights = append(nr.Weights, Entry{UID: uint16(j), Value: uint16(1 + r.IntN(65535))})
+				in.Weights[i] = append(in.Weights[i], Entry{UID: uint16(j), Value: uint16(1 + r.IntN(65535))})
 			}
 			if r.IntN(4) == 0 {
-				nr.Bonds = append(nr.Bonds, Entry{UID: uint16(j), Value: uint16(1 + r.IntN(65535))})
+				in.Bonds[i] = append(in.Bonds[i], Entry{UID: uint16(j), Value: uint16(1 + r.IntN(65535))})
 			}
 		}
 		in.Neurons = append(in.Neurons, nr)
@@ -438,13 +441,13 @@ func randomEpochInput(r *rand.Rand, n int) *EpochInput {
 
 // nearThreshold reports inputs whose consensus sits within rounding
 // distance of a κ boundary, which the spec excludes from conformance.
-func nearThreshold(in *EpochInput) bool {
+func nearThreshold(in *Input) bool {
 	n := len(in.Neurons)
-	m := 1 - float64(in.Kappa)/65535
+	m := 1 - float64(in.Params.Kappa)/65535
 	s := make([]float64, n)
 	var tot float64
 	for i, x := range in.Neurons {
-		if x.ValidatorPermit && !(x.LastUpdate+in.ActivityCutoff < in.Block) {
+		if x.ValidatorPermit && !(x.LastUpdate+in.Params.ActivityCutoff < in.Block) {
 			s[i] = float64(x.Stake)
 			tot += s[i]
 		}
@@ -452,9 +455,8 @@ func nearThreshold(in *EpochInput) bool {
 	if tot == 0 {
 		return false
 	}
-	// Any subset-sum boundary is hard to enumerate; check prefix sums of
-	// stake in every order a column could sort them, approximated by all
-	// prefix sums of sorted stakes and of single stakes.
+	// Stake prefix sums in stake order, and single stakes, approximate the
+	// sums a column's sorted votes can reach.
 	for i := range s {
 		s[i] /= tot
 	}
@@ -488,7 +490,7 @@ func TestYumaMatchesFloatReference(t *testing.T) {
 		}
 		compared++
 		want := referenceEpoch(in)
-		y, err := runYuma(in)
+		y, err := Epoch(in)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -504,12 +506,12 @@ func TestYumaInvariants(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 22))
 	for range 200 {
 		in := randomEpochInput(r, 1+r.IntN(16))
-		y, err := runYuma(in)
+		y, err := Epoch(in)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for name, v := range map[string][]fx{"incentive": y.incentive, "dividends": y.dividends} {
-			var sum fx
+		for name, v := range map[string][]Fixed{"incentive": y.Incentive, "dividends": y.Dividends} {
+			var sum Fixed
 			for _, x := range v {
 				sum += x
 			}
@@ -518,8 +520,8 @@ func TestYumaInvariants(t *testing.T) {
 			}
 		}
 		var total uint64
-		for i := range y.emission {
-			total += y.serverEmission[i] + y.validatorEmission[i]
+		for i := range y.Emission {
+			total += y.ServerEmission[i] + y.ValidatorEmission[i]
 		}
 		if total > in.Emission {
 			t.Fatalf("paid %d of %d", total, in.Emission)
