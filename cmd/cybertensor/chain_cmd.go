@@ -107,8 +107,9 @@ func (a *app) chainInit() *cobra.Command {
 	var nodeHome, p2p, rpc string
 	var blockTime time.Duration
 	cmd := &cobra.Command{
-		Use:   "init",
-		Short: "Create a single-validator chain node (zero setup)",
+		Use:     "init",
+		Short:   "Create a single-validator chain node (zero setup)",
+		PreRunE: func(*cobra.Command, []string) error { return a.homeErr },
 		Long: `Create a node home with CometBFT config, validator and node keys, and a
 genesis whose root is the coldkey of wallet "default" (or --root). Then start it
 with "cybertensor chain run".`,
@@ -205,9 +206,10 @@ Copy each home to its machine and run "cybertensor chain run --node-home DIR".`,
 func (a *app) chainRun() *cobra.Command {
 	var nodeHome string
 	cmd := &cobra.Command{
-		Use:   "run",
-		Short: "Run a chain node until interrupted",
-		Args:  cobra.NoArgs,
+		Use:     "run",
+		Short:   "Run a chain node until interrupted",
+		PreRunE: func(*cobra.Command, []string) error { return a.homeErr },
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			home := a.nodeHome(nodeHome)
 			if _, err := os.Stat(filepath.Join(home, "config", "genesis.json")); err != nil {

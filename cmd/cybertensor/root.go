@@ -45,6 +45,8 @@ type app struct {
 	logLevel  string
 	logFormat string
 	log       *slog.Logger
+	// homeErr is why --home could not be resolved, if it could not.
+	homeErr error
 	// epoch computes Yuma consensus for chains this process runs.
 	epoch chain.EpochFunc
 }
@@ -120,6 +122,9 @@ scores on a chain with Yuma consensus, and shares content-addressed knowledge.`,
 	w := a.walletCommand()
 	w.GroupID = "keys"
 	root.AddCommand(w)
+	sc := a.scoringCommand()
+	sc.GroupID = "consensus"
+	root.AddCommand(sc)
 	for _, c := range []*cobra.Command{a.chainCommand(), a.subnetsCommand(), a.stakeCommand(), a.delegateCommand(),
 		a.weightsCommand(), a.metagraphCommand(), a.faucetCommand()} {
 		c.GroupID = "chain"
@@ -130,11 +135,13 @@ scores on a chain with Yuma consensus, and shares content-addressed knowledge.`,
 
 // setup resolves the global flags: home directory and logger.
 func (a *app) setup() error {
-	home, err := a.expandHome(a.home)
-	if err != nil {
-		return usageError(err)
+	// Commands that do not touch the home (scoring epoch) must work
+	// without one, so a bad --home is reported only when it is used.
+	if home, err := a.expandHome(a.home); err != nil {
+		a.homeErr = usageError(err)
+	} else {
+		a.home = home
 	}
-	a.home = home
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(a.logLevel)); err != nil {
 		return usageError(fmt.Errorf("--log-level %q: want debug, info, warn or error", a.logLevel))

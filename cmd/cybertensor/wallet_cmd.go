@@ -21,6 +21,9 @@ type walletFlags struct {
 }
 
 func (a *app) store() (*wallet.Store, error) {
+	if a.homeErr != nil {
+		return nil, a.homeErr
+	}
 	return wallet.NewStore(wallet.DefaultConfig(a.home))
 }
 
