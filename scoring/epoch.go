@@ -2,6 +2,9 @@ package scoring
 
 import "sort"
 
+// vote is one validator's score on a column, with its active stake.
+type vote struct{ w, stake Fixed }
+
 // Epoch runs one Yuma consensus epoch, as shared/spec/epoch.md defines it.
 // It fails only on input that Validate rejects.
 func Epoch(in *Input) (*Output, error) {
@@ -77,9 +80,10 @@ func Epoch(in *Input) (*Output, error) {
 			continue
 		}
 		row := make([]fxEntry, 0, len(in.Weights[i]))
+		dv := newDivider(sum)
 		for _, e := range in.Weights[i] {
 			if e.Value != 0 && int(e.UID) != i && int(e.UID) < n && x.LastUpdate > nr[e.UID].RegisteredAt {
-				row = append(row, fxEntry{uint32(e.UID), ratio(uint64(e.Value), sum)})
+				row = append(row, fxEntry{uint32(e.UID), dv.div(uint64(e.Value))})
 			}
 		}
 		W[i] = row
@@ -101,42 +105,41 @@ func Epoch(in *Input) (*Output, error) {
 		totalActive += uint64(x)
 	}
 	minority := uint64(One - ratio(p.Kappa, 65535))
-	type vote struct{ w, stake Fixed }
-	cols := make([][]vote, n)
+	// Columns of votes in one flat array: count, offsets, fill.
+	colStart := make([]int, n+1)
 	colStake := make([]uint64, n)
 	for i, row := range W {
 		if a[i] == 0 {
 			continue
 		}
 		for _, e := range row {
-			cols[e.col] = append(cols[e.col], vote{e.v, a[i]})
+			colStart[e.col+1]++
 			colStake[e.col] += uint64(a[i])
+		}
+	}
+	for j := range n {
+		colStart[j+1] += colStart[j]
+	}
+	flat := make([]vote, colStart[n])
+	fill := append([]int(nil), colStart[:n]...)
+	for i, row := range W {
+		if a[i] == 0 {
+			continue
+		}
+		for _, e := range row {
+			flat[fill[e.col]] = vote{e.v, a[i]}
+			fill[e.col]++
 		}
 	}
 	C := y.Consensus
 	if totalActive > 0 {
-		for j, votes := range cols {
+		for j := range n {
+			votes := flat[colStart[j]:colStart[j+1]]
 			zeroStake := totalActive - colStake[j]
 			if zeroStake > 0 && zeroStake > minority {
 				continue // C_j = 0
 			}
-			sort.Slice(votes, func(p, q int) bool { return votes[p].w < votes[q].w })
-			cum := zeroStake
-			found := false
-			for p := 0; p < len(votes); {
-				w := votes[p].w
-				for p < len(votes) && votes[p].w == w {
-					cum += uint64(votes[p].stake)
-					p++
-				}
-				if cum > minority {
-					C[j], found = w, true
-					break
-				}
-			}
-			if !found && len(votes) > 0 {
-				C[j] = votes[len(votes)-1].w
-			}
+			C[j] = weightedMedian(votes, zeroStake, minority)
 		}
 	}
 	// Steps 8–10: clipping, validator trust, ranks, trust, incentive.
@@ -180,15 +183,15 @@ func Epoch(in *Input) (*Output, error) {
 			}
 		}
 	}
+	bDiv := dividers(bCol)
 	for i, x := range nr {
-		var row []fxEntry
+		row := make([]fxEntry, 0, len(rowOf(in.Bonds, i)))
 		for _, e := range rowOf(in.Bonds, i) {
 			if int(e.UID) < n && e.Value != 0 && x.LastUpdate > nr[e.UID].RegisteredAt {
-				row = append(row, fxEntry{uint32(e.UID), ratio(uint64(e.Value), bCol[e.UID])})
+				row = append(row, fxEntry{uint32(e.UID), bDiv[e.UID].div(uint64(e.Value))})
 			}
 		}
-		sortFx(row)
-		B[i] = row
+		B[i] = row // sorted: input rows are sorted by uid
 	}
 	rho := ratio(p.BondsPenalty, 65535)
 	dCol := make([]uint64, n)
@@ -197,7 +200,7 @@ func Epoch(in *Input) (*Output, error) {
 		if row == nil || a[i] == 0 {
 			continue
 		}
-		var out []fxEntry
+		out := make([]fxEntry, 0, len(row))
 		for q, e := range row {
 			h := e.v - mul(rho, e.v-Wc[i][q].v)
 			if h == 0 {
@@ -210,12 +213,12 @@ func Epoch(in *Input) (*Output, error) {
 			out = append(out, fxEntry{e.col, d})
 			dCol[e.col] += uint64(d)
 		}
-		sortFx(out)
-		dB[i] = out
+		dB[i] = out // sorted: W rows are
 	}
+	dDiv := dividers(dCol)
 	for _, row := range dB {
 		for q, e := range row {
-			row[q].v = ratio(uint64(e.v), dCol[e.col])
+			row[q].v = dDiv[e.col].div(uint64(e.v))
 		}
 	}
 	alpha := One - ratio(p.BondsMovingAverage, 1_000_000)
@@ -228,9 +231,10 @@ func Epoch(in *Input) (*Output, error) {
 		}
 		M[i] = merged
 	}
+	mDiv := dividers(mCol)
 	for _, row := range M {
 		for q, e := range row {
-			row[q].v = ratio(uint64(e.v), mCol[e.col])
+			row[q].v = mDiv[e.col].div(uint64(e.v))
 		}
 	}
 	// Step 12: dividends.
@@ -273,6 +277,10 @@ func Epoch(in *Input) (*Output, error) {
 			colMax[e.col] = max(colMax[e.col], e.v)
 		}
 	}
+	maxDiv := make([]divider, n)
+	for j, m := range colMax {
+		maxDiv[j] = newDivider(uint64(m))
+	}
 	for i, x := range nr {
 		switch {
 		case y.ValidatorPermit[i]:
@@ -281,7 +289,11 @@ func Epoch(in *Input) (*Output, error) {
 				if colMax[e.col] == 0 {
 					continue
 				}
-				if q := ratio(uint64(e.v), uint64(colMax[e.col])).U16(); q > 0 {
+				q := uint16(65535) // the column's largest entry
+				if e.v != colMax[e.col] {
+					q = maxDiv[e.col].div(uint64(e.v)).U16()
+				}
+				if q > 0 {
 					row = append(row, Entry{UID: uint16(e.col), Value: q})
 				}
 			}
@@ -307,10 +319,6 @@ func rowOf(m [][]Entry, i int) []Entry {
 type fxEntry struct {
 	col uint32
 	v   Fixed
-}
-
-func sortFx(row []fxEntry) {
-	sort.Slice(row, func(p, q int) bool { return row[p].col < row[q].col })
 }
 
 // mergeEMA returns α·d + (1−α)·b over the union of two column-sorted rows.
@@ -339,4 +347,57 @@ func mergeEMA(d, b []fxEntry, alpha Fixed) []fxEntry {
 		}
 	}
 	return kept
+}
+
+// weightedMedian returns the smallest score x among votes such that the
+// stake of the votes scoring at most x, plus below (the stake of
+// validators scoring 0, counted below every vote), exceeds minority; the
+// largest score if none does. It is the definition of step 7, found by
+// three-way partitioning around a middle pivot (expected linear time)
+// instead of sorting. votes is reordered.
+func weightedMedian(votes []vote, below, minority uint64) Fixed {
+	var largest Fixed
+	for _, v := range votes {
+		largest = max(largest, v.w)
+	}
+	for len(votes) > 0 {
+		pivot := votes[len(votes)/2].w
+		// Partition into [less | equal | greater].
+		lt, i, gt := 0, 0, len(votes)
+		var sLess, sEqual uint64
+		for i < gt {
+			switch v := votes[i]; {
+			case v.w < pivot:
+				sLess += uint64(v.stake)
+				votes[lt], votes[i] = votes[i], votes[lt]
+				lt++
+				i++
+			case v.w > pivot:
+				gt--
+				votes[gt], votes[i] = votes[i], votes[gt]
+			default:
+				sEqual += uint64(v.stake)
+				i++
+			}
+		}
+		switch {
+		case below+sLess > minority:
+			votes = votes[:lt]
+		case below+sLess+sEqual > minority:
+			return pivot
+		default:
+			below += sLess + sEqual
+			votes = votes[gt:]
+		}
+	}
+	return largest
+}
+
+// dividers returns one divider per column sum.
+func dividers(sums []uint64) []divider {
+	out := make([]divider, len(sums))
+	for j, y := range sums {
+		out[j] = newDivider(y)
+	}
+	return out
 }

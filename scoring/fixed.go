@@ -69,3 +69,38 @@ func normalize(v []Fixed) {
 
 // Share returns x/y for 0 <= x <= y (0 when y is 0).
 func Share(x, y Fixed) Fixed { return ratio(uint64(x), uint64(y)) }
+
+// divider divides many numerators by one denominator with a multiply and
+// a shift instead of a 128-bit division per value: q = floor(x·R / 2^L)
+// with R = floor(2^(60+L)/y) and L the bit length of y. For 0 <= x <= y
+// the result is floor(x/y) in fixed point or one unit (2^-60) less —
+// still integer arithmetic, identical on every machine.
+type divider struct {
+	r     uint64
+	shift uint
+}
+
+func newDivider(y uint64) divider {
+	if y == 0 {
+		return divider{}
+	}
+	l := uint(bits.Len64(y))
+	// 2^(60+l) as a 128-bit hi:lo; hi = 2^(l-4) < y.
+	hi, lo := uint64(0), uint64(0)
+	if e := fracBits + l; e >= 64 {
+		hi = 1 << (e - 64)
+	} else {
+		lo = 1 << e
+	}
+	r, _ := bits.Div64(hi, lo, y)
+	return divider{r: r, shift: l}
+}
+
+// div returns x/y for 0 <= x <= y (0 when y was 0).
+func (d divider) div(x uint64) Fixed {
+	hi, lo := bits.Mul64(x, d.r)
+	if d.shift == 0 {
+		return 0
+	}
+	return Fixed(hi<<(64-d.shift) | lo>>d.shift)
+}
