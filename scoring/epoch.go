@@ -7,6 +7,10 @@ type vote struct{ w, stake Fixed }
 
 // Epoch runs one Yuma consensus epoch, as shared/spec/epoch.md defines it.
 // It fails only on input that Validate rejects.
+//
+// Rows live in flat arrays (compressed sparse rows): row i of the weights
+// is wCol/wVal[wStart[i]:wEnd[i]], and every later step that follows the
+// weights' pattern (clipping, bond deltas) reuses those positions.
 func Epoch(in *Input) (*Output, error) {
 	if err := in.Validate(); err != nil {
 		return nil, err
@@ -35,27 +39,7 @@ func Epoch(in *Input) (*Output, error) {
 		s[i] = ratio(x.Stake, totalStake)
 	}
 	// Step 3: new permits: the top k by stake, ties to the higher uid.
-	k := p.MaxAllowedValidators
-	if uint64(n) <= k {
-		for i := range y.ValidatorPermit {
-			y.ValidatorPermit[i] = true
-		}
-	} else {
-		order := make([]int, n)
-		for i := range order {
-			order[i] = i
-		}
-		sort.Slice(order, func(a, b int) bool {
-			sa, sb := nr[order[a]].Stake, nr[order[b]].Stake
-			if sa != sb {
-				return sa < sb
-			}
-			return order[a] < order[b]
-		})
-		for _, i := range order[uint64(n)-k:] {
-			y.ValidatorPermit[i] = true
-		}
-	}
+	permits(nr, p.MaxAllowedValidators, y.ValidatorPermit)
 	// Step 4: active stake.
 	a := make([]Fixed, n)
 	for i := range a {
@@ -64,102 +48,111 @@ func Epoch(in *Input) (*Output, error) {
 		}
 	}
 	normalize(a)
-	// Step 5: weights, masked and row-normalized.
-	W := make([][]fxEntry, n)
+	var totalActive uint64
+	for _, x := range a {
+		totalActive += uint64(x)
+	}
+
+	// Step 5: weights, masked and row-normalized. Step 6's preranks and
+	// the column counts for step 7 are gathered on the way.
+	wStart, wEnd := make([]int, n), make([]int, n)
+	size := 0
 	for i, x := range nr {
-		if !x.ValidatorPermit || i >= len(in.Weights) {
+		wStart[i] = size
+		if x.ValidatorPermit {
+			size += len(rowOf(in.Weights, i))
+		}
+	}
+	wCol := make([]uint32, size)
+	wVal := make([]Fixed, size)
+	Q := make([]Fixed, n)
+	colStart := make([]int, n+1)
+	colStake := make([]uint64, n)
+	for i, x := range nr {
+		end := wStart[i]
+		wEnd[i] = end
+		if !x.ValidatorPermit {
 			continue
 		}
+		row := rowOf(in.Weights, i)
 		var sum uint64
-		for _, e := range in.Weights[i] {
-			if int(e.UID) != i && int(e.UID) < n && x.LastUpdate > nr[e.UID].RegisteredAt {
+		for _, e := range row {
+			if int(e.UID) != i && x.LastUpdate > nr[e.UID].RegisteredAt {
 				sum += uint64(e.Value)
 			}
 		}
 		if sum == 0 {
 			continue
 		}
-		row := make([]fxEntry, 0, len(in.Weights[i]))
 		dv := newDivider(sum)
-		for _, e := range in.Weights[i] {
-			if e.Value != 0 && int(e.UID) != i && int(e.UID) < n && x.LastUpdate > nr[e.UID].RegisteredAt {
-				row = append(row, fxEntry{uint32(e.UID), dv.div(uint64(e.Value))})
+		ai := a[i]
+		for _, e := range row {
+			if e.Value == 0 || int(e.UID) == i || x.LastUpdate <= nr[e.UID].RegisteredAt {
+				continue
+			}
+			w := dv.div(uint64(e.Value))
+			wCol[end], wVal[end] = uint32(e.UID), w
+			end++
+			if ai != 0 {
+				Q[e.UID] += mul(w, ai)
+				colStart[e.UID+1]++
+				colStake[e.UID] += uint64(ai)
 			}
 		}
-		W[i] = row
+		wEnd[i] = end
 	}
-	// Step 6: preranks.
-	Q := make([]Fixed, n)
-	for i, row := range W {
-		if a[i] == 0 {
-			continue
-		}
-		for _, e := range row {
-			Q[e.col] += mul(e.v, a[i])
-		}
-	}
+
 	// Step 7: κ-weighted median consensus per column over validators with
-	// active stake, counting a validator without an entry as scoring 0.
-	var totalActive uint64
-	for _, x := range a {
-		totalActive += uint64(x)
-	}
+	// active stake; one without an entry in the column scores 0.
 	minority := uint64(One - ratio(p.Kappa, 65535))
-	// Columns of votes in one flat array: count, offsets, fill.
-	colStart := make([]int, n+1)
-	colStake := make([]uint64, n)
-	for i, row := range W {
-		if a[i] == 0 {
-			continue
-		}
-		for _, e := range row {
-			colStart[e.col+1]++
-			colStake[e.col] += uint64(a[i])
-		}
-	}
-	for j := range n {
-		colStart[j+1] += colStart[j]
-	}
-	flat := make([]vote, colStart[n])
-	fill := append([]int(nil), colStart[:n]...)
-	for i, row := range W {
-		if a[i] == 0 {
-			continue
-		}
-		for _, e := range row {
-			flat[fill[e.col]] = vote{e.v, a[i]}
-			fill[e.col]++
-		}
-	}
 	C := y.Consensus
 	if totalActive > 0 {
 		for j := range n {
-			votes := flat[colStart[j]:colStart[j+1]]
+			colStart[j+1] += colStart[j]
+		}
+		votes := make([]vote, colStart[n])
+		fill := append([]int(nil), colStart[:n]...)
+		for i := range nr {
+			ai := a[i]
+			if ai == 0 {
+				continue
+			}
+			for q := wStart[i]; q < wEnd[i]; q++ {
+				c := wCol[q]
+				votes[fill[c]] = vote{wVal[q], ai}
+				fill[c]++
+			}
+		}
+		for j := range n {
 			zeroStake := totalActive - colStake[j]
 			if zeroStake > 0 && zeroStake > minority {
 				continue // C_j = 0
 			}
-			C[j] = weightedMedian(votes, zeroStake, minority)
+			C[j] = weightedMedian(votes[colStart[j]:colStart[j+1]], zeroStake, minority)
 		}
 	}
-	// Steps 8–10: clipping, validator trust, ranks, trust, incentive.
-	Wc := make([][]fxEntry, n)
+
+	// Steps 8–10 and 11.3–11.4 in one pass over the weights: clip, add to
+	// validator trust and ranks, and form the bond deltas ΔB = H·a with
+	// H = W − ρ(W − W̃), kept at the weights' positions.
+	rho := ratio(p.BondsPenalty, 65535)
 	r := make([]Fixed, n)
-	for i, row := range W {
-		if row == nil {
-			continue
-		}
-		clipped := make([]fxEntry, len(row))
+	dVal := make([]Fixed, size)
+	dCol := make([]uint64, n)
+	for i := range nr {
+		ai := a[i]
 		var vt Fixed
-		for p, e := range row {
-			v := min(e.v, C[e.col])
-			clipped[p] = fxEntry{e.col, v}
-			vt += v
-			if a[i] != 0 {
-				r[e.col] += mul(v, a[i])
+		for q := wStart[i]; q < wEnd[i]; q++ {
+			c, w := wCol[q], wVal[q]
+			wc := min(w, C[c])
+			vt += wc
+			if ai != 0 {
+				r[c] += mul(wc, ai)
+				d := mul(w-mul(rho, w-wc), ai)
+				dVal[q] = d
+				dCol[c] += uint64(d)
 			}
 		}
-		Wc[i] = clipped
 		y.ValidatorTrust[i] = vt
 	}
 	for j := range r {
@@ -170,82 +163,78 @@ func Epoch(in *Input) (*Output, error) {
 	copy(y.Ranks, r)
 	normalize(y.Ranks)
 	copy(y.Incentive, y.Ranks)
-	// Step 11: bonds.
-	B := make([][]fxEntry, n)
+
+	// Step 11.1–11.2: stored bonds, masked, column sums.
 	bCol := make([]uint64, n)
 	for i, x := range nr {
-		if i >= len(in.Bonds) {
-			break
-		}
-		for _, e := range in.Bonds[i] {
-			if int(e.UID) < n && e.Value != 0 && x.LastUpdate > nr[e.UID].RegisteredAt {
+		for _, e := range rowOf(in.Bonds, i) {
+			if e.Value != 0 && x.LastUpdate > nr[e.UID].RegisteredAt {
 				bCol[e.UID] += uint64(e.Value)
 			}
 		}
 	}
-	bDiv := dividers(bCol)
-	for i, x := range nr {
-		row := make([]fxEntry, 0, len(rowOf(in.Bonds, i)))
-		for _, e := range rowOf(in.Bonds, i) {
-			if int(e.UID) < n && e.Value != 0 && x.LastUpdate > nr[e.UID].RegisteredAt {
-				row = append(row, fxEntry{uint32(e.UID), bDiv[e.UID].div(uint64(e.Value))})
-			}
-		}
-		B[i] = row // sorted: input rows are sorted by uid
-	}
-	rho := ratio(p.BondsPenalty, 65535)
-	dCol := make([]uint64, n)
-	dB := make([][]fxEntry, n)
-	for i, row := range W {
-		if row == nil || a[i] == 0 {
-			continue
-		}
-		out := make([]fxEntry, 0, len(row))
-		for q, e := range row {
-			h := e.v - mul(rho, e.v-Wc[i][q].v)
-			if h == 0 {
-				continue
-			}
-			d := mul(h, a[i])
-			if d == 0 {
-				continue
-			}
-			out = append(out, fxEntry{e.col, d})
-			dCol[e.col] += uint64(d)
-		}
-		dB[i] = out // sorted: W rows are
-	}
-	dDiv := dividers(dCol)
-	for _, row := range dB {
-		for q, e := range row {
-			row[q].v = dDiv[e.col].div(uint64(e.v))
-		}
-	}
+	// Step 11.5: M = α·normalize(ΔB) + (1−α)·normalize(B), merged row by
+	// row (both rows are sorted by uid), then column-normalized.
 	alpha := One - ratio(p.BondsMovingAverage, 1_000_000)
-	M := make([][]fxEntry, n)
-	mCol := make([]uint64, n)
+	beta := One - alpha
+	dDiv, bDiv := dividers(dCol), dividers(bCol)
+	mStart, mEnd := make([]int, n), make([]int, n)
+	size = 0
 	for i := range nr {
-		merged := mergeEMA(dB[i], B[i], alpha)
-		for _, e := range merged {
-			mCol[e.col] += uint64(e.v)
-		}
-		M[i] = merged
+		mStart[i] = size
+		size += wEnd[i] - wStart[i] + len(rowOf(in.Bonds, i))
 	}
-	mDiv := dividers(mCol)
-	for _, row := range M {
-		for q, e := range row {
-			row[q].v = mDiv[e.col].div(uint64(e.v))
+	mCol := make([]uint32, size)
+	mVal := make([]Fixed, size)
+	mSum := make([]uint64, n)
+	for i, x := range nr {
+		out := mStart[i]
+		q, qEnd := wStart[i], wEnd[i]
+		brow := rowOf(in.Bonds, i)
+		b := 0
+		for q < qEnd || b < len(brow) {
+			var c uint32
+			var m Fixed
+			switch {
+			case b == len(brow) || (q < qEnd && wCol[q] < uint32(brow[b].UID)):
+				c, m = wCol[q], mul(alpha, dDiv[wCol[q]].div(uint64(dVal[q])))
+				q++
+			default:
+				e := brow[b]
+				b++
+				c = uint32(e.UID)
+				if e.Value != 0 && x.LastUpdate > nr[e.UID].RegisteredAt {
+					m = mul(beta, bDiv[c].div(uint64(e.Value)))
+				}
+				if q < qEnd && wCol[q] == c {
+					m += mul(alpha, dDiv[c].div(uint64(dVal[q])))
+					q++
+				}
+			}
+			if m != 0 {
+				mCol[out], mVal[out] = c, m
+				out++
+				mSum[c] += uint64(m)
+			}
 		}
+		mEnd[i] = out
 	}
-	// Step 12: dividends.
-	for i, row := range M {
+	// Step 12 with the normalization of M: dividends d_i = Σ_j M_ij I_j.
+	mDiv := dividers(mSum)
+	colMax := make([]Fixed, n)
+	for i := range nr {
 		var d Fixed
-		for _, e := range row {
-			d += mul(e.v, y.Incentive[e.col])
+		for q := mStart[i]; q < mEnd[i]; q++ {
+			c := mCol[q]
+			m := mDiv[c].div(uint64(mVal[q]))
+			mVal[q] = m
+			d += mul(m, y.Incentive[c])
+			colMax[c] = max(colMax[c], m)
 		}
 		y.Dividends[i] = d
 	}
 	normalize(y.Dividends)
+
 	// Step 13: emission split.
 	var sigma uint64
 	for i := range nr {
@@ -270,13 +259,8 @@ func Epoch(in *Input) (*Output, error) {
 		y.ValidatorEmission[i] = scale(validator[i], in.Emission)
 		y.Emission[i] = scale(y.Combined[i], in.Emission)
 	}
+
 	// Step 14: bonds for storage, column-max-upscaled to u16.
-	colMax := make([]Fixed, n)
-	for _, row := range M {
-		for _, e := range row {
-			colMax[e.col] = max(colMax[e.col], e.v)
-		}
-	}
 	maxDiv := make([]divider, n)
 	for j, m := range colMax {
 		maxDiv[j] = newDivider(uint64(m))
@@ -284,17 +268,15 @@ func Epoch(in *Input) (*Output, error) {
 	for i, x := range nr {
 		switch {
 		case y.ValidatorPermit[i]:
-			var row []Entry
-			for _, e := range M[i] {
-				if colMax[e.col] == 0 {
-					continue
+			row := make([]Entry, 0, mEnd[i]-mStart[i])
+			for q := mStart[i]; q < mEnd[i]; q++ {
+				c, m := mCol[q], mVal[q]
+				v := uint16(65535) // the column's largest entry
+				if m != colMax[c] {
+					v = maxDiv[c].div(uint64(m)).U16()
 				}
-				q := uint16(65535) // the column's largest entry
-				if e.v != colMax[e.col] {
-					q = maxDiv[e.col].div(uint64(e.v)).U16()
-				}
-				if q > 0 {
-					row = append(row, Entry{UID: uint16(e.col), Value: q})
+				if v > 0 {
+					row = append(row, Entry{UID: uint16(c), Value: v})
 				}
 			}
 			y.Bonds[i] = row
@@ -307,6 +289,31 @@ func Epoch(in *Input) (*Output, error) {
 	return y, nil
 }
 
+// permits sets the top k neurons by stake (ties to the higher uid).
+func permits(nr []Neuron, k uint64, out []bool) {
+	n := len(nr)
+	if uint64(n) <= k {
+		for i := range out {
+			out[i] = true
+		}
+		return
+	}
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(a, b int) bool {
+		sa, sb := nr[order[a]].Stake, nr[order[b]].Stake
+		if sa != sb {
+			return sa < sb
+		}
+		return order[a] < order[b]
+	})
+	for _, i := range order[uint64(n)-k:] {
+		out[i] = true
+	}
+}
+
 // rowOf returns row i of a sparse matrix, or nil past its end.
 func rowOf(m [][]Entry, i int) []Entry {
 	if i < len(m) {
@@ -315,38 +322,13 @@ func rowOf(m [][]Entry, i int) []Entry {
 	return nil
 }
 
-// fxEntry is a sparse row entry in fixed point.
-type fxEntry struct {
-	col uint32
-	v   Fixed
-}
-
-// mergeEMA returns α·d + (1−α)·b over the union of two column-sorted rows.
-func mergeEMA(d, b []fxEntry, alpha Fixed) []fxEntry {
-	out := make([]fxEntry, 0, len(d)+len(b))
-	beta := One - alpha
-	p, q := 0, 0
-	for p < len(d) || q < len(b) {
-		switch {
-		case q == len(b) || (p < len(d) && d[p].col < b[q].col):
-			out = append(out, fxEntry{d[p].col, mul(alpha, d[p].v)})
-			p++
-		case p == len(d) || b[q].col < d[p].col:
-			out = append(out, fxEntry{b[q].col, mul(beta, b[q].v)})
-			q++
-		default:
-			out = append(out, fxEntry{d[p].col, mul(alpha, d[p].v) + mul(beta, b[q].v)})
-			p++
-			q++
-		}
+// dividers returns one divider per column sum.
+func dividers(sums []uint64) []divider {
+	out := make([]divider, len(sums))
+	for j, y := range sums {
+		out[j] = newDivider(y)
 	}
-	kept := out[:0]
-	for _, e := range out {
-		if e.v != 0 {
-			kept = append(kept, e)
-		}
-	}
-	return kept
+	return out
 }
 
 // weightedMedian returns the smallest score x among votes such that the
@@ -362,7 +344,6 @@ func weightedMedian(votes []vote, below, minority uint64) Fixed {
 	}
 	for len(votes) > 0 {
 		pivot := votes[len(votes)/2].w
-		// Partition into [less | equal | greater].
 		lt, i, gt := 0, 0, len(votes)
 		var sLess, sEqual uint64
 		for i < gt {
@@ -391,13 +372,4 @@ func weightedMedian(votes []vote, below, minority uint64) Fixed {
 		}
 	}
 	return largest
-}
-
-// dividers returns one divider per column sum.
-func dividers(sums []uint64) []divider {
-	out := make([]divider, len(sums))
-	for j, y := range sums {
-		out[j] = newDivider(y)
-	}
-	return out
 }

@@ -144,8 +144,15 @@ func TestChainCommandsEndToEnd(t *testing.T) {
 	}
 	run("subnets", "register", "--netuid", "1", "--password-file", pw)
 	run("stake", "add", "--amount", "100", "--password-file", pw)
-	if r := run("stake", "show"); !strings.Contains(r.stdout, "100") {
+	if r := run("stake", "show"); !strings.Contains(r.stdout, "YOUR STAKE") || !strings.Contains(r.stdout, "default") {
 		t.Fatalf("stake show: %s", r.stdout)
+	}
+	// Epochs may already have paid emission on top of the 100 staked.
+	shown := decode[struct {
+		Hotkeys []struct{ Stake uint64 } `json:"hotkeys"`
+	}](t, run("stake", "show", "--json").stdout)
+	if len(shown.Hotkeys) != 1 || shown.Hotkeys[0].Stake < 100*baseUnitsPerToken {
+		t.Fatalf("stake show --json: %+v", shown)
 	}
 	run("delegate", "--take", "0.1", "--password-file", pw)
 	run("weights", "set", "--netuid", "1", "--uids", "0", "--weights", "1")
