@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"sync"
@@ -155,12 +156,10 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// responder writes frames on a stream and tracks what the receipt hashes.
+// responder writes frames on a stream and hashes the body for receipts.
 type responder struct {
-	w      pbio.WriteCloser
-	body   []byte // all chunks, for the response hash
-	hashed bool
-	hash   [32]byte
+	w    pbio.WriteCloser
+	hash hash.Hash // SHA-256 of all chunks, when a receipt is wanted
 }
 
 func (r *responder) Write(chunk []byte) error {
@@ -169,7 +168,9 @@ func (r *responder) Write(chunk []byte) error {
 		if err := r.w.WriteMsg(&pb.Response{Status: StatusOK, Body: chunk[:n], More: true}); err != nil {
 			return fmt.Errorf("protocol: writing response: %w", err)
 		}
-		r.body = append(r.body, chunk[:n]...)
+		if r.hash != nil {
+			r.hash.Write(chunk[:n])
+		}
 		chunk = chunk[n:]
 	}
 	return nil
@@ -192,7 +193,11 @@ func (s *Server) handle(st network.Stream) {
 	finish := func(status Status, msg string, raw []byte, req *pb.Request) {
 		resp := &pb.Response{Status: status, Message: msg, ProcessingUs: uint64(time.Since(start).Microseconds())}
 		if req != nil && req.WantReceipt {
-			resp.Receipt = s.receipt(raw, out.body, status, st.Conn().RemotePeer())
+			h := out.hash
+			if h == nil {
+				h = sha256.New()
+			}
+			resp.Receipt = s.receipt(raw, h.Sum(nil), status, st.Conn().RemotePeer())
 		}
 		st.SetWriteDeadline(time.Now().Add(s.cfg.ReadTimeout))
 		if err := out.w.WriteMsg(resp); err != nil {
@@ -208,6 +213,9 @@ func (s *Server) handle(st network.Stream) {
 	if err := proto.Unmarshal(raw, &req); err != nil {
 		finish(StatusBadRequest, "malformed request: "+err.Error(), nil, nil)
 		return
+	}
+	if req.WantReceipt {
+		out.hash = sha256.New() // hash the answer only when it is to be signed
 	}
 	if err := checkRequest(&req); err != nil {
 		finish(StatusBadRequest, err.Error(), raw, &req)
@@ -320,12 +328,8 @@ func checkRequest(r *pb.Request) error {
 	return nil
 }
 
-func (s *Server) receipt(raw, body []byte, status Status, client peer.ID) *pb.Receipt {
-	rh := sha256.Sum256(body)
-	r := &pb.Receipt{RequestHash: RequestHash(raw), ResponseHash: rh[:], Server: s.h.ID().String(), Client: client.String(), Status: status}
-	if raw == nil {
-		r.RequestHash = RequestHash(nil)
-	}
+func (s *Server) receipt(raw, bodyHash []byte, status Status, client peer.ID) *pb.Receipt {
+	r := &pb.Receipt{RequestHash: RequestHash(raw), ResponseHash: bodyHash, Server: s.h.ID().String(), Client: client.String(), Status: status}
 	r.Signature = s.key.Sign(receiptSignBytes(r))
 	return r
 }

@@ -1,0 +1,200 @@
+package protocol
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	stdnet "net"
+	"net/http"
+	"sync"
+	"testing"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/cybertensor/cybertensor/protocol/pb"
+)
+
+// tcpPair starts a server host and a client host on loopback TCP (real
+// sockets, noise, yamux) and connects them.
+func tcpPair(b *testing.B, handlers map[string]Handler) (*Client, peer.ID, func()) {
+	b.Helper()
+	mk := func(i int) host.Host {
+		h, err := libp2p.New(libp2p.Identity(key(i).Libp2p()), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
+			libp2p.DisableRelay(), libp2p.ResourceManager(nil))
+		if err != nil {
+			b.Fatal(err)
+		}
+		return h
+	}
+	sh, ch := mk(0), mk(1)
+	reg := &callerTable{m: map[peer.ID]Caller{ch.ID(): {Registered: true, Stake: 1}}}
+	cfg := DefaultServerConfig()
+	cfg.MaxConcurrent, cfg.MaxQueue, cfg.Logger = 256, 1024, slog.New(slog.DiscardHandler)
+	srv, err := NewServer(sh, key(0), reg, handlers, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := ch.Connect(context.Background(), peer.AddrInfo{ID: sh.ID(), Addrs: sh.Addrs()}); err != nil {
+		b.Fatal(err)
+	}
+	cc := DefaultClientConfig()
+	cc.MaxResponseSize = 128 << 20
+	c, _ := NewClient(ch, cc)
+	return c, sh.ID(), func() { srv.Close(); ch.Close(); sh.Close() }
+}
+
+// httpPair serves the same echo over net/http with JSON on loopback and
+// returns a kept-alive client.
+func httpPair(b *testing.B) (*http.Client, string, func()) {
+	l, err := stdnet.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Synapse string `json:"synapse"`
+			Body    []byte `json:"body"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"status": 0, "body": req.Body})
+	})}
+	go srv.Serve(l)
+	tr := &http.Transport{MaxIdleConnsPerHost: 256}
+	return &http.Client{Transport: tr}, "http://" + l.Addr().String(), func() { tr.CloseIdleConnections(); srv.Close() }
+}
+
+var echoRaw = HandlerFunc(func(_ context.Context, r *Request, w ResponseWriter) error { return w.Write(r.Body) })
+
+// BenchmarkRoundTrip1KiB: one 1 KiB query and its 1 KiB answer, one at a
+// time and with 64 concurrent callers, over libp2p and over net/http+JSON.
+func BenchmarkRoundTrip1KiB(b *testing.B) {
+	payload := bytes.Repeat([]byte("k"), 1024)
+	for _, parallel := range []int{1, 64} {
+		b.Run(fmt.Sprintf("libp2p-query/callers=%d", parallel), func(b *testing.B) {
+			c, server, stop := tcpPair(b, map[string]Handler{"echo": echoRaw})
+			defer stop()
+			req := &pb.Request{Synapse: "echo", Netuid: 1, Body: payload, TimeoutMs: 10_000}
+			b.SetBytes(2 * 1024)
+			b.ResetTimer()
+			runParallel(b, parallel, func() {
+				if r := c.Stream(context.Background(), server, req, nil); r.Status != StatusOK {
+					b.Fatalf("status %v: %v", r.Status, r.Err)
+				}
+			})
+		})
+		b.Run(fmt.Sprintf("net-http-json/callers=%d", parallel), func(b *testing.B) {
+			hc, url, stop := httpPair(b)
+			defer stop()
+			body, _ := json.Marshal(map[string]any{"synapse": "echo", "body": payload})
+			b.SetBytes(2 * 1024)
+			b.ResetTimer()
+			runParallel(b, parallel, func() {
+				resp, err := hc.Post(url, "application/json", bytes.NewReader(body))
+				if err != nil {
+					b.Fatal(err)
+				}
+				var out struct{ Body []byte }
+				json.NewDecoder(resp.Body).Decode(&out)
+				resp.Body.Close()
+				if len(out.Body) != 1024 {
+					b.Fatal("short answer")
+				}
+			})
+		})
+	}
+}
+
+// runParallel runs b.N calls of f spread over workers goroutines.
+func runParallel(b *testing.B, workers int, f func()) {
+	var wg sync.WaitGroup
+	jobs := make(chan struct{}, b.N)
+	for range b.N {
+		jobs <- struct{}{}
+	}
+	close(jobs)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range jobs {
+				f()
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// BenchmarkTransfer: a 1 MiB and a 64 MiB answer over libp2p against the
+// same bytes over a raw TCP socket.
+func BenchmarkTransfer(b *testing.B) {
+	for _, size := range []int{1 << 20, 64 << 20} {
+		blob := bytes.Repeat([]byte("b"), size)
+		b.Run(fmt.Sprintf("libp2p-query/%dMiB", size>>20), func(b *testing.B) {
+			c, server, stop := tcpPair(b, map[string]Handler{"blob": HandlerFunc(func(_ context.Context, _ *Request, w ResponseWriter) error { return w.Write(blob) })})
+			defer stop()
+			b.SetBytes(int64(size))
+			b.ResetTimer()
+			for range b.N {
+				n := 0
+				r := c.Stream(context.Background(), server, &pb.Request{Synapse: "blob", Netuid: 1, TimeoutMs: 60_000}, func(p []byte) error { n += len(p); return nil })
+				if r.Status != StatusOK || n != size {
+					b.Fatalf("status %v, %d bytes", r.Status, n)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("raw-tcp/%dMiB", size>>20), func(b *testing.B) {
+			l, err := stdnet.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			go func() {
+				for {
+					conn, err := l.Accept()
+					if err != nil {
+						return
+					}
+					go func() {
+						defer conn.Close()
+						buf := make([]byte, 1)
+						for {
+							if _, err := conn.Read(buf); err != nil {
+								return
+							}
+							conn.Write(blob)
+						}
+					}()
+				}
+			}()
+			conn, err := stdnet.Dial("tcp", l.Addr().String())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer conn.Close()
+			buf := make([]byte, 256<<10)
+			b.SetBytes(int64(size))
+			b.ResetTimer()
+			for range b.N {
+				conn.Write([]byte{1})
+				if _, err := io.ReadAtLeast(conn, make([]byte, 0), 0); err != nil {
+					b.Fatal(err)
+				}
+				for n := 0; n < size; {
+					m, err := conn.Read(buf)
+					if err != nil {
+						b.Fatal(err)
+					}
+					n += m
+				}
+			}
+		})
+	}
+}
