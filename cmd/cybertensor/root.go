@@ -116,12 +116,15 @@ scores on a chain with Yuma consensus, and shares content-addressed knowledge.`,
 
 	root.AddGroup(
 		&cobra.Group{ID: "keys", Title: "Keys:"},
-		&cobra.Group{ID: "consensus", Title: "Consensus:"},
+		&cobra.Group{ID: "consensus", Title: "Network:"},
 	)
 	root.AddGroup(&cobra.Group{ID: "chain", Title: "Chain:"})
 	w := a.walletCommand()
 	w.GroupID = "keys"
 	root.AddCommand(w)
+	ln := a.localnetCommand()
+	ln.GroupID = "consensus"
+	root.AddCommand(ln)
 	sc := a.scoringCommand()
 	sc.GroupID = "consensus"
 	root.AddCommand(sc)

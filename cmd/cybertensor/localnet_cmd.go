@@ -1,0 +1,74 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cybertensor/cybertensor/localnet"
+)
+
+func (a *app) localnetCommand() *cobra.Command {
+	cfg := localnet.DefaultConfig()
+	var adversaries string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "localnet",
+		Short: "Run a whole network in one process: chain, subnet, validators and miners",
+		Long: `Run the embedded chain, a question-answering subnet, validators and miners as
+real libp2p hosts on loopback, with optional adversaries, and show the metagraph
+as epochs pass. Miners answer from the built-in knowledge library with the
+retrieval model; validators ask questions they know the answers to, score the
+answers, and set weights; Yuma consensus pays them.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if adversaries != "" {
+				cfg.Adversaries = strings.Split(adversaries, ",")
+			}
+			cfg.Logger = a.log
+			if !asJSON {
+				cfg.Progress = cmd.OutOrStdout()
+			} else {
+				cfg.Progress = cmd.ErrOrStderr()
+			}
+			s, err := localnet.Run(cmd.Context(), cfg)
+			if err != nil {
+				return usageErrorIf(err)
+			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), s)
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "\nsummary after %d epochs (block %d)\n", s.Epochs, s.Block)
+			rows := [][]string{{"UID", "ROLE", "STAKE", "INCENTIVE", "DIVIDENDS", "EMISSION", "SERVED", "SENT"}}
+			for _, n := range s.Neurons {
+				role := n.Role
+				if n.Adversary != "" {
+					role += "/" + n.Adversary
+				}
+				rows = append(rows, []string{fmt.Sprint(n.UID), role, formatAmount(n.Stake), fmt.Sprintf("%.4f", n.Incentive),
+					fmt.Sprintf("%.4f", n.Dividends), formatAmount(n.Emission), fmt.Sprint(n.QueriesServed), fmt.Sprint(n.QueriesSent)})
+			}
+			return table(out, rows)
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&cfg.Validators, "validators", cfg.Validators, "number of validators")
+	f.IntVar(&cfg.Miners, "miners", cfg.Miners, "number of miners (adversaries included)")
+	f.StringVar(&adversaries, "adversaries", "", "comma-separated adversaries among the miners: lazy (answers at random), offline (leaves a third of the way in)")
+	f.Uint64Var(&cfg.Tempo, "tempo", cfg.Tempo, "blocks per epoch")
+	f.DurationVar(&cfg.BlockTime, "block-time", cfg.BlockTime, "time between blocks")
+	f.DurationVar(&cfg.For, "for", 0, "run this long, print the summary and exit (default: until Ctrl-C)")
+	f.BoolVar(&asJSON, "json", false, "print the final summary as JSON on stdout (progress goes to stderr)")
+	return cmd
+}
+
+// usageErrorIf marks configuration errors as usage errors.
+func usageErrorIf(err error) error {
+	if strings.HasPrefix(err.Error(), "localnet: want") || strings.Contains(err.Error(), "unknown adversary") ||
+		strings.Contains(err.Error(), "adversaries need") || strings.Contains(err.Error(), "tempo must") {
+		return usageError(err)
+	}
+	return err
+}

@@ -1,0 +1,352 @@
+package localnet
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	mrand "math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cybertensor/cybertensor/backend"
+	"github.com/cybertensor/cybertensor/chain"
+	"github.com/cybertensor/cybertensor/chainlink"
+	"github.com/cybertensor/cybertensor/chainlink/local"
+	"github.com/cybertensor/cybertensor/neuron"
+	"github.com/cybertensor/cybertensor/wallet"
+)
+
+// Adversary kinds.
+const (
+	Lazy    = "lazy"    // a miner that answers at random
+	Offline = "offline" // a miner that goes offline a third of the way in
+)
+
+// Config configures a local network.
+type Config struct {
+	Validators  int
+	Miners      int
+	Adversaries []string
+	// Tempo is the subnet's epoch length in blocks; BlockTime the time
+	// between blocks.
+	Tempo     uint64
+	BlockTime time.Duration
+	// For is how long to run; 0 runs until the context ends.
+	For time.Duration
+	// Progress receives the human-readable log of the run (addresses, the
+	// metagraph each epoch); nil discards it.
+	Progress io.Writer
+	Logger   *slog.Logger
+}
+
+// DefaultConfig is 2 validators and 4 miners, tempo 10, 250 ms blocks.
+func DefaultConfig() Config {
+	return Config{Validators: 2, Miners: 4, Tempo: 10, BlockTime: 250 * time.Millisecond, Logger: slog.Default()}
+}
+
+func (c *Config) validate() error {
+	if c.Validators < 1 || c.Miners < 1 || c.Validators+c.Miners > 256 {
+		return errors.New("localnet: want at least 1 validator and 1 miner, at most 256 neurons")
+	}
+	if c.Tempo < 2 || c.BlockTime <= 0 || c.Logger == nil {
+		return errors.New("localnet: tempo must be at least 2, block time positive, a logger set")
+	}
+	counts := map[string]int{}
+	for _, a := range c.Adversaries {
+		switch a {
+		case Lazy, Offline:
+			counts[a]++
+		default:
+			return fmt.Errorf("localnet: unknown adversary %q (known: lazy, offline)", a)
+		}
+	}
+	if len(c.Adversaries) >= c.Miners {
+		return fmt.Errorf("localnet: %d adversaries need at least %d miners so one is honest", len(c.Adversaries), len(c.Adversaries)+1)
+	}
+	return nil
+}
+
+// NeuronSummary is one neuron at the end of a run.
+type NeuronSummary struct {
+	Netuid        uint16   `json:"netuid"`
+	UID           uint16   `json:"uid"`
+	Hotkey        string   `json:"hotkey"`
+	Role          string   `json:"role"`
+	Adversary     string   `json:"adversary,omitempty"`
+	Addrs         []string `json:"addrs"`
+	Stake         uint64   `json:"stake"`
+	Incentive     float64  `json:"incentive"`
+	Dividends     float64  `json:"dividends"`
+	Emission      uint64   `json:"emission"`
+	Trust         float64  `json:"trust"`
+	QueriesServed int64    `json:"queries_served"`
+	QueriesSent   int64    `json:"queries_sent"`
+	WeightSets    int64    `json:"weight_sets"`
+}
+
+// Summary is the outcome of a run.
+type Summary struct {
+	Block   uint64          `json:"block"`
+	Epochs  int             `json:"epochs"`
+	Neurons []NeuronSummary `json:"neurons"`
+}
+
+func randomKey() (*wallet.PrivateKey, error) {
+	for {
+		b := make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			return nil, err
+		}
+		if k, err := wallet.PrivateKeyFromBytes(b); err == nil {
+			return k, nil
+		}
+	}
+}
+
+// lazyGenerator answers with words drawn at random: a miner that does not
+// do the work.
+type lazyGenerator struct {
+	mu  sync.Mutex
+	rng *mrand.Rand
+}
+
+var lazyWords = strings.Fields("lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore")
+
+func (l *lazyGenerator) Generate(_ context.Context, _ string, emit func(string) error) error {
+	l.mu.Lock()
+	var words []string
+	for range 8 {
+		words = append(words, lazyWords[l.rng.IntN(len(lazyWords))])
+	}
+	l.mu.Unlock()
+	return emit(strings.Join(words, " "))
+}
+
+type member struct {
+	stopped         bool
+	role, adversary string
+	cold, hot       *wallet.PrivateKey
+	miner           *neuron.Miner
+	validator       *neuron.Validator
+}
+
+// Run starts the network, runs it for cfg.For (or until ctx ends) and
+// returns the final summary.
+func Run(ctx context.Context, cfg Config) (*Summary, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	out := cfg.Progress
+	if out == nil {
+		out = io.Discard
+	}
+	const netuid = 1
+	root, err := randomKey()
+	if err != nil {
+		return nil, err
+	}
+	var members []*member
+	balances := []chain.GenesisBalance{{Address: root.PublicKey().Address(), Amount: 1e15}}
+	add := func(role, adversary string) error {
+		cold, err := randomKey()
+		if err != nil {
+			return err
+		}
+		hot, err := randomKey()
+		if err != nil {
+			return err
+		}
+		members = append(members, &member{role: role, adversary: adversary, cold: cold, hot: hot})
+		balances = append(balances, chain.GenesisBalance{Address: cold.PublicKey().Address(), Amount: 1e13})
+		return nil
+	}
+	for range cfg.Validators {
+		if err := add("validator", ""); err != nil {
+			return nil, err
+		}
+	}
+	for i := range cfg.Miners {
+		adv := ""
+		if i >= cfg.Miners-len(cfg.Adversaries) {
+			adv = cfg.Adversaries[i-(cfg.Miners-len(cfg.Adversaries))]
+		}
+		if err := add("miner", adv); err != nil {
+			return nil, err
+		}
+	}
+	gen := chain.LocalnetGenesis("cybertensor-localnet", root.PublicKey().Address(), balances)
+	params := gen.SubnetDefaults
+	params.Tempo = cfg.Tempo
+	params.MaxAllowedValidators = uint64(cfg.Validators)
+	params.ActivityCutoff = 10_000
+	params.MaxAllowedUIDs = 256
+	params.MinAllowedWeights = 1
+	params.Kappa = 32767
+	gen.Subnets = []chain.GenesisSubnet{{Name: "qa", Owner: root.PublicKey().Address(), Params: &params}}
+	lcfg := local.DefaultConfig(gen, chain.YumaEpoch)
+	lcfg.BlockTime, lcfg.Logger = cfg.BlockTime, cfg.Logger
+	c, err := local.New(lcfg)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	fmt.Fprintf(out, "localnet: chain %q with subnet %d \"qa\" (tempo %d, %v blocks)\n", gen.ChainID, netuid, cfg.Tempo, cfg.BlockTime)
+
+	closeAll := func() {
+		for _, m := range members {
+			if m.miner != nil {
+				m.miner.Close()
+			}
+			if m.validator != nil {
+				m.validator.Close()
+			}
+		}
+	}
+	defer closeAll()
+	setup, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	docs := Documents()
+	for i, m := range members {
+		switch m.role {
+		case "validator":
+			vcfg := neuron.DefaultValidatorConfig(netuid, Tasks())
+			vcfg.Logger, vcfg.Seed = cfg.Logger, uint64(i)
+			vcfg.Timeout = max(2*cfg.BlockTime, time.Second)
+			m.validator, err = neuron.StartValidator(setup, c, m.cold, m.hot, 1_000_000_000_000, vcfg)
+		default:
+			var g backend.Generator = backend.NewRetrieval(docs...)
+			if m.adversary == Lazy {
+				g = &lazyGenerator{rng: mrand.New(mrand.NewPCG(uint64(i), 7))}
+			}
+			mcfg := neuron.DefaultMinerConfig(netuid, g)
+			mcfg.Logger = cfg.Logger
+			m.miner, err = neuron.StartMiner(setup, c, m.cold, m.hot, mcfg)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("localnet: starting %s %d: %w", m.role, i, err)
+		}
+	}
+	for _, m := range members {
+		uid, addrs := m.uid(), m.addrs()
+		label := m.role
+		if m.adversary != "" {
+			label += " (" + m.adversary + ")"
+		}
+		fmt.Fprintf(out, "  uid %-3d %-18s %s\n", uid, label, strings.Join(addrs, " "))
+	}
+
+	heads, err := c.SubscribeHeads(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var deadline <-chan time.Time
+	if cfg.For > 0 {
+		t := time.NewTimer(cfg.For)
+		defer t.Stop()
+		deadline = t.C
+	}
+	offlineAt := time.Now().Add(cfg.For / 3)
+	epochs := 0
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-deadline:
+			break loop
+		case h, ok := <-heads:
+			if !ok {
+				break loop
+			}
+			if cfg.For > 0 && time.Now().After(offlineAt) {
+				for _, m := range members {
+					if m.adversary == Offline && !m.stopped {
+						fmt.Fprintf(out, "block %d: the offline miner (uid %d) goes offline\n", h.Height, m.miner.UID())
+						m.miner.Close()
+						m.stopped = true
+					}
+				}
+			}
+			for _, n := range h.Epochs {
+				if n == netuid {
+					epochs++
+					if mg, err := c.Metagraph(ctx, netuid, true); err == nil {
+						printTable(out, h.Height, epochs, mg, members)
+					}
+				}
+			}
+		}
+	}
+	return summarize(c, members, epochs)
+}
+
+func (m *member) uid() uint16 {
+	if m.miner != nil {
+		return m.miner.UID()
+	}
+	return m.validator.UID()
+}
+
+func (m *member) addrs() []string {
+	if m.miner != nil {
+		return m.miner.Addrs()
+	}
+	return m.validator.Addrs()
+}
+
+func frac(v uint16) float64 { return float64(v) / 65535 }
+
+func printTable(out io.Writer, block uint64, epoch int, mg *chain.Metagraph, members []*member) {
+	roles := map[string]string{}
+	for _, m := range members {
+		label := m.role
+		if m.adversary != "" {
+			label += "/" + m.adversary
+		}
+		roles[m.hot.PublicKey().Address().String()] = label
+	}
+	fmt.Fprintf(out, "\nepoch %d at block %d\n  %-4s %-18s %14s %9s %9s %7s\n", epoch, block, "UID", "ROLE", "STAKE", "INCENTIVE", "DIVIDENDS", "TRUST")
+	for i := range mg.N {
+		fmt.Fprintf(out, "  %-4d %-18s %14.3f %9.4f %9.4f %7.4f\n", i, roles[mg.Hotkeys[i].String()],
+			float64(mg.Stake[i])/1e9, frac(mg.Incentive[i]), frac(mg.Dividends[i]), frac(mg.Trust[i]))
+	}
+}
+
+func summarize(c chainlink.Chain, members []*member, epochs int) (*Summary, error) {
+	ctx := context.Background()
+	mg, err := c.Metagraph(ctx, 1, true)
+	if err != nil {
+		return nil, err
+	}
+	s := &Summary{Block: mg.Block, Epochs: epochs}
+	for _, m := range members {
+		addr := m.hot.PublicKey().Address()
+		var uid int = -1
+		for i, h := range mg.Hotkeys {
+			if h == addr {
+				uid = i
+			}
+		}
+		if uid < 0 {
+			continue
+		}
+		ns := NeuronSummary{Netuid: 1, UID: uint16(uid), Hotkey: addr.String(), Role: m.role, Adversary: m.adversary,
+			Stake: mg.Stake[uid], Incentive: frac(mg.Incentive[uid]), Dividends: frac(mg.Dividends[uid]),
+			Emission: mg.Emission[uid], Trust: frac(mg.Trust[uid])}
+		if m.miner != nil {
+			ns.Addrs, ns.QueriesServed = m.miner.Addrs(), m.miner.QueriesServed()
+		}
+		if m.validator != nil {
+			ns.Addrs = m.validator.Addrs()
+			ns.QueriesSent, ns.WeightSets = m.validator.Stats()
+		}
+		s.Neurons = append(s.Neurons, ns)
+	}
+	sort.Slice(s.Neurons, func(i, j int) bool { return s.Neurons[i].UID < s.Neurons[j].UID })
+	return s, nil
+}

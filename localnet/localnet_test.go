@@ -1,0 +1,78 @@
+package localnet
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A short localnet: honest miners earn, the lazy miner does not, the
+// offline miner's incentive falls to zero, validators earn dividends.
+func TestLocalnetRewardsHonestWork(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a network for several seconds")
+	}
+	var progress bytes.Buffer
+	cfg := DefaultConfig()
+	cfg.Validators, cfg.Miners = 2, 5
+	cfg.Adversaries = []string{Lazy, Offline}
+	cfg.Tempo, cfg.BlockTime, cfg.For = 5, 100*time.Millisecond, 15*time.Second
+	cfg.Progress = &progress
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	s, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Epochs < 5 {
+		t.Fatalf("only %d epochs", s.Epochs)
+	}
+	var honest []NeuronSummary
+	var lazy, offline NeuronSummary
+	for _, n := range s.Neurons {
+		switch {
+		case n.Role == "validator":
+			if n.Dividends == 0 || n.WeightSets == 0 || n.QueriesSent == 0 {
+				t.Errorf("validator %d: dividends %v, weight sets %d, queries %d", n.UID, n.Dividends, n.WeightSets, n.QueriesSent)
+			}
+		case n.Adversary == Lazy:
+			lazy = n
+		case n.Adversary == Offline:
+			offline = n
+		default:
+			honest = append(honest, n)
+		}
+	}
+	for _, h := range honest {
+		if h.Incentive == 0 || h.Incentive < 10*lazy.Incentive || h.QueriesServed == 0 {
+			t.Errorf("honest miner %d incentive %v (lazy %v), served %d", h.UID, h.Incentive, lazy.Incentive, h.QueriesServed)
+		}
+	}
+	if offline.Incentive != 0 {
+		t.Errorf("offline miner still has incentive %v", offline.Incentive)
+	}
+	out := progress.String()
+	for _, want := range []string{"/ip4/127.0.0.1/tcp/", "/p2p/16Uiu2", "epoch 1 at block", "INCENTIVE", "goes offline"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("progress lacks %q:\n%s", want, out)
+		}
+	}
+	if t.Failed() {
+		t.Logf("progress:\n%s", out)
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	for _, c := range []Config{
+		{Validators: 0, Miners: 2, Tempo: 5, BlockTime: time.Second, Logger: slog.Default()},
+		{Validators: 1, Miners: 1, Tempo: 5, BlockTime: time.Second, Logger: slog.Default(), Adversaries: []string{Lazy}},
+		{Validators: 1, Miners: 3, Tempo: 5, BlockTime: time.Second, Logger: slog.Default(), Adversaries: []string{"copycat"}},
+		{Validators: 1, Miners: 3, Tempo: 1, BlockTime: time.Second, Logger: slog.Default()},
+	} {
+		if _, err := Run(context.Background(), c); err == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+}

@@ -1,0 +1,56 @@
+package neuron
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/cybertensor/cybertensor/chainlink"
+	"github.com/cybertensor/cybertensor/protocol"
+	"github.com/cybertensor/cybertensor/wallet"
+)
+
+// newHost starts a libp2p host whose identity is the hotkey.
+func newHost(key *wallet.PrivateKey, listen []string) (host.Host, error) {
+	h, err := libp2p.New(libp2p.Identity(key.Libp2p()), libp2p.ListenAddrStrings(listen...), libp2p.DisableRelay())
+	if err != nil {
+		return nil, fmt.Errorf("neuron: starting host: %w", err)
+	}
+	return h, nil
+}
+
+// FullAddrs returns a host's addresses with its peer ID
+// (/ip4/…/tcp/…/p2p/…), as outside tools dial it.
+func FullAddrs(h host.Host) []string {
+	var out []string
+	for _, a := range h.Addrs() {
+		out = append(out, a.Encapsulate(ma.StringCast("/p2p/"+h.ID().String())).String())
+	}
+	return out
+}
+
+// ChainCallers looks query callers up in the metagraph.
+type ChainCallers struct {
+	Chain chainlink.Reader
+}
+
+// Caller implements protocol.Callers.
+func (c ChainCallers) Caller(ctx context.Context, netuid uint16, id peer.ID) (protocol.Caller, error) {
+	addr, err := protocol.HotkeyAddress(id)
+	if err != nil {
+		return protocol.Caller{}, nil // not a hotkey: unregistered
+	}
+	n, err := c.Chain.Neuron(ctx, netuid, addr)
+	if errors.Is(err, chainlink.ErrNotFound) {
+		return protocol.Caller{}, nil
+	}
+	if err != nil {
+		return protocol.Caller{}, err
+	}
+	return protocol.Caller{Registered: true, UID: n.UID, Stake: n.Stake}, nil
+}

@@ -1,0 +1,95 @@
+package neuron
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/cybertensor/cybertensor/backend"
+	"github.com/cybertensor/cybertensor/chainlink"
+	"github.com/cybertensor/cybertensor/protocol"
+	"github.com/cybertensor/cybertensor/wallet"
+)
+
+// MinerConfig configures a miner.
+type MinerConfig struct {
+	Netuid uint16
+	// Listen are the libp2p listen addresses.
+	Listen []string
+	// Generator answers "text.generate".
+	Generator backend.Generator
+	// Server tunes the query server.
+	Server protocol.ServerConfig
+	Logger *slog.Logger
+}
+
+// DefaultMinerConfig listens on a random loopback TCP port.
+func DefaultMinerConfig(netuid uint16, g backend.Generator) MinerConfig {
+	return MinerConfig{Netuid: netuid, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Generator: g, Server: protocol.DefaultServerConfig(), Logger: slog.Default()}
+}
+
+// Miner serves a subnet's synapses.
+type Miner struct {
+	h      host.Host
+	srv    *protocol.Server
+	uid    uint16
+	served atomic.Int64
+}
+
+// StartMiner registers the hotkey (if needed), starts its host and query
+// server, and serves its axon on chain.
+func StartMiner(ctx context.Context, c chainlink.Chain, cold, hot *wallet.PrivateKey, cfg MinerConfig) (*Miner, error) {
+	if cfg.Generator == nil || cfg.Logger == nil {
+		return nil, errors.New("neuron: miner config: Generator and Logger are required")
+	}
+	uid, err := ensureRegistered(ctx, c, cold, hot, cfg.Netuid)
+	if err != nil {
+		return nil, err
+	}
+	h, err := newHost(hot, cfg.Listen)
+	if err != nil {
+		return nil, err
+	}
+	m := &Miner{h: h, uid: uid}
+	gen := backend.TextGenerate(cfg.Generator)
+	counted := protocol.HandlerFunc(func(ctx context.Context, r *protocol.Request, w protocol.ResponseWriter) error {
+		m.served.Add(1)
+		return gen.Serve(ctx, r, w)
+	})
+	cfg.Server.Logger = cfg.Logger
+	m.srv, err = protocol.NewServer(h, hot, ChainCallers{Chain: c}, map[string]protocol.Handler{"text.generate": counted}, cfg.Server)
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	if err := serveAxon(ctx, c, hot, cfg.Netuid, h, []string{string(protocol.QueryID)}); err != nil {
+		m.Close()
+		return nil, err
+	}
+	cfg.Logger.Info("miner serving", "uid", uid, "peer", h.ID())
+	return m, nil
+}
+
+// ID is the miner's peer ID.
+func (m *Miner) ID() peer.ID { return m.h.ID() }
+
+// UID is the miner's uid.
+func (m *Miner) UID() uint16 { return m.uid }
+
+// Addrs are the miner's full addresses.
+func (m *Miner) Addrs() []string { return FullAddrs(m.h) }
+
+// QueriesServed counts the queries the miner answered.
+func (m *Miner) QueriesServed() int64 { return m.served.Load() }
+
+// Close stops serving.
+func (m *Miner) Close() error {
+	if m.srv != nil {
+		m.srv.Close()
+	}
+	return m.h.Close()
+}

@@ -1,0 +1,51 @@
+package neuron
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/libp2p/go-libp2p/core/host"
+
+	"github.com/cybertensor/cybertensor/chain/chainpb"
+	"github.com/cybertensor/cybertensor/chainlink"
+	"github.com/cybertensor/cybertensor/wallet"
+)
+
+// ensureRegistered registers hot on netuid (burning from cold's balance)
+// unless it already holds a uid, and returns the uid.
+func ensureRegistered(ctx context.Context, c chainlink.Chain, cold, hot *wallet.PrivateKey, netuid uint16) (uint16, error) {
+	hotAddr := hot.PublicKey().Address()
+	if n, err := c.Neuron(ctx, netuid, hotAddr); err == nil {
+		return n.UID, nil
+	} else if !errors.Is(err, chainlink.ErrNotFound) {
+		return 0, err
+	}
+	msg := &chainpb.Msg{Sum: &chainpb.Msg_BurnedRegister{BurnedRegister: &chainpb.BurnedRegister{Netuid: uint32(netuid), Hotkey: hotAddr[:]}}}
+	if _, err := chainlink.NewSender(c, cold).Send(ctx, msg); err != nil {
+		return 0, fmt.Errorf("neuron: registering on subnet %d: %w", netuid, err)
+	}
+	n, err := c.Neuron(ctx, netuid, hotAddr)
+	if err != nil {
+		return 0, err
+	}
+	return n.UID, nil
+}
+
+// serveAxon announces the host's peer ID and addresses on chain.
+func serveAxon(ctx context.Context, c chainlink.Chain, hot *wallet.PrivateKey, netuid uint16, h host.Host, protocols []string) error {
+	var addrs []string
+	for _, a := range h.Addrs() {
+		addrs = append(addrs, a.String())
+	}
+	if len(addrs) > 8 {
+		addrs = addrs[:8]
+	}
+	msg := &chainpb.Msg{Sum: &chainpb.Msg_ServeAxon{ServeAxon: &chainpb.ServeAxon{
+		Netuid: uint32(netuid), PeerId: h.ID().String(), Multiaddrs: addrs, Protocols: protocols,
+	}}}
+	if _, err := chainlink.NewSender(c, hot).Send(ctx, msg); err != nil {
+		return fmt.Errorf("neuron: serving axon: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,277 @@
+package neuron
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/cybertensor/cybertensor/chain/chainpb"
+	"github.com/cybertensor/cybertensor/chainlink"
+	"github.com/cybertensor/cybertensor/protocol"
+	"github.com/cybertensor/cybertensor/protocol/pb"
+	"github.com/cybertensor/cybertensor/scoring"
+	"github.com/cybertensor/cybertensor/wallet"
+)
+
+// Task is a question whose answer the validator knows.
+type Task struct {
+	Prompt string
+	Answer string
+}
+
+// Score rates an answer: 1 if it contains the expected answer (case and
+// spacing ignored), scaled down by up to half for latency near the
+// timeout; 0 otherwise.
+func (t Task) Score(answer []byte, latency, timeout time.Duration) float64 {
+	norm := func(s string) string { return strings.Join(strings.Fields(strings.ToLower(s)), " ") }
+	if t.Answer == "" || !strings.Contains(norm(string(answer)), norm(t.Answer)) {
+		return 0
+	}
+	speed := 1 - 0.5*min(1, float64(latency)/float64(timeout))
+	return speed
+}
+
+// ValidatorConfig configures a validator.
+type ValidatorConfig struct {
+	Netuid uint16
+	Listen []string
+	// Tasks are the questions it asks, one per miner per round.
+	Tasks []Task
+	// QueryEvery and WeightsEvery are in blocks.
+	QueryEvery   uint64
+	WeightsEvery uint64
+	// Timeout is each query's deadline.
+	Timeout time.Duration
+	// Alpha is the scores' moving-average weight of a new observation.
+	Alpha float64
+	// Seed makes task sampling reproducible.
+	Seed   uint64
+	Logger *slog.Logger
+}
+
+// DefaultValidatorConfig queries every 2 blocks and sets weights every 5.
+func DefaultValidatorConfig(netuid uint16, tasks []Task) ValidatorConfig {
+	return ValidatorConfig{Netuid: netuid, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Tasks: tasks, QueryEvery: 2, WeightsEvery: 5,
+		Timeout: 2 * time.Second, Alpha: 0.3, Logger: slog.Default()}
+}
+
+// Validator samples miners, scores them and sets weights.
+type Validator struct {
+	cfg    ValidatorConfig
+	chain  chainlink.Chain
+	hot    *wallet.PrivateKey
+	sender *chainlink.Sender
+	h      host.Host
+	client *protocol.Client
+	uid    uint16
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	scores  *scoring.Scores
+	queries int64
+	sets    int64
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// StartValidator registers the hotkey (if needed), stakes stake from the
+// coldkey on it, and starts the validation loop.
+func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.PrivateKey, stake uint64, cfg ValidatorConfig) (*Validator, error) {
+	if len(cfg.Tasks) == 0 || cfg.QueryEvery == 0 || cfg.WeightsEvery == 0 || cfg.Timeout <= 0 || cfg.Logger == nil {
+		return nil, errors.New("neuron: validator config: Tasks, QueryEvery, WeightsEvery, Timeout and Logger are required")
+	}
+	scores, err := scoring.NewScores(cfg.Alpha)
+	if err != nil {
+		return nil, err
+	}
+	uid, err := ensureRegistered(ctx, c, cold, hot, cfg.Netuid)
+	if err != nil {
+		return nil, err
+	}
+	if stake > 0 {
+		a := hot.PublicKey().Address()
+		if _, err := chainlink.NewSender(c, cold).Send(ctx, &chainpb.Msg{Sum: &chainpb.Msg_AddStake{AddStake: &chainpb.AddStake{Hotkey: a[:], Amount: stake}}}); err != nil {
+			return nil, fmt.Errorf("neuron: staking: %w", err)
+		}
+	}
+	h, err := newHost(hot, cfg.Listen)
+	if err != nil {
+		return nil, err
+	}
+	client, err := protocol.NewClient(h, protocol.DefaultClientConfig())
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	lctx, cancel := context.WithCancel(context.Background())
+	heads, err := c.SubscribeHeads(lctx)
+	if err != nil {
+		cancel()
+		h.Close()
+		return nil, err
+	}
+	v := &Validator{cfg: cfg, chain: c, hot: hot, sender: chainlink.NewSender(c, hot), h: h, client: client, uid: uid,
+		log: cfg.Logger.With("component", "validator", "uid", uid), scores: scores, cancel: cancel}
+	v.wg.Add(1)
+	go v.run(lctx, heads)
+	v.log.Info("validator running", "peer", h.ID())
+	return v, nil
+}
+
+func (v *Validator) run(ctx context.Context, heads <-chan chainlink.Head) {
+	defer v.wg.Done()
+	rng := rand.New(rand.NewPCG(v.cfg.Seed, uint64(v.uid)))
+	var lastSet uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case head, ok := <-heads:
+			if !ok {
+				return
+			}
+			if head.Height%v.cfg.QueryEvery == 0 {
+				v.round(ctx, rng)
+			}
+			if head.Height-lastSet >= v.cfg.WeightsEvery {
+				if err := v.setWeights(ctx); err != nil {
+					v.log.Debug("setting weights", "err", err)
+				} else {
+					lastSet = head.Height
+				}
+			}
+		}
+	}
+}
+
+// round asks every miner one task and folds the scores in.
+func (v *Validator) round(ctx context.Context, rng *rand.Rand) {
+	m, err := v.chain.Metagraph(ctx, v.cfg.Netuid, true)
+	if err != nil {
+		v.log.Warn("reading the metagraph", "err", err)
+		return
+	}
+	type target struct {
+		uid    uint16
+		hotkey string
+		id     peer.ID
+	}
+	var targets []target
+	var ids []peer.ID
+	for uid, axon := range m.Axons {
+		if axon == nil || uint16(uid) == v.uid {
+			continue
+		}
+		id, err := peer.Decode(axon.PeerID)
+		if err != nil {
+			continue
+		}
+		var addrs []ma.Multiaddr
+		for _, s := range axon.Multiaddrs {
+			if a, err := ma.NewMultiaddr(s); err == nil {
+				addrs = append(addrs, a)
+			}
+		}
+		v.h.Peerstore().AddAddrs(id, addrs, peerstore.TempAddrTTL)
+		targets = append(targets, target{uint16(uid), m.Hotkeys[uid].String(), id})
+		ids = append(ids, id)
+	}
+	if len(ids) == 0 {
+		return
+	}
+	task := v.cfg.Tasks[rng.IntN(len(v.cfg.Tasks))]
+	body, _ := json.Marshal(map[string]string{"prompt": task.Prompt})
+	req := &pb.Request{RequestId: fmt.Sprintf("v%d-%d", v.uid, rng.Uint32()), Netuid: uint32(v.cfg.Netuid), Synapse: "text.generate",
+		Body: body, TimeoutMs: uint32(v.cfg.Timeout / time.Millisecond)}
+	results := v.client.Query(ctx, ids, req)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for i, r := range results {
+		score := 0.0
+		if r.Status == protocol.StatusOK {
+			score = task.Score(r.Body, r.Latency, v.cfg.Timeout)
+		}
+		v.scores.Update(targets[i].uid, targets[i].hotkey, score)
+	}
+	v.queries += int64(len(ids))
+}
+
+// setWeights turns the scores into a legal set_weights transaction.
+func (v *Validator) setWeights(ctx context.Context) error {
+	sub, err := v.chain.Subnet(ctx, v.cfg.Netuid)
+	if err != nil {
+		return err
+	}
+	v.mu.Lock()
+	vals := v.scores.Values()
+	v.mu.Unlock()
+	scores := make([]float64, sub.N)
+	copy(scores, vals)
+	if int(v.uid) < len(scores) {
+		scores[v.uid] = 0
+	}
+	var any bool
+	for _, s := range scores {
+		any = any || s > 0
+	}
+	if !any {
+		return errors.New("no scores yet")
+	}
+	uids, values, err := scoring.LegalWeights(scores, int(sub.Params.MinAllowedWeights), uint16(sub.Params.MaxWeightLimit))
+	if err != nil {
+		return err
+	}
+	msg := &chainpb.Msg{Sum: &chainpb.Msg_SetWeights{SetWeights: &chainpb.SetWeights{
+		Netuid: uint32(v.cfg.Netuid), Uids: u32(uids), Values: u32(values), VersionKey: sub.Params.WeightsVersionKey,
+	}}}
+	if _, err := v.sender.Send(ctx, msg); err != nil {
+		return err
+	}
+	v.mu.Lock()
+	v.sets++
+	v.mu.Unlock()
+	return nil
+}
+
+func u32(v []uint16) []uint32 {
+	out := make([]uint32, len(v))
+	for i, x := range v {
+		out[i] = uint32(x)
+	}
+	return out
+}
+
+// ID is the validator's peer ID.
+func (v *Validator) ID() peer.ID { return v.h.ID() }
+
+// UID is the validator's uid.
+func (v *Validator) UID() uint16 { return v.uid }
+
+// Addrs are the validator's full addresses.
+func (v *Validator) Addrs() []string { return FullAddrs(v.h) }
+
+// Stats reports queries sent and weight sets made.
+func (v *Validator) Stats() (queries, weightSets int64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.queries, v.sets
+}
+
+// Close stops the loop and the host.
+func (v *Validator) Close() error {
+	v.cancel()
+	v.wg.Wait()
+	return v.h.Close()
+}
