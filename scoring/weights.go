@@ -142,7 +142,7 @@ func Process(scores []float64, minAllowed int, maxWeightLimit float64) (uids []u
 			w[i] = 1 / float64(n)
 		}
 		return all(), w
-	case len(positive) < minAllowed || float64(len(positive))*maxWeightLimit <= 1:
+	case len(positive) < minAllowed || float64(len(positive))*maxWeightLimit < 1:
 		// Too few positive scores to set enough weights, or to respect the
 		// cap: spread a floor over every uid.
 		w := make([]float64, n)

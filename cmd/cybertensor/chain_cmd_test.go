@@ -28,6 +28,11 @@ func freePort(t *testing.T) int {
 // runningChain starts "chain run" in the background on a fresh node and
 // returns its RPC URL.
 func runningChain(t *testing.T, c *cli, home string, extra ...string) string {
+	return runningChainWith(t, c, home, testEpoch, extra...)
+}
+
+// runningChainWith is runningChain with a chosen epoch function.
+func runningChainWith(t *testing.T, c *cli, home string, epoch chain.EpochFunc, extra ...string) string {
 	t.Helper()
 	rpcPort := freePort(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d", rpcPort)
@@ -46,7 +51,7 @@ func runningChain(t *testing.T, c *cli, home string, extra ...string) string {
 		done <- runWith(ctx, []string{"--home", home, "chain", "run", "--node-home", nodeHome}, env{
 			stdin: strings.NewReader(""), stdout: &out, stderr: &errb,
 			getenv: func(k string) string { return c.environ[k] }, userHome: func() (string, error) { return "", errors.New("none") },
-		}, func(a *app) { a.epoch = testEpoch })
+		}, func(a *app) { a.epoch = epoch })
 	}()
 	t.Cleanup(func() {
 		cancel()

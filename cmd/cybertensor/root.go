@@ -122,6 +122,10 @@ scores on a chain with Yuma consensus, and shares content-addressed knowledge.`,
 	w := a.walletCommand()
 	w.GroupID = "keys"
 	root.AddCommand(w)
+	for _, c := range []*cobra.Command{a.minerCommand(), a.validatorCommand()} {
+		c.GroupID = "consensus"
+		root.AddCommand(c)
+	}
 	ln := a.localnetCommand()
 	ln.GroupID = "consensus"
 	root.AddCommand(ln)

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cybertensor/cybertensor/backend"
+	"github.com/cybertensor/cybertensor/localnet"
+	"github.com/cybertensor/cybertensor/neuron"
+)
+
+// neuronFlags are shared by miner run and validator run.
+type neuronFlags struct {
+	chain  chainFlags
+	keys   keyFlags
+	netuid uint16
+	listen []string
+}
+
+func addNeuronFlags(a *app, cmd *cobra.Command, f *neuronFlags) {
+	addChainFlags(cmd, &f.chain, a.env.getenv)
+	addHotkeyFlags(cmd, &f.keys)
+	netuidFlag(cmd, &f.netuid)
+	cmd.Flags().StringArrayVar(&f.listen, "listen", []string{"/ip4/0.0.0.0/tcp/0"}, "libp2p listen address (repeatable)")
+}
+
+// parseBackend builds a miner backend from --backend.
+func parseBackend(spec string) (backend.Generator, func(), error) {
+	kind, arg, _ := strings.Cut(spec, ":")
+	switch kind {
+	case "retrieval":
+		return backend.NewRetrieval(localnet.Documents()...), func() {}, nil
+	case "openai":
+		model, url, ok := strings.Cut(arg, "@")
+		if !ok {
+			return nil, nil, fmt.Errorf("--backend openai:MODEL@URL, e.g. openai:llama3@http://127.0.0.1:8080")
+		}
+		o, err := backend.NewOpenAI(backend.OpenAIConfig{BaseURL: url, Model: model})
+		if err != nil {
+			return nil, nil, err
+		}
+		return o, o.Close, nil
+	case "exec":
+		fields := strings.Fields(arg)
+		if len(fields) == 0 {
+			return nil, nil, fmt.Errorf("--backend exec:COMMAND [ARGS…]")
+		}
+		e, err := backend.StartExec(fields[0], fields[1:]...)
+		if err != nil {
+			return nil, nil, err
+		}
+		return e, func() { e.Close() }, nil
+	default:
+		return nil, nil, fmt.Errorf("--backend %q: want retrieval, openai:MODEL@URL or exec:COMMAND", spec)
+	}
+}
+
+func (a *app) minerCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "miner", Short: "Run a miner"}
+	var f neuronFlags
+	var backendSpec string
+	run := &cobra.Command{
+		Use:   "run",
+		Short: "Register the hotkey (burning), serve its address on chain and answer queries until interrupted",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			gen, closeBackend, err := parseBackend(backendSpec)
+			if err != nil {
+				return usageError(err)
+			}
+			defer closeBackend()
+			cold, err := a.coldkey(&f.keys)
+			if err != nil {
+				return err
+			}
+			hot, err := a.hotkey(&f.keys)
+			if err != nil {
+				return err
+			}
+			c, err := a.dialChain(cmd.Context(), &f.chain)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			cfg := neuron.DefaultMinerConfig(f.netuid, gen)
+			cfg.Listen, cfg.Logger = f.listen, a.log
+			ctx, cancel := context.WithTimeout(cmd.Context(), f.chain.timeout)
+			m, err := neuron.StartMiner(ctx, c, cold, hot, cfg)
+			cancel()
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			fmt.Fprintf(cmd.OutOrStdout(), "miner uid %d on subnet %d serving at %s (Ctrl-C to stop)\n", m.UID(), f.netuid, strings.Join(m.Addrs(), " "))
+			<-cmd.Context().Done()
+			fmt.Fprintf(cmd.OutOrStdout(), "served %d queries\n", m.QueriesServed())
+			return nil
+		},
+	}
+	addNeuronFlags(a, run, &f)
+	run.Flags().StringVar(&backendSpec, "backend", "retrieval", "what answers: retrieval (built-in library), openai:MODEL@URL, exec:COMMAND")
+	cmd.AddCommand(run)
+	return cmd
+}
+
+func (a *app) validatorCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "validator", Short: "Run a validator"}
+	var f neuronFlags
+	var stake string
+	var queryEvery, weightsEvery uint64
+	var timeout time.Duration
+	run := &cobra.Command{
+		Use:   "run",
+		Short: "Register and stake the hotkey, then query miners, score them and set weights until interrupted",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			amount, err := parseAmount(stake)
+			if err != nil {
+				return usageError(fmt.Errorf("--stake: %w", err))
+			}
+			cold, err := a.coldkey(&f.keys)
+			if err != nil {
+				return err
+			}
+			hot, err := a.hotkey(&f.keys)
+			if err != nil {
+				return err
+			}
+			c, err := a.dialChain(cmd.Context(), &f.chain)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			cfg := neuron.DefaultValidatorConfig(f.netuid, localnet.Tasks())
+			cfg.Listen, cfg.Logger, cfg.QueryEvery, cfg.WeightsEvery, cfg.Timeout = f.listen, a.log, queryEvery, weightsEvery, timeout
+			ctx, cancel := context.WithTimeout(cmd.Context(), f.chain.timeout)
+			v, err := neuron.StartValidator(ctx, c, cold, hot, amount, cfg)
+			cancel()
+			if err != nil {
+				return err
+			}
+			defer v.Close()
+			fmt.Fprintf(cmd.OutOrStdout(), "validator uid %d on subnet %d running (Ctrl-C to stop)\n", v.UID(), f.netuid)
+			<-cmd.Context().Done()
+			q, s := v.Stats()
+			fmt.Fprintf(cmd.OutOrStdout(), "sent %d queries, set weights %d times\n", q, s)
+			return nil
+		},
+	}
+	addNeuronFlags(a, run, &f)
+	run.Flags().StringVar(&stake, "stake", "0", "tokens to stake on the hotkey at start")
+	run.Flags().Uint64Var(&queryEvery, "query-every", 2, "blocks between query rounds")
+	run.Flags().Uint64Var(&weightsEvery, "weights-every", 5, "blocks between weight settings")
+	run.Flags().DurationVar(&timeout, "query-timeout", 2*time.Second, "deadline of each query")
+	cmd.AddCommand(run)
+	return cmd
+}

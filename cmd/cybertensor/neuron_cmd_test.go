@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cybertensor/cybertensor/chain"
+)
+
+// The newcomer's three terminals: chain run, miner run, validator run; the
+// metagraph shows the miner earning.
+func TestMinerAndValidatorRunAgainstAChain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a CometBFT node and two neurons")
+	}
+	c := newCLI(t)
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	pw := writeFile(t, dir, "pw", "pw")
+	c.ok("--home", home, "wallet", "new", "--name", "default", "--password-file", pw)
+	c.ok("--home", home, "wallet", "new", "--name", "m", "--password-file", pw)
+	c.ok("--home", home, "wallet", "new", "--name", "v", "--password-file", pw)
+	fund := func(name string) string {
+		return decode[infoJSON](t, c.ok("--home", home, "wallet", "show", "--name", name, "--json").stdout).Coldkey.Address + "=100000"
+	}
+	url := runningChainWith(t, c, home, chain.YumaEpoch, "--fund", fund("m"), "--fund", fund("v"))
+	c.ok("--home", home, "subnets", "create", "--name", "qa", "--password-file", pw, "--chain", url)
+
+	start := func(args ...string) func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan int, 1)
+		var out syncBuffer
+		go func() {
+			done <- runWith(ctx, append([]string{"--home", home, "--log-level", "error"}, args...), env{
+				stdin: strings.NewReader(""), stdout: &out, stderr: &out,
+				getenv: func(k string) string { return "" }, userHome: func() (string, error) { return "", errors.New("none") },
+			}, nil)
+		}()
+		return func() {
+			cancel()
+			if code := <-done; code != 0 {
+				t.Errorf("%v exited %d: %s", args, code, out.String())
+			}
+		}
+	}
+	stopMiner := start("miner", "run", "--wallet", "m", "--netuid", "1", "--listen", "/ip4/127.0.0.1/tcp/0", "--password-file", pw, "--chain", url)
+	defer stopMiner()
+	stopValidator := start("validator", "run", "--wallet", "v", "--netuid", "1", "--stake", "50", "--listen", "/ip4/127.0.0.1/tcp/0", "--password-file", pw, "--chain", url, "--query-every", "1", "--weights-every", "3")
+	defer stopValidator()
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r := c.run("--home", home, "metagraph", "--netuid", "1", "--json", "--chain", url)
+		if r.code == 0 {
+			m := decode[chain.Metagraph](t, r.stdout)
+			if m.N == 2 {
+				miner := 0
+				if m.Axons[1] != nil {
+					miner = 1
+				}
+				if m.Incentive[miner] > 0 && m.Dividends[1-miner] > 0 {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			m := decode[chain.Metagraph](t, r.stdout)
+			t.Fatalf("no incentive for the miner: block %d n %d stake %v permit %v active %v lastupdate %v reg %v incentive %v dividends %v weights %v axons %v",
+				m.Block, m.N, m.Stake, m.ValidatorPermit, m.Active, m.LastUpdate, m.RegisteredAt, m.Incentive, m.Dividends, m.Weights, m.Axons)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
