@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Multi-host chain test: 4 validator hosts and one client host, each in its
-# own network namespace on a private bridge that this script creates (and
-# removes). The validators run "cybertensor chain run"; the client host
-# sends transactions through the chain RPC (chainlink/comet); one validator
-# host is partitioned from the others and healed, and must catch up with the
-# same app hash.
+# Multi-host test: 4 chain validator hosts, a client host, a miner host and a
+# neuron-validator host, each in its own network namespace on a private
+# bridge that this script creates (and removes). The chain validators run
+# "cybertensor chain run"; the client sends transactions through the chain
+# RPC (chainlink/comet); the miner and the validator neuron run on their own
+# hosts against the chain's RPC and query each other over libp2p; one chain
+# validator host is partitioned from the others and healed, and must catch up
+# with the same app hash, and the miner must be earning incentive.
 #
 # Needs root and `ip netns`; without them it says why and skips (exit 0).
 set -euo pipefail
@@ -19,8 +21,8 @@ cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 prefix="ct$$"
 hub="${prefix}-hub"
-hosts=(10.231.0.1 10.231.0.2 10.231.0.3 10.231.0.4 10.231.0.10)
-names=("${prefix}-v0" "${prefix}-v1" "${prefix}-v2" "${prefix}-v3" "${prefix}-c0")
+hosts=(10.231.0.1 10.231.0.2 10.231.0.3 10.231.0.4 10.231.0.10 10.231.0.11 10.231.0.12)
+names=("${prefix}-v0" "${prefix}-v1" "${prefix}-v2" "${prefix}-v3" "${prefix}-c0" "${prefix}-m0" "${prefix}-n0")
 pids=()
 
 cleanup() {
@@ -55,8 +57,12 @@ done
 echo "== genesis and node homes"
 home="$work/home"
 echo pw > "$work/pw"
-"$ct" --home "$home" wallet new --name default --password-file "$work/pw" >/dev/null
+for w in default miner vali; do
+  "$ct" --home "$home" wallet new --name "$w" --password-file "$work/pw" >/dev/null
+done
+coldkey() { "$ct" --home "$home" wallet show --name "$1" --json | sed -n 's/.*"address": "\(ct1[a-z0-9]*\)".*/\1/p' | head -1; }
 "$ct" --home "$home" chain testnet --validators 4 --out "$work/net" --block-time 200ms \
+  --fund "$(coldkey miner)=1000" --fund "$(coldkey vali)=1000" \
   --hosts "$(IFS=,; echo "${hosts[*]:0:4}")" >/dev/null
 
 for i in 0 1 2 3; do
@@ -87,6 +93,14 @@ ip netns exec "${names[4]}" "$ct" --home "$home" subnets create --name alpha --c
 ip netns exec "${names[4]}" "$ct" --home "$home" subnets register --netuid 1 --chain "$(rpc 2)" --password-file "$work/pw" >/dev/null
 ip netns exec "${names[4]}" "$ct" --home "$home" stake add --amount 10 --chain "$(rpc 3)" --password-file "$work/pw" >/dev/null
 
+echo "== a miner and a validator neuron on their own hosts"
+ip netns exec "${names[5]}" "$ct" --home "$home" --log-level error miner run --wallet miner --netuid 1 \
+  --listen "/ip4/${hosts[5]}/tcp/4001" --chain "$(rpc 1)" --password-file "$work/pw" >"$work/miner.log" 2>&1 &
+pids+=($!)
+ip netns exec "${names[6]}" "$ct" --home "$home" --log-level error validator run --wallet vali --netuid 1 --stake 100 \
+  --listen "/ip4/${hosts[6]}/tcp/4001" --chain "$(rpc 2)" --password-file "$work/pw" --query-every 1 --weights-every 3 >"$work/vali.log" 2>&1 &
+pids+=($!)
+
 echo "== partition validator 3"
 ip -n "$hub" link set "h3" down
 h=$(height 0)
@@ -104,4 +118,14 @@ for i in 0 1 2 3; do
   got=$(apphash "$i" "$target")
   [ "$got" = "$(apphash 0 "$target")" ] || { echo "FAIL: validator $i app hash $got at $target differs"; exit 1; }
 done
-echo "PASS netns-chain: 4 hosts agree at height $target after a partition and heal"
+echo "== the miner on its host earns incentive"
+miner_hotkey=$("$ct" --home "$home" wallet show --name miner --json | sed -n 's/.*"address": "\(ct1[a-z0-9]*\)".*/\1/p' | sed -n 2p)
+end=$((SECONDS + 90))
+while :; do
+  incentive=$(ip netns exec "${names[4]}" "$ct" --home "$home" metagraph --netuid 1 --json --chain "$(rpc 0)" 2>/dev/null |
+    python3 -c 'import json,sys; m=json.load(sys.stdin); h=sys.argv[1]; print(m["incentive"][m["hotkeys"].index(h)] if h in m["hotkeys"] else 0)' "$miner_hotkey" || echo 0)
+  [ "${incentive:-0}" -gt 0 ] && break
+  [ $SECONDS -ge $end ] && { echo "FAIL: the miner earns no incentive"; tail -n 5 "$work/miner.log" "$work/vali.log"; ip netns exec "${names[4]}" "$ct" --home "$home" metagraph --netuid 1 --chain "$(rpc 0)"; exit 1; }
+  sleep 0.5
+done
+echo "PASS netns-chain: 4 hosts agree at height $target after a partition and heal; the miner on its own host earns incentive $incentive/65535"

@@ -49,3 +49,17 @@ func ParseAddress(s string) (Address, string, error) {
 	copy(a[:], data)
 	return a, hrp, nil
 }
+
+// MarshalText encodes the address in bech32 with DefaultAddressPrefix, so
+// addresses read well in JSON.
+func (a Address) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
+
+// UnmarshalText decodes a bech32 address of any prefix.
+func (a *Address) UnmarshalText(b []byte) error {
+	v, _, err := ParseAddress(string(b))
+	if err != nil {
+		return err
+	}
+	*a = v
+	return nil
+}

@@ -180,3 +180,26 @@ func TestNewMnemonicLengths(t *testing.T) {
 		t.Error("NewMnemonic(15) succeeded; only 12 and 24 are offered")
 	}
 }
+
+func TestAddressJSON(t *testing.T) {
+	k := testKey(t, testMnemonic)
+	a := k.PublicKey().Address()
+	b, err := json.Marshal(map[string]any{"a": a, "m": map[Address]int{a: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"a":"` + a.String() + `","m":{"` + a.String() + `":1}}`
+	if string(b) != want {
+		t.Fatalf("%s, want %s", b, want)
+	}
+	var back struct {
+		A Address
+		M map[Address]int
+	}
+	if err := json.Unmarshal(b, &back); err != nil || back.A != a || back.M[a] != 1 {
+		t.Fatalf("round trip: %+v %v", back, err)
+	}
+	if err := json.Unmarshal([]byte(`{"A": "ct1nope"}`), &back); err == nil {
+		t.Fatal("bad address decoded")
+	}
+}
