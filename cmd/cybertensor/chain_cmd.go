@@ -205,15 +205,27 @@ Copy each home to its machine and run "cybertensor chain run --node-home DIR".`,
 
 func (a *app) chainRun() *cobra.Command {
 	var nodeHome string
+	var g genesisFlags
 	cmd := &cobra.Command{
-		Use:     "run",
-		Short:   "Run a chain node until interrupted",
-		PreRunE: func(*cobra.Command, []string) error { return a.homeErr },
+		Use:   "run",
+		Short: "Run a chain node until interrupted (creating a single-validator dev node first if there is none)",
+		Long: `Run the chain node in --node-home (default <home>/chain). With no node there yet,
+one is created first exactly as "chain init" would (single validator, dev
+defaults, root = the coldkey of wallet "default"), so a fresh machine needs no
+setup beyond a wallet.`,
 		Args:    cobra.NoArgs,
+		PreRunE: func(*cobra.Command, []string) error { return a.homeErr },
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			home := a.nodeHome(nodeHome)
 			if _, err := os.Stat(filepath.Join(home, "config", "genesis.json")); err != nil {
-				return usageError(fmt.Errorf("no node in %s: create one with \"cybertensor chain init\"", home))
+				gen, err := a.buildGenesis(&g)
+				if err != nil {
+					return err
+				}
+				if err := abci.Init(home, gen, abci.DefaultInitOptions()); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "created single-validator chain %q in %s (root %s)\n", gen.ChainID, home, gen.Root)
 			}
 			n, err := abci.StartNode(home, a.epoch, a.log)
 			if err != nil {
@@ -226,6 +238,7 @@ func (a *app) chainRun() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&nodeHome, "node-home", "", "node directory (default <home>/chain)")
+	addGenesisFlags(cmd, &g)
 	return cmd
 }
 

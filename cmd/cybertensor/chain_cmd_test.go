@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -192,5 +193,46 @@ func TestChainCommandsEndToEnd(t *testing.T) {
 	r = c.fail(exitFailure, "--home", home, "subnets", "list", "--chain", "http://127.0.0.1:1", "--timeout", "2s")
 	if !strings.Contains(r.stderr, "cannot reach the chain") {
 		t.Fatalf("unreachable chain: %s", r.stderr)
+	}
+}
+
+// chain run on a fresh machine creates the node itself.
+func TestChainRunCreatesANodeWhenNone(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a CometBFT node")
+	}
+	c := newCLI(t)
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	pw := writeFile(t, dir, "pw", "pw")
+	c.ok("--home", home, "wallet", "new", "--name", "default", "--password-file", pw)
+	// Without a default wallet there is nothing to make root: a clear error.
+	empty := filepath.Join(dir, "empty")
+	r := c.fail(exitUsage, "--home", empty, "chain", "run")
+	if !strings.Contains(r.stderr, "wallet new --name default") {
+		t.Fatalf("no wallet: %s", r.stderr)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- runWith(ctx, []string{"--home", home, "chain", "run"}, env{
+			stdin: strings.NewReader(""), stdout: &out, stderr: &out,
+			getenv: func(string) string { return "" }, userHome: func() (string, error) { return "", errors.New("none") },
+		}, nil)
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(out.String(), "running") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no node: %s", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != 0 || !strings.Contains(out.String(), "created single-validator chain") {
+		t.Fatalf("exit %d: %s", code, out.String())
+	}
+	if _, err := os.Stat(filepath.Join(home, "chain", "config", "genesis.json")); err != nil {
+		t.Fatal(err)
 	}
 }
