@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -72,7 +73,7 @@ type testnet struct {
 
 func startTestnet(t *testing.T, n int, gen chain.Genesis) *testnet {
 	t.Helper()
-	dir := t.TempDir()
+	dir := removableDir(t)
 	tn := &testnet{t: t, log: slog.New(slog.DiscardHandler)}
 	var opts []InitOptions
 	for i := range n {
@@ -233,4 +234,22 @@ func (tn *testnet) assertSameAppHashes(h int64) {
 			}
 		}
 	}
+}
+
+// removableDir is t.TempDir for CometBFT homes: an in-process CometBFT node
+// can still be closing files right after Stop, so removal is retried
+// instead of failing the test on "directory not empty".
+func removableDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "cybertensor-node-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		deadline := time.Now().Add(10 * time.Second)
+		for os.RemoveAll(dir) != nil && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+	return dir
 }

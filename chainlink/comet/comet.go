@@ -17,6 +17,8 @@ import (
 
 	abcitypes "github.com/cometbft/cometbft/abci/types"
 	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
+	coretypes "github.com/cometbft/cometbft/rpc/core/types"
+	cmttypes "github.com/cometbft/cometbft/types"
 
 	"github.com/cybertensor/cybertensor/chain"
 	"github.com/cybertensor/cybertensor/chain/abci"
@@ -44,6 +46,7 @@ type Client struct {
 	cfg     Config
 	rpc     *rpchttp.HTTP
 	http    *http.Client
+	url     string
 	chainID string
 	log     *slog.Logger
 
@@ -74,7 +77,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("comet: cannot reach the chain at %s (is \"cybertensor chain run\" running?): %w", cfg.URL, err)
 	}
 	cctx, cancel := context.WithCancel(context.Background())
-	return &Client{cfg: cfg, rpc: rpc, http: httpClient, chainID: st.NodeInfo.Network, log: cfg.Logger.With("component", "chainlink"), ctx: cctx, cancel: cancel}, nil
+	return &Client{cfg: cfg, rpc: rpc, http: httpClient, url: url, chainID: st.NodeInfo.Network, log: cfg.Logger.With("component", "chainlink"), ctx: cctx, cancel: cancel}, nil
 }
 
 // Close stops the client's subscriptions and closes its connections.
@@ -199,8 +202,10 @@ func fromABCIEvents(events []abcitypes.Event) []chain.Event {
 	return out
 }
 
-// SubscribeHeads implements chainlink.Subscriber by polling the node, so a
-// node restart only delays heads.
+// SubscribeHeads implements chainlink.Subscriber: it subscribes to
+// CometBFT's NewBlock events over the node's websocket, re-subscribing on a
+// fresh connection when the node restarts, and checks the latest height
+// every second as a safety net, so no head is ever skipped for long.
 func (c *Client) SubscribeHeads(ctx context.Context) (<-chan chainlink.Head, error) {
 	head, err := c.Head(ctx)
 	if err != nil {
@@ -212,26 +217,13 @@ func (c *Client) SubscribeHeads(ctx context.Context) (<-chan chainlink.Head, err
 		defer c.wg.Done()
 		defer close(ch)
 		last := head.Height
-		t := time.NewTicker(c.cfg.PollInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-c.ctx.Done():
-				return
-			case <-t.C:
-			}
-			h, err := c.Head(ctx)
-			if err != nil {
-				c.log.Warn("chain unreachable, retrying", "err", err)
-				continue
-			}
-			for height := last + 1; height <= h.Height; height++ {
-				next, err := c.headAt(ctx, height)
+		// emitUpTo sends every head after last up to height.
+		emitUpTo := func(height uint64) {
+			for h := last + 1; h <= height; h++ {
+				next, err := c.headAt(ctx, h)
 				if err != nil {
-					c.log.Warn("reading block, retrying", "height", height, "err", err)
-					break
+					c.log.Warn("reading block, retrying", "height", h, "err", err)
+					return
 				}
 				select {
 				case ch <- next:
@@ -242,11 +234,74 @@ func (c *Client) SubscribeHeads(ctx context.Context) (<-chan chainlink.Head, err
 					}
 					ch <- next
 				}
-				last = height
+				last = h
+			}
+		}
+		safety := time.NewTicker(time.Second)
+		defer safety.Stop()
+		for ctx.Err() == nil && c.ctx.Err() == nil {
+			events, stop := c.subscribeBlocks(ctx)
+		stream:
+			for {
+				select {
+				case <-ctx.Done():
+					break stream
+				case <-c.ctx.Done():
+					break stream
+				case ev, ok := <-events:
+					if !ok {
+						break stream // connection lost: subscribe again
+					}
+					if nb, ok := ev.Data.(cmttypes.EventDataNewBlock); ok && nb.Block != nil {
+						emitUpTo(uint64(nb.Block.Height))
+					}
+				case <-safety.C:
+					if h, err := c.Head(ctx); err == nil {
+						emitUpTo(h.Height)
+					}
+				}
+			}
+			stop()
+			if events == nil {
+				select { // no websocket: wait before trying again
+				case <-ctx.Done():
+				case <-c.ctx.Done():
+				case <-safety.C:
+					if h, err := c.Head(ctx); err == nil {
+						emitUpTo(h.Height)
+					}
+				}
 			}
 		}
 	}()
 	return ch, nil
+}
+
+// subscribeBlocks opens a websocket subscription to NewBlock events. On
+// failure it returns a nil channel (which never delivers) and logs why.
+func (c *Client) subscribeBlocks(ctx context.Context) (<-chan coretypes.ResultEvent, func()) {
+	ws, err := rpchttp.New(c.url, "/websocket")
+	if err == nil {
+		err = ws.Start()
+	}
+	if err != nil {
+		c.log.Debug("websocket unavailable, polling", "err", err)
+		return nil, func() {}
+	}
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	events, err := ws.Subscribe(sctx, "cybertensor-heads", cmttypes.QueryForEvent(cmttypes.EventNewBlock).String(), 16)
+	if err != nil {
+		c.log.Debug("websocket subscription failed, polling", "err", err)
+		ws.Stop()
+		return nil, func() {}
+	}
+	return events, func() {
+		uctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		ws.UnsubscribeAll(uctx, "cybertensor-heads")
+		ws.Stop()
+	}
 }
 
 func (c *Client) headAt(ctx context.Context, height uint64) (chainlink.Head, error) {

@@ -37,7 +37,7 @@ func runningChainWith(t *testing.T, c *cli, home string, epoch chain.EpochFunc, 
 	t.Helper()
 	rpcPort := freePort(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d", rpcPort)
-	nodeHome := filepath.Join(t.TempDir(), "node")
+	nodeHome := filepath.Join(removableDir(t), "node")
 	args := append([]string{"--home", home, "chain", "init", "--node-home", nodeHome,
 		"--rpc", fmt.Sprintf("tcp://127.0.0.1:%d", rpcPort), "--p2p", fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t)),
 		"--block-time", "50ms"}, extra...)
@@ -202,7 +202,7 @@ func TestChainRunCreatesANodeWhenNone(t *testing.T) {
 		t.Skip("runs a CometBFT node")
 	}
 	c := newCLI(t)
-	dir := t.TempDir()
+	dir := removableDir(t)
 	home := filepath.Join(dir, "home")
 	pw := writeFile(t, dir, "pw", "pw")
 	c.ok("--home", home, "wallet", "new", "--name", "default", "--password-file", pw)
@@ -235,4 +235,22 @@ func TestChainRunCreatesANodeWhenNone(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(home, "chain", "config", "genesis.json")); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// removableDir is t.TempDir for CometBFT homes: an in-process CometBFT node
+// can still be closing files right after Stop, so removal is retried
+// instead of failing the test on "directory not empty".
+func removableDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "cybertensor-node-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		deadline := time.Now().Add(10 * time.Second)
+		for os.RemoveAll(dir) != nil && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+	return dir
 }
