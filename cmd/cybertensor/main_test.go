@@ -24,6 +24,9 @@ func TestMain(m *testing.M) {
 		goleak.IgnoreAnyFunction("github.com/cometbft/cometbft/libs/autofile.OpenAutoFile.func1"),
 		goleak.IgnoreAnyFunction("github.com/cometbft/cometbft/libs/autofile.(*AutoFile).closeFileRoutine"),
 		goleak.IgnoreAnyFunction("net/http.(*conn).serve"),
+		// CometBFT's websocket client meters with go-metrics, whose arbiter is
+		// a process-wide goroutine started once and never stopped.
+		goleak.IgnoreAnyFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick"),
 	)
 }
 
