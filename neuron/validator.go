@@ -273,5 +273,6 @@ func (v *Validator) Stats() (queries, weightSets int64) {
 func (v *Validator) Close() error {
 	v.cancel()
 	v.wg.Wait()
+	v.client.Close()
 	return v.h.Close()
 }

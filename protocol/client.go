@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-msgio/pbio"
 	"google.golang.org/protobuf/proto"
@@ -28,19 +29,67 @@ func DefaultClientConfig() ClientConfig {
 	return ClientConfig{DefaultTimeout: 12 * time.Second, MaxResponseSize: 64 << 20}
 }
 
-// Client sends queries from a host. Connections are kept by the host and
-// reused across queries; each query is one stream.
+// Client sends queries from a host. Connections are kept by the host, and
+// streams are kept too: after an exchange completes its stream goes back to
+// a per-peer pool and carries the next query to that peer.
 type Client struct {
 	h   host.Host
 	cfg ClientConfig
+
+	mu   sync.Mutex
+	idle map[peer.ID][]*pooled
 }
+
+// pooled is an idle stream with its reader (which may hold read-ahead).
+type pooled struct {
+	st network.Stream
+	r  pbio.ReadCloser
+}
+
+// maxIdlePerPeer bounds the pooled streams to one peer.
+const maxIdlePerPeer = 64
 
 // NewClient returns a client for h.
 func NewClient(h host.Host, cfg ClientConfig) (*Client, error) {
 	if cfg.DefaultTimeout <= 0 || cfg.MaxResponseSize <= 0 {
 		return nil, errors.New("protocol: client config: DefaultTimeout and MaxResponseSize must be positive")
 	}
-	return &Client{h: h, cfg: cfg}, nil
+	return &Client{h: h, cfg: cfg, idle: map[peer.ID][]*pooled{}}, nil
+}
+
+// Close closes the pooled streams.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, list := range c.idle {
+		for _, p := range list {
+			p.st.Close()
+		}
+		delete(c.idle, id)
+	}
+	return nil
+}
+
+func (c *Client) take(id peer.ID) *pooled {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	list := c.idle[id]
+	if len(list) == 0 {
+		return nil
+	}
+	p := list[len(list)-1]
+	c.idle[id] = list[:len(list)-1]
+	return p
+}
+
+func (c *Client) give(id peer.ID, p *pooled) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.idle[id]) >= maxIdlePerPeer {
+		p.st.Close()
+		return
+	}
+	c.idle[id] = append(c.idle[id], p)
 }
 
 // Result is one server's answer.
@@ -96,39 +145,78 @@ func (c *Client) Stream(ctx context.Context, target peer.ID, req *pb.Request, on
 		}
 		return res
 	}
-	st, err := c.h.NewStream(ctx, target, QueryID)
-	if err != nil {
-		return fail(StatusUnavailable, fmt.Errorf("opening a stream to %s: %w", target, err))
+	// A pooled stream the server has since closed fails before any frame
+	// arrives; then the query is sent once more on a fresh stream.
+	for attempt := 0; ; attempt++ {
+		p := c.take(target)
+		reused := p != nil
+		if p == nil {
+			st, err := c.h.NewStream(ctx, target, QueryID)
+			if err != nil {
+				return fail(StatusUnavailable, fmt.Errorf("opening a stream to %s: %w", target, err))
+			}
+			p = &pooled{st: st, r: pbio.NewDelimitedReader(st, MaxFrameSize)}
+		}
+		res.Body = nil
+		got, err := c.exchange(ctx, p, req, onChunk, &res)
+		if err == nil {
+			res.Latency = time.Since(start)
+			return res
+		}
+		if reused && !got && attempt == 0 && ctx.Err() == nil {
+			continue
+		}
+		if errors.Is(err, errTooLarge) {
+			return fail(StatusBadRequest, err)
+		}
+		if errors.Is(err, errChunk) {
+			return fail(StatusInternal, err)
+		}
+		return fail(StatusUnavailable, err)
 	}
+}
+
+var (
+	errTooLarge = errors.New("response too large")
+	errChunk    = errors.New("chunk callback failed")
+)
+
+// exchange runs one request/response on a stream and pools the stream
+// when it completed cleanly. got reports whether any frame arrived.
+func (c *Client) exchange(ctx context.Context, p *pooled, req *pb.Request, onChunk func([]byte) error, res *Result) (got bool, err error) {
+	st := p.st
 	// A stalled peer must not hold us past the deadline: the deadline
 	// bounds every read and write, and cancellation resets the stream.
 	deadline, _ := ctx.Deadline()
 	st.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { st.Reset() })
-	defer stop()
-	defer st.Close()
-
+	clean := false
+	defer func() {
+		if stop() && clean {
+			st.SetDeadline(time.Time{})
+			c.give(res.Peer, p)
+		} else {
+			st.Reset()
+		}
+	}()
 	if err := pbio.NewDelimitedWriter(st).WriteMsg(req); err != nil {
-		return fail(StatusUnavailable, fmt.Errorf("sending the request: %w", err))
+		return false, fmt.Errorf("sending the request: %w", err)
 	}
-	st.CloseWrite()
-	r := pbio.NewDelimitedReader(st, MaxFrameSize)
 	total := 0
 	for {
 		var frame pb.Response
-		if err := r.ReadMsg(&frame); err != nil {
-			return fail(StatusUnavailable, fmt.Errorf("reading the response: %w", err))
+		if err := p.r.ReadMsg(&frame); err != nil {
+			return got, fmt.Errorf("reading the response: %w", err)
 		}
+		got = true
 		if len(frame.Body) > 0 {
 			total += len(frame.Body)
 			if total > c.cfg.MaxResponseSize {
-				st.Reset()
-				return fail(StatusBadRequest, fmt.Errorf("response larger than %d bytes", c.cfg.MaxResponseSize))
+				return got, fmt.Errorf("%w: more than %d bytes", errTooLarge, c.cfg.MaxResponseSize)
 			}
 			if onChunk != nil {
 				if err := onChunk(frame.Body); err != nil {
-					st.Reset()
-					return fail(StatusInternal, err)
+					return got, fmt.Errorf("%w: %v", errChunk, err)
 				}
 			} else {
 				res.Body = append(res.Body, frame.Body...)
@@ -137,8 +225,8 @@ func (c *Client) Stream(ctx context.Context, target peer.ID, req *pb.Request, on
 		if !frame.More {
 			res.Status, res.Message, res.Receipt = frame.Status, frame.Message, frame.Receipt
 			res.Processing = time.Duration(frame.ProcessingUs) * time.Microsecond
-			res.Latency = time.Since(start)
-			return res
+			clean = frame.Status != StatusTimeout && frame.Status != StatusBadRequest
+			return got, nil
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bufio"
 	"bytes"
 	"io"
 	"testing"
@@ -20,7 +21,7 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Add([]byte{0x80})
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		raw, err := readRaw(bytes.NewReader(data), MaxRequestSize)
+		raw, err := readFrame(bufio.NewReader(bytes.NewReader(data)), MaxRequestSize)
 		if err != nil {
 			return
 		}

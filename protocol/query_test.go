@@ -352,3 +352,38 @@ func TestPriorityAndOverload(t *testing.T) {
 		t.Fatalf("statuses %v %v %v", results[1].Status, results[3].Status, results[4].Status)
 	}
 }
+
+// Queries to one server reuse a stream; a stream the server closed while
+// idle is replaced without the caller noticing.
+func TestStreamsAreReused(t *testing.T) {
+	nt := newNet(t, 2)
+	cfg := DefaultServerConfig()
+	cfg.IdleTimeout = 200 * time.Millisecond
+	nt.server(0, map[string]Handler{"text.echo": echo}, cfg)
+	c := nt.client(1)
+	defer c.Close()
+	req := &pb.Request{Synapse: "text.echo", Netuid: 1, Body: []byte("a")}
+	streams := func() int {
+		n := 0
+		for _, conn := range nt.hosts[1].Network().ConnsToPeer(nt.hosts[0].ID()) {
+			n += len(conn.GetStreams())
+		}
+		return n
+	}
+	for i := range 5 {
+		if r := c.Stream(context.Background(), nt.hosts[0].ID(), req, nil); r.Status != StatusOK || string(r.Body) != "echo:a" {
+			t.Fatalf("query %d: %v %v", i, r.Status, r.Err)
+		}
+		if n := streams(); n != 1 {
+			t.Fatalf("after query %d: %d streams open, want the one reused", i, n)
+		}
+	}
+	// The server drops the idle stream; the next query still succeeds.
+	deadline := time.Now().Add(10 * time.Second)
+	for streams() != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if r := c.Stream(context.Background(), nt.hosts[0].ID(), req, nil); r.Status != StatusOK {
+		t.Fatalf("after the idle close: %v %v", r.Status, r.Err)
+	}
+}

@@ -80,8 +80,10 @@ type ServerConfig struct {
 	// what a request may ask for.
 	DefaultTimeout time.Duration
 	MaxTimeout     time.Duration
-	// ReadTimeout bounds reading the request.
+	// ReadTimeout bounds reading a request; IdleTimeout is how long a
+	// stream may wait for its next request.
 	ReadTimeout time.Duration
+	IdleTimeout time.Duration
 	// MinStake is the least stake a caller needs (0: any registered caller).
 	MinStake uint64
 	// AllowUnregistered serves callers without a uid on the subnet.
@@ -97,12 +99,12 @@ type ServerConfig struct {
 func DefaultServerConfig() ServerConfig {
 	return ServerConfig{
 		MaxConcurrent: 16, MaxQueue: 256, DefaultTimeout: 12 * time.Second, MaxTimeout: 60 * time.Second,
-		ReadTimeout: 10 * time.Second, Logger: slog.Default(),
+		ReadTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second, Logger: slog.Default(),
 	}
 }
 
 func (c ServerConfig) validate() error {
-	if c.MaxConcurrent < 1 || c.MaxQueue < 0 || c.DefaultTimeout <= 0 || c.MaxTimeout < c.DefaultTimeout || c.ReadTimeout <= 0 || c.Logger == nil {
+	if c.MaxConcurrent < 1 || c.MaxQueue < 0 || c.DefaultTimeout <= 0 || c.MaxTimeout < c.DefaultTimeout || c.ReadTimeout <= 0 || c.IdleTimeout <= 0 || c.Logger == nil {
 		return errors.New("protocol: server config: need MaxConcurrent >= 1, MaxQueue >= 0, 0 < DefaultTimeout <= MaxTimeout, ReadTimeout > 0, a Logger")
 	}
 	return nil
@@ -121,9 +123,10 @@ type Server struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	mu     sync.Mutex
-	closed bool
-	wg     sync.WaitGroup
+	mu      sync.Mutex
+	closed  bool
+	streams map[network.Stream]struct{} // open, so Close can end idle ones
+	wg      sync.WaitGroup
 }
 
 // NewServer starts answering queries on h with the given handlers, keyed
@@ -137,7 +140,7 @@ func NewServer(h host.Host, key *wallet.PrivateKey, callers Callers, handlers ma
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, h: h, key: key, callers: callers, log: cfg.Logger.With("component", "query-server"),
-		handlers: map[string]Handler{}, sched: newScheduler(cfg.MaxConcurrent, cfg.MaxQueue), ctx: ctx, cancel: cancel}
+		handlers: map[string]Handler{}, sched: newScheduler(cfg.MaxConcurrent, cfg.MaxQueue), ctx: ctx, cancel: cancel, streams: map[network.Stream]struct{}{}}
 	for name, hd := range handlers {
 		s.handlers[name] = hd
 	}
@@ -150,6 +153,9 @@ func (s *Server) Close() error {
 	s.h.RemoveStreamHandler(QueryID)
 	s.mu.Lock()
 	s.closed = true
+	for st := range s.streams {
+		st.Reset()
+	}
 	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
@@ -184,42 +190,77 @@ func (s *Server) handle(st network.Stream) {
 		return
 	}
 	s.wg.Add(1)
+	s.streams[st] = struct{}{}
 	s.mu.Unlock()
 	defer s.wg.Done()
-	start := time.Now()
-	defer st.Close()
-	st.SetReadDeadline(start.Add(s.cfg.ReadTimeout))
-	out := &responder{w: pbio.NewDelimitedWriter(st)}
-	finish := func(status Status, msg string, raw []byte, req *pb.Request) {
-		resp := &pb.Response{Status: status, Message: msg, ProcessingUs: uint64(time.Since(start).Microseconds())}
-		if req != nil && req.WantReceipt {
-			h := out.hash
-			if h == nil {
-				h = sha256.New()
+	defer func() {
+		s.mu.Lock()
+		delete(s.streams, st)
+		s.mu.Unlock()
+		st.Close()
+	}()
+	// A stream carries one exchange after another until the client closes
+	// it or stays idle too long.
+	br := bufio.NewReader(st)
+	for first := true; ; first = false {
+		wait := s.cfg.IdleTimeout
+		if first {
+			wait = s.cfg.ReadTimeout
+		}
+		st.SetReadDeadline(time.Now().Add(wait))
+		if !first {
+			// Between exchanges: a clean end or an idle timeout just ends.
+			if _, err := br.Peek(1); err != nil {
+				return
 			}
-			resp.Receipt = s.receipt(raw, h.Sum(nil), status, st.Conn().RemotePeer())
 		}
-		st.SetWriteDeadline(time.Now().Add(s.cfg.ReadTimeout))
-		if err := out.w.WriteMsg(resp); err != nil {
-			s.log.Debug("writing final frame", "peer", st.Conn().RemotePeer(), "err", err)
+		start := time.Now()
+		raw, err := readFrame(br, MaxRequestSize)
+		if err != nil {
+			s.writeFinal(st, &responder{w: pbio.NewDelimitedWriter(st)}, start, StatusBadRequest, err.Error(), nil, nil)
+			return
 		}
+		if !s.serveOne(st, raw, start) {
+			return
+		}
+		st.SetDeadline(time.Time{})
 	}
-	raw, err := readRaw(st, MaxRequestSize)
-	if err != nil {
-		finish(StatusBadRequest, err.Error(), nil, nil)
-		return
+}
+
+// writeFinal writes an exchange's last frame.
+func (s *Server) writeFinal(st network.Stream, out *responder, start time.Time, status Status, msg string, raw []byte, req *pb.Request) {
+	resp := &pb.Response{Status: status, Message: msg, ProcessingUs: uint64(time.Since(start).Microseconds())}
+	if req != nil && req.WantReceipt {
+		h := out.hash
+		if h == nil {
+			h = sha256.New()
+		}
+		resp.Receipt = s.receipt(raw, h.Sum(nil), status, st.Conn().RemotePeer())
 	}
+	st.SetWriteDeadline(time.Now().Add(s.cfg.ReadTimeout))
+	if err := out.w.WriteMsg(resp); err != nil {
+		s.log.Debug("writing final frame", "peer", st.Conn().RemotePeer(), "err", err)
+	}
+}
+
+// serveOne answers one request; it returns whether the stream can carry
+// another exchange.
+func (s *Server) serveOne(st network.Stream, raw []byte, start time.Time) bool {
+	out := &responder{w: pbio.NewDelimitedWriter(st)}
 	var req pb.Request
 	if err := proto.Unmarshal(raw, &req); err != nil {
-		finish(StatusBadRequest, "malformed request: "+err.Error(), nil, nil)
-		return
+		s.writeFinal(st, out, start, StatusBadRequest, "malformed request: "+err.Error(), nil, nil)
+		return false
+	}
+	finish := func(status Status, msg string) bool {
+		s.writeFinal(st, out, start, status, msg, raw, &req)
+		return status != StatusTimeout
 	}
 	if req.WantReceipt {
 		out.hash = sha256.New() // hash the answer only when it is to be signed
 	}
 	if err := checkRequest(&req); err != nil {
-		finish(StatusBadRequest, err.Error(), raw, &req)
-		return
+		return finish(StatusBadRequest, err.Error())
 	}
 	timeout := s.cfg.DefaultTimeout
 	if req.TimeoutMs != 0 {
@@ -232,55 +273,47 @@ func (s *Server) handle(st network.Stream) {
 	from := st.Conn().RemotePeer()
 	caller, err := s.callers.Caller(ctx, uint16(req.Netuid), from)
 	if err != nil {
-		finish(StatusInternal, "looking up the caller: "+err.Error(), raw, &req)
-		return
+		return finish(StatusInternal, "looking up the caller: "+err.Error())
 	}
 	hreq := &Request{ID: req.RequestId, Netuid: uint16(req.Netuid), Synapse: req.Synapse, Body: req.Body, From: from, Caller: caller}
 	switch {
 	case !caller.Registered && !s.cfg.AllowUnregistered:
-		finish(StatusForbidden, fmt.Sprintf("caller %s is not registered on subnet %d", from, req.Netuid), raw, &req)
-		return
+		return finish(StatusForbidden, fmt.Sprintf("caller %s is not registered on subnet %d", from, req.Netuid))
 	case caller.Stake < s.cfg.MinStake:
-		finish(StatusForbidden, fmt.Sprintf("caller stake %d below %d", caller.Stake, s.cfg.MinStake), raw, &req)
-		return
+		return finish(StatusForbidden, fmt.Sprintf("caller stake %d below %d", caller.Stake, s.cfg.MinStake))
 	}
 	if s.cfg.Blacklist != nil {
 		if reason := s.cfg.Blacklist(caller, hreq); reason != "" {
-			finish(StatusForbidden, reason, raw, &req)
-			return
+			return finish(StatusForbidden, reason)
 		}
 	}
 	hd, ok := s.handlers[req.Synapse]
 	if !ok {
-		finish(StatusNotFound, fmt.Sprintf("synapse %q is not served here", req.Synapse), raw, &req)
-		return
+		return finish(StatusNotFound, fmt.Sprintf("synapse %q is not served here", req.Synapse))
 	}
 	if err := s.sched.acquire(ctx, caller.Stake); err != nil {
 		if errors.Is(err, errShed) {
-			finish(StatusOverloaded, "the server is overloaded; try later", raw, &req)
-		} else {
-			finish(StatusTimeout, "the deadline passed while queued", raw, &req)
+			return finish(StatusOverloaded, "the server is overloaded; try later")
 		}
-		return
+		return finish(StatusTimeout, "the deadline passed while queued")
 	}
 	err = hd.Serve(ctx, hreq, out)
 	s.sched.release()
 	var se *StatusError
 	switch {
 	case ctx.Err() != nil:
-		finish(StatusTimeout, "the deadline passed", raw, &req)
+		return finish(StatusTimeout, "the deadline passed")
 	case errors.As(err, &se):
-		finish(se.Status, se.Message, raw, &req)
+		return finish(se.Status, se.Message)
 	case err != nil:
-		finish(StatusInternal, err.Error(), raw, &req)
+		return finish(StatusInternal, err.Error())
 	default:
-		finish(StatusOK, "", raw, &req)
+		return finish(StatusOK, "")
 	}
 }
 
-// readRaw reads one varint-framed message of at most max bytes.
-func readRaw(st io.Reader, max int) ([]byte, error) {
-	br := bufio.NewReader(st)
+// readFrame reads one varint-framed message of at most max bytes.
+func readFrame(br *bufio.Reader, max int) ([]byte, error) {
 	size, err := readUvarint(br)
 	if err != nil {
 		return nil, fmt.Errorf("reading request: %w", err)
