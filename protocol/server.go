@@ -121,8 +121,8 @@ type Server struct {
 	handlers map[string]Handler
 	sched    *scheduler
 
-	ctx    context.Context
-	cancel context.CancelFunc
+	ctx     context.Context
+	cancel  context.CancelFunc
 	mu      sync.Mutex
 	closed  bool
 	streams map[network.Stream]struct{} // open, so Close can end idle ones
