@@ -8,7 +8,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 
 	"github.com/cybertensor/cybertensor/chain"
 	"github.com/cybertensor/cybertensor/chain/chainpb"
+	"github.com/cybertensor/cybertensor/chain/chaintest"
 	"github.com/cybertensor/cybertensor/wallet"
 )
 
@@ -26,21 +29,6 @@ func testKey(i int) *wallet.PrivateKey {
 }
 
 func addrOf(k *wallet.PrivateKey) wallet.Address { return k.PublicKey().Address() }
-
-func stakeEpoch(in *chain.EpochInput) ([]chain.EpochNeuronResult, error) {
-	out := make([]chain.EpochNeuronResult, len(in.Neurons))
-	var total uint64
-	for _, n := range in.Neurons {
-		total += n.Stake
-	}
-	for i, n := range in.Neurons {
-		out[i].Active, out[i].ValidatorPermit = true, n.Stake > 0
-		if total > 0 {
-			out[i].ValidatorEmission = in.Emission / total * n.Stake
-		}
-	}
-	return out, nil
-}
 
 func freePort(t testing.TB) int {
 	t.Helper()
@@ -63,18 +51,33 @@ func testGenesis(keys []*wallet.PrivateKey) chain.Genesis {
 	return g
 }
 
+const childEnv = "CYBERTENSOR_ABCI_CHILD_HOME"
+
+// TestMain doubles as a validator process: stopping CometBFT in-process
+// while its reactors run can panic inside CometBFT (a closed block store),
+// so the testnet's validators run as child processes and are killed.
+func TestMain(m *testing.M) {
+	if home := os.Getenv(childEnv); home != "" {
+		if _, err := StartNode(home, chaintest.StakeEpoch, slog.New(slog.DiscardHandler)); err != nil {
+			fmt.Println("child:", err)
+			os.Exit(3)
+		}
+		select {}
+	}
+	os.Exit(m.Run())
+}
+
 type testnet struct {
 	t     *testing.T
 	homes []string
 	rpc   []string
-	nodes []*Node
-	log   *slog.Logger
+	nodes []*exec.Cmd
 }
 
 func startTestnet(t *testing.T, n int, gen chain.Genesis) *testnet {
 	t.Helper()
-	dir := removableDir(t)
-	tn := &testnet{t: t, log: slog.New(slog.DiscardHandler)}
+	dir := chaintest.RemovableDir(t)
+	tn := &testnet{t: t}
 	var opts []InitOptions
 	for i := range n {
 		tn.homes = append(tn.homes, filepath.Join(dir, fmt.Sprintf("node%d", i)))
@@ -88,7 +91,7 @@ func startTestnet(t *testing.T, n int, gen chain.Genesis) *testnet {
 	if _, err := Testnet(tn.homes, gen, opts); err != nil {
 		t.Fatal(err)
 	}
-	tn.nodes = make([]*Node, n)
+	tn.nodes = make([]*exec.Cmd, n)
 	for i := range n {
 		tn.start(i)
 	}
@@ -102,18 +105,19 @@ func startTestnet(t *testing.T, n int, gen chain.Genesis) *testnet {
 
 func (tn *testnet) start(i int) {
 	tn.t.Helper()
-	node, err := StartNode(tn.homes[i], stakeEpoch, tn.log)
-	if err != nil {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+tn.homes[i])
+	if err := cmd.Start(); err != nil {
 		tn.t.Fatalf("node %d: %v", i, err)
 	}
-	tn.nodes[i] = node
+	tn.nodes[i] = cmd
 }
 
+// stop kills validator i (kill -9).
 func (tn *testnet) stop(i int) {
 	if tn.nodes[i] != nil {
-		if err := tn.nodes[i].Stop(); err != nil {
-			tn.t.Errorf("stopping node %d: %v", i, err)
-		}
+		tn.nodes[i].Process.Signal(syscall.SIGKILL)
+		tn.nodes[i].Wait()
 		tn.nodes[i] = nil
 	}
 }
@@ -199,14 +203,15 @@ func TestFourValidatorsAgreeSurviveAFailureAndCatchUp(t *testing.T) {
 	}
 	tn.assertSameAppHashes(h)
 
-	// Stop one validator: the other three (3/4 of the power > 2/3) go on.
+	// Kill one validator: the other three (3/4 of the power > 2/3) go on.
 	tn.stop(3)
 	send(20)
 	h2 := tn.height(0) + 8
 	for i := range 3 {
 		tn.waitHeight(i, h2)
 	}
-	// Restart it: it replays what it missed and catches up.
+	// Restart it: it recovers from the kill, replays what it missed and
+	// catches up.
 	tn.start(3)
 	tn.waitHeight(3, h2)
 	tn.assertSameAppHashes(h2)
@@ -234,22 +239,4 @@ func (tn *testnet) assertSameAppHashes(h int64) {
 			}
 		}
 	}
-}
-
-// removableDir is t.TempDir for CometBFT homes: an in-process CometBFT node
-// can still be closing files right after Stop, so removal is retried
-// instead of failing the test on "directory not empty".
-func removableDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "cybertensor-node-*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		deadline := time.Now().Add(10 * time.Second)
-		for os.RemoveAll(dir) != nil && time.Now().Before(deadline) {
-			time.Sleep(50 * time.Millisecond)
-		}
-	})
-	return dir
 }

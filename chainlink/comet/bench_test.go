@@ -13,6 +13,7 @@ import (
 	"github.com/cybertensor/cybertensor/chain"
 	"github.com/cybertensor/cybertensor/chain/abci"
 	"github.com/cybertensor/cybertensor/chain/chainpb"
+	"github.com/cybertensor/cybertensor/chain/chaintest"
 	"github.com/cybertensor/cybertensor/chainlink"
 	"github.com/cybertensor/cybertensor/chainlink/local"
 	"github.com/cybertensor/cybertensor/wallet"
@@ -155,7 +156,7 @@ func BenchmarkCommittedSetWeights(b *testing.B) {
 	n := max(b.N, 2000)
 	b.Run("local-engine", func(b *testing.B) {
 		gen, hot := benchGenesis()
-		cfg := local.DefaultTestConfig(gen, stakeEpoch)
+		cfg := local.DefaultTestConfig(gen, chaintest.StakeEpoch)
 		cfg.BlockTime = blockTime
 		l, err := local.New(cfg)
 		if err != nil {
@@ -230,7 +231,7 @@ func startBenchTestnet(b *testing.B, n int, gen chain.Genesis, blockTime time.Du
 	}
 	var nodes []*abci.Node
 	for _, h := range homes {
-		node, err := abci.StartNode(h, stakeEpoch, slog.New(slog.DiscardHandler))
+		node, err := abci.StartNode(h, chaintest.StakeEpoch, slog.New(slog.DiscardHandler))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/cybertensor/cybertensor/chain"
 	"github.com/cybertensor/cybertensor/chain/abci"
 	"github.com/cybertensor/cybertensor/chain/chainpb"
+	"github.com/cybertensor/cybertensor/chain/chaintest"
 	"github.com/cybertensor/cybertensor/chainlink"
 	"github.com/cybertensor/cybertensor/wallet"
 )
@@ -25,7 +26,7 @@ const childEnv = "CYBERTENSOR_COMET_CHILD_HOME"
 
 func TestMain(m *testing.M) {
 	if home := os.Getenv(childEnv); home != "" {
-		n, err := abci.StartNode(home, stakeEpoch, slog.New(slog.DiscardHandler))
+		n, err := abci.StartNode(home, chaintest.StakeEpoch, slog.New(slog.DiscardHandler))
 		if err != nil {
 			fmt.Println("child:", err)
 			os.Exit(3)
@@ -43,14 +44,6 @@ func key(i int) *wallet.PrivateKey {
 }
 
 func addrOf(k *wallet.PrivateKey) wallet.Address { return k.PublicKey().Address() }
-
-func stakeEpoch(in *chain.EpochInput) ([]chain.EpochNeuronResult, error) {
-	out := make([]chain.EpochNeuronResult, len(in.Neurons))
-	for i := range out {
-		out[i].Active = true
-	}
-	return out, nil
-}
 
 func freePort(t testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cybertensor/cybertensor/chain"
 	"github.com/cybertensor/cybertensor/chain/chainpb"
+	"github.com/cybertensor/cybertensor/chain/chaintest"
 	"github.com/cybertensor/cybertensor/chainlink"
 	"github.com/cybertensor/cybertensor/wallet"
 )
@@ -31,24 +32,6 @@ func key(i int) *wallet.PrivateKey {
 
 func addr(k *wallet.PrivateKey) wallet.Address { return k.PublicKey().Address() }
 
-// stakeEpoch pays each neuron by stake; the chain's own tests cover the
-// Yuma epoch itself.
-func stakeEpoch(in *chain.EpochInput) ([]chain.EpochNeuronResult, error) {
-	out := make([]chain.EpochNeuronResult, len(in.Neurons))
-	var total uint64
-	for _, n := range in.Neurons {
-		total += n.Stake
-	}
-	for i, n := range in.Neurons {
-		out[i].ValidatorPermit = n.Stake > 0
-		out[i].Active = true
-		if total > 0 {
-			out[i].ValidatorEmission = in.Emission / total * n.Stake
-		}
-	}
-	return out, nil
-}
-
 func genesis() chain.Genesis {
 	return chain.LocalnetGenesis("local-test", addr(key(0)), []chain.GenesisBalance{
 		{Address: addr(key(0)), Amount: 1e12}, {Address: addr(key(1)), Amount: 1e12},
@@ -60,7 +43,7 @@ func transfer(to wallet.Address, amount uint64) *chainpb.Msg {
 }
 
 func TestAdvanceStepsThousandsOfBlocksFast(t *testing.T) {
-	l, err := New(DefaultTestConfig(genesis(), stakeEpoch))
+	l, err := New(DefaultTestConfig(genesis(), chaintest.StakeEpoch))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +58,7 @@ func TestAdvanceStepsThousandsOfBlocksFast(t *testing.T) {
 }
 
 func TestBroadcastAdvanceAndNamedErrors(t *testing.T) {
-	l, err := New(DefaultTestConfig(genesis(), stakeEpoch))
+	l, err := New(DefaultTestConfig(genesis(), chaintest.StakeEpoch))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +95,7 @@ func TestBroadcastAdvanceAndNamedErrors(t *testing.T) {
 }
 
 func TestSubmitWaitsForInclusionWithProducer(t *testing.T) {
-	cfg := DefaultTestConfig(genesis(), stakeEpoch)
+	cfg := DefaultTestConfig(genesis(), chaintest.StakeEpoch)
 	cfg.BlockTime = 2 * time.Millisecond
 	l, err := New(cfg)
 	if err != nil {
@@ -170,7 +153,7 @@ func TestSubmitWaitsForInclusionWithProducer(t *testing.T) {
 
 func TestDurableRestart(t *testing.T) {
 	dir := t.TempDir()
-	cfg := DefaultTestConfig(genesis(), stakeEpoch)
+	cfg := DefaultTestConfig(genesis(), chaintest.StakeEpoch)
 	cfg.DataDir = filepath.Join(dir, "chain")
 	l, err := New(cfg)
 	if err != nil {
@@ -201,7 +184,7 @@ func TestDurableRestart(t *testing.T) {
 }
 
 func TestCloseReleasesWaitersAndSubscribers(t *testing.T) {
-	l, err := New(DefaultTestConfig(genesis(), stakeEpoch))
+	l, err := New(DefaultTestConfig(genesis(), chaintest.StakeEpoch))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cybertensor/cybertensor/chain"
+	"github.com/cybertensor/cybertensor/chain/chaintest"
 )
 
 func freePort(t *testing.T) int {
@@ -29,7 +29,7 @@ func freePort(t *testing.T) int {
 // runningChain starts "chain run" in the background on a fresh node and
 // returns its RPC URL.
 func runningChain(t *testing.T, c *cli, home string, extra ...string) string {
-	return runningChainWith(t, c, home, testEpoch, extra...)
+	return runningChainWith(t, c, home, chaintest.StakeEpoch, extra...)
 }
 
 // runningChainWith is runningChain with a chosen epoch function.
@@ -37,7 +37,7 @@ func runningChainWith(t *testing.T, c *cli, home string, epoch chain.EpochFunc, 
 	t.Helper()
 	rpcPort := freePort(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d", rpcPort)
-	nodeHome := filepath.Join(removableDir(t), "node")
+	nodeHome := filepath.Join(chaintest.RemovableDir(t), "node")
 	args := append([]string{"--home", home, "chain", "init", "--node-home", nodeHome,
 		"--rpc", fmt.Sprintf("tcp://127.0.0.1:%d", rpcPort), "--p2p", fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t)),
 		"--block-time", "50ms"}, extra...)
@@ -85,25 +85,6 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-// testEpoch gives every staked neuron a permit and pays by stake.
-func testEpoch(in *chain.EpochInput) ([]chain.EpochNeuronResult, error) {
-	out := make([]chain.EpochNeuronResult, len(in.Neurons))
-	var total uint64
-	for _, n := range in.Neurons {
-		total += n.Stake
-	}
-	for i, n := range in.Neurons {
-		out[i].Active, out[i].ValidatorPermit = true, n.Stake > 0
-		if total > 0 {
-			share := new(big.Int).Mul(new(big.Int).SetUint64(in.Emission), new(big.Int).SetUint64(n.Stake))
-			out[i].ValidatorEmission = share.Quo(share, new(big.Int).SetUint64(total)).Uint64()
-			out[i].Emission = out[i].ValidatorEmission
-			out[i].Dividends = uint16(65535 * (n.Stake / total))
-		}
-	}
-	return out, nil
 }
 
 func TestChainCommandsEndToEnd(t *testing.T) {
@@ -202,7 +183,7 @@ func TestChainRunCreatesANodeWhenNone(t *testing.T) {
 		t.Skip("runs a CometBFT node")
 	}
 	c := newCLI(t)
-	dir := removableDir(t)
+	dir := chaintest.RemovableDir(t)
 	home := filepath.Join(dir, "home")
 	pw := writeFile(t, dir, "pw", "pw")
 	c.ok("--home", home, "wallet", "new", "--name", "default", "--password-file", pw)
@@ -235,22 +216,4 @@ func TestChainRunCreatesANodeWhenNone(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(home, "chain", "config", "genesis.json")); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// removableDir is t.TempDir for CometBFT homes: an in-process CometBFT node
-// can still be closing files right after Stop, so removal is retried
-// instead of failing the test on "directory not empty".
-func removableDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "cybertensor-node-*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		deadline := time.Now().Add(10 * time.Second)
-		for os.RemoveAll(dir) != nil && time.Now().Before(deadline) {
-			time.Sleep(50 * time.Millisecond)
-		}
-	})
-	return dir
 }

@@ -9,8 +9,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cybertensor/cybertensor/backend"
+	"github.com/cybertensor/cybertensor/chainlink/comet"
 	"github.com/cybertensor/cybertensor/localnet"
 	"github.com/cybertensor/cybertensor/neuron"
+	"github.com/cybertensor/cybertensor/wallet"
 )
 
 // neuronFlags are shared by miner run and validator run.
@@ -26,6 +28,20 @@ func addNeuronFlags(a *app, cmd *cobra.Command, f *neuronFlags) {
 	addHotkeyFlags(cmd, &f.keys)
 	netuidFlag(cmd, &f.netuid)
 	cmd.Flags().StringArrayVar(&f.listen, "listen", []string{"/ip4/0.0.0.0/tcp/0"}, "libp2p listen address (repeatable)")
+}
+
+// neuronKeys opens the coldkey and hotkey and connects to the chain.
+func (a *app) neuronKeys(cmd *cobra.Command, f *neuronFlags) (cold, hot *wallet.PrivateKey, c *comet.Client, err error) {
+	if cold, err = a.coldkey(&f.keys); err != nil {
+		return nil, nil, nil, err
+	}
+	if hot, err = a.hotkey(&f.keys); err != nil {
+		return nil, nil, nil, err
+	}
+	if c, err = a.dialChain(cmd.Context(), &f.chain); err != nil {
+		return nil, nil, nil, err
+	}
+	return cold, hot, c, nil
 }
 
 // parseBackend builds a miner backend from --backend.
@@ -73,15 +89,7 @@ func (a *app) minerCommand() *cobra.Command {
 				return usageError(err)
 			}
 			defer closeBackend()
-			cold, err := a.coldkey(&f.keys)
-			if err != nil {
-				return err
-			}
-			hot, err := a.hotkey(&f.keys)
-			if err != nil {
-				return err
-			}
-			c, err := a.dialChain(cmd.Context(), &f.chain)
+			cold, hot, c, err := a.neuronKeys(cmd, &f)
 			if err != nil {
 				return err
 			}
@@ -122,15 +130,7 @@ func (a *app) validatorCommand() *cobra.Command {
 			if err != nil {
 				return usageError(fmt.Errorf("--stake: %w", err))
 			}
-			cold, err := a.coldkey(&f.keys)
-			if err != nil {
-				return err
-			}
-			hot, err := a.hotkey(&f.keys)
-			if err != nil {
-				return err
-			}
-			c, err := a.dialChain(cmd.Context(), &f.chain)
+			cold, hot, c, err := a.neuronKeys(cmd, &f)
 			if err != nil {
 				return err
 			}
