@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -197,4 +198,79 @@ func BenchmarkTransfer(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkFanOut256 asks 256 neurons (real libp2p hosts on loopback TCP)
+// one 1 KiB query each, concurrently; the baseline asks 256 net/http+JSON
+// servers the same way. One op is one whole fan-out.
+func BenchmarkFanOut256(b *testing.B) {
+	const n = 256
+	payload := bytes.Repeat([]byte("f"), 1024)
+	b.Run("libp2p-query", func(b *testing.B) {
+		client, err := libp2p.New(libp2p.Identity(key(10_000).Libp2p()), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer client.Close()
+		reg := &callerTable{m: map[peer.ID]Caller{client.ID(): {Registered: true, Stake: 1}}}
+		var targets []peer.ID
+		for i := range n {
+			h, err := libp2p.New(libp2p.Identity(key(20_000+i).Libp2p()), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer h.Close()
+			cfg := DefaultServerConfig()
+			cfg.Logger = slog.New(slog.DiscardHandler)
+			srv, err := NewServer(h, key(20_000+i), reg, map[string]Handler{"echo": echoRaw}, cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer srv.Close()
+			client.Peerstore().AddAddrs(h.ID(), h.Addrs(), time.Hour)
+			targets = append(targets, h.ID())
+		}
+		c, _ := NewClient(client, DefaultClientConfig())
+		defer c.Close()
+		req := &pb.Request{Synapse: "echo", Netuid: 1, Body: payload, TimeoutMs: 30_000}
+		c.Query(context.Background(), targets, req) // connect once, as a running validator is
+		b.ResetTimer()
+		for range b.N {
+			for _, r := range c.Query(context.Background(), targets, req) {
+				if r.Status != StatusOK {
+					b.Fatalf("status %v: %v", r.Status, r.Err)
+				}
+			}
+		}
+	})
+	b.Run("net-http-json", func(b *testing.B) {
+		var urls []string
+		for range n {
+			_, url, stop := httpPair(b)
+			defer stop()
+			urls = append(urls, url)
+		}
+		tr := &http.Transport{MaxIdleConnsPerHost: 4}
+		defer tr.CloseIdleConnections()
+		hc := &http.Client{Transport: tr}
+		body, _ := json.Marshal(map[string]any{"synapse": "echo", "body": payload})
+		b.ResetTimer()
+		for range b.N {
+			var wg sync.WaitGroup
+			for _, u := range urls {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					resp, err := hc.Post(u, "application/json", bytes.NewReader(body))
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}()
+			}
+			wg.Wait()
+		}
+	})
 }
