@@ -25,6 +25,7 @@ import (
 const (
 	Lazy    = "lazy"    // a miner that answers at random
 	Offline = "offline" // a miner that goes offline a third of the way in
+	Copier  = "copier"  // a validator that copies another validator's weights
 )
 
 // Config configures a local network.
@@ -56,17 +57,22 @@ func (c *Config) validate() error {
 	if c.Tempo < 2 || c.BlockTime <= 0 || c.Logger == nil {
 		return errors.New("localnet: tempo must be at least 2, block time positive, a logger set")
 	}
-	counts := map[string]int{}
+	miners, copiers := 0, 0
 	for _, a := range c.Adversaries {
 		switch a {
 		case Lazy, Offline:
-			counts[a]++
+			miners++
+		case Copier:
+			copiers++
 		default:
-			return fmt.Errorf("localnet: unknown adversary %q (known: lazy, offline)", a)
+			return fmt.Errorf("localnet: unknown adversary %q (known: lazy, offline, copier)", a)
 		}
 	}
-	if len(c.Adversaries) >= c.Miners {
-		return fmt.Errorf("localnet: %d adversaries need at least %d miners so one is honest", len(c.Adversaries), len(c.Adversaries)+1)
+	if miners >= c.Miners {
+		return fmt.Errorf("localnet: %d miner adversaries need at least %d miners so one is honest", miners, miners+1)
+	}
+	if copiers >= c.Validators {
+		return fmt.Errorf("localnet: %d copiers need at least %d validators so one is honest", copiers, copiers+1)
 	}
 	return nil
 }
@@ -165,17 +171,28 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		balances = append(balances, chain.GenesisBalance{Address: cold.PublicKey().Address(), Amount: 1e13})
 		return nil
 	}
-	for range cfg.Validators {
-		if err := add("validator", ""); err != nil {
+	var minerAdv, validatorAdv []string
+	for _, a := range cfg.Adversaries {
+		if a == Copier {
+			validatorAdv = append(validatorAdv, a)
+		} else {
+			minerAdv = append(minerAdv, a)
+		}
+	}
+	// Adversaries take the last places of their role.
+	place := func(i, n int, adv []string) string {
+		if i >= n-len(adv) {
+			return adv[i-(n-len(adv))]
+		}
+		return ""
+	}
+	for i := range cfg.Validators {
+		if err := add("validator", place(i, cfg.Validators, validatorAdv)); err != nil {
 			return nil, err
 		}
 	}
 	for i := range cfg.Miners {
-		adv := ""
-		if i >= cfg.Miners-len(cfg.Adversaries) {
-			adv = cfg.Adversaries[i-(cfg.Miners-len(cfg.Adversaries))]
-		}
-		if err := add("miner", adv); err != nil {
+		if err := add("miner", place(i, cfg.Miners, minerAdv)); err != nil {
 			return nil, err
 		}
 	}
@@ -215,7 +232,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		switch m.role {
 		case "validator":
 			vcfg := neuron.DefaultValidatorConfig(netuid, Tasks())
-			vcfg.Logger, vcfg.Seed = cfg.Logger, uint64(i)
+			vcfg.Logger, vcfg.Seed, vcfg.Copier = cfg.Logger, uint64(i), m.adversary == Copier
 			vcfg.Timeout = max(2*cfg.BlockTime, time.Second)
 			m.validator, err = neuron.StartValidator(setup, c, m.cold, m.hot, 1_000_000_000_000, vcfg)
 		default:

@@ -10,15 +10,16 @@ import (
 )
 
 // A short localnet: honest miners earn, the lazy miner does not, the
-// offline miner's incentive falls to zero, validators earn dividends.
+// offline miner's incentive falls to zero, honest validators earn
+// dividends and the weight copier earns less.
 func TestLocalnetRewardsHonestWork(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a network for several seconds")
 	}
 	var progress bytes.Buffer
 	cfg := DefaultConfig()
-	cfg.Validators, cfg.Miners = 2, 5
-	cfg.Adversaries = []string{Lazy, Offline}
+	cfg.Validators, cfg.Miners = 3, 5
+	cfg.Adversaries = []string{Lazy, Offline, Copier}
 	cfg.Tempo, cfg.BlockTime, cfg.For = 5, 100*time.Millisecond, 15*time.Second
 	cfg.Progress = &progress
 	cfg.Logger = slog.New(slog.DiscardHandler)
@@ -30,10 +31,14 @@ func TestLocalnetRewardsHonestWork(t *testing.T) {
 		t.Fatalf("only %d epochs", s.Epochs)
 	}
 	var honest []NeuronSummary
-	var lazy, offline NeuronSummary
+	var lazy, offline, copier NeuronSummary
+	var honestDividends float64
 	for _, n := range s.Neurons {
 		switch {
+		case n.Adversary == Copier:
+			copier = n
 		case n.Role == "validator":
+			honestDividends += n.Dividends / 2
 			if n.Dividends == 0 || n.WeightSets == 0 || n.QueriesSent == 0 {
 				t.Errorf("validator %d: dividends %v, weight sets %d, queries %d", n.UID, n.Dividends, n.WeightSets, n.QueriesSent)
 			}
@@ -53,6 +58,9 @@ func TestLocalnetRewardsHonestWork(t *testing.T) {
 	if offline.Incentive != 0 {
 		t.Errorf("offline miner still has incentive %v", offline.Incentive)
 	}
+	if copier.WeightSets == 0 || copier.Dividends >= honestDividends {
+		t.Errorf("copier: %d weight sets, dividends %v against the honest average %v", copier.WeightSets, copier.Dividends, honestDividends)
+	}
 	out := progress.String()
 	for _, want := range []string{"/ip4/127.0.0.1/tcp/", "/p2p/16Uiu2", "epoch 1 at block", "INCENTIVE", "goes offline"} {
 		if !strings.Contains(out, want) {
@@ -70,6 +78,7 @@ func TestConfigValidation(t *testing.T) {
 		{Validators: 1, Miners: 1, Tempo: 5, BlockTime: time.Second, Logger: slog.Default(), Adversaries: []string{Lazy}},
 		{Validators: 1, Miners: 3, Tempo: 5, BlockTime: time.Second, Logger: slog.Default(), Adversaries: []string{"copycat"}},
 		{Validators: 1, Miners: 3, Tempo: 1, BlockTime: time.Second, Logger: slog.Default()},
+		{Validators: 1, Miners: 3, Tempo: 5, BlockTime: time.Second, Logger: slog.Default(), Adversaries: []string{Copier}},
 	} {
 		if _, err := Run(context.Background(), c); err == nil {
 			t.Errorf("%+v accepted", c)

@@ -56,7 +56,10 @@ type ValidatorConfig struct {
 	// Alpha is the scores' moving-average weight of a new observation.
 	Alpha float64
 	// Seed makes task sampling reproducible.
-	Seed   uint64
+	Seed uint64
+	// Copier makes an adversary: it queries nobody and copies the weights
+	// the highest-staked other validator has on chain.
+	Copier bool
 	Logger *slog.Logger
 }
 
@@ -142,11 +145,15 @@ func (v *Validator) run(ctx context.Context, heads <-chan chainlink.Head) {
 			if !ok {
 				return
 			}
-			if head.Height%v.cfg.QueryEvery == 0 {
+			if head.Height%v.cfg.QueryEvery == 0 && !v.cfg.Copier {
 				v.round(ctx, rng)
 			}
 			if head.Height-lastSet >= v.cfg.WeightsEvery {
-				if err := v.setWeights(ctx); err != nil {
+				set := v.setWeights
+				if v.cfg.Copier {
+					set = v.copyWeights
+				}
+				if err := set(ctx); err != nil {
 					v.log.Debug("setting weights", "err", err)
 				} else {
 					lastSet = head.Height
@@ -235,6 +242,44 @@ func (v *Validator) setWeights(ctx context.Context) error {
 	}
 	msg := &chainpb.Msg{Sum: &chainpb.Msg_SetWeights{SetWeights: &chainpb.SetWeights{
 		Netuid: uint32(v.cfg.Netuid), Uids: u32(uids), Values: u32(values), VersionKey: sub.Params.WeightsVersionKey,
+	}}}
+	if _, err := v.sender.Send(ctx, msg); err != nil {
+		return err
+	}
+	v.mu.Lock()
+	v.sets++
+	v.mu.Unlock()
+	return nil
+}
+
+// copyWeights sets the weights the highest-staked other validator has on
+// chain: the weight-copying adversary Yuma's bonds are meant to defeat.
+func (v *Validator) copyWeights(ctx context.Context) error {
+	m, err := v.chain.Metagraph(ctx, v.cfg.Netuid, false)
+	if err != nil {
+		return err
+	}
+	best := -1
+	for i := range m.N {
+		if uint16(i) != v.uid && len(m.Weights[i]) > 0 && (best < 0 || m.Stake[i] > m.Stake[best]) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return errors.New("nobody to copy yet")
+	}
+	var uids, values []uint32
+	for _, e := range m.Weights[best] {
+		if e.UID != v.uid {
+			uids, values = append(uids, uint32(e.UID)), append(values, uint32(e.Value))
+		}
+	}
+	sub, err := v.chain.Subnet(ctx, v.cfg.Netuid)
+	if err != nil {
+		return err
+	}
+	msg := &chainpb.Msg{Sum: &chainpb.Msg_SetWeights{SetWeights: &chainpb.SetWeights{
+		Netuid: uint32(v.cfg.Netuid), Uids: uids, Values: values, VersionKey: sub.Params.WeightsVersionKey,
 	}}}
 	if _, err := v.sender.Send(ctx, msg); err != nil {
 		return err

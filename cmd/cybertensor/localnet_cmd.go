@@ -56,7 +56,7 @@ answers, and set weights; Yuma consensus pays them.`,
 	f := cmd.Flags()
 	f.IntVar(&cfg.Validators, "validators", cfg.Validators, "number of validators")
 	f.IntVar(&cfg.Miners, "miners", cfg.Miners, "number of miners (adversaries included)")
-	f.StringVar(&adversaries, "adversaries", "", "comma-separated adversaries among the miners: lazy (answers at random), offline (leaves a third of the way in)")
+	f.StringVar(&adversaries, "adversaries", "", "comma-separated adversaries: lazy (a miner answering at random), offline (a miner leaving a third of the way in), copier (a validator copying another's weights)")
 	f.Uint64Var(&cfg.Tempo, "tempo", cfg.Tempo, "blocks per epoch")
 	f.DurationVar(&cfg.BlockTime, "block-time", cfg.BlockTime, "time between blocks")
 	f.DurationVar(&cfg.For, "for", 0, "run this long, print the summary and exit (default: until Ctrl-C)")
