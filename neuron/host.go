@@ -4,24 +4,28 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
-	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/cybertensor/cybertensor/chainlink"
+	"github.com/cybertensor/cybertensor/node"
 	"github.com/cybertensor/cybertensor/protocol"
 	"github.com/cybertensor/cybertensor/wallet"
 )
 
-// newHost starts a libp2p host whose identity is the hotkey.
+// newHost starts a node whose identity is the hotkey.
 func newHost(key *wallet.PrivateKey, listen []string) (host.Host, error) {
-	h, err := libp2p.New(libp2p.Identity(key.Libp2p()), libp2p.ListenAddrStrings(listen...), libp2p.DisableRelay())
+	cfg := node.DefaultConfig(key)
+	cfg.ListenAddrs = listen
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	n, err := node.New(context.Background(), cfg)
 	if err != nil {
-		return nil, fmt.Errorf("neuron: starting host: %w", err)
+		return nil, fmt.Errorf("neuron: starting node: %w", err)
 	}
-	return h, nil
+	return n, nil
 }
 
 // FullAddrs returns a host's addresses with its peer ID

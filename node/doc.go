@@ -1,7 +1,14 @@
-// Package node runs a neuron: a libp2p host whose identity is the wallet's
-// hotkey, with its lifecycle, configuration and metrics.
+// Package node runs a neuron's libp2p host: its private key is the wallet's
+// hotkey, so the peer ID is the hotkey's and the chain address and the
+// network identity are one.
 //
-// A neuron's peer ID is derived from the same secp256k1 key that signs its
-// chain transactions, so the network identity and the on-chain identity are
-// one and the same.
+// A node speaks standard libp2p only (TCP and QUIC; TLS and noise; yamux;
+// identify and ping), bounds its resources with the resource manager's
+// explicit limits (scaled from MaxMemory and MaxFD) and its connections
+// with the connection manager (low/high water), optionally relays and
+// punches holes through NATs, and registers libp2p's Prometheus collectors
+// only when given a registerer (metrics cost CPU). It saves its peers to
+// peers.json in its data directory, periodically and on Close, and redials
+// them at start, so a restarted neuron rejoins without bootstrap. Close
+// stops every goroutine the node started.
 package node
