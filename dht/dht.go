@@ -1,0 +1,317 @@
+package dht
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	kaddht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multihash"
+
+	"github.com/cybertensor/cybertensor/protocol"
+	"github.com/cybertensor/cybertensor/wallet"
+)
+
+// ProtocolPrefix makes the DHT protocol /cybertensor/kad/1.0.0, a network
+// of its own apart from IPFS's.
+const ProtocolPrefix = "/cybertensor"
+
+// RecordNamespace is the DHT key namespace of neuron records:
+// /ctneuron/<chain-id>/<netuid>/<peer-id>.
+const RecordNamespace = "ctneuron"
+
+// Registry answers who is registered on a subnet; the chain view
+// implements it.
+type Registry interface {
+	// Lookup returns the uid of hotkey on netuid, ok=false if it holds none.
+	Lookup(ctx context.Context, netuid uint16, hotkey wallet.Address) (uid uint16, ok bool, err error)
+}
+
+// Config configures the DHT.
+type Config struct {
+	ChainID string
+	// Bootstrap peers, in addition to those the host already knows.
+	Bootstrap []peer.AddrInfo
+	// RecordTTL is how long a published neuron record is valid;
+	// RefreshEvery is how often Join re-publishes it and re-provides the
+	// subnet key.
+	RecordTTL    time.Duration
+	RefreshEvery time.Duration
+	Logger       *slog.Logger
+}
+
+// DefaultConfig keeps records for an hour and refreshes every 10 minutes.
+func DefaultConfig(chainID string) Config {
+	return Config{ChainID: chainID, RecordTTL: time.Hour, RefreshEvery: 10 * time.Minute, Logger: slog.Default()}
+}
+
+// DHT is the neuron's Kademlia DHT in server mode, with subnet membership
+// and signed neuron records.
+type DHT struct {
+	kad *kaddht.IpfsDHT
+	h   host.Host
+	key *wallet.PrivateKey
+	cfg Config
+	log *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// New starts the DHT on h. key must be h's identity (the hotkey).
+func New(h host.Host, key *wallet.PrivateKey, reg Registry, cfg Config) (*DHT, error) {
+	if cfg.ChainID == "" || cfg.RecordTTL <= 0 || cfg.RefreshEvery <= 0 || cfg.Logger == nil {
+		return nil, errors.New("dht: config: ChainID, RecordTTL, RefreshEvery and Logger are required")
+	}
+	if key.PublicKey().PeerID() != h.ID() {
+		return nil, errors.New("dht: key is not the host's identity")
+	}
+	opts := []kaddht.Option{
+		kaddht.ProtocolPrefix(ProtocolPrefix),
+		// Neurons serve the DHT: auto mode would stay a client on the
+		// loopback and private addresses of local and lab networks.
+		kaddht.Mode(kaddht.ModeServer),
+		kaddht.NamespacedValidator(RecordNamespace, &recordValidator{chainID: cfg.ChainID, reg: reg}),
+	}
+	if len(cfg.Bootstrap) > 0 {
+		opts = append(opts, kaddht.BootstrapPeers(cfg.Bootstrap...))
+	}
+	kad, err := kaddht.New(h, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("dht: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &DHT{kad: kad, h: h, key: key, cfg: cfg, log: cfg.Logger.With("component", "dht"), ctx: ctx, cancel: cancel}
+	if err := kad.Bootstrap(ctx); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("dht: bootstrap: %w", err)
+	}
+	return d, nil
+}
+
+// Close stops the DHT and its refresh loops. It is safe to call twice.
+func (d *DHT) Close() error {
+	var err error
+	d.once.Do(func() {
+		d.cancel()
+		d.wg.Wait()
+		err = d.kad.Close()
+	})
+	return err
+}
+
+// RoutingTableSize is the number of peers in the routing table.
+func (d *DHT) RoutingTableSize() int { return d.kad.RoutingTable().Size() }
+
+// SubnetKey is the content ID a subnet's members provide: a CIDv1 (raw) of
+// the SHA-256 of "cybertensor-subnet/<chain-id>/<netuid>".
+func SubnetKey(chainID string, netuid uint16) cid.Cid {
+	h, _ := multihash.Sum([]byte(fmt.Sprintf("cybertensor-subnet/%s/%d", chainID, netuid)), multihash.SHA2_256, -1)
+	return cid.NewCidV1(cid.Raw, h)
+}
+
+// Join announces membership of netuid: it provides the subnet key and
+// publishes the neuron's signed record, now and every RefreshEvery, until
+// Close.
+func (d *DHT) Join(ctx context.Context, netuid uint16, uid uint16, protocols []string) error {
+	if err := d.announce(ctx, netuid, uid, protocols); err != nil {
+		return err
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		t := time.NewTicker(d.cfg.RefreshEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-d.ctx.Done():
+				return
+			case <-t.C:
+				if err := d.announce(d.ctx, netuid, uid, protocols); err != nil {
+					d.log.Warn("refreshing membership", "netuid", netuid, "err", err)
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+func (d *DHT) announce(ctx context.Context, netuid, uid uint16, protocols []string) error {
+	if err := d.kad.Provide(ctx, SubnetKey(d.cfg.ChainID, netuid), true); err != nil {
+		return fmt.Errorf("dht: providing subnet %d: %w", netuid, err)
+	}
+	rec := Record{
+		PeerID: d.h.ID().String(), Hotkey: d.key.PublicKey().Address().String(), Netuid: netuid, UID: uid,
+		Protocols: protocols, Expires: time.Now().Add(d.cfg.RecordTTL).Unix(),
+	}
+	for _, a := range d.h.Addrs() {
+		rec.Addrs = append(rec.Addrs, a.String())
+	}
+	value, err := rec.Sign(d.key)
+	if err != nil {
+		return err
+	}
+	if err := d.kad.PutValue(ctx, RecordKey(d.cfg.ChainID, netuid, d.h.ID()), value); err != nil {
+		return fmt.Errorf("dht: publishing the neuron record: %w", err)
+	}
+	return nil
+}
+
+// Members finds the peers providing netuid's key, until ctx ends or the
+// search completes.
+func (d *DHT) Members(ctx context.Context, netuid uint16) []peer.AddrInfo {
+	var out []peer.AddrInfo
+	for p := range d.kad.FindProvidersAsync(ctx, SubnetKey(d.cfg.ChainID, netuid), 0) {
+		out = append(out, p)
+	}
+	return out
+}
+
+// LookupRecord fetches and checks a neuron's record.
+func (d *DHT) LookupRecord(ctx context.Context, netuid uint16, id peer.ID) (*Record, error) {
+	value, err := d.kad.GetValue(ctx, RecordKey(d.cfg.ChainID, netuid, id))
+	if err != nil {
+		return nil, fmt.Errorf("dht: record of %s: %w", id, err)
+	}
+	return DecodeRecord(value)
+}
+
+// RecordKey is the DHT key of a neuron's record.
+func RecordKey(chainID string, netuid uint16, id peer.ID) string {
+	return fmt.Sprintf("/%s/%s/%d/%s", RecordNamespace, chainID, netuid, id)
+}
+
+// Record is a neuron's signed self-description.
+type Record struct {
+	PeerID    string   `json:"peer_id"`
+	Hotkey    string   `json:"hotkey"`
+	Netuid    uint16   `json:"netuid"`
+	UID       uint16   `json:"uid"`
+	Addrs     []string `json:"addrs"`
+	Protocols []string `json:"protocols,omitempty"`
+	Capacity  string   `json:"capacity,omitempty"`
+	Expires   int64    `json:"expires"`
+	// Signature is the hotkey's over "cybertensor-record/1\0" and the
+	// record's JSON without the signature.
+	Signature []byte `json:"signature,omitempty"`
+}
+
+const (
+	recordDomain  = "cybertensor-record/1\x00"
+	maxRecordSize = 8 << 10
+)
+
+func (r Record) signBytes() []byte {
+	r.Signature = nil
+	b, _ := json.Marshal(r)
+	return append([]byte(recordDomain), b...)
+}
+
+// Sign signs the record with the hotkey and encodes it.
+func (r Record) Sign(key *wallet.PrivateKey) ([]byte, error) {
+	r.Signature = key.Sign(r.signBytes())
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxRecordSize {
+		return nil, fmt.Errorf("dht: record of %d bytes exceeds %d", len(b), maxRecordSize)
+	}
+	return b, nil
+}
+
+// ErrBadRecord wraps every reason a record is refused.
+var ErrBadRecord = errors.New("dht: invalid neuron record")
+
+// DecodeRecord parses a record and checks its signature and that its
+// hotkey is the one inside its peer ID. Expiry and registration are the
+// validator's checks.
+func DecodeRecord(b []byte) (*Record, error) {
+	if len(b) > maxRecordSize {
+		return nil, fmt.Errorf("%w: %d bytes", ErrBadRecord, len(b))
+	}
+	var r Record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadRecord, err)
+	}
+	id, err := peer.Decode(r.PeerID)
+	if err != nil {
+		return nil, fmt.Errorf("%w: peer ID: %v", ErrBadRecord, err)
+	}
+	addr, err := protocol.HotkeyAddress(id)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadRecord, err)
+	}
+	if addr.String() != r.Hotkey {
+		return nil, fmt.Errorf("%w: hotkey %s is not the peer's %s", ErrBadRecord, r.Hotkey, addr)
+	}
+	pk, _ := id.ExtractPublicKey()
+	raw, _ := pk.Raw()
+	pub, err := wallet.PublicKeyFromBytes(raw)
+	if err != nil || !pub.Verify(r.signBytes(), r.Signature) {
+		return nil, fmt.Errorf("%w: signature does not verify", ErrBadRecord)
+	}
+	return &r, nil
+}
+
+// recordValidator is the DHT's record validator for the ctneuron
+// namespace: signature, key/content agreement, expiry, and the uid claim
+// against the chain.
+type recordValidator struct {
+	chainID string
+	reg     Registry
+}
+
+func (v *recordValidator) Validate(key string, value []byte) error {
+	r, err := DecodeRecord(value)
+	if err != nil {
+		return err
+	}
+	parts := strings.Split(strings.TrimPrefix(key, "/"), "/")
+	if len(parts) != 4 || parts[0] != RecordNamespace || parts[1] != v.chainID || parts[2] != strconv.Itoa(int(r.Netuid)) || parts[3] != r.PeerID {
+		return fmt.Errorf("%w: key %q does not match the record", ErrBadRecord, key)
+	}
+	if time.Now().Unix() > r.Expires {
+		return fmt.Errorf("%w: expired", ErrBadRecord)
+	}
+	hot, _, err := wallet.ParseAddress(r.Hotkey)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadRecord, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	uid, ok, err := v.reg.Lookup(ctx, r.Netuid, hot)
+	if err != nil {
+		return fmt.Errorf("dht: checking the record's registration: %w", err)
+	}
+	if !ok || uid != r.UID {
+		return fmt.Errorf("%w: hotkey %s does not hold uid %d on subnet %d", ErrBadRecord, r.Hotkey, r.UID, r.Netuid)
+	}
+	return nil
+}
+
+// Select prefers the record that expires last.
+func (v *recordValidator) Select(_ string, values [][]byte) (int, error) {
+	best, bestExp := -1, int64(-1)
+	for i, b := range values {
+		var r Record
+		if json.Unmarshal(b, &r) == nil && r.Expires > bestExp {
+			best, bestExp = i, r.Expires
+		}
+	}
+	if best < 0 {
+		return 0, ErrBadRecord
+	}
+	return best, nil
+}
