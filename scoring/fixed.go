@@ -18,6 +18,15 @@ const (
 // to float64 rounding and identical everywhere).
 func (x Fixed) Float64() float64 { return float64(x) / float64(One) }
 
+// Float64s converts a vector for output.
+func Float64s(v []Fixed) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = x.Float64()
+	}
+	return out
+}
+
 // U16 quantizes a value in [0, 1] to floor(x·65535).
 func (x Fixed) U16() uint16 {
 	v := scale(x, 65535)
@@ -70,37 +79,38 @@ func normalize(v []Fixed) {
 // Share returns x/y for 0 <= x <= y (0 when y is 0).
 func Share(x, y Fixed) Fixed { return ratio(uint64(x), uint64(y)) }
 
-// divider divides many numerators by one denominator with a multiply and
-// a shift instead of a 128-bit division per value: q = floor(x·R / 2^L)
-// with R = floor(2^(60+L)/y) and L the bit length of y. For 0 <= x <= y
-// the result is floor(x/y) in fixed point or one unit (2^-60) less —
-// still integer arithmetic, identical on every machine.
+// divider computes x·c/y for many x in 0..y with one multiply and a
+// shift instead of a 128-bit division each: q = floor(x·R / 2^L) with
+// R = floor(c·2^L / y) and L the bit length of y. The result is
+// floor(x·c/y) or one or two units less — still integer arithmetic,
+// identical on every machine. The zero divider (y = 0) gives 0.
 type divider struct {
 	r     uint64
 	shift uint
 }
 
-func newDivider(y uint64) divider {
-	if y == 0 {
+// newDivider divides by y: div(x) is x/y in fixed point.
+func newDivider(y uint64) divider { return newScaledDivider(uint64(One), y) }
+
+// newScaledDivider multiplies by c/y: div(x) is x·c/y in the units of c,
+// for c <= 2^61 and y < 2^63 (every sum the epoch divides by is below
+// 2^62).
+func newScaledDivider(c, y uint64) divider {
+	if y == 0 || y >= 1<<63 {
 		return divider{}
 	}
 	l := uint(bits.Len64(y))
-	// 2^(60+l) as a 128-bit hi:lo; hi = 2^(l-4) < y.
-	hi, lo := uint64(0), uint64(0)
-	if e := fracBits + l; e >= 64 {
-		hi = 1 << (e - 64)
-	} else {
-		lo = 1 << e
-	}
+	// c·2^l as a 128-bit hi:lo; hi <= 2^(l-3) < y since y >= 2^(l-1).
+	hi, lo := bits.Mul64(c, 1<<(l-1))
+	hi, lo = hi<<1|lo>>63, lo<<1
 	r, _ := bits.Div64(hi, lo, y)
 	return divider{r: r, shift: l}
 }
 
-// div returns x/y for 0 <= x <= y (0 when y was 0).
+// div returns x·c/y (see divider) for 0 <= x <= y.
 func (d divider) div(x uint64) Fixed {
 	hi, lo := bits.Mul64(x, d.r)
-	if d.shift == 0 {
-		return 0
-	}
-	return Fixed(hi<<(64-d.shift) | lo>>d.shift)
+	// shift is 1..63, or 0 for the zero divider, whose r is 0: masking
+	// the shifts only tells the compiler they are below 64.
+	return Fixed(hi<<((64-d.shift)&63) | lo>>(d.shift&63))
 }

@@ -1,7 +1,6 @@
 package scoring
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -28,9 +27,6 @@ func NewScores(alpha float64) (*Scores, error) {
 	}
 	return &Scores{alpha: alpha}, nil
 }
-
-// ErrNonFinite is returned for a NaN or infinite score.
-var ErrNonFinite = errors.New("scoring: score is not finite")
 
 // Update folds score into uid's average. holder identifies who holds the
 // uid (its hotkey); a different holder resets the average first.

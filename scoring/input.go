@@ -1,9 +1,6 @@
 package scoring
 
-import (
-	"errors"
-	"fmt"
-)
+import "fmt"
 
 // Entry is one entry of a sparse weight or bond row: a u16 value on a uid.
 type Entry struct {
@@ -18,6 +15,7 @@ type Params struct {
 	// BondsMovingAverage is β·10⁶: the share of old bonds the EMA keeps.
 	BondsMovingAverage uint64
 	// BondsPenalty is ρ·65535: 65535 grows bonds from clipped weights only.
+	// ParseInput defaults it to 65535; a literal Params must set it.
 	BondsPenalty uint64
 	// ActivityCutoff: a neuron whose last update is more than this many
 	// blocks old is inactive.
@@ -31,7 +29,7 @@ type Neuron struct {
 	Stake           uint64
 	LastUpdate      uint64
 	RegisteredAt    uint64
-	ValidatorPermit bool
+	ValidatorPermit bool // held from the previous epoch
 }
 
 // Input is a subnet at the block its epoch runs.
@@ -42,47 +40,42 @@ type Input struct {
 	// Neurons are indexed by uid.
 	Neurons []Neuron
 	// Weights and Bonds are sparse rows indexed by uid (shorter slices mean
-	// empty rows), each sorted by uid without duplicates.
+	// empty rows), each sorted by uid without duplicates. Zero values are
+	// allowed and mean no entry.
 	Weights [][]Entry
 	Bonds   [][]Entry
 }
 
-// Output is the epoch's result, indexed by uid. Real values are exact
-// fixed point, before any u16 quantization.
-type Output struct {
-	Active          []bool
-	ValidatorPermit []bool // P′, the permits for the next epoch
-	Ranks           []Fixed
-	Trust           []Fixed
-	Consensus       []Fixed
-	Incentive       []Fixed
-	Dividends       []Fixed
-	ValidatorTrust  []Fixed
-	// Combined is each uid's share of the emission (c in the spec).
-	Combined          []Fixed
-	Emission          []uint64
-	ServerEmission    []uint64
-	ValidatorEmission []uint64
-	// Bonds are the rows to store for the next epoch.
-	Bonds [][]Entry
-}
-
-// ErrInvalidInput is wrapped by every validation error.
-var ErrInvalidInput = errors.New("invalid epoch input")
-
 // Limits of the input (shared/spec/epoch.md §2.2).
 const (
+	// MaxNeurons is the largest subnet: uids fit in a uint16.
 	MaxNeurons = 65536
-	maxTotal   = 1<<63 - 1
+	// maxTotal bounds the sum of stakes and the emission.
+	maxTotal = 1<<63 - 1
 )
 
-func invalid(field, format string, args ...any) error {
-	return fmt.Errorf("%w: %s: %s", ErrInvalidInput, field, fmt.Sprintf(format, args...))
+// Validate checks the input against the spec's limits, naming the
+// offending field. Epoch runs the same checks.
+func (in *Input) Validate() error {
+	if err := in.validateScalars(); err != nil {
+		return err
+	}
+	n := len(in.Neurons)
+	for i, row := range in.Weights {
+		if err := checkRow("weights", i, row, n); err != nil {
+			return err
+		}
+	}
+	for i, row := range in.Bonds {
+		if err := checkRow("bonds", i, row, n); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// Validate checks the input against the spec's limits, naming the
-// offending field.
-func (in *Input) Validate() error {
+// validateScalars checks everything but the entries of the rows.
+func (in *Input) validateScalars() error {
 	n := len(in.Neurons)
 	if n > MaxNeurons {
 		return invalid("neurons", "%d neurons, at most %d", n, MaxNeurons)
@@ -106,23 +99,37 @@ func (in *Input) Validate() error {
 		}
 		total += x.Stake
 	}
-	for _, nm := range []struct {
-		name string
-		m    [][]Entry
-	}{{"weights", in.Weights}, {"bonds", in.Bonds}} {
-		name, m := nm.name, nm.m
-		if len(m) > n {
-			return invalid(name, "%d rows for %d neurons", len(m), n)
+	if len(in.Weights) > n {
+		return invalid("weights", "%d rows for %d neurons", len(in.Weights), n)
+	}
+	if len(in.Bonds) > n {
+		return invalid("bonds", "%d rows for %d neurons", len(in.Bonds), n)
+	}
+	return nil
+}
+
+// checkRow checks that row i of a matrix is sorted by uid, without
+// duplicates, and within 0..n-1.
+func checkRow(name string, i int, row []Entry, n int) error {
+	prev := -1
+	for _, e := range row {
+		j := int(e.UID)
+		if j >= n || j <= prev {
+			return rowError(name, i, row, n)
 		}
-		for i, row := range m {
-			for q, e := range row {
-				if int(e.UID) >= n {
-					return invalid(fmt.Sprintf("%s[%d][%d]", name, i, e.UID), "uid out of range 0..%d", n-1)
-				}
-				if q > 0 && row[q-1].UID >= e.UID {
-					return invalid(fmt.Sprintf("%s[%d]", name, i), "entries must be sorted by uid without duplicates")
-				}
-			}
+		prev = j
+	}
+	return nil
+}
+
+// rowError describes the first fault of a row that checkRow rejects.
+func rowError(name string, i int, row []Entry, n int) error {
+	for q, e := range row {
+		if int(e.UID) >= n {
+			return invalid(fmt.Sprintf("%s[%d][%d]", name, i, e.UID), "uid out of range 0..%d", n-1)
+		}
+		if q > 0 && row[q-1].UID >= e.UID {
+			return invalid(fmt.Sprintf("%s[%d]", name, i), "entries must be sorted by uid without duplicates")
 		}
 	}
 	return nil
