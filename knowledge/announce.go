@@ -1,0 +1,136 @@
+package knowledge
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/cybertensor/cybertensor/knowledge/pb"
+)
+
+// Announcer publishes an encoded Announcement on subnet netuid's knowledge
+// gossip topic (see Topic). The gossip layer implements it; the library
+// calls it once per Publish.
+type Announcer interface {
+	Announce(ctx context.Context, netuid uint16, data []byte) error
+}
+
+// Topic is the name of subnet netuid's knowledge gossip topic.
+func Topic(netuid uint16) string { return fmt.Sprintf("/cybertensor/knowledge/1/%d", netuid) }
+
+// Limits of announcements.
+const (
+	// MaxAnnouncementSize bounds an encoded announcement.
+	MaxAnnouncementSize = MaxEnvelopeSize + 1024
+	// maxAnnouncedAddrs bounds the provider addresses in one.
+	maxAnnouncedAddrs = 8
+	maxAddrLen        = 256
+)
+
+// Announcement tells a subnet about a published object: the signed object
+// itself (CID, title, tags, size, author, netuid, time) and where to fetch
+// it.
+type Announcement struct {
+	Object   *Object
+	Provider peer.AddrInfo
+}
+
+// Encode encodes the announcement.
+func (a *Announcement) Encode() ([]byte, error) {
+	m := &pb.Announcement{Object: a.Object.Envelope}
+	if a.Provider.ID != "" {
+		m.Provider = []byte(a.Provider.ID)
+	}
+	for _, addr := range a.Provider.Addrs {
+		if len(m.Addrs) == maxAnnouncedAddrs {
+			break
+		}
+		m.Addrs = append(m.Addrs, addr.Bytes())
+	}
+	b, err := proto.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("knowledge: encoding an announcement: %w", err)
+	}
+	if len(b) > MaxAnnouncementSize {
+		return nil, fmt.Errorf("%w: announcement of %d bytes exceeds %d", ErrTooLarge, len(b), MaxAnnouncementSize)
+	}
+	return b, nil
+}
+
+// DecodeAnnouncement decodes an announcement from a peer and verifies the
+// object in it (signature and limits). A gossip validator rejects what it
+// refuses.
+func DecodeAnnouncement(b []byte) (*Announcement, error) {
+	if len(b) > MaxAnnouncementSize {
+		return nil, fmt.Errorf("%w: announcement of %d bytes exceeds %d", ErrBadMessage, len(b), MaxAnnouncementSize)
+	}
+	var m pb.Announcement
+	if err := proto.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%w: announcement: %v", ErrBadMessage, err)
+	}
+	obj, err := DecodeObject(m.Object)
+	if err != nil {
+		return nil, fmt.Errorf("%w: announced object: %w", ErrBadMessage, err)
+	}
+	a := &Announcement{Object: obj}
+	if len(m.Provider) > 0 {
+		id, err := peer.IDFromBytes(m.Provider)
+		if err != nil {
+			return nil, fmt.Errorf("%w: provider: %v", ErrBadMessage, err)
+		}
+		a.Provider.ID = id
+	}
+	if len(m.Addrs) > maxAnnouncedAddrs {
+		return nil, fmt.Errorf("%w: %d provider addresses exceed %d", ErrBadMessage, len(m.Addrs), maxAnnouncedAddrs)
+	}
+	for i, ab := range m.Addrs {
+		if len(ab) > maxAddrLen {
+			return nil, fmt.Errorf("%w: provider address %d too long", ErrBadMessage, i)
+		}
+		addr, err := ma.NewMultiaddrBytes(ab)
+		if err != nil {
+			return nil, fmt.Errorf("%w: provider address %d: %v", ErrBadMessage, i, err)
+		}
+		a.Provider.Addrs = append(a.Provider.Addrs, addr)
+	}
+	if a.Provider.ID == "" && len(a.Provider.Addrs) > 0 {
+		return nil, fmt.Errorf("%w: provider addresses without a provider", ErrBadMessage)
+	}
+	return a, nil
+}
+
+// Ingest takes an announcement received on subnet netuid's topic from
+// peer from: it is verified, kept in the remote index (bounded by
+// MaxRemote) and becomes searchable, so the object can be fetched on
+// demand. An announcement without a provider names from. An error means
+// the gossip layer should reject the message.
+func (l *Library) Ingest(netuid uint16, from peer.ID, data []byte) (*Announcement, error) {
+	if err := l.alive(); err != nil {
+		return nil, err
+	}
+	a, err := DecodeAnnouncement(data)
+	if err != nil {
+		return nil, err
+	}
+	if a.Object.Netuid != netuid {
+		return nil, fmt.Errorf("%w: object of subnet %d announced on subnet %d", ErrBadMessage, a.Object.Netuid, netuid)
+	}
+	if a.Provider.ID == "" && from != "" {
+		a.Provider.ID = from
+		if data, err = a.Encode(); err != nil {
+			return nil, err
+		}
+	}
+	if l.index.isLocal(a.Object.CID) {
+		return a, nil
+	}
+	if err := l.store.putRemote(a.Object.CID, data, time.Now(), l.cfg.MaxRemote); err != nil {
+		return nil, fmt.Errorf("knowledge: keeping an announcement: %w", err)
+	}
+	l.index.add(a.Object, false, "")
+	return a, nil
+}

@@ -1,0 +1,43 @@
+// Package knowledge is the neurons' shared library: content-addressed,
+// signed knowledge objects that neurons publish, find, fetch, verify and
+// search.
+//
+// # Objects
+//
+// An object is a signed header (title, tags, media type, netuid, links to
+// other objects, author hotkey, time) naming a body. The body is chunked
+// exactly as "ipfs add --cid-version=1" does with default settings (256 KiB
+// fixed-size chunks, raw leaves, a balanced dag-pb UnixFS DAG of at most 174
+// links per node, CIDv1, sha2-256), so a body's CID is the one IPFS tools
+// compute for the same bytes. The object itself is one block, an encoded
+// pb.Object (header bytes and the hotkey's signature over them), addressed
+// by a CIDv1 with the protobuf multicodec (0x50). protocol/SPEC.md section 5
+// is the normative description.
+//
+// # Store
+//
+// Open keeps blocks and an index of roots in one bbolt file in the
+// neuron's data directory. Published objects are pinned; fetched ones are
+// not unless asked. GC (and any write that would pass MaxStoreSize)
+// removes unpinned roots and the blocks no pinned root needs. Writes that
+// fail (an oversize body, a full store, a bad block) leave the store as it
+// was.
+//
+// # Sharing
+//
+// With WithNetwork, a library serves blocks on the stream protocol
+// /cybertensor/knowledge/1.0.0 and provides what it publishes on the DHT
+// (the Routing interface, implemented by *dht.DHT). Fetch finds providers
+// (given ones, the announcement's, then the DHT's), verifies every block
+// against its CID, penalizes a provider that serves a bad one and carries
+// on from another. Publish also hands an encoded Announcement to the
+// Announcer, the gossip layer's side; received announcements go to
+// Ingest, which keeps them in a remote index so that Search finds what
+// others published and Fetch can get it on demand.
+//
+// # Search
+//
+// Search ranks objects by BM25 over title (weight 3), tags (2) and, for
+// text bodies, the first IndexBodyBytes of the body; announced objects are
+// ranked by title and tags.
+package knowledge

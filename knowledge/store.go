@@ -1,0 +1,495 @@
+package knowledge
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	bolt "go.etcd.io/bbolt"
+)
+
+// The store is one bbolt file, <Dir>/library.db, with these buckets:
+//
+//	blocks  binary CID → block bytes (object envelopes and body blocks)
+//	roots   binary CID → JSON rootRecord: an object, or a bare body fetched by its CID
+//	refs    binary CID of a root → the binary CIDs of every block it needs, concatenated
+//	remote  binary CID of an announced object → 8-byte big-endian receipt time (Unix ms) ‖ the Announcement
+//	meta    "used" → 8-byte big-endian total bytes in blocks
+var (
+	bucketBlocks = []byte("blocks")
+	bucketRoots  = []byte("roots")
+	bucketRefs   = []byte("refs")
+	bucketRemote = []byte("remote")
+	bucketMeta   = []byte("meta")
+	keyUsed      = []byte("used")
+)
+
+// Root kinds.
+const (
+	kindObject = "object"
+	kindFile   = "file"
+)
+
+// rootRecord is the index entry of a root.
+type rootRecord struct {
+	Kind string `json:"kind"`
+	// Size is the body's length.
+	Size int64 `json:"size"`
+	// Bytes is the total size of the root's blocks.
+	Bytes  int64 `json:"bytes"`
+	Pinned bool  `json:"pinned"`
+	// Added is when it was stored, Unix ms.
+	Added int64 `json:"added"`
+}
+
+// flushBytes is how many block bytes an import buffers per transaction.
+const flushBytes = 8 << 20
+
+type store struct {
+	db  *bolt.DB
+	max int64
+
+	mu       sync.Mutex
+	inflight map[string]int // blocks that running imports wrote or reuse
+}
+
+func openStore(cfg Config) (*store, error) {
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("knowledge: store directory: %w", err)
+	}
+	path := filepath.Join(cfg.Dir, "library.db")
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: cfg.OpenTimeout, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("knowledge: %s is in use by another process", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("knowledge: opening %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketBlocks, bucketRoots, bucketRefs, bucketRemote, bucketMeta} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("knowledge: initializing %s: %w", path, err)
+	}
+	return &store{db: db, max: cfg.MaxStoreSize, inflight: map[string]int{}}, nil
+}
+
+func (s *store) close() error { return s.db.Close() }
+
+func getUsed(tx *bolt.Tx) int64 {
+	v := tx.Bucket(bucketMeta).Get(keyUsed)
+	if len(v) != 8 {
+		return 0
+	}
+	return int64(binary.BigEndian.Uint64(v))
+}
+
+func setUsed(tx *bolt.Tx, n int64) error {
+	return tx.Bucket(bucketMeta).Put(keyUsed, binary.BigEndian.AppendUint64(nil, uint64(max(n, 0))))
+}
+
+// used returns the bytes held in blocks.
+func (s *store) used() (n int64) {
+	s.db.View(func(tx *bolt.Tx) error { n = getUsed(tx); return nil })
+	return n
+}
+
+// get returns a copy of a block.
+func (s *store) get(c cid.Cid) ([]byte, error) {
+	var out []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketBlocks).Get(c.Bytes())
+		if v == nil {
+			return fmt.Errorf("%w: block %s", ErrNotFound, c)
+		}
+		out = append([]byte(nil), v...)
+		return nil
+	})
+	return out, err
+}
+
+func (s *store) hasBlock(c cid.Cid) bool {
+	var ok bool
+	s.db.View(func(tx *bolt.Tx) error { ok = tx.Bucket(bucketBlocks).Get(c.Bytes()) != nil; return nil })
+	return ok
+}
+
+// root returns a root's record.
+func (s *store) root(c cid.Cid) (rootRecord, bool, error) {
+	var rec rootRecord
+	var ok bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketRoots).Get(c.Bytes())
+		if v == nil {
+			return nil
+		}
+		ok = true
+		return json.Unmarshal(v, &rec)
+	})
+	return rec, ok, err
+}
+
+// rootEntry is a root and its record.
+type rootEntry struct {
+	cid cid.Cid
+	rec rootRecord
+}
+
+// roots lists every root, oldest first.
+func (s *store) roots() ([]rootEntry, error) {
+	var out []rootEntry
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketRoots).ForEach(func(k, v []byte) error {
+			c, err := cid.Cast(k)
+			if err != nil {
+				return fmt.Errorf("knowledge: corrupt root key: %w", err)
+			}
+			var rec rootRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("knowledge: corrupt root record %s: %w", c, err)
+			}
+			out = append(out, rootEntry{c, rec})
+			return nil
+		})
+	})
+	sort.SliceStable(out, func(i, j int) bool { return out[i].rec.Added < out[j].rec.Added })
+	return out, err
+}
+
+// setPinned pins or unpins a root.
+func (s *store) setPinned(c cid.Cid, pinned bool) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketRoots)
+		v := b.Get(c.Bytes())
+		if v == nil {
+			return fmt.Errorf("%w: %s is not in the library", ErrNotFound, c)
+		}
+		var rec rootRecord
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return err
+		}
+		rec.Pinned = pinned
+		nv, _ := json.Marshal(rec)
+		return b.Put(c.Bytes(), nv)
+	})
+}
+
+// GCStats says what a collection removed.
+type GCStats struct {
+	Roots  int   `json:"roots"`
+	Blocks int   `json:"blocks"`
+	Bytes  int64 `json:"bytes"`
+}
+
+// gc removes every unpinned root and every block no remaining root needs
+// (sparing blocks of running imports).
+func (s *store) gc() (GCStats, error) {
+	var st GCStats
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		st, err = s.sweep(tx)
+		return err
+	})
+	return st, err
+}
+
+// sweep is gc inside a write transaction.
+func (s *store) sweep(tx *bolt.Tx) (GCStats, error) {
+	var st GCStats
+	roots, refs := tx.Bucket(bucketRoots), tx.Bucket(bucketRefs)
+	var drop [][]byte
+	live := map[string]bool{}
+	err := roots.ForEach(func(k, v []byte) error {
+		var rec rootRecord
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return fmt.Errorf("knowledge: corrupt root record: %w", err)
+		}
+		if !rec.Pinned {
+			drop = append(drop, append([]byte(nil), k...))
+			return nil
+		}
+		return eachRef(refs.Get(k), func(c []byte) { live[string(c)] = true })
+	})
+	if err != nil {
+		return st, err
+	}
+	for _, k := range drop {
+		if err := roots.Delete(k); err != nil {
+			return st, err
+		}
+		if err := refs.Delete(k); err != nil {
+			return st, err
+		}
+		st.Roots++
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	blocks := tx.Bucket(bucketBlocks)
+	var dead [][]byte
+	err = blocks.ForEach(func(k, v []byte) error {
+		if !live[string(k)] && s.inflight[string(k)] == 0 {
+			dead = append(dead, append([]byte(nil), k...))
+			st.Bytes += int64(len(v))
+		}
+		return nil
+	})
+	if err != nil {
+		return st, err
+	}
+	for _, k := range dead {
+		if err := blocks.Delete(k); err != nil {
+			return st, err
+		}
+	}
+	st.Blocks = len(dead)
+	return st, setUsed(tx, getUsed(tx)-st.Bytes)
+}
+
+// eachRef calls fn with each binary CID of a refs value.
+func eachRef(v []byte, fn func(c []byte)) error {
+	for len(v) > 0 {
+		n, _, err := cid.CidFromBytes(v)
+		if err != nil {
+			return fmt.Errorf("knowledge: corrupt refs: %w", err)
+		}
+		fn(v[:n])
+		v = v[n:]
+	}
+	return nil
+}
+
+// putRemote keeps an announcement, dropping the oldest tenth when the
+// index is over max.
+func (s *store) putRemote(c cid.Cid, ann []byte, at time.Time, max int) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketRemote)
+		if err := b.Put(c.Bytes(), append(binary.BigEndian.AppendUint64(nil, uint64(at.UnixMilli())), ann...)); err != nil {
+			return err
+		}
+		n := b.Stats().KeyN
+		if n <= max {
+			return nil
+		}
+		type aged struct {
+			k  []byte
+			at uint64
+		}
+		var all []aged
+		b.ForEach(func(k, v []byte) error {
+			all = append(all, aged{append([]byte(nil), k...), binary.BigEndian.Uint64(v[:8])})
+			return nil
+		})
+		sort.Slice(all, func(i, j int) bool { return all[i].at < all[j].at })
+		for _, a := range all[:n-max+max/10] {
+			if err := b.Delete(a.k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// remotes calls fn with each kept announcement.
+func (s *store) remotes(fn func(c cid.Cid, ann []byte)) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketRemote).ForEach(func(k, v []byte) error {
+			if c, err := cid.Cast(k); err == nil && len(v) >= 8 {
+				fn(c, append([]byte(nil), v[8:]...))
+			}
+			return nil
+		})
+	})
+}
+
+// remote returns one kept announcement.
+func (s *store) remote(c cid.Cid) ([]byte, bool) {
+	var out []byte
+	s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketRemote).Get(c.Bytes()); len(v) >= 8 {
+			out = append([]byte(nil), v[8:]...)
+		}
+		return nil
+	})
+	return out, out != nil
+}
+
+// importer writes the blocks of one root in batches and then the root.
+// Until commit, its blocks are in the store but referenced by no root;
+// the in-flight set keeps collections off them, and abort removes the
+// ones it added.
+type importer struct {
+	s       *store
+	pending []pendingBlock
+	size    int
+	refs    []byte
+	seen    map[string]bool
+	added   [][]byte
+	bytes   int64
+	done    bool
+}
+
+type pendingBlock struct {
+	key, data []byte
+}
+
+func (s *store) newImport() *importer { return &importer{s: s, seen: map[string]bool{}} }
+
+// put queues a block (verified by the caller).
+func (im *importer) put(c cid.Cid, data []byte) error {
+	if len(data) > MaxBlockSize {
+		return fmt.Errorf("%w: block %s of %d bytes exceeds %d", ErrTooLarge, c, len(data), MaxBlockSize)
+	}
+	k := c.Bytes()
+	if im.seen[string(k)] {
+		return nil
+	}
+	im.seen[string(k)] = true
+	im.s.mu.Lock()
+	im.s.inflight[string(k)]++
+	im.s.mu.Unlock()
+	im.refs = append(im.refs, k...)
+	im.bytes += int64(len(data))
+	im.pending = append(im.pending, pendingBlock{k, append([]byte(nil), data...)})
+	im.size += len(data)
+	if im.size >= flushBytes {
+		return im.flush()
+	}
+	return nil
+}
+
+// flush writes the queued blocks in one transaction, collecting unpinned
+// roots first if they would not fit.
+func (im *importer) flush() error {
+	if len(im.pending) == 0 {
+		return nil
+	}
+	var added [][]byte
+	err := im.s.db.Update(func(tx *bolt.Tx) error {
+		added = added[:0]
+		blocks := tx.Bucket(bucketBlocks)
+		var grow int64
+		for _, p := range im.pending {
+			if blocks.Get(p.key) == nil {
+				grow += int64(len(p.data))
+			}
+		}
+		used := getUsed(tx)
+		if used+grow > im.s.max {
+			if _, err := im.s.sweep(tx); err != nil {
+				return err
+			}
+			if used = getUsed(tx); used+grow > im.s.max {
+				return fmt.Errorf("%w: %d bytes used, %d more do not fit in %d", ErrStoreFull, used, grow, im.s.max)
+			}
+		}
+		for _, p := range im.pending {
+			if blocks.Get(p.key) != nil {
+				continue
+			}
+			if err := blocks.Put(p.key, p.data); err != nil {
+				return err
+			}
+			added = append(added, p.key)
+		}
+		return setUsed(tx, used+grow)
+	})
+	if err != nil {
+		return fmt.Errorf("knowledge: storing blocks: %w", err)
+	}
+	im.added = append(im.added, added...)
+	im.pending, im.size = im.pending[:0], 0
+	return nil
+}
+
+// commit writes the remaining blocks and the root. A root already present
+// keeps its Added time and is pinned if either is.
+func (im *importer) commit(root cid.Cid, rec rootRecord) error {
+	if err := im.flush(); err != nil {
+		return err
+	}
+	rec.Bytes = im.bytes
+	err := im.s.db.Update(func(tx *bolt.Tx) error {
+		roots := tx.Bucket(bucketRoots)
+		if v := roots.Get(root.Bytes()); v != nil {
+			var old rootRecord
+			if json.Unmarshal(v, &old) == nil {
+				rec.Pinned = rec.Pinned || old.Pinned
+				rec.Added = old.Added
+			}
+		}
+		v, _ := json.Marshal(rec)
+		if err := roots.Put(root.Bytes(), v); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketRefs).Put(root.Bytes(), im.refs)
+	})
+	if err != nil {
+		return fmt.Errorf("knowledge: storing root %s: %w", root, err)
+	}
+	im.done = true
+	im.release()
+	return nil
+}
+
+// abort removes the blocks this import added that no other running import
+// uses (a later collection takes any others).
+func (im *importer) abort() {
+	if im.done {
+		return
+	}
+	im.done = true
+	im.s.mu.Lock()
+	var drop [][]byte
+	for _, k := range im.added {
+		if im.s.inflight[string(k)] == 1 {
+			drop = append(drop, k)
+		}
+	}
+	im.s.mu.Unlock()
+	if len(drop) > 0 {
+		im.s.db.Update(func(tx *bolt.Tx) error {
+			// Another import may have reused one of these blocks and
+			// committed its root meanwhile: keep whatever a root needs.
+			live := map[string]bool{}
+			tx.Bucket(bucketRefs).ForEach(func(_, v []byte) error {
+				return eachRef(v, func(c []byte) { live[string(c)] = true })
+			})
+			blocks := tx.Bucket(bucketBlocks)
+			var freed int64
+			for _, k := range drop {
+				if v := blocks.Get(k); v != nil && !live[string(k)] {
+					freed += int64(len(v))
+					if err := blocks.Delete(k); err != nil {
+						return err
+					}
+				}
+			}
+			return setUsed(tx, getUsed(tx)-freed)
+		})
+	}
+	im.release()
+}
+
+func (im *importer) release() {
+	im.s.mu.Lock()
+	defer im.s.mu.Unlock()
+	for k := range im.seen {
+		if im.s.inflight[k]--; im.s.inflight[k] <= 0 {
+			delete(im.s.inflight, k)
+		}
+	}
+	im.seen = nil
+}

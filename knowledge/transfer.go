@@ -1,0 +1,448 @@
+package knowledge
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// idleTimeout is how long a served stream may wait for its next request.
+const idleTimeout = 60 * time.Second
+
+// handleStream serves blocks: one Block per wanted CID, request after
+// request, until the client closes the stream.
+func (l *Library) handleStream(st network.Stream) {
+	select {
+	case l.slots <- struct{}{}:
+	default:
+		st.Reset() // over MaxStreams
+		return
+	}
+	defer func() { <-l.slots }()
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		st.Reset()
+		return
+	}
+	l.wg.Add(1)
+	l.streams[st] = struct{}{}
+	l.mu.Unlock()
+	defer l.wg.Done()
+	defer func() {
+		l.mu.Lock()
+		delete(l.streams, st)
+		l.mu.Unlock()
+		st.Close()
+	}()
+	from := st.Conn().RemotePeer()
+	br, bw := bufio.NewReader(st), bufio.NewWriterSize(st, 64<<10)
+	for {
+		st.SetReadDeadline(time.Now().Add(idleTimeout))
+		raw, err := readFrame(br, MaxRequestSize)
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				l.log.Debug("bad request", "from", from, "err", err)
+				st.Reset()
+			}
+			return
+		}
+		want, err := DecodeRequest(raw)
+		if err != nil {
+			l.log.Debug("bad request", "from", from, "err", err)
+			st.Reset()
+			return
+		}
+		st.SetWriteDeadline(time.Now().Add(l.cfg.RequestTimeout))
+		for _, c := range want {
+			m := BlockMsg{CID: c}
+			if m.Data, err = l.store.get(c); err != nil {
+				m.Missing = true
+			}
+			b, err := EncodeBlock(m)
+			if err == nil {
+				err = writeFrame(bw, b)
+			}
+			if err != nil {
+				st.Reset()
+				return
+			}
+		}
+		if err := bw.Flush(); err != nil {
+			st.Reset()
+			return
+		}
+	}
+}
+
+// FetchOption adjusts one fetch.
+type FetchOption func(*fetchOptions)
+
+type fetchOptions struct {
+	providers []peer.AddrInfo
+	progress  func(done, total int64)
+	pin       bool
+}
+
+// WithProviders tries these providers first (e.g. from an announcement or
+// the command line), before those found on the DHT.
+func WithProviders(p ...peer.AddrInfo) FetchOption {
+	return func(o *fetchOptions) { o.providers = append(o.providers, p...) }
+}
+
+// WithProgress reports the body bytes received so far and the total (0
+// until known).
+func WithProgress(fn func(done, total int64)) FetchOption {
+	return func(o *fetchOptions) { o.progress = fn }
+}
+
+// Pinned pins what is fetched.
+func Pinned() FetchOption { return func(o *fetchOptions) { o.pin = true } }
+
+// Reputation thresholds and penalties.
+const (
+	penaltyBadBlock = 100
+	penaltyProtocol = 20
+	banBelow        = -100
+)
+
+// Fetch makes c complete in the local store: from the providers given,
+// those announced with it, then those found on the DHT. Every block is
+// verified against its CID before it is stored; a provider that serves a
+// bad block is penalized and dropped, and the fetch goes on from the
+// next. What is fetched is unpinned unless Pinned is given, becomes
+// searchable, and is provided on the DHT in the background.
+func (l *Library) Fetch(ctx context.Context, c cid.Cid, opts ...FetchOption) error {
+	if err := checkCID(c); err != nil {
+		return err
+	}
+	if err := l.alive(); err != nil {
+		return err
+	}
+	var o fetchOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if l.Has(c) {
+		if o.pin {
+			return l.Pin(c)
+		}
+		return nil
+	}
+	if l.host == nil {
+		return fmt.Errorf("%w: %s is not local and the library is offline", ErrOffline, c)
+	}
+	f := &fetch{l: l, ctx: ctx, opts: o, im: l.store.newImport(), streams: map[peer.ID]*session{}, dead: map[peer.ID]bool{}}
+	defer f.close()
+	f.addProviders(o.providers)
+	if a, ok := l.Announced(c); ok && a.Provider.ID != "" {
+		f.addProviders([]peer.AddrInfo{a.Provider})
+	}
+	if err := f.run(c); err != nil {
+		f.im.abort()
+		return fmt.Errorf("knowledge: fetching %s: %w", c, err)
+	}
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		l.provide(c)
+	}()
+	return nil
+}
+
+// fetch is one Fetch in progress.
+type fetch struct {
+	l         *Library
+	ctx       context.Context
+	opts      fetchOptions
+	im        *importer
+	providers []peer.AddrInfo
+	seen      map[peer.ID]bool
+	asked     bool // the DHT was asked
+	streams   map[peer.ID]*session
+	dead      map[peer.ID]bool
+	done      int64
+	total     int64
+	limit     int64
+}
+
+// session is a stream to one provider.
+type session struct {
+	st network.Stream
+	br *bufio.Reader
+	bw *bufio.Writer
+}
+
+func (f *fetch) close() {
+	for _, s := range f.streams {
+		s.st.Close()
+	}
+}
+
+func (f *fetch) addProviders(ps []peer.AddrInfo) {
+	if f.seen == nil {
+		f.seen = map[peer.ID]bool{}
+	}
+	for _, p := range ps {
+		if p.ID == "" || p.ID == f.l.host.ID() || f.seen[p.ID] || f.l.Reputation(p.ID) <= banBelow {
+			continue
+		}
+		f.seen[p.ID] = true
+		f.providers = append(f.providers, p)
+	}
+	// Better standing first; otherwise in the order found.
+	sort.SliceStable(f.providers, func(i, j int) bool {
+		return f.l.Reputation(f.providers[i].ID) > f.l.Reputation(f.providers[j].ID)
+	})
+}
+
+// askDHT adds the DHT's providers of c, once per fetch.
+func (f *fetch) askDHT(c cid.Cid) bool {
+	if f.asked || f.l.routing == nil {
+		return false
+	}
+	f.asked = true
+	ctx, cancel := context.WithTimeout(f.ctx, f.l.cfg.FindTimeout)
+	defer cancel()
+	before := len(f.providers)
+	f.addProviders(f.l.routing.FindProviders(ctx, c, f.l.cfg.MaxProviders))
+	return len(f.providers) > before
+}
+
+func (f *fetch) run(c cid.Cid) error {
+	f.limit = f.l.cfg.MaxObjectSize
+	body := c
+	kind := kindFile
+	if isObject(c) {
+		kind = kindObject
+		var obj *Object
+		err := f.getAll(c, []cid.Cid{c}, func(_ cid.Cid, data []byte) error {
+			var err error
+			obj, err = DecodeObject(data)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if obj.Size > uint64(f.l.cfg.MaxObjectSize) {
+			return fmt.Errorf("%w: the body of %d bytes exceeds %d", ErrTooLarge, obj.Size, f.l.cfg.MaxObjectSize)
+		}
+		f.total = int64(obj.Size)
+		body = obj.Body
+	}
+	size, err := f.body(c, body)
+	if err != nil {
+		return err
+	}
+	if kind == kindObject && size != f.total {
+		return fmt.Errorf("%w: the body holds %d bytes, the object says %d", ErrBadBlock, size, f.total)
+	}
+	if err := f.im.commit(c, rootRecord{Kind: kind, Size: size, Pinned: f.opts.pin, Added: time.Now().UnixMilli()}); err != nil {
+		return err
+	}
+	if kind == kindObject {
+		if obj, err := f.l.localObject(c); err == nil {
+			f.l.index.add(obj, true, f.l.bodyText(obj))
+		}
+	}
+	return nil
+}
+
+// body fetches a body's DAG level by level and returns its length.
+func (f *fetch) body(root, body cid.Cid) (int64, error) {
+	level := []cid.Cid{body}
+	want := map[cid.Cid]uint64{} // the size a parent declared
+	var size int64
+	for depth := 0; len(level) > 0; depth++ {
+		if depth > maxDepth {
+			return 0, fmt.Errorf("%w: DAG deeper than %d", ErrBadBlock, maxDepth)
+		}
+		var next []cid.Cid
+		err := f.getAll(root, level, func(c cid.Cid, data []byte) error {
+			n, err := decodeNode(c, data)
+			if err != nil {
+				return err
+			}
+			if w, ok := want[c]; ok && n.size != w {
+				return fmt.Errorf("%w: %s holds %d bytes, its parent says %d", ErrBadBlock, c, n.size, w)
+			}
+			if depth == 0 {
+				if n.size > uint64(f.limit) {
+					return fmt.Errorf("%w: the body of %d bytes exceeds %d", ErrTooLarge, n.size, f.limit)
+				}
+				if f.total == 0 {
+					f.total = int64(n.size)
+				}
+			}
+			size += int64(len(n.data))
+			if size > f.limit {
+				return fmt.Errorf("%w: the body exceeds %d bytes", ErrTooLarge, f.limit)
+			}
+			for i, l := range n.links {
+				want[l] = n.sizes[i]
+				next = append(next, l)
+			}
+			if len(n.data) > 0 && f.opts.progress != nil {
+				f.done += int64(len(n.data))
+				f.opts.progress(f.done, f.total)
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
+		level = next
+	}
+	return size, nil
+}
+
+// errBadData marks a block that did not verify or decode: the provider
+// that served it is at fault.
+type errBadData struct{ err error }
+
+func (e errBadData) Error() string { return e.err.Error() }
+func (e errBadData) Unwrap() error { return e.err }
+
+// getAll gets every CID of cids (in order, in windows), verifying each
+// block, storing it and handing it to use. It moves from provider to
+// provider as they fail or lack blocks.
+func (f *fetch) getAll(root cid.Cid, cids []cid.Cid, use func(c cid.Cid, data []byte) error) error {
+	pending := cids
+	tried := map[peer.ID]bool{}
+	for len(pending) > 0 {
+		p, ok := f.pick(tried)
+		if !ok {
+			if f.askDHT(root) {
+				continue
+			}
+			return fmt.Errorf("%w: %d blocks at none of %d providers", ErrNotFound, len(pending), len(f.providers))
+		}
+		tried[p.ID] = true
+		var err error
+		pending, err = f.from(p, pending, use)
+		if err == nil {
+			continue
+		}
+		var bad errBadData
+		switch {
+		case f.ctx.Err() != nil:
+			return f.ctx.Err()
+		case errors.Is(err, errUnrecoverable), errors.Is(err, ErrTooLarge), errors.Is(err, ErrStoreFull):
+			return err
+		case errors.As(err, &bad):
+			f.l.penalize(p.ID, penaltyBadBlock, bad.Error())
+			f.drop(p.ID)
+		default:
+			f.l.log.Debug("provider failed", "provider", p.ID, "err", err)
+			f.drop(p.ID)
+		}
+	}
+	return nil
+}
+
+// pick returns the best provider neither dropped nor tried.
+func (f *fetch) pick(tried map[peer.ID]bool) (peer.AddrInfo, bool) {
+	for _, p := range f.providers {
+		if !f.dead[p.ID] && !tried[p.ID] {
+			return p, true
+		}
+	}
+	return peer.AddrInfo{}, false
+}
+
+func (f *fetch) drop(id peer.ID) {
+	f.dead[id] = true
+	if s, ok := f.streams[id]; ok {
+		s.st.Reset()
+		delete(f.streams, id)
+	}
+}
+
+// from asks one provider for cids, window by window; it returns what the
+// provider lacks (or what is left when it failed).
+func (f *fetch) from(p peer.AddrInfo, cids []cid.Cid, use func(c cid.Cid, data []byte) error) ([]cid.Cid, error) {
+	s, err := f.session(p)
+	if err != nil {
+		return cids, err
+	}
+	var lacking []cid.Cid
+	for len(cids) > 0 {
+		n := min(len(cids), f.l.cfg.Window)
+		window := cids[:n]
+		req, err := EncodeRequest(window)
+		if err != nil {
+			return append(lacking, cids...), err
+		}
+		s.st.SetDeadline(time.Now().Add(f.l.cfg.RequestTimeout))
+		if err := writeFrame(s.bw, req); err == nil {
+			err = s.bw.Flush()
+		}
+		if err != nil {
+			return append(lacking, cids...), fmt.Errorf("sending a request: %w", err)
+		}
+		for i, c := range window {
+			raw, err := readFrame(s.br, MaxBlockFrame)
+			if err != nil {
+				return append(lacking, cids[i:]...), err
+			}
+			m, err := DecodeBlock(raw)
+			if err != nil {
+				return append(lacking, cids[i:]...), errBadData{err}
+			}
+			if !m.CID.Equals(c) {
+				return append(lacking, cids[i:]...), errBadData{fmt.Errorf("%w: answered %s for %s", ErrBadMessage, m.CID, c)}
+			}
+			if m.Missing {
+				lacking = append(lacking, c)
+				continue
+			}
+			if err := verifyBlock(c, m.Data); err != nil {
+				return append(lacking, cids[i:]...), errBadData{err}
+			}
+			if err := use(c, m.Data); err != nil {
+				if errors.Is(err, ErrBadBlock) || errors.Is(err, ErrBadObject) {
+					// It hashes to its CID, so the fault is upstream (the
+					// author's DAG), not this provider's.
+					return nil, fmt.Errorf("%w (%v)", errUnrecoverable, err)
+				}
+				return append(lacking, cids[i:]...), err
+			}
+			if err := f.im.put(c, m.Data); err != nil {
+				return append(lacking, cids[i:]...), err
+			}
+		}
+		cids = cids[n:]
+	}
+	return lacking, nil
+}
+
+// errUnrecoverable: the content itself is invalid; no provider can help.
+var errUnrecoverable = errors.New("knowledge: the content is invalid")
+
+func (f *fetch) session(p peer.AddrInfo) (*session, error) {
+	if s, ok := f.streams[p.ID]; ok {
+		return s, nil
+	}
+	ctx, cancel := context.WithTimeout(f.ctx, f.l.cfg.RequestTimeout)
+	defer cancel()
+	if len(p.Addrs) > 0 {
+		if err := f.l.host.Connect(ctx, p); err != nil {
+			return nil, fmt.Errorf("connecting to %s: %w", p.ID, err)
+		}
+	}
+	st, err := f.l.host.NewStream(ctx, p.ID, ProtocolID)
+	if err != nil {
+		return nil, fmt.Errorf("opening a stream to %s: %w", p.ID, err)
+	}
+	s := &session{st: st, br: bufio.NewReaderSize(st, 64<<10), bw: bufio.NewWriter(st)}
+	f.streams[p.ID] = s
+	return s, nil
+}

@@ -1,0 +1,130 @@
+package knowledge
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/cybertensor/cybertensor/knowledge/pb"
+)
+
+// ProtocolID is the stream protocol that serves blocks by CID.
+const ProtocolID protocol.ID = "/cybertensor/knowledge/1.0.0"
+
+// Limits of the transfer protocol.
+const (
+	// MaxWant bounds the CIDs of one request.
+	MaxWant = 64
+	// MaxRequestSize bounds an encoded request.
+	MaxRequestSize = 8 << 10
+	// MaxBlockFrame bounds an encoded Block message.
+	MaxBlockFrame = MaxBlockSize + 1024
+)
+
+// EncodeRequest encodes a request for blocks.
+func EncodeRequest(want []cid.Cid) ([]byte, error) {
+	if len(want) == 0 || len(want) > MaxWant {
+		return nil, fmt.Errorf("%w: a request wants 1 to %d CIDs, not %d", ErrBadMessage, MaxWant, len(want))
+	}
+	r := &pb.Request{}
+	for _, c := range want {
+		r.Want = append(r.Want, c.Bytes())
+	}
+	return proto.Marshal(r)
+}
+
+// DecodeRequest decodes a request from a peer and checks its CIDs.
+func DecodeRequest(b []byte) ([]cid.Cid, error) {
+	if len(b) > MaxRequestSize {
+		return nil, fmt.Errorf("%w: request of %d bytes exceeds %d", ErrBadMessage, len(b), MaxRequestSize)
+	}
+	var r pb.Request
+	if err := proto.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%w: request: %v", ErrBadMessage, err)
+	}
+	if len(r.Want) == 0 || len(r.Want) > MaxWant {
+		return nil, fmt.Errorf("%w: a request wants 1 to %d CIDs, not %d", ErrBadMessage, MaxWant, len(r.Want))
+	}
+	out := make([]cid.Cid, 0, len(r.Want))
+	for i, w := range r.Want {
+		c, err := castCID(w)
+		if err != nil {
+			return nil, fmt.Errorf("%w: want %d: %v", ErrBadMessage, i, err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// BlockMsg is one answer of a provider.
+type BlockMsg struct {
+	CID     cid.Cid
+	Data    []byte
+	Missing bool
+}
+
+// EncodeBlock encodes an answer.
+func EncodeBlock(m BlockMsg) ([]byte, error) {
+	if len(m.Data) > MaxBlockSize {
+		return nil, fmt.Errorf("%w: block of %d bytes exceeds %d", ErrTooLarge, len(m.Data), MaxBlockSize)
+	}
+	return proto.Marshal(&pb.Block{Cid: m.CID.Bytes(), Data: m.Data, Missing: m.Missing})
+}
+
+// DecodeBlock decodes an answer from a provider. It does not verify the
+// data against the CID: the fetcher does, to tell a bad provider.
+func DecodeBlock(b []byte) (BlockMsg, error) {
+	if len(b) > MaxBlockFrame {
+		return BlockMsg{}, fmt.Errorf("%w: block message of %d bytes exceeds %d", ErrBadMessage, len(b), MaxBlockFrame)
+	}
+	var m pb.Block
+	if err := proto.Unmarshal(b, &m); err != nil {
+		return BlockMsg{}, fmt.Errorf("%w: block: %v", ErrBadMessage, err)
+	}
+	c, err := castCID(m.Cid)
+	if err != nil {
+		return BlockMsg{}, fmt.Errorf("%w: block: %v", ErrBadMessage, err)
+	}
+	switch {
+	case len(m.Data) > MaxBlockSize:
+		return BlockMsg{}, fmt.Errorf("%w: block of %d bytes exceeds %d", ErrBadMessage, len(m.Data), MaxBlockSize)
+	case m.Missing && len(m.Data) > 0:
+		return BlockMsg{}, fmt.Errorf("%w: a missing block with data", ErrBadMessage)
+	}
+	return BlockMsg{CID: c, Data: m.Data, Missing: m.Missing}, nil
+}
+
+// writeFrame writes b prefixed with its length as an unsigned varint.
+func writeFrame(w *bufio.Writer, b []byte) error {
+	var hdr [binary.MaxVarintLen64]byte
+	if _, err := w.Write(hdr[:binary.PutUvarint(hdr[:], uint64(len(b)))]); err != nil {
+		return err
+	}
+	_, err := w.Write(b)
+	return err
+}
+
+// readFrame reads one varint-framed message of at most max bytes.
+func readFrame(r *bufio.Reader, max int) ([]byte, error) {
+	size, err := binary.ReadUvarint(r)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, io.EOF
+		}
+		return nil, fmt.Errorf("%w: frame length: %v", ErrBadMessage, err)
+	}
+	if size > uint64(max) {
+		return nil, fmt.Errorf("%w: frame of %d bytes exceeds %d", ErrBadMessage, size, max)
+	}
+	buf := make([]byte, size)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, fmt.Errorf("reading a frame: %w", err)
+	}
+	return buf, nil
+}
