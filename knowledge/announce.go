@@ -13,14 +13,25 @@ import (
 )
 
 // Announcer publishes an encoded Announcement on subnet netuid's knowledge
-// gossip topic (see Topic). The gossip layer implements it; the library
-// calls it once per Publish.
+// gossip topic (gossip.TopicName(chainID, netuid, gossip.Knowledge)). The
+// gossip layer implements it; the library calls it once per Publish.
 type Announcer interface {
 	Announce(ctx context.Context, netuid uint16, data []byte) error
 }
 
-// Topic is the name of subnet netuid's knowledge gossip topic.
-func Topic(netuid uint16) string { return fmt.Sprintf("/cybertensor/knowledge/1/%d", netuid) }
+// CheckAnnouncement is the body check of subnet netuid's knowledge topic:
+// nil for a well-formed announcement of a validly signed object of that
+// subnet. Gossip rejects (and scores down) what it refuses.
+func CheckAnnouncement(netuid uint16, data []byte) error {
+	a, err := DecodeAnnouncement(data)
+	if err != nil {
+		return err
+	}
+	if a.Object.Netuid != netuid {
+		return fmt.Errorf("%w: object of subnet %d announced on subnet %d", ErrBadMessage, a.Object.Netuid, netuid)
+	}
+	return nil
+}
 
 // Limits of announcements.
 const (
@@ -112,15 +123,13 @@ func (l *Library) Ingest(netuid uint16, from peer.ID, data []byte) (*Announcemen
 	if err := l.alive(); err != nil {
 		return nil, err
 	}
-	a, err := DecodeAnnouncement(data)
-	if err != nil {
+	if err := CheckAnnouncement(netuid, data); err != nil {
 		return nil, err
 	}
-	if a.Object.Netuid != netuid {
-		return nil, fmt.Errorf("%w: object of subnet %d announced on subnet %d", ErrBadMessage, a.Object.Netuid, netuid)
-	}
+	a, _ := DecodeAnnouncement(data)
 	if a.Provider.ID == "" && from != "" {
 		a.Provider.ID = from
+		var err error
 		if data, err = a.Encode(); err != nil {
 			return nil, err
 		}

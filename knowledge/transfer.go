@@ -107,6 +107,13 @@ func WithProgress(fn func(done, total int64)) FetchOption {
 // Pinned pins what is fetched.
 func Pinned() FetchOption { return func(o *fetchOptions) { o.pin = true } }
 
+// A fetch whose providers all failed for transient reasons tries them
+// again retryRounds times, after retryPause, 2×retryPause, ….
+const (
+	retryRounds = 3
+	retryPause  = 250 * time.Millisecond
+)
+
 // Reputation thresholds and penalties.
 const (
 	penaltyBadBlock = 100
@@ -140,7 +147,7 @@ func (l *Library) Fetch(ctx context.Context, c cid.Cid, opts ...FetchOption) err
 	if l.host == nil {
 		return fmt.Errorf("%w: %s is not local and the library is offline", ErrOffline, c)
 	}
-	f := &fetch{l: l, ctx: ctx, opts: o, im: l.store.newImport(), streams: map[peer.ID]*session{}, dead: map[peer.ID]bool{}}
+	f := &fetch{l: l, ctx: ctx, opts: o, im: l.store.newImport(), streams: map[peer.ID]*session{}, dead: map[peer.ID]bool{}, failed: map[peer.ID]bool{}}
 	defer f.close()
 	f.addProviders(o.providers)
 	if a, ok := l.Announced(c); ok && a.Provider.ID != "" {
@@ -168,7 +175,8 @@ type fetch struct {
 	seen      map[peer.ID]bool
 	asked     bool // the DHT was asked
 	streams   map[peer.ID]*session
-	dead      map[peer.ID]bool
+	dead      map[peer.ID]bool // not asked again in this fetch
+	failed    map[peer.ID]bool // dead for a transient failure
 	done      int64
 	total     int64
 	limit     int64
@@ -317,10 +325,27 @@ func (e errBadData) Unwrap() error { return e.err }
 func (f *fetch) getAll(root cid.Cid, cids []cid.Cid, use func(c cid.Cid, data []byte) error) error {
 	pending := cids
 	tried := map[peer.ID]bool{}
+	rounds := 0
 	for len(pending) > 0 {
 		p, ok := f.pick(tried)
 		if !ok {
 			if f.askDHT(root) {
+				continue
+			}
+			if len(f.failed) > 0 && rounds < retryRounds {
+				// Providers that failed to connect or broke a stream may
+				// be reachable again shortly (dial backoff, limits).
+				rounds++
+				select {
+				case <-f.ctx.Done():
+					return f.ctx.Err()
+				case <-time.After(time.Duration(rounds) * retryPause):
+				}
+				for id := range f.failed {
+					delete(f.dead, id)
+					delete(tried, id)
+				}
+				f.failed = map[peer.ID]bool{}
 				continue
 			}
 			return fmt.Errorf("%w: %d blocks at none of %d providers", ErrNotFound, len(pending), len(f.providers))
@@ -343,6 +368,7 @@ func (f *fetch) getAll(root cid.Cid, cids []cid.Cid, use func(c cid.Cid, data []
 		default:
 			f.l.log.Debug("provider failed", "provider", p.ID, "err", err)
 			f.drop(p.ID)
+			f.failed[p.ID] = true
 		}
 	}
 	return nil
@@ -433,6 +459,9 @@ func (f *fetch) session(p peer.AddrInfo) (*session, error) {
 	}
 	ctx, cancel := context.WithTimeout(f.ctx, f.l.cfg.RequestTimeout)
 	defer cancel()
+	// A provider is a deliberate choice: dial it even if an earlier dial
+	// (say, by the DHT) failed and put it in backoff.
+	ctx = network.WithForceDirectDial(ctx, "knowledge fetch")
 	if len(p.Addrs) > 0 {
 		if err := f.l.host.Connect(ctx, p); err != nil {
 			return nil, fmt.Errorf("connecting to %s: %w", p.ID, err)

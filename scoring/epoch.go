@@ -16,13 +16,11 @@ func Epoch(in *Input) (*Output, error) {
 	e.stake()
 	e.permits()
 	e.activeStake()
-	if err := e.maskWeights(); err != nil {
-		return nil, err
-	}
-	if err := e.maskBonds(); err != nil {
+	if err := e.maskRows(); err != nil {
 		return nil, err
 	}
 	e.consensus()
+	e.idleTrust()
 	e.ranks()
 	e.bonds()
 	e.emission()
@@ -36,23 +34,36 @@ type epoch struct {
 	n   int
 	out *Output
 
-	regAt []uint64 // g: registered_at by uid, for the outdated masks
-	s     []Fixed  // normalized stake
-	a     []Fixed  // normalized active stake
-	aSum  uint64   // Σ a, exact
+	regAt    []uint64 // g: registered_at by uid, for the outdated masks
+	maxRegAt uint64   // max g: a row updated after it has no outdated entry
+	s        []Fixed  // normalized stake
+	a        []Fixed  // normalized active stake
+	aSum     uint64   // Σ a, exact
 
-	// Rows of the permit holders with kept weights: rowDiv[i] divides
-	// by row i's sum, so W_ij is one multiply (see weight).
-	rowDiv    []divider
-	wClean    []bool // row i has no masked entry
-	bClean    []bool // bond row i has no masked entry
-	voters    []int  // permit holders with a kept weight and active stake: U
-	voteCount []int  // the votes in each column: U's kept weights
+	// From the row pass (masks.go). rowDiv[i] divides by the sum of
+	// permit holder i's kept weights, so W_ij is one multiply; it is the
+	// zero divider for other rows.
+	rowDiv       []divider
+	freshWeights []bool   // no weight of row i is outdated
+	freshBonds   []bool   // no bond of row i is outdated
+	sources      []source // the rows the column pass reads, in order
+	columnBound  []int    // at most this many entries of column j in the column pass
+	mGuess       int      // the entries of M, probably
 
-	Q    []Fixed  // preranks
-	r    []Fixed  // ranks before normalization
-	dSum []uint64 // column sums of ΔB before normalization
-	bSum []uint64 // column sums of the masked stored bonds
+	// Constants of the column pass (consensus.go).
+	minority  uint64       // 1 − κ
+	rho       Fixed        // ρ
+	emaShares [4][2]uint64 // α/μ and (1−α)/μ by which of ΔB_·j and B_·j are non-zero
+	median    medianScratch
+
+	// Results of the column pass.
+	prerank []Fixed // Q
+	// M, column by column: column j's entries are m[mStart[j]:mStart[j+1]],
+	// on the rows mRow, at most mMax[j].
+	m      []Fixed
+	mRow   []uint16
+	mStart []int
+	mMax   []Fixed
 }
 
 func newEpoch(in *Input) *epoch {
@@ -60,6 +71,7 @@ func newEpoch(in *Input) *epoch {
 	e := &epoch{in: in, n: n, out: newOutput(n), regAt: make([]uint64, n)}
 	for i, x := range in.Neurons {
 		e.regAt[i] = x.RegisteredAt
+		e.maxRegAt = max(e.maxRegAt, x.RegisteredAt)
 	}
 	return e
 }

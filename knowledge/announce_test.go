@@ -1,0 +1,134 @@
+package knowledge
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cybertensor/cybertensor/knowledge/pb"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
+)
+
+// relay is a stand-in for the gossip layer: it hands each announcement to
+// the subscribers' Ingest.
+type relay struct {
+	mu   sync.Mutex
+	from peer.ID
+	subs []*Library
+	errs []error
+}
+
+func (r *relay) Announce(_ context.Context, netuid uint16, data []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, l := range r.subs {
+		if _, err := l.Ingest(netuid, r.from, data); err != nil {
+			r.errs = append(r.errs, err)
+		}
+	}
+	return nil
+}
+
+// Subscribers index what others announce, search it and fetch it on
+// demand from the announced provider.
+func TestAnnouncementsSearchAndFetchOnDemand(t *testing.T) {
+	ns := swarm(t, 3)
+	pub, sub := ns[1], ns[2]
+	r := &relay{from: pub.n.ID(), subs: []*Library{sub.lib}}
+	pub.lib.announcer = r
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	body := []byte("Validators set weights on miners every tempo; Yuma consensus turns them into incentive.")
+	obj, err := pub.lib.Publish(ctx, bytes.NewReader(body), Meta{MediaType: "text/plain", Title: "How incentive is computed", Tags: []string{"yuma", "weights"}, Netuid: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.errs) > 0 {
+		t.Fatal(r.errs)
+	}
+	hits := sub.lib.Search("incentive weights", 5, false)
+	if len(hits) != 1 || !hits[0].CID.Equals(obj.CID) || hits[0].Local || hits[0].Size != uint64(len(body)) || hits[0].Author != obj.AuthorAddress() {
+		t.Fatalf("remote hits %+v", hits)
+	}
+	if len(sub.lib.Search("incentive", 5, true)) != 0 {
+		t.Fatal("an announced object counted as local")
+	}
+	a, ok := sub.lib.Announced(obj.CID)
+	if !ok || a.Provider.ID != pub.n.ID() || len(a.Provider.Addrs) == 0 {
+		t.Fatalf("announcement %+v", a)
+	}
+	// On demand: the announced provider serves it (no hints, and the
+	// publisher's addresses come from the announcement).
+	sub.n.Network().ClosePeer(pub.n.ID())
+	sub.n.Peerstore().ClearAddrs(pub.n.ID())
+	var out bytes.Buffer
+	if _, err := sub.lib.Get(ctx, hits[0].CID, &out, Pinned()); err != nil || !bytes.Equal(out.Bytes(), body) {
+		t.Fatalf("fetch on demand: %v", err)
+	}
+	if hits := sub.lib.Search("incentive", 5, true); len(hits) != 1 || !hits[0].Local {
+		t.Fatalf("after the fetch: %+v", hits)
+	}
+	// Restart keeps the remote index.
+	other := ns[0].lib
+	if _, err := other.Ingest(7, pub.n.ID(), mustEncode(t, &Announcement{Object: obj})); err != nil {
+		t.Fatal(err)
+	}
+	dir := other.cfg.Dir
+	other.Close()
+	again := openTest(t, dir, -1)
+	if hits := again.Search("yuma", 5, false); len(hits) != 1 || hits[0].Local {
+		t.Fatalf("remote index after restart: %+v", hits)
+	}
+	if a, ok := again.Announced(obj.CID); !ok || a.Provider.ID != pub.n.ID() {
+		t.Fatal("the announcer was not kept as provider")
+	}
+}
+
+func mustEncode(t *testing.T, a *Announcement) []byte {
+	t.Helper()
+	b, err := a.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestIngestRejects(t *testing.T) {
+	l := openTest(t, t.TempDir(), -1)
+	o, err := newObject(key(1), Meta{Title: "t", Netuid: 2}, sumCID(0x55, []byte("b")), 1, nowForTest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := mustEncode(t, &Announcement{Object: o})
+	var m pb.Announcement
+	proto.Unmarshal(good, &m)
+	m.Object = append([]byte(nil), m.Object...)
+	m.Object[len(m.Object)-1] ^= 1
+	tampered, _ := proto.Marshal(&m)
+	m.Object, m.Provider, m.Addrs = o.Envelope, nil, [][]byte{{0x04, 127, 0, 0, 1}}
+	addrsOnly, _ := proto.Marshal(&m)
+	for name, tc := range map[string]struct {
+		netuid uint16
+		data   []byte
+	}{
+		"other subnet":           {3, good},
+		"tampered object":        {2, tampered},
+		"garbage":                {2, []byte{0xff, 0x01}},
+		"oversize":               {2, make([]byte, MaxAnnouncementSize+1)},
+		"addresses, no provider": {2, addrsOnly},
+	} {
+		if _, err := l.Ingest(tc.netuid, "", tc.data); !errors.Is(err, ErrBadMessage) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if hits := l.Search("t", 5, false); len(hits) != 0 {
+		t.Fatalf("a rejected announcement was indexed: %+v", hits)
+	}
+	if _, err := l.Ingest(2, "", good); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,153 @@
+package knowledge
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// Every decoder of bytes from peers either accepts or returns one of the
+// package's errors; none panics.
+
+func FuzzDecodeObject(f *testing.F) {
+	o, _ := newObject(key(1), Meta{Title: "t", Tags: []string{"a"}, Links: []cid.Cid{sumCID(CodecObject, nil)}}, sumCID(cid.Raw, []byte("b")), 1, nowForTest())
+	f.Add(o.Envelope)
+	f.Add([]byte{})
+	f.Add([]byte{0x0a, 0x02, 0x08, 0x01})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := DecodeObject(b)
+		if err != nil {
+			if !errors.Is(err, ErrBadObject) && !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("unclassified: %v", err)
+			}
+			return
+		}
+		if !got.Author.Verify(append([]byte(signDomain), mustHeader(t, b)...), mustSig(t, b)) || !got.CID.Equals(sumCID(CodecObject, b)) {
+			t.Fatal("accepted an object that does not verify")
+		}
+	})
+}
+
+func mustHeader(t *testing.T, env []byte) []byte {
+	h, _ := splitEnvelope(t, env)
+	return h
+}
+
+func mustSig(t *testing.T, env []byte) []byte {
+	_, s := splitEnvelope(t, env)
+	return s
+}
+
+func FuzzDecodeRequest(f *testing.F) {
+	b, _ := EncodeRequest([]cid.Cid{sumCID(cid.Raw, []byte("x")), sumCID(CodecObject, []byte("y"))})
+	f.Add(b)
+	f.Add([]byte{0x0a, 0x00})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want, err := DecodeRequest(b)
+		if err != nil {
+			if !errors.Is(err, ErrBadMessage) {
+				t.Fatalf("unclassified: %v", err)
+			}
+			return
+		}
+		if len(want) == 0 || len(want) > MaxWant {
+			t.Fatalf("accepted %d wants", len(want))
+		}
+		for _, c := range want {
+			if checkCID(c) != nil {
+				t.Fatalf("accepted %s", c)
+			}
+		}
+	})
+}
+
+func FuzzDecodeBlock(f *testing.F) {
+	b, _ := EncodeBlock(BlockMsg{CID: sumCID(cid.Raw, []byte("x")), Data: []byte("x")})
+	f.Add(b)
+	b, _ = EncodeBlock(BlockMsg{CID: sumCID(cid.DagProtobuf, nil), Missing: true})
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := DecodeBlock(b)
+		if err != nil {
+			if !errors.Is(err, ErrBadMessage) {
+				t.Fatalf("unclassified: %v", err)
+			}
+			return
+		}
+		if len(m.Data) > MaxBlockSize || (m.Missing && len(m.Data) > 0) || checkCID(m.CID) != nil {
+			t.Fatalf("accepted %+v", m)
+		}
+	})
+}
+
+func FuzzDecodeAnnouncement(f *testing.F) {
+	o, _ := newObject(key(1), Meta{Title: "t", Netuid: 2}, sumCID(cid.Raw, []byte("b")), 1, nowForTest())
+	a := &Announcement{Object: o, Provider: peer.AddrInfo{ID: key(1).PublicKey().PeerID(), Addrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/4001")}}}
+	b, _ := a.Encode()
+	f.Add(b)
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, err := DecodeAnnouncement(b)
+		if err != nil {
+			if !errors.Is(err, ErrBadMessage) {
+				t.Fatalf("unclassified: %v", err)
+			}
+			return
+		}
+		if a.Object == nil || len(a.Provider.Addrs) > maxAnnouncedAddrs {
+			t.Fatalf("accepted %+v", a)
+		}
+		if _, err := a.Encode(); err != nil {
+			t.Fatalf("re-encoding an accepted announcement: %v", err)
+		}
+	})
+}
+
+// FuzzDecodeNode feeds dag-pb blocks (addressed by their own hash, as a
+// verified block would be) to the UnixFS decoder.
+func FuzzDecodeNode(f *testing.F) {
+	blocks := memBlocks{}
+	importBody(bytes.NewReader(goRandom(3*ChunkSize, 1)), 1<<30, blocks.put)
+	for c, d := range blocks {
+		if c.Type() == cid.DagProtobuf {
+			f.Add(d)
+		}
+	}
+	f.Add([]byte{0x0a, 0x02, 0x08, 0x02})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c := sumCID(cid.DagProtobuf, b)
+		n, err := decodeNode(c, b)
+		if err != nil {
+			if !errors.Is(err, ErrBadBlock) && !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("unclassified: %v", err)
+			}
+			return
+		}
+		if len(n.links) != len(n.sizes) || len(n.links) > maxNodeLinks {
+			t.Fatalf("accepted %d links, %d sizes", len(n.links), len(n.sizes))
+		}
+		sum := uint64(len(n.data))
+		for _, s := range n.sizes {
+			sum += s
+		}
+		if sum != n.size {
+			t.Fatalf("parts %d, size %d", sum, n.size)
+		}
+	})
+}
+
+func FuzzReadFrame(f *testing.F) {
+	f.Add([]byte{0x03, 'a', 'b', 'c'})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		out, err := readFrame(bufio.NewReader(bytes.NewReader(b)), 64)
+		if err == nil && len(out) > 64 {
+			t.Fatalf("a frame of %d bytes passed a 64-byte limit", len(out))
+		}
+	})
+}

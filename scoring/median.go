@@ -1,0 +1,76 @@
+package scoring
+
+import "math/bits"
+
+// medianScratch is the memory weightedMedian works in, kept from one
+// column to the next.
+type medianScratch struct {
+	stake [256]uint64 // stake by bucket
+	votes [2][]vote   // the candidates of a round; as long as the largest column
+}
+
+// weightedMedian returns the smallest score x among votes such that below
+// (the stake scoring less than every vote) plus the stake of the votes
+// scoring at most x exceeds minority, or the largest score if none does.
+// lo and hi are the smallest and largest scores. It does not modify votes.
+//
+// It is a radix selection. A round spreads the candidates' stake over up
+// to 256 buckets of equal width by score, finds the bucket in which the
+// stake at or below it first exceeds minority, and keeps that bucket's
+// votes as the next round's candidates. Every round narrows the range of
+// scores by a factor of the number of buckets, so even adversarial
+// scores take a bounded number of rounds, and no round branches on the
+// scores.
+func weightedMedian(votes []vote, lo, hi Fixed, below, minority uint64, scratch *medianScratch) Fixed {
+	candidates := votes
+	for round := 0; ; round++ {
+		if lo == hi {
+			return lo
+		}
+		span := uint64(hi - lo)
+		shift := max(bits.Len64(span)-bucketBits(len(candidates)), 0)
+		buckets := int(span>>shift) + 1 // at most 256
+		stake := &scratch.stake
+		clear(stake[:buckets])
+		for _, v := range candidates {
+			stake[uint8(uint64(v.w-lo)>>shift)] += uint64(v.stake)
+		}
+		b := 0
+		for ; b < buckets && below+stake[b] <= minority; b++ {
+			below += stake[b]
+		}
+		switch {
+		case b == buckets: // only in the first round: no score qualifies
+			return hi
+		case shift == 0: // the bucket holds one score
+			return lo + Fixed(b)
+		}
+		first, width := lo+Fixed(b)<<shift, uint64(1)<<shift
+		next := scratch.votes[round&1][:len(candidates)]
+		kept := 0
+		for _, v := range candidates {
+			next[kept] = v
+			kept += oneIf(uint64(v.w-first) < width)
+		}
+		candidates = next[:kept]
+		if kept == 1 {
+			return candidates[0].w
+		}
+		lo, hi = ^Fixed(0), 0
+		for _, v := range candidates {
+			lo, hi = min(lo, v.w), max(hi, v.w)
+		}
+	}
+}
+
+// bucketBits is how finely a round of weightedMedian splits the scores of
+// n candidates: into n/4 to n/2 buckets, at least 2 and at most 256.
+func bucketBits(n int) int { return min(max(bits.Len(uint(n))-2, 1), 8) }
+
+// oneIf is 1 if c holds, else 0; the compiler makes it a flag, not a branch.
+func oneIf(c bool) int {
+	if c {
+		return 1
+	}
+	return 0
+}
