@@ -11,14 +11,13 @@ func (e *epoch) idleTrust() {
 	if e.aSum == 0 { // no consensus: every W̃ is 0
 		return
 	}
-	for i, x := range in.Neurons {
+	for i := range in.Neurons {
 		if e.rowDiv[i].r == 0 || e.a[i] != 0 {
 			continue
 		}
-		c := entryMaker{div: e.rowDiv[i], self: i, lastUpdate: x.LastUpdate, freshWeights: e.freshWeights[i], regAt: e.regAt}
 		var v Fixed
 		for _, en := range in.Weights[i] {
-			v += min(c.weight(en), y.Consensus[en.UID])
+			v += min(e.weight(i, en), y.Consensus[en.UID])
 		}
 		y.ValidatorTrust[i] = v
 	}
@@ -31,47 +30,56 @@ func (e *epoch) idleTrust() {
 // lose their permit store nothing and everyone else keeps the input row.
 func (e *epoch) bonds() {
 	in, n, y := e.in, e.n, e.out
-	store := y.ValidatorPermit
-	// Each row with a new permit gets room for its entries of M, from
-	// first[i]; next[i] is where its next stored entry goes.
-	first, next := make([]int, n), make([]int, n)
+	// Each source with a new permit gets room for its entries of M, from
+	// first[k]; next[k] is where its next stored entry goes.
+	sources := len(e.sources)
+	store := make([]bool, sources)
+	first, next := make([]int, sources), make([]int, sources)
 	size := 0
-	for _, s := range e.sources {
-		if store[s.row] {
-			first[s.row], next[s.row] = size, size
+	for k, s := range e.sources {
+		if y.ValidatorPermit[s.row] {
+			store[k], first[k], next[k] = true, size, size
 			size += s.entries
 		}
 	}
 	stored := make([]Entry, size)
-	d := y.Dividends
+	d := make([]Fixed, sources)
 	for j := range n {
 		begin, end := e.mStart[j], e.mStart[j+1]
-		m, rows := e.m[begin:end], e.mRow[begin:end]
-		rows = rows[:len(m)]
+		m, srcs := e.m[begin:end], e.mSrc[begin:end]
+		srcs = srcs[:len(m)]
 		inc, most := y.Incentive[j], e.mMax[j]
 		upscale := newScaledDivider(65535, uint64(most))
 		for k, x := range m {
-			i := rows[k]
-			d[i] += mul(x, inc)
-			if store[i] && x != 0 {
+			s := srcs[k]
+			d[s] += mul(x, inc)
+			if store[s] && x != 0 {
 				v := uint64(65535) // the column's largest entry
 				if x != most {
 					v = uint64(upscale.div(uint64(x)))
 				}
-				stored[next[i]] = Entry{UID: uint16(j), Value: uint16(v)}
-				next[i] += int(min(v, 1)) // zeros are dropped
+				stored[next[s]] = Entry{UID: uint16(j), Value: uint16(v)}
+				next[s] += int(min(v, 1)) // zeros are dropped
 			}
 		}
 	}
-	normalize(d)
+	for k, s := range e.sources {
+		y.Dividends[s.row] = d[k]
+	}
+	normalize(y.Dividends)
 	for i, x := range in.Neurons {
 		switch {
-		case store[i]:
-			y.Bonds[i] = stored[first[i]:next[i]:next[i]]
+		case y.ValidatorPermit[i]:
+			y.Bonds[i] = stored[:0:0]
 		case x.ValidatorPermit:
 			y.Bonds[i] = nil
 		default:
 			y.Bonds[i] = rowOf(in.Bonds, i)
+		}
+	}
+	for k, s := range e.sources {
+		if store[k] {
+			y.Bonds[s.row] = stored[first[k]:next[k]:next[k]]
 		}
 	}
 }

@@ -8,14 +8,19 @@ package scoring
 // consensus, clipped ranks, validator trust and its column of the bonds
 // EMA, M.
 
-// vote is one entry of a column in the column pass: the score W_ij of row
-// i on column j (0 when i has no kept weight there, for example a bond
-// holder without a permit) and i's active stake a_i.
+// vote is a score with the stake behind it, as the κ-weighted median
+// reads them.
 type vote struct{ w, stake Fixed }
 
-// holder is the rest of a column entry: its row i and the kept stored bond
-// B⁰_ij (0 when there is none or it is outdated).
-type holder struct{ row, bond uint16 }
+// entry is one entry of a column in the column pass: the score W_ij of
+// row i on column j (0 when i has no kept weight there, for example a bond
+// holder without a permit), the kept stored bond B⁰_ij (0 when there is
+// none or it is outdated), and which source row i is.
+type entry struct {
+	w    Fixed
+	src  uint16 // index in epoch.sources
+	bond uint16
+}
 
 // source is a row the column pass reads: a validator with active stake
 // and kept weights (votes), a bond holder, or both.
@@ -25,13 +30,13 @@ type source struct {
 	// nextWeight and nextBond are where the row's weights and bonds
 	// resume in the next block of columns.
 	nextWeight, nextBond int
-	// entries counts the row's entries in the column pass, its entries
+	// entries bounds the row's entries in the column pass, its entries
 	// of M.
 	entries int
 }
 
 // blockEntries bounds the entries gathered at once: 8,192 entries take
-// 160 KB, which stays in the L2 cache.
+// 128 KB, which stays in the L2 cache.
 const blockEntries = 8192
 
 // consensus is the column pass: steps 6–10 and 11.2–11.5, column by
@@ -58,18 +63,23 @@ func (e *epoch) consensus() {
 	e.mStart = make([]int, n+1)
 	e.mMax = make([]Fixed, n)
 	e.m = make([]Fixed, e.mGuess)
-	e.mRow = make([]uint16, e.mGuess)
+	e.mSrc = make([]uint16, e.mGuess)
+	e.srcStake = make([]Fixed, len(e.sources))
+	e.srcTrust = make([]Fixed, len(e.sources))
+	for k, s := range e.sources {
+		e.srcStake[k] = e.a[s.row]
+	}
 
 	total, most := 0, 0
 	for _, b := range e.columnBound {
 		total += b
 		most = max(most, b)
 	}
-	size := min(total, max(most, blockEntries))
-	votes, holders := make([]vote, size), make([]holder, size)
+	entries := make([]entry, min(total, max(most, blockEntries)))
 	for k := range e.median.votes {
 		e.median.votes[k] = make([]vote, most)
 	}
+	e.median.column = make([]vote, most)
 	fill := make([]int, n)
 	for lo := 0; lo < n; {
 		// The block is columns lo..hi-1; fill[j] is where column j's
@@ -81,107 +91,139 @@ func (e *epoch) consensus() {
 			hi++
 		}
 		for k := range e.sources {
-			e.gather(&e.sources[k], hi, fill, votes, holders)
+			e.gather(k, hi, fill, entries)
 		}
 		start := 0
 		for j := lo; j < hi; j++ {
-			e.column(j, votes[start:fill[j]], holders[start:fill[j]])
+			e.column(j, entries[start:fill[j]])
 			start += e.columnBound[j]
 		}
 		lo = hi
 	}
+	for k, s := range e.sources {
+		e.out.ValidatorTrust[s.row] = e.srcTrust[k]
+	}
 }
 
-// gather moves the entries of row s in the columns below hi to their
-// columns, at fill[j]: the kept weight W_ij if s votes and the kept bond
-// B⁰_ij, merged by uid. Entries with neither are left out.
-func (e *epoch) gather(s *source, hi int, fill []int, votes []vote, holders []holder) {
+// gather moves the entries of source k in the columns below hi to their
+// columns, at fill[j]: the kept weight W_ij if the source votes and the
+// kept bond B⁰_ij, merged by uid. Entries with neither are left out.
+func (e *epoch) gather(k, hi int, fill []int, entries []entry) {
+	s := &e.sources[k]
 	i := s.row
 	var wrow []Entry
 	if s.votes {
 		wrow = e.in.Weights[i]
 	}
 	brow := rowOf(e.in.Bonds, i)
-	qw, qb := s.nextWeight, s.nextBond
-	wEnd, bEnd := qw, qb
-	for wEnd < len(wrow) && int(wrow[wEnd].UID) < hi {
-		wEnd++
-	}
-	for bEnd < len(brow) && int(brow[bEnd].UID) < hi {
-		bEnd++
-	}
-	s.nextWeight, s.nextBond = wEnd, bEnd
-	ws, bs := wrow[qw:wEnd], brow[qb:bEnd]
-	c := entryMaker{div: e.rowDiv[i], stake: e.a[i], self: i, row: uint16(i), lastUpdate: e.in.Neurons[i].LastUpdate,
-		freshWeights: e.freshWeights[i], freshBonds: e.freshBonds[i], regAt: e.regAt}
-	added := 0
+	ws, bs := wrow[s.nextWeight:], brow[s.nextBond:]
+	ws, bs = ws[:below(ws, hi)], bs[:below(bs, hi)]
+	s.nextWeight += len(ws)
+	s.nextBond += len(bs)
+	div, src := e.rowDiv[i], uint16(k)
+	fresh := e.freshWeights[i] && e.freshBonds[i]
 	for {
-		// Weights and bonds on the same uids, the usual case.
-		k := 0
-		for ; k < len(ws) && k < len(bs) && ws[k].UID == bs[k].UID; k++ {
-			j := ws[k].UID
-			w, b := c.weight(ws[k]), c.bond(bs[k])
-			at := fill[j]
-			votes[at] = vote{w, c.stake}
-			holders[at] = holder{c.row, b}
-			keep := int(min(1, uint64(w)|uint64(b)))
-			fill[j] = at + keep
-			added += keep
+		// Weights and bonds on the same uids, the usual case, up to the
+		// self-weight.
+		if fresh {
+			taken := gatherFresh(ws[:selfAt(ws, i)], bs, div, src, fill, entries)
+			ws, bs = ws[taken:], bs[taken:]
+			s.entries += taken
 		}
-		ws, bs = ws[k:], bs[k:]
-		// One entry that only one of the rows has.
-		switch {
-		case len(ws) == 0 && len(bs) == 0:
-			s.entries += added
+		if len(ws) == 0 && len(bs) == 0 {
 			return
+		}
+		// One entry, or the whole row when it has outdated entries.
+		var en entry
+		var j uint16
+		switch {
+		case len(ws) != 0 && len(bs) != 0 && ws[0].UID == bs[0].UID:
+			j = ws[0].UID
+			en = entry{w: e.weight(i, ws[0]), src: src, bond: e.bond(i, bs[0])}
+			ws, bs = ws[1:], bs[1:]
 		case len(bs) == 0 || (len(ws) != 0 && ws[0].UID < bs[0].UID):
-			j := ws[0].UID
-			if w := c.weight(ws[0]); w != 0 {
-				votes[fill[j]] = vote{w, c.stake}
-				holders[fill[j]] = holder{c.row, 0}
-				fill[j]++
-				added++
-			}
+			j = ws[0].UID
+			en = entry{w: e.weight(i, ws[0]), src: src}
 			ws = ws[1:]
 		default:
-			j := bs[0].UID
-			if b := c.bond(bs[0]); b != 0 {
-				votes[fill[j]] = vote{0, c.stake}
-				holders[fill[j]] = holder{c.row, b}
-				fill[j]++
-				added++
-			}
+			j = bs[0].UID
+			en = entry{src: src, bond: e.bond(i, bs[0])}
 			bs = bs[1:]
+		}
+		if en.w != 0 || en.bond != 0 {
+			entries[fill[j]] = en
+			fill[j]++
+			s.entries++
 		}
 	}
 }
 
-// entryMaker turns the entries of one row into column entries, applying
-// the masks of steps 5 and 11.1.
-type entryMaker struct {
-	div          divider
-	stake        Fixed
-	self         int
-	row          uint16
-	lastUpdate   uint64
-	freshWeights bool
-	freshBonds   bool
-	regAt        []uint64
+// below returns how many entries of a row are on uids below hi.
+func below(row []Entry, hi int) int {
+	k := 0
+	for k < len(row) && int(row[k].UID) < hi {
+		k++
+	}
+	return k
 }
 
-// weight is W_ij: the u16 weight over the row's sum of kept weights, 0
-// for a self-weight or an outdated one.
-func (c *entryMaker) weight(en Entry) Fixed {
-	w := c.div.div(uint64(en.Value))
-	if int(en.UID) == c.self || !c.freshWeights && c.lastUpdate <= c.regAt[en.UID] {
+// gatherFresh is gather's loop over the leading entries that ws and bs
+// share, for a row without outdated weights or bonds and without its
+// self-weight: no entry is masked. It returns how many it took; those
+// with a zero weight and bond take no room in their column.
+func gatherFresh(ws, bs []Entry, div divider, src uint16, fill []int, entries []entry) (taken int) {
+	n := min(len(ws), len(bs))
+	ws, bs = ws[:n], bs[:n]
+	for k, we := range ws {
+		j, bond := we.UID, bs[k].Value
+		if j != bs[k].UID {
+			return k
+		}
+		w := div.div(uint64(we.Value))
+		at := fill[j]
+		entries[at] = entry{w: w, src: src, bond: bond}
+		fill[j] = at + oneIf(uint64(w)|uint64(bond) != 0)
+	}
+	return n
+}
+
+// selfAt returns the index of row i's self-weight in ws, a part of the
+// row, or len(ws) if ws holds none.
+func selfAt(ws []Entry, i int) int {
+	if k := firstFrom(ws, i); k < len(ws) && int(ws[k].UID) == i {
+		return k
+	}
+	return len(ws)
+}
+
+// firstFrom returns the index of the first entry of a row on a uid at
+// least uid.
+func firstFrom(row []Entry, uid int) int {
+	lo, hi := 0, len(row)
+	for lo < hi {
+		mid := int(uint(lo+hi) / 2)
+		if int(row[mid].UID) < uid {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo
+}
+
+// weight is W_ij for a weight of row i, a permit holder: the u16 weight
+// over the row's sum of kept weights; 0 for a self-weight or an outdated
+// one.
+func (e *epoch) weight(i int, en Entry) Fixed {
+	if int(en.UID) == i || !e.freshWeights[i] && e.in.Neurons[i].LastUpdate <= e.regAt[en.UID] {
 		return 0
 	}
-	return w
+	return e.rowDiv[i].div(uint64(en.Value))
 }
 
-// bond is the kept stored bond: 0 when it is outdated.
-func (c *entryMaker) bond(en Entry) uint16 {
-	if !c.freshBonds && c.lastUpdate <= c.regAt[en.UID] {
+// bond is the kept stored bond B⁰_ij of row i: 0 when it is outdated.
+func (e *epoch) bond(i int, en Entry) uint16 {
+	if !e.freshBonds[i] && e.in.Neurons[i].LastUpdate <= e.regAt[en.UID] {
 		return 0
 	}
 	return en.Value
@@ -193,8 +235,8 @@ const (
 	bondsNonZero
 )
 
-// column is steps 6–10 and 11.2–11.5 for column j, from its entries
-// (votes and holders, in row order):
+// column is steps 6–10 and 11.2–11.5 for column j, from its entries (in
+// row order):
 //
 //   - the prerank Q_j = Σ_i W_ij a_i;
 //   - the consensus C_j, the κ-weighted median of the scores of the
@@ -206,43 +248,48 @@ const (
 //     (1−α)·[ΣB_·j > 0], so the normalized M_ij is
 //     ΔB_ij·α/(μ_j ΣΔB_·j) + B_ij·(1−α)/(μ_j ΣB_·j): one divider per
 //     column and matrix. With ρ = 1, ΔB_ij = W̃_ij a_i.
-func (e *epoch) column(j int, votes []vote, holders []holder) {
-	holders = holders[:len(votes)]
-	y := e.out
+func (e *epoch) column(j int, entries []entry) {
+	y, stakes := e.out, e.srcStake
+	votes := e.median.column[:len(entries)]
 	var prerank Fixed
 	var stake, bondSum uint64
 	lo, hi := ^Fixed(0), Fixed(0)
-	for _, v := range votes {
-		prerank += mul(v.w, v.stake)
-		stake += uint64(v.stake)
-		lo, hi = min(lo, v.w), max(hi, v.w)
-	}
-	for _, h := range holders {
-		bondSum += uint64(h.bond)
+	for k, en := range entries {
+		a := stakes[en.src]
+		votes[k] = vote{en.w, a}
+		prerank += mul(en.w, a)
+		stake += uint64(a)
+		bondSum += uint64(en.bond)
+		lo, hi = min(lo, en.w), max(hi, en.w)
 	}
 	e.prerank[j] = prerank
 
 	// Entries that score 0 count with the validators without one: below
 	// is their stake and that of the entries' rows without a vote.
 	c := Fixed(0)
-	if below := e.aSum - stake; e.aSum != 0 && below <= e.minority && len(votes) != 0 {
+	if below := e.aSum - stake; e.aSum != 0 && below <= e.minority && len(entries) != 0 {
 		c = weightedMedian(votes, lo, hi, below, e.minority, &e.median)
 	}
 	y.Consensus[j] = c
 
-	trust := y.ValidatorTrust
+	// Each entry's w becomes its ΔB before normalization.
+	trust := e.srcTrust
 	var rank Fixed
-	var deltaSum uint64
-	for k, v := range votes {
-		wc := min(v.w, c)
-		rank += mul(wc, v.stake)
-		trust[holders[k].row] += wc
+	for k, en := range entries {
+		wc := min(en.w, c)
+		rc := mul(wc, votes[k].stake)
+		rank += rc
+		trust[en.src] += wc
+		entries[k].w = rc // with ρ = 1, H = W̃
 	}
-	deltaSum = uint64(rank) // with ρ = 1, H = W̃
+	deltaSum := uint64(rank)
 	if e.rho != One {
 		deltaSum = 0
-		for _, v := range votes {
-			deltaSum += uint64(deltaBond(v.w, min(v.w, c), e.rho, v.stake))
+		for k := range entries {
+			v := votes[k]
+			d := deltaBond(v.w, min(v.w, c), e.rho, v.stake)
+			entries[k].w = d
+			deltaSum += uint64(d)
 		}
 	}
 	y.Ranks[j] = rank
@@ -258,28 +305,20 @@ func (e *epoch) column(j int, votes []vote, holders []holder) {
 	}
 	delta, bond := newScaledDivider(shares[0], deltaSum), newScaledDivider(shares[1], bondSum)
 	at := e.mStart[j]
-	if need := at + len(votes); need > len(e.m) {
+	if need := at + len(entries); need > len(e.m) {
 		grow := max(need, 2*len(e.m)) - len(e.m)
 		e.m = append(e.m, make([]Fixed, grow)...)
-		e.mRow = append(e.mRow, make([]uint16, grow)...)
+		e.mSrc = append(e.mSrc, make([]uint16, grow)...)
 	}
-	m, rows := e.m[at:at+len(votes)], e.mRow[at:at+len(votes)]
+	m, srcs := e.m[at:at+len(entries)], e.mSrc[at:at+len(entries)]
 	var most Fixed
-	if e.rho == One {
-		for k, v := range votes {
-			x := delta.div(uint64(mul(min(v.w, c), v.stake))) + bond.div(uint64(holders[k].bond))
-			m[k], rows[k] = x, holders[k].row
-			most = max(most, x)
-		}
-	} else {
-		for k, v := range votes {
-			x := delta.div(uint64(deltaBond(v.w, min(v.w, c), e.rho, v.stake))) + bond.div(uint64(holders[k].bond))
-			m[k], rows[k] = x, holders[k].row
-			most = max(most, x)
-		}
+	for k, en := range entries {
+		x := delta.div(uint64(en.w)) + bond.div(uint64(en.bond))
+		m[k], srcs[k] = x, en.src
+		most = max(most, x)
 	}
 	e.mMax[j] = most
-	e.mStart[j+1] = at + len(votes)
+	e.mStart[j+1] = at + len(entries)
 }
 
 // ranks is the rest of step 10: trust T = r/Q and incentive I = R =

@@ -57,11 +57,13 @@ type epoch struct {
 	median    medianScratch
 
 	// Results of the column pass.
-	prerank []Fixed // Q
+	prerank  []Fixed // Q
+	srcStake []Fixed // a of each source
+	srcTrust []Fixed // V of each source
 	// M, column by column: column j's entries are m[mStart[j]:mStart[j+1]],
-	// on the rows mRow, at most mMax[j].
+	// on the rows of the sources mSrc, at most mMax[j].
 	m      []Fixed
-	mRow   []uint16
+	mSrc   []uint16
 	mStart []int
 	mMax   []Fixed
 }

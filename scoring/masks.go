@@ -100,17 +100,8 @@ func (e *epoch) maskWeightRow(i int, row []Entry, voting bool) (sum uint64, fres
 
 // selfWeight returns the weight row i sets on itself, 0 if none.
 func selfWeight(i int, row []Entry) uint64 {
-	lo, hi := 0, len(row)
-	for lo < hi {
-		mid := int(uint(lo+hi) / 2)
-		if int(row[mid].UID) < i {
-			lo = mid + 1
-		} else {
-			hi = mid
-		}
-	}
-	if lo < len(row) && int(row[lo].UID) == i {
-		return uint64(row[lo].Value)
+	if k := firstFrom(row, i); k < len(row) && int(row[k].UID) == i {
+		return uint64(row[k].Value)
 	}
 	return 0
 }

@@ -5,8 +5,9 @@ import "math/bits"
 // medianScratch is the memory weightedMedian works in, kept from one
 // column to the next.
 type medianScratch struct {
-	stake [256]uint64 // stake by bucket
-	votes [2][]vote   // the candidates of a round; as long as the largest column
+	stake  [256]uint64 // stake by bucket
+	votes  [2][]vote   // the candidates of a round; as long as the largest column
+	column []vote      // the votes of a column, for the column pass
 }
 
 // weightedMedian returns the smallest score x among votes such that below
