@@ -142,10 +142,15 @@ type Gossip struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// mu guards topics and closed; it is held across Join's calls into
+	// pubsub, so pubsub's event loop must never wait for it.
 	mu     sync.Mutex
 	topics map[string]*Topic
-	scores map[peer.ID]float64
 	closed bool
+
+	// scoresMu guards scores, which pubsub's event loop writes.
+	scoresMu sync.Mutex
+	scores   map[peer.ID]float64
 }
 
 // New starts gossipsub on h. h's identity signs what this neuron
@@ -204,17 +209,17 @@ func New(h host.Host, reg Registry, cfg Config) (*Gossip, error) {
 }
 
 func (g *Gossip) inspectScores(scores map[peer.ID]float64) {
-	g.mu.Lock()
+	g.scoresMu.Lock()
 	g.scores = scores
-	g.mu.Unlock()
+	g.scoresMu.Unlock()
 }
 
 // PeerScore is p's score as this neuron last computed it (0 for a peer it
 // does not score), and whether p is graylisted: below the graylist
 // threshold, so its messages are ignored.
 func (g *Gossip) PeerScore(p peer.ID) (score float64, graylisted bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
+	g.scoresMu.Lock()
+	defer g.scoresMu.Unlock()
 	s := g.scores[p]
 	return s, s < g.cfg.Score.Graylist
 }

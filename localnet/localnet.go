@@ -93,6 +93,8 @@ type NeuronSummary struct {
 	QueriesServed int64    `json:"queries_served"`
 	QueriesSent   int64    `json:"queries_sent"`
 	WeightSets    int64    `json:"weight_sets"`
+	// Heard counts the neurons whose heartbeats it heard over gossip.
+	Heard int `json:"heard"`
 }
 
 // Summary is the outcome of a run.
@@ -357,10 +359,16 @@ func summarize(c chainlink.Chain, members []*member, epochs int) (*Summary, erro
 			Emission: mg.Emission[uid], Trust: frac(mg.Trust[uid])}
 		if m.miner != nil {
 			ns.Addrs, ns.QueriesServed = m.miner.Addrs(), m.miner.QueriesServed()
+			if sw := m.miner.Swarm(); sw != nil {
+				ns.Heard = len(sw.Heard())
+			}
 		}
 		if m.validator != nil {
 			ns.Addrs = m.validator.Addrs()
 			ns.QueriesSent, ns.WeightSets = m.validator.Stats()
+			if sw := m.validator.Swarm(); sw != nil {
+				ns.Heard = len(sw.Heard())
+			}
 		}
 		s.Neurons = append(s.Neurons, ns)
 	}

@@ -50,6 +50,13 @@ func TestLocalnetRewardsHonestWork(t *testing.T) {
 			honest = append(honest, n)
 		}
 	}
+	// Every neuron heard every other's heartbeat over gossip (the offline
+	// miner only until it left, so at least the others').
+	for _, n := range s.Neurons {
+		if n.Heard < len(s.Neurons)-2 {
+			t.Errorf("uid %d heard %d of the other %d neurons over gossip", n.UID, n.Heard, len(s.Neurons)-1)
+		}
+	}
 	for _, h := range honest {
 		if h.Incentive == 0 || h.Incentive < 10*lazy.Incentive || h.QueriesServed == 0 {
 			t.Errorf("honest miner %d incentive %v (lazy %v), served %d", h.UID, h.Incentive, lazy.Incentive, h.QueriesServed)

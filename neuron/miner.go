@@ -24,18 +24,21 @@ type MinerConfig struct {
 	Generator backend.Generator
 	// Server tunes the query server.
 	Server protocol.ServerConfig
+	// Swarm sets the miner's DHT membership and heartbeats.
+	Swarm  SwarmConfig
 	Logger *slog.Logger
 }
 
 // DefaultMinerConfig listens on a random loopback TCP port.
 func DefaultMinerConfig(netuid uint16, g backend.Generator) MinerConfig {
-	return MinerConfig{Netuid: netuid, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Generator: g, Server: protocol.DefaultServerConfig(), Logger: slog.Default()}
+	return MinerConfig{Netuid: netuid, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Generator: g, Server: protocol.DefaultServerConfig(), Swarm: DefaultSwarmConfig(), Logger: slog.Default()}
 }
 
 // Miner serves a subnet's synapses.
 type Miner struct {
 	h      host.Host
 	srv    *protocol.Server
+	swarm  *Swarm
 	uid    uint16
 	served atomic.Int64
 }
@@ -45,6 +48,9 @@ type Miner struct {
 func StartMiner(ctx context.Context, c chainlink.Chain, cold, hot *wallet.PrivateKey, cfg MinerConfig) (*Miner, error) {
 	if cfg.Generator == nil || cfg.Logger == nil {
 		return nil, errors.New("neuron: miner config: Generator and Logger are required")
+	}
+	if err := cfg.Swarm.validate(); err != nil {
+		return nil, err
 	}
 	uid, err := ensureRegistered(ctx, c, cold, hot, cfg.Netuid)
 	if err != nil {
@@ -70,6 +76,12 @@ func StartMiner(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Privat
 		m.Close()
 		return nil, err
 	}
+	if !cfg.Swarm.Disabled {
+		if m.swarm, err = JoinSwarm(ctx, h, hot, c, cfg.Netuid, uid, "miner", []string{string(protocol.QueryID)}, cfg.Swarm, cfg.Logger); err != nil {
+			m.Close()
+			return nil, err
+		}
+	}
 	cfg.Logger.Info("miner serving", "uid", uid, "peer", h.ID())
 	return m, nil
 }
@@ -86,8 +98,14 @@ func (m *Miner) Addrs() []string { return FullAddrs(m.h) }
 // QueriesServed counts the queries the miner answered.
 func (m *Miner) QueriesServed() int64 { return m.served.Load() }
 
+// Swarm is the miner's swarm membership; nil if disabled.
+func (m *Miner) Swarm() *Swarm { return m.swarm }
+
 // Close stops serving.
 func (m *Miner) Close() error {
+	if m.swarm != nil {
+		m.swarm.Close()
+	}
 	if m.srv != nil {
 		m.srv.Close()
 	}

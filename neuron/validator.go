@@ -60,13 +60,15 @@ type ValidatorConfig struct {
 	// Copier makes an adversary: it queries nobody and copies the weights
 	// the highest-staked other validator has on chain.
 	Copier bool
+	// Swarm sets the validator's DHT membership and heartbeats.
+	Swarm  SwarmConfig
 	Logger *slog.Logger
 }
 
 // DefaultValidatorConfig queries every 2 blocks and sets weights every 5.
 func DefaultValidatorConfig(netuid uint16, tasks []Task) ValidatorConfig {
 	return ValidatorConfig{Netuid: netuid, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Tasks: tasks, QueryEvery: 2, WeightsEvery: 5,
-		Timeout: 2 * time.Second, Alpha: 0.3, Logger: slog.Default()}
+		Timeout: 2 * time.Second, Alpha: 0.3, Swarm: DefaultSwarmConfig(), Logger: slog.Default()}
 }
 
 // Validator samples miners, scores them and sets weights.
@@ -77,6 +79,7 @@ type Validator struct {
 	sender *chainlink.Sender
 	h      host.Host
 	client *protocol.Client
+	swarm  *Swarm
 	uid    uint16
 	log    *slog.Logger
 
@@ -94,6 +97,9 @@ type Validator struct {
 func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.PrivateKey, stake uint64, cfg ValidatorConfig) (*Validator, error) {
 	if len(cfg.Tasks) == 0 || cfg.QueryEvery == 0 || cfg.WeightsEvery == 0 || cfg.Timeout <= 0 || cfg.Logger == nil {
 		return nil, errors.New("neuron: validator config: Tasks, QueryEvery, WeightsEvery, Timeout and Logger are required")
+	}
+	if err := cfg.Swarm.validate(); err != nil {
+		return nil, err
 	}
 	scores, err := scoring.NewScores(cfg.Alpha)
 	if err != nil {
@@ -118,14 +124,26 @@ func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Pr
 		h.Close()
 		return nil, err
 	}
+	var swarm *Swarm
+	if !cfg.Swarm.Disabled {
+		if swarm, err = JoinSwarm(ctx, h, hot, c, cfg.Netuid, uid, "validator", nil, cfg.Swarm, cfg.Logger); err != nil {
+			client.Close()
+			h.Close()
+			return nil, err
+		}
+	}
 	lctx, cancel := context.WithCancel(context.Background())
 	heads, err := c.SubscribeHeads(lctx)
 	if err != nil {
 		cancel()
+		if swarm != nil {
+			swarm.Close()
+		}
+		client.Close()
 		h.Close()
 		return nil, err
 	}
-	v := &Validator{cfg: cfg, chain: c, hot: hot, sender: chainlink.NewSender(c, hot), h: h, client: client, uid: uid,
+	v := &Validator{cfg: cfg, chain: c, hot: hot, sender: chainlink.NewSender(c, hot), h: h, client: client, swarm: swarm, uid: uid,
 		log: cfg.Logger.With("component", "validator", "uid", uid), scores: scores, cancel: cancel}
 	v.wg.Add(1)
 	go v.run(lctx, heads)
@@ -307,6 +325,9 @@ func (v *Validator) UID() uint16 { return v.uid }
 // Addrs are the validator's full addresses.
 func (v *Validator) Addrs() []string { return FullAddrs(v.h) }
 
+// Swarm is the validator's swarm membership; nil if disabled.
+func (v *Validator) Swarm() *Swarm { return v.swarm }
+
 // Stats reports queries sent and weight sets made.
 func (v *Validator) Stats() (queries, weightSets int64) {
 	v.mu.Lock()
@@ -318,6 +339,9 @@ func (v *Validator) Stats() (queries, weightSets int64) {
 func (v *Validator) Close() error {
 	v.cancel()
 	v.wg.Wait()
+	if v.swarm != nil {
+		v.swarm.Close()
+	}
 	v.client.Close()
 	return v.h.Close()
 }

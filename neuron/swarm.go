@@ -1,0 +1,384 @@
+package neuron
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/cybertensor/cybertensor/chainlink"
+	"github.com/cybertensor/cybertensor/dht"
+	"github.com/cybertensor/cybertensor/gossip"
+	"github.com/cybertensor/cybertensor/gossip/pb"
+	"github.com/cybertensor/cybertensor/wallet"
+)
+
+// Agent names this software in heartbeats.
+const Agent = "cybertensor/0.1"
+
+// SwarmConfig configures a neuron's place in the swarm: the DHT, through
+// which it finds its subnet's members, and gossip, on which it sends and
+// hears heartbeats.
+type SwarmConfig struct {
+	// Disabled keeps the neuron off the DHT and gossip (queries still
+	// work: they dial the addresses served on chain).
+	Disabled bool
+	// HeartbeatEvery is how often the neuron publishes its heartbeat.
+	HeartbeatEvery time.Duration
+	// DiscoverEvery is how often it looks up its subnet's members (on
+	// the chain's axons and the DHT) and connects to those it lacks.
+	DiscoverEvery time.Duration
+	// MaxDial bounds the members dialed per discovery round.
+	MaxDial int
+	// RegistryTTL is how long a registration lookup is cached.
+	RegistryTTL time.Duration
+	// Bootstrap peers (full multiaddrs), beyond the chain's axons.
+	Bootstrap []string
+}
+
+// DefaultSwarmConfig heartbeats every 30 s and rediscovers every minute.
+func DefaultSwarmConfig() SwarmConfig {
+	return SwarmConfig{HeartbeatEvery: 30 * time.Second, DiscoverEvery: time.Minute, MaxDial: 16, RegistryTTL: 12 * time.Second}
+}
+
+func (c SwarmConfig) validate() error {
+	if c.Disabled {
+		return nil
+	}
+	if c.HeartbeatEvery <= 0 || c.DiscoverEvery <= 0 || c.MaxDial < 1 || c.RegistryTTL <= 0 {
+		return errors.New("neuron: swarm config: HeartbeatEvery, DiscoverEvery, MaxDial and RegistryTTL must be positive")
+	}
+	return nil
+}
+
+// Heard is the last heartbeat heard from a neuron.
+type Heard struct {
+	UID       uint16
+	Role      string
+	Block     uint64
+	Protocols []string
+	At        time.Time
+}
+
+// Swarm is a neuron's membership of its subnet's swarm.
+type Swarm struct {
+	h       host.Host
+	dht     *dht.DHT
+	gossip  *gossip.Gossip
+	beats   *gossip.Topic
+	c       chainlink.Reader
+	cfg     SwarmConfig
+	netuid  uint16
+	uid     uint16
+	role    string
+	protos  []string
+	log     *slog.Logger
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	closeMu sync.Once
+
+	mu    sync.Mutex
+	heard map[peer.ID]Heard
+}
+
+// JoinSwarm puts the neuron on host h (identity hot) into netuid's swarm:
+// it connects to members serving axons on chain and to cfg.Bootstrap,
+// starts the DHT and announces membership, joins the subnet's heartbeat
+// topic, and heartbeats until Close.
+func JoinSwarm(ctx context.Context, h host.Host, hot *wallet.PrivateKey, c chainlink.Reader, netuid, uid uint16, role string, protocols []string, cfg SwarmConfig, log *slog.Logger) (*Swarm, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	reg := NewChainRegistry(c, cfg.RegistryTTL)
+	s := &Swarm{h: h, c: c, cfg: cfg, netuid: netuid, uid: uid, role: role, protos: protocols,
+		log: log.With("component", "swarm"), heard: map[peer.ID]Heard{}}
+	for _, a := range cfg.Bootstrap {
+		info, err := peer.AddrInfoFromString(a)
+		if err != nil {
+			return nil, fmt.Errorf("neuron: bootstrap %q: %w", a, err)
+		}
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := h.Connect(cctx, *info); err != nil {
+			s.log.Warn("bootstrap peer unreachable", "peer", info.ID, "err", err)
+		}
+		cancel()
+	}
+	s.connectAxons(ctx)
+
+	dcfg := dht.DefaultConfig(c.ChainID())
+	dcfg.Logger = log
+	var err error
+	if s.dht, err = dht.New(h, hot, reg, dcfg); err != nil {
+		return nil, err
+	}
+	gcfg := gossip.DefaultConfig(c.ChainID())
+	gcfg.Logger = log
+	if s.gossip, err = gossip.New(h, reg, gcfg); err != nil {
+		s.dht.Close()
+		return nil, err
+	}
+	if s.beats, err = s.gossip.Join(netuid, gossip.Heartbeat, nil); err != nil {
+		s.Close()
+		return nil, err
+	}
+	sub, err := s.beats.Subscribe()
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.wg.Add(3)
+	go s.listen(rctx, sub)
+	go s.heartbeat(rctx)
+	go s.discover(rctx)
+	return s, nil
+}
+
+// Gossip is the neuron's gossip router (to join more topics).
+func (s *Swarm) Gossip() *gossip.Gossip { return s.gossip }
+
+// DHT is the neuron's DHT.
+func (s *Swarm) DHT() *dht.DHT { return s.dht }
+
+// Heard returns the last heartbeat of every neuron heard from, by peer.
+func (s *Swarm) Heard() map[peer.ID]Heard {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[peer.ID]Heard, len(s.heard))
+	for p, h := range s.heard {
+		out[p] = h
+	}
+	return out
+}
+
+func (s *Swarm) listen(ctx context.Context, sub *gossip.Subscription) {
+	defer s.wg.Done()
+	defer sub.Cancel()
+	for {
+		m, err := sub.Next(ctx)
+		if err != nil {
+			return
+		}
+		if m.Peer == s.h.ID() {
+			continue
+		}
+		hb, err := gossip.DecodeHeartbeat(m.Body)
+		if err != nil {
+			continue // validation decoded it already
+		}
+		s.mu.Lock()
+		s.heard[m.Peer] = Heard{UID: m.UID, Role: hb.Role, Block: hb.Block, Protocols: hb.Protocols, At: m.Timestamp}
+		s.mu.Unlock()
+	}
+}
+
+// heartbeat publishes the neuron's status now (once the mesh has a peer,
+// or after one period) and every HeartbeatEvery.
+func (s *Swarm) heartbeat(ctx context.Context) {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.HeartbeatEvery)
+	defer t.Stop()
+	first := time.NewTicker(min(100*time.Millisecond, s.cfg.HeartbeatEvery))
+	defer first.Stop()
+	sent := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-first.C:
+			if sent || len(s.beats.Peers()) == 0 {
+				continue
+			}
+		case <-t.C:
+		}
+		sent = true
+		if err := s.publishHeartbeat(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("heartbeat not published", "err", err)
+		}
+	}
+}
+
+func (s *Swarm) publishHeartbeat(ctx context.Context) error {
+	var block uint64
+	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if head, err := s.c.Head(hctx); err == nil {
+		block = head.Height
+	}
+	body, err := gossip.EncodeHeartbeat(&pb.Heartbeat{
+		Uid: uint32(s.uid), Role: s.role, Block: block, Protocols: s.protos, Agent: Agent,
+		Peers: uint32(len(s.h.Network().Peers())),
+	})
+	if err != nil {
+		return err
+	}
+	return s.beats.Publish(hctx, body)
+}
+
+// discover announces membership on the DHT (retrying until it has peers
+// to announce to), then every DiscoverEvery connects to members it lacks,
+// from the chain's axons and the DHT's providers.
+func (s *Swarm) discover(ctx context.Context) {
+	defer s.wg.Done()
+	joined := false
+	delay := 200 * time.Millisecond
+	for {
+		if !joined {
+			jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err := s.dht.Join(jctx, s.netuid, s.uid, s.protos)
+			cancel()
+			joined = err == nil
+			if err != nil && ctx.Err() == nil {
+				s.log.Debug("DHT membership not announced yet", "err", err)
+			}
+		}
+		s.connectAxons(ctx)
+		mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		s.dial(mctx, s.dht.Members(mctx, s.netuid))
+		cancel()
+		if joined {
+			delay = s.cfg.DiscoverEvery
+		} else {
+			delay = min(2*delay, s.cfg.DiscoverEvery)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+	}
+}
+
+// connectAxons dials members that serve an axon on chain.
+func (s *Swarm) connectAxons(ctx context.Context) {
+	mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	mg, err := s.c.Metagraph(mctx, s.netuid, true)
+	if err != nil {
+		s.log.Debug("metagraph unavailable for discovery", "err", err)
+		return
+	}
+	var infos []peer.AddrInfo
+	for _, a := range mg.Axons {
+		if a == nil {
+			continue
+		}
+		id, err := peer.Decode(a.PeerID)
+		if err != nil {
+			continue
+		}
+		info := peer.AddrInfo{ID: id}
+		for _, s := range a.Multiaddrs {
+			if m, err := ma.NewMultiaddr(s); err == nil {
+				info.Addrs = append(info.Addrs, m)
+			}
+		}
+		infos = append(infos, info)
+	}
+	s.dial(mctx, infos)
+}
+
+// dial connects, concurrently, to up to MaxDial of infos not yet
+// connected, chosen at random.
+func (s *Swarm) dial(ctx context.Context, infos []peer.AddrInfo) {
+	var todo []peer.AddrInfo
+	for _, info := range infos {
+		if info.ID != s.h.ID() && len(info.Addrs) > 0 && s.h.Network().Connectedness(info.ID) != network.Connected {
+			todo = append(todo, info)
+		}
+	}
+	rand.Shuffle(len(todo), func(i, j int) { todo[i], todo[j] = todo[j], todo[i] })
+	if len(todo) > s.cfg.MaxDial {
+		todo = todo[:s.cfg.MaxDial]
+	}
+	var wg sync.WaitGroup
+	for _, info := range todo {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.h.Connect(ctx, info); err != nil {
+				s.log.Debug("member unreachable", "peer", info.ID, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// Close leaves the swarm and stops every goroutine it started.
+func (s *Swarm) Close() error {
+	s.closeMu.Do(func() {
+		if s.cancel != nil {
+			s.cancel()
+		}
+		s.wg.Wait()
+		if s.gossip != nil {
+			s.gossip.Close()
+		}
+		s.dht.Close()
+	})
+	return nil
+}
+
+// ChainRegistry answers registration lookups from the chain, caching each
+// answer for a while so that gossip validation does not query the chain
+// for every message. It implements gossip.Registry and dht.Registry.
+type ChainRegistry struct {
+	c   chainlink.Reader
+	ttl time.Duration
+
+	mu    sync.Mutex
+	cache map[registryKey]registryEntry
+}
+
+type registryKey struct {
+	netuid uint16
+	hotkey wallet.Address
+}
+
+type registryEntry struct {
+	uid     uint16
+	ok      bool
+	expires time.Time
+}
+
+// NewChainRegistry caches answers from c for ttl.
+func NewChainRegistry(c chainlink.Reader, ttl time.Duration) *ChainRegistry {
+	return &ChainRegistry{c: c, ttl: ttl, cache: map[registryKey]registryEntry{}}
+}
+
+// Lookup returns the uid hotkey holds on netuid.
+func (r *ChainRegistry) Lookup(ctx context.Context, netuid uint16, hotkey wallet.Address) (uint16, bool, error) {
+	k := registryKey{netuid, hotkey}
+	now := time.Now()
+	r.mu.Lock()
+	e, hit := r.cache[k]
+	r.mu.Unlock()
+	if hit && now.Before(e.expires) {
+		return e.uid, e.ok, nil
+	}
+	n, err := r.c.Neuron(ctx, netuid, hotkey)
+	switch {
+	case errors.Is(err, chainlink.ErrNotFound):
+		e = registryEntry{expires: now.Add(r.ttl)}
+	case err != nil:
+		return 0, false, err
+	default:
+		e = registryEntry{uid: n.UID, ok: true, expires: now.Add(r.ttl)}
+	}
+	r.mu.Lock()
+	if len(r.cache) > 65536 { // bounded: a flood of unknown hotkeys
+		clear(r.cache)
+	}
+	r.cache[k] = e
+	r.mu.Unlock()
+	return e.uid, e.ok, nil
+}

@@ -1,0 +1,152 @@
+package neuron
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"go.uber.org/goleak"
+
+	"github.com/cybertensor/cybertensor/backend"
+	"github.com/cybertensor/cybertensor/chain"
+	"github.com/cybertensor/cybertensor/chainlink/local"
+	"github.com/cybertensor/cybertensor/wallet"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// go-libp2p-kad-dht's shared worker pools and the go-log event loop
+		// are process-wide and outlive any one neuron.
+		goleak.IgnoreAnyFunction("github.com/ipfs/go-log/v2/writer.(*MirrorWriter).logRoutine"),
+		goleak.IgnoreAnyFunction("go.opencensus.io/stats/view.(*worker).start"),
+	)
+}
+
+func testKey(t *testing.T, label string, i int) *wallet.PrivateKey {
+	t.Helper()
+	seed := sha256.Sum256([]byte(fmt.Sprintf("neuron test %s %d", label, i)))
+	k, err := wallet.PrivateKeyFromBytes(seed[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// testChain is an embedded chain with subnet 1 and funded coldkeys.
+func testChain(t *testing.T, colds []*wallet.PrivateKey) *local.Local {
+	t.Helper()
+	root := testKey(t, "root", 0)
+	balances := []chain.GenesisBalance{{Address: root.PublicKey().Address(), Amount: 1e15}}
+	for _, c := range colds {
+		balances = append(balances, chain.GenesisBalance{Address: c.PublicKey().Address(), Amount: 1e13})
+	}
+	gen := chain.LocalnetGenesis("neuron-test", root.PublicKey().Address(), balances)
+	params := gen.SubnetDefaults
+	params.Tempo, params.MaxAllowedUIDs, params.MinAllowedWeights = 10, 64, 1
+	gen.Subnets = []chain.GenesisSubnet{{Name: "qa", Owner: root.PublicKey().Address(), Params: &params}}
+	cfg := local.DefaultConfig(gen, chain.YumaEpoch)
+	cfg.BlockTime, cfg.Logger = 50*time.Millisecond, slog.New(slog.DiscardHandler)
+	c, err := local.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func fastSwarm() SwarmConfig {
+	s := DefaultSwarmConfig()
+	s.HeartbeatEvery, s.DiscoverEvery, s.RegistryTTL = 300*time.Millisecond, 500*time.Millisecond, time.Second
+	return s
+}
+
+// Miners and validators started only from the chain (no bootstrap peers)
+// find each other through the axons served on chain and the DHT, and
+// every one hears every other's heartbeat with the uid the chain gives it.
+func TestNeuronsFormASwarm(t *testing.T) {
+	miners, validators := 8, 2
+	if testing.Short() {
+		miners = 4
+	}
+	var colds []*wallet.PrivateKey
+	for i := range miners + validators {
+		colds = append(colds, testKey(t, "cold", i))
+	}
+	c := testChain(t, colds)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	log := slog.New(slog.DiscardHandler)
+
+	type member struct {
+		id    peer.ID
+		uid   uint16
+		swarm *Swarm
+	}
+	var members []member
+	for i := range miners {
+		cfg := DefaultMinerConfig(1, backend.NewRetrieval(backend.Document{ID: "d", Text: "The sky is blue."}))
+		cfg.Swarm, cfg.Logger = fastSwarm(), log
+		m, err := StartMiner(ctx, c, colds[i], testKey(t, "hot", i), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		members = append(members, member{m.ID(), m.UID(), m.Swarm()})
+	}
+	for i := range validators {
+		cfg := DefaultValidatorConfig(1, []Task{{Prompt: "What colour is the sky?", Answer: "blue"}})
+		cfg.Swarm, cfg.Logger = fastSwarm(), log
+		v, err := StartValidator(ctx, c, colds[miners+i], testKey(t, "hot", miners+i), 1e12, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { v.Close() })
+		members = append(members, member{v.ID(), v.UID(), v.Swarm()})
+	}
+
+	for _, m := range members {
+		deadline := time.Now().Add(time.Minute)
+		for {
+			heard := m.swarm.Heard()
+			missing := 0
+			for _, o := range members {
+				if o.id == m.id {
+					continue
+				}
+				if h, ok := heard[o.id]; !ok {
+					missing++
+				} else if h.UID != o.uid {
+					t.Fatalf("uid %d heard uid %d for a neuron holding %d", m.uid, h.UID, o.uid)
+				}
+			}
+			if missing == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("uid %d has not heard %d of %d neurons", m.uid, missing, len(members)-1)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	// Every neuron announced itself on the DHT: the last one finds them all.
+	last := members[len(members)-1]
+	deadline := time.Now().Add(time.Minute)
+	for {
+		qctx, qcancel := context.WithTimeout(ctx, 10*time.Second)
+		found := map[peer.ID]bool{}
+		for _, p := range last.swarm.DHT().Members(qctx, 1) {
+			found[p.ID] = true
+		}
+		qcancel()
+		if len(found) >= len(members)-1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the DHT lists %d of %d members", len(found), len(members))
+		}
+	}
+}
