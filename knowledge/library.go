@@ -391,18 +391,41 @@ func (l *Library) reprovideLoop() {
 		case <-l.ctx.Done():
 			return
 		case <-t.C:
-			roots, err := l.store.roots()
-			if err != nil {
+			if err := l.Reprovide(l.ctx); err != nil {
 				l.log.Warn("reproviding", "err", err)
-				continue
-			}
-			for _, r := range roots {
-				if r.rec.Pinned {
-					l.provide(r.cid)
-				}
 			}
 		}
 	}
+}
+
+// Reprovide provides every pinned root (and each object's body) on the
+// DHT now; the library also does it every ReprovideEvery.
+func (l *Library) Reprovide(ctx context.Context) error {
+	if l.routing == nil {
+		return ErrOffline
+	}
+	roots, err := l.store.roots()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, r := range roots {
+		if !r.rec.Pinned {
+			continue
+		}
+		cids := []cid.Cid{r.cid}
+		if isObject(r.cid) {
+			if o, err := l.localObject(r.cid); err == nil {
+				cids = append(cids, o.Body)
+			}
+		}
+		for _, c := range cids {
+			if err := l.routing.Provide(ctx, c); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // provide advertises c (and an object's body) within FindTimeout.

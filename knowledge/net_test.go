@@ -65,6 +65,13 @@ func swarm(t testing.TB, count int, tweak ...func(i int, c *Config)) []*neuron {
 				n.Close()
 				t.Fatal(err)
 			}
+			// A small swarm is a full mesh from the start, so every routing
+			// table fills without waiting for a refresh.
+			for _, o := range ns[1:] {
+				if count <= 5 {
+					n.Connect(context.Background(), peer.AddrInfo{ID: o.n.ID(), Addrs: o.n.Addrs()})
+				}
+			}
 		}
 		d, err := dht.New(n, k, registry{}, dcfg)
 		if err != nil {

@@ -129,6 +129,9 @@ scores on a chain with Yuma consensus, and shares content-addressed knowledge.`,
 	ln := a.localnetCommand()
 	ln.GroupID = "consensus"
 	root.AddCommand(ln)
+	kc := a.knowledgeCommand()
+	kc.GroupID = "consensus"
+	root.AddCommand(kc)
 	sc := a.scoringCommand()
 	sc.GroupID = "consensus"
 	root.AddCommand(sc)
