@@ -31,36 +31,31 @@ func (e *epoch) idleTrust() {
 func (e *epoch) bonds() {
 	in, n, y := e.in, e.n, e.out
 	// Each source with a new permit gets room for its entries of M, from
-	// first[k]; next[k] is where its next stored entry goes.
+	// first[k]; next[k] is where its next stored entry goes. The others
+	// all write to one spare slot past the end, without advancing
+	// (advance[k] = 0), so that storing does not branch.
 	sources := len(e.sources)
-	store := make([]bool, sources)
-	first, next := make([]int, sources), make([]int, sources)
+	first, next, advance := make([]int, sources), make([]int, sources), make([]int, sources)
 	size := 0
 	for k, s := range e.sources {
 		if y.ValidatorPermit[s.row] {
-			store[k], first[k], next[k] = true, size, size
+			first[k], next[k], advance[k] = size, size, 1
 			size += s.entries
 		}
 	}
-	stored := make([]Entry, size)
+	for k := range next {
+		if advance[k] == 0 {
+			first[k], next[k] = size, size
+		}
+	}
+	stored := make([]Entry, size+1)
 	d := make([]Fixed, sources)
 	for j := range n {
 		begin, end := e.mStart[j], e.mStart[j+1]
 		m, srcs := e.m[begin:end], e.mSrc[begin:end]
-		srcs = srcs[:len(m)]
-		inc, most := y.Incentive[j], e.mMax[j]
-		upscale := newScaledDivider(65535, uint64(most))
-		for k, x := range m {
-			s := srcs[k]
-			d[s] += mul(x, inc)
-			if store[s] && x != 0 {
-				v := uint64(65535) // the column's largest entry
-				if x != most {
-					v = uint64(upscale.div(uint64(x)))
-				}
-				stored[next[s]] = Entry{UID: uint16(j), Value: uint16(v)}
-				next[s] += int(min(v, 1)) // zeros are dropped
-			}
+		addDividends(m, srcs, y.Incentive[j], d)
+		if most := e.mMax[j]; most != 0 {
+			storeColumn(m, srcs, uint16(j), most, stored, next, advance)
 		}
 	}
 	for k, s := range e.sources {
@@ -78,8 +73,39 @@ func (e *epoch) bonds() {
 		}
 	}
 	for k, s := range e.sources {
-		if store[k] {
+		if advance[k] != 0 {
 			y.Bonds[s.row] = stored[first[k]:next[k]:next[k]]
 		}
+	}
+}
+
+// addDividends adds M_ij I_j to the dividends d of the source of each
+// entry of column j.
+//
+//go:noinline
+func addDividends(m []Fixed, srcs []uint16, inc Fixed, d []Fixed) {
+	srcs = srcs[:len(m)]
+	for k, x := range m {
+		d[srcs[k]] += mul(x, inc)
+	}
+}
+
+// storeColumn quantizes column j of M, whose largest entry is most > 0,
+// to q_ij = floor(65535·M_ij/most) and appends the non-zero ones to their
+// sources' stored rows.
+//
+//go:noinline
+func storeColumn(m []Fixed, srcs []uint16, j uint16, most Fixed, stored []Entry, next, advance []int) {
+	srcs = srcs[:len(m)]
+	upscale := newScaledDivider(65535, uint64(most))
+	for k, x := range m {
+		s := srcs[k]
+		v := uint16(upscale.div(uint64(x)))
+		if x == most {
+			v = 65535
+		}
+		at := next[s]
+		stored[at] = Entry{UID: j, Value: v}
+		next[s] = at + oneIf(v != 0)&advance[s]
 	}
 }

@@ -22,17 +22,22 @@ func (e *epoch) maskRows() error {
 	e.columnBound = make([]int, n)
 	for i, x := range in.Neurons {
 		wrow, brow := rowOf(in.Weights, i), rowOf(in.Bonds, i)
-		if !sortedBelow(wrow, n) || !sortedBelow(brow, n) {
-			return e.rowError()
-		}
-		voting := false
+		voting, ok := false, true
 		if x.ValidatorPermit {
 			voting = e.a[i] != 0
-			sum, fresh := e.maskWeightRow(i, wrow, voting)
-			e.rowDiv[i], e.freshWeights[i] = newDivider(sum), fresh
+			var sum uint64
+			sum, e.freshWeights[i], ok = e.maskWeightRow(i, wrow, voting)
+			e.rowDiv[i] = newDivider(sum)
 			voting = voting && sum != 0
+		} else {
+			ok = sortedBelow(wrow, n)
 		}
-		e.freshBonds[i] = e.maskBondRow(i, brow)
+		if !ok {
+			return e.rowError()
+		}
+		if e.freshBonds[i], ok = e.maskBondRow(i, brow); !ok {
+			return e.rowError()
+		}
 		if voting || len(brow) != 0 {
 			e.sources = append(e.sources, source{row: i, votes: voting})
 		}
@@ -50,52 +55,64 @@ func (e *epoch) rowError() error {
 	if err := e.in.Validate(); err != nil {
 		return err
 	}
-	return invalid("weights", "invalid row") // not reached: Validate agrees with sortedBelow
+	return invalid("weights", "invalid row") // not reached: Validate agrees with the row checks
 }
 
 // sortedBelow reports whether a row's uids increase strictly and stay
 // below n.
 func sortedBelow(row []Entry, n int) bool {
-	if len(row) == 0 {
-		return true
-	}
-	for k := 1; k < len(row); k++ {
-		if row[k].UID <= row[k-1].UID {
+	prev := -1
+	for _, en := range row {
+		if int(en.UID) <= prev {
 			return false
 		}
+		prev = int(en.UID)
 	}
-	return int(row[len(row)-1].UID) < n
+	return prev < n
 }
 
-// maskWeightRow sums the kept weights of permit holder i and reports
-// whether none of its weights is outdated. When i votes, each weight
-// counts towards its column's bound.
-func (e *epoch) maskWeightRow(i int, row []Entry, voting bool) (sum uint64, fresh bool) {
+// maskWeightRow checks row i of a permit holder and sums its kept
+// weights; fresh reports that none of them is outdated. When i votes,
+// each weight counts towards its column's bound. ok is false if the row
+// is not sorted by uid or has a uid out of range.
+func (e *epoch) maskWeightRow(i int, row []Entry, voting bool) (sum uint64, fresh, ok bool) {
+	n, bound := e.n, e.columnBound
 	lu := e.in.Neurons[i].LastUpdate
-	if voting {
-		bound := e.columnBound
-		for _, en := range row {
-			bound[en.UID]++
-		}
-	}
+	prev := -1
 	if lu > e.maxRegAt { // no weight can be outdated
 		for _, en := range row {
+			j := int(en.UID)
+			if j <= prev || j >= n {
+				return 0, false, false
+			}
+			prev = j
 			sum += uint64(en.Value)
+			if voting {
+				bound[j]++
+			}
 		}
-		return sum - selfWeight(i, row), true
+		return sum - selfWeight(i, row), true, true
 	}
 	fresh = true
 	for _, en := range row {
-		if lu > e.regAt[en.UID] {
+		j := int(en.UID)
+		if j <= prev || j >= n {
+			return 0, false, false
+		}
+		prev = j
+		if lu > e.regAt[j] {
 			sum += uint64(en.Value)
 		} else {
 			fresh = false
+		}
+		if voting {
+			bound[j]++
 		}
 	}
 	if lu > e.regAt[i] {
 		sum -= selfWeight(i, row)
 	}
-	return sum, fresh
+	return sum, fresh, true
 }
 
 // selfWeight returns the weight row i sets on itself, 0 if none.
@@ -106,21 +123,28 @@ func selfWeight(i int, row []Entry) uint64 {
 	return 0
 }
 
-// maskBondRow counts row i's bonds towards their columns' bounds and
-// reports whether none of them is outdated (step 11.1 drops those).
-func (e *epoch) maskBondRow(i int, row []Entry) (fresh bool) {
-	bound := e.columnBound
-	for _, en := range row {
-		bound[en.UID]++
-	}
+// maskBondRow checks row i of the bonds and counts each bond towards its
+// column's bound; fresh reports that none is outdated (step 11.1 drops
+// those). ok is false if the row is not sorted by uid or has a uid out
+// of range.
+func (e *epoch) maskBondRow(i int, row []Entry) (fresh, ok bool) {
+	n, bound := e.n, e.columnBound
 	lu := e.in.Neurons[i].LastUpdate
-	if lu > e.maxRegAt {
-		return true
-	}
+	fresh = lu > e.maxRegAt
+	prev := -1
 	for _, en := range row {
-		if lu <= e.regAt[en.UID] {
-			return false
+		j := int(en.UID)
+		if j <= prev || j >= n {
+			return false, false
+		}
+		prev = j
+		bound[j]++
+	}
+	if !fresh {
+		fresh = true
+		for _, en := range row {
+			fresh = fresh && lu > e.regAt[en.UID]
 		}
 	}
-	return true
+	return fresh, true
 }

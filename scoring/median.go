@@ -23,6 +23,12 @@ type medianScratch struct {
 // scores take a bounded number of rounds, and no round branches on the
 // scores.
 func weightedMedian(votes []vote, lo, hi Fixed, below, minority uint64, scratch *medianScratch) Fixed {
+	if len(votes) <= smallVotes {
+		if x := smallMedian(votes, below, minority); x != noMedian {
+			return x
+		}
+		return hi
+	}
 	candidates := votes
 	for round := 0; ; round++ {
 		if lo == hi {
@@ -33,9 +39,7 @@ func weightedMedian(votes []vote, lo, hi Fixed, below, minority uint64, scratch 
 		buckets := int(span>>shift) + 1 // at most 256
 		stake := &scratch.stake
 		clear(stake[:buckets])
-		for _, v := range candidates {
-			stake[uint8(uint64(v.w-lo)>>shift)] += uint64(v.stake)
-		}
+		spread(candidates, lo, uint(shift), stake)
 		b := 0
 		for ; b < buckets && below+stake[b] <= minority; b++ {
 			below += stake[b]
@@ -46,16 +50,11 @@ func weightedMedian(votes []vote, lo, hi Fixed, below, minority uint64, scratch 
 		case shift == 0: // the bucket holds one score
 			return lo + Fixed(b)
 		}
-		first, width := lo+Fixed(b)<<shift, uint64(1)<<shift
-		next := scratch.votes[round&1][:len(candidates)]
-		kept := 0
-		for _, v := range candidates {
-			next[kept] = v
-			kept += oneIf(uint64(v.w-first) < width)
-		}
+		next := scratch.votes[round&1]
+		kept := keep(candidates, lo+Fixed(b)<<shift, uint64(1)<<shift, next)
 		candidates = next[:kept]
-		if kept == 1 {
-			return candidates[0].w
+		if kept <= smallVotes { // an answer is among them
+			return smallMedian(candidates, below, minority)
 		}
 		lo, hi = ^Fixed(0), 0
 		for _, v := range candidates {
@@ -64,9 +63,59 @@ func weightedMedian(votes []vote, lo, hi Fixed, below, minority uint64, scratch 
 	}
 }
 
+// spread adds the stake of each vote to its bucket: the bucket of score
+// w is (w−lo)>>shift, below 256. Kept out of line, like keep, so that its
+// loop has the registers to itself.
+//
+//go:noinline
+func spread(votes []vote, lo Fixed, shift uint, stake *[256]uint64) {
+	for _, v := range votes {
+		stake[uint8(uint64(v.w-lo)>>shift)] += uint64(v.stake)
+	}
+}
+
+// keep copies the votes scoring in [first, first+width) to next, in
+// order, and returns how many there are. It writes every vote and
+// advances only past those it keeps, so it does not branch on the
+// scores.
+//
+//go:noinline
+func keep(votes []vote, first Fixed, width uint64, next []vote) (kept int) {
+	next = next[:len(votes)]
+	for _, v := range votes {
+		next[kept] = v
+		kept += oneIf(uint64(v.w-first) < width)
+	}
+	return kept
+}
+
+// smallVotes is the most votes smallMedian takes.
+const smallVotes = 8
+
+// noMedian is what smallMedian returns when no score qualifies: above
+// every score.
+const noMedian = ^Fixed(0)
+
+// smallMedian is weightedMedian for a few votes, by counting: for each
+// vote, the stake scoring at most its score. It returns noMedian if no
+// score qualifies.
+func smallMedian(votes []vote, below, minority uint64) Fixed {
+	answer := noMedian
+	for _, x := range votes {
+		var atMost uint64
+		for _, v := range votes {
+			atMost += uint64(v.stake) & -uint64(oneIf(v.w <= x.w))
+		}
+		if below+atMost > minority {
+			answer = min(answer, x.w)
+		}
+	}
+	return answer
+}
+
 // bucketBits is how finely a round of weightedMedian splits the scores of
 // n candidates: into n/4 to n/2 buckets, at least 2 and at most 256.
-func bucketBits(n int) int { return min(max(bits.Len(uint(n))-2, 1), 8) }
+func bucketBits(n int) int { return min(max(bits.Len(uint(n)), 1), 8) }
 
 // oneIf is 1 if c holds, else 0; the compiler makes it a flag, not a branch.
 func oneIf(c bool) int {
