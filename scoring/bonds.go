@@ -40,7 +40,7 @@ func (e *epoch) bonds() {
 	for k, s := range e.sources {
 		if y.ValidatorPermit[s.row] {
 			first[k], next[k], advance[k] = size, size, 1
-			size += s.entries
+			size += room(s.entries, entrySize/4) // Entry takes 4 bytes
 		}
 	}
 	for k := range next {

@@ -22,6 +22,9 @@ type entry struct {
 	bond uint16
 }
 
+// entrySize is the size of an entry in bytes.
+const entrySize = 16
+
 // source is a row the column pass reads: a validator with active stake
 // and kept weights (votes), a bond holder, or both.
 type source struct {
@@ -73,10 +76,10 @@ func (e *epoch) consensus() {
 
 	total, most := 0, 0
 	for _, b := range e.columnBound {
-		total += b
+		total += room(b, entrySize)
 		most = max(most, b)
 	}
-	entries := make([]entry, min(total, max(most, blockEntries)))
+	entries := make([]entry, min(total, max(room(most, entrySize), blockEntries)))
 	for k := range e.median.votes {
 		e.median.votes[k] = make([]vote, most)
 	}
@@ -86,9 +89,9 @@ func (e *epoch) consensus() {
 		// The block is columns lo..hi-1; fill[j] is where column j's
 		// next entry goes.
 		hi, size := lo, 0
-		for hi < n && (hi == lo || size+e.columnBound[hi] <= blockEntries) {
+		for hi < n && (hi == lo || size+room(e.columnBound[hi], entrySize) <= blockEntries) {
 			fill[hi] = size
-			size += e.columnBound[hi]
+			size += room(e.columnBound[hi], entrySize)
 			hi++
 		}
 		for k := range e.sources {
@@ -97,7 +100,7 @@ func (e *epoch) consensus() {
 		start := 0
 		for j := lo; j < hi; j++ {
 			e.column(j, entries[start:fill[j]])
-			start += e.columnBound[j]
+			start += room(e.columnBound[j], entrySize)
 		}
 		lo = hi
 	}
@@ -117,39 +120,41 @@ func (e *epoch) gather(k, hi int, fill []int, entries []entry) {
 		wrow = e.in.Weights[i]
 	}
 	brow := rowOf(e.in.Bonds, i)
-	ws, bs := wrow[s.nextWeight:], brow[s.nextBond:]
-	ws, bs = ws[:firstFrom(ws, hi)], bs[:firstFrom(bs, hi)]
-	s.nextWeight += len(ws)
-	s.nextBond += len(bs)
+	qw, qb := s.nextWeight, s.nextBond
 	div, src := e.rowDiv[i], uint16(k)
 	fresh := e.freshWeights[i] && e.freshBonds[i]
 	for {
 		// Weights and bonds on the same uids, the usual case, up to the
-		// self-weight.
+		// self-weight or the end of the block.
 		if fresh {
-			taken := gatherFresh(ws[:selfAt(ws, i)], bs, div, src, fill, entries)
-			ws, bs = ws[taken:], bs[taken:]
+			stop := hi
+			if i < hi && (qw == len(wrow) || int(wrow[qw].UID) <= i) {
+				stop = i
+			}
+			taken := gatherFresh(wrow[qw:], brow[qb:], stop, div, src, fill, entries)
+			qw, qb = qw+taken, qb+taken
 			s.entries += taken
 		}
-		if len(ws) == 0 && len(bs) == 0 {
-			return
-		}
 		// One entry, or the whole row when it has outdated entries.
+		jw, jb := uidBelow(wrow, qw, hi), uidBelow(brow, qb, hi)
 		var en entry
-		var j uint16
+		var j int
 		switch {
-		case len(ws) != 0 && len(bs) != 0 && ws[0].UID == bs[0].UID:
-			j = ws[0].UID
-			en = entry{w: e.weight(i, ws[0]), src: src, bond: e.bond(i, bs[0])}
-			ws, bs = ws[1:], bs[1:]
-		case len(bs) == 0 || (len(ws) != 0 && ws[0].UID < bs[0].UID):
-			j = ws[0].UID
-			en = entry{w: e.weight(i, ws[0]), src: src}
-			ws = ws[1:]
+		case jw == hi && jb == hi:
+			s.nextWeight, s.nextBond = qw, qb
+			return
+		case jw == jb:
+			j = jw
+			en = entry{w: e.weight(i, wrow[qw]), src: src, bond: e.bond(i, brow[qb])}
+			qw, qb = qw+1, qb+1
+		case jw < jb:
+			j = jw
+			en = entry{w: e.weight(i, wrow[qw]), src: src}
+			qw++
 		default:
-			j = bs[0].UID
-			en = entry{src: src, bond: e.bond(i, bs[0])}
-			bs = bs[1:]
+			j = jb
+			en = entry{src: src, bond: e.bond(i, brow[qb])}
+			qb++
 		}
 		if en.w != 0 || en.bond != 0 {
 			entries[fill[j]] = en
@@ -159,16 +164,24 @@ func (e *epoch) gather(k, hi int, fill []int, entries []entry) {
 	}
 }
 
+// uidBelow returns the uid of row[q] if there is one below hi, else hi.
+func uidBelow(row []Entry, q, hi int) int {
+	if q < len(row) && int(row[q].UID) < hi {
+		return int(row[q].UID)
+	}
+	return hi
+}
+
 // gatherFresh is gather's loop over the leading entries that ws and bs
-// share, for a row without outdated weights or bonds and without its
-// self-weight: no entry is masked. It returns how many it took; those
-// with a zero weight and bond take no room in their column.
-func gatherFresh(ws, bs []Entry, div divider, src uint16, fill []int, entries []entry) (taken int) {
+// share below uid stop, for a row without outdated weights or bonds and
+// without its self-weight: no entry is masked. It returns how many it
+// took; those with a zero weight and bond take no room in their column.
+func gatherFresh(ws, bs []Entry, stop int, div divider, src uint16, fill []int, entries []entry) (taken int) {
 	n := min(len(ws), len(bs))
 	ws, bs = ws[:n], bs[:n]
 	for k, we := range ws {
 		j, bond := we.UID, bs[k].Value
-		if j != bs[k].UID {
+		if j != bs[k].UID || int(j) >= stop {
 			return k
 		}
 		w := div.div(uint64(we.Value))
@@ -177,15 +190,6 @@ func gatherFresh(ws, bs []Entry, div divider, src uint16, fill []int, entries []
 		fill[j] = at + oneIf(uint64(w)|uint64(bond) != 0)
 	}
 	return n
-}
-
-// selfAt returns the index of row i's self-weight in ws, a part of the
-// row, or len(ws) if ws holds none.
-func selfAt(ws []Entry, i int) int {
-	if k := firstFrom(ws, i); k < len(ws) && int(ws[k].UID) == i {
-		return k
-	}
-	return len(ws)
 }
 
 // firstFrom returns the index of the first entry of a row on a uid at
@@ -201,6 +205,17 @@ func firstFrom(row []Entry, uid int) int {
 		}
 	}
 	return lo
+}
+
+// room returns the room for n entries of size bytes each in a buffer of
+// rows or columns written side by side: n rounded up to an odd number of
+// cache lines. Regions whose starts lie a multiple of 4 KB apart share a
+// set of the L1 cache, which holds only 8 of them; odd strides spread
+// the regions written at the same time over all the sets.
+func room(n, size int) int {
+	const line = 64
+	lines := (n*size+line-1)/line | 1
+	return lines * line / size
 }
 
 // weight is W_ij for a weight of row i, a permit holder: the u16 weight

@@ -35,7 +35,11 @@ func (e *epoch) maskRows() error {
 		if !ok {
 			return e.rowError()
 		}
-		if e.freshBonds[i], ok = e.maskBondRow(i, brow); !ok {
+		var counted []Entry // weights already counted in the bounds
+		if voting {
+			counted = wrow
+		}
+		if e.freshBonds[i], ok = e.maskBondRow(i, brow, counted); !ok {
 			return e.rowError()
 		}
 		if voting || len(brow) != 0 {
@@ -124,27 +128,36 @@ func selfWeight(i int, row []Entry) uint64 {
 }
 
 // maskBondRow checks row i of the bonds and counts each bond towards its
-// column's bound; fresh reports that none is outdated (step 11.1 drops
-// those). ok is false if the row is not sorted by uid or has a uid out
-// of range.
-func (e *epoch) maskBondRow(i int, row []Entry) (fresh, ok bool) {
-	n, bound := e.n, e.columnBound
-	lu := e.in.Neurons[i].LastUpdate
-	fresh = lu > e.maxRegAt
+// column's bound, unless the row's weights, already counted, are on the
+// same uids; fresh reports that no bond is outdated (step 11.1 drops
+// those). ok is false if the row is not sorted by uid or has a uid out of
+// range.
+func (e *epoch) maskBondRow(i int, row, counted []Entry) (fresh, ok bool) {
+	n := e.n
+	same := len(row) == len(counted)
 	prev := -1
-	for _, en := range row {
+	for k, en := range row {
 		j := int(en.UID)
 		if j <= prev || j >= n {
 			return false, false
 		}
 		prev = j
-		bound[j]++
+		same = same && counted[k].UID == en.UID
 	}
-	if !fresh {
-		fresh = true
+	if !same {
+		bound := e.columnBound
 		for _, en := range row {
-			fresh = fresh && lu > e.regAt[en.UID]
+			bound[en.UID]++
 		}
 	}
-	return fresh, true
+	lu := e.in.Neurons[i].LastUpdate
+	if lu > e.maxRegAt {
+		return true, true
+	}
+	for _, en := range row {
+		if lu <= e.regAt[en.UID] {
+			return false, true
+		}
+	}
+	return true, true
 }
