@@ -12,18 +12,23 @@ package scoring
 // reads them.
 type vote struct{ w, stake Fixed }
 
-// entry is one entry of a column in the column pass: the score W_ij of
-// row i on column j (0 when i has no kept weight there, for example a bond
-// holder without a permit), the kept stored bond B⁰_ij (0 when there is
-// none or it is outdated), and which source row i is.
-type entry struct {
-	w    Fixed
-	src  uint16 // index in epoch.sources
-	bond uint16
-}
+// entry is one entry of a column in the column pass, packed in 8 bytes:
+// which source row i is, the kept u16 weight W⁰_ij (0 when i has no kept
+// weight there, for example a bond holder without a permit) and the kept
+// stored bond B⁰_ij (0 when there is none or it is outdated).
+type entry uint64
 
 // entrySize is the size of an entry in bytes.
-const entrySize = 16
+const entrySize = 8
+
+func newEntry(src, weight, bond uint16) entry {
+	return entry(src) | entry(weight)<<16 | entry(bond)<<32
+}
+
+// src is the entry's index in epoch.sources.
+func (en entry) src() uint16    { return uint16(en) }
+func (en entry) weight() uint16 { return uint16(en >> 16) }
+func (en entry) bond() uint16   { return uint16(en >> 32) }
 
 // source is a row the column pass reads: a validator with active stake
 // and kept weights (votes), a bond holder, or both.
@@ -70,8 +75,10 @@ func (e *epoch) consensus() {
 	e.mSrc = make([]uint16, e.mGuess)
 	e.srcStake = make([]Fixed, len(e.sources))
 	e.srcTrust = make([]Fixed, len(e.sources))
+	e.srcDiv = make([]divider, len(e.sources))
 	for k, s := range e.sources {
 		e.srcStake[k] = e.a[s.row]
+		e.srcDiv[k] = e.rowDiv[s.row]
 	}
 
 	total, most := 0, 0
@@ -84,6 +91,7 @@ func (e *epoch) consensus() {
 		e.median.votes[k] = make([]vote, most)
 	}
 	e.median.column = make([]vote, most)
+	e.median.deltas = make([]Fixed, most)
 	fill := make([]int, n)
 	for lo := 0; lo < n; {
 		// The block is columns lo..hi-1; fill[j] is where column j's
@@ -121,7 +129,7 @@ func (e *epoch) gather(k, hi int, fill []int, entries []entry) {
 	}
 	brow := rowOf(e.in.Bonds, i)
 	qw, qb := s.nextWeight, s.nextBond
-	div, src := e.rowDiv[i], uint16(k)
+	src := uint16(k)
 	fresh := e.freshWeights[i] && e.freshBonds[i]
 	for {
 		// Weights and bonds on the same uids, the usual case, up to the
@@ -131,7 +139,7 @@ func (e *epoch) gather(k, hi int, fill []int, entries []entry) {
 			if i < hi && (qw == len(wrow) || int(wrow[qw].UID) <= i) {
 				stop = i
 			}
-			taken := gatherFresh(wrow[qw:], brow[qb:], stop, div, src, fill, entries)
+			taken := gatherFresh(wrow[qw:], brow[qb:], stop, src, fill, entries)
 			qw, qb = qw+taken, qb+taken
 			s.entries += taken
 		}
@@ -145,18 +153,18 @@ func (e *epoch) gather(k, hi int, fill []int, entries []entry) {
 			return
 		case jw == jb:
 			j = jw
-			en = entry{w: e.weight(i, wrow[qw]), src: src, bond: e.bond(i, brow[qb])}
+			en = newEntry(src, e.keptWeight(i, wrow[qw]), e.bond(i, brow[qb]))
 			qw, qb = qw+1, qb+1
 		case jw < jb:
 			j = jw
-			en = entry{w: e.weight(i, wrow[qw]), src: src}
+			en = newEntry(src, e.keptWeight(i, wrow[qw]), 0)
 			qw++
 		default:
 			j = jb
-			en = entry{src: src, bond: e.bond(i, brow[qb])}
+			en = newEntry(src, 0, e.bond(i, brow[qb]))
 			qb++
 		}
-		if en.w != 0 || en.bond != 0 {
+		if en.weight() != 0 || en.bond() != 0 {
 			entries[fill[j]] = en
 			fill[j]++
 			s.entries++
@@ -176,7 +184,7 @@ func uidBelow(row []Entry, q, hi int) int {
 // share below uid stop, for a row without outdated weights or bonds and
 // without its self-weight: no entry is masked. It returns how many it
 // took; those with a zero weight and bond take no room in their column.
-func gatherFresh(ws, bs []Entry, stop int, div divider, src uint16, fill []int, entries []entry) (taken int) {
+func gatherFresh(ws, bs []Entry, stop int, src uint16, fill []int, entries []entry) (taken int) {
 	n := min(len(ws), len(bs))
 	ws, bs = ws[:n], bs[:n]
 	for k, we := range ws {
@@ -184,10 +192,9 @@ func gatherFresh(ws, bs []Entry, stop int, div divider, src uint16, fill []int, 
 		if j != bs[k].UID || int(j) >= stop {
 			return k
 		}
-		w := div.div(uint64(we.Value))
 		at := fill[j]
-		entries[at] = entry{w: w, src: src, bond: bond}
-		fill[j] = at + oneIf(uint64(w)|uint64(bond) != 0)
+		entries[at] = newEntry(src, we.Value, bond)
+		fill[j] = at + oneIf(we.Value|bond != 0)
 	}
 	return n
 }
@@ -218,14 +225,19 @@ func room(n, size int) int {
 	return lines * line / size
 }
 
-// weight is W_ij for a weight of row i, a permit holder: the u16 weight
-// over the row's sum of kept weights; 0 for a self-weight or an outdated
-// one.
-func (e *epoch) weight(i int, en Entry) Fixed {
+// keptWeight is the u16 weight W⁰_ij of row i, a permit holder, if
+// step 5 keeps it: 0 for a self-weight or an outdated one.
+func (e *epoch) keptWeight(i int, en Entry) uint16 {
 	if int(en.UID) == i || !e.freshWeights[i] && e.in.Neurons[i].LastUpdate <= e.regAt[en.UID] {
 		return 0
 	}
-	return e.rowDiv[i].div(uint64(en.Value))
+	return en.Value
+}
+
+// weight is W_ij for a weight of row i, a permit holder: the kept u16
+// weight over the row's sum of kept weights.
+func (e *epoch) weight(i int, en Entry) Fixed {
+	return e.rowDiv[i].div(uint64(e.keptWeight(i, en)))
 }
 
 // bond is the kept stored bond B⁰_ij of row i: 0 when it is outdated.
@@ -258,7 +270,8 @@ const (
 func (e *epoch) column(j int, entries []entry) {
 	y := e.out
 	votes := e.median.column[:len(entries)]
-	bondSum := spreadVotes(entries, e.srcStake, votes)
+	deltas := e.median.deltas[:len(entries)]
+	bondSum := spreadVotes(entries, e.srcDiv, e.srcStake, votes)
 	prerank, stake, lo, hi := sumVotes(votes)
 	e.prerank[j] = prerank
 
@@ -270,11 +283,10 @@ func (e *epoch) column(j int, entries []entry) {
 	}
 	y.Consensus[j] = c
 
-	// Each entry's w becomes its ΔB before normalization.
-	rank := clip(entries, votes, c, e.srcTrust)
+	rank := clip(votes, entries, c, e.srcTrust, deltas)
 	deltaSum := uint64(rank) // with ρ = 1, H = W̃
 	if e.rho != One {
-		deltaSum = penalize(entries, votes, c, e.rho)
+		deltaSum = penalize(votes, c, e.rho, deltas)
 	}
 	y.Ranks[j] = rank
 
@@ -294,7 +306,7 @@ func (e *epoch) column(j int, entries []entry) {
 		e.mSrc = append(e.mSrc, make([]uint16, grow)...)
 	}
 	m := e.m[at : at+len(entries)]
-	deltaParts(entries, newScaledDivider(shares[0], deltaSum), m)
+	deltaParts(deltas, newScaledDivider(shares[0], deltaSum), m)
 	e.mMax[j] = addBondParts(entries, newScaledDivider(shares[1], bondSum), m, e.mSrc[at:at+len(entries)])
 	e.mStart[j+1] = at + len(entries)
 }
@@ -302,15 +314,16 @@ func (e *epoch) column(j int, entries []entry) {
 // The loops of column, each in a function of its own, kept out of line,
 // so that its variables stay in registers.
 
-// spreadVotes writes each entry's score and stake to votes and returns
-// the sum of the entries' bonds.
+// spreadVotes writes each entry's score W_ij and stake to votes and
+// returns the sum of the entries' bonds.
 //
 //go:noinline
-func spreadVotes(entries []entry, stakes []Fixed, votes []vote) (bondSum uint64) {
+func spreadVotes(entries []entry, divs []divider, stakes []Fixed, votes []vote) (bondSum uint64) {
 	votes = votes[:len(entries)]
 	for k, en := range entries {
-		votes[k] = vote{en.w, stakes[en.src]}
-		bondSum += uint64(en.bond)
+		s := en.src()
+		votes[k] = vote{divs[s].div(uint64(en.weight())), stakes[s]}
+		bondSum += uint64(en.bond())
 	}
 	return bondSum
 }
@@ -329,43 +342,43 @@ func sumVotes(votes []vote) (prerank Fixed, stake uint64, lo, hi Fixed) {
 }
 
 // clip clips each vote at c, adds the clipped score to its source's
-// trust, replaces the entry's score by its clipped vote W̃_ij a_i and
-// returns their sum, the rank.
+// trust, writes each clipped vote W̃_ij a_i to deltas and returns their
+// sum, the rank.
 //
 //go:noinline
-func clip(entries []entry, votes []vote, c Fixed, trust []Fixed) (rank Fixed) {
-	votes = votes[:len(entries)]
-	for k := range entries {
-		wc := min(votes[k].w, c)
-		rc := mul(wc, votes[k].stake)
+func clip(votes []vote, entries []entry, c Fixed, trust, deltas []Fixed) (rank Fixed) {
+	entries, deltas = entries[:len(votes)], deltas[:len(votes)]
+	for k, v := range votes {
+		wc := min(v.w, c)
+		rc := mul(wc, v.stake)
 		rank += rc
-		trust[entries[k].src] += wc
-		entries[k].w = rc
+		trust[entries[k].src()] += wc
+		deltas[k] = rc
 	}
 	return rank
 }
 
-// penalize replaces each entry's score by ΔB_ij = H_ij a_i for ρ < 1
-// and returns their sum.
+// penalize writes each vote's ΔB_ij = H_ij a_i for ρ < 1 to deltas and
+// returns their sum.
 //
 //go:noinline
-func penalize(entries []entry, votes []vote, c, rho Fixed) (sum uint64) {
-	votes = votes[:len(entries)]
+func penalize(votes []vote, c, rho Fixed, deltas []Fixed) (sum uint64) {
+	deltas = deltas[:len(votes)]
 	for k, v := range votes {
 		d := deltaBond(v.w, min(v.w, c), rho, v.stake)
-		entries[k].w = d
+		deltas[k] = d
 		sum += uint64(d)
 	}
 	return sum
 }
 
-// deltaParts writes each entry's ΔB_ij, normalized and weighted, to m.
+// deltaParts writes each ΔB_ij, normalized and weighted, to m.
 //
 //go:noinline
-func deltaParts(entries []entry, delta divider, m []Fixed) {
-	m = m[:len(entries)]
-	for k, en := range entries {
-		m[k] = delta.div(uint64(en.w))
+func deltaParts(deltas []Fixed, delta divider, m []Fixed) {
+	m = m[:len(deltas)]
+	for k, d := range deltas {
+		m[k] = delta.div(uint64(d))
 	}
 }
 
@@ -377,8 +390,8 @@ func deltaParts(entries []entry, delta divider, m []Fixed) {
 func addBondParts(entries []entry, bond divider, m []Fixed, srcs []uint16) (most Fixed) {
 	m, srcs = m[:len(entries)], srcs[:len(entries)]
 	for k, en := range entries {
-		x := m[k] + bond.div(uint64(en.bond))
-		m[k], srcs[k] = x, en.src
+		x := m[k] + bond.div(uint64(en.bond()))
+		m[k], srcs[k] = x, en.src()
 		most = max(most, x)
 	}
 	return most

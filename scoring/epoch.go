@@ -57,9 +57,10 @@ type epoch struct {
 	median    medianScratch
 
 	// Results of the column pass.
-	prerank  []Fixed // Q
-	srcStake []Fixed // a of each source
-	srcTrust []Fixed // V of each source
+	prerank  []Fixed   // Q
+	srcStake []Fixed   // a of each source
+	srcDiv   []divider // rowDiv of each source
+	srcTrust []Fixed   // V of each source
 	// M, column by column: column j's entries are m[mStart[j]:mStart[j+1]],
 	// on the rows of the sources mSrc, at most mMax[j].
 	m      []Fixed

@@ -8,6 +8,7 @@ type medianScratch struct {
 	stake  [256]uint64 // stake by bucket
 	votes  [2][]vote   // the candidates of a round; as long as the largest column
 	column []vote      // the votes of a column, for the column pass
+	deltas []Fixed     // ΔB of the column's entries, for the column pass
 }
 
 // weightedMedian returns the smallest score x among votes such that below
