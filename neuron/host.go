@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cybertensor/cybertensor/chainlink"
 	"github.com/cybertensor/cybertensor/node"
@@ -16,10 +17,23 @@ import (
 	"github.com/cybertensor/cybertensor/wallet"
 )
 
+// HostConfig is what a neuron's libp2p host needs beyond its key.
+type HostConfig struct {
+	// Listen are the libp2p listen addresses.
+	Listen []string
+	// DataDir keeps the peers it knew, to redial after a restart; empty
+	// keeps nothing.
+	DataDir string
+	// Registerer, if set, receives libp2p's and gossip's Prometheus
+	// metrics (nil: no metrics, the cheap default).
+	Registerer prometheus.Registerer
+}
+
 // newHost starts a node whose identity is the hotkey.
-func newHost(key *wallet.PrivateKey, listen []string) (host.Host, error) {
+func newHost(key *wallet.PrivateKey, hc HostConfig) (host.Host, error) {
 	cfg := node.DefaultConfig(key)
-	cfg.ListenAddrs = listen
+	cfg.ListenAddrs = hc.Listen
+	cfg.DataDir, cfg.Registerer = hc.DataDir, hc.Registerer
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	n, err := node.New(context.Background(), cfg)
 	if err != nil {

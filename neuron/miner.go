@@ -20,6 +20,8 @@ type MinerConfig struct {
 	Netuid uint16
 	// Listen are the libp2p listen addresses.
 	Listen []string
+	// Host sets the data dir and metrics of the miner's libp2p host.
+	Host HostConfig
 	// Generator answers "text.generate".
 	Generator backend.Generator
 	// Server tunes the query server.
@@ -56,7 +58,8 @@ func StartMiner(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Privat
 	if err != nil {
 		return nil, err
 	}
-	h, err := newHost(hot, cfg.Listen)
+	cfg.Host.Listen = cfg.Listen
+	h, err := newHost(hot, cfg.Host)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +80,7 @@ func StartMiner(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Privat
 		return nil, err
 	}
 	if !cfg.Swarm.Disabled {
-		if m.swarm, err = JoinSwarm(ctx, h, hot, c, cfg.Netuid, uid, "miner", []string{string(protocol.QueryID)}, cfg.Swarm, cfg.Logger); err != nil {
+		if m.swarm, err = JoinSwarm(ctx, h, hot, c, cfg.Netuid, uid, "miner", []string{string(protocol.QueryID)}, cfg.Swarm, cfg.Host.Registerer, cfg.Logger); err != nil {
 			m.Close()
 			return nil, err
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cybertensor/cybertensor/chainlink"
 	"github.com/cybertensor/cybertensor/dht"
@@ -93,11 +94,12 @@ type Swarm struct {
 // it connects to members serving axons on chain and to cfg.Bootstrap,
 // starts the DHT and announces membership, joins the subnet's heartbeat
 // topic, and heartbeats until Close.
-func JoinSwarm(ctx context.Context, h host.Host, hot *wallet.PrivateKey, c chainlink.Reader, netuid, uid uint16, role string, protocols []string, cfg SwarmConfig, log *slog.Logger) (*Swarm, error) {
+// Gossip's metrics go to reg, if set.
+func JoinSwarm(ctx context.Context, h host.Host, hot *wallet.PrivateKey, c chainlink.Reader, netuid, uid uint16, role string, protocols []string, cfg SwarmConfig, reg prometheus.Registerer, log *slog.Logger) (*Swarm, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	reg := NewChainRegistry(c, cfg.RegistryTTL)
+	registry := NewChainRegistry(c, cfg.RegistryTTL)
 	s := &Swarm{h: h, c: c, cfg: cfg, netuid: netuid, uid: uid, role: role, protos: protocols,
 		log: log.With("component", "swarm"), heard: map[peer.ID]Heard{}}
 	for _, a := range cfg.Bootstrap {
@@ -116,12 +118,12 @@ func JoinSwarm(ctx context.Context, h host.Host, hot *wallet.PrivateKey, c chain
 	dcfg := dht.DefaultConfig(c.ChainID())
 	dcfg.Logger = log
 	var err error
-	if s.dht, err = dht.New(h, hot, reg, dcfg); err != nil {
+	if s.dht, err = dht.New(h, hot, registry, dcfg); err != nil {
 		return nil, err
 	}
 	gcfg := gossip.DefaultConfig(c.ChainID())
-	gcfg.Logger = log
-	if s.gossip, err = gossip.New(h, reg, gcfg); err != nil {
+	gcfg.Logger, gcfg.Registerer = log, reg
+	if s.gossip, err = gossip.New(h, registry, gcfg); err != nil {
 		s.dht.Close()
 		return nil, err
 	}
@@ -176,8 +178,12 @@ func (s *Swarm) listen(ctx context.Context, sub *gossip.Subscription) {
 			continue // validation decoded it already
 		}
 		s.mu.Lock()
+		_, known := s.heard[m.Peer]
 		s.heard[m.Peer] = Heard{UID: m.UID, Role: hb.Role, Block: hb.Block, Protocols: hb.Protocols, At: m.Timestamp}
 		s.mu.Unlock()
+		if !known {
+			s.log.Info("heard neuron", "uid", m.UID, "role", hb.Role, "peer", m.Peer, "via", m.ReceivedFrom)
+		}
 	}
 }
 

@@ -46,6 +46,8 @@ func (t Task) Score(answer []byte, latency, timeout time.Duration) float64 {
 type ValidatorConfig struct {
 	Netuid uint16
 	Listen []string
+	// Host sets the data dir and metrics of the validator's libp2p host.
+	Host HostConfig
 	// Tasks are the questions it asks, one per miner per round.
 	Tasks []Task
 	// QueryEvery and WeightsEvery are in blocks.
@@ -115,7 +117,8 @@ func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Pr
 			return nil, fmt.Errorf("neuron: staking: %w", err)
 		}
 	}
-	h, err := newHost(hot, cfg.Listen)
+	cfg.Host.Listen = cfg.Listen
+	h, err := newHost(hot, cfg.Host)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +129,7 @@ func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Pr
 	}
 	var swarm *Swarm
 	if !cfg.Swarm.Disabled {
-		if swarm, err = JoinSwarm(ctx, h, hot, c, cfg.Netuid, uid, "validator", nil, cfg.Swarm, cfg.Logger); err != nil {
+		if swarm, err = JoinSwarm(ctx, h, hot, c, cfg.Netuid, uid, "validator", nil, cfg.Swarm, cfg.Host.Registerer, cfg.Logger); err != nil {
 			client.Close()
 			h.Close()
 			return nil, err

@@ -6,7 +6,10 @@
 # RPC (chainlink/comet); the miner and the validator neuron run on their own
 # hosts against the chain's RPC and query each other over libp2p; one chain
 # validator host is partitioned from the others and healed, and must catch up
-# with the same app hash, and the miner must be earning incentive.
+# with the same app hash, and the miner must be earning incentive. A second
+# miner on a host of its own joins too: the three neurons find each other
+# from the axons on chain and the DHT, and each hears the other two's
+# heartbeats over gossip.
 #
 # Needs root and `ip netns`; without them it says why and skips (exit 0).
 set -euo pipefail
@@ -21,15 +24,15 @@ cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 prefix="ct$$"
 hub="${prefix}-hub"
-hosts=(10.231.0.1 10.231.0.2 10.231.0.3 10.231.0.4 10.231.0.10 10.231.0.11 10.231.0.12)
-names=("${prefix}-v0" "${prefix}-v1" "${prefix}-v2" "${prefix}-v3" "${prefix}-c0" "${prefix}-m0" "${prefix}-n0")
+hosts=(10.231.0.1 10.231.0.2 10.231.0.3 10.231.0.4 10.231.0.10 10.231.0.11 10.231.0.12 10.231.0.13)
+names=("${prefix}-v0" "${prefix}-v1" "${prefix}-v2" "${prefix}-v3" "${prefix}-c0" "${prefix}-m0" "${prefix}-n0" "${prefix}-m1")
 pids=()
 
 cleanup() {
   for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   for n in "${names[@]}" "$hub"; do ip netns del "$n" 2>/dev/null || true; done
-  rm -rf "$work"
+  [ -n "${KEEP_LOGS:-}" ] && cp "$work"/*.log /tmp/ 2>/dev/null; rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -57,12 +60,12 @@ done
 echo "== genesis and node homes"
 home="$work/home"
 echo pw > "$work/pw"
-for w in default miner vali; do
+for w in default miner vali miner2; do
   "$ct" --home "$home" wallet new --name "$w" --password-file "$work/pw" >/dev/null
 done
 coldkey() { "$ct" --home "$home" wallet show --name "$1" --json | sed -n 's/.*"address": "\(ct1[a-z0-9]*\)".*/\1/p' | head -1; }
 "$ct" --home "$home" chain testnet --validators 4 --out "$work/net" --block-time 200ms \
-  --fund "$(coldkey miner)=1000" --fund "$(coldkey vali)=1000" \
+  --fund "$(coldkey miner)=1000" --fund "$(coldkey vali)=1000" --fund "$(coldkey miner2)=1000" \
   --hosts "$(IFS=,; echo "${hosts[*]:0:4}")" >/dev/null
 
 for i in 0 1 2 3; do
@@ -93,11 +96,14 @@ ip netns exec "${names[4]}" "$ct" --home "$home" subnets create --name alpha --c
 ip netns exec "${names[4]}" "$ct" --home "$home" subnets register --netuid 1 --chain "$(rpc 2)" --password-file "$work/pw" >/dev/null
 ip netns exec "${names[4]}" "$ct" --home "$home" stake add --amount 10 --chain "$(rpc 3)" --password-file "$work/pw" >/dev/null
 
-echo "== a miner and a validator neuron on their own hosts"
-ip netns exec "${names[5]}" "$ct" --home "$home" --log-level error miner run --wallet miner --netuid 1 \
+echo "== two miners and a validator neuron on their own hosts"
+ip netns exec "${names[5]}" "$ct" --home "$home" --log-level info miner run --wallet miner --netuid 1 \
   --listen "/ip4/${hosts[5]}/tcp/4001" --chain "$(rpc 1)" --password-file "$work/pw" >"$work/miner.log" 2>&1 &
 pids+=($!)
-ip netns exec "${names[6]}" "$ct" --home "$home" --log-level error validator run --wallet vali --netuid 1 --stake 100 \
+ip netns exec "${names[7]}" "$ct" --home "$home" --log-level info miner run --wallet miner2 --netuid 1 \
+  --listen "/ip4/${hosts[7]}/tcp/4001" --chain "$(rpc 0)" --password-file "$work/pw" >"$work/miner2.log" 2>&1 &
+pids+=($!)
+ip netns exec "${names[6]}" "$ct" --home "$home" --log-level info validator run --wallet vali --netuid 1 --stake 100 \
   --listen "/ip4/${hosts[6]}/tcp/4001" --chain "$(rpc 2)" --password-file "$work/pw" --query-every 1 --weights-every 3 >"$work/vali.log" 2>&1 &
 pids+=($!)
 
@@ -128,4 +134,13 @@ while :; do
   [ $SECONDS -ge $end ] && { echo "FAIL: the miner earns no incentive"; tail -n 5 "$work/miner.log" "$work/vali.log"; ip netns exec "${names[4]}" "$ct" --home "$home" metagraph --netuid 1 --chain "$(rpc 0)"; exit 1; }
   sleep 0.5
 done
-echo "PASS netns-chain: 4 hosts agree at height $target after a partition and heal; the miner on its own host earns incentive $incentive/65535"
+echo "== the neurons found each other and gossip"
+heard() { grep -a "heard neuron" "$1" | sed -n 's/.*peer=\([0-9A-Za-z]*\).*/\1/p' | sort -u | wc -l; }
+end=$((SECONDS + 90))
+for log in miner miner2 vali; do
+  while [ "$(heard "$work/$log.log")" -lt 2 ]; do
+    [ $SECONDS -ge $end ] && { echo "FAIL: the $log neuron heard $(heard "$work/$log.log") of 2 other neurons over gossip"; tail -n 20 "$work/$log.log"; exit 1; }
+    sleep 0.5
+  done
+done
+echo "PASS netns-chain: 4 hosts agree at height $target after a partition and heal; the miner on its own host earns incentive $incentive/65535; 3 neurons on 3 hosts each heard the other two over gossip"

@@ -3,9 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/cybertensor/cybertensor/backend"
@@ -17,10 +24,12 @@ import (
 
 // neuronFlags are shared by miner run and validator run.
 type neuronFlags struct {
-	chain  chainFlags
-	keys   keyFlags
-	netuid uint16
-	listen []string
+	chain     chainFlags
+	keys      keyFlags
+	netuid    uint16
+	listen    []string
+	bootstrap []string
+	metrics   string
 }
 
 func addNeuronFlags(a *app, cmd *cobra.Command, f *neuronFlags) {
@@ -28,6 +37,39 @@ func addNeuronFlags(a *app, cmd *cobra.Command, f *neuronFlags) {
 	addHotkeyFlags(cmd, &f.keys)
 	netuidFlag(cmd, &f.netuid)
 	cmd.Flags().StringArrayVar(&f.listen, "listen", []string{"/ip4/0.0.0.0/tcp/0"}, "libp2p listen address (repeatable)")
+	cmd.Flags().StringArrayVar(&f.bootstrap, "bootstrap", nil, "peer to join the swarm through, a full multiaddr with /p2p/ (repeatable; the axons served on chain are always used)")
+	cmd.Flags().StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics (libp2p, DHT, gossip) at http://ADDR/metrics, e.g. 127.0.0.1:9100")
+}
+
+// hostConfig is the neuron's host setup: peers kept under the home, per
+// wallet and hotkey, and metrics if asked for. stop ends the metrics
+// server.
+func (a *app) hostConfig(cmd *cobra.Command, f *neuronFlags) (hc neuron.HostConfig, swarm neuron.SwarmConfig, stop func(), err error) {
+	hc.DataDir = filepath.Join(a.home, "neurons", f.keys.wallet, f.keys.hotkey)
+	swarm = neuron.DefaultSwarmConfig()
+	swarm.Bootstrap = f.bootstrap
+	for _, b := range f.bootstrap {
+		if _, err := peer.AddrInfoFromString(b); err != nil {
+			return hc, swarm, nil, usageError(fmt.Errorf("--bootstrap %q: %w", b, err))
+		}
+	}
+	stop = func() {}
+	if f.metrics != "" {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		ln, err := net.Listen("tcp", f.metrics)
+		if err != nil {
+			return hc, swarm, nil, fmt.Errorf("--metrics: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln)
+		fmt.Fprintf(cmd.ErrOrStderr(), "metrics at http://%s/metrics\n", ln.Addr())
+		hc.Registerer = reg
+		stop = func() { srv.Close() }
+	}
+	return hc, swarm, stop, nil
 }
 
 // neuronKeys opens the coldkey and hotkey and connects to the chain.
@@ -96,6 +138,11 @@ func (a *app) minerCommand() *cobra.Command {
 			defer c.Close()
 			cfg := neuron.DefaultMinerConfig(f.netuid, gen)
 			cfg.Listen, cfg.Logger = f.listen, a.log
+			var stopMetrics func()
+			if cfg.Host, cfg.Swarm, stopMetrics, err = a.hostConfig(cmd, &f); err != nil {
+				return err
+			}
+			defer stopMetrics()
 			ctx, cancel := context.WithTimeout(cmd.Context(), f.chain.timeout)
 			m, err := neuron.StartMiner(ctx, c, cold, hot, cfg)
 			cancel()
@@ -137,6 +184,11 @@ func (a *app) validatorCommand() *cobra.Command {
 			defer c.Close()
 			cfg := neuron.DefaultValidatorConfig(f.netuid, localnet.Tasks())
 			cfg.Listen, cfg.Logger, cfg.QueryEvery, cfg.WeightsEvery, cfg.Timeout = f.listen, a.log, queryEvery, weightsEvery, timeout
+			var stopMetrics func()
+			if cfg.Host, cfg.Swarm, stopMetrics, err = a.hostConfig(cmd, &f); err != nil {
+				return err
+			}
+			defer stopMetrics()
 			ctx, cancel := context.WithTimeout(cmd.Context(), f.chain.timeout)
 			v, err := neuron.StartValidator(ctx, c, cold, hot, amount, cfg)
 			cancel()

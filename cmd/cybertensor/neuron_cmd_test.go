@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -30,13 +33,13 @@ func TestMinerAndValidatorRunAgainstAChain(t *testing.T) {
 	url := runningChainWith(t, c, home, chain.YumaEpoch, "--fund", fund("m"), "--fund", fund("v"))
 	c.ok("--home", home, "subnets", "create", "--name", "qa", "--password-file", pw, "--chain", url)
 
-	start := func(args ...string) func() {
+	start := func(args ...string) (func(), *syncBuffer) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan int, 1)
-		var out syncBuffer
+		out := &syncBuffer{}
 		go func() {
 			done <- runWith(ctx, append([]string{"--home", home, "--log-level", "error"}, args...), env{
-				stdin: strings.NewReader(""), stdout: &out, stderr: &out,
+				stdin: strings.NewReader(""), stdout: out, stderr: out,
 				getenv: func(k string) string { return "" }, userHome: func() (string, error) { return "", errors.New("none") },
 			}, nil)
 		}()
@@ -45,11 +48,11 @@ func TestMinerAndValidatorRunAgainstAChain(t *testing.T) {
 			if code := <-done; code != 0 {
 				t.Errorf("%v exited %d: %s", args, code, out.String())
 			}
-		}
+		}, out
 	}
-	stopMiner := start("miner", "run", "--wallet", "m", "--netuid", "1", "--listen", "/ip4/127.0.0.1/tcp/0", "--password-file", pw, "--chain", url)
+	stopMiner, minerOut := start("miner", "run", "--wallet", "m", "--netuid", "1", "--listen", "/ip4/127.0.0.1/tcp/0", "--password-file", pw, "--chain", url, "--metrics", "127.0.0.1:0")
 	defer stopMiner()
-	stopValidator := start("validator", "run", "--wallet", "v", "--netuid", "1", "--stake", "50", "--listen", "/ip4/127.0.0.1/tcp/0", "--password-file", pw, "--chain", url, "--query-every", "1", "--weights-every", "3")
+	stopValidator, _ := start("validator", "run", "--wallet", "v", "--netuid", "1", "--stake", "50", "--listen", "/ip4/127.0.0.1/tcp/0", "--password-file", pw, "--chain", url, "--query-every", "1", "--weights-every", "3")
 	defer stopValidator()
 
 	deadline := time.Now().Add(30 * time.Second)
@@ -63,6 +66,7 @@ func TestMinerAndValidatorRunAgainstAChain(t *testing.T) {
 					miner = 1
 				}
 				if m.Incentive[miner] > 0 && m.Dividends[1-miner] > 0 {
+					checkMetrics(t, minerOut.String())
 					return
 				}
 			}
@@ -71,6 +75,33 @@ func TestMinerAndValidatorRunAgainstAChain(t *testing.T) {
 			m := decode[chain.Metagraph](t, r.stdout)
 			t.Fatalf("no incentive for the miner: block %d n %d stake %v permit %v active %v lastupdate %v reg %v incentive %v dividends %v weights %v axons %v",
 				m.Block, m.N, m.Stake, m.ValidatorPermit, m.Active, m.LastUpdate, m.RegisteredAt, m.Incentive, m.Dividends, m.Weights, m.Axons)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// checkMetrics reads the metrics address the miner printed and checks that
+// libp2p's metrics and gossip's delivery counter are served.
+func checkMetrics(t *testing.T, out string) {
+	t.Helper()
+	m := regexp.MustCompile(`metrics at (http://\S+/metrics)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("the miner printed no metrics address:\n%s", out)
+	}
+	deadline := time.Now().Add(40 * time.Second)
+	for {
+		resp, err := http.Get(m[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		text := string(body)
+		if strings.Contains(text, "libp2p_") && strings.Contains(text, "cybertensor_gossip_delivered_total{topic=") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics lack libp2p's or gossip's deliveries:\n%.3000s", text)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
