@@ -23,40 +23,39 @@ func (e *epoch) idleTrust() {
 	}
 }
 
-// bonds is steps 12 and 14, from M as the column pass left it, column by
-// column: the dividends d_i = Σ_j M_ij I_j, normalized, and the bonds to
-// store: column-max upscaling quantizes q_ij = floor(65535·M_ij /
-// max_i M_ij) for the uids with a new permit, zeros dropped; uids that
-// lose their permit store nothing and everyone else keeps the input row.
-func (e *epoch) bonds() {
-	in, n, y := e.in, e.n, e.out
-	// Each source with a new permit gets room for its entries of M, from
-	// first[k]; next[k] is where its next stored entry goes. The others
-	// all write to one spare slot past the end, without advancing
-	// (advance[k] = 0), so that storing does not branch.
+// prepareStorage makes room for step 14, the bonds to store: each
+// source with a new permit gets room for its entries of M, and the others
+// all write to one spare slot past the end without advancing, so that
+// storing does not branch.
+func (e *epoch) prepareStorage() {
 	sources := len(e.sources)
-	first, next, advance := make([]int, sources), make([]int, sources), make([]int, sources)
+	e.storeFirst, e.storeNext, e.storeAdvance = make([]int, sources), make([]int, sources), make([]int, sources)
 	size := 0
 	for k, s := range e.sources {
-		if y.ValidatorPermit[s.row] {
-			first[k], next[k], advance[k] = size, size, 1
-			size += room(s.entries, entrySize/4) // Entry takes 4 bytes
+		if e.out.ValidatorPermit[s.row] {
+			e.storeFirst[k], e.storeAdvance[k] = size, 1
+			size += room(s.entries, 4) // an Entry takes 4 bytes
 		}
 	}
-	for k := range next {
-		if advance[k] == 0 {
-			first[k], next[k] = size, size
+	for k := range e.storeFirst {
+		if e.storeAdvance[k] == 0 {
+			e.storeFirst[k] = size
 		}
 	}
-	stored := make([]Entry, size+1)
-	d := make([]Fixed, sources)
+	copy(e.storeNext, e.storeFirst)
+	e.stored = make([]Entry, size+1)
+}
+
+// bonds is step 12, the dividends d_i = Σ_j M_ij I_j, normalized, from M
+// as the column pass left it, and the end of step 14: the rows the column
+// pass stored for the uids with a new permit; uids that lose their permit
+// store nothing and everyone else keeps the input row.
+func (e *epoch) bonds() {
+	in, n, y := e.in, e.n, e.out
+	d := make([]Fixed, len(e.sources))
 	for j := range n {
 		begin, end := e.mStart[j], e.mStart[j+1]
-		m, srcs := e.m[begin:end], e.mSrc[begin:end]
-		addDividends(m, srcs, y.Incentive[j], d)
-		if most := e.mMax[j]; most != 0 {
-			storeColumn(m, srcs, uint16(j), most, stored, next, advance)
-		}
+		addDividends(e.m[begin:end], e.mSrc[begin:end], y.Incentive[j], d)
 	}
 	for k, s := range e.sources {
 		y.Dividends[s.row] = d[k]
@@ -65,7 +64,7 @@ func (e *epoch) bonds() {
 	for i, x := range in.Neurons {
 		switch {
 		case y.ValidatorPermit[i]:
-			y.Bonds[i] = stored[:0:0]
+			y.Bonds[i] = e.stored[:0:0]
 		case x.ValidatorPermit:
 			y.Bonds[i] = nil
 		default:
@@ -73,8 +72,9 @@ func (e *epoch) bonds() {
 		}
 	}
 	for k, s := range e.sources {
-		if advance[k] != 0 {
-			y.Bonds[s.row] = stored[first[k]:next[k]:next[k]]
+		if e.storeAdvance[k] != 0 {
+			first, next := e.storeFirst[k], e.storeNext[k]
+			y.Bonds[s.row] = e.stored[first:next:next]
 		}
 	}
 }
@@ -90,9 +90,9 @@ func addDividends(m []Fixed, srcs []uint16, inc Fixed, d []Fixed) {
 	}
 }
 
-// storeColumn quantizes column j of M, whose largest entry is most > 0,
-// to q_ij = floor(65535·M_ij/most) and appends the non-zero ones to their
-// sources' stored rows.
+// storeColumn is step 14 for column j of M, whose largest entry is
+// most > 0: it quantizes q_ij = floor(65535·M_ij/most) and appends the
+// non-zero ones to their sources' stored rows (column-max upscaling).
 //
 //go:noinline
 func storeColumn(m []Fixed, srcs []uint16, j uint16, most Fixed, stored []Entry, next, advance []int) {

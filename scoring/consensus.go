@@ -39,7 +39,7 @@ type source struct {
 	// resume in the next block of columns.
 	nextWeight, nextBond int
 	// entries bounds the row's entries in the column pass, its entries
-	// of M.
+	// of M: exact when its weights and bonds are on the same uids.
 	entries int
 }
 
@@ -70,9 +70,9 @@ func (e *epoch) consensus() {
 	}
 	e.prerank = make([]Fixed, n)
 	e.mStart = make([]int, n+1)
-	e.mMax = make([]Fixed, n)
-	e.m = make([]Fixed, e.mGuess)
-	e.mSrc = make([]uint16, e.mGuess)
+	e.m = make([]Fixed, e.mSize)
+	e.mSrc = make([]uint16, e.mSize)
+	e.prepareStorage()
 	e.srcStake = make([]Fixed, len(e.sources))
 	e.srcTrust = make([]Fixed, len(e.sources))
 	e.srcDiv = make([]divider, len(e.sources))
@@ -141,7 +141,6 @@ func (e *epoch) gather(k, hi int, fill []int, entries []entry) {
 			}
 			taken := gatherFresh(wrow[qw:], brow[qb:], stop, src, fill, entries)
 			qw, qb = qw+taken, qb+taken
-			s.entries += taken
 		}
 		// One entry, or the whole row when it has outdated entries.
 		jw, jb := uidBelow(wrow, qw, hi), uidBelow(brow, qb, hi)
@@ -167,7 +166,6 @@ func (e *epoch) gather(k, hi int, fill []int, entries []entry) {
 		if en.weight() != 0 || en.bond() != 0 {
 			entries[fill[j]] = en
 			fill[j]++
-			s.entries++
 		}
 	}
 }
@@ -300,14 +298,12 @@ func (e *epoch) column(j int, entries []entry) {
 		shares = e.emaShares[bondsNonZero]
 	}
 	at := e.mStart[j]
-	if need := at + len(entries); need > len(e.m) {
-		grow := max(need, 2*len(e.m)) - len(e.m)
-		e.m = append(e.m, make([]Fixed, grow)...)
-		e.mSrc = append(e.mSrc, make([]uint16, grow)...)
-	}
-	m := e.m[at : at+len(entries)]
+	m, srcs := e.m[at:at+len(entries)], e.mSrc[at:at+len(entries)]
 	deltaParts(deltas, newScaledDivider(shares[0], deltaSum), m)
-	e.mMax[j] = addBondParts(entries, newScaledDivider(shares[1], bondSum), m, e.mSrc[at:at+len(entries)])
+	most := addBondParts(entries, newScaledDivider(shares[1], bondSum), m, srcs)
+	if most != 0 { // step 14 for this column
+		storeColumn(m, srcs, uint16(j), most, e.stored, e.storeNext, e.storeAdvance)
+	}
 	e.mStart[j+1] = at + len(entries)
 }
 

@@ -48,7 +48,7 @@ type epoch struct {
 	freshBonds   []bool   // no bond of row i is outdated
 	sources      []source // the rows the column pass reads, in order
 	columnBound  []int    // at most this many entries of column j in the column pass
-	mGuess       int      // the entries of M, probably
+	mSize        int      // at most this many entries of M
 
 	// Constants of the column pass (consensus.go).
 	minority  uint64       // 1 − κ
@@ -62,11 +62,17 @@ type epoch struct {
 	srcDiv   []divider // rowDiv of each source
 	srcTrust []Fixed   // V of each source
 	// M, column by column: column j's entries are m[mStart[j]:mStart[j+1]],
-	// on the rows of the sources mSrc, at most mMax[j].
+	// on the rows of the sources mSrc.
 	m      []Fixed
 	mSrc   []uint16
 	mStart []int
-	mMax   []Fixed
+
+	// The bonds to store (bonds.go), filled column by column: the row of
+	// source k is stored[storeFirst[k]:storeNext[k]].
+	stored       []Entry
+	storeFirst   []int
+	storeNext    []int
+	storeAdvance []int // 1 for the sources that store, 0 for the others
 }
 
 func newEpoch(in *Input) *epoch {

@@ -39,16 +39,18 @@ func (e *epoch) maskRows() error {
 		if voting {
 			counted = wrow
 		}
-		if e.freshBonds[i], ok = e.maskBondRow(i, brow, counted); !ok {
+		var same bool
+		if e.freshBonds[i], same, ok = e.maskBondRow(i, brow, counted); !ok {
 			return e.rowError()
 		}
 		if voting || len(brow) != 0 {
-			e.sources = append(e.sources, source{row: i, votes: voting})
-		}
-		if voting {
-			e.mGuess += max(len(wrow), len(brow))
-		} else {
-			e.mGuess += len(brow)
+			// Each bond on a uid without a counted weight adds an entry.
+			entries := len(counted) + len(brow)
+			if same {
+				entries = len(counted)
+			}
+			e.sources = append(e.sources, source{row: i, votes: voting, entries: entries})
+			e.mSize += entries
 		}
 	}
 	return nil
@@ -129,17 +131,17 @@ func selfWeight(i int, row []Entry) uint64 {
 
 // maskBondRow checks row i of the bonds and counts each bond towards its
 // column's bound, unless the row's weights, already counted, are on the
-// same uids; fresh reports that no bond is outdated (step 11.1 drops
-// those). ok is false if the row is not sorted by uid or has a uid out of
-// range.
-func (e *epoch) maskBondRow(i int, row, counted []Entry) (fresh, ok bool) {
+// same uids (same); fresh reports that no bond is outdated (step 11.1
+// drops those). ok is false if the row is not sorted by uid or has a uid
+// out of range.
+func (e *epoch) maskBondRow(i int, row, counted []Entry) (fresh, same, ok bool) {
 	n := e.n
-	same := len(row) == len(counted)
+	same = len(row) == len(counted)
 	prev := -1
 	for k, en := range row {
 		j := int(en.UID)
 		if j <= prev || j >= n {
-			return false, false
+			return false, false, false
 		}
 		prev = j
 		same = same && counted[k].UID == en.UID
@@ -152,12 +154,12 @@ func (e *epoch) maskBondRow(i int, row, counted []Entry) (fresh, ok bool) {
 	}
 	lu := e.in.Neurons[i].LastUpdate
 	if lu > e.maxRegAt {
-		return true, true
+		return true, same, true
 	}
 	for _, en := range row {
 		if lu <= e.regAt[en.UID] {
-			return false, true
+			return false, same, true
 		}
 	}
-	return true, true
+	return true, same, true
 }
