@@ -55,7 +55,11 @@ func (e *epoch) bonds() {
 	d := make([]Fixed, len(e.sources))
 	for j := range n {
 		begin, end := e.mStart[j], e.mStart[j+1]
-		addDividends(e.m[begin:end], e.mSrc[begin:end], y.Incentive[j], d)
+		if at := e.mSrc[j]; at >= 0 {
+			addDividends(e.m[begin:end], e.srcLists[at:at+end-begin], y.Incentive[j], d)
+		} else {
+			addAllDividends(e.m[begin:end], y.Incentive[j], d)
+		}
 	}
 	for k, s := range e.sources {
 		y.Dividends[s.row] = d[k]
@@ -87,6 +91,17 @@ func addDividends(m []Fixed, srcs []uint16, inc Fixed, d []Fixed) {
 	srcs = srcs[:len(m)]
 	for k, x := range m {
 		d[srcs[k]] += mul(x, inc)
+	}
+}
+
+// addAllDividends is addDividends for a column with an entry from every
+// source: entry k is source k's.
+//
+//go:noinline
+func addAllDividends(m []Fixed, inc Fixed, d []Fixed) {
+	d = d[:len(m)]
+	for k, x := range m {
+		d[k] += mul(x, inc)
 	}
 }
 

@@ -71,7 +71,7 @@ func (e *epoch) consensus() {
 	e.prerank = make([]Fixed, n)
 	e.mStart = make([]int, n+1)
 	e.m = make([]Fixed, e.mSize)
-	e.mSrc = make([]uint16, e.mSize)
+	e.mSrc = make([]int, n)
 	e.prepareStorage()
 	e.srcStake = make([]Fixed, len(e.sources))
 	e.srcTrust = make([]Fixed, len(e.sources))
@@ -92,6 +92,7 @@ func (e *epoch) consensus() {
 	}
 	e.median.column = make([]vote, most)
 	e.median.deltas = make([]Fixed, most)
+	e.median.srcs = make([]uint16, most)
 	fill := make([]int, n)
 	for lo := 0; lo < n; {
 		// The block is columns lo..hi-1; fill[j] is where column j's
@@ -298,11 +299,18 @@ func (e *epoch) column(j int, entries []entry) {
 		shares = e.emaShares[bondsNonZero]
 	}
 	at := e.mStart[j]
-	m, srcs := e.m[at:at+len(entries)], e.mSrc[at:at+len(entries)]
+	m, srcs := e.m[at:at+len(entries)], e.median.srcs[:len(entries)]
 	deltaParts(deltas, newScaledDivider(shares[0], deltaSum), m)
 	most := addBondParts(entries, newScaledDivider(shares[1], bondSum), m, srcs)
 	if most != 0 { // step 14 for this column
 		storeColumn(m, srcs, uint16(j), most, e.stored, e.storeNext, e.storeAdvance)
+	}
+	// A column with an entry from every source needs no list of them:
+	// entry k is source k's.
+	e.mSrc[j] = -1
+	if len(entries) != len(e.sources) {
+		e.mSrc[j] = len(e.srcLists)
+		e.srcLists = append(e.srcLists, srcs...)
 	}
 	e.mStart[j+1] = at + len(entries)
 }

@@ -62,10 +62,12 @@ type epoch struct {
 	srcDiv   []divider // rowDiv of each source
 	srcTrust []Fixed   // V of each source
 	// M, column by column: column j's entries are m[mStart[j]:mStart[j+1]],
-	// on the rows of the sources mSrc.
-	m      []Fixed
-	mSrc   []uint16
-	mStart []int
+	// from the sources srcLists[mSrc[j]:], or from every source in order
+	// when mSrc[j] is -1.
+	m        []Fixed
+	mStart   []int
+	mSrc     []int
+	srcLists []uint16
 
 	// The bonds to store (bonds.go), filled column by column: the row of
 	// source k is stored[storeFirst[k]:storeNext[k]].

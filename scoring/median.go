@@ -9,6 +9,7 @@ type medianScratch struct {
 	votes  [2][]vote   // the candidates of a round; as long as the largest column
 	column []vote      // the votes of a column, for the column pass
 	deltas []Fixed     // ΔB of the column's entries, for the column pass
+	srcs   []uint16    // the sources of the column's entries, for the column pass
 }
 
 // weightedMedian returns the smallest score x among votes such that below
