@@ -44,6 +44,10 @@ func (e *epoch) prepareStorage() {
 	}
 	copy(e.storeNext, e.storeFirst)
 	e.stored = make([]Entry, size+1)
+	e.allStore = true
+	for _, a := range e.storeAdvance {
+		e.allStore = e.allStore && a == 1
+	}
 }
 
 // bonds is step 12, the dividends d_i = Σ_j M_ij I_j, normalized, from M
@@ -105,20 +109,45 @@ func addAllDividends(m []Fixed, inc Fixed, d []Fixed) {
 	}
 }
 
-// storeColumn is step 14 for column j of M, whose largest entry is
-// most > 0: it quantizes q_ij = floor(65535·M_ij/most) and appends the
-// non-zero ones to their sources' stored rows (column-max upscaling).
+// quantize is step 14 for a column of M whose largest entry is most > 0:
+// column-max upscaling to q = floor(65535·M_ij/most), written to q.
 //
 //go:noinline
-func storeColumn(m []Fixed, srcs []uint16, j uint16, most Fixed, stored []Entry, next, advance []int) {
-	srcs = srcs[:len(m)]
+func quantize(m []Fixed, most Fixed, q []uint16) {
+	q = q[:len(m)]
 	upscale := newScaledDivider(65535, uint64(most))
 	for k, x := range m {
-		s := srcs[k]
 		v := uint16(upscale.div(uint64(x)))
 		if x == most {
 			v = 65535
 		}
+		q[k] = v
+	}
+}
+
+// storeAll appends the non-zero q to the stored rows of the sources, for
+// column j with an entry from every source, every one of which stores:
+// entry k is source k's.
+//
+//go:noinline
+func storeAll(q []uint16, j uint16, stored []Entry, next []int) {
+	next = next[:len(q)]
+	for k, v := range q {
+		at := next[k]
+		stored[at] = Entry{UID: j, Value: v}
+		next[k] = at + oneIf(v != 0)
+	}
+}
+
+// storeSome appends the non-zero q of column j to the stored rows of
+// their sources srcs; the sources that do not store (advance 0) write to
+// a spare slot without advancing.
+//
+//go:noinline
+func storeSome(q, srcs []uint16, j uint16, stored []Entry, next, advance []int) {
+	srcs = srcs[:len(q)]
+	for k, v := range q {
+		s := srcs[k]
 		at := next[s]
 		stored[at] = Entry{UID: j, Value: v}
 		next[s] = at + oneIf(v != 0)&advance[s]

@@ -93,6 +93,7 @@ func (e *epoch) consensus() {
 	e.median.column = make([]vote, most)
 	e.median.deltas = make([]Fixed, most)
 	e.median.srcs = make([]uint16, most)
+	e.median.q = make([]uint16, most)
 	fill := make([]int, n)
 	for lo := 0; lo < n; {
 		// The block is columns lo..hi-1; fill[j] is where column j's
@@ -303,7 +304,13 @@ func (e *epoch) column(j int, entries []entry) {
 	deltaParts(deltas, newScaledDivider(shares[0], deltaSum), m)
 	most := addBondParts(entries, newScaledDivider(shares[1], bondSum), m, srcs)
 	if most != 0 { // step 14 for this column
-		storeColumn(m, srcs, uint16(j), most, e.stored, e.storeNext, e.storeAdvance)
+		q := e.median.q[:len(m)]
+		quantize(m, most, q)
+		if len(entries) == len(e.sources) && e.allStore {
+			storeAll(q, uint16(j), e.stored, e.storeNext)
+		} else {
+			storeSome(q, srcs, uint16(j), e.stored, e.storeNext, e.storeAdvance)
+		}
 	}
 	// A column with an entry from every source needs no list of them:
 	// entry k is source k's.

@@ -75,6 +75,7 @@ type epoch struct {
 	storeFirst   []int
 	storeNext    []int
 	storeAdvance []int // 1 for the sources that store, 0 for the others
+	allStore     bool  // every source stores
 }
 
 func newEpoch(in *Input) *epoch {

@@ -85,8 +85,11 @@ func Share(x, y Fixed) Fixed { return ratio(uint64(x), uint64(y)) }
 // floor(x·c/y) or one or two units less — still integer arithmetic,
 // identical on every machine. The zero divider (y = 0) gives 0.
 type divider struct {
-	r     uint64
-	shift uint
+	r uint64
+	// pre is 64−L: as x <= y < 2^L, x<<pre fits 64 bits and
+	// floor(x·R / 2^L) is the high word of (x<<pre)·R. Shifting x
+	// left costs less than shifting the 128-bit product right.
+	pre uint
 }
 
 // newDivider divides by y: div(x) is x/y in fixed point.
@@ -104,13 +107,13 @@ func newScaledDivider(c, y uint64) divider {
 	hi, lo := bits.Mul64(c, 1<<(l-1))
 	hi, lo = hi<<1|lo>>63, lo<<1
 	r, _ := bits.Div64(hi, lo, y)
-	return divider{r: r, shift: l}
+	return divider{r: r, pre: 64 - l}
 }
 
 // div returns x·c/y (see divider) for 0 <= x <= y.
 func (d divider) div(x uint64) Fixed {
-	hi, lo := bits.Mul64(x, d.r)
-	// shift is 1..63, or 0 for the zero divider, whose r is 0: masking
-	// the shifts only tells the compiler they are below 64.
-	return Fixed(hi<<((64-d.shift)&63) | lo>>(d.shift&63))
+	// pre is 1..63, or 0 for the zero divider, whose r is 0: masking the
+	// shift only tells the compiler it is below 64.
+	hi, _ := bits.Mul64(x<<(d.pre&63), d.r)
+	return Fixed(hi)
 }

@@ -10,6 +10,7 @@ type medianScratch struct {
 	column []vote      // the votes of a column, for the column pass
 	deltas []Fixed     // ΔB of the column's entries, for the column pass
 	srcs   []uint16    // the sources of the column's entries, for the column pass
+	q      []uint16    // the column's quantized bonds, for the column pass
 }
 
 // weightedMedian returns the smallest score x among votes such that below
