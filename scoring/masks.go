@@ -22,11 +22,11 @@ func (e *epoch) maskRows() error {
 	e.columnBound = make([]int, n)
 	for i, x := range in.Neurons {
 		wrow, brow := rowOf(in.Weights, i), rowOf(in.Bonds, i)
-		voting, ok := false, true
+		voting, ok, same := false, true, false
 		if x.ValidatorPermit {
 			voting = e.a[i] != 0
 			var sum uint64
-			sum, e.freshWeights[i], ok = e.maskWeightRow(i, wrow, voting)
+			sum, e.freshWeights[i], same, ok = e.maskWeightRow(i, wrow, brow, voting)
 			e.rowDiv[i] = newDivider(sum)
 			voting = voting && sum != 0
 		} else {
@@ -39,8 +39,8 @@ func (e *epoch) maskRows() error {
 		if voting {
 			counted = wrow
 		}
-		var same bool
-		if e.freshBonds[i], same, ok = e.maskBondRow(i, brow, counted); !ok {
+		same = same && voting
+		if e.freshBonds[i], ok = e.maskBondRow(i, brow, same); !ok {
 			return e.rowError()
 		}
 		if voting || len(brow) != 0 {
@@ -78,32 +78,35 @@ func sortedBelow(row []Entry, n int) bool {
 }
 
 // maskWeightRow checks row i of a permit holder and sums its kept
-// weights; fresh reports that none of them is outdated. When i votes,
-// each weight counts towards its column's bound. ok is false if the row
-// is not sorted by uid or has a uid out of range.
-func (e *epoch) maskWeightRow(i int, row []Entry, voting bool) (sum uint64, fresh, ok bool) {
+// weights; fresh reports that none of them is outdated, and same that
+// the bond row brow is on the same uids. When i votes, each weight counts
+// towards its column's bound. ok is false if the row is not sorted by uid
+// or has a uid out of range.
+func (e *epoch) maskWeightRow(i int, row, brow []Entry, voting bool) (sum uint64, fresh, same, ok bool) {
 	n, bound := e.n, e.columnBound
 	lu := e.in.Neurons[i].LastUpdate
 	prev := -1
-	if lu > e.maxRegAt { // no weight can be outdated
-		for _, en := range row {
+	if len(brow) == len(row) && lu > e.maxRegAt { // no weight can be outdated
+		same = true
+		for k, en := range row {
 			j := int(en.UID)
 			if j <= prev || j >= n {
-				return 0, false, false
+				return 0, false, false, false
 			}
 			prev = j
 			sum += uint64(en.Value)
+			same = same && brow[k].UID == en.UID
 			if voting {
 				bound[j]++
 			}
 		}
-		return sum - selfWeight(i, row), true, true
+		return sum - selfWeight(i, row), true, same, true
 	}
 	fresh = true
 	for _, en := range row {
 		j := int(en.UID)
 		if j <= prev || j >= n {
-			return 0, false, false
+			return 0, false, false, false
 		}
 		prev = j
 		if lu > e.regAt[j] {
@@ -118,7 +121,7 @@ func (e *epoch) maskWeightRow(i int, row []Entry, voting bool) (sum uint64, fres
 	if lu > e.regAt[i] {
 		sum -= selfWeight(i, row)
 	}
-	return sum, fresh, true
+	return sum, fresh, false, true
 }
 
 // selfWeight returns the weight row i sets on itself, 0 if none.
@@ -130,23 +133,15 @@ func selfWeight(i int, row []Entry) uint64 {
 }
 
 // maskBondRow checks row i of the bonds and counts each bond towards its
-// column's bound, unless the row's weights, already counted, are on the
-// same uids (same); fresh reports that no bond is outdated (step 11.1
-// drops those). ok is false if the row is not sorted by uid or has a uid
-// out of range.
-func (e *epoch) maskBondRow(i int, row, counted []Entry) (fresh, same, ok bool) {
-	n := e.n
-	same = len(row) == len(counted)
-	prev := -1
-	for k, en := range row {
-		j := int(en.UID)
-		if j <= prev || j >= n {
-			return false, false, false
-		}
-		prev = j
-		same = same && counted[k].UID == en.UID
-	}
+// column's bound, unless same: the row is on the same uids as the row's
+// weights, already checked and counted. fresh reports that no bond is
+// outdated (step 11.1 drops those). ok is false if the row is not sorted
+// by uid or has a uid out of range.
+func (e *epoch) maskBondRow(i int, row []Entry, same bool) (fresh, ok bool) {
 	if !same {
+		if !sortedBelow(row, e.n) {
+			return false, false
+		}
 		bound := e.columnBound
 		for _, en := range row {
 			bound[en.UID]++
@@ -154,12 +149,12 @@ func (e *epoch) maskBondRow(i int, row, counted []Entry) (fresh, same, ok bool) 
 	}
 	lu := e.in.Neurons[i].LastUpdate
 	if lu > e.maxRegAt {
-		return true, same, true
+		return true, true
 	}
 	for _, en := range row {
 		if lu <= e.regAt[en.UID] {
-			return false, same, true
+			return false, true
 		}
 	}
-	return true, same, true
+	return true, true
 }
