@@ -17,20 +17,20 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/cybertensor/cybertensor/node"
 	"github.com/cybertensor/cybertensor/protocol/pb"
 )
 
-// tcpPair starts a server host and a client host on loopback TCP (real
-// sockets, noise, yamux) and connects them.
+// tcpPair starts a server neuron and a client neuron (node.New hosts, as
+// neurons run them: loopback TCP, TLS, yamux) and connects them.
 func tcpPair(b *testing.B, handlers map[string]Handler) (*Client, peer.ID, func()) {
 	b.Helper()
 	mk := func(i int) host.Host {
-		h, err := libp2p.New(libp2p.Identity(key(i).Libp2p()), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
-			libp2p.DisableRelay(), libp2p.ResourceManager(nil))
+		n, err := node.New(context.Background(), node.DefaultTestConfig(key(i)))
 		if err != nil {
 			b.Fatal(err)
 		}
-		return h
+		return n
 	}
 	sh, ch := mk(0), mk(1)
 	reg := &callerTable{m: map[peer.ID]Caller{ch.ID(): {Registered: true, Stake: 1}}}

@@ -1,0 +1,131 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
+)
+
+// Several streams each way carry megabytes at once over the batched TLS
+// connection; every byte arrives in order.
+func TestBulkStreamsOverTLS(t *testing.T) {
+	ctx := context.Background()
+	a, err := New(ctx, DefaultTestConfig(key(20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := New(ctx, DefaultTestConfig(key(21)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	const proto = "/test/echo/1.0.0"
+	for _, n := range []*Node{a, b} {
+		n.SetStreamHandler(proto, func(s network.Stream) {
+			defer s.Close()
+			io.Copy(s, s)
+		})
+	}
+	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.Network().ConnsToPeer(b.ID())[0].ConnState().Security; got != libp2ptls.ID {
+		t.Fatalf("security %q, want TLS", got)
+	}
+	var wg sync.WaitGroup
+	for i := range 6 {
+		from, to := a, b
+		if i%2 == 1 {
+			from, to = b, a
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			data := make([]byte, 3<<20+i*7919)
+			r := rand.New(rand.NewPCG(uint64(i), 1))
+			for j := range data {
+				data[j] = byte(r.Uint32())
+			}
+			s, err := from.NewStream(ctx, to.ID(), proto)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer s.Close()
+			go func() {
+				// Writes of every size, small to larger than a batch.
+				for rest := data; len(rest) > 0; {
+					n := min(len(rest), 1+r.IntN(1500<<10))
+					if _, err := s.Write(rest[:n]); err != nil {
+						t.Error(err)
+						return
+					}
+					rest = rest[n:]
+				}
+				s.CloseWrite()
+			}()
+			got, err := io.ReadAll(s)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Errorf("stream %d: %d of %d bytes back, equal %v, err %v", i, len(got), len(data), bytes.Equal(got, data), err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+type failConn struct {
+	net.Conn
+	writes [][]byte
+	fail   error
+}
+
+func (c *failConn) Write(p []byte) (int, error) {
+	if c.fail != nil {
+		return 0, c.fail
+	}
+	c.writes = append(c.writes, append([]byte(nil), p...))
+	return len(p), nil
+}
+
+// Records written in a batch go out in one write, in order; outside a
+// batch they go out at once; a failed write fails every later one.
+func TestBatchConn(t *testing.T) {
+	fc := &failConn{}
+	c := &batchConn{Conn: fc}
+	c.Write([]byte("direct"))
+	c.begin()
+	c.Write([]byte("a"))
+	c.begin() // a second writer joins the open batch
+	c.Write([]byte("b"))
+	if err := c.end(); err != nil || len(fc.writes) != 1 {
+		t.Fatalf("flushed before the last batch ended: %q %v", fc.writes, err)
+	}
+	c.Write([]byte("c"))
+	if err := c.end(); err != nil {
+		t.Fatal(err)
+	}
+	if len(fc.writes) != 2 || string(fc.writes[0]) != "direct" || string(fc.writes[1]) != "abc" {
+		t.Fatalf("writes %q", fc.writes)
+	}
+	boom := errors.New("boom")
+	fc.fail = boom
+	c.begin()
+	c.Write([]byte("lost"))
+	if err := c.end(); !errors.Is(err, boom) {
+		t.Fatalf("end: %v, want the write error", err)
+	}
+	fc.fail = nil
+	if _, err := c.Write([]byte("later")); !errors.Is(err, boom) {
+		t.Fatalf("write after a failure: %v", err)
+	}
+}
