@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -43,8 +44,12 @@ type Client struct {
 // pooled is an idle stream with its reader (which may hold read-ahead).
 type pooled struct {
 	st network.Stream
-	r  pbio.ReadCloser
+	r  *bufio.Reader
 }
+
+// readBufSize is the client's read buffer per stream; larger reads go
+// straight into the frame buffer.
+const readBufSize = 32 << 10
 
 // maxIdlePerPeer bounds the pooled streams to one peer.
 const maxIdlePerPeer = 64
@@ -125,7 +130,8 @@ func (c *Client) Query(ctx context.Context, targets []peer.ID, req *pb.Request) 
 }
 
 // Stream sends req to one target. If onChunk is set, each body chunk is
-// passed to it as it arrives (and not collected in Result.Body).
+// passed to it as it arrives (and not collected in Result.Body); the slice
+// is valid only during the call.
 func (c *Client) Stream(ctx context.Context, target peer.ID, req *pb.Request, onChunk func([]byte) error) Result {
 	res := Result{Peer: target}
 	timeout := c.cfg.DefaultTimeout
@@ -155,7 +161,7 @@ func (c *Client) Stream(ctx context.Context, target peer.ID, req *pb.Request, on
 			if err != nil {
 				return fail(StatusUnavailable, fmt.Errorf("opening a stream to %s: %w", target, err))
 			}
-			p = &pooled{st: st, r: pbio.NewDelimitedReader(st, MaxFrameSize)}
+			p = &pooled{st: st, r: bufio.NewReaderSize(st, readBufSize)}
 		}
 		res.Body = nil
 		got, err := c.exchange(ctx, p, req, onChunk, &res)
@@ -202,10 +208,12 @@ func (c *Client) exchange(ctx context.Context, p *pooled, req *pb.Request, onChu
 	if err := pbio.NewDelimitedWriter(st).WriteMsg(req); err != nil {
 		return false, fmt.Errorf("sending the request: %w", err)
 	}
+	buf := frameBufs.Get().(*[]byte)
+	defer frameBufs.Put(buf)
 	total := 0
 	for {
-		var frame pb.Response
-		if err := p.r.ReadMsg(&frame); err != nil {
+		frame, err := readResponse(p.r, buf)
+		if err != nil {
 			return got, fmt.Errorf("reading the response: %w", err)
 		}
 		got = true

@@ -39,20 +39,51 @@ func FuzzDecodeRequest(f *testing.F) {
 }
 
 // FuzzDecodeResponse runs the client's decoding of untrusted frames and
-// receipt verification.
+// receipt verification, and checks that every frame decodes as
+// proto.Unmarshal decodes it (chunk frames are decoded in place).
 func FuzzDecodeResponse(f *testing.F) {
 	good, _ := proto.Marshal(&pb.Response{Status: pb.Status_OK, Body: []byte("x"), Receipt: &pb.Receipt{RequestHash: make([]byte, 32), ResponseHash: make([]byte, 32), Server: "x"}})
 	f.Add(append(varint(uint64(len(good))), good...))
+	var stream bytes.Buffer
+	w := bufio.NewWriter(&stream)
+	writeChunk(w, []byte("a chunk"))
+	writeMsg(w, &pb.Response{Status: pb.Status_TIMEOUT, Message: "late", ProcessingUs: 7})
+	w.Flush()
+	f.Add(stream.Bytes())
+	f.Add([]byte{4, 0x08, 0x05, 0x20, 0x01})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r := pbioReader(bytes.NewReader(data))
+		r := bufio.NewReader(bytes.NewReader(data))
+		var buf []byte
 		for {
-			var resp pb.Response
-			if err := r.ReadMsg(&resp); err != nil {
+			resp, err := readResponse(r, &buf)
+			if err != nil {
 				return
 			}
 			if resp.Receipt != nil {
 				_ = VerifyReceipt(resp.Receipt) // must not panic
 			}
+		}
+	})
+}
+
+// FuzzDecodeChunkFrame checks the in-place decoding against proto.Unmarshal.
+func FuzzDecodeChunkFrame(f *testing.F) {
+	var stream bytes.Buffer
+	w := bufio.NewWriter(&stream)
+	writeChunk(w, []byte("a chunk"))
+	w.Flush()
+	f.Add(stream.Bytes()[1:])
+	f.Add([]byte{0x08, 0x05, 0x20, 0x01, 0x1a, 0x00})
+	f.Add([]byte{0x20, 0x80, 0x01})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var want pb.Response
+		werr := proto.Unmarshal(raw, &want)
+		got, gerr := decodeResponse(raw)
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("proto.Unmarshal: %v, decodeResponse: %v", werr, gerr)
+		}
+		if werr == nil && !proto.Equal(&want, got) {
+			t.Fatalf("decoded %v, proto.Unmarshal %v", got, &want)
 		}
 	})
 }

@@ -38,6 +38,8 @@ const (
 	MaxRequestSize = 1 << 20
 	// MaxFrameSize bounds one encoded response frame.
 	MaxFrameSize = 1<<20 + 4096
+	// maxChunk is the most body a server puts in one frame.
+	maxChunk = MaxFrameSize - 4096
 	// maxIDLen bounds request IDs and synapse names.
 	maxIDLen = 64
 )

@@ -16,7 +16,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-msgio/pbio"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cybertensor/cybertensor/protocol/pb"
@@ -164,14 +163,24 @@ func (s *Server) Close() error {
 
 // responder writes frames on a stream and hashes the body for receipts.
 type responder struct {
-	w    pbio.WriteCloser
+	w    *bufio.Writer
 	hash hash.Hash // SHA-256 of all chunks, when a receipt is wanted
 }
 
+func newResponder(st network.Stream) *responder {
+	return &responder{w: bufio.NewWriterSize(st, writeBufSize)}
+}
+
+// Write sends chunk in frames of at most maxChunk bytes, each flushed as
+// it is written.
 func (r *responder) Write(chunk []byte) error {
 	for len(chunk) > 0 {
-		n := min(len(chunk), MaxFrameSize-4096)
-		if err := r.w.WriteMsg(&pb.Response{Status: StatusOK, Body: chunk[:n], More: true}); err != nil {
+		n := min(len(chunk), maxChunk)
+		err := writeChunk(r.w, chunk[:n])
+		if err == nil {
+			err = r.w.Flush()
+		}
+		if err != nil {
 			return fmt.Errorf("protocol: writing response: %w", err)
 		}
 		if r.hash != nil {
@@ -217,7 +226,7 @@ func (s *Server) handle(st network.Stream) {
 		start := time.Now()
 		raw, err := readFrame(br, MaxRequestSize)
 		if err != nil {
-			s.writeFinal(st, &responder{w: pbio.NewDelimitedWriter(st)}, start, StatusBadRequest, err.Error(), nil, nil)
+			s.writeFinal(st, newResponder(st), start, StatusBadRequest, err.Error(), nil, nil)
 			return
 		}
 		if !s.serveOne(st, raw, start) {
@@ -238,7 +247,11 @@ func (s *Server) writeFinal(st network.Stream, out *responder, start time.Time, 
 		resp.Receipt = s.receipt(raw, h.Sum(nil), status, st.Conn().RemotePeer())
 	}
 	st.SetWriteDeadline(time.Now().Add(s.cfg.ReadTimeout))
-	if err := out.w.WriteMsg(resp); err != nil {
+	err := writeMsg(out.w, resp)
+	if err == nil {
+		err = out.w.Flush()
+	}
+	if err != nil {
 		s.log.Debug("writing final frame", "peer", st.Conn().RemotePeer(), "err", err)
 	}
 }
@@ -246,7 +259,7 @@ func (s *Server) writeFinal(st network.Stream, out *responder, start time.Time, 
 // serveOne answers one request; it returns whether the stream can carry
 // another exchange.
 func (s *Server) serveOne(st network.Stream, raw []byte, start time.Time) bool {
-	out := &responder{w: pbio.NewDelimitedWriter(st)}
+	out := newResponder(st)
 	var req pb.Request
 	if err := proto.Unmarshal(raw, &req); err != nil {
 		s.writeFinal(st, out, start, StatusBadRequest, "malformed request: "+err.Error(), nil, nil)
