@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -216,6 +218,11 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	defer c.Close()
 	fmt.Fprintf(out, "localnet: chain %q with subnet %d \"qa\" (tempo %d, %v blocks)\n", gen.ChainID, netuid, cfg.Tempo, cfg.BlockTime)
 
+	dir, err := os.MkdirTemp("", "cybertensor-localnet-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
 	closeAll := func() {
 		for _, m := range members {
 			if m.miner != nil {
@@ -235,15 +242,28 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		case "validator":
 			vcfg := neuron.DefaultValidatorConfig(netuid, Tasks())
 			vcfg.Logger, vcfg.Seed, vcfg.Copier = cfg.Logger, uint64(i), m.adversary == Copier
+			// Validators share the library between them; miners learn it.
+			vcfg.KnowledgeDir = filepath.Join(dir, fmt.Sprintf("validator-%d", i))
+			for j, d := range docs {
+				if j%cfg.Validators == i {
+					vcfg.Publish = append(vcfg.Publish, d)
+				}
+			}
 			vcfg.Timeout = max(2*cfg.BlockTime, time.Second)
 			m.validator, err = neuron.StartValidator(setup, c, m.cold, m.hot, 1_000_000_000_000, vcfg)
 		default:
+			// Honest miners start with the documents and also learn what
+			// the validators publish, over gossip and the transfer
+			// protocol. (Starting empty works too — the neuron tests do —
+			// but the first epochs then score every miner zero, which
+			// blurs the copier's disadvantage this run demonstrates.)
 			var g backend.Generator = backend.NewRetrieval(docs...)
 			if m.adversary == Lazy {
 				g = &lazyGenerator{rng: mrand.New(mrand.NewPCG(uint64(i), 7))}
 			}
 			mcfg := neuron.DefaultMinerConfig(netuid, g)
 			mcfg.Logger = cfg.Logger
+			mcfg.KnowledgeDir = filepath.Join(dir, fmt.Sprintf("miner-%d", i))
 			m.miner, err = neuron.StartMiner(setup, c, m.cold, m.hot, mcfg)
 		}
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cybertensor/cybertensor/backend"
 	"github.com/cybertensor/cybertensor/chainlink"
+	"github.com/cybertensor/cybertensor/knowledge"
 	"github.com/cybertensor/cybertensor/protocol"
 	"github.com/cybertensor/cybertensor/wallet"
 )
@@ -27,8 +28,14 @@ type MinerConfig struct {
 	// Server tunes the query server.
 	Server protocol.ServerConfig
 	// Swarm sets the miner's DHT membership and heartbeats.
-	Swarm  SwarmConfig
-	Logger *slog.Logger
+	Swarm SwarmConfig
+	// KnowledgeDir, if set (and the swarm enabled), holds the miner's
+	// knowledge library: it follows the subnet's announcements and, when
+	// Generator is a Learner (the built-in retrieval model is), learns
+	// every announced text object, so it answers from what the subnet
+	// publishes.
+	KnowledgeDir string
+	Logger       *slog.Logger
 }
 
 // DefaultMinerConfig listens on a random loopback TCP port.
@@ -41,6 +48,7 @@ type Miner struct {
 	h      host.Host
 	srv    *protocol.Server
 	swarm  *Swarm
+	lib    *knowledge.Library
 	uid    uint16
 	served atomic.Int64
 }
@@ -84,6 +92,13 @@ func StartMiner(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Privat
 			m.Close()
 			return nil, err
 		}
+		if cfg.KnowledgeDir != "" {
+			learn, _ := cfg.Generator.(Learner)
+			if m.lib, err = m.swarm.OpenLibrary(cfg.KnowledgeDir, hot, learn); err != nil {
+				m.Close()
+				return nil, err
+			}
+		}
 	}
 	cfg.Logger.Info("miner serving", "uid", uid, "peer", h.ID())
 	return m, nil
@@ -100,6 +115,9 @@ func (m *Miner) Addrs() []string { return FullAddrs(m.h) }
 
 // QueriesServed counts the queries the miner answered.
 func (m *Miner) QueriesServed() int64 { return m.served.Load() }
+
+// Library is the miner's knowledge library; nil without KnowledgeDir.
+func (m *Miner) Library() *knowledge.Library { return m.lib }
 
 // Swarm is the miner's swarm membership; nil if disabled.
 func (m *Miner) Swarm() *Swarm { return m.swarm }

@@ -19,6 +19,7 @@ import (
 	"github.com/cybertensor/cybertensor/dht"
 	"github.com/cybertensor/cybertensor/gossip"
 	"github.com/cybertensor/cybertensor/gossip/pb"
+	"github.com/cybertensor/cybertensor/knowledge"
 	"github.com/cybertensor/cybertensor/wallet"
 )
 
@@ -43,19 +44,23 @@ type SwarmConfig struct {
 	RegistryTTL time.Duration
 	// Bootstrap peers (full multiaddrs), beyond the chain's axons.
 	Bootstrap []string
+	// ReannounceEvery is how often the knowledge the neuron published is
+	// announced again, for neurons that joined since.
+	ReannounceEvery time.Duration
 }
 
 // DefaultSwarmConfig heartbeats every 30 s and rediscovers every minute.
 func DefaultSwarmConfig() SwarmConfig {
-	return SwarmConfig{HeartbeatEvery: 30 * time.Second, DiscoverEvery: time.Minute, MaxDial: 16, RegistryTTL: 12 * time.Second}
+	return SwarmConfig{HeartbeatEvery: 30 * time.Second, DiscoverEvery: time.Minute, MaxDial: 16, RegistryTTL: 12 * time.Second,
+		ReannounceEvery: 10 * time.Minute}
 }
 
 func (c SwarmConfig) validate() error {
 	if c.Disabled {
 		return nil
 	}
-	if c.HeartbeatEvery <= 0 || c.DiscoverEvery <= 0 || c.MaxDial < 1 || c.RegistryTTL <= 0 {
-		return errors.New("neuron: swarm config: HeartbeatEvery, DiscoverEvery, MaxDial and RegistryTTL must be positive")
+	if c.HeartbeatEvery <= 0 || c.DiscoverEvery <= 0 || c.MaxDial < 1 || c.RegistryTTL <= 0 || c.ReannounceEvery <= 0 {
+		return errors.New("neuron: swarm config: HeartbeatEvery, DiscoverEvery, MaxDial, RegistryTTL and ReannounceEvery must be positive")
 	}
 	return nil
 }
@@ -82,12 +87,14 @@ type Swarm struct {
 	role    string
 	protos  []string
 	log     *slog.Logger
+	ctx     context.Context // ends on Close
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	closeMu sync.Once
 
 	mu    sync.Mutex
 	heard map[peer.ID]Heard
+	libs  []*knowledge.Library
 }
 
 // JoinSwarm puts the neuron on host h (identity hot) into netuid's swarm:
@@ -136,12 +143,11 @@ func JoinSwarm(ctx context.Context, h host.Host, hot *wallet.PrivateKey, c chain
 		s.Close()
 		return nil, err
 	}
-	rctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Add(3)
-	go s.listen(rctx, sub)
-	go s.heartbeat(rctx)
-	go s.discover(rctx)
+	go s.listen(s.ctx, sub)
+	go s.heartbeat(s.ctx)
+	go s.discover(s.ctx)
 	return s, nil
 }
 
@@ -326,6 +332,9 @@ func (s *Swarm) Close() error {
 			s.cancel()
 		}
 		s.wg.Wait()
+		for _, l := range s.libs {
+			l.Close()
+		}
 		if s.gossip != nil {
 			s.gossip.Close()
 		}

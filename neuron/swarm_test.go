@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,9 +59,20 @@ func testChain(t *testing.T, colds []*wallet.PrivateKey) *local.Local {
 	return c
 }
 
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func fastSwarm() SwarmConfig {
 	s := DefaultSwarmConfig()
-	s.HeartbeatEvery, s.DiscoverEvery, s.RegistryTTL = 300*time.Millisecond, 500*time.Millisecond, time.Second
+	s.HeartbeatEvery, s.DiscoverEvery, s.RegistryTTL, s.ReannounceEvery = 300*time.Millisecond, 500*time.Millisecond, time.Second, 2*time.Second
 	return s
 }
 
@@ -87,9 +99,13 @@ func TestNeuronsFormASwarm(t *testing.T) {
 		swarm *Swarm
 	}
 	var members []member
+	var models []*backend.Retrieval
 	for i := range miners {
-		cfg := DefaultMinerConfig(1, backend.NewRetrieval(backend.Document{ID: "d", Text: "The sky is blue."}))
-		cfg.Swarm, cfg.Logger = fastSwarm(), log
+		// Miners start knowing nothing and learn what validators publish.
+		model := backend.NewRetrieval()
+		models = append(models, model)
+		cfg := DefaultMinerConfig(1, model)
+		cfg.Swarm, cfg.Logger, cfg.KnowledgeDir = fastSwarm(), log, t.TempDir()
 		m, err := StartMiner(ctx, c, colds[i], testKey(t, "hot", i), cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -98,8 +114,9 @@ func TestNeuronsFormASwarm(t *testing.T) {
 		members = append(members, member{m.ID(), m.UID(), m.Swarm()})
 	}
 	for i := range validators {
-		cfg := DefaultValidatorConfig(1, []Task{{Prompt: "What colour is the sky?", Answer: "blue"}})
-		cfg.Swarm, cfg.Logger = fastSwarm(), log
+		cfg := DefaultValidatorConfig(1, []Task{{Prompt: "Why is the sky blue?", Answer: "Rayleigh"}})
+		cfg.Swarm, cfg.Logger, cfg.KnowledgeDir = fastSwarm(), log, t.TempDir()
+		cfg.Publish = []backend.Document{{ID: fmt.Sprintf("sky-%d", i), Text: fmt.Sprintf("Validator %d notes: the sky is blue because of Rayleigh scattering of sunlight.", i)}}
 		v, err := StartValidator(ctx, c, colds[miners+i], testKey(t, "hot", miners+i), 1e12, cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -131,6 +148,19 @@ func TestNeuronsFormASwarm(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+	}
+	// Every miner learned both validators' knowledge over gossip and the
+	// transfer protocol, so its model answers from it.
+	for i, model := range models {
+		waitUntil(t, time.Minute, fmt.Sprintf("miner %d to learn the validators' knowledge", i), func() bool {
+			learned := map[string]bool{}
+			for _, h := range model.Search("why is the sky blue Rayleigh", 10) {
+				if strings.Contains(h.Text, "Rayleigh") {
+					learned[h.Text] = true
+				}
+			}
+			return len(learned) == validators
+		})
 	}
 	// Every neuron announced itself on the DHT: the last one finds them all.
 	last := members[len(members)-1]

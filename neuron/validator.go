@@ -16,8 +16,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/cybertensor/cybertensor/backend"
 	"github.com/cybertensor/cybertensor/chain/chainpb"
 	"github.com/cybertensor/cybertensor/chainlink"
+	"github.com/cybertensor/cybertensor/knowledge"
 	"github.com/cybertensor/cybertensor/protocol"
 	"github.com/cybertensor/cybertensor/protocol/pb"
 	"github.com/cybertensor/cybertensor/scoring"
@@ -63,8 +65,14 @@ type ValidatorConfig struct {
 	// the highest-staked other validator has on chain.
 	Copier bool
 	// Swarm sets the validator's DHT membership and heartbeats.
-	Swarm  SwarmConfig
-	Logger *slog.Logger
+	Swarm SwarmConfig
+	// KnowledgeDir, if set (and the swarm enabled), holds the validator's
+	// knowledge library, into which it publishes Publish (if not already
+	// there) and from which the subnet learns: its tasks' answers come
+	// from knowledge it shared.
+	KnowledgeDir string
+	Publish      []backend.Document
+	Logger       *slog.Logger
 }
 
 // DefaultValidatorConfig queries every 2 blocks and sets weights every 5.
@@ -82,6 +90,7 @@ type Validator struct {
 	h      host.Host
 	client *protocol.Client
 	swarm  *Swarm
+	lib    *knowledge.Library
 	uid    uint16
 	log    *slog.Logger
 
@@ -128,11 +137,20 @@ func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Pr
 		return nil, err
 	}
 	var swarm *Swarm
+	var lib *knowledge.Library
 	if !cfg.Swarm.Disabled {
 		if swarm, err = JoinSwarm(ctx, h, hot, c, cfg.Netuid, uid, "validator", nil, cfg.Swarm, cfg.Host.Registerer, cfg.Logger); err != nil {
 			client.Close()
 			h.Close()
 			return nil, err
+		}
+		if cfg.KnowledgeDir != "" {
+			if lib, err = openValidatorLibrary(ctx, swarm, hot, cfg); err != nil {
+				swarm.Close()
+				client.Close()
+				h.Close()
+				return nil, err
+			}
 		}
 	}
 	lctx, cancel := context.WithCancel(context.Background())
@@ -146,7 +164,7 @@ func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Pr
 		h.Close()
 		return nil, err
 	}
-	v := &Validator{cfg: cfg, chain: c, hot: hot, sender: chainlink.NewSender(c, hot), h: h, client: client, swarm: swarm, uid: uid,
+	v := &Validator{cfg: cfg, chain: c, hot: hot, sender: chainlink.NewSender(c, hot), h: h, client: client, swarm: swarm, lib: lib, uid: uid,
 		log: cfg.Logger.With("component", "validator", "uid", uid), scores: scores, cancel: cancel}
 	v.wg.Add(1)
 	go v.run(lctx, heads)
@@ -327,6 +345,38 @@ func (v *Validator) UID() uint16 { return v.uid }
 
 // Addrs are the validator's full addresses.
 func (v *Validator) Addrs() []string { return FullAddrs(v.h) }
+
+// openValidatorLibrary opens the library and publishes the documents it
+// does not hold yet (by title: a restarted validator keeps its objects).
+func openValidatorLibrary(ctx context.Context, swarm *Swarm, hot *wallet.PrivateKey, cfg ValidatorConfig) (*knowledge.Library, error) {
+	lib, err := swarm.OpenLibrary(cfg.KnowledgeDir, hot, nil)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := lib.List()
+	if err != nil {
+		return nil, err
+	}
+	have := map[string]bool{}
+	for _, e := range entries {
+		if e.Object != nil && e.Object.Netuid == cfg.Netuid {
+			have[e.Object.Title] = true
+		}
+	}
+	var todo []backend.Document
+	for _, d := range cfg.Publish {
+		if !have[d.ID] {
+			todo = append(todo, d)
+		}
+	}
+	if err := PublishDocuments(ctx, lib, cfg.Netuid, todo); err != nil && !errors.Is(err, knowledge.ErrNotShared) {
+		return nil, err
+	}
+	return lib, nil
+}
+
+// Library is the validator's knowledge library; nil without KnowledgeDir.
+func (v *Validator) Library() *knowledge.Library { return v.lib }
 
 // Swarm is the validator's swarm membership; nil if disabled.
 func (v *Validator) Swarm() *Swarm { return v.swarm }

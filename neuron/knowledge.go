@@ -1,0 +1,193 @@
+package neuron
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/cybertensor/cybertensor/backend"
+	"github.com/cybertensor/cybertensor/gossip"
+	"github.com/cybertensor/cybertensor/knowledge"
+	"github.com/cybertensor/cybertensor/wallet"
+)
+
+// gossipAnnouncer announces knowledge on the subnet's knowledge topic; it
+// implements knowledge.Announcer.
+type gossipAnnouncer struct{ g *gossip.Gossip }
+
+func (a gossipAnnouncer) Announce(ctx context.Context, netuid uint16, data []byte) error {
+	t, err := a.g.Join(netuid, gossip.Knowledge, checkAnnouncement(netuid))
+	if err != nil {
+		return err
+	}
+	return t.Publish(ctx, data)
+}
+
+// checkAnnouncement is the knowledge topic's body check.
+func checkAnnouncement(netuid uint16) gossip.BodyCheck {
+	return func(_ gossip.Author, body []byte) error { return knowledge.CheckAnnouncement(netuid, body) }
+}
+
+// Learner takes documents into a model; *backend.Retrieval is one.
+type Learner interface {
+	Add(backend.Document)
+}
+
+// maxLearnedSize bounds the announced objects a learner fetches.
+const maxLearnedSize = 1 << 20
+
+// OpenLibrary opens the neuron's knowledge library in dir, shared through
+// the swarm: published objects are provided on the DHT and announced on
+// the subnet's knowledge topic, and announcements heard there are indexed
+// (searchable, fetchable on demand). If learn is set, every announced text
+// object up to 1 MiB is fetched and given to it, so a retrieval model
+// answers from what the subnet publishes. The library is closed by the
+// swarm's Close.
+func (s *Swarm) OpenLibrary(dir string, key *wallet.PrivateKey, learn Learner) (*knowledge.Library, error) {
+	cfg := knowledge.DefaultConfig(dir)
+	cfg.Key, cfg.Logger = key, s.log
+	lib, err := knowledge.Open(cfg, knowledge.WithNetwork(s.h, s.dht), knowledge.WithAnnouncer(gossipAnnouncer{s.gossip}))
+	if err != nil {
+		return nil, err
+	}
+	t, err := s.gossip.Join(s.netuid, gossip.Knowledge, checkAnnouncement(s.netuid))
+	if err != nil {
+		lib.Close()
+		return nil, err
+	}
+	sub, err := t.Subscribe()
+	if err != nil {
+		lib.Close()
+		return nil, err
+	}
+	s.mu.Lock()
+	s.libs = append(s.libs, lib)
+	s.mu.Unlock()
+	s.wg.Add(2)
+	go s.follow(lib, sub, learn)
+	go s.reannounce(lib, t)
+	return lib, nil
+}
+
+// reannounce announces the pinned objects this neuron authored on its
+// subnet again once the knowledge topic has peers, and every
+// ReannounceEvery: gossip reaches only those subscribed at the time, and
+// neurons join later.
+func (s *Swarm) reannounce(lib *knowledge.Library, t *gossip.Topic) {
+	defer s.wg.Done()
+	first := time.NewTicker(min(200*time.Millisecond, s.cfg.ReannounceEvery))
+	defer first.Stop()
+	every := time.NewTicker(s.cfg.ReannounceEvery)
+	defer every.Stop()
+	peers := 0
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-first.C:
+			// Announce again whenever more peers have subscribed.
+			n := len(t.Peers())
+			if n <= peers {
+				continue
+			}
+			peers = n
+		case <-every.C:
+		}
+		if err := s.announceOwn(lib, t); err != nil && s.ctx.Err() == nil {
+			s.log.Warn("knowledge not announced", "err", err)
+		}
+	}
+}
+
+func (s *Swarm) announceOwn(lib *knowledge.Library, t *gossip.Topic) error {
+	entries, err := lib.List()
+	if err != nil {
+		return err
+	}
+	me := s.h.ID()
+	provider := peer.AddrInfo{ID: me, Addrs: s.h.Addrs()}
+	if len(provider.Addrs) > 8 {
+		provider.Addrs = provider.Addrs[:8]
+	}
+	for _, e := range entries {
+		o := e.Object
+		if o == nil || !e.Pinned || o.Netuid != s.netuid || o.Author.PeerID() != me {
+			continue
+		}
+		data, err := (&knowledge.Announcement{Object: o, Provider: provider}).Encode()
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+		err = t.Publish(ctx, data)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// follow ingests the knowledge topic's announcements into lib, and feeds
+// learn.
+func (s *Swarm) follow(lib *knowledge.Library, sub *gossip.Subscription, learn Learner) {
+	defer s.wg.Done()
+	defer sub.Cancel()
+	learned := map[string]bool{}
+	for {
+		m, err := sub.Next(s.ctx)
+		if err != nil {
+			return
+		}
+		if m.Peer == s.h.ID() {
+			continue
+		}
+		a, err := lib.Ingest(s.netuid, m.Peer, m.Body)
+		if err != nil {
+			s.log.Debug("announcement not ingested", "from", m.Peer, "err", err)
+			continue
+		}
+		key := a.Object.CID.String()
+		if learned[key] {
+			continue // announced again
+		}
+		s.log.Info("knowledge announced", "cid", key, "title", a.Object.Title, "author", m.Hotkey, "size", a.Object.Size)
+		if learn == nil || a.Object.Size > maxLearnedSize || !strings.HasPrefix(a.Object.MediaType, "text/") {
+			learned[key] = true
+			continue
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
+		var body bytes.Buffer
+		_, err = lib.Get(ctx, a.Object.CID, &body)
+		cancel()
+		if err != nil {
+			s.log.Warn("announced knowledge not fetched", "cid", a.Object.CID, "err", err)
+			continue
+		}
+		learned[key] = true
+		learn.Add(backend.Document{ID: key, Text: body.String()})
+	}
+}
+
+// PublishDocuments publishes docs as text objects of netuid in lib; each
+// is announced to the subnet. An object stored but not yet shared (no
+// peers yet) does not stop the others; the error then wraps
+// knowledge.ErrNotShared, and the swarm announces it again later.
+func PublishDocuments(ctx context.Context, lib *knowledge.Library, netuid uint16, docs []backend.Document) error {
+	var unshared error
+	for _, d := range docs {
+		_, err := lib.Publish(ctx, strings.NewReader(d.Text), knowledge.Meta{MediaType: "text/plain", Title: d.ID, Netuid: netuid})
+		switch {
+		case errors.Is(err, knowledge.ErrNotShared):
+			unshared = err
+		case err != nil:
+			return fmt.Errorf("neuron: publishing %q: %w", d.ID, err)
+		}
+	}
+	return unshared
+}
