@@ -18,14 +18,26 @@ type vote struct{ w, stake Fixed }
 // stored bond B⁰_ij (0 when there is none or it is outdated).
 type entry uint64
 
+// columnScratch is the memory the column pass works in for one column at
+// a time, each buffer as long as the largest column.
+type columnScratch struct {
+	votes  []vote   // the column's scores and stakes
+	deltas []Fixed  // ΔB of the column's entries
+	srcs   []uint16 // the sources of the column's entries
+	q      []uint16 // the column's quantized bonds
+	median medianScratch
+}
+
 // entrySize is the size of an entry in bytes.
 const entrySize = 8
 
+// newEntry packs an entry of source src.
 func newEntry(src, weight, bond uint16) entry {
 	return entry(src) | entry(weight)<<16 | entry(bond)<<32
 }
 
-// src is the entry's index in epoch.sources.
+// src is the entry's index in epoch.sources; weight and bond are the
+// kept u16 weight and bond.
 func (en entry) src() uint16    { return uint16(en) }
 func (en entry) weight() uint16 { return uint16(en >> 16) }
 func (en entry) bond() uint16   { return uint16(en >> 32) }
@@ -44,14 +56,15 @@ type source struct {
 }
 
 // blockEntries bounds the entries gathered at once: 32,768 entries take
-// 512 KB, which stays in the L2 cache, and give each row long runs to
+// 256 KB, which stays in the L2 cache, and give each row long runs to
 // read (short runs defeat the hardware prefetcher).
 const blockEntries = 32768
 
-// consensus is the column pass: steps 6–10 and 11.2–11.5, column by
+// consensus is the column pass: steps 6–10, 11.2–11.5 and 14, column by
 // column (see column). It fills the consensus, ranks (before
-// normalization), validator trust of the voters, the preranks, and M
-// column by column for the bonds pass.
+// normalization), validator trust of the voters and the preranks, keeps
+// M column by column for the dividends, and stores the bonds of the uids
+// with a new permit.
 func (e *epoch) consensus() {
 	in, n := e.in, e.n
 	e.minority = uint64(One - ratio(in.Params.Kappa, 65535))
@@ -87,13 +100,10 @@ func (e *epoch) consensus() {
 		most = max(most, b)
 	}
 	entries := make([]entry, min(total, max(room(most, entrySize), blockEntries)))
-	for k := range e.median.votes {
-		e.median.votes[k] = make([]vote, most)
+	e.scratch = columnScratch{votes: make([]vote, most), deltas: make([]Fixed, most), srcs: make([]uint16, most), q: make([]uint16, most)}
+	for k := range e.scratch.median.votes {
+		e.scratch.median.votes[k] = make([]vote, most)
 	}
-	e.median.column = make([]vote, most)
-	e.median.deltas = make([]Fixed, most)
-	e.median.srcs = make([]uint16, most)
-	e.median.q = make([]uint16, most)
 	fill := make([]int, n)
 	for lo := 0; lo < n; {
 		// The block is columns lo..hi-1; fill[j] is where column j's
@@ -120,8 +130,8 @@ func (e *epoch) consensus() {
 }
 
 // gather moves the entries of source k in the columns below hi to their
-// columns, at fill[j]: the kept weight W_ij if the source votes and the
-// kept bond B⁰_ij, merged by uid. Entries with neither are left out.
+// columns, at fill[j]: the kept u16 weight W⁰_ij if the source votes and
+// the kept bond B⁰_ij, merged by uid. Entries with neither are left out.
 func (e *epoch) gather(k, hi int, fill []int, entries []entry) {
 	s := &e.sources[k]
 	i := s.row
@@ -254,8 +264,8 @@ const (
 	bondsNonZero
 )
 
-// column is steps 6–10 and 11.2–11.5 for column j, from its entries (in
-// row order):
+// column is steps 6–10, 11.2–11.5 and 14 for column j, from its entries
+// (in row order):
 //
 //   - the prerank Q_j = Σ_i W_ij a_i;
 //   - the consensus C_j, the κ-weighted median of the scores of the
@@ -266,20 +276,24 @@ const (
 //     M = αΔB + (1−α)B makes the column sum to μ_j = α·[ΣΔB_·j > 0] +
 //     (1−α)·[ΣB_·j > 0], so the normalized M_ij is
 //     ΔB_ij·α/(μ_j ΣΔB_·j) + B_ij·(1−α)/(μ_j ΣB_·j): one divider per
-//     column and matrix. With ρ = 1, ΔB_ij = W̃_ij a_i.
+//     column and matrix. With ρ = 1, ΔB_ij = W̃_ij a_i;
+//   - the column's bonds to store, M_ij upscaled by the column's largest
+//     entry and quantized (step 14), for the sources with a new permit.
 func (e *epoch) column(j int, entries []entry) {
 	y := e.out
-	votes := e.median.column[:len(entries)]
-	deltas := e.median.deltas[:len(entries)]
+	votes := e.scratch.votes[:len(entries)]
+	deltas := e.scratch.deltas[:len(entries)]
 	bondSum := spreadVotes(entries, e.srcDiv, e.srcStake, votes)
 	prerank, stake, lo, hi := sumVotes(votes)
 	e.prerank[j] = prerank
 
-	// Entries that score 0 count with the validators without one: below
-	// is their stake and that of the entries' rows without a vote.
+	// below is the stake of the validators with active stake that have
+	// no entry in the column: they score 0, like the entries whose weight
+	// is 0 or masked, which count among the votes (a tie at 0 changes
+	// nothing).
 	c := Fixed(0)
 	if below := e.aSum - stake; e.aSum != 0 && below <= e.minority && len(entries) != 0 {
-		c = weightedMedian(votes, lo, hi, below, e.minority, &e.median)
+		c = weightedMedian(votes, lo, hi, below, e.minority, &e.scratch.median)
 	}
 	y.Consensus[j] = c
 
@@ -300,11 +314,11 @@ func (e *epoch) column(j int, entries []entry) {
 		shares = e.emaShares[bondsNonZero]
 	}
 	at := e.mStart[j]
-	m, srcs := e.m[at:at+len(entries)], e.median.srcs[:len(entries)]
+	m, srcs := e.m[at:at+len(entries)], e.scratch.srcs[:len(entries)]
 	deltaParts(deltas, newScaledDivider(shares[0], deltaSum), m)
 	most := addBondParts(entries, newScaledDivider(shares[1], bondSum), m, srcs)
 	if most != 0 { // step 14 for this column
-		q := e.median.q[:len(m)]
+		q := e.scratch.q[:len(m)]
 		quantize(m, most, q)
 		if len(entries) == len(e.sources) && e.allStore {
 			storeAll(q, uint16(j), e.stored, e.storeNext)

@@ -54,7 +54,7 @@ type epoch struct {
 	minority  uint64       // 1 − κ
 	rho       Fixed        // ρ
 	emaShares [4][2]uint64 // α/μ and (1−α)/μ by which of ΔB_·j and B_·j are non-zero
-	median    medianScratch
+	scratch   columnScratch
 
 	// Results of the column pass.
 	prerank  []Fixed   // Q

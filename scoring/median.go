@@ -5,12 +5,8 @@ import "math/bits"
 // medianScratch is the memory weightedMedian works in, kept from one
 // column to the next.
 type medianScratch struct {
-	stake  [256]uint64 // stake by bucket
-	votes  [2][]vote   // the candidates of a round; as long as the largest column
-	column []vote      // the votes of a column, for the column pass
-	deltas []Fixed     // ΔB of the column's entries, for the column pass
-	srcs   []uint16    // the sources of the column's entries, for the column pass
-	q      []uint16    // the column's quantized bonds, for the column pass
+	stake [256]uint64 // stake by bucket
+	votes [2][]vote   // the candidates of a round; as long as the largest column
 }
 
 // weightedMedian returns the smallest score x among votes such that below
@@ -118,7 +114,7 @@ func smallMedian(votes []vote, below, minority uint64) Fixed {
 
 // bucketBits is how finely a round of weightedMedian splits the scores of
 // n candidates: into n/4 to n/2 buckets, at least 2 and at most 256.
-func bucketBits(n int) int { return min(max(bits.Len(uint(n)), 1), 8) }
+func bucketBits(n int) int { return min(max(bits.Len(uint(n))-1, 1), 8) }
 
 // oneIf is 1 if c holds, else 0; the compiler makes it a flag, not a branch.
 func oneIf(c bool) int {
