@@ -18,8 +18,11 @@
 // Sums are exact integer sums, so the result does not depend on how uids
 // are numbered (except the spec's stake tie-break at the permit boundary).
 // Weights and bonds stay sparse: a 4,096-uid subnet costs what its
-// non-zero entries cost. The weighted median is found by three-way
-// partitioning around middle pivots, and normalizations divide by
+// non-zero entries cost. One pass over the rows checks them and sums the
+// kept weights; a column pass then gathers the masked weights and bonds a
+// block of columns at a time and works column by column: preranks, the
+// weighted median (a radix selection over stake buckets), clipping, ranks,
+// the bonds EMA and the bonds to store. Normalizations divide by
 // multiply-and-shift with one 128-bit division per row or column.
 //
 // ParseInput and Output.MarshalJSON are the spec's JSON contract, used by
