@@ -131,24 +131,24 @@ func (e *epoch) emission() {
 	for i := range e.n {
 		sigma += uint64(y.Incentive[i] + y.Dividends[i])
 	}
-	server, validator := make([]Fixed, e.n), make([]Fixed, e.n)
 	switch {
 	case sigma > 0:
 		for i := range e.n {
-			server[i] = ratio(uint64(y.Incentive[i]), sigma)
-			validator[i] = ratio(uint64(y.Dividends[i]), sigma)
+			y.ServerEmission[i] = scale(ratio(uint64(y.Incentive[i]), sigma), E)
+			y.ValidatorEmission[i] = scale(ratio(uint64(y.Dividends[i]), sigma), E)
 			y.Combined[i] = ratio(uint64(y.Incentive[i]+y.Dividends[i]), sigma)
 		}
-	case e.aSum > 0:
-		copy(validator, e.a)
-		copy(y.Combined, e.a)
-	default:
-		copy(validator, e.s)
-		copy(y.Combined, e.s)
+	default: // no server share; validators share by active stake, else stake
+		shares := e.s
+		if e.aSum > 0 {
+			shares = e.a
+		}
+		copy(y.Combined, shares)
+		for i, x := range shares {
+			y.ValidatorEmission[i] = scale(x, E)
+		}
 	}
 	for i := range e.n {
-		y.ServerEmission[i] = scale(server[i], E)
-		y.ValidatorEmission[i] = scale(validator[i], E)
 		y.Emission[i] = scale(y.Combined[i], E)
 	}
 }

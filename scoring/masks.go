@@ -20,6 +20,13 @@ func (e *epoch) maskRows() error {
 	e.freshWeights = make([]bool, n)
 	e.freshBonds = make([]bool, n)
 	e.columnBound = make([]int, n)
+	most := 0 // sources at most
+	for i, x := range in.Neurons {
+		if x.ValidatorPermit && e.a[i] != 0 || len(rowOf(in.Bonds, i)) != 0 {
+			most++
+		}
+	}
+	e.sources = make([]source, 0, most)
 	for i, x := range in.Neurons {
 		wrow, brow := rowOf(in.Weights, i), rowOf(in.Bonds, i)
 		voting, ok, same := false, true, false
