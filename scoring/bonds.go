@@ -125,14 +125,19 @@ func quantize(m []Fixed, most Fixed, q []uint16) {
 	}
 }
 
-// storeAll appends the non-zero q to the stored rows of the sources, for
-// column j with an entry from every source, every one of which stores:
-// entry k is source k's.
+// storeAll is quantize and storeSome in one loop, for column j with an
+// entry from every source, every one of which stores: entry k is source
+// k's.
 //
 //go:noinline
-func storeAll(q []uint16, j uint16, stored []Entry, next []int) {
-	next = next[:len(q)]
-	for k, v := range q {
+func storeAll(m []Fixed, most Fixed, j uint16, stored []Entry, next []int) {
+	next = next[:len(m)]
+	upscale := newScaledDivider(65535, uint64(most))
+	for k, x := range m {
+		v := uint16(upscale.div(uint64(x)))
+		if x == most {
+			v = 65535
+		}
 		at := next[k]
 		stored[at] = Entry{UID: j, Value: v}
 		next[k] = at + oneIf(v != 0)

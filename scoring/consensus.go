@@ -318,11 +318,11 @@ func (e *epoch) column(j int, entries []entry) {
 	deltaParts(deltas, newScaledDivider(shares[0], deltaSum), m)
 	most := addBondParts(entries, newScaledDivider(shares[1], bondSum), m, srcs)
 	if most != 0 { // step 14 for this column
-		q := e.scratch.q[:len(m)]
-		quantize(m, most, q)
 		if len(entries) == len(e.sources) && e.allStore {
-			storeAll(q, uint16(j), e.stored, e.storeNext)
+			storeAll(m, most, uint16(j), e.stored, e.storeNext)
 		} else {
+			q := e.scratch.q[:len(m)]
+			quantize(m, most, q)
 			storeSome(q, srcs, uint16(j), e.stored, e.storeNext, e.storeAdvance)
 		}
 	}
