@@ -109,13 +109,26 @@ func (e *epoch) consensus() {
 		// The block is columns lo..hi-1; fill[j] is where column j's
 		// next entry goes.
 		hi, size := lo, 0
+		complete := e.uniform // every source has an entry in every column
 		for hi < n && (hi == lo || size+room(e.columnBound[hi], entrySize) <= blockEntries) {
 			fill[hi] = size
 			size += room(e.columnBound[hi], entrySize)
+			complete = complete && e.columnBound[hi] == len(e.sources)
 			hi++
 		}
-		for k := range e.sources {
-			e.gather(k, hi, fill, entries)
+		if complete {
+			// Column j's entries are at fill[j]: one per source, in order.
+			stride := room(len(e.sources), entrySize)
+			for k := range e.sources {
+				e.gatherComplete(k, lo, hi, stride, entries)
+			}
+			for j := lo; j < hi; j++ {
+				fill[j] += len(e.sources)
+			}
+		} else {
+			for k := range e.sources {
+				e.gather(k, hi, fill, entries)
+			}
 		}
 		start := 0
 		for j := lo; j < hi; j++ {
@@ -179,6 +192,37 @@ func (e *epoch) gather(k, hi int, fill []int, entries []entry) {
 			entries[fill[j]] = en
 			fill[j]++
 		}
+	}
+}
+
+// gatherComplete is gather for a block of columns lo..hi-1 in which every
+// source has an entry in every column and none is outdated (see
+// epoch.uniform): source k's entry in column j goes to (j−lo)·stride+k,
+// with its self-weight masked to 0. An entry of zeros is harmless in the
+// column pass: it scores 0 and adds nothing.
+func (e *epoch) gatherComplete(k, lo, hi, stride int, entries []entry) {
+	s := &e.sources[k]
+	i, src := s.row, uint16(k)
+	brow := rowOf(e.in.Bonds, i)[s.nextBond:]
+	brow = brow[:min(hi-lo, len(brow))] // one entry per column
+	s.nextBond += len(brow)
+	base := k - lo*stride
+	if !s.votes {
+		for _, be := range brow {
+			entries[int(be.UID)*stride+base] = newEntry(src, 0, be.Value)
+		}
+		return
+	}
+	wrow := e.in.Weights[i][s.nextWeight:]
+	wrow = wrow[:min(hi-lo, len(wrow))]
+	s.nextWeight += len(wrow)
+	brow = brow[:len(wrow)] // on the same uids
+	for q, we := range wrow {
+		v := we.Value
+		if int(we.UID) == i {
+			v = 0
+		}
+		entries[int(we.UID)*stride+base] = newEntry(src, v, brow[q].Value)
 	}
 }
 

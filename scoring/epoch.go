@@ -48,7 +48,12 @@ type epoch struct {
 	freshBonds   []bool   // no bond of row i is outdated
 	sources      []source // the rows the column pass reads, in order
 	columnBound  []int    // at most this many entries of column j in the column pass
-	mSize        int      // at most this many entries of M
+	// uniform: every source reads without masks (none outdated) and has
+	// one entry per uid it holds (its bonds are on its weights' uids, or
+	// it has only bonds), so columnBound[j] sources have an entry in
+	// column j.
+	uniform bool
+	mSize   int // at most this many entries of M
 
 	// Constants of the column pass (consensus.go).
 	minority  uint64       // 1 − κ

@@ -79,3 +79,54 @@ func TestLargeEpochMatchesFloatReference(t *testing.T) {
 		conforms(t, "large run "+strconv.Itoa(run), in.Emission, y, referenceEpoch(in))
 	}
 }
+
+// denseEpochInput is a subnet where every validator weights and bonds
+// every uid, as in the benchmark, so that the column pass places entries
+// by position (gatherComplete), with what that must survive: zero
+// weights, self-weights, full bond rows of uids without a permit, and,
+// when breakUniform is set, a validator whose weights are all zero and a
+// bond holder missing one uid (which must send it back to gather).
+func denseEpochInput(r *rand.Rand, n, validators int, breakUniform bool) *Input {
+	in := denseInput(n, validators)
+	in.Params.MaxAllowedValidators = uint64(validators + 4)
+	for i := range validators {
+		for range 3 {
+			in.Weights[i][r.IntN(n)].Value = 0
+		}
+	}
+	for i := validators; i < validators+6; i++ { // bonds without a permit
+		in.Bonds[i] = make([]Entry, n)
+		for j := range n {
+			in.Bonds[i][j] = Entry{UID: uint16(j), Value: uint16(r.IntN(65536))}
+		}
+	}
+	if breakUniform {
+		for k := range in.Weights[1] {
+			in.Weights[1][k].Value = 0
+		}
+		gap := r.IntN(n)
+		in.Bonds[validators] = append(in.Bonds[validators][:gap:gap], in.Bonds[validators][gap+1:]...)
+	}
+	return in
+}
+
+func TestDenseEpochMatchesFloatReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(41, 42))
+	for run, c := range []struct {
+		n            int
+		breakUniform bool
+		penalty      uint64
+		everyPermit  bool // every source stores its bonds
+	}{{700, false, 65535, false}, {700, true, 65535, false}, {600, false, 30_000, false}, {90, false, 65535, true}} {
+		in := denseEpochInput(r, c.n, 40, c.breakUniform)
+		in.Params.BondsPenalty = c.penalty
+		if c.everyPermit {
+			in.Params.MaxAllowedValidators = uint64(c.n)
+		}
+		y, err := Epoch(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conforms(t, "dense run "+strconv.Itoa(run), in.Emission, y, referenceEpoch(in))
+	}
+}

@@ -27,6 +27,7 @@ func (e *epoch) maskRows() error {
 		}
 	}
 	e.sources = make([]source, 0, most)
+	e.uniform = true
 	for i, x := range in.Neurons {
 		wrow, brow := rowOf(in.Weights, i), rowOf(in.Bonds, i)
 		voting, ok, same := false, true, false
@@ -35,7 +36,11 @@ func (e *epoch) maskRows() error {
 			var sum uint64
 			sum, e.freshWeights[i], same, ok = e.maskWeightRow(i, wrow, brow, voting)
 			e.rowDiv[i] = newDivider(sum)
-			voting = voting && sum != 0
+			if voting && sum == 0 {
+				// Its weights count in the bounds, yet it has no entries.
+				e.uniform = false
+				voting = false
+			}
 		} else {
 			ok = sortedBelow(wrow, n)
 		}
@@ -57,6 +62,8 @@ func (e *epoch) maskRows() error {
 				entries = len(counted)
 			}
 			e.sources = append(e.sources, source{row: i, votes: voting, entries: entries})
+			fresh := e.freshBonds[i] && (!voting || e.freshWeights[i])
+			e.uniform = e.uniform && fresh && (same || !voting)
 			e.mSize += entries
 		}
 	}
