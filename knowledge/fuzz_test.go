@@ -9,6 +9,10 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/cybertensor/cybertensor/knowledge/pb"
 )
 
 // Every decoder of bytes from peers either accepts or returns one of the
@@ -81,6 +85,35 @@ func FuzzDecodeBlock(f *testing.F) {
 		}
 		if len(m.Data) > MaxBlockSize || (m.Missing && len(m.Data) > 0) || checkCID(m.CID) != nil {
 			t.Fatalf("accepted %+v", m)
+		}
+	})
+}
+
+// FuzzDecodeBlockInPlace checks the copy-free decoding against
+// proto.Unmarshal, and the server's frames against EncodeBlock.
+func FuzzDecodeBlockInPlace(f *testing.F) {
+	b, _ := EncodeBlock(BlockMsg{CID: sumCID(cid.Raw, []byte("x")), Data: []byte("x")})
+	f.Add(b)
+	f.Add([]byte{0x18, 0x01, 0x0a, 0x00})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var want pb.Block
+		werr := proto.Unmarshal(b, &want)
+		if got, ok := decodeBlockInPlace(b); ok && (werr != nil || !proto.Equal(got, &want)) {
+			t.Fatalf("in place %v, proto.Unmarshal %v (%v)", got, &want, werr)
+		}
+		if werr != nil || len(want.Cid) == 0 {
+			return
+		}
+		data := want.Data
+		if want.Missing {
+			data = nil
+		} else if data == nil {
+			data = []byte{}
+		}
+		frame := appendBlockFrame(nil, want.Cid, data)
+		enc, _ := proto.Marshal(&pb.Block{Cid: want.Cid, Data: data, Missing: data == nil})
+		if n, k := protowire.ConsumeVarint(frame); k < 0 || int(n) != len(frame)-k || !bytes.Equal(frame[k:], enc) {
+			t.Fatalf("frame %x, EncodeBlock %x", frame, enc)
 		}
 	})
 }

@@ -50,7 +50,17 @@ type rootRecord struct {
 }
 
 // flushBytes is how many block bytes an import buffers per transaction.
-const flushBytes = 8 << 20
+// Few, large transactions matter twice: each commit costs two fsyncs, and
+// bbolt rewrites a leaf with its neighbours' values (two 256 KiB blocks a
+// leaf) whenever a key lands in it, so an import written 8 MiB at a time
+// wrote 157 MiB of pages for a 64 MiB object, and in one transaction 64.
+const flushBytes = 64 << 20
+
+// initialMmap is the database's first mapping (address space, not memory).
+// bbolt copies every dirty value to the heap each time it remaps a growing
+// file, which with a 64 MiB import in the transaction cost more than the
+// page writes.
+const initialMmap = 1 << 30
 
 type store struct {
 	db  *bolt.DB
@@ -65,7 +75,8 @@ func openStore(cfg Config) (*store, error) {
 		return nil, fmt.Errorf("knowledge: store directory: %w", err)
 	}
 	path := filepath.Join(cfg.Dir, "library.db")
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: cfg.OpenTimeout, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: cfg.OpenTimeout, NoFreelistSync: true, FreelistType: bolt.FreelistMapType,
+		InitialMmapSize: initialMmap})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("knowledge: %s is in use by another process", path)
 	}
@@ -105,6 +116,18 @@ func setUsed(tx *bolt.Tx, n int64) error {
 func (s *store) used() (n int64) {
 	s.db.View(func(tx *bolt.Tx) error { n = getUsed(tx); return nil })
 	return n
+}
+
+// appendFrame appends c's transfer frame (the block, or missing) to dst;
+// the block is copied once, from the database into dst.
+func (s *store) appendFrame(dst []byte, c cid.Cid) []byte {
+	k := c.Bytes()
+	s.db.View(func(tx *bolt.Tx) error {
+		// No such block (nil) is a missing frame.
+		dst = appendBlockFrame(dst, k, tx.Bucket(bucketBlocks).Get(k))
+		return nil
+	})
+	return dst
 }
 
 // get returns a copy of a block.
@@ -347,8 +370,17 @@ type pendingBlock struct {
 
 func (s *store) newImport() *importer { return &importer{s: s, seen: map[string]bool{}} }
 
-// put queues a block (verified by the caller).
+// put queues a copy of a block (verified by the caller).
 func (im *importer) put(c cid.Cid, data []byte) error {
+	if len(data) > MaxBlockSize || im.seen[string(c.Bytes())] {
+		return im.putOwned(c, data)
+	}
+	return im.putOwned(c, append([]byte(nil), data...))
+}
+
+// putOwned queues a block (verified by the caller) that the importer may
+// keep: the caller does not change data afterwards.
+func (im *importer) putOwned(c cid.Cid, data []byte) error {
 	if len(data) > MaxBlockSize {
 		return fmt.Errorf("%w: block %s of %d bytes exceeds %d", ErrTooLarge, c, len(data), MaxBlockSize)
 	}
@@ -362,9 +394,9 @@ func (im *importer) put(c cid.Cid, data []byte) error {
 	im.s.mu.Unlock()
 	im.refs = append(im.refs, k...)
 	im.bytes += int64(len(data))
-	im.pending = append(im.pending, pendingBlock{k, append([]byte(nil), data...)})
+	im.pending = append(im.pending, pendingBlock{k, data})
 	im.size += len(data)
-	if im.size >= flushBytes {
+	if im.size > flushBytes {
 		return im.flush()
 	}
 	return nil
@@ -378,50 +410,65 @@ func (im *importer) flush() error {
 	}
 	var added [][]byte
 	err := im.s.db.Update(func(tx *bolt.Tx) error {
-		added = added[:0]
-		blocks := tx.Bucket(bucketBlocks)
-		var grow int64
-		for _, p := range im.pending {
-			if blocks.Get(p.key) == nil {
-				grow += int64(len(p.data))
-			}
-		}
-		used := getUsed(tx)
-		if used+grow > im.s.max {
-			if _, err := im.s.sweep(tx); err != nil {
-				return err
-			}
-			if used = getUsed(tx); used+grow > im.s.max {
-				return fmt.Errorf("%w: %d bytes used, %d more do not fit in %d", ErrStoreFull, used, grow, im.s.max)
-			}
-		}
-		for _, p := range im.pending {
-			if blocks.Get(p.key) != nil {
-				continue
-			}
-			if err := blocks.Put(p.key, p.data); err != nil {
-				return err
-			}
-			added = append(added, p.key)
-		}
-		return setUsed(tx, used+grow)
+		var err error
+		added, err = im.writePending(tx)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("knowledge: storing blocks: %w", err)
 	}
-	im.added = append(im.added, added...)
-	im.pending, im.size = im.pending[:0], 0
+	im.wrote(added)
 	return nil
 }
 
-// commit writes the remaining blocks and the root. A root already present
-// keeps its Added time and is pinned if either is.
-func (im *importer) commit(root cid.Cid, rec rootRecord) error {
-	if err := im.flush(); err != nil {
-		return err
+// writePending puts the queued blocks in tx and returns the keys it added.
+func (im *importer) writePending(tx *bolt.Tx) ([][]byte, error) {
+	var added [][]byte
+	blocks := tx.Bucket(bucketBlocks)
+	var grow int64
+	for _, p := range im.pending {
+		if blocks.Get(p.key) == nil {
+			grow += int64(len(p.data))
+		}
 	}
+	used := getUsed(tx)
+	if used+grow > im.s.max {
+		if _, err := im.s.sweep(tx); err != nil {
+			return nil, err
+		}
+		if used = getUsed(tx); used+grow > im.s.max {
+			return nil, fmt.Errorf("%w: %d bytes used, %d more do not fit in %d", ErrStoreFull, used, grow, im.s.max)
+		}
+	}
+	for _, p := range im.pending {
+		if blocks.Get(p.key) != nil {
+			continue
+		}
+		if err := blocks.Put(p.key, p.data); err != nil {
+			return nil, err
+		}
+		added = append(added, p.key)
+	}
+	return added, setUsed(tx, used+grow)
+}
+
+// wrote records committed blocks and empties the queue.
+func (im *importer) wrote(added [][]byte) {
+	im.added = append(im.added, added...)
+	clear(im.pending)
+	im.pending, im.size = im.pending[:0], 0
+}
+
+// commit writes the remaining blocks and the root in one transaction. A
+// root already present keeps its Added time and is pinned if either is.
+func (im *importer) commit(root cid.Cid, rec rootRecord) error {
 	rec.Bytes = im.bytes
+	var added [][]byte
 	err := im.s.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		if added, err = im.writePending(tx); err != nil {
+			return fmt.Errorf("storing blocks: %w", err)
+		}
 		roots := tx.Bucket(bucketRoots)
 		if v := roots.Get(root.Bytes()); v != nil {
 			var old rootRecord
@@ -439,6 +486,7 @@ func (im *importer) commit(root cid.Cid, rec rootRecord) error {
 	if err != nil {
 		return fmt.Errorf("knowledge: storing root %s: %w", root, err)
 	}
+	im.wrote(added)
 	im.done = true
 	im.release()
 	return nil

@@ -45,6 +45,7 @@ func (l *Library) handleStream(st network.Stream) {
 	}()
 	from := st.Conn().RemotePeer()
 	br, bw := bufio.NewReader(st), bufio.NewWriterSize(st, 64<<10)
+	var frame []byte
 	for {
 		st.SetReadDeadline(time.Now().Add(idleTimeout))
 		raw, err := readFrame(br, MaxRequestSize)
@@ -63,13 +64,16 @@ func (l *Library) handleStream(st network.Stream) {
 		}
 		st.SetWriteDeadline(time.Now().Add(l.cfg.RequestTimeout))
 		for _, c := range want {
-			m := BlockMsg{CID: c}
-			if m.Data, err = l.store.get(c); err != nil {
-				m.Missing = true
-			}
-			b, err := EncodeBlock(m)
-			if err == nil {
-				err = writeFrame(bw, b)
+			// A block's frame is encoded straight from the database and,
+			// when larger than the buffer's room, written unbuffered.
+			frame = l.store.appendFrame(frame[:0], c)
+			if len(frame) > bw.Available() {
+				err = bw.Flush()
+				if err == nil {
+					_, err = st.Write(frame)
+				}
+			} else {
+				_, err = bw.Write(frame)
 			}
 			if err != nil {
 				st.Reset()
@@ -392,46 +396,57 @@ func (f *fetch) drop(id peer.ID) {
 	}
 }
 
-// from asks one provider for cids, window by window; it returns what the
-// provider lacks (or what is left when it failed).
+// inFlight is how many windows a fetch keeps requested from a provider:
+// the provider reads and sends the next window while this side verifies
+// and stores the current one.
+const inFlight = 2
+
+// from asks one provider for cids, window by window, with up to inFlight
+// windows requested ahead; it returns what the provider lacks (or what is
+// left when it failed, after which the stream must not be reused).
 func (f *fetch) from(p peer.AddrInfo, cids []cid.Cid, use func(c cid.Cid, data []byte) error) ([]cid.Cid, error) {
 	s, err := f.session(p)
 	if err != nil {
 		return cids, err
 	}
 	var lacking []cid.Cid
-	for len(cids) > 0 {
-		n := min(len(cids), f.l.cfg.Window)
-		window := cids[:n]
-		req, err := EncodeRequest(window)
-		if err != nil {
-			return append(lacking, cids...), err
+	size := f.l.cfg.Window
+	requested := 0 // cids[:requested] are asked for
+	for read := 0; read < len(cids); {
+		for requested < len(cids) && requested < read+inFlight*size {
+			n := min(len(cids)-requested, size)
+			req, err := EncodeRequest(cids[requested : requested+n])
+			if err == nil {
+				err = writeFrame(s.bw, req)
+			}
+			if err != nil {
+				return append(lacking, cids[read:]...), fmt.Errorf("sending a request: %w", err)
+			}
+			requested += n
 		}
 		s.st.SetDeadline(time.Now().Add(f.l.cfg.RequestTimeout))
-		if err := writeFrame(s.bw, req); err == nil {
-			err = s.bw.Flush()
+		if err := s.bw.Flush(); err != nil {
+			return append(lacking, cids[read:]...), fmt.Errorf("sending a request: %w", err)
 		}
-		if err != nil {
-			return append(lacking, cids...), fmt.Errorf("sending a request: %w", err)
-		}
-		for i, c := range window {
+		for end := min(read+size, len(cids)); read < end; read++ {
+			c := cids[read]
 			raw, err := readFrame(s.br, MaxBlockFrame)
 			if err != nil {
-				return append(lacking, cids[i:]...), err
+				return append(lacking, cids[read:]...), err
 			}
 			m, err := DecodeBlock(raw)
 			if err != nil {
-				return append(lacking, cids[i:]...), errBadData{err}
+				return append(lacking, cids[read:]...), errBadData{err}
 			}
 			if !m.CID.Equals(c) {
-				return append(lacking, cids[i:]...), errBadData{fmt.Errorf("%w: answered %s for %s", ErrBadMessage, m.CID, c)}
+				return append(lacking, cids[read:]...), errBadData{fmt.Errorf("%w: answered %s for %s", ErrBadMessage, m.CID, c)}
 			}
 			if m.Missing {
 				lacking = append(lacking, c)
 				continue
 			}
 			if err := verifyBlock(c, m.Data); err != nil {
-				return append(lacking, cids[i:]...), errBadData{err}
+				return append(lacking, cids[read:]...), errBadData{err}
 			}
 			if err := use(c, m.Data); err != nil {
 				if errors.Is(err, ErrBadBlock) || errors.Is(err, ErrBadObject) {
@@ -439,13 +454,14 @@ func (f *fetch) from(p peer.AddrInfo, cids []cid.Cid, use func(c cid.Cid, data [
 					// author's DAG), not this provider's.
 					return nil, fmt.Errorf("%w (%v)", errUnrecoverable, err)
 				}
-				return append(lacking, cids[i:]...), err
+				return append(lacking, cids[read:]...), err
 			}
-			if err := f.im.put(c, m.Data); err != nil {
-				return append(lacking, cids[i:]...), err
+			// The frame was read into a buffer of its own: the import
+			// keeps the block without copying it.
+			if err := f.im.putOwned(c, m.Data); err != nil {
+				return append(lacking, cids[read:]...), err
 			}
 		}
-		cids = cids[n:]
 	}
 	return lacking, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cybertensor/cybertensor/knowledge/pb"
@@ -78,14 +79,18 @@ func EncodeBlock(m BlockMsg) ([]byte, error) {
 }
 
 // DecodeBlock decodes an answer from a provider. It does not verify the
-// data against the CID: the fetcher does, to tell a bad provider.
+// data against the CID: the fetcher does, to tell a bad provider. Data
+// aliases b.
 func DecodeBlock(b []byte) (BlockMsg, error) {
 	if len(b) > MaxBlockFrame {
 		return BlockMsg{}, fmt.Errorf("%w: block message of %d bytes exceeds %d", ErrBadMessage, len(b), MaxBlockFrame)
 	}
-	var m pb.Block
-	if err := proto.Unmarshal(b, &m); err != nil {
-		return BlockMsg{}, fmt.Errorf("%w: block: %v", ErrBadMessage, err)
+	m, ok := decodeBlockInPlace(b)
+	if !ok {
+		m = &pb.Block{}
+		if err := proto.Unmarshal(b, m); err != nil {
+			return BlockMsg{}, fmt.Errorf("%w: block: %v", ErrBadMessage, err)
+		}
 	}
 	c, err := castCID(m.Cid)
 	if err != nil {
@@ -98,6 +103,66 @@ func DecodeBlock(b []byte) (BlockMsg, error) {
 		return BlockMsg{}, fmt.Errorf("%w: a missing block with data", ErrBadMessage)
 	}
 	return BlockMsg{CID: c, Data: m.Data, Missing: m.Missing}, nil
+}
+
+// decodeBlockInPlace decodes a well-formed Block of known fields as
+// proto.Unmarshal would, without copying the data out of b.
+func decodeBlockInPlace(b []byte) (*pb.Block, bool) {
+	m := &pb.Block{}
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return nil, false
+		}
+		b = b[n:]
+		switch {
+		case (num == 1 || num == 2) && typ == protowire.BytesType:
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return nil, false
+			}
+			if num == 1 {
+				m.Cid = v
+			} else {
+				m.Data = v
+			}
+			b = b[n:]
+		case num == 3 && typ == protowire.VarintType:
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return nil, false
+			}
+			m.Missing, b = protowire.DecodeBool(v), b[n:]
+		default:
+			return nil, false
+		}
+	}
+	return m, true
+}
+
+// appendBlockFrame appends a Block message for c, with data or marked
+// missing when data is nil, prefixed by its length as an unsigned varint:
+// one frame of the transfer protocol.
+func appendBlockFrame(dst []byte, c []byte, data []byte) []byte {
+	size := protowire.SizeTag(1) + protowire.SizeBytes(len(c))
+	switch {
+	case data == nil:
+		size += protowire.SizeTag(3) + 1
+	case len(data) > 0: // proto3 leaves empty bytes out
+		size += protowire.SizeTag(2) + protowire.SizeBytes(len(data))
+	}
+	dst = protowire.AppendVarint(dst, uint64(size))
+	dst = protowire.AppendTag(dst, 1, protowire.BytesType)
+	dst = protowire.AppendBytes(dst, c)
+	switch {
+	case data == nil:
+		dst = protowire.AppendTag(dst, 3, protowire.VarintType)
+		dst = append(dst, 1)
+	case len(data) > 0:
+		dst = protowire.AppendTag(dst, 2, protowire.BytesType)
+		dst = protowire.AppendBytes(dst, data)
+	}
+	return dst
 }
 
 // writeFrame writes b prefixed with its length as an unsigned varint.
