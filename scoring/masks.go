@@ -10,7 +10,8 @@ package scoring
 // makes the divider that turns them into W_ij. It lists the rows the
 // column pass reads (voters and bond holders) and bounds the entries of
 // each column from above: the weights of the validators with active
-// stake plus every bond.
+// stake, plus the bonds, but a validator whose bonds are on the uids of
+// its weights counts each uid once.
 //
 // An invalid row fails with the error Validate gives, so the message
 // names the first offending row in the input's order.

@@ -17,10 +17,11 @@ type medianScratch struct {
 // It is a radix selection. A round spreads the candidates' stake over up
 // to 256 buckets of equal width by score, finds the bucket in which the
 // stake at or below it first exceeds minority, and keeps that bucket's
-// votes as the next round's candidates. Every round narrows the range of
-// scores by a factor of the number of buckets, so even adversarial
-// scores take a bounded number of rounds, and no round branches on the
-// scores.
+// votes as the next round's candidates; a few candidates are settled by
+// counting (smallMedian). Every round narrows the range of scores by a
+// factor of the number of buckets, so even adversarial scores take a
+// bounded number of rounds, and the loops over the votes do not branch
+// on the scores.
 func weightedMedian(votes []vote, lo, hi Fixed, below, minority uint64, scratch *medianScratch) Fixed {
 	if len(votes) <= smallVotes {
 		if x := smallMedian(votes, below, minority); x != noMedian {
