@@ -395,7 +395,7 @@ func FuzzValidate(f *testing.F) {
 	reg := newRegistry()
 	k := key(500)
 	reg.add(k, 4)
-	g := &Gossip{reg: reg, cfg: DefaultConfig("fuzz")}
+	g := &Gossip{reg: reg, cfg: DefaultConfig("fuzz"), hotkeys: map[peer.ID]wallet.Address{}}
 	g.cfg.Now = time.Now
 	g.log = slog.New(slog.DiscardHandler)
 	v := &validator{g: g, netuid: 1, check: CheckHeartbeat}

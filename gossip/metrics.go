@@ -3,6 +3,7 @@ package gossip
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -77,9 +78,10 @@ func (m *metrics) invalid(check string) {
 // callers can see when the mesh has formed, and feeds the metrics (if
 // any). pubsub calls it from its event loop, so it only counts.
 type tracer struct {
-	m    *metrics
-	mu   sync.Mutex
-	mesh map[string]map[peer.ID]struct{}
+	m          *metrics
+	duplicates atomic.Int64
+	mu         sync.Mutex
+	mesh       map[string]map[peer.ID]struct{}
 }
 
 func newTracer(m *metrics) *tracer {
@@ -138,6 +140,7 @@ func (t *tracer) RejectMessage(_ *pubsub.Message, reason string) {
 }
 
 func (t *tracer) DuplicateMessage(*pubsub.Message) {
+	t.duplicates.Add(1)
 	if t.m != nil {
 		t.m.duplicates.Inc()
 	}
