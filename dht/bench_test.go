@@ -1,0 +1,146 @@
+package dht
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/cybertensor/cybertensor/node"
+	"github.com/cybertensor/cybertensor/wallet"
+)
+
+// BenchmarkNewNeuronFindsSubnet measures, in a swarm of 200 subnet members
+// on real-TCP loopback hosts in this process, the time for a new neuron
+// to find every member: from dialing one random member (its only
+// bootstrap peer) through starting its DHT to having every member from
+// the subnet key's provider records. It reports the median and p95 over
+// the new neurons.
+//
+//	go test -run '^$' -bench NewNeuronFindsSubnet -benchtime 20x ./dht/
+func BenchmarkNewNeuronFindsSubnet(b *testing.B) {
+	const members = 200
+	reg := &registry{m: map[wallet.Address]uint16{}}
+	ms := make([]member, members)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range ms {
+		k := key(20_000 + i)
+		reg.m[k.PublicKey().Address()] = uint16(i)
+		n, err := node.New(context.Background(), benchNodeConfig(k))
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg := DefaultConfig("dht-bench")
+		cfg.Logger = slog.New(slog.DiscardHandler)
+		if i > 0 {
+			boot := ms[r.IntN(i)].n
+			cfg.Bootstrap = []peer.AddrInfo{{ID: boot.ID(), Addrs: boot.Addrs()}}
+			if err := n.Connect(context.Background(), cfg.Bootstrap[0]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		d, err := New(n, k, reg, cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ms[i] = member{n, d}
+	}
+	defer func() {
+		for _, m := range ms {
+			m.d.Close()
+			m.n.Close()
+		}
+	}()
+	// Every member announces itself, 16 at a time; a member whose
+	// routing table is still thin retries.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	errs := make(chan error, members)
+	for i, m := range ms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			var err error
+			for range 5 {
+				if err = m.d.Join(ctx, 1, uint16(i), nil); err == nil {
+					return
+				}
+				time.Sleep(time.Second) // let the routing table fill
+			}
+			errs <- fmt.Errorf("member %d: %w", i, err)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+
+	var took []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		k := key(30_000 + i)
+		reg.m[k.PublicKey().Address()] = uint16(members + i)
+		n, err := node.New(context.Background(), benchNodeConfig(k))
+		if err != nil {
+			b.Fatal(err)
+		}
+		boot := ms[r.IntN(members)].n
+		cfg := DefaultConfig("dht-bench")
+		cfg.Logger = slog.New(slog.DiscardHandler)
+		cfg.Bootstrap = []peer.AddrInfo{{ID: boot.ID(), Addrs: boot.Addrs()}}
+		b.StartTimer()
+
+		start := time.Now()
+		if err := n.Connect(ctx, cfg.Bootstrap[0]); err != nil {
+			b.Fatal(err)
+		}
+		d, err := New(n, k, reg, cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		found := map[peer.ID]bool{}
+		for len(found) < members {
+			qctx, qcancel := context.WithTimeout(ctx, 30*time.Second)
+			for p := range d.kad.FindProvidersAsync(qctx, SubnetKey("dht-bench", 1), 0) {
+				found[p.ID] = true
+				if len(found) == members {
+					break
+				}
+			}
+			qcancel()
+			if time.Since(start) > time.Minute {
+				b.Fatalf("new neuron %d found %d of %d members", i, len(found), members)
+			}
+		}
+		took = append(took, time.Since(start))
+
+		b.StopTimer()
+		d.Close()
+		n.Close()
+		b.StartTimer()
+	}
+	b.StopTimer()
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "median-ms")
+	b.ReportMetric(float64(took[(len(took)*95+99)/100-1].Microseconds())/1000, "p95-ms")
+}
+
+// benchNodeConfig gives each of the 200 hosts room for the connections a
+// DHT member makes and takes.
+func benchNodeConfig(k *wallet.PrivateKey) node.Config {
+	c := node.DefaultTestConfig(k)
+	c.MaxFD, c.MaxMemory = 1024, 256<<20
+	return c
+}
