@@ -167,10 +167,6 @@ type responder struct {
 	hash hash.Hash // SHA-256 of all chunks, when a receipt is wanted
 }
 
-func newResponder(st network.Stream) *responder {
-	return &responder{w: bufio.NewWriterSize(st, writeBufSize)}
-}
-
 // Write sends chunk in frames of at most maxChunk bytes, each flushed as
 // it is written.
 func (r *responder) Write(chunk []byte) error {
@@ -211,6 +207,7 @@ func (s *Server) handle(st network.Stream) {
 	// A stream carries one exchange after another until the client closes
 	// it or stays idle too long.
 	br := bufio.NewReader(st)
+	bw := bufio.NewWriterSize(st, writeBufSize)
 	for first := true; ; first = false {
 		wait := s.cfg.IdleTimeout
 		if first {
@@ -226,10 +223,10 @@ func (s *Server) handle(st network.Stream) {
 		start := time.Now()
 		raw, err := readFrame(br, MaxRequestSize)
 		if err != nil {
-			s.writeFinal(st, newResponder(st), start, StatusBadRequest, err.Error(), nil, nil)
+			s.writeFinal(st, &responder{w: bw}, start, StatusBadRequest, err.Error(), nil, nil)
 			return
 		}
-		if !s.serveOne(st, raw, start) {
+		if !s.serveOne(st, bw, raw, start) {
 			return
 		}
 		st.SetDeadline(time.Time{})
@@ -258,8 +255,8 @@ func (s *Server) writeFinal(st network.Stream, out *responder, start time.Time, 
 
 // serveOne answers one request; it returns whether the stream can carry
 // another exchange.
-func (s *Server) serveOne(st network.Stream, raw []byte, start time.Time) bool {
-	out := newResponder(st)
+func (s *Server) serveOne(st network.Stream, bw *bufio.Writer, raw []byte, start time.Time) bool {
+	out := &responder{w: bw}
 	var req pb.Request
 	if err := proto.Unmarshal(raw, &req); err != nil {
 		s.writeFinal(st, out, start, StatusBadRequest, "malformed request: "+err.Error(), nil, nil)
