@@ -143,6 +143,7 @@ func (a *app) minerCommand() *cobra.Command {
 				return err
 			}
 			defer stopMetrics()
+			cfg.KnowledgeDir = filepath.Join(cfg.Host.DataDir, "knowledge")
 			ctx, cancel := context.WithTimeout(cmd.Context(), f.chain.timeout)
 			m, err := neuron.StartMiner(ctx, c, cold, hot, cfg)
 			cancel()
@@ -189,6 +190,8 @@ func (a *app) validatorCommand() *cobra.Command {
 				return err
 			}
 			defer stopMetrics()
+			// The validator shares the documents its questions come from.
+			cfg.KnowledgeDir, cfg.Publish = filepath.Join(cfg.Host.DataDir, "knowledge"), localnet.Documents()
 			ctx, cancel := context.WithTimeout(cmd.Context(), f.chain.timeout)
 			v, err := neuron.StartValidator(ctx, c, cold, hot, amount, cfg)
 			cancel()
