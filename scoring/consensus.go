@@ -26,6 +26,9 @@ type columnScratch struct {
 	srcs   []uint16 // the sources of the column's entries
 	q      []uint16 // the column's quantized bonds
 	median medianScratch
+	// stakesInPlace: votes[k].stake is source k's stake for every source,
+	// as spreadVotes left it for a column with an entry from each.
+	stakesInPlace bool
 }
 
 // entrySize is the size of an entry in bytes.
@@ -327,7 +330,15 @@ func (e *epoch) column(j int, entries []entry) {
 	y := e.out
 	votes := e.scratch.votes[:len(entries)]
 	deltas := e.scratch.deltas[:len(entries)]
-	bondSum := spreadVotes(entries, e.srcDiv, e.srcStake, votes)
+	var bondSum uint64
+	if len(entries) == len(e.sources) && e.scratch.stakesInPlace {
+		// Vote k is source k's, and its stake is still there from the
+		// last column.
+		bondSum = scoreVotes(entries, e.srcDiv, votes)
+	} else {
+		bondSum = spreadVotes(entries, e.srcDiv, e.srcStake, votes)
+		e.scratch.stakesInPlace = len(entries) == len(e.sources)
+	}
 	prerank, stake, lo, hi := sumVotes(votes)
 	e.prerank[j] = prerank
 
@@ -392,6 +403,20 @@ func spreadVotes(entries []entry, divs []divider, stakes []Fixed, votes []vote) 
 	for k, en := range entries {
 		s := en.src()
 		votes[k] = vote{divs[s].div(uint64(en.weight())), stakes[s]}
+		bondSum += uint64(en.bond())
+	}
+	return bondSum
+}
+
+// scoreVotes is spreadVotes for a column with an entry from every source
+// when votes already hold the sources' stakes in order: it writes the
+// scores only.
+//
+//go:noinline
+func scoreVotes(entries []entry, divs []divider, votes []vote) (bondSum uint64) {
+	votes, divs = votes[:len(entries)], divs[:len(entries)]
+	for k, en := range entries {
+		votes[k].w = divs[k].div(uint64(en.weight()))
 		bondSum += uint64(en.bond())
 	}
 	return bondSum
