@@ -109,17 +109,10 @@ func benchSwarm(b *testing.B, n int, ours bool, edit func(*Config)) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					msg, err := sub.Next(ctx)
-					if err != nil {
-						return
-					}
-					record(msg.Body)
-				}
-			}()
+			readAll(ctx, &wg, func(ctx context.Context) ([]byte, error) {
+				msg, err := sub.Next(ctx)
+				return msg.Body, err
+			}, record)
 			m.publish, m.mesh, m.dups = t.Publish, t.MeshPeers, g.Duplicates
 			m.close = func() { sub.Cancel(); g.Close(); h.Close() }
 		} else {
@@ -136,17 +129,13 @@ func benchSwarm(b *testing.B, n int, ours bool, edit func(*Config)) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					msg, err := sub.Next(ctx)
-					if err != nil {
-						return
-					}
-					record(msg.Data)
+			readAll(ctx, &wg, func(ctx context.Context) ([]byte, error) {
+				msg, err := sub.Next(ctx)
+				if err != nil {
+					return nil, err
 				}
-			}()
+				return msg.Data, nil
+			}, record)
 			m.publish = func(ctx context.Context, data []byte) error { return t.Publish(ctx, data) }
 			m.mesh = func() int { return tr.meshPeers("bench") }
 			m.dups = tr.duplicates.Load
@@ -252,6 +241,21 @@ func benchSwarm(b *testing.B, n int, ours bool, edit func(*Config)) {
 	b.ReportMetric(heapPerHost/(1<<10), "heap-KiB/host")
 	b.ReportMetric(goroutinesPerHost, "goroutines/host")
 	b.ReportMetric(float64(dups-dupsBefore)/float64(messages*n), "dups/msg/host")
+}
+
+// readAll hands every message next returns to record, until next fails.
+func readAll(ctx context.Context, wg *sync.WaitGroup, next func(context.Context) ([]byte, error), record func([]byte)) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			data, err := next(ctx)
+			if err != nil {
+				return
+			}
+			record(data)
+		}
+	}()
 }
 
 // cpuTime is the process's user and system CPU time.
