@@ -67,7 +67,7 @@ func (r *Retrieval) Add(d Document) {
 			}
 			terms := map[string]int{}
 			n := 0
-			for _, t := range tokenize(text) {
+			for _, t := range Tokenize(text) {
 				terms[t]++
 				n++
 			}
@@ -100,9 +100,10 @@ func splitLong(p string) []string {
 	return append(out, strings.TrimSpace(cur.String()))
 }
 
-// tokenize lower-cases and splits on anything that is not a letter or
-// digit, dropping very common English words.
-func tokenize(s string) []string {
+// Tokenize lower-cases s and splits it on anything that is not a letter or
+// digit, dropping very common English words: the terms BM25 ranks by (the
+// knowledge library's search uses it too).
+func Tokenize(s string) []string {
 	fields := strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
 	out := fields[:0]
 	for _, f := range fields {
@@ -133,7 +134,7 @@ var ErrNoAnswer = errors.New("backend: no passage matches the question")
 func (r *Retrieval) Search(query string, k int) []Hit {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	q := tokenize(query)
+	q := Tokenize(query)
 	if len(q) == 0 || len(r.passages) == 0 {
 		return nil
 	}

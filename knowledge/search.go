@@ -5,10 +5,10 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"unicode"
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/cybertensor/cybertensor/backend"
 	"github.com/cybertensor/cybertensor/wallet"
 )
 
@@ -58,7 +58,7 @@ func (x *index) add(o *Object, local bool, body string) {
 	terms := map[string]int{}
 	n := 0
 	count := func(s string, w int) {
-		for _, t := range tokenize(s) {
+		for _, t := range backend.Tokenize(s) {
 			terms[t] += w
 			n += w
 		}
@@ -108,7 +108,7 @@ func (x *index) removeLocked(c cid.Cid) {
 // search returns the k best matches that keep accepts, best first (ties
 // by CID).
 func (x *index) search(query string, k int, keep func(Hit) bool) []Hit {
-	q := tokenize(query)
+	q := backend.Tokenize(query)
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	if len(q) == 0 || len(x.docs) == 0 || k <= 0 {
@@ -151,23 +151,6 @@ func (x *index) search(query string, k int, keep func(Hit) bool) []Hit {
 	}
 	return hits
 }
-
-// tokenize lower-cases and splits on anything that is not a letter or
-// digit, dropping very common English words.
-func tokenize(s string) []string {
-	fields := strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
-	out := fields[:0]
-	for _, f := range fields {
-		if !stopword[f] {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-var stopword = map[string]bool{"a": true, "an": true, "the": true, "is": true, "are": true, "was": true, "of": true, "to": true,
-	"in": true, "and": true, "or": true, "what": true, "which": true, "who": true, "how": true, "does": true, "do": true,
-	"on": true, "for": true, "by": true, "with": true, "it": true, "its": true, "as": true, "at": true, "be": true}
 
 // isText says whether a media type's body is indexed as text.
 func isText(mediaType string) bool {
