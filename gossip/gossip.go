@@ -92,15 +92,17 @@ func DefaultConfig(chainID string) Config {
 	}
 }
 
-// DefaultRouter is gossipsub's defaults with a sparser mesh: 4 peers
-// (3 to 8) instead of 6 (5 to 12), gossip (IHAVE) to 4 peers outside it,
-// and IDONTWANT for every message over 128 bytes instead of 1 KiB. Each
-// neuron then receives each message about 3 times instead of 5, which on
-// a CPU-bound swarm also gets it everywhere sooner (BENCHMARKS.md).
+// DefaultRouter is gossipsub's defaults with a sparser mesh: 3 peers (2
+// to 6) instead of 6 (5 to 12), gossip (IHAVE) to 3 peers outside it, and
+// IDONTWANT only for messages over 16 KiB. A neuron then receives each
+// message about 2.3 times instead of 6, and spends half the CPU on it:
+// with 1 KiB messages an IDONTWANT costs a write as a duplicate does. The
+// author flood-publishes to every subscribed peer, and IHAVE gossip repairs
+// what a thin mesh misses (BENCHMARKS.md has the figures).
 func DefaultRouter() pubsub.GossipSubParams {
 	p := pubsub.DefaultGossipSubParams()
-	p.D, p.Dlo, p.Dhi, p.Dscore, p.Dout, p.Dlazy = 4, 3, 8, 2, 1, 4
-	p.IDontWantMessageThreshold = 128
+	p.D, p.Dlo, p.Dhi, p.Dscore, p.Dout, p.Dlazy = 3, 2, 6, 1, 0, 3
+	p.IDontWantMessageThreshold = 16 << 10
 	return p
 }
 
