@@ -97,6 +97,10 @@ type NeuronSummary struct {
 	WeightSets    int64    `json:"weight_sets"`
 	// Heard counts the neurons whose heartbeats it heard over gossip.
 	Heard int `json:"heard"`
+	// KnowledgeShared counts the knowledge objects it published;
+	// KnowledgeFetched those it fetched from others and learned.
+	KnowledgeShared  int   `json:"knowledge_shared"`
+	KnowledgeFetched int64 `json:"knowledge_fetched"`
 }
 
 // Summary is the outcome of a run.
@@ -380,14 +384,14 @@ func summarize(c chainlink.Chain, members []*member, epochs int) (*Summary, erro
 		if m.miner != nil {
 			ns.Addrs, ns.QueriesServed = m.miner.Addrs(), m.miner.QueriesServed()
 			if sw := m.miner.Swarm(); sw != nil {
-				ns.Heard = len(sw.Heard())
+				ns.Heard, ns.KnowledgeShared, ns.KnowledgeFetched = len(sw.Heard()), sw.KnowledgeShared(), sw.KnowledgeFetched()
 			}
 		}
 		if m.validator != nil {
 			ns.Addrs = m.validator.Addrs()
 			ns.QueriesSent, ns.WeightSets = m.validator.Stats()
 			if sw := m.validator.Swarm(); sw != nil {
-				ns.Heard = len(sw.Heard())
+				ns.Heard, ns.KnowledgeShared, ns.KnowledgeFetched = len(sw.Heard()), sw.KnowledgeShared(), sw.KnowledgeFetched()
 			}
 		}
 		s.Neurons = append(s.Neurons, ns)

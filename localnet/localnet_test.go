@@ -57,6 +57,19 @@ func TestLocalnetRewardsHonestWork(t *testing.T) {
 			t.Errorf("uid %d heard %d of the other %d neurons over gossip", n.UID, n.Heard, len(s.Neurons)-1)
 		}
 	}
+	// Knowledge the validators published was fetched by the miners.
+	shared := 0
+	for _, n := range s.Neurons {
+		shared += n.KnowledgeShared
+	}
+	if shared == 0 {
+		t.Error("no neuron shared knowledge")
+	}
+	for _, h := range honest {
+		if h.KnowledgeFetched == 0 {
+			t.Errorf("honest miner %d fetched no knowledge (%d objects shared)", h.UID, shared)
+		}
+	}
 	for _, h := range honest {
 		if h.Incentive == 0 || h.Incentive < 10*lazy.Incentive || h.QueriesServed == 0 {
 			t.Errorf("honest miner %d incentive %v (lazy %v), served %d", h.UID, h.Incentive, lazy.Incentive, h.QueriesServed)

@@ -171,7 +171,33 @@ func (s *Swarm) follow(lib *knowledge.Library, sub *gossip.Subscription, learn L
 		}
 		learned[key] = true
 		learn.Add(backend.Document{ID: key, Text: body.String()})
+		s.fetched.Add(1)
 	}
+}
+
+// KnowledgeFetched counts the announced objects this neuron fetched from
+// others and learned.
+func (s *Swarm) KnowledgeFetched() int64 { return s.fetched.Load() }
+
+// KnowledgeShared counts the objects this neuron published (and still
+// holds pinned) in its libraries.
+func (s *Swarm) KnowledgeShared() int {
+	s.mu.Lock()
+	libs := append([]*knowledge.Library(nil), s.libs...)
+	s.mu.Unlock()
+	n := 0
+	for _, lib := range libs {
+		entries, err := lib.List()
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			if e.Object != nil && e.Pinned && e.Object.Author.PeerID() == s.h.ID() {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // PublishDocuments publishes docs as text objects of netuid in lib; each

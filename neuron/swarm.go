@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -95,6 +96,8 @@ type Swarm struct {
 	mu    sync.Mutex
 	heard map[peer.ID]Heard
 	libs  []*knowledge.Library
+
+	fetched atomic.Int64 // announced objects fetched and learned
 }
 
 // JoinSwarm puts the neuron on host h (identity hot) into netuid's swarm:

@@ -41,14 +41,15 @@ answers, and set weights; Yuma consensus pays them.`,
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "\nsummary after %d epochs (block %d)\n", s.Epochs, s.Block)
-			rows := [][]string{{"UID", "ROLE", "STAKE", "INCENTIVE", "DIVIDENDS", "EMISSION", "SERVED", "SENT", "HEARD"}}
+			rows := [][]string{{"UID", "ROLE", "STAKE", "INCENTIVE", "DIVIDENDS", "EMISSION", "SERVED", "SENT", "HEARD", "SHARED", "FETCHED"}}
 			for _, n := range s.Neurons {
 				role := n.Role
 				if n.Adversary != "" {
 					role += "/" + n.Adversary
 				}
 				rows = append(rows, []string{fmt.Sprint(n.UID), role, formatAmount(n.Stake), fmt.Sprintf("%.4f", n.Incentive),
-					fmt.Sprintf("%.4f", n.Dividends), formatAmount(n.Emission), fmt.Sprint(n.QueriesServed), fmt.Sprint(n.QueriesSent), fmt.Sprint(n.Heard)})
+					fmt.Sprintf("%.4f", n.Dividends), formatAmount(n.Emission), fmt.Sprint(n.QueriesServed), fmt.Sprint(n.QueriesSent), fmt.Sprint(n.Heard),
+					fmt.Sprint(n.KnowledgeShared), fmt.Sprint(n.KnowledgeFetched)})
 			}
 			return table(out, rows)
 		},
