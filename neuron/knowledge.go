@@ -217,3 +217,61 @@ func PublishDocuments(ctx context.Context, lib *knowledge.Library, netuid uint16
 	}
 	return unshared
 }
+
+// ClozeTasks builds questions with known answers from documents the
+// validator publishes: a sentence of a document with one of its longer
+// words blanked out; the answer is that word. A miner that holds the
+// document (its retrieval model finds the sentence's passage) answers it;
+// one that does not, cannot guess. At most max tasks, in document order.
+func ClozeTasks(docs []backend.Document, max int) []Task {
+	var tasks []Task
+	for _, d := range docs {
+		for _, sentence := range splitSentences(d.Text) {
+			words := strings.Fields(sentence)
+			if len(words) < 6 {
+				continue
+			}
+			// The longest word after the first two: specific enough that
+			// only the document's passage contains it in this sentence.
+			best := -1
+			for i := 2; i < len(words); i++ {
+				w := strings.Trim(words[i], ".,;:!?\"'()")
+				if len(w) >= 6 && (best < 0 || len(w) > len(strings.Trim(words[best], ".,;:!?\"'()"))) {
+					best = i
+				}
+			}
+			if best < 0 {
+				continue
+			}
+			answer := strings.Trim(words[best], ".,;:!?\"'()")
+			blanked := append([]string(nil), words...)
+			blanked[best] = strings.Replace(words[best], answer, "____", 1)
+			if strings.Contains(strings.ToLower(strings.Join(blanked, " ")), strings.ToLower(answer)) {
+				continue // the answer is elsewhere in the sentence
+			}
+			tasks = append(tasks, Task{Prompt: "Fill in the blank: " + strings.Join(blanked, " "), Answer: answer})
+			if len(tasks) == max {
+				return tasks
+			}
+		}
+	}
+	return tasks
+}
+
+// splitSentences splits text after '.', '!' or '?' followed by a space.
+func splitSentences(text string) []string {
+	var out []string
+	start := 0
+	for i := 0; i < len(text); i++ {
+		if (text[i] == '.' || text[i] == '!' || text[i] == '?') && (i+1 == len(text) || text[i+1] == ' ' || text[i+1] == '\n') {
+			if s := strings.TrimSpace(text[start : i+1]); s != "" {
+				out = append(out, s)
+			}
+			start = i + 1
+		}
+	}
+	if s := strings.TrimSpace(text[start:]); s != "" {
+		out = append(out, s)
+	}
+	return out
+}

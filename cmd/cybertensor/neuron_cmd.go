@@ -183,7 +183,10 @@ func (a *app) validatorCommand() *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			cfg := neuron.DefaultValidatorConfig(f.netuid, localnet.Tasks())
+			// Its questions: the library's curated ones, and fill-in-the-blank
+			// ones built from the documents it publishes.
+			tasks := append(localnet.Tasks(), neuron.ClozeTasks(localnet.Documents(), 32)...)
+			cfg := neuron.DefaultValidatorConfig(f.netuid, tasks)
 			cfg.Listen, cfg.Logger, cfg.QueryEvery, cfg.WeightsEvery, cfg.Timeout = f.listen, a.log, queryEvery, weightsEvery, timeout
 			var stopMetrics func()
 			if cfg.Host, cfg.Swarm, stopMetrics, err = a.hostConfig(cmd, &f); err != nil {
