@@ -14,8 +14,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spf13/cobra"
 
+	"github.com/cybertensor/cybertensor/chainlink"
 	"github.com/cybertensor/cybertensor/dht"
 	"github.com/cybertensor/cybertensor/knowledge"
+	"github.com/cybertensor/cybertensor/neuron"
 	"github.com/cybertensor/cybertensor/node"
 	"github.com/cybertensor/cybertensor/wallet"
 )
@@ -512,11 +514,22 @@ func (a *app) knowledgeGC() *cobra.Command {
 
 func (a *app) knowledgeServe() *cobra.Command {
 	var f swarmFlags
+	var chain chainFlags
+	var netuid uint16
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Share the library on the swarm until interrupted: provide pinned objects on the DHT and serve their blocks",
-		Args:  cobra.NoArgs,
+		Short: "Share the library on the swarm until interrupted: provide pinned objects on the DHT and serve their blocks; with --netuid, also announce them on the subnet's gossip",
+		Long: `Share the library on the swarm until interrupted: provide pinned objects on the DHT and serve their blocks.
+
+With --netuid N (and --chain), the hotkey, which must be registered on subnet N, also joins the subnet's swarm:
+it announces the objects it published for subnet N on the subnet's knowledge topic (now, when new neurons
+subscribe, and every 10 minutes), and keeps what others announce in the library's index for "knowledge search".`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("netuid") {
+				chain.timeout = f.timeout
+				return a.serveOnSubnet(cmd, &f, &chain, netuid)
+			}
 			lib, n, stop, err := a.swarm(cmd.Context(), &f)
 			if err != nil {
 				return err
@@ -537,5 +550,67 @@ func (a *app) knowledgeServe() *cobra.Command {
 		},
 	}
 	addSwarmFlags(cmd, &f)
+	def := defaultChainURL
+	if v := a.env.getenv(envChain); v != "" {
+		def = v
+	}
+	cmd.Flags().StringVar(&chain.url, "chain", def, "chain RPC URL, with --netuid (env "+envChain+")")
+	netuidFlag(cmd, &netuid)
 	return cmd
+}
+
+// serveOnSubnet serves the library as a member of subnet netuid's swarm.
+func (a *app) serveOnSubnet(cmd *cobra.Command, f *swarmFlags, cf *chainFlags, netuid uint16) error {
+	if a.homeErr != nil {
+		return a.homeErr
+	}
+	hot, err := a.hotkey(&f.keys)
+	if err != nil {
+		return err
+	}
+	c, err := a.dialChain(cmd.Context(), cf)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(cmd.Context(), cf.timeout)
+	defer cancel()
+	nrn, err := c.Neuron(ctx, netuid, hot.PublicKey().Address())
+	if errors.Is(err, chainlink.ErrNotFound) {
+		return fmt.Errorf("hotkey %s holds no uid on subnet %d: only registered neurons may announce (cybertensor subnets register --netuid %d)", hot.PublicKey().Address(), netuid, netuid)
+	}
+	if err != nil {
+		return err
+	}
+	ncfg := node.DefaultConfig(hot)
+	ncfg.ListenAddrs, ncfg.Logger = f.listen, a.log
+	n, err := node.New(ctx, ncfg)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	scfg := neuron.DefaultSwarmConfig()
+	scfg.Bootstrap = f.peers
+	sw, err := neuron.JoinSwarm(ctx, n, hot, c, netuid, nrn.UID, "library", nil, scfg, nil, a.log)
+	if err != nil {
+		return err
+	}
+	defer sw.Close()
+	lib, err := sw.OpenLibrary(filepath.Join(a.home, "knowledge"), hot, nil)
+	if err != nil {
+		return err
+	}
+	pctx, pcancel := context.WithTimeout(cmd.Context(), f.timeout)
+	if err := lib.Reprovide(pctx); err != nil {
+		a.log.Warn("providing the library on the DHT", "err", err)
+	}
+	pcancel()
+	es, err := lib.List()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "serving %d objects as uid %d of subnet %d at %s, announcing on gossip (Ctrl-C to stop)\n",
+		len(es), nrn.UID, netuid, strings.Join(n.FullAddrs(), " "))
+	<-cmd.Context().Done()
+	return nil
 }

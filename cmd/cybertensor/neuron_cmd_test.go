@@ -50,25 +50,49 @@ func TestMinerAndValidatorRunAgainstAChain(t *testing.T) {
 			}
 		}, out
 	}
-	stopMiner, minerOut := start("miner", "run", "--wallet", "m", "--netuid", "1", "--listen", "/ip4/127.0.0.1/tcp/0", "--password-file", pw, "--chain", url, "--metrics", "127.0.0.1:0")
+	stopMiner, minerOut := start("--log-level", "info", "miner", "run", "--wallet", "m", "--netuid", "1", "--listen", "/ip4/127.0.0.1/tcp/0", "--password-file", pw, "--chain", url, "--metrics", "127.0.0.1:0")
 	defer stopMiner()
 	stopValidator, _ := start("validator", "run", "--wallet", "v", "--netuid", "1", "--stake", "50", "--listen", "/ip4/127.0.0.1/tcp/0", "--password-file", pw, "--chain", url, "--query-every", "1", "--weights-every", "3")
 	defer stopValidator()
+
+	// A registered hotkey publishes knowledge from the command line and
+	// serves it on the subnet: the running miner hears the announcement.
+	if r := c.run("--home", home, "knowledge", "serve", "--netuid", "1", "--chain", url, "--listen", "/ip4/127.0.0.1/tcp/0"); r.code != 1 || !strings.Contains(r.stderr, "holds no uid on subnet 1") {
+		t.Fatalf("serving on a subnet with an unregistered hotkey: exit %d, %s", r.code, r.stderr)
+	}
+	c.ok("--home", home, "subnets", "register", "--netuid", "1", "--password-file", pw, "--chain", url)
+	c.ok("--home", home, "knowledge", "publish", "--text", "Zebras sleep standing up in the savanna.", "--title", "zebra-note", "--netuid", "1")
+	stopServe, serveOut := start("knowledge", "serve", "--netuid", "1", "--chain", url, "--listen", "/ip4/127.0.0.1/tcp/0")
+	defer stopServe()
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s; serve said:\n%s\nminer said:\n%.4000s", what, serveOut.String(), minerOut.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitFor("the miner to hear the announcement", func() bool {
+		return strings.Contains(minerOut.String(), "knowledge announced") && strings.Contains(minerOut.String(), "title=zebra-note")
+	})
 
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		r := c.run("--home", home, "metagraph", "--netuid", "1", "--json", "--chain", url)
 		if r.code == 0 {
 			m := decode[chain.Metagraph](t, r.stdout)
-			if m.N == 2 {
-				miner := 0
-				if m.Axons[1] != nil {
-					miner = 1
-				}
-				if m.Incentive[miner] > 0 && m.Dividends[1-miner] > 0 {
-					checkMetrics(t, minerOut.String())
-					return
-				}
+			// Three neurons: the miner (the only axon on chain), the
+			// validator and the library-serving hotkey.
+			minerEarns, validatorEarns := false, false
+			for uid := range m.N {
+				minerEarns = minerEarns || (m.Axons[uid] != nil && m.Incentive[uid] > 0)
+				validatorEarns = validatorEarns || (m.Axons[uid] == nil && m.Dividends[uid] > 0)
+			}
+			if m.N == 3 && minerEarns && validatorEarns {
+				checkMetrics(t, minerOut.String())
+				return
 			}
 		}
 		if time.Now().After(deadline) {

@@ -89,7 +89,8 @@ type Heartbeat struct {
 	// The uid the author holds on the subnet; it must be the author
 	// hotkey's uid in the metagraph.
 	Uid uint32 `protobuf:"varint,1,opt,name=uid,proto3" json:"uid,omitempty"`
-	// The author's role: "miner" or "validator".
+	// The author's role: "miner", "validator" or "library" (a registered
+	// hotkey that only serves knowledge).
 	Role string `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
 	// The last chain block the author has seen.
 	Block uint64 `protobuf:"varint,3,opt,name=block,proto3" json:"block,omitempty"`
