@@ -15,6 +15,7 @@ import (
 
 	"github.com/cybertensor/cybertensor/chain"
 	"github.com/cybertensor/cybertensor/chain/chaintest"
+	"github.com/cybertensor/cybertensor/subnet"
 )
 
 func freePort(t *testing.T) int {
@@ -169,6 +170,29 @@ func TestChainCommandsEndToEnd(t *testing.T) {
 	run("faucet", "--wallet", "bob", "--password-file", pw)
 	if r := run("weights", "show", "--netuid", "1"); !strings.Contains(r.stdout, "0:65535") {
 		t.Fatalf("weights show: %s", r.stdout)
+	}
+	// Subnets opened from a spec: an invalid spec is refused with its line
+	// and changes nothing; a valid one's hash is on chain and its text is
+	// printed back from the knowledge library.
+	bad := writeFile(t, t.TempDir(), "bad.yaml", "name: x\nsynapses: [text.dance]\n")
+	r = fail(exitUsage, "subnets", "create", "--spec", bad, "--password-file", pw)
+	if !strings.Contains(r.stderr, "spec line 2") || !strings.Contains(r.stderr, `unknown synapse "text.dance"`) {
+		t.Fatalf("invalid spec: %s", r.stderr)
+	}
+	if r := run("subnets", "list"); strings.Count(r.stdout, "\n") != 3 { // header, root, alpha
+		t.Fatalf("an invalid spec opened a subnet:\n%s", r.stdout)
+	}
+	r = fail(exitFailure, "subnets", "spec", "--netuid", "1")
+	if !strings.Contains(r.stderr, "without a spec") {
+		t.Fatalf("spec of a subnet without one: %s", r.stderr)
+	}
+	run("subnets", "create", "--builtin", "qa", "--password-file", pw)
+	qa, err := subnet.Builtin("qa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := run("subnets", "spec", "--netuid", "2"); r.stdout != string(qa.Text()) {
+		t.Fatalf("subnets spec printed:\n%s", r.stdout)
 	}
 	// A chain that is not there is a clear error.
 	r = c.fail(exitFailure, "--home", home, "subnets", "list", "--chain", "http://127.0.0.1:1", "--timeout", "2s")

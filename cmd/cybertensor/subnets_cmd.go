@@ -2,16 +2,16 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
-	"os"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/cybertensor/cybertensor/chain"
 	"github.com/cybertensor/cybertensor/chain/chainpb"
 	"github.com/cybertensor/cybertensor/chainlink/comet"
+	"github.com/cybertensor/cybertensor/subnet"
 )
 
 func (a *app) subnetsCommand() *cobra.Command {
@@ -19,7 +19,7 @@ func (a *app) subnetsCommand() *cobra.Command {
 		Use:   "subnets",
 		Short: "List, create and configure subnets, and register neurons on them",
 	}
-	cmd.AddCommand(a.subnetsList(), a.subnetsCreate(), a.subnetsHyperparams(), a.subnetsRegister(), a.subnetsSetHyperparam())
+	cmd.AddCommand(a.subnetsList(), a.subnetsCreate(), a.subnetsHyperparams(), a.subnetsRegister(), a.subnetsSetHyperparam(), a.subnetsSpec())
 	return cmd
 }
 
@@ -54,24 +54,34 @@ func (a *app) subnetsList() *cobra.Command {
 func (a *app) subnetsCreate() *cobra.Command {
 	var f chainFlags
 	var k keyFlags
-	var name, specFile string
+	var name, specFile, builtinSpec string
 	cmd := &cobra.Command{
 		Use:   "create",
 		Short: "Open a subnet owned by the wallet's coldkey, locking the current lock cost",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			msg := &chainpb.RegisterNetwork{Name: name}
-			if specFile != "" {
-				b, err := os.ReadFile(specFile)
-				if err != nil {
-					return usageError(fmt.Errorf("--spec: %w", err))
-				}
-				sum := sha256.Sum256(b)
-				msg.SpecHash = sum[:]
+			spec, err := loadSpec(specFile, builtinSpec)
+			if err != nil {
+				return err
 			}
+			msg := &chainpb.RegisterNetwork{Name: name}
 			key, err := a.coldkey(&k)
 			if err != nil {
 				return err
+			}
+			if spec != nil {
+				if msg.Name == "" {
+					msg.Name = spec.Name
+				}
+				h := spec.Hash()
+				msg.SpecHash = h[:]
+				// The text goes into the library first: a subnet whose
+				// spec nobody holds could not be read.
+				id, err := a.keepSpec(key, spec)
+				if err != nil {
+					return fmt.Errorf("keeping the spec in the knowledge library: %w", err)
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "spec %q valid; its text is %s in the knowledge library\n", spec.Name, id)
 			}
 			return a.sendWith(cmd, &f, key, &chainpb.Msg{Sum: &chainpb.Msg_RegisterNetwork{RegisterNetwork: msg}})
 		},
@@ -79,7 +89,8 @@ func (a *app) subnetsCreate() *cobra.Command {
 	addChainFlags(cmd, &f, a.env.getenv)
 	addColdkeyFlags(cmd, &k)
 	cmd.Flags().StringVar(&name, "name", "", "subnet name (at most 64 bytes)")
-	cmd.Flags().StringVar(&specFile, "spec", "", "the subnet's spec file; its SHA-256 is recorded on chain")
+	cmd.Flags().StringVar(&specFile, "spec", "", "the subnet's spec file (validated; its SHA-256 is recorded on chain, its text kept in the knowledge library)")
+	cmd.Flags().StringVar(&builtinSpec, "builtin", "", "a built-in spec instead of --spec: "+strings.Join(subnet.BuiltinNames(), ", "))
 	return cmd
 }
 

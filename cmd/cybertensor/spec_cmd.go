@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/ipfs/go-cid"
+	"github.com/multiformats/go-multihash"
+	"github.com/spf13/cobra"
+
+	"github.com/cybertensor/cybertensor/chainlink/comet"
+	"github.com/cybertensor/cybertensor/knowledge"
+	"github.com/cybertensor/cybertensor/subnet"
+	"github.com/cybertensor/cybertensor/wallet"
+)
+
+// loadSpec reads and validates a spec from a file or a built-in name; a
+// bad spec is a usage error naming its line.
+func loadSpec(file, builtin string) (*subnet.Spec, error) {
+	switch {
+	case file != "" && builtin != "":
+		return nil, usageError(errors.New("--spec and --builtin are exclusive"))
+	case builtin != "":
+		s, err := subnet.Builtin(builtin)
+		if err != nil {
+			return nil, usageError(err)
+		}
+		return s, nil
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, usageError(fmt.Errorf("--spec: %w", err))
+		}
+		s, err := subnet.Parse(b)
+		if err != nil {
+			return nil, usageError(fmt.Errorf("%s: %w", file, err))
+		}
+		return s, nil
+	}
+	return nil, nil
+}
+
+// specCID is where a spec's text lives in the knowledge library: a body
+// under 256 KiB imported with raw leaves is one raw block, so its CID is
+// CIDv1(raw, sha2-256(text)) — named by the spec hash on chain alone.
+func specCID(hash []byte) (cid.Cid, error) {
+	mh, err := multihash.Encode(hash, multihash.SHA2_256)
+	if err != nil {
+		return cid.Undef, err
+	}
+	return cid.NewCidV1(cid.Raw, mh), nil
+}
+
+// keepSpec stores the spec's text in the local knowledge library, signed
+// by key's hotkey, so "subnets spec" can print it and neurons can fetch it.
+func (a *app) keepSpec(key *wallet.PrivateKey, s *subnet.Spec) (cid.Cid, error) {
+	lib, err := a.openLibrary(key)
+	if err != nil {
+		return cid.Undef, err
+	}
+	defer lib.Close()
+	obj, err := lib.Publish(context.Background(), bytes.NewReader(s.Text()), knowledge.Meta{MediaType: "application/yaml", Title: "subnet spec: " + s.Name, Tags: []string{"subnet-spec"}})
+	if err != nil && !errors.Is(err, knowledge.ErrNotShared) {
+		return cid.Undef, err
+	}
+	h := s.Hash()
+	want, _ := specCID(h[:])
+	if !obj.Body.Equals(want) {
+		return cid.Undef, fmt.Errorf("the spec's body CID %s is not %s", obj.Body, want)
+	}
+	return obj.Body, nil
+}
+
+func (a *app) subnetsSpec() *cobra.Command {
+	var f chainFlags
+	var netuid uint16
+	cmd := &cobra.Command{
+		Use:   "spec",
+		Short: "Print a subnet's spec: the text whose SHA-256 the chain holds, from the knowledge library",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.withChain(cmd, &f, func(ctx context.Context, c *comet.Client) error {
+				info, err := c.Subnet(ctx, netuid)
+				if err != nil {
+					return err
+				}
+				if len(info.SpecHash) == 0 {
+					return fmt.Errorf("subnet %d was opened without a spec", netuid)
+				}
+				id, err := specCID(info.SpecHash)
+				if err != nil {
+					return err
+				}
+				lib, err := a.openLibrary(nil)
+				if err != nil {
+					return err
+				}
+				defer lib.Close()
+				// The text is the body of a local object (the creator's
+				// library) or a body fetched by its own CID.
+				root := id
+				entries, err := lib.List()
+				if err != nil {
+					return err
+				}
+				for _, e := range entries {
+					if e.Object != nil && e.Object.Body.Equals(id) {
+						root = e.CID
+						break
+					}
+				}
+				var text bytes.Buffer
+				if _, err := lib.Get(ctx, root, &text); err != nil {
+					return fmt.Errorf("the spec of subnet %d (%s) is not in the local library; fetch it with: cybertensor knowledge get %s --peer MULTIADDR (%w)", netuid, id, id, err)
+				}
+				if _, err := subnet.Parse(text.Bytes()); err != nil {
+					return fmt.Errorf("the spec of subnet %d does not validate: %w", netuid, err)
+				}
+				_, err = cmd.OutOrStdout().Write(text.Bytes())
+				return err
+			})
+		},
+	}
+	addChainFlags(cmd, &f, a.env.getenv)
+	netuidFlag(cmd, &netuid)
+	return cmd
+}

@@ -1,0 +1,170 @@
+package subnet
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+
+	"github.com/cybertensor/cybertensor/backend"
+)
+
+// Response is what a reward expression sees of one query:
+//
+//	answer      string  the miner's answer
+//	expected    string  the answer the validator knows ("" if none)
+//	status      string  the response status ("ok", "timeout", …)
+//	latency_ms  double  how long the answer took
+//	timeout_ms  double  the query's deadline
+//	valid       bool    the task's own check passed (proofs, computed results)
+//
+// and these functions:
+//
+//	exact(a, b) bool           equal after lower-casing and collapsing spaces
+//	contains_text(a, b) bool   b occurs in a, compared the same way
+//	similarity(a, b) double    overlap of the two texts' terms, 0..1 (Jaccard)
+//	latency_score(l, t) double 1 at no latency, falling linearly to 0.5 at the deadline, 0 past it
+//
+// The expression must give a double or a bool (true = 1); results are
+// clamped to [0, 1], and NaN is 0.
+type Response struct {
+	Answer, Expected, Status string
+	LatencyMS, TimeoutMS     float64
+	Valid                    bool
+}
+
+// Reward is a compiled reward expression.
+type Reward struct {
+	prg  cel.Program
+	bool bool
+}
+
+var rewardEnv = mustRewardEnv()
+
+func mustRewardEnv() *cel.Env {
+	norm := func(s string) string { return strings.Join(strings.Fields(strings.ToLower(s)), " ") }
+	str2 := func(f func(a, b string) ref.Val) func(a, b ref.Val) ref.Val {
+		return func(a, b ref.Val) ref.Val {
+			x, ok1 := a.(types.String)
+			y, ok2 := b.(types.String)
+			if !ok1 || !ok2 {
+				return types.NewErr("want two strings")
+			}
+			return f(string(x), string(y))
+		}
+	}
+	env, err := cel.NewEnv(
+		cel.Variable("answer", cel.StringType),
+		cel.Variable("expected", cel.StringType),
+		cel.Variable("status", cel.StringType),
+		cel.Variable("latency_ms", cel.DoubleType),
+		cel.Variable("timeout_ms", cel.DoubleType),
+		cel.Variable("valid", cel.BoolType),
+		cel.Function("exact", cel.Overload("exact_string_string", []*cel.Type{cel.StringType, cel.StringType}, cel.BoolType,
+			cel.BinaryBinding(str2(func(a, b string) ref.Val { return types.Bool(norm(a) == norm(b)) })))),
+		cel.Function("contains_text", cel.Overload("contains_text_string_string", []*cel.Type{cel.StringType, cel.StringType}, cel.BoolType,
+			cel.BinaryBinding(str2(func(a, b string) ref.Val { return types.Bool(norm(b) != "" && strings.Contains(norm(a), norm(b))) })))),
+		cel.Function("similarity", cel.Overload("similarity_string_string", []*cel.Type{cel.StringType, cel.StringType}, cel.DoubleType,
+			cel.BinaryBinding(str2(func(a, b string) ref.Val { return types.Double(jaccard(a, b)) })))),
+		cel.Function("latency_score", cel.Overload("latency_score_double_double", []*cel.Type{cel.DoubleType, cel.DoubleType}, cel.DoubleType,
+			cel.BinaryBinding(func(a, b ref.Val) ref.Val {
+				l, ok1 := a.(types.Double)
+				t, ok2 := b.(types.Double)
+				if !ok1 || !ok2 {
+					return types.NewErr("want two doubles")
+				}
+				return types.Double(latencyScore(float64(l), float64(t)))
+			}))),
+	)
+	if err != nil {
+		panic(fmt.Sprintf("subnet: reward environment: %v", err))
+	}
+	return env
+}
+
+// MaxRewardSize bounds a reward expression's text.
+const MaxRewardSize = 4 << 10
+
+// NewReward compiles a reward expression, rejecting one that does not
+// parse, does not type-check, or gives neither a double nor a bool.
+func NewReward(expr string) (*Reward, error) {
+	if strings.TrimSpace(expr) == "" {
+		return nil, errors.New("empty expression")
+	}
+	if len(expr) > MaxRewardSize {
+		return nil, fmt.Errorf("%d bytes, at most %d", len(expr), MaxRewardSize)
+	}
+	ast, iss := rewardEnv.Compile(expr)
+	if iss.Err() != nil {
+		return nil, fmt.Errorf("%s", strings.ReplaceAll(iss.Err().Error(), "\n", " "))
+	}
+	out := ast.OutputType()
+	isBool := out.IsExactType(cel.BoolType)
+	if !isBool && !out.IsExactType(cel.DoubleType) {
+		return nil, fmt.Errorf("gives %s; want double or bool", out)
+	}
+	prg, err := rewardEnv.Program(ast, cel.CostLimit(100_000))
+	if err != nil {
+		return nil, err
+	}
+	return &Reward{prg: prg, bool: isBool}, nil
+}
+
+// Score evaluates the expression on r, in [0, 1]. An evaluation error
+// (e.g. over its cost limit) scores 0 and is returned.
+func (rw *Reward) Score(r Response) (float64, error) {
+	val, _, err := rw.prg.Eval(map[string]any{
+		"answer": r.Answer, "expected": r.Expected, "status": r.Status,
+		"latency_ms": r.LatencyMS, "timeout_ms": r.TimeoutMS, "valid": r.Valid,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("subnet: reward: %w", err)
+	}
+	var x float64
+	switch v := val.(type) {
+	case types.Bool:
+		if v {
+			x = 1
+		}
+	case types.Double:
+		x = float64(v)
+	default:
+		return 0, fmt.Errorf("subnet: reward gave %s", val.Type())
+	}
+	if math.IsNaN(x) {
+		return 0, nil
+	}
+	return min(1, max(0, x)), nil
+}
+
+func latencyScore(latency, timeout float64) float64 {
+	if timeout <= 0 || latency > timeout {
+		return 0
+	}
+	return 1 - 0.5*max(0, latency)/timeout
+}
+
+// jaccard is |A∩B| / |A∪B| over the texts' terms.
+func jaccard(a, b string) float64 {
+	ta, tb := map[string]bool{}, map[string]bool{}
+	for _, t := range backend.Tokenize(a) {
+		ta[t] = true
+	}
+	for _, t := range backend.Tokenize(b) {
+		tb[t] = true
+	}
+	if len(ta) == 0 && len(tb) == 0 {
+		return 1
+	}
+	inter := 0
+	for t := range ta {
+		if tb[t] {
+			inter++
+		}
+	}
+	return float64(inter) / float64(len(ta)+len(tb)-inter)
+}

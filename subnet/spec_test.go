@@ -1,0 +1,151 @@
+package subnet
+
+import (
+	"crypto/sha256"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestBuiltinQA(t *testing.T) {
+	s, err := Builtin("qa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Name != "qa" || s.Synapses[0] != "text.generate" || s.Tasks.Source != FromKnowledge || s.Query.Timeout.Seconds() != 2 || s.Hyperparameters["tempo"] != 10 {
+		t.Fatalf("%+v", s)
+	}
+	if s.Hash() != sha256.Sum256(s.Text()) {
+		t.Fatal("hash is not SHA-256 of the text")
+	}
+	if _, err := Builtin("nope"); err == nil || !strings.Contains(err.Error(), "qa") {
+		t.Fatalf("unknown built-in: %v", err)
+	}
+}
+
+const valid = `name: demo
+synapses: [text.generate]
+tasks:
+  source: knowledge
+reward: 'exact(answer, expected)'
+query:
+  every: 1
+  timeout: 1s
+alpha: 0.5
+weights_every: 3
+`
+
+// Invalid specs are rejected with the line and the reason.
+func TestInvalidSpecs(t *testing.T) {
+	for _, c := range []struct {
+		name, edit, replace string
+		line                int
+		reason              string
+	}{
+		{"unknown field", "alpha: 0.5", "alpha: 0.5\ncolour: blue", 10, "colour"},
+		{"unknown synapse", "[text.generate]", "[text.generate, text.dance]", 2, `unknown synapse "text.dance"`},
+		{"duplicate synapse", "[text.generate]", "[text.generate, text.generate]", 2, "listed twice"},
+		{"bad expression", "'exact(answer, expected)'", "'exact(answer'", 5, "reward"},
+		{"undeclared variable", "'exact(answer, expected)'", "'exact(answer, miner)'", 5, "undeclared reference"},
+		{"wrong result type", "'exact(answer, expected)'", "'answer'", 5, "want double or bool"},
+		{"wrong argument types", "'exact(answer, expected)'", "'latency_score(answer, 1.0)'", 5, "no matching overload"},
+		{"string for a number", "alpha: 0.5", "alpha: high", 9, "cannot unmarshal"},
+		{"alpha out of range", "alpha: 0.5", "alpha: 1.5", 9, "(0, 1]"},
+		{"no cadence", "  every: 1", "  every: 0", 7, "at least 1 block"},
+		{"timeout too short", "timeout: 1s", "timeout: 1ms", 8, "100ms to 10m"},
+		{"unknown source", "source: knowledge", "source: vibes", 4, `"vibes"`},
+		{"dataset without path", "source: knowledge", "source: dataset", 3, "needs a path"},
+		{"unknown generator", "source: knowledge", "source: generator\n  generator: magic", 5, `unknown generator "magic"`},
+		{"unknown hyperparameter", "weights_every: 3", "weights_every: 3\nhyperparameters:\n  speed: 9", 12, "unknown hyperparameter"},
+		{"hyperparameter out of range", "weights_every: 3", "weights_every: 3\nhyperparameters:\n  max_allowed_uids: 5000", 12, "outside 1..4096"},
+		{"not yaml", "name: demo", "name: [demo", 0, "yaml"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			text := strings.Replace(valid, c.edit, c.replace, 1)
+			if text == valid {
+				t.Fatal("edit did not apply")
+			}
+			_, err := Parse([]byte(text))
+			var se *SpecError
+			if !errors.As(err, &se) {
+				t.Fatalf("want a SpecError, got %v", err)
+			}
+			if c.line != 0 && se.Line != c.line {
+				t.Errorf("line %d, want %d (%v)", se.Line, c.line, err)
+			}
+			if !strings.Contains(err.Error(), c.reason) {
+				t.Errorf("%q lacks %q", err, c.reason)
+			}
+		})
+	}
+	if _, err := Parse([]byte(valid)); err != nil {
+		t.Fatalf("the valid spec: %v", err)
+	}
+	if _, err := Parse(nil); err == nil {
+		t.Fatal("empty spec accepted")
+	}
+	if _, err := Parse(make([]byte, MaxSpecSize+1)); err == nil {
+		t.Fatal("oversize spec accepted")
+	}
+}
+
+func TestReward(t *testing.T) {
+	qa, _ := Builtin("qa")
+	rw, err := NewReward(qa.Reward)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		r    Response
+		want float64
+	}{
+		{"correct and instant", Response{Answer: "It is Blue.", Expected: "blue", TimeoutMS: 1000}, 1},
+		{"correct at half the deadline", Response{Answer: "blue", Expected: "blue", LatencyMS: 500, TimeoutMS: 1000}, 0.75},
+		{"correct past the deadline", Response{Answer: "blue", Expected: "blue", LatencyMS: 1500, TimeoutMS: 1000}, 0},
+		{"wrong", Response{Answer: "red", Expected: "blue", TimeoutMS: 1000}, 0},
+		{"empty expected", Response{Answer: "red", Expected: "", TimeoutMS: 1000}, 0},
+	} {
+		got, err := rw.Score(c.r)
+		if err != nil || got != c.want {
+			t.Errorf("%s: %v %v, want %v", c.name, got, err, c.want)
+		}
+	}
+	for expr, want := range map[string]float64{
+		`valid`: 1,
+		`similarity("the sky is blue", "blue sky")`: 1,
+		`similarity("red apple", "blue sky")`:       0,
+		`3.0`:                                       1, // clamped
+		`-1.0`:                                      0,
+		`0.0/0.0`:                                   0, // NaN
+		`status == "ok" ? 0.25 : 1.0`:               0.25,
+	} {
+		rw, err := NewReward(expr)
+		if err != nil {
+			t.Fatalf("%s: %v", expr, err)
+		}
+		if got, err := rw.Score(Response{Status: "ok", Valid: true}); err != nil || got != want {
+			t.Errorf("%s = %v %v, want %v", expr, got, err, want)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(valid))
+	qa, _ := Builtin("qa")
+	f.Add(qa.Text())
+	f.Add([]byte("name: [x"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := Parse(b)
+		if err != nil {
+			var se *SpecError
+			if !errors.As(err, &se) {
+				t.Fatalf("not a SpecError: %v", err)
+			}
+			return
+		}
+		if _, err := NewReward(s.Reward); err != nil {
+			t.Fatalf("accepted spec with a bad reward: %v", err)
+		}
+	})
+}
