@@ -2,11 +2,14 @@ package neuron
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cybertensor/cybertensor/backend"
+	"github.com/cybertensor/cybertensor/protocol"
+	"github.com/cybertensor/cybertensor/subnet"
 )
 
 var clozeDocs = []backend.Document{
@@ -53,5 +56,39 @@ func TestSplitSentences(t *testing.T) {
 	want := []string{"One.", "Two!", "Three?", "Four 3.5 percent.", "Five"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("got %q", got)
+	}
+}
+
+// A subnet spec's reward expression replaces the built-in scoring.
+func TestScoreResultWithReward(t *testing.T) {
+	reward, err := subnet.NewReward(`contains_text(answer, expected) ? latency_score(latency_ms, timeout_ms) : 0.0`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := Task{Prompt: "Why is the sky blue?", Answer: "Rayleigh"}
+	log := slog.New(slog.DiscardHandler)
+	for _, c := range []struct {
+		name   string
+		r      protocol.Result
+		reward *subnet.Reward
+		want   float64
+	}{
+		{"reward: right, at half the deadline", protocol.Result{Status: protocol.StatusOK, Body: []byte("Rayleigh scattering"), Latency: 500 * time.Millisecond}, reward, 0.75},
+		{"reward: wrong", protocol.Result{Status: protocol.StatusOK, Body: []byte("Mie scattering")}, reward, 0},
+		{"reward: timed out", protocol.Result{Status: protocol.StatusTimeout, Latency: 2 * time.Second}, reward, 0},
+		{"built-in: right, instant", protocol.Result{Status: protocol.StatusOK, Body: []byte("rayleigh")}, nil, 1},
+		{"built-in: not OK", protocol.Result{Status: protocol.StatusOverloaded, Body: []byte("rayleigh")}, nil, 0},
+	} {
+		if got := scoreResult(task, c.r, c.reward, time.Second, log); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+	// A status-aware expression sees the status by name.
+	byStatus, err := subnet.NewReward(`status == "overloaded" ? 0.5 : 0.0`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := scoreResult(task, protocol.Result{Status: protocol.StatusOverloaded}, byStatus, time.Second, log); got != 0.5 {
+		t.Fatalf("status by name: %v", got)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/cybertensor/cybertensor/protocol"
 	"github.com/cybertensor/cybertensor/protocol/pb"
 	"github.com/cybertensor/cybertensor/scoring"
+	"github.com/cybertensor/cybertensor/subnet"
 	"github.com/cybertensor/cybertensor/wallet"
 )
 
@@ -64,6 +65,9 @@ type ValidatorConfig struct {
 	// Copier makes an adversary: it queries nobody and copies the weights
 	// the highest-staked other validator has on chain.
 	Copier bool
+	// Reward, if set, is the subnet spec's reward expression, which scores
+	// every answer instead of Task.Score.
+	Reward *subnet.Reward
 	// Swarm sets the validator's DHT membership and heartbeats.
 	Swarm SwarmConfig
 	// KnowledgeDir, if set (and the swarm enabled), holds the validator's
@@ -245,13 +249,29 @@ func (v *Validator) round(ctx context.Context, rng *rand.Rand) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for i, r := range results {
-		score := 0.0
-		if r.Status == protocol.StatusOK {
-			score = task.Score(r.Body, r.Latency, v.cfg.Timeout)
-		}
-		v.scores.Update(targets[i].uid, targets[i].hotkey, score)
+		v.scores.Update(targets[i].uid, targets[i].hotkey, scoreResult(task, r, v.cfg.Reward, v.cfg.Timeout, v.log))
 	}
 	v.queries += int64(len(ids))
+}
+
+// scoreResult scores one miner's answer to task: with the subnet spec's
+// reward expression if there is one, else Task.Score for OK answers.
+func scoreResult(task Task, r protocol.Result, reward *subnet.Reward, timeout time.Duration, log *slog.Logger) float64 {
+	if reward == nil {
+		if r.Status != protocol.StatusOK {
+			return 0
+		}
+		return task.Score(r.Body, r.Latency, timeout)
+	}
+	score, err := reward.Score(subnet.Response{
+		Answer: string(r.Body), Expected: task.Answer, Status: strings.ToLower(r.Status.String()),
+		LatencyMS: float64(r.Latency) / float64(time.Millisecond), TimeoutMS: float64(timeout) / float64(time.Millisecond),
+		Valid: r.Status == protocol.StatusOK,
+	})
+	if err != nil {
+		log.Warn("reward expression failed", "err", err)
+	}
+	return score
 }
 
 // setWeights turns the scores into a legal set_weights transaction.

@@ -194,6 +194,12 @@ func TestChainCommandsEndToEnd(t *testing.T) {
 	if r := run("subnets", "spec", "--netuid", "2"); r.stdout != string(qa.Text()) {
 		t.Fatalf("subnets spec printed:\n%s", r.stdout)
 	}
+	// A validator refuses to run a spec that is not its subnet's.
+	other := writeFile(t, t.TempDir(), "other.yaml", strings.Replace(string(qa.Text()), "alpha: 0.3", "alpha: 0.4", 1))
+	r = fail(exitUsage, "validator", "run", "--netuid", "2", "--spec", other, "--password-file", pw, "--listen", "/ip4/127.0.0.1/tcp/0")
+	if !strings.Contains(r.stderr, "is not subnet 2's") {
+		t.Fatalf("a foreign spec: %s", r.stderr)
+	}
 	// A chain that is not there is a clear error.
 	r = c.fail(exitFailure, "--home", home, "subnets", "list", "--chain", "http://127.0.0.1:1", "--timeout", "2s")
 	if !strings.Contains(r.stderr, "cannot reach the chain") {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -16,9 +17,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cybertensor/cybertensor/backend"
+	"github.com/cybertensor/cybertensor/chainlink"
 	"github.com/cybertensor/cybertensor/chainlink/comet"
 	"github.com/cybertensor/cybertensor/localnet"
 	"github.com/cybertensor/cybertensor/neuron"
+	"github.com/cybertensor/cybertensor/subnet"
 	"github.com/cybertensor/cybertensor/wallet"
 )
 
@@ -39,6 +42,41 @@ func addNeuronFlags(a *app, cmd *cobra.Command, f *neuronFlags) {
 	cmd.Flags().StringArrayVar(&f.listen, "listen", []string{"/ip4/0.0.0.0/tcp/0"}, "libp2p listen address (repeatable)")
 	cmd.Flags().StringArrayVar(&f.bootstrap, "bootstrap", nil, "peer to join the swarm through, a full multiaddr with /p2p/ (repeatable; the axons served on chain are always used)")
 	cmd.Flags().StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics (libp2p, DHT, gossip) at http://ADDR/metrics, e.g. 127.0.0.1:9100")
+}
+
+// applySpec makes the validator run a subnet spec, if one is given: it
+// must be the subnet's (by the hash on chain, when the subnet has one); its
+// reward scores answers and its cadence applies where no flag overrides it.
+func (a *app) applySpec(cmd *cobra.Command, c chainlink.Reader, netuid uint16, file, builtin string, cfg *neuron.ValidatorConfig) error {
+	spec, err := loadSpec(file, builtin)
+	if err != nil || spec == nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+	defer cancel()
+	info, err := c.Subnet(ctx, netuid)
+	if err != nil {
+		return err
+	}
+	if h := spec.Hash(); len(info.SpecHash) != 0 && !bytes.Equal(info.SpecHash, h[:]) {
+		return usageError(fmt.Errorf("spec %q is not subnet %d's: the chain holds spec hash %x, this one is %x", spec.Name, netuid, info.SpecHash, h))
+	}
+	if cfg.Reward, err = subnet.NewReward(spec.Reward); err != nil {
+		return err
+	}
+	flags := cmd.Flags()
+	if !flags.Changed("query-every") {
+		cfg.QueryEvery = spec.Query.Every
+	}
+	if !flags.Changed("weights-every") {
+		cfg.WeightsEvery = spec.WeightsEvery
+	}
+	if !flags.Changed("query-timeout") {
+		cfg.Timeout = spec.Query.Timeout
+	}
+	cfg.Alpha = spec.Alpha
+	fmt.Fprintf(cmd.ErrOrStderr(), "running spec %q: reward %s\n", spec.Name, spec.Reward)
+	return nil
 }
 
 // hostConfig is the neuron's host setup: peers kept under the home, per
@@ -169,6 +207,7 @@ func (a *app) validatorCommand() *cobra.Command {
 	var stake string
 	var queryEvery, weightsEvery uint64
 	var timeout time.Duration
+	var specFile, builtinSpec string
 	run := &cobra.Command{
 		Use:   "run",
 		Short: "Register and stake the hotkey, then query miners, score them and set weights until interrupted",
@@ -188,6 +227,9 @@ func (a *app) validatorCommand() *cobra.Command {
 			tasks := append(localnet.Tasks(), neuron.ClozeTasks(localnet.Documents(), 32)...)
 			cfg := neuron.DefaultValidatorConfig(f.netuid, tasks)
 			cfg.Listen, cfg.Logger, cfg.QueryEvery, cfg.WeightsEvery, cfg.Timeout = f.listen, a.log, queryEvery, weightsEvery, timeout
+			if err := a.applySpec(cmd, c, f.netuid, specFile, builtinSpec, &cfg); err != nil {
+				return err
+			}
 			var stopMetrics func()
 			if cfg.Host, cfg.Swarm, stopMetrics, err = a.hostConfig(cmd, &f); err != nil {
 				return err
@@ -214,6 +256,8 @@ func (a *app) validatorCommand() *cobra.Command {
 	run.Flags().Uint64Var(&queryEvery, "query-every", 2, "blocks between query rounds")
 	run.Flags().Uint64Var(&weightsEvery, "weights-every", 5, "blocks between weight settings")
 	run.Flags().DurationVar(&timeout, "query-timeout", 2*time.Second, "deadline of each query")
+	run.Flags().StringVar(&specFile, "spec", "", "run the subnet's spec file: its reward expression scores answers, and its query cadence, timeout, alpha and weight interval apply unless given as flags (it must be the spec whose hash the chain holds, if any)")
+	run.Flags().StringVar(&builtinSpec, "builtin", "", "a built-in spec instead of --spec: "+strings.Join(subnet.BuiltinNames(), ", "))
 	cmd.AddCommand(run)
 	return cmd
 }

@@ -52,7 +52,7 @@ func TestMinerAndValidatorRunAgainstAChain(t *testing.T) {
 	}
 	stopMiner, minerOut := start("--log-level", "info", "miner", "run", "--wallet", "m", "--netuid", "1", "--listen", "/ip4/127.0.0.1/tcp/0", "--password-file", pw, "--chain", url, "--metrics", "127.0.0.1:0")
 	defer stopMiner()
-	stopValidator, _ := start("validator", "run", "--wallet", "v", "--netuid", "1", "--stake", "50", "--listen", "/ip4/127.0.0.1/tcp/0", "--password-file", pw, "--chain", url, "--query-every", "1", "--weights-every", "3")
+	stopValidator, validatorOut := start("validator", "run", "--builtin", "qa", "--wallet", "v", "--netuid", "1", "--stake", "50", "--listen", "/ip4/127.0.0.1/tcp/0", "--password-file", pw, "--chain", url, "--query-every", "1", "--weights-every", "3")
 	defer stopValidator()
 
 	// A registered hotkey publishes knowledge from the command line and
@@ -91,6 +91,10 @@ func TestMinerAndValidatorRunAgainstAChain(t *testing.T) {
 				validatorEarns = validatorEarns || (m.Axons[uid] == nil && m.Dividends[uid] > 0)
 			}
 			if m.N == 3 && minerEarns && validatorEarns {
+				// The validator scored with the qa spec's reward expression.
+				if !strings.Contains(validatorOut.String(), `running spec "qa"`) {
+					t.Fatalf("the validator did not run the spec:\n%s", validatorOut.String())
+				}
 				checkMetrics(t, minerOut.String())
 				return
 			}
