@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/cybertensor/cybertensor/node"
 	"github.com/cybertensor/cybertensor/protocol/pb"
 	"github.com/cybertensor/cybertensor/wallet"
 )
@@ -409,5 +410,54 @@ func TestStreamsAreReused(t *testing.T) {
 	}
 	if r := c.Stream(context.Background(), nt.hosts[0].ID(), req, nil); r.Status != StatusOK {
 		t.Fatalf("after the server dropped the stream: %v %v", r.Status, r.Err)
+	}
+}
+
+// On real hosts (TCP, TLS, yamux), the server closes a stream idle for
+// IdleTimeout, and the client's next query opens a new one.
+func TestServerClosesIdleStreams(t *testing.T) {
+	mk := func(i int) *node.Node {
+		n, err := node.New(context.Background(), node.DefaultTestConfig(key(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close() })
+		return n
+	}
+	sh, ch := mk(0), mk(1)
+	reg := &callerTable{m: map[peer.ID]Caller{ch.ID(): {Registered: true, Stake: 1}}}
+	cfg := DefaultServerConfig()
+	cfg.IdleTimeout, cfg.Logger = 200*time.Millisecond, slog.New(slog.DiscardHandler)
+	srv, err := NewServer(sh, key(0), reg, map[string]Handler{"text.echo": echo}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if err := ch.Connect(context.Background(), peer.AddrInfo{ID: sh.ID(), Addrs: sh.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewClient(ch, DefaultClientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	serving := func() int {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		return len(srv.streams)
+	}
+	req := &pb.Request{Synapse: "text.echo", Netuid: 1, Body: []byte("a")}
+	if r := c.Stream(context.Background(), sh.ID(), req, nil); r.Status != StatusOK {
+		t.Fatalf("first query: %v %v", r.Status, r.Err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for serving() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the server kept a stream idle past IdleTimeout")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if r := c.Stream(context.Background(), sh.ID(), req, nil); r.Status != StatusOK || string(r.Body) != "echo:a" {
+		t.Fatalf("after the idle close: %v %v", r.Status, r.Err)
 	}
 }
