@@ -132,3 +132,63 @@ func TestIngestRejects(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// recorder is an Announcer that keeps what it is given.
+type recorder struct {
+	mu  sync.Mutex
+	got map[uint16][]*Announcement
+}
+
+func (r *recorder) Announce(_ context.Context, netuid uint16, data []byte) error {
+	a, err := DecodeAnnouncement(data)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got[netuid] = append(r.got[netuid], a)
+	return nil
+}
+
+// Reannounce announces again exactly the pinned objects of the subnet that
+// the library's own key published, naming this neuron as provider.
+func TestReannounce(t *testing.T) {
+	ns := swarm(t, 2)
+	me, other := ns[0], ns[1]
+	ctx := context.Background()
+	publish := func(l *Library, title string, netuid uint16) *Object {
+		o, err := l.Publish(ctx, bytes.NewReader([]byte(title+" body")), Meta{MediaType: "text/plain", Title: title, Netuid: netuid})
+		if err != nil && !errors.Is(err, ErrNotShared) {
+			t.Fatal(err)
+		}
+		return o
+	}
+	a := publish(me.lib, "a", 1)
+	b := publish(me.lib, "b", 1)
+	publish(me.lib, "other subnet", 2)
+	unpinned := publish(me.lib, "unpinned", 1)
+	if err := me.lib.Unpin(unpinned.CID); err != nil {
+		t.Fatal(err)
+	}
+	// Someone else's object, announced to me and fetched, is not mine to announce.
+	theirs := publish(other.lib, "theirs", 1)
+	if err := me.lib.Fetch(ctx, theirs.CID, WithProviders(peer.AddrInfo{ID: other.n.ID(), Addrs: other.n.Addrs()}), Pinned()); err != nil {
+		t.Fatal(err)
+	}
+
+	rec := &recorder{got: map[uint16][]*Announcement{}}
+	me.lib.announcer = rec
+	if err := me.lib.Reannounce(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, an := range rec.got[1] {
+		got[an.Object.CID.String()] = true
+		if an.Provider.ID != me.n.ID() || len(an.Provider.Addrs) == 0 {
+			t.Errorf("provider %v, want this neuron", an.Provider)
+		}
+	}
+	if len(rec.got[1]) != 2 || !got[a.CID.String()] || !got[b.CID.String()] || len(rec.got[2]) != 0 {
+		t.Fatalf("reannounced %v on subnet 1 and %d on subnet 2, want a and b only", got, len(rec.got[2]))
+	}
+}

@@ -227,20 +227,54 @@ func (l *Library) share(ctx context.Context, obj *Object) error {
 		}
 	}
 	if l.announcer != nil {
-		a := &Announcement{Object: obj}
-		if l.host != nil {
-			a.Provider = peer.AddrInfo{ID: l.host.ID(), Addrs: l.host.Addrs()}
-		}
-		data, err := a.Encode()
-		if err == nil {
-			err = l.announcer.Announce(ctx, obj.Netuid, data)
-		}
-		if err != nil {
+		if err := l.announce(ctx, obj); err != nil {
 			errs = append(errs, fmt.Errorf("announcing: %w", err))
 		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %s: %w", ErrNotShared, obj.CID, errors.Join(errs...))
+	}
+	return nil
+}
+
+// announce announces obj on its subnet through the Announcer, naming this
+// neuron (when networked) as the provider.
+func (l *Library) announce(ctx context.Context, obj *Object) error {
+	a := &Announcement{Object: obj}
+	if l.host != nil {
+		a.Provider = peer.AddrInfo{ID: l.host.ID(), Addrs: l.host.Addrs()}
+	}
+	data, err := a.Encode()
+	if err != nil {
+		return err
+	}
+	return l.announcer.Announce(ctx, obj.Netuid, data)
+}
+
+// Reannounce announces again every pinned object of subnet netuid that
+// this library's key published: gossip reaches only the neurons
+// subscribed at the time, and neurons join later.
+func (l *Library) Reannounce(ctx context.Context, netuid uint16) error {
+	if err := l.alive(); err != nil {
+		return err
+	}
+	if l.announcer == nil {
+		return ErrOffline
+	}
+	if l.cfg.Key == nil {
+		return ErrNoKey
+	}
+	me := l.cfg.Key.PublicKey().Address()
+	entries, err := l.List()
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if o := e.Object; o != nil && e.Pinned && o.Netuid == netuid && o.AuthorAddress() == me {
+			if err := l.announce(ctx, o); err != nil {
+				return fmt.Errorf("knowledge: announcing %s: %w", o.CID, err)
+			}
+		}
 	}
 	return nil
 }

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/cybertensor/cybertensor/backend"
 	"github.com/cybertensor/cybertensor/gossip"
 	"github.com/cybertensor/cybertensor/knowledge"
@@ -98,39 +96,13 @@ func (s *Swarm) reannounce(lib *knowledge.Library, t *gossip.Topic) {
 			peers = n
 		case <-every.C:
 		}
-		if err := s.announceOwn(lib, t); err != nil && s.ctx.Err() == nil {
+		ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
+		err := lib.Reannounce(ctx, s.netuid)
+		cancel()
+		if err != nil && s.ctx.Err() == nil {
 			s.log.Warn("knowledge not announced", "err", err)
 		}
 	}
-}
-
-func (s *Swarm) announceOwn(lib *knowledge.Library, t *gossip.Topic) error {
-	entries, err := lib.List()
-	if err != nil {
-		return err
-	}
-	me := s.h.ID()
-	provider := peer.AddrInfo{ID: me, Addrs: s.h.Addrs()}
-	if len(provider.Addrs) > 8 {
-		provider.Addrs = provider.Addrs[:8]
-	}
-	for _, e := range entries {
-		o := e.Object
-		if o == nil || !e.Pinned || o.Netuid != s.netuid || o.Author.PeerID() != me {
-			continue
-		}
-		data, err := (&knowledge.Announcement{Object: o, Provider: provider}).Encode()
-		if err != nil {
-			return err
-		}
-		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
-		err = t.Publish(ctx, data)
-		cancel()
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // follow ingests the knowledge topic's announcements into lib, and feeds

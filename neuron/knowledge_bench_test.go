@@ -2,7 +2,6 @@ package neuron
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -61,7 +60,7 @@ func BenchmarkKnowledgeAnnouncement(b *testing.B) {
 	var wg sync.WaitGroup
 	ps := make([]*peerState, n)
 	for i := range ps {
-		k := testKeyB(i)
+		k := testKey(b, "knowledge bench", i)
 		h, err := node.New(ctx, node.DefaultTestConfig(k))
 		if err != nil {
 			b.Fatal(err)
@@ -198,10 +197,4 @@ func BenchmarkKnowledgeAnnouncement(b *testing.B) {
 	b.ReportMetric(pct(plain, 50), "gossip-median-ms")
 	b.ReportMetric(pct(plain, 99), "gossip-p99-ms")
 	b.ReportMetric(float64(size), "announcement-bytes")
-}
-
-func testKeyB(i int) *wallet.PrivateKey {
-	seed := sha256.Sum256([]byte(fmt.Sprintf("knowledge bench key %d", i)))
-	k, _ := wallet.PrivateKeyFromBytes(seed[:])
-	return k
 }

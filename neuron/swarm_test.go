@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 	)
 }
 
-func testKey(t *testing.T, label string, i int) *wallet.PrivateKey {
+func testKey(t testing.TB, label string, i int) *wallet.PrivateKey {
 	t.Helper()
 	seed := sha256.Sum256([]byte(fmt.Sprintf("neuron test %s %d", label, i)))
 	k, err := wallet.PrivateKeyFromBytes(seed[:])
