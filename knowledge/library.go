@@ -279,6 +279,27 @@ func (l *Library) Reannounce(ctx context.Context, netuid uint16) error {
 	return nil
 }
 
+// holdsBody says whether c is the body of a complete local object (stored
+// with it, so every block is here), though not a root of its own.
+func (l *Library) holdsBody(c cid.Cid) bool {
+	if isObject(c) {
+		return false
+	}
+	roots, err := l.store.roots()
+	if err != nil {
+		return false
+	}
+	for _, r := range roots {
+		if r.rec.Kind != kindObject {
+			continue
+		}
+		if o, err := l.localObject(r.cid); err == nil && o.Body.Equals(c) {
+			return true
+		}
+	}
+	return false
+}
+
 // Has says whether c (an object, or a body fetched by its own CID) is
 // complete in the local store.
 func (l *Library) Has(c cid.Cid) bool {
@@ -301,13 +322,14 @@ func (l *Library) Object(c cid.Cid) (*Object, error) {
 }
 
 // Get writes the body of c to w: an object's body, or a UnixFS file
-// addressed by its own CID. What is not local is fetched first (see
-// Fetch). It returns the object, nil for a bare body.
+// addressed by its own CID (kept as a root, or as the body of a local
+// object). What is not local is fetched first (see Fetch). It returns the
+// object, nil for a bare body.
 func (l *Library) Get(ctx context.Context, c cid.Cid, w io.Writer, opts ...FetchOption) (*Object, error) {
 	if err := checkCID(c); err != nil {
 		return nil, err
 	}
-	if !l.Has(c) {
+	if !l.Has(c) && !l.holdsBody(c) {
 		if err := l.Fetch(ctx, c, opts...); err != nil {
 			return nil, err
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 
@@ -268,5 +269,22 @@ func TestObjectSignature(t *testing.T) {
 		if got, err := DecodeObject(bad); err == nil && got.Title == o.Title && got.Body.Equals(o.Body) && got.Author.Equal(o.Author) && got.Time.Equal(o.Time) {
 			t.Fatalf("flipping byte %d went unnoticed", i)
 		}
+	}
+}
+
+// A local object's body is readable by the body's own CID, with no
+// network; a body that is not here still needs one.
+func TestGetBodyOfLocalObject(t *testing.T) {
+	l := openTest(t, t.TempDir(), 1)
+	body := []byte("name: qa\nsynapses: [text.generate]\n")
+	o := publish(t, l, body, Meta{MediaType: "application/yaml", Title: "spec"})
+	var out bytes.Buffer
+	got, err := l.Get(context.Background(), o.Body, &out)
+	if err != nil || got != nil || !bytes.Equal(out.Bytes(), body) {
+		t.Fatalf("Get(body) = %v, %q, %v", got, out.String(), err)
+	}
+	other := sumCID(cid.Raw, []byte("not here"))
+	if _, err := l.Get(context.Background(), other, io.Discard); !errors.Is(err, ErrOffline) {
+		t.Fatalf("an absent body offline: %v", err)
 	}
 }

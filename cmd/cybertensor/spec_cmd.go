@@ -99,21 +99,8 @@ func (a *app) subnetsSpec() *cobra.Command {
 					return err
 				}
 				defer lib.Close()
-				// The text is the body of a local object (the creator's
-				// library) or a body fetched by its own CID.
-				root := id
-				entries, err := lib.List()
-				if err != nil {
-					return err
-				}
-				for _, e := range entries {
-					if e.Object != nil && e.Object.Body.Equals(id) {
-						root = e.CID
-						break
-					}
-				}
 				var text bytes.Buffer
-				if _, err := lib.Get(ctx, root, &text); err != nil {
+				if _, err := lib.Get(ctx, id, &text); err != nil {
 					return fmt.Errorf("the spec of subnet %d (%s) is not in the local library; fetch it with: cybertensor knowledge get %s --peer MULTIADDR (%w)", netuid, id, id, err)
 				}
 				if _, err := subnet.Parse(text.Bytes()); err != nil {
