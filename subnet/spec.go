@@ -87,14 +87,17 @@ var Hyperparameters = map[string][2]uint64{
 
 // SpecError is a spec rejected at a line, for a reason.
 type SpecError struct {
-	Line   int // 0 when the spec as a whole is wrong
-	Field  string
+	Line   int    // 0 when the spec as a whole is wrong
+	Field  string // "" when the spec as a whole is wrong
 	Reason string
 }
 
 func (e *SpecError) Error() string {
-	if e.Line > 0 {
+	switch {
+	case e.Line > 0:
 		return fmt.Sprintf("spec line %d: %s: %s", e.Line, e.Field, e.Reason)
+	case e.Field == "":
+		return "spec: " + e.Reason
 	}
 	return fmt.Sprintf("spec: %s: %s", e.Field, e.Reason)
 }
@@ -106,14 +109,14 @@ const MaxSpecSize = 64 << 10
 // line (when it has one), the field and the reason.
 func Parse(text []byte) (*Spec, error) {
 	if len(text) > MaxSpecSize {
-		return nil, &SpecError{Field: "spec", Reason: fmt.Sprintf("%d bytes, at most %d", len(text), MaxSpecSize)}
+		return nil, &SpecError{Reason: fmt.Sprintf("%d bytes, at most %d", len(text), MaxSpecSize)}
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(text, &root); err != nil {
 		return nil, yamlError(err)
 	}
 	if len(root.Content) == 0 {
-		return nil, &SpecError{Field: "spec", Reason: "empty"}
+		return nil, &SpecError{Reason: "empty"}
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(text))
 	dec.KnownFields(true)
