@@ -248,6 +248,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 			vcfg.Logger, vcfg.Seed, vcfg.Copier = cfg.Logger, uint64(i), m.adversary == Copier
 			// Validators share the library between them; miners learn it.
 			vcfg.KnowledgeDir = filepath.Join(dir, fmt.Sprintf("validator-%d", i))
+			vcfg.StateDir = vcfg.KnowledgeDir
 			for j, d := range docs {
 				if j%cfg.Validators == i {
 					vcfg.Publish = append(vcfg.Publish, d)

@@ -76,7 +76,10 @@ type ValidatorConfig struct {
 	// from knowledge it shared.
 	KnowledgeDir string
 	Publish      []backend.Document
-	Logger       *slog.Logger
+	// StateDir, if set, keeps the validator's scores and unrevealed weight
+	// commit (file ValidatorStateFile) so a restart resumes them.
+	StateDir string
+	Logger   *slog.Logger
 }
 
 // DefaultValidatorConfig queries every 2 blocks and sets weights every 5.
@@ -102,6 +105,12 @@ type Validator struct {
 	scores  *scoring.Scores
 	queries int64
 	sets    int64
+	commits int64
+	// pending is a weight commit to reveal; lastSet the block of the last
+	// weights set or revealed.
+	pending *pendingCommit
+	lastSet uint64
+	saveMu  sync.Mutex // orders state file writes
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -116,9 +125,19 @@ func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Pr
 	if err := cfg.Swarm.validate(); err != nil {
 		return nil, err
 	}
-	scores, err := scoring.NewScores(cfg.Alpha)
+	state := &validatorState{}
+	if cfg.StateDir != "" {
+		var err error
+		if state, err = loadValidatorState(cfg.StateDir, cfg.Netuid, hot.PublicKey().Address()); err != nil {
+			return nil, err
+		}
+	}
+	scores, err := scoring.RestoreScores(cfg.Alpha, state.Scores)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("neuron: validator state: %w", err)
+	}
+	if state.Pending != nil {
+		state.Pending.Block = 0 // ask the chain before revealing
 	}
 	uid, err := ensureRegistered(ctx, c, cold, hot, cfg.Netuid)
 	if err != nil {
@@ -169,7 +188,8 @@ func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Pr
 		return nil, err
 	}
 	v := &Validator{cfg: cfg, chain: c, hot: hot, sender: chainlink.NewSender(c, hot), h: h, client: client, swarm: swarm, lib: lib, uid: uid,
-		log: cfg.Logger.With("component", "validator", "uid", uid), scores: scores, cancel: cancel}
+		log: cfg.Logger.With("component", "validator", "uid", uid), scores: scores, cancel: cancel,
+		pending: state.Pending, lastSet: state.LastSet}
 	v.wg.Add(1)
 	go v.run(lctx, heads)
 	v.log.Info("validator running", "peer", h.ID())
@@ -179,7 +199,6 @@ func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Pr
 func (v *Validator) run(ctx context.Context, heads <-chan chainlink.Head) {
 	defer v.wg.Done()
 	rng := rand.New(rand.NewPCG(v.cfg.Seed, uint64(v.uid)))
-	var lastSet uint64
 	for {
 		select {
 		case <-ctx.Done():
@@ -191,17 +210,7 @@ func (v *Validator) run(ctx context.Context, heads <-chan chainlink.Head) {
 			if head.Height%v.cfg.QueryEvery == 0 && !v.cfg.Copier {
 				v.round(ctx, rng)
 			}
-			if head.Height-lastSet >= v.cfg.WeightsEvery {
-				set := v.setWeights
-				if v.cfg.Copier {
-					set = v.copyWeights
-				}
-				if err := set(ctx); err != nil {
-					v.log.Debug("setting weights", "err", err)
-				} else {
-					lastSet = head.Height
-				}
-			}
+			v.weightsStep(ctx, head.Height)
 		}
 	}
 }
@@ -274,89 +283,6 @@ func scoreResult(task Task, r protocol.Result, reward *subnet.Reward, timeout ti
 	return score
 }
 
-// setWeights turns the scores into a legal set_weights transaction.
-func (v *Validator) setWeights(ctx context.Context) error {
-	sub, err := v.chain.Subnet(ctx, v.cfg.Netuid)
-	if err != nil {
-		return err
-	}
-	v.mu.Lock()
-	vals := v.scores.Values()
-	v.mu.Unlock()
-	scores := make([]float64, sub.N)
-	copy(scores, vals)
-	if int(v.uid) < len(scores) {
-		scores[v.uid] = 0
-	}
-	var any bool
-	for _, s := range scores {
-		any = any || s > 0
-	}
-	if !any {
-		return errors.New("no scores yet")
-	}
-	uids, values, err := scoring.LegalWeights(scores, int(sub.Params.MinAllowedWeights), uint16(sub.Params.MaxWeightLimit))
-	if err != nil {
-		return err
-	}
-	msg := &chainpb.Msg{Sum: &chainpb.Msg_SetWeights{SetWeights: &chainpb.SetWeights{
-		Netuid: uint32(v.cfg.Netuid), Uids: u32(uids), Values: u32(values), VersionKey: sub.Params.WeightsVersionKey,
-	}}}
-	if _, err := v.sender.Send(ctx, msg); err != nil {
-		return err
-	}
-	v.mu.Lock()
-	v.sets++
-	v.mu.Unlock()
-	return nil
-}
-
-// copyWeights sets the weights the highest-staked other validator has on
-// chain: the weight-copying adversary Yuma's bonds are meant to defeat.
-func (v *Validator) copyWeights(ctx context.Context) error {
-	m, err := v.chain.Metagraph(ctx, v.cfg.Netuid, false)
-	if err != nil {
-		return err
-	}
-	best := -1
-	for i := range m.N {
-		if uint16(i) != v.uid && len(m.Weights[i]) > 0 && (best < 0 || m.Stake[i] > m.Stake[best]) {
-			best = i
-		}
-	}
-	if best < 0 {
-		return errors.New("nobody to copy yet")
-	}
-	var uids, values []uint32
-	for _, e := range m.Weights[best] {
-		if e.UID != v.uid {
-			uids, values = append(uids, uint32(e.UID)), append(values, uint32(e.Value))
-		}
-	}
-	sub, err := v.chain.Subnet(ctx, v.cfg.Netuid)
-	if err != nil {
-		return err
-	}
-	msg := &chainpb.Msg{Sum: &chainpb.Msg_SetWeights{SetWeights: &chainpb.SetWeights{
-		Netuid: uint32(v.cfg.Netuid), Uids: uids, Values: values, VersionKey: sub.Params.WeightsVersionKey,
-	}}}
-	if _, err := v.sender.Send(ctx, msg); err != nil {
-		return err
-	}
-	v.mu.Lock()
-	v.sets++
-	v.mu.Unlock()
-	return nil
-}
-
-func u32(v []uint16) []uint32 {
-	out := make([]uint32, len(v))
-	for i, x := range v {
-		out[i] = uint32(x)
-	}
-	return out
-}
-
 // ID is the validator's peer ID.
 func (v *Validator) ID() peer.ID { return v.h.ID() }
 
@@ -408,10 +334,20 @@ func (v *Validator) Stats() (queries, weightSets int64) {
 	return v.queries, v.sets
 }
 
-// Close stops the loop and the host.
+// Commits counts the weight commits it made (commit-reveal subnets).
+func (v *Validator) Commits() int64 {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.commits
+}
+
+// Close stops the loop, saves the state and stops the host.
 func (v *Validator) Close() error {
 	v.cancel()
 	v.wg.Wait()
+	if err := v.saveState(); err != nil {
+		v.log.Warn("saving validator state", "err", err)
+	}
 	if v.swarm != nil {
 		v.swarm.Close()
 	}

@@ -56,6 +56,50 @@ func (s *Scores) Holder(uid uint16) string {
 	return ""
 }
 
+// ScoreEntry is one uid's moving average and who held the uid, as a
+// validator persists its table across restarts.
+type ScoreEntry struct {
+	UID    uint16  `json:"uid"`
+	Holder string  `json:"holder"`
+	Value  float64 `json:"value"`
+}
+
+// Entries returns the table's rows that have a holder, by uid.
+func (s *Scores) Entries() []ScoreEntry {
+	var out []ScoreEntry
+	for uid, h := range s.holders {
+		if h != "" {
+			out = append(out, ScoreEntry{UID: uint16(uid), Holder: h, Value: s.values[uid]})
+		}
+	}
+	return out
+}
+
+// RestoreScores rebuilds a table from Entries. It rejects a uid listed
+// twice, an empty holder and a value that is not finite.
+func RestoreScores(alpha float64, entries []ScoreEntry) (*Scores, error) {
+	s, err := NewScores(alpha)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		switch {
+		case math.IsNaN(e.Value) || math.IsInf(e.Value, 0):
+			return nil, fmt.Errorf("%w: uid %d: %v", ErrNonFinite, e.UID, e.Value)
+		case e.Holder == "":
+			return nil, fmt.Errorf("scoring: uid %d has no holder", e.UID)
+		case int(e.UID) < len(s.holders) && s.holders[e.UID] != "":
+			return nil, fmt.Errorf("scoring: uid %d listed twice", e.UID)
+		}
+		for int(e.UID) >= len(s.values) {
+			s.values = append(s.values, 0)
+			s.holders = append(s.holders, "")
+		}
+		s.holders[e.UID], s.values[e.UID] = e.Holder, e.Value
+	}
+	return s, nil
+}
+
 // NormalizeMaxWeight scales x to sum 1 with no entry above limit, cutting
 // the largest entries to a common cap and renormalizing (exactly, not by
 // Bittensor's epsilon estimate). With n·limit <= 1 or an all-zero x the

@@ -2,8 +2,10 @@ package scoring
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -32,6 +34,42 @@ func TestScoresMovingAverageAndReset(t *testing.T) {
 		if _, err := NewScores(a); err == nil {
 			t.Errorf("alpha %v accepted", a)
 		}
+	}
+}
+
+// A table survives Entries → RestoreScores exactly, and keeps averaging
+// as if it had never been saved; bad entries are refused.
+func TestScoresRestore(t *testing.T) {
+	s, _ := NewScores(0.3)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 200 {
+		uid := uint16(rng.IntN(40))
+		s.Update(uid, fmt.Sprintf("hot-%d", uid%7), rng.Float64())
+	}
+	r, err := RestoreScores(0.3, s.Entries())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(r.Values(), s.Values()) {
+		t.Fatalf("restored %v, want %v", r.Values(), s.Values())
+	}
+	s.Update(3, "hot-3", 1)
+	r.Update(3, "hot-3", 1)
+	if !slices.Equal(r.Values(), s.Values()) || r.Holder(3) != s.Holder(3) {
+		t.Fatal("restored table averages differently")
+	}
+	for name, bad := range map[string][]ScoreEntry{
+		"twice":     {{UID: 1, Holder: "a", Value: 0.1}, {UID: 1, Holder: "b", Value: 0.2}},
+		"no holder": {{UID: 1, Value: 0.1}},
+		"NaN":       {{UID: 1, Holder: "a", Value: math.NaN()}},
+		"Inf":       {{UID: 1, Holder: "a", Value: math.Inf(-1)}},
+	} {
+		if _, err := RestoreScores(0.3, bad); err == nil {
+			t.Errorf("%s accepted", name)
+		}
+	}
+	if _, err := RestoreScores(0, nil); err == nil {
+		t.Error("alpha 0 accepted")
 	}
 }
 

@@ -237,6 +237,8 @@ func (a *app) validatorCommand() *cobra.Command {
 			defer stopMetrics()
 			// The validator shares the documents its questions come from.
 			cfg.KnowledgeDir, cfg.Publish = filepath.Join(cfg.Host.DataDir, "knowledge"), localnet.Documents()
+			// Its scores and any unrevealed weight commit survive a restart.
+			cfg.StateDir = cfg.Host.DataDir
 			ctx, cancel := context.WithTimeout(cmd.Context(), f.chain.timeout)
 			v, err := neuron.StartValidator(ctx, c, cold, hot, amount, cfg)
 			cancel()
@@ -247,7 +249,7 @@ func (a *app) validatorCommand() *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "validator uid %d on subnet %d running (Ctrl-C to stop)\n", v.UID(), f.netuid)
 			<-cmd.Context().Done()
 			q, s := v.Stats()
-			fmt.Fprintf(cmd.OutOrStdout(), "sent %d queries, set weights %d times\n", q, s)
+			fmt.Fprintf(cmd.OutOrStdout(), "sent %d queries, set weights %d times (%d commits); state kept in %s\n", q, s, v.Commits(), cfg.StateDir)
 			return nil
 		},
 	}

@@ -1,0 +1,257 @@
+package neuron
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+
+	"github.com/cybertensor/cybertensor/chain"
+	"github.com/cybertensor/cybertensor/chain/chainpb"
+	"github.com/cybertensor/cybertensor/chainlink"
+	"github.com/cybertensor/cybertensor/scoring"
+)
+
+// This file is how a validator puts its weights on chain: directly with
+// set_weights, or — when the subnet enables commit-reveal — as a
+// commit_weights of their hash, revealed in the next interval so that no
+// one can copy them before they count.
+
+// weightsStep runs at every head: it reveals a pending commit once its
+// window opens, and otherwise every WeightsEvery blocks sets (or commits)
+// new weights.
+func (v *Validator) weightsStep(ctx context.Context, height uint64) {
+	v.mu.Lock()
+	pending, lastSet := v.pending, v.lastSet
+	v.mu.Unlock()
+	if pending != nil {
+		if err := v.reveal(ctx, height, pending); err != nil {
+			v.log.Debug("revealing weights", "err", err)
+		}
+		return
+	}
+	if height-lastSet < v.cfg.WeightsEvery {
+		return
+	}
+	if err := v.submitWeights(ctx, height); err != nil {
+		v.log.Debug("setting weights", "err", err)
+	}
+}
+
+// submitWeights computes this round's weights (its own, or a copy for
+// the copier) and sets or commits them.
+func (v *Validator) submitWeights(ctx context.Context, height uint64) error {
+	sub, err := v.chain.Subnet(ctx, v.cfg.Netuid)
+	if err != nil {
+		return err
+	}
+	var uids, values []uint16
+	if v.cfg.Copier {
+		uids, values, err = v.copiedWeights(ctx)
+	} else {
+		uids, values, err = v.ownWeights(sub)
+	}
+	if err != nil {
+		return err
+	}
+	if sub.Params.CommitRevealWeights != 0 {
+		return v.commit(ctx, sub, uids, values)
+	}
+	msg := &chainpb.Msg{Sum: &chainpb.Msg_SetWeights{SetWeights: &chainpb.SetWeights{
+		Netuid: uint32(v.cfg.Netuid), Uids: u32(uids), Values: u32(values), VersionKey: sub.Params.WeightsVersionKey,
+	}}}
+	if _, err := v.sender.Send(ctx, msg); err != nil {
+		return err
+	}
+	v.mu.Lock()
+	v.sets++
+	v.lastSet = height
+	v.mu.Unlock()
+	return v.saveState()
+}
+
+// ownWeights turns the scores into weights the chain accepts.
+func (v *Validator) ownWeights(sub chain.SubnetInfo) (uids, values []uint16, err error) {
+	v.mu.Lock()
+	vals := v.scores.Values()
+	v.mu.Unlock()
+	scores := make([]float64, sub.N)
+	copy(scores, vals)
+	if int(v.uid) < len(scores) {
+		scores[v.uid] = 0
+	}
+	var any bool
+	for _, s := range scores {
+		any = any || s > 0
+	}
+	if !any {
+		return nil, nil, errors.New("no scores yet")
+	}
+	return scoring.LegalWeights(scores, int(sub.Params.MinAllowedWeights), uint16(sub.Params.MaxWeightLimit))
+}
+
+// copiedWeights are the weights the highest-staked other validator has on
+// chain: the weight-copying adversary Yuma's bonds (and commit-reveal,
+// which hides fresh weights) are meant to defeat.
+func (v *Validator) copiedWeights(ctx context.Context) (uids, values []uint16, err error) {
+	m, err := v.chain.Metagraph(ctx, v.cfg.Netuid, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	best := -1
+	for i := range m.N {
+		if uint16(i) != v.uid && len(m.Weights[i]) > 0 && (best < 0 || m.Stake[i] > m.Stake[best]) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return nil, nil, errors.New("nobody to copy yet")
+	}
+	for _, e := range m.Weights[best] {
+		if e.UID != v.uid {
+			uids, values = append(uids, e.UID), append(values, e.Value)
+		}
+	}
+	if len(uids) == 0 {
+		return nil, nil, errors.New("nothing to copy but weights on ourselves")
+	}
+	return uids, values, nil
+}
+
+// commit sends commit_weights for uids and values with a fresh salt. The
+// commit is saved before it is sent, so a validator that stops right after
+// still reveals it when it restarts.
+func (v *Validator) commit(ctx context.Context, sub chain.SubnetInfo, uids, values []uint16) error {
+	salt := make([]byte, 32)
+	if _, err := rand.Read(salt); err != nil {
+		return err
+	}
+	hash := chain.CommitHash(v.hot.PublicKey().Address(), v.cfg.Netuid, uids, values, salt, sub.Params.WeightsVersionKey)
+	p := &pendingCommit{UIDs: uids, Values: values, Salt: salt, VersionKey: sub.Params.WeightsVersionKey, Hash: hash[:]}
+	v.mu.Lock()
+	v.pending = p
+	v.mu.Unlock()
+	if err := v.saveState(); err != nil {
+		v.dropPending(p)
+		return fmt.Errorf("saving the commit before sending it: %w", err)
+	}
+	rec, err := v.sender.Send(ctx, &chainpb.Msg{Sum: &chainpb.Msg_CommitWeights{CommitWeights: &chainpb.CommitWeights{
+		Netuid: uint32(v.cfg.Netuid), Hash: hash[:],
+	}}})
+	var te *chainlink.TxError
+	switch {
+	case errors.As(err, &te):
+		v.dropPending(p) // the chain refused it: nothing to reveal
+		return err
+	case err != nil:
+		return err // outcome unknown: reveal asks the chain
+	}
+	v.mu.Lock()
+	p.Block = rec.Height
+	v.commits++
+	v.mu.Unlock()
+	v.log.Debug("weights committed", "block", rec.Height, "uids", len(uids))
+	return v.saveState()
+}
+
+// reveal reveals p once its window is open (the transaction lands in the
+// block after height) and drops it once it can no longer be revealed.
+func (v *Validator) reveal(ctx context.Context, height uint64, p *pendingCommit) error {
+	sub, err := v.chain.Subnet(ctx, v.cfg.Netuid)
+	if err != nil {
+		return err
+	}
+	if sub.Params.CommitRevealWeights == 0 {
+		v.dropPending(p)
+		return errors.New("the subnet turned commit-reveal off; dropped the commit")
+	}
+	v.mu.Lock()
+	block := p.Block
+	v.mu.Unlock()
+	if block == 0 {
+		// Sent before a restart or a lost receipt: the chain says whether
+		// it holds the commit, and since when.
+		n, err := v.chain.Neuron(ctx, v.cfg.Netuid, v.hot.PublicKey().Address())
+		if err != nil {
+			return err
+		}
+		if n.Commit == nil || !bytes.Equal(n.Commit.Hash[:], p.Hash) {
+			v.dropPending(p)
+			return errors.New("the chain holds no such commit; dropped it")
+		}
+		block = n.Commit.Block
+		v.mu.Lock()
+		p.Block = block
+		v.mu.Unlock()
+	}
+	first, last := chain.RevealWindow(block, sub.Params.CommitRevealInterval)
+	next := height + 1
+	if next < first {
+		return nil
+	}
+	if next > last {
+		v.dropPending(p)
+		return fmt.Errorf("the commit of block %d expired at block %d", block, last)
+	}
+	_, err = v.sender.Send(ctx, &chainpb.Msg{Sum: &chainpb.Msg_RevealWeights{RevealWeights: &chainpb.RevealWeights{
+		Netuid: uint32(v.cfg.Netuid), Uids: u32(p.UIDs), Values: u32(p.Values), Salt: p.Salt, VersionKey: p.VersionKey,
+	}}})
+	var te *chainlink.TxError
+	switch {
+	case errors.Is(err, chain.ErrRevealTooEarly):
+		return err // try again next block
+	case errors.As(err, &te):
+		v.dropPending(p)
+		return err
+	case err != nil:
+		return err
+	}
+	v.mu.Lock()
+	if v.pending == p {
+		v.pending = nil
+	}
+	v.sets++
+	v.lastSet = height
+	v.mu.Unlock()
+	v.log.Debug("weights revealed", "commit_block", block, "uids", len(p.UIDs))
+	return v.saveState()
+}
+
+// dropPending forgets p (if still pending) and saves that.
+func (v *Validator) dropPending(p *pendingCommit) {
+	v.mu.Lock()
+	if v.pending == p {
+		v.pending = nil
+	}
+	v.mu.Unlock()
+	if err := v.saveState(); err != nil {
+		v.log.Warn("saving validator state", "err", err)
+	}
+}
+
+// saveState writes the scores and pending commit to StateDir, if set.
+func (v *Validator) saveState() error {
+	if v.cfg.StateDir == "" {
+		return nil
+	}
+	v.mu.Lock()
+	s := &validatorState{Version: 1, Netuid: v.cfg.Netuid, Hotkey: v.hot.PublicKey().Address().String(),
+		Scores: v.scores.Entries(), LastSet: v.lastSet}
+	if v.pending != nil {
+		p := *v.pending
+		s.Pending = &p
+	}
+	v.mu.Unlock()
+	v.saveMu.Lock()
+	defer v.saveMu.Unlock()
+	return saveValidatorState(v.cfg.StateDir, s)
+}
+
+func u32(v []uint16) []uint32 {
+	out := make([]uint32, len(v))
+	for i, x := range v {
+		out[i] = uint32(x)
+	}
+	return out
+}
