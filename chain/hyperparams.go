@@ -145,6 +145,16 @@ func HyperparamNames() []string {
 	return out
 }
 
+// OwnerHyperparam reports whether a subnet's owner may set the named
+// hyperparameter, and its bounds.
+func OwnerHyperparam(name string) (min, max uint64, ok bool) {
+	r, known := hyperparamRules[name]
+	if !known || r.who != byOwnerOrRoot {
+		return 0, 0, false
+	}
+	return r.min, r.max, true
+}
+
 // validate checks the relations between hyperparameters that single-value
 // bounds cannot express.
 func (h Hyperparams) validate() error {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/cybertensor/cybertensor/chain"
 )
 
 // Synapse types a subnet may serve.
@@ -69,20 +71,17 @@ type Query struct {
 // Generators are the built-in task generators.
 var Generators = []string{"arithmetic", "hash-preimage"}
 
-// Hyperparameters a spec may set, with their inclusive bounds.
-var Hyperparameters = map[string][2]uint64{
-	"tempo":                  {1, 65535},
-	"max_allowed_uids":       {1, 4096},
-	"max_allowed_validators": {1, 4096},
-	"min_allowed_weights":    {0, 4096},
-	"max_weight_limit":       {1, 65535},
-	"immunity_period":        {0, 1 << 20},
-	"activity_cutoff":        {1, 1 << 20},
-	"kappa":                  {0, 65535},
-	"weights_rate_limit":     {0, 1 << 20},
-	// commit_reveal_weights_enabled: 0 or 1.
-	"commit_reveal_weights_enabled":  {0, 1},
-	"commit_reveal_weights_interval": {1, 1 << 20},
+// HyperparameterNames lists the hyperparameters a spec may set: those the
+// chain lets a subnet's owner set (tempo, kappa and the registration
+// costs are the chain root's).
+func HyperparameterNames() []string {
+	var out []string
+	for _, name := range chain.HyperparamNames() {
+		if _, _, ok := chain.OwnerHyperparam(name); ok {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // SpecError is a spec rejected at a line, for a reason.
@@ -236,13 +235,16 @@ func (s *Spec) validate(lines map[string]int) error {
 		return bad("weights_every", "must be at least 1 block")
 	}
 	for name, v := range s.Hyperparameters {
-		bounds, ok := Hyperparameters[name]
+		lo, hi, ok := chain.OwnerHyperparam(name)
 		field := "hyperparameters." + name
 		if !ok {
-			return bad(field, "unknown hyperparameter")
+			if _, known := chain.HyperparamValue(chain.Hyperparams{}, name); known {
+				return bad(field, "only the chain root sets it; a subnet owner may set %s", strings.Join(HyperparameterNames(), ", "))
+			}
+			return bad(field, "unknown hyperparameter (known: %s)", strings.Join(HyperparameterNames(), ", "))
 		}
-		if v < bounds[0] || v > bounds[1] {
-			return bad(field, "%d is outside %d..%d", v, bounds[0], bounds[1])
+		if v < lo || v > hi {
+			return bad(field, "%d is outside %d..%d", v, lo, hi)
 		}
 	}
 	return nil

@@ -12,7 +12,7 @@ func TestBuiltinQA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Name != "qa" || s.Synapses[0] != "text.generate" || s.Tasks.Source != FromKnowledge || s.Query.Timeout.Seconds() != 2 || s.Hyperparameters["tempo"] != 10 {
+	if s.Name != "qa" || s.Synapses[0] != "text.generate" || s.Tasks.Source != FromKnowledge || s.Query.Timeout.Seconds() != 2 || s.Hyperparameters["min_allowed_weights"] != 1 {
 		t.Fatalf("%+v", s)
 	}
 	if s.Hash() != sha256.Sum256(s.Text()) {
@@ -57,7 +57,8 @@ func TestInvalidSpecs(t *testing.T) {
 		{"dataset without path", "source: knowledge", "source: dataset", 3, "needs a path"},
 		{"unknown generator", "source: knowledge", "source: generator\n  generator: magic", 5, `unknown generator "magic"`},
 		{"unknown hyperparameter", "weights_every: 3", "weights_every: 3\nhyperparameters:\n  speed: 9", 12, "unknown hyperparameter"},
-		{"hyperparameter out of range", "weights_every: 3", "weights_every: 3\nhyperparameters:\n  max_allowed_uids: 5000", 12, "outside 1..4096"},
+		{"hyperparameter out of range", "weights_every: 3", "weights_every: 3\nhyperparameters:\n  max_allowed_validators: 5000", 12, "outside 1..4096"},
+		{"root's hyperparameter", "weights_every: 3", "weights_every: 3\nhyperparameters:\n  tempo: 5", 12, "only the chain root sets it"},
 		{"not yaml", "name: demo", "name: [demo", 0, "yaml"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

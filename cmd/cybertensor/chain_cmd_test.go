@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -193,6 +194,17 @@ func TestChainCommandsEndToEnd(t *testing.T) {
 	}
 	if r := run("subnets", "spec", "--netuid", "2"); r.stdout != string(qa.Text()) {
 		t.Fatalf("subnets spec printed:\n%s", r.stdout)
+	}
+	// Its hyperparameters were set by the owner as the subnet opened.
+	r = run("subnets", "hyperparams", "--netuid", "2", "--json")
+	var params map[string]uint64
+	if err := json.Unmarshal([]byte(r.stdout), &params); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range qa.Hyperparameters {
+		if params[name] != want {
+			t.Errorf("hyperparameter %s = %d, the spec says %d", name, params[name], want)
+		}
 	}
 	// A validator refuses to run a spec that is not its subnet's.
 	other := writeFile(t, t.TempDir(), "other.yaml", strings.Replace(string(qa.Text()), "alpha: 0.3", "alpha: 0.4", 1))

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -10,8 +12,10 @@ import (
 
 	"github.com/cybertensor/cybertensor/chain"
 	"github.com/cybertensor/cybertensor/chain/chainpb"
+	"github.com/cybertensor/cybertensor/chainlink"
 	"github.com/cybertensor/cybertensor/chainlink/comet"
 	"github.com/cybertensor/cybertensor/subnet"
+	"github.com/cybertensor/cybertensor/wallet"
 )
 
 func (a *app) subnetsCommand() *cobra.Command {
@@ -83,7 +87,13 @@ func (a *app) subnetsCreate() *cobra.Command {
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "spec %q valid; its text is %s in the knowledge library\n", spec.Name, id)
 			}
-			return a.sendWith(cmd, &f, key, &chainpb.Msg{Sum: &chainpb.Msg_RegisterNetwork{RegisterNetwork: msg}})
+			return a.withChain(cmd, &f, func(ctx context.Context, c *comet.Client) error {
+				rec, err := a.send(ctx, cmd.OutOrStdout(), c, key, &chainpb.Msg{Sum: &chainpb.Msg_RegisterNetwork{RegisterNetwork: msg}}, f.json)
+				if err != nil || spec == nil || len(spec.Hyperparameters) == 0 {
+					return err
+				}
+				return a.applyHyperparams(ctx, cmd, c, key, rec, spec, f.json)
+			})
 		},
 	}
 	addChainFlags(cmd, &f, a.env.getenv)
@@ -92,6 +102,40 @@ func (a *app) subnetsCreate() *cobra.Command {
 	cmd.Flags().StringVar(&specFile, "spec", "", "the subnet's spec file (validated; its SHA-256 is recorded on chain, its text kept in the knowledge library)")
 	cmd.Flags().StringVar(&builtinSpec, "builtin", "", "a built-in spec instead of --spec: "+strings.Join(subnet.BuiltinNames(), ", "))
 	return cmd
+}
+
+// applyHyperparams sets a new subnet's spec hyperparameters, in name
+// order, as its owner. The spec was validated against the owner's rules,
+// so the chain refuses one only if it changed its rules meanwhile; then
+// the error says which are left to set by hand.
+func (a *app) applyHyperparams(ctx context.Context, cmd *cobra.Command, c chainlink.Chain, owner *wallet.PrivateKey, rec *chainlink.Receipt, spec *subnet.Spec, asJSON bool) error {
+	var netuid uint64
+	for _, e := range rec.Events {
+		if e.Type == "network_registered" {
+			netuid, _ = strconv.ParseUint(e.Attrs["netuid"], 10, 16)
+		}
+	}
+	if netuid == 0 {
+		return errors.New("the chain did not say which netuid it gave the subnet; set its hyperparameters with subnets set-hyperparam")
+	}
+	names := make([]string, 0, len(spec.Hyperparameters))
+	for name := range spec.Hyperparameters {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	sender := chainlink.NewSender(c, owner)
+	for i, name := range names {
+		v := spec.Hyperparameters[name]
+		msg := &chainpb.Msg{Sum: &chainpb.Msg_SudoSetHyperparam{SudoSetHyperparam: &chainpb.SudoSetHyperparam{Netuid: uint32(netuid), Name: name, Value: v}}}
+		if _, err := sender.Send(ctx, msg); err != nil {
+			return fmt.Errorf("subnet %d is open, but setting %s = %d failed (left to set with subnets set-hyperparam: %s): %w",
+				netuid, name, v, strings.Join(names[i:], ", "), err)
+		}
+		if !asJSON {
+			fmt.Fprintf(cmd.ErrOrStderr(), "  %s = %d\n", name, v)
+		}
+	}
+	return nil
 }
 
 func netuidFlag(cmd *cobra.Command, v *uint16) {
