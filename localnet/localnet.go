@@ -41,10 +41,14 @@ type Config struct {
 	BlockTime time.Duration
 	// For is how long to run; 0 runs until the context ends.
 	For time.Duration
+	// Epochs, if positive, ends the run after that many epochs.
+	Epochs int
 	// Progress receives the human-readable log of the run (addresses, the
 	// metagraph each epoch); nil discards it.
 	Progress io.Writer
 	Logger   *slog.Logger
+
+	onReady func() // for benchmarks: called once every neuron is up
 }
 
 // DefaultConfig is 2 validators and 4 miners, tempo 10, 250 ms blocks.
@@ -56,8 +60,8 @@ func (c *Config) validate() error {
 	if c.Validators < 1 || c.Miners < 1 || c.Validators+c.Miners > 256 {
 		return errors.New("localnet: want at least 1 validator and 1 miner, at most 256 neurons")
 	}
-	if c.Tempo < 2 || c.BlockTime <= 0 || c.Logger == nil {
-		return errors.New("localnet: tempo must be at least 2, block time positive, a logger set")
+	if c.Tempo < 2 || c.BlockTime <= 0 || c.Logger == nil || c.Epochs < 0 || c.For < 0 {
+		return errors.New("localnet: tempo must be at least 2, block time positive, epochs and duration not negative, a logger set")
 	}
 	miners, copiers := 0, 0
 	for _, a := range c.Adversaries {
@@ -105,9 +109,22 @@ type NeuronSummary struct {
 
 // Summary is the outcome of a run.
 type Summary struct {
-	Block   uint64          `json:"block"`
-	Epochs  int             `json:"epochs"`
-	Neurons []NeuronSummary `json:"neurons"`
+	Block    uint64          `json:"block"`
+	Epochs   int             `json:"epochs"`
+	Timeline Timeline        `json:"timeline"`
+	Neurons  []NeuronSummary `json:"neurons"`
+}
+
+// Timeline says how long the network took, from the start of Run, to be
+// up and to do its first work; a zero duration did not happen.
+type Timeline struct {
+	// Ready: every neuron registered, serving and in the swarm.
+	Ready time.Duration `json:"ready_ns"`
+	// FirstEpoch: the first epoch after Ready.
+	FirstEpoch time.Duration `json:"first_epoch_ns"`
+	// FirstPaid: the first epoch that paid a miner incentive for
+	// validated work.
+	FirstPaid time.Duration `json:"first_paid_ns"`
 }
 
 func randomKey() (*wallet.PrivateKey, error) {
@@ -149,12 +166,52 @@ type member struct {
 	validator       *neuron.Validator
 }
 
+// start starts the i-th neuron.
+func (m *member) start(ctx context.Context, c chainlink.Chain, cfg Config, i int, dir string, docs []backend.Document) error {
+	const netuid = 1
+	var err error
+	switch m.role {
+	case "validator":
+		vcfg := neuron.DefaultValidatorConfig(netuid, Tasks())
+		vcfg.Logger, vcfg.Seed, vcfg.Copier = cfg.Logger, uint64(i), m.adversary == Copier
+		// Validators share the library between them; miners learn it.
+		vcfg.KnowledgeDir = filepath.Join(dir, fmt.Sprintf("validator-%d", i))
+		vcfg.StateDir = vcfg.KnowledgeDir
+		for j, d := range docs {
+			if j%cfg.Validators == i {
+				vcfg.Publish = append(vcfg.Publish, d)
+			}
+		}
+		vcfg.Timeout = max(2*cfg.BlockTime, time.Second)
+		m.validator, err = neuron.StartValidator(ctx, c, m.cold, m.hot, 1_000_000_000_000, vcfg)
+	default:
+		// Honest miners start with the documents and also learn what
+		// the validators publish, over gossip and the transfer
+		// protocol. (Starting empty works too — the neuron tests do —
+		// but the first epochs then score every miner zero, which
+		// blurs the copier's disadvantage this run demonstrates.)
+		var g backend.Generator = backend.NewRetrieval(docs...)
+		if m.adversary == Lazy {
+			g = &lazyGenerator{rng: mrand.New(mrand.NewPCG(uint64(i), 7))}
+		}
+		mcfg := neuron.DefaultMinerConfig(netuid, g)
+		mcfg.Logger = cfg.Logger
+		mcfg.KnowledgeDir = filepath.Join(dir, fmt.Sprintf("miner-%d", i))
+		m.miner, err = neuron.StartMiner(ctx, c, m.cold, m.hot, mcfg)
+	}
+	if err != nil {
+		return fmt.Errorf("localnet: starting %s %d: %w", m.role, i, err)
+	}
+	return nil
+}
+
 // Run starts the network, runs it for cfg.For (or until ctx ends) and
 // returns the final summary.
 func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	began := time.Now()
 	out := cfg.Progress
 	if out == nil {
 		out = io.Discard
@@ -241,40 +298,27 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	setup, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	docs := Documents()
+	// Every neuron starts at once: their registrations share blocks, so
+	// the network is up in a few blocks whatever its size.
+	var wg sync.WaitGroup
+	errs := make([]error, len(members))
 	for i, m := range members {
-		switch m.role {
-		case "validator":
-			vcfg := neuron.DefaultValidatorConfig(netuid, Tasks())
-			vcfg.Logger, vcfg.Seed, vcfg.Copier = cfg.Logger, uint64(i), m.adversary == Copier
-			// Validators share the library between them; miners learn it.
-			vcfg.KnowledgeDir = filepath.Join(dir, fmt.Sprintf("validator-%d", i))
-			vcfg.StateDir = vcfg.KnowledgeDir
-			for j, d := range docs {
-				if j%cfg.Validators == i {
-					vcfg.Publish = append(vcfg.Publish, d)
-				}
-			}
-			vcfg.Timeout = max(2*cfg.BlockTime, time.Second)
-			m.validator, err = neuron.StartValidator(setup, c, m.cold, m.hot, 1_000_000_000_000, vcfg)
-		default:
-			// Honest miners start with the documents and also learn what
-			// the validators publish, over gossip and the transfer
-			// protocol. (Starting empty works too — the neuron tests do —
-			// but the first epochs then score every miner zero, which
-			// blurs the copier's disadvantage this run demonstrates.)
-			var g backend.Generator = backend.NewRetrieval(docs...)
-			if m.adversary == Lazy {
-				g = &lazyGenerator{rng: mrand.New(mrand.NewPCG(uint64(i), 7))}
-			}
-			mcfg := neuron.DefaultMinerConfig(netuid, g)
-			mcfg.Logger = cfg.Logger
-			mcfg.KnowledgeDir = filepath.Join(dir, fmt.Sprintf("miner-%d", i))
-			m.miner, err = neuron.StartMiner(setup, c, m.cold, m.hot, mcfg)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("localnet: starting %s %d: %w", m.role, i, err)
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = m.start(setup, c, cfg, i, dir, docs)
+		}()
 	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	timeline := Timeline{Ready: time.Since(began)}
+	if cfg.onReady != nil {
+		cfg.onReady()
+	}
+	sort.SliceStable(members, func(i, j int) bool { return members[i].uid() < members[j].uid() })
+	fmt.Fprintf(out, "localnet: %d neurons registered, serving and in the swarm after %v\n", len(members), timeline.Ready.Round(time.Millisecond))
 	for _, m := range members {
 		uid, addrs := m.uid(), m.addrs()
 		label := m.role
@@ -317,16 +361,40 @@ loop:
 				}
 			}
 			for _, n := range h.Epochs {
-				if n == netuid {
-					epochs++
-					if mg, err := c.Metagraph(ctx, netuid, true); err == nil {
-						printTable(out, h.Height, epochs, mg, members)
+				if n != netuid {
+					continue
+				}
+				epochs++
+				if timeline.FirstEpoch == 0 {
+					timeline.FirstEpoch = time.Since(began)
+				}
+				if mg, err := c.Metagraph(ctx, netuid, true); err == nil {
+					if timeline.FirstPaid == 0 && paysMiners(mg) {
+						timeline.FirstPaid = time.Since(began)
 					}
+					printTable(out, h.Height, epochs, mg, members)
+				}
+				if cfg.Epochs > 0 && epochs >= cfg.Epochs {
+					break loop
 				}
 			}
 		}
 	}
-	return summarize(c, members, epochs)
+	s, err := summarize(c, members, epochs)
+	if s != nil {
+		s.Timeline = timeline
+	}
+	return s, err
+}
+
+// paysMiners reports whether the epoch gave some neuron incentive.
+func paysMiners(mg *chain.Metagraph) bool {
+	for _, v := range mg.Incentive {
+		if v > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (m *member) uid() uint16 {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -40,7 +41,8 @@ answers, and set weights; Yuma consensus pays them.`,
 				return writeJSON(cmd.OutOrStdout(), s)
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "\nsummary after %d epochs (block %d)\n", s.Epochs, s.Block)
+			fmt.Fprintf(out, "\nsummary after %d epochs (block %d): up in %v, first epoch at %v, first paying epoch at %v\n", s.Epochs, s.Block,
+				s.Timeline.Ready.Round(time.Millisecond), s.Timeline.FirstEpoch.Round(time.Millisecond), s.Timeline.FirstPaid.Round(time.Millisecond))
 			rows := [][]string{{"UID", "ROLE", "STAKE", "INCENTIVE", "DIVIDENDS", "EMISSION", "SERVED", "SENT", "HEARD", "SHARED", "FETCHED"}}
 			for _, n := range s.Neurons {
 				role := n.Role
@@ -61,6 +63,7 @@ answers, and set weights; Yuma consensus pays them.`,
 	f.Uint64Var(&cfg.Tempo, "tempo", cfg.Tempo, "blocks per epoch")
 	f.DurationVar(&cfg.BlockTime, "block-time", cfg.BlockTime, "time between blocks")
 	f.DurationVar(&cfg.For, "for", 0, "run this long, print the summary and exit (default: until Ctrl-C)")
+	f.IntVar(&cfg.Epochs, "epochs", 0, "stop after this many epochs, print the summary and exit")
 	f.BoolVar(&asJSON, "json", false, "print the final summary as JSON on stdout (progress goes to stderr)")
 	return cmd
 }

@@ -1,0 +1,78 @@
+package localnet
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// BenchmarkLocalnetFirstEpoch is issue 9's start-up goal: a 16-neuron
+// localnet (4 validators, 12 miners) with tempo 10 and 250 ms blocks, from
+// Run's start to the first epoch, and to the first epoch that pays miners
+// for validated work (goal ≤ 5 s).
+//
+//	go test ./localnet -run '^$' -bench LocalnetFirstEpoch -benchtime 3x
+func BenchmarkLocalnetFirstEpoch(b *testing.B) {
+	var ready, first, paid time.Duration
+	for range b.N {
+		cfg := DefaultConfig()
+		cfg.Validators, cfg.Miners = 4, 12
+		cfg.Tempo, cfg.BlockTime, cfg.Epochs = 10, 250*time.Millisecond, 3
+		cfg.Logger = slog.New(slog.DiscardHandler)
+		s, err := Run(context.Background(), cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if s.Timeline.FirstPaid == 0 {
+			b.Fatalf("no epoch paid miners in %d epochs", s.Epochs)
+		}
+		ready += s.Timeline.Ready
+		first += s.Timeline.FirstEpoch
+		paid += s.Timeline.FirstPaid
+	}
+	n := float64(b.N)
+	b.ReportMetric(ready.Seconds()/n, "s-ready")
+	b.ReportMetric(first.Seconds()/n, "s-first-epoch")
+	b.ReportMetric(paid.Seconds()/n, "s-first-paid-epoch")
+}
+
+// BenchmarkLocalnetSize runs ever larger localnets (one validator per
+// eight miners) to the first paying epoch and reports the heap each
+// neuron holds once the network is up: how large a localnet this machine
+// sustains.
+//
+//	go test ./localnet -run '^$' -bench LocalnetSize -benchtime 1x
+func BenchmarkLocalnetSize(b *testing.B) {
+	for _, n := range []int{16, 64, 128, 256} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			for range b.N {
+				validators := max(1, n/9)
+				cfg := DefaultConfig()
+				cfg.Validators, cfg.Miners = validators, n-validators
+				cfg.Tempo, cfg.BlockTime, cfg.Epochs = 10, 250*time.Millisecond, 3
+				cfg.Logger = slog.New(slog.DiscardHandler)
+				var before runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				var heap uint64
+				cfg.onReady = func() {
+					var m runtime.MemStats
+					runtime.GC()
+					runtime.ReadMemStats(&m)
+					heap = m.HeapInuse - before.HeapInuse
+				}
+				s, err := Run(context.Background(), cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(s.Timeline.Ready.Seconds(), "s-ready")
+				b.ReportMetric(s.Timeline.FirstPaid.Seconds(), "s-first-paid-epoch")
+				b.ReportMetric(float64(heap)/float64(n)/1024, "KiB-heap/neuron")
+				b.ReportMetric(float64(runtime.NumGoroutine())/float64(n), "goroutines/neuron")
+			}
+		})
+	}
+}
