@@ -212,6 +212,20 @@ func TestChainCommandsEndToEnd(t *testing.T) {
 	if !strings.Contains(r.stderr, "is not subnet 2's") {
 		t.Fatalf("a foreign spec: %s", r.stderr)
 	}
+	// A dataset spec: the subnet opens with its hyperparameters; a broken
+	// dataset next to it stops the validator with the line at fault.
+	run("subnets", "create", "--spec", "../../examples/trivia/spec.yaml", "--password-file", pw)
+	specDir := t.TempDir()
+	trivia, err := os.ReadFile("../../examples/trivia/spec.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, specDir, "spec.yaml", string(trivia))
+	writeFile(t, specDir, "questions.jsonl", "{\"prompt\": \"a\", \"answer\": \"b\"}\n{\"prompt\": \"no answer\"}\n")
+	r = fail(exitUsage, "validator", "run", "--netuid", "3", "--spec", filepath.Join(specDir, "spec.yaml"), "--password-file", pw, "--listen", "/ip4/127.0.0.1/tcp/0")
+	if !strings.Contains(r.stderr, "dataset line 2: prompt and answer must not be empty") {
+		t.Fatalf("a broken dataset: %s", r.stderr)
+	}
 	// A chain that is not there is a clear error.
 	r = c.fail(exitFailure, "--home", home, "subnets", "list", "--chain", "http://127.0.0.1:1", "--timeout", "2s")
 	if !strings.Contains(r.stderr, "cannot reach the chain") {

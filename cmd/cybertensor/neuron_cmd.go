@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -64,6 +65,12 @@ func (a *app) applySpec(cmd *cobra.Command, c chainlink.Reader, netuid uint16, f
 	if cfg.Reward, err = subnet.NewReward(spec.Reward); err != nil {
 		return err
 	}
+	if spec.Tasks.Source == subnet.FromDataset {
+		if cfg.Tasks, err = datasetTasks(file, spec.Tasks.Path); err != nil {
+			return usageError(err)
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "asking the %d questions of dataset %s\n", len(cfg.Tasks), spec.Tasks.Path)
+	}
 	flags := cmd.Flags()
 	if !flags.Changed("query-every") {
 		cfg.QueryEvery = spec.Query.Every
@@ -77,6 +84,28 @@ func (a *app) applySpec(cmd *cobra.Command, c chainlink.Reader, netuid uint16, f
 	cfg.Alpha = spec.Alpha
 	fmt.Fprintf(cmd.ErrOrStderr(), "running spec %q: reward %s\n", spec.Name, spec.Reward)
 	return nil
+}
+
+// datasetTasks reads a spec's dataset file: path is relative to the spec
+// file's directory (to the working directory for a built-in spec).
+func datasetTasks(specFile, path string) ([]neuron.Task, error) {
+	if !filepath.IsAbs(path) && specFile != "" {
+		path = filepath.Join(filepath.Dir(specFile), path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("the spec's dataset: %w", err)
+	}
+	defer f.Close()
+	items, err := subnet.ParseDataset(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	tasks := make([]neuron.Task, len(items))
+	for i, it := range items {
+		tasks[i] = neuron.Task{Prompt: it.Prompt, Answer: it.Answer}
+	}
+	return tasks, nil
 }
 
 // hostConfig is the neuron's host setup: peers kept under the home, per

@@ -134,3 +134,17 @@ func checkMetrics(t *testing.T, out string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// The example dataset spec's questions load, relative to the spec file.
+func TestDatasetTasksFromTheExample(t *testing.T) {
+	tasks, err := datasetTasks("../../examples/trivia/spec.yaml", "questions.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tasks) != 8 || tasks[5].Prompt != "What is the chemical symbol of gold?" || tasks[5].Answer != "Au" {
+		t.Fatalf("tasks %+v", tasks)
+	}
+	if _, err := datasetTasks("../../examples/trivia/spec.yaml", "missing.jsonl"); err == nil || !strings.Contains(err.Error(), "missing.jsonl") {
+		t.Fatalf("a missing dataset: %v", err)
+	}
+}
