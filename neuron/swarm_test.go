@@ -37,8 +37,9 @@ func testKey(t testing.TB, label string, i int) *wallet.PrivateKey {
 	return k
 }
 
-// testChain is an embedded chain with subnet 1 and funded coldkeys.
-func testChain(t *testing.T, colds []*wallet.PrivateKey) *local.Local {
+// testGenesis has subnet 1 (tempo 10, tuned by tune if set) and funded
+// coldkeys.
+func testGenesis(t *testing.T, colds []*wallet.PrivateKey, tune func(*chain.Hyperparams)) chain.Genesis {
 	t.Helper()
 	root := testKey(t, "root", 0)
 	balances := []chain.GenesisBalance{{Address: root.PublicKey().Address(), Amount: 1e15}}
@@ -48,8 +49,18 @@ func testChain(t *testing.T, colds []*wallet.PrivateKey) *local.Local {
 	gen := chain.LocalnetGenesis("neuron-test", root.PublicKey().Address(), balances)
 	params := gen.SubnetDefaults
 	params.Tempo, params.MaxAllowedUIDs, params.MinAllowedWeights = 10, 64, 1
+	if tune != nil {
+		tune(&params)
+	}
 	gen.Subnets = []chain.GenesisSubnet{{Name: "qa", Owner: root.PublicKey().Address(), Params: &params}}
-	cfg := local.DefaultConfig(gen, chain.YumaEpoch)
+	return gen
+}
+
+// testChain is an embedded chain with subnet 1 and funded coldkeys,
+// producing a block every 50 ms.
+func testChain(t *testing.T, colds []*wallet.PrivateKey) *local.Local {
+	t.Helper()
+	cfg := local.DefaultConfig(testGenesis(t, colds, nil), chain.YumaEpoch)
 	cfg.BlockTime, cfg.Logger = 50*time.Millisecond, slog.New(slog.DiscardHandler)
 	c, err := local.New(cfg)
 	if err != nil {

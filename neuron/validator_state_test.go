@@ -34,17 +34,7 @@ type manualChain struct {
 
 func newManualChain(t *testing.T, colds []*wallet.PrivateKey, tune func(*chain.Hyperparams)) *manualChain {
 	t.Helper()
-	root := testKey(t, "root", 0)
-	balances := []chain.GenesisBalance{{Address: root.PublicKey().Address(), Amount: 1e15}}
-	for _, c := range colds {
-		balances = append(balances, chain.GenesisBalance{Address: c.PublicKey().Address(), Amount: 1e13})
-	}
-	gen := chain.LocalnetGenesis("neuron-test", root.PublicKey().Address(), balances)
-	params := gen.SubnetDefaults
-	params.Tempo, params.MaxAllowedUIDs, params.MinAllowedWeights = 10, 64, 1
-	tune(&params)
-	gen.Subnets = []chain.GenesisSubnet{{Name: "qa", Owner: root.PublicKey().Address(), Params: &params}}
-	cfg := local.DefaultTestConfig(gen, chain.YumaEpoch)
+	cfg := local.DefaultTestConfig(testGenesis(t, colds, tune), chain.YumaEpoch)
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	l, err := local.New(cfg)
 	if err != nil {
