@@ -177,6 +177,14 @@ func TestStorageSubnet(t *testing.T) {
 	lazy := start(2, map[string]protocol.Handler{"storage.prove": lazyProof()})
 	empty := start(3, map[string]protocol.Handler{"storage.prove": notHeld()})
 
+	// Not only text: a binary object is kept too.
+	blob := make([]byte, 5000)
+	for i := range blob {
+		blob[i] = byte(i * 31)
+	}
+	if _, err := v.Library().Publish(ctx, bytes.NewReader(blob), knowledge.Meta{MediaType: "application/octet-stream", Title: "blob", Netuid: 1}); err != nil && !errors.Is(err, knowledge.ErrNotShared) {
+		t.Fatal(err)
+	}
 	// The honest miner replicates every published object.
 	waitUntil(t, time.Minute, "the honest miner to hold the validator's objects", func() bool {
 		entries, err := v.Library().List()
@@ -188,7 +196,7 @@ func TestStorageSubnet(t *testing.T) {
 				return false
 			}
 		}
-		return len(entries) == len(docs)
+		return len(entries) == len(docs)+1
 	})
 	waitUntil(t, time.Minute, "the honest miner to score", func() bool { return scoreOf(v, honest.UID()) > 0 })
 	waitRounds(t, v, 3*5)
