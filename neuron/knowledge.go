@@ -47,6 +47,18 @@ const maxLearnedSize = 1 << 20
 // answers from what the subnet publishes. The library is closed by the
 // swarm's Close.
 func (s *Swarm) OpenLibrary(dir string, key *wallet.PrivateKey, learn Learner) (*knowledge.Library, error) {
+	return s.openLibrary(dir, key, learn, 0)
+}
+
+// OpenReplica is OpenLibrary for a storage miner: it also keeps every
+// object announced on the subnet up to maxSize bytes, whatever its media
+// type — fetched as soon as it is announced and pinned, so the miner
+// holds it when challenged.
+func (s *Swarm) OpenReplica(dir string, key *wallet.PrivateKey, learn Learner, maxSize uint64) (*knowledge.Library, error) {
+	return s.openLibrary(dir, key, learn, maxSize)
+}
+
+func (s *Swarm) openLibrary(dir string, key *wallet.PrivateKey, learn Learner, replicate uint64) (*knowledge.Library, error) {
 	cfg := knowledge.DefaultConfig(dir)
 	cfg.Key, cfg.Logger = key, s.log
 	lib, err := knowledge.Open(cfg, knowledge.WithNetwork(s.h, s.dht), knowledge.WithAnnouncer(gossipAnnouncer{s.gossip}))
@@ -67,7 +79,7 @@ func (s *Swarm) OpenLibrary(dir string, key *wallet.PrivateKey, learn Learner) (
 	s.libs = append(s.libs, lib)
 	s.mu.Unlock()
 	s.wg.Add(2)
-	go s.follow(lib, sub, learn)
+	go s.follow(lib, sub, learn, replicate)
 	go s.reannounce(lib, t)
 	return lib, nil
 }
@@ -105,9 +117,9 @@ func (s *Swarm) reannounce(lib *knowledge.Library, t *gossip.Topic) {
 	}
 }
 
-// follow ingests the knowledge topic's announcements into lib, and feeds
-// learn.
-func (s *Swarm) follow(lib *knowledge.Library, sub *gossip.Subscription, learn Learner) {
+// follow ingests the knowledge topic's announcements into lib, feeds
+// learn, and keeps (fetches and pins) objects up to replicate bytes.
+func (s *Swarm) follow(lib *knowledge.Library, sub *gossip.Subscription, learn Learner, replicate uint64) {
 	defer s.wg.Done()
 	defer sub.Cancel()
 	learned := map[string]bool{}
@@ -129,26 +141,38 @@ func (s *Swarm) follow(lib *knowledge.Library, sub *gossip.Subscription, learn L
 			continue // announced again
 		}
 		s.log.Info("knowledge announced", "cid", key, "title", a.Object.Title, "author", m.Hotkey, "size", a.Object.Size)
-		if learn == nil || a.Object.Size > maxLearnedSize || !strings.HasPrefix(a.Object.MediaType, "text/") {
+		keep := replicate > 0 && a.Object.Size <= replicate
+		teach := learn != nil && a.Object.Size <= maxLearnedSize && strings.HasPrefix(a.Object.MediaType, "text/")
+		if !keep && !teach {
 			learned[key] = true
 			continue
 		}
+		var opts []knowledge.FetchOption
+		if keep {
+			opts = append(opts, knowledge.Pinned())
+		}
 		ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
 		var body bytes.Buffer
-		_, err = lib.Get(ctx, a.Object.CID, &body)
+		if teach {
+			_, err = lib.Get(ctx, a.Object.CID, &body, opts...)
+		} else {
+			err = lib.Fetch(ctx, a.Object.CID, opts...)
+		}
 		cancel()
 		if err != nil {
 			s.log.Warn("announced knowledge not fetched", "cid", a.Object.CID, "err", err)
 			continue
 		}
 		learned[key] = true
-		learn.Add(backend.Document{ID: key, Text: body.String()})
+		if teach {
+			learn.Add(backend.Document{ID: key, Text: body.String()})
+		}
 		s.fetched.Add(1)
 	}
 }
 
 // KnowledgeFetched counts the announced objects this neuron fetched from
-// others and learned.
+// others, to learn or to keep.
 func (s *Swarm) KnowledgeFetched() int64 { return s.fetched.Load() }
 
 // KnowledgeShared counts the objects this neuron published (and still

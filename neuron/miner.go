@@ -3,6 +3,7 @@ package neuron
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync/atomic"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/cybertensor/cybertensor/chainlink"
 	"github.com/cybertensor/cybertensor/knowledge"
 	"github.com/cybertensor/cybertensor/protocol"
+	"github.com/cybertensor/cybertensor/subnet"
 	"github.com/cybertensor/cybertensor/wallet"
 )
 
@@ -23,6 +25,15 @@ type MinerConfig struct {
 	Listen []string
 	// Host sets the data dir and metrics of the miner's libp2p host.
 	Host HostConfig
+	// Synapses it serves (nil: text.generate only), e.g. a subnet spec's:
+	// text.generate answers with Generator; storage.prove proves holding
+	// the subnet's knowledge objects, which the miner replicates
+	// (KnowledgeDir and the swarm are required); compute.run does compute
+	// jobs.
+	Synapses []string
+	// Handlers serve synapses with handlers of the caller's own, beside or
+	// instead of the built-in ones (e.g. an adversary's in a test network).
+	Handlers map[string]protocol.Handler
 	// Generator answers "text.generate".
 	Generator backend.Generator
 	// Server tunes the query server.
@@ -43,23 +54,80 @@ func DefaultMinerConfig(netuid uint16, g backend.Generator) MinerConfig {
 	return MinerConfig{Netuid: netuid, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Generator: g, Server: protocol.DefaultServerConfig(), Swarm: DefaultSwarmConfig(), Logger: slog.Default()}
 }
 
+// SpecMinerConfig is DefaultMinerConfig serving spec's synapses; g is
+// needed only for text.generate.
+func SpecMinerConfig(netuid uint16, spec *subnet.Spec, g backend.Generator) MinerConfig {
+	cfg := DefaultMinerConfig(netuid, g)
+	cfg.Synapses = append([]string(nil), spec.Synapses...)
+	return cfg
+}
+
 // Miner serves a subnet's synapses.
 type Miner struct {
 	h      host.Host
 	srv    *protocol.Server
 	swarm  *Swarm
 	lib    *knowledge.Library
+	stored atomic.Pointer[knowledge.Library] // lib, for storage.prove
 	uid    uint16
 	served atomic.Int64
+}
+
+// handlers are the handlers of the synapses cfg serves, each counting the
+// queries it serves; replicate is whether the built-in storage.prove is
+// among them.
+func (m *Miner) handlers(cfg MinerConfig) (_ map[string]protocol.Handler, replicate bool, _ error) {
+	synapses := cfg.Synapses
+	if synapses == nil {
+		synapses = []string{"text.generate"}
+	}
+	out := map[string]protocol.Handler{}
+	for _, syn := range synapses {
+		if h, ok := cfg.Handlers[syn]; ok {
+			out[syn] = h
+			continue
+		}
+		switch syn {
+		case "text.generate":
+			if cfg.Generator == nil {
+				return nil, false, errors.New("neuron: miner config: text.generate needs a Generator")
+			}
+			out[syn] = backend.TextGenerate(cfg.Generator)
+		case "storage.prove":
+			if cfg.KnowledgeDir == "" || cfg.Swarm.Disabled {
+				return nil, false, errors.New("neuron: miner config: storage.prove needs a KnowledgeDir and the swarm")
+			}
+			out[syn], replicate = storageProve(m.stored.Load), true
+		case "compute.run":
+			out[syn] = computeRun()
+		default:
+			return nil, false, fmt.Errorf("neuron: miner config: no built-in handler for %q (give one in Handlers)", syn)
+		}
+	}
+	for syn, h := range cfg.Handlers {
+		out[syn] = h
+	}
+	for syn, h := range out {
+		out[syn] = protocol.HandlerFunc(func(ctx context.Context, r *protocol.Request, w protocol.ResponseWriter) error {
+			m.served.Add(1)
+			return h.Serve(ctx, r, w)
+		})
+	}
+	return out, replicate, nil
 }
 
 // StartMiner registers the hotkey (if needed), starts its host and query
 // server, and serves its axon on chain.
 func StartMiner(ctx context.Context, c chainlink.Chain, cold, hot *wallet.PrivateKey, cfg MinerConfig) (*Miner, error) {
-	if cfg.Generator == nil || cfg.Logger == nil {
-		return nil, errors.New("neuron: miner config: Generator and Logger are required")
+	if cfg.Logger == nil {
+		return nil, errors.New("neuron: miner config: a Logger is required")
 	}
 	if err := cfg.Swarm.validate(); err != nil {
+		return nil, err
+	}
+	m := &Miner{}
+	handlers, replicate, err := m.handlers(cfg)
+	if err != nil {
 		return nil, err
 	}
 	uid, err := ensureRegistered(ctx, c, cold, hot, cfg.Netuid)
@@ -71,14 +139,9 @@ func StartMiner(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Privat
 	if err != nil {
 		return nil, err
 	}
-	m := &Miner{h: h, uid: uid}
-	gen := backend.TextGenerate(cfg.Generator)
-	counted := protocol.HandlerFunc(func(ctx context.Context, r *protocol.Request, w protocol.ResponseWriter) error {
-		m.served.Add(1)
-		return gen.Serve(ctx, r, w)
-	})
+	m.h, m.uid = h, uid
 	cfg.Server.Logger = cfg.Logger
-	m.srv, err = protocol.NewServer(h, hot, ChainCallers{Chain: c}, map[string]protocol.Handler{"text.generate": counted}, cfg.Server)
+	m.srv, err = protocol.NewServer(h, hot, ChainCallers{Chain: c}, handlers, cfg.Server)
 	if err != nil {
 		h.Close()
 		return nil, err
@@ -94,10 +157,15 @@ func StartMiner(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Privat
 		}
 		if cfg.KnowledgeDir != "" {
 			learn, _ := cfg.Generator.(Learner)
-			if m.lib, err = m.swarm.OpenLibrary(cfg.KnowledgeDir, hot, learn); err != nil {
+			var keep uint64
+			if replicate {
+				keep = subnet.MaxStorageObject
+			}
+			if m.lib, err = m.swarm.OpenReplica(cfg.KnowledgeDir, hot, learn, keep); err != nil {
 				m.Close()
 				return nil, err
 			}
+			m.stored.Store(m.lib)
 		}
 	}
 	cfg.Logger.Info("miner serving", "uid", uid, "peer", h.ID())

@@ -2,7 +2,6 @@ package neuron
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -45,14 +44,26 @@ func (t Task) Score(answer []byte, latency, timeout time.Duration) float64 {
 	return speed
 }
 
+// asTask is the question as a subnet task.
+func (t Task) asTask() subnet.Task { return subnet.TextTask(t.Prompt, t.Answer) }
+
 // ValidatorConfig configures a validator.
 type ValidatorConfig struct {
 	Netuid uint16
 	Listen []string
 	// Host sets the data dir and metrics of the validator's libp2p host.
 	Host HostConfig
-	// Tasks are the questions it asks, one per miner per round.
+	// Tasks are the questions it asks, one per round to every miner, when
+	// its tasks go to text.generate (no Spec, or a spec whose tasks do).
 	Tasks []Task
+	// Spec, if set, is the subnet's spec. Its reward scores answers unless
+	// Reward is set, and its tasks say what the validator asks: questions
+	// (Tasks) for text.generate; for storage.prove, challenges on random
+	// byte ranges of the subnet's knowledge objects in its library
+	// (KnowledgeDir and the swarm are required; it challenges what it
+	// publishes); for compute.run, jobs from the spec's generator. The
+	// cadence fields are the caller's to set (SpecValidatorConfig does).
+	Spec *subnet.Spec
 	// QueryEvery and WeightsEvery are in blocks.
 	QueryEvery   uint64
 	WeightsEvery uint64
@@ -60,7 +71,8 @@ type ValidatorConfig struct {
 	Timeout time.Duration
 	// Alpha is the scores' moving-average weight of a new observation.
 	Alpha float64
-	// Seed makes task sampling reproducible.
+	// Seed makes the choice of questions reproducible (storage challenges
+	// and compute jobs are always unpredictable).
 	Seed uint64
 	// Copier makes an adversary: it queries nobody and copies the weights
 	// the highest-staked other validator has on chain.
@@ -88,6 +100,16 @@ func DefaultValidatorConfig(netuid uint16, tasks []Task) ValidatorConfig {
 		Timeout: 2 * time.Second, Alpha: 0.3, Swarm: DefaultSwarmConfig(), Logger: slog.Default()}
 }
 
+// SpecValidatorConfig is DefaultValidatorConfig running spec: its tasks
+// and reward, its query cadence and timeout, alpha and weight interval.
+// tasks are needed only if the spec's tasks go to text.generate.
+func SpecValidatorConfig(netuid uint16, spec *subnet.Spec, tasks []Task) ValidatorConfig {
+	cfg := DefaultValidatorConfig(netuid, tasks)
+	cfg.Spec = spec
+	cfg.QueryEvery, cfg.WeightsEvery, cfg.Timeout, cfg.Alpha = spec.Query.Every, spec.WeightsEvery, spec.Query.Timeout, spec.Alpha
+	return cfg
+}
+
 // Validator samples miners, scores them and sets weights.
 type Validator struct {
 	cfg    ValidatorConfig
@@ -98,6 +120,7 @@ type Validator struct {
 	client *protocol.Client
 	swarm  *Swarm
 	lib    *knowledge.Library
+	tasks  taskSource
 	uid    uint16
 	log    *slog.Logger
 
@@ -119,8 +142,17 @@ type Validator struct {
 // StartValidator registers the hotkey (if needed), stakes stake from the
 // coldkey on it, and starts the validation loop.
 func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.PrivateKey, stake uint64, cfg ValidatorConfig) (*Validator, error) {
-	if len(cfg.Tasks) == 0 || cfg.QueryEvery == 0 || cfg.WeightsEvery == 0 || cfg.Timeout <= 0 || cfg.Logger == nil {
-		return nil, errors.New("neuron: validator config: Tasks, QueryEvery, WeightsEvery, Timeout and Logger are required")
+	if cfg.QueryEvery == 0 || cfg.WeightsEvery == 0 || cfg.Timeout <= 0 || cfg.Logger == nil {
+		return nil, errors.New("neuron: validator config: QueryEvery, WeightsEvery, Timeout and Logger are required")
+	}
+	if cfg.Spec == nil && len(cfg.Tasks) == 0 {
+		return nil, errors.New("neuron: validator config: Tasks or a Spec is required")
+	}
+	if cfg.Reward == nil && cfg.Spec != nil {
+		var err error
+		if cfg.Reward, err = subnet.NewReward(cfg.Spec.Reward); err != nil {
+			return nil, fmt.Errorf("neuron: validator config: the spec's reward: %w", err)
+		}
 	}
 	if err := cfg.Swarm.validate(); err != nil {
 		return nil, err
@@ -176,6 +208,15 @@ func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Pr
 			}
 		}
 	}
+	tasks, err := newTaskSource(cfg, uid, lib)
+	if err != nil {
+		if swarm != nil {
+			swarm.Close()
+		}
+		client.Close()
+		h.Close()
+		return nil, err
+	}
 	lctx, cancel := context.WithCancel(context.Background())
 	heads, err := c.SubscribeHeads(lctx)
 	if err != nil {
@@ -187,7 +228,7 @@ func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Pr
 		h.Close()
 		return nil, err
 	}
-	v := &Validator{cfg: cfg, chain: c, hot: hot, sender: chainlink.NewSender(c, hot), h: h, client: client, swarm: swarm, lib: lib, uid: uid,
+	v := &Validator{cfg: cfg, chain: c, hot: hot, sender: chainlink.NewSender(c, hot), h: h, client: client, swarm: swarm, lib: lib, tasks: tasks, uid: uid,
 		log: cfg.Logger.With("component", "validator", "uid", uid), scores: scores, cancel: cancel,
 		pending: state.Pending, lastSet: state.LastSet}
 	v.wg.Add(1)
@@ -215,7 +256,7 @@ func (v *Validator) run(ctx context.Context, heads <-chan chainlink.Head) {
 	}
 }
 
-// round asks every miner one task and folds the scores in.
+// round asks every miner one task (the same) and folds the scores in.
 func (v *Validator) round(ctx context.Context, rng *rand.Rand) {
 	m, err := v.chain.Metagraph(ctx, v.cfg.Netuid, true)
 	if err != nil {
@@ -250,10 +291,13 @@ func (v *Validator) round(ctx context.Context, rng *rand.Rand) {
 	if len(ids) == 0 {
 		return
 	}
-	task := v.cfg.Tasks[rng.IntN(len(v.cfg.Tasks))]
-	body, _ := json.Marshal(map[string]string{"prompt": task.Prompt})
-	req := &pb.Request{RequestId: fmt.Sprintf("v%d-%d", v.uid, rng.Uint32()), Netuid: uint32(v.cfg.Netuid), Synapse: "text.generate",
-		Body: body, TimeoutMs: uint32(v.cfg.Timeout / time.Millisecond)}
+	task, err := v.tasks.next(ctx)
+	if err != nil {
+		v.log.Debug("no task this round", "err", err)
+		return
+	}
+	req := &pb.Request{RequestId: fmt.Sprintf("v%d-%d", v.uid, rng.Uint32()), Netuid: uint32(v.cfg.Netuid), Synapse: task.Synapse,
+		Body: task.Body, TimeoutMs: uint32(v.cfg.Timeout / time.Millisecond)}
 	results := v.client.Query(ctx, ids, req)
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -263,20 +307,23 @@ func (v *Validator) round(ctx context.Context, rng *rand.Rand) {
 	v.queries += int64(len(ids))
 }
 
+// defaultReward scores checked tasks without a spec's reward.
+var defaultReward, _ = subnet.NewReward(`valid ? latency_score(latency_ms, timeout_ms) : 0.0`)
+
 // scoreResult scores one miner's answer to task: with the subnet spec's
-// reward expression if there is one, else Task.Score for OK answers.
-func scoreResult(task Task, r protocol.Result, reward *subnet.Reward, timeout time.Duration, log *slog.Logger) float64 {
+// reward expression if there is one; else a question with Task.Score and
+// a checked task (proof, job) by its check and latency.
+func scoreResult(task subnet.Task, r protocol.Result, reward *subnet.Reward, timeout time.Duration, log *slog.Logger) float64 {
 	if reward == nil {
 		if r.Status != protocol.StatusOK {
 			return 0
 		}
-		return task.Score(r.Body, r.Latency, timeout)
+		if task.Check == nil {
+			return Task{Answer: task.Expected}.Score(r.Body, r.Latency, timeout)
+		}
+		reward = defaultReward
 	}
-	score, err := reward.Score(subnet.Response{
-		Answer: string(r.Body), Expected: task.Answer, Status: strings.ToLower(r.Status.String()),
-		LatencyMS: float64(r.Latency) / float64(time.Millisecond), TimeoutMS: float64(timeout) / float64(time.Millisecond),
-		Valid: r.Status == protocol.StatusOK,
-	})
+	score, err := reward.Score(task.Response(strings.ToLower(r.Status.String()), r.Body, r.Latency, timeout))
 	if err != nil {
 		log.Warn("reward expression failed", "err", err)
 	}

@@ -9,4 +9,29 @@
 // A spec is validated as a whole before it is used: unknown fields, unknown
 // synapse types, out-of-range numbers and reward expressions that do not
 // compile to a number are rejected with the line they are on and why.
+//
+// # Built-in subnets
+//
+// Builtin returns the specs in specs/ by name (BuiltinNames):
+//
+//   - qa: questions on the documents validators publish (text.generate);
+//     reward: the expected answer, faster is better.
+//   - storage: miners keep the subnet's knowledge objects; validators
+//     challenge a random byte range of an object they hold, by CID, with a
+//     fresh nonce (storage.prove); reward: a valid proof, faster is better.
+//   - compute: verifiable work (compute.run), hash-preimage jobs; reward:
+//     correct results per unit time (rate_score).
+//
+// # Tasks
+//
+// A Task is one query and its check, made as a pure function of its
+// inputs and a random source, so validators' I/O stays outside: TextTask
+// (a question with a known answer), StorageTask (a StorageChallenge and
+// the challenged bytes from the validator's own copy) and Generator.Next
+// (a ComputeJob of a built-in generator, GenHashPreimage or
+// GenArithmetic). Task.Response turns a miner's answer into the reward's
+// variables: valid is the task's own check — the proof check of a
+// challenge, the result check of a job. The bodies on the wire are JSON
+// (protocol/SPEC.md, "Synapse bodies"); their decoders bound and check
+// everything a peer sends and fail with errors wrapping ErrBadBody.
 package subnet

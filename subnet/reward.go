@@ -20,7 +20,12 @@ import (
 //	status      string  the response status ("ok", "timeout", …)
 //	latency_ms  double  how long the answer took
 //	timeout_ms  double  the query's deadline
-//	valid       bool    the task's own check passed (proofs, computed results)
+//	valid       bool    the answer is OK and passed the task's own check: the
+//	                    proof check of a storage challenge, the result check
+//	                    of a compute job (see Task); any OK answer to a question
+//	work        double  the task's size: expected hashes (hash-preimage) or
+//	                    squarings (arithmetic) of a compute job, bytes proven
+//	                    of a storage challenge, 0 for a question
 //
 // and these functions:
 //
@@ -28,6 +33,9 @@ import (
 //	contains_text(a, b) bool   b occurs in a, compared the same way
 //	similarity(a, b) double    overlap of the two texts' terms, 0..1 (Jaccard)
 //	latency_score(l, t) double 1 at no latency, falling linearly to 0.5 at the deadline, 0 past it
+//	rate_score(w, l, h) double work per millisecond as a score: r/(r+h) for
+//	                           r = w/max(l, 1), so 0 for no work, 0.5 at h per
+//	                           ms, towards 1 faster ("correct results per unit time")
 //
 // The expression must give a double or a bool (true = 1); results are
 // clamped to [0, 1], and NaN is 0.
@@ -35,6 +43,7 @@ type Response struct {
 	Answer, Expected, Status string
 	LatencyMS, TimeoutMS     float64
 	Valid                    bool
+	Work                     float64
 }
 
 // Reward is a compiled reward expression.
@@ -64,6 +73,7 @@ func mustRewardEnv() *cel.Env {
 		cel.Variable("latency_ms", cel.DoubleType),
 		cel.Variable("timeout_ms", cel.DoubleType),
 		cel.Variable("valid", cel.BoolType),
+		cel.Variable("work", cel.DoubleType),
 		cel.Function("exact", cel.Overload("exact_string_string", []*cel.Type{cel.StringType, cel.StringType}, cel.BoolType,
 			cel.BinaryBinding(str2(func(a, b string) ref.Val { return types.Bool(norm(a) == norm(b)) })))),
 		cel.Function("contains_text", cel.Overload("contains_text_string_string", []*cel.Type{cel.StringType, cel.StringType}, cel.BoolType,
@@ -78,6 +88,18 @@ func mustRewardEnv() *cel.Env {
 					return types.NewErr("want two doubles")
 				}
 				return types.Double(latencyScore(float64(l), float64(t)))
+			}))),
+		cel.Function("rate_score", cel.Overload("rate_score_double_double_double", []*cel.Type{cel.DoubleType, cel.DoubleType, cel.DoubleType}, cel.DoubleType,
+			cel.FunctionBinding(func(args ...ref.Val) ref.Val {
+				var x [3]float64
+				for i, a := range args {
+					d, ok := a.(types.Double)
+					if !ok || len(args) != 3 {
+						return types.NewErr("want three doubles")
+					}
+					x[i] = float64(d)
+				}
+				return types.Double(rateScore(x[0], x[1], x[2]))
 			}))),
 	)
 	if err != nil {
@@ -119,7 +141,7 @@ func NewReward(expr string) (*Reward, error) {
 func (rw *Reward) Score(r Response) (float64, error) {
 	val, _, err := rw.prg.Eval(map[string]any{
 		"answer": r.Answer, "expected": r.Expected, "status": r.Status,
-		"latency_ms": r.LatencyMS, "timeout_ms": r.TimeoutMS, "valid": r.Valid,
+		"latency_ms": r.LatencyMS, "timeout_ms": r.TimeoutMS, "valid": r.Valid, "work": r.Work,
 	})
 	if err != nil {
 		return 0, fmt.Errorf("subnet: reward: %w", err)
@@ -146,6 +168,20 @@ func latencyScore(latency, timeout float64) float64 {
 		return 0
 	}
 	return 1 - 0.5*max(0, latency)/timeout
+}
+
+// rateScore is r/(r+half) for the rate r = work per millisecond (at least
+// 1 ms): 0 without work, 0.5 at half, towards 1. Nonsense (negative or
+// NaN inputs) scores 0.
+func rateScore(work, ms, half float64) float64 {
+	if !(work > 0) || !(half > 0) || math.IsNaN(ms) {
+		return 0
+	}
+	r := work / max(ms, 1)
+	if math.IsInf(r, 1) {
+		return 1
+	}
+	return r / (r + half)
 }
 
 // jaccard is |A∩B| / |A∪B| over the texts' terms.

@@ -49,13 +49,25 @@ type Spec struct {
 	text []byte
 }
 
-// Tasks says where validators' tasks come from.
+// Tasks says where validators' tasks come from and which synapse they go
+// to.
 type Tasks struct {
 	Source string `yaml:"source"`
+	// Synapse the tasks go to; empty means the first of the spec's
+	// synapses. Knowledge tasks go to text.generate (questions on the
+	// documents) or storage.prove (challenges on the objects), dataset
+	// tasks to text.generate, generator tasks to compute.run.
+	Synapse string `yaml:"synapse"`
 	// Path of the dataset file (FromDataset).
 	Path string `yaml:"path"`
 	// Generator names the built-in generator (FromGenerator).
 	Generator string `yaml:"generator"`
+	// Difficulty of generated tasks (FromGenerator; 0: the generator's
+	// default): leading zero bits of the hash for hash-preimage (1 to
+	// MaxPreimageBits, default DefaultPreimageBits), sequential modular
+	// squarings for arithmetic (1 to MaxSquarings, default
+	// DefaultSquarings).
+	Difficulty uint64 `yaml:"difficulty"`
 }
 
 // Query sets validators' query cadence.
@@ -68,8 +80,15 @@ type Query struct {
 	Timeout time.Duration `yaml:"timeout"`
 }
 
-// Generators are the built-in task generators.
-var Generators = []string{"arithmetic", "hash-preimage"}
+// Generators are the built-in task generators (see NewGenerator).
+var Generators = []string{GenArithmetic, GenHashPreimage}
+
+// taskSynapses are the synapses each task source makes tasks for.
+var taskSynapses = map[string][]string{
+	FromKnowledge: {"text.generate", "storage.prove"},
+	FromDataset:   {"text.generate"},
+	FromGenerator: {"compute.run"},
+}
 
 // HyperparameterNames lists the hyperparameters a spec may set: those the
 // chain lets a subnet's owner set (tempo, kappa and the registration
@@ -219,6 +238,26 @@ func (s *Spec) validate(lines map[string]int) error {
 	default:
 		return bad("tasks.source", "%q: want %s, %s or %s", s.Tasks.Source, FromKnowledge, FromDataset, FromGenerator)
 	}
+	if s.Tasks.Synapse != "" && !contains(s.Synapses, s.Tasks.Synapse) {
+		return bad("tasks.synapse", "%q is not one of the spec's synapses", s.Tasks.Synapse)
+	}
+	if want := taskSynapses[s.Tasks.Source]; !contains(want, s.TaskSynapse()) {
+		field := "tasks.synapse"
+		if s.Tasks.Synapse == "" {
+			field = "tasks.source" // the default, the first synapse, does not fit
+		}
+		return bad(field, "%s tasks go to %s, not %s", s.Tasks.Source, strings.Join(want, " or "), s.TaskSynapse())
+	}
+	if d := s.Tasks.Difficulty; d != 0 {
+		switch {
+		case s.Tasks.Source != FromGenerator:
+			return bad("tasks.difficulty", "only generated tasks have a difficulty")
+		case s.Tasks.Generator == GenHashPreimage && d > MaxPreimageBits:
+			return bad("tasks.difficulty", "%d leading zero bits; at most %d", d, MaxPreimageBits)
+		case s.Tasks.Generator == GenArithmetic && d > MaxSquarings:
+			return bad("tasks.difficulty", "%d squarings; at most %d", d, MaxSquarings)
+		}
+	}
 	if _, err := NewReward(s.Reward); err != nil {
 		return bad("reward", "%v", err)
 	}
@@ -248,6 +287,18 @@ func (s *Spec) validate(lines map[string]int) error {
 		}
 	}
 	return nil
+}
+
+// TaskSynapse is the synapse validators' tasks go to: Tasks.Synapse, or
+// the first of Synapses.
+func (s *Spec) TaskSynapse() string {
+	if s.Tasks.Synapse != "" {
+		return s.Tasks.Synapse
+	}
+	if len(s.Synapses) == 0 {
+		return ""
+	}
+	return s.Synapses[0]
 }
 
 // Text is the spec as written.

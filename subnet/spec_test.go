@@ -23,6 +23,29 @@ func TestBuiltinQA(t *testing.T) {
 	}
 }
 
+// Every built-in spec parses; storage and compute send their tasks where
+// their sources make them.
+func TestBuiltins(t *testing.T) {
+	names := BuiltinNames()
+	if strings.Join(names, ",") != "compute,qa,storage" {
+		t.Fatalf("built-ins %v", names)
+	}
+	want := map[string]string{"qa": "text.generate", "storage": "storage.prove", "compute": "compute.run"}
+	for _, name := range names {
+		s, err := Builtin(name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if s.Name != name || s.TaskSynapse() != want[name] {
+			t.Errorf("%s: name %q, tasks go to %q", name, s.Name, s.TaskSynapse())
+		}
+	}
+	c, _ := Builtin("compute")
+	if g, err := c.Generator(); err != nil || g.name != GenHashPreimage || g.difficulty != 16 {
+		t.Fatalf("compute generator %+v %v", g, err)
+	}
+}
+
 const valid = `name: demo
 synapses: [text.generate]
 tasks:
@@ -60,6 +83,13 @@ func TestInvalidSpecs(t *testing.T) {
 		{"hyperparameter out of range", "weights_every: 3", "weights_every: 3\nhyperparameters:\n  max_allowed_validators: 5000", 12, "outside 1..4096"},
 		{"root's hyperparameter", "weights_every: 3", "weights_every: 3\nhyperparameters:\n  tempo: 5", 12, "only the chain root sets it"},
 		{"not yaml", "name: demo", "name: [demo", 0, "yaml"},
+		{"task synapse not served", "source: knowledge", "source: knowledge\n  synapse: storage.prove", 5, "not one of the spec's synapses"},
+		{"knowledge tasks for compute", "[text.generate]", "[compute.run]", 4, "knowledge tasks go to text.generate or storage.prove, not compute.run"},
+		{"generator tasks for text", "source: knowledge", "source: generator\n  generator: arithmetic", 4, "generator tasks go to compute.run"},
+		{"dataset tasks for storage", "[text.generate]\ntasks:\n  source: knowledge", "[text.generate, storage.prove]\ntasks:\n  source: dataset\n  path: qa.jsonl\n  synapse: storage.prove", 6, "dataset tasks go to text.generate, not storage.prove"},
+		{"difficulty without a generator", "source: knowledge", "source: knowledge\n  difficulty: 3", 5, "only generated tasks"},
+		{"preimage too hard", "[text.generate]\ntasks:\n  source: knowledge", "[compute.run]\ntasks:\n  source: generator\n  generator: hash-preimage\n  difficulty: 33", 6, "at most 32"},
+		{"too many squarings", "[text.generate]\ntasks:\n  source: knowledge", "[compute.run]\ntasks:\n  source: generator\n  generator: arithmetic\n  difficulty: 99999999", 6, "at most 16777216"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			text := strings.Replace(valid, c.edit, c.replace, 1)
@@ -120,12 +150,19 @@ func TestReward(t *testing.T) {
 		`-1.0`:                                      0,
 		`0.0/0.0`:                                   0, // NaN
 		`status == "ok" ? 0.25 : 1.0`:               0.25,
+		`rate_score(work, 10.0, 100.0)`:             0.5, // 1,000 units in 10 ms: 100 per ms
+		`rate_score(work, 0.0, 1000.0)`:             0.5, // at least 1 ms
+		`rate_score(0.0, 10.0, 100.0)`:              0,
+		`rate_score(work, 10.0, 0.0)`:               0, // nonsense
+		`rate_score(-1.0, 10.0, 100.0)`:             0,
+		`rate_score(work, 0.0/0.0, 100.0)`:          0,
+		`work / 1000.0`:                             1,
 	} {
 		rw, err := NewReward(expr)
 		if err != nil {
 			t.Fatalf("%s: %v", expr, err)
 		}
-		if got, err := rw.Score(Response{Status: "ok", Valid: true}); err != nil || got != want {
+		if got, err := rw.Score(Response{Status: "ok", Valid: true, Work: 1000}); err != nil || got != want {
 			t.Errorf("%s = %v %v, want %v", expr, got, err, want)
 		}
 	}
@@ -133,8 +170,10 @@ func TestReward(t *testing.T) {
 
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(valid))
-	qa, _ := Builtin("qa")
-	f.Add(qa.Text())
+	for _, name := range BuiltinNames() {
+		s, _ := Builtin(name)
+		f.Add(s.Text())
+	}
 	f.Add([]byte("name: [x"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := Parse(b)

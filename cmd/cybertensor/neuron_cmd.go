@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,23 +46,34 @@ func addNeuronFlags(a *app, cmd *cobra.Command, f *neuronFlags) {
 	cmd.Flags().StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics (libp2p, DHT, gossip) at http://ADDR/metrics, e.g. 127.0.0.1:9100")
 }
 
-// applySpec makes the validator run a subnet spec, if one is given: it
-// must be the subnet's (by the hash on chain, when the subnet has one); its
-// reward scores answers and its cadence applies where no flag overrides it.
-func (a *app) applySpec(cmd *cobra.Command, c chainlink.Reader, netuid uint16, file, builtin string, cfg *neuron.ValidatorConfig) error {
+// subnetSpec loads the spec given, if any: it must be the subnet's (by
+// the hash on chain, when the subnet has one).
+func subnetSpec(cmd *cobra.Command, c chainlink.Reader, netuid uint16, file, builtin string) (*subnet.Spec, error) {
 	spec, err := loadSpec(file, builtin)
 	if err != nil || spec == nil {
-		return err
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 	defer cancel()
 	info, err := c.Subnet(ctx, netuid)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if h := spec.Hash(); len(info.SpecHash) != 0 && !bytes.Equal(info.SpecHash, h[:]) {
-		return usageError(fmt.Errorf("spec %q is not subnet %d's: the chain holds spec hash %x, this one is %x", spec.Name, netuid, info.SpecHash, h))
+		return nil, usageError(fmt.Errorf("spec %q is not subnet %d's: the chain holds spec hash %x, this one is %x", spec.Name, netuid, info.SpecHash, h))
 	}
+	return spec, nil
+}
+
+// applySpec makes the validator run a subnet spec, if one is given (see
+// subnetSpec): its tasks go to its synapse, its reward scores answers and
+// its cadence applies where no flag overrides it.
+func (a *app) applySpec(cmd *cobra.Command, c chainlink.Reader, netuid uint16, file, builtin string, cfg *neuron.ValidatorConfig) error {
+	spec, err := subnetSpec(cmd, c, netuid, file, builtin)
+	if err != nil || spec == nil {
+		return err
+	}
+	cfg.Spec = spec
 	if cfg.Reward, err = subnet.NewReward(spec.Reward); err != nil {
 		return err
 	}
@@ -82,7 +94,7 @@ func (a *app) applySpec(cmd *cobra.Command, c chainlink.Reader, netuid uint16, f
 		cfg.Timeout = spec.Query.Timeout
 	}
 	cfg.Alpha = spec.Alpha
-	fmt.Fprintf(cmd.ErrOrStderr(), "running spec %q: reward %s\n", spec.Name, spec.Reward)
+	fmt.Fprintf(cmd.ErrOrStderr(), "running spec %q: %s tasks, reward %s\n", spec.Name, spec.TaskSynapse(), spec.Reward)
 	return nil
 }
 
@@ -187,23 +199,38 @@ func parseBackend(spec string) (backend.Generator, func(), error) {
 func (a *app) minerCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "miner", Short: "Run a miner"}
 	var f neuronFlags
-	var backendSpec string
+	var backendSpec, specFile, builtinSpec string
 	run := &cobra.Command{
 		Use:   "run",
 		Short: "Register the hotkey (burning), serve its address on chain and answer queries until interrupted",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			gen, closeBackend, err := parseBackend(backendSpec)
+			spec, err := loadSpec(specFile, builtinSpec)
 			if err != nil {
-				return usageError(err)
+				return err
 			}
-			defer closeBackend()
+			// The backend answers text.generate, served without a spec.
+			var gen backend.Generator
+			if spec == nil || slices.Contains(spec.Synapses, "text.generate") {
+				var closeBackend func()
+				if gen, closeBackend, err = parseBackend(backendSpec); err != nil {
+					return usageError(err)
+				}
+				defer closeBackend()
+			}
 			cold, hot, c, err := a.neuronKeys(cmd, &f)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
+			if spec, err = subnetSpec(cmd, c, f.netuid, specFile, builtinSpec); err != nil {
+				return err
+			}
 			cfg := neuron.DefaultMinerConfig(f.netuid, gen)
+			if spec != nil {
+				cfg = neuron.SpecMinerConfig(f.netuid, spec, gen)
+				fmt.Fprintf(cmd.ErrOrStderr(), "running spec %q: serving %s\n", spec.Name, strings.Join(spec.Synapses, ", "))
+			}
 			cfg.Listen, cfg.Logger = f.listen, a.log
 			var stopMetrics func()
 			if cfg.Host, cfg.Swarm, stopMetrics, err = a.hostConfig(cmd, &f); err != nil {
@@ -225,7 +252,9 @@ func (a *app) minerCommand() *cobra.Command {
 		},
 	}
 	addNeuronFlags(a, run, &f)
-	run.Flags().StringVar(&backendSpec, "backend", "retrieval", "what answers: retrieval (built-in library), openai:MODEL@URL, exec:COMMAND")
+	run.Flags().StringVar(&backendSpec, "backend", "retrieval", "what answers text.generate: retrieval (built-in library), openai:MODEL@URL, exec:COMMAND")
+	run.Flags().StringVar(&specFile, "spec", "", "serve the synapses of the subnet's spec file (storage.prove from the knowledge it replicates, compute.run by doing the jobs, text.generate with --backend); it must be the spec whose hash the chain holds, if any")
+	run.Flags().StringVar(&builtinSpec, "builtin", "", "a built-in spec instead of --spec: "+strings.Join(subnet.BuiltinNames(), ", "))
 	cmd.AddCommand(run)
 	return cmd
 }
@@ -287,7 +316,7 @@ func (a *app) validatorCommand() *cobra.Command {
 	run.Flags().Uint64Var(&queryEvery, "query-every", 2, "blocks between query rounds")
 	run.Flags().Uint64Var(&weightsEvery, "weights-every", 5, "blocks between weight settings")
 	run.Flags().DurationVar(&timeout, "query-timeout", 2*time.Second, "deadline of each query")
-	run.Flags().StringVar(&specFile, "spec", "", "run the subnet's spec file: its reward expression scores answers, and its query cadence, timeout, alpha and weight interval apply unless given as flags (it must be the spec whose hash the chain holds, if any)")
+	run.Flags().StringVar(&specFile, "spec", "", "run the subnet's spec file: its tasks (questions, storage challenges on the knowledge it publishes, or compute jobs) go to its synapse, its reward expression scores answers, and its query cadence, timeout, alpha and weight interval apply unless given as flags (it must be the spec whose hash the chain holds, if any)")
 	run.Flags().StringVar(&builtinSpec, "builtin", "", "a built-in spec instead of --spec: "+strings.Join(subnet.BuiltinNames(), ", "))
 	cmd.AddCommand(run)
 	return cmd
