@@ -275,3 +275,17 @@ func HyperparamValue(h Hyperparams, name string) (uint64, bool) {
 	}
 	return *r.field(&h), true
 }
+
+// SetHyperparam sets the named hyperparameter of h, within its bounds (as
+// a genesis or a sudo_set_hyperparam would).
+func SetHyperparam(h *Hyperparams, name string, v uint64) error {
+	r, ok := hyperparamRules[name]
+	if !ok {
+		return fmt.Errorf("unknown hyperparameter %q", name)
+	}
+	if v < r.min || v > r.max {
+		return fmt.Errorf("%s = %d outside %d..%d", name, v, r.min, r.max)
+	}
+	*r.field(h) = v
+	return nil
+}
