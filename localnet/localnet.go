@@ -45,6 +45,11 @@ type Config struct {
 	// metagraph each epoch); nil discards it.
 	Progress io.Writer
 	Logger   *slog.Logger
+	// Dashboard is the web dashboard's listen address ("127.0.0.1:0"
+	// picks a free port); "" runs none. OnDashboard, if set, is called
+	// with the dashboard's URL once it serves.
+	Dashboard   string
+	OnDashboard func(url string)
 }
 
 // DefaultConfig is 2 validators and 4 miners, tempo 10, 250 ms blocks.
@@ -221,6 +226,11 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 	defer c.Close()
 	fmt.Fprintf(out, "localnet: chain %q with subnet %d \"qa\" (tempo %d, %v blocks)\n", gen.ChainID, netuid, cfg.Tempo, cfg.BlockTime)
+	dash, err := startBoard(ctx, cfg, out, c, members)
+	if err != nil {
+		return nil, err
+	}
+	defer dash.close()
 
 	dir, err := os.MkdirTemp("", "cybertensor-localnet-")
 	if err != nil {
@@ -315,11 +325,13 @@ loop:
 					}
 				}
 			}
+			dash.head(h)
 			for _, n := range h.Epochs {
 				if n == netuid {
 					epochs++
 					if mg, err := c.Metagraph(ctx, netuid, true); err == nil {
 						printTable(out, h.Height, epochs, mg, members)
+						dash.epoch(ctx, h.Height, mg)
 					}
 				}
 			}
