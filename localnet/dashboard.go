@@ -93,7 +93,7 @@ func startBoard(ctx context.Context, cfg Config, out io.Writer, c subnetReader, 
 	return b, nil
 }
 
-// newBoard makes a board of members' run on c, with no server.
+// newBoard makes the board of a run of members on chain c, serving nothing.
 func newBoard(c subnetReader, members []*member) *board {
 	b := &board{c: c, members: members, counters: map[string]liveCounters{}}
 	b.publish()
