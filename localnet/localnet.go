@@ -47,6 +47,11 @@ type Config struct {
 	// metagraph each epoch); nil discards it.
 	Progress io.Writer
 	Logger   *slog.Logger
+	// Dashboard is the web dashboard's listen address ("127.0.0.1:0"
+	// picks a free port); "" runs none. OnDashboard, if set, is called
+	// with the dashboard's URL once it serves.
+	Dashboard   string
+	OnDashboard func(url string)
 
 	onReady func() // for benchmarks: called once every neuron is up
 }
@@ -278,6 +283,11 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 	defer c.Close()
 	fmt.Fprintf(out, "localnet: chain %q with subnet %d \"qa\" (tempo %d, %v blocks)\n", gen.ChainID, netuid, cfg.Tempo, cfg.BlockTime)
+	dash, err := startBoard(ctx, cfg, out, c, members)
+	if err != nil {
+		return nil, err
+	}
+	defer dash.close()
 
 	dir, err := os.MkdirTemp("", "cybertensor-localnet-")
 	if err != nil {
@@ -360,6 +370,7 @@ loop:
 					}
 				}
 			}
+			dash.head(h)
 			for _, n := range h.Epochs {
 				if n != netuid {
 					continue
@@ -373,6 +384,7 @@ loop:
 						timeline.FirstPaid = time.Since(began)
 					}
 					printTable(out, h.Height, epochs, mg, members)
+					dash.epoch(ctx, h.Height, mg)
 				}
 				if cfg.Epochs > 0 && epochs >= cfg.Epochs {
 					break loop
