@@ -43,6 +43,10 @@ type Config struct {
 	For time.Duration
 	// Epochs, if positive, ends the run after that many epochs.
 	Epochs int
+	// CommitReveal makes validators commit their weights' hash and reveal
+	// them an interval (one tempo) later, so a weight copier only ever
+	// copies stale weights.
+	CommitReveal bool
 	// Progress receives the human-readable log of the run (addresses, the
 	// metagraph each epoch); nil discards it.
 	Progress io.Writer
@@ -274,6 +278,9 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	params.MaxAllowedUIDs = 256
 	params.MinAllowedWeights = 1
 	params.Kappa = 32767
+	if cfg.CommitReveal {
+		params.CommitRevealWeights, params.CommitRevealInterval = 1, cfg.Tempo
+	}
 	gen.Subnets = []chain.GenesisSubnet{{Name: "qa", Owner: root.PublicKey().Address(), Params: &params}}
 	lcfg := local.DefaultConfig(gen, chain.YumaEpoch)
 	lcfg.BlockTime, lcfg.Logger = cfg.BlockTime, cfg.Logger

@@ -64,6 +64,7 @@ answers, and set weights; Yuma consensus pays them.`,
 	f.DurationVar(&cfg.BlockTime, "block-time", cfg.BlockTime, "time between blocks")
 	f.DurationVar(&cfg.For, "for", 0, "run this long, print the summary and exit (default: until Ctrl-C)")
 	f.IntVar(&cfg.Epochs, "epochs", 0, "stop after this many epochs, print the summary and exit")
+	f.BoolVar(&cfg.CommitReveal, "commit-reveal", false, "validators commit weights and reveal them a tempo later (a copier then trails the validators it copies)")
 	f.BoolVar(&asJSON, "json", false, "print the final summary as JSON on stdout (progress goes to stderr)")
 	f.StringVar(&cfg.Dashboard, "dashboard", "127.0.0.1:0", `serve the web dashboard (metagraph, incentive and dividends over epochs, gossip and knowledge, Prometheus /metrics) on this address; "" for none`)
 	return cmd
