@@ -62,6 +62,7 @@ type subnetBoard struct {
 
 // liveCounters are a neuron's own counters, read from the running neuron.
 type liveCounters struct {
+	netuid                   uint16
 	id                       peer.ID
 	role, adversary          string
 	online                   bool
@@ -175,7 +176,7 @@ func (b *board) refresh() {
 		}
 		key := m.hot.PublicKey().Address().String()
 		lc := b.counters[key]
-		lc.role, lc.adversary = m.role, m.adversary
+		lc.netuid, lc.role, lc.adversary = m.netuid, m.role, m.adversary
 		if m.stopped {
 			lc.online = false
 			b.counters[key] = lc
@@ -213,15 +214,20 @@ func (b *board) publish() {
 		st.Epochs += sub.Epochs
 		st.Subnets = append(st.Subnets, sub)
 	}
-	// Gossip: which online neurons heard which other online neurons.
+	// Gossip: which online neurons heard which other online neurons of
+	// their subnet (heartbeats stay on their subnet's topic).
 	online := map[peer.ID]bool{}
+	perSubnet := map[uint16]int{}
 	for _, lc := range b.counters {
 		if lc.online {
 			online[lc.id] = true
+			perSubnet[lc.netuid]++
 		}
 	}
 	st.Gossip.Neurons = len(online)
-	st.Gossip.Pairs = len(online) * (len(online) - 1)
+	for _, n := range perSubnet {
+		st.Gossip.Pairs += n * (n - 1)
+	}
 	for _, lc := range b.counters {
 		st.Gossip.Duplicates += lc.duplicates
 		st.Knowledge.Shared += lc.shared

@@ -10,6 +10,7 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -20,6 +21,8 @@ import (
 	"github.com/cybertensor/cybertensor/chainlink"
 	"github.com/cybertensor/cybertensor/chainlink/local"
 	"github.com/cybertensor/cybertensor/neuron"
+	"github.com/cybertensor/cybertensor/protocol"
+	"github.com/cybertensor/cybertensor/subnet"
 	"github.com/cybertensor/cybertensor/wallet"
 )
 
@@ -32,6 +35,11 @@ const (
 
 // Config configures a local network.
 type Config struct {
+	// Subnets are the built-in subnets to run (subnet.BuiltinNames), with
+	// netuids 1, 2, … in this order.
+	Subnets []string
+	// Validators and Miners are per subnet; so are Adversaries: each
+	// subnet has its lazy, offline and copier neurons.
 	Validators  int
 	Miners      int
 	Adversaries []string
@@ -60,14 +68,28 @@ type Config struct {
 	onReady func() // for benchmarks: called once every neuron is up
 }
 
-// DefaultConfig is 2 validators and 4 miners, tempo 10, 250 ms blocks.
+// DefaultConfig is the qa subnet with 2 validators and 4 miners, tempo
+// 10, 250 ms blocks.
 func DefaultConfig() Config {
-	return Config{Validators: 2, Miners: 4, Tempo: 10, BlockTime: 250 * time.Millisecond, Logger: slog.Default()}
+	return Config{Subnets: []string{"qa"}, Validators: 2, Miners: 4, Tempo: 10, BlockTime: 250 * time.Millisecond, Logger: slog.Default()}
 }
 
 func (c *Config) validate() error {
-	if c.Validators < 1 || c.Miners < 1 || c.Validators+c.Miners > 256 {
-		return errors.New("localnet: want at least 1 validator and 1 miner, at most 256 neurons")
+	if len(c.Subnets) == 0 {
+		return fmt.Errorf("localnet: want at least one subnet (built in: %s)", strings.Join(subnet.BuiltinNames(), ", "))
+	}
+	seen := map[string]bool{}
+	for _, name := range c.Subnets {
+		if _, err := subnet.Builtin(name); err != nil {
+			return fmt.Errorf("localnet: unknown subnet %q (built in: %s)", name, strings.Join(subnet.BuiltinNames(), ", "))
+		}
+		if seen[name] {
+			return fmt.Errorf("localnet: subnet %q listed twice", name)
+		}
+		seen[name] = true
+	}
+	if c.Validators < 1 || c.Miners < 1 || c.Validators+c.Miners > maxSubnetSize {
+		return fmt.Errorf("localnet: want at least 1 validator and 1 miner, at most %d neurons a subnet", maxSubnetSize)
 	}
 	if c.Tempo < 2 || c.BlockTime <= 0 || c.Logger == nil || c.Epochs < 0 || c.For < 0 {
 		return errors.New("localnet: tempo must be at least 2, block time positive, epochs and duration not negative, a logger set")
@@ -95,6 +117,7 @@ func (c *Config) validate() error {
 // NeuronSummary is one neuron at the end of a run.
 type NeuronSummary struct {
 	Netuid        uint16   `json:"netuid"`
+	Subnet        string   `json:"subnet"`
 	UID           uint16   `json:"uid"`
 	Hotkey        string   `json:"hotkey"`
 	Role          string   `json:"role"`
@@ -168,6 +191,8 @@ func (l *lazyGenerator) Generate(_ context.Context, _ string, emit func(string) 
 }
 
 type member struct {
+	netuid          uint16
+	spec            *subnet.Spec
 	stopped         bool
 	role, adversary string
 	cold, hot       *wallet.PrivateKey
@@ -175,43 +200,64 @@ type member struct {
 	validator       *neuron.Validator
 }
 
-// start starts the i-th neuron.
+// start starts the neuron, the i-th of its role on its subnet (its
+// place decides which documents a validator publishes).
 func (m *member) start(ctx context.Context, c chainlink.Chain, cfg Config, i int, dir string, docs []backend.Document) error {
-	const netuid = 1
+	name := fmt.Sprintf("%s-%s-%d", m.spec.Name, m.role, i)
 	var err error
 	switch m.role {
 	case "validator":
-		vcfg := neuron.DefaultValidatorConfig(netuid, Tasks())
+		// Every subnet's validators ask, challenge or set jobs as its spec
+		// says and score with its reward; qa's questions are the
+		// library's. Timeouts follow the block time, so a round fits
+		// between query rounds.
+		vcfg := neuron.SpecValidatorConfig(m.netuid, m.spec, Tasks())
 		vcfg.Logger, vcfg.Seed, vcfg.Copier = cfg.Logger, uint64(i), m.adversary == Copier
-		// Validators share the library between them; miners learn it.
-		vcfg.KnowledgeDir = filepath.Join(dir, fmt.Sprintf("validator-%d", i))
+		vcfg.Timeout = min(vcfg.Timeout, max(2*cfg.BlockTime, time.Second))
+		// Validators share the library between them (qa's miners learn
+		// it, storage's keep it).
+		vcfg.KnowledgeDir = filepath.Join(dir, name)
 		vcfg.StateDir = vcfg.KnowledgeDir
 		for j, d := range docs {
 			if j%cfg.Validators == i {
 				vcfg.Publish = append(vcfg.Publish, d)
 			}
 		}
-		vcfg.Timeout = max(2*cfg.BlockTime, time.Second)
 		m.validator, err = neuron.StartValidator(ctx, c, m.cold, m.hot, 1_000_000_000_000, vcfg)
 	default:
-		// Honest miners start with the documents and also learn what
-		// the validators publish, over gossip and the transfer
-		// protocol. (Starting empty works too — the neuron tests do —
-		// but the first epochs then score every miner zero, which
-		// blurs the copier's disadvantage this run demonstrates.)
-		var g backend.Generator = backend.NewRetrieval(docs...)
-		if m.adversary == Lazy {
-			g = &lazyGenerator{rng: mrand.New(mrand.NewPCG(uint64(i), 7))}
+		// Honest qa miners start with the documents and also learn what
+		// the validators publish, over gossip and the transfer protocol.
+		// (Starting empty works too — the neuron tests do — but the
+		// first epochs then score every miner zero, which blurs the
+		// copier's disadvantage this run demonstrates.)
+		var g backend.Generator
+		if contains(m.spec.Synapses, "text.generate") {
+			g = backend.NewRetrieval(docs...)
+			if m.adversary == Lazy {
+				g = &lazyGenerator{rng: mrand.New(mrand.NewPCG(uint64(i), 7))}
+			}
 		}
-		mcfg := neuron.DefaultMinerConfig(netuid, g)
+		mcfg := neuron.SpecMinerConfig(m.netuid, m.spec, g)
 		mcfg.Logger = cfg.Logger
-		mcfg.KnowledgeDir = filepath.Join(dir, fmt.Sprintf("miner-%d", i))
+		mcfg.KnowledgeDir = filepath.Join(dir, name)
+		if m.adversary == Lazy {
+			mcfg.Handlers = lazyHandlers(m.spec, uint64(i))
+		}
 		m.miner, err = neuron.StartMiner(ctx, c, m.cold, m.hot, mcfg)
 	}
 	if err != nil {
-		return fmt.Errorf("localnet: starting %s %d: %w", m.role, i, err)
+		return fmt.Errorf("localnet: starting %s: %w", name, err)
 	}
 	return nil
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }
 
 // Run starts the network, runs it for cfg.For (or until ctx ends) and
@@ -225,26 +271,12 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if out == nil {
 		out = io.Discard
 	}
-	const netuid = 1
 	root, err := randomKey()
 	if err != nil {
 		return nil, err
 	}
 	var members []*member
 	balances := []chain.GenesisBalance{{Address: root.PublicKey().Address(), Amount: 1e15}}
-	add := func(role, adversary string) error {
-		cold, err := randomKey()
-		if err != nil {
-			return err
-		}
-		hot, err := randomKey()
-		if err != nil {
-			return err
-		}
-		members = append(members, &member{role: role, adversary: adversary, cold: cold, hot: hot})
-		balances = append(balances, chain.GenesisBalance{Address: cold.PublicKey().Address(), Amount: 1e13})
-		return nil
-	}
 	var minerAdv, validatorAdv []string
 	for _, a := range cfg.Adversaries {
 		if a == Copier {
@@ -260,28 +292,45 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		}
 		return ""
 	}
-	for i := range cfg.Validators {
-		if err := add("validator", place(i, cfg.Validators, validatorAdv)); err != nil {
+	gen := chain.LocalnetGenesis("cybertensor-localnet", root.PublicKey().Address(), nil)
+	var names []string
+	for k, name := range cfg.Subnets {
+		spec, err := subnet.Builtin(name)
+		if err != nil {
 			return nil, err
 		}
-	}
-	for i := range cfg.Miners {
-		if err := add("miner", place(i, cfg.Miners, minerAdv)); err != nil {
+		netuid := uint16(k + 1)
+		add := func(role, adversary string) error {
+			cold, err := randomKey()
+			if err != nil {
+				return err
+			}
+			hot, err := randomKey()
+			if err != nil {
+				return err
+			}
+			members = append(members, &member{netuid: netuid, spec: spec, role: role, adversary: adversary, cold: cold, hot: hot})
+			balances = append(balances, chain.GenesisBalance{Address: cold.PublicKey().Address(), Amount: 1e13})
+			return nil
+		}
+		for i := range cfg.Validators {
+			if err := add("validator", place(i, cfg.Validators, validatorAdv)); err != nil {
+				return nil, err
+			}
+		}
+		for i := range cfg.Miners {
+			if err := add("miner", place(i, cfg.Miners, minerAdv)); err != nil {
+				return nil, err
+			}
+		}
+		params, err := subnetParams(gen.SubnetDefaults, spec, cfg)
+		if err != nil {
 			return nil, err
 		}
+		gen.Subnets = append(gen.Subnets, chain.GenesisSubnet{Name: name, Owner: root.PublicKey().Address(), Params: &params})
+		names = append(names, fmt.Sprintf("%d %q", netuid, name))
 	}
-	gen := chain.LocalnetGenesis("cybertensor-localnet", root.PublicKey().Address(), balances)
-	params := gen.SubnetDefaults
-	params.Tempo = cfg.Tempo
-	params.MaxAllowedValidators = uint64(cfg.Validators)
-	params.ActivityCutoff = 10_000
-	params.MaxAllowedUIDs = 256
-	params.MinAllowedWeights = 1
-	params.Kappa = 32767
-	if cfg.CommitReveal {
-		params.CommitRevealWeights, params.CommitRevealInterval = 1, cfg.Tempo
-	}
-	gen.Subnets = []chain.GenesisSubnet{{Name: "qa", Owner: root.PublicKey().Address(), Params: &params}}
+	gen.Balances = balances
 	lcfg := local.DefaultConfig(gen, chain.YumaEpoch)
 	lcfg.BlockTime, lcfg.Logger = cfg.BlockTime, cfg.Logger
 	c, err := local.New(lcfg)
@@ -289,7 +338,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		return nil, err
 	}
 	defer c.Close()
-	fmt.Fprintf(out, "localnet: chain %q with subnet %d \"qa\" (tempo %d, %v blocks)\n", gen.ChainID, netuid, cfg.Tempo, cfg.BlockTime)
+	fmt.Fprintf(out, "localnet: chain %q with subnet %s (tempo %d, %v blocks)\n", gen.ChainID, strings.Join(names, ", subnet "), cfg.Tempo, cfg.BlockTime)
 	dash, err := startBoard(ctx, cfg, out, c, members)
 	if err != nil {
 		return nil, err
@@ -320,10 +369,14 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	var wg sync.WaitGroup
 	errs := make([]error, len(members))
 	for i, m := range members {
+		place := i % (cfg.Validators + cfg.Miners) // its place on its subnet
+		if m.role == "miner" {
+			place -= cfg.Validators
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = m.start(setup, c, cfg, i, dir, docs)
+			errs[i] = m.start(setup, c, cfg, place, dir, docs)
 		}()
 	}
 	wg.Wait()
@@ -334,7 +387,10 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if cfg.onReady != nil {
 		cfg.onReady()
 	}
-	sort.SliceStable(members, func(i, j int) bool { return members[i].uid() < members[j].uid() })
+	sort.SliceStable(members, func(i, j int) bool {
+		a, b := members[i], members[j]
+		return a.netuid < b.netuid || a.netuid == b.netuid && a.uid() < b.uid()
+	})
 	fmt.Fprintf(out, "localnet: %d neurons registered, serving and in the swarm after %v\n", len(members), timeline.Ready.Round(time.Millisecond))
 	for _, m := range members {
 		uid, addrs := m.uid(), m.addrs()
@@ -342,7 +398,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		if m.adversary != "" {
 			label += " (" + m.adversary + ")"
 		}
-		fmt.Fprintf(out, "  uid %-3d %-18s %s\n", uid, label, strings.Join(addrs, " "))
+		fmt.Fprintf(out, "  %-8s uid %-3d %-18s %s\n", m.spec.Name, uid, label, strings.Join(addrs, " "))
 	}
 
 	heads, err := c.SubscribeHeads(ctx)
@@ -356,7 +412,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		deadline = t.C
 	}
 	offlineAt := time.Now().Add(cfg.For / 3)
-	epochs := 0
+	epochs := make([]int, len(cfg.Subnets)) // by netuid - 1
 loop:
 	for {
 		select {
@@ -371,7 +427,7 @@ loop:
 			if cfg.For > 0 && time.Now().After(offlineAt) {
 				for _, m := range members {
 					if m.adversary == Offline && !m.stopped {
-						fmt.Fprintf(out, "block %d: the offline miner (uid %d) goes offline\n", h.Height, m.miner.UID())
+						fmt.Fprintf(out, "block %d: the offline miner (%s uid %d) goes offline\n", h.Height, m.spec.Name, m.miner.UID())
 						m.miner.Close()
 						m.stopped = true
 					}
@@ -379,31 +435,65 @@ loop:
 			}
 			dash.head(h)
 			for _, n := range h.Epochs {
-				if n != netuid {
-					continue
+				if n < 1 || int(n) > len(epochs) {
+					continue // the root network
 				}
-				epochs++
+				epochs[n-1]++
 				if timeline.FirstEpoch == 0 {
 					timeline.FirstEpoch = time.Since(began)
 				}
-				if mg, err := c.Metagraph(ctx, netuid, true); err == nil {
+				if mg, err := c.Metagraph(ctx, n, true); err == nil {
 					if timeline.FirstPaid == 0 && paysMiners(mg) {
 						timeline.FirstPaid = time.Since(began)
 					}
-					printTable(out, h.Height, epochs, mg, members)
+					printTable(out, h.Height, cfg.Subnets[n-1], epochs[n-1], mg, members)
 					dash.epoch(ctx, h.Height, mg)
 				}
-				if cfg.Epochs > 0 && epochs >= cfg.Epochs {
+				if cfg.Epochs > 0 && slices.Min(epochs) >= cfg.Epochs {
 					break loop
 				}
 			}
 		}
 	}
-	s, err := summarize(c, members, epochs)
+	s, err := summarize(c, members, slices.Min(epochs))
 	if s != nil {
 		s.Timeline = timeline
 	}
 	return s, err
+}
+
+// maxSubnetSize is the most neurons a localnet subnet holds.
+const maxSubnetSize = 256
+
+// subnetParams are a localnet subnet's hyperparameters: the run's tempo,
+// room for every neuron, permits for every validator, then the spec's own.
+func subnetParams(defaults chain.Hyperparams, spec *subnet.Spec, cfg Config) (chain.Hyperparams, error) {
+	params := defaults
+	params.Tempo = cfg.Tempo
+	params.MaxAllowedValidators = uint64(cfg.Validators)
+	params.ActivityCutoff = 10_000
+	params.MaxAllowedUIDs = maxSubnetSize
+	// Every neuron registers at once, in the first blocks.
+	params.MaxRegsPerBlock, params.TargetRegsPerInterval = maxSubnetSize, maxSubnetSize
+	params.MinAllowedWeights = 1
+	params.Kappa = 32767
+	names := make([]string, 0, len(spec.Hyperparameters))
+	for name := range spec.Hyperparameters {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if name == "max_allowed_validators" {
+			continue // every localnet validator gets a permit
+		}
+		if err := chain.SetHyperparam(&params, name, spec.Hyperparameters[name]); err != nil {
+			return params, fmt.Errorf("localnet: subnet %q: %w", spec.Name, err)
+		}
+	}
+	if cfg.CommitReveal {
+		params.CommitRevealWeights, params.CommitRevealInterval = 1, cfg.Tempo
+	}
+	return params, nil
 }
 
 // paysMiners reports whether the epoch gave some neuron incentive.
@@ -432,7 +522,7 @@ func (m *member) addrs() []string {
 
 func frac(v uint16) float64 { return float64(v) / 65535 }
 
-func printTable(out io.Writer, block uint64, epoch int, mg *chain.Metagraph, members []*member) {
+func printTable(out io.Writer, block uint64, name string, epoch int, mg *chain.Metagraph, members []*member) {
 	roles := map[string]string{}
 	for _, m := range members {
 		label := m.role
@@ -441,7 +531,7 @@ func printTable(out io.Writer, block uint64, epoch int, mg *chain.Metagraph, mem
 		}
 		roles[m.hot.PublicKey().Address().String()] = label
 	}
-	fmt.Fprintf(out, "\nepoch %d at block %d\n  %-4s %-18s %14s %9s %9s %7s\n", epoch, block, "UID", "ROLE", "STAKE", "INCENTIVE", "DIVIDENDS", "TRUST")
+	fmt.Fprintf(out, "\nepoch %d of subnet %d %q at block %d\n  %-4s %-18s %14s %9s %9s %7s\n", epoch, mg.Netuid, name, block, "UID", "ROLE", "STAKE", "INCENTIVE", "DIVIDENDS", "TRUST")
 	for i := range mg.N {
 		fmt.Fprintf(out, "  %-4d %-18s %14.3f %9.4f %9.4f %7.4f\n", i, roles[mg.Hotkeys[i].String()],
 			float64(mg.Stake[i])/1e9, frac(mg.Incentive[i]), frac(mg.Dividends[i]), frac(mg.Trust[i]))
@@ -450,23 +540,24 @@ func printTable(out io.Writer, block uint64, epoch int, mg *chain.Metagraph, mem
 
 func summarize(c chainlink.Chain, members []*member, epochs int) (*Summary, error) {
 	ctx := context.Background()
-	mg, err := c.Metagraph(ctx, 1, true)
-	if err != nil {
-		return nil, err
-	}
-	s := &Summary{Block: mg.Block, Epochs: epochs}
+	graphs := map[uint16]*chain.Metagraph{}
+	s := &Summary{Epochs: epochs}
 	for _, m := range members {
-		addr := m.hot.PublicKey().Address()
-		var uid int = -1
-		for i, h := range mg.Hotkeys {
-			if h == addr {
-				uid = i
+		mg := graphs[m.netuid]
+		if mg == nil {
+			var err error
+			if mg, err = c.Metagraph(ctx, m.netuid, true); err != nil {
+				return nil, err
 			}
+			graphs[m.netuid] = mg
+			s.Block = max(s.Block, mg.Block)
 		}
+		addr := m.hot.PublicKey().Address()
+		uid := slices.Index(mg.Hotkeys, addr)
 		if uid < 0 {
 			continue
 		}
-		ns := NeuronSummary{Netuid: 1, UID: uint16(uid), Hotkey: addr.String(), Role: m.role, Adversary: m.adversary,
+		ns := NeuronSummary{Netuid: m.netuid, Subnet: m.spec.Name, UID: uint16(uid), Hotkey: addr.String(), Role: m.role, Adversary: m.adversary,
 			Stake: mg.Stake[uid], Incentive: frac(mg.Incentive[uid]), Dividends: frac(mg.Dividends[uid]),
 			Emission: mg.Emission[uid], Trust: frac(mg.Trust[uid])}
 		if m.miner != nil {
@@ -484,6 +575,40 @@ func summarize(c chainlink.Chain, members []*member, epochs int) (*Summary, erro
 		}
 		s.Neurons = append(s.Neurons, ns)
 	}
-	sort.Slice(s.Neurons, func(i, j int) bool { return s.Neurons[i].UID < s.Neurons[j].UID })
+	sort.Slice(s.Neurons, func(i, j int) bool {
+		a, b := s.Neurons[i], s.Neurons[j]
+		return a.Netuid < b.Netuid || a.Netuid == b.Netuid && a.UID < b.UID
+	})
 	return s, nil
+}
+
+// lazyHandlers answer a subnet's checked synapses without doing the work:
+// a storage proof of random bytes, a compute result with a random nonce.
+// (text.generate's lazy miner is a lazyGenerator.)
+func lazyHandlers(spec *subnet.Spec, seed uint64) map[string]protocol.Handler {
+	rng := mrand.New(mrand.NewPCG(seed, 11))
+	var mu sync.Mutex
+	random := func(n int) []byte {
+		mu.Lock()
+		defer mu.Unlock()
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		return b
+	}
+	out := map[string]protocol.Handler{}
+	for _, syn := range spec.Synapses {
+		switch syn {
+		case "storage.prove":
+			out[syn] = protocol.HandlerFunc(func(_ context.Context, _ *protocol.Request, w protocol.ResponseWriter) error {
+				return w.Write(subnet.StorageProof{Proof: random(32)}.Encode())
+			})
+		case "compute.run":
+			out[syn] = protocol.HandlerFunc(func(_ context.Context, _ *protocol.Request, w protocol.ResponseWriter) error {
+				return w.Write(subnet.ComputeResult{Nonce: random(8)}.Encode())
+			})
+		}
+	}
+	return out
 }

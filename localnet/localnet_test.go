@@ -87,7 +87,7 @@ func TestLocalnetRewardsHonestWork(t *testing.T) {
 		t.Errorf("copier: %d weight sets, dividends %v against the best honest validator's %v", copier.WeightSets, copier.Dividends, bestHonestDividends)
 	}
 	out := progress.String()
-	for _, want := range []string{"/ip4/127.0.0.1/tcp/", "/p2p/16Uiu2", "epoch 1 at block", "INCENTIVE", "goes offline"} {
+	for _, want := range []string{"/ip4/127.0.0.1/tcp/", "/p2p/16Uiu2", "epoch 1 of subnet 1 \"qa\" at block", "INCENTIVE", "goes offline"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("progress lacks %q:\n%s", want, out)
 		}
@@ -98,15 +98,86 @@ func TestLocalnetRewardsHonestWork(t *testing.T) {
 }
 
 func TestConfigValidation(t *testing.T) {
-	for _, c := range []Config{
-		{Validators: 0, Miners: 2, Tempo: 5, BlockTime: time.Second, Logger: slog.Default()},
-		{Validators: 1, Miners: 1, Tempo: 5, BlockTime: time.Second, Logger: slog.Default(), Adversaries: []string{Lazy}},
-		{Validators: 1, Miners: 3, Tempo: 5, BlockTime: time.Second, Logger: slog.Default(), Adversaries: []string{"copycat"}},
-		{Validators: 1, Miners: 3, Tempo: 1, BlockTime: time.Second, Logger: slog.Default()},
-		{Validators: 1, Miners: 3, Tempo: 5, BlockTime: time.Second, Logger: slog.Default(), Adversaries: []string{Copier}},
+	base := func(edit func(*Config)) Config {
+		c := DefaultConfig()
+		c.Validators, c.Miners, c.Tempo, c.BlockTime, c.Logger = 1, 3, 5, time.Second, slog.New(slog.DiscardHandler)
+		edit(&c)
+		return c
+	}
+	for _, c := range []struct {
+		cfg  Config
+		want string
+	}{
+		{base(func(c *Config) { c.Validators = 0 }), "at least 1 validator"},
+		{base(func(c *Config) { c.Miners = 1; c.Adversaries = []string{Lazy} }), "so one is honest"},
+		{base(func(c *Config) { c.Adversaries = []string{"copycat"} }), `unknown adversary "copycat"`},
+		{base(func(c *Config) { c.Tempo = 1 }), "tempo must be at least 2"},
+		{base(func(c *Config) { c.Adversaries = []string{Copier} }), "copiers need"},
+		{base(func(c *Config) { c.Subnets = nil }), "at least one subnet"},
+		{base(func(c *Config) { c.Subnets = []string{"qa", "mining"} }), `unknown subnet "mining"`},
+		{base(func(c *Config) { c.Subnets = []string{"qa", "qa"} }), "listed twice"},
+		{base(func(c *Config) { c.Miners = 256 }), "at most 256 neurons a subnet"},
+		{base(func(c *Config) { c.Epochs = -1 }), "not negative"},
 	} {
-		if _, err := Run(context.Background(), c); err == nil {
-			t.Errorf("%+v accepted", c)
+		if _, err := Run(context.Background(), c.cfg); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: error %v, want %q", c.cfg, err, c.want)
 		}
+	}
+}
+
+// The three built-in subnets side by side: on each, the honest miners earn
+// and the lazy one (random answers, random storage proofs, random nonces)
+// does not; the storage miners keep the validators' objects.
+func TestLocalnetRunsTheBuiltinSubnets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs three subnets for several seconds")
+	}
+	cfg := DefaultConfig()
+	cfg.Subnets = []string{"qa", "storage", "compute"}
+	cfg.Validators, cfg.Miners, cfg.Adversaries = 1, 3, []string{Lazy}
+	cfg.Tempo, cfg.BlockTime, cfg.Epochs = 5, 100*time.Millisecond, 8
+	var progress bytes.Buffer
+	cfg.Progress, cfg.Logger = &progress, slog.New(slog.DiscardHandler)
+	s, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Epochs < 8 {
+		t.Fatalf("%d epochs", s.Epochs)
+	}
+	bySubnet := map[string][]NeuronSummary{}
+	for _, n := range s.Neurons {
+		bySubnet[n.Subnet] = append(bySubnet[n.Subnet], n)
+		if want := map[string]uint16{"qa": 1, "storage": 2, "compute": 3}[n.Subnet]; n.Netuid != want {
+			t.Errorf("%s neuron on netuid %d", n.Subnet, n.Netuid)
+		}
+	}
+	for _, name := range cfg.Subnets {
+		var lazy NeuronSummary
+		var honest []NeuronSummary
+		for _, n := range bySubnet[name] {
+			switch {
+			case n.Adversary == Lazy:
+				lazy = n
+			case n.Role == "miner":
+				honest = append(honest, n)
+			case n.Dividends == 0:
+				t.Errorf("%s validator earned no dividends", name)
+			}
+		}
+		if len(honest) != 2 || lazy.Hotkey == "" {
+			t.Fatalf("%s: %d honest miners, lazy %+v", name, len(honest), lazy)
+		}
+		for _, h := range honest {
+			if h.Incentive == 0 || h.Incentive < 10*lazy.Incentive || h.QueriesServed == 0 {
+				t.Errorf("%s: honest miner %d incentive %v (lazy %v), served %d", name, h.UID, h.Incentive, lazy.Incentive, h.QueriesServed)
+			}
+			if name == "storage" && h.KnowledgeFetched == 0 {
+				t.Errorf("storage miner %d keeps none of the validator's objects", h.UID)
+			}
+		}
+	}
+	if t.Failed() {
+		t.Logf("progress:\n%s", progress.String())
 	}
 }

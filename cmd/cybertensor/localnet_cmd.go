@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cybertensor/cybertensor/localnet"
+	"github.com/cybertensor/cybertensor/subnet"
 )
 
 func (a *app) localnetCommand() *cobra.Command {
@@ -17,11 +18,14 @@ func (a *app) localnetCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "localnet",
 		Short: "Run a whole network in one process: chain, subnet, validators and miners",
-		Long: `Run the embedded chain, a question-answering subnet, validators and miners as
-real libp2p hosts on loopback, with optional adversaries, and show the metagraph
-as epochs pass. Miners answer from the built-in knowledge library with the
-retrieval model; validators ask questions they know the answers to, score the
-answers, and set weights; Yuma consensus pays them.`,
+		Long: `Run the embedded chain, built-in subnets, validators and miners as real
+libp2p hosts on loopback, with optional adversaries, and show the metagraph as
+epochs pass. On qa (the default) miners answer from the built-in knowledge
+library with the retrieval model and validators ask questions they know the
+answers to; on storage miners keep the validators' knowledge objects and prove
+it on random byte ranges; on compute they solve hash-preimage jobs. Validators
+score with their subnet spec's reward and set weights; Yuma consensus pays them.
+  cybertensor localnet --subnets qa,storage,compute --adversaries lazy --for 60s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if adversaries != "" {
@@ -43,13 +47,13 @@ answers, and set weights; Yuma consensus pays them.`,
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "\nsummary after %d epochs (block %d): up in %v, first epoch at %v, first paying epoch at %v\n", s.Epochs, s.Block,
 				s.Timeline.Ready.Round(time.Millisecond), s.Timeline.FirstEpoch.Round(time.Millisecond), s.Timeline.FirstPaid.Round(time.Millisecond))
-			rows := [][]string{{"UID", "ROLE", "STAKE", "INCENTIVE", "DIVIDENDS", "EMISSION", "SERVED", "SENT", "HEARD", "SHARED", "FETCHED"}}
+			rows := [][]string{{"SUBNET", "UID", "ROLE", "STAKE", "INCENTIVE", "DIVIDENDS", "EMISSION", "SERVED", "SENT", "HEARD", "SHARED", "FETCHED"}}
 			for _, n := range s.Neurons {
 				role := n.Role
 				if n.Adversary != "" {
 					role += "/" + n.Adversary
 				}
-				rows = append(rows, []string{fmt.Sprint(n.UID), role, formatAmount(n.Stake), fmt.Sprintf("%.4f", n.Incentive),
+				rows = append(rows, []string{fmt.Sprintf("%d %s", n.Netuid, n.Subnet), fmt.Sprint(n.UID), role, formatAmount(n.Stake), fmt.Sprintf("%.4f", n.Incentive),
 					fmt.Sprintf("%.4f", n.Dividends), formatAmount(n.Emission), fmt.Sprint(n.QueriesServed), fmt.Sprint(n.QueriesSent), fmt.Sprint(n.Heard),
 					fmt.Sprint(n.KnowledgeShared), fmt.Sprint(n.KnowledgeFetched)})
 			}
@@ -57,9 +61,10 @@ answers, and set weights; Yuma consensus pays them.`,
 		},
 	}
 	f := cmd.Flags()
-	f.IntVar(&cfg.Validators, "validators", cfg.Validators, "number of validators")
-	f.IntVar(&cfg.Miners, "miners", cfg.Miners, "number of miners (adversaries included)")
-	f.StringVar(&adversaries, "adversaries", "", "comma-separated adversaries: lazy (a miner answering at random), offline (a miner leaving a third of the way in), copier (a validator copying another's weights)")
+	f.StringSliceVar(&cfg.Subnets, "subnets", cfg.Subnets, "built-in subnets to run, netuid 1, 2, … in order: "+strings.Join(subnet.BuiltinNames(), ", "))
+	f.IntVar(&cfg.Validators, "validators", cfg.Validators, "number of validators per subnet")
+	f.IntVar(&cfg.Miners, "miners", cfg.Miners, "number of miners per subnet (adversaries included)")
+	f.StringVar(&adversaries, "adversaries", "", "comma-separated adversaries, on every subnet: lazy (a miner answering at random), offline (a miner leaving a third of the way in), copier (a validator copying another's weights)")
 	f.Uint64Var(&cfg.Tempo, "tempo", cfg.Tempo, "blocks per epoch")
 	f.DurationVar(&cfg.BlockTime, "block-time", cfg.BlockTime, "time between blocks")
 	f.DurationVar(&cfg.For, "for", 0, "run this long, print the summary and exit (default: until Ctrl-C)")
@@ -72,7 +77,7 @@ answers, and set weights; Yuma consensus pays them.`,
 
 // usageErrorIf marks configuration errors as usage errors.
 func usageErrorIf(err error) error {
-	if strings.HasPrefix(err.Error(), "localnet: want") || strings.Contains(err.Error(), "unknown adversary") ||
+	if strings.HasPrefix(err.Error(), "localnet: want") || strings.Contains(err.Error(), "unknown subnet") || strings.Contains(err.Error(), "listed twice") || strings.Contains(err.Error(), "unknown adversary") ||
 		strings.Contains(err.Error(), "adversaries need") || strings.Contains(err.Error(), "tempo must") {
 		return usageError(err)
 	}
