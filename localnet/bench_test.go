@@ -47,6 +47,9 @@ func BenchmarkLocalnetFirstEpoch(b *testing.B) {
 //	go test ./localnet -run '^$' -bench LocalnetSize -benchtime 1x
 func BenchmarkLocalnetSize(b *testing.B) {
 	for _, n := range []int{16, 64, 128, 256} {
+		if testing.Short() && n > 64 {
+			continue
+		}
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			for range b.N {
 				validators := max(1, n/9)
@@ -58,11 +61,12 @@ func BenchmarkLocalnetSize(b *testing.B) {
 				runtime.GC()
 				runtime.ReadMemStats(&before)
 				var heap uint64
+				var goroutines int
 				cfg.onReady = func() {
 					var m runtime.MemStats
 					runtime.GC()
 					runtime.ReadMemStats(&m)
-					heap = m.HeapInuse - before.HeapInuse
+					heap, goroutines = m.HeapInuse-before.HeapInuse, runtime.NumGoroutine()
 				}
 				s, err := Run(context.Background(), cfg)
 				if err != nil {
@@ -71,7 +75,10 @@ func BenchmarkLocalnetSize(b *testing.B) {
 				b.ReportMetric(s.Timeline.Ready.Seconds(), "s-ready")
 				b.ReportMetric(s.Timeline.FirstPaid.Seconds(), "s-first-paid-epoch")
 				b.ReportMetric(float64(heap)/float64(n)/1024, "KiB-heap/neuron")
-				b.ReportMetric(float64(runtime.NumGoroutine())/float64(n), "goroutines/neuron")
+				b.ReportMetric(float64(goroutines)/float64(n), "goroutines/neuron")
+				if s.Timeline.FirstPaid == 0 {
+					b.Errorf("%d neurons: no epoch paid miners in %d epochs", n, s.Epochs)
+				}
 			}
 		})
 	}

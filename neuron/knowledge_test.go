@@ -3,6 +3,7 @@ package neuron
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -90,5 +91,40 @@ func TestScoreResultWithReward(t *testing.T) {
 	}
 	if got := scoreResult(task.asTask(), protocol.Result{Status: protocol.StatusOverloaded}, byStatus, time.Second, log); got != 0.5 {
 		t.Fatalf("status by name: %v", got)
+	}
+}
+
+// sample picks k distinct elements of its input, all of them when k is 0
+// or too large, and over many rounds every element.
+func TestSample(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, c := range []struct{ n, k, want int }{{0, 3, 0}, {5, 0, 5}, {5, 5, 5}, {5, 9, 5}, {5, 1, 1}, {100, 16, 16}} {
+		xs := make([]int, c.n)
+		for i := range xs {
+			xs[i] = i
+		}
+		got := sample(rng, xs, c.k)
+		seen := map[int]bool{}
+		for _, x := range got {
+			if x < 0 || x >= c.n || seen[x] {
+				t.Fatalf("n %d k %d: %v", c.n, c.k, got)
+			}
+			seen[x] = true
+		}
+		if len(got) != c.want {
+			t.Fatalf("n %d k %d: %d picked, want %d", c.n, c.k, len(got), c.want)
+		}
+	}
+	hits := make([]int, 10)
+	for range 1000 {
+		xs := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
+		for _, x := range sample(rng, xs, 3) {
+			hits[x]++
+		}
+	}
+	for x, h := range hits {
+		if h < 200 || h > 400 { // 300 expected; the seed is fixed
+			t.Fatalf("element %d picked %d times in 1000 rounds of 3 of 10", x, h)
+		}
 	}
 }

@@ -67,6 +67,9 @@ type ValidatorConfig struct {
 	// QueryEvery and WeightsEvery are in blocks.
 	QueryEvery   uint64
 	WeightsEvery uint64
+	// Sample is how many miners each round queries, chosen at random
+	// (0: every miner).
+	Sample int
 	// Timeout is each query's deadline.
 	Timeout time.Duration
 	// Alpha is the scores' moving-average weight of a new observation.
@@ -107,6 +110,7 @@ func SpecValidatorConfig(netuid uint16, spec *subnet.Spec, tasks []Task) Validat
 	cfg := DefaultValidatorConfig(netuid, tasks)
 	cfg.Spec = spec
 	cfg.QueryEvery, cfg.WeightsEvery, cfg.Timeout, cfg.Alpha = spec.Query.Every, spec.WeightsEvery, spec.Query.Timeout, spec.Alpha
+	cfg.Sample = spec.Query.Sample
 	return cfg
 }
 
@@ -268,12 +272,16 @@ func (v *Validator) round(ctx context.Context, rng *rand.Rand) {
 		hotkey string
 		id     peer.ID
 	}
+	var serving []int
+	for uid, axon := range m.Axons {
+		if axon != nil && uint16(uid) != v.uid {
+			serving = append(serving, uid)
+		}
+	}
 	var targets []target
 	var ids []peer.ID
-	for uid, axon := range m.Axons {
-		if axon == nil || uint16(uid) == v.uid {
-			continue
-		}
+	for _, uid := range sample(rng, serving, v.cfg.Sample) {
+		axon := m.Axons[uid]
 		id, err := peer.Decode(axon.PeerID)
 		if err != nil {
 			continue
@@ -309,6 +317,20 @@ func (v *Validator) round(ctx context.Context, rng *rand.Rand) {
 
 // defaultReward scores checked tasks without a spec's reward.
 var defaultReward, _ = subnet.NewReward(`valid ? latency_score(latency_ms, timeout_ms) : 0.0`)
+
+// sample returns k of xs chosen at random (a partial Fisher–Yates
+// shuffle, in xs's own order no longer), or all of them if k is 0 or at
+// least len(xs).
+func sample[T any](rng *rand.Rand, xs []T, k int) []T {
+	if k <= 0 || k >= len(xs) {
+		return xs
+	}
+	for i := range k {
+		j := i + rng.IntN(len(xs)-i)
+		xs[i], xs[j] = xs[j], xs[i]
+	}
+	return xs[:k]
+}
 
 // scoreResult scores one miner's answer to task: with the subnet spec's
 // reward expression if there is one; else a question with Task.Score and

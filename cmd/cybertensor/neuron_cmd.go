@@ -93,6 +93,9 @@ func (a *app) applySpec(cmd *cobra.Command, c chainlink.Reader, netuid uint16, f
 	if !flags.Changed("query-timeout") {
 		cfg.Timeout = spec.Query.Timeout
 	}
+	if !flags.Changed("sample") {
+		cfg.Sample = spec.Query.Sample
+	}
 	cfg.Alpha = spec.Alpha
 	fmt.Fprintf(cmd.ErrOrStderr(), "running spec %q: %s tasks, reward %s\n", spec.Name, spec.TaskSynapse(), spec.Reward)
 	return nil
@@ -264,6 +267,7 @@ func (a *app) validatorCommand() *cobra.Command {
 	var f neuronFlags
 	var stake string
 	var queryEvery, weightsEvery uint64
+	var sample int
 	var timeout time.Duration
 	var specFile, builtinSpec string
 	run := &cobra.Command{
@@ -285,6 +289,10 @@ func (a *app) validatorCommand() *cobra.Command {
 			tasks := append(localnet.Tasks(), neuron.ClozeTasks(localnet.Documents(), 32)...)
 			cfg := neuron.DefaultValidatorConfig(f.netuid, tasks)
 			cfg.Listen, cfg.Logger, cfg.QueryEvery, cfg.WeightsEvery, cfg.Timeout = f.listen, a.log, queryEvery, weightsEvery, timeout
+			if sample < 0 {
+				return usageError(fmt.Errorf("--sample %d: must not be negative", sample))
+			}
+			cfg.Sample = sample
 			if err := a.applySpec(cmd, c, f.netuid, specFile, builtinSpec, &cfg); err != nil {
 				return err
 			}
@@ -316,6 +324,7 @@ func (a *app) validatorCommand() *cobra.Command {
 	run.Flags().Uint64Var(&queryEvery, "query-every", 2, "blocks between query rounds")
 	run.Flags().Uint64Var(&weightsEvery, "weights-every", 5, "blocks between weight settings")
 	run.Flags().DurationVar(&timeout, "query-timeout", 2*time.Second, "deadline of each query")
+	run.Flags().IntVar(&sample, "sample", 0, "miners queried each round, at random (0: all)")
 	run.Flags().StringVar(&specFile, "spec", "", "run the subnet's spec file: its tasks (questions, storage challenges on the knowledge it publishes, or compute jobs) go to its synapse, its reward expression scores answers, and its query cadence, timeout, alpha and weight interval apply unless given as flags (it must be the spec whose hash the chain holds, if any)")
 	run.Flags().StringVar(&builtinSpec, "builtin", "", "a built-in spec instead of --spec: "+strings.Join(subnet.BuiltinNames(), ", "))
 	cmd.AddCommand(run)
