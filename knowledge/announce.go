@@ -23,14 +23,21 @@ type Announcer interface {
 // nil for a well-formed announcement of a validly signed object of that
 // subnet. Gossip rejects (and scores down) what it refuses.
 func CheckAnnouncement(netuid uint16, data []byte) error {
+	_, err := decodeAnnouncementOf(netuid, data)
+	return err
+}
+
+// decodeAnnouncementOf decodes (verifying the object's signature once) an
+// announcement that must be of an object of netuid.
+func decodeAnnouncementOf(netuid uint16, data []byte) (*Announcement, error) {
 	a, err := DecodeAnnouncement(data)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if a.Object.Netuid != netuid {
-		return fmt.Errorf("%w: object of subnet %d announced on subnet %d", ErrBadMessage, a.Object.Netuid, netuid)
+		return nil, fmt.Errorf("%w: object of subnet %d announced on subnet %d", ErrBadMessage, a.Object.Netuid, netuid)
 	}
-	return nil
+	return a, nil
 }
 
 // Limits of announcements.
@@ -123,13 +130,12 @@ func (l *Library) Ingest(netuid uint16, from peer.ID, data []byte) (*Announcemen
 	if err := l.alive(); err != nil {
 		return nil, err
 	}
-	if err := CheckAnnouncement(netuid, data); err != nil {
+	a, err := decodeAnnouncementOf(netuid, data)
+	if err != nil {
 		return nil, err
 	}
-	a, _ := DecodeAnnouncement(data)
 	if a.Provider.ID == "" && from != "" {
 		a.Provider.ID = from
-		var err error
 		if data, err = a.Encode(); err != nil {
 			return nil, err
 		}
