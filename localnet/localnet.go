@@ -208,12 +208,10 @@ func (m *member) start(ctx context.Context, c chainlink.Chain, cfg Config, i int
 	switch m.role {
 	case "validator":
 		// Every subnet's validators ask, challenge or set jobs as its spec
-		// says and score with its reward; qa's questions are the
-		// library's. Timeouts follow the block time, so a round fits
-		// between query rounds.
+		// says (cadence, sample, timeout) and score with its reward; qa's
+		// questions are the library's.
 		vcfg := neuron.SpecValidatorConfig(m.netuid, m.spec, Tasks())
 		vcfg.Logger, vcfg.Seed, vcfg.Copier = cfg.Logger, uint64(i), m.adversary == Copier
-		vcfg.Timeout = min(vcfg.Timeout, max(2*cfg.BlockTime, time.Second))
 		// Validators share the library between them (qa's miners learn
 		// it, storage's keep it).
 		vcfg.KnowledgeDir = filepath.Join(dir, name)

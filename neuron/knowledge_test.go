@@ -94,37 +94,63 @@ func TestScoreResultWithReward(t *testing.T) {
 	}
 }
 
-// sample picks k distinct elements of its input, all of them when k is 0
-// or too large, and over many rounds every element.
-func TestSample(t *testing.T) {
+// A rotation draws k distinct members per round and every member within
+// ceil(n/k) rounds, whatever joins or leaves.
+func TestRotation(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, c := range []struct{ n, k, want int }{{0, 3, 0}, {5, 0, 5}, {5, 5, 5}, {5, 9, 5}, {5, 1, 1}, {100, 16, 16}} {
-		xs := make([]int, c.n)
+	members := func(n int) []int {
+		xs := make([]int, n)
 		for i := range xs {
 			xs[i] = i
 		}
-		got := sample(rng, xs, c.k)
-		seen := map[int]bool{}
-		for _, x := range got {
-			if x < 0 || x >= c.n || seen[x] {
-				t.Fatalf("n %d k %d: %v", c.n, c.k, got)
-			}
-			seen[x] = true
-		}
+		return xs
+	}
+	for _, c := range []struct{ n, k, want int }{{0, 3, 0}, {5, 0, 5}, {5, 5, 5}, {5, 9, 5}, {5, 1, 1}, {100, 16, 16}} {
+		var r rotation
+		got := r.next(rng, members(c.n), c.k)
 		if len(got) != c.want {
-			t.Fatalf("n %d k %d: %d picked, want %d", c.n, c.k, len(got), c.want)
+			t.Fatalf("n %d k %d: %d drawn, want %d", c.n, c.k, len(got), c.want)
 		}
 	}
-	hits := make([]int, 10)
-	for range 1000 {
-		xs := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
-		for _, x := range sample(rng, xs, 3) {
-			hits[x]++
+	for _, c := range []struct{ n, k int }{{10, 3}, {57, 16}, {7, 6}, {100, 1}} {
+		var r rotation
+		for cycle := range 5 {
+			rounds := (c.n + c.k - 1) / c.k
+			seen := map[int]int{}
+			for range rounds {
+				got := r.next(rng, members(c.n), c.k)
+				round := map[int]bool{}
+				for _, m := range got {
+					if m < 0 || m >= c.n || round[m] {
+						t.Fatalf("n %d k %d: round drew %v", c.n, c.k, got)
+					}
+					round[m] = true
+					seen[m]++
+				}
+				if len(got) != c.k {
+					t.Fatalf("n %d k %d: %d drawn", c.n, c.k, len(got))
+				}
+			}
+			if cycle == 0 && len(seen) != c.n {
+				t.Fatalf("n %d k %d: %d of %d members drawn in the first %d rounds", c.n, c.k, len(seen), c.n, rounds)
+			}
 		}
 	}
-	for x, h := range hits {
-		if h < 200 || h > 400 { // 300 expected; the seed is fixed
-			t.Fatalf("element %d picked %d times in 1000 rounds of 3 of 10", x, h)
+	// Members that left are never drawn; newcomers are drawn by the next
+	// cycle.
+	var r rotation
+	r.next(rng, members(10), 4)
+	later := []int{0, 1, 2, 3, 4, 20, 21}
+	seen := map[int]bool{}
+	for range 4 {
+		for _, m := range r.next(rng, later, 4) {
+			if m >= 5 && m < 20 {
+				t.Fatalf("drew %d, which left", m)
+			}
+			seen[m] = true
 		}
+	}
+	if !seen[20] || !seen[21] {
+		t.Fatalf("newcomers not drawn: %v", seen)
 	}
 }

@@ -67,8 +67,8 @@ type ValidatorConfig struct {
 	// QueryEvery and WeightsEvery are in blocks.
 	QueryEvery   uint64
 	WeightsEvery uint64
-	// Sample is how many miners each round queries, chosen at random
-	// (0: every miner).
+	// Sample is how many miners each round queries (0: every miner): each
+	// miner once per ceil(miners/Sample) rounds, in a random order.
 	Sample int
 	// Timeout is each query's deadline.
 	Timeout time.Duration
@@ -126,6 +126,8 @@ type Validator struct {
 	lib    *knowledge.Library
 	tasks  taskSource
 	uid    uint16
+	// rotation picks each round's miners; only the run loop uses it.
+	rotation rotation
 	log    *slog.Logger
 
 	mu      sync.Mutex
@@ -280,7 +282,7 @@ func (v *Validator) round(ctx context.Context, rng *rand.Rand) {
 	}
 	var targets []target
 	var ids []peer.ID
-	for _, uid := range sample(rng, serving, v.cfg.Sample) {
+	for _, uid := range v.rotation.next(rng, serving, v.cfg.Sample) {
 		axon := m.Axons[uid]
 		id, err := peer.Decode(axon.PeerID)
 		if err != nil {
@@ -318,18 +320,40 @@ func (v *Validator) round(ctx context.Context, rng *rand.Rand) {
 // defaultReward scores checked tasks without a spec's reward.
 var defaultReward, _ = subnet.NewReward(`valid ? latency_score(latency_ms, timeout_ms) : 0.0`)
 
-// sample returns k of xs chosen at random (a partial Fisher–Yates
-// shuffle, in xs's own order no longer), or all of them if k is 0 or at
-// least len(xs).
-func sample[T any](rng *rand.Rand, xs []T, k int) []T {
-	if k <= 0 || k >= len(xs) {
-		return xs
+// rotation draws k members of a changing set at a time so that each is
+// drawn once per cycle, in an order shuffled anew every cycle: every miner
+// is scored within ceil(n/k) rounds, and no one can predict when.
+type rotation struct {
+	order []int
+	pos   int
+}
+
+// next returns k of members (all of them if k is 0 or at least their
+// number), skipping drawn ones that have since left the set.
+func (r *rotation) next(rng *rand.Rand, members []int, k int) []int {
+	if k <= 0 || k >= len(members) {
+		return members
 	}
-	for i := range k {
-		j := i + rng.IntN(len(xs)-i)
-		xs[i], xs[j] = xs[j], xs[i]
+	in := make(map[int]bool, len(members))
+	for _, m := range members {
+		in[m] = true
 	}
-	return xs[:k]
+	drawn := make(map[int]bool, k)
+	out := make([]int, 0, k)
+	for len(out) < k {
+		if r.pos >= len(r.order) {
+			r.order = append(r.order[:0], members...)
+			rng.Shuffle(len(r.order), func(i, j int) { r.order[i], r.order[j] = r.order[j], r.order[i] })
+			r.pos = 0
+		}
+		m := r.order[r.pos]
+		r.pos++
+		if in[m] && !drawn[m] {
+			drawn[m] = true
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // scoreResult scores one miner's answer to task: with the subnet spec's
