@@ -128,7 +128,7 @@ type Validator struct {
 	uid    uint16
 	// rotation picks each round's miners; only the run loop uses it.
 	rotation rotation
-	log    *slog.Logger
+	log      *slog.Logger
 
 	mu      sync.Mutex
 	scores  *scoring.Scores
