@@ -40,9 +40,10 @@ func BenchmarkLocalnetFirstEpoch(b *testing.B) {
 }
 
 // BenchmarkLocalnetSize runs ever larger localnets (one validator per
-// eight miners) to the first paying epoch and reports the heap each
-// neuron holds once the network is up: how large a localnet this machine
-// sustains.
+// eight miners) for five epochs and reports the heap each neuron holds
+// once the network is up, when the first epoch paid, the share of miners
+// paid at the end and whether blocks kept their pace (1 = 250 ms): how
+// large a localnet this machine sustains.
 //
 //	go test ./localnet -run '^$' -bench LocalnetSize -benchtime 1x
 func BenchmarkLocalnetSize(b *testing.B) {
@@ -55,7 +56,7 @@ func BenchmarkLocalnetSize(b *testing.B) {
 				validators := max(1, n/9)
 				cfg := DefaultConfig()
 				cfg.Validators, cfg.Miners = validators, n-validators
-				cfg.Tempo, cfg.BlockTime, cfg.Epochs = 10, 250*time.Millisecond, 3
+				cfg.Tempo, cfg.BlockTime, cfg.Epochs = 10, 250*time.Millisecond, 5
 				cfg.Logger = slog.New(slog.DiscardHandler)
 				var before runtime.MemStats
 				runtime.GC()
@@ -68,10 +69,21 @@ func BenchmarkLocalnetSize(b *testing.B) {
 					runtime.ReadMemStats(&m)
 					heap, goroutines = m.HeapInuse-before.HeapInuse, runtime.NumGoroutine()
 				}
+				start := time.Now()
 				s, err := Run(context.Background(), cfg)
 				if err != nil {
 					b.Fatal(err)
 				}
+				elapsed := time.Since(start)
+				paid := 0
+				for _, nr := range s.Neurons {
+					if nr.Role == "miner" && nr.Incentive > 0 {
+						paid++
+					}
+				}
+				b.ReportMetric(100*float64(paid)/float64(cfg.Miners), "%-miners-paid")
+				// Blocks keep their pace while the machine keeps up.
+				b.ReportMetric(float64(s.Block)*cfg.BlockTime.Seconds()/elapsed.Seconds(), "block-pace")
 				b.ReportMetric(s.Timeline.Ready.Seconds(), "s-ready")
 				b.ReportMetric(s.Timeline.FirstPaid.Seconds(), "s-first-paid-epoch")
 				b.ReportMetric(float64(heap)/float64(n)/1024, "KiB-heap/neuron")
