@@ -87,25 +87,26 @@ func (s *Swarm) openLibrary(dir string, key *wallet.PrivateKey, learn Learner, r
 // reannounce announces the pinned objects this neuron authored on its
 // subnet again once the knowledge topic has peers, and every
 // ReannounceEvery: gossip reaches only those subscribed at the time, and
-// neurons join later.
+// neurons join later. While the swarm forms, the topic's peers grow one
+// by one; each announcement floods the whole subnet and every neuron
+// verifies it, so a new one goes out only when the peers have doubled
+// since the last, or grown after a pause that doubles each time (1 s, 2 s,
+// 4 s, …): a few announcements for a whole start-up, not one per peer.
 func (s *Swarm) reannounce(lib *knowledge.Library, t *gossip.Topic) {
 	defer s.wg.Done()
 	first := time.NewTicker(min(200*time.Millisecond, s.cfg.ReannounceEvery))
 	defer first.Stop()
 	every := time.NewTicker(s.cfg.ReannounceEvery)
 	defer every.Stop()
-	peers := 0
+	var pace announcePace
 	for {
 		select {
 		case <-s.ctx.Done():
 			return
 		case <-first.C:
-			// Announce again whenever more peers have subscribed.
-			n := len(t.Peers())
-			if n <= peers {
+			if !pace.due(len(t.Peers()), time.Now(), s.cfg.ReannounceEvery) {
 				continue
 			}
-			peers = n
 		case <-every.C:
 		}
 		ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
@@ -115,6 +116,34 @@ func (s *Swarm) reannounce(lib *knowledge.Library, t *gossip.Topic) {
 			s.log.Warn("knowledge not announced", "err", err)
 		}
 	}
+}
+
+// announcePace decides when a growing set of topic peers warrants another
+// announcement (see reannounce).
+type announcePace struct {
+	peers int           // topic peers at the last announcement
+	at    time.Time     // when it went out
+	gap   time.Duration // pause before growth alone warrants another
+}
+
+// due reports whether to announce now, with peers topic peers, and if so
+// records it.
+func (p *announcePace) due(peers int, now time.Time, longest time.Duration) bool {
+	switch {
+	case peers <= p.peers:
+		return false
+	case p.peers == 0 || peers >= 2*p.peers:
+	case now.Sub(p.at) >= p.gap:
+	default:
+		return false
+	}
+	if p.peers > 0 {
+		p.gap = min(max(2*p.gap, time.Second), longest)
+	} else {
+		p.gap = time.Second
+	}
+	p.peers, p.at = peers, now
+	return true
 }
 
 // follow ingests the knowledge topic's announcements into lib, feeds

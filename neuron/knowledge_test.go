@@ -154,3 +154,45 @@ func TestRotation(t *testing.T) {
 		t.Fatalf("newcomers not drawn: %v", seen)
 	}
 }
+
+// Announcements follow the swarm's growth at a falling rate: the first
+// peer, each doubling, and otherwise growth after a pause that doubles.
+func TestAnnouncePace(t *testing.T) {
+	var p announcePace
+	t0 := time.Unix(0, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	steps := []struct {
+		peers, ms int
+		want      bool
+	}{
+		{0, 0, false},     // nobody to tell
+		{1, 100, true},    // the first peer; pause 1 s
+		{1, 5000, false},  // no growth
+		{2, 5100, true},   // doubled; pause 2 s
+		{3, 5200, false},  // grown, within the pause
+		{3, 6200, false},  // 1.1 s: still within it
+		{3, 7200, true},   // 2.1 s: grown after the pause; pause 4 s
+		{4, 8000, false},  // within it
+		{5, 11300, true},  // 4.1 s later; pause 8 s
+		{9, 12000, false}, // not double of 5, pause not passed
+		{10, 12100, true}, // doubled
+		{2, 12200, false}, // shrank
+	}
+	for i, s := range steps {
+		if got := p.due(s.peers, at(s.ms), 10*time.Minute); got != s.want {
+			t.Fatalf("step %d (%d peers at %d ms): due %v, want %v", i, s.peers, s.ms, got, s.want)
+		}
+	}
+	// Growth one peer at a time, a block apart, over a minute: a handful
+	// of announcements, not one per peer.
+	var q announcePace
+	n := 0
+	for i := 1; i <= 240; i++ {
+		if q.due(i/4+1, at(i*250), 10*time.Minute) {
+			n++
+		}
+	}
+	if n > 12 {
+		t.Fatalf("%d announcements while 61 peers joined over a minute", n)
+	}
+}
