@@ -65,7 +65,8 @@ type Config struct {
 	Dashboard   string
 	OnDashboard func(url string)
 
-	onReady func() // for benchmarks: called once every neuron is up
+	onReady         func() // for benchmarks: called once every neuron is up
+	sequentialStart bool   // for benchmarks: the baseline, one neuron after another
 }
 
 // DefaultConfig is the qa subnet with 2 validators and 4 miners, tempo
@@ -370,6 +371,10 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		place := i % (cfg.Validators + cfg.Miners) // its place on its subnet
 		if m.role == "miner" {
 			place -= cfg.Validators
+		}
+		if cfg.sequentialStart {
+			errs[i] = m.start(setup, c, cfg, place, dir, docs)
+			continue
 		}
 		wg.Add(1)
 		go func() {
