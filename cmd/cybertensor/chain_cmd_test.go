@@ -195,6 +195,12 @@ func TestChainCommandsEndToEnd(t *testing.T) {
 	if r := run("subnets", "spec", "--netuid", "2"); r.stdout != string(qa.Text()) {
 		t.Fatalf("subnets spec printed:\n%s", r.stdout)
 	}
+	if r := run("subnets", "spec", "2"); r.stdout != string(qa.Text()) {
+		t.Fatalf("subnets spec 2 printed:\n%s", r.stdout)
+	}
+	if r := fail(exitUsage, "subnets", "spec", "two"); !strings.Contains(r.stderr, `netuid "two"`) {
+		t.Fatalf("subnets spec two: %s", r.stderr)
+	}
 	// Its hyperparameters were set by the owner as the subnet opened.
 	r = run("subnets", "hyperparams", "--netuid", "2", "--json")
 	var params map[string]uint64

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
@@ -78,10 +79,20 @@ func (a *app) subnetsSpec() *cobra.Command {
 	var f chainFlags
 	var netuid uint16
 	cmd := &cobra.Command{
-		Use:   "spec",
+		Use:   "spec [NETUID]",
 		Short: "Print a subnet's spec: the text whose SHA-256 the chain holds, from the knowledge library",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				if cmd.Flags().Changed("netuid") {
+					return usageError(errors.New("give the netuid once: as an argument or with --netuid"))
+				}
+				n, err := strconv.ParseUint(args[0], 10, 16)
+				if err != nil {
+					return usageError(fmt.Errorf("netuid %q: want a number from 0 to 65535", args[0]))
+				}
+				netuid = uint16(n)
+			}
 			return a.withChain(cmd, &f, func(ctx context.Context, c *comet.Client) error {
 				info, err := c.Subnet(ctx, netuid)
 				if err != nil {
