@@ -40,6 +40,11 @@ type Library struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	slots   chan struct{} // one per served stream
+	// provides queues fetched objects to advertise: one worker does the
+	// DHT lookups one at a time, however many fetches finish at once.
+	provides  chan cid.Cid
+	provideMu sync.Mutex
+	queued    map[cid.Cid]bool
 	mu      sync.Mutex
 	closed  bool
 	streams map[network.Stream]struct{}
@@ -62,6 +67,7 @@ func Open(cfg Config, opts ...Option) (*Library, error) {
 		cfg: cfg, log: cfg.Logger.With("component", "knowledge"), store: st, index: newIndex(),
 		reputation: map[peer.ID]int{}, ctx: ctx, cancel: cancel,
 		slots: make(chan struct{}, cfg.MaxStreams), streams: map[network.Stream]struct{}{},
+		provides: make(chan cid.Cid, maxQueuedProvides), queued: map[cid.Cid]bool{},
 	}
 	for _, o := range opts {
 		if err := o(l); err != nil {
@@ -81,6 +87,10 @@ func Open(cfg Config, opts ...Option) (*Library, error) {
 		if cfg.ReprovideEvery > 0 {
 			l.wg.Add(1)
 			go l.reprovideLoop()
+		}
+		if l.routing != nil {
+			l.wg.Add(1)
+			go l.provideLoop()
 		}
 	}
 	return l, nil
@@ -484,11 +494,47 @@ func (l *Library) Reprovide(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// provide advertises c (and an object's body) within FindTimeout.
-func (l *Library) provide(c cid.Cid) {
+// maxQueuedProvides bounds the fetched objects waiting to be advertised;
+// beyond it they wait for the next reprovide.
+const maxQueuedProvides = 1024
+
+// queueProvide queues c (a fetched object or block) to be advertised,
+// unless it is queued already or the queue is full.
+func (l *Library) queueProvide(c cid.Cid) {
 	if l.routing == nil {
 		return
 	}
+	l.provideMu.Lock()
+	defer l.provideMu.Unlock()
+	if l.queued[c] {
+		return
+	}
+	select {
+	case l.provides <- c:
+		l.queued[c] = true
+	default:
+		l.log.Debug("provide queue full; the next reprovide advertises it", "cid", c)
+	}
+}
+
+// provideLoop advertises queued CIDs one at a time until Close.
+func (l *Library) provideLoop() {
+	defer l.wg.Done()
+	for {
+		select {
+		case <-l.ctx.Done():
+			return
+		case c := <-l.provides:
+			l.provideMu.Lock()
+			delete(l.queued, c)
+			l.provideMu.Unlock()
+			l.provide(c)
+		}
+	}
+}
+
+// provide advertises c (and an object's body) within FindTimeout.
+func (l *Library) provide(c cid.Cid) {
 	cids := []cid.Cid{c}
 	if isObject(c) {
 		if o, err := l.localObject(c); err == nil {

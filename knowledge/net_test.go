@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"sync"
@@ -281,5 +282,93 @@ func TestLargeObjectRoundTrip(t *testing.T) {
 	t.Logf("64 MiB: published in %v, fetched and read back in %v", published, time.Since(start))
 	if !bytes.Equal(out.Bytes(), body) {
 		t.Fatal("the body differs")
+	}
+}
+
+// countingRouting records the CIDs provided and how many Provide calls
+// ran at once.
+type countingRouting struct {
+	mu       sync.Mutex
+	provided map[cid.Cid]int
+	running  int
+	most     int
+}
+
+func (r *countingRouting) Provide(ctx context.Context, c cid.Cid) error {
+	r.mu.Lock()
+	r.running++
+	r.most = max(r.most, r.running)
+	r.provided[c]++
+	r.mu.Unlock()
+	// Hold the call a little, as a DHT lookup would, so overlapping
+	// calls would show.
+	select {
+	case <-ctx.Done():
+	case <-time.After(2 * time.Millisecond):
+	}
+	r.mu.Lock()
+	r.running--
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *countingRouting) FindProviders(context.Context, cid.Cid, int) []peer.AddrInfo { return nil }
+
+// Objects fetched together are advertised one lookup at a time, each once
+// (object and body), however many fetches finish at once.
+func TestFetchedObjectsAreProvidedOneAtATime(t *testing.T) {
+	ns := swarm(t, 1)
+	pub := ns[0]
+	k := key(300)
+	n, err := neuronnode.New(context.Background(), neuronnode.DefaultTestConfig(k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	routing := &countingRouting{provided: map[cid.Cid]int{}}
+	cfg := DefaultTestConfig(t.TempDir())
+	cfg.Key = k
+	lib, err := Open(cfg, WithNetwork(n, routing))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lib.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var objs []*Object
+	for i := range 12 {
+		// A one-neuron DHT has nobody to provide to: stored, not shared.
+		o, err := pub.lib.Publish(ctx, bytes.NewReader(goRandom(4096, int64(i))), Meta{Title: "provide queue"})
+		if err != nil && !errors.Is(err, ErrNotShared) {
+			t.Fatal(err)
+		}
+		objs = append(objs, o)
+	}
+	from := peer.AddrInfo{ID: pub.n.ID(), Addrs: pub.n.Addrs()}
+	var wg sync.WaitGroup
+	for _, o := range objs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := lib.Fetch(ctx, o.CID, WithProviders(from)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	waitFor(t, "every fetched object and body provided", time.Minute, func() bool {
+		routing.mu.Lock()
+		defer routing.mu.Unlock()
+		return len(routing.provided) == 2*len(objs)
+	})
+	routing.mu.Lock()
+	defer routing.mu.Unlock()
+	for _, o := range objs {
+		if routing.provided[o.CID] != 1 || routing.provided[o.Body] != 1 {
+			t.Errorf("object %s provided %d times, its body %d", o.CID, routing.provided[o.CID], routing.provided[o.Body])
+		}
+	}
+	if routing.most != 1 {
+		t.Errorf("%d provides ran at once", routing.most)
 	}
 }

@@ -161,11 +161,7 @@ func (l *Library) Fetch(ctx context.Context, c cid.Cid, opts ...FetchOption) err
 		f.im.abort()
 		return fmt.Errorf("knowledge: fetching %s: %w", c, err)
 	}
-	l.wg.Add(1)
-	go func() {
-		defer l.wg.Done()
-		l.provide(c)
-	}()
+	l.queueProvide(c)
 	return nil
 }
 
