@@ -36,20 +36,20 @@ type Library struct {
 	repMu      sync.Mutex
 	reputation map[peer.ID]int
 
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	slots   chan struct{} // one per served stream
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	slots  chan struct{} // one per served stream
 	// provides queues fetched objects to advertise: one worker does the
 	// DHT lookups one at a time, however many fetches finish at once.
 	provides  chan cid.Cid
 	provideMu sync.Mutex
 	queued    map[cid.Cid]bool
-	mu      sync.Mutex
-	closed  bool
-	streams map[network.Stream]struct{}
-	once    sync.Once
-	err     error
+	mu        sync.Mutex
+	closed    bool
+	streams   map[network.Stream]struct{}
+	once      sync.Once
+	err       error
 }
 
 // Open opens (or creates) the library in cfg.Dir, rebuilds its search
