@@ -450,6 +450,9 @@ loop:
 						timeline.FirstPaid = time.Since(began)
 					}
 					printTable(out, h.Height, cfg.Subnets[n-1], epochs[n-1], mg, members)
+					if epochs[n-1] == 1 && !paysMiners(mg) {
+						fmt.Fprintln(out, "  (this epoch gave the validators their permits; the weights they set from now on pay miners at the next)")
+					}
 					dash.epoch(ctx, h.Height, mg)
 				}
 				if cfg.Epochs > 0 && slices.Min(epochs) >= cfg.Epochs {

@@ -45,8 +45,12 @@ score with their subnet spec's reward and set weights; Yuma consensus pays them.
 				return writeJSON(cmd.OutOrStdout(), s)
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "\nsummary after %d epochs (block %d): up in %v, first epoch at %v, first paying epoch at %v\n", s.Epochs, s.Block,
-				s.Timeline.Ready.Round(time.Millisecond), s.Timeline.FirstEpoch.Round(time.Millisecond), s.Timeline.FirstPaid.Round(time.Millisecond))
+			paid := "no epoch has paid miners yet"
+			if s.Timeline.FirstPaid > 0 {
+				paid = fmt.Sprintf("first paying epoch at %v", s.Timeline.FirstPaid.Round(time.Millisecond))
+			}
+			fmt.Fprintf(out, "\nsummary after %d epochs (block %d): up in %v, first epoch at %v, %s\n", s.Epochs, s.Block,
+				s.Timeline.Ready.Round(time.Millisecond), s.Timeline.FirstEpoch.Round(time.Millisecond), paid)
 			rows := [][]string{{"SUBNET", "UID", "ROLE", "STAKE", "INCENTIVE", "DIVIDENDS", "EMISSION", "SERVED", "SENT", "HEARD", "SHARED", "FETCHED"}}
 			for _, n := range s.Neurons {
 				role := n.Role
