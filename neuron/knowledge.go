@@ -47,22 +47,51 @@ const maxLearnedSize = 1 << 20
 // answers from what the subnet publishes. The library is closed by the
 // swarm's Close.
 func (s *Swarm) OpenLibrary(dir string, key *wallet.PrivateKey, learn Learner) (*knowledge.Library, error) {
-	return s.openLibrary(dir, key, learn, 0)
+	return s.openLibrary(dir, key, learn, replicaPolicy{})
 }
 
 // OpenReplica is OpenLibrary for a storage miner: it also keeps every
-// object announced on the subnet up to maxSize bytes, whatever its media
+// object announced on the subnet up to maxObject bytes, whatever its media
 // type — fetched as soon as it is announced and pinned, so the miner
-// holds it when challenged.
-func (s *Swarm) OpenReplica(dir string, key *wallet.PrivateKey, learn Learner, maxSize uint64) (*knowledge.Library, error) {
-	return s.openLibrary(dir, key, learn, maxSize)
+// holds it when challenged — until the objects it keeps for others add up
+// to budget bytes (what it kept before a restart counts).
+func (s *Swarm) OpenReplica(dir string, key *wallet.PrivateKey, learn Learner, maxObject, budget uint64) (*knowledge.Library, error) {
+	return s.openLibrary(dir, key, learn, replicaPolicy{maxObject: maxObject, budget: budget})
 }
 
-func (s *Swarm) openLibrary(dir string, key *wallet.PrivateKey, learn Learner, replicate uint64) (*knowledge.Library, error) {
+// replicaPolicy is which announced objects a library keeps for others:
+// none when maxObject is 0.
+type replicaPolicy struct {
+	maxObject, budget uint64
+}
+
+// keptForOthers is the size of the pinned objects lib holds that key did
+// not author.
+func keptForOthers(lib *knowledge.Library, key *wallet.PrivateKey) (uint64, error) {
+	entries, err := lib.List()
+	if err != nil {
+		return 0, err
+	}
+	me := key.PublicKey().Address()
+	var total uint64
+	for _, e := range entries {
+		if e.Pinned && e.Object != nil && e.Object.AuthorAddress() != me {
+			total += e.Object.Size
+		}
+	}
+	return total, nil
+}
+
+func (s *Swarm) openLibrary(dir string, key *wallet.PrivateKey, learn Learner, replicate replicaPolicy) (*knowledge.Library, error) {
 	cfg := knowledge.DefaultConfig(dir)
 	cfg.Key, cfg.Logger = key, s.log
 	lib, err := knowledge.Open(cfg, knowledge.WithNetwork(s.h, s.dht), knowledge.WithAnnouncer(gossipAnnouncer{s.gossip}))
 	if err != nil {
+		return nil, err
+	}
+	kept, err := keptForOthers(lib, key)
+	if err != nil {
+		lib.Close()
 		return nil, err
 	}
 	t, err := s.gossip.Join(s.netuid, gossip.Knowledge, checkAnnouncement(s.netuid))
@@ -79,7 +108,7 @@ func (s *Swarm) openLibrary(dir string, key *wallet.PrivateKey, learn Learner, r
 	s.libs = append(s.libs, lib)
 	s.mu.Unlock()
 	s.wg.Add(2)
-	go s.follow(lib, sub, learn, replicate)
+	go s.follow(lib, sub, learn, replicate, kept)
 	go s.reannounce(lib, t)
 	return lib, nil
 }
@@ -148,7 +177,7 @@ func (p *announcePace) due(peers int, now time.Time, longest time.Duration) bool
 
 // follow ingests the knowledge topic's announcements into lib, feeds
 // learn, and keeps (fetches and pins) objects up to replicate bytes.
-func (s *Swarm) follow(lib *knowledge.Library, sub *gossip.Subscription, learn Learner, replicate uint64) {
+func (s *Swarm) follow(lib *knowledge.Library, sub *gossip.Subscription, learn Learner, replicate replicaPolicy, kept uint64) {
 	defer s.wg.Done()
 	defer sub.Cancel()
 	learned := map[string]bool{}
@@ -170,7 +199,12 @@ func (s *Swarm) follow(lib *knowledge.Library, sub *gossip.Subscription, learn L
 			continue // announced again
 		}
 		s.log.Info("knowledge announced", "cid", key, "title", a.Object.Title, "author", m.Hotkey, "size", a.Object.Size)
-		keep := replicate > 0 && a.Object.Size <= replicate
+		keep := replicate.maxObject > 0 && a.Object.Size <= replicate.maxObject
+		held := lib.Has(a.Object.CID) // kept before a restart: counted already
+		if keep && !held && kept+a.Object.Size > replicate.budget {
+			keep = false
+			s.log.Warn("replica budget full: not keeping an announced object", "cid", key, "size", a.Object.Size, "kept", kept, "budget", replicate.budget)
+		}
 		teach := learn != nil && a.Object.Size <= maxLearnedSize && strings.HasPrefix(a.Object.MediaType, "text/")
 		if !keep && !teach {
 			learned[key] = true
@@ -193,6 +227,9 @@ func (s *Swarm) follow(lib *knowledge.Library, sub *gossip.Subscription, learn L
 			continue
 		}
 		learned[key] = true
+		if keep && !held {
+			kept += a.Object.Size
+		}
 		if teach {
 			learn.Add(backend.Document{ID: key, Text: body.String()})
 		}

@@ -46,12 +46,19 @@ type MinerConfig struct {
 	// every announced text object, so it answers from what the subnet
 	// publishes.
 	KnowledgeDir string
-	Logger       *slog.Logger
+	// ReplicaBudget bounds the bytes of others' objects a storage miner
+	// keeps: past it, new announcements are not replicated.
+	ReplicaBudget uint64
+	Logger        *slog.Logger
 }
+
+// DefaultReplicaBudget is a storage miner's default ReplicaBudget.
+const DefaultReplicaBudget = 1 << 30
 
 // DefaultMinerConfig listens on a random loopback TCP port.
 func DefaultMinerConfig(netuid uint16, g backend.Generator) MinerConfig {
-	return MinerConfig{Netuid: netuid, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Generator: g, Server: protocol.DefaultServerConfig(), Swarm: DefaultSwarmConfig(), Logger: slog.Default()}
+	return MinerConfig{Netuid: netuid, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Generator: g, Server: protocol.DefaultServerConfig(), Swarm: DefaultSwarmConfig(),
+		ReplicaBudget: DefaultReplicaBudget, Logger: slog.Default()}
 }
 
 // SpecMinerConfig is DefaultMinerConfig serving spec's synapses; g is
@@ -161,7 +168,7 @@ func StartMiner(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Privat
 			if replicate {
 				keep = subnet.MaxStorageObject
 			}
-			if m.lib, err = m.swarm.OpenReplica(cfg.KnowledgeDir, hot, learn, keep); err != nil {
+			if m.lib, err = m.swarm.OpenReplica(cfg.KnowledgeDir, hot, learn, keep, cfg.ReplicaBudget); err != nil {
 				m.Close()
 				return nil, err
 			}

@@ -142,7 +142,7 @@ func TestStorageSubnet(t *testing.T) {
 		t.Fatal(err)
 	}
 	var colds []*wallet.PrivateKey
-	for i := range 4 {
+	for i := range 5 {
 		colds = append(colds, testKey(t, "storage cold", i))
 	}
 	c := testChain(t, colds)
@@ -176,6 +176,15 @@ func TestStorageSubnet(t *testing.T) {
 	honest := start(1, nil)
 	lazy := start(2, map[string]protocol.Handler{"storage.prove": lazyProof()})
 	empty := start(3, map[string]protocol.Handler{"storage.prove": notHeld()})
+	// A miner with room for about one document keeps no more than that.
+	const budget = 6000
+	bcfg := SpecMinerConfig(1, spec, nil)
+	bcfg.Swarm, bcfg.Logger, bcfg.KnowledgeDir, bcfg.ReplicaBudget = fastSwarm(), log, t.TempDir(), budget
+	small, err := StartMiner(ctx, c, colds[4], testKey(t, "storage hot", 4), bcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { small.Close() })
 
 	// Not only text: a binary object is kept too.
 	blob := make([]byte, 5000)
@@ -198,6 +207,34 @@ func TestStorageSubnet(t *testing.T) {
 		}
 		return len(entries) == len(docs)+1
 	})
+	// The small miner heard every announcement, kept what fits its budget
+	// and stopped there (the objects add up to more than it).
+	waitUntil(t, time.Minute, "the small miner to hear every announcement and keep something", func() bool {
+		entries, err := v.Library().List()
+		if err != nil {
+			return false
+		}
+		for _, e := range entries {
+			if _, ok := small.Library().Announced(e.CID); !ok && !small.Library().Has(e.CID) {
+				return false
+			}
+		}
+		n, _ := keptForOthers(small.Library(), testKey(t, "storage hot", 4))
+		return n > 0
+	})
+	defer func() {
+		n, err := keptForOthers(small.Library(), testKey(t, "storage hot", 4))
+		entries, _ := v.Library().List()
+		held := 0
+		for _, e := range entries {
+			if small.Library().Has(e.CID) {
+				held++
+			}
+		}
+		if err != nil || n == 0 || n > budget || held == len(entries) {
+			t.Errorf("the small miner keeps %d bytes of others' objects (%d of %d objects), budget %d (%v)", n, held, len(entries), budget, err)
+		}
+	}()
 	waitUntil(t, time.Minute, "the honest miner to score", func() bool { return scoreOf(v, honest.UID()) > 0 })
 	waitRounds(t, v, 3*5)
 	if s := scoreOf(v, honest.UID()); s < 0.1 {

@@ -203,11 +203,15 @@ func (a *app) minerCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "miner", Short: "Run a miner"}
 	var f neuronFlags
 	var backendSpec, specFile, builtinSpec string
+	var replicaMiB uint64
 	run := &cobra.Command{
 		Use:   "run",
 		Short: "Register the hotkey (burning), serve its address on chain and answer queries until interrupted",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if replicaMiB == 0 || replicaMiB > 1<<24 {
+				return usageError(fmt.Errorf("--replica-budget %d: want 1 to %d MiB", replicaMiB, 1<<24))
+			}
 			spec, err := loadSpec(specFile, builtinSpec)
 			if err != nil {
 				return err
@@ -235,6 +239,7 @@ func (a *app) minerCommand() *cobra.Command {
 				fmt.Fprintf(cmd.ErrOrStderr(), "running spec %q: serving %s\n", spec.Name, strings.Join(spec.Synapses, ", "))
 			}
 			cfg.Listen, cfg.Logger = f.listen, a.log
+			cfg.ReplicaBudget = replicaMiB << 20
 			var stopMetrics func()
 			if cfg.Host, cfg.Swarm, stopMetrics, err = a.hostConfig(cmd, &f); err != nil {
 				return err
@@ -255,6 +260,7 @@ func (a *app) minerCommand() *cobra.Command {
 		},
 	}
 	addNeuronFlags(a, run, &f)
+	run.Flags().Uint64Var(&replicaMiB, "replica-budget", neuron.DefaultReplicaBudget>>20, "MiB of other neurons' knowledge objects a storage miner keeps at most")
 	run.Flags().StringVar(&backendSpec, "backend", "retrieval", "what answers text.generate: retrieval (built-in library), openai:MODEL@URL, exec:COMMAND")
 	run.Flags().StringVar(&specFile, "spec", "", "serve the synapses of the subnet's spec file (storage.prove from the knowledge it replicates, compute.run by doing the jobs, text.generate with --backend); it must be the spec whose hash the chain holds, if any")
 	run.Flags().StringVar(&builtinSpec, "builtin", "", "a built-in spec instead of --spec: "+strings.Join(subnet.BuiltinNames(), ", "))
