@@ -33,23 +33,7 @@ func TestMinerAndValidatorRunAgainstAChain(t *testing.T) {
 	url := runningChainWith(t, c, home, chain.YumaEpoch, "--fund", fund("m"), "--fund", fund("v"))
 	c.ok("--home", home, "subnets", "create", "--name", "qa", "--password-file", pw, "--chain", url)
 
-	start := func(args ...string) (func(), *syncBuffer) {
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan int, 1)
-		out := &syncBuffer{}
-		go func() {
-			done <- runWith(ctx, append([]string{"--home", home, "--log-level", "error"}, args...), env{
-				stdin: strings.NewReader(""), stdout: out, stderr: out,
-				getenv: func(k string) string { return "" }, userHome: func() (string, error) { return "", errors.New("none") },
-			}, nil)
-		}()
-		return func() {
-			cancel()
-			if code := <-done; code != 0 {
-				t.Errorf("%v exited %d: %s", args, code, out.String())
-			}
-		}, out
-	}
+	start := func(args ...string) (func(), *syncBuffer) { return startCommand(t, home, args...) }
 	stopMiner, minerOut := start("--log-level", "info", "miner", "run", "--wallet", "m", "--netuid", "1", "--listen", "/ip4/127.0.0.1/tcp/0", "--password-file", pw, "--chain", url, "--metrics", "127.0.0.1:0")
 	defer stopMiner()
 	stopValidator, validatorOut := start("validator", "run", "--builtin", "qa", "--wallet", "v", "--netuid", "1", "--stake", "50", "--listen", "/ip4/127.0.0.1/tcp/0", "--password-file", pw, "--chain", url, "--query-every", "1", "--weights-every", "3")
@@ -147,4 +131,25 @@ func TestDatasetTasksFromTheExample(t *testing.T) {
 	if _, err := datasetTasks("../../examples/trivia/spec.yaml", "missing.jsonl"); err == nil || !strings.Contains(err.Error(), "missing.jsonl") {
 		t.Fatalf("a missing dataset: %v", err)
 	}
+}
+
+// startCommand runs the command line with args in the background, under
+// home, until the returned stop (which fails t if it exited non-zero);
+// the buffer collects its output.
+func startCommand(t *testing.T, home string, args ...string) (stop func(), out *syncBuffer) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	out = &syncBuffer{}
+	go func() {
+		done <- runWith(ctx, append([]string{"--home", home, "--log-level", "error"}, args...), env{
+			stdin: strings.NewReader(""), stdout: out, stderr: out,
+			getenv: func(k string) string { return "" }, userHome: func() (string, error) { return "", errors.New("none") },
+		}, nil)
+	}()
+	return func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("%v exited %d: %s", args, code, out.String())
+		}
+	}, out
 }

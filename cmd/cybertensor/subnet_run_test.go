@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,23 +35,7 @@ func TestBuiltinSubnetsRun(t *testing.T) {
 			url := runningChainWith(t, c, home, chain.YumaEpoch, "--fund", fund("m"), "--fund", fund("v"))
 			c.ok("--home", home, "subnets", "create", "--builtin", name, "--password-file", pw, "--chain", url)
 
-			start := func(args ...string) (func(), *syncBuffer) {
-				ctx, cancel := context.WithCancel(context.Background())
-				done := make(chan int, 1)
-				out := &syncBuffer{}
-				go func() {
-					done <- runWith(ctx, append([]string{"--home", home, "--log-level", "error"}, args...), env{
-						stdin: strings.NewReader(""), stdout: out, stderr: out,
-						getenv: func(k string) string { return "" }, userHome: func() (string, error) { return "", errors.New("none") },
-					}, nil)
-				}()
-				return func() {
-					cancel()
-					if code := <-done; code != 0 {
-						t.Errorf("%v exited %d: %s", args, code, out.String())
-					}
-				}, out
-			}
+			start := func(args ...string) (func(), *syncBuffer) { return startCommand(t, home, args...) }
 			stopMiner, minerOut := start("miner", "run", "--builtin", name, "--wallet", "m", "--netuid", "1", "--listen", "/ip4/127.0.0.1/tcp/0", "--password-file", pw, "--chain", url)
 			defer stopMiner()
 			stopValidator, validatorOut := start("validator", "run", "--builtin", name, "--wallet", "v", "--netuid", "1", "--stake", "50", "--listen", "/ip4/127.0.0.1/tcp/0", "--password-file", pw, "--chain", url, "--query-every", "1", "--weights-every", "3")
