@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -355,5 +356,72 @@ func TestSpecConfigs(t *testing.T) {
 	}
 	if vcfg.Timeout != storage.Query.Timeout || vcfg.QueryEvery != storage.Query.Every || vcfg.Alpha != storage.Alpha {
 		t.Errorf("SpecValidatorConfig: %+v", vcfg)
+	}
+}
+
+// recordJobs answers nothing useful but records the job bodies it was sent.
+func recordJobs(mu *sync.Mutex, seen map[string]int, who int) protocol.Handler {
+	return protocol.HandlerFunc(func(_ context.Context, r *protocol.Request, _ protocol.ResponseWriter) error {
+		mu.Lock()
+		seen[string(r.Body)] |= 1 << who
+		mu.Unlock()
+		return protocol.Errorf(protocol.StatusBadRequest, "recording only")
+	})
+}
+
+// Each miner gets a job of its own every round: two miners are never sent
+// the same job, so one cannot answer for another.
+func TestEveryMinerGetsItsOwnTask(t *testing.T) {
+	spec, err := subnet.Builtin("compute")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var colds []*wallet.PrivateKey
+	for i := range 3 {
+		colds = append(colds, testKey(t, "own-task cold", i))
+	}
+	c := testChain(t, colds)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	log := slog.New(slog.DiscardHandler)
+	vcfg := SpecValidatorConfig(1, spec, nil)
+	vcfg.Logger, vcfg.QueryEvery = log, 1
+	vcfg.Swarm.Disabled = true
+	v, err := StartValidator(ctx, c, colds[0], testKey(t, "own-task hot", 0), 1e12, vcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.Close() })
+	var mu sync.Mutex
+	seen := map[string]int{} // job body → bit set of the miners sent it
+	for i := 1; i <= 2; i++ {
+		cfg := SpecMinerConfig(1, spec, nil)
+		cfg.Logger, cfg.Handlers = log, map[string]protocol.Handler{"compute.run": recordJobs(&mu, seen, i)}
+		cfg.Swarm.Disabled = true
+		m, err := StartMiner(ctx, c, colds[i], testKey(t, "own-task hot", i), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+	}
+	waitUntil(t, time.Minute, "both miners to receive several jobs", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		got := [3]int{}
+		for _, who := range seen {
+			for i := 1; i <= 2; i++ {
+				if who&(1<<i) != 0 {
+					got[i]++
+				}
+			}
+		}
+		return got[1] >= 5 && got[2] >= 5
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for body, who := range seen {
+		if who == 1<<1|1<<2 {
+			t.Fatalf("both miners were sent job %s", body)
+		}
 	}
 }

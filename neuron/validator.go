@@ -301,18 +301,31 @@ func (v *Validator) round(ctx context.Context, rng *rand.Rand) {
 	if len(ids) == 0 {
 		return
 	}
-	task, err := v.tasks.next(ctx)
-	if err != nil {
-		v.log.Debug("no task this round", "err", err)
-		return
+	// Every miner gets a task of its own (its own question, byte range
+	// and nonce, or seed): miners that share answers gain nothing.
+	tasks := make([]subnet.Task, len(targets))
+	for i := range targets {
+		if tasks[i], err = v.tasks.next(ctx); err != nil {
+			v.log.Debug("no task this round", "err", err)
+			return
+		}
 	}
-	req := &pb.Request{RequestId: fmt.Sprintf("v%d-%d", v.uid, rng.Uint32()), Netuid: uint32(v.cfg.Netuid), Synapse: task.Synapse,
-		Body: task.Body, TimeoutMs: uint32(v.cfg.Timeout / time.Millisecond)}
-	results := v.client.Query(ctx, ids, req)
+	results := make([]protocol.Result, len(targets))
+	var wg sync.WaitGroup
+	for i, task := range tasks {
+		req := &pb.Request{RequestId: fmt.Sprintf("v%d-%d", v.uid, rng.Uint32()), Netuid: uint32(v.cfg.Netuid), Synapse: task.Synapse,
+			Body: task.Body, TimeoutMs: uint32(v.cfg.Timeout / time.Millisecond)}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = v.client.Query(ctx, ids[i:i+1], req)[0]
+		}()
+	}
+	wg.Wait()
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for i, r := range results {
-		v.scores.Update(targets[i].uid, targets[i].hotkey, scoreResult(task, r, v.cfg.Reward, v.cfg.Timeout, v.log))
+		v.scores.Update(targets[i].uid, targets[i].hotkey, scoreResult(tasks[i], r, v.cfg.Reward, v.cfg.Timeout, v.log))
 	}
 	v.queries += int64(len(ids))
 }
