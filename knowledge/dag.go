@@ -178,11 +178,26 @@ type blockGetter func(c cid.Cid) ([]byte, error)
 // writeBody writes the file under root to w, depth first, checking that
 // every node's parts add up.
 func writeBody(ctx context.Context, root cid.Cid, get blockGetter, w io.Writer) (int64, error) {
+	return writeBodyRange(ctx, root, get, w, 0, ^uint64(0))
+}
+
+// writeBodyRange writes the bytes [offset, offset+length) of the file
+// under root to w (fewer if the file ends first), reading only the blocks
+// that hold them: subtrees wholly before the range are skipped by the
+// sizes their parents record, and the walk stops at its end.
+func writeBodyRange(ctx context.Context, root cid.Cid, get blockGetter, w io.Writer, offset, length uint64) (int64, error) {
+	end := offset + length
+	if end < offset {
+		end = ^uint64(0)
+	}
 	var written int64
-	var walk func(c cid.Cid, want uint64, depth int) error
-	walk = func(c cid.Cid, want uint64, depth int) error {
+	var walk func(c cid.Cid, want uint64, depth int, start uint64) error
+	walk = func(c cid.Cid, want uint64, depth int, start uint64) error {
 		if depth > maxDepth {
 			return fmt.Errorf("%w: DAG deeper than %d", ErrBadBlock, maxDepth)
+		}
+		if start >= end || (want != ^uint64(0) && start+want <= offset) {
+			return nil // wholly after or before the range
 		}
 		if err := ctx.Err(); err != nil {
 			return err
@@ -198,20 +213,33 @@ func writeBody(ctx context.Context, root cid.Cid, get blockGetter, w io.Writer) 
 		if want != ^uint64(0) && n.size != want {
 			return fmt.Errorf("%w: %s holds %d bytes, its parent says %d", ErrBadBlock, c, n.size, want)
 		}
-		if len(n.data) > 0 {
-			m, err := w.Write(n.data)
+		if part := overlap(n.data, start, offset, end); len(part) > 0 {
+			m, err := w.Write(part)
 			written += int64(m)
 			if err != nil {
 				return err
 			}
 		}
+		pos := start + uint64(len(n.data))
 		for i, l := range n.links {
-			if err := walk(l, n.sizes[i], depth+1); err != nil {
+			if err := walk(l, n.sizes[i], depth+1, pos); err != nil {
 				return err
 			}
+			pos += n.sizes[i]
 		}
 		return nil
 	}
-	err := walk(root, ^uint64(0), 0)
+	err := walk(root, ^uint64(0), 0, 0)
 	return written, err
+}
+
+// overlap is the part of data, which starts at file offset start, inside
+// [offset, end).
+func overlap(data []byte, start, offset, end uint64) []byte {
+	stop := start + uint64(len(data))
+	lo, hi := max(start, offset), min(stop, end)
+	if lo >= hi {
+		return nil
+	}
+	return data[lo-start : hi-start]
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"math/rand"
+	randv2 "math/rand/v2"
 	"testing"
 
 	"github.com/ipfs/go-cid"
@@ -94,5 +95,45 @@ func TestImportLimit(t *testing.T) {
 	_, _, err := importBody(bytes.NewReader(make([]byte, 300<<10)), 256<<10, memBlocks{}.put)
 	if !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("oversize body: %v", err)
+	}
+}
+
+// A range read returns exactly the bytes of the range, and reads only the
+// blocks that hold them.
+func TestWriteBodyRange(t *testing.T) {
+	body := goRandom(5*ChunkSize+1234, 7)
+	blocks := memBlocks{}
+	root, _, err := importBody(bytes.NewReader(body), 1<<30, blocks.put)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := randv2.New(randv2.NewPCG(1, 2))
+	ranges := [][2]uint64{{0, 0}, {0, 1}, {0, uint64(len(body))}, {ChunkSize - 1, 2}, {ChunkSize, ChunkSize}, {uint64(len(body)) - 1, 1},
+		{uint64(len(body)), 10}, {uint64(len(body)) - 5, 10}, {3 * ChunkSize, ^uint64(0)}}
+	for range 200 {
+		off := uint64(rng.IntN(len(body)))
+		ranges = append(ranges, [2]uint64{off, uint64(rng.IntN(2 * ChunkSize))})
+	}
+	for _, r := range ranges {
+		off, n := r[0], r[1]
+		reads := 0
+		get := func(c cid.Cid) ([]byte, error) { reads++; return blocks.get(c) }
+		var out bytes.Buffer
+		if _, err := writeBodyRange(context.Background(), root, get, &out, off, n); err != nil {
+			t.Fatalf("range %d+%d: %v", off, n, err)
+		}
+		lo := min(off, uint64(len(body)))
+		hi := min(lo+min(n, uint64(len(body))), uint64(len(body)))
+		if !bytes.Equal(out.Bytes(), body[lo:hi]) {
+			t.Fatalf("range %d+%d: %d bytes differ from the body's %d", off, n, out.Len(), hi-lo)
+		}
+		// The root, and the leaves the range touches.
+		leaves := 0
+		if hi > lo {
+			leaves = int((hi-1)/ChunkSize - lo/ChunkSize + 1)
+		}
+		if reads > 1+leaves {
+			t.Fatalf("range %d+%d read %d blocks for %d leaves", off, n, reads, leaves)
+		}
 	}
 }

@@ -32,6 +32,8 @@ var (
 	// ErrNotShared: the object is stored and pinned, but providing it on
 	// the DHT or announcing it failed.
 	ErrNotShared = errors.New("knowledge: stored but not shared")
+	// ErrOutOfRange: a range read past the end of a body.
+	ErrOutOfRange = errors.New("knowledge: range past the end of the body")
 	// ErrClosed: the library is closed.
 	ErrClosed = errors.New("knowledge: closed")
 )

@@ -359,6 +359,41 @@ func (l *Library) Get(ctx context.Context, c cid.Cid, w io.Writer, opts ...Fetch
 	return obj, nil
 }
 
+// ReadRange returns length bytes at offset of the body of c (an object,
+// or a body by its own CID) from the local store, reading only the blocks
+// that hold them; ErrNotFound if c is not held here (nothing is fetched),
+// ErrOutOfRange if the body ends before offset+length.
+func (l *Library) ReadRange(ctx context.Context, c cid.Cid, offset, length uint64) ([]byte, error) {
+	if err := checkCID(c); err != nil {
+		return nil, err
+	}
+	if length > MaxRangeRead {
+		return nil, fmt.Errorf("knowledge: a range of %d bytes exceeds %d", length, MaxRangeRead)
+	}
+	if !l.Has(c) && !l.holdsBody(c) {
+		return nil, fmt.Errorf("%w: %s is not held here", ErrNotFound, c)
+	}
+	body := c
+	if isObject(c) {
+		obj, err := l.localObject(c)
+		if err != nil {
+			return nil, err
+		}
+		body = obj.Body
+	}
+	var buf bytes.Buffer
+	if _, err := writeBodyRange(ctx, body, l.store.get, &buf, offset, length); err != nil {
+		return nil, fmt.Errorf("knowledge: reading %s: %w", body, err)
+	}
+	if uint64(buf.Len()) < length {
+		return nil, fmt.Errorf("%w: %d bytes at %d of %s", ErrOutOfRange, length, offset, c)
+	}
+	return buf.Bytes(), nil
+}
+
+// MaxRangeRead bounds a ReadRange.
+const MaxRangeRead = 16 << 20
+
 // Entry is a root of the local library.
 type Entry struct {
 	CID cid.Cid `json:"cid"`

@@ -288,3 +288,28 @@ func TestGetBodyOfLocalObject(t *testing.T) {
 		t.Fatalf("an absent body offline: %v", err)
 	}
 }
+
+// ReadRange reads a local object's bytes by range, refuses what is not
+// held or past the end, and fetches nothing.
+func TestReadRange(t *testing.T) {
+	l := openTest(t, t.TempDir(), 1)
+	body := goRandom(3*ChunkSize+99, 3)
+	o := publish(t, l, body, Meta{Title: "ranges"})
+	ctx := context.Background()
+	for _, c := range []cid.Cid{o.CID, o.Body} {
+		got, err := l.ReadRange(ctx, c, ChunkSize-10, 20)
+		if err != nil || !bytes.Equal(got, body[ChunkSize-10:ChunkSize+10]) {
+			t.Fatalf("%s: %v", c, err)
+		}
+	}
+	if _, err := l.ReadRange(ctx, o.CID, uint64(len(body))-5, 10); !errors.Is(err, ErrOutOfRange) {
+		t.Fatalf("past the end: %v", err)
+	}
+	if _, err := l.ReadRange(ctx, o.CID, 0, MaxRangeRead+1); err == nil {
+		t.Fatal("an oversized range was read")
+	}
+	other := openTest(t, t.TempDir(), 2)
+	if _, err := other.ReadRange(ctx, o.CID, 0, 1); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("not held: %v", err)
+	}
+}

@@ -93,7 +93,7 @@ func (c *challenges) next(ctx context.Context) (subnet.Task, error) {
 	if err != nil {
 		return subnet.Task{}, err
 	}
-	data, err := readRange(ctx, c.lib, o.CID, ch.Offset, ch.Length)
+	data, err := c.lib.ReadRange(ctx, o.CID, ch.Offset, ch.Length)
 	if err != nil {
 		return subnet.Task{}, fmt.Errorf("neuron: reading the challenged range of %s: %w", o.CID, err)
 	}
