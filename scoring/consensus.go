@@ -85,8 +85,15 @@ func (e *epoch) consensus() {
 		e.emaShares[k] = [2]uint64{uint64(ratio(uint64(alpha), uint64(mu))), uint64(ratio(uint64(beta), uint64(mu)))}
 	}
 	e.prerank = make([]Fixed, n)
+	// Column j's entries are gathered into m[mStart[j]:], where the
+	// column pass overwrites each with its M_ij (see column).
 	e.mStart = make([]int, n+1)
-	e.m = make([]Fixed, e.mSize)
+	most := 0
+	for j, b := range e.columnBound {
+		e.mStart[j+1] = e.mStart[j] + columnRoom(b)
+		most = max(most, b)
+	}
+	e.m = make([]entry, e.mStart[n])
 	e.mSrc = make([]int, n)
 	e.prepareStorage()
 	e.srcStake = make([]Fixed, len(e.sources))
@@ -95,48 +102,44 @@ func (e *epoch) consensus() {
 	for k, s := range e.sources {
 		e.srcStake[k] = e.a[s.row]
 		e.srcDiv[k] = e.rowDiv[s.row]
+		e.srcStakeSum += uint64(e.srcStake[k])
 	}
 
-	total, most := 0, 0
-	for _, b := range e.columnBound {
-		total += room(b, entrySize)
-		most = max(most, b)
-	}
-	entries := make([]entry, min(total, max(room(most, entrySize), blockEntries)))
 	e.scratch = columnScratch{votes: make([]vote, most), deltas: make([]Fixed, most), srcs: make([]uint16, most), q: make([]uint16, most)}
 	for k := range e.scratch.median.votes {
 		e.scratch.median.votes[k] = make([]vote, most)
 	}
+	// fill[j] is where column j's next entry goes; after the gather,
+	// where its entries end.
 	fill := make([]int, n)
+	e.mEnd = fill
 	for lo := 0; lo < n; {
-		// The block is columns lo..hi-1; fill[j] is where column j's
-		// next entry goes.
+		// The block is columns lo..hi-1.
 		hi, size := lo, 0
 		complete := e.uniform // every source has an entry in every column
-		for hi < n && (hi == lo || size+room(e.columnBound[hi], entrySize) <= blockEntries) {
-			fill[hi] = size
-			size += room(e.columnBound[hi], entrySize)
+		for hi < n && (hi == lo || size+columnRoom(e.columnBound[hi]) <= blockEntries) {
+			fill[hi] = e.mStart[hi]
+			size += columnRoom(e.columnBound[hi])
 			complete = complete && e.columnBound[hi] == len(e.sources)
 			hi++
 		}
 		if complete {
-			// Column j's entries are at fill[j]: one per source, in order.
-			stride := room(len(e.sources), entrySize)
+			// Column j's entries are at mStart[j]: one per source, in
+			// order, every column taking the same room.
+			stride := columnRoom(len(e.sources))
 			for k := range e.sources {
-				e.gatherComplete(k, lo, hi, stride, entries)
+				e.gatherComplete(k, lo, hi, stride, e.m[e.mStart[lo]:])
 			}
 			for j := lo; j < hi; j++ {
 				fill[j] += len(e.sources)
 			}
 		} else {
 			for k := range e.sources {
-				e.gather(k, hi, fill, entries)
+				e.gather(k, hi, fill, e.m)
 			}
 		}
-		start := 0
 		for j := lo; j < hi; j++ {
-			e.column(j, entries[start:fill[j]])
-			start += room(e.columnBound[j], entrySize)
+			e.column(j, e.m[e.mStart[j]:fill[j]])
 		}
 		lo = hi
 	}
@@ -282,6 +285,17 @@ func room(n, size int) int {
 	return lines * line / size
 }
 
+// columnRoom returns the room for a column of at most n entries in
+// epoch.m: room(n) for a column of 64 entries or more, which the gather
+// writes side by side with others, else n, so that the padding of many
+// small columns does not swell m.
+func columnRoom(n int) int {
+	if n < 64 {
+		return n
+	}
+	return room(n, entrySize)
+}
+
 // keptWeight is the u16 weight W⁰_ij of row i, a permit holder, if
 // step 5 keeps it: 0 for a self-weight or an outdated one.
 func (e *epoch) keptWeight(i int, en Entry) uint16 {
@@ -330,16 +344,18 @@ func (e *epoch) column(j int, entries []entry) {
 	y := e.out
 	votes := e.scratch.votes[:len(entries)]
 	deltas := e.scratch.deltas[:len(entries)]
-	var bondSum uint64
+	var bondSum, stake uint64
+	var prerank, lo, hi Fixed
 	if len(entries) == len(e.sources) && e.scratch.stakesInPlace {
 		// Vote k is source k's, and its stake is still there from the
-		// last column.
-		bondSum = scoreVotes(entries, e.srcDiv, votes)
+		// last column; the stakes sum to that of every source.
+		bondSum, prerank, lo, hi = scoreAndSumVotes(entries, e.srcDiv, votes)
+		stake = e.srcStakeSum
 	} else {
 		bondSum = spreadVotes(entries, e.srcDiv, e.srcStake, votes)
 		e.scratch.stakesInPlace = len(entries) == len(e.sources)
+		prerank, stake, lo, hi = sumVotes(votes)
 	}
-	prerank, stake, lo, hi := sumVotes(votes)
 	e.prerank[j] = prerank
 
 	// below is the stake of the validators with active stake that have
@@ -368,10 +384,10 @@ func (e *epoch) column(j int, entries []entry) {
 	case bondSum != 0:
 		shares = e.emaShares[bondsNonZero]
 	}
-	at := e.mStart[j]
-	m, srcs := e.m[at:at+len(entries)], e.scratch.srcs[:len(entries)]
-	deltaParts(deltas, newScaledDivider(shares[0], deltaSum), m)
-	most := addBondParts(entries, newScaledDivider(shares[1], bondSum), m, srcs)
+	srcs := e.scratch.srcs[:len(entries)]
+	// M_ij replaces entry ij, which the loops below no longer read.
+	m := entries
+	most := mParts(entries, deltas, newScaledDivider(shares[0], deltaSum), newScaledDivider(shares[1], bondSum), srcs)
 	if most != 0 { // step 14 for this column
 		if len(entries) == len(e.sources) && e.allStore {
 			storeAll(m, most, uint16(j), e.stored, e.storeNext)
@@ -388,7 +404,6 @@ func (e *epoch) column(j int, entries []entry) {
 		e.mSrc[j] = len(e.srcLists)
 		e.srcLists = append(e.srcLists, srcs...)
 	}
-	e.mStart[j+1] = at + len(entries)
 }
 
 // The loops of column, each in a function of its own, kept out of line,
@@ -408,18 +423,23 @@ func spreadVotes(entries []entry, divs []divider, stakes []Fixed, votes []vote) 
 	return bondSum
 }
 
-// scoreVotes is spreadVotes for a column with an entry from every source
-// when votes already hold the sources' stakes in order: it writes the
-// scores only.
+// scoreAndSumVotes is spreadVotes and sumVotes in one loop for a column
+// with an entry from every source when votes already hold the sources'
+// stakes in order: it writes the scores only, and returns the sum of the
+// bonds, Σ w·stake and the smallest and largest score.
 //
 //go:noinline
-func scoreVotes(entries []entry, divs []divider, votes []vote) (bondSum uint64) {
+func scoreAndSumVotes(entries []entry, divs []divider, votes []vote) (bondSum uint64, prerank, lo, hi Fixed) {
 	votes, divs = votes[:len(entries)], divs[:len(entries)]
+	lo = ^Fixed(0)
 	for k, en := range entries {
-		votes[k].w = divs[k].div(uint64(en.weight()))
+		w := divs[k].div(uint64(en.weight()))
+		votes[k].w = w
+		prerank += mul(w, votes[k].stake)
+		lo, hi = min(lo, w), max(hi, w)
 		bondSum += uint64(en.bond())
 	}
-	return bondSum
+	return bondSum, prerank, lo, hi
 }
 
 // sumVotes returns Σ w·stake, Σ stake and the smallest and largest score.
@@ -466,26 +486,16 @@ func penalize(votes []vote, c, rho Fixed, deltas []Fixed) (sum uint64) {
 	return sum
 }
 
-// deltaParts writes each ΔB_ij, normalized and weighted, to m.
+// mParts makes each entry's M_ij, its ΔB_ij and its stored bond
+// normalized and weighted, and writes it over the entry; it notes the
+// entries' sources and returns the largest M_ij.
 //
 //go:noinline
-func deltaParts(deltas []Fixed, delta divider, m []Fixed) {
-	m = m[:len(deltas)]
-	for k, d := range deltas {
-		m[k] = delta.div(uint64(d))
-	}
-}
-
-// addBondParts adds each entry's stored bond, normalized and weighted,
-// to m, which makes M_ij; it notes the entries' sources and returns the
-// largest M_ij.
-//
-//go:noinline
-func addBondParts(entries []entry, bond divider, m []Fixed, srcs []uint16) (most Fixed) {
-	m, srcs = m[:len(entries)], srcs[:len(entries)]
+func mParts(entries []entry, deltas []Fixed, delta, bond divider, srcs []uint16) (most Fixed) {
+	deltas, srcs = deltas[:len(entries)], srcs[:len(entries)]
 	for k, en := range entries {
-		x := m[k] + bond.div(uint64(en.bond()))
-		m[k], srcs[k] = x, en.src()
+		x := delta.div(uint64(deltas[k])) + bond.div(uint64(en.bond()))
+		entries[k], srcs[k] = entry(x), en.src()
 		most = max(most, x)
 	}
 	return most

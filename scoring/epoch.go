@@ -53,7 +53,6 @@ type epoch struct {
 	// it has only bonds), so columnBound[j] sources have an entry in
 	// column j.
 	uniform bool
-	mSize   int // at most this many entries of M
 
 	// Constants of the column pass (consensus.go).
 	minority  uint64       // 1 − κ
@@ -62,15 +61,18 @@ type epoch struct {
 	scratch   columnScratch
 
 	// Results of the column pass.
-	prerank  []Fixed   // Q
-	srcStake []Fixed   // a of each source
-	srcDiv   []divider // rowDiv of each source
-	srcTrust []Fixed   // V of each source
-	// M, column by column: column j's entries are m[mStart[j]:mStart[j+1]],
-	// from the sources srcLists[mSrc[j]:], or from every source in order
-	// when mSrc[j] is -1.
-	m        []Fixed
+	prerank     []Fixed   // Q
+	srcStake    []Fixed   // a of each source
+	srcStakeSum uint64    // Σ srcStake
+	srcDiv      []divider // rowDiv of each source
+	srcTrust    []Fixed   // V of each source
+	// M, column by column: column j's entries are m[mStart[j]:mEnd[j]]
+	// (each an entry while the column pass gathers it, then M_ij as a
+	// Fixed), from the sources srcLists[mSrc[j]:], or from every source
+	// in order when mSrc[j] is -1.
+	m        []entry
 	mStart   []int
+	mEnd     []int
 	mSrc     []int
 	srcLists []uint16
 

@@ -65,7 +65,6 @@ func (e *epoch) maskRows() error {
 			e.sources = append(e.sources, source{row: i, votes: voting, entries: entries})
 			fresh := e.freshBonds[i] && (!voting || e.freshWeights[i])
 			e.uniform = e.uniform && fresh && (same || !voting)
-			e.mSize += entries
 		}
 	}
 	return nil
