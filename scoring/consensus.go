@@ -203,19 +203,21 @@ func (e *epoch) gather(k, hi int, fill []int, entries []entry) {
 
 // gatherComplete is gather for a block of columns lo..hi-1 in which every
 // source has an entry in every column and none is outdated (see
-// epoch.uniform): source k's entry in column j goes to (j−lo)·stride+k,
-// with its self-weight masked to 0. An entry of zeros is harmless in the
-// column pass: it scores 0 and adds nothing.
+// epoch.uniform): the source's row holds uids lo..hi-1 in order, so
+// source k's entry in column j goes to (j−lo)·stride+k, with its
+// self-weight masked to 0. An entry of zeros is harmless in the column
+// pass: it scores 0 and adds nothing.
 func (e *epoch) gatherComplete(k, lo, hi, stride int, entries []entry) {
 	s := &e.sources[k]
-	i, src := s.row, uint16(k)
+	i, src := s.row, entry(k)
 	brow := rowOf(e.in.Bonds, i)[s.nextBond:]
 	brow = brow[:min(hi-lo, len(brow))] // one entry per column
 	s.nextBond += len(brow)
-	base := k - lo*stride
 	if !s.votes {
+		at := k
 		for _, be := range brow {
-			entries[int(be.UID)*stride+base] = newEntry(src, 0, be.Value)
+			entries[at] = src | entry(be.Value)<<32
+			at += stride
 		}
 		return
 	}
@@ -223,12 +225,13 @@ func (e *epoch) gatherComplete(k, lo, hi, stride int, entries []entry) {
 	wrow = wrow[:min(hi-lo, len(wrow))]
 	s.nextWeight += len(wrow)
 	brow = brow[:len(wrow)] // on the same uids
+	at := k
 	for q, we := range wrow {
-		v := we.Value
-		if int(we.UID) == i {
-			v = 0
-		}
-		entries[int(we.UID)*stride+base] = newEntry(src, v, brow[q].Value)
+		entries[at] = src | entry(we.Value)<<16 | entry(brow[q].Value)<<32
+		at += stride
+	}
+	if lo <= i && i < hi { // mask the self-weight
+		entries[(i-lo)*stride+k] &^= 0xffff << 16
 	}
 }
 
