@@ -371,7 +371,12 @@ func (e *epoch) column(j int, entries []entry) {
 	}
 	y.Consensus[j] = c
 
-	rank := clip(votes, entries, c, e.srcTrust, deltas)
+	var rank Fixed
+	if len(entries) == len(e.sources) {
+		rank = clipAll(votes, c, e.srcTrust, deltas)
+	} else {
+		rank = clip(votes, entries, c, e.srcTrust, deltas)
+	}
 	deltaSum := uint64(rank) // with ρ = 1, H = W̃
 	if e.rho != One {
 		deltaSum = penalize(votes, c, e.rho, deltas)
@@ -470,6 +475,22 @@ func clip(votes []vote, entries []entry, c Fixed, trust, deltas []Fixed) (rank F
 		rc := mul(wc, v.stake)
 		rank += rc
 		trust[entries[k].src()] += wc
+		deltas[k] = rc
+	}
+	return rank
+}
+
+// clipAll is clip for a column with an entry from every source: entry k
+// is source k's.
+//
+//go:noinline
+func clipAll(votes []vote, c Fixed, trust, deltas []Fixed) (rank Fixed) {
+	trust, deltas = trust[:len(votes)], deltas[:len(votes)]
+	for k, v := range votes {
+		wc := min(v.w, c)
+		rc := mul(wc, v.stake)
+		rank += rc
+		trust[k] += wc
 		deltas[k] = rc
 	}
 	return rank

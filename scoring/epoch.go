@@ -48,6 +48,7 @@ type epoch struct {
 	freshBonds   []bool   // no bond of row i is outdated
 	sources      []source // the rows the column pass reads, in order
 	columnBound  []int    // at most this many entries of column j in the column pass
+	fullRows     int      // voters with a weight on every uid, not counted in columnBound until the row pass ends
 	// uniform: every source reads without masks (none outdated) and has
 	// one entry per uid it holds (its bonds are on its weights' uids, or
 	// it has only bonds), so columnBound[j] sources have an entry in

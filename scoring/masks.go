@@ -67,6 +67,11 @@ func (e *epoch) maskRows() error {
 			e.uniform = e.uniform && fresh && (same || !voting)
 		}
 	}
+	if e.fullRows != 0 {
+		for j := range e.columnBound {
+			e.columnBound[j] += e.fullRows
+		}
+	}
 	return nil
 }
 
@@ -102,6 +107,9 @@ func (e *epoch) maskWeightRow(i int, row, brow []Entry, voting bool) (sum uint64
 	prev := -1
 	if len(brow) == len(row) && lu > e.maxRegAt { // no weight can be outdated
 		same = true
+		// A valid row of n weights holds every uid: it counts towards
+		// every bound at once (see maskRows).
+		count := voting && len(row) != n
 		for k, en := range row {
 			j := int(en.UID)
 			if j <= prev || j >= n {
@@ -110,9 +118,12 @@ func (e *epoch) maskWeightRow(i int, row, brow []Entry, voting bool) (sum uint64
 			prev = j
 			sum += uint64(en.Value)
 			same = same && brow[k].UID == en.UID
-			if voting {
+			if count {
 				bound[j]++
 			}
+		}
+		if voting && !count {
+			e.fullRows++
 		}
 		return sum - selfWeight(i, row), true, same, true
 	}
