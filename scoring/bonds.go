@@ -29,7 +29,7 @@ func (e *epoch) idleTrust() {
 // storing does not branch.
 func (e *epoch) prepareStorage() {
 	sources := len(e.sources)
-	e.storeFirst, e.storeNext, e.storeAdvance = make([]int, sources), make([]int, sources), make([]int, sources)
+	e.storeFirst, e.storeNext, e.storeAdvance = reuse(e.prev.storeFirst, sources), reuse(e.prev.storeNext, sources), reuse(e.prev.storeAdvance, sources)
 	size := 0
 	for k, s := range e.sources {
 		if e.out.ValidatorPermit[s.row] {
@@ -56,7 +56,8 @@ func (e *epoch) prepareStorage() {
 // store nothing and everyone else keeps the input row.
 func (e *epoch) bonds() {
 	in, n, y := e.in, e.n, e.out
-	d := make([]Fixed, len(e.sources))
+	e.dividends = reuse(e.prev.dividends, len(e.sources))
+	d := e.dividends
 	for j := range n {
 		begin, end := e.mStart[j], e.mEnd[j]
 		if at := e.mSrc[j]; at >= 0 {

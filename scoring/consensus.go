@@ -84,34 +84,41 @@ func (e *epoch) consensus() {
 		}
 		e.emaShares[k] = [2]uint64{uint64(ratio(uint64(alpha), uint64(mu))), uint64(ratio(uint64(beta), uint64(mu)))}
 	}
-	e.prerank = make([]Fixed, n)
+	e.prerank = reuse(e.prev.prerank, n)
 	// Column j's entries are gathered into m[mStart[j]:], where the
 	// column pass overwrites each with its M_ij (see column).
-	e.mStart = make([]int, n+1)
+	e.mStart = reuse(e.prev.mStart, n+1)
 	most := 0
 	for j, b := range e.columnBound {
 		e.mStart[j+1] = e.mStart[j] + columnRoom(b)
 		most = max(most, b)
 	}
-	e.m = make([]entry, e.mStart[n])
-	e.mSrc = make([]int, n)
+	// Not cleared: the column pass reads only the entries the gather wrote.
+	e.m = e.prev.m[:0]
+	if cap(e.m) < e.mStart[n] {
+		e.m = make([]entry, e.mStart[n])
+	}
+	e.m = e.m[:e.mStart[n]]
+	e.mSrc = reuse(e.prev.mSrc, n)
+	e.srcLists = e.prev.srcLists[:0]
 	e.prepareStorage()
-	e.srcStake = make([]Fixed, len(e.sources))
-	e.srcTrust = make([]Fixed, len(e.sources))
-	e.srcDiv = make([]divider, len(e.sources))
+	e.srcStake = reuse(e.prev.srcStake, len(e.sources))
+	e.srcTrust = reuse(e.prev.srcTrust, len(e.sources))
+	e.srcDiv = reuse(e.prev.srcDiv, len(e.sources))
 	for k, s := range e.sources {
 		e.srcStake[k] = e.a[s.row]
 		e.srcDiv[k] = e.rowDiv[s.row]
 		e.srcStakeSum += uint64(e.srcStake[k])
 	}
 
-	e.scratch = columnScratch{votes: make([]vote, most), deltas: make([]Fixed, most), srcs: make([]uint16, most), q: make([]uint16, most)}
+	old := &e.prev.scratch
+	e.scratch = columnScratch{votes: reuse(old.votes, most), deltas: reuse(old.deltas, most), srcs: reuse(old.srcs, most), q: reuse(old.q, most)}
 	for k := range e.scratch.median.votes {
-		e.scratch.median.votes[k] = make([]vote, most)
+		e.scratch.median.votes[k] = reuse(old.median.votes[k], most)
 	}
 	// fill[j] is where column j's next entry goes; after the gather,
 	// where its entries end.
-	fill := make([]int, n)
+	fill := reuse(e.prev.mEnd, n)
 	e.mEnd = fill
 	for lo := 0; lo < n; {
 		// The block is columns lo..hi-1.

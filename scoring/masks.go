@@ -17,17 +17,17 @@ package scoring
 // names the first offending row in the input's order.
 func (e *epoch) maskRows() error {
 	in, n := e.in, e.n
-	e.rowDiv = make([]divider, n)
-	e.freshWeights = make([]bool, n)
-	e.freshBonds = make([]bool, n)
-	e.columnBound = make([]int, n)
+	e.rowDiv = reuse(e.prev.rowDiv, n)
+	e.freshWeights = reuse(e.prev.freshWeights, n)
+	e.freshBonds = reuse(e.prev.freshBonds, n)
+	e.columnBound = reuse(e.prev.columnBound, n)
 	most := 0 // sources at most
 	for i, x := range in.Neurons {
 		if x.ValidatorPermit && e.a[i] != 0 || len(rowOf(in.Bonds, i)) != 0 {
 			most++
 		}
 	}
-	e.sources = make([]source, 0, most)
+	e.sources = reuse(e.prev.sources, most)[:0]
 	e.uniform = true
 	for i, x := range in.Neurons {
 		wrow, brow := rowOf(in.Weights, i), rowOf(in.Bonds, i)
