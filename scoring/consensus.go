@@ -85,13 +85,26 @@ func (e *epoch) consensus() {
 		e.emaShares[k] = [2]uint64{uint64(ratio(uint64(alpha), uint64(mu))), uint64(ratio(uint64(beta), uint64(mu)))}
 	}
 	e.prerank = reuse(e.prev.prerank, n)
-	// Column j's entries are gathered into m[mStart[j]:], where the
-	// column pass overwrites each with its M_ij (see column).
+	// Column j's M_ij go to m[mStart[j]:mEnd[j]]. The entries of a block
+	// of columns are gathered into buf, each column at an odd number of
+	// cache lines from the last (see room), and the column pass writes
+	// their M_ij to m. buf is m itself, the entries overwritten in place,
+	// when m is warm (from a Workspace) or one block. Otherwise buf is a
+	// block buffer, reused from block to block, and m is written in
+	// order, without room: fresh memory costs less written in order than
+	// scattered, and the less of it the better.
 	e.mStart = reuse(e.prev.mStart, n+1)
-	most := 0
-	for j, b := range e.columnBound {
-		e.mStart[j+1] = e.mStart[j] + columnRoom(b)
+	most, total := 0, 0
+	for _, b := range e.columnBound {
+		total += columnRoom(b)
 		most = max(most, b)
+	}
+	aliased := e.prev != e || total <= blockEntries
+	for j, b := range e.columnBound {
+		if aliased {
+			b = columnRoom(b)
+		}
+		e.mStart[j+1] = e.mStart[j] + b
 	}
 	// Not cleared: the column pass reads only the entries the gather wrote.
 	e.m = e.prev.m[:0]
@@ -116,37 +129,49 @@ func (e *epoch) consensus() {
 	for k := range e.scratch.median.votes {
 		e.scratch.median.votes[k] = reuse(old.median.votes[k], most)
 	}
-	// fill[j] is where column j's next entry goes; after the gather,
-	// where its entries end.
+	buf := e.m
+	if !aliased {
+		buf = make([]entry, max(blockEntries, columnRoom(most)))
+	}
+	// fill[j] is where column j's next entry goes in buf; after the
+	// column pass, where its M_ij end in m.
 	fill := reuse(e.prev.mEnd, n)
 	e.mEnd = fill
 	for lo := 0; lo < n; {
-		// The block is columns lo..hi-1.
-		hi, size := lo, 0
+		// The block is columns lo..hi-1, from first in buf.
+		first := 0
+		if aliased {
+			first = e.mStart[lo]
+		}
+		hi, size := lo, first
 		complete := e.uniform // every source has an entry in every column
-		for hi < n && (hi == lo || size+columnRoom(e.columnBound[hi]) <= blockEntries) {
-			fill[hi] = e.mStart[hi]
+		for hi < n && (hi == lo || size-first+columnRoom(e.columnBound[hi]) <= blockEntries) {
+			fill[hi] = size
 			size += columnRoom(e.columnBound[hi])
 			complete = complete && e.columnBound[hi] == len(e.sources)
 			hi++
 		}
 		if complete {
-			// Column j's entries are at mStart[j]: one per source, in
+			// Column j's entries are at fill[j]: one per source, in
 			// order, every column taking the same room.
 			stride := columnRoom(len(e.sources))
 			for k := range e.sources {
-				e.gatherComplete(k, lo, hi, stride, e.m[e.mStart[lo]:])
+				e.gatherComplete(k, lo, hi, stride, buf[first:])
 			}
 			for j := lo; j < hi; j++ {
 				fill[j] += len(e.sources)
 			}
 		} else {
 			for k := range e.sources {
-				e.gather(k, hi, fill, e.m)
+				e.gather(k, hi, fill, buf)
 			}
 		}
+		start := first
 		for j := lo; j < hi; j++ {
-			e.column(j, e.m[e.mStart[j]:fill[j]])
+			entries := buf[start:fill[j]]
+			start += columnRoom(e.columnBound[j])
+			e.column(j, entries, e.m[e.mStart[j]:e.mStart[j]+len(entries)])
+			fill[j] = e.mStart[j] + len(entries)
 		}
 		lo = hi
 	}
@@ -350,7 +375,7 @@ const (
 //     column and matrix. With ρ = 1, ΔB_ij = W̃_ij a_i;
 //   - the column's bonds to store, M_ij upscaled by the column's largest
 //     entry and quantized (step 14), for the sources with a new permit.
-func (e *epoch) column(j int, entries []entry) {
+func (e *epoch) column(j int, entries, m []entry) {
 	y := e.out
 	votes := e.scratch.votes[:len(entries)]
 	deltas := e.scratch.deltas[:len(entries)]
@@ -400,9 +425,9 @@ func (e *epoch) column(j int, entries []entry) {
 		shares = e.emaShares[bondsNonZero]
 	}
 	srcs := e.scratch.srcs[:len(entries)]
-	// M_ij replaces entry ij, which the loops below no longer read.
-	m := entries
-	most := mParts(entries, deltas, newScaledDivider(shares[0], deltaSum), newScaledDivider(shares[1], bondSum), srcs)
+	// m may be entries: M_ij replaces entry ij, which the loops below no
+	// longer read.
+	most := mParts(entries, deltas, newScaledDivider(shares[0], deltaSum), newScaledDivider(shares[1], bondSum), srcs, m)
 	if most != 0 { // step 14 for this column
 		if len(entries) == len(e.sources) && e.allStore {
 			storeAll(m, most, uint16(j), e.stored, e.storeNext)
@@ -518,15 +543,15 @@ func penalize(votes []vote, c, rho Fixed, deltas []Fixed) (sum uint64) {
 }
 
 // mParts makes each entry's M_ij, its ΔB_ij and its stored bond
-// normalized and weighted, and writes it over the entry; it notes the
-// entries' sources and returns the largest M_ij.
+// normalized and weighted, and writes it to m (which may be entries); it
+// notes the entries' sources and returns the largest M_ij.
 //
 //go:noinline
-func mParts(entries []entry, deltas []Fixed, delta, bond divider, srcs []uint16) (most Fixed) {
-	deltas, srcs = deltas[:len(entries)], srcs[:len(entries)]
+func mParts(entries []entry, deltas []Fixed, delta, bond divider, srcs []uint16, m []entry) (most Fixed) {
+	deltas, srcs, m = deltas[:len(entries)], srcs[:len(entries)], m[:len(entries)]
 	for k, en := range entries {
 		x := delta.div(uint64(deltas[k])) + bond.div(uint64(en.bond()))
-		entries[k], srcs[k] = entry(x), en.src()
+		m[k], srcs[k] = entry(x), en.src()
 		most = max(most, x)
 	}
 	return most
