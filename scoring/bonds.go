@@ -29,7 +29,7 @@ func (e *epoch) idleTrust() {
 // storing does not branch.
 func (e *epoch) prepareStorage() {
 	sources := len(e.sources)
-	e.storeFirst, e.storeNext, e.storeAdvance = make([]int, sources), make([]int, sources), make([]int, sources)
+	e.storeFirst, e.storeNext, e.storeAdvance = reuse(e.prev.storeFirst, sources), reuse(e.prev.storeNext, sources), reuse(e.prev.storeAdvance, sources)
 	size := 0
 	for k, s := range e.sources {
 		if e.out.ValidatorPermit[s.row] {
@@ -56,9 +56,10 @@ func (e *epoch) prepareStorage() {
 // store nothing and everyone else keeps the input row.
 func (e *epoch) bonds() {
 	in, n, y := e.in, e.n, e.out
-	d := make([]Fixed, len(e.sources))
+	e.dividends = reuse(e.prev.dividends, len(e.sources))
+	d := e.dividends
 	for j := range n {
-		begin, end := e.mStart[j], e.mStart[j+1]
+		begin, end := e.mStart[j], e.mEnd[j]
 		if at := e.mSrc[j]; at >= 0 {
 			addDividends(e.m[begin:end], e.srcLists[at:at+end-begin], y.Incentive[j], d)
 		} else {
@@ -91,10 +92,10 @@ func (e *epoch) bonds() {
 // entry of column j.
 //
 //go:noinline
-func addDividends(m []Fixed, srcs []uint16, inc Fixed, d []Fixed) {
+func addDividends(m []entry, srcs []uint16, inc Fixed, d []Fixed) {
 	srcs = srcs[:len(m)]
 	for k, x := range m {
-		d[srcs[k]] += mul(x, inc)
+		d[srcs[k]] += mul(Fixed(x), inc)
 	}
 }
 
@@ -102,10 +103,10 @@ func addDividends(m []Fixed, srcs []uint16, inc Fixed, d []Fixed) {
 // source: entry k is source k's.
 //
 //go:noinline
-func addAllDividends(m []Fixed, inc Fixed, d []Fixed) {
+func addAllDividends(m []entry, inc Fixed, d []Fixed) {
 	d = d[:len(m)]
 	for k, x := range m {
-		d[k] += mul(x, inc)
+		d[k] += mul(Fixed(x), inc)
 	}
 }
 
@@ -113,12 +114,12 @@ func addAllDividends(m []Fixed, inc Fixed, d []Fixed) {
 // column-max upscaling to q = floor(65535·M_ij/most), written to q.
 //
 //go:noinline
-func quantize(m []Fixed, most Fixed, q []uint16) {
+func quantize(m []entry, most Fixed, q []uint16) {
 	q = q[:len(m)]
 	upscale := newScaledDivider(65535, uint64(most))
 	for k, x := range m {
 		v := uint16(upscale.div(uint64(x)))
-		if x == most {
+		if Fixed(x) == most {
 			v = 65535
 		}
 		q[k] = v
@@ -130,12 +131,12 @@ func quantize(m []Fixed, most Fixed, q []uint16) {
 // k's.
 //
 //go:noinline
-func storeAll(m []Fixed, most Fixed, j uint16, stored []Entry, next []int) {
+func storeAll(m []entry, most Fixed, j uint16, stored []Entry, next []int) {
 	next = next[:len(m)]
 	upscale := newScaledDivider(65535, uint64(most))
 	for k, x := range m {
 		v := uint16(upscale.div(uint64(x)))
-		if x == most {
+		if Fixed(x) == most {
 			v = 65535
 		}
 		at := next[k]

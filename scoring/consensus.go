@@ -84,59 +84,94 @@ func (e *epoch) consensus() {
 		}
 		e.emaShares[k] = [2]uint64{uint64(ratio(uint64(alpha), uint64(mu))), uint64(ratio(uint64(beta), uint64(mu)))}
 	}
-	e.prerank = make([]Fixed, n)
-	e.mStart = make([]int, n+1)
-	e.m = make([]Fixed, e.mSize)
-	e.mSrc = make([]int, n)
+	e.prerank = reuse(e.prev.prerank, n)
+	// Column j's M_ij go to m[mStart[j]:mEnd[j]]. The entries of a block
+	// of columns are gathered into buf, each column at an odd number of
+	// cache lines from the last (see room), and the column pass writes
+	// their M_ij to m. buf is m itself, the entries overwritten in place,
+	// when m is warm (from a Workspace) or one block. Otherwise buf is a
+	// block buffer, reused from block to block, and m is written in
+	// order, without room: fresh memory costs less written in order than
+	// scattered, and the less of it the better.
+	e.mStart = reuse(e.prev.mStart, n+1)
+	most, total := 0, 0
+	for _, b := range e.columnBound {
+		total += columnRoom(b)
+		most = max(most, b)
+	}
+	aliased := e.prev != e || total <= blockEntries
+	for j, b := range e.columnBound {
+		if aliased {
+			b = columnRoom(b)
+		}
+		e.mStart[j+1] = e.mStart[j] + b
+	}
+	// Not cleared: the column pass reads only the entries the gather wrote.
+	e.m = e.prev.m[:0]
+	if cap(e.m) < e.mStart[n] {
+		e.m = make([]entry, e.mStart[n])
+	}
+	e.m = e.m[:e.mStart[n]]
+	e.mSrc = reuse(e.prev.mSrc, n)
+	e.srcLists = e.prev.srcLists[:0]
 	e.prepareStorage()
-	e.srcStake = make([]Fixed, len(e.sources))
-	e.srcTrust = make([]Fixed, len(e.sources))
-	e.srcDiv = make([]divider, len(e.sources))
+	e.srcStake = reuse(e.prev.srcStake, len(e.sources))
+	e.srcTrust = reuse(e.prev.srcTrust, len(e.sources))
+	e.srcDiv = reuse(e.prev.srcDiv, len(e.sources))
 	for k, s := range e.sources {
 		e.srcStake[k] = e.a[s.row]
 		e.srcDiv[k] = e.rowDiv[s.row]
+		e.srcStakeSum += uint64(e.srcStake[k])
 	}
 
-	total, most := 0, 0
-	for _, b := range e.columnBound {
-		total += room(b, entrySize)
-		most = max(most, b)
-	}
-	entries := make([]entry, min(total, max(room(most, entrySize), blockEntries)))
-	e.scratch = columnScratch{votes: make([]vote, most), deltas: make([]Fixed, most), srcs: make([]uint16, most), q: make([]uint16, most)}
+	old := &e.prev.scratch
+	e.scratch = columnScratch{votes: reuse(old.votes, most), deltas: reuse(old.deltas, most), srcs: reuse(old.srcs, most), q: reuse(old.q, most)}
 	for k := range e.scratch.median.votes {
-		e.scratch.median.votes[k] = make([]vote, most)
+		e.scratch.median.votes[k] = reuse(old.median.votes[k], most)
 	}
-	fill := make([]int, n)
+	buf := e.m
+	if !aliased {
+		buf = make([]entry, max(blockEntries, columnRoom(most)))
+	}
+	// fill[j] is where column j's next entry goes in buf; after the
+	// column pass, where its M_ij end in m.
+	fill := reuse(e.prev.mEnd, n)
+	e.mEnd = fill
 	for lo := 0; lo < n; {
-		// The block is columns lo..hi-1; fill[j] is where column j's
-		// next entry goes.
-		hi, size := lo, 0
+		// The block is columns lo..hi-1, from first in buf.
+		first := 0
+		if aliased {
+			first = e.mStart[lo]
+		}
+		hi, size := lo, first
 		complete := e.uniform // every source has an entry in every column
-		for hi < n && (hi == lo || size+room(e.columnBound[hi], entrySize) <= blockEntries) {
+		for hi < n && (hi == lo || size-first+columnRoom(e.columnBound[hi]) <= blockEntries) {
 			fill[hi] = size
-			size += room(e.columnBound[hi], entrySize)
+			size += columnRoom(e.columnBound[hi])
 			complete = complete && e.columnBound[hi] == len(e.sources)
 			hi++
 		}
 		if complete {
-			// Column j's entries are at fill[j]: one per source, in order.
-			stride := room(len(e.sources), entrySize)
+			// Column j's entries are at fill[j]: one per source, in
+			// order, every column taking the same room.
+			stride := columnRoom(len(e.sources))
 			for k := range e.sources {
-				e.gatherComplete(k, lo, hi, stride, entries)
+				e.gatherComplete(k, lo, hi, stride, buf[first:])
 			}
 			for j := lo; j < hi; j++ {
 				fill[j] += len(e.sources)
 			}
 		} else {
 			for k := range e.sources {
-				e.gather(k, hi, fill, entries)
+				e.gather(k, hi, fill, buf)
 			}
 		}
-		start := 0
+		start := first
 		for j := lo; j < hi; j++ {
-			e.column(j, entries[start:fill[j]])
-			start += room(e.columnBound[j], entrySize)
+			entries := buf[start:fill[j]]
+			start += columnRoom(e.columnBound[j])
+			e.column(j, entries, e.m[e.mStart[j]:e.mStart[j]+len(entries)])
+			fill[j] = e.mStart[j] + len(entries)
 		}
 		lo = hi
 	}
@@ -200,19 +235,21 @@ func (e *epoch) gather(k, hi int, fill []int, entries []entry) {
 
 // gatherComplete is gather for a block of columns lo..hi-1 in which every
 // source has an entry in every column and none is outdated (see
-// epoch.uniform): source k's entry in column j goes to (j−lo)·stride+k,
-// with its self-weight masked to 0. An entry of zeros is harmless in the
-// column pass: it scores 0 and adds nothing.
+// epoch.uniform): the source's row holds uids lo..hi-1 in order, so
+// source k's entry in column j goes to (j−lo)·stride+k, with its
+// self-weight masked to 0. An entry of zeros is harmless in the column
+// pass: it scores 0 and adds nothing.
 func (e *epoch) gatherComplete(k, lo, hi, stride int, entries []entry) {
 	s := &e.sources[k]
-	i, src := s.row, uint16(k)
+	i, src := s.row, entry(k)
 	brow := rowOf(e.in.Bonds, i)[s.nextBond:]
 	brow = brow[:min(hi-lo, len(brow))] // one entry per column
 	s.nextBond += len(brow)
-	base := k - lo*stride
 	if !s.votes {
+		at := k
 		for _, be := range brow {
-			entries[int(be.UID)*stride+base] = newEntry(src, 0, be.Value)
+			entries[at] = src | entry(be.Value)<<32
+			at += stride
 		}
 		return
 	}
@@ -220,12 +257,13 @@ func (e *epoch) gatherComplete(k, lo, hi, stride int, entries []entry) {
 	wrow = wrow[:min(hi-lo, len(wrow))]
 	s.nextWeight += len(wrow)
 	brow = brow[:len(wrow)] // on the same uids
+	at := k
 	for q, we := range wrow {
-		v := we.Value
-		if int(we.UID) == i {
-			v = 0
-		}
-		entries[int(we.UID)*stride+base] = newEntry(src, v, brow[q].Value)
+		entries[at] = src | entry(we.Value)<<16 | entry(brow[q].Value)<<32
+		at += stride
+	}
+	if lo <= i && i < hi { // mask the self-weight
+		entries[(i-lo)*stride+k] &^= 0xffff << 16
 	}
 }
 
@@ -282,6 +320,17 @@ func room(n, size int) int {
 	return lines * line / size
 }
 
+// columnRoom returns the room for a column of at most n entries in
+// epoch.m: room(n) for a column of 64 entries or more, which the gather
+// writes side by side with others, else n, so that the padding of many
+// small columns does not swell m.
+func columnRoom(n int) int {
+	if n < 64 {
+		return n
+	}
+	return room(n, entrySize)
+}
+
 // keptWeight is the u16 weight W⁰_ij of row i, a permit holder, if
 // step 5 keeps it: 0 for a self-weight or an outdated one.
 func (e *epoch) keptWeight(i int, en Entry) uint16 {
@@ -326,20 +375,22 @@ const (
 //     column and matrix. With ρ = 1, ΔB_ij = W̃_ij a_i;
 //   - the column's bonds to store, M_ij upscaled by the column's largest
 //     entry and quantized (step 14), for the sources with a new permit.
-func (e *epoch) column(j int, entries []entry) {
+func (e *epoch) column(j int, entries, m []entry) {
 	y := e.out
 	votes := e.scratch.votes[:len(entries)]
 	deltas := e.scratch.deltas[:len(entries)]
-	var bondSum uint64
+	var bondSum, stake uint64
+	var prerank, lo, hi Fixed
 	if len(entries) == len(e.sources) && e.scratch.stakesInPlace {
 		// Vote k is source k's, and its stake is still there from the
-		// last column.
-		bondSum = scoreVotes(entries, e.srcDiv, votes)
+		// last column; the stakes sum to that of every source.
+		bondSum, prerank, lo, hi = scoreAndSumVotes(entries, e.srcDiv, votes)
+		stake = e.srcStakeSum
 	} else {
 		bondSum = spreadVotes(entries, e.srcDiv, e.srcStake, votes)
 		e.scratch.stakesInPlace = len(entries) == len(e.sources)
+		prerank, stake, lo, hi = sumVotes(votes)
 	}
-	prerank, stake, lo, hi := sumVotes(votes)
 	e.prerank[j] = prerank
 
 	// below is the stake of the validators with active stake that have
@@ -352,7 +403,12 @@ func (e *epoch) column(j int, entries []entry) {
 	}
 	y.Consensus[j] = c
 
-	rank := clip(votes, entries, c, e.srcTrust, deltas)
+	var rank Fixed
+	if len(entries) == len(e.sources) {
+		rank = clipAll(votes, c, e.srcTrust, deltas)
+	} else {
+		rank = clip(votes, entries, c, e.srcTrust, deltas)
+	}
 	deltaSum := uint64(rank) // with ρ = 1, H = W̃
 	if e.rho != One {
 		deltaSum = penalize(votes, c, e.rho, deltas)
@@ -368,10 +424,10 @@ func (e *epoch) column(j int, entries []entry) {
 	case bondSum != 0:
 		shares = e.emaShares[bondsNonZero]
 	}
-	at := e.mStart[j]
-	m, srcs := e.m[at:at+len(entries)], e.scratch.srcs[:len(entries)]
-	deltaParts(deltas, newScaledDivider(shares[0], deltaSum), m)
-	most := addBondParts(entries, newScaledDivider(shares[1], bondSum), m, srcs)
+	srcs := e.scratch.srcs[:len(entries)]
+	// m may be entries: M_ij replaces entry ij, which the loops below no
+	// longer read.
+	most := mParts(entries, deltas, newScaledDivider(shares[0], deltaSum), newScaledDivider(shares[1], bondSum), srcs, m)
 	if most != 0 { // step 14 for this column
 		if len(entries) == len(e.sources) && e.allStore {
 			storeAll(m, most, uint16(j), e.stored, e.storeNext)
@@ -388,7 +444,6 @@ func (e *epoch) column(j int, entries []entry) {
 		e.mSrc[j] = len(e.srcLists)
 		e.srcLists = append(e.srcLists, srcs...)
 	}
-	e.mStart[j+1] = at + len(entries)
 }
 
 // The loops of column, each in a function of its own, kept out of line,
@@ -408,18 +463,23 @@ func spreadVotes(entries []entry, divs []divider, stakes []Fixed, votes []vote) 
 	return bondSum
 }
 
-// scoreVotes is spreadVotes for a column with an entry from every source
-// when votes already hold the sources' stakes in order: it writes the
-// scores only.
+// scoreAndSumVotes is spreadVotes and sumVotes in one loop for a column
+// with an entry from every source when votes already hold the sources'
+// stakes in order: it writes the scores only, and returns the sum of the
+// bonds, Σ w·stake and the smallest and largest score.
 //
 //go:noinline
-func scoreVotes(entries []entry, divs []divider, votes []vote) (bondSum uint64) {
+func scoreAndSumVotes(entries []entry, divs []divider, votes []vote) (bondSum uint64, prerank, lo, hi Fixed) {
 	votes, divs = votes[:len(entries)], divs[:len(entries)]
+	lo = ^Fixed(0)
 	for k, en := range entries {
-		votes[k].w = divs[k].div(uint64(en.weight()))
+		w := divs[k].div(uint64(en.weight()))
+		votes[k].w = w
+		prerank += mul(w, votes[k].stake)
+		lo, hi = min(lo, w), max(hi, w)
 		bondSum += uint64(en.bond())
 	}
-	return bondSum
+	return bondSum, prerank, lo, hi
 }
 
 // sumVotes returns Σ w·stake, Σ stake and the smallest and largest score.
@@ -452,6 +512,22 @@ func clip(votes []vote, entries []entry, c Fixed, trust, deltas []Fixed) (rank F
 	return rank
 }
 
+// clipAll is clip for a column with an entry from every source: entry k
+// is source k's.
+//
+//go:noinline
+func clipAll(votes []vote, c Fixed, trust, deltas []Fixed) (rank Fixed) {
+	trust, deltas = trust[:len(votes)], deltas[:len(votes)]
+	for k, v := range votes {
+		wc := min(v.w, c)
+		rc := mul(wc, v.stake)
+		rank += rc
+		trust[k] += wc
+		deltas[k] = rc
+	}
+	return rank
+}
+
 // penalize writes each vote's ΔB_ij = H_ij a_i for ρ < 1 to deltas and
 // returns their sum.
 //
@@ -466,26 +542,16 @@ func penalize(votes []vote, c, rho Fixed, deltas []Fixed) (sum uint64) {
 	return sum
 }
 
-// deltaParts writes each ΔB_ij, normalized and weighted, to m.
+// mParts makes each entry's M_ij, its ΔB_ij and its stored bond
+// normalized and weighted, and writes it to m (which may be entries); it
+// notes the entries' sources and returns the largest M_ij.
 //
 //go:noinline
-func deltaParts(deltas []Fixed, delta divider, m []Fixed) {
-	m = m[:len(deltas)]
-	for k, d := range deltas {
-		m[k] = delta.div(uint64(d))
-	}
-}
-
-// addBondParts adds each entry's stored bond, normalized and weighted,
-// to m, which makes M_ij; it notes the entries' sources and returns the
-// largest M_ij.
-//
-//go:noinline
-func addBondParts(entries []entry, bond divider, m []Fixed, srcs []uint16) (most Fixed) {
-	m, srcs = m[:len(entries)], srcs[:len(entries)]
+func mParts(entries []entry, deltas []Fixed, delta, bond divider, srcs []uint16, m []entry) (most Fixed) {
+	deltas, srcs, m = deltas[:len(entries)], srcs[:len(entries)], m[:len(entries)]
 	for k, en := range entries {
-		x := m[k] + bond.div(uint64(en.bond()))
-		m[k], srcs[k] = x, en.src()
+		x := delta.div(uint64(deltas[k])) + bond.div(uint64(en.bond()))
+		m[k], srcs[k] = entry(x), en.src()
 		most = max(most, x)
 	}
 	return most

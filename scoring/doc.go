@@ -24,6 +24,9 @@
 // weighted median (a radix selection over stake buckets), clipping, ranks,
 // the bonds EMA and the bonds to store. Normalizations divide by
 // multiply-and-shift with one 128-bit division per row or column.
+// EpochWith gives the same results in a Workspace the caller keeps from
+// one epoch to the next, which saves allocating and clearing the working
+// memory each time.
 //
 // ParseInput and Output.MarshalJSON are the spec's JSON contract, used by
 // "cybertensor scoring epoch"; errors name the offending field.

@@ -7,11 +7,25 @@ package scoring
 // Weights and bonds stay sparse: every pass walks the input's rows (or
 // flat arrays laid out like them), so the cost follows the non-zero
 // entries, not n².
-func Epoch(in *Input) (*Output, error) {
+func Epoch(in *Input) (*Output, error) { return EpochWith(in, nil) }
+
+// Workspace is memory that EpochWith keeps from one epoch to the next, so
+// that a caller running many epochs (a chain at every tempo) does not
+// allocate and clear it each time. The zero value is ready to use. A
+// Workspace serves one EpochWith call at a time; the Output does not
+// share its memory, and it holds no reference to the input.
+type Workspace struct{ e epoch }
+
+// EpochWith is Epoch working in ws, or in fresh memory when ws is nil.
+// Its results are those of Epoch, bit for bit, whatever ws last served.
+func EpochWith(in *Input, ws *Workspace) (*Output, error) {
 	if err := in.validateScalars(); err != nil {
 		return nil, err
 	}
-	e := newEpoch(in)
+	e := newEpoch(in, ws)
+	if ws != nil {
+		defer func() { ws.e = e.buffers() }()
+	}
 	e.activity()
 	e.stake()
 	e.permits()
@@ -33,6 +47,9 @@ type epoch struct {
 	in  *Input
 	n   int
 	out *Output
+	// prev holds the memory of an earlier epoch (see Workspace) for this
+	// one to reuse; it is empty without a Workspace.
+	prev *epoch
 
 	regAt    []uint64 // g: registered_at by uid, for the outdated masks
 	maxRegAt uint64   // max g: a row updated after it has no outdated entry
@@ -48,12 +65,12 @@ type epoch struct {
 	freshBonds   []bool   // no bond of row i is outdated
 	sources      []source // the rows the column pass reads, in order
 	columnBound  []int    // at most this many entries of column j in the column pass
+	fullRows     int      // voters with a weight on every uid, not counted in columnBound until the row pass ends
 	// uniform: every source reads without masks (none outdated) and has
 	// one entry per uid it holds (its bonds are on its weights' uids, or
 	// it has only bonds), so columnBound[j] sources have an entry in
 	// column j.
 	uniform bool
-	mSize   int // at most this many entries of M
 
 	// Constants of the column pass (consensus.go).
 	minority  uint64       // 1 − κ
@@ -62,15 +79,18 @@ type epoch struct {
 	scratch   columnScratch
 
 	// Results of the column pass.
-	prerank  []Fixed   // Q
-	srcStake []Fixed   // a of each source
-	srcDiv   []divider // rowDiv of each source
-	srcTrust []Fixed   // V of each source
-	// M, column by column: column j's entries are m[mStart[j]:mStart[j+1]],
-	// from the sources srcLists[mSrc[j]:], or from every source in order
-	// when mSrc[j] is -1.
-	m        []Fixed
+	prerank     []Fixed   // Q
+	srcStake    []Fixed   // a of each source
+	srcStakeSum uint64    // Σ srcStake
+	srcDiv      []divider // rowDiv of each source
+	srcTrust    []Fixed   // V of each source
+	// M, column by column: column j's entries are m[mStart[j]:mEnd[j]]
+	// (each an entry while the column pass gathers it, then M_ij as a
+	// Fixed), from the sources srcLists[mSrc[j]:], or from every source
+	// in order when mSrc[j] is -1.
+	m        []entry
 	mStart   []int
+	mEnd     []int
 	mSrc     []int
 	srcLists []uint16
 
@@ -81,11 +101,21 @@ type epoch struct {
 	storeNext    []int
 	storeAdvance []int // 1 for the sources that store, 0 for the others
 	allStore     bool  // every source stores
+
+	keys      []permitKey // step 3's selection
+	dividends []Fixed     // d of each source
 }
 
-func newEpoch(in *Input) *epoch {
+func newEpoch(in *Input, ws *Workspace) *epoch {
 	n := len(in.Neurons)
-	e := &epoch{in: in, n: n, out: newOutput(n), regAt: make([]uint64, n)}
+	e := &epoch{in: in, n: n, out: newOutput(n)}
+	// Without a workspace, prev is e itself: each buffer is still nil
+	// when it is made, so reusing it makes a new one.
+	e.prev = e
+	if ws != nil {
+		e.prev = &ws.e
+	}
+	e.regAt = reuse(e.prev.regAt, n)
 	for i, x := range in.Neurons {
 		e.regAt[i] = x.RegisteredAt
 		e.maxRegAt = max(e.maxRegAt, x.RegisteredAt)
@@ -108,7 +138,7 @@ func (e *epoch) stake() {
 	for _, x := range e.in.Neurons {
 		total += x.Stake
 	}
-	e.s = make([]Fixed, e.n)
+	e.s = reuse(e.prev.s, e.n)
 	for i, x := range e.in.Neurons {
 		e.s[i] = ratio(x.Stake, total)
 	}
@@ -116,7 +146,7 @@ func (e *epoch) stake() {
 
 // activeStake is step 4: a_i = s_i for active permit holders, normalized.
 func (e *epoch) activeStake() {
-	e.a = make([]Fixed, e.n)
+	e.a = reuse(e.prev.a, e.n)
 	for i, x := range e.in.Neurons {
 		if e.out.Active[i] && x.ValidatorPermit {
 			e.a[i] = e.s[i]
@@ -155,6 +185,31 @@ func (e *epoch) emission() {
 	}
 	for i := range e.n {
 		y.Emission[i] = scale(y.Combined[i], E)
+	}
+}
+
+// reuse returns buf[:n] cleared, or a new slice if buf is too short.
+func reuse[T any](buf []T, n int) []T {
+	if cap(buf) < n {
+		return make([]T, n)
+	}
+	buf = buf[:n]
+	clear(buf)
+	return buf
+}
+
+// buffers returns an epoch that holds only e's working memory for the
+// next epoch: none of the input, the output or the stored bonds (which
+// the output holds).
+func (e *epoch) buffers() epoch {
+	return epoch{
+		regAt: e.regAt, s: e.s, a: e.a,
+		rowDiv: e.rowDiv, freshWeights: e.freshWeights, freshBonds: e.freshBonds,
+		sources: e.sources, columnBound: e.columnBound, scratch: e.scratch,
+		prerank: e.prerank, srcStake: e.srcStake, srcDiv: e.srcDiv, srcTrust: e.srcTrust,
+		m: e.m, mStart: e.mStart, mEnd: e.mEnd, mSrc: e.mSrc, srcLists: e.srcLists,
+		storeFirst: e.storeFirst, storeNext: e.storeNext, storeAdvance: e.storeAdvance,
+		keys: e.keys, dividends: e.dividends,
 	}
 }
 

@@ -17,17 +17,17 @@ package scoring
 // names the first offending row in the input's order.
 func (e *epoch) maskRows() error {
 	in, n := e.in, e.n
-	e.rowDiv = make([]divider, n)
-	e.freshWeights = make([]bool, n)
-	e.freshBonds = make([]bool, n)
-	e.columnBound = make([]int, n)
+	e.rowDiv = reuse(e.prev.rowDiv, n)
+	e.freshWeights = reuse(e.prev.freshWeights, n)
+	e.freshBonds = reuse(e.prev.freshBonds, n)
+	e.columnBound = reuse(e.prev.columnBound, n)
 	most := 0 // sources at most
 	for i, x := range in.Neurons {
 		if x.ValidatorPermit && e.a[i] != 0 || len(rowOf(in.Bonds, i)) != 0 {
 			most++
 		}
 	}
-	e.sources = make([]source, 0, most)
+	e.sources = reuse(e.prev.sources, most)[:0]
 	e.uniform = true
 	for i, x := range in.Neurons {
 		wrow, brow := rowOf(in.Weights, i), rowOf(in.Bonds, i)
@@ -65,7 +65,11 @@ func (e *epoch) maskRows() error {
 			e.sources = append(e.sources, source{row: i, votes: voting, entries: entries})
 			fresh := e.freshBonds[i] && (!voting || e.freshWeights[i])
 			e.uniform = e.uniform && fresh && (same || !voting)
-			e.mSize += entries
+		}
+	}
+	if e.fullRows != 0 {
+		for j := range e.columnBound {
+			e.columnBound[j] += e.fullRows
 		}
 	}
 	return nil
@@ -103,6 +107,9 @@ func (e *epoch) maskWeightRow(i int, row, brow []Entry, voting bool) (sum uint64
 	prev := -1
 	if len(brow) == len(row) && lu > e.maxRegAt { // no weight can be outdated
 		same = true
+		// A valid row of n weights holds every uid: it counts towards
+		// every bound at once (see maskRows).
+		count := voting && len(row) != n
 		for k, en := range row {
 			j := int(en.UID)
 			if j <= prev || j >= n {
@@ -111,9 +118,12 @@ func (e *epoch) maskWeightRow(i int, row, brow []Entry, voting bool) (sum uint64
 			prev = j
 			sum += uint64(en.Value)
 			same = same && brow[k].UID == en.UID
-			if voting {
+			if count {
 				bound[j]++
 			}
+		}
+		if voting && !count {
+			e.fullRows++
 		}
 		return sum - selfWeight(i, row), true, same, true
 	}

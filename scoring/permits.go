@@ -38,7 +38,8 @@ func (e *epoch) permits() {
 	if k == 0 {
 		return
 	}
-	keys := make([]permitKey, n)
+	e.keys = reuse(e.prev.keys, n)
+	keys := e.keys
 	for i, x := range e.in.Neurons {
 		keys[i] = permitKey{x.Stake, i}
 	}

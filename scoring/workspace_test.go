@@ -1,0 +1,47 @@
+package scoring
+
+import (
+	"math/rand/v2"
+	"reflect"
+	"testing"
+)
+
+// One Workspace serving a sequence of unlike epochs (sizes up and down,
+// dense and masked, sparse and multi-block, ρ < 1, an invalid input in
+// between) gives the bits Epoch gives on fresh memory, every time.
+func TestEpochWithWorkspaceMatchesEpoch(t *testing.T) {
+	r := rand.New(rand.NewPCG(51, 52))
+	var ins []*Input
+	for run := range 4 {
+		in := largeEpochInput(r, 300+r.IntN(1200), 16+r.IntN(48))
+		in.Params.BondsPenalty = []uint64{65535, 20_000}[run%2]
+		ins = append(ins, in)
+		dense := denseEpochInput(r, 64+r.IntN(900), 8+r.IntN(40), run%2 == 1)
+		if run == 2 {
+			dense.Params.MaxAllowedValidators = uint64(len(dense.Neurons))
+		}
+		ins = append(ins, dense)
+	}
+	ins = append(ins, denseInput(256, 64), denseInput(2000, 70), denseInput(100, 10))
+	bad := denseInput(50, 5)
+	bad.Weights[1][3].UID = 0 // unsorted
+	r.Shuffle(len(ins), func(a, b int) { ins[a], ins[b] = ins[b], ins[a] })
+	ins = append(ins[:3], append([]*Input{bad}, ins[3:]...)...)
+
+	var ws Workspace
+	for k, in := range ins {
+		want, wantErr := Epoch(in)
+		got, err := EpochWith(in, &ws)
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("input %d: error %v, want %v", k, err, wantErr)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("input %d (%d uids): EpochWith with a used workspace differs from Epoch", k, len(in.Neurons))
+		}
+		if err == nil && k == 0 {
+			if again, _ := EpochWith(in, &ws); !reflect.DeepEqual(again, want) {
+				t.Fatal("input 0 again: differs from Epoch")
+			}
+		}
+	}
+}
