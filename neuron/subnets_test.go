@@ -287,33 +287,7 @@ func TestComputeSubnet(t *testing.T) {
 	}
 	for _, spec := range []*subnet.Spec{builtin, arithmetic} {
 		t.Run(spec.Tasks.Generator, func(t *testing.T) {
-			var colds []*wallet.PrivateKey
-			for i := range 3 {
-				colds = append(colds, testKey(t, "compute cold", i))
-			}
-			c := testChain(t, colds)
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			log := slog.New(slog.DiscardHandler)
-			vcfg := SpecValidatorConfig(1, spec, nil)
-			vcfg.Logger, vcfg.QueryEvery = log, 1
-			vcfg.Swarm.Disabled = true
-			v, err := StartValidator(ctx, c, colds[0], testKey(t, "compute hot", 0), 1e12, vcfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { v.Close() })
-			start := func(i int, handlers map[string]protocol.Handler) *Miner {
-				cfg := SpecMinerConfig(1, spec, nil)
-				cfg.Logger, cfg.Handlers = log, handlers
-				cfg.Swarm.Disabled = true
-				m, err := StartMiner(ctx, c, colds[i], testKey(t, "compute hot", i), cfg)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { m.Close() })
-				return m
-			}
+			v, start := offSwarmSubnet(t, spec, "compute", 2)
 			honest := start(1, nil)
 			lazy := start(2, map[string]protocol.Handler{"compute.run": lazyNonces()})
 			waitUntil(t, time.Minute, "the honest miner to score", func() bool { return scoreOf(v, honest.UID()) > 0 })
@@ -359,6 +333,42 @@ func TestSpecConfigs(t *testing.T) {
 	}
 }
 
+// offSwarmSubnet is spec's subnet on an embedded chain with a validator
+// querying every block and room for miners uids 1 to miners, all off the
+// swarm (queries still reach them through their axons); start starts
+// miner i, with handlers replacing built-in ones.
+func offSwarmSubnet(t *testing.T, spec *subnet.Spec, label string, miners int) (v *Validator, start func(i int, handlers map[string]protocol.Handler) *Miner) {
+	t.Helper()
+	var colds []*wallet.PrivateKey
+	for i := range miners + 1 {
+		colds = append(colds, testKey(t, label+" cold", i))
+	}
+	c := testChain(t, colds)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	log := slog.New(slog.DiscardHandler)
+	vcfg := SpecValidatorConfig(1, spec, nil)
+	vcfg.Logger, vcfg.QueryEvery = log, 1
+	vcfg.Swarm.Disabled = true
+	v, err := StartValidator(ctx, c, colds[0], testKey(t, label+" hot", 0), 1e12, vcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.Close() })
+	return v, func(i int, handlers map[string]protocol.Handler) *Miner {
+		t.Helper()
+		cfg := SpecMinerConfig(1, spec, nil)
+		cfg.Logger, cfg.Handlers = log, handlers
+		cfg.Swarm.Disabled = true
+		m, err := StartMiner(ctx, c, colds[i], testKey(t, label+" hot", i), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		return m
+	}
+}
+
 // recordJobs answers nothing useful but records the job bodies it was sent.
 func recordJobs(mu *sync.Mutex, seen map[string]int, who int) protocol.Handler {
 	return protocol.HandlerFunc(func(_ context.Context, r *protocol.Request, _ protocol.ResponseWriter) error {
@@ -376,33 +386,11 @@ func TestEveryMinerGetsItsOwnTask(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var colds []*wallet.PrivateKey
-	for i := range 3 {
-		colds = append(colds, testKey(t, "own-task cold", i))
-	}
-	c := testChain(t, colds)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	log := slog.New(slog.DiscardHandler)
-	vcfg := SpecValidatorConfig(1, spec, nil)
-	vcfg.Logger, vcfg.QueryEvery = log, 1
-	vcfg.Swarm.Disabled = true
-	v, err := StartValidator(ctx, c, colds[0], testKey(t, "own-task hot", 0), 1e12, vcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { v.Close() })
+	_, start := offSwarmSubnet(t, spec, "own-task", 2)
 	var mu sync.Mutex
 	seen := map[string]int{} // job body → bit set of the miners sent it
 	for i := 1; i <= 2; i++ {
-		cfg := SpecMinerConfig(1, spec, nil)
-		cfg.Logger, cfg.Handlers = log, map[string]protocol.Handler{"compute.run": recordJobs(&mu, seen, i)}
-		cfg.Swarm.Disabled = true
-		m, err := StartMiner(ctx, c, colds[i], testKey(t, "own-task hot", i), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { m.Close() })
+		start(i, map[string]protocol.Handler{"compute.run": recordJobs(&mu, seen, i)})
 	}
 	waitUntil(t, time.Minute, "both miners to receive several jobs", func() bool {
 		mu.Lock()
