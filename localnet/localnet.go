@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
@@ -230,7 +231,7 @@ func (m *member) start(ctx context.Context, c chainlink.Chain, cfg Config, i int
 		// first epochs then score every miner zero, which blurs the
 		// copier's disadvantage this run demonstrates.)
 		var g backend.Generator
-		if contains(m.spec.Synapses, "text.generate") {
+		if slices.Contains(m.spec.Synapses, "text.generate") {
 			g = backend.NewRetrieval(docs...)
 			if m.adversary == Lazy {
 				g = &lazyGenerator{rng: mrand.New(mrand.NewPCG(uint64(i), 7))}
@@ -248,15 +249,6 @@ func (m *member) start(ctx context.Context, c chainlink.Chain, cfg Config, i int
 		return fmt.Errorf("localnet: starting %s: %w", name, err)
 	}
 	return nil
-}
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // Run starts the network, runs it for cfg.For (or until ctx ends) and
@@ -483,12 +475,7 @@ func subnetParams(defaults chain.Hyperparams, spec *subnet.Spec, cfg Config) (ch
 	params.MaxRegsPerBlock, params.TargetRegsPerInterval = maxSubnetSize, maxSubnetSize
 	params.MinAllowedWeights = 1
 	params.Kappa = 32767
-	names := make([]string, 0, len(spec.Hyperparameters))
-	for name := range spec.Hyperparameters {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(spec.Hyperparameters)) {
 		if name == "max_allowed_validators" {
 			continue // every localnet validator gets a permit
 		}

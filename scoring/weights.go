@@ -34,15 +34,20 @@ func (s *Scores) Update(uid uint16, holder string, score float64) error {
 	if math.IsNaN(score) || math.IsInf(score, 0) {
 		return fmt.Errorf("%w: uid %d: %v", ErrNonFinite, uid, score)
 	}
-	for int(uid) >= len(s.values) {
-		s.values = append(s.values, 0)
-		s.holders = append(s.holders, "")
-	}
+	s.grow(uid)
 	if s.holders[uid] != holder {
 		s.holders[uid], s.values[uid] = holder, 0
 	}
 	s.values[uid] = s.alpha*score + (1-s.alpha)*s.values[uid]
 	return nil
+}
+
+// grow makes room for uid.
+func (s *Scores) grow(uid uint16) {
+	for int(uid) >= len(s.values) {
+		s.values = append(s.values, 0)
+		s.holders = append(s.holders, "")
+	}
 }
 
 // Values returns the averages indexed by uid.
@@ -91,10 +96,7 @@ func RestoreScores(alpha float64, entries []ScoreEntry) (*Scores, error) {
 		case int(e.UID) < len(s.holders) && s.holders[e.UID] != "":
 			return nil, fmt.Errorf("scoring: uid %d listed twice", e.UID)
 		}
-		for int(e.UID) >= len(s.values) {
-			s.values = append(s.values, 0)
-			s.holders = append(s.holders, "")
-		}
+		s.grow(e.UID)
 		s.holders[e.UID], s.values[e.UID] = e.Holder, e.Value
 	}
 	return s, nil

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -217,7 +218,7 @@ func (s *Spec) validate(lines map[string]int) error {
 	}
 	seen := map[string]bool{}
 	for i, syn := range s.Synapses {
-		if !contains(Synapses, syn) {
+		if !slices.Contains(Synapses, syn) {
 			return bad(fmt.Sprintf("synapses[%d]", i), "unknown synapse %q (known: %s)", syn, strings.Join(Synapses, ", "))
 		}
 		if seen[syn] {
@@ -232,16 +233,16 @@ func (s *Spec) validate(lines map[string]int) error {
 			return bad("tasks.path", "a dataset source needs a path")
 		}
 	case FromGenerator:
-		if !contains(Generators, s.Tasks.Generator) {
+		if !slices.Contains(Generators, s.Tasks.Generator) {
 			return bad("tasks.generator", "unknown generator %q (known: %s)", s.Tasks.Generator, strings.Join(Generators, ", "))
 		}
 	default:
 		return bad("tasks.source", "%q: want %s, %s or %s", s.Tasks.Source, FromKnowledge, FromDataset, FromGenerator)
 	}
-	if s.Tasks.Synapse != "" && !contains(s.Synapses, s.Tasks.Synapse) {
+	if s.Tasks.Synapse != "" && !slices.Contains(s.Synapses, s.Tasks.Synapse) {
 		return bad("tasks.synapse", "%q is not one of the spec's synapses", s.Tasks.Synapse)
 	}
-	if want := taskSynapses[s.Tasks.Source]; !contains(want, s.TaskSynapse()) {
+	if want := taskSynapses[s.Tasks.Source]; !slices.Contains(want, s.TaskSynapse()) {
 		field := "tasks.synapse"
 		if s.Tasks.Synapse == "" {
 			field = "tasks.source" // the default, the first synapse, does not fit
@@ -306,12 +307,3 @@ func (s *Spec) Text() []byte { return s.text }
 
 // Hash is SHA-256 of the spec's text: register_network's spec_hash.
 func (s *Spec) Hash() [32]byte { return sha256.Sum256(s.text) }
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}

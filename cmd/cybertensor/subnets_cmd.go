@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -118,11 +119,7 @@ func (a *app) applyHyperparams(ctx context.Context, cmd *cobra.Command, c chainl
 	if netuid == 0 {
 		return errors.New("the chain did not say which netuid it gave the subnet; set its hyperparameters with subnets set-hyperparam")
 	}
-	names := make([]string, 0, len(spec.Hyperparameters))
-	for name := range spec.Hyperparameters {
-		names = append(names, name)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(spec.Hyperparameters))
 	sender := chainlink.NewSender(c, owner)
 	for i, name := range names {
 		v := spec.Hyperparameters[name]
