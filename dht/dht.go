@@ -60,8 +60,12 @@ type DHT struct {
 	kad *kaddht.IpfsDHT
 	h   host.Host
 	key *wallet.PrivateKey
+	reg Registry
 	cfg Config
 	log *slog.Logger
+
+	joinedMu sync.Mutex
+	joined   map[uint16]bool // subnets this neuron announced membership of
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -92,7 +96,7 @@ func New(h host.Host, key *wallet.PrivateKey, reg Registry, cfg Config) (*DHT, e
 		return nil, fmt.Errorf("dht: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &DHT{kad: kad, h: h, key: key, cfg: cfg, log: cfg.Logger.With("component", "dht"), ctx: ctx, cancel: cancel}
+	d := &DHT{kad: kad, h: h, key: key, reg: reg, cfg: cfg, joined: map[uint16]bool{}, log: cfg.Logger.With("component", "dht"), ctx: ctx, cancel: cancel}
 	if err := kad.Bootstrap(ctx); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("dht: bootstrap: %w", err)
@@ -128,6 +132,9 @@ func (d *DHT) Join(ctx context.Context, netuid uint16, uid uint16, protocols []s
 	if err := d.announce(ctx, netuid, uid, protocols); err != nil {
 		return err
 	}
+	d.joinedMu.Lock()
+	d.joined[netuid] = true
+	d.joinedMu.Unlock()
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
@@ -170,12 +177,65 @@ func (d *DHT) announce(ctx context.Context, netuid, uid uint16, protocols []stri
 
 // Members finds the peers providing netuid's key, until ctx ends or the
 // search completes.
+//
+// On a subnet this neuron has joined, Members also keeps what it finds: each
+// provider whose hotkey the Registry says is registered on netuid (and
+// whose addresses are known) becomes a provider record in this neuron's own
+// store. A newcomer asking any member for the subnet key's providers then
+// gets the whole subnet in one hop, instead of walking to the few peers
+// closest to the key. The answer is the standard GET_PROVIDERS response, so
+// other implementations need nothing new. Kept records last as long as
+// any provider record (48 hours from the last time a search found them);
+// a neuron that leaves the subnet's registry is no longer kept, and one that
+// stays registered but goes offline is listed as the chain lists its axon:
+// callers learn who is alive by dialing.
 func (d *DHT) Members(ctx context.Context, netuid uint16) []peer.AddrInfo {
+	key := SubnetKey(d.cfg.ChainID, netuid)
 	var out []peer.AddrInfo
-	for p := range d.kad.FindProvidersAsync(ctx, SubnetKey(d.cfg.ChainID, netuid), 0) {
+	for p := range d.kad.FindProvidersAsync(ctx, key, 0) {
 		out = append(out, p)
 	}
+	d.joinedMu.Lock()
+	joined := d.joined[netuid]
+	d.joinedMu.Unlock()
+	if joined {
+		d.keepMembers(ctx, netuid, key, out)
+	}
 	return out
+}
+
+// maxKeptMembers bounds the provider records Members keeps for one subnet
+// per search (a subnet holds at most 4,096 uids).
+const maxKeptMembers = 4096
+
+// keepMembers stores the registered members among found as provider records
+// of key in this neuron's provider store.
+func (d *DHT) keepMembers(ctx context.Context, netuid uint16, key cid.Cid, found []peer.AddrInfo) {
+	store := d.kad.ProviderStore()
+	if store == nil || d.reg == nil {
+		return
+	}
+	kept := 0
+	for _, p := range found {
+		if kept == maxKeptMembers || ctx.Err() != nil {
+			return
+		}
+		if p.ID == d.h.ID() || len(p.Addrs) == 0 {
+			continue
+		}
+		hotkey, err := protocol.HotkeyAddress(p.ID)
+		if err != nil {
+			continue
+		}
+		if _, ok, err := d.reg.Lookup(ctx, netuid, hotkey); err != nil || !ok {
+			continue
+		}
+		if err := store.AddProvider(ctx, key.Hash(), p); err != nil {
+			d.log.Debug("keeping a subnet member", "netuid", netuid, "peer", p.ID, "err", err)
+			return
+		}
+		kept++
+	}
 }
 
 // LookupRecord fetches and checks a neuron's record.

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	kadpb "github.com/libp2p/go-libp2p-kad-dht/pb"
+	kbucket "github.com/libp2p/go-libp2p-kbucket"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"go.uber.org/goleak"
 
@@ -193,4 +195,116 @@ func FuzzDecodeRecord(f *testing.F) {
 			t.Fatal("accepted record without a peer")
 		}
 	})
+}
+
+// A member that has searched its subnet answers a newcomer's GET_PROVIDERS
+// with every member, in one request to that one member.
+func TestMemberAnswersWholeSubnetInOneHop(t *testing.T) {
+	count := 24
+	if testing.Short() {
+		count = 12
+	}
+	reg := &registry{m: map[wallet.Address]uint16{}}
+	ms := swarm(t, count, reg)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for i, m := range ms {
+		if err := m.d.Join(ctx, 1, uint16(i), nil); err != nil {
+			t.Fatalf("join %d: %v", i, err)
+		}
+	}
+	// Every member runs its discovery search until it has seen the subnet
+	// whole (as a neuron's discovery loop does every round).
+	for i, m := range ms {
+		deadline := time.Now().Add(time.Minute)
+		for {
+			if n := len(m.d.Members(ctx, 1)); n >= count-1 {
+				break
+			} else if time.Now().After(deadline) {
+				t.Fatalf("member %d found %d of %d", i, n, count-1)
+			}
+		}
+	}
+
+	k := key(1000)
+	reg.mu.Lock()
+	reg.m[k.PublicKey().Address()] = uint16(count)
+	reg.mu.Unlock()
+	n, err := node.New(context.Background(), node.DefaultTestConfig(k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	cfg := DefaultConfig("dht-test")
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	// Ask the member farthest from the subnet key: it is not among the
+	// bucket-size closest peers that hold the members' own provider
+	// records, so all it can answer is what it kept.
+	ids := make([]peer.ID, count)
+	byID := map[peer.ID]*node.Node{}
+	for i, m := range ms {
+		ids[i] = m.n.ID()
+		byID[ids[i]] = m.n
+	}
+	sorted := kbucket.SortClosestPeers(ids, kbucket.ConvertKey(string(SubnetKey("dht-test", 1).Hash())))
+	asked := byID[sorted[count-1]]
+	if err := n.Connect(ctx, peer.AddrInfo{ID: asked.ID(), Addrs: asked.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(n, k, reg, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	messenger, err := kadpb.NewProtocolMessenger(d.kad.MessageSender())
+	if err != nil {
+		t.Fatal(err)
+	}
+	provs, _, err := messenger.GetProviders(ctx, asked.ID(), SubnetKey("dht-test", 1).Hash())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[peer.ID]bool{}
+	for _, p := range provs {
+		if len(p.Addrs) == 0 {
+			t.Errorf("provider %s without addresses", p.ID)
+		}
+		got[p.ID] = true
+	}
+	for i, m := range ms {
+		if !got[m.n.ID()] {
+			t.Errorf("member %d missing from the one-hop answer (%d of %d)", i, len(got), count)
+		}
+	}
+}
+
+// Only providers registered on the subnet are kept and passed on.
+func TestKeepMembersOnlyRegistered(t *testing.T) {
+	reg := &registry{m: map[wallet.Address]uint16{}}
+	ms := swarm(t, 1, reg)
+	d := ms[0].d
+	registered, stranger := key(501), key(502)
+	reg.m[registered.PublicKey().Address()] = 5
+	addr := ms[0].n.Addrs()
+	found := []peer.AddrInfo{
+		{ID: registered.PublicKey().PeerID(), Addrs: addr},
+		{ID: stranger.PublicKey().PeerID(), Addrs: addr},
+		{ID: key(503).PublicKey().PeerID()}, // no addresses: nothing to pass on
+		{ID: ms[0].n.ID(), Addrs: addr},     // itself
+	}
+	reg.m[key(503).PublicKey().Address()] = 6
+	ctx := context.Background()
+	k := SubnetKey("dht-test", 9)
+	d.keepMembers(ctx, 9, k, found)
+	kept, err := d.kad.ProviderStore().GetProviders(ctx, k.Hash())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kept) != 1 || kept[0].ID != registered.PublicKey().PeerID() {
+		t.Fatalf("kept %v, want only the registered member", kept)
+	}
+	// Its own searches find the kept member in its store.
+	if got := d.Members(ctx, 9); len(got) != 1 {
+		t.Fatalf("members of subnet 9: %v", got)
+	}
 }
