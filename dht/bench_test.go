@@ -31,6 +31,7 @@ func BenchmarkNewNeuronFindsSubnet(b *testing.B) {
 	const members = 200
 	reg := &registry{m: map[wallet.Address]uint16{}}
 	ms := make([]member, members)
+	boots := make([]peer.AddrInfo, members) // each member's bootstrap peer
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := range ms {
 		k := key(20_000 + i)
@@ -45,6 +46,7 @@ func BenchmarkNewNeuronFindsSubnet(b *testing.B) {
 			bi := r.IntN(i)
 			boot := ms[bi].n
 			cfg.Bootstrap = []peer.AddrInfo{{ID: boot.ID(), Addrs: boot.Addrs()}}
+			boots[i] = cfg.Bootstrap[0]
 			// Setting up, not measured: a loaded machine may drop a QUIC
 			// handshake, so try a few times.
 			for attempt := 1; ; attempt++ {
@@ -86,13 +88,22 @@ func BenchmarkNewNeuronFindsSubnet(b *testing.B) {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			var err error
-			for range 5 {
+			for range 30 {
 				if err = m.d.Join(ctx, 1, uint16(i), nil); err == nil {
 					return
 				}
-				time.Sleep(time.Second) // let the routing table fill
+				// An empty routing table: the member's one connection
+				// may have been trimmed on a loaded machine; dial its
+				// bootstrap peer again and let the table fill.
+				if i > 0 && len(m.n.Network().Conns()) == 0 {
+					if sw, ok := m.n.Network().(*lpswarm.Swarm); ok {
+						sw.Backoff().Clear(boots[i].ID)
+					}
+					_ = m.n.Connect(ctx, boots[i])
+				}
+				time.Sleep(time.Second)
 			}
-			errs <- fmt.Errorf("member %d: %w", i, err)
+			errs <- fmt.Errorf("member %d (%d connections, routing table %d): %w", i, len(m.n.Network().Conns()), m.d.RoutingTableSize(), err)
 		}()
 	}
 	wg.Wait()
