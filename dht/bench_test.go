@@ -160,6 +160,7 @@ func BenchmarkNewNeuronFindsSubnet(b *testing.B) {
 		found := map[peer.ID]bool{}
 		for len(found) < members {
 			qctx, qcancel := context.WithTimeout(ctx, 30*time.Second)
+			d.waitRoutable(qctx) // as Members does
 			for p := range d.kad.FindProvidersAsync(qctx, SubnetKey("dht-bench", 1), 0) {
 				found[p.ID] = true
 				if len(found) == members {

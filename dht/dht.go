@@ -191,6 +191,7 @@ func (d *DHT) announce(ctx context.Context, netuid, uid uint16, protocols []stri
 // callers learn who is alive by dialing.
 func (d *DHT) Members(ctx context.Context, netuid uint16) []peer.AddrInfo {
 	key := SubnetKey(d.cfg.ChainID, netuid)
+	d.waitRoutable(ctx)
 	var out []peer.AddrInfo
 	for p := range d.kad.FindProvidersAsync(ctx, key, 0) {
 		out = append(out, p)
@@ -203,6 +204,36 @@ func (d *DHT) Members(ctx context.Context, netuid uint16) []peer.AddrInfo {
 	}
 	return out
 }
+
+// waitRoutable returns once the routing table holds a peer, when the host
+// has no connection that could become one, after routableWait, or when ctx
+// ends. A DHT started a moment ago has an empty table until the peers it is
+// connected to answer a first request, and a search started before that
+// finds nothing.
+func (d *DHT) waitRoutable(ctx context.Context) {
+	if d.kad.RoutingTable().Size() > 0 {
+		return
+	}
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	giveUp := time.After(routableWait)
+	for d.kad.RoutingTable().Size() == 0 && len(d.h.Network().Conns()) > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.ctx.Done():
+			return
+		case <-giveUp:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// routableWait bounds waitRoutable: long enough for a connected peer's
+// first answer on a loaded machine, short enough that a search on a
+// neuron whose connections are not DHT servers still runs soon.
+const routableWait = 5 * time.Second
 
 // maxKeptMembers bounds the provider records Members keeps for one subnet
 // per search (a subnet holds at most 4,096 uids).
