@@ -45,3 +45,39 @@ func TestEpochWithWorkspaceMatchesEpoch(t *testing.T) {
 		}
 	}
 }
+
+// Epoch, which works in pooled workspaces, gives the bits of EpochWith
+// on fresh memory over a sequence of unlike epochs, and an Output it
+// returned is not changed by later epochs (it shares no pooled memory).
+func TestEpochPoolMatchesFreshMemory(t *testing.T) {
+	r := rand.New(rand.NewPCG(53, 54))
+	var ins []*Input
+	for run := range 4 {
+		in := largeEpochInput(r, 300+r.IntN(1200), 16+r.IntN(48))
+		in.Params.BondsPenalty = []uint64{65535, 20_000}[run%2]
+		ins = append(ins, in, denseEpochInput(r, 64+r.IntN(900), 8+r.IntN(40), run%2 == 1))
+	}
+	ins = append(ins, denseInput(256, 64), denseInput(2000, 70), denseInput(100, 10))
+	r.Shuffle(len(ins), func(a, b int) { ins[a], ins[b] = ins[b], ins[a] })
+
+	var outs, fresh []*Output
+	for k, in := range ins {
+		got, err := Epoch(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := EpochWith(in, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("input %d (%d uids): Epoch differs from EpochWith on fresh memory", k, len(in.Neurons))
+		}
+		outs, fresh = append(outs, got), append(fresh, want)
+	}
+	for k := range outs {
+		if !reflect.DeepEqual(outs[k], fresh[k]) {
+			t.Fatalf("output %d changed after later epochs", k)
+		}
+	}
+}
