@@ -175,6 +175,9 @@ func (e *epoch) consensus() {
 		}
 		lo = hi
 	}
+	if e.denseStride != 0 {
+		e.finishDenseStorage()
+	}
 	for k, s := range e.sources {
 		e.out.ValidatorTrust[s.row] = e.srcTrust[k]
 	}
@@ -424,10 +427,27 @@ func (e *epoch) column(j int, entries, m []entry) {
 	case bondSum != 0:
 		shares = e.emaShares[bondsNonZero]
 	}
+	delta, bond := newScaledDivider(shares[0], deltaSum), newScaledDivider(shares[1], bondSum)
+	if e.denseStride != 0 { // step 14 for this column, dense rows
+		e.mSrc[j] = -1 // entry k is source k's
+		most, least := mPartsDense(entries, deltas, delta, bond, m)
+		if most == 0 {
+			e.storeZeros = true // the column stores nothing
+			return
+		}
+		// Its q are floor(65535·M_ij/most) but 65535 for the largest,
+		// in the order of M: one is 0 if the least is.
+		upscale := newScaledDivider(65535, uint64(most))
+		if least != most && upscale.div(uint64(least)) == 0 {
+			e.storeZeros = true
+		}
+		storeDense(m, most, upscale, uint16(j), e.stored, e.denseStride)
+		return
+	}
 	srcs := e.scratch.srcs[:len(entries)]
 	// m may be entries: M_ij replaces entry ij, which the loops below no
 	// longer read.
-	most := mParts(entries, deltas, newScaledDivider(shares[0], deltaSum), newScaledDivider(shares[1], bondSum), srcs, m)
+	most := mParts(entries, deltas, delta, bond, srcs, m)
 	if most != 0 { // step 14 for this column
 		if len(entries) == len(e.sources) && e.allStore {
 			storeAll(m, most, uint16(j), e.stored, e.storeNext)
@@ -555,6 +575,21 @@ func mParts(entries []entry, deltas []Fixed, delta, bond divider, srcs []uint16,
 		most = max(most, x)
 	}
 	return most
+}
+
+// mPartsDense is mParts for dense rows (see epoch.denseStride), whose
+// entry k is source k's: it returns the largest and the least M_ij.
+//
+//go:noinline
+func mPartsDense(entries []entry, deltas []Fixed, delta, bond divider, m []entry) (most, least Fixed) {
+	deltas, m = deltas[:len(entries)], m[:len(entries)]
+	least = ^Fixed(0)
+	for k, en := range entries {
+		x := delta.div(uint64(deltas[k])) + bond.div(uint64(en.bond()))
+		m[k] = entry(x)
+		most, least = max(most, x), min(least, x)
+	}
+	return most, least
 }
 
 // ranks is the rest of step 10: trust T = r/Q and incentive I = R =

@@ -42,6 +42,11 @@ func EpochWith(in *Input, ws *Workspace) (*Output, error) {
 	if ws != nil {
 		defer func() { ws.e = e.buffers() }()
 	}
+	return e.run()
+}
+
+// run is the epoch's steps in order.
+func (e *epoch) run() (*Output, error) {
 	e.activity()
 	e.stake()
 	e.permits()
@@ -117,6 +122,16 @@ type epoch struct {
 	storeNext    []int
 	storeAdvance []int // 1 for the sources that store, 0 for the others
 	allStore     bool  // every source stores
+	// denseStride is not 0 when every source stores and has an entry in
+	// every column (dense rows): source k's row of the bonds to store
+	// then starts at k·denseStride and column j's bond goes to
+	// k·denseStride+j, zero or not; storeZeros notes that some are zero
+	// (or that a column stored none), to be left out after the column
+	// pass.
+	denseStride int
+	storeZeros  bool
+	// sparseStorage, set by tests only, stores dense rows as others.
+	sparseStorage bool
 
 	keys      []permitKey // step 3's selection
 	dividends []Fixed     // d of each source

@@ -81,3 +81,63 @@ func TestEpochPoolMatchesFreshMemory(t *testing.T) {
 		}
 	}
 }
+
+// Dense rows whose sources all store keep their bonds at fixed places
+// (epoch.denseStride) and leave the zero ones out afterwards: the same
+// bits as storing them like other rows, with and without zero bonds and
+// columns that store none.
+func TestDenseStorageMatchesSparse(t *testing.T) {
+	r := rand.New(rand.NewPCG(55, 56))
+	zeros := 0
+	for run := range 12 {
+		n, v := 20+r.IntN(300), 2+r.IntN(40)
+		in := denseInput(n, v)
+		in.Params.MaxAllowedValidators = uint64(n) // every source stores
+		in.Params.BondsPenalty = []uint64{65535, 30_000}[run%2]
+		for i := range v {
+			if run%3 != 0 { // small stakes and bonds: some bonds quantize to 0
+				in.Neurons[i].Stake = uint64(1 + r.IntN(1000))
+				if i == 0 {
+					in.Neurons[i].Stake = 1e15
+				}
+				for j := range n {
+					in.Bonds[i][j].Value = uint16(r.IntN(3))
+				}
+			}
+			if run%4 == 1 { // columns nobody weights nor bonds
+				for j := 0; j < n; j += 7 {
+					in.Weights[i][j].Value, in.Bonds[i][j].Value = 0, 0
+				}
+			}
+		}
+		want, err := EpochWith(in, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := newEpoch(in, nil)
+		e.sparseStorage = true
+		got, err := e.run()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("run %d (%d uids, %d validators): dense storage differs from sparse", run, n, v)
+		}
+		e = newEpoch(in, nil)
+		if _, err := e.run(); err != nil {
+			t.Fatal(err)
+		}
+		if e.denseStride == 0 {
+			t.Fatalf("run %d: rows not stored as dense", run)
+		}
+		for k, first := range e.storeFirst {
+			if e.storeNext[k]-first < n { // zero bonds left out
+				zeros++
+				break
+			}
+		}
+	}
+	if zeros < 3 {
+		t.Fatalf("only %d runs stored zero bonds", zeros)
+	}
+}
