@@ -387,7 +387,7 @@ func (e *epoch) column(j int, entries, m []entry) {
 	if len(entries) == len(e.sources) && e.scratch.stakesInPlace {
 		// Vote k is source k's, and its stake is still there from the
 		// last column; the stakes sum to that of every source.
-		bondSum, prerank, lo, hi = scoreAndSumVotes(entries, e.srcDiv, votes)
+		bondSum, prerank, hi = scoreAndSumVotes(entries, e.srcDiv, votes)
 		stake = e.srcStakeSum
 	} else {
 		bondSum = spreadVotes(entries, e.srcDiv, e.srcStake, votes)
@@ -486,20 +486,21 @@ func spreadVotes(entries []entry, divs []divider, stakes []Fixed, votes []vote) 
 // scoreAndSumVotes is spreadVotes and sumVotes in one loop for a column
 // with an entry from every source when votes already hold the sources'
 // stakes in order: it writes the scores only, and returns the sum of the
-// bonds, Σ w·stake and the smallest and largest score.
+// bonds, Σ w·stake and the largest score (0 stands for the smallest: the
+// median needs only a lower bound, and one register less keeps the loop
+// out of the stack).
 //
 //go:noinline
-func scoreAndSumVotes(entries []entry, divs []divider, votes []vote) (bondSum uint64, prerank, lo, hi Fixed) {
+func scoreAndSumVotes(entries []entry, divs []divider, votes []vote) (bondSum uint64, prerank, hi Fixed) {
 	votes, divs = votes[:len(entries)], divs[:len(entries)]
-	lo = ^Fixed(0)
 	for k, en := range entries {
 		w := divs[k].div(uint64(en.weight()))
 		votes[k].w = w
 		prerank += mul(w, votes[k].stake)
-		lo, hi = min(lo, w), max(hi, w)
+		hi = max(hi, w)
 		bondSum += uint64(en.bond())
 	}
-	return bondSum, prerank, lo, hi
+	return bondSum, prerank, hi
 }
 
 // sumVotes returns Σ w·stake, Σ stake and the smallest and largest score.

@@ -12,7 +12,8 @@ type medianScratch struct {
 // weightedMedian returns the smallest score x among votes such that below
 // (the stake scoring less than every vote) plus the stake of the votes
 // scoring at most x exceeds minority, or the largest score if none does.
-// lo and hi are the smallest and largest scores. It does not modify votes.
+// lo is at most the smallest score (the smallest, or 0) and hi is the
+// largest. It does not modify votes.
 //
 // It is a radix selection. A round spreads the candidates' stake over up
 // to 256 buckets of equal width by score, finds the bucket in which the
