@@ -177,11 +177,13 @@ func storeAll(m []entry, most Fixed, j uint16, stored []Entry, next []int) {
 }
 
 // storeDense is storeAll for dense rows (see epoch.denseStride), with
-// upscale multiplying by 65535/most: source k's bond in column j goes to
-// k·stride+j, zero or not.
+// the divider {r, pre} multiplying by 65535/most: source k's bond in
+// column j goes to k·stride+j, zero or not. pre comes third, so it
+// arrives in CX (Go's register ABI), where the shift needs it.
 //
 //go:noinline
-func storeDense(m []entry, most Fixed, upscale divider, j uint16, stored []Entry, stride int) {
+func storeDense(r uint64, most Fixed, pre uint, m []entry, stored []Entry, j uint16, stride int) {
+	upscale := divider{r: r, pre: pre}
 	at, uid := int(j), uint32(j)
 	for _, x := range m {
 		// 65535 for the largest, without a compare after the multiply

@@ -430,7 +430,7 @@ func (e *epoch) column(j int, entries, m []entry) {
 	delta, bond := newScaledDivider(shares[0], deltaSum), newScaledDivider(shares[1], bondSum)
 	if e.denseStride != 0 { // step 14 for this column, dense rows
 		e.mSrc[j] = -1 // entry k is source k's
-		most, least := mPartsDense(entries, deltas, delta, bond, m)
+		most, least := mPartsDense(delta.r, bond.r, delta.pre, bond.pre, entries, deltas, m)
 		if most == 0 {
 			e.storeZeros = true // the column stores nothing
 			return
@@ -441,7 +441,7 @@ func (e *epoch) column(j int, entries, m []entry) {
 		if least != most && upscale.div(uint64(least)) == 0 {
 			e.storeZeros = true
 		}
-		storeDense(m, most, upscale, uint16(j), e.stored, e.denseStride)
+		storeDense(upscale.r, most, upscale.pre, m, e.stored, uint16(j), e.denseStride)
 		return
 	}
 	srcs := e.scratch.srcs[:len(entries)]
@@ -579,10 +579,14 @@ func mParts(entries []entry, deltas []Fixed, delta, bond divider, srcs []uint16,
 }
 
 // mPartsDense is mParts for dense rows (see epoch.denseStride), whose
-// entry k is source k's: it returns the largest and the least M_ij.
+// entry k is source k's, with the dividers {deltaR, deltaPre} and
+// {bondR, bondPre}: it returns the largest and the least M_ij. deltaPre
+// comes third, so it arrives in CX (Go's register ABI), where a shift
+// needs it.
 //
 //go:noinline
-func mPartsDense(entries []entry, deltas []Fixed, delta, bond divider, m []entry) (most, least Fixed) {
+func mPartsDense(deltaR, bondR uint64, deltaPre, bondPre uint, entries []entry, deltas []Fixed, m []entry) (most, least Fixed) {
+	delta, bond := divider{r: deltaR, pre: deltaPre}, divider{r: bondR, pre: bondPre}
 	deltas, m = deltas[:len(entries)], m[:len(entries)]
 	least = ^Fixed(0)
 	for k, en := range entries {
