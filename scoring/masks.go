@@ -107,22 +107,21 @@ func (e *epoch) maskWeightRow(i int, row, brow []Entry, voting bool) (sum uint64
 	prev := -1
 	if len(brow) == len(row) && lu > e.maxRegAt { // no weight can be outdated
 		if len(row) == n {
-			// A valid row of n weights holds uids 0..n-1 in order:
-			// checked without branches, and counted towards every bound
-			// at once (see maskRows). Otherwise the loop below finds
-			// the fault.
-			var bad, other uint
+			// A valid row of n weights or bonds holds uids 0..n-1 in
+			// order: both checked at once without branches, the weights
+			// counted towards every bound at once (see maskRows).
+			// Otherwise the loop below sorts out which row is at fault.
+			var bad uint
 			brow := brow[:n]
 			for k, en := range row {
-				bad |= uint(en.UID) ^ uint(k)
-				other |= uint(brow[k].UID) ^ uint(k)
+				bad |= (uint(en.UID) ^ uint(k)) | (uint(brow[k].UID) ^ uint(k))
 				sum += uint64(en.Value)
 			}
 			if bad == 0 {
 				if voting {
 					e.fullRows++
 				}
-				return sum - selfWeight(i, row), true, other == 0, true
+				return sum - selfWeight(i, row), true, true, true
 			}
 			sum = 0
 		}
