@@ -259,14 +259,27 @@ func (e *epoch) gatherComplete(k, lo, hi, stride int, entries []entry) {
 	wrow := e.in.Weights[i][s.nextWeight:]
 	wrow = wrow[:min(hi-lo, len(wrow))]
 	s.nextWeight += len(wrow)
-	brow = brow[:len(wrow)] // on the same uids
-	at := k
-	for q, we := range wrow {
-		entries[at] = src | entry(we.Value)<<16 | entry(brow[q].Value)<<32
-		at += stride
-	}
+	gatherPairs(wrow, brow, entries[k:], stride, src)
 	if lo <= i && i < hi { // mask the self-weight
 		entries[(i-lo)*stride+k] &^= 0xffff << 16
+	}
+}
+
+// gatherPairs writes the entries of source src, its weights ws and the
+// bonds bs on the same uids, to entries, one every stride entries. Kept
+// out of line, so that its loop has the registers to itself.
+//
+//go:noinline
+func gatherPairs(ws, bs []Entry, entries []entry, stride int, src entry) {
+	bs = bs[:len(ws)]
+	at := 0
+	for q := range ws {
+		// Each Entry in one 32-bit load: its value is the high half.
+		w, b := ws[q], bs[q]
+		wb := uint32(w.UID) | uint32(w.Value)<<16
+		bb := uint32(b.UID) | uint32(b.Value)<<16
+		entries[at] = src | entry(wb&^0xffff) | entry(bb>>16)<<32
+		at += stride
 	}
 }
 
