@@ -82,10 +82,11 @@ func TestEpochPoolMatchesFreshMemory(t *testing.T) {
 	}
 }
 
-// Dense rows whose sources all store keep their bonds at fixed places
-// (epoch.denseStride) and leave the zero ones out afterwards: the same
-// bits as storing them like other rows, with and without zero bonds and
-// columns that store none.
+// Dense rows whose sources all store (epoch.denseStride) are scored as
+// they are gathered and keep their bonds at fixed places, leaving the
+// zero ones out afterwards: the same bits as the path of other rows, with
+// and without zero bonds, columns nobody bonds and columns that store
+// none.
 func TestDenseStorageMatchesSparse(t *testing.T) {
 	r := rand.New(rand.NewPCG(55, 56))
 	zeros := 0
@@ -107,6 +108,11 @@ func TestDenseStorageMatchesSparse(t *testing.T) {
 			if run%4 == 1 { // columns nobody weights nor bonds
 				for j := 0; j < n; j += 7 {
 					in.Weights[i][j].Value, in.Bonds[i][j].Value = 0, 0
+				}
+			}
+			if run%4 == 2 { // columns nobody bonds
+				for j := 0; j < n; j += 5 {
+					in.Bonds[i][j].Value = 0
 				}
 			}
 		}
