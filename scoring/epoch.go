@@ -123,14 +123,16 @@ type epoch struct {
 	storeAdvance []int // 1 for the sources that store, 0 for the others
 	allStore     bool  // every source stores
 	// denseStride is not 0 when every source stores and has an entry in
-	// every column (dense rows): source k's row of the bonds to store
-	// then starts at k·denseStride and column j's bond goes to
-	// k·denseStride+j, zero or not; storeZeros notes that some are zero
-	// (or that a column stored none), to be left out after the column
-	// pass.
+	// every column (dense rows), which then take their own path: the
+	// gather makes the scores (gatherScores), denseColumn works each
+	// column, and source k's row of the bonds to store starts at
+	// k·denseStride, column j's bond at k·denseStride+j, zero or not;
+	// storeZeros notes that some are zero (or that a column stored
+	// none), to be left out after the column pass.
 	denseStride int
 	storeZeros  bool
-	// sparseStorage, set by tests only, stores dense rows as others.
+	// sparseStorage, set by tests only, takes dense rows through the
+	// general path.
 	sparseStorage bool
 
 	keys      []permitKey // step 3's selection
