@@ -30,10 +30,11 @@ func denseInput(n, v int) *Input {
 	return in
 }
 
-// BenchmarkEpoch measures the fixed-point sparse epoch (on fresh memory,
-// and in a Workspace kept across epochs) and, as the
-// baseline in the same run, a naive dense float64 implementation of the
-// spec (the test reference), reporting nanoseconds per non-zero weight.
+// BenchmarkEpoch measures the fixed-point sparse epoch (Epoch, which
+// takes a Workspace from its pool, and EpochWith in a Workspace kept
+// across epochs) and, as the baseline in the same run, a naive dense
+// float64 implementation of the spec (the test reference), reporting
+// nanoseconds per non-zero weight.
 func BenchmarkEpoch(b *testing.B) {
 	for _, size := range []struct{ n, v int }{{256, 64}, {4096, 64}} {
 		in := denseInput(size.n, size.v)

@@ -48,6 +48,37 @@ func (e *epoch) prepareStorage() {
 	for _, a := range e.storeAdvance {
 		e.allStore = e.allStore && a == 1
 	}
+	e.denseStride = 0
+	if e.allStore && e.uniform && sources != 0 && !e.sparseStorage {
+		dense := true
+		for _, s := range e.sources {
+			dense = dense && s.entries == e.n
+		}
+		for _, b := range e.columnBound {
+			dense = dense && b == sources
+		}
+		if dense { // storeFirst[k] is k·room(n)
+			e.denseStride = room(e.n, 4)
+		}
+	}
+}
+
+// finishDenseStorage ends the column pass's storage of dense rows (see
+// epoch.denseStride): each row holds one entry per column, and the zero
+// ones, if any, are left out.
+func (e *epoch) finishDenseStorage() {
+	for k, first := range e.storeFirst {
+		row := e.stored[first : first+e.n]
+		kept := len(row)
+		if e.storeZeros {
+			kept = 0
+			for _, en := range row {
+				row[kept] = en
+				kept += oneIf(en.Value != 0)
+			}
+		}
+		e.storeNext[k] = first + kept
+	}
 }
 
 // bonds is step 12, the dividends d_i = Σ_j M_ij I_j, normalized, from M
@@ -142,6 +173,27 @@ func storeAll(m []entry, most Fixed, j uint16, stored []Entry, next []int) {
 		at := next[k]
 		stored[at] = Entry{UID: j, Value: v}
 		next[k] = at + oneIf(v != 0)
+	}
+}
+
+// storeDense is storeAll for dense rows (see epoch.denseStride), with
+// the divider {r, pre} multiplying by 65535/most: source k's bond in
+// column j goes to k·stride+j, zero or not. pre comes third, so it
+// arrives in CX (Go's register ABI), where the shift needs it.
+//
+//go:noinline
+func storeDense(r uint64, most Fixed, pre uint, m []entry, stored []Entry, j uint16, stride int) {
+	upscale := divider{r: r, pre: pre}
+	at, uid := int(j), uint32(j)
+	for _, x := range m {
+		// 65535 for the largest, without a compare after the multiply
+		// (x <= most < 2^63: top is 1 if x == most, else 0).
+		top := uint32((uint64(most) - uint64(x) - 1) >> 63)
+		v := uint32(uint16(upscale.div(uint64(x)))) | -top&0xffff
+		// One 32-bit store: the compiler joins the halves of one value.
+		en := uid | v<<16
+		stored[at] = Entry{UID: uint16(en), Value: uint16(en >> 16)}
+		at += stride
 	}
 }
 

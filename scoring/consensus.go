@@ -25,6 +25,9 @@ type columnScratch struct {
 	deltas []Fixed  // ΔB of the column's entries
 	srcs   []uint16 // the sources of the column's entries
 	q      []uint16 // the column's quantized bonds
+	// bonds holds the kept bonds of a block of dense rows (see
+	// gatherScores), laid out like its entries.
+	bonds  []uint16
 	median medianScratch
 	// stakesInPlace: votes[k].stake is source k's stake for every source,
 	// as spreadVotes left it for a column with an entry from each.
@@ -133,6 +136,15 @@ func (e *epoch) consensus() {
 	if !aliased {
 		buf = make([]entry, max(blockEntries, columnRoom(most)))
 	}
+	dense := e.denseStride != 0
+	if dense {
+		// Every column has an entry from every source, in order: the
+		// votes' stakes stay in place from column to column.
+		e.scratch.bonds = reuse(old.bonds, max(blockEntries, columnRoom(most)))
+		for k, a := range e.srcStake {
+			e.scratch.votes[k].stake = a
+		}
+	}
 	// fill[j] is where column j's next entry goes in buf; after the
 	// column pass, where its M_ij end in m.
 	fill := reuse(e.prev.mEnd, n)
@@ -156,7 +168,11 @@ func (e *epoch) consensus() {
 			// order, every column taking the same room.
 			stride := columnRoom(len(e.sources))
 			for k := range e.sources {
-				e.gatherComplete(k, lo, hi, stride, buf[first:])
+				if dense {
+					e.gatherScores(k, lo, hi, stride, buf[first:], e.scratch.bonds)
+				} else {
+					e.gatherComplete(k, lo, hi, stride, buf[first:])
+				}
 			}
 			for j := lo; j < hi; j++ {
 				fill[j] += len(e.sources)
@@ -169,11 +185,20 @@ func (e *epoch) consensus() {
 		start := first
 		for j := lo; j < hi; j++ {
 			entries := buf[start:fill[j]]
+			m := e.m[e.mStart[j] : e.mStart[j]+len(entries)]
+			if dense {
+				at := start - first
+				e.denseColumn(j, entries, e.scratch.bonds[at:at+len(entries)], m)
+			} else {
+				e.column(j, entries, m)
+			}
 			start += columnRoom(e.columnBound[j])
-			e.column(j, entries, e.m[e.mStart[j]:e.mStart[j]+len(entries)])
 			fill[j] = e.mStart[j] + len(entries)
 		}
 		lo = hi
+	}
+	if e.denseStride != 0 {
+		e.finishDenseStorage()
 	}
 	for k, s := range e.sources {
 		e.out.ValidatorTrust[s.row] = e.srcTrust[k]
@@ -256,14 +281,76 @@ func (e *epoch) gatherComplete(k, lo, hi, stride int, entries []entry) {
 	wrow := e.in.Weights[i][s.nextWeight:]
 	wrow = wrow[:min(hi-lo, len(wrow))]
 	s.nextWeight += len(wrow)
-	brow = brow[:len(wrow)] // on the same uids
-	at := k
-	for q, we := range wrow {
-		entries[at] = src | entry(we.Value)<<16 | entry(brow[q].Value)<<32
-		at += stride
-	}
+	gatherPairs(wrow, brow, entries[k:], stride, src)
 	if lo <= i && i < hi { // mask the self-weight
 		entries[(i-lo)*stride+k] &^= 0xffff << 16
+	}
+}
+
+// gatherScores is gatherComplete for dense rows (see epoch.denseStride):
+// instead of entries it writes source k's scores W_ij, as Fixed, to
+// entries and its kept bonds to bonds, at the same places. A score is 0
+// for a source that does not vote and for the self-weight.
+func (e *epoch) gatherScores(k, lo, hi, stride int, entries []entry, bonds []uint16) {
+	s := &e.sources[k]
+	i := s.row
+	brow := rowOf(e.in.Bonds, i)[s.nextBond:]
+	brow = brow[:min(hi-lo, len(brow))] // one entry per column
+	s.nextBond += len(brow)
+	if !s.votes {
+		at := k
+		for _, be := range brow {
+			entries[at], bonds[at] = 0, be.Value
+			at += stride
+		}
+		return
+	}
+	wrow := e.in.Weights[i][s.nextWeight:]
+	wrow = wrow[:min(hi-lo, len(wrow))]
+	s.nextWeight += len(wrow)
+	d := e.srcDiv[k]
+	scorePairs(d.r, stride, d.pre, wrow, brow, entries[k:], bonds[k:])
+	if lo <= i && i < hi { // mask the self-weight
+		entries[(i-lo)*stride+k] = 0
+	}
+}
+
+// scorePairs writes the scores of the weights ws by the divider {r, pre}
+// to entries, as Fixed, and the bonds bs on the same uids to bonds, one
+// every stride places. pre comes third, so it arrives in CX (Go's
+// register ABI), where the shift needs it.
+//
+//go:noinline
+func scorePairs(r uint64, stride int, pre uint, ws, bs []Entry, entries []entry, bonds []uint16) {
+	d := divider{r: r, pre: pre}
+	bs = bs[:len(ws)]
+	at := 0
+	for q := range ws {
+		// Each Entry in one 32-bit load: its value is the high half.
+		w, b := ws[q], bs[q]
+		wb := uint32(w.UID) | uint32(w.Value)<<16
+		bb := uint32(b.UID) | uint32(b.Value)<<16
+		entries[at] = entry(d.div(uint64(wb >> 16)))
+		bonds[at] = uint16(bb >> 16)
+		at += stride
+	}
+}
+
+// gatherPairs writes the entries of source src, its weights ws and the
+// bonds bs on the same uids, to entries, one every stride entries. Kept
+// out of line, so that its loop has the registers to itself.
+//
+//go:noinline
+func gatherPairs(ws, bs []Entry, entries []entry, stride int, src entry) {
+	bs = bs[:len(ws)]
+	at := 0
+	for q := range ws {
+		// Each Entry in one 32-bit load: its value is the high half.
+		w, b := ws[q], bs[q]
+		wb := uint32(w.UID) | uint32(w.Value)<<16
+		bb := uint32(b.UID) | uint32(b.Value)<<16
+		entries[at] = src | entry(wb&^0xffff) | entry(bb>>16)<<32
+		at += stride
 	}
 }
 
@@ -384,7 +471,7 @@ func (e *epoch) column(j int, entries, m []entry) {
 	if len(entries) == len(e.sources) && e.scratch.stakesInPlace {
 		// Vote k is source k's, and its stake is still there from the
 		// last column; the stakes sum to that of every source.
-		bondSum, prerank, lo, hi = scoreAndSumVotes(entries, e.srcDiv, votes)
+		bondSum, prerank, hi = scoreAndSumVotes(entries, e.srcDiv, votes)
 		stake = e.srcStakeSum
 	} else {
 		bondSum = spreadVotes(entries, e.srcDiv, e.srcStake, votes)
@@ -415,19 +502,11 @@ func (e *epoch) column(j int, entries, m []entry) {
 	}
 	y.Ranks[j] = rank
 
-	var shares [2]uint64
-	switch {
-	case deltaSum != 0 && bondSum != 0:
-		shares = e.emaShares[deltaNonZero|bondsNonZero]
-	case deltaSum != 0:
-		shares = e.emaShares[deltaNonZero]
-	case bondSum != 0:
-		shares = e.emaShares[bondsNonZero]
-	}
+	delta, bond := e.mDividers(deltaSum, bondSum)
 	srcs := e.scratch.srcs[:len(entries)]
 	// m may be entries: M_ij replaces entry ij, which the loops below no
 	// longer read.
-	most := mParts(entries, deltas, newScaledDivider(shares[0], deltaSum), newScaledDivider(shares[1], bondSum), srcs, m)
+	most := mParts(entries, deltas, delta, bond, srcs, m)
 	if most != 0 { // step 14 for this column
 		if len(entries) == len(e.sources) && e.allStore {
 			storeAll(m, most, uint16(j), e.stored, e.storeNext)
@@ -444,6 +523,74 @@ func (e *epoch) column(j int, entries, m []entry) {
 		e.mSrc[j] = len(e.srcLists)
 		e.srcLists = append(e.srcLists, srcs...)
 	}
+}
+
+// mDividers returns the dividers that make a column's M_ij from its ΔB_ij
+// and B_ij, whose sums are deltaSum and bondSum (see column).
+func (e *epoch) mDividers(deltaSum, bondSum uint64) (delta, bond divider) {
+	var shares [2]uint64
+	switch {
+	case deltaSum != 0 && bondSum != 0:
+		shares = e.emaShares[deltaNonZero|bondsNonZero]
+	case deltaSum != 0:
+		shares = e.emaShares[deltaNonZero]
+	case bondSum != 0:
+		shares = e.emaShares[bondsNonZero]
+	}
+	return newScaledDivider(shares[0], deltaSum), newScaledDivider(shares[1], bondSum)
+}
+
+// denseColumn is column for dense rows (see epoch.denseStride), whose
+// entry k is source k's score (see gatherScores), with the kept bonds
+// bonds; the votes' stakes are in place.
+func (e *epoch) denseColumn(j int, scores []entry, bonds []uint16, m []entry) {
+	y := e.out
+	votes := e.scratch.votes[:len(scores)]
+	deltas := e.scratch.deltas[:len(scores)]
+	bondSum, prerank, hi := sumScores(scores, bonds, votes)
+	e.prerank[j] = prerank
+	c := Fixed(0)
+	if below := e.aSum - e.srcStakeSum; e.aSum != 0 && below <= e.minority && len(scores) != 0 {
+		c = weightedMedian(votes, 0, hi, below, e.minority, &e.scratch.median)
+	}
+	y.Consensus[j] = c
+	rank := clipAll(votes, c, e.srcTrust, deltas)
+	deltaSum := uint64(rank) // with ρ = 1, H = W̃
+	if e.rho != One {
+		deltaSum = penalize(votes, c, e.rho, deltas)
+	}
+	y.Ranks[j] = rank
+	delta, bond := e.mDividers(deltaSum, bondSum)
+	e.mSrc[j] = -1 // entry k is source k's
+	most, least := mPartsDense(delta.r, bond.r, delta.pre, bond.pre, deltas, bonds, m)
+	if most == 0 {
+		e.storeZeros = true // the column stores nothing
+		return
+	}
+	// Its q are floor(65535·M_ij/most) but 65535 for the largest, in the
+	// order of M: one is 0 if the least is.
+	upscale := newScaledDivider(65535, uint64(most))
+	if least != most && upscale.div(uint64(least)) == 0 {
+		e.storeZeros = true
+	}
+	storeDense(upscale.r, most, upscale.pre, m, e.stored, uint16(j), e.denseStride)
+}
+
+// sumScores is scoreAndSumVotes for scores already made (see
+// gatherScores): it writes them to votes, whose stakes are in place, and
+// returns the sum of the bonds, Σ w·stake and the largest score.
+//
+//go:noinline
+func sumScores(scores []entry, bonds []uint16, votes []vote) (bondSum uint64, prerank, hi Fixed) {
+	bonds, votes = bonds[:len(scores)], votes[:len(scores)]
+	for k, x := range scores {
+		w := Fixed(x)
+		votes[k].w = w
+		prerank += mul(w, votes[k].stake)
+		hi = max(hi, w)
+		bondSum += uint64(bonds[k])
+	}
+	return bondSum, prerank, hi
 }
 
 // The loops of column, each in a function of its own, kept out of line,
@@ -466,20 +613,21 @@ func spreadVotes(entries []entry, divs []divider, stakes []Fixed, votes []vote) 
 // scoreAndSumVotes is spreadVotes and sumVotes in one loop for a column
 // with an entry from every source when votes already hold the sources'
 // stakes in order: it writes the scores only, and returns the sum of the
-// bonds, Σ w·stake and the smallest and largest score.
+// bonds, Σ w·stake and the largest score (0 stands for the smallest: the
+// median needs only a lower bound, and one register less keeps the loop
+// out of the stack).
 //
 //go:noinline
-func scoreAndSumVotes(entries []entry, divs []divider, votes []vote) (bondSum uint64, prerank, lo, hi Fixed) {
+func scoreAndSumVotes(entries []entry, divs []divider, votes []vote) (bondSum uint64, prerank, hi Fixed) {
 	votes, divs = votes[:len(entries)], divs[:len(entries)]
-	lo = ^Fixed(0)
 	for k, en := range entries {
 		w := divs[k].div(uint64(en.weight()))
 		votes[k].w = w
 		prerank += mul(w, votes[k].stake)
-		lo, hi = min(lo, w), max(hi, w)
+		hi = max(hi, w)
 		bondSum += uint64(en.bond())
 	}
-	return bondSum, prerank, lo, hi
+	return bondSum, prerank, hi
 }
 
 // sumVotes returns Σ w·stake, Σ stake and the smallest and largest score.
@@ -555,6 +703,25 @@ func mParts(entries []entry, deltas []Fixed, delta, bond divider, srcs []uint16,
 		most = max(most, x)
 	}
 	return most
+}
+
+// mPartsDense is mParts for dense rows (see epoch.denseStride), from the
+// column's ΔB deltas and kept bonds, source k's at k, with the dividers
+// {deltaR, deltaPre} and {bondR, bondPre}: it writes M to m and returns
+// its largest and least entry. deltaPre comes third, so it arrives in CX
+// (Go's register ABI), where a shift needs it.
+//
+//go:noinline
+func mPartsDense(deltaR, bondR uint64, deltaPre, bondPre uint, deltas []Fixed, bonds []uint16, m []entry) (most, least Fixed) {
+	delta, bond := divider{r: deltaR, pre: deltaPre}, divider{r: bondR, pre: bondPre}
+	deltas, bonds = deltas[:len(m)], bonds[:len(m)]
+	least = ^Fixed(0)
+	for k := range m {
+		x := delta.div(uint64(deltas[k])) + bond.div(uint64(bonds[k]))
+		m[k] = entry(x)
+		most, least = max(most, x), min(least, x)
+	}
+	return most, least
 }
 
 // ranks is the rest of step 10: trust T = r/Q and incentive I = R =

@@ -1,5 +1,7 @@
 package scoring
 
+import "sync"
+
 // Epoch runs one Yuma consensus epoch, as shared/spec/epoch.md defines it.
 // It fails, with an error wrapping ErrInvalidInput, only on input that
 // Validate rejects. It does not modify in.
@@ -7,7 +9,21 @@ package scoring
 // Weights and bonds stay sparse: every pass walks the input's rows (or
 // flat arrays laid out like them), so the cost follows the non-zero
 // entries, not n².
-func Epoch(in *Input) (*Output, error) { return EpochWith(in, nil) }
+//
+// Epoch works in a Workspace taken from a pool and returned to it, so
+// that repeated epochs (a chain at every tempo) do not fault in fresh
+// working memory each time; its results are those of EpochWith on fresh
+// memory, bit for bit, and the Output shares no memory with the pool.
+func Epoch(in *Input) (*Output, error) {
+	ws := workspaces.Get().(*Workspace)
+	defer workspaces.Put(ws)
+	return EpochWith(in, ws)
+}
+
+// workspaces holds the Workspaces of Epoch. It is scratch memory only:
+// no result depends on what a Workspace last served, and the garbage
+// collector empties the pool when it is not used.
+var workspaces = sync.Pool{New: func() any { return new(Workspace) }}
 
 // Workspace is memory that EpochWith keeps from one epoch to the next, so
 // that a caller running many epochs (a chain at every tempo) does not
@@ -26,6 +42,11 @@ func EpochWith(in *Input, ws *Workspace) (*Output, error) {
 	if ws != nil {
 		defer func() { ws.e = e.buffers() }()
 	}
+	return e.run()
+}
+
+// run is the epoch's steps in order.
+func (e *epoch) run() (*Output, error) {
 	e.activity()
 	e.stake()
 	e.permits()
@@ -101,6 +122,18 @@ type epoch struct {
 	storeNext    []int
 	storeAdvance []int // 1 for the sources that store, 0 for the others
 	allStore     bool  // every source stores
+	// denseStride is not 0 when every source stores and has an entry in
+	// every column (dense rows), which then take their own path: the
+	// gather makes the scores (gatherScores), denseColumn works each
+	// column, and source k's row of the bonds to store starts at
+	// k·denseStride, column j's bond at k·denseStride+j, zero or not;
+	// storeZeros notes that some are zero (or that a column stored
+	// none), to be left out after the column pass.
+	denseStride int
+	storeZeros  bool
+	// sparseStorage, set by tests only, takes dense rows through the
+	// general path.
+	sparseStorage bool
 
 	keys      []permitKey // step 3's selection
 	dividends []Fixed     // d of each source

@@ -106,6 +106,18 @@ func (e *epoch) maskWeightRow(i int, row, brow []Entry, voting bool) (sum uint64
 	lu := e.in.Neurons[i].LastUpdate
 	prev := -1
 	if len(brow) == len(row) && lu > e.maxRegAt { // no weight can be outdated
+		if len(row) == n {
+			// A valid row of n weights or bonds holds uids 0..n-1 in
+			// order: both checked at once without branches, the weights
+			// counted towards every bound at once (see maskRows).
+			// Otherwise the loop below sorts out which row is at fault.
+			if total, ok := sumFullRows(row, brow); ok {
+				if voting {
+					e.fullRows++
+				}
+				return total - selfWeight(i, row), true, true, true
+			}
+		}
 		same = true
 		// A valid row of n weights holds every uid: it counts towards
 		// every bound at once (see maskRows).
@@ -182,4 +194,25 @@ func (e *epoch) maskBondRow(i int, row []Entry, same bool) (fresh, ok bool) {
 		}
 	}
 	return true, true
+}
+
+// sumFullRows returns the sum of the values of a row of weights, and
+// whether it and the row of bonds hold uids 0..len(row)-1 in order,
+// checked without branches. Kept out of line, so that its loop has the
+// registers to itself.
+//
+//go:noinline
+func sumFullRows(row, brow []Entry) (sum uint64, ok bool) {
+	brow = brow[:len(row)]
+	var bad uint32
+	for k := range row {
+		// Each Entry in one 32-bit load: uid low, value high (k < 2^16,
+		// as n <= MaxNeurons).
+		w, b := row[k], brow[k]
+		wb := uint32(w.UID) | uint32(w.Value)<<16
+		bb := uint32(b.UID) | uint32(b.Value)<<16
+		bad |= (wb ^ uint32(k)) | (bb ^ uint32(k))
+		sum += uint64(wb >> 16)
+	}
+	return sum, bad&0xffff == 0
 }

@@ -12,7 +12,8 @@ type medianScratch struct {
 // weightedMedian returns the smallest score x among votes such that below
 // (the stake scoring less than every vote) plus the stake of the votes
 // scoring at most x exceeds minority, or the largest score if none does.
-// lo and hi are the smallest and largest scores. It does not modify votes.
+// lo is at most the smallest score (the smallest, or 0) and hi is the
+// largest. It does not modify votes.
 //
 // It is a radix selection. A round spreads the candidates' stake over up
 // to 256 buckets of equal width by score, finds the bucket in which the
@@ -39,7 +40,7 @@ func weightedMedian(votes []vote, lo, hi Fixed, below, minority uint64, scratch 
 		buckets := int(span>>shift) + 1 // at most 256
 		stake := &scratch.stake
 		clear(stake[:buckets])
-		spread(candidates, lo, uint(shift), stake)
+		spread(lo, stake, uint(shift), candidates)
 		b := 0
 		for ; b < buckets && below+stake[b] <= minority; b++ {
 			below += stake[b]
@@ -65,12 +66,15 @@ func weightedMedian(votes []vote, lo, hi Fixed, below, minority uint64, scratch 
 
 // spread adds the stake of each vote to its bucket: the bucket of score
 // w is (w−lo)>>shift, below 256. Kept out of line, like keep, so that its
-// loop has the registers to itself.
+// loop has the registers to itself. The shift comes third, so it arrives
+// in CX (Go's register ABI), where a variable shift needs it.
 //
 //go:noinline
-func spread(votes []vote, lo Fixed, shift uint, stake *[256]uint64) {
+func spread(lo Fixed, stake *[256]uint64, shift uint, votes []vote) {
+	buckets := stake[:] // checked for nil once, not in the loop
+	shift &= 63         // below 64: a plain shift
 	for _, v := range votes {
-		stake[uint8(uint64(v.w-lo)>>shift)] += uint64(v.stake)
+		buckets[uint8(uint64(v.w-lo)>>shift)] += uint64(v.stake)
 	}
 }
 

@@ -96,6 +96,12 @@ func TestWeightedMedianMatchesSorting(t *testing.T) {
 		if !slices.Equal(votes, before) {
 			t.Fatalf("run %d: votes modified", run)
 		}
+		// A lower bound below the smallest score gives the same median.
+		for _, bound := range []Fixed{0, lo - Fixed(r.Uint64N(uint64(lo)+1))} {
+			if got := weightedMedian(votes, bound, hi, below, minority, &scratch); got != want {
+				t.Fatalf("run %d: %d votes, lower bound %d: median %d, sorting gives %d", run, n, bound, got, want)
+			}
+		}
 	}
 }
 

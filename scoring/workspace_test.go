@@ -45,3 +45,105 @@ func TestEpochWithWorkspaceMatchesEpoch(t *testing.T) {
 		}
 	}
 }
+
+// Epoch, which works in pooled workspaces, gives the bits of EpochWith
+// on fresh memory over a sequence of unlike epochs, and an Output it
+// returned is not changed by later epochs (it shares no pooled memory).
+func TestEpochPoolMatchesFreshMemory(t *testing.T) {
+	r := rand.New(rand.NewPCG(53, 54))
+	var ins []*Input
+	for run := range 4 {
+		in := largeEpochInput(r, 300+r.IntN(1200), 16+r.IntN(48))
+		in.Params.BondsPenalty = []uint64{65535, 20_000}[run%2]
+		ins = append(ins, in, denseEpochInput(r, 64+r.IntN(900), 8+r.IntN(40), run%2 == 1))
+	}
+	ins = append(ins, denseInput(256, 64), denseInput(2000, 70), denseInput(100, 10))
+	r.Shuffle(len(ins), func(a, b int) { ins[a], ins[b] = ins[b], ins[a] })
+
+	var outs, fresh []*Output
+	for k, in := range ins {
+		got, err := Epoch(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := EpochWith(in, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("input %d (%d uids): Epoch differs from EpochWith on fresh memory", k, len(in.Neurons))
+		}
+		outs, fresh = append(outs, got), append(fresh, want)
+	}
+	for k := range outs {
+		if !reflect.DeepEqual(outs[k], fresh[k]) {
+			t.Fatalf("output %d changed after later epochs", k)
+		}
+	}
+}
+
+// Dense rows whose sources all store (epoch.denseStride) are scored as
+// they are gathered and keep their bonds at fixed places, leaving the
+// zero ones out afterwards: the same bits as the path of other rows, with
+// and without zero bonds, columns nobody bonds and columns that store
+// none.
+func TestDenseStorageMatchesSparse(t *testing.T) {
+	r := rand.New(rand.NewPCG(55, 56))
+	zeros := 0
+	for run := range 12 {
+		n, v := 20+r.IntN(300), 2+r.IntN(40)
+		in := denseInput(n, v)
+		in.Params.MaxAllowedValidators = uint64(n) // every source stores
+		in.Params.BondsPenalty = []uint64{65535, 30_000}[run%2]
+		for i := range v {
+			if run%3 != 0 { // small stakes and bonds: some bonds quantize to 0
+				in.Neurons[i].Stake = uint64(1 + r.IntN(1000))
+				if i == 0 {
+					in.Neurons[i].Stake = 1e15
+				}
+				for j := range n {
+					in.Bonds[i][j].Value = uint16(r.IntN(3))
+				}
+			}
+			if run%4 == 1 { // columns nobody weights nor bonds
+				for j := 0; j < n; j += 7 {
+					in.Weights[i][j].Value, in.Bonds[i][j].Value = 0, 0
+				}
+			}
+			if run%4 == 2 { // columns nobody bonds
+				for j := 0; j < n; j += 5 {
+					in.Bonds[i][j].Value = 0
+				}
+			}
+		}
+		want, err := EpochWith(in, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := newEpoch(in, nil)
+		e.sparseStorage = true
+		got, err := e.run()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("run %d (%d uids, %d validators): dense storage differs from sparse", run, n, v)
+		}
+		e = newEpoch(in, nil)
+		if _, err := e.run(); err != nil {
+			t.Fatal(err)
+		}
+		if e.denseStride == 0 {
+			t.Fatalf("run %d: rows not stored as dense", run)
+		}
+		for k, first := range e.storeFirst {
+			if e.storeNext[k]-first < n { // zero bonds left out
+				zeros++
+				break
+			}
+		}
+	}
+	if zeros < 3 {
+		t.Fatalf("only %d runs stored zero bonds", zeros)
+	}
+}
