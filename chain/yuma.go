@@ -1,6 +1,8 @@
 package chain
 
 import (
+	"sync"
+
 	"github.com/cybertensor/cybertensor/scoring"
 )
 
@@ -8,8 +10,26 @@ import (
 // (package scoring) on a subnet's state and quantizes its results as the
 // chain stores them: real values to u16 fractions of 65535 (floor), and
 // the pruning score as the combined emission share scaled so the largest
-// is 65535.
-func YumaEpoch(in *EpochInput) ([]EpochNeuronResult, error) {
+// is 65535. It works on fresh memory; a chain gives its State
+// NewYumaEpoch, which keeps its working memory between epochs.
+func YumaEpoch(in *EpochInput) ([]EpochNeuronResult, error) { return yumaEpoch(in, nil) }
+
+// NewYumaEpoch returns YumaEpoch with a scoring.Workspace of its own, kept
+// from one epoch to the next (same results, bit for bit, without faulting
+// in fresh working memory at every tempo). Calls are serialized.
+func NewYumaEpoch() EpochFunc {
+	var (
+		mu sync.Mutex
+		ws scoring.Workspace
+	)
+	return func(in *EpochInput) ([]EpochNeuronResult, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return yumaEpoch(in, &ws)
+	}
+}
+
+func yumaEpoch(in *EpochInput, ws *scoring.Workspace) ([]EpochNeuronResult, error) {
 	si := &scoring.Input{
 		Block: in.Block, Emission: in.Emission,
 		Params: scoring.Params{
@@ -24,7 +44,7 @@ func YumaEpoch(in *EpochInput) ([]EpochNeuronResult, error) {
 		si.Neurons[i] = scoring.Neuron{Stake: n.Stake, LastUpdate: n.LastUpdate, RegisteredAt: n.RegisteredAt, ValidatorPermit: n.ValidatorPermit}
 		si.Weights[i], si.Bonds[i] = n.Weights, n.Bonds
 	}
-	y, err := scoring.Epoch(si)
+	y, err := scoring.EpochWith(si, ws)
 	if err != nil {
 		return nil, err
 	}

@@ -322,7 +322,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		names = append(names, fmt.Sprintf("%d %q", netuid, name))
 	}
 	gen.Balances = balances
-	lcfg := local.DefaultConfig(gen, chain.YumaEpoch)
+	lcfg := local.DefaultConfig(gen, chain.NewYumaEpoch())
 	lcfg.BlockTime, lcfg.Logger = cfg.BlockTime, cfg.Logger
 	c, err := local.New(lcfg)
 	if err != nil {

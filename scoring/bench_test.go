@@ -30,9 +30,9 @@ func denseInput(n, v int) *Input {
 	return in
 }
 
-// BenchmarkEpoch measures the fixed-point sparse epoch (Epoch, which
-// takes a Workspace from its pool, and EpochWith in a Workspace kept
-// across epochs) and, as the baseline in the same run, a naive dense
+// BenchmarkEpoch measures the fixed-point sparse epoch (Epoch on fresh
+// memory, and EpochWith in a Workspace kept across epochs, as the chain
+// runs it) and, as the baseline in the same run, a naive dense
 // float64 implementation of the spec (the test reference), reporting
 // nanoseconds per non-zero weight.
 func BenchmarkEpoch(b *testing.B) {

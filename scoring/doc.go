@@ -1,7 +1,6 @@
 // Package scoring computes weights and Yuma consensus from validator scores.
 //
-// It is pure math: no I/O, no goroutines, no global state but a pool of
-// scratch memory for Epoch, which no result depends on.
+// It is pure math: no I/O, no goroutines, no globals.
 //
 // # The epoch
 //
@@ -27,7 +26,7 @@
 // multiply-and-shift with one 128-bit division per row or column.
 // EpochWith gives the same results in a Workspace the caller keeps from
 // one epoch to the next, which saves allocating and clearing the working
-// memory each time; Epoch takes its Workspace from a pool.
+// memory each time.
 //
 // ParseInput and Output.MarshalJSON are the spec's JSON contract, used by
 // "cybertensor scoring epoch"; errors name the offending field.

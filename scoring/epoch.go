@@ -1,7 +1,5 @@
 package scoring
 
-import "sync"
-
 // Epoch runs one Yuma consensus epoch, as shared/spec/epoch.md defines it.
 // It fails, with an error wrapping ErrInvalidInput, only on input that
 // Validate rejects. It does not modify in.
@@ -10,20 +8,9 @@ import "sync"
 // flat arrays laid out like them), so the cost follows the non-zero
 // entries, not n².
 //
-// Epoch works in a Workspace taken from a pool and returned to it, so
-// that repeated epochs (a chain at every tempo) do not fault in fresh
-// working memory each time; its results are those of EpochWith on fresh
-// memory, bit for bit, and the Output shares no memory with the pool.
-func Epoch(in *Input) (*Output, error) {
-	ws := workspaces.Get().(*Workspace)
-	defer workspaces.Put(ws)
-	return EpochWith(in, ws)
-}
-
-// workspaces holds the Workspaces of Epoch. It is scratch memory only:
-// no result depends on what a Workspace last served, and the garbage
-// collector empties the pool when it is not used.
-var workspaces = sync.Pool{New: func() any { return new(Workspace) }}
+// Epoch works on fresh memory; a caller that runs epochs again and again
+// (a chain at every tempo) keeps a Workspace and calls EpochWith.
+func Epoch(in *Input) (*Output, error) { return EpochWith(in, nil) }
 
 // Workspace is memory that EpochWith keeps from one epoch to the next, so
 // that a caller running many epochs (a chain at every tempo) does not

@@ -46,10 +46,10 @@ func TestEpochWithWorkspaceMatchesEpoch(t *testing.T) {
 	}
 }
 
-// Epoch, which works in pooled workspaces, gives the bits of EpochWith
-// on fresh memory over a sequence of unlike epochs, and an Output it
-// returned is not changed by later epochs (it shares no pooled memory).
-func TestEpochPoolMatchesFreshMemory(t *testing.T) {
+// One Workspace reused over a sequence of unlike epochs gives the bits of
+// Epoch on fresh memory each time, and an Output it returned is not
+// changed by later epochs (it shares no memory with the Workspace).
+func TestWorkspaceReusedAcrossUnlikeEpochs(t *testing.T) {
 	r := rand.New(rand.NewPCG(53, 54))
 	var ins []*Input
 	for run := range 4 {
@@ -60,18 +60,19 @@ func TestEpochPoolMatchesFreshMemory(t *testing.T) {
 	ins = append(ins, denseInput(256, 64), denseInput(2000, 70), denseInput(100, 10))
 	r.Shuffle(len(ins), func(a, b int) { ins[a], ins[b] = ins[b], ins[a] })
 
+	var ws Workspace
 	var outs, fresh []*Output
 	for k, in := range ins {
-		got, err := Epoch(in)
+		got, err := EpochWith(in, &ws)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := EpochWith(in, nil)
+		want, err := Epoch(in)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("input %d (%d uids): Epoch differs from EpochWith on fresh memory", k, len(in.Neurons))
+			t.Fatalf("input %d (%d uids): the reused workspace differs from fresh memory", k, len(in.Neurons))
 		}
 		outs, fresh = append(outs, got), append(fresh, want)
 	}

@@ -58,7 +58,7 @@ func run(ctx context.Context, args []string, e env) int {
 // runWith runs the command tree; configure, if set, adjusts the app first
 // (tests use it to swap the epoch function).
 func runWith(ctx context.Context, args []string, e env, configure func(*app)) int {
-	a := &app{env: e, epoch: chain.YumaEpoch}
+	a := &app{env: e, epoch: chain.NewYumaEpoch()}
 	if configure != nil {
 		configure(a)
 	}
