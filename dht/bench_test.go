@@ -78,58 +78,37 @@ func BenchmarkNewNeuronFindsSubnet(b *testing.B) {
 	// routing table is still thin retries.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
-	errs := make(chan error, members)
-	for i, m := range ms {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			var err error
-			for range 30 {
-				if err = m.d.Join(ctx, 1, uint16(i), nil); err == nil {
-					return
-				}
-				// An empty routing table: the member's one connection
-				// may have been trimmed on a loaded machine; dial its
-				// bootstrap peer again and let the table fill.
-				if i > 0 && len(m.n.Network().Conns()) == 0 {
-					if sw, ok := m.n.Network().(*lpswarm.Swarm); ok {
-						sw.Backoff().Clear(boots[i].ID)
-					}
-					_ = m.n.Connect(ctx, boots[i])
-				}
-				time.Sleep(time.Second)
+	if err := eachMember(ms, func(i int, m member) error {
+		var err error
+		for range 30 {
+			if err = m.d.Join(ctx, 1, uint16(i), nil); err == nil {
+				return nil
 			}
-			errs <- fmt.Errorf("member %d (%d connections, routing table %d): %w", i, len(m.n.Network().Conns()), m.d.RoutingTableSize(), err)
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+			// An empty routing table: the member's one connection may
+			// have been trimmed on a loaded machine; dial its bootstrap
+			// peer again and let the table fill.
+			if i > 0 && len(m.n.Network().Conns()) == 0 {
+				if sw, ok := m.n.Network().(*lpswarm.Swarm); ok {
+					sw.Backoff().Clear(boots[i].ID)
+				}
+				_ = m.n.Connect(ctx, boots[i])
+			}
+			time.Sleep(time.Second)
+		}
+		return fmt.Errorf("member %d (%d connections, routing table %d): %w", i, len(m.n.Network().Conns()), m.d.RoutingTableSize(), err)
+	}); err != nil {
 		b.Fatal(err)
 	}
 	// Then each member runs one discovery search, as a neuron's discovery
 	// loop does every round, and so keeps the subnet's members it finds.
-	errs = make(chan error, members)
-	for i, m := range ms {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			qctx, qcancel := context.WithTimeout(ctx, time.Minute)
-			defer qcancel()
-			if n := len(m.d.Members(qctx, 1)); n < members {
-				errs <- fmt.Errorf("member %d found %d of %d members", i, n, members)
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	if err := eachMember(ms, func(i int, m member) error {
+		qctx, qcancel := context.WithTimeout(ctx, time.Minute)
+		defer qcancel()
+		if n := len(m.d.Members(qctx, 1)); n < members {
+			return fmt.Errorf("member %d found %d of %d members", i, n, members)
+		}
+		return nil
+	}); err != nil {
 		b.Fatal(err)
 	}
 
@@ -196,4 +175,26 @@ func benchNodeConfig(k *wallet.PrivateKey) node.Config {
 	// MaxMemory (64 + 64 per GiB): the first members serve most joins.
 	c.MaxFD, c.MaxMemory = 1024, 4<<30
 	return c
+}
+
+// eachMember runs f on every member, 16 at a time, and returns the first
+// error.
+func eachMember(ms []member, f func(i int, m member) error) error {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	errs := make(chan error, len(ms))
+	for i, m := range ms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if err := f(i, m); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
 }

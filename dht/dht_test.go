@@ -88,21 +88,29 @@ func swarm(t *testing.T, count int, reg *registry) []member {
 	return ms
 }
 
+// joinedSwarm is a swarm of count neurons, each a member of subnet 1
+// (uid = its index).
+func joinedSwarm(ctx context.Context, t *testing.T, count int) ([]member, *registry) {
+	t.Helper()
+	reg := &registry{m: map[wallet.Address]uint16{}}
+	ms := swarm(t, count, reg)
+	for i, m := range ms {
+		if err := m.d.Join(ctx, 1, uint16(i), []string{"/cybertensor/query/1.0.0"}); err != nil {
+			t.Fatalf("join %d: %v", i, err)
+		}
+	}
+	return ms, reg
+}
+
 // Every neuron finds every other member of its subnet through the DHT.
 func TestSubnetMembersFindEachOther(t *testing.T) {
 	count := 50
 	if testing.Short() {
 		count = 16
 	}
-	reg := &registry{m: map[wallet.Address]uint16{}}
-	ms := swarm(t, count, reg)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	for i, m := range ms {
-		if err := m.d.Join(ctx, 1, uint16(i), []string{"/cybertensor/query/1.0.0"}); err != nil {
-			t.Fatalf("join %d: %v", i, err)
-		}
-	}
+	ms, _ := joinedSwarm(ctx, t, count)
 	for i, m := range ms {
 		found := map[peer.ID]bool{}
 		deadline := time.Now().Add(time.Minute)
@@ -204,15 +212,9 @@ func TestMemberAnswersWholeSubnetInOneHop(t *testing.T) {
 	if testing.Short() {
 		count = 12
 	}
-	reg := &registry{m: map[wallet.Address]uint16{}}
-	ms := swarm(t, count, reg)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	for i, m := range ms {
-		if err := m.d.Join(ctx, 1, uint16(i), nil); err != nil {
-			t.Fatalf("join %d: %v", i, err)
-		}
-	}
+	ms, reg := joinedSwarm(ctx, t, count)
 	// Every member runs its discovery search until it has seen the subnet
 	// whole, itself included (as a neuron's discovery loop does every
 	// round).
