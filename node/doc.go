@@ -11,4 +11,10 @@
 // peers.json in its data directory, periodically and on Close, and redials
 // them at start, so a restarted neuron rejoins without bootstrap. Close
 // stops every goroutine the node started.
+//
+// Importing node registers with go-libp2p, for the whole process, a
+// secp256k1 public-key unmarshaller that keeps parsed keys and verifies
+// signatures faster, accepting exactly what go-libp2p's own key accepts
+// (secp256k1.go): every hotkey is a secp256k1 key, and a neuron verifies
+// the author's signature on every gossip message it receives.
 package node
