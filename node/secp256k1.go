@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	dsecp "github.com/decred/dcrd/dcrec/secp256k1/v4"
 	decdsa "github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	cryptopb "github.com/libp2p/go-libp2p/core/crypto/pb"
@@ -90,11 +91,10 @@ func unmarshalSecp256k1PublicKey(data []byte) (crypto.PubKey, error) {
 	if !ok {
 		return pk, nil
 	}
-	raw, err := pk.Raw()
-	if err != nil {
-		return pk, nil
-	}
-	fast, err := secec.NewPublicKey(raw)
+	// Hand voi the point go-libp2p has already decompressed: the
+	// uncompressed encoding needs only an on-curve check, not a second
+	// square root.
+	fast, err := secec.NewPublicKey((*dsecp.PublicKey)(lk).SerializeUncompressed())
 	if err != nil {
 		return pk, nil // go-libp2p's key, verifying as go-libp2p does
 	}
