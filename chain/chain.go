@@ -123,11 +123,6 @@ func (s *State) markAccount(a Address)         { s.dirty.accounts[a] = struct{}{
 func (s *State) markHotkey(a Address)          { s.dirty.hotkeys[a] = struct{}{} }
 func (s *State) markSubnet(n uint16)           { s.dirty.subnets[n] = struct{}{} }
 func (s *State) markNeuron(netuid, uid uint16) { s.dirty.neurons[neuronKey{netuid, uid}] = struct{}{} }
-func (s *State) markAllNeurons(sub *Subnet) {
-	for uid := range sub.neurons {
-		s.markNeuron(sub.Netuid, uint16(uid))
-	}
-}
 
 // nextNetuid returns the lowest free netuid above the root's.
 func (s *State) nextNetuid() uint16 {

@@ -144,12 +144,6 @@ func (s *store) get(c cid.Cid) ([]byte, error) {
 	return out, err
 }
 
-func (s *store) hasBlock(c cid.Cid) bool {
-	var ok bool
-	s.db.View(func(tx *bolt.Tx) error { ok = tx.Bucket(bucketBlocks).Get(c.Bytes()) != nil; return nil })
-	return ok
-}
-
 // root returns a root's record.
 func (s *store) root(c cid.Cid) (rootRecord, bool, error) {
 	var rec rootRecord
