@@ -17,11 +17,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
-	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
-	"github.com/libp2p/go-libp2p/p2p/security/noise"
-	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
-	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
-	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -92,6 +87,11 @@ func (c Config) validate() error {
 	case c.SavePeersEvery <= 0 || c.Logger == nil:
 		return errors.New("node: config: SavePeersEvery > 0 and a Logger")
 	}
+	for _, a := range c.ListenAddrs {
+		if _, err := ma.NewMultiaddr(a); err != nil {
+			return fmt.Errorf("node: config: listen address %q: %w", a, err)
+		}
+	}
 	return nil
 }
 
@@ -133,10 +133,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Node, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	cm, err := connmgr.NewConnManager(cfg.LowWater, cfg.HighWater, connmgr.WithGracePeriod(cfg.GracePeriod))
-	if err != nil {
-		return nil, fmt.Errorf("node: connection manager: %w", err)
-	}
+	cm := newConnManager(cfg.LowWater, cfg.HighWater, cfg.GracePeriod)
 	scaling := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&scaling)
 	var rcOpts []rcmgr.Option
@@ -145,34 +142,12 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Node, error) {
 	}
 	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(scaling.Scale(cfg.MaxMemory, cfg.MaxFD)), rcOpts...)
 	if err != nil {
+		cm.Close()
 		return nil, fmt.Errorf("node: resource manager: %w", err)
 	}
-	lopts := []libp2p.Option{
-		libp2p.Identity(cfg.Key.Libp2p()),
-		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
-		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.Transport(quic.NewTransport),
-		libp2p.Security(libp2ptls.ID, newBatchedTLS),
-		libp2p.Security(noise.ID, noise.New),
-		libp2p.DefaultMuxers,
-		libp2p.Ping(true),
-		libp2p.ConnectionManager(cm),
-		libp2p.ResourceManager(rm),
-	}
-	if cfg.Registerer != nil {
-		lopts = append(lopts, libp2p.PrometheusRegisterer(cfg.Registerer))
-	} else {
-		lopts = append(lopts, libp2p.DisableMetrics())
-	}
-	if cfg.Relay {
-		lopts = append(lopts, libp2p.EnableRelay(), libp2p.EnableHolePunching(), libp2p.NATPortMap())
-	} else {
-		lopts = append(lopts, libp2p.DisableRelay())
-	}
-	h, err := libp2p.New(lopts...)
+	h, err := buildHost(cfg, cm, rm)
 	if err != nil {
-		rm.Close()
-		return nil, fmt.Errorf("node: starting host: %w", err)
+		return nil, err
 	}
 	nctx, cancel := context.WithCancel(context.Background())
 	n := &Node{Host: h, cfg: cfg, log: cfg.Logger.With("component", "node", "peer", h.ID()), cancel: cancel}

@@ -6,10 +6,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/p2p/protocol/identify"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	"github.com/cybertensor/cybertensor/wallet"
@@ -50,7 +54,21 @@ func TestNodeIdentityAndBootstrap(t *testing.T) {
 	}
 	defer b.Close()
 	waitFor(t, "b to connect to its bootstrap peer", func() bool { return b.Network().Connectedness(a.ID()) == network.Connected })
-	// Ping works between them (standard libp2p protocols only).
+	// Standard libp2p protocols between them: ping answers, identify told
+	// b who a is and what it speaks.
+	pctx, stopPing := context.WithCancel(ctx)
+	res := <-ping.Ping(pctx, b, a.ID())
+	stopPing()
+	if res.Error != nil {
+		t.Fatalf("ping: %v", res.Error)
+	}
+	waitFor(t, "identify", func() bool {
+		protos, _ := b.Peerstore().SupportsProtocols(a.ID(), ping.ID, identify.ID)
+		return len(protos) == 2
+	})
+	if agent, _ := b.Peerstore().Get(a.ID(), "AgentVersion"); agent != "cybertensor" {
+		t.Fatalf("identify gave agent %v", agent)
+	}
 	if _, err := New(ctx, DefaultTestConfig(key(3)), WithBootstrap("not-a-multiaddr")); err == nil {
 		t.Fatal("bad bootstrap address accepted")
 	}
@@ -104,4 +122,53 @@ func TestRestartReconnectsFromDataDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	third.Close()
+}
+
+// With a Registerer, libp2p's own collectors (swarm, resource manager,
+// identify) report on it; without one nothing is registered anywhere.
+func TestMetricsAreAChoice(t *testing.T) {
+	ctx := context.Background()
+	reg := prometheus.NewRegistry()
+	cfg := DefaultTestConfig(key(20))
+	cfg.Registerer = reg
+	a, err := New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := New(ctx, DefaultTestConfig(key(21)), WithBootstrap(a.FullAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	waitFor(t, "the connection", func() bool { return a.Network().Connectedness(b.ID()) == network.Connected })
+	names := func() map[string]bool {
+		out := map[string]bool{}
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range families {
+			out[strings.SplitN(f.GetName(), "_", 3)[1]] = true
+		}
+		return out
+	}
+	waitFor(t, "libp2p metrics", func() bool {
+		got := names()
+		return got["swarm"] && got["rcmgr"] && got["identify"]
+	})
+}
+
+// A listen address that does not parse is a configuration error, not a
+// panic, and leaves nothing running (goleak checks at the end).
+func TestBadListenAddress(t *testing.T) {
+	cfg := DefaultTestConfig(key(22))
+	cfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/not-an-ip/tcp/1"}
+	if _, err := New(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "not-an-ip") {
+		t.Fatalf("got %v, want an error naming the address", err)
+	}
+	cfg.ListenAddrs = []string{"/ip4/192.0.2.1/tcp/1"} // not this machine's: listening fails
+	if _, err := New(context.Background(), cfg); err == nil {
+		t.Fatal("listening on an address of another machine succeeded")
+	}
 }
