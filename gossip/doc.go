@@ -17,10 +17,12 @@
 // A message failing the decode, registration or body check is rejected,
 // which costs the peer that forwarded it score; ignored messages cost
 // nothing. The message ID is the first 20 bytes of
-// SHA-256(uvarint(len(topic)) ‖ topic ‖ data), so the same data on one
-// topic is one message however many times and by whomever it is
-// forwarded, and the seen cache outlives the timestamp window, so a replay
-// is either a duplicate or too old.
+// SHA-256(uvarint(len(topic)) ‖ topic ‖ uvarint(len(from)) ‖ from ‖ data):
+// the same data from the same author on one topic is one message however
+// many times it is forwarded, while a copy signed by anyone else is another
+// message, so a forged copy that arrives first and is rejected cannot make
+// the genuine one look already seen. The seen cache outlives the timestamp
+// window, so a replay is either a duplicate or too old.
 //
 // protocol/SPEC.md §4 states all of this for other implementations.
 package gossip

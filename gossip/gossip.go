@@ -39,12 +39,15 @@ func TopicName(chainID string, netuid uint16, kind Kind) string {
 }
 
 // MessageID is the message ID function (see the package doc): the first 20
-// bytes of SHA-256(uvarint(len(topic)) ‖ topic ‖ data).
-func MessageID(topic string, data []byte) string {
+// bytes of SHA-256(uvarint(len(topic)) ‖ topic ‖ uvarint(len(from)) ‖
+// from ‖ data), from being the message's author field (a peer ID's bytes).
+func MessageID(topic string, from, data []byte) string {
 	h := sha256.New()
 	var n [binary.MaxVarintLen64]byte
 	h.Write(n[:binary.PutUvarint(n[:], uint64(len(topic)))])
 	h.Write([]byte(topic))
+	h.Write(n[:binary.PutUvarint(n[:], uint64(len(from)))])
+	h.Write(from)
 	h.Write(data)
 	return string(h.Sum(nil)[:20])
 }
@@ -202,7 +205,7 @@ func New(h host.Host, reg Registry, cfg Config) (*Gossip, error) {
 	g.tracer = newTracer(g.metrics)
 	opts := []pubsub.Option{
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
-		pubsub.WithMessageIdFn(func(m *pubsubpb.Message) string { return MessageID(m.GetTopic(), m.GetData()) }),
+		pubsub.WithMessageIdFn(func(m *pubsubpb.Message) string { return MessageID(m.GetTopic(), m.GetFrom(), m.GetData()) }),
 		// A replay is a duplicate while seen and too old once forgotten.
 		pubsub.WithSeenMessagesTTL(2*cfg.TimestampWindow + time.Minute),
 		// The RPC limit leaves room for a full message plus control data.

@@ -310,13 +310,20 @@ func TestTopicNameAndMessageID(t *testing.T) {
 	if got := TopicName("ct-local", 3, Knowledge); got != "/cybertensor/ct-local/3/knowledge/1" {
 		t.Fatalf("topic %q", got)
 	}
-	// SHA-256(0x05 "topic" "data")[:20], computed independently.
-	h := sha256.Sum256(append([]byte{5}, "topicdata"...))
-	if got := hex.EncodeToString([]byte(MessageID("topic", []byte("data")))); got != hex.EncodeToString(h[:20]) {
+	// SHA-256(0x05 "topic" 0x04 "from" "data")[:20], computed independently.
+	h := sha256.Sum256(append(append([]byte{5}, "topic"...), append([]byte{4}, "fromdata"...)...))
+	if got := hex.EncodeToString([]byte(MessageID("topic", []byte("from"), []byte("data")))); got != hex.EncodeToString(h[:20]) {
 		t.Fatalf("message id %s", got)
 	}
-	if MessageID("a", []byte("bc")) == MessageID("ab", []byte("c")) {
-		t.Fatal("topic and data boundary is ambiguous")
+	for _, c := range [][2][3]string{
+		{{"a", "f", "bc"}, {"ab", "f", "c"}},       // topic | from boundary
+		{{"t", "ab", "c"}, {"t", "a", "bc"}},       // from | data boundary
+		{{"t", "f1", "data"}, {"t", "f2", "data"}}, // another author
+	} {
+		x, y := c[0], c[1]
+		if MessageID(x[0], []byte(x[1]), []byte(x[2])) == MessageID(y[0], []byte(y[1]), []byte(y[2])) {
+			t.Fatalf("%q and %q share a message ID", x, y)
+		}
 	}
 }
 
@@ -414,4 +421,47 @@ func FuzzValidate(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A copy of a genuine message signed by someone else (here an unregistered
+// neuron that saw it first, or guessed it) is a different message: it is
+// rejected, and the genuine one arriving later is still delivered rather
+// than dropped as already seen.
+func TestForgedCopyDoesNotShadowTheGenuineMessage(t *testing.T) {
+	reg := newRegistry()
+	receiver := start(t, key(400), reg, nil)
+	reg.add(receiver.k, 2)
+	at := time.Now()
+	clock := func() time.Time { return at } // author and forger build identical data
+	author := start(t, key(401), reg, func(c *Config) { c.Now = clock })
+	reg.add(author.k, 0) // uid 0: what the forger's lying registry gives everyone
+	liar := &registry{m: map[wallet.Address]uint16{}, everyone: true}
+	forger := start(t, key(402), liar, func(c *Config) { c.Now = clock })
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	c := &collector{}
+	wg.Add(1)
+	go c.run(ctx, receiver.sub, &wg)
+	defer func() { cancel(); wg.Wait() }()
+
+	body := heartbeat(t, 0, 7)
+	connect(t, forger, receiver)
+	waitFor(t, 30*time.Second, "the forger to see the receiver", func() bool { return len(forger.t.Peers()) >= 1 })
+	if err := forger.t.Publish(ctx, body); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the forged copy to be rejected", func() bool {
+		s, _ := receiver.g.PeerScore(forger.n.ID())
+		return s < 0
+	})
+	connect(t, author, receiver)
+	waitFor(t, 30*time.Second, "the author to see the receiver", func() bool { return len(author.t.Peers()) >= 1 })
+	if err := author.t.Publish(ctx, body); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the genuine message", func() bool { return len(c.from(author.n.ID())) == 1 })
+	if got := c.from(forger.n.ID()); len(got) != 0 {
+		t.Fatalf("the forged copy was delivered %d times", len(got))
+	}
 }
