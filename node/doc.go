@@ -12,6 +12,13 @@
 // them at start, so a restarted neuron rejoins without bootstrap. Close
 // stops every goroutine the node started.
 //
+// The host is assembled from go-libp2p's parts directly (host.go) rather
+// than by libp2p.New, whose dependency-injection graph stays alive with the
+// host, and its protocol book and connection manager are one-map versions
+// of go-libp2p's 256-segment ones (peerstore.go, connmgr.go): an idle host
+// holds about a quarter of the memory, which matters where many neurons
+// share a process (tests, benchmarks, localnet).
+//
 // Importing node registers with go-libp2p, for the whole process, a
 // secp256k1 public-key unmarshaller that keeps parsed keys and verifies
 // signatures faster, accepting exactly what go-libp2p's own key accepts
