@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -171,4 +172,36 @@ func TestBadListenAddress(t *testing.T) {
 	if _, err := New(context.Background(), cfg); err == nil {
 		t.Fatal("listening on an address of another machine succeeded")
 	}
+}
+
+// With Relay (for neurons behind NAT) the host also runs the observed
+// address manager, hole punching, autonat and the circuit relay transport;
+// it still connects, and Close stops all of it (goleak checks at the end).
+func TestRelayNodeConnectsAndCloses(t *testing.T) {
+	ctx := context.Background()
+	cfg := DefaultTestConfig(key(30))
+	cfg.Relay = true
+	a, err := New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := New(ctx, DefaultTestConfig(key(31)), WithBootstrap(a.FullAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	waitFor(t, "the connection", func() bool { return a.Network().Connectedness(b.ID()) == network.Connected })
+	// The relay transport accepts relayed connections ("stop" streams).
+	waitFor(t, "identify to see relayed connections accepted", func() bool {
+		protos, _ := b.Peerstore().SupportsProtocols(a.ID(), "/libp2p/circuit/relay/0.2.0/stop")
+		return len(protos) == 1
+	})
+	a.Close()
+	// go-libp2p's UPnP discovery (port mapping) is not stopped by Close; it
+	// ends at its own search timeout, which goleak would not wait for.
+	waitFor(t, "UPnP discovery to end", func() bool {
+		buf := make([]byte, 1<<20)
+		return !strings.Contains(string(buf[:runtime.Stack(buf, true)]), "nat.discoverNATs")
+	})
 }
