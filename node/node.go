@@ -25,6 +25,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cybertensor/cybertensor/node/yamux"
 	"github.com/cybertensor/cybertensor/wallet"
 )
 
@@ -147,6 +148,10 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: resource manager: %w", err)
 	}
+	mux, err := yamux.New(yamux.DefaultConfig())
+	if err != nil {
+		return nil, fmt.Errorf("node: muxer: %w", err)
+	}
 	lopts := []libp2p.Option{
 		libp2p.Identity(cfg.Key.Libp2p()),
 		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
@@ -154,7 +159,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Node, error) {
 		libp2p.Transport(quic.NewTransport),
 		libp2p.Security(libp2ptls.ID, newBatchedTLS),
 		libp2p.Security(noise.ID, noise.New),
-		libp2p.DefaultMuxers,
+		libp2p.Muxer(yamux.ID, mux),
 		libp2p.Ping(true),
 		libp2p.ConnectionManager(cm),
 		libp2p.ResourceManager(rm),
