@@ -326,9 +326,10 @@ func (st *Stream) gotWindowUpdate(h header) {
 	}
 }
 
-// gotData reads a data frame's body from r: into a blocked Read's slice
-// when nothing is buffered, else (and for what does not fit) into a
-// pooled buffer. It runs on the session's reader goroutine.
+// gotData reads a data frame's body from r, in pieces: whenever a Read
+// is blocked on the empty stream, straight into its slice; otherwise into
+// pooled buffers of at most recvChunk bytes, each readable as soon as it
+// arrived. It runs on the session's reader goroutine.
 func (st *Stream) gotData(h header, r io.Reader) error {
 	st.mu.Lock()
 	st.gotFlagsLocked(h, true)
@@ -338,51 +339,52 @@ func (st *Stream) gotData(h header, r io.Reader) error {
 		return fmt.Errorf("%w: stream %d sent %d bytes with %d left in its window", ErrProtocol, st.id, n, st.credit)
 	}
 	st.credit -= n
-	keep := st.readState == halfOpen
-	var direct []byte
-	if keep && n > 0 && st.buffered == 0 && st.waiter != nil {
-		direct = st.waiter[:min(int64(len(st.waiter)), int64(n))]
-		st.waiter = nil
-		st.filling = true
-	}
 	st.mu.Unlock()
 
 	var err error
-	got := 0
-	if direct != nil {
-		got, err = io.ReadFull(r, direct)
-	}
-	var rest []byte
-	if m := int(n) - len(direct); err == nil && m > 0 {
-		if keep {
-			rest = pool.Get(m)
-			if _, err = io.ReadFull(r, rest); err != nil {
-				pool.Put(rest)
-				rest = nil
-			}
-		} else {
-			_, err = io.CopyN(io.Discard, r, int64(m))
+	for left := int(n); left > 0 && err == nil; {
+		st.mu.Lock()
+		if st.readState != halfOpen {
+			st.mu.Unlock()
+			_, err = io.CopyN(io.Discard, r, int64(left))
+			break
 		}
+		if st.waiter != nil && st.buffered == 0 {
+			direct := st.waiter[:min(len(st.waiter), left)]
+			st.waiter, st.filling = nil, true
+			st.mu.Unlock()
+			var got int
+			got, err = io.ReadFull(r, direct)
+			st.mu.Lock()
+			st.direct += got
+			st.filling = false
+			st.mu.Unlock()
+			left -= got
+		} else {
+			st.mu.Unlock()
+			buf := pool.Get(min(left, recvChunk))
+			if _, err = io.ReadFull(r, buf); err != nil {
+				pool.Put(buf)
+				break
+			}
+			st.mu.Lock()
+			if st.readState == halfReset {
+				pool.Put(buf)
+			} else {
+				st.segs = append(st.segs, buf)
+				st.buffered += uint32(len(buf))
+			}
+			st.mu.Unlock()
+			left -= len(buf)
+		}
+		notify(st.recvNotify)
 	}
 
 	st.mu.Lock()
-	if direct != nil {
-		st.direct += got
-		st.filling = false
-	}
-	if rest != nil {
-		if st.readState == halfReset {
-			pool.Put(rest)
-		} else {
-			st.segs = append(st.segs, rest)
-			st.buffered += uint32(len(rest))
-		}
-	}
 	finished := st.gotFlagsLocked(h, false)
 	st.mu.Unlock()
-	notify(st.recvNotify)
 	if h.flags&(flagFIN|flagRST) != 0 {
-		notify(st.sendNotify)
+		st.notifyAll()
 	}
 	if finished {
 		st.cleanup()
@@ -392,6 +394,10 @@ func (st *Stream) gotData(h header, r io.Reader) error {
 	}
 	return err
 }
+
+// recvChunk is the most of a frame's body buffered in one piece: a TLS
+// record's worth, so a Read can start on a frame still arriving.
+const recvChunk = 16 << 10
 
 // gotFlagsLocked applies a frame's flags: ACK before its data (first),
 // FIN and RST after it. It reports whether the stream finished. st.mu is
