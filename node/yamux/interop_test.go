@@ -511,3 +511,45 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// A stream whose writer is blocked on an exhausted window (its reader
+// does not read) does not hold up other streams in either direction.
+func TestBlockedStreamDoesNotStallOthers(t *testing.T) {
+	forEachPair(t, func(t *testing.T, a, b side) {
+		stuckA, stuckB := open(t, a, b)
+		blocked := make(chan error, 1)
+		go func() {
+			_, err := stuckA.Write(make([]byte, 4<<20)) // never read: blocks
+			blocked <- err
+		}()
+		sa, sb := open(t, a, b)
+		data := randomBytes(2<<20, 5)
+		var wg sync.WaitGroup
+		for _, p := range [][2]network.MuxedStream{{sa, sb}, {sb, sa}} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				go func() {
+					p[0].Write(data)
+					p[0].CloseWrite()
+				}()
+				got, err := io.ReadAll(p[1])
+				if err != nil || !bytes.Equal(got, data) {
+					t.Errorf("%d of %d bytes, %v", len(got), len(data), err)
+				}
+			}()
+		}
+		wg.Wait()
+		select {
+		case err := <-blocked:
+			t.Fatalf("the stuck write ended: %v", err)
+		default:
+		}
+		stuckB.Reset()
+		if err := <-blocked; !errors.Is(err, network.ErrReset) {
+			t.Fatalf("stuck write after the peer's reset: %v", err)
+		}
+		sa.Close()
+		sb.Close()
+	})
+}

@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	pool "github.com/libp2p/go-buffer-pool"
 	"github.com/libp2p/go-libp2p/core/network"
 )
 
@@ -57,15 +56,20 @@ type Session struct {
 	closed      chan struct{} // closed when closeErr is set
 	readerDone  chan struct{}
 
-	// Control frames the reader goroutine sends (pongs, resets of
-	// refused streams) and keepalive pings wait in ctl for a short-lived
-	// flusher goroutine: the reader never waits for the write lock, so a
-	// writer blocked on a full connection cannot stall it.
-	ctlMu     sync.Mutex
-	ctl       []byte
-	ctlBusy   bool // a flusher runs
-	ctlClosed bool // no more flushers
-	flushers  sync.WaitGroup
+	// Small frames (control frames, data up to smallFrame bytes) written
+	// while another goroutine writes, or will write, are appended to
+	// pending and the writer returns: the goroutine holding the write
+	// lock writes them, batched, before it lets go (drain). So a busy
+	// session batches small frames into few writes, the reader goroutine
+	// never waits for the write lock (its pongs and resets go into
+	// pending, written by a short-lived flusher goroutine when nobody
+	// else writes), and neither do Reads sending window updates.
+	qmu      sync.Mutex
+	pending  []byte
+	writing  bool // the write lock's holder will drain pending
+	flusher  bool // a flusher goroutine was started and will drain
+	qclosed  bool // the session ended: pending is dropped
+	flushers sync.WaitGroup
 
 	// Keepalive and round-trip time.
 	pingMu   sync.Mutex
@@ -276,9 +280,10 @@ func (s *Session) shutdown(why error, goAway bool, code uint32) {
 	s.mu.Unlock()
 	close(s.closed)
 
-	s.ctlMu.Lock()
-	s.ctlClosed = true
-	s.ctlMu.Unlock()
+	s.qmu.Lock()
+	s.qclosed = true
+	s.pending = nil
+	s.qmu.Unlock()
 	s.pingMu.Lock()
 	if s.timer != nil {
 		s.timer.Stop()
@@ -321,10 +326,21 @@ func (s *Session) removeStream(st *Stream) {
 	st.span.Done()
 }
 
-// writeFrame writes one frame under the write lock, waiting for the lock
-// until deadline (nil: no deadline) or the session's end. A failed
-// write ends the session.
+// writeFrame writes one frame: a small one into pending if a writer
+// will drain it, otherwise under the write lock, waiting for the lock
+// until deadline (nil: no deadline) or the session's end. A large body
+// is written from the caller's slice. A failed write ends the session.
 func (s *Session) writeFrame(h header, body []byte, deadline <-chan struct{}) error {
+	small := len(body) <= smallFrame
+	if small {
+		s.qmu.Lock()
+		if (s.writing || s.flusher) && len(s.pending) < maxPending && !s.qclosed {
+			s.pending = appendFrame(s.pending, h, body)
+			s.qmu.Unlock()
+			return nil
+		}
+		s.qmu.Unlock()
+	}
 	select {
 	case s.wlock <- struct{}{}:
 	case <-s.closed:
@@ -338,31 +354,94 @@ func (s *Session) writeFrame(h header, body []byte, deadline <-chan struct{}) er
 		return s.streamErr
 	default:
 	}
+	buf := s.takePending()
 	err := s.extendWriteDeadline()
 	if err == nil {
-		h.encode(&s.whdr)
-		switch {
-		case len(body) == 0:
-			_, err = s.conn.Write(s.whdr[:])
-		case len(body) <= smallFrame:
-			buf := pool.Get(headerSize + len(body))
-			copy(buf, s.whdr[:])
-			copy(buf[headerSize:], body)
+		if small {
+			buf = appendFrame(buf, h, body)
 			_, err = s.conn.Write(buf)
-			pool.Put(buf)
-		case s.fw != nil:
-			err = s.fw.WriteFrame(s.whdr[:], body)
-		default:
-			if _, err = s.conn.Write(s.whdr[:]); err == nil {
-				_, err = s.conn.Write(body)
+		} else {
+			if len(buf) > 0 {
+				_, err = s.conn.Write(buf)
+			}
+			if err == nil {
+				h.encode(&s.whdr)
+				if s.fw != nil {
+					err = s.fw.WriteFrame(s.whdr[:], body)
+				} else if _, err = s.conn.Write(s.whdr[:]); err == nil {
+					_, err = s.conn.Write(body)
+				}
 			}
 		}
 	}
+	putPending(buf)
+	err = s.drain(err)
 	<-s.wlock
 	if err != nil {
 		return s.writeFailed(err)
 	}
 	return nil
+}
+
+// maxPending bounds the bytes of small frames queued for the write
+// lock's holder; beyond it writers wait for the lock themselves.
+const maxPending = 64 << 10
+
+// takePending marks the write lock's holder as the drainer and takes the
+// queued frames; the write lock is held.
+func (s *Session) takePending() []byte {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	s.writing = true
+	buf := s.pending
+	s.pending = nil
+	return buf
+}
+
+// drain writes what was queued meanwhile until nothing is, then stops
+// draining; the write lock is held. After an error it only stops.
+func (s *Session) drain(err error) error {
+	for {
+		s.qmu.Lock()
+		if err != nil || len(s.pending) == 0 {
+			s.writing = false
+			s.qmu.Unlock()
+			return err
+		}
+		buf := s.pending
+		s.pending = nil
+		s.qmu.Unlock()
+		if err = s.extendWriteDeadline(); err == nil {
+			_, err = s.conn.Write(buf)
+		}
+		putPending(buf)
+	}
+}
+
+// pendingBufs recycles pending's buffers.
+var pendingBufs sync.Pool
+
+// appendFrame appends a frame to a pending buffer, taking a recycled one
+// when buf is nil.
+func appendFrame(buf []byte, h header, body []byte) []byte {
+	if buf == nil {
+		if p, ok := pendingBufs.Get().(*[]byte); ok {
+			buf = (*p)[:0]
+		} else {
+			buf = make([]byte, 0, 4<<10)
+		}
+	}
+	var b [headerSize]byte
+	h.encode(&b)
+	buf = append(buf, b[:]...)
+	return append(buf, body...)
+}
+
+func putPending(buf []byte) {
+	if buf != nil && cap(buf) <= 2*maxPending {
+		buf = buf[:0]
+		pendingBufs.Put(&buf)
+	}
 }
 
 // extendWriteDeadline moves the connection's write deadline to
@@ -405,52 +484,43 @@ func (s *Session) writeFailed(err error) error {
 	return s.streamErr
 }
 
-// queueControl queues a control frame (no body) for a flusher goroutine.
+// queueControl queues a control frame (no body) without waiting: for
+// the write lock's holder, or for a flusher goroutine started here.
 func (s *Session) queueControl(h header) {
-	var b [headerSize]byte
-	h.encode(&b)
-	s.ctlMu.Lock()
-	defer s.ctlMu.Unlock()
-	if s.ctlClosed {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	if s.qclosed {
 		return
 	}
-	s.ctl = append(s.ctl, b[:]...)
-	if !s.ctlBusy {
-		s.ctlBusy = true
+	s.pending = appendFrame(s.pending, h, nil)
+	if !s.writing && !s.flusher {
+		s.flusher = true
 		s.flushers.Add(1)
-		go s.flushControl()
+		go s.flush()
 	}
 }
 
-// flushControl writes the queued control frames, then ends.
-func (s *Session) flushControl() {
+// flush takes the write lock, drains pending, and ends.
+func (s *Session) flush() {
 	defer s.flushers.Done()
-	for {
-		select {
-		case s.wlock <- struct{}{}:
-		case <-s.closed:
-			return
-		}
-		s.ctlMu.Lock()
-		buf := s.ctl
-		s.ctl = nil
-		s.ctlMu.Unlock()
-		err := s.extendWriteDeadline()
-		if err == nil {
-			_, err = s.conn.Write(buf)
-		}
-		<-s.wlock
-		if err != nil {
-			s.writeFailed(err)
-			return
-		}
-		s.ctlMu.Lock()
-		if len(s.ctl) == 0 || s.ctlClosed {
-			s.ctlBusy = false
-			s.ctlMu.Unlock()
-			return
-		}
-		s.ctlMu.Unlock()
+	select {
+	case s.wlock <- struct{}{}:
+	case <-s.closed:
+		return
+	}
+	buf := s.takePending()
+	s.qmu.Lock()
+	s.flusher = false
+	s.qmu.Unlock()
+	err := s.extendWriteDeadline()
+	if err == nil && len(buf) > 0 {
+		_, err = s.conn.Write(buf)
+	}
+	putPending(buf)
+	err = s.drain(err)
+	<-s.wlock
+	if err != nil {
+		s.writeFailed(err)
 	}
 }
 
