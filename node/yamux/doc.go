@@ -33,20 +33,26 @@
 //
 //   - A writer writes its data frames itself, under the session's write
 //     lock, header and body straight from its slice (one batched write on
-//     node's TLS connection, see FrameWriter). Only small frames are
-//     copied, to go out as one write.
+//     node's TLS connection, see FrameWriter).
+//   - Small frames (up to 4 KiB of body: control frames, small writes)
+//     written while another goroutine holds the write lock are appended
+//     to a queue its holder writes, batched, before letting go; so many
+//     concurrent small writers share few writes, and nobody sending a
+//     window update or a ping answer waits behind a large frame.
 //   - The session's one reader goroutine reads a data frame's body
-//     straight into the slice of a Read blocked on an empty stream, so
-//     the bytes are copied once after decryption; otherwise into a pooled
-//     buffer.
-//   - The reader never waits for the write lock: the control frames it
-//     sends (ping answers, resets of refused streams) and keepalive pings
-//     go out through a short-lived flusher goroutine. Window updates are
-//     sent by the Read that freed the window, so a writer blocked on its
-//     window never depends on a blocked goroutine.
+//     straight into the slice of a Read blocked on the empty stream, so
+//     the bytes are copied once after decryption; when no Read waits, it
+//     reads 16 KiB pieces into pooled buffers, each readable at once, and
+//     switches to the Read's slice as soon as one blocks.
+//   - The reader never waits for the write lock: its ping answers and
+//     resets of refused streams go into the queue, written by a
+//     short-lived flusher goroutine when nobody else is writing. Window
+//     updates are sent by the Read that freed the window, so a writer
+//     blocked on its window never depends on a blocked goroutine.
 //   - Per session: one goroutine, an accept queue grown on demand, a
 //     keepalive timer (time.AfterFunc); per stream no goroutine, two
-//     one-token channels, and deadline timers only when deadlines are set.
+//     one-token channels, and deadline timers only while deadlines are
+//     set.
 //
 // # Differences from go-yamux
 //
@@ -56,6 +62,11 @@
 // (go-yamux waits at 256); the peer resets streams beyond its backlog.
 // Data arriving after CloseRead is dropped rather than buffered. Stream
 // deadline errors match os.ErrDeadlineExceeded. Concurrent Reads (and
-// Writes) on one stream take turns. Without keepalive no round trip is
-// measured, so windows are not tuned.
+// Writes) on one stream take turns, so one Write's bytes stay together.
+// A Read whose slice is being filled with a frame's body returns that
+// data even if its deadline passes meanwhile. After a failed write the
+// reader gets 100 ms to find a go away the peer sent before closing, so
+// the session ends with the peer's code. Without keepalive no round trip
+// is measured, so windows are not tuned. Like go-yamux's, a small Write
+// may return before its frame is on the wire.
 package yamux
