@@ -19,7 +19,11 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// The muxer test suite of go-libp2p leaves its listeners' accept loops
+// running; every goroutine of ours must end.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/libp2p/go-libp2p/p2p/muxer/testsuite.GoServe.func1"))
+}
 
 // side is one end of a pair: a session of ours or of go-yamux (wrapped as
 // go-libp2p does).

@@ -334,9 +334,9 @@ func (st *Stream) gotData(h header, r io.Reader) error {
 	st.mu.Lock()
 	st.gotFlagsLocked(h, true)
 	n := h.length
-	if n > st.credit {
+	if credit := st.credit; n > credit {
 		st.mu.Unlock()
-		return fmt.Errorf("%w: stream %d sent %d bytes with %d left in its window", ErrProtocol, st.id, n, st.credit)
+		return fmt.Errorf("%w: stream %d sent %d bytes with %d left in its window", ErrProtocol, st.id, n, credit)
 	}
 	st.credit -= n
 	st.mu.Unlock()
