@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -273,4 +274,99 @@ func TestAcceptBacklog(t *testing.T) {
 	if _, err := io.ReadFull(bs, buf); err != nil || buf[0] != 'y' {
 		t.Fatalf("after accepting: %q, %v", buf, err)
 	}
+}
+
+// CloseRead fails a blocked Read and later Reads with ErrReset, drops
+// what arrives, and leaves the write side working; the peer still reads
+// what we write and then EOF.
+func TestCloseRead(t *testing.T) {
+	forEachPair(t, func(t *testing.T, a, b side) {
+		if !a.ours {
+			return
+		}
+		sa, sb := open(t, a, b)
+		readErr := make(chan error, 1)
+		go func() {
+			_, err := sa.Read(make([]byte, 10))
+			readErr <- err
+		}()
+		if err := sa.CloseRead(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-readErr; !errors.Is(err, network.ErrReset) {
+			t.Fatalf("blocked read after CloseRead: %v", err)
+		}
+		sb.Write([]byte("dropped"))
+		if _, err := sa.Read(make([]byte, 10)); !errors.Is(err, network.ErrReset) {
+			t.Fatalf("read after CloseRead: %v", err)
+		}
+		if _, err := sa.Write([]byte("still writing")); err != nil {
+			t.Fatal(err)
+		}
+		sa.CloseWrite()
+		got, err := io.ReadAll(sb)
+		if err != nil || string(got) != "still writing" {
+			t.Fatalf("peer read %q, %v", got, err)
+		}
+		sb.Close()
+		sa.Close()
+	})
+}
+
+// Resets, closes and deadlines racing with reads and writes on many
+// streams leave no goroutine blocked and no stream behind.
+func TestResetRaces(t *testing.T) {
+	forEachPair(t, func(t *testing.T, a, b side) {
+		go func() {
+			for {
+				s, err := b.AcceptStream()
+				if err != nil {
+					return
+				}
+				go func() {
+					io.Copy(s, s)
+					s.Reset()
+				}()
+			}
+		}()
+		var wg sync.WaitGroup
+		for i := range 40 {
+			s, err := a.OpenStream(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			wg.Add(3)
+			go func() {
+				defer wg.Done()
+				s.Write(randomBytes(300<<10, uint64(i)))
+			}()
+			go func() {
+				defer wg.Done()
+				io.Copy(io.Discard, s)
+			}()
+			go func() {
+				defer wg.Done()
+				time.Sleep(time.Duration(i%7) * time.Millisecond)
+				switch i % 4 {
+				case 0:
+					s.Reset()
+				case 1:
+					s.ResetWithError(network.StreamErrorCode(i))
+				case 2:
+					s.SetDeadline(time.Now().Add(time.Millisecond))
+					time.Sleep(20 * time.Millisecond)
+					s.Reset()
+				case 3:
+					s.Close()
+					s.Reset()
+				}
+			}()
+		}
+		wg.Wait()
+		if a.ours {
+			var s *Session
+			a.As(&s)
+			waitUntil(t, "every stream to be forgotten", func() bool { return s.NumStreams() == 0 })
+		}
+	})
 }
