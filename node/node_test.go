@@ -128,36 +128,48 @@ func TestRestartReconnectsFromDataDir(t *testing.T) {
 // With a Registerer, libp2p's own collectors (swarm, resource manager,
 // identify) report on it; without one nothing is registered anywhere.
 func TestMetricsAreAChoice(t *testing.T) {
-	ctx := context.Background()
 	reg := prometheus.NewRegistry()
 	cfg := DefaultTestConfig(key(20))
 	cfg.Registerer = reg
-	a, err := New(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := New(ctx, DefaultTestConfig(key(21)), WithBootstrap(a.FullAddrs()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	waitFor(t, "the connection", func() bool { return a.Network().Connectedness(b.ID()) == network.Connected })
-	names := func() map[string]bool {
-		out := map[string]bool{}
-		families, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range families {
-			out[strings.SplitN(f.GetName(), "_", 3)[1]] = true
-		}
-		return out
-	}
+	connectedPair(t, cfg, key(21)) // the second node has no Registerer
 	waitFor(t, "libp2p metrics", func() bool {
-		got := names()
+		got := names(reg)
 		return got["swarm"] && got["rcmgr"] && got["identify"]
 	})
+	// Nothing of libp2p's went to the default registerer.
+	if got := names(prometheus.DefaultGatherer); len(got) > 0 {
+		t.Fatalf("metrics registered without a Registerer: %v", got)
+	}
+}
+
+// connectedPair starts a node with cfg and one with bKey that bootstraps
+// from it, closes both at the test's end, and returns once connected.
+func connectedPair(t *testing.T, cfg Config, bKey *wallet.PrivateKey) (a, b *Node) {
+	t.Helper()
+	a, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	b, err = New(context.Background(), DefaultTestConfig(bKey), WithBootstrap(a.FullAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	waitFor(t, "the connection", func() bool { return a.Network().Connectedness(b.ID()) == network.Connected })
+	return a, b
+}
+
+// names lists the libp2p subsystems with metric families in g.
+func names(g prometheus.Gatherer) map[string]bool {
+	out := map[string]bool{}
+	families, _ := g.Gather()
+	for _, f := range families {
+		if parts := strings.SplitN(f.GetName(), "_", 3); parts[0] == "libp2p" && len(parts) > 1 {
+			out[parts[1]] = true
+		}
+	}
+	return out
 }
 
 // A listen address that does not parse is a configuration error, not a
@@ -178,20 +190,9 @@ func TestBadListenAddress(t *testing.T) {
 // address manager, hole punching, autonat and the circuit relay transport;
 // it still connects, and Close stops all of it (goleak checks at the end).
 func TestRelayNodeConnectsAndCloses(t *testing.T) {
-	ctx := context.Background()
 	cfg := DefaultTestConfig(key(30))
 	cfg.Relay = true
-	a, err := New(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := New(ctx, DefaultTestConfig(key(31)), WithBootstrap(a.FullAddrs()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	waitFor(t, "the connection", func() bool { return a.Network().Connectedness(b.ID()) == network.Connected })
+	a, b := connectedPair(t, cfg, key(31))
 	// The relay transport accepts relayed connections ("stop" streams).
 	waitFor(t, "identify to see relayed connections accepted", func() bool {
 		protos, _ := b.Peerstore().SupportsProtocols(a.ID(), "/libp2p/circuit/relay/0.2.0/stop")
