@@ -49,8 +49,13 @@ type peerConns struct {
 	firstSeen time.Time
 	tags      map[string]int // nil until tagged
 	value     int            // sum of tags
-	conns     []network.Conn
-	opened    []time.Time // when each of conns opened
+	conns     []openConn
+}
+
+// openConn is one of a peer's connections and when it opened.
+type openConn struct {
+	c      network.Conn
+	opened time.Time
 }
 
 var _ connmgr.ConnManager = (*connManager)(nil)
@@ -154,8 +159,8 @@ func (m *connManager) GetTagInfo(p peer.ID) *connmgr.TagInfo {
 	if info.Tags == nil {
 		info.Tags = map[string]int{}
 	}
-	for i, c := range e.conns {
-		info.Conns[c.RemoteMultiaddr().String()] = e.opened[i]
+	for _, oc := range e.conns {
+		info.Conns[oc.c.RemoteMultiaddr().String()] = oc.opened
 	}
 	return info
 }
@@ -242,9 +247,10 @@ func (m *connManager) trim(above int) {
 		if len(m.protected[id]) > 0 || now.Sub(e.firstSeen) < m.grace || len(e.conns) == 0 {
 			continue
 		}
-		c := candidate{id: id, value: e.value, conns: slices.Clone(e.conns)}
-		for _, conn := range e.conns {
-			c.streams += conn.Stat().NumStreams
+		c := candidate{id: id, value: e.value}
+		for _, oc := range e.conns {
+			c.conns = append(c.conns, oc.c)
+			c.streams += oc.c.Stat().NumStreams
 		}
 		candidates = append(candidates, c)
 		excess += len(c.conns)
@@ -274,12 +280,11 @@ func (m *connManager) Notifee() network.Notifiee {
 func (m *connManager) connected(_ network.Network, c network.Conn) {
 	m.mu.Lock()
 	e := m.entry(c.RemotePeer())
-	if slices.Contains(e.conns, c) {
+	if slices.ContainsFunc(e.conns, func(oc openConn) bool { return oc.c == c }) {
 		m.mu.Unlock()
 		return
 	}
-	e.conns = append(e.conns, c)
-	e.opened = append(e.opened, time.Now())
+	e.conns = append(e.conns, openConn{c: c, opened: time.Now()})
 	m.conns++
 	over := m.conns > m.high
 	m.mu.Unlock()
@@ -298,12 +303,11 @@ func (m *connManager) disconnected(_ network.Network, c network.Conn) {
 	if e == nil {
 		return
 	}
-	i := slices.Index(e.conns, c)
+	i := slices.IndexFunc(e.conns, func(oc openConn) bool { return oc.c == c })
 	if i < 0 {
 		return
 	}
 	e.conns = slices.Delete(e.conns, i, i+1)
-	e.opened = slices.Delete(e.opened, i, i+1)
 	m.conns--
 	if len(e.conns) == 0 {
 		delete(m.peers, c.RemotePeer())

