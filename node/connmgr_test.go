@@ -87,7 +87,10 @@ func TestConnManagerCheckLimit(t *testing.T) {
 // first among equals) down to LowWater, never a protected peer's or one in
 // its grace period, and forgets tagged peers that never connected.
 func TestConnManagerTrimOrder(t *testing.T) {
-	m := newConnManager(3, 4, time.Hour)
+	// HighWater is out of reach, so no background trim runs (and starts a
+	// silence period) while the connections are being added: every trim
+	// here is an explicit TrimOpenConns.
+	m := newConnManager(3, 100, time.Hour)
 	defer m.Close()
 	conns := []*fakeConn{
 		newFakeConn(0, 0), // value 0, no streams: first to go
