@@ -2,7 +2,8 @@
 // hotkey, so the peer ID is the hotkey's and the chain address and the
 // network identity are one.
 //
-// A node speaks standard libp2p only (TCP and QUIC; TLS and noise; yamux;
+// A node speaks standard libp2p only (TCP and QUIC; TLS and noise; yamux,
+// our own implementation in node/yamux, wire-compatible with go-yamux;
 // identify and ping), bounds its resources with the resource manager's
 // explicit limits (scaled from MaxMemory and MaxFD) and its connections
 // with the connection manager (low/high water), optionally relays and

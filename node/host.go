@@ -18,7 +18,6 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
 	"github.com/libp2p/go-libp2p/p2p/host/observedaddrs"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
-	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	tptu "github.com/libp2p/go-libp2p/p2p/net/upgrader"
 	circuit "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
@@ -30,10 +29,12 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 	quicgo "github.com/quic-go/quic-go"
+
+	"github.com/cybertensor/cybertensor/node/yamux"
 )
 
 // builtHost is a libp2p host assembled from go-libp2p's parts directly:
-// the swarm, the upgrader (TLS first, then noise; yamux), the TCP and QUIC
+// the swarm, the upgrader (TLS first, then noise; our yamux), the TCP and QUIC
 // transports and the basic host (identify, ping). libp2p.New builds the
 // same parts through a dependency-injection graph that the host keeps
 // alive until Close: measured on idle hosts, 264 KiB of heap each that way
@@ -110,7 +111,11 @@ func buildHost(cfg Config, cm connmgr.ConnManager, rm network.ResourceManager) (
 	}
 	closeFirst(sw.Close)
 
-	muxers := []tptu.StreamMuxer{{ID: yamux.ID, Muxer: yamux.DefaultTransport}}
+	mux, err := yamux.New(yamux.DefaultConfig())
+	if err != nil {
+		return nil, fmt.Errorf("node: muxer: %w", err)
+	}
+	muxers := []tptu.StreamMuxer{{ID: yamux.ID, Muxer: mux}}
 	tlsSec, err := newBatchedTLS(libp2ptls.ID, key, muxers)
 	if err != nil {
 		return nil, fmt.Errorf("node: TLS: %w", err)

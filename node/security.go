@@ -11,6 +11,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/sec"
 	tptu "github.com/libp2p/go-libp2p/p2p/net/upgrader"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
+
+	"github.com/cybertensor/cybertensor/node/yamux"
 )
 
 // batchedTLS is libp2p's TLS security transport (same protocol ID, same
@@ -68,6 +70,22 @@ func (c *batchedConn) Write(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// WriteFrame writes a muxer frame's header and body in one batch: one
+// system call, no copy of the body before encryption.
+func (c *batchedConn) WriteFrame(hdr, body []byte) error {
+	c.bc.begin()
+	_, err := c.SecureConn.Write(hdr)
+	if err == nil {
+		_, err = c.SecureConn.Write(body)
+	}
+	if ferr := c.bc.end(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+var _ yamux.FrameWriter = (*batchedConn)(nil)
 
 // maxBatch bounds the bytes gathered before a write to the socket.
 const maxBatch = 1 << 20

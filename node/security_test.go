@@ -13,6 +13,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
+
+	"github.com/cybertensor/cybertensor/node/yamux"
 )
 
 // Several streams each way carry megabytes at once over the batched TLS
@@ -41,6 +43,11 @@ func TestBulkStreamsOverTLS(t *testing.T) {
 	}
 	if got := a.Network().ConnsToPeer(b.ID())[0].ConnState().Security; got != libp2ptls.ID {
 		t.Fatalf("security %q, want TLS", got)
+	}
+	conn := a.Network().ConnsToPeer(b.ID())[0]
+	var ys *yamux.Session
+	if got := conn.ConnState().StreamMultiplexer; got != yamux.ID || !conn.As(&ys) {
+		t.Fatalf("muxer %q, As(*yamux.Session) %v: want node/yamux", got, conn.As(&ys))
 	}
 	var wg sync.WaitGroup
 	for i := range 6 {

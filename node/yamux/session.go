@@ -1,0 +1,700 @@
+package yamux
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+)
+
+// FrameWriter is a connection that writes a frame's header and body as
+// one batch (one system call) without first copying them into one
+// buffer. node's batched TLS connection is one; on other connections a
+// large frame is two writes.
+type FrameWriter interface {
+	WriteFrame(hdr, body []byte) error
+}
+
+// smallFrame is the largest body copied next to its header so that the
+// frame is one write; larger bodies are written from the caller's slice.
+const smallFrame = 4 << 10
+
+// Session is one yamux connection: a network.MuxedConn. One goroutine
+// reads frames; writers write their own frames under the write lock.
+type Session struct {
+	conn   net.Conn
+	fw     FrameWriter // conn, if it is one
+	cfg    *Config
+	client bool
+	scope  network.PeerScope // nil: no accounting
+
+	// wlock is the write lock, held while its value is in the channel:
+	// a channel, so that waiting for it ends at a deadline or at close.
+	// writeDeadline and whdr belong to its holder.
+	wlock         chan struct{}
+	writeDeadline time.Time
+	whdr          [headerSize]byte
+
+	mu          sync.Mutex
+	streams     map[uint32]*Stream // nil once closed
+	nextID      uint32
+	numIncoming uint32
+	acceptQ     []*Stream
+	closeErr    error // why the session ended; set once
+	writeErr    error // a write failed: the session is ending
+	streamErr   error // what its streams and calls return since
+
+	acceptReady chan struct{} // a token: acceptQ may have grown
+	closed      chan struct{} // closed when closeErr is set
+	readerDone  chan struct{}
+
+	// Small frames (control frames, data up to smallFrame bytes) written
+	// while another goroutine writes, or will write, are appended to
+	// pending and the writer returns: the goroutine holding the write
+	// lock writes them, batched, before it lets go (drain). So a busy
+	// session batches small frames into few writes, the reader goroutine
+	// never waits for the write lock (its pongs and resets go into
+	// pending, written by a short-lived flusher goroutine when nobody
+	// else writes), and neither do Reads sending window updates.
+	qmu      sync.Mutex
+	pending  []byte
+	writing  bool // the write lock's holder will drain pending
+	flusher  bool // a flusher goroutine was started and will drain
+	qclosed  bool // the session ended: pending is dropped
+	flushers sync.WaitGroup
+
+	// Keepalive and round-trip time.
+	pingMu   sync.Mutex
+	timer    *time.Timer // nil: stopped
+	pingID   uint32
+	pingSent time.Time // zero: no ping outstanding
+	recvSeen atomic.Bool
+	rtt      atomic.Int64 // smoothed, nanoseconds; 0 unknown
+}
+
+var _ network.MuxedConn = (*Session)(nil)
+
+// newSession starts a session on conn; client sessions open odd stream
+// IDs, server sessions even ones.
+func newSession(conn net.Conn, client bool, cfg *Config, scope network.PeerScope) *Session {
+	s := &Session{
+		conn:        conn,
+		cfg:         cfg,
+		client:      client,
+		scope:       scope,
+		wlock:       make(chan struct{}, 1),
+		streams:     make(map[uint32]*Stream),
+		nextID:      2,
+		acceptReady: make(chan struct{}, 1),
+		closed:      make(chan struct{}),
+		readerDone:  make(chan struct{}),
+	}
+	s.fw, _ = conn.(FrameWriter)
+	if client {
+		s.nextID = 1
+	}
+	go s.readLoop()
+	if cfg.EnableKeepAlive {
+		s.pingMu.Lock()
+		s.sendPingLocked()
+		s.timer = time.AfterFunc(cfg.ConnectionWriteTimeout, s.tick)
+		s.pingMu.Unlock()
+	}
+	return s
+}
+
+// OpenStream opens a stream; its SYN is sent before it returns.
+func (s *Session) OpenStream(ctx context.Context) (network.MuxedStream, error) {
+	if s.IsClosed() {
+		return nil, s.streamErr
+	}
+	span, err := s.beginSpan()
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.closeErr != nil {
+		s.mu.Unlock()
+		span.Done()
+		return nil, s.streamErr
+	}
+	id := s.nextID
+	if id >= math.MaxUint32-1 {
+		s.mu.Unlock()
+		span.Done()
+		return nil, ErrStreamsExhausted
+	}
+	s.nextID += 2
+	st := newStream(s, id, stateInit, span)
+	s.streams[id] = st
+	s.mu.Unlock()
+	if err := st.sendWindowUpdate(ctx.Done()); err != nil {
+		st.forceClose(err)
+		s.removeStream(st)
+		if errors.Is(err, ErrTimeout) && ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return nil, err
+	}
+	return st, nil
+}
+
+// beginSpan begins a stream's memory span and reserves its initial
+// window, as go-yamux's memory manager does.
+func (s *Session) beginSpan() (network.ResourceScopeSpan, error) {
+	if s.scope == nil {
+		return &network.NullScope{}, nil
+	}
+	span, err := s.scope.BeginSpan()
+	if err != nil {
+		return nil, fmt.Errorf("yamux: stream memory span: %w", err)
+	}
+	if err := span.ReserveMemory(initialWindow, 255); err != nil {
+		span.Done()
+		return nil, fmt.Errorf("yamux: stream window memory: %w", err)
+	}
+	return span, nil
+}
+
+// AcceptStream returns the next stream the peer opened, after sending
+// its ACK.
+func (s *Session) AcceptStream() (network.MuxedStream, error) {
+	for {
+		s.mu.Lock()
+		if len(s.acceptQ) > 0 {
+			st := s.acceptQ[0]
+			s.acceptQ[0] = nil
+			s.acceptQ = s.acceptQ[1:]
+			if len(s.acceptQ) == 0 {
+				s.acceptQ = nil
+			} else {
+				notify(s.acceptReady)
+			}
+			s.mu.Unlock()
+			if err := st.sendWindowUpdate(nil); err != nil {
+				continue
+			}
+			return st, nil
+		}
+		if s.closeErr != nil {
+			s.mu.Unlock()
+			return nil, s.streamErr
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.acceptReady:
+		case <-s.closed:
+		}
+	}
+}
+
+// Close closes the session and its connection without a go away, as
+// go-yamux does; every stream is reset. It waits for the session's
+// goroutines and is safe to call more than once.
+func (s *Session) Close() error {
+	s.shutdown(&network.ConnError{ErrorCode: network.ConnNoError}, false, 0)
+	s.wait()
+	return nil
+}
+
+// CloseWithError closes the session, first sending a go away with code
+// unless code is 0 (as go-yamux).
+func (s *Session) CloseWithError(code network.ConnErrorCode) error {
+	s.shutdown(&network.ConnError{ErrorCode: code}, code != 0, uint32(code))
+	s.wait()
+	return nil
+}
+
+func (s *Session) wait() {
+	<-s.readerDone
+	s.flushers.Wait()
+}
+
+// IsClosed reports whether the session ended.
+func (s *Session) IsClosed() bool {
+	select {
+	case <-s.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// CloseChan is closed when the session ends.
+func (s *Session) CloseChan() <-chan struct{} { return s.closed }
+
+// Err is why the session ended, nil while it runs.
+func (s *Session) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closeErr
+}
+
+// As sets *target to s if target is a **Session.
+func (s *Session) As(target any) bool {
+	if t, ok := target.(**Session); ok {
+		*t = s
+		return true
+	}
+	return false
+}
+
+// NumStreams is the number of open streams.
+func (s *Session) NumStreams() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.streams)
+}
+
+// RTT is the smoothed round-trip time the keepalive pings measured, 0
+// before the first answer.
+func (s *Session) RTT() time.Duration { return time.Duration(s.rtt.Load()) }
+
+// shutdown ends the session once: why is the reason, streams are reset
+// with the matching error, a go away with code is sent first if asked
+// (at most goAwayWait), and the connection is closed. It does not wait
+// for the session's goroutines, so any of them may call it.
+func (s *Session) shutdown(why error, goAway bool, code uint32) {
+	s.mu.Lock()
+	if s.closeErr != nil {
+		s.mu.Unlock()
+		return
+	}
+	s.closeErr = why
+	var ce *network.ConnError
+	if errors.As(why, &ce) {
+		s.streamErr = ce
+	} else {
+		s.streamErr = fmt.Errorf("%w: connection closed: %w", network.ErrReset, why)
+	}
+	streams := s.streams
+	s.streams, s.acceptQ = nil, nil
+	s.mu.Unlock()
+	close(s.closed)
+
+	s.qmu.Lock()
+	s.qclosed = true
+	s.pending = nil
+	s.qmu.Unlock()
+	s.pingMu.Lock()
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer = nil
+	}
+	s.pingMu.Unlock()
+
+	if goAway {
+		t := time.NewTimer(goAwayWait)
+		select {
+		case s.wlock <- struct{}{}:
+			if s.conn.SetWriteDeadline(time.Now().Add(goAwayWait)) == nil {
+				header{typ: typeGoAway, length: code}.encode(&s.whdr)
+				s.conn.Write(s.whdr[:]) // best effort: the session ends anyway
+			}
+			<-s.wlock
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	s.conn.Close()
+	for _, st := range streams {
+		st.forceClose(s.streamErr)
+		st.span.Done()
+	}
+}
+
+// removeStream forgets a finished stream and releases its memory.
+func (s *Session) removeStream(st *Stream) {
+	s.mu.Lock()
+	if s.streams == nil || s.streams[st.id] != st {
+		s.mu.Unlock()
+		return
+	}
+	delete(s.streams, st.id)
+	if s.client == (st.id%2 == 0) {
+		s.numIncoming--
+	}
+	s.mu.Unlock()
+	st.span.Done()
+}
+
+// writeFrame writes one frame: a small one into pending if a writer
+// will drain it, otherwise under the write lock, waiting for the lock
+// until deadline (nil: no deadline) or the session's end. A large body
+// is written from the caller's slice. A failed write ends the session.
+func (s *Session) writeFrame(h header, body []byte, deadline <-chan struct{}) error {
+	small := len(body) <= smallFrame
+	if small {
+		s.qmu.Lock()
+		if (s.writing || s.flusher) && len(s.pending) < maxPending && !s.qclosed {
+			s.pending = appendFrame(s.pending, h, body)
+			s.qmu.Unlock()
+			return nil
+		}
+		s.qmu.Unlock()
+	}
+	select {
+	case s.wlock <- struct{}{}:
+	case <-s.closed:
+		return s.streamErr
+	case <-deadline:
+		return ErrTimeout
+	}
+	select {
+	case <-s.closed:
+		<-s.wlock
+		return s.streamErr
+	default:
+	}
+	buf := s.takePending()
+	err := s.extendWriteDeadline()
+	if err == nil {
+		if small {
+			buf = appendFrame(buf, h, body)
+			_, err = s.conn.Write(buf)
+		} else {
+			if len(buf) > 0 {
+				_, err = s.conn.Write(buf)
+			}
+			if err == nil {
+				h.encode(&s.whdr)
+				if s.fw != nil {
+					err = s.fw.WriteFrame(s.whdr[:], body)
+				} else if _, err = s.conn.Write(s.whdr[:]); err == nil {
+					_, err = s.conn.Write(body)
+				}
+			}
+		}
+	}
+	putPending(buf)
+	err = s.drain(err)
+	<-s.wlock
+	if err != nil {
+		return s.writeFailed(err)
+	}
+	return nil
+}
+
+// maxPending bounds the bytes of small frames queued for the write
+// lock's holder; beyond it writers wait for the lock themselves.
+const maxPending = 64 << 10
+
+// takePending marks the write lock's holder as the drainer and takes the
+// queued frames; the write lock is held.
+func (s *Session) takePending() []byte {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	s.writing = true
+	buf := s.pending
+	s.pending = nil
+	return buf
+}
+
+// drain writes what was queued meanwhile until nothing is, then stops
+// draining; the write lock is held. After an error it only stops.
+func (s *Session) drain(err error) error {
+	for {
+		s.qmu.Lock()
+		if err != nil || len(s.pending) == 0 {
+			s.writing = false
+			s.qmu.Unlock()
+			return err
+		}
+		buf := s.pending
+		s.pending = nil
+		s.qmu.Unlock()
+		if err = s.extendWriteDeadline(); err == nil {
+			_, err = s.conn.Write(buf)
+		}
+		putPending(buf)
+	}
+}
+
+// pendingBufs recycles pending's buffers.
+var pendingBufs sync.Pool
+
+// appendFrame appends a frame to a pending buffer, taking a recycled one
+// when buf is nil.
+func appendFrame(buf []byte, h header, body []byte) []byte {
+	if buf == nil {
+		if p, ok := pendingBufs.Get().(*[]byte); ok {
+			buf = (*p)[:0]
+		} else {
+			buf = make([]byte, 0, 4<<10)
+		}
+	}
+	var b [headerSize]byte
+	h.encode(&b)
+	buf = append(buf, b[:]...)
+	return append(buf, body...)
+}
+
+func putPending(buf []byte) {
+	if buf != nil && cap(buf) <= 2*maxPending {
+		buf = buf[:0]
+		pendingBufs.Put(&buf)
+	}
+}
+
+// extendWriteDeadline moves the connection's write deadline to
+// ConnectionWriteTimeout from now once half of it passed; the write lock
+// is held.
+func (s *Session) extendWriteDeadline() error {
+	now := time.Now()
+	if now.Add(s.cfg.ConnectionWriteTimeout / 2).After(s.writeDeadline) {
+		s.writeDeadline = now.Add(s.cfg.ConnectionWriteTimeout)
+		return s.conn.SetWriteDeadline(s.writeDeadline)
+	}
+	return nil
+}
+
+// writeFailed ends the session after a failed write and returns what the
+// writer should. A peer that sent a go away and closed makes our next
+// write fail, while its go away may still wait to be read: so the reader
+// gets goAwayWait to find it, and the session ends with the go away if
+// it does, with the write's error if not.
+func (s *Session) writeFailed(err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = ErrConnectionWriteTimeout
+	}
+	err = fmt.Errorf("yamux: writing: %w", err)
+	s.mu.Lock()
+	if s.writeErr == nil {
+		s.writeErr = err
+	}
+	s.mu.Unlock()
+	if s.conn.SetReadDeadline(time.Now().Add(goAwayWait)) != nil {
+		t := time.NewTimer(goAwayWait)
+		select {
+		case <-s.readerDone:
+		case <-t.C:
+		}
+		t.Stop()
+		s.shutdown(err, false, 0)
+	}
+	<-s.closed
+	return s.streamErr
+}
+
+// queueControl queues a control frame (no body) without waiting: for
+// the write lock's holder, or for a flusher goroutine started here.
+func (s *Session) queueControl(h header) {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	if s.qclosed {
+		return
+	}
+	s.pending = appendFrame(s.pending, h, nil)
+	if !s.writing && !s.flusher {
+		s.flusher = true
+		s.flushers.Add(1)
+		go s.flush()
+	}
+}
+
+// flush takes the write lock, drains pending, and ends.
+func (s *Session) flush() {
+	defer s.flushers.Done()
+	select {
+	case s.wlock <- struct{}{}:
+	case <-s.closed:
+		return
+	}
+	buf := s.takePending()
+	s.qmu.Lock()
+	s.flusher = false
+	s.qmu.Unlock()
+	err := s.extendWriteDeadline()
+	if err == nil && len(buf) > 0 {
+		_, err = s.conn.Write(buf)
+	}
+	putPending(buf)
+	err = s.drain(err)
+	<-s.wlock
+	if err != nil {
+		s.writeFailed(err)
+	}
+}
+
+// readLoop reads frames until the connection fails or the peer breaks
+// the protocol, then ends the session.
+func (s *Session) readLoop() {
+	defer close(s.readerDone)
+	err := s.readFrames()
+	if errors.Is(err, ErrProtocol) {
+		s.shutdown(err, true, goAwayProtoErr)
+		return
+	}
+	var ce *network.ConnError
+	if !errors.As(err, &ce) {
+		s.mu.Lock()
+		if s.writeErr != nil {
+			err = s.writeErr
+		}
+		s.mu.Unlock()
+	}
+	s.shutdown(err, false, 0)
+}
+
+func (s *Session) readFrames() error {
+	hb := new([headerSize]byte)
+	for {
+		if _, err := io.ReadFull(s.conn, hb[:]); err != nil {
+			return err
+		}
+		if !s.recvSeen.Load() {
+			s.recvSeen.Store(true)
+		}
+		h, err := decodeHeader(hb)
+		if err != nil {
+			return err
+		}
+		switch h.typ {
+		case typeData, typeWindowUpdate:
+			err = s.handleStream(h)
+		case typePing:
+			s.handlePing(h)
+		case typeGoAway:
+			return &network.ConnError{Remote: true, ErrorCode: network.ConnErrorCode(h.length)}
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (s *Session) handleStream(h header) error {
+	if h.flags&flagSYN != 0 {
+		if err := s.incomingStream(h.stream); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	st := s.streams[h.stream]
+	s.mu.Unlock()
+	if st == nil {
+		// A stream we reset or refused: its data is dropped.
+		if h.typ == typeData && h.length > 0 {
+			if _, err := io.CopyN(io.Discard, s.conn, int64(h.length)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if h.typ == typeWindowUpdate {
+		st.gotWindowUpdate(h)
+		return nil
+	}
+	return st.gotData(h, s.conn)
+}
+
+// incomingStream registers a stream the peer opens, or resets it when
+// the accept queue or the stream limit is full or the resource manager
+// refuses its memory.
+func (s *Session) incomingStream(id uint32) error {
+	if s.client != (id%2 == 0) {
+		return fmt.Errorf("%w: stream %d opened with the wrong parity (both ends are clients or servers)", ErrProtocol, id)
+	}
+	s.mu.Lock()
+	if s.streams == nil {
+		s.mu.Unlock()
+		return nil
+	}
+	if _, dup := s.streams[id]; dup {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: stream %d opened twice", ErrProtocol, id)
+	}
+	full := s.numIncoming >= s.cfg.MaxIncomingStreams || len(s.acceptQ) >= s.cfg.AcceptBacklog
+	s.mu.Unlock()
+	if full {
+		s.queueControl(header{typ: typeWindowUpdate, flags: flagRST, stream: id})
+		return nil
+	}
+	span, err := s.beginSpan()
+	if err != nil {
+		s.queueControl(header{typ: typeWindowUpdate, flags: flagRST, stream: id, length: uint32(network.StreamResourceLimitExceeded)})
+		return nil
+	}
+	st := newStream(s, id, stateSYNReceived, span)
+	s.mu.Lock()
+	if s.streams == nil {
+		s.mu.Unlock()
+		span.Done()
+		return nil
+	}
+	s.streams[id] = st
+	s.numIncoming++
+	s.acceptQ = append(s.acceptQ, st)
+	s.mu.Unlock()
+	notify(s.acceptReady)
+	return nil
+}
+
+func (s *Session) handlePing(h header) {
+	if h.flags&flagSYN != 0 {
+		s.queueControl(header{typ: typePing, flags: flagACK, length: h.length})
+		return
+	}
+	if h.flags&flagACK == 0 {
+		return
+	}
+	s.pingMu.Lock()
+	defer s.pingMu.Unlock()
+	if s.pingSent.IsZero() || h.length != s.pingID {
+		return
+	}
+	rtt := time.Since(s.pingSent)
+	s.pingSent = time.Time{}
+	if prev := s.rtt.Load(); prev == 0 {
+		s.rtt.Store(int64(rtt))
+	} else {
+		s.rtt.Store(prev/2 + int64(rtt)/2)
+	}
+	if s.timer != nil {
+		s.timer.Reset(s.cfg.KeepAliveInterval)
+	}
+}
+
+// sendPingLocked sends a new ping; pingMu is held.
+func (s *Session) sendPingLocked() {
+	s.pingID++
+	s.pingSent = time.Now()
+	s.queueControl(header{typ: typePing, flags: flagSYN, length: s.pingID})
+}
+
+// tick runs every KeepAliveInterval, and ConnectionWriteTimeout after a
+// ping: a ping unanswered with nothing else received since it was sent
+// ends the session; otherwise a new ping goes out (which also measures
+// the round trip time).
+func (s *Session) tick() {
+	s.pingMu.Lock()
+	if s.timer == nil {
+		s.pingMu.Unlock()
+		return
+	}
+	seen := s.recvSeen.Swap(false)
+	if !s.pingSent.IsZero() && !seen && time.Since(s.pingSent) >= s.cfg.ConnectionWriteTimeout {
+		s.pingMu.Unlock()
+		s.shutdown(ErrKeepAliveTimeout, false, 0)
+		return
+	}
+	s.sendPingLocked()
+	s.timer.Reset(s.cfg.ConnectionWriteTimeout)
+	s.pingMu.Unlock()
+}
+
+// notify leaves a token in ch unless one is there.
+func notify(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
