@@ -43,7 +43,10 @@
 //     straight into the slice of a Read blocked on the empty stream, so
 //     the bytes are copied once after decryption; when no Read waits, it
 //     reads 16 KiB pieces into pooled buffers, each readable at once, and
-//     switches to the Read's slice as soon as one blocks.
+//     switches to the Read's slice as soon as one blocks. A Read whose
+//     slice is smaller than both the rest of the frame and 16 KiB (a
+//     length prefix read a byte at a time) gets the frame buffered
+//     instead, so it is woken once per message, as with go-yamux.
 //   - The reader never waits for the write lock: its ping answers and
 //     resets of refused streams go into the queue, written by a
 //     short-lived flusher goroutine when nobody else is writing. Window

@@ -327,9 +327,13 @@ func (st *Stream) gotWindowUpdate(h header) {
 }
 
 // gotData reads a data frame's body from r, in pieces: whenever a Read
-// is blocked on the empty stream, straight into its slice; otherwise into
-// pooled buffers of at most recvChunk bytes, each readable as soon as it
-// arrived. It runs on the session's reader goroutine.
+// is blocked on the empty stream with a slice that takes the rest of the
+// frame or at least recvChunk bytes, straight into its slice; otherwise
+// into pooled buffers of at most recvChunk bytes, each readable as soon
+// as it arrived. A smaller Read (a length prefix read a byte at a time)
+// is thus woken once, with the frame buffered, instead of once for its
+// few bytes and again for the rest. It runs on the session's reader
+// goroutine.
 func (st *Stream) gotData(h header, r io.Reader) error {
 	st.mu.Lock()
 	st.gotFlagsLocked(h, true)
@@ -349,7 +353,7 @@ func (st *Stream) gotData(h header, r io.Reader) error {
 			_, err = io.CopyN(io.Discard, r, int64(left))
 			break
 		}
-		if st.waiter != nil && st.buffered == 0 {
+		if w := len(st.waiter); w > 0 && st.buffered == 0 && (w >= left || w >= recvChunk) {
 			direct := st.waiter[:min(len(st.waiter), left)]
 			st.waiter, st.filling = nil, true
 			st.mu.Unlock()

@@ -1,0 +1,113 @@
+package yamux
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"testing"
+)
+
+// A Read smaller than a small frame (pubsub and msgio read a length
+// prefix a byte at a time) is not handed the frame's first bytes while
+// the rest still arrives: the frame is buffered whole and the Read woken
+// once, so the Reads that follow find the rest buffered. Handing it the
+// first bytes woke the reading goroutine twice per message, and on a
+// loaded host each wake waits its turn in the run queue, which added up
+// along every hop of a gossip message.
+func TestSmallReadWokenOncePerSmallFrame(t *testing.T) {
+	ca, cb := net.Pipe()
+	defer cb.Close()
+	go io.Copy(io.Discard, cb) // our ACK
+	cfg := DefaultConfig()
+	cfg.EnableKeepAlive = false
+	ours := ourSession(t, ca, false, cfg)
+	if _, err := cb.Write(frame(header{typ: typeWindowUpdate, flags: flagSYN, stream: 1}, nil)); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := ours.AcceptStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := ms.(*Stream)
+	waiting := func() bool {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return st.waiter != nil
+	}
+
+	body := make([]byte, 1024)
+	for i := range body {
+		body[i] = byte(i)
+	}
+	first := make([]byte, 1)
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.ReadFull(st, first)
+		done <- err
+	}()
+	waitUntil(t, "the Read to block", waiting)
+	// net.Pipe's Write returns once the session's reader took the bytes:
+	// the header and the body's first byte; the rest is late.
+	if _, err := cb.Write(frame(header{typ: typeData, stream: 1, length: uint32(len(body))}, body[:1])); err != nil {
+		t.Fatal(err)
+	}
+	if !waiting() {
+		t.Fatal("a 1-byte Read was handed part of a 1 KiB frame before the rest arrived")
+	}
+	if _, err := cb.Write(body[1:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	st.mu.Lock()
+	buffered := st.buffered
+	st.mu.Unlock()
+	if buffered != uint32(len(body)-1) {
+		t.Fatalf("after the first byte %d bytes were buffered, want the frame's other %d", buffered, len(body)-1)
+	}
+	rest := make([]byte, len(body)-1)
+	if _, err := io.ReadFull(st, rest); err != nil {
+		t.Fatal(err)
+	}
+	if first[0] != body[0] || !bytes.Equal(rest, body[1:]) {
+		t.Fatal("read other bytes than were sent")
+	}
+}
+
+// A Read whose slice takes the whole frame gets the body straight into
+// it, without a buffer.
+func TestLargeReadFilledDirectly(t *testing.T) {
+	ca, cb := net.Pipe()
+	defer cb.Close()
+	go io.Copy(io.Discard, cb)
+	cfg := DefaultConfig()
+	cfg.EnableKeepAlive = false
+	ours := ourSession(t, ca, false, cfg)
+	if _, err := cb.Write(frame(header{typ: typeWindowUpdate, flags: flagSYN, stream: 1}, nil)); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := ours.AcceptStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := ms.(*Stream)
+	body := bytes.Repeat([]byte("0123456789abcdef"), 4<<10) // 64 KiB
+	p := make([]byte, len(body))
+	done := make(chan int, 1)
+	go func() {
+		n, _ := st.Read(p)
+		done <- n
+	}()
+	waitUntil(t, "the Read to block", func() bool {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return st.waiter != nil
+	})
+	if _, err := cb.Write(frame(header{typ: typeData, stream: 1}, body)); err != nil {
+		t.Fatal(err)
+	}
+	if n := <-done; n != len(body) || !bytes.Equal(p, body) {
+		t.Fatalf("the Read got %d bytes, want the frame's %d", n, len(body))
+	}
+}
