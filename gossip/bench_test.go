@@ -217,6 +217,7 @@ func benchSwarm(b *testing.B, n int, ours bool, edit func(*Config)) {
 	runtime.GC()
 	var gcBefore runtime.MemStats
 	runtime.ReadMemStats(&gcBefore)
+	writeHeapProfile("GOSSIP_BENCH_ALLOCPROFILE", ".before")
 	b.ResetTimer()
 	if f := os.Getenv("GOSSIP_BENCH_CPUPROFILE"); f != "" { // profile the publishing phase only
 		out, err := os.Create(f)
@@ -253,6 +254,7 @@ func benchSwarm(b *testing.B, n int, ours bool, edit func(*Config)) {
 	b.StopTimer()
 	var gcAfter runtime.MemStats
 	runtime.ReadMemStats(&gcAfter)
+	writeHeapProfile("GOSSIP_BENCH_ALLOCPROFILE", ".after")
 	var dups int64
 	for _, m := range members {
 		dups += m.dups()
@@ -265,6 +267,22 @@ func benchSwarm(b *testing.B, n int, ours bool, edit func(*Config)) {
 	b.ReportMetric(goroutinesPerHost, "goroutines/host")
 	b.ReportMetric(float64(dups-dupsBefore)/float64(messages*n), "dups/msg/host")
 	b.ReportMetric(float64(gcAfter.NumGC-gcBefore.NumGC), "gc-in-window")
+	b.ReportMetric(float64(gcAfter.TotalAlloc-gcBefore.TotalAlloc)/float64(messages*n), "alloc-B/msg/host")
+}
+
+// writeHeapProfile writes the heap profile to the file named by the
+// environment variable env, plus suffix, if it is set. Two of them (with
+// pprof's -base) give what was allocated between.
+func writeHeapProfile(env, suffix string) {
+	name := os.Getenv(env)
+	if name == "" {
+		return
+	}
+	runtime.GC() // the profile is as of the last collection
+	if out, err := os.Create(name + suffix); err == nil {
+		pprof.Lookup("heap").WriteTo(out, 0)
+		out.Close()
+	}
 }
 
 // readAll hands every message next returns to record, until next fails.

@@ -589,30 +589,45 @@ func (st *Stream) SetWriteDeadline(t time.Time) error {
 	return nil
 }
 
-// deadline is a stream deadline: ch is nil without one and closed once
-// it passed. Each set makes a new channel, and waiters recheck which
-// channel is current when they wake, so a moved deadline is never missed.
+// deadline is a stream deadline: ch is closed once it passed, and nil or
+// never closed without one. Waiters recheck which channel is current when
+// they wake, so a moved deadline is never missed. The channel and its timer
+// are reused while the timer has not fired, so a stream whose deadline is
+// moved for every message (as protocols do) allocates nothing for it.
 type deadline struct {
-	timer *time.Timer
-	ch    chan struct{}
+	timer *time.Timer   // closes ch when it fires
+	ch    chan struct{} // the timer's channel
+	armed bool          // the timer is running
 }
 
 func (d *deadline) set(t time.Time) {
-	if d.timer != nil {
-		d.timer.Stop()
-		d.timer = nil
+	if d.armed {
+		d.armed = false
+		if !d.timer.Stop() { // it fired: ch is closed or about to be
+			d.timer, d.ch = nil, nil
+		}
+	}
+	if isClosed(d.ch) { // passed: a new deadline needs a new channel
+		d.timer, d.ch = nil, nil
 	}
 	if t.IsZero() {
-		d.ch = nil
+		return // an open channel with a stopped timer never closes
+	}
+	if d.ch == nil {
+		d.ch = make(chan struct{})
+	}
+	dur := time.Until(t)
+	if dur <= 0 {
+		close(d.ch)
 		return
 	}
-	ch := make(chan struct{})
-	d.ch = ch
-	if dur := time.Until(t); dur > 0 {
+	if d.timer == nil {
+		ch := d.ch
 		d.timer = time.AfterFunc(dur, func() { close(ch) })
 	} else {
-		close(ch)
+		d.timer.Reset(dur)
 	}
+	d.armed = true
 }
 
 func isClosed(ch chan struct{}) bool {

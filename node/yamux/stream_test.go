@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"testing"
+	"time"
 )
 
 // A Read smaller than a small frame (pubsub and msgio read a length
@@ -110,4 +111,47 @@ func TestLargeReadFilledDirectly(t *testing.T) {
 	if n := <-done; n != len(body) || !bytes.Equal(p, body) {
 		t.Fatalf("the Read got %d bytes, want the frame's %d", n, len(body))
 	}
+}
+
+// A deadline moved before it fires keeps its channel and timer, so moving
+// it allocates nothing; once passed, clearing or moving it gives a fresh,
+// open channel, and a moved deadline still fires.
+func TestDeadlineReusesItsTimer(t *testing.T) {
+	var d deadline
+	d.set(time.Now().Add(time.Hour))
+	ch := d.ch
+	if allocs := testing.AllocsPerRun(100, func() { d.set(time.Now().Add(time.Hour)) }); allocs != 0 {
+		t.Fatalf("moving a deadline allocates %v times", allocs)
+	}
+	if d.ch != ch || isClosed(ch) {
+		t.Fatal("a deadline moved later changed or closed its channel")
+	}
+	d.set(time.Time{})
+	if isClosed(d.ch) {
+		t.Fatal("a cleared deadline reads as passed")
+	}
+	d.set(time.Now().Add(-time.Second))
+	if !isClosed(d.ch) {
+		t.Fatal("a deadline in the past has not passed")
+	}
+	passed := d.ch
+	d.set(time.Time{})
+	if isClosed(d.ch) {
+		t.Fatal("clearing a passed deadline left it passed")
+	}
+	d.set(time.Now().Add(time.Hour))
+	if d.ch == passed || isClosed(d.ch) {
+		t.Fatal("a passed deadline moved into the future still reads as passed")
+	}
+	d.set(time.Now().Add(time.Millisecond)) // moved earlier: fires
+	select {
+	case <-d.ch:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a deadline moved earlier never fired")
+	}
+	d.set(time.Now().Add(time.Hour))
+	if isClosed(d.ch) {
+		t.Fatal("a fired deadline moved into the future still reads as passed")
+	}
+	d.set(time.Time{})
 }
