@@ -24,15 +24,31 @@ import (
 // tcpPair starts a server neuron and a client neuron (node.New hosts, as
 // neurons run them: loopback TCP, TLS, yamux) and connects them.
 func tcpPair(b *testing.B, handlers map[string]Handler) (*Client, peer.ID, func()) {
+	return hostPair(b, handlers, func(i int) (host.Host, error) {
+		return node.New(context.Background(), node.DefaultTestConfig(key(i)))
+	})
+}
+
+// defaultPair is tcpPair on go-libp2p's default hosts (libp2p.New: TLS or
+// noise, go-yamux) instead of neurons'.
+func defaultPair(b *testing.B, handlers map[string]Handler) (*Client, peer.ID, func()) {
+	return hostPair(b, handlers, func(i int) (host.Host, error) {
+		return libp2p.New(libp2p.Identity(key(i).Libp2p()), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay())
+	})
+}
+
+// hostPair serves handlers from one host made by mk and connects a client
+// on another.
+func hostPair(b *testing.B, handlers map[string]Handler, mk func(i int) (host.Host, error)) (*Client, peer.ID, func()) {
 	b.Helper()
-	mk := func(i int) host.Host {
-		n, err := node.New(context.Background(), node.DefaultTestConfig(key(i)))
-		if err != nil {
-			b.Fatal(err)
-		}
-		return n
+	sh, err := mk(0)
+	if err != nil {
+		b.Fatal(err)
 	}
-	sh, ch := mk(0), mk(1)
+	ch, err := mk(1)
+	if err != nil {
+		b.Fatal(err)
+	}
 	reg := &callerTable{m: map[peer.ID]Caller{ch.ID(): {Registered: true, Stake: 1}}}
 	cfg := DefaultServerConfig()
 	cfg.MaxConcurrent, cfg.MaxQueue, cfg.Logger = 256, 1024, slog.New(slog.DiscardHandler)
@@ -134,70 +150,126 @@ func runParallel(b *testing.B, workers int, f func()) {
 }
 
 // BenchmarkTransfer: a 1 MiB and a 64 MiB answer over libp2p against the
-// same bytes over a raw TCP socket.
+// same bytes over a raw TCP socket. The interleaved runs do one transfer
+// over neurons' hosts, one over go-libp2p's default hosts and one over raw
+// TCP per op, and report each one's speed as a ratio of raw TCP's
+// (x-raw-tcp, default-x-raw-tcp): on a shared machine whose speed drifts
+// between sub-benchmarks, every side of the ratio then sees the same
+// conditions.
 func BenchmarkTransfer(b *testing.B) {
 	for _, size := range []int{1 << 20, 64 << 20} {
 		blob := bytes.Repeat([]byte("b"), size)
 		b.Run(fmt.Sprintf("libp2p-query/%dMiB", size>>20), func(b *testing.B) {
-			c, server, stop := tcpPair(b, map[string]Handler{"blob": HandlerFunc(func(_ context.Context, _ *Request, w ResponseWriter) error { return w.Write(blob) })})
+			get, stop := libp2pTransfer(b, blob, tcpPair)
 			defer stop()
 			b.SetBytes(int64(size))
 			b.ResetTimer()
 			for range b.N {
-				n := 0
-				r := c.Stream(context.Background(), server, &pb.Request{Synapse: "blob", Netuid: 1, TimeoutMs: 60_000}, func(p []byte) error { n += len(p); return nil })
-				if r.Status != StatusOK || n != size {
-					b.Fatalf("status %v, %d bytes", r.Status, n)
-				}
+				get()
 			}
 		})
 		b.Run(fmt.Sprintf("raw-tcp/%dMiB", size>>20), func(b *testing.B) {
-			l, err := stdnet.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer l.Close()
-			go func() {
-				for {
-					conn, err := l.Accept()
-					if err != nil {
-						return
-					}
-					go func() {
-						defer conn.Close()
-						buf := make([]byte, 1)
-						for {
-							if _, err := conn.Read(buf); err != nil {
-								return
-							}
-							conn.Write(blob)
-						}
-					}()
-				}
-			}()
-			conn, err := stdnet.Dial("tcp", l.Addr().String())
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer conn.Close()
-			buf := make([]byte, 256<<10)
+			get, stop := rawTransfer(b, blob)
+			defer stop()
 			b.SetBytes(int64(size))
 			b.ResetTimer()
 			for range b.N {
-				conn.Write([]byte{1})
-				if _, err := io.ReadAtLeast(conn, make([]byte, 0), 0); err != nil {
-					b.Fatal(err)
-				}
-				for n := 0; n < size; {
-					m, err := conn.Read(buf)
-					if err != nil {
-						b.Fatal(err)
-					}
-					n += m
-				}
+				get()
 			}
 		})
+		b.Run(fmt.Sprintf("interleaved/%dMiB", size>>20), func(b *testing.B) {
+			ways := []struct {
+				get, stop func()
+				took      time.Duration
+			}{{}, {}, {}}
+			ways[0].get, ways[0].stop = libp2pTransfer(b, blob, tcpPair)
+			ways[1].get, ways[1].stop = libp2pTransfer(b, blob, defaultPair)
+			ways[2].get, ways[2].stop = rawTransfer(b, blob)
+			for _, w := range ways {
+				defer w.stop()
+			}
+			b.SetBytes(int64(len(ways) * size))
+			b.ResetTimer()
+			for range b.N {
+				for i := range ways {
+					start := time.Now()
+					ways[i].get()
+					ways[i].took += time.Since(start)
+				}
+			}
+			b.StopTimer()
+			mbps := func(d time.Duration) float64 { return float64(size) * float64(b.N) / d.Seconds() / 1e6 }
+			raw := ways[2].took.Seconds()
+			b.ReportMetric(mbps(ways[0].took), "libp2p-MB/s")
+			b.ReportMetric(mbps(ways[1].took), "default-MB/s")
+			b.ReportMetric(mbps(ways[2].took), "raw-MB/s")
+			b.ReportMetric(raw/ways[0].took.Seconds(), "x-raw-tcp")
+			b.ReportMetric(raw/ways[1].took.Seconds(), "default-x-raw-tcp")
+		})
 	}
+}
+
+// libp2pTransfer starts two hosts with pair, the server answering with blob, and
+// returns a func asking for it once.
+func libp2pTransfer(b *testing.B, blob []byte, pair func(*testing.B, map[string]Handler) (*Client, peer.ID, func())) (get func(), stop func()) {
+	c, server, stop := pair(b, map[string]Handler{"blob": HandlerFunc(func(_ context.Context, _ *Request, w ResponseWriter) error { return w.Write(blob) })})
+	return func() {
+		n := 0
+		r := c.Stream(context.Background(), server, &pb.Request{Synapse: "blob", Netuid: 1, TimeoutMs: 60_000}, func(p []byte) error { n += len(p); return nil })
+		if r.Status != StatusOK || n != len(blob) {
+			b.Fatalf("status %v, %d bytes", r.Status, n)
+		}
+	}, stop
+}
+
+// rawTransfer starts a TCP server on loopback that writes blob for each
+// byte it reads, and returns a func asking for it once over a kept
+// connection.
+func rawTransfer(b *testing.B, blob []byte) (get func(), stop func()) {
+	l, err := stdnet.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		conn, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		buf := make([]byte, 1)
+		for {
+			if _, err := conn.Read(buf); err != nil {
+				return
+			}
+			if _, err := conn.Write(blob); err != nil {
+				return
+			}
+		}
+	}()
+	conn, err := stdnet.Dial("tcp", l.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 256<<10)
+	return func() {
+			if _, err := conn.Write([]byte{1}); err != nil {
+				b.Fatal(err)
+			}
+			for n := 0; n < len(blob); {
+				m, err := conn.Read(buf)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n += m
+			}
+		}, func() {
+			conn.Close()
+			l.Close()
+			wg.Wait()
+		}
 }
 
 // BenchmarkFanOut256 asks 256 neurons (real libp2p hosts on loopback TCP)
