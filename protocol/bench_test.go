@@ -151,11 +151,12 @@ func runParallel(b *testing.B, workers int, f func()) {
 
 // BenchmarkTransfer: a 1 MiB and a 64 MiB answer over libp2p against the
 // same bytes over a raw TCP socket. The interleaved runs do one transfer
-// over neurons' hosts, one over go-libp2p's default hosts and one over raw
-// TCP per op, and report each one's speed as a ratio of raw TCP's
-// (x-raw-tcp, default-x-raw-tcp): on a shared machine whose speed drifts
-// between sub-benchmarks, every side of the ratio then sees the same
-// conditions.
+// over neurons' hosts, one over go-libp2p's default hosts, one over raw TCP
+// and one of the bare AES-GCM record stream that bounds any TLS channel
+// (ceiling_test.go) per op, and report each one's speed as a ratio of raw
+// TCP's (x-raw-tcp, default-x-raw-tcp, ceiling-x-raw-tcp): on a shared
+// machine whose speed drifts between sub-benchmarks, every side of the
+// ratio then sees the same conditions.
 func BenchmarkTransfer(b *testing.B) {
 	for _, size := range []int{1 << 20, 64 << 20} {
 		blob := bytes.Repeat([]byte("b"), size)
@@ -181,10 +182,11 @@ func BenchmarkTransfer(b *testing.B) {
 			ways := []struct {
 				get, stop func()
 				took      time.Duration
-			}{{}, {}, {}}
+			}{{}, {}, {}, {}}
 			ways[0].get, ways[0].stop = libp2pTransfer(b, blob, tcpPair)
 			ways[1].get, ways[1].stop = libp2pTransfer(b, blob, defaultPair)
 			ways[2].get, ways[2].stop = rawTransfer(b, blob)
+			ways[3].get, ways[3].stop = ceilingTransfer(b, blob)
 			for _, w := range ways {
 				defer w.stop()
 			}
@@ -205,6 +207,7 @@ func BenchmarkTransfer(b *testing.B) {
 			b.ReportMetric(mbps(ways[2].took), "raw-MB/s")
 			b.ReportMetric(raw/ways[0].took.Seconds(), "x-raw-tcp")
 			b.ReportMetric(raw/ways[1].took.Seconds(), "default-x-raw-tcp")
+			b.ReportMetric(raw/ways[3].took.Seconds(), "ceiling-x-raw-tcp")
 		})
 	}
 }
