@@ -58,10 +58,15 @@ func ceilingTransfer(b *testing.B, blob []byte) (get func(), stop func()) {
 		b.Fatal("accept failed")
 	}
 	out := make([]byte, ceilingRecord)
+	sendBufs, recvBufs := make(chan []byte, 3), make(chan []byte, 3)
+	for range 3 {
+		sendBufs <- make([]byte, 0, ceilingBatch+ceilingBatch/ceilingRecord*64)
+		recvBufs <- make([]byte, 0, 2*ceilingBatch)
+	}
 	return func() {
 			sent := make(chan error, 1)
-			go func() { sent <- sealAndSend(src, blob) }()
-			if err := receiveAndOpen(dst, out, len(blob)); err != nil {
+			go func() { sent <- sealAndSend(src, blob, sendBufs) }()
+			if err := receiveAndOpen(dst, out, len(blob), recvBufs); err != nil {
 				b.Fatal(err)
 			}
 			if err := <-sent; err != nil {
@@ -73,14 +78,11 @@ func ceilingTransfer(b *testing.B, blob []byte) (get func(), stop func()) {
 		}
 }
 
-// sealAndSend seals blob into records in batches, which a second goroutine
-// writes.
-func sealAndSend(c stdnet.Conn, blob []byte) error {
+// sealAndSend seals blob into records in batches (buffers taken from and
+// returned to free), which a second goroutine writes.
+func sealAndSend(c stdnet.Conn, blob []byte, free chan []byte) error {
 	g := ceilingAEAD()
-	full, free := make(chan []byte, 2), make(chan []byte, 3)
-	for range cap(free) {
-		free <- make([]byte, 0, ceilingBatch+ceilingBatch/ceilingRecord*64)
-	}
+	full := make(chan []byte, 2)
 	written := make(chan error, 1)
 	go func() {
 		var err error
@@ -117,15 +119,13 @@ func sealAndSend(c stdnet.Conn, blob []byte) error {
 
 // receiveAndOpen reads total bytes of plaintext sent by sealAndSend: one
 // goroutine reads whole records in batches, this one opens them and
-// copies the plaintext to out.
-func receiveAndOpen(c stdnet.Conn, out []byte, total int) error {
+// copies the plaintext to out. Batch buffers are taken from and returned
+// to free.
+func receiveAndOpen(c stdnet.Conn, out []byte, total int, free chan []byte) error {
 	g := ceilingAEAD()
 	records := (total + ceilingRecord - 1) / ceilingRecord
 	wire := total + records*(5+1+ceilingTag)
-	full, free := make(chan []byte, 2), make(chan []byte, 3)
-	for range cap(free) {
-		free <- make([]byte, 0, 2*ceilingBatch)
-	}
+	full := make(chan []byte, 2)
 	readErr := make(chan error, 1)
 	go func() {
 		defer close(full)
