@@ -160,24 +160,23 @@ func runParallel(b *testing.B, workers int, f func()) {
 func BenchmarkTransfer(b *testing.B) {
 	for _, size := range []int{1 << 20, 64 << 20} {
 		blob := bytes.Repeat([]byte("b"), size)
-		b.Run(fmt.Sprintf("libp2p-query/%dMiB", size>>20), func(b *testing.B) {
-			get, stop := libp2pTransfer(b, blob, tcpPair)
-			defer stop()
-			b.SetBytes(int64(size))
-			b.ResetTimer()
-			for range b.N {
-				get()
-			}
-		})
-		b.Run(fmt.Sprintf("raw-tcp/%dMiB", size>>20), func(b *testing.B) {
-			get, stop := rawTransfer(b, blob)
-			defer stop()
-			b.SetBytes(int64(size))
-			b.ResetTimer()
-			for range b.N {
-				get()
-			}
-		})
+		for _, way := range []struct {
+			name  string
+			start func(*testing.B, []byte) (func(), func())
+		}{
+			{"libp2p-query", func(b *testing.B, blob []byte) (func(), func()) { return libp2pTransfer(b, blob, tcpPair) }},
+			{"raw-tcp", rawTransfer},
+		} {
+			b.Run(fmt.Sprintf("%s/%dMiB", way.name, size>>20), func(b *testing.B) {
+				get, stop := way.start(b, blob)
+				defer stop()
+				b.SetBytes(int64(size))
+				b.ResetTimer()
+				for range b.N {
+					get()
+				}
+			})
+		}
 		b.Run(fmt.Sprintf("interleaved/%dMiB", size>>20), func(b *testing.B) {
 			ways := []struct {
 				get, stop func()

@@ -359,18 +359,7 @@ func TestCloseResetsStreams(t *testing.T) {
 
 func TestManyConcurrentStreams(t *testing.T) {
 	forEachPair(t, func(t *testing.T, a, b side) {
-		go func() {
-			for {
-				s, err := b.AcceptStream()
-				if err != nil {
-					return
-				}
-				go func() {
-					io.Copy(s, s)
-					s.Close()
-				}()
-			}
-		}()
+		echoStreams(b.AcceptStream, network.MuxedStream.Close)
 		var wg sync.WaitGroup
 		for i := range 100 {
 			wg.Add(1)

@@ -108,18 +108,7 @@ func scopedPair(t *testing.T, sa, sb *countingScope) (*Session, *Session) {
 func TestMemorySpansReleased(t *testing.T) {
 	var sa, sb countingScope
 	a, b := scopedPair(t, &sa, &sb)
-	go func() {
-		for {
-			s, err := b.AcceptStream()
-			if err != nil {
-				return
-			}
-			go func() {
-				io.Copy(s, s)
-				s.Close()
-			}()
-		}
-	}()
+	echoStreams(b.AcceptStream, network.MuxedStream.Close)
 	for i := range 30 {
 		s, err := a.OpenStream(context.Background())
 		if err != nil {
@@ -317,18 +306,7 @@ func TestCloseRead(t *testing.T) {
 // streams leave no goroutine blocked and no stream behind.
 func TestResetRaces(t *testing.T) {
 	forEachPair(t, func(t *testing.T, a, b side) {
-		go func() {
-			for {
-				s, err := b.AcceptStream()
-				if err != nil {
-					return
-				}
-				go func() {
-					io.Copy(s, s)
-					s.Reset()
-				}()
-			}
-		}()
+		echoStreams(b.AcceptStream, network.MuxedStream.Reset)
 		var wg sync.WaitGroup
 		for i := range 40 {
 			s, err := a.OpenStream(context.Background())
@@ -369,4 +347,21 @@ func TestResetRaces(t *testing.T) {
 			waitUntil(t, "every stream to be forgotten", func() bool { return s.NumStreams() == 0 })
 		}
 	})
+}
+
+// echoStreams accepts every stream until accept fails, echoes what each
+// one sends, and then ends it with end (Close or Reset).
+func echoStreams(accept func() (network.MuxedStream, error), end func(network.MuxedStream) error) {
+	go func() {
+		for {
+			s, err := accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				io.Copy(s, s)
+				end(s)
+			}()
+		}
+	}()
 }

@@ -16,20 +16,7 @@ import (
 // loaded host each wake waits its turn in the run queue, which added up
 // along every hop of a gossip message.
 func TestSmallReadWokenOncePerSmallFrame(t *testing.T) {
-	ca, cb := net.Pipe()
-	defer cb.Close()
-	go io.Copy(io.Discard, cb) // our ACK
-	cfg := DefaultConfig()
-	cfg.EnableKeepAlive = false
-	ours := ourSession(t, ca, false, cfg)
-	if _, err := cb.Write(frame(header{typ: typeWindowUpdate, flags: flagSYN, stream: 1}, nil)); err != nil {
-		t.Fatal(err)
-	}
-	ms, err := ours.AcceptStream()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := ms.(*Stream)
+	st, cb := peerOpenedStream(t)
 	waiting := func() bool {
 		st.mu.Lock()
 		defer st.mu.Unlock()
@@ -79,20 +66,7 @@ func TestSmallReadWokenOncePerSmallFrame(t *testing.T) {
 // A Read whose slice takes the whole frame gets the body straight into
 // it, without a buffer.
 func TestLargeReadFilledDirectly(t *testing.T) {
-	ca, cb := net.Pipe()
-	defer cb.Close()
-	go io.Copy(io.Discard, cb)
-	cfg := DefaultConfig()
-	cfg.EnableKeepAlive = false
-	ours := ourSession(t, ca, false, cfg)
-	if _, err := cb.Write(frame(header{typ: typeWindowUpdate, flags: flagSYN, stream: 1}, nil)); err != nil {
-		t.Fatal(err)
-	}
-	ms, err := ours.AcceptStream()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := ms.(*Stream)
+	st, cb := peerOpenedStream(t)
 	body := bytes.Repeat([]byte("0123456789abcdef"), 4<<10) // 64 KiB
 	p := make([]byte, len(body))
 	done := make(chan int, 1)
@@ -154,4 +128,25 @@ func TestDeadlineReusesItsTimer(t *testing.T) {
 		t.Fatal("a fired deadline moved into the future still reads as passed")
 	}
 	d.set(time.Time{})
+}
+
+// peerOpenedStream has a raw peer (the returned end of a pipe, whose
+// reads are discarded) open stream 1 on one of our sessions, and returns
+// our side of the stream.
+func peerOpenedStream(t *testing.T) (*Stream, net.Conn) {
+	t.Helper()
+	ca, cb := net.Pipe()
+	t.Cleanup(func() { cb.Close() })
+	go io.Copy(io.Discard, cb) // our ACK and window updates
+	cfg := DefaultConfig()
+	cfg.EnableKeepAlive = false
+	ours := ourSession(t, ca, false, cfg)
+	if _, err := cb.Write(frame(header{typ: typeWindowUpdate, flags: flagSYN, stream: 1}, nil)); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := ours.AcceptStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms.(*Stream), cb
 }
