@@ -154,9 +154,10 @@ func runParallel(b *testing.B, workers int, f func()) {
 // over neurons' hosts, one over go-libp2p's default hosts, one over raw TCP
 // and one of the bare AES-GCM record stream that bounds any TLS channel
 // (ceiling_test.go) per op, and report each one's speed as a ratio of raw
-// TCP's (x-raw-tcp, default-x-raw-tcp, ceiling-x-raw-tcp): on a shared
-// machine whose speed drifts between sub-benchmarks, every side of the
-// ratio then sees the same conditions.
+// TCP's (x-raw-tcp, default-x-raw-tcp, ceiling-x-raw-tcp), and the
+// neurons' speed as a ratio of the ceiling's (x-ceiling): on a shared
+// machine whose speed drifts between sub-benchmarks, every side of a ratio
+// then sees the same conditions.
 func BenchmarkTransfer(b *testing.B) {
 	for _, size := range []int{1 << 20, 64 << 20} {
 		blob := bytes.Repeat([]byte("b"), size)
@@ -207,6 +208,7 @@ func BenchmarkTransfer(b *testing.B) {
 			b.ReportMetric(raw/ways[0].took.Seconds(), "x-raw-tcp")
 			b.ReportMetric(raw/ways[1].took.Seconds(), "default-x-raw-tcp")
 			b.ReportMetric(raw/ways[3].took.Seconds(), "ceiling-x-raw-tcp")
+			b.ReportMetric(ways[3].took.Seconds()/ways[0].took.Seconds(), "x-ceiling")
 		})
 	}
 }
