@@ -30,7 +30,6 @@ import (
 type connManager struct {
 	low, high int
 	grace     time.Duration
-	silence   time.Duration
 
 	mu        sync.Mutex
 	peers     map[peer.ID]*peerConns
@@ -65,7 +64,7 @@ const trimSilence = 10 * time.Second
 
 func newConnManager(low, high int, grace time.Duration) *connManager {
 	m := &connManager{
-		low: low, high: high, grace: grace, silence: trimSilence,
+		low: low, high: high, grace: grace,
 		peers:     map[peer.ID]*peerConns{},
 		protected: map[peer.ID][]string{},
 		trigger:   make(chan struct{}, 1),
@@ -86,7 +85,7 @@ func (m *connManager) run() {
 		case <-m.trigger:
 		}
 		m.mu.Lock()
-		wait := time.Until(m.lastTrim.Add(m.silence))
+		wait := time.Until(m.lastTrim.Add(trimSilence))
 		m.mu.Unlock()
 		if wait > 0 {
 			t := time.NewTimer(wait)
@@ -212,7 +211,7 @@ func (m *connManager) CheckLimit(l connmgr.GetConnLimiter) error {
 // silence period.
 func (m *connManager) TrimOpenConns(context.Context) {
 	m.mu.Lock()
-	due := time.Since(m.lastTrim) >= m.silence
+	due := time.Since(m.lastTrim) >= trimSilence
 	m.mu.Unlock()
 	if due {
 		m.trim(m.low)

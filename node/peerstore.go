@@ -87,11 +87,11 @@ var _ peerstore.ProtoBook = (*protoBook)(nil)
 
 func newProtoBook() *protoBook { return &protoBook{peers: map[peer.ID][]protocol.ID{}} }
 
-// sortedSet returns protos sorted without duplicates, in a new slice.
+// sortedSet sorts protos in place and drops duplicates; protos must be a
+// slice of the caller's own.
 func sortedSet(protos []protocol.ID) []protocol.ID {
-	out := slices.Clone(protos)
-	slices.Sort(out)
-	return slices.Compact(out)
+	slices.Sort(protos)
+	return slices.Compact(protos)
 }
 
 func (b *protoBook) GetProtocols(p peer.ID) ([]protocol.ID, error) {
@@ -101,7 +101,7 @@ func (b *protoBook) GetProtocols(p peer.ID) ([]protocol.ID, error) {
 }
 
 func (b *protoBook) SetProtocols(p peer.ID, protos ...protocol.ID) error {
-	set := sortedSet(protos)
+	set := sortedSet(slices.Clone(protos))
 	if len(set) > maxProtocolsPerPeer {
 		return errTooManyProtocols
 	}
@@ -118,7 +118,7 @@ func (b *protoBook) SetProtocols(p peer.ID, protos ...protocol.ID) error {
 func (b *protoBook) AddProtocols(p peer.ID, protos ...protocol.ID) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	set := sortedSet(append(slices.Clone(b.peers[p]), protos...))
+	set := sortedSet(slices.Concat(b.peers[p], protos))
 	if len(set) > maxProtocolsPerPeer {
 		return errTooManyProtocols
 	}
