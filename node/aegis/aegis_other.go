@@ -1,0 +1,9 @@
+//go:build !amd64
+
+package aegis
+
+const supported = false
+
+func absorbBlocks(s *state, src *byte, n int)   { panic("aegis: unsupported") }
+func encBlocks(s *state, dst, src *byte, n int) { panic("aegis: unsupported") }
+func decBlocks(s *state, dst, src *byte, n int) { panic("aegis: unsupported") }
