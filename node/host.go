@@ -30,11 +30,12 @@ import (
 	manet "github.com/multiformats/go-multiaddr/net"
 	quicgo "github.com/quic-go/quic-go"
 
+	"github.com/cybertensor/cybertensor/node/aegis"
 	"github.com/cybertensor/cybertensor/node/yamux"
 )
 
 // builtHost is a libp2p host assembled from go-libp2p's parts directly:
-// the swarm, the upgrader (TLS first, then noise; our yamux), the TCP and QUIC
+// the swarm, the upgrader (TLS records, then TLS, then noise; our yamux), the TCP and QUIC
 // transports and the basic host (identify, ping). libp2p.New builds the
 // same parts through a dependency-injection graph that the host keeps
 // alive until Close: measured on idle hosts, 264 KiB of heap each that way
@@ -124,7 +125,16 @@ func buildHost(cfg Config, cm connmgr.ConnManager, rm network.ResourceManager) (
 	if err != nil {
 		return nil, fmt.Errorf("node: noise: %w", err)
 	}
-	upgrader, err := tptu.New([]sec.SecureTransport{tlsSec, noiseSec}, muxers, nil, rm, nil)
+	secure := []sec.SecureTransport{tlsSec, noiseSec}
+	if aegis.Supported {
+		// Offered first, where this CPU has AES instructions.
+		recordSec, err := newRecordTransport(key, muxers)
+		if err != nil {
+			return nil, fmt.Errorf("node: TLS records: %w", err)
+		}
+		secure = slices.Insert(secure, 0, sec.SecureTransport(recordSec))
+	}
+	upgrader, err := tptu.New(secure, muxers, nil, rm, nil)
 	if err != nil {
 		return nil, fmt.Errorf("node: upgrader: %w", err)
 	}

@@ -10,16 +10,22 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 
+	"github.com/cybertensor/cybertensor/node/aegis"
 	"github.com/cybertensor/cybertensor/node/yamux"
 )
 
-// Several streams each way carry megabytes at once over the batched TLS
-// connection; every byte arrives in order.
-func TestBulkStreamsOverTLS(t *testing.T) {
+// Several streams each way carry megabytes at once, between two neurons
+// (the record transport) and between a neuron and a go-libp2p host that
+// offers only stock TLS and noise (the batched TLS connection, on the
+// neuron's side); every byte arrives in order.
+func TestBulkStreams(t *testing.T) {
 	ctx := context.Background()
 	a, err := New(ctx, DefaultTestConfig(key(20)))
 	if err != nil {
@@ -31,24 +37,51 @@ func TestBulkStreamsOverTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
+	mux, err := yamux.New(yamux.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stock, err := libp2p.New(libp2p.Identity(key(22).Libp2p()), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
+		libp2p.DisableRelay(), libp2p.Muxer(yamux.ID, mux))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stock.Close()
 	const proto = "/test/echo/1.0.0"
-	for _, n := range []*Node{a, b} {
-		n.SetStreamHandler(proto, func(s network.Stream) {
+	for _, h := range []host.Host{a, b, stock} {
+		h.SetStreamHandler(proto, func(s network.Stream) {
 			defer s.Close()
 			io.Copy(s, s)
 		})
 	}
-	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
-		t.Fatal(err)
+	for _, c := range []struct {
+		to       host.Host
+		security protocol.ID
+	}{{b, RecordsID}, {stock, libp2ptls.ID}} {
+		if c.security == RecordsID && !aegis.Supported {
+			continue
+		}
+		t.Run(string(c.security), func(t *testing.T) {
+			if err := a.Connect(ctx, peer.AddrInfo{ID: c.to.ID(), Addrs: c.to.Addrs()}); err != nil {
+				t.Fatal(err)
+			}
+			conn := a.Network().ConnsToPeer(c.to.ID())[0]
+			if got := conn.ConnState().Security; got != c.security {
+				t.Fatalf("security %q, want %q", got, c.security)
+			}
+			var ys *yamux.Session
+			if got := conn.ConnState().StreamMultiplexer; got != yamux.ID || !conn.As(&ys) {
+				t.Fatalf("muxer %q, As(*yamux.Session) %v: want node/yamux", got, conn.As(&ys))
+			}
+			bulkEcho(t, a, c.to, proto)
+		})
 	}
-	if got := a.Network().ConnsToPeer(b.ID())[0].ConnState().Security; got != libp2ptls.ID {
-		t.Fatalf("security %q, want TLS", got)
-	}
-	conn := a.Network().ConnsToPeer(b.ID())[0]
-	var ys *yamux.Session
-	if got := conn.ConnState().StreamMultiplexer; got != yamux.ID || !conn.As(&ys) {
-		t.Fatalf("muxer %q, As(*yamux.Session) %v: want node/yamux", got, conn.As(&ys))
-	}
+}
+
+// bulkEcho runs six streams at once, alternately opened by each host, each
+// echoing 3 MiB written in pieces of every size.
+func bulkEcho(t *testing.T, a, b host.Host, proto protocol.ID) {
+	ctx := context.Background()
 	var wg sync.WaitGroup
 	for i := range 6 {
 		from, to := a, b

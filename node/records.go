@@ -1,0 +1,526 @@
+package node
+
+import (
+	"context"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/core/sec"
+	tptu "github.com/libp2p/go-libp2p/p2p/net/upgrader"
+	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
+
+	"github.com/cybertensor/cybertensor/node/aegis"
+	"github.com/cybertensor/cybertensor/node/yamux"
+)
+
+// RecordsID is the security protocol neurons prefer between themselves:
+// libp2p's TLS 1.3 handshake, byte for byte (certificates carrying the
+// hotkey, ALPN choosing the muxer), after which the connection carries
+// cybertensor records instead of TLS records. Peers that do not offer it
+// are spoken to with /tls/1.0.0 or noise. protocol/SPEC.md defines it.
+const RecordsID protocol.ID = "/cybertensor/tls-records/1.0.0"
+
+// The record layer, as SPEC.md specifies it.
+const (
+	// recordsExporterLabel names the TLS exporter secret (RFC 8446 §7.5)
+	// from which both directions' keys derive.
+	recordsExporterLabel = "EXPERIMENTAL cybertensor tls-records 1"
+	recordHeaderLen      = 4
+	recordTagLen         = aegis.TagSize
+	// maxRecordPlaintext bounds a record's plaintext: one muxer frame's body.
+	maxRecordPlaintext = 64 << 10
+	maxRecordLen       = recordHeaderLen + maxRecordPlaintext + recordTagLen
+	// recordTypeData is the only record type; any other is refused.
+	recordTypeData = 0
+	// TLS record types. A TLS server that refuses a client's certificate
+	// sends an alert after the client's handshake has ended: in TLS 1.3 it
+	// is encrypted and its outer type is application data.
+	tlsAlert           = 21
+	tlsApplicationData = 23
+	// recordsPerKey is how many records one key seals before both sides
+	// move to the next (8 GiB at most with 64 KiB records).
+	recordsPerKey = 1 << 17
+)
+
+// Buffers: a connection holds a small read buffer while idle; bulk data
+// takes a pooled one that goes back when it has been read out.
+const (
+	smallReadBuf = 2 << 10
+	bigReadBuf   = 4 * maxRecordLen
+	// writeBatch is the size at which a Write sends what it sealed so far.
+	writeBatch = 4 * maxRecordLen
+)
+
+var (
+	bigReadPool    = sync.Pool{New: func() any { b := make([]byte, bigReadBuf); return &b }}
+	bigWritePool   = sync.Pool{New: func() any { b := make([]byte, 0, writeBatch+maxRecordLen); return &b }}
+	smallWritePool = sync.Pool{New: func() any { b := make([]byte, 0, smallWriteBuf); return &b }}
+)
+
+// smallWriteBuf is the batch size for writes of a few records' worth.
+const smallWriteBuf = 16 << 10
+
+// writeBuffer takes from a pool a batch for n bytes of plaintext in at
+// most records records; putWriteBuffer gives it back.
+func writeBuffer(n, records int) *[]byte {
+	if n+records*(recordHeaderLen+recordTagLen) <= smallWriteBuf {
+		return smallWritePool.Get().(*[]byte)
+	}
+	return bigWritePool.Get().(*[]byte)
+}
+
+func putWriteBuffer(bp *[]byte) {
+	*bp = (*bp)[:0]
+	if cap(*bp) == smallWriteBuf {
+		smallWritePool.Put(bp)
+	} else {
+		bigWritePool.Put(bp)
+	}
+}
+
+// Errors of the record layer. A connection that returns one of them is
+// broken for good: every later Read (or Write) returns it again.
+var (
+	ErrRecordAuth     = errors.New("node: record failed authentication")
+	ErrRecordTooLarge = errors.New("node: record longer than the limit")
+	ErrRecordType     = errors.New("node: record of an unknown type")
+)
+
+// recordTransport is the RecordsID security transport: it runs
+// libp2ptls's handshake on a connection that shows TLS one record at a
+// time, so that when the handshake ends TLS has read nothing past its last
+// record, then keys its own records from the TLS exporter.
+type recordTransport struct {
+	tls *libp2ptls.Transport
+}
+
+var _ sec.SecureTransport = (*recordTransport)(nil)
+
+func newRecordTransport(key crypto.PrivKey, muxers []tptu.StreamMuxer) (*recordTransport, error) {
+	if !aegis.Supported {
+		return nil, aegis.ErrUnsupported
+	}
+	t, err := libp2ptls.New(RecordsID, key, muxers)
+	if err != nil {
+		return nil, err
+	}
+	return &recordTransport{tls: t}, nil
+}
+
+func (t *recordTransport) ID() protocol.ID { return RecordsID }
+
+// SecureInbound runs the handshake as the TLS server.
+func (t *recordTransport) SecureInbound(ctx context.Context, insecure net.Conn, p peer.ID) (sec.SecureConn, error) {
+	c, err := t.tls.SecureInbound(ctx, &tlsRecordReader{Conn: insecure}, p)
+	if err != nil {
+		return nil, err
+	}
+	return newRecordConn(insecure, c, false)
+}
+
+// SecureOutbound runs the handshake as the TLS client.
+func (t *recordTransport) SecureOutbound(ctx context.Context, insecure net.Conn, p peer.ID) (sec.SecureConn, error) {
+	c, err := t.tls.SecureOutbound(ctx, &tlsRecordReader{Conn: insecure}, p)
+	if err != nil {
+		return nil, err
+	}
+	return newRecordConn(insecure, c, true)
+}
+
+// tlsRecordReader is the socket as TLS sees it during the handshake: a
+// Read never returns bytes past the end of the TLS record it is in, so TLS
+// (which reads a header, then at least the rest of its record) never
+// buffers bytes that follow its handshake.
+type tlsRecordReader struct {
+	net.Conn
+	hdr  [5]byte
+	have int // bytes of hdr read
+	left int // bytes of the current record's body still to read
+}
+
+func (c *tlsRecordReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if c.left == 0 {
+		n, err := c.Conn.Read(c.hdr[c.have:min(len(c.hdr), c.have+len(p))])
+		copy(p, c.hdr[c.have:c.have+n])
+		if c.have += n; c.have == len(c.hdr) {
+			c.have, c.left = 0, int(binary.BigEndian.Uint16(c.hdr[3:]))
+		}
+		return n, err
+	}
+	n, err := c.Conn.Read(p[:min(len(p), c.left)])
+	c.left -= n
+	return n, err
+}
+
+// recordConn is a connection of RecordsID after its handshake. Reads and
+// writes are each serialized by their own lock.
+type recordConn struct {
+	net.Conn // the socket
+	tlsConn  sec.SecureConn
+
+	rmu   sync.Mutex
+	open  recordKeys
+	small []byte  // the idle read buffer
+	big   *[]byte // the pooled read buffer, while it holds unread data
+	buf   []byte  // small or *big
+	r, w  int     // buf[r:w] is read from the socket, not yet opened
+	plain []byte  // opened plaintext a Read has not yet taken, in buf
+	rerr  error
+
+	wmu  sync.Mutex
+	seal recordKeys
+	werr error
+}
+
+var (
+	_ sec.SecureConn     = (*recordConn)(nil)
+	_ yamux.FrameWriter  = (*recordConn)(nil)
+	_ io.ReadWriteCloser = (*recordConn)(nil)
+)
+
+// newRecordConn keys the records of a connection whose TLS handshake
+// (over raw) produced tc.
+func newRecordConn(raw net.Conn, tc sec.SecureConn, client bool) (*recordConn, error) {
+	c, err := func() (*recordConn, error) {
+		st, ok := tc.(interface{ ConnectionState() tls.ConnectionState })
+		if !ok {
+			return nil, fmt.Errorf("node: records: %T exposes no TLS state", tc)
+		}
+		cs := st.ConnectionState()
+		secrets, err := cs.ExportKeyingMaterial(recordsExporterLabel, nil, 64)
+		if err != nil {
+			return nil, fmt.Errorf("node: records: exporter: %w", err)
+		}
+		clientSecret, serverSecret := secrets[:32], secrets[32:]
+		if !client {
+			clientSecret, serverSecret = serverSecret, clientSecret
+		}
+		return keyRecords(raw, tc, clientSecret, serverSecret)
+	}()
+	if err != nil {
+		raw.Close()
+	}
+	return c, err
+}
+
+// keyRecords makes a record connection over raw that seals with the keys
+// of sealSecret and opens with those of openSecret.
+func keyRecords(raw net.Conn, tc sec.SecureConn, sealSecret, openSecret []byte) (*recordConn, error) {
+	c := &recordConn{Conn: raw, tlsConn: tc}
+	if err := c.seal.init(sealSecret); err != nil {
+		return nil, err
+	}
+	if err := c.open.init(openSecret); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *recordConn) LocalPeer() peer.ID                 { return c.tlsConn.LocalPeer() }
+func (c *recordConn) RemotePeer() peer.ID                { return c.tlsConn.RemotePeer() }
+func (c *recordConn) RemotePublicKey() crypto.PubKey     { return c.tlsConn.RemotePublicKey() }
+func (c *recordConn) ConnState() network.ConnectionState { return c.tlsConn.ConnState() }
+
+// recordKeys is one direction's key schedule: the AEAD of the current
+// key, its IV, and how many records it has sealed or opened.
+type recordKeys struct {
+	secret [32]byte
+	aead   cipher.AEAD
+	iv     [aegis.NonceSize]byte
+	nonce  [aegis.NonceSize]byte
+	seq    uint64
+	limit  uint64 // records per key; recordsPerKey except in tests
+}
+
+// init derives the first key from a direction's exported secret.
+func (k *recordKeys) init(secret []byte) error {
+	copy(k.secret[:], secret)
+	k.limit = recordsPerKey
+	return k.derive()
+}
+
+// derive sets the key and IV from the secret and restarts the count.
+func (k *recordKeys) derive() error {
+	key, err := hkdf.Expand(sha256.New, k.secret[:], "key", 16)
+	if err != nil {
+		return fmt.Errorf("node: records: %w", err)
+	}
+	iv, err := hkdf.Expand(sha256.New, k.secret[:], "iv", len(k.iv))
+	if err != nil {
+		return fmt.Errorf("node: records: %w", err)
+	}
+	if k.aead, err = aegis.New(key); err != nil {
+		return fmt.Errorf("node: records: %w", err)
+	}
+	copy(k.iv[:], iv)
+	k.seq = 0
+	return nil
+}
+
+// next returns the nonce of the next record (the IV with the sequence
+// number XORed into its last eight bytes, as TLS 1.3 makes its nonces), moving to the
+// next key first when the current one has done its share.
+func (k *recordKeys) next() ([]byte, error) {
+	if k.seq == k.limit {
+		next, err := hkdf.Expand(sha256.New, k.secret[:], "next", len(k.secret))
+		if err != nil {
+			return nil, fmt.Errorf("node: records: %w", err)
+		}
+		copy(k.secret[:], next)
+		if err := k.derive(); err != nil {
+			return nil, err
+		}
+	}
+	k.nonce = k.iv
+	binary.BigEndian.PutUint64(k.nonce[8:], binary.BigEndian.Uint64(k.iv[8:])^k.seq)
+	k.seq++
+	return k.nonce[:], nil
+}
+
+// Write seals p in records of at most 64 KiB and sends them in writes of
+// about 256 KiB. A failed write is final, since part of a record may have
+// gone; n counts the bytes of the writes that completed.
+func (c *recordConn) Write(p []byte) (n int, err error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.werr != nil {
+		return 0, c.werr
+	}
+	bp := writeBuffer(len(p), 1+len(p)/maxRecordPlaintext)
+	defer putWriteBuffer(bp)
+	sealed := 0
+	for len(p) > 0 {
+		chunk := p[:min(len(p), maxRecordPlaintext)]
+		if *bp, err = c.sealRecord(*bp, chunk); err != nil {
+			return n, err
+		}
+		p, sealed = p[len(chunk):], sealed+len(chunk)
+		if len(*bp) >= writeBatch || len(p) == 0 {
+			if err := c.flush(bp); err != nil {
+				return n, err
+			}
+			n += sealed
+			sealed = 0
+		}
+	}
+	return n, nil
+}
+
+// WriteFrame sends a muxer frame's header and body in one write, each
+// sealed as its own record so the reader can open the body straight into
+// the stream's buffer.
+func (c *recordConn) WriteFrame(hdr, body []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.werr != nil {
+		return c.werr
+	}
+	bp := writeBuffer(len(hdr)+len(body), 2+len(body)/maxRecordPlaintext)
+	defer putWriteBuffer(bp)
+	var err error
+	for _, part := range [][]byte{hdr, body} {
+		for len(part) > 0 {
+			chunk := part[:min(len(part), maxRecordPlaintext)]
+			if *bp, err = c.sealRecord(*bp, chunk); err != nil {
+				return err
+			}
+			part = part[len(chunk):]
+			if len(*bp) >= writeBatch {
+				if err := c.flush(bp); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return c.flush(bp)
+}
+
+// sealRecord appends to out one record of plaintext (at most
+// maxRecordPlaintext bytes, not empty). c.wmu is held.
+func (c *recordConn) sealRecord(out, plaintext []byte) ([]byte, error) {
+	nonce, err := c.seal.next()
+	if err != nil {
+		c.werr = err
+		return out, err
+	}
+	n := len(plaintext) + recordTagLen
+	start := len(out)
+	out = append(out, recordTypeData, byte(n>>16), byte(n>>8), byte(n))
+	return c.seal.aead.Seal(out, nonce, plaintext, out[start:]), nil
+}
+
+// flush writes the sealed records and empties the batch. c.wmu is held.
+func (c *recordConn) flush(bp *[]byte) error {
+	if len(*bp) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(*bp)
+	*bp = (*bp)[:0]
+	if err != nil {
+		c.werr = err
+	}
+	return err
+}
+
+// Read returns plaintext of the records in order. A record whose
+// plaintext fits in p is opened straight into p; a larger one is opened in
+// place and handed out over several Reads. A timeout leaves the
+// connection usable; any other failure is final.
+func (c *recordConn) Read(p []byte) (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if len(c.plain) > 0 {
+		n := copy(p, c.plain)
+		c.plain = c.plain[n:]
+		c.release()
+		return n, nil
+	}
+	for c.rerr == nil {
+		if n, ok, err := c.openRecord(p); err != nil {
+			c.rerr = err
+		} else if ok {
+			return n, nil
+		} else if err := c.fill(); err != nil {
+			if !isTimeout(err) {
+				c.rerr = err
+			}
+			return 0, err
+		}
+	}
+	return 0, c.rerr
+}
+
+// openRecord opens the next record if the buffer holds all of it: into p
+// when it fits, otherwise in place (then c.plain holds what p did not
+// take). ok is false when more bytes are needed. An empty record is
+// opened and skipped. c.rmu is held.
+func (c *recordConn) openRecord(p []byte) (n int, ok bool, err error) {
+	for {
+		if c.w-c.r < recordHeaderLen {
+			return 0, false, nil
+		}
+		hdr := c.buf[c.r : c.r+recordHeaderLen]
+		size, err := recordSize(hdr)
+		if err != nil {
+			return 0, false, err
+		}
+		if c.w-c.r < recordHeaderLen+size {
+			return 0, false, nil
+		}
+		nonce, err := c.open.next()
+		if err != nil {
+			return 0, false, err
+		}
+		sealed := c.buf[c.r+recordHeaderLen : c.r+recordHeaderLen+size]
+		c.r += recordHeaderLen + size
+		plainLen := size - recordTagLen
+		if plainLen <= len(p) {
+			if _, err := c.open.aead.Open(p[:0], nonce, sealed, hdr); err != nil {
+				return 0, false, ErrRecordAuth
+			}
+			if plainLen == 0 {
+				continue
+			}
+			c.release()
+			return plainLen, true, nil
+		}
+		plain, err := c.open.aead.Open(sealed[:0], nonce, sealed, hdr)
+		if err != nil {
+			return 0, false, ErrRecordAuth
+		}
+		n = copy(p, plain)
+		c.plain = plain[n:]
+		return n, true, nil
+	}
+}
+
+// recordSize checks a record header and returns the length of the sealed
+// plaintext that follows it.
+func recordSize(hdr []byte) (int, error) {
+	switch hdr[0] {
+	case recordTypeData:
+	case tlsAlert, tlsApplicationData:
+		return 0, fmt.Errorf("%w: a TLS record (%d), most likely an alert: the peer refused the handshake", ErrRecordType, hdr[0])
+	default:
+		return 0, fmt.Errorf("%w: %d", ErrRecordType, hdr[0])
+	}
+	size := int(hdr[1])<<16 | int(hdr[2])<<8 | int(hdr[3])
+	if size < recordTagLen || size > maxRecordPlaintext+recordTagLen {
+		return 0, fmt.Errorf("%w: %d bytes sealed", ErrRecordTooLarge, size)
+	}
+	return size, nil
+}
+
+// fill reads from the socket once, first making room: unread bytes move
+// to the front, to the big buffer if a record needs more than the small one
+// has or the small one filled up. c.rmu is held.
+func (c *recordConn) fill() error {
+	if c.buf == nil {
+		c.small = make([]byte, smallReadBuf)
+		c.buf = c.small
+	}
+	need := recordHeaderLen
+	if c.w-c.r >= recordHeaderLen {
+		size, _ := recordSize(c.buf[c.r:])
+		need += size
+	}
+	if c.r+need > len(c.buf) || c.w == len(c.buf) {
+		dst := c.buf
+		if need > len(c.small) || c.w-c.r == len(c.small) {
+			if c.big == nil {
+				c.big = bigReadPool.Get().(*[]byte)
+			}
+			dst = *c.big
+		}
+		c.w = copy(dst, c.buf[c.r:c.w])
+		c.r, c.buf = 0, dst
+	}
+	n, err := c.Conn.Read(c.buf[c.w:])
+	c.w += n
+	if n > 0 {
+		return nil
+	}
+	if err == io.EOF && c.w > c.r {
+		err = io.ErrUnexpectedEOF
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return err
+}
+
+// release returns the big buffer to its pool once everything in it has
+// been read out, and empties the buffer. c.rmu is held.
+func (c *recordConn) release() {
+	if c.r != c.w || len(c.plain) > 0 {
+		return
+	}
+	c.r, c.w = 0, 0
+	if c.big != nil {
+		bigReadPool.Put(c.big)
+		c.big, c.buf = nil, c.small
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
