@@ -28,6 +28,9 @@ var (
 // state is the cipher's eight AES blocks S0…S7.
 type state [8][16]byte
 
+// constants are C0 and C1, the draft's constants.
+var constants = [2][16]byte{c0, c1}
+
 var (
 	c0 = [16]byte{0x00, 0x01, 0x01, 0x02, 0x03, 0x05, 0x08, 0x0d, 0x15, 0x22, 0x37, 0x59, 0x90, 0xe9, 0x79, 0x62}
 	c1 = [16]byte{0xdb, 0x3d, 0x18, 0x55, 0x6d, 0xc2, 0x2f, 0xf1, 0x20, 0x11, 0x31, 0x42, 0x73, 0xb5, 0x28, 0xdd}
@@ -62,15 +65,8 @@ func xor(a, b [16]byte) (out [16]byte) {
 }
 
 // init sets the state from the key and nonce (the draft's Init).
-func (s *state) init(key, nonce [16]byte) {
-	kn := xor(key, nonce)
-	*s = state{kn, c1, c0, c1, kn, xor(key, c0), xor(key, c1), xor(key, c0)}
-	var rounds [10 * blockSize]byte
-	for i := 0; i < len(rounds); i += blockSize {
-		copy(rounds[i:], nonce[:])
-		copy(rounds[i+16:], key[:])
-	}
-	absorbBlocks(s, &rounds[0], 10)
+func (s *state) init(key, nonce *[16]byte) {
+	initState(s, key, nonce, &constants)
 }
 
 // absorb takes in associated data, the last block padded with zeros.
@@ -87,20 +83,11 @@ func (s *state) absorb(ad []byte) {
 }
 
 // finalize returns the tag (the draft's Finalize with a 128-bit tag).
-func (s *state) finalize(adLen, msgLen int) [TagSize]byte {
+func (s *state) finalize(adLen, msgLen int) (tag [TagSize]byte) {
 	var lens [16]byte
 	binary.LittleEndian.PutUint64(lens[:], uint64(adLen)*8)
 	binary.LittleEndian.PutUint64(lens[8:], uint64(msgLen)*8)
-	t := xor(s[2], lens)
-	var rounds [7 * blockSize]byte
-	for i := 0; i < len(rounds); i += 16 {
-		copy(rounds[i:], t[:])
-	}
-	absorbBlocks(s, &rounds[0], 7)
-	tag := s[0]
-	for i := 1; i < 7; i++ {
-		tag = xor(tag, s[i])
-	}
+	finalizeState(s, &lens, &tag)
 	return tag
 }
 
@@ -113,7 +100,7 @@ func (a *aead) Seal(dst, nonce, plaintext, additionalData []byte) []byte {
 		panic("aegis: invalid buffer overlap")
 	}
 	var s state
-	s.init(a.key, [16]byte(nonce))
+	s.init(&a.key, (*[16]byte)(nonce))
 	s.absorb(additionalData)
 	full := len(plaintext) / blockSize
 	if full > 0 {
@@ -144,7 +131,7 @@ func (a *aead) Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, erro
 		panic("aegis: invalid buffer overlap")
 	}
 	var s state
-	s.init(a.key, [16]byte(nonce))
+	s.init(&a.key, (*[16]byte)(nonce))
 	s.absorb(additionalData)
 	full := len(ciphertext) / blockSize
 	if full > 0 {

@@ -20,3 +20,14 @@ func encBlocks(s *state, dst, src *byte, n int)
 //
 //go:noescape
 func decBlocks(s *state, dst, src *byte, n int)
+
+// initState is the draft's Init; c holds C0 and C1.
+//
+//go:noescape
+func initState(s *state, key, nonce *[16]byte, c *[2][16]byte)
+
+// finalizeState is the draft's Finalize with a 128-bit tag, given the
+// lengths block LE64(ad bits) || LE64(message bits).
+//
+//go:noescape
+func finalizeState(s *state, lens, tag *[16]byte)

@@ -138,3 +138,64 @@ decLoop:
 decDone:
 	STORE_STATE
 	RET
+
+// func initState(s *state, key, nonce *[16]byte, c *[2][16]byte)
+// sets S from the key, the nonce and C0, C1, then runs Update(nonce, key)
+// ten times (the draft's Init).
+TEXT ·initState(SB), NOSPLIT, $0-32
+	MOVQ  s+0(FP), AX
+	MOVQ  key+8(FP), BX
+	MOVQ  nonce+16(FP), SI
+	MOVQ  c+24(FP), DX
+	MOVOU 0(BX), X12  // key
+	MOVOU 0(SI), X13  // nonce
+	MOVOU 0(DX), X14  // C0
+	MOVOU 16(DX), X15 // C1
+	MOVO  X12, X0
+	PXOR  X13, X0     // S0 = key ^ nonce
+	MOVO  X15, X1     // S1 = C1
+	MOVO  X14, X2     // S2 = C0
+	MOVO  X15, X3     // S3 = C1
+	MOVO  X0, X4      // S4 = key ^ nonce
+	MOVO  X12, X5
+	PXOR  X14, X5     // S5 = key ^ C0
+	MOVO  X12, X6
+	PXOR  X15, X6     // S6 = key ^ C1
+	MOVO  X5, X7      // S7 = key ^ C0
+	MOVQ  $10, CX
+
+initLoop:
+	MOVO X13, X8
+	MOVO X12, X9
+	UPDATE
+	DECQ CX
+	JNZ  initLoop
+	STORE_STATE
+	RET
+
+// func finalizeState(s *state, lens, tag *[16]byte)
+// runs Update(t, t) seven times with t = S2 ^ lens and writes the tag
+// S0 ^ … ^ S6 (the draft's Finalize, 128-bit tag). The state is spent.
+TEXT ·finalizeState(SB), NOSPLIT, $0-24
+	MOVQ  s+0(FP), AX
+	MOVQ  lens+8(FP), BX
+	MOVQ  tag+16(FP), DI
+	LOAD_STATE
+	MOVOU 0(BX), X12
+	PXOR  X2, X12
+	MOVQ  $7, CX
+
+finalLoop:
+	MOVO X12, X8
+	MOVO X12, X9
+	UPDATE
+	DECQ CX
+	JNZ  finalLoop
+	PXOR  X1, X0
+	PXOR  X2, X0
+	PXOR  X3, X0
+	PXOR  X4, X0
+	PXOR  X5, X0
+	PXOR  X6, X0
+	MOVOU X0, 0(DI)
+	RET
