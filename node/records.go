@@ -321,19 +321,24 @@ func (c *recordConn) Write(p []byte) (n int, err error) {
 	return n, nil
 }
 
-// WriteFrame sends a muxer frame's header and body in one write, each
-// sealed as its own record so the reader can open the body straight into
-// the stream's buffer.
-func (c *recordConn) WriteFrame(hdr, body []byte) error {
+// WriteFrames sends muxer frames' headers and bodies in one write, each
+// part sealed as its own record (or several, past 64 KiB), so the reader
+// can open a body straight into the stream's buffer.
+func (c *recordConn) WriteFrames(parts ...[]byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.werr != nil {
 		return c.werr
 	}
-	bp := writeBuffer(len(hdr)+len(body), 2+len(body)/maxRecordPlaintext)
+	n, records := 0, 0
+	for _, part := range parts {
+		n += len(part)
+		records += 1 + len(part)/maxRecordPlaintext
+	}
+	bp := writeBuffer(n, records)
 	defer putWriteBuffer(bp)
 	var err error
-	for _, part := range [][]byte{hdr, body} {
+	for _, part := range parts {
 		for len(part) > 0 {
 			chunk := part[:min(len(part), maxRecordPlaintext)]
 			if *bp, err = c.sealRecord(*bp, chunk); err != nil {

@@ -126,7 +126,7 @@ func TestRecordsOverTCP(t *testing.T) {
 					_, err = w.Write(rest[:n])
 				} else {
 					h := min(n, 12)
-					err = w.WriteFrame(rest[:h], rest[h:n])
+					err = w.WriteFrames(rest[:h], rest[h:n])
 				}
 				if err != nil {
 					t.Error(err)
@@ -362,7 +362,7 @@ func TestRecordsTimeoutsAndWriteFailure(t *testing.T) {
 		t.Fatalf("Write: %v, want the socket's error", err)
 	}
 	fc.fail = nil
-	if err := w.WriteFrame(msg[:12], msg); err == nil || len(fc.writes) != 0 {
+	if err := w.WriteFrames(msg[:12], msg); err == nil || len(fc.writes) != 0 {
 		t.Fatalf("after a failed write: %v and %d writes, want the error again and none", err, len(fc.writes))
 	}
 }

@@ -71,13 +71,15 @@ func (c *batchedConn) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// WriteFrame writes a muxer frame's header and body in one batch: one
-// system call, no copy of the body before encryption.
-func (c *batchedConn) WriteFrame(hdr, body []byte) error {
+// WriteFrames writes muxer frames' headers and bodies in one batch: one
+// system call, no copy of a body before encryption.
+func (c *batchedConn) WriteFrames(parts ...[]byte) error {
 	c.bc.begin()
-	_, err := c.SecureConn.Write(hdr)
-	if err == nil {
-		_, err = c.SecureConn.Write(body)
+	var err error
+	for _, p := range parts {
+		if _, err = c.SecureConn.Write(p); err != nil {
+			break
+		}
 	}
 	if ferr := c.bc.end(); err == nil {
 		err = ferr

@@ -64,6 +64,38 @@ func tcpPipe(t *testing.T) (net.Conn, net.Conn) {
 	return c1, <-ch
 }
 
+// framePipe is tcpPipe with both ends FrameWriters, as node's secure
+// connections are.
+func framePipe(t *testing.T) (net.Conn, net.Conn) {
+	a, b := tcpPipe(t)
+	return &frameConn{Conn: a}, &frameConn{Conn: b}
+}
+
+// frameConn is a FrameWriter that writes each batch with one Write and
+// keeps the lengths of the parts of every batch.
+type frameConn struct {
+	net.Conn
+	mu      sync.Mutex
+	batches [][][]byte // the parts of each batch; bodies only by length
+}
+
+func (c *frameConn) WriteFrames(parts ...[]byte) error {
+	var buf []byte
+	kept := make([][]byte, len(parts))
+	for i, p := range parts {
+		buf = append(buf, p...)
+		kept[i] = make([]byte, len(p))
+		if len(p) == headerSize {
+			copy(kept[i], p)
+		}
+	}
+	c.mu.Lock()
+	c.batches = append(c.batches, kept)
+	c.mu.Unlock()
+	_, err := c.Conn.Write(buf)
+	return err
+}
+
 func ourSession(t *testing.T, c net.Conn, client bool, cfg Config) side {
 	t.Helper()
 	tr, err := New(cfg)
@@ -103,7 +135,7 @@ func pairCases() []pairCase {
 	for _, p := range []struct {
 		name string
 		f    func(*testing.T) (net.Conn, net.Conn)
-	}{{"pipe", netPipe}, {"tcp", tcpPipe}} {
+	}{{"pipe", netPipe}, {"tcp", tcpPipe}, {"tcp-frames", framePipe}} {
 		for _, kinds := range [][2]string{{"ours", "go-yamux"}, {"go-yamux", "ours"}, {"ours", "ours"}} {
 			for _, aClient := range []bool{true, false} {
 				role := map[bool]string{true: "client", false: "server"}
@@ -450,7 +482,7 @@ func TestPing(t *testing.T) {
 	for _, p := range []struct {
 		name string
 		f    func(*testing.T) (net.Conn, net.Conn)
-	}{{"pipe", netPipe}, {"tcp", tcpPipe}} {
+	}{{"pipe", netPipe}, {"tcp", tcpPipe}, {"tcp-frames", framePipe}} {
 		t.Run(p.name, func(t *testing.T) {
 			ca, cb := p.f(t)
 			cfg := DefaultConfig()

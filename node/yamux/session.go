@@ -15,13 +15,17 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 )
 
-// FrameWriter is a connection that writes a frame's header and body as
-// one batch (one system call) without first copying them into one
-// buffer. node's batched TLS connection is one; on other connections a
-// large frame is two writes.
+// FrameWriter is a connection that writes frames' headers and bodies,
+// given in order, as one batch (one system call) without first copying
+// them into one buffer. node's secure connections are; on other
+// connections a large frame is two writes.
 type FrameWriter interface {
-	WriteFrame(hdr, body []byte) error
+	WriteFrames(parts ...[]byte) error
 }
+
+// framesPerWrite is how many full data frames a stream's Write hands a
+// FrameWriter at once.
+const framesPerWrite = 4
 
 // smallFrame is the largest body copied next to its header so that the
 // frame is one write; larger bodies are written from the caller's slice.
@@ -38,10 +42,12 @@ type Session struct {
 
 	// wlock is the write lock, held while its value is in the channel:
 	// a channel, so that waiting for it ends at a deadline or at close.
-	// writeDeadline and whdr belong to its holder.
+	// writeDeadline, whdr, whdrs and wparts belong to its holder.
 	wlock         chan struct{}
 	writeDeadline time.Time
 	whdr          [headerSize]byte
+	whdrs         [framesPerWrite][headerSize]byte
+	wparts        [][]byte
 
 	mu          sync.Mutex
 	streams     map[uint32]*Stream // nil once closed
@@ -360,15 +366,15 @@ func (s *Session) writeFrame(h header, body []byte, deadline <-chan struct{}) er
 		if small {
 			buf = appendFrame(buf, h, body)
 			_, err = s.conn.Write(buf)
+		} else if s.fw != nil {
+			err = s.fw.WriteFrames(s.frameParts(buf, h, body)...)
 		} else {
 			if len(buf) > 0 {
 				_, err = s.conn.Write(buf)
 			}
 			if err == nil {
 				h.encode(&s.whdr)
-				if s.fw != nil {
-					err = s.fw.WriteFrame(s.whdr[:], body)
-				} else if _, err = s.conn.Write(s.whdr[:]); err == nil {
+				if _, err = s.conn.Write(s.whdr[:]); err == nil {
 					_, err = s.conn.Write(body)
 				}
 			}
@@ -381,6 +387,26 @@ func (s *Session) writeFrame(h header, body []byte, deadline <-chan struct{}) er
 		return s.writeFailed(err)
 	}
 	return nil
+}
+
+// frameParts lists, for a FrameWriter, the queued small frames (if any)
+// then the data frames that carry body: as many as MaxMessageSize needs,
+// at most framesPerWrite, h's flags on the first. The write lock is held.
+func (s *Session) frameParts(pending []byte, h header, body []byte) [][]byte {
+	parts := s.wparts[:0]
+	if len(pending) > 0 {
+		parts = append(parts, pending)
+	}
+	for i := 0; len(body) > 0; i++ {
+		n := min(len(body), int(s.cfg.MaxMessageSize))
+		h.length = uint32(n)
+		h.encode(&s.whdrs[i])
+		parts = append(parts, s.whdrs[i][:], body[:n])
+		body = body[n:]
+		h.flags = 0
+	}
+	s.wparts = parts
+	return parts
 }
 
 // maxPending bounds the bytes of small frames queued for the write

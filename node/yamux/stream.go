@@ -294,6 +294,10 @@ func (st *Stream) write(b []byte) (int, error) {
 		}
 	}
 	n := min(st.sendWindow, st.s.cfg.MaxMessageSize, uint32(min(len(b), 1<<31)))
+	if st.s.fw != nil {
+		// Several frames, written as one batch (Session.frameParts).
+		n = min(st.sendWindow, framesPerWrite*st.s.cfg.MaxMessageSize, uint32(min(len(b), 1<<31)))
+	}
 	st.sendWindow -= n
 	flags := st.takeFlags()
 	dl := st.writeDeadline.ch

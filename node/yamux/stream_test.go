@@ -150,3 +150,55 @@ func peerOpenedStream(t *testing.T) (*Stream, net.Conn) {
 	}
 	return ms.(*Stream), cb
 }
+
+// A large Write on a FrameWriter goes out in batches of up to
+// framesPerWrite data frames, each within MaxMessageSize, the stream's
+// flags on the first frame only; go-yamux reads them all.
+func TestWriteFramesBatches(t *testing.T) {
+	ca, cb := framePipe(t)
+	ours := ourSession(t, ca, true, DefaultConfig())
+	theirs := theirSession(t, cb, false)
+	sa, sb := open(t, ours, theirs)
+	data := randomBytes(1<<20+5, 9)
+	go func() {
+		sa.Write(data)
+		sa.CloseWrite()
+	}()
+	got, err := io.ReadAll(sb)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read %d of %d bytes, %v", len(got), len(data), err)
+	}
+	fc := ca.(*frameConn)
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	full := 0
+	for _, parts := range fc.batches {
+		frames := 0
+		for i := 0; i < len(parts); i++ {
+			if len(parts[i]) != headerSize {
+				continue // queued small frames, written first
+			}
+			h, err := decodeHeader((*[headerSize]byte)(parts[i]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.typ != typeData || i+1 >= len(parts) || len(parts[i+1]) != int(h.length) || h.length > DefaultConfig().MaxMessageSize {
+				t.Fatalf("batch %v: frame %+v is not a data frame followed by its body within MaxMessageSize", parts, h)
+			}
+			if frames > 0 && h.flags != 0 {
+				t.Fatalf("flags %x on frame %d of a batch", h.flags, frames)
+			}
+			frames++
+			i++
+		}
+		if frames > framesPerWrite {
+			t.Fatalf("%d frames in one batch, want at most %d", frames, framesPerWrite)
+		}
+		if frames == framesPerWrite {
+			full++
+		}
+	}
+	if full == 0 {
+		t.Fatal("no batch carried several frames")
+	}
+}
