@@ -190,6 +190,7 @@ type recordConn struct {
 var (
 	_ sec.SecureConn     = (*recordConn)(nil)
 	_ yamux.FrameWriter  = (*recordConn)(nil)
+	_ yamux.ReadChunker  = (*recordConn)(nil)
 	_ io.ReadWriteCloser = (*recordConn)(nil)
 )
 
@@ -230,6 +231,11 @@ func keyRecords(raw net.Conn, tc sec.SecureConn, sealSecret, openSecret []byte) 
 	}
 	return c, nil
 }
+
+// ReadChunk tells the muxer to buffer frames in pieces of a record's
+// size: a record is opened whole, so smaller pieces would only copy it
+// out in parts.
+func (c *recordConn) ReadChunk() int { return maxRecordPlaintext }
 
 func (c *recordConn) LocalPeer() peer.ID                 { return c.tlsConn.LocalPeer() }
 func (c *recordConn) RemotePeer() peer.ID                { return c.tlsConn.RemotePeer() }

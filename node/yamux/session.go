@@ -34,11 +34,13 @@ const smallFrame = 4 << 10
 // Session is one yamux connection: a network.MuxedConn. One goroutine
 // reads frames; writers write their own frames under the write lock.
 type Session struct {
-	conn   net.Conn
-	fw     FrameWriter // conn, if it is one
-	cfg    *Config
-	client bool
-	scope  network.PeerScope // nil: no accounting
+	conn net.Conn
+	fw   FrameWriter // conn, if it is one
+	// recvChunk is the most of a frame's body buffered in one piece.
+	recvChunk int
+	cfg       *Config
+	client    bool
+	scope     network.PeerScope // nil: no accounting
 
 	// wlock is the write lock, held while its value is in the channel:
 	// a channel, so that waiting for it ends at a deadline or at close.
@@ -104,6 +106,10 @@ func newSession(conn net.Conn, client bool, cfg *Config, scope network.PeerScope
 		readerDone:  make(chan struct{}),
 	}
 	s.fw, _ = conn.(FrameWriter)
+	s.recvChunk = recvChunk
+	if rc, ok := conn.(ReadChunker); ok && rc.ReadChunk() > 0 {
+		s.recvChunk = rc.ReadChunk()
+	}
 	if client {
 		s.nextID = 1
 	}

@@ -357,7 +357,7 @@ func (st *Stream) gotData(h header, r io.Reader) error {
 			_, err = io.CopyN(io.Discard, r, int64(left))
 			break
 		}
-		if w := len(st.waiter); w > 0 && st.buffered == 0 && (w >= left || w >= recvChunk) {
+		if w := len(st.waiter); w > 0 && st.buffered == 0 && (w >= left || w >= st.s.recvChunk) {
 			direct := st.waiter[:min(len(st.waiter), left)]
 			st.waiter, st.filling = nil, true
 			st.mu.Unlock()
@@ -370,7 +370,7 @@ func (st *Stream) gotData(h header, r io.Reader) error {
 			left -= got
 		} else {
 			st.mu.Unlock()
-			buf := pool.Get(min(left, recvChunk))
+			buf := pool.Get(min(left, st.s.recvChunk))
 			if _, err = io.ReadFull(r, buf); err != nil {
 				pool.Put(buf)
 				break
@@ -403,9 +403,17 @@ func (st *Stream) gotData(h header, r io.Reader) error {
 	return err
 }
 
-// recvChunk is the most of a frame's body buffered in one piece: a TLS
-// record's worth, so a Read can start on a frame still arriving.
+// recvChunk is the most of a frame's body buffered in one piece, unless
+// the connection says otherwise (ReadChunker): a TLS record's worth, so a
+// Read can start on a frame still arriving.
 const recvChunk = 16 << 10
+
+// ReadChunker is a connection that delivers bytes in pieces of its own
+// (records that must arrive whole before any of their bytes can be read):
+// ReadChunk is their size, which the session buffers frames in.
+type ReadChunker interface {
+	ReadChunk() int
+}
 
 // gotFlagsLocked applies a frame's flags: ACK before its data (first),
 // FIN and RST after it. It reports whether the stream finished. st.mu is

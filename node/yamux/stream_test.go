@@ -135,7 +135,15 @@ func TestDeadlineReusesItsTimer(t *testing.T) {
 // our side of the stream.
 func peerOpenedStream(t *testing.T) (*Stream, net.Conn) {
 	t.Helper()
+	return peerOpenedStreamOver(t, func(c net.Conn) net.Conn { return c })
+}
+
+// peerOpenedStreamOver is peerOpenedStream with our end of the pipe
+// wrapped.
+func peerOpenedStreamOver(t *testing.T, wrap func(net.Conn) net.Conn) (*Stream, net.Conn) {
+	t.Helper()
 	ca, cb := net.Pipe()
+	ca = wrap(ca)
 	t.Cleanup(func() { cb.Close() })
 	go io.Copy(io.Discard, cb) // our ACK and window updates
 	cfg := DefaultConfig()
@@ -200,5 +208,46 @@ func TestWriteFramesBatches(t *testing.T) {
 	}
 	if full == 0 {
 		t.Fatal("no batch carried several frames")
+	}
+}
+
+// chunkConn is a connection that delivers whole 64 KiB records.
+type chunkConn struct{ net.Conn }
+
+func (chunkConn) ReadChunk() int { return 64 << 10 }
+
+// A frame no Read waits for is buffered in 16 KiB pieces, or in pieces
+// of the connection's ReadChunk; either way it reads back whole.
+func TestReadChunkerSizesBuffers(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		wrap func(net.Conn) net.Conn
+		segs int
+	}{
+		{"plain", func(c net.Conn) net.Conn { return c }, 4},
+		{"ReadChunker", func(c net.Conn) net.Conn { return chunkConn{c} }, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st, peer := peerOpenedStreamOver(t, c.wrap)
+			body := randomBytes(64<<10, 1)
+			if _, err := peer.Write(frame(header{typ: typeData, stream: 1}, body)); err != nil {
+				t.Fatal(err)
+			}
+			waitUntil(t, "the frame buffered", func() bool {
+				st.mu.Lock()
+				defer st.mu.Unlock()
+				return st.buffered == uint32(len(body))
+			})
+			st.mu.Lock()
+			segs := len(st.segs)
+			st.mu.Unlock()
+			if segs != c.segs {
+				t.Errorf("buffered in %d pieces, want %d", segs, c.segs)
+			}
+			got := make([]byte, len(body))
+			if _, err := io.ReadFull(st, got); err != nil || !bytes.Equal(got, body) {
+				t.Fatalf("read back: %v", err)
+			}
+		})
 	}
 }
