@@ -171,7 +171,11 @@ func (c *tlsRecordReader) Read(p []byte) (int, error) {
 // writes are each serialized by their own lock.
 type recordConn struct {
 	net.Conn // the socket
-	tlsConn  sec.SecureConn
+	// Who the handshake proved, kept without the TLS connection (and its
+	// buffers), which is done with.
+	local, remote peer.ID
+	remoteKey     crypto.PubKey
+	state         network.ConnectionState
 
 	rmu   sync.Mutex
 	open  recordKeys
@@ -195,7 +199,7 @@ var (
 )
 
 // newRecordConn keys the records of a connection whose TLS handshake
-// (over raw) produced tc.
+// (over raw) produced tc, which is not used after.
 func newRecordConn(raw net.Conn, tc sec.SecureConn, client bool) (*recordConn, error) {
 	c, err := func() (*recordConn, error) {
 		st, ok := tc.(interface{ ConnectionState() tls.ConnectionState })
@@ -211,7 +215,12 @@ func newRecordConn(raw net.Conn, tc sec.SecureConn, client bool) (*recordConn, e
 		if !client {
 			clientSecret, serverSecret = serverSecret, clientSecret
 		}
-		return keyRecords(raw, tc, clientSecret, serverSecret)
+		c, err := keyRecords(raw, clientSecret, serverSecret)
+		if err != nil {
+			return nil, err
+		}
+		c.local, c.remote, c.remoteKey, c.state = tc.LocalPeer(), tc.RemotePeer(), tc.RemotePublicKey(), tc.ConnState()
+		return c, nil
 	}()
 	if err != nil {
 		raw.Close()
@@ -221,8 +230,8 @@ func newRecordConn(raw net.Conn, tc sec.SecureConn, client bool) (*recordConn, e
 
 // keyRecords makes a record connection over raw that seals with the keys
 // of sealSecret and opens with those of openSecret.
-func keyRecords(raw net.Conn, tc sec.SecureConn, sealSecret, openSecret []byte) (*recordConn, error) {
-	c := &recordConn{Conn: raw, tlsConn: tc}
+func keyRecords(raw net.Conn, sealSecret, openSecret []byte) (*recordConn, error) {
+	c := &recordConn{Conn: raw}
 	if err := c.seal.init(sealSecret); err != nil {
 		return nil, err
 	}
@@ -237,10 +246,10 @@ func keyRecords(raw net.Conn, tc sec.SecureConn, sealSecret, openSecret []byte) 
 // out in parts.
 func (c *recordConn) ReadChunk() int { return maxRecordPlaintext }
 
-func (c *recordConn) LocalPeer() peer.ID                 { return c.tlsConn.LocalPeer() }
-func (c *recordConn) RemotePeer() peer.ID                { return c.tlsConn.RemotePeer() }
-func (c *recordConn) RemotePublicKey() crypto.PubKey     { return c.tlsConn.RemotePublicKey() }
-func (c *recordConn) ConnState() network.ConnectionState { return c.tlsConn.ConnState() }
+func (c *recordConn) LocalPeer() peer.ID                 { return c.local }
+func (c *recordConn) RemotePeer() peer.ID                { return c.remote }
+func (c *recordConn) RemotePublicKey() crypto.PubKey     { return c.remoteKey }
+func (c *recordConn) ConnState() network.ConnectionState { return c.state }
 
 // recordKeys is one direction's key schedule: the AEAD of the current
 // key, its IV, and how many records it has sealed or opened.

@@ -194,7 +194,7 @@ var secretA, secretB = bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
 // each message, one Write each, recordsPerKey set to limit.
 func sealRecords(t testing.TB, limit uint64, msgs ...[]byte) []byte {
 	var out bytes.Buffer
-	w, err := keyRecords(&memConn{w: &out}, nil, secretA, secretB)
+	w, err := keyRecords(&memConn{w: &out}, secretA, secretB)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func sealRecords(t testing.TB, limit uint64, msgs ...[]byte) []byte {
 
 // recordReader opens the records in stream, keyed as sealRecords seals.
 func recordReader(t testing.TB, stream io.Reader, limit uint64) *recordConn {
-	r, err := keyRecords(&memConn{r: stream}, nil, secretB, secretA)
+	r, err := keyRecords(&memConn{r: stream}, secretB, secretA)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +354,7 @@ func TestRecordsTimeoutsAndWriteFailure(t *testing.T) {
 	}
 
 	fc := &failConn{fail: errors.New("broken pipe")}
-	w, err := keyRecords(fc, nil, secretA, secretB)
+	w, err := keyRecords(fc, secretA, secretB)
 	if err != nil {
 		t.Fatal(err)
 	}
