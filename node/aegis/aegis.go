@@ -91,17 +91,24 @@ func (s *state) finalize(adLen, msgLen int) (tag [TagSize]byte) {
 	return tag
 }
 
-func (a *aead) Seal(dst, nonce, plaintext, additionalData []byte) []byte {
+// start checks the nonce and that the output (n bytes appended to dst)
+// does not partly overlap the input, and returns the state after Init and
+// the associated data, with the output.
+func (a *aead) start(dst, nonce, in, ad []byte, n int) (s state, ret, out []byte) {
 	if len(nonce) != NonceSize {
 		panic("aegis: incorrect nonce length given to AEGIS-128L")
 	}
-	ret, out := sliceForAppend(dst, len(plaintext)+TagSize)
-	if inexactOverlap(out, plaintext) {
+	ret, out = sliceForAppend(dst, n)
+	if inexactOverlap(out, in) {
 		panic("aegis: invalid buffer overlap")
 	}
-	var s state
 	s.init(&a.key, (*[16]byte)(nonce))
-	s.absorb(additionalData)
+	s.absorb(ad)
+	return s, ret, out
+}
+
+func (a *aead) Seal(dst, nonce, plaintext, additionalData []byte) []byte {
+	s, ret, out := a.start(dst, nonce, plaintext, additionalData, len(plaintext)+TagSize)
 	full := len(plaintext) / blockSize
 	if full > 0 {
 		encBlocks(&s, &out[0], &plaintext[0], full)
@@ -118,21 +125,12 @@ func (a *aead) Seal(dst, nonce, plaintext, additionalData []byte) []byte {
 }
 
 func (a *aead) Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error) {
-	if len(nonce) != NonceSize {
-		panic("aegis: incorrect nonce length given to AEGIS-128L")
-	}
 	if len(ciphertext) < TagSize {
 		return nil, errOpen
 	}
 	tag := ciphertext[len(ciphertext)-TagSize:]
 	ciphertext = ciphertext[:len(ciphertext)-TagSize]
-	ret, out := sliceForAppend(dst, len(ciphertext))
-	if inexactOverlap(out, ciphertext) {
-		panic("aegis: invalid buffer overlap")
-	}
-	var s state
-	s.init(&a.key, (*[16]byte)(nonce))
-	s.absorb(additionalData)
+	s, ret, out := a.start(dst, nonce, ciphertext, additionalData, len(ciphertext))
 	full := len(ciphertext) / blockSize
 	if full > 0 {
 		decBlocks(&s, &out[0], &ciphertext[0], full)
