@@ -309,36 +309,17 @@ func (k *recordKeys) next() ([]byte, error) {
 
 // Write seals p in records of at most 64 KiB and sends them in writes of
 // about 256 KiB. A failed write is final, since part of a record may have
-// gone; n counts the bytes of the writes that completed.
-func (c *recordConn) Write(p []byte) (n int, err error) {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if c.werr != nil {
-		return 0, c.werr
+// gone.
+func (c *recordConn) Write(p []byte) (int, error) {
+	if err := c.WriteFrames(p); err != nil {
+		return 0, err
 	}
-	bp := writeBuffer(len(p), 1+len(p)/maxRecordPlaintext)
-	defer putWriteBuffer(bp)
-	sealed := 0
-	for len(p) > 0 {
-		chunk := p[:min(len(p), maxRecordPlaintext)]
-		if *bp, err = c.sealRecord(*bp, chunk); err != nil {
-			return n, err
-		}
-		p, sealed = p[len(chunk):], sealed+len(chunk)
-		if len(*bp) >= writeBatch || len(p) == 0 {
-			if err := c.flush(bp); err != nil {
-				return n, err
-			}
-			n += sealed
-			sealed = 0
-		}
-	}
-	return n, nil
+	return len(p), nil
 }
 
-// WriteFrames sends muxer frames' headers and bodies in one write, each
-// part sealed as its own record (or several, past 64 KiB), so the reader
-// can open a body straight into the stream's buffer.
+// WriteFrames sends muxer frames' headers and bodies in one write (or
+// one per 256 KiB), each part sealed as its own record (or several, past
+// 64 KiB), so the reader can open a body straight into the stream's buffer.
 func (c *recordConn) WriteFrames(parts ...[]byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
