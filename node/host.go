@@ -35,8 +35,8 @@ import (
 )
 
 // builtHost is a libp2p host assembled from go-libp2p's parts directly:
-// the swarm, the upgrader (TLS records, then TLS, then noise; our yamux), the TCP and QUIC
-// transports and the basic host (identify, ping). libp2p.New builds the
+// the swarm, the upgrader (TLS records, then TLS, then noise; our yamux),
+// the TCP and QUIC transports and the basic host (identify, ping). libp2p.New builds the
 // same parts through a dependency-injection graph that the host keeps
 // alive until Close: measured on idle hosts, 264 KiB of heap each that way
 // against 103 KiB built here. A neuron runs one host, but tests and

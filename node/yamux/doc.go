@@ -32,8 +32,9 @@
 // holds many idle connections. Here:
 //
 //   - A writer writes its data frames itself, under the session's write
-//     lock, header and body straight from its slice (one batched write on
-//     node's TLS connection, see FrameWriter).
+//     lock, header and body straight from its slice. On node's secure
+//     connections (FrameWriter) up to four frames go out as one batched
+//     write.
 //   - Small frames (up to 4 KiB of body: control frames, small writes)
 //     written while another goroutine holds the write lock are appended
 //     to a queue its holder writes, batched, before letting go; so many
@@ -42,7 +43,9 @@
 //   - The session's one reader goroutine reads a data frame's body
 //     straight into the slice of a Read blocked on the empty stream, so
 //     the bytes are copied once after decryption; when no Read waits, it
-//     reads 16 KiB pieces into pooled buffers, each readable at once, and
+//     reads 16 KiB pieces (or the connection's ReadChunk: 64 KiB records
+//     on node's record connections) into pooled buffers, each readable at
+//     once, and
 //     switches to the Read's slice as soon as one blocks. A Read whose
 //     slice is smaller than both the rest of the frame and 16 KiB (a
 //     length prefix read a byte at a time) gets the frame buffered

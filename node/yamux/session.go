@@ -397,7 +397,8 @@ func (s *Session) writeFrame(h header, body []byte, deadline <-chan struct{}) er
 
 // frameParts lists, for a FrameWriter, the queued small frames (if any)
 // then the data frames that carry body: as many as MaxMessageSize needs,
-// at most framesPerWrite, h's flags on the first. The write lock is held.
+// h's flags on the first. Stream.write hands over at most framesPerWrite
+// frames' worth of body. The write lock is held.
 func (s *Session) frameParts(pending []byte, h header, body []byte) [][]byte {
 	parts := s.wparts[:0]
 	if len(pending) > 0 {
