@@ -45,9 +45,9 @@
 //     the bytes are copied once after decryption; when no Read waits, it
 //     reads 16 KiB pieces (or the connection's ReadChunk: 64 KiB records
 //     on node's record connections) into pooled buffers, each readable at
-//     once, and
-//     switches to the Read's slice as soon as one blocks. A Read whose
-//     slice is smaller than both the rest of the frame and 16 KiB (a
+//     once, and switches to the Read's slice as soon as one blocks. A Read
+//     whose slice is smaller than both the rest of the frame and that
+//     piece size (a
 //     length prefix read a byte at a time) gets the frame buffered
 //     instead, so it is woken once per message, as with go-yamux.
 //   - The reader never waits for the write lock: its ping answers and
