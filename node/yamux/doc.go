@@ -47,9 +47,8 @@
 //     on node's record connections) into pooled buffers, each readable at
 //     once, and switches to the Read's slice as soon as one blocks. A Read
 //     whose slice is smaller than both the rest of the frame and that
-//     piece size (a
-//     length prefix read a byte at a time) gets the frame buffered
-//     instead, so it is woken once per message, as with go-yamux.
+//     piece size (a length prefix read a byte at a time) gets the frame
+//     buffered instead, so it is woken once per message, as with go-yamux.
 //   - The reader never waits for the write lock: its ping answers and
 //     resets of refused streams go into the queue, written by a
 //     short-lived flusher goroutine when nobody else is writing. Window
