@@ -332,9 +332,9 @@ func (st *Stream) gotWindowUpdate(h header) {
 
 // gotData reads a data frame's body from r, in pieces: whenever a Read
 // is blocked on the empty stream with a slice that takes the rest of the
-// frame or at least the session's recvChunk bytes, straight into its slice; otherwise
-// into pooled buffers of at most recvChunk bytes, each readable as soon
-// as it arrived. A smaller Read (a length prefix read a byte at a time)
+// frame or at least the session's recvChunk bytes, straight into its
+// slice; otherwise into pooled buffers of at most that many bytes, each
+// readable as soon as it arrived. A smaller Read (a length prefix read a byte at a time)
 // is thus woken once, with the frame buffered, instead of once for its
 // few bytes and again for the rest. It runs on the session's reader
 // goroutine.
