@@ -288,8 +288,8 @@ func (k *recordKeys) derive() error {
 }
 
 // next returns the nonce of the next record (the IV with the sequence
-// number XORed into its last eight bytes, as TLS 1.3 makes its nonces), moving to the
-// next key first when the current one has done its share.
+// number XORed into its last eight bytes, as TLS 1.3 makes its nonces),
+// moving to the next key first when the current one has done its share.
 func (k *recordKeys) next() ([]byte, error) {
 	if k.seq == k.limit {
 		next, err := hkdf.Expand(sha256.New, k.secret[:], "next", len(k.secret))
@@ -471,8 +471,9 @@ func recordSize(hdr []byte) (int, error) {
 }
 
 // fill reads from the socket once, first making room: unread bytes move
-// to the front, to the big buffer if a record needs more than the small one
-// has or the small one filled up. c.rmu is held.
+// to the front, or to the big buffer if the record needs more than the
+// small one has. (fill runs only when the buffer lacks part of a record,
+// so a full small buffer means a record larger than it.) c.rmu is held.
 func (c *recordConn) fill() error {
 	if c.buf == nil {
 		c.small = make([]byte, smallReadBuf)
@@ -485,7 +486,7 @@ func (c *recordConn) fill() error {
 	}
 	if c.r+need > len(c.buf) || c.w == len(c.buf) {
 		dst := c.buf
-		if need > len(c.small) || c.w-c.r == len(c.small) {
+		if need > len(c.small) {
 			if c.big == nil {
 				c.big = bigReadPool.Get().(*[]byte)
 			}

@@ -87,7 +87,7 @@ func handshakeRecords(t *testing.T, want, serverWants peer.ID) (client, server s
 // every size, frames included, byte for byte.
 func TestRecordsOverTCP(t *testing.T) {
 	needAEGIS(t)
-	client, server, cerr, serr := handshakeRecords(t, peerOf(t, 31), "")
+	client, server, cerr, serr := handshakeRecords(t, key(31).PublicKey().PeerID(), "")
 	if cerr != nil || serr != nil {
 		t.Fatalf("handshake: client %v, server %v", cerr, serr)
 	}
@@ -101,8 +101,8 @@ func TestRecordsOverTCP(t *testing.T) {
 		conn       sec.SecureConn
 		local, rem int
 	}{{client, 30, 31}, {server, 31, 30}} {
-		if c.conn.LocalPeer() != peerOf(t, c.local) || c.conn.RemotePeer() != peerOf(t, c.rem) {
-			t.Errorf("peers %s → %s, want %s → %s", c.conn.LocalPeer(), c.conn.RemotePeer(), peerOf(t, c.local), peerOf(t, c.rem))
+		if c.conn.LocalPeer() != key(c.local).PublicKey().PeerID() || c.conn.RemotePeer() != key(c.rem).PublicKey().PeerID() {
+			t.Errorf("peers %s → %s, want %s → %s", c.conn.LocalPeer(), c.conn.RemotePeer(), key(c.local).PublicKey().PeerID(), key(c.rem).PublicKey().PeerID())
 		}
 		if !c.conn.RemotePublicKey().Equals(key(c.rem).Libp2p().GetPublic()) {
 			t.Error("remote public key is not the peer's")
@@ -164,11 +164,11 @@ func TestRecordsOverTCP(t *testing.T) {
 // already: its first Read says the peer refused it.
 func TestRecordsWrongPeer(t *testing.T) {
 	needAEGIS(t)
-	_, _, cerr, _ := handshakeRecords(t, peerOf(t, 32), "")
+	_, _, cerr, _ := handshakeRecords(t, key(32).PublicKey().PeerID(), "")
 	if cerr == nil {
 		t.Fatal("the client accepted a server that is not the peer it dialed")
 	}
-	client, _, cerr, serr := handshakeRecords(t, peerOf(t, 31), peerOf(t, 32))
+	client, _, cerr, serr := handshakeRecords(t, key(31).PublicKey().PeerID(), key(32).PublicKey().PeerID())
 	if cerr != nil || serr == nil {
 		t.Fatalf("client %v, server %v; want the server alone to refuse", cerr, serr)
 	}
@@ -365,14 +365,6 @@ func TestRecordsTimeoutsAndWriteFailure(t *testing.T) {
 	if err := w.WriteFrames(msg[:12], msg); err == nil || len(fc.writes) != 0 {
 		t.Fatalf("after a failed write: %v and %d writes, want the error again and none", err, len(fc.writes))
 	}
-}
-
-func peerOf(t testing.TB, i int) peer.ID {
-	id, err := peer.IDFromPrivateKey(key(i).Libp2p())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
 }
 
 func randomBytes(seed uint64, n int) []byte {
