@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"errors"
-	"unsafe"
 )
 
 // Sizes of AEGIS-128L's inputs and outputs in bytes.
@@ -91,24 +90,26 @@ func (s *state) finalize(adLen, msgLen int) (tag [TagSize]byte) {
 	return tag
 }
 
-// start checks the nonce and that the output (n bytes appended to dst)
-// does not partly overlap the input, and returns the state after Init and
-// the associated data, with the output.
-func (a *aead) start(dst, nonce, in, ad []byte, n int) (s state, ret, out []byte) {
+// start returns the state after Init and the associated data.
+func (a *aead) start(nonce, ad []byte) (s state) {
+	s.init(&a.key, (*[16]byte)(nonce))
+	s.absorb(ad)
+	return s
+}
+
+// checkNonce panics unless nonce is NonceSize bytes, as crypto/cipher's
+// AES-GCM does for its own size.
+func checkNonce(nonce []byte) {
 	if len(nonce) != NonceSize {
 		panic("aegis: incorrect nonce length given to AEGIS-128L")
 	}
-	ret, out = sliceForAppend(dst, n)
-	if inexactOverlap(out, in) {
-		panic("aegis: invalid buffer overlap")
-	}
-	s.init(&a.key, (*[16]byte)(nonce))
-	s.absorb(ad)
-	return s, ret, out
 }
 
 func (a *aead) Seal(dst, nonce, plaintext, additionalData []byte) []byte {
-	s, ret, out := a.start(dst, nonce, plaintext, additionalData, len(plaintext)+TagSize)
+	checkNonce(nonce)
+	ret, out := sliceForAppend(dst, len(plaintext)+TagSize)
+	checkOverlap(out, plaintext, additionalData)
+	s := a.start(nonce, additionalData)
 	full := len(plaintext) / blockSize
 	if full > 0 {
 		encBlocks(&s, &out[0], &plaintext[0], full)
@@ -125,12 +126,17 @@ func (a *aead) Seal(dst, nonce, plaintext, additionalData []byte) []byte {
 }
 
 func (a *aead) Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error) {
+	checkNonce(nonce)
 	if len(ciphertext) < TagSize {
 		return nil, errOpen
 	}
+	ret, out := sliceForAppend(dst, len(ciphertext)-TagSize)
+	// The whole input, tag included: out must not overwrite the tag before
+	// it is compared.
+	checkOverlap(out, ciphertext, additionalData)
 	tag := ciphertext[len(ciphertext)-TagSize:]
 	ciphertext = ciphertext[:len(ciphertext)-TagSize]
-	s, ret, out := a.start(dst, nonce, ciphertext, additionalData, len(ciphertext))
+	s := a.start(nonce, additionalData)
 	full := len(ciphertext) / blockSize
 	if full > 0 {
 		decBlocks(&s, &out[0], &ciphertext[0], full)
@@ -176,14 +182,4 @@ func sliceForAppend(in []byte, n int) (head, tail []byte) {
 	}
 	tail = head[len(in):]
 	return
-}
-
-// inexactOverlap reports whether x and y share memory at any
-// non-corresponding index (an exact overlap, in-place, is allowed).
-func inexactOverlap(x, y []byte) bool {
-	if len(x) == 0 || len(y) == 0 || &x[0] == &y[0] {
-		return false
-	}
-	xs, ys := uintptr(unsafe.Pointer(&x[0])), uintptr(unsafe.Pointer(&y[0]))
-	return xs <= ys+uintptr(len(y)-1) && ys <= xs+uintptr(len(x)-1)
 }

@@ -163,6 +163,8 @@ func TestBadInput(t *testing.T) {
 		f()
 	}
 	mustPanic("short nonce", func() { a.Seal(nil, make([]byte, 12), nil, nil) })
+	// As AES-GCM's Open, the nonce is checked before the message's length.
+	mustPanic("short nonce to Open", func() { a.Open(nil, make([]byte, 12), make([]byte, 15), nil) })
 	buf := make([]byte, 100)
 	mustPanic("inexact overlap", func() { a.Seal(buf[1:1], make([]byte, 16), buf[:50], nil) })
 }
