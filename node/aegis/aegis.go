@@ -81,6 +81,45 @@ func (s *state) absorb(ad []byte) {
 	}
 }
 
+// encrypt encrypts src into dst of the same length (the draft's Enc,
+// then EncPartial for the last block); dst may be src.
+func (s *state) encrypt(dst, src []byte) {
+	full := len(src) / blockSize
+	if full > 0 {
+		encBlocks(s, &dst[0], &src[0], full)
+	}
+	if rest := src[full*blockSize:]; len(rest) > 0 {
+		var pad [blockSize]byte
+		copy(pad[:], rest)
+		encBlocks(s, &pad[0], &pad[0], 1)
+		copy(dst[full*blockSize:], pad[:len(rest)])
+	}
+}
+
+// decrypt decrypts src into dst of the same length (the draft's Dec, then
+// DecPartial for the last block); dst may be src.
+func (s *state) decrypt(dst, src []byte) {
+	full := len(src) / blockSize
+	if full > 0 {
+		decBlocks(s, &dst[0], &src[0], full)
+	}
+	if rest := src[full*blockSize:]; len(rest) > 0 {
+		// DecPartial: the state takes in the plaintext padded with zeros,
+		// not the keystream's tail.
+		var pad [blockSize]byte
+		z0 := xor(xor(s[1], s[6]), and(s[2], s[3]))
+		z1 := xor(xor(s[2], s[5]), and(s[6], s[7]))
+		copy(pad[:], z0[:])
+		copy(pad[16:], z1[:])
+		for i, c := range rest {
+			pad[i] ^= c
+		}
+		clear(pad[len(rest):])
+		copy(dst[full*blockSize:], pad[:len(rest)])
+		absorbBlocks(s, &pad[0], 1)
+	}
+}
+
 // finalize returns the tag (the draft's Finalize with a 128-bit tag).
 func (s *state) finalize(adLen, msgLen int) (tag [TagSize]byte) {
 	var lens [16]byte
@@ -110,16 +149,7 @@ func (a *aead) Seal(dst, nonce, plaintext, additionalData []byte) []byte {
 	ret, out := sliceForAppend(dst, len(plaintext)+TagSize)
 	checkOverlap(out, plaintext, additionalData)
 	s := a.start(nonce, additionalData)
-	full := len(plaintext) / blockSize
-	if full > 0 {
-		encBlocks(&s, &out[0], &plaintext[0], full)
-	}
-	if rest := plaintext[full*blockSize:]; len(rest) > 0 {
-		var pad [blockSize]byte
-		copy(pad[:], rest)
-		encBlocks(&s, &pad[0], &pad[0], 1)
-		copy(out[full*blockSize:], pad[:len(rest)])
-	}
+	s.encrypt(out[:len(plaintext)], plaintext)
 	tag := s.finalize(len(additionalData), len(plaintext))
 	copy(out[len(plaintext):], tag[:])
 	return ret
@@ -137,25 +167,7 @@ func (a *aead) Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, erro
 	tag := ciphertext[len(ciphertext)-TagSize:]
 	ciphertext = ciphertext[:len(ciphertext)-TagSize]
 	s := a.start(nonce, additionalData)
-	full := len(ciphertext) / blockSize
-	if full > 0 {
-		decBlocks(&s, &out[0], &ciphertext[0], full)
-	}
-	if rest := ciphertext[full*blockSize:]; len(rest) > 0 {
-		// The draft's DecPartial: the state takes in the plaintext padded
-		// with zeros, not the keystream's tail.
-		var pad [blockSize]byte
-		z0 := xor(xor(s[1], s[6]), and(s[2], s[3]))
-		z1 := xor(xor(s[2], s[5]), and(s[6], s[7]))
-		copy(pad[:], z0[:])
-		copy(pad[16:], z1[:])
-		for i, c := range rest {
-			pad[i] ^= c
-		}
-		clear(pad[len(rest):])
-		copy(out[full*blockSize:], pad[:len(rest)])
-		absorbBlocks(&s, &pad[0], 1)
-	}
+	s.decrypt(out, ciphertext)
 	want := s.finalize(len(additionalData), len(ciphertext))
 	if subtle.ConstantTimeCompare(want[:], tag) != 1 {
 		clear(out)
