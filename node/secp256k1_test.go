@@ -158,21 +158,3 @@ func FuzzSecp256k1Verify(f *testing.F) {
 		agree(t, "fuzzed", ref, ours, data, sig)
 	})
 }
-
-func BenchmarkSecp256k1Verify(b *testing.B) {
-	priv, ref, ours := testSecpKey(b, 1)
-	data := make([]byte, 1024)
-	sig, _ := priv.Sign(data)
-	for _, k := range []struct {
-		name string
-		key  crypto.PubKey
-	}{{"go-libp2p", ref}, {"ours", ours}} {
-		b.Run(k.name, func(b *testing.B) {
-			for b.Loop() {
-				if ok, _ := k.key.Verify(data, sig); !ok {
-					b.Fatal("refused")
-				}
-			}
-		})
-	}
-}
