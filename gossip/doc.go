@@ -16,7 +16,10 @@
 // own check accepts the body (a heartbeat must claim the author's uid).
 // A message failing the decode, registration or body check is rejected,
 // which costs the peer that forwarded it score; ignored messages cost
-// nothing. The message ID is the first 20 bytes of
+// nothing, and so does a copy of the neuron's own message that a peer
+// sends back (js-libp2p's gossipsub forwards to the author too): it is
+// dropped before pubsub sees it, as pubsub would count it invalid. The
+// message ID is the first 20 bytes of
 // SHA-256(uvarint(len(topic)) ‖ topic ‖ uvarint(len(from)) ‖ from ‖ data):
 // the same data from the same author on one topic is one message however
 // many times it is forwarded, while a copy signed by anyone else is another

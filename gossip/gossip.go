@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -150,6 +151,7 @@ type Message struct {
 type Gossip struct {
 	ps      *pubsub.PubSub
 	h       host.Host
+	self    peer.ID
 	reg     Registry
 	cfg     Config
 	log     *slog.Logger
@@ -195,7 +197,7 @@ func New(h host.Host, reg Registry, cfg Config) (*Gossip, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	g := &Gossip{h: h, reg: reg, cfg: cfg, log: cfg.Logger.With("component", "gossip"),
+	g := &Gossip{h: h, self: h.ID(), reg: reg, cfg: cfg, log: cfg.Logger.With("component", "gossip"),
 		ctx: ctx, cancel: cancel, topics: map[string]*Topic{}, scores: map[peer.ID]float64{}, hotkeys: map[peer.ID]wallet.Address{}}
 	g.metrics, err = newMetrics(cfg.Registerer)
 	if err != nil {
@@ -220,6 +222,7 @@ func New(h host.Host, reg Registry, cfg Config) (*Gossip, error) {
 		// takes all its neighbours.
 		pubsub.WithFloodPublish(true),
 		pubsub.WithRawTracer(g.tracer),
+		pubsub.WithAppSpecificRpcInspector(g.dropEchoes),
 		pubsub.WithLogger(g.log),
 	}
 	g.ps, err = pubsub.NewGossipSub(ctx, h, opts...)
@@ -236,6 +239,25 @@ func (g *Gossip) inspectScores(scores map[peer.ID]float64) {
 	g.scoresMu.Unlock()
 }
 
+// dropEchoes removes from an incoming RPC the messages this neuron
+// authored. js-libp2p's gossipsub forwards a message to its author too;
+// pubsub would reject each copy as self-originated and count it as an
+// invalid message from the honest peer that sent it, graylisting it after
+// a few. We published the message, so a genuine copy is a duplicate and a
+// forged one (a bad signature under our ID) is one we never want: both go
+// unseen and cost the sender nothing, as pubsub's duplicates do. The rest
+// of the RPC (other messages, subscriptions, control) is handled as usual.
+// It runs on pubsub's event loop, which alone holds the RPC, and allocates
+// nothing.
+func (g *Gossip) dropEchoes(_ peer.ID, rpc *pubsub.RPC) error {
+	n := len(rpc.Publish)
+	rpc.Publish = slices.DeleteFunc(rpc.Publish, func(m *pubsubpb.Message) bool { return string(m.GetFrom()) == string(g.self) })
+	if d := n - len(rpc.Publish); d > 0 {
+		g.tracer.echoes(d)
+	}
+	return nil
+}
+
 // PeerScore is p's score as this neuron last computed it (0 for a peer it
 // does not score), and whether p is graylisted: below the graylist
 // threshold, so its messages are ignored.
@@ -247,7 +269,8 @@ func (g *Gossip) PeerScore(p peer.ID) (score float64, graylisted bool) {
 }
 
 // Duplicates counts the messages this neuron received again after their
-// first copy, on all topics: the cost of gossip's redundancy.
+// first copy, on all topics (its own messages sent back to it included):
+// the cost of gossip's redundancy.
 func (g *Gossip) Duplicates() int64 { return g.tracer.duplicates.Load() }
 
 // Topic is a joined topic: publish to it and subscribe to it.

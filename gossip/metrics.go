@@ -146,6 +146,15 @@ func (t *tracer) DuplicateMessage(*pubsub.Message) {
 	}
 }
 
+// echoes counts n copies of this neuron's own messages that a peer sent
+// back and dropEchoes removed before pubsub saw them: duplicates too.
+func (t *tracer) echoes(n int) {
+	t.duplicates.Add(int64(n))
+	if t.m != nil {
+		t.m.duplicates.Add(float64(n))
+	}
+}
+
 func (t *tracer) SendRPC(*pubsub.RPC, peer.ID) {
 	if t.m != nil {
 		t.m.rpcOut.Inc()
