@@ -35,7 +35,8 @@ const smallFrame = 4 << 10
 // reads frames; writers write their own frames under the write lock.
 type Session struct {
 	conn net.Conn
-	fw   FrameWriter // conn, if it is one
+	fw   FrameWriter  // conn, if it is one
+	rr   RecordReader // conn, if it is one
 	// recvChunk is the most of a frame's body buffered in one piece.
 	recvChunk int
 	cfg       *Config
@@ -72,12 +73,23 @@ type Session struct {
 	// never waits for the write lock (its pongs and resets go into
 	// pending, written by a short-lived flusher goroutine when nobody
 	// else writes), and neither do Reads sending window updates.
+	//
+	// pending is bounded by maxPending: past it writers wait for the
+	// write lock themselves, ping answers are dropped, and the reader
+	// waits (drained) to queue a reset, so a peer that sends without
+	// reading is held back by TCP rather than queued for. Past
+	// freePending its bytes are charged to the peer's resource scope
+	// (charged), until the queue is written.
 	qmu      sync.Mutex
 	pending  []byte
+	charged  int  // bytes of pending reserved in scope
 	writing  bool // the write lock's holder will drain pending
 	flusher  bool // a flusher goroutine was started and will drain
 	qclosed  bool // the session ended: pending is dropped
 	flushers sync.WaitGroup
+	drained  chan struct{} // a token: pending was taken to be written
+	// pongsDropped counts ping answers dropped because pending was full.
+	pongsDropped atomic.Uint64
 
 	// Keepalive and round-trip time.
 	pingMu   sync.Mutex
@@ -104,11 +116,13 @@ func newSession(conn net.Conn, client bool, cfg *Config, scope network.PeerScope
 		acceptReady: make(chan struct{}, 1),
 		closed:      make(chan struct{}),
 		readerDone:  make(chan struct{}),
+		drained:     make(chan struct{}, 1),
 	}
 	s.fw, _ = conn.(FrameWriter)
 	s.recvChunk = recvChunk
-	if rc, ok := conn.(ReadChunker); ok && rc.ReadChunk() > 0 {
-		s.recvChunk = rc.ReadChunk()
+	if rr, ok := conn.(RecordReader); ok && rr.ReadChunk() > 0 {
+		s.rr = rr
+		s.recvChunk = rr.ReadChunk()
 	}
 	if client {
 		s.nextID = 1
@@ -295,6 +309,7 @@ func (s *Session) shutdown(why error, goAway bool, code uint32) {
 	s.qmu.Lock()
 	s.qclosed = true
 	s.pending = nil
+	s.releaseChargeLocked()
 	s.qmu.Unlock()
 	s.pingMu.Lock()
 	if s.timer != nil {
@@ -346,7 +361,7 @@ func (s *Session) writeFrame(h header, body []byte, deadline <-chan struct{}) er
 	small := len(body) <= smallFrame
 	if small {
 		s.qmu.Lock()
-		if (s.writing || s.flusher) && len(s.pending) < maxPending && !s.qclosed {
+		if (s.writing || s.flusher) && !s.qclosed && s.roomLocked(headerSize+len(body), maxPending) {
 			s.pending = appendFrame(s.pending, h, body)
 			s.qmu.Unlock()
 			return nil
@@ -371,12 +386,12 @@ func (s *Session) writeFrame(h header, body []byte, deadline <-chan struct{}) er
 	if err == nil {
 		if small {
 			buf = appendFrame(buf, h, body)
-			_, err = s.conn.Write(buf)
+			err = s.writeQueued(buf)
 		} else if s.fw != nil {
 			err = s.fw.WriteFrames(s.frameParts(buf, h, body)...)
 		} else {
 			if len(buf) > 0 {
-				_, err = s.conn.Write(buf)
+				err = s.writeQueued(buf)
 			}
 			if err == nil {
 				h.encode(&s.whdr)
@@ -393,6 +408,49 @@ func (s *Session) writeFrame(h header, body []byte, deadline <-chan struct{}) er
 		return s.writeFailed(err)
 	}
 	return nil
+}
+
+// queueData queues a copy of a data frame (a body of up to
+// framesPerWrite × MaxMessageSize bytes, in as many frames as it takes)
+// for a writer to send, and returns: a stream Write with a deadline
+// returns at it even while the connection does not take bytes, as with
+// go-yamux, which queues every frame. It waits, until deadline or the
+// session's end, while maxQueued bytes are queued.
+func (s *Session) queueData(h header, body []byte, deadline <-chan struct{}) error {
+	n := (len(body)+int(s.cfg.MaxMessageSize)-1)/int(s.cfg.MaxMessageSize)*headerSize + len(body)
+	for {
+		s.qmu.Lock()
+		if s.qclosed {
+			s.qmu.Unlock()
+			return s.streamErr
+		}
+		queued := len(s.pending) == 0 || s.roomLocked(n, maxQueued)
+		if queued {
+			for len(body) > 0 {
+				c := min(len(body), int(s.cfg.MaxMessageSize))
+				h.length = uint32(c)
+				s.pending = appendFrame(s.pending, h, body[:c])
+				body = body[c:]
+				h.flags = 0
+			}
+		}
+		if len(s.pending) > 0 && !s.writing && !s.flusher {
+			s.flusher = true
+			s.flushers.Add(1)
+			go s.flush()
+		}
+		s.qmu.Unlock()
+		if queued {
+			return nil
+		}
+		select {
+		case <-s.drained:
+		case <-s.closed:
+			return s.streamErr
+		case <-deadline:
+			return ErrTimeout
+		}
+	}
 }
 
 // frameParts lists, for a FrameWriter, the queued small frames (if any)
@@ -417,8 +475,48 @@ func (s *Session) frameParts(pending []byte, h header, body []byte) [][]byte {
 }
 
 // maxPending bounds the bytes of small frames queued for the write
-// lock's holder; beyond it writers wait for the lock themselves.
+// lock's holder; beyond it writers wait for the lock themselves, ping
+// answers are dropped and the reader waits to queue a reset.
 const maxPending = 64 << 10
+
+// maxQueued bounds the bytes queued with data frames of Writes that have
+// a deadline (queueData): beyond it they wait for the queue to drain.
+const maxQueued = 256 << 10
+
+// freePending is how much of pending is not charged to the resource
+// scope: what any busy session queues, and room for a reset however
+// short of memory the scope is.
+const freePending = 4 << 10
+
+// chargeStep is the granularity pending's charge grows by.
+const chargeStep = 16 << 10
+
+// roomLocked reports whether n more bytes may be queued while at most
+// bound are, charging the scope for them past freePending; qmu is held.
+func (s *Session) roomLocked(n, bound int) bool {
+	if len(s.pending) >= bound {
+		return false
+	}
+	size := len(s.pending) + n
+	if size <= freePending+s.charged || s.scope == nil {
+		return true
+	}
+	step := (size - freePending - s.charged + chargeStep - 1) / chargeStep * chargeStep
+	if s.scope.ReserveMemory(step, network.ReservationPriorityAlways) != nil {
+		return false
+	}
+	s.charged += step
+	return true
+}
+
+// releaseChargeLocked gives back what pending had charged, once nothing
+// it held is queued or being written; qmu is held.
+func (s *Session) releaseChargeLocked() {
+	if s.charged > 0 {
+		s.scope.ReleaseMemory(s.charged)
+		s.charged = 0
+	}
+}
 
 // takePending marks the write lock's holder as the drainer and takes the
 // queued frames; the write lock is held.
@@ -428,6 +526,9 @@ func (s *Session) takePending() []byte {
 	s.writing = true
 	buf := s.pending
 	s.pending = nil
+	if buf != nil {
+		notify(s.drained)
+	}
 	return buf
 }
 
@@ -438,14 +539,18 @@ func (s *Session) drain(err error) error {
 		s.qmu.Lock()
 		if err != nil || len(s.pending) == 0 {
 			s.writing = false
+			if len(s.pending) == 0 {
+				s.releaseChargeLocked()
+			}
 			s.qmu.Unlock()
 			return err
 		}
 		buf := s.pending
 		s.pending = nil
+		notify(s.drained)
 		s.qmu.Unlock()
 		if err = s.extendWriteDeadline(); err == nil {
-			_, err = s.conn.Write(buf)
+			err = s.writeQueued(buf)
 		}
 		putPending(buf)
 	}
@@ -471,7 +576,7 @@ func appendFrame(buf []byte, h header, body []byte) []byte {
 }
 
 func putPending(buf []byte) {
-	if buf != nil && cap(buf) <= 2*maxPending {
+	if buf != nil && cap(buf) <= 2*(maxQueued+maxPending) {
 		buf = buf[:0]
 		pendingBufs.Put(&buf)
 	}
@@ -504,32 +609,48 @@ func (s *Session) writeFailed(err error) error {
 		s.writeErr = err
 	}
 	s.mu.Unlock()
-	if s.conn.SetReadDeadline(time.Now().Add(goAwayWait)) != nil {
-		t := time.NewTimer(goAwayWait)
-		select {
-		case <-s.readerDone:
-		case <-t.C:
-		}
-		t.Stop()
+	// The reader may not be reading (it can wait for pending to drain),
+	// so the session ends after goAwayWait whatever the reader does.
+	s.conn.SetReadDeadline(time.Now().Add(goAwayWait))
+	t := time.NewTimer(2 * goAwayWait)
+	select {
+	case <-s.closed:
+	case <-t.C:
 		s.shutdown(err, false, 0)
 	}
-	<-s.closed
+	t.Stop()
 	return s.streamErr
 }
 
-// queueControl queues a control frame (no body) without waiting: for
-// the write lock's holder, or for a flusher goroutine started here.
-func (s *Session) queueControl(h header) {
-	s.qmu.Lock()
-	defer s.qmu.Unlock()
-	if s.qclosed {
-		return
-	}
-	s.pending = appendFrame(s.pending, h, nil)
-	if !s.writing && !s.flusher {
-		s.flusher = true
-		s.flushers.Add(1)
-		go s.flush()
+// queueControl queues a control frame (no body) for the write lock's
+// holder, or for a flusher goroutine started here. When pending is full
+// it drops the frame and reports false unless must is set; then it waits
+// until pending is written (the peer reads) or the session ends.
+func (s *Session) queueControl(h header, must bool) bool {
+	for {
+		s.qmu.Lock()
+		if s.qclosed {
+			s.qmu.Unlock()
+			return false
+		}
+		queued := s.roomLocked(headerSize, maxPending)
+		if queued {
+			s.pending = appendFrame(s.pending, h, nil)
+		}
+		if len(s.pending) > 0 && !s.writing && !s.flusher {
+			s.flusher = true
+			s.flushers.Add(1)
+			go s.flush()
+		}
+		s.qmu.Unlock()
+		if queued || !must {
+			return queued
+		}
+		select {
+		case <-s.drained:
+		case <-s.closed:
+			return false
+		}
 	}
 }
 
@@ -547,7 +668,7 @@ func (s *Session) flush() {
 	s.qmu.Unlock()
 	err := s.extendWriteDeadline()
 	if err == nil && len(buf) > 0 {
-		_, err = s.conn.Write(buf)
+		err = s.writeQueued(buf)
 	}
 	putPending(buf)
 	err = s.drain(err)
@@ -555,6 +676,38 @@ func (s *Session) flush() {
 	if err != nil {
 		s.writeFailed(err)
 	}
+}
+
+// writeQueued writes queued frames. On a FrameWriter each large body is
+// a part of its own (a record of its own on node's record connections,
+// which the peer opens straight into a Read's slice); the write lock is
+// held.
+func (s *Session) writeQueued(buf []byte) error {
+	if s.fw == nil {
+		_, err := s.conn.Write(buf)
+		return err
+	}
+	parts := s.wparts[:0]
+	start := 0
+	for off := 0; off+headerSize <= len(buf); {
+		h, _ := decodeHeader((*[headerSize]byte)(buf[off : off+headerSize]))
+		off += headerSize
+		if h.typ != typeData {
+			continue
+		}
+		if h.length > smallFrame {
+			parts = append(parts, buf[start:off], buf[off:off+int(h.length)])
+			start = off + int(h.length)
+		}
+		off += int(h.length)
+	}
+	if start < len(buf) {
+		parts = append(parts, buf[start:])
+	}
+	s.wparts = parts
+	err := s.fw.WriteFrames(parts...)
+	clear(parts)
+	return err
 }
 
 // readLoop reads frames until the connection fails or the peer breaks
@@ -648,12 +801,12 @@ func (s *Session) incomingStream(id uint32) error {
 	full := s.numIncoming >= s.cfg.MaxIncomingStreams || len(s.acceptQ) >= s.cfg.AcceptBacklog
 	s.mu.Unlock()
 	if full {
-		s.queueControl(header{typ: typeWindowUpdate, flags: flagRST, stream: id})
+		s.queueControl(header{typ: typeWindowUpdate, flags: flagRST, stream: id}, true)
 		return nil
 	}
 	span, err := s.beginSpan()
 	if err != nil {
-		s.queueControl(header{typ: typeWindowUpdate, flags: flagRST, stream: id, length: uint32(network.StreamResourceLimitExceeded)})
+		s.queueControl(header{typ: typeWindowUpdate, flags: flagRST, stream: id, length: uint32(network.StreamResourceLimitExceeded)}, true)
 		return nil
 	}
 	st := newStream(s, id, stateSYNReceived, span)
@@ -673,7 +826,9 @@ func (s *Session) incomingStream(id uint32) error {
 
 func (s *Session) handlePing(h header) {
 	if h.flags&flagSYN != 0 {
-		s.queueControl(header{typ: typePing, flags: flagACK, length: h.length})
+		if !s.queueControl(header{typ: typePing, flags: flagACK, length: h.length}, false) {
+			s.pongsDropped.Add(1)
+		}
 		return
 	}
 	if h.flags&flagACK == 0 {
@@ -700,7 +855,7 @@ func (s *Session) handlePing(h header) {
 func (s *Session) sendPingLocked() {
 	s.pingID++
 	s.pingSent = time.Now()
-	s.queueControl(header{typ: typePing, flags: flagSYN, length: s.pingID})
+	s.queueControl(header{typ: typePing, flags: flagSYN, length: s.pingID}, false)
 }
 
 // tick runs every KeepAliveInterval, and ConnectionWriteTimeout after a

@@ -47,11 +47,14 @@ type Stream struct {
 
 	sendWindow uint32 // what the peer lets us send
 
-	// Receiving. credit is what the peer may still send, buffered what
-	// arrived and was not read; the peer's view of the window is their
-	// sum, which window updates bring back to recvWindow.
+	// Receiving. credit is what the peer may still send, inflight what
+	// the data frame being received announced and has not delivered yet,
+	// buffered what arrived and was not read; the peer's view of the
+	// window is their sum, which window updates bring back to recvWindow.
+	// So the stream never holds more than the window it advertised.
 	recvWindow uint32
 	credit     uint32
+	inflight   uint32
 	buffered   uint32
 	segs       [][]byte // buffered data: segs[0][off:], segs[1], ...
 	off        int
@@ -200,7 +203,7 @@ func (st *Stream) windowUpdateLocked() (header, bool) {
 		return header{}, false
 	}
 	flags := st.takeFlags()
-	cur := st.credit + st.buffered
+	cur := st.credit + st.inflight + st.buffered
 	var delta uint32
 	if cur < st.recvWindow {
 		delta = st.recvWindow - cur
@@ -300,9 +303,18 @@ func (st *Stream) write(b []byte) (int, error) {
 	}
 	st.sendWindow -= n
 	flags := st.takeFlags()
-	dl := st.writeDeadline.ch
+	dl, guarded := st.writeDeadline.ch, st.writeDeadline.armed
 	st.mu.Unlock()
-	if err := st.s.writeFrame(header{typ: typeData, flags: flags, stream: st.id, length: n}, b[:n], dl); err != nil {
+	h := header{typ: typeData, flags: flags, stream: st.id, length: n}
+	var err error
+	if guarded {
+		// With a deadline: queued, so the Write never waits on a
+		// connection write it cannot interrupt.
+		err = st.s.queueData(h, b[:n], dl)
+	} else {
+		err = st.s.writeFrame(h, b[:n], dl)
+	}
+	if err != nil {
 		st.mu.Lock()
 		st.sendWindow += n
 		st.untakeFlags(flags)
@@ -330,14 +342,16 @@ func (st *Stream) gotWindowUpdate(h header) {
 	}
 }
 
-// gotData reads a data frame's body from r, in pieces: whenever a Read
-// is blocked on the empty stream with a slice that takes the rest of the
-// frame or at least the session's recvChunk bytes, straight into its
-// slice; otherwise into pooled buffers of at most that many bytes, each
-// readable as soon as it arrived. A smaller Read (a length prefix read a byte at a time)
-// is thus woken once, with the frame buffered, instead of once for its
-// few bytes and again for the rest. It runs on the session's reader
-// goroutine.
+// gotData reads a data frame's body from r, in pieces: into pooled
+// buffers of at most the session's recvChunk bytes, each readable as soon
+// as it arrived; or, on a RecordReader, whenever a Read is blocked on the
+// empty stream with a slice that takes the rest of the frame or at least
+// recvChunk bytes, straight into its slice. It fills a Read's slice only
+// with a record that has arrived whole (Readable), so a peer that stalls
+// mid-frame never holds a Read past its deadline. A smaller Read (a
+// length prefix read a byte at a time) is woken once, with the frame
+// buffered, instead of once for its few bytes and again for the rest. It
+// runs on the session's reader goroutine.
 func (st *Stream) gotData(h header, r io.Reader) error {
 	st.mu.Lock()
 	st.gotFlagsLocked(h, true)
@@ -347,35 +361,50 @@ func (st *Stream) gotData(h header, r io.Reader) error {
 		return fmt.Errorf("%w: stream %d sent %d bytes with %d left in its window", ErrProtocol, st.id, n, credit)
 	}
 	st.credit -= n
+	st.inflight = n
 	st.mu.Unlock()
 
+	rr := st.s.rr
 	var err error
 	for left := int(n); left > 0 && err == nil; {
+		piece := min(left, st.s.recvChunk)
+		if rr != nil {
+			var ready int
+			if ready, err = rr.Readable(); err != nil {
+				break
+			}
+			piece = min(left, ready)
+		}
 		st.mu.Lock()
 		if st.readState != halfOpen {
+			st.inflight = 0
 			st.mu.Unlock()
 			_, err = io.CopyN(io.Discard, r, int64(left))
 			break
 		}
-		if w := len(st.waiter); w > 0 && st.buffered == 0 && (w >= left || w >= st.s.recvChunk) {
-			direct := st.waiter[:min(len(st.waiter), left)]
+		if w := len(st.waiter); rr != nil && w > 0 && st.buffered == 0 && (w >= left || w >= st.s.recvChunk) {
+			// The record has arrived: reading it into the slice does not
+			// block, so the Read waits for this copy only.
+			direct := st.waiter[:min(w, piece)]
 			st.waiter, st.filling = nil, true
 			st.mu.Unlock()
 			var got int
 			got, err = io.ReadFull(r, direct)
 			st.mu.Lock()
 			st.direct += got
+			st.inflight -= uint32(got)
 			st.filling = false
 			st.mu.Unlock()
 			left -= got
 		} else {
 			st.mu.Unlock()
-			buf := pool.Get(min(left, st.s.recvChunk))
+			buf := pool.Get(piece)
 			if _, err = io.ReadFull(r, buf); err != nil {
 				pool.Put(buf)
 				break
 			}
 			st.mu.Lock()
+			st.inflight -= uint32(len(buf))
 			if st.readState == halfReset {
 				pool.Put(buf)
 			} else {
@@ -404,15 +433,24 @@ func (st *Stream) gotData(h header, r io.Reader) error {
 }
 
 // recvChunk is the most of a frame's body buffered in one piece, unless
-// the connection says otherwise (ReadChunker): a TLS record's worth, so a
-// Read can start on a frame still arriving.
+// the connection is a RecordReader: a TLS record's worth, so a Read can
+// start on a frame still arriving.
 const recvChunk = 16 << 10
 
-// ReadChunker is a connection that delivers bytes in pieces of its own
-// (records that must arrive whole before any of their bytes can be read):
-// ReadChunk is their size, which the session buffers frames in.
-type ReadChunker interface {
+// RecordReader is a connection whose bytes arrive in records, each
+// received whole before any of its bytes can be read (node's record
+// connections). The session buffers frames in pieces of a record's size
+// and, only on such a connection, reads a frame's body straight into a
+// blocked Read's slice: on any other connection a Read given to the
+// connection could be held there by a peer that stalls mid-record, past
+// the Read's deadline.
+type RecordReader interface {
+	// ReadChunk is the most plaintext a record carries.
 	ReadChunk() int
+	// Readable waits until a record has arrived whole and returns how
+	// many bytes Reads can now take without blocking (at least 1), or
+	// the error a Read would return. Only the session's reader calls it.
+	Readable() (int, error)
 }
 
 // gotFlagsLocked applies a frame's flags: ACK before its data (first),
