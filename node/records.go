@@ -30,7 +30,7 @@ import (
 // hotkey, ALPN choosing the muxer), after which the connection carries
 // cybertensor records instead of TLS records. Peers that do not offer it
 // are spoken to with /tls/1.0.0 or noise. protocol/SPEC.md defines it.
-const RecordsID protocol.ID = "/cybertensor/tls-records/1.0.0"
+const RecordsID protocol.ID = "/cybertensor/tls-records/2.0.0"
 
 // The record layer, as SPEC.md specifies it.
 const (
@@ -54,17 +54,36 @@ const (
 	recordsPerKey = 1 << 17
 )
 
-// Buffers: a connection holds a small read buffer while idle; bulk data
-// takes a pooled one that goes back when it has been read out.
+// Read buffers. A connection holds a small read buffer while idle. It
+// grows only as bytes arrive: a read that fills it moves it one size up
+// (readBufSizes), and a connection waiting for the rest of a record holds
+// at most max(16 KiB, 4 × the bytes it has) (readBufFor). So a peer that
+// sends a record's header and stalls makes it hold 16 KiB, as TLS does,
+// and one that sends n bytes about 4n (8n for the first 2 KiB), however
+// long it stalls. Larger buffers come from pools and go back when read out.
 const (
 	smallReadBuf = 2 << 10
+	midReadBuf   = 16 << 10
 	bigReadBuf   = 4 * maxRecordLen
 	// writeBatch is the size at which a Write sends what it sealed so far.
 	writeBatch = 4 * maxRecordLen
 )
 
+// readBufSizes are the sizes a read buffer takes, each at most 8 times
+// the one before: small, a TLS record's worth, one record, a batch of four.
+var readBufSizes = [...]int{smallReadBuf, midReadBuf, maxRecordLen, bigReadBuf}
+
+// readPools hold the buffers of readBufSizes[1:].
+var readPools [len(readBufSizes)]sync.Pool
+
+func init() {
+	for i := 1; i < len(readBufSizes); i++ {
+		size := readBufSizes[i]
+		readPools[i].New = func() any { b := make([]byte, size); return &b }
+	}
+}
+
 var (
-	bigReadPool    = sync.Pool{New: func() any { b := make([]byte, bigReadBuf); return &b }}
 	bigWritePool   = sync.Pool{New: func() any { b := make([]byte, 0, writeBatch+maxRecordLen); return &b }}
 	smallWritePool = sync.Pool{New: func() any { b := make([]byte, 0, smallWriteBuf); return &b }}
 )
@@ -104,6 +123,7 @@ var (
 // record, then keys its own records from the TLS exporter.
 type recordTransport struct {
 	tls *libp2ptls.Transport
+	id  protocol.ID // RecordsID; bound into the keys
 }
 
 var _ sec.SecureTransport = (*recordTransport)(nil)
@@ -116,10 +136,10 @@ func newRecordTransport(key crypto.PrivKey, muxers []tptu.StreamMuxer) (*recordT
 	if err != nil {
 		return nil, err
 	}
-	return &recordTransport{tls: t}, nil
+	return &recordTransport{tls: t, id: RecordsID}, nil
 }
 
-func (t *recordTransport) ID() protocol.ID { return RecordsID }
+func (t *recordTransport) ID() protocol.ID { return t.id }
 
 // SecureInbound runs the handshake as the TLS server.
 func (t *recordTransport) SecureInbound(ctx context.Context, insecure net.Conn, p peer.ID) (sec.SecureConn, error) {
@@ -127,7 +147,7 @@ func (t *recordTransport) SecureInbound(ctx context.Context, insecure net.Conn, 
 	if err != nil {
 		return nil, err
 	}
-	return newRecordConn(insecure, c, false)
+	return newRecordConn(insecure, c, false, t.id)
 }
 
 // SecureOutbound runs the handshake as the TLS client.
@@ -136,7 +156,7 @@ func (t *recordTransport) SecureOutbound(ctx context.Context, insecure net.Conn,
 	if err != nil {
 		return nil, err
 	}
-	return newRecordConn(insecure, c, true)
+	return newRecordConn(insecure, c, true, t.id)
 }
 
 // tlsRecordReader is the socket as TLS sees it during the handshake: a
@@ -177,14 +197,16 @@ type recordConn struct {
 	remoteKey     crypto.PubKey
 	state         network.ConnectionState
 
-	rmu   sync.Mutex
-	open  recordKeys
-	small []byte  // the idle read buffer
-	big   *[]byte // the pooled read buffer, while it holds unread data
-	buf   []byte  // small or *big
-	r, w  int     // buf[r:w] is read from the socket, not yet opened
-	plain []byte  // opened plaintext a Read has not yet taken, in buf
-	rerr  error
+	rmu    sync.Mutex
+	open   recordKeys
+	small  []byte  // the idle read buffer
+	pooled *[]byte // a larger read buffer from readPools, while in use
+	class  int     // buf's index in readBufSizes
+	buf    []byte  // small or *pooled
+	r, w   int     // buf[r:w] is read from the socket, not yet opened
+	full   bool    // the last read filled buf: more is likely waiting
+	plain  []byte  // opened plaintext a Read has not yet taken, in buf
+	rerr   error
 
 	wmu  sync.Mutex
 	seal recordKeys
@@ -194,20 +216,22 @@ type recordConn struct {
 var (
 	_ sec.SecureConn     = (*recordConn)(nil)
 	_ yamux.FrameWriter  = (*recordConn)(nil)
-	_ yamux.ReadChunker  = (*recordConn)(nil)
+	_ yamux.RecordReader = (*recordConn)(nil)
 	_ io.ReadWriteCloser = (*recordConn)(nil)
 )
 
 // newRecordConn keys the records of a connection whose TLS handshake
-// (over raw) produced tc, which is not used after.
-func newRecordConn(raw net.Conn, tc sec.SecureConn, client bool) (*recordConn, error) {
+// (over raw) produced tc, which is not used after. The keys are exported
+// with the protocol's ID as the context, so two sides that ran the
+// handshake under different protocols share no key.
+func newRecordConn(raw net.Conn, tc sec.SecureConn, client bool, id protocol.ID) (*recordConn, error) {
 	c, err := func() (*recordConn, error) {
 		st, ok := tc.(interface{ ConnectionState() tls.ConnectionState })
 		if !ok {
 			return nil, fmt.Errorf("node: records: %T exposes no TLS state", tc)
 		}
 		cs := st.ConnectionState()
-		secrets, err := cs.ExportKeyingMaterial(recordsExporterLabel, nil, 64)
+		secrets, err := cs.ExportKeyingMaterial(recordsExporterLabel, []byte(id), 64)
 		if err != nil {
 			return nil, fmt.Errorf("node: records: exporter: %w", err)
 		}
@@ -245,6 +269,64 @@ func keyRecords(raw net.Conn, sealSecret, openSecret []byte) (*recordConn, error
 // size: a record is opened whole, so smaller pieces would only copy it
 // out in parts.
 func (c *recordConn) ReadChunk() int { return maxRecordPlaintext }
+
+// Readable waits until a record has arrived whole and returns how much
+// plaintext Reads can take without blocking (yamux.RecordReader): the
+// rest of an opened record, or the next record's. Empty records are opened
+// and skipped. A timeout leaves the connection usable; any other failure
+// is final.
+func (c *recordConn) Readable() (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if len(c.plain) > 0 {
+		return len(c.plain), nil
+	}
+	for c.rerr == nil {
+		if n, ok, err := c.nextRecord(); err != nil {
+			c.rerr = err
+		} else if ok {
+			return n, nil
+		} else if err := c.fill(); err != nil {
+			if !isTimeout(err) {
+				c.rerr = err
+			}
+			return 0, err
+		}
+	}
+	return 0, c.rerr
+}
+
+// nextRecord reports whether the buffer holds a whole record with
+// plaintext, and how much, opening and skipping empty records. c.rmu is
+// held.
+func (c *recordConn) nextRecord() (n int, ok bool, err error) {
+	for {
+		if c.w-c.r < recordHeaderLen {
+			return 0, false, nil
+		}
+		size, err := recordSize(c.buf[c.r : c.r+recordHeaderLen])
+		if err != nil {
+			return 0, false, err
+		}
+		if c.w-c.r < recordHeaderLen+size {
+			return 0, false, nil
+		}
+		if size > recordTagLen {
+			return size - recordTagLen, true, nil
+		}
+		nonce, err := c.open.next()
+		if err != nil {
+			return 0, false, err
+		}
+		hdr := c.buf[c.r : c.r+recordHeaderLen]
+		sealed := c.buf[c.r+recordHeaderLen : c.r+recordHeaderLen+size]
+		if _, err := c.open.aead.Open(sealed[:0], nonce, sealed, hdr); err != nil {
+			return 0, false, ErrRecordAuth
+		}
+		c.r += recordHeaderLen + size
+		c.release()
+	}
+}
 
 func (c *recordConn) LocalPeer() peer.ID                 { return c.local }
 func (c *recordConn) RemotePeer() peer.ID                { return c.remote }
@@ -470,33 +552,27 @@ func recordSize(hdr []byte) (int, error) {
 	return size, nil
 }
 
-// fill reads from the socket once, first making room: unread bytes move
-// to the front, or to the big buffer if the record needs more than the
-// small one has. (fill runs only when the buffer lacks part of a record,
-// so a full small buffer means a record larger than it.) c.rmu is held.
+// fill reads from the socket once, first making room: the unread bytes
+// move to the front of a buffer of the size readBufFor allows. c.rmu is
+// held, and fill runs only when the buffer lacks part of a record.
 func (c *recordConn) fill() error {
 	if c.buf == nil {
 		c.small = make([]byte, smallReadBuf)
 		c.buf = c.small
 	}
+	arrived := c.w - c.r
 	need := recordHeaderLen
-	if c.w-c.r >= recordHeaderLen {
+	if arrived >= recordHeaderLen {
 		size, _ := recordSize(c.buf[c.r:])
 		need += size
 	}
-	if c.r+need > len(c.buf) || c.w == len(c.buf) {
-		dst := c.buf
-		if need > len(c.small) {
-			if c.big == nil {
-				c.big = bigReadPool.Get().(*[]byte)
-			}
-			dst = *c.big
-		}
-		c.w = copy(dst, c.buf[c.r:c.w])
-		c.r, c.buf = 0, dst
+	class := readBufFor(c.class, arrived, need, c.full)
+	if class != c.class || c.r+need > len(c.buf) {
+		c.resize(class)
 	}
 	n, err := c.Conn.Read(c.buf[c.w:])
 	c.w += n
+	c.full = c.w == len(c.buf)
 	if n > 0 {
 		return nil
 	}
@@ -509,16 +585,59 @@ func (c *recordConn) fill() error {
 	return err
 }
 
-// release returns the big buffer to its pool once everything in it has
-// been read out, and empties the buffer. c.rmu is held.
+// readBufFor is the size class of buffer for a read that waits for the
+// rest of a record of need bytes (header included) of which arrived are
+// buffered, the buffer being of class now and the last read having filled
+// it or not. After a full read the buffer grows one class (more bytes are
+// likely waiting); otherwise it is the smallest class that holds the
+// record, but no larger than max(16 KiB, 4 × arrived) allows, and never
+// smaller than what holds arrived with room to read.
+func readBufFor(now, arrived, need int, full bool) int {
+	if full && now < len(readBufSizes)-1 {
+		return now + 1
+	}
+	limit := max(midReadBuf, 4*arrived) + recordHeaderLen + recordTagLen
+	class := 0
+	for class < len(readBufSizes)-1 && readBufSizes[class] < need && readBufSizes[class+1] <= limit {
+		class++
+	}
+	for readBufSizes[class] <= arrived && class < len(readBufSizes)-1 {
+		class++
+	}
+	return class
+}
+
+// resize moves the unread bytes to the front of a buffer of the given
+// class, taking it from its pool (or the small buffer) and giving back the
+// one it leaves. c.rmu is held.
+func (c *recordConn) resize(class int) {
+	dst := c.small
+	var pooled *[]byte
+	switch {
+	case class == c.class:
+		dst, pooled = c.buf, c.pooled
+	case class > 0:
+		pooled = readPools[class].Get().(*[]byte)
+		dst = *pooled
+	}
+	c.w = copy(dst, c.buf[c.r:c.w])
+	c.r = 0
+	if c.pooled != nil && c.pooled != pooled {
+		readPools[c.class].Put(c.pooled)
+	}
+	c.buf, c.pooled, c.class = dst, pooled, class
+}
+
+// release returns a pooled buffer once everything in it has been read
+// out, and empties the buffer. c.rmu is held.
 func (c *recordConn) release() {
 	if c.r != c.w || len(c.plain) > 0 {
 		return
 	}
 	c.r, c.w = 0, 0
-	if c.big != nil {
-		bigReadPool.Put(c.big)
-		c.big, c.buf = nil, c.small
+	if c.pooled != nil {
+		readPools[c.class].Put(c.pooled)
+		c.pooled, c.buf, c.class = nil, c.small, 0
 	}
 }
 
