@@ -4,7 +4,7 @@
 //
 // A node speaks standard libp2p (TCP and QUIC; TLS and noise; yamux, our
 // own implementation in node/yamux, wire-compatible with go-yamux; identify
-// and ping). Over TCP it first offers /cybertensor/tls-records/1.0.0
+// and ping). Over TCP it first offers /cybertensor/tls-records/2.0.0
 // (records.go): libp2p's TLS handshake, then records sealed with
 // AEGIS-128L (node/aegis), about three times as fast as TLS's AES-GCM; peers
 // that do not offer it get TLS or noise.
@@ -25,9 +25,41 @@
 // holds about a quarter of the memory, which matters where many neurons
 // share a process (tests, benchmarks, localnet).
 //
-// Importing node registers with go-libp2p, for the whole process, a
-// secp256k1 public-key unmarshaller that keeps parsed keys and verifies
-// signatures faster, accepting exactly what go-libp2p's own key accepts
-// (secp256k1.go): every hotkey is a secp256k1 key, and a neuron verifies
-// the author's signature on every gossip message it receives.
+// Secp256k1 public keys (every hotkey; gossip authors taken from peer IDs,
+// TLS certificates, signed records) are parsed and verified by go-libp2p's
+// own code, decred's audited secp256k1: node registers no key code of its
+// own. Caching parsed keys was measured and not kept: it saves only the
+// point decompression, about 7% of a parse and verification
+// (BenchmarkSecp256k1Verify).
+//
+// # Replacing a standard part
+//
+// node replaces some standard go-libp2p parts with its own for speed: the
+// muxer (node/yamux, for go-yamux), the security transport of records.go
+// (for libp2p's TLS records), the cipher under it (node/aegis), the host's
+// protocol book and connection manager. Anyone can make a key and dial a
+// neuron, so a replaced part is kept only if it keeps every protection of
+// the part it replaces:
+//
+//   - It passes the replaced library's own test suite: go-libp2p's muxer
+//     suite (node/yamux/conformance_test.go), the transport tests for the
+//     security transport (transport_suite_test.go), run against the original
+//     too.
+//   - It passes the hostile-peer suite (node/yamux/yamuxtest) run against
+//     it and the original in the same test (node/yamux/hostile_test.go over
+//     TCP, hostile_test.go over the record transport): ping, SYN and
+//     window-update floods from a peer that never reads, window violations,
+//     stalls mid-frame, giant and truncated frames, many streams never read.
+//     Its heap grows no more than the original's plus a small constant,
+//     what it holds is charged to the resource manager, deadlines hold in
+//     every state, and a protocol violation closes the session.
+//   - Its known answers come from an independent implementation (AEGIS-128L:
+//     libsodium's, node/aegis/testdata), beyond its specification's vectors.
+//   - Every decoder of bytes from a peer has a fuzz target; .ci/fuzz runs
+//     them all for a fixed time (docs/fuzzing.md).
+//   - It is worth it: a benchmark in BENCHMARKS.md shows the gain, measured
+//     in the same run as the original.
+//
+// A part that cannot meet all of these goes, and the original returns
+// (go-yamux in node.New, libp2p's TLS): speed never buys away safety.
 package node

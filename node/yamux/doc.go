@@ -31,33 +31,49 @@
 // goroutines. On two cores a bulk transfer is CPU-bound, and a neuron
 // holds many idle connections. Here:
 //
-//   - A writer writes its data frames itself, under the session's write
-//     lock, header and body straight from its slice. On node's secure
-//     connections (FrameWriter) up to four frames go out as one batched
-//     write.
+//   - A writer without a deadline writes its data frames itself, under
+//     the session's write lock, header and body straight from its slice.
+//     On node's secure connections (FrameWriter) up to four frames go out
+//     as one batched write. A Write with a deadline queues a copy of its
+//     frames instead (as go-yamux queues every frame) and returns once
+//     they are queued, so it returns at its deadline even while the
+//     connection takes no bytes; queued bodies still go to a FrameWriter
+//     as parts of their own.
 //   - Small frames (up to 4 KiB of body: control frames, small writes)
 //     written while another goroutine holds the write lock are appended
 //     to a queue its holder writes, batched, before letting go; so many
 //     concurrent small writers share few writes, and nobody sending a
-//     window update or a ping answer waits behind a large frame.
-//   - The session's one reader goroutine reads a data frame's body
-//     straight into the slice of a Read blocked on the empty stream, so
-//     the bytes are copied once after decryption; when no Read waits, it
-//     reads 16 KiB pieces (or the connection's ReadChunk: 64 KiB records
-//     on node's record connections) into pooled buffers, each readable at
-//     once, and switches to the Read's slice as soon as one blocks. A Read
-//     whose slice is smaller than both the rest of the frame and that
-//     piece size (a length prefix read a byte at a time) gets the frame
-//     buffered instead, so it is woken once per message, as with go-yamux.
+//     window update or a ping answer waits behind a large frame. The
+//     queue is bounded (64 KiB of small frames, 256 KiB with queued data)
+//     and what it holds past 4 KiB is charged to the peer's resource scope.
+//   - The session's one reader goroutine reads frames' bodies into pooled
+//     buffers of 16 KiB, each readable at once; on a RecordReader (node's
+//     record connections) in pieces of a record, and, when a Read is
+//     blocked on the empty stream, straight into its slice, once the
+//     record has arrived whole: so the bytes are copied once after
+//     decryption, and a peer that stalls mid-frame never holds a Read past
+//     its deadline. A Read whose slice is smaller than both the rest of
+//     the frame and a piece (a length prefix read a byte at a time) gets
+//     the frame buffered instead, so it is woken once per message, as
+//     with go-yamux.
 //   - The reader never waits for the write lock: its ping answers and
 //     resets of refused streams go into the queue, written by a
-//     short-lived flusher goroutine when nobody else is writing. Window
-//     updates are sent by the Read that freed the window, so a writer
-//     blocked on its window never depends on a blocked goroutine.
+//     short-lived flusher goroutine when nobody else is writing. When the
+//     queue is full, ping answers are dropped and the reader waits for
+//     room before queuing a reset, so a peer that sends without reading
+//     is held back by TCP (go-yamux's reader likewise blocks on its send
+//     queue). Window updates are sent by the Read that freed the window,
+//     so a writer blocked on its window never depends on a blocked
+//     goroutine.
 //   - Per session: one goroutine, an accept queue grown on demand, a
 //     keepalive timer (time.AfterFunc); per stream no goroutine, two
 //     one-token channels, and deadline timers only while deadlines are
 //     set.
+//
+// A data frame's announced length counts against the stream's window
+// until its bytes arrive, so a window update never grants bytes in flight
+// a second time: a stream never buffers more than the window it
+// advertised and its memory span reserved.
 //
 // # Differences from go-yamux
 //
@@ -68,10 +84,12 @@
 // Data arriving after CloseRead is dropped rather than buffered. Stream
 // deadline errors match os.ErrDeadlineExceeded. Concurrent Reads (and
 // Writes) on one stream take turns, so one Write's bytes stay together.
-// A Read whose slice is being filled with a frame's body returns that
-// data even if its deadline passes meanwhile. After a failed write the
-// reader gets 100 ms to find a go away the peer sent before closing, so
-// the session ends with the peer's code. Without keepalive no round trip
-// is measured, so windows are not tuned. Like go-yamux's, a small Write
-// may return before its frame is on the wire.
+// A Write begun without a deadline writes from the caller's slice, so a
+// deadline set while its frame is on the wire takes effect when that
+// write ends (at the latest at ConnectionWriteTimeout, which closes the
+// session). After a failed write the reader gets 100 ms to find a go away
+// the peer sent before closing, so the session ends with the peer's code.
+// Without keepalive no round trip is measured, so windows are not tuned.
+// Like go-yamux's, a small Write, and any Write with a deadline, may
+// return before its frames are on the wire.
 package yamux
