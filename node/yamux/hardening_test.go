@@ -266,8 +266,8 @@ func TestReadDeadlineHoldsWhileAFrameArrives(t *testing.T) {
 			p := make([]byte, 1<<20)
 			got := 0
 			const wait = 300 * time.Millisecond
-			st.SetReadDeadline(time.Now().Add(wait))
 			start := time.Now()
+			st.SetReadDeadline(start.Add(wait))
 			done := make(chan error, 1)
 			go func() {
 				for {
