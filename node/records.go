@@ -11,7 +11,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -208,14 +211,20 @@ type recordConn struct {
 	plain  []byte  // opened plaintext a Read has not yet taken, in buf
 	rerr   error
 
-	wmu  sync.Mutex
-	seal recordKeys
-	werr error
+	// Writes: parts are sealed, under wmu, onto a queue of batches that
+	// Flush writes, under smu, so sealing never waits for the socket.
+	wmu       sync.Mutex
+	seal      recordKeys
+	queue     []queuedBatch
+	unsent    int // sealed bytes in queue
+	werr      error
+	wdeadline time.Time
+	smu       sync.Mutex
 }
 
 var (
 	_ sec.SecureConn     = (*recordConn)(nil)
-	_ yamux.FrameWriter  = (*recordConn)(nil)
+	_ yamux.FrameQueuer  = (*recordConn)(nil)
 	_ yamux.RecordReader = (*recordConn)(nil)
 	_ io.ReadWriteCloser = (*recordConn)(nil)
 )
@@ -390,47 +399,154 @@ func (k *recordKeys) next() ([]byte, error) {
 }
 
 // Write seals p in records of at most 64 KiB and sends them in writes of
-// about 256 KiB. A failed write is final, since part of a record may have
-// gone.
+// about 256 KiB (WriteFrames with one part). Past its write deadline it
+// takes nothing; a deadline that passes while it writes leaves p sealed
+// and queued, to go out with the next write, and it returns len(p) with
+// the timeout.
 func (c *recordConn) Write(p []byte) (int, error) {
 	if err := c.WriteFrames(p); err != nil {
+		if isTimeout(err) && !errors.Is(err, errDeadlinePassed) {
+			return len(p), err
+		}
 		return 0, err
 	}
 	return len(p), nil
 }
 
-// WriteFrames sends muxer frames' headers and bodies in one write (or
-// one per 256 KiB), each part sealed as its own record (or several, past
-// 64 KiB), so the reader can open a body straight into the stream's buffer.
+// errDeadlinePassed is a write begun past its deadline: nothing was taken.
+var errDeadlinePassed = fmt.Errorf("node: records: write deadline passed: %w", os.ErrDeadlineExceeded)
+
+// SetDeadline sets both deadlines.
+func (c *recordConn) SetDeadline(t time.Time) error {
+	c.setWriteDeadline(t)
+	return c.Conn.SetDeadline(t)
+}
+
+// SetWriteDeadline bounds writes: one begun past it takes nothing, one it
+// cuts short keeps what it did not send queued.
+func (c *recordConn) SetWriteDeadline(t time.Time) error {
+	c.setWriteDeadline(t)
+	return c.Conn.SetWriteDeadline(t)
+}
+
+func (c *recordConn) setWriteDeadline(t time.Time) {
+	c.wmu.Lock()
+	c.wdeadline = t
+	c.wmu.Unlock()
+}
+
+// WriteFrames sends muxer frames' headers and bodies, and anything queued
+// before them, in writes of about 256 KiB, each part sealed as its own
+// record (or several, past 64 KiB), so the reader can open a body straight
+// into the stream's buffer. A write deadline that cuts it short leaves
+// every part sealed and what was not sent queued, sent first by the next
+// write (yamux.FrameQueuer); any other failure is final, since part of a
+// record may have gone.
 func (c *recordConn) WriteFrames(parts ...[]byte) error {
+	c.wmu.Lock()
+	passed := !c.wdeadline.IsZero() && !time.Now().Before(c.wdeadline)
+	c.wmu.Unlock()
+	if passed {
+		return errDeadlinePassed
+	}
+	if _, err := c.QueueFrames(parts...); err != nil {
+		return err
+	}
+	return c.Flush()
+}
+
+// QueueFrames seals parts as WriteFrames does and queues them without
+// writing, returning how many sealed bytes are now waiting to be written
+// (yamux.FrameQueuer): the muxer queues a Write that has a deadline so,
+// which then never waits on the socket.
+func (c *recordConn) QueueFrames(parts ...[]byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.werr != nil {
-		return c.werr
+		return 0, c.werr
 	}
-	n, records := 0, 0
-	for _, part := range parts {
-		n += len(part)
-		records += 1 + len(part)/maxRecordPlaintext
-	}
-	bp := writeBuffer(n, records)
-	defer putWriteBuffer(bp)
-	var err error
 	for _, part := range parts {
 		for len(part) > 0 {
 			chunk := part[:min(len(part), maxRecordPlaintext)]
+			bp := c.batchFor(len(chunk))
+			var err error
 			if *bp, err = c.sealRecord(*bp, chunk); err != nil {
-				return err
+				return 0, err
 			}
+			c.unsent += recordHeaderLen + len(chunk) + recordTagLen
 			part = part[len(chunk):]
-			if len(*bp) >= writeBatch {
-				if err := c.flush(bp); err != nil {
-					return err
-				}
-			}
 		}
 	}
-	return c.flush(bp)
+	return c.unsent, nil
+}
+
+// batchFor returns the queued batch a record of n bytes of plaintext is
+// sealed onto: the last one while it stays within writeBatch, else a new
+// one from a pool. c.wmu is held.
+func (c *recordConn) batchFor(n int) *[]byte {
+	if k := len(c.queue); k > 0 {
+		last := c.queue[k-1].bp
+		if len(*last)+recordHeaderLen+n+recordTagLen <= cap(*last) && len(*last) < writeBatch {
+			return last
+		}
+	}
+	bp := writeBuffer(n, 1)
+	if cap(*bp) < recordHeaderLen+n+recordTagLen {
+		putWriteBuffer(bp)
+		bp = bigWritePool.Get().(*[]byte)
+	}
+	c.queue = append(c.queue, queuedBatch{bp: bp})
+	return bp
+}
+
+// Unsent is how many sealed bytes wait to be written (yamux.FrameQueuer).
+func (c *recordConn) Unsent() int {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.unsent
+}
+
+// Flush writes what is queued, in order; sealing goes on meanwhile. A
+// timeout leaves what was not sent at the front of the queue.
+func (c *recordConn) Flush() error {
+	c.smu.Lock()
+	defer c.smu.Unlock()
+	for {
+		c.wmu.Lock()
+		if c.werr != nil || len(c.queue) == 0 {
+			err := c.werr
+			c.wmu.Unlock()
+			return err
+		}
+		b := c.queue[0]
+		copy(c.queue, c.queue[1:])
+		c.queue[len(c.queue)-1] = queuedBatch{}
+		c.queue = c.queue[:len(c.queue)-1]
+		c.wmu.Unlock()
+
+		n, err := c.Conn.Write((*b.bp)[b.off:])
+		c.wmu.Lock()
+		c.unsent -= n
+		if err != nil && isTimeout(err) {
+			b.off += n
+			c.queue = slices.Insert(c.queue, 0, b)
+		} else {
+			putWriteBuffer(b.bp)
+			if err != nil {
+				c.werr = err
+			}
+		}
+		c.wmu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// queuedBatch is sealed records waiting to be written: (*bp)[off:].
+type queuedBatch struct {
+	bp  *[]byte
+	off int
 }
 
 // sealRecord appends to out one record of plaintext (at most
@@ -445,19 +561,6 @@ func (c *recordConn) sealRecord(out, plaintext []byte) ([]byte, error) {
 	start := len(out)
 	out = append(out, recordTypeData, byte(n>>16), byte(n>>8), byte(n))
 	return c.seal.aead.Seal(out, nonce, plaintext, out[start:]), nil
-}
-
-// flush writes the sealed records and empties the batch. c.wmu is held.
-func (c *recordConn) flush(bp *[]byte) error {
-	if len(*bp) == 0 {
-		return nil
-	}
-	_, err := c.Conn.Write(*bp)
-	*bp = (*bp)[:0]
-	if err != nil {
-		c.werr = err
-	}
-	return err
 }
 
 // Read returns plaintext of the records in order. A record whose

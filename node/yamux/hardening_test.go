@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
 )
 
 // Regression tests for issue #18's findings against this muxer: each
@@ -17,7 +19,7 @@ import (
 
 // victim is one of our sessions as the server on one end of a net.Pipe,
 // with its memory charged to scope; the raw peer is the other end.
-func victim(t *testing.T, cfg Config, scope *countingScope) (*Session, net.Conn) {
+func victim(t *testing.T, cfg Config, scope network.PeerScope) (*Session, net.Conn) {
 	t.Helper()
 	ca, cb := net.Pipe()
 	tr, err := New(cfg)
@@ -312,5 +314,25 @@ func TestReadDeadlineHoldsWhileAFrameArrives(t *testing.T) {
 				t.Fatalf("after the stall the frame read back wrong: %v", err)
 			}
 		})
+	}
+}
+
+// A data frame for a stream we refused or reset is dropped, but never one
+// larger than any window could have let the peer send: such a header is a
+// protocol error, not 4 GiB to read and discard while the session hangs.
+// (Found by the hostile-peer suite: a SYN with a giant length whose stream
+// was accepted and reset before its frame was handled was discarded.)
+func TestGiantFrameForRefusedStreamIsProtocolError(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.EnableKeepAlive = false
+	cfg.AcceptBacklog = 1
+	s, peer := victim(t, cfg, nil)
+	go io.Copy(io.Discard, peer)
+	peer.Write(frame(header{typ: typeWindowUpdate, flags: flagSYN, stream: 1}, nil))
+	// Stream 3 is refused (the backlog holds stream 1) and announces 4 GiB.
+	peer.Write(frame(header{typ: typeData, flags: flagSYN, stream: 3, length: 0xFFFFFFFF}, nil))
+	waitUntil(t, "the session to close", s.IsClosed)
+	if !errors.Is(s.Err(), ErrProtocol) {
+		t.Fatalf("closed with %v, want a protocol error", s.Err())
 	}
 }

@@ -23,6 +23,21 @@ type FrameWriter interface {
 	WriteFrames(parts ...[]byte) error
 }
 
+// FrameQueuer is a FrameWriter that also takes frames without writing
+// them: QueueFrames takes (seals, on node's record connections) parts in
+// order onto a queue of its own and returns at once, with how many bytes
+// wait to be written (Unsent); its next WriteFrames, or Flush, writes the
+// queue first. A write that a deadline cuts short keeps what it did not
+// send at the front of the queue. On such a connection a stream Write
+// with a deadline queues its frames there, without a copy of its own, and
+// returns without waiting on the socket.
+type FrameQueuer interface {
+	FrameWriter
+	QueueFrames(parts ...[]byte) (unsent int, err error)
+	Unsent() int
+	Flush() error
+}
+
 // framesPerWrite is how many full data frames a stream's Write hands a
 // FrameWriter at once.
 const framesPerWrite = 4
@@ -36,6 +51,7 @@ const smallFrame = 4 << 10
 type Session struct {
 	conn net.Conn
 	fw   FrameWriter  // conn, if it is one
+	fq   FrameQueuer  // conn, if it is one
 	rr   RecordReader // conn, if it is one
 	// recvChunk is the most of a frame's body buffered in one piece.
 	recvChunk int
@@ -82,10 +98,12 @@ type Session struct {
 	// (charged), until the queue is written.
 	qmu      sync.Mutex
 	pending  []byte
-	charged  int  // bytes of pending reserved in scope
-	writing  bool // the write lock's holder will drain pending
-	flusher  bool // a flusher goroutine was started and will drain
-	qclosed  bool // the session ended: pending is dropped
+	qparts   [][]byte                         // queueData's parts, under qmu
+	qhdrs    [framesPerWrite][headerSize]byte // their headers
+	charged  int                              // bytes of pending (and fq's queue) reserved in scope
+	writing  bool                             // the write lock's holder will drain pending
+	flusher  bool                             // a flusher goroutine was started and will drain
+	qclosed  bool                             // the session ended: pending is dropped
 	flushers sync.WaitGroup
 	drained  chan struct{} // a token: pending was taken to be written
 	// pongsDropped counts ping answers dropped because pending was full.
@@ -119,6 +137,7 @@ func newSession(conn net.Conn, client bool, cfg *Config, scope network.PeerScope
 		drained:     make(chan struct{}, 1),
 	}
 	s.fw, _ = conn.(FrameWriter)
+	s.fq, _ = conn.(FrameQueuer)
 	s.recvChunk = recvChunk
 	if rr, ok := conn.(RecordReader); ok && rr.ReadChunk() > 0 {
 		s.rr = rr
@@ -381,8 +400,10 @@ func (s *Session) writeFrame(h header, body []byte, deadline <-chan struct{}) er
 		return s.streamErr
 	default:
 	}
-	buf := s.takePending()
-	err := s.extendWriteDeadline()
+	buf, err := s.takePending()
+	if err == nil {
+		err = s.extendWriteDeadline()
+	}
 	if err == nil {
 		if small {
 			buf = appendFrame(buf, h, body)
@@ -402,6 +423,7 @@ func (s *Session) writeFrame(h header, body []byte, deadline <-chan struct{}) er
 		}
 	}
 	putPending(buf)
+	notify(s.drained)
 	err = s.drain(err)
 	<-s.wlock
 	if err != nil {
@@ -410,22 +432,48 @@ func (s *Session) writeFrame(h header, body []byte, deadline <-chan struct{}) er
 	return nil
 }
 
-// queueData queues a copy of a data frame (a body of up to
-// framesPerWrite × MaxMessageSize bytes, in as many frames as it takes)
-// for a writer to send, and returns: a stream Write with a deadline
-// returns at it even while the connection does not take bytes, as with
-// go-yamux, which queues every frame. It waits, until deadline or the
-// session's end, while maxQueued bytes are queued.
+// queueData queues a data frame (a body of up to framesPerWrite ×
+// MaxMessageSize bytes, in as many frames as it takes) for a writer to
+// send, and returns: a stream Write with a deadline returns at it even
+// while the connection does not take bytes, as with go-yamux, which
+// queues every frame. On a FrameQueuer the frames go onto its queue
+// (after what pending holds, to keep the order), elsewhere a copy into
+// pending. It waits, until deadline or the session's end, while maxQueued
+// bytes are queued.
 func (s *Session) queueData(h header, body []byte, deadline <-chan struct{}) error {
-	n := (len(body)+int(s.cfg.MaxMessageSize)-1)/int(s.cfg.MaxMessageSize)*headerSize + len(body)
+	frames := (len(body) + int(s.cfg.MaxMessageSize) - 1) / int(s.cfg.MaxMessageSize)
+	n := frames*headerSize + len(body)
 	for {
 		s.qmu.Lock()
 		if s.qclosed {
 			s.qmu.Unlock()
 			return s.streamErr
 		}
-		queued := len(s.pending) == 0 || s.roomLocked(n, maxQueued)
-		if queued {
+		queued := len(s.pending)
+		if s.fq != nil {
+			queued += s.fq.Unsent()
+		}
+		// Charged to the scope; one batch on an empty queue goes even if
+		// the scope refuses, so that a Write makes progress.
+		ok := queued < maxQueued && s.chargeLocked(queued+n) || queued == 0
+		var err error
+		if ok && s.fq != nil {
+			_, err = s.takePendingLocked()
+			parts := s.qparts[:0]
+			for i := 0; err == nil && len(body) > 0; i++ {
+				c := min(len(body), int(s.cfg.MaxMessageSize))
+				h.length = uint32(c)
+				h.encode(&s.qhdrs[i])
+				parts = append(parts, s.qhdrs[i][:], body[:c])
+				body = body[c:]
+				h.flags = 0
+			}
+			if err == nil {
+				_, err = s.fq.QueueFrames(parts...)
+			}
+			clear(parts)
+			s.qparts = parts[:0]
+		} else if ok {
 			for len(body) > 0 {
 				c := min(len(body), int(s.cfg.MaxMessageSize))
 				h.length = uint32(c)
@@ -434,13 +482,16 @@ func (s *Session) queueData(h header, body []byte, deadline <-chan struct{}) err
 				h.flags = 0
 			}
 		}
-		if len(s.pending) > 0 && !s.writing && !s.flusher {
+		if ok && !s.writing && !s.flusher {
 			s.flusher = true
 			s.flushers.Add(1)
 			go s.flush()
 		}
 		s.qmu.Unlock()
-		if queued {
+		if err != nil {
+			return s.writeFailed(err)
+		}
+		if ok {
 			return nil
 		}
 		select {
@@ -497,7 +548,12 @@ func (s *Session) roomLocked(n, bound int) bool {
 	if len(s.pending) >= bound {
 		return false
 	}
-	size := len(s.pending) + n
+	return s.chargeLocked(len(s.pending) + n)
+}
+
+// chargeLocked makes sure size queued bytes are charged to the scope past
+// freePending, and reports whether they are; qmu is held.
+func (s *Session) chargeLocked(size int) bool {
 	if size <= freePending+s.charged || s.scope == nil {
 		return true
 	}
@@ -520,39 +576,64 @@ func (s *Session) releaseChargeLocked() {
 
 // takePending marks the write lock's holder as the drainer and takes the
 // queued frames; the write lock is held.
-func (s *Session) takePending() []byte {
+func (s *Session) takePending() ([]byte, error) {
 	s.qmu.Lock()
 	defer s.qmu.Unlock()
 	s.writing = true
-	buf := s.pending
-	s.pending = nil
-	if buf != nil {
-		notify(s.drained)
-	}
-	return buf
+	return s.takePendingLocked()
 }
 
-// drain writes what was queued meanwhile until nothing is, then stops
-// draining; the write lock is held. After an error it only stops.
+// takePendingLocked takes the queued frames; on a FrameQueuer it hands
+// them to its queue instead, before anything queued later, and returns
+// none. qmu is held.
+func (s *Session) takePendingLocked() ([]byte, error) {
+	buf := s.pending
+	s.pending = nil
+	if buf == nil {
+		return nil, nil
+	}
+	notify(s.drained)
+	if s.fq == nil {
+		return buf, nil
+	}
+	parts := queuedParts(s.qparts[:0], buf)
+	_, err := s.fq.QueueFrames(parts...)
+	clear(parts)
+	s.qparts = parts[:0]
+	putPending(buf)
+	return nil, err
+}
+
+// drain writes what was queued meanwhile (in pending, or on a
+// FrameQueuer's own queue) until nothing is, then stops draining; the
+// write lock is held. After an error it only stops.
 func (s *Session) drain(err error) error {
 	for {
 		s.qmu.Lock()
-		if err != nil || len(s.pending) == 0 {
+		empty := len(s.pending) == 0 && (s.fq == nil || s.fq.Unsent() == 0)
+		if err != nil || empty {
 			s.writing = false
-			if len(s.pending) == 0 {
+			if empty {
 				s.releaseChargeLocked()
 			}
 			s.qmu.Unlock()
 			return err
 		}
-		buf := s.pending
-		s.pending = nil
-		notify(s.drained)
+		var buf []byte
+		buf, err = s.takePendingLocked()
 		s.qmu.Unlock()
+		if err != nil {
+			continue
+		}
 		if err = s.extendWriteDeadline(); err == nil {
-			err = s.writeQueued(buf)
+			if len(buf) > 0 {
+				err = s.writeQueued(buf)
+			} else {
+				err = s.fq.Flush()
+			}
 		}
 		putPending(buf)
+		notify(s.drained)
 	}
 }
 
@@ -662,15 +743,20 @@ func (s *Session) flush() {
 	case <-s.closed:
 		return
 	}
-	buf := s.takePending()
+	buf, err := s.takePending()
 	s.qmu.Lock()
 	s.flusher = false
 	s.qmu.Unlock()
-	err := s.extendWriteDeadline()
+	if err == nil {
+		err = s.extendWriteDeadline()
+	}
 	if err == nil && len(buf) > 0 {
 		err = s.writeQueued(buf)
+	} else if err == nil && s.fq != nil {
+		err = s.fq.Flush()
 	}
 	putPending(buf)
+	notify(s.drained)
 	err = s.drain(err)
 	<-s.wlock
 	if err != nil {
@@ -687,7 +773,16 @@ func (s *Session) writeQueued(buf []byte) error {
 		_, err := s.conn.Write(buf)
 		return err
 	}
-	parts := s.wparts[:0]
+	parts := queuedParts(s.wparts[:0], buf)
+	s.wparts = parts
+	err := s.fw.WriteFrames(parts...)
+	clear(parts)
+	return err
+}
+
+// queuedParts appends to parts the frames in buf, each body larger than
+// smallFrame a part of its own and the bytes between them parts too.
+func queuedParts(parts [][]byte, buf []byte) [][]byte {
 	start := 0
 	for off := 0; off+headerSize <= len(buf); {
 		h, _ := decodeHeader((*[headerSize]byte)(buf[off : off+headerSize]))
@@ -704,10 +799,7 @@ func (s *Session) writeQueued(buf []byte) error {
 	if start < len(buf) {
 		parts = append(parts, buf[start:])
 	}
-	s.wparts = parts
-	err := s.fw.WriteFrames(parts...)
-	clear(parts)
-	return err
+	return parts
 }
 
 // readLoop reads frames until the connection fails or the peer breaks
@@ -758,17 +850,29 @@ func (s *Session) readFrames() error {
 }
 
 func (s *Session) handleStream(h header) error {
+	var st *Stream
 	if h.flags&flagSYN != 0 {
-		if err := s.incomingStream(h.stream); err != nil {
+		var err error
+		if st, err = s.incomingStream(h.stream); err != nil {
 			return err
 		}
+	} else {
+		s.mu.Lock()
+		st = s.streams[h.stream]
+		s.mu.Unlock()
 	}
-	s.mu.Lock()
-	st := s.streams[h.stream]
-	s.mu.Unlock()
 	if st == nil {
-		// A stream we reset or refused: its data is dropped.
+		// A stream we reset or refused: its data is dropped. No window
+		// ever let the peer send more than MaxStreamWindowSize to a stream,
+		// or more than the initial window to one it opens with this frame.
 		if h.typ == typeData && h.length > 0 {
+			limit := s.cfg.MaxStreamWindowSize
+			if h.flags&flagSYN != 0 {
+				limit = initialWindow
+			}
+			if h.length > limit {
+				return fmt.Errorf("%w: %d bytes sent to closed stream %d, more than any window", ErrProtocol, h.length, h.stream)
+			}
 			if _, err := io.CopyN(io.Discard, s.conn, int64(h.length)); err != nil {
 				return err
 			}
@@ -782,46 +886,47 @@ func (s *Session) handleStream(h header) error {
 	return st.gotData(h, s.conn)
 }
 
-// incomingStream registers a stream the peer opens, or resets it when
-// the accept queue or the stream limit is full or the resource manager
-// refuses its memory.
-func (s *Session) incomingStream(id uint32) error {
+// incomingStream registers a stream the peer opens and returns it (its
+// first frame goes to it, even if it is accepted and reset meanwhile), or
+// resets it and returns nil when the accept queue or the stream limit is
+// full or the resource manager refuses its memory.
+func (s *Session) incomingStream(id uint32) (*Stream, error) {
 	if s.client != (id%2 == 0) {
-		return fmt.Errorf("%w: stream %d opened with the wrong parity (both ends are clients or servers)", ErrProtocol, id)
+		return nil, fmt.Errorf("%w: stream %d opened with the wrong parity (both ends are clients or servers)", ErrProtocol, id)
 	}
 	s.mu.Lock()
 	if s.streams == nil {
 		s.mu.Unlock()
-		return nil
+		return nil, nil
 	}
 	if _, dup := s.streams[id]; dup {
 		s.mu.Unlock()
-		return fmt.Errorf("%w: stream %d opened twice", ErrProtocol, id)
+		return nil, fmt.Errorf("%w: stream %d opened twice", ErrProtocol, id)
 	}
 	full := s.numIncoming >= s.cfg.MaxIncomingStreams || len(s.acceptQ) >= s.cfg.AcceptBacklog
 	s.mu.Unlock()
 	if full {
 		s.queueControl(header{typ: typeWindowUpdate, flags: flagRST, stream: id}, true)
-		return nil
+		return nil, nil
 	}
 	span, err := s.beginSpan()
 	if err != nil {
 		s.queueControl(header{typ: typeWindowUpdate, flags: flagRST, stream: id, length: uint32(network.StreamResourceLimitExceeded)}, true)
-		return nil
+		return nil, nil
 	}
 	st := newStream(s, id, stateSYNReceived, span)
 	s.mu.Lock()
 	if s.streams == nil {
 		s.mu.Unlock()
 		span.Done()
-		return nil
+		return nil, nil
 	}
 	s.streams[id] = st
 	s.numIncoming++
 	s.acceptQ = append(s.acceptQ, st)
 	s.mu.Unlock()
 	notify(s.acceptReady)
-	return nil
+	return st, nil
 }
 
 func (s *Session) handlePing(h header) {
