@@ -602,3 +602,72 @@ func TestRecordsKeysBindTheProtocolID(t *testing.T) {
 		t.Fatalf("a record keyed for another protocol ID read as %v, want ErrRecordAuth", err)
 	}
 }
+
+// cutConn is a socket whose first Write takes only cut bytes and times
+// out, as a write deadline passing mid-write does; later Writes take all.
+type cutConn struct {
+	net.Conn
+	out  bytes.Buffer
+	cut  int
+	cuts int
+}
+
+func (c *cutConn) Write(p []byte) (int, error) {
+	if c.cuts == 0 {
+		c.cuts++
+		n := min(c.cut, len(p))
+		c.out.Write(p[:n])
+		return n, os.ErrDeadlineExceeded
+	}
+	return c.out.Write(p)
+}
+
+func (c *cutConn) SetWriteDeadline(time.Time) error { return nil }
+func (c *cutConn) SetDeadline(time.Time) error      { return nil }
+
+// A write that a deadline cuts short keeps every part sealed and what was
+// not sent queued (yamux.FrameQueuer): it reports the timeout, and the
+// next write sends the rest first, so the peer reads every byte in order.
+// A write begun past its deadline takes nothing.
+func TestRecordsWriteCutByDeadlineResumes(t *testing.T) {
+	needAEGIS(t)
+	m1, m2, m3 := randomBytes(1, 100<<10), randomBytes(2, 300), randomBytes(3, 70<<10)
+	c := &cutConn{cut: 1000}
+	w, err := keyRecords(c, secretA, secretB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteFrames(m1[:12], m1[12:]); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("cut write: %v, want the timeout", err)
+	}
+	if unsent := w.Unsent(); unsent == 0 {
+		t.Fatal("nothing stayed queued after a cut write")
+	}
+	if _, err := w.QueueFrames(m2); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := w.Write(m3); err != nil || n != len(m3) {
+		t.Fatalf("write after the cut: %d, %v", n, err)
+	}
+	if unsent := w.Unsent(); unsent != 0 {
+		t.Fatalf("%d bytes still queued after a write that succeeded", unsent)
+	}
+	got, err := readMessages(recordReader(t, &c.out, recordsPerKey), len(m1), len(m2), len(m3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range [][]byte{m1, m2, m3} {
+		if !bytes.Equal(got[i], m) {
+			t.Fatalf("message %d differs after the cut", i+1)
+		}
+	}
+
+	w.SetWriteDeadline(time.Now().Add(-time.Second))
+	before := c.out.Len()
+	if n, err := w.Write(m2); n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("write past its deadline: %d, %v; want nothing taken and a timeout", n, err)
+	}
+	if c.out.Len() != before || w.Unsent() != 0 {
+		t.Fatal("a write past its deadline sent or queued bytes")
+	}
+}
