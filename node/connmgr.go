@@ -283,6 +283,11 @@ func (m *connManager) connected(_ network.Network, c network.Conn) {
 		m.mu.Unlock()
 		return
 	}
+	if len(e.conns) == 0 {
+		// Known until now only by its tags: its grace period starts
+		// with its first connection, as in go-libp2p.
+		e.firstSeen = time.Now()
+	}
 	e.conns = append(e.conns, openConn{c: c, opened: time.Now()})
 	m.conns++
 	over := m.conns > m.high
