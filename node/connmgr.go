@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -16,8 +17,9 @@ import (
 
 // connManager keeps the number of connections between a low and a high
 // water mark, as go-libp2p's BasicConnMgr does: when a connection takes the
-// count above HighWater it closes connections, least valuable peers first,
-// until LowWater remain, sparing protected peers and peers younger than
+// count above HighWater it closes connections, least valuable peers first
+// (among equals: idle, then those that dialled us, then fewer streams, then
+// at random), until LowWater remain, sparing protected peers and peers younger than
 // the grace period, and trimming at most once per silence period. A peer's
 // value is the sum of the tags other components give it (kad-dht tags its
 // routing table, pubsub its mesh).
@@ -231,9 +233,9 @@ func (m *connManager) trim(above int) {
 		return
 	}
 	type candidate struct {
-		id      peer.ID
 		value   int
 		streams int
+		inbound bool // any of its connections was dialled by the peer
 		conns   []network.Conn
 	}
 	var candidates []candidate
@@ -246,10 +248,12 @@ func (m *connManager) trim(above int) {
 		if len(m.protected[id]) > 0 || now.Sub(e.firstSeen) < m.grace || len(e.conns) == 0 {
 			continue
 		}
-		c := candidate{id: id, value: e.value}
+		c := candidate{value: e.value}
 		for _, oc := range e.conns {
 			c.conns = append(c.conns, oc.c)
-			c.streams += oc.c.Stat().NumStreams
+			st := oc.c.Stat()
+			c.streams += st.NumStreams
+			c.inbound = c.inbound || st.Direction == network.DirInbound
 		}
 		candidates = append(candidates, c)
 		excess += len(c.conns)
@@ -257,8 +261,18 @@ func (m *connManager) trim(above int) {
 	excess -= m.low
 	m.mu.Unlock()
 
-	slices.SortFunc(candidates, func(a, b candidate) int {
-		return cmp.Or(cmp.Compare(a.value, b.value), cmp.Compare(a.streams, b.streams), cmp.Compare(a.id, b.id))
+	// go-libp2p's order: least value first; among equals idle peers, then
+	// peers that dialled us (an outsider's connections go before the ones
+	// we chose to make), then those with fewer streams. Ties are broken at
+	// random, so that nobody can pick a key that survives trims.
+	rand.Shuffle(len(candidates), func(i, j int) { candidates[i], candidates[j] = candidates[j], candidates[i] })
+	slices.SortStableFunc(candidates, func(a, b candidate) int {
+		return cmp.Or(
+			cmp.Compare(a.value, b.value),
+			cmp.Compare(first(a.streams == 0), first(b.streams == 0)),
+			cmp.Compare(first(a.inbound), first(b.inbound)),
+			cmp.Compare(a.streams, b.streams),
+		)
 	})
 	for _, c := range candidates {
 		if excess <= 0 {
@@ -269,6 +283,14 @@ func (m *connManager) trim(above int) {
 		}
 		excess -= len(c.conns)
 	}
+}
+
+// first sorts true before false.
+func first(b bool) int {
+	if b {
+		return 0
+	}
+	return 1
 }
 
 // Notifee is what the swarm tells about connections opening and closing.
