@@ -86,28 +86,41 @@ func init() {
 	}
 }
 
+// Write buffers: the batches sealed records wait in, in three sizes, so
+// that a few small frames do not take a batch's worth of memory.
 var (
-	bigWritePool   = sync.Pool{New: func() any { b := make([]byte, 0, writeBatch+maxRecordLen); return &b }}
-	smallWritePool = sync.Pool{New: func() any { b := make([]byte, 0, smallWriteBuf); return &b }}
+	bigWritePool    = sync.Pool{New: func() any { b := make([]byte, 0, bigWriteBuf); return &b }}
+	recordWritePool = sync.Pool{New: func() any { b := make([]byte, 0, maxRecordLen); return &b }}
+	smallWritePool  = sync.Pool{New: func() any { b := make([]byte, 0, smallWriteBuf); return &b }}
 )
 
-// smallWriteBuf is the batch size for writes of a few records' worth.
-const smallWriteBuf = 16 << 10
+const (
+	// smallWriteBuf is the batch size for writes of a few small records.
+	smallWriteBuf = 16 << 10
+	// bigWriteBuf holds a batch and the record that ends it.
+	bigWriteBuf = writeBatch + maxRecordLen
+)
 
-// writeBuffer takes from a pool a batch for n bytes of plaintext in at
-// most records records; putWriteBuffer gives it back.
-func writeBuffer(n, records int) *[]byte {
-	if n+records*(recordHeaderLen+recordTagLen) <= smallWriteBuf {
+// writeBuffer takes from a pool a batch for n sealed bytes (one record at
+// least, a batch at most): the smallest that holds them.
+func writeBuffer(n int) *[]byte {
+	switch {
+	case n <= smallWriteBuf:
 		return smallWritePool.Get().(*[]byte)
+	case n <= maxRecordLen:
+		return recordWritePool.Get().(*[]byte)
 	}
 	return bigWritePool.Get().(*[]byte)
 }
 
 func putWriteBuffer(bp *[]byte) {
 	*bp = (*bp)[:0]
-	if cap(*bp) == smallWriteBuf {
+	switch cap(*bp) {
+	case smallWriteBuf:
 		smallWritePool.Put(bp)
-	} else {
+	case maxRecordLen:
+		recordWritePool.Put(bp)
+	case bigWriteBuf:
 		bigWritePool.Put(bp)
 	}
 }
@@ -465,36 +478,39 @@ func (c *recordConn) QueueFrames(parts ...[]byte) (int, error) {
 	if c.werr != nil {
 		return 0, c.werr
 	}
+	left := 0 // sealed bytes still to queue
+	for _, part := range parts {
+		left += len(part) + (len(part)+maxRecordPlaintext-1)/maxRecordPlaintext*(recordHeaderLen+recordTagLen)
+	}
 	for _, part := range parts {
 		for len(part) > 0 {
 			chunk := part[:min(len(part), maxRecordPlaintext)]
-			bp := c.batchFor(len(chunk))
+			sealed := recordHeaderLen + len(chunk) + recordTagLen
+			bp := c.batchFor(sealed, left)
 			var err error
 			if *bp, err = c.sealRecord(*bp, chunk); err != nil {
 				return 0, err
 			}
-			c.unsent += recordHeaderLen + len(chunk) + recordTagLen
+			c.unsent += sealed
+			left -= sealed
 			part = part[len(chunk):]
 		}
 	}
 	return c.unsent, nil
 }
 
-// batchFor returns the queued batch a record of n bytes of plaintext is
-// sealed onto: the last one while it stays within writeBatch, else a new
-// one from a pool. c.wmu is held.
-func (c *recordConn) batchFor(n int) *[]byte {
+// batchFor returns the queued batch a record of n sealed bytes goes onto:
+// the last one while it has room and stays within writeBatch, else a new
+// one from a pool, sized for the left bytes still to queue (n among them)
+// up to a batch. c.wmu is held.
+func (c *recordConn) batchFor(n, left int) *[]byte {
 	if k := len(c.queue); k > 0 {
 		last := c.queue[k-1].bp
-		if len(*last)+recordHeaderLen+n+recordTagLen <= cap(*last) && len(*last) < writeBatch {
+		if len(*last)+n <= cap(*last) && len(*last) < writeBatch {
 			return last
 		}
 	}
-	bp := writeBuffer(n, 1)
-	if cap(*bp) < recordHeaderLen+n+recordTagLen {
-		putWriteBuffer(bp)
-		bp = bigWritePool.Get().(*[]byte)
-	}
+	bp := writeBuffer(left)
 	c.queue = append(c.queue, queuedBatch{bp: bp})
 	return bp
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -216,6 +217,7 @@ func (s *Session) AcceptStream() (network.MuxedStream, error) {
 		s.mu.Lock()
 		if len(s.acceptQ) > 0 {
 			st := s.acceptQ[0]
+			st.inAcceptQ = false
 			s.acceptQ[0] = nil
 			s.acceptQ = s.acceptQ[1:]
 			if len(s.acceptQ) == 0 {
@@ -367,6 +369,16 @@ func (s *Session) removeStream(st *Stream) {
 	delete(s.streams, st.id)
 	if s.client == (st.id%2 == 0) {
 		s.numIncoming--
+	}
+	if st.inAcceptQ {
+		// Reset before it was accepted: it leaves the backlog, so streams
+		// opened and reset at once neither pile up nor take honest
+		// streams' places.
+		st.inAcceptQ = false
+		s.acceptQ = slices.DeleteFunc(s.acceptQ, func(q *Stream) bool { return q == st })
+		if len(s.acceptQ) == 0 {
+			s.acceptQ = nil
+		}
 	}
 	s.mu.Unlock()
 	st.span.Done()
@@ -548,7 +560,11 @@ func (s *Session) roomLocked(n, bound int) bool {
 	if len(s.pending) >= bound {
 		return false
 	}
-	return s.chargeLocked(len(s.pending) + n)
+	size := len(s.pending) + n
+	if s.fq != nil && size > freePending+s.charged {
+		size += s.fq.Unsent() // what pending handed to the connection
+	}
+	return s.chargeLocked(size)
 }
 
 // chargeLocked makes sure size queued bytes are charged to the scope past
@@ -924,6 +940,7 @@ func (s *Session) incomingStream(id uint32) (*Stream, error) {
 	s.streams[id] = st
 	s.numIncoming++
 	s.acceptQ = append(s.acceptQ, st)
+	st.inAcceptQ = true
 	s.mu.Unlock()
 	notify(s.acceptReady)
 	return st, nil

@@ -36,6 +36,9 @@ type Stream struct {
 	s    *Session
 	id   uint32
 	span network.ResourceScopeSpan
+	// inAcceptQ: the peer opened it and it waits in the session's accept
+	// queue (under the session's mu).
+	inAcceptQ bool
 
 	readMu  sync.Mutex // one Read at a time
 	writeMu sync.Mutex // one Write at a time: a Write's bytes stay together
