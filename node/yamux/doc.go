@@ -78,10 +78,11 @@
 // # Differences from go-yamux
 //
 // A stream the resource manager refuses memory for is reset with
-// StreamResourceLimitExceeded instead of closing the whole session. The
-// number of streams opened here and not yet acknowledged is not bounded
-// (go-yamux waits at 256); the peer resets streams beyond its backlog.
-// Data arriving after CloseRead is dropped rather than buffered. Stream
+// StreamResourceLimitExceeded instead of closing the whole session. A
+// stream the peer resets before it is accepted leaves the accept queue at
+// once (go-yamux keeps it there, taking an honest stream's place). As with
+// go-yamux, OpenStream waits while AcceptBacklog streams opened here are
+// not acknowledged. Data arriving after CloseRead is dropped rather than buffered. Stream
 // deadline errors match os.ErrDeadlineExceeded. Concurrent Reads (and
 // Writes) on one stream take turns, so one Write's bytes stay together.
 // A Write begun without a deadline writes from the caller's slice, so a

@@ -79,6 +79,7 @@ type Session struct {
 	streamErr   error // what its streams and calls return since
 
 	acceptReady chan struct{} // a token: acceptQ may have grown
+	synSlots    chan struct{} // a token per stream opened here and not acknowledged
 	closed      chan struct{} // closed when closeErr is set
 	readerDone  chan struct{}
 
@@ -133,6 +134,7 @@ func newSession(conn net.Conn, client bool, cfg *Config, scope network.PeerScope
 		streams:     make(map[uint32]*Stream),
 		nextID:      2,
 		acceptReady: make(chan struct{}, 1),
+		synSlots:    make(chan struct{}, cfg.AcceptBacklog),
 		closed:      make(chan struct{}),
 		readerDone:  make(chan struct{}),
 		drained:     make(chan struct{}, 1),
@@ -162,24 +164,38 @@ func (s *Session) OpenStream(ctx context.Context) (network.MuxedStream, error) {
 	if s.IsClosed() {
 		return nil, s.streamErr
 	}
+	// As go-yamux: at most AcceptBacklog streams opened here wait for the
+	// peer's ACK at once, so a burst of opens waits here rather than
+	// overflowing the peer's backlog and being reset.
+	select {
+	case s.synSlots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-s.closed:
+		return nil, s.streamErr
+	}
 	span, err := s.beginSpan()
 	if err != nil {
+		<-s.synSlots
 		return nil, err
 	}
 	s.mu.Lock()
 	if s.closeErr != nil {
 		s.mu.Unlock()
 		span.Done()
+		<-s.synSlots
 		return nil, s.streamErr
 	}
 	id := s.nextID
 	if id >= math.MaxUint32-1 {
 		s.mu.Unlock()
 		span.Done()
+		<-s.synSlots
 		return nil, ErrStreamsExhausted
 	}
 	s.nextID += 2
 	st := newStream(s, id, stateInit, span)
+	st.holdsSyn = true
 	s.streams[id] = st
 	s.mu.Unlock()
 	if err := st.sendWindowUpdate(ctx.Done()); err != nil {

@@ -39,6 +39,9 @@ type Stream struct {
 	// inAcceptQ: the peer opened it and it waits in the session's accept
 	// queue (under the session's mu).
 	inAcceptQ bool
+	// holdsSyn: opened here and not acknowledged, it holds one of the
+	// session's synSlots (under mu).
+	holdsSyn bool
 
 	readMu  sync.Mutex // one Read at a time
 	writeMu sync.Mutex // one Write at a time: a Write's bytes stay together
@@ -463,6 +466,7 @@ func (st *Stream) gotFlagsLocked(h header, first bool) bool {
 	if first {
 		if h.flags&flagACK != 0 && st.state == stateSYNSent {
 			st.state = stateEstablished
+			st.releaseSynLocked()
 		}
 		return false
 	}
@@ -498,6 +502,16 @@ func (st *Stream) resetLocked(err error) {
 	}
 	st.dropBufferLocked()
 	st.state = stateFinished
+	st.releaseSynLocked()
+}
+
+// releaseSynLocked gives back the session's slot for a stream waiting for
+// its ACK, once it has it or has ended; st.mu is held.
+func (st *Stream) releaseSynLocked() {
+	if st.holdsSyn {
+		st.holdsSyn = false
+		<-st.s.synSlots
+	}
 }
 
 func (st *Stream) dropBufferLocked() {
@@ -516,6 +530,7 @@ func (st *Stream) notifyAll() {
 // cleanup forgets a finished stream.
 func (st *Stream) cleanup() {
 	st.mu.Lock()
+	st.releaseSynLocked()
 	st.readDeadline.set(time.Time{})
 	st.writeDeadline.set(time.Time{})
 	st.mu.Unlock()
