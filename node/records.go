@@ -168,11 +168,55 @@ func (t *recordTransport) SecureInbound(ctx context.Context, insecure net.Conn, 
 
 // SecureOutbound runs the handshake as the TLS client.
 func (t *recordTransport) SecureOutbound(ctx context.Context, insecure net.Conn, p peer.ID) (sec.SecureConn, error) {
-	c, err := t.tls.SecureOutbound(ctx, &tlsRecordReader{Conn: insecure}, p)
+	trr := &tlsRecordReader{Conn: insecure}
+	c, err := t.tls.SecureOutbound(ctx, trr, p)
 	if err != nil {
 		return nil, err
 	}
-	return newRecordConn(insecure, c, true, t.id)
+	rc, err := newRecordConn(insecure, c, true, t.id)
+	if err == nil {
+		// In TLS 1.3 the client's handshake ends before the server has
+		// checked the client's certificate: a refusal comes as a TLS
+		// alert in place of the first record, which TLS can read.
+		rc.refusal = &tlsRefusal{tc: c, rr: trr}
+	}
+	return rc, err
+}
+
+// tlsRefusal is what a client keeps of its TLS connection until the first
+// record arrives, to read the alert of a server that refused it.
+type tlsRefusal struct {
+	tc sec.SecureConn
+	rr *tlsRecordReader
+}
+
+// read has TLS read the alert that starts with buffered (the bytes the
+// record connection read) and returns TLS's error, or nil if it says
+// nothing within a second.
+func (t *tlsRefusal) read(buffered []byte) error {
+	t.rr.Conn = &replayConn{Conn: t.rr.Conn, buf: slices.Clone(buffered)}
+	t.rr.have, t.rr.left = 0, 0
+	t.tc.SetReadDeadline(time.Now().Add(time.Second))
+	_, err := t.tc.Read(make([]byte, 1))
+	if err == nil || isTimeout(err) {
+		return nil
+	}
+	return err
+}
+
+// replayConn reads buf, then the connection.
+type replayConn struct {
+	net.Conn
+	buf []byte
+}
+
+func (c *replayConn) Read(p []byte) (int, error) {
+	if len(c.buf) > 0 {
+		n := copy(p, c.buf)
+		c.buf = c.buf[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
 }
 
 // tlsRecordReader is the socket as TLS sees it during the handshake: a
@@ -213,16 +257,17 @@ type recordConn struct {
 	remoteKey     crypto.PubKey
 	state         network.ConnectionState
 
-	rmu    sync.Mutex
-	open   recordKeys
-	small  []byte  // the idle read buffer
-	pooled *[]byte // a larger read buffer from readPools, while in use
-	class  int     // buf's index in readBufSizes
-	buf    []byte  // small or *pooled
-	r, w   int     // buf[r:w] is read from the socket, not yet opened
-	full   bool    // the last read filled buf: more is likely waiting
-	plain  []byte  // opened plaintext a Read has not yet taken, in buf
-	rerr   error
+	rmu     sync.Mutex
+	refusal *tlsRefusal // a client's, until the first record
+	open    recordKeys
+	small   []byte  // the idle read buffer
+	pooled  *[]byte // a larger read buffer from readPools, while in use
+	class   int     // buf's index in readBufSizes
+	buf     []byte  // small or *pooled
+	r, w    int     // buf[r:w] is read from the socket, not yet opened
+	full    bool    // the last read filled buf: more is likely waiting
+	plain   []byte  // opened plaintext a Read has not yet taken, in buf
+	rerr    error
 
 	// Writes: parts are sealed, under wmu, onto a queue of batches that
 	// Flush writes, under smu, so sealing never waits for the socket.
@@ -326,7 +371,7 @@ func (c *recordConn) nextRecord() (n int, ok bool, err error) {
 		if c.w-c.r < recordHeaderLen {
 			return 0, false, nil
 		}
-		size, err := recordSize(c.buf[c.r : c.r+recordHeaderLen])
+		size, err := c.recordSize(c.buf[c.r : c.r+recordHeaderLen])
 		if err != nil {
 			return 0, false, err
 		}
@@ -427,7 +472,7 @@ func (c *recordConn) Write(p []byte) (int, error) {
 }
 
 // errDeadlinePassed is a write begun past its deadline: nothing was taken.
-var errDeadlinePassed = fmt.Errorf("node: records: write deadline passed: %w", os.ErrDeadlineExceeded)
+var errDeadlinePassed = fmt.Errorf("node: write deadline passed: %w", os.ErrDeadlineExceeded)
 
 // SetDeadline sets both deadlines.
 func (c *recordConn) SetDeadline(t time.Time) error {
@@ -620,7 +665,7 @@ func (c *recordConn) openRecord(p []byte) (n int, ok bool, err error) {
 			return 0, false, nil
 		}
 		hdr := c.buf[c.r : c.r+recordHeaderLen]
-		size, err := recordSize(hdr)
+		size, err := c.recordSize(hdr)
 		if err != nil {
 			return 0, false, err
 		}
@@ -652,6 +697,21 @@ func (c *recordConn) openRecord(p []byte) (n int, ok bool, err error) {
 		c.plain = plain[n:]
 		return n, true, nil
 	}
+}
+
+// recordSize is recordSize, and for a client whose first record is a TLS
+// record (a server refusing its certificate sends an alert), TLS's reading
+// of it. c.rmu is held.
+func (c *recordConn) recordSize(hdr []byte) (int, error) {
+	size, err := recordSize(hdr)
+	t := c.refusal
+	c.refusal = nil
+	if err != nil && t != nil && (hdr[0] == tlsAlert || hdr[0] == tlsApplicationData) {
+		if terr := t.read(c.buf[c.r:c.w]); terr != nil {
+			err = fmt.Errorf("%w: %w", err, terr)
+		}
+	}
+	return size, err
 }
 
 // recordSize checks a record header and returns the length of the sealed

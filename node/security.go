@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -56,16 +57,54 @@ func (t *batchedTLS) SecureOutbound(ctx context.Context, insecure net.Conn, p pe
 }
 
 // batchedConn is a TLS connection whose Write sends its records in one
-// write to the socket.
+// write to the socket. A Write begun past its write deadline takes
+// nothing; one the deadline cuts short has handed all its records to the
+// batch, returns len(p) with the timeout, and what the socket did not
+// take goes out first with the next write.
 type batchedConn struct {
 	sec.SecureConn
 	bc *batchConn
+
+	dmu       sync.Mutex
+	wdeadline time.Time
+}
+
+// SetDeadline sets both deadlines.
+func (c *batchedConn) SetDeadline(t time.Time) error {
+	c.setWriteDeadline(t)
+	return c.SecureConn.SetDeadline(t)
+}
+
+// SetWriteDeadline bounds writes.
+func (c *batchedConn) SetWriteDeadline(t time.Time) error {
+	c.setWriteDeadline(t)
+	return c.SecureConn.SetWriteDeadline(t)
+}
+
+func (c *batchedConn) setWriteDeadline(t time.Time) {
+	c.dmu.Lock()
+	c.wdeadline = t
+	c.dmu.Unlock()
+}
+
+func (c *batchedConn) deadlinePassed() bool {
+	c.dmu.Lock()
+	defer c.dmu.Unlock()
+	return !c.wdeadline.IsZero() && !time.Now().Before(c.wdeadline)
 }
 
 func (c *batchedConn) Write(p []byte) (int, error) {
+	if c.deadlinePassed() {
+		return 0, errDeadlinePassed
+	}
 	c.bc.begin()
 	n, err := c.SecureConn.Write(p)
 	if ferr := c.bc.end(); err == nil && ferr != nil {
+		if isTimeout(ferr) {
+			// Every record of p is in the batch; what the socket did not
+			// take goes out first with the next write.
+			return n, ferr
+		}
 		return 0, ferr
 	}
 	return n, err
@@ -74,6 +113,9 @@ func (c *batchedConn) Write(p []byte) (int, error) {
 // WriteFrames writes muxer frames' headers and bodies in one batch: one
 // system call, no copy of a body before encryption.
 func (c *batchedConn) WriteFrames(parts ...[]byte) error {
+	if c.deadlinePassed() {
+		return errDeadlinePassed
+	}
 	c.bc.begin()
 	var err error
 	for _, p := range parts {
@@ -99,14 +141,17 @@ var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, 256<<10); retur
 // to end writes it. TLS writes only under its own write lock, and records
 // written from elsewhere meanwhile (a key update answered by a reader, an
 // alert) join the open batch in order, so the byte stream is unchanged. A
-// failed write is final: every later write returns its error, since TLS
-// already counted the lost records as sent.
+// batch whose write a deadline cuts short keeps what the socket did not
+// take, written first by the next write; any other failed write is final:
+// every later write returns its error, since TLS already counted the lost
+// records as sent.
 type batchConn struct {
 	net.Conn
 
 	mu   sync.Mutex
 	open int
 	buf  *[]byte
+	off  int // buf[:off] is written
 	err  error
 }
 
@@ -121,7 +166,9 @@ func (c *batchConn) end() error {
 	defer c.mu.Unlock()
 	c.open--
 	if c.open == 0 {
-		c.flushLocked()
+		if err := c.flushLocked(); err != nil {
+			return err
+		}
 	}
 	return c.err
 }
@@ -133,16 +180,16 @@ func (c *batchConn) Write(p []byte) (int, error) {
 		return 0, c.err
 	}
 	if c.open == 0 {
-		if c.flushLocked(); c.err != nil {
-			return 0, c.err
+		if err := c.flushLocked(); err != nil {
+			return 0, err
 		}
 		n, err := c.Conn.Write(p)
 		c.err = err
 		return n, err
 	}
 	if c.buf != nil && len(*c.buf)+len(p) > maxBatch {
-		if c.flushLocked(); c.err != nil {
-			return 0, c.err
+		if err := c.flushLocked(); err != nil && !isTimeout(err) {
+			return 0, err
 		}
 	}
 	if c.buf == nil {
@@ -152,17 +199,24 @@ func (c *batchConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// flushLocked writes the gathered bytes; c.mu is held.
-func (c *batchConn) flushLocked() {
-	if c.buf == nil {
-		return
+// flushLocked writes the gathered bytes; c.mu is held. A timeout keeps
+// what was not written for the next flush.
+func (c *batchConn) flushLocked() error {
+	if c.buf == nil || c.err != nil {
+		return c.err
 	}
-	if c.err == nil {
-		_, c.err = c.Conn.Write(*c.buf)
+	n, err := c.Conn.Write((*c.buf)[c.off:])
+	c.off += n
+	if err != nil {
+		if isTimeout(err) {
+			return err
+		}
+		c.err = err
 	}
 	*c.buf = (*c.buf)[:0]
 	if cap(*c.buf) <= maxBatch+64<<10 {
 		batchPool.Put(c.buf)
 	}
-	c.buf = nil
+	c.buf, c.off = nil, 0
+	return c.err
 }

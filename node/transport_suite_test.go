@@ -488,14 +488,6 @@ func caseServerWantsOther(t *testing.T, v secVariant) {
 		t.Fatalf("client's Read: %d bytes, %v; want the server's refusal", n, err)
 	}
 	if !strings.Contains(err.Error(), "tls: bad certificate") {
-		if v.name == "records" {
-			// Issue #18, reported: the record connection has dropped
-			// TLS's state when the server's alert arrives (encrypted, as
-			// application data), so it says the peer refused the
-			// handshake but not why. Remove this skip once it reads the
-			// alert.
-			t.Skipf("the refusal comes without TLS's reason: %v", err)
-		}
 		t.Fatalf("client's Read: %v; want the server's bad certificate alert", err)
 	}
 }
@@ -1137,13 +1129,6 @@ func caseWriteCutShort(t *testing.T, v secVariant) {
 	s.client.Close()
 	r := <-read
 	intact := bytes.Equal(r.got, stream[:len(r.got)])
-	if v.name == "batchedTLS" && intact && len(r.got) > reported {
-		// Issue #18, reported: when the socket write of a batch times out
-		// part way, batchedConn.Write returns 0 though whole records of
-		// the batch reached the peer; crypto/tls counts the records it
-		// wrote. Remove this skip once it does too.
-		t.Skipf("the peer read %d bytes, the Writes reported %d: a cut batch reports none of what it sent", len(r.got), reported)
-	}
 	if len(r.got) != reported || !intact {
 		t.Fatalf("the peer read %d bytes (intact %v), then %v; the Writes reported %d (the later Write: %d, %v)",
 			len(r.got), bytes.Equal(r.got, stream[:len(r.got)]), r.err, reported, n, err)
