@@ -266,6 +266,7 @@ type recordConn struct {
 	buf     []byte  // small or *pooled
 	r, w    int     // buf[r:w] is read from the socket, not yet opened
 	full    bool    // the last read filled buf: more is likely waiting
+	refill  int     // class of the buffer a full last read filled, if emptied since
 	plain   []byte  // opened plaintext a Read has not yet taken, in buf
 	rerr    error
 
@@ -746,6 +747,9 @@ func (c *recordConn) fill() error {
 		need += size
 	}
 	class := readBufFor(c.class, arrived, need, c.full)
+	if c.full && c.refill > class {
+		class = c.refill // the buffer the last read filled, given back empty
+	}
 	if class != c.class || c.r+need > len(c.buf) {
 		c.resize(class)
 	}
@@ -808,12 +812,17 @@ func (c *recordConn) resize(class int) {
 }
 
 // release returns a pooled buffer once everything in it has been read
-// out, and empties the buffer. c.rmu is held.
+// out, and empties the buffer; if the last read filled it, the next read
+// takes one of its size again (refill). c.rmu is held.
 func (c *recordConn) release() {
 	if c.r != c.w || len(c.plain) > 0 {
 		return
 	}
 	c.r, c.w = 0, 0
+	c.refill = 0
+	if c.full {
+		c.refill = c.class
+	}
 	if c.pooled != nil {
 		readPools[c.class].Put(c.pooled)
 		c.pooled, c.buf, c.class = nil, c.small, 0

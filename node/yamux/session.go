@@ -468,7 +468,7 @@ func (s *Session) writeFrame(h header, body []byte, deadline <-chan struct{}) er
 // (after what pending holds, to keep the order), elsewhere a copy into
 // pending. It waits, until deadline or the session's end, while maxQueued
 // bytes are queued.
-func (s *Session) queueData(h header, body []byte, deadline <-chan struct{}) error {
+func (s *Session) queueData(h header, body []byte, deadline <-chan struct{}, at time.Time) error {
 	frames := (len(body) + int(s.cfg.MaxMessageSize) - 1) / int(s.cfg.MaxMessageSize)
 	n := frames*headerSize + len(body)
 	for {
@@ -511,6 +511,17 @@ func (s *Session) queueData(h header, body []byte, deadline <-chan struct{}) err
 			}
 		}
 		if ok && !s.writing && !s.flusher {
+			if s.fq != nil && err == nil {
+				// Nobody writes: write the queue here, as far as the
+				// deadline lets us.
+				select {
+				case s.wlock <- struct{}{}:
+					s.writing = true
+					s.qmu.Unlock()
+					return s.flushUntil(at)
+				default:
+				}
+			}
 			s.flusher = true
 			s.flushers.Add(1)
 			go s.flush()
@@ -530,6 +541,44 @@ func (s *Session) queueData(h header, body []byte, deadline <-chan struct{}) err
 			return ErrTimeout
 		}
 	}
+}
+
+// flushUntil writes what the FrameQueuer holds, and then what was queued
+// meanwhile, as the write lock's holder, until at (a stream's write
+// deadline): a write that at cuts short leaves the rest on the
+// connection's queue for a flusher to write, and returns nil, since the
+// frames are the connection's now. The write lock is held (and given
+// back).
+func (s *Session) flushUntil(at time.Time) error {
+	limit := time.Now().Add(s.cfg.ConnectionWriteTimeout)
+	cut := at.Before(limit)
+	if !cut {
+		at = limit
+	}
+	s.writeDeadline = at
+	err := s.conn.SetWriteDeadline(at)
+	if err == nil {
+		err = s.fq.Flush()
+	}
+	notify(s.drained)
+	if err != nil && cut && errors.Is(err, os.ErrDeadlineExceeded) {
+		s.qmu.Lock()
+		s.writing = false
+		if !s.flusher && !s.qclosed {
+			s.flusher = true
+			s.flushers.Add(1)
+			go s.flush()
+		}
+		s.qmu.Unlock()
+		<-s.wlock
+		return nil
+	}
+	err = s.drain(err)
+	<-s.wlock
+	if err != nil {
+		return s.writeFailed(err)
+	}
+	return nil
 }
 
 // frameParts lists, for a FrameWriter, the queued small frames (if any)
@@ -560,7 +609,7 @@ const maxPending = 64 << 10
 
 // maxQueued bounds the bytes queued with data frames of Writes that have
 // a deadline (queueData): beyond it they wait for the queue to drain.
-const maxQueued = 256 << 10
+const maxQueued = 512 << 10
 
 // freePending is how much of pending is not charged to the resource
 // scope: what any busy session queues, and room for a reset however

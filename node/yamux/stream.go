@@ -309,14 +309,14 @@ func (st *Stream) write(b []byte) (int, error) {
 	}
 	st.sendWindow -= n
 	flags := st.takeFlags()
-	dl, guarded := st.writeDeadline.ch, st.writeDeadline.armed
+	dl, guarded, at := st.writeDeadline.ch, st.writeDeadline.armed, st.writeDeadline.at
 	st.mu.Unlock()
 	h := header{typ: typeData, flags: flags, stream: st.id, length: n}
 	var err error
 	if guarded {
 		// With a deadline: queued, so the Write never waits on a
 		// connection write it cannot interrupt.
-		err = st.s.queueData(h, b[:n], dl)
+		err = st.s.queueData(h, b[:n], dl, at)
 	} else {
 		err = st.s.writeFrame(h, b[:n], dl)
 	}
@@ -666,6 +666,7 @@ type deadline struct {
 	timer *time.Timer   // closes ch when it fires
 	ch    chan struct{} // the timer's channel
 	armed bool          // the timer is running
+	at    time.Time     // when, while armed
 }
 
 func (d *deadline) set(t time.Time) {
@@ -678,6 +679,7 @@ func (d *deadline) set(t time.Time) {
 	if isClosed(d.ch) { // passed: a new deadline needs a new channel
 		d.timer, d.ch = nil, nil
 	}
+	d.at = t
 	if t.IsZero() {
 		return // an open channel with a stopped timer never closes
 	}
