@@ -277,7 +277,7 @@ type recordConn struct {
 	queue     []queuedBatch
 	unsent    int // sealed bytes in queue
 	werr      error
-	wdeadline time.Time
+	wdeadline writeDeadline
 	smu       sync.Mutex
 }
 
@@ -349,8 +349,15 @@ func (c *recordConn) Readable() (int, error) {
 	if len(c.plain) > 0 {
 		return len(c.plain), nil
 	}
+	return c.untilRecord(c.nextRecord)
+}
+
+// untilRecord calls next until it finds a record (ok), reading from the
+// socket whenever it needs more bytes. A timeout leaves the connection
+// usable; any other failure is final. c.rmu is held.
+func (c *recordConn) untilRecord(next func() (n int, ok bool, err error)) (int, error) {
 	for c.rerr == nil {
-		if n, ok, err := c.nextRecord(); err != nil {
+		if n, ok, err := next(); err != nil {
 			c.rerr = err
 		} else if ok {
 			return n, nil
@@ -475,23 +482,36 @@ func (c *recordConn) Write(p []byte) (int, error) {
 // errDeadlinePassed is a write begun past its deadline: nothing was taken.
 var errDeadlinePassed = fmt.Errorf("node: write deadline passed: %w", os.ErrDeadlineExceeded)
 
+// writeDeadline keeps a connection's write deadline, so that a write
+// begun past it can take nothing (the socket knows it too).
+type writeDeadline struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (d *writeDeadline) set(t time.Time) {
+	d.mu.Lock()
+	d.t = t
+	d.mu.Unlock()
+}
+
+func (d *writeDeadline) passed() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return !d.t.IsZero() && !time.Now().Before(d.t)
+}
+
 // SetDeadline sets both deadlines.
 func (c *recordConn) SetDeadline(t time.Time) error {
-	c.setWriteDeadline(t)
+	c.wdeadline.set(t)
 	return c.Conn.SetDeadline(t)
 }
 
 // SetWriteDeadline bounds writes: one begun past it takes nothing, one it
 // cuts short keeps what it did not send queued.
 func (c *recordConn) SetWriteDeadline(t time.Time) error {
-	c.setWriteDeadline(t)
+	c.wdeadline.set(t)
 	return c.Conn.SetWriteDeadline(t)
-}
-
-func (c *recordConn) setWriteDeadline(t time.Time) {
-	c.wmu.Lock()
-	c.wdeadline = t
-	c.wmu.Unlock()
 }
 
 // WriteFrames sends muxer frames' headers and bodies, and anything queued
@@ -502,10 +522,7 @@ func (c *recordConn) setWriteDeadline(t time.Time) {
 // write (yamux.FrameQueuer); any other failure is final, since part of a
 // record may have gone.
 func (c *recordConn) WriteFrames(parts ...[]byte) error {
-	c.wmu.Lock()
-	passed := !c.wdeadline.IsZero() && !time.Now().Before(c.wdeadline)
-	c.wmu.Unlock()
-	if passed {
+	if c.wdeadline.passed() {
 		return errDeadlinePassed
 	}
 	if _, err := c.QueueFrames(parts...); err != nil {
@@ -641,19 +658,7 @@ func (c *recordConn) Read(p []byte) (int, error) {
 		c.release()
 		return n, nil
 	}
-	for c.rerr == nil {
-		if n, ok, err := c.openRecord(p); err != nil {
-			c.rerr = err
-		} else if ok {
-			return n, nil
-		} else if err := c.fill(); err != nil {
-			if !isTimeout(err) {
-				c.rerr = err
-			}
-			return 0, err
-		}
-	}
-	return 0, c.rerr
+	return c.untilRecord(func() (int, bool, error) { return c.openRecord(p) })
 }
 
 // openRecord opens the next record if the buffer holds all of it: into p

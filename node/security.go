@@ -65,36 +65,23 @@ type batchedConn struct {
 	sec.SecureConn
 	bc *batchConn
 
-	dmu       sync.Mutex
-	wdeadline time.Time
+	wdeadline writeDeadline
 }
 
 // SetDeadline sets both deadlines.
 func (c *batchedConn) SetDeadline(t time.Time) error {
-	c.setWriteDeadline(t)
+	c.wdeadline.set(t)
 	return c.SecureConn.SetDeadline(t)
 }
 
 // SetWriteDeadline bounds writes.
 func (c *batchedConn) SetWriteDeadline(t time.Time) error {
-	c.setWriteDeadline(t)
+	c.wdeadline.set(t)
 	return c.SecureConn.SetWriteDeadline(t)
 }
 
-func (c *batchedConn) setWriteDeadline(t time.Time) {
-	c.dmu.Lock()
-	c.wdeadline = t
-	c.dmu.Unlock()
-}
-
-func (c *batchedConn) deadlinePassed() bool {
-	c.dmu.Lock()
-	defer c.dmu.Unlock()
-	return !c.wdeadline.IsZero() && !time.Now().Before(c.wdeadline)
-}
-
 func (c *batchedConn) Write(p []byte) (int, error) {
-	if c.deadlinePassed() {
+	if c.wdeadline.passed() {
 		return 0, errDeadlinePassed
 	}
 	c.bc.begin()
@@ -113,7 +100,7 @@ func (c *batchedConn) Write(p []byte) (int, error) {
 // WriteFrames writes muxer frames' headers and bodies in one batch: one
 // system call, no copy of a body before encryption.
 func (c *batchedConn) WriteFrames(parts ...[]byte) error {
-	if c.deadlinePassed() {
+	if c.wdeadline.passed() {
 		return errDeadlinePassed
 	}
 	c.bc.begin()

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"sync"
 	"testing"
 
@@ -167,5 +168,114 @@ func TestBatchConn(t *testing.T) {
 	fc.fail = nil
 	if _, err := c.Write([]byte("later")); !errors.Is(err, boom) {
 		t.Fatalf("write after a failure: %v", err)
+	}
+}
+
+// countConn counts the writes to a socket.
+type countConn struct {
+	net.Conn
+	mu     sync.Mutex
+	writes int
+}
+
+func (c *countConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.writes++
+	c.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+func (c *countConn) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.writes
+}
+
+// A batched TLS Write of 64 KiB (four TLS records) and a WriteFrames of
+// several parts each reach the socket as one write, and arrive whole.
+func TestBatchedTLSWritesOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ct, err := newBatchedTLS(libp2ptls.ID, key(40).Libp2p(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := newBatchedTLS(libp2ptls.ID, key(41).Libp2p(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 64<<10+300)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		raw, err := ln.Accept()
+		if err != nil {
+			got <- nil
+			return
+		}
+		c, err := st.SecureInbound(context.Background(), raw, "")
+		if err != nil {
+			raw.Close()
+			got <- nil
+			return
+		}
+		defer c.Close()
+		b := make([]byte, 2*len(data))
+		_, err = io.ReadFull(c, b)
+		if err != nil {
+			b = nil
+		}
+		got <- b
+	}()
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := &countConn{Conn: raw}
+	c, err := ct.SecureOutbound(context.Background(), cc, key(41).PublicKey().PeerID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	before := cc.count()
+	if n, err := c.Write(data); err != nil || n != len(data) {
+		t.Fatalf("Write: %d, %v", n, err)
+	}
+	if writes := cc.count() - before; writes != 1 {
+		t.Fatalf("a 64 KiB Write took %d socket writes, want 1", writes)
+	}
+	before = cc.count()
+	if err := c.(yamux.FrameWriter).WriteFrames(data[:12], data[12:40000], data[40000:]); err != nil {
+		t.Fatal(err)
+	}
+	if writes := cc.count() - before; writes != 1 {
+		t.Fatalf("WriteFrames of three parts took %d socket writes, want 1", writes)
+	}
+	if b := <-got; !bytes.Equal(b, append(append([]byte(nil), data...), data...)) {
+		t.Fatal("the peer read other bytes than were written")
+	}
+}
+
+// A batch whose socket write a deadline cuts short keeps what the socket
+// did not take, and the next write sends it first: nothing is lost, and
+// the connection goes on.
+func TestBatchConnResumesAfterTimeout(t *testing.T) {
+	cut := &cutConn{cut: 3}
+	c := &batchConn{Conn: cut}
+	c.begin()
+	c.Write([]byte("abcdef"))
+	if err := c.end(); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("end: %v, want the timeout", err)
+	}
+	if _, err := c.Write([]byte("gh")); err != nil {
+		t.Fatalf("write after the timeout: %v", err)
+	}
+	if got := cut.out.String(); got != "abcdefgh" {
+		t.Fatalf("the socket got %q, want abcdefgh", got)
 	}
 }
