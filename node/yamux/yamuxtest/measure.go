@@ -18,13 +18,25 @@ import (
 
 // heapInUse is the live heap after two collections (the second empties
 // the sync.Pools' victim caches, so pooled buffers nobody holds are not
-// counted).
+// counted), once it is steady: the victim may still be working through
+// frames it has read (a record connection buffers 256 KiB of them), and
+// what it allocates meanwhile is not what it holds. It takes the smaller of
+// two readings 64 KiB apart at most, or after about a second the last.
 func heapInUse() int64 {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return int64(ms.HeapAlloc)
+	prev := int64(-1)
+	for range 50 {
+		runtime.GC()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		cur := int64(ms.HeapAlloc)
+		if prev >= 0 && cur-prev < 64<<10 && prev-cur < 64<<10 {
+			return min(cur, prev)
+		}
+		prev = cur
+		time.Sleep(20 * time.Millisecond)
+	}
+	return prev
 }
 
 // mib formats a byte count.
