@@ -481,9 +481,21 @@ func (s *Session) queueData(h header, body []byte, deadline <-chan struct{}, at 
 		if s.fq != nil {
 			queued += s.fq.Unsent()
 		}
-		// Charged to the scope; one batch on an empty queue goes even if
-		// the scope refuses, so that a Write makes progress.
-		ok := queued < maxQueued && s.chargeLocked(queued+n) || queued == 0
+		// When nobody writes, this Write writes the connection's queue
+		// itself (flushUntil): what it queues is held only while it
+		// writes, as an unqueued Write holds its slice, and is charged
+		// only if its deadline leaves some of it queued.
+		owner := false
+		if s.fq != nil && !s.writing && !s.flusher {
+			select {
+			case s.wlock <- struct{}{}:
+				owner, s.writing = true, true
+			default:
+			}
+		}
+		// Otherwise charged to the scope; one batch on an empty queue goes
+		// even if the scope refuses, so that a Write makes progress.
+		ok := owner || queued < maxQueued && s.chargeLocked(queued+n) || queued == 0
 		var err error
 		if ok && s.fq != nil {
 			_, err = s.takePendingLocked()
@@ -510,18 +522,18 @@ func (s *Session) queueData(h header, body []byte, deadline <-chan struct{}, at 
 				h.flags = 0
 			}
 		}
-		if ok && !s.writing && !s.flusher {
-			if s.fq != nil && err == nil {
-				// Nobody writes: write the queue here, as far as the
-				// deadline lets us.
-				select {
-				case s.wlock <- struct{}{}:
-					s.writing = true
-					s.qmu.Unlock()
-					return s.flushUntil(at)
-				default:
-				}
+		if owner {
+			s.qmu.Unlock()
+			if err != nil {
+				s.qmu.Lock()
+				s.writing = false
+				s.qmu.Unlock()
+				<-s.wlock
+				return s.writeFailed(err)
 			}
+			return s.flushUntil(at)
+		}
+		if ok && !s.writing && !s.flusher {
 			s.flusher = true
 			s.flushers.Add(1)
 			go s.flush()
@@ -563,6 +575,7 @@ func (s *Session) flushUntil(at time.Time) error {
 	notify(s.drained)
 	if err != nil && cut && errors.Is(err, os.ErrDeadlineExceeded) {
 		s.qmu.Lock()
+		s.chargeLocked(len(s.pending) + s.fq.Unsent()) // what stays queued
 		s.writing = false
 		if !s.flusher && !s.qclosed {
 			s.flusher = true
