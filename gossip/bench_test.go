@@ -18,6 +18,8 @@ import (
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	cryptopb "github.com/libp2p/go-libp2p/core/crypto/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/cybertensor/cybertensor/node"
@@ -44,6 +46,15 @@ func BenchmarkGossipSwarm(b *testing.B) {
 	for _, n := range sizes {
 		for _, router := range []string{"default", "ours"} {
 			b.Run(fmt.Sprintf("n=%d/%s", n, router), func(b *testing.B) {
+				if router == "default" {
+					// The baseline is go-libp2p as it comes: its own
+					// secp256k1 keys and verification, not the faster ones
+					// package node registers for the process. No host
+					// runs while the unmarshaller is swapped.
+					ours := crypto.PubKeyUnmarshallers[cryptopb.KeyType_Secp256k1]
+					crypto.PubKeyUnmarshallers[cryptopb.KeyType_Secp256k1] = crypto.UnmarshalSecp256k1PublicKey
+					defer func() { crypto.PubKeyUnmarshallers[cryptopb.KeyType_Secp256k1] = ours }()
+				}
 				benchSwarm(b, n, router == "ours", nil)
 			})
 		}
