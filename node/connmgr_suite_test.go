@@ -798,7 +798,7 @@ func TestConnManagerTrimsRealConnectionsAgainstBasicConnMgr(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			hub, err := buildHost(DefaultTestConfig(key(70+10*i)), s.cm, rm)
+			hub, err := buildHost(DefaultTestConfig(key(70+10*i)), s.cm, rm, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

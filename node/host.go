@@ -62,7 +62,7 @@ func (h *builtHost) Close() error {
 
 // buildHost assembles and starts the host. It owns cm and rm from the
 // start: on error they are closed with everything else built so far.
-func buildHost(cfg Config, cm connmgr.ConnManager, rm network.ResourceManager) (_ *builtHost, err error) {
+func buildHost(cfg Config, cm connmgr.ConnManager, rm network.ResourceManager, gater connmgr.ConnectionGater) (_ *builtHost, err error) {
 	// Until the basic host exists, undo holds what to close on error, in
 	// the order to close it.
 	undo := []func() error{cm.Close, rm.Close}
@@ -90,7 +90,7 @@ func buildHost(cfg Config, cm connmgr.ConnManager, rm network.ResourceManager) (
 	}
 
 	var busOpts []eventbus.Option
-	swarmOpts := []swarm.Option{swarm.WithResourceManager(rm)}
+	swarmOpts := []swarm.Option{swarm.WithResourceManager(rm), swarm.WithConnectionGater(gater)}
 	quicOpts := []quicreuse.Option{quicreuse.ConnContext(quicConnContext(rm)), quicreuse.VerifySourceAddress(rm.VerifySourceAddress)}
 	if cfg.Registerer != nil {
 		rcmgr.MustRegisterWith(cfg.Registerer)
@@ -134,7 +134,7 @@ func buildHost(cfg Config, cm connmgr.ConnManager, rm network.ResourceManager) (
 		}
 		secure = slices.Insert(secure, 0, sec.SecureTransport(recordSec))
 	}
-	upgrader, err := tptu.New(secure, muxers, nil, rm, nil)
+	upgrader, err := tptu.New(secure, muxers, nil, rm, gater)
 	if err != nil {
 		return nil, fmt.Errorf("node: upgrader: %w", err)
 	}
@@ -142,7 +142,7 @@ func buildHost(cfg Config, cm connmgr.ConnManager, rm network.ResourceManager) (
 	if err != nil {
 		return nil, fmt.Errorf("node: TCP: %w", err)
 	}
-	quicTransport, err := quic.NewTransport(key, quicConns, nil, nil, rm)
+	quicTransport, err := quic.NewTransport(key, quicConns, nil, gater, rm)
 	if err != nil {
 		return nil, fmt.Errorf("node: QUIC: %w", err)
 	}

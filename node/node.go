@@ -14,6 +14,7 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
@@ -48,8 +49,11 @@ type Config struct {
 	// (nil: no metrics, the cheap default).
 	Registerer prometheus.Registerer
 	// Relay enables circuit relay and hole punching for nodes behind NAT.
-	Relay  bool
-	Logger *slog.Logger
+	Relay bool
+	// Admission bounds what peers not registered on the chain may hold,
+	// once SetRegistered says who is.
+	Admission AdmissionConfig
+	Logger    *slog.Logger
 }
 
 // DefaultConfig listens on all interfaces on random TCP and QUIC ports.
@@ -60,7 +64,8 @@ func DefaultConfig(key *wallet.PrivateKey) Config {
 		SavePeersEvery: time.Minute,
 		LowWater:       100, HighWater: 400, GracePeriod: 20 * time.Second,
 		MaxMemory: 1 << 30, MaxFD: 1024,
-		Logger: slog.Default(),
+		Admission: DefaultAdmissionConfig(),
+		Logger:    slog.Default(),
 	}
 }
 
@@ -86,6 +91,9 @@ func (c Config) validate() error {
 		return errors.New("node: config: MaxMemory >= 16 MiB and MaxFD >= 16")
 	case c.SavePeersEvery <= 0 || c.Logger == nil:
 		return errors.New("node: config: SavePeersEvery > 0 and a Logger")
+	}
+	if err := c.Admission.validate(); err != nil {
+		return err
 	}
 	for _, a := range c.ListenAddrs {
 		if _, err := ma.NewMultiaddr(a); err != nil {
@@ -115,6 +123,7 @@ func WithBootstrap(addrs ...string) Option {
 type Node struct {
 	host.Host
 	cfg Config
+	adm *admission
 	log *slog.Logger
 
 	cancel    context.CancelFunc
@@ -140,17 +149,20 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Node, error) {
 	if cfg.Registerer == nil {
 		rcOpts = append(rcOpts, rcmgr.WithMetricsDisabled())
 	}
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(scaling.Scale(cfg.MaxMemory, cfg.MaxFD)), rcOpts...)
+	limiter := rcmgr.NewFixedLimiter(scaling.Scale(cfg.MaxMemory, cfg.MaxFD))
+	adm := newAdmission(cfg.Admission, limiter.GetSystemLimits().GetConnLimit(network.DirInbound), cm)
+	rm, err := rcmgr.NewResourceManager(newAdmissionLimiter(limiter, adm), rcOpts...)
 	if err != nil {
 		cm.Close()
 		return nil, fmt.Errorf("node: resource manager: %w", err)
 	}
-	h, err := buildHost(cfg, cm, rm)
+	h, err := buildHost(cfg, cm, rm, adm)
 	if err != nil {
 		return nil, err
 	}
+	h.Network().Notify(&network.NotifyBundle{ConnectedF: adm.connected, DisconnectedF: adm.disconnected})
 	nctx, cancel := context.WithCancel(context.Background())
-	n := &Node{Host: h, cfg: cfg, log: cfg.Logger.With("component", "node", "peer", h.ID()), cancel: cancel}
+	n := &Node{Host: h, cfg: cfg, adm: adm, log: cfg.Logger.With("component", "node", "peer", h.ID()), cancel: cancel}
 	var dial []peer.AddrInfo
 	for _, a := range cfg.Bootstrap {
 		info, _ := peer.AddrInfoFromString(a)
@@ -165,6 +177,18 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Node, error) {
 	go n.connectAll(nctx, dial)
 	go n.savePeriodically(nctx)
 	return n, nil
+}
+
+// SetRegistered tells the node who is registered on the chain (the
+// neurons it serves with): registered peers keep the whole of every limit
+// and are protected from connection trims, while every other peer is held
+// to Config.Admission. registered must answer at once (no I/O); it is
+// called as peers connect and open scopes. Until SetRegistered is first
+// called, every peer counts as registered. A peer's per-peer limit is set
+// when the resource manager first sees it and kept while it holds
+// anything. Call it again when the set changes, to move protections.
+func (n *Node) SetRegistered(registered func(peer.ID) bool) {
+	n.adm.setRegistered(registered, n.Network().Peers())
 }
 
 // connectAll dials peers concurrently, each within a bounded time.
