@@ -98,6 +98,10 @@ type Swarm struct {
 	libs  []*knowledge.Library
 
 	fetched atomic.Int64 // announced objects fetched and learned
+
+	// registered is the subnet's hotkeys, which the host (if it is a
+	// registrar) gives the whole of its limits.
+	registered registeredHotkeys
 }
 
 // JoinSwarm puts the neuron on host h (identity hot) into netuid's swarm:
@@ -281,6 +285,9 @@ func (s *Swarm) connectAxons(ctx context.Context) {
 	if err != nil {
 		s.log.Debug("metagraph unavailable for discovery", "err", err)
 		return
+	}
+	if r, ok := s.h.(registrar); ok && s.registered.update(mg) {
+		r.SetRegistered(s.registered.registered)
 	}
 	var infos []peer.AddrInfo
 	for _, a := range mg.Axons {
