@@ -11,12 +11,23 @@
 //
 // It bounds its resources with the resource manager's explicit limits
 // (scaled from MaxMemory and MaxFD) and its connections with the
-// connection manager (low/high water), optionally relays and punches holes
-// through NATs, and registers libp2p's Prometheus collectors only when
-// given a registerer (metrics cost CPU). It saves its peers to
-// peers.json in its data directory, periodically and on Close, and redials
-// them at start, so a restarted neuron rejoins without bootstrap. Close
-// stops every goroutine the node started.
+// connection manager (low/high water). Anyone can make a key and dial a
+// neuron, so once told who is registered on the chain (SetRegistered; the
+// neuron package tells it the subnet's hotkeys) it holds to this: what a
+// peer that is not registered can make it hold is bounded per peer and in
+// total, and registered neurons keep a reserved share of every limit
+// (admission.go: an unregistered peer gets one inbound connection, 16
+// inbound streams and 8 MiB; together such peers hold at most half the
+// inbound connections, the one idle longest giving way to a newcomer;
+// registered peers are protected from trims). The protocols' servers
+// bound what they hold per peer on top of that.
+//
+// It optionally relays and punches holes through NATs, and registers
+// libp2p's Prometheus collectors only when given a registerer (metrics cost
+// CPU). It saves its peers to peers.json in its data directory,
+// periodically and on Close, and redials them at start, so a restarted
+// neuron rejoins without bootstrap. Close stops every goroutine the node
+// started.
 //
 // The host is assembled from go-libp2p's parts directly (host.go) rather
 // than by libp2p.New, whose dependency-injection graph stays alive with the
