@@ -39,8 +39,20 @@ type Config struct {
 	// ReprovideEvery is how often pinned objects are provided again on the
 	// DHT (provider records expire); 0 disables it.
 	ReprovideEvery time.Duration
-	// MaxStreams bounds the transfer streams served at once.
+	// MaxStreams bounds the transfer streams a library holds at once:
+	// those being served and those waiting for a request.
 	MaxStreams int
+	// MaxStreamsPerPeer bounds those of any one peer.
+	MaxStreamsPerPeer int
+	// ReservedStreams of MaxStreams are kept for registered neurons
+	// (WithRegistry): a peer not registered gets a stream only while more
+	// than ReservedStreams are free. Without a registry every peer is
+	// alike and nothing is reserved.
+	ReservedStreams int
+	// ReadTimeout bounds how long a served stream waits for a request
+	// (its first or its next) and how long a request takes to arrive from
+	// its first byte; a stream that overstays is reset.
+	ReadTimeout time.Duration
 	// OpenTimeout bounds waiting for another process's lock on the store.
 	OpenTimeout time.Duration
 	Logger      *slog.Logger
@@ -61,8 +73,18 @@ func DefaultConfig(dir string) Config {
 		FindTimeout:    30 * time.Second,
 		ReprovideEvery: 12 * time.Hour,
 		MaxStreams:     64,
-		OpenTimeout:    time.Second,
-		Logger:         slog.Default(),
+		// A fetch uses one stream per provider: 8 leave room for a
+		// neuron's concurrent fetches, and it takes 6 peers, not one, to
+		// fill the 48 streams that unregistered peers may hold together.
+		MaxStreamsPerPeer: 8,
+		ReservedStreams:   16,
+		// A client writes its request as it opens a stream and the next
+		// ones before the answers to the last arrive (the reference client
+		// keeps two windows requested): 10 s is ample, as for queries
+		// (protocol.DefaultServerConfig's ReadTimeout).
+		ReadTimeout: 10 * time.Second,
+		OpenTimeout: time.Second,
+		Logger:      slog.Default(),
 	}
 }
 
@@ -90,7 +112,11 @@ func (c Config) validate() error {
 		return errors.New("knowledge: config: Window must be 1 to MaxWant")
 	case c.MaxProviders < 1 || c.MaxStreams < 1:
 		return errors.New("knowledge: config: MaxProviders and MaxStreams must be positive")
-	case c.RequestTimeout <= 0 || c.FindTimeout <= 0 || c.ReprovideEvery < 0 || c.OpenTimeout <= 0:
+	case c.MaxStreamsPerPeer < 1 || c.MaxStreamsPerPeer > c.MaxStreams:
+		return errors.New("knowledge: config: need 1 <= MaxStreamsPerPeer <= MaxStreams")
+	case c.ReservedStreams < 0 || c.ReservedStreams >= c.MaxStreams:
+		return errors.New("knowledge: config: need 0 <= ReservedStreams < MaxStreams")
+	case c.RequestTimeout <= 0 || c.FindTimeout <= 0 || c.ReprovideEvery < 0 || c.OpenTimeout <= 0 || c.ReadTimeout <= 0:
 		return errors.New("knowledge: config: timeouts must be positive")
 	case c.Logger == nil:
 		return errors.New("knowledge: config: a Logger is required")
@@ -121,6 +147,19 @@ func WithAnnouncer(a Announcer) Option {
 			return errors.New("knowledge: nil Announcer")
 		}
 		l.announcer = a
+		return nil
+	}
+}
+
+// WithRegistry tells registered neurons from other peers: those keep
+// Config.ReservedStreams of the transfer streams for themselves. r is
+// asked only when no unreserved stream is free.
+func WithRegistry(r Registry) Option {
+	return func(l *Library) error {
+		if r == nil {
+			return errors.New("knowledge: nil Registry")
+		}
+		l.registry = r
 		return nil
 	}
 }

@@ -35,6 +35,15 @@
 // Ingest, which keeps them in a remote index so that Search finds what
 // others published and Fetch can get it on demand.
 //
+// Anyone can make a key and open streams, so the server bounds what a
+// peer can make it hold: at most MaxStreams streams at once (being served
+// or waiting for a request), MaxStreamsPerPeer of any one peer, and, told
+// who is registered (WithRegistry), ReservedStreams of them kept for
+// registered neurons. A stream waits at most ReadTimeout for a request,
+// which must arrive whole within ReadTimeout of its first byte; a
+// request's buffer grows as its bytes arrive rather than taking the
+// announced length at once.
+//
 // # Search
 //
 // Search ranks objects by BM25 over title (weight 3), tags (2) and, for

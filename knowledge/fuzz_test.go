@@ -184,3 +184,20 @@ func FuzzReadFrame(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadFrameGrowing checks the server's request reader against
+// readFrame: the same frames, the same refusals.
+func FuzzReadFrameGrowing(f *testing.F) {
+	f.Add([]byte{0x03, 'a', 'b', 'c'})
+	f.Add([]byte{0x80, 0x08, 'a'})
+	f.Add(append([]byte{0xe8, 0x07}, make([]byte, 1000)...))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, max := range []int{64, MaxRequestSize} {
+			want, werr := readFrame(bufio.NewReaderSize(bytes.NewReader(b), 16), max)
+			got, gerr := readFrameGrowing(bufio.NewReaderSize(bytes.NewReader(b), 16), max)
+			if (werr == nil) != (gerr == nil) || !bytes.Equal(got, want) {
+				t.Fatalf("max %d: readFrameGrowing %x (%v), readFrame %x (%v)", max, got, gerr, want, werr)
+			}
+		}
+	})
+}

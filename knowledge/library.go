@@ -32,6 +32,7 @@ type Library struct {
 	routing   Routing
 	announcer Announcer
 	penalizer Penalizer
+	registry  Registry
 
 	repMu      sync.Mutex
 	reputation map[peer.ID]int
@@ -39,7 +40,6 @@ type Library struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	slots  chan struct{} // one per served stream
 	// provides queues fetched objects to advertise: one worker does the
 	// DHT lookups one at a time, however many fetches finish at once.
 	provides  chan cid.Cid
@@ -47,7 +47,8 @@ type Library struct {
 	queued    map[cid.Cid]bool
 	mu        sync.Mutex
 	closed    bool
-	streams   map[network.Stream]struct{}
+	streams   map[network.Stream]struct{} // transfer streams held
+	perPeer   map[peer.ID]int             // of those, by peer, with admissions under way
 	once      sync.Once
 	err       error
 }
@@ -66,7 +67,7 @@ func Open(cfg Config, opts ...Option) (*Library, error) {
 	l := &Library{
 		cfg: cfg, log: cfg.Logger.With("component", "knowledge"), store: st, index: newIndex(),
 		reputation: map[peer.ID]int{}, ctx: ctx, cancel: cancel,
-		slots: make(chan struct{}, cfg.MaxStreams), streams: map[network.Stream]struct{}{},
+		streams: map[network.Stream]struct{}{}, perPeer: map[peer.ID]int{},
 		provides: make(chan cid.Cid, maxQueuedProvides), queued: map[cid.Cid]bool{},
 	}
 	for _, o := range opts {

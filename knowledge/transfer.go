@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"time"
 
@@ -13,79 +12,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
-
-// idleTimeout is how long a served stream may wait for its next request.
-const idleTimeout = 60 * time.Second
-
-// handleStream serves blocks: one Block per wanted CID, request after
-// request, until the client closes the stream.
-func (l *Library) handleStream(st network.Stream) {
-	select {
-	case l.slots <- struct{}{}:
-	default:
-		st.Reset() // over MaxStreams
-		return
-	}
-	defer func() { <-l.slots }()
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		st.Reset()
-		return
-	}
-	l.wg.Add(1)
-	l.streams[st] = struct{}{}
-	l.mu.Unlock()
-	defer l.wg.Done()
-	defer func() {
-		l.mu.Lock()
-		delete(l.streams, st)
-		l.mu.Unlock()
-		st.Close()
-	}()
-	from := st.Conn().RemotePeer()
-	br, bw := bufio.NewReader(st), bufio.NewWriterSize(st, 64<<10)
-	var frame []byte
-	for {
-		st.SetReadDeadline(time.Now().Add(idleTimeout))
-		raw, err := readFrame(br, MaxRequestSize)
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				l.log.Debug("bad request", "from", from, "err", err)
-				st.Reset()
-			}
-			return
-		}
-		want, err := DecodeRequest(raw)
-		if err != nil {
-			l.log.Debug("bad request", "from", from, "err", err)
-			st.Reset()
-			return
-		}
-		st.SetWriteDeadline(time.Now().Add(l.cfg.RequestTimeout))
-		for _, c := range want {
-			// A block's frame is encoded straight from the database and,
-			// when larger than the buffer's room, written unbuffered.
-			frame = l.store.appendFrame(frame[:0], c)
-			if len(frame) > bw.Available() {
-				err = bw.Flush()
-				if err == nil {
-					_, err = st.Write(frame)
-				}
-			} else {
-				_, err = bw.Write(frame)
-			}
-			if err != nil {
-				st.Reset()
-				return
-			}
-		}
-		if err := bw.Flush(); err != nil {
-			st.Reset()
-			return
-		}
-	}
-}
 
 // FetchOption adjusts one fetch.
 type FetchOption func(*fetchOptions)

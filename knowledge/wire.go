@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -177,19 +178,58 @@ func writeFrame(w *bufio.Writer, b []byte) error {
 
 // readFrame reads one varint-framed message of at most max bytes.
 func readFrame(r *bufio.Reader, max int) ([]byte, error) {
-	size, err := binary.ReadUvarint(r)
+	size, err := readFrameLength(r, max)
 	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, io.EOF
-		}
-		return nil, fmt.Errorf("%w: frame length: %v", ErrBadMessage, err)
-	}
-	if size > uint64(max) {
-		return nil, fmt.Errorf("%w: frame of %d bytes exceeds %d", ErrBadMessage, size, max)
+		return nil, err
 	}
 	buf := make([]byte, size)
 	if _, err := io.ReadFull(r, buf); err != nil {
 		return nil, fmt.Errorf("reading a frame: %w", err)
 	}
 	return buf, nil
+}
+
+// growFrom is the room readFrameGrowing starts with.
+const growFrom = 512
+
+// readFrameGrowing reads a frame as readFrame does, for a server reading
+// what any peer sends: its buffer starts at growFrom bytes and doubles as
+// the bytes arrive, so a peer that announces a long frame and sends little
+// of it makes the server hold little more than it sent.
+func readFrameGrowing(r *bufio.Reader, max int) ([]byte, error) {
+	size, err := readFrameLength(r, max)
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 0, min(size, growFrom))
+	for len(buf) < size {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(len(buf), size-len(buf)))
+		}
+		n, err := r.Read(buf[len(buf):min(cap(buf), size)])
+		buf = buf[:len(buf)+n]
+		if err != nil && len(buf) < size {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, fmt.Errorf("reading a frame: %w", err)
+		}
+	}
+	return buf, nil
+}
+
+// readFrameLength reads a frame's length, at most max; io.EOF if the
+// stream ended before it.
+func readFrameLength(r *bufio.Reader, max int) (int, error) {
+	size, err := binary.ReadUvarint(r)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return 0, io.EOF
+		}
+		return 0, fmt.Errorf("%w: frame length: %v", ErrBadMessage, err)
+	}
+	if size > uint64(max) {
+		return 0, fmt.Errorf("%w: frame of %d bytes exceeds %d", ErrBadMessage, size, max)
+	}
+	return int(size), nil
 }
