@@ -85,7 +85,8 @@ func keptForOthers(lib *knowledge.Library, key *wallet.PrivateKey) (uint64, erro
 func (s *Swarm) openLibrary(dir string, key *wallet.PrivateKey, learn Learner, replicate replicaPolicy) (*knowledge.Library, error) {
 	cfg := knowledge.DefaultConfig(dir)
 	cfg.Key, cfg.Logger = key, s.log
-	lib, err := knowledge.Open(cfg, knowledge.WithNetwork(s.h, s.dht), knowledge.WithAnnouncer(gossipAnnouncer{s.gossip}))
+	lib, err := knowledge.Open(cfg, knowledge.WithNetwork(s.h, s.dht), knowledge.WithAnnouncer(gossipAnnouncer{s.gossip}),
+		knowledge.WithRegistry(knowledge.RegistryFunc(s.registered.registered)))
 	if err != nil {
 		return nil, err
 	}
