@@ -79,8 +79,10 @@ type ServerConfig struct {
 	// what a request may ask for.
 	DefaultTimeout time.Duration
 	MaxTimeout     time.Duration
-	// ReadTimeout bounds reading a request; IdleTimeout is how long a
-	// stream may wait for its next request.
+	// ReadTimeout bounds reading each request on a stream, from its first
+	// byte (the stream's first request: from the stream's opening);
+	// IdleTimeout is how long a stream may wait for the first byte of its
+	// next request.
 	ReadTimeout time.Duration
 	IdleTimeout time.Duration
 	// MinStake is the least stake a caller needs (0: any registered caller).
@@ -209,18 +211,16 @@ func (s *Server) handle(st network.Stream) {
 	br := bufio.NewReader(st)
 	bw := bufio.NewWriterSize(st, writeBufSize)
 	for first := true; ; first = false {
-		wait := s.cfg.IdleTimeout
-		if first {
-			wait = s.cfg.ReadTimeout
-		}
-		st.SetReadDeadline(time.Now().Add(wait))
 		if !first {
 			// Between exchanges: a clean end or an idle timeout just ends.
+			st.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
 			if _, err := br.Peek(1); err != nil {
 				return
 			}
 		}
+		// Every request is read within ReadTimeout of its first byte.
 		start := time.Now()
+		st.SetReadDeadline(start.Add(s.cfg.ReadTimeout))
 		raw, err := readFrame(br, MaxRequestSize)
 		if err != nil {
 			s.writeFinal(st, &responder{w: bw}, start, StatusBadRequest, err.Error(), nil, nil)
