@@ -107,7 +107,11 @@ type Result struct {
 	// what the server reported.
 	Latency    time.Duration
 	Processing time.Duration
-	Receipt    *pb.Receipt
+	// Receipt is the server's signed receipt, when one was asked for and
+	// the server's handler answered; refusals before the handler (bad
+	// requests, FORBIDDEN, NOT_FOUND, OVERLOADED, TIMEOUT while queued)
+	// carry none.
+	Receipt *pb.Receipt
 	// Err says why a query failed on this side (unreachable peer, broken
 	// stream, deadline), when it did.
 	Err error

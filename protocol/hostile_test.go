@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multiaddr"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cybertensor/cybertensor/protocol/pb"
@@ -155,5 +157,82 @@ func TestReadTimeoutBoundsEveryRequest(t *testing.T) {
 				t.Errorf("the server read the dripped request for %.1f s, ReadTimeout is %v", held.Seconds(), cfg.ReadTimeout)
 			}
 		})
+	}
+}
+
+// F6 (#19): the server signs no receipt for callers it refuses before the
+// handler, however many ask; receipts are signed for answers the handler
+// gave.
+func TestNoReceiptSignedForRefusals(t *testing.T) {
+	nt := newNet(t, 2)
+	cfg := DefaultServerConfig()
+	cfg.Blacklist = func(_ Caller, r *Request) string {
+		if string(r.Body) == "blocked" {
+			return "blocked body"
+		}
+		return ""
+	}
+	srv := nt.server(0, map[string]Handler{
+		"text.echo": echo,
+		"refuses":   HandlerFunc(func(context.Context, *Request, ResponseWriter) error { return Errorf(StatusBadRequest, "no") }),
+	}, cfg)
+	k, _, err := crypto.GenerateSecp256k1Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostile, err := nt.mn.AddPeer(k, multiaddr.StringCast("/ip4/127.0.0.1/tcp/4999"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nt.mn.LinkAll(); err != nil {
+		t.Fatal(err)
+	}
+	hc, err := NewClient(hostile, DefaultClientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+	const n = 500
+	signed := 0
+	for i := range n {
+		r := hc.Stream(context.Background(), nt.hosts[0].ID(), &pb.Request{RequestId: fmt.Sprint(i), Synapse: "text.echo", Netuid: 1, Body: []byte("x"), WantReceipt: true}, nil)
+		if r.Status != StatusForbidden {
+			t.Fatalf("request %d from an unregistered peer: %v %v", i, r.Status, r.Err)
+		}
+		if r.Receipt != nil && len(r.Receipt.Signature) > 0 {
+			signed++
+		}
+	}
+	t.Logf("%d refused requests from an unregistered peer: %d signed receipts, %d signatures", n, signed, srv.signed.Load())
+	if signed != 0 || srv.signed.Load() != 0 {
+		t.Errorf("%d receipts, %d signatures for %d refused requests", signed, srv.signed.Load(), n)
+	}
+	// A registered caller: refusals before the handler carry no receipt;
+	// what the handler answered, refusals included, is signed.
+	c := nt.client(1)
+	defer c.Close()
+	for _, tc := range []struct {
+		req    *pb.Request
+		status Status
+		signed bool
+	}{
+		{&pb.Request{Synapse: "nope", Netuid: 1}, StatusNotFound, false},
+		{&pb.Request{Synapse: "", Netuid: 1}, StatusBadRequest, false},
+		{&pb.Request{Synapse: "text.echo", Netuid: 1, Body: []byte("blocked")}, StatusForbidden, false},
+		{&pb.Request{Synapse: "text.echo", Netuid: 1, Body: []byte("hi")}, StatusOK, true},
+		{&pb.Request{Synapse: "refuses", Netuid: 1}, StatusBadRequest, true},
+	} {
+		tc.req.WantReceipt, tc.req.TimeoutMs = true, 5000
+		r := c.Stream(context.Background(), nt.hosts[0].ID(), tc.req, nil)
+		if r.Status != tc.status || (r.Receipt != nil) != tc.signed {
+			t.Errorf("%v: %v, receipt %v; want %v, signed %v", tc.req, r.Status, r.Receipt, tc.status, tc.signed)
+			continue
+		}
+		if tc.signed {
+			raw, _ := proto.Marshal(tc.req)
+			if err := CheckReceipt(r.Receipt, raw, r.Body); err != nil {
+				t.Errorf("%v: %v", tc.req, err)
+			}
+		}
 	}
 }

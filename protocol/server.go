@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -121,6 +122,7 @@ type Server struct {
 	log      *slog.Logger
 	handlers map[string]Handler
 	sched    *scheduler
+	signed   atomic.Int64 // receipts signed
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -223,7 +225,7 @@ func (s *Server) handle(st network.Stream) {
 		st.SetReadDeadline(start.Add(s.cfg.ReadTimeout))
 		raw, err := readFrame(br, MaxRequestSize)
 		if err != nil {
-			s.writeFinal(st, &responder{w: bw}, start, StatusBadRequest, err.Error(), nil, nil)
+			s.writeFinal(st, &responder{w: bw}, start, StatusBadRequest, err.Error(), nil, nil, false)
 			return
 		}
 		if !s.serveOne(st, bw, raw, start) {
@@ -233,10 +235,11 @@ func (s *Server) handle(st network.Stream) {
 	}
 }
 
-// writeFinal writes an exchange's last frame.
-func (s *Server) writeFinal(st network.Stream, out *responder, start time.Time, status Status, msg string, raw []byte, req *pb.Request) {
+// writeFinal writes an exchange's last frame, with a signed receipt if
+// sign is set and the request asked for one.
+func (s *Server) writeFinal(st network.Stream, out *responder, start time.Time, status Status, msg string, raw []byte, req *pb.Request, sign bool) {
 	resp := &pb.Response{Status: status, Message: msg, ProcessingUs: uint64(time.Since(start).Microseconds())}
-	if req != nil && req.WantReceipt {
+	if sign && req != nil && req.WantReceipt {
 		h := out.hash
 		if h == nil {
 			h = sha256.New()
@@ -254,16 +257,18 @@ func (s *Server) writeFinal(st network.Stream, out *responder, start time.Time, 
 }
 
 // serveOne answers one request; it returns whether the stream can carry
-// another exchange.
+// another exchange. Only answers the handler gave carry a signed receipt:
+// refusals before it do not.
 func (s *Server) serveOne(st network.Stream, bw *bufio.Writer, raw []byte, start time.Time) bool {
 	out := &responder{w: bw}
 	var req pb.Request
 	if err := proto.Unmarshal(raw, &req); err != nil {
-		s.writeFinal(st, out, start, StatusBadRequest, "malformed request: "+err.Error(), nil, nil)
+		s.writeFinal(st, out, start, StatusBadRequest, "malformed request: "+err.Error(), nil, nil, false)
 		return false
 	}
+	handled := false
 	finish := func(status Status, msg string) bool {
-		s.writeFinal(st, out, start, status, msg, raw, &req)
+		s.writeFinal(st, out, start, status, msg, raw, &req, handled)
 		return status != StatusTimeout
 	}
 	if req.WantReceipt {
@@ -307,6 +312,7 @@ func (s *Server) serveOne(st network.Stream, bw *bufio.Writer, raw []byte, start
 		}
 		return finish(StatusTimeout, "the deadline passed while queued")
 	}
+	handled = true
 	err = hd.Serve(ctx, hreq, out)
 	s.sched.release()
 	var se *StatusError
@@ -374,6 +380,7 @@ func checkRequest(r *pb.Request) error {
 func (s *Server) receipt(raw, bodyHash []byte, status Status, client peer.ID) *pb.Receipt {
 	r := &pb.Receipt{RequestHash: RequestHash(raw), ResponseHash: bodyHash, Server: s.h.ID().String(), Client: client.String(), Status: status}
 	r.Signature = s.key.Sign(receiptSignBytes(r))
+	s.signed.Add(1)
 	return r
 }
 
