@@ -13,6 +13,8 @@ import (
 
 	"github.com/ipfs/go-cid"
 	kaddht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p-kad-dht/records"
+	record "github.com/libp2p/go-libp2p-record"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multihash"
@@ -36,24 +38,6 @@ type Registry interface {
 	Lookup(ctx context.Context, netuid uint16, hotkey wallet.Address) (uid uint16, ok bool, err error)
 }
 
-// Config configures the DHT.
-type Config struct {
-	ChainID string
-	// Bootstrap peers, in addition to those the host already knows.
-	Bootstrap []peer.AddrInfo
-	// RecordTTL is how long a published neuron record is valid;
-	// RefreshEvery is how often Join re-publishes it and re-provides the
-	// subnet key.
-	RecordTTL    time.Duration
-	RefreshEvery time.Duration
-	Logger       *slog.Logger
-}
-
-// DefaultConfig keeps records for an hour and refreshes every 10 minutes.
-func DefaultConfig(chainID string) Config {
-	return Config{ChainID: chainID, RecordTTL: time.Hour, RefreshEvery: 10 * time.Minute, Logger: slog.Default()}
-}
-
 // DHT is the neuron's Kademlia DHT in server mode, with subnet membership
 // and signed neuron records.
 type DHT struct {
@@ -63,6 +47,11 @@ type DHT struct {
 	reg Registry
 	cfg Config
 	log *slog.Logger
+
+	// providers holds the provider records kept (kad-dht's provider
+	// manager writes to it); subnetKeys maps subnet keys to netuids.
+	providers  *providerStore
+	subnetKeys map[string]uint16
 
 	joinedMu sync.Mutex
 	joined   map[uint16]bool // subnets this neuron announced membership of
@@ -75,28 +64,50 @@ type DHT struct {
 
 // New starts the DHT on h. key must be h's identity (the hotkey).
 func New(h host.Host, key *wallet.PrivateKey, reg Registry, cfg Config) (*DHT, error) {
-	if cfg.ChainID == "" || cfg.RecordTTL <= 0 || cfg.RefreshEvery <= 0 || cfg.Logger == nil {
-		return nil, errors.New("dht: config: ChainID, RecordTTL, RefreshEvery and Logger are required")
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	if key.PublicKey().PeerID() != h.ID() {
 		return nil, errors.New("dht: key is not the host's identity")
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &DHT{h: h, key: key, reg: reg, cfg: cfg, joined: map[uint16]bool{}, log: cfg.Logger.With("component", "dht"),
+		subnetKeys: subnetKeys(cfg.ChainID), ctx: ctx, cancel: cancel}
+	d.providers = newProviderStore(h.ID(), cfg.Providers, cfg.ProviderTTL, cfg.MembershipTTL, func(k string) bool {
+		_, ok := d.subnetKeys[k]
+		return ok
+	})
 	opts := []kaddht.Option{
 		kaddht.ProtocolPrefix(ProtocolPrefix),
 		// Neurons serve the DHT: auto mode would stay a client on the
 		// loopback and private addresses of local and lab networks.
 		kaddht.Mode(kaddht.ModeServer),
-		kaddht.NamespacedValidator(RecordNamespace, &recordValidator{chainID: cfg.ChainID, reg: reg}),
+		// Neuron records only: setting the validator turns off kad-dht's
+		// default /pk/ and /ipns/ namespaces, which we do not use.
+		kaddht.Validator(record.NamespacedValidator{RecordNamespace: &recordValidator{chainID: cfg.ChainID, reg: reg}}),
+		kaddht.MaxRecordAge(cfg.RecordTTL),
+		kaddht.ValueGCInterval(cfg.RecordTTL),
+		// Provider records in our bounded store, read through (the
+		// manager's cache would keep what the store evicted), expired by
+		// the store; screen decides which are kept.
+		kaddht.ProviderDatastore(d.providers),
+		kaddht.ProviderManagerOpts(
+			records.Cache(noCache{}),
+			records.CleanupInterval(0),
+			records.ProvideValidity(cfg.ProviderTTL),
+			records.ProviderAddrTTL(cfg.ProviderTTL),
+		),
+		kaddht.OnRequestHook(d.screen),
 	}
 	if len(cfg.Bootstrap) > 0 {
 		opts = append(opts, kaddht.BootstrapPeers(cfg.Bootstrap...))
 	}
 	kad, err := kaddht.New(h, opts...)
 	if err != nil {
+		cancel()
 		return nil, fmt.Errorf("dht: %w", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	d := &DHT{kad: kad, h: h, key: key, reg: reg, cfg: cfg, joined: map[uint16]bool{}, log: cfg.Logger.With("component", "dht"), ctx: ctx, cancel: cancel}
+	d.kad = kad
 	if err := kad.Bootstrap(ctx); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("dht: bootstrap: %w", err)
@@ -185,10 +196,11 @@ func (d *DHT) announce(ctx context.Context, netuid, uid uint16, protocols []stri
 // gets the whole subnet in one hop, instead of walking to the few peers
 // closest to the key. The answer is the standard GET_PROVIDERS response, so
 // other implementations need nothing new. Kept records last as long as
-// any provider record (48 hours from the last time a search found them);
-// a neuron that leaves the subnet's registry is no longer kept, and one that
-// stays registered but goes offline is listed as the chain lists its axon:
-// callers learn who is alive by dialing.
+// any subnet key's provider record (MembershipTTL, an hour by default,
+// from the last time a search found them); a neuron that leaves the
+// subnet's registry is no longer kept, and one that stays registered but
+// goes offline is listed as the chain lists its axon: callers learn who is
+// alive by dialing.
 func (d *DHT) Members(ctx context.Context, netuid uint16) []peer.AddrInfo {
 	key := SubnetKey(d.cfg.ChainID, netuid)
 	d.waitRoutable(ctx)
@@ -261,6 +273,7 @@ func (d *DHT) keepMembers(ctx context.Context, netuid uint16, key cid.Cid, found
 		if _, ok, err := d.reg.Lookup(ctx, netuid, hotkey); err != nil || !ok {
 			continue
 		}
+		d.providers.add(string(key.Hash()), p.ID, registered)
 		if err := store.AddProvider(ctx, key.Hash(), p); err != nil {
 			d.log.Debug("keeping a subnet member", "netuid", netuid, "peer", p.ID, "err", err)
 			return

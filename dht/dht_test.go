@@ -57,6 +57,12 @@ type member struct {
 
 func swarm(t *testing.T, count int, reg *registry) []member {
 	t.Helper()
+	return swarmWith(t, count, reg, nil)
+}
+
+// swarmWith is swarm with each DHT's Config changed by configure.
+func swarmWith(t *testing.T, count int, reg *registry, configure func(*Config)) []member {
+	t.Helper()
 	var ms []member
 	for i := range count {
 		k := key(i)
@@ -67,6 +73,9 @@ func swarm(t *testing.T, count int, reg *registry) []member {
 		}
 		cfg := DefaultConfig("dht-test")
 		cfg.Logger = slog.New(slog.DiscardHandler)
+		if configure != nil {
+			configure(&cfg)
+		}
 		if i > 0 {
 			cfg.Bootstrap = []peer.AddrInfo{{ID: ms[0].n.ID(), Addrs: ms[0].n.Addrs()}}
 			if err := n.Connect(context.Background(), cfg.Bootstrap[0]); err != nil {
