@@ -43,8 +43,8 @@ func writeChunk(w *bufio.Writer, chunk []byte) error {
 	return err
 }
 
-// writeMsg writes one length-prefixed message.
-func writeMsg(w *bufio.Writer, m proto.Message) error {
+// writeMsg writes one length-prefixed message in one Write.
+func writeMsg(w io.Writer, m proto.Message) error {
 	b, err := proto.MarshalOptions{}.MarshalAppend(make([]byte, binary.MaxVarintLen64, 64), m)
 	if err != nil {
 		return err
@@ -55,6 +55,146 @@ func writeMsg(w *bufio.Writer, m proto.Message) error {
 	copy(b[start:], pre)
 	_, err = w.Write(b[start:])
 	return err
+}
+
+// A request frame is read in two steps, so that the server holds only
+// bytes that have arrived and checks the caller before it reads a body:
+// readHead reads the request's short fields and learns its netuid, then,
+// once the caller may send it, readRest reads the rest into a buffer that
+// grows as the bytes arrive.
+
+// headLimit is how much of a request the server reads before it checks
+// the caller: the fields a client writes before the body (request ID,
+// netuid, synapse) take at most about 150 bytes.
+const headLimit = 512
+
+// headCap bounds a head: under headLimit, then one more field of a tag, a
+// length and at most maxIDLen bytes.
+const headCap = headLimit + 2*binary.MaxVarintLen64 + maxIDLen
+
+// minGrow is the least a request buffer grows by.
+const minGrow = 4 << 10
+
+// readHead reads the start of a request frame of size bytes: its fields
+// one after another while each is at most maxIDLen bytes long, until the
+// frame ends, headLimit bytes are read or a longer field (the body)
+// begins. It returns the bytes read and the last netuid among them (0 if
+// none; the low 32 bits of the varint, as protobuf decodes a uint32). A start that does not parse ends the head early; decoding the
+// whole frame rejects it later. The head's capacity is min(size, headCap).
+func readHead(r *bufio.Reader, size int) (head []byte, netuid uint32, err error) {
+	head = make([]byte, 0, min(size, headCap))
+	// varint reads one varint of the frame; ok is false if the frame
+	// ends first or the varint is longer than ten bytes.
+	varint := func() (v uint64, ok bool, err error) {
+		for i := range binary.MaxVarintLen64 {
+			if len(head) == size {
+				return 0, false, nil
+			}
+			b, err := r.ReadByte()
+			if err != nil {
+				return 0, false, err
+			}
+			head = append(head, b)
+			if i == binary.MaxVarintLen64-1 && b > 1 {
+				return 0, false, nil // overflows 64 bits
+			}
+			v |= uint64(b&0x7f) << (7 * i)
+			if b < 0x80 {
+				return v, true, nil
+			}
+		}
+		return 0, false, nil
+	}
+	for len(head) < size && len(head) < headLimit {
+		tag, ok, err := varint()
+		if !ok {
+			return head, netuid, err
+		}
+		num, typ := protowire.DecodeTag(tag)
+		if num < protowire.MinValidNumber {
+			return head, netuid, nil
+		}
+		var n uint64
+		switch typ {
+		case protowire.VarintType:
+			v, ok, err := varint()
+			if !ok {
+				return head, netuid, err
+			}
+			if num == 2 {
+				netuid = uint32(v)
+			}
+			continue
+		case protowire.Fixed32Type:
+			n = 4
+		case protowire.Fixed64Type:
+			n = 8
+		case protowire.BytesType:
+			if n, ok, err = varint(); !ok {
+				return head, netuid, err
+			}
+			if n > maxIDLen {
+				return head, netuid, nil
+			}
+		default:
+			return head, netuid, nil
+		}
+		if n > uint64(size-len(head)) {
+			return head, netuid, nil
+		}
+		at := len(head)
+		head = append(head, make([]byte, n)...)
+		if _, err := io.ReadFull(r, head[at:]); err != nil {
+			return head[:at], netuid, err
+		}
+	}
+	return head, netuid, nil
+}
+
+// readRest reads the rest of a request frame of size bytes into buf,
+// which holds its start. The buffer grows as bytes arrive, never past
+// size nor past twice what has arrived (or minGrow), and reserve is asked
+// first for every byte of capacity it adds; its error ends the read.
+func readRest(r io.Reader, buf []byte, size int, reserve func(n int) error) ([]byte, error) {
+	for len(buf) < size {
+		if len(buf) == cap(buf) {
+			c := min(size, max(2*cap(buf), minGrow))
+			if err := reserve(c - cap(buf)); err != nil {
+				return buf, err
+			}
+			buf = append(make([]byte, 0, c), buf...)
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err != nil && len(buf) < size {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return buf, err
+		}
+	}
+	return buf, nil
+}
+
+func readUvarint(r io.ByteReader) (uint64, error) {
+	var x uint64
+	for i := 0; i < 10; i++ {
+		b, err := r.ReadByte()
+		if err != nil {
+			return 0, err
+		}
+		if i == 9 && b > 1 {
+			break
+		}
+		x |= uint64(b&0x7f) << (7 * i)
+		if b < 0x80 {
+			if i > 0 && b == 0 {
+				return 0, errors.New("non-minimal varint")
+			}
+			return x, nil
+		}
+	}
+	return 0, errors.New("varint overflows 64 bits")
 }
 
 // frameBufs holds the client's frame buffers between exchanges.

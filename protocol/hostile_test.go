@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multiaddr"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cybertensor/cybertensor/protocol/pb"
@@ -77,6 +79,102 @@ func requestFrame(t *testing.T, req *pb.Request) []byte {
 	return append(varint(uint64(len(raw))), raw...)
 }
 
+// fullRequest is a text.echo request on subnet 1 whose encoding is exactly
+// MaxRequestSize bytes.
+func fullRequest(t *testing.T) *pb.Request {
+	t.Helper()
+	req := &pb.Request{Synapse: "text.echo", Netuid: 1, Body: make([]byte, MaxRequestSize-32)}
+	for range 4 {
+		req.Body = make([]byte, len(req.Body)+MaxRequestSize-proto.Size(req))
+	}
+	if proto.Size(req) != MaxRequestSize {
+		t.Fatalf("request of %d bytes", proto.Size(req))
+	}
+	return req
+}
+
+// steadyHeap is the live heap after collections, once two readings agree
+// within 64 KiB (streams may still be settling), or the last of them.
+func steadyHeap() int64 {
+	prev := int64(-1)
+	for range 50 {
+		runtime.GC()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		cur := int64(ms.HeapAlloc)
+		if prev >= 0 && cur-prev < 64<<10 && prev-cur < 64<<10 {
+			return min(cur, prev)
+		}
+		prev = cur
+		time.Sleep(20 * time.Millisecond)
+	}
+	return prev
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20)) }
+
+// protocolMemory is the memory the server's resource manager has charged
+// to the query protocol: what the server reserved for its streams.
+func protocolMemory(t *testing.T, h host.Host) int64 {
+	var mem int64
+	if err := h.Network().ResourceManager().ViewProtocol(QueryID, func(s network.ProtocolScope) error {
+		mem = s.Stat().Memory
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return mem
+}
+
+// waitUntil polls cond until it holds or d passes.
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// holdFrames opens perPeer query streams from each of the hostile hosts
+// to the server and writes on each a request frame of MaxRequestSize bytes
+// but its last byte, which never comes. It returns once every write ended
+// (each bounded by a deadline) and the streams, still open.
+func holdFrames(t *testing.T, hostile []host.Host, server peer.ID, perPeer int) []network.Stream {
+	t.Helper()
+	frame := requestFrame(t, fullRequest(t))
+	frame = frame[:len(frame)-1]
+	var streams []network.Stream
+	for _, h := range hostile {
+		for range perPeer {
+			st, err := h.NewStream(context.Background(), server, QueryID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			streams = append(streams, st)
+		}
+	}
+	t.Cleanup(func() {
+		for _, st := range streams {
+			st.Reset()
+		}
+	})
+	var wg sync.WaitGroup
+	for _, st := range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st.SetWriteDeadline(time.Now().Add(20 * time.Second))
+			st.Write(frame)
+		}()
+	}
+	wg.Wait()
+	return streams
+}
+
 // finalFrame reads frames from st until the last one of an exchange.
 func finalFrame(st network.Stream, br *bufio.Reader) (*pb.Response, error) {
 	var buf []byte
@@ -88,6 +186,137 @@ func finalFrame(st network.Stream, br *bufio.Reader) (*pb.Response, error) {
 		if !f.More {
 			return f, nil
 		}
+	}
+}
+
+// F2 (#19): streams from peers the server refuses, each holding a request
+// frame of MaxRequestSize bytes but one, make it hold next to nothing: the
+// caller is checked before the body is read, and the body never is.
+func TestRefusedCallersFramesHoldNoMemory(t *testing.T) {
+	reg := &callerTable{m: map[peer.ID]Caller{}}
+	cfg := DefaultServerConfig()
+	cfg.ReadTimeout = 30 * time.Second // the frames stay unfinished while the test looks
+	srv, sh := realServer(t, reg, cfg)
+	const peers, perPeer = 4, 16
+	var hostile []host.Host
+	for range peers {
+		hostile = append(hostile, hostileHost(t, sh))
+	}
+	serving := func() int {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		return len(srv.streams)
+	}
+	base := steadyHeap()
+	streams := holdFrames(t, hostile, sh.ID(), perPeer)
+	waitUntil(t, 10*time.Second, "the server to take every stream", func() bool { return serving() == len(streams) })
+	held := steadyHeap() - base
+	charged := protocolMemory(t, sh)
+	t.Logf("%d streams from %d unregistered peers, each %s of a request frame: heap %+.2f MiB, charged to the resource manager %s",
+		len(streams), peers, mib(MaxRequestSize-1), float64(held)/(1<<20), mib(charged))
+	if limit := int64(len(streams)) * 64 << 10; held > limit {
+		t.Errorf("the server holds %s for %d refused streams (at most %s)", mib(held), len(streams), mib(limit))
+	}
+	// Each is refused, unsigned, before the frame ends.
+	for i, st := range streams {
+		st.SetReadDeadline(time.Now().Add(10 * time.Second))
+		f, err := finalFrame(st, bufio.NewReader(st))
+		if err != nil || f.Status != StatusForbidden || f.Receipt != nil {
+			t.Fatalf("stream %d: %v, %v", i, f, err)
+		}
+	}
+	// The client reads its refusal although the server never read its
+	// body.
+	c, err := NewClient(hostile[0], DefaultClientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	req := &pb.Request{Synapse: "text.echo", Netuid: 1, Body: make([]byte, MaxRequestSize-64), WantReceipt: true, TimeoutMs: 10_000}
+	if r := c.Stream(context.Background(), sh.ID(), req, nil); r.Status != StatusForbidden || r.Receipt != nil {
+		t.Errorf("a client's refused request: %v %v, receipt %v", r.Status, r.Err, r.Receipt)
+	}
+}
+
+// A registered caller whose requests pass PeerRequestBytes is not
+// refused: its requests wait for its earlier ones.
+func TestRegisteredCallerWaitsForItsBudget(t *testing.T) {
+	nt := newNet(t, 2)
+	cfg := DefaultServerConfig()
+	cfg.PeerRequestBytes = MaxRequestSize
+	nt.server(0, map[string]Handler{"text.echo": echo}, cfg)
+	c := nt.client(1)
+	defer c.Close()
+	req := &pb.Request{Synapse: "text.echo", Netuid: 1, Body: make([]byte, MaxRequestSize-64), TimeoutMs: 20_000}
+	var wg sync.WaitGroup
+	results := make([]Result, 4)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = c.Stream(context.Background(), nt.hosts[0].ID(), req, nil)
+		}()
+	}
+	wg.Wait()
+	for i, r := range results {
+		if r.Status != StatusOK || len(r.Body) != len(req.Body)+5 {
+			t.Errorf("request %d: %v %v", i, r.Status, r.Err)
+		}
+	}
+}
+
+// F2 (#19), with AllowUnregistered: unregistered peers are served, but the
+// request bytes they make the server hold are bounded per peer and
+// together, charged to the resource manager, and a registered caller is
+// served meanwhile.
+func TestUnregisteredRequestBytesBounded(t *testing.T) {
+	client := realHost(t, key(1).Libp2p())
+	reg := &callerTable{m: map[peer.ID]Caller{client.ID(): {Registered: true, Stake: 1}}}
+	cfg := DefaultServerConfig()
+	cfg.ReadTimeout, cfg.AllowUnregistered = 30*time.Second, true
+	cfg.PeerRequestBytes, cfg.RequestBytes = 2*MaxRequestSize, 8*MaxRequestSize // unregistered callers: 4 MiB
+	srv, sh := realServer(t, reg, cfg)
+	if err := client.Connect(context.Background(), peer.AddrInfo{ID: sh.ID(), Addrs: sh.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	const peers, perPeer = 8, 8
+	var hostile []host.Host
+	for range peers {
+		hostile = append(hostile, hostileHost(t, sh))
+	}
+	serving := func() int {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		return len(srv.streams)
+	}
+	base := steadyHeap()
+	streams := holdFrames(t, hostile, sh.ID(), perPeer)
+	waitUntil(t, 10*time.Second, "the server to take every stream", func() bool { return serving() == len(streams) })
+	held := steadyHeap() - base
+	charged := protocolMemory(t, sh)
+	t.Logf("%d streams from %d unregistered peers, each %s of a request frame: heap %+.2f MiB, charged to the resource manager %s",
+		len(streams), peers, mib(MaxRequestSize-1), float64(held)/(1<<20), mib(charged))
+	limit := int64(cfg.RequestBytes/2) + 4<<20 // their share, and the streams themselves
+	if held > limit {
+		t.Errorf("unregistered peers make the server hold %s (at most %s)", mib(held), mib(limit))
+	}
+	if charged < held/2 {
+		t.Errorf("the server holds %s and charges %s to the resource manager", mib(held), mib(charged))
+	}
+	// What it charges is the requests it reads: within the unregistered
+	// callers' share, and the head of every other stream.
+	if most := int64(cfg.RequestBytes/2 + len(streams)*headCap); charged > most {
+		t.Errorf("the server charges %s for unregistered callers (at most %s)", mib(charged), mib(most))
+	}
+	// A registered caller is served meanwhile.
+	c, err := NewClient(client, DefaultClientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	body := make([]byte, 512<<10)
+	if r := c.Stream(context.Background(), sh.ID(), &pb.Request{Synapse: "text.echo", Netuid: 1, Body: body, TimeoutMs: 10_000}, nil); r.Status != StatusOK || len(r.Body) != len(body)+5 {
+		t.Errorf("registered caller: %v %v", r.Status, r.Err)
 	}
 }
 
@@ -233,6 +462,66 @@ func TestNoReceiptSignedForRefusals(t *testing.T) {
 			if err := CheckReceipt(r.Receipt, raw, r.Body); err != nil {
 				t.Errorf("%v: %v", tc.req, err)
 			}
+		}
+	}
+}
+
+// subnetCallers registers its peers on one subnet only.
+type subnetCallers struct {
+	netuid uint16
+	peers  map[peer.ID]bool
+}
+
+func (c subnetCallers) Caller(_ context.Context, netuid uint16, id peer.ID) (Caller, error) {
+	return Caller{Registered: netuid == c.netuid && c.peers[id], Stake: 1}, nil
+}
+
+// The caller is checked against the netuid that precedes the body (as
+// every protobuf encoder writes fields in number order); short fields may
+// come in any order.
+func TestCallerCheckedOnNetuidBeforeBody(t *testing.T) {
+	nt := newNet(t, 2)
+	s, err := NewServer(nt.hosts[0], nt.keys[0], subnetCallers{2, map[peer.ID]bool{nt.hosts[1].ID(): true}}, map[string]Handler{"text.echo": echo},
+		func() ServerConfig { c := DefaultServerConfig(); c.Logger = slog.New(slog.DiscardHandler); return c }())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	field := func(b []byte, num protowire.Number, v any) []byte {
+		switch v := v.(type) {
+		case uint64:
+			return protowire.AppendVarint(protowire.AppendTag(b, num, protowire.VarintType), v)
+		case string:
+			return protowire.AppendString(protowire.AppendTag(b, num, protowire.BytesType), v)
+		}
+		panic(v)
+	}
+	send := func(raw []byte) *pb.Response {
+		st, err := nt.hosts[1].NewStream(context.Background(), nt.hosts[0].ID(), QueryID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		st.Write(append(varint(uint64(len(raw))), raw...))
+		st.CloseWrite()
+		f, err := finalFrame(st, bufio.NewReader(st))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	long := string(make([]byte, 100))
+	for _, tc := range []struct {
+		name string
+		raw  []byte
+		want Status
+	}{
+		{"in order", field(field(field(nil, 2, uint64(2)), 3, "text.echo"), 4, long), StatusOK},
+		{"short body first", field(field(field(nil, 4, "hi"), 3, "text.echo"), 2, uint64(2)), StatusOK},
+		{"long body first", field(field(field(nil, 4, long), 3, "text.echo"), 2, uint64(2)), StatusForbidden},
+	} {
+		if r := send(tc.raw); r.Status != tc.want {
+			t.Errorf("%s: %v %q, want %v", tc.name, r.Status, r.Message, tc.want)
 		}
 	}
 }

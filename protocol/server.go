@@ -86,6 +86,18 @@ type ServerConfig struct {
 	// next request.
 	ReadTimeout time.Duration
 	IdleTimeout time.Duration
+	// PeerRequestBytes bounds the request bytes one peer may have the
+	// server hold at once: requests being read, queued or answered, as
+	// their length prefixes announce them. A registered caller's request
+	// that would pass it waits, until its read deadline, for the peer's
+	// earlier requests to end; an unregistered caller's is answered
+	// OVERLOADED. At least MaxRequestSize.
+	PeerRequestBytes int
+	// RequestBytes bounds the same for all peers together. Callers that
+	// are not registered (served only with AllowUnregistered) may hold at
+	// most half of it: the other half is kept for registered callers. At
+	// least 2·MaxRequestSize.
+	RequestBytes int
 	// MinStake is the least stake a caller needs (0: any registered caller).
 	MinStake uint64
 	// AllowUnregistered serves callers without a uid on the subnet.
@@ -97,17 +109,22 @@ type ServerConfig struct {
 	Logger *slog.Logger
 }
 
-// DefaultServerConfig serves 16 requests at once with 256 waiting.
+// DefaultServerConfig serves 16 requests at once with 256 waiting, and
+// holds at most 4 MiB of requests per peer and 64 MiB in all.
 func DefaultServerConfig() ServerConfig {
 	return ServerConfig{
 		MaxConcurrent: 16, MaxQueue: 256, DefaultTimeout: 12 * time.Second, MaxTimeout: 60 * time.Second,
-		ReadTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second, Logger: slog.Default(),
+		ReadTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second,
+		PeerRequestBytes: 4 * MaxRequestSize, RequestBytes: 64 * MaxRequestSize, Logger: slog.Default(),
 	}
 }
 
 func (c ServerConfig) validate() error {
 	if c.MaxConcurrent < 1 || c.MaxQueue < 0 || c.DefaultTimeout <= 0 || c.MaxTimeout < c.DefaultTimeout || c.ReadTimeout <= 0 || c.IdleTimeout <= 0 || c.Logger == nil {
 		return errors.New("protocol: server config: need MaxConcurrent >= 1, MaxQueue >= 0, 0 < DefaultTimeout <= MaxTimeout, ReadTimeout > 0, a Logger")
+	}
+	if c.PeerRequestBytes < MaxRequestSize || c.RequestBytes < 2*MaxRequestSize {
+		return fmt.Errorf("protocol: server config: need PeerRequestBytes >= %d and RequestBytes >= %d", MaxRequestSize, 2*MaxRequestSize)
 	}
 	return nil
 }
@@ -122,6 +139,7 @@ type Server struct {
 	log      *slog.Logger
 	handlers map[string]Handler
 	sched    *scheduler
+	budget   *budget
 	signed   atomic.Int64 // receipts signed
 
 	ctx     context.Context
@@ -143,7 +161,8 @@ func NewServer(h host.Host, key *wallet.PrivateKey, callers Callers, handlers ma
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, h: h, key: key, callers: callers, log: cfg.Logger.With("component", "query-server"),
-		handlers: map[string]Handler{}, sched: newScheduler(cfg.MaxConcurrent, cfg.MaxQueue), ctx: ctx, cancel: cancel, streams: map[network.Stream]struct{}{}}
+		handlers: map[string]Handler{}, sched: newScheduler(cfg.MaxConcurrent, cfg.MaxQueue),
+		budget: newBudget(cfg.PeerRequestBytes, cfg.RequestBytes), ctx: ctx, cancel: cancel, streams: map[network.Stream]struct{}{}}
 	for name, hd := range handlers {
 		s.handlers[name] = hd
 	}
@@ -165,20 +184,61 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// responder writes frames on a stream and hashes the body for receipts.
+// exchanges is one stream's state across its exchanges.
+type exchanges struct {
+	st   network.Stream
+	from peer.ID
+	r    *bufio.Reader
+	w    *bufio.Writer // made when an answer first writes a chunk
+	// held is the memory reserved in the stream's resource scope for the
+	// request being read or answered.
+	held int
+}
+
+// writer is the stream's write buffer, made on first use: streams that
+// are refused or stay idle never hold one.
+func (x *exchanges) writer() *bufio.Writer {
+	if x.w == nil {
+		x.w = bufio.NewWriterSize(x.st, writeBufSize)
+	}
+	return x.w
+}
+
+// errNoMemory is the resource manager refusing memory for a request.
+var errNoMemory = errors.New("no memory for the request")
+
+// reserve charges n more bytes of request buffer to the stream's scope.
+func (x *exchanges) reserve(n int, prio uint8) error {
+	if err := x.st.Scope().ReserveMemory(n, prio); err != nil {
+		return fmt.Errorf("%w: %v", errNoMemory, err)
+	}
+	x.held += n
+	return nil
+}
+
+// release gives back what the exchange reserved.
+func (x *exchanges) release() {
+	if x.held > 0 {
+		x.st.Scope().ReleaseMemory(x.held)
+		x.held = 0
+	}
+}
+
+// responder writes an answer's frames and hashes its body for receipts.
 type responder struct {
-	w    *bufio.Writer
+	x    *exchanges
 	hash hash.Hash // SHA-256 of all chunks, when a receipt is wanted
 }
 
 // Write sends chunk in frames of at most maxChunk bytes, each flushed as
 // it is written.
 func (r *responder) Write(chunk []byte) error {
+	w := r.x.writer()
 	for len(chunk) > 0 {
 		n := min(len(chunk), maxChunk)
-		err := writeChunk(r.w, chunk[:n])
+		err := writeChunk(w, chunk[:n])
 		if err == nil {
-			err = r.w.Flush()
+			err = w.Flush()
 		}
 		if err != nil {
 			return fmt.Errorf("protocol: writing response: %w", err)
@@ -210,65 +270,146 @@ func (s *Server) handle(st network.Stream) {
 	}()
 	// A stream carries one exchange after another until the client closes
 	// it or stays idle too long.
-	br := bufio.NewReader(st)
-	bw := bufio.NewWriterSize(st, writeBufSize)
+	x := &exchanges{st: st, from: st.Conn().RemotePeer(), r: bufio.NewReader(st)}
 	for first := true; ; first = false {
 		if !first {
 			// Between exchanges: a clean end or an idle timeout just ends.
 			st.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
-			if _, err := br.Peek(1); err != nil {
+			if _, err := x.r.Peek(1); err != nil {
 				return
 			}
 		}
 		// Every request is read within ReadTimeout of its first byte.
 		start := time.Now()
 		st.SetReadDeadline(start.Add(s.cfg.ReadTimeout))
-		raw, err := readFrame(br, MaxRequestSize)
-		if err != nil {
-			s.writeFinal(st, &responder{w: bw}, start, StatusBadRequest, err.Error(), nil, nil, false)
-			return
-		}
-		if !s.serveOne(st, bw, raw, start) {
+		if !s.exchange(x, start) {
 			return
 		}
 		st.SetDeadline(time.Time{})
 	}
 }
 
+// exchange reads one request and answers it; it returns whether the
+// stream can carry another. The caller is checked when the request's
+// short fields have arrived, before its body: a caller refused then gets
+// its answer without the server reading the body into memory (what
+// remains of the frame is discarded as it arrives, within the read
+// deadline, so that the client reads the answer), and the stream ends.
+func (s *Server) exchange(x *exchanges, start time.Time) bool {
+	defer x.release()
+	size, err := readUvarint(x.r)
+	if err != nil {
+		s.writeFinal(x, &responder{x: x}, start, StatusBadRequest, "reading request: "+err.Error(), nil, nil, false)
+		return false
+	}
+	if size > MaxRequestSize {
+		s.writeFinal(x, &responder{x: x}, start, StatusBadRequest, fmt.Sprintf("request of %d bytes exceeds %d", size, MaxRequestSize), nil, nil, false)
+		return false
+	}
+	var head []byte
+	refuse := func(status Status, msg string) bool {
+		s.writeFinal(x, &responder{x: x}, start, status, msg, nil, nil, false)
+		io.CopyN(io.Discard, x.r, int64(int(size)-len(head)))
+		return false
+	}
+	if err := x.reserve(min(int(size), headCap), network.ReservationPriorityLow); err != nil {
+		return refuse(StatusOverloaded, "the server is out of memory for requests; try later")
+	}
+	head, netuid, err := readHead(x.r, int(size))
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		s.writeFinal(x, &responder{x: x}, start, StatusBadRequest, "reading request: "+err.Error(), nil, nil, false)
+		return false
+	}
+	if netuid > 0xffff {
+		return refuse(StatusBadRequest, fmt.Sprintf("netuid %d out of range", netuid))
+	}
+	ctx, cancel := context.WithDeadline(s.ctx, start.Add(s.cfg.ReadTimeout))
+	defer cancel()
+	caller, err := s.callers.Caller(ctx, uint16(netuid), x.from)
+	if err != nil {
+		return refuse(StatusInternal, "looking up the caller: "+err.Error())
+	}
+	if msg := s.refusal(caller, uint16(netuid), x.from); msg != "" {
+		return refuse(StatusForbidden, msg)
+	}
+	prio := uint8(network.ReservationPriorityLow)
+	var h hold
+	if caller.Registered {
+		prio = network.ReservationPriorityHigh
+		h, err = s.budget.wait(ctx, x.from, int(size), true)
+	} else if hh, ok := s.budget.take(x.from, int(size), false); ok {
+		h = hh
+	} else {
+		err = errShed
+	}
+	if err != nil {
+		return refuse(StatusOverloaded, "too many request bytes in flight; try later")
+	}
+	defer s.budget.give(h)
+	raw, err := readRest(x.r, head, int(size), func(n int) error { return x.reserve(n, prio) })
+	head = raw
+	if errors.Is(err, errNoMemory) {
+		return refuse(StatusOverloaded, "the server is out of memory for requests; try later")
+	}
+	if err != nil {
+		s.writeFinal(x, &responder{x: x}, start, StatusBadRequest, "reading request: "+err.Error(), nil, nil, false)
+		return false
+	}
+	return s.serveOne(x, raw, start, uint16(netuid), caller)
+}
+
+// refusal says why the server refuses a caller on netuid, or "".
+func (s *Server) refusal(c Caller, netuid uint16, from peer.ID) string {
+	switch {
+	case !c.Registered && !s.cfg.AllowUnregistered:
+		return fmt.Sprintf("caller %s is not registered on subnet %d", from, netuid)
+	case c.Stake < s.cfg.MinStake:
+		return fmt.Sprintf("caller stake %d below %d", c.Stake, s.cfg.MinStake)
+	}
+	return ""
+}
+
 // writeFinal writes an exchange's last frame, with a signed receipt if
 // sign is set and the request asked for one.
-func (s *Server) writeFinal(st network.Stream, out *responder, start time.Time, status Status, msg string, raw []byte, req *pb.Request, sign bool) {
+func (s *Server) writeFinal(x *exchanges, out *responder, start time.Time, status Status, msg string, raw []byte, req *pb.Request, sign bool) {
 	resp := &pb.Response{Status: status, Message: msg, ProcessingUs: uint64(time.Since(start).Microseconds())}
 	if sign && req != nil && req.WantReceipt {
 		h := out.hash
 		if h == nil {
 			h = sha256.New()
 		}
-		resp.Receipt = s.receipt(raw, h.Sum(nil), status, st.Conn().RemotePeer())
+		resp.Receipt = s.receipt(raw, h.Sum(nil), status, x.from)
 	}
-	st.SetWriteDeadline(time.Now().Add(s.cfg.ReadTimeout))
-	err := writeMsg(out.w, resp)
-	if err == nil {
-		err = out.w.Flush()
+	x.st.SetWriteDeadline(time.Now().Add(s.cfg.ReadTimeout))
+	var err error
+	if x.w != nil {
+		if err = writeMsg(x.w, resp); err == nil {
+			err = x.w.Flush()
+		}
+	} else {
+		err = writeMsg(x.st, resp)
 	}
 	if err != nil {
-		s.log.Debug("writing final frame", "peer", st.Conn().RemotePeer(), "err", err)
+		s.log.Debug("writing final frame", "peer", x.from, "err", err)
 	}
 }
 
-// serveOne answers one request; it returns whether the stream can carry
-// another exchange. Only answers the handler gave carry a signed receipt:
-// refusals before it do not.
-func (s *Server) serveOne(st network.Stream, bw *bufio.Writer, raw []byte, start time.Time) bool {
-	out := &responder{w: bw}
+// serveOne answers one request whose caller was looked up on gateNetuid;
+// it returns whether the stream can carry another exchange. Only answers
+// the handler gave carry a signed receipt: refusals before it do not.
+func (s *Server) serveOne(x *exchanges, raw []byte, start time.Time, gateNetuid uint16, caller Caller) bool {
+	out := &responder{x: x}
 	var req pb.Request
 	if err := proto.Unmarshal(raw, &req); err != nil {
-		s.writeFinal(st, out, start, StatusBadRequest, "malformed request: "+err.Error(), nil, nil, false)
+		s.writeFinal(x, out, start, StatusBadRequest, "malformed request: "+err.Error(), nil, nil, false)
 		return false
 	}
 	handled := false
 	finish := func(status Status, msg string) bool {
-		s.writeFinal(st, out, start, status, msg, raw, &req, handled)
+		s.writeFinal(x, out, start, status, msg, raw, &req, handled)
 		return status != StatusTimeout
 	}
 	if req.WantReceipt {
@@ -283,20 +424,22 @@ func (s *Server) serveOne(st network.Stream, bw *bufio.Writer, raw []byte, start
 	}
 	ctx, cancel := context.WithDeadline(s.ctx, start.Add(timeout))
 	defer cancel()
-	st.SetDeadline(start.Add(timeout))
+	x.st.SetDeadline(start.Add(timeout))
 
-	from := st.Conn().RemotePeer()
-	caller, err := s.callers.Caller(ctx, uint16(req.Netuid), from)
-	if err != nil {
-		return finish(StatusInternal, "looking up the caller: "+err.Error())
+	from := x.from
+	if uint16(req.Netuid) != gateNetuid {
+		// The netuid came after the body (or twice): look the caller up
+		// on the request's own.
+		var err error
+		if caller, err = s.callers.Caller(ctx, uint16(req.Netuid), from); err != nil {
+			return finish(StatusInternal, "looking up the caller: "+err.Error())
+		}
+		if msg := s.refusal(caller, uint16(req.Netuid), from); msg != "" {
+			finish(StatusForbidden, msg)
+			return false
+		}
 	}
 	hreq := &Request{ID: req.RequestId, Netuid: uint16(req.Netuid), Synapse: req.Synapse, Body: req.Body, From: from, Caller: caller}
-	switch {
-	case !caller.Registered && !s.cfg.AllowUnregistered:
-		return finish(StatusForbidden, fmt.Sprintf("caller %s is not registered on subnet %d", from, req.Netuid))
-	case caller.Stake < s.cfg.MinStake:
-		return finish(StatusForbidden, fmt.Sprintf("caller stake %d below %d", caller.Stake, s.cfg.MinStake))
-	}
 	if s.cfg.Blacklist != nil {
 		if reason := s.cfg.Blacklist(caller, hreq); reason != "" {
 			return finish(StatusForbidden, reason)
@@ -313,7 +456,7 @@ func (s *Server) serveOne(st network.Stream, bw *bufio.Writer, raw []byte, start
 		return finish(StatusTimeout, "the deadline passed while queued")
 	}
 	handled = true
-	err = hd.Serve(ctx, hreq, out)
+	err := hd.Serve(ctx, hreq, out)
 	s.sched.release()
 	var se *StatusError
 	switch {
@@ -326,43 +469,6 @@ func (s *Server) serveOne(st network.Stream, bw *bufio.Writer, raw []byte, start
 	default:
 		return finish(StatusOK, "")
 	}
-}
-
-// readFrame reads one varint-framed message of at most max bytes.
-func readFrame(br *bufio.Reader, max int) ([]byte, error) {
-	size, err := readUvarint(br)
-	if err != nil {
-		return nil, fmt.Errorf("reading request: %w", err)
-	}
-	if size > uint64(max) {
-		return nil, fmt.Errorf("request of %d bytes exceeds %d", size, max)
-	}
-	buf := make([]byte, size)
-	if _, err := io.ReadFull(br, buf); err != nil {
-		return nil, fmt.Errorf("reading request: %w", err)
-	}
-	return buf, nil
-}
-
-func readUvarint(r io.ByteReader) (uint64, error) {
-	var x uint64
-	for i := 0; i < 10; i++ {
-		b, err := r.ReadByte()
-		if err != nil {
-			return 0, err
-		}
-		if i == 9 && b > 1 {
-			break
-		}
-		x |= uint64(b&0x7f) << (7 * i)
-		if b < 0x80 {
-			if i > 0 && b == 0 {
-				return 0, errors.New("non-minimal varint")
-			}
-			return x, nil
-		}
-	}
-	return 0, errors.New("varint overflows 64 bits")
 }
 
 func checkRequest(r *pb.Request) error {
