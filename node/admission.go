@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 )
 
 // AdmissionConfig bounds what peers that are not registered on the chain
@@ -32,11 +34,19 @@ type AdmissionConfig struct {
 	// refused.
 	InboundShare float64
 	IdleAfter    time.Duration
+	// PerAddress bounds the inbound connections unregistered peers hold
+	// from one address (an IPv4 address, an IPv6 /56), loopback included:
+	// keys are free, addresses are not, so one machine cannot take the
+	// whole unregistered share however many keys it makes. go-libp2p's
+	// resource manager holds every peer to 8 connections an address, but
+	// exempts loopback; this bound does not.
+	PerAddress int
 }
 
 // DefaultAdmissionConfig: an unregistered peer holds at most one inbound
 // and two connections in all, 16 inbound streams (32 in all) and 8 MiB;
-// together unregistered peers hold at most half the inbound connections.
+// together unregistered peers hold at most half the inbound connections,
+// and at most 8 of them from one address.
 func DefaultAdmissionConfig() AdmissionConfig {
 	return AdmissionConfig{
 		Peer: rcmgr.BaseLimit{
@@ -47,12 +57,13 @@ func DefaultAdmissionConfig() AdmissionConfig {
 		},
 		InboundShare: 0.5,
 		IdleAfter:    5 * time.Second,
+		PerAddress:   8,
 	}
 }
 
 func (c AdmissionConfig) validate() error {
-	if c.InboundShare <= 0 || c.InboundShare > 1 || c.IdleAfter < 0 || c.Peer.ConnsInbound < 1 || c.Peer.StreamsInbound < 1 || c.Peer.Memory < 1<<20 {
-		return fmt.Errorf("node: config: admission needs 0 < InboundShare <= 1, IdleAfter >= 0 and a per-peer limit of at least one inbound connection, one inbound stream and 1 MiB")
+	if c.InboundShare <= 0 || c.InboundShare > 1 || c.IdleAfter < 0 || c.PerAddress < 1 || c.Peer.ConnsInbound < 1 || c.Peer.StreamsInbound < 1 || c.Peer.Memory < 1<<20 {
+		return fmt.Errorf("node: config: admission needs 0 < InboundShare <= 1, IdleAfter >= 0, PerAddress >= 1 and a per-peer limit of at least one inbound connection, one inbound stream and 1 MiB")
 	}
 	return nil
 }
@@ -72,6 +83,7 @@ type admission struct {
 
 	mu           sync.Mutex                // serializes SetRegistered and admissions
 	unregistered map[network.Conn]struct{} // unregistered inbound connections admitted
+	byAddress    map[string]int            // of those, how many from each address (addressKey)
 }
 
 var _ connmgr.ConnectionGater = (*admission)(nil)
@@ -82,6 +94,7 @@ func newAdmission(cfg AdmissionConfig, systemInbound int, cm *connManager) *admi
 		inboundCap:   max(1, int(float64(systemInbound)*cfg.InboundShare)),
 		cm:           cm,
 		unregistered: map[network.Conn]struct{}{},
+		byAddress:    map[string]int{},
 	}
 }
 
@@ -125,14 +138,18 @@ func (a *admission) connected(_ network.Network, c network.Conn) {
 const registeredTag = "registered"
 
 // InterceptSecured refuses an inbound connection from an unregistered
-// peer at once when the unregistered share is full and no connection can
-// make room; InterceptUpgraded decides.
-func (a *admission) InterceptSecured(dir network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
+// peer at once when its address holds PerAddress already, or when the
+// unregistered share is full and no connection can make room;
+// InterceptUpgraded decides.
+func (a *admission) InterceptSecured(dir network.Direction, p peer.ID, addrs network.ConnMultiaddrs) bool {
 	if dir != network.DirInbound || a.isRegistered(p) {
 		return true
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.byAddress[addressKey(addrs.RemoteMultiaddr())] >= a.cfg.PerAddress {
+		return false
+	}
 	return len(a.unregistered) < a.inboundCap || a.idlestLocked() != nil
 }
 
@@ -146,16 +163,49 @@ func (a *admission) InterceptUpgraded(c network.Conn) (bool, control.DisconnectR
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	addr := addressKey(c.RemoteMultiaddr())
+	if a.byAddress[addr] >= a.cfg.PerAddress {
+		return false, 0
+	}
 	if len(a.unregistered) >= a.inboundCap {
 		idlest := a.idlestLocked()
 		if idlest == nil {
 			return false, 0
 		}
-		delete(a.unregistered, idlest)
+		a.forgetLocked(idlest)
 		go idlest.CloseWithError(network.ConnGarbageCollected)
 	}
 	a.unregistered[c] = struct{}{}
+	a.byAddress[addr]++
 	return true, 0
+}
+
+// forgetLocked uncounts an unregistered connection; a.mu is held.
+func (a *admission) forgetLocked(c network.Conn) {
+	if _, ok := a.unregistered[c]; !ok {
+		return
+	}
+	delete(a.unregistered, c)
+	addr := addressKey(c.RemoteMultiaddr())
+	if a.byAddress[addr] <= 1 {
+		delete(a.byAddress, addr)
+	} else {
+		a.byAddress[addr]--
+	}
+}
+
+// addressKey is the address a connection comes from, as PerAddress counts
+// it: the IPv4 address, or the IPv6 address's /56 (what one subscriber is
+// commonly given); "" for anything else (one bucket).
+func addressKey(m ma.Multiaddr) string {
+	ip, err := manet.ToIP(m)
+	if err != nil {
+		return ""
+	}
+	if v4 := ip.To4(); v4 != nil {
+		return v4.String()
+	}
+	return ip.Mask(net.CIDRMask(56, 128)).String()
 }
 
 // idlestLocked is the unregistered inbound connection without streams
@@ -175,7 +225,7 @@ func (a *admission) idlestLocked() network.Conn {
 // disconnected forgets a closed connection (a network.Notifiee callback).
 func (a *admission) disconnected(_ network.Network, c network.Conn) {
 	a.mu.Lock()
-	delete(a.unregistered, c)
+	a.forgetLocked(c)
 	a.mu.Unlock()
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 const holdProto protocol.ID = "/test/hold/1.0.0"
@@ -45,7 +46,15 @@ func holdStreams(n *Node) *atomic.Int64 {
 // connection was made and is still up once the victim's gate has decided.
 func connectTo(t *testing.T, victim *Node, k int) (*Node, bool) {
 	t.Helper()
-	n, err := New(context.Background(), DefaultTestConfig(key(k)))
+	return connectFrom(t, victim, k, "127.0.0.1")
+}
+
+// connectFrom is connectTo from a node listening, and so dialling, on ip.
+func connectFrom(t *testing.T, victim *Node, k int, ip string) (*Node, bool) {
+	t.Helper()
+	cfg := DefaultTestConfig(key(k))
+	cfg.ListenAddrs = []string{"/ip4/" + ip + "/tcp/0"}
+	n, err := New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,6 +92,7 @@ func openHold(n *Node, victim peer.ID) (network.Stream, bool) {
 func TestUnregisteredPeersCannotLockOthersOut(t *testing.T) {
 	cfg := DefaultTestConfig(key(100))
 	cfg.Admission.IdleAfter = 50 * time.Millisecond
+	cfg.Admission.PerAddress = 1000 // all dial from 127.0.0.1; TestUnregisteredPerAddress tests that bound
 	victim, err := New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -170,6 +180,60 @@ func TestUnregisteredPeersCannotLockOthersOut(t *testing.T) {
 	t.Logf("an unregistered peer opened 40 streams; it holds %d inbound (limit %d)", inbound(), cfg.Admission.Peer.StreamsInbound)
 }
 
+// Keys are free, addresses are not (#19, finding 3): unregistered peers
+// hold at most PerAddress inbound connections from one address, loopback
+// included, so one machine making keys cannot take the unregistered share;
+// another address and registered peers still get in, and a slot freed is
+// taken again.
+func TestUnregisteredPerAddress(t *testing.T) {
+	cfg := DefaultTestConfig(key(120))
+	victim, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer victim.Close()
+	victim.SetRegistered(registeredSet(121))
+	per := cfg.Admission.PerAddress
+	fromAddr := func(ip string) (n int) {
+		for _, c := range victim.Network().Conns() {
+			if got, _ := c.RemoteMultiaddr().ValueForProtocol(ma.P_IP4); got == ip && !victim.adm.isRegistered(c.RemotePeer()) && !c.IsClosed() {
+				n++
+			}
+		}
+		return n
+	}
+	var admitted []*Node
+	for i := range per + 4 {
+		if n, ok := connectTo(t, victim, 130+i); ok {
+			admitted = append(admitted, n)
+		}
+	}
+	waitFor(t, "the gate to decide", func() bool { return fromAddr("127.0.0.1") <= per })
+	if got := fromAddr("127.0.0.1"); got != per {
+		t.Fatalf("%d peers dialled from 127.0.0.1; the victim holds %d of them, want %d", per+4, got, per)
+	}
+	if _, ok := connectFrom(t, victim, 150, "127.0.0.2"); !ok {
+		t.Fatal("a peer from another address was refused")
+	}
+	if _, ok := connectTo(t, victim, 121); !ok {
+		t.Fatal("a registered peer from the full address was refused")
+	}
+	// A slot freed is taken again.
+	for _, n := range admitted {
+		if victim.Network().Connectedness(n.ID()) == network.Connected {
+			n.Close()
+			waitFor(t, "the victim to see the peer leave", func() bool { return fromAddr("127.0.0.1") < per })
+			break
+		}
+	}
+	if _, ok := connectTo(t, victim, 160); !ok {
+		t.Fatal("a newcomer from 127.0.0.1 was refused after a slot was freed")
+	}
+	if got := fromAddr("127.0.0.1"); got != per {
+		t.Fatalf("after one left and one came, the victim holds %d from 127.0.0.1, want %d", got, per)
+	}
+}
+
 // Until SetRegistered is called every peer counts as registered, and a
 // peer registered later is protected from trims; one dropped from the set
 // is not.
@@ -201,4 +265,34 @@ func TestAdmissionOffUntilSetRegistered(t *testing.T) {
 	rn, _ := connectTo(t, n, 113)
 	n.SetRegistered(registeredSet(112, 113))
 	waitFor(t, "the late peer protected", func() bool { return n.ConnManager().IsProtected(rn.ID(), registeredTag) })
+}
+
+// Only 127.0.0.1 and ::1 are exempt from go-libp2p's per-address limits:
+// from 127.0.0.2, as from any remote address, a node holds at most 8
+// connections at once whoever the peers are, while from 127.0.0.1 it
+// holds them all (go-libp2p exempts all of 127.0.0.0/8).
+func TestOnlyLocalhostIsExempt(t *testing.T) {
+	victim, err := New(context.Background(), DefaultTestConfig(key(170)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer victim.Close()
+	from := func(ip string) (n int) {
+		for _, c := range victim.Network().Conns() {
+			if got, _ := c.RemoteMultiaddr().ValueForProtocol(ma.P_IP4); got == ip && !c.IsClosed() {
+				n++
+			}
+		}
+		return n
+	}
+	const dials = 12
+	for i := range dials {
+		connectFrom(t, victim, 171+i, "127.0.0.2")
+		connectFrom(t, victim, 191+i, "127.0.0.1")
+	}
+	waitFor(t, "the connections from 127.0.0.1", func() bool { return from("127.0.0.1") == dials })
+	if got := from("127.0.0.2"); got > 8 {
+		t.Fatalf("%d connections from 127.0.0.2 held at once, want at most 8", got)
+	}
+	t.Logf("%d peers dialled from each address: the node holds %d from 127.0.0.1, %d from 127.0.0.2", dials, from("127.0.0.1"), from("127.0.0.2"))
 }

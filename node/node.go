@@ -145,7 +145,10 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Node, error) {
 	cm := newConnManager(cfg.LowWater, cfg.HighWater, cfg.GracePeriod)
 	scaling := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&scaling)
-	var rcOpts []rcmgr.Option
+	rcOpts := []rcmgr.Option{
+		rcmgr.WithNetworkPrefixLimit(loopbackPrefixLimits()),
+		rcmgr.WithConnRateLimiters(connRateLimiter()),
+	}
 	if cfg.Registerer == nil {
 		rcOpts = append(rcOpts, rcmgr.WithMetricsDisabled())
 	}
