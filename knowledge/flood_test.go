@@ -265,8 +265,10 @@ func (r *registrySet) Registered(p peer.ID) bool {
 // Many hostile peers, each with fresh keys and as many idle streams as
 // one peer may hold, fill what unregistered peers may hold in total
 // (MaxStreams - ReservedStreams) and no more: a registered neuron's
-// fetches still go through; an unregistered peer's wait for the flood to
-// end.
+// fetches go through from the reserve, and an unregistered newcomer's
+// too, each taking the place of an idle stream of the hostile peer that
+// holds the most (#19: before, the newcomer was refused for as long as the
+// flood held).
 func TestIdleStreamFloodFromManyPeers(t *testing.T) {
 	sk, rk, uk := key(403), key(404), key(405)
 	reg := &registrySet{peers: map[peer.ID]bool{rk.PublicKey().PeerID(): true}}
@@ -281,6 +283,7 @@ func TestIdleStreamFloodFromManyPeers(t *testing.T) {
 	for range peers {
 		f.open(t, loneNode(t, freshKey(t)), srv, perPeer)
 	}
+	opened := time.Now()
 	waitFor(t, "the server to take or refuse every hostile stream", 30*time.Second, func() bool {
 		return server.servedStreams()+f.endedCount() == peers*perPeer
 	})
@@ -297,14 +300,88 @@ func TestIdleStreamFloodFromManyPeers(t *testing.T) {
 	if r.ok != r.total {
 		t.Errorf("a registered neuron's fetches during the flood: %v", r)
 	}
+	// Once the flood's streams have idled long enough to give way, an
+	// unregistered newcomer's fetches go through.
+	waitFor(t, "the flood's streams to idle", 30*time.Second, func() bool { return time.Since(opened) > evictAfter })
+	endedBefore := f.endedCount()
 	unregistered := loneLibrary(t, loneNode(t, uk), uk, nil)
-	r = probe(t, unregistered, srv, objs[:2])
-	t.Logf("an unregistered peer's fetches with the flood on: %v", r)
-	if r.ok != 0 {
-		t.Errorf("an unregistered peer was served past the unreserved streams: %v", r)
+	r = probe(t, unregistered, srv, objs[:4])
+	t.Logf("an unregistered newcomer's fetches with the flood on: %v; %d hostile streams gave way", r, f.endedCount()-endedBefore)
+	if r.ok != r.total {
+		t.Errorf("an unregistered newcomer's fetches during the flood: %v", r)
 	}
-	// The flood still holds what it held: it was the reserve that served.
-	waitFor(t, "the probes' streams to end", 30*time.Second, func() bool { return server.servedStreams() == held })
+	if f.endedCount() == endedBefore {
+		t.Error("the newcomer was served, but no hostile stream gave way")
+	}
+	// Unregistered peers never held more than their part.
+	waitFor(t, "the probes' streams to end", 30*time.Second, func() bool { return server.servedStreams() <= shared })
+}
+
+// An unregistered peer takes an idle stream's place only from a peer that
+// holds at least two more streams than it does: when as many peers again
+// come to a full unregistered part, every one of them gets in, and the
+// peer holding the most cannot take more.
+func TestIdleStreamsSharedFairly(t *testing.T) {
+	sk := key(406)
+	reg := &registrySet{peers: map[peer.ID]bool{}}
+	server := loneLibrary(t, loneNode(t, sk), sk, func(c *Config) { c.ReadTimeout = time.Minute }, WithRegistry(reg))
+	srv := peer.AddrInfo{ID: server.host.ID(), Addrs: server.host.Addrs()}
+	shared, perPeer := server.cfg.MaxStreams-server.cfg.ReservedStreams, server.cfg.MaxStreamsPerPeer
+	// shared/perPeer peers fill the part; as many again come later.
+	first := shared / perPeer
+	f := &flood{}
+	defer f.stop()
+	var all []*neuronnode.Node
+	for range first {
+		n := loneNode(t, freshKey(t))
+		all = append(all, n)
+		f.open(t, n, srv, perPeer)
+	}
+	waitFor(t, "the first peers' streams", 30*time.Second, func() bool { return server.servedStreams() == shared })
+	opened := time.Now()
+	waitFor(t, "them to idle", 30*time.Second, func() bool { return time.Since(opened) > evictAfter })
+	for range first {
+		n := loneNode(t, freshKey(t))
+		all = append(all, n)
+		f.open(t, n, srv, perPeer)
+	}
+	waitFor(t, "the server to take or refuse every stream", 30*time.Second, func() bool {
+		return server.servedStreams()+f.endedCount() == 2*first*perPeer
+	})
+	server.mu.Lock()
+	per := map[peer.ID]int{}
+	for _, sl := range server.streams {
+		per[sl.from]++
+	}
+	server.mu.Unlock()
+	lo, hi, top := perPeer, 0, peer.ID("")
+	for p, n := range per {
+		if n > hi {
+			hi, top = n, p
+		}
+		lo = min(lo, n)
+	}
+	t.Logf("%d peers held %d idle streams each, then %d more came: the server holds %d, of %d peers, from %d to %d of each", first, perPeer, first, server.servedStreams(), len(per), lo, hi)
+	if server.servedStreams() != shared {
+		t.Errorf("unregistered peers hold %d streams, want %d", server.servedStreams(), shared)
+	}
+	if len(per) != 2*first {
+		t.Errorf("%d of the %d peers hold streams; every one should", len(per), 2*first)
+	}
+	// The peer that holds the most opens more: refused.
+	var topNode *neuronnode.Node
+	for _, n := range all {
+		if n.ID() == top {
+			topNode = n
+		}
+	}
+	waitFor(t, "its streams to idle", 30*time.Second, func() bool { return time.Since(opened) > 2*evictAfter })
+	before := f.endedCount()
+	f.open(t, topNode, srv, 2)
+	waitFor(t, "the extra streams refused", 30*time.Second, func() bool { return f.endedCount() >= before+2 })
+	if got := server.servedStreams(); got != shared {
+		t.Errorf("after a peer at its share opened more, the server holds %d, want %d", got, shared)
+	}
 }
 
 // A request must arrive whole within ReadTimeout of its first byte, on a

@@ -47,8 +47,8 @@ type Library struct {
 	queued    map[cid.Cid]bool
 	mu        sync.Mutex
 	closed    bool
-	streams   map[network.Stream]struct{} // transfer streams held
-	perPeer   map[peer.ID]int             // of those, by peer, with admissions under way
+	streams   map[network.Stream]*slot // transfer streams held
+	perPeer   map[peer.ID]int          // streams by peer, evicted ones until they end
 	once      sync.Once
 	err       error
 }
@@ -67,7 +67,7 @@ func Open(cfg Config, opts ...Option) (*Library, error) {
 	l := &Library{
 		cfg: cfg, log: cfg.Logger.With("component", "knowledge"), store: st, index: newIndex(),
 		reputation: map[peer.ID]int{}, ctx: ctx, cancel: cancel,
-		streams: map[network.Stream]struct{}{}, perPeer: map[peer.ID]int{},
+		streams: map[network.Stream]*slot{}, perPeer: map[peer.ID]int{},
 		provides: make(chan cid.Cid, maxQueuedProvides), queued: map[cid.Cid]bool{},
 	}
 	for _, o := range opts {

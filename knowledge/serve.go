@@ -15,46 +15,85 @@ import (
 // request for ReadTimeout.
 func (l *Library) handleStream(st network.Stream) {
 	from := st.Conn().RemotePeer()
-	if !l.admit(st, from) {
+	sl, ok := l.admit(st, from)
+	if !ok {
 		st.Reset()
 		return
 	}
 	defer l.release(st, from)
-	l.serve(st, from)
+	l.serve(st, from, sl)
 }
 
+// slot is a transfer stream the library holds.
+type slot struct {
+	from       peer.ID
+	registered bool
+	// waiting is when the stream began to wait for its next request;
+	// zero while one is read or answered.
+	waiting time.Time
+}
+
+// evictAfter is how long a stream must have waited for a request before
+// another peer's stream may take its place: a client writes its request
+// with the stream's opening, so one that waits this long is idle.
+const evictAfter = 250 * time.Millisecond
+
 // admit takes one of the library's transfer streams for st, from peer
-// from. It refuses when the library is closed, when the peer holds
-// MaxStreamsPerPeer already, and when no stream is free for it: a peer
-// not known to be registered gets one only while more than the reserve
-// are free. The registry is asked only when that decides. After true the
-// caller must release.
-func (l *Library) admit(st network.Stream, from peer.ID) bool {
-	l.mu.Lock()
-	if l.closed || l.perPeer[from] >= l.cfg.MaxStreamsPerPeer || len(l.streams) >= l.cfg.MaxStreams {
-		l.mu.Unlock()
-		return false
-	}
-	// The peer's count includes the registry's answer below, awaited
-	// unlocked.
-	l.wg.Add(1)
-	l.perPeer[from]++
-	if len(l.streams) < l.cfg.MaxStreams-l.reserved() {
-		l.streams[st] = struct{}{}
-		l.mu.Unlock()
-		return true
-	}
-	l.mu.Unlock()
-	ok := l.registry.Registered(from)
+// from. It refuses when the library is closed or the peer holds
+// MaxStreamsPerPeer already. A peer not known to be registered gets a
+// stream while more than the reserve are free; otherwise it takes the place
+// of an idle stream of the unregistered peer that holds the most, if that
+// peer holds at least two more than it does, so unregistered peers share
+// their part fairly and a newcomer gets in however many idle streams
+// others open. A registered neuron takes any free stream, or else the
+// place of such an idle stream. After true the caller must release.
+func (l *Library) admit(st network.Stream, from peer.ID) (*slot, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if ok && !l.closed && len(l.streams) < l.cfg.MaxStreams {
-		l.streams[st] = struct{}{}
-		return true
+	if l.closed || l.perPeer[from] >= l.cfg.MaxStreamsPerPeer {
+		return nil, false
 	}
-	l.uncount(from)
-	l.wg.Done()
-	return false
+	registered := l.registry == nil || l.registry.Registered(from)
+	room := l.cfg.MaxStreams
+	if !registered {
+		room -= l.reserved()
+	}
+	if len(l.streams) >= room && !l.evictLocked(from, registered) {
+		return nil, false
+	}
+	sl := &slot{from: from, registered: registered}
+	l.streams[st] = sl
+	l.perPeer[from]++
+	l.wg.Add(1)
+	return sl, true
+}
+
+// evictLocked makes room for a stream of from by resetting an idle
+// stream of an unregistered peer, as admit says, and reports whether it
+// did; l.mu is held.
+func (l *Library) evictLocked(from peer.ID, registered bool) bool {
+	if l.registry == nil {
+		return false
+	}
+	now := time.Now()
+	var victim network.Stream
+	var most int
+	var since time.Time
+	for st, sl := range l.streams {
+		if sl.registered || sl.waiting.IsZero() || now.Sub(sl.waiting) < evictAfter {
+			continue
+		}
+		n := l.perPeer[sl.from]
+		if n > most || n == most && sl.waiting.Before(since) {
+			victim, most, since = st, n, sl.waiting
+		}
+	}
+	if victim == nil || !registered && most < l.perPeer[from]+2 {
+		return false
+	}
+	delete(l.streams, victim) // its handler releases the rest as it ends
+	victim.Reset()
+	return true
 }
 
 // release gives back what admit took and closes st.
@@ -65,6 +104,17 @@ func (l *Library) release(st network.Stream, from peer.ID) {
 	l.mu.Unlock()
 	st.Close()
 	l.wg.Done()
+}
+
+// setWaiting marks sl as waiting for a request (or not).
+func (l *Library) setWaiting(sl *slot, waiting bool) {
+	l.mu.Lock()
+	if waiting {
+		sl.waiting = time.Now()
+	} else {
+		sl.waiting = time.Time{}
+	}
+	l.mu.Unlock()
 }
 
 // uncount uncounts one of from's streams; l.mu is held.
@@ -85,7 +135,7 @@ func (l *Library) reserved() int {
 }
 
 // serve answers the requests on st.
-func (l *Library) serve(st network.Stream, from peer.ID) {
+func (l *Library) serve(st network.Stream, from peer.ID, sl *slot) {
 	br := bufio.NewReader(st)
 	var bw *bufio.Writer // made at the first request: a stream that sends none costs little
 	var frame []byte
@@ -93,7 +143,12 @@ func (l *Library) serve(st network.Stream, from peer.ID) {
 		// ReadTimeout for a request to start, and as long again for it to
 		// arrive whole: a peer cannot hold the stream by dripping one.
 		st.SetReadDeadline(time.Now().Add(l.cfg.ReadTimeout))
-		if _, err := br.Peek(1); err != nil {
+		if br.Buffered() == 0 {
+			l.setWaiting(sl, true)
+		}
+		_, err := br.Peek(1)
+		l.setWaiting(sl, false)
+		if err != nil {
 			if !errors.Is(err, io.EOF) {
 				l.log.Debug("no request", "from", from, "err", err)
 				st.Reset()
