@@ -24,9 +24,11 @@ type Config struct {
 	// which members provide every RefreshEvery.
 	ProviderTTL   time.Duration
 	MembershipTTL time.Duration
-	// Providers bounds the provider records kept for other peers.
-	Providers ProviderLimits
-	Logger    *slog.Logger
+	// Providers bounds the provider records kept for other peers, and
+	// ProvideRate how fast unregistered peers may send them.
+	Providers   ProviderLimits
+	ProvideRate ProvideRate
+	Logger      *slog.Logger
 }
 
 // ProviderLimits bounds the provider records a neuron keeps. Registered
@@ -62,6 +64,10 @@ type PoolLimits struct {
 // for each, 32 for each key. A record costs about 330 bytes at most
 // (TestProviderStoreMemory), so unregistered peers can make a neuron hold
 // about 5 MiB of them, and both pools full hold about 26 MiB.
+//
+// An unregistered peer may send 10 provider records a second after a
+// burst of 256 (a newcomer publishing 128 objects at once), and all of
+// them together 200 a second after a burst of 2,048.
 func DefaultConfig(chainID string) Config {
 	return Config{
 		ChainID:       chainID,
@@ -73,7 +79,8 @@ func DefaultConfig(chainID string) Config {
 			Registered:   PoolLimits{Total: 65536, PerPeer: 8192, PerKey: 4096},
 			Unregistered: PoolLimits{Total: 16384, PerPeer: 1024, PerKey: 32},
 		},
-		Logger: slog.Default(),
+		ProvideRate: ProvideRate{Rate: 10, Burst: 256, TotalRate: 200, TotalBurst: 2048},
+		Logger:      slog.Default(),
 	}
 }
 
@@ -83,6 +90,9 @@ func (c Config) validate() error {
 		return errors.New("dht: config: ChainID, RecordTTL, RefreshEvery and Logger are required")
 	case c.MembershipTTL <= c.RefreshEvery || c.ProviderTTL < c.MembershipTTL:
 		return errors.New("dht: config: need RefreshEvery < MembershipTTL <= ProviderTTL")
+	}
+	if r := c.ProvideRate; r.Rate <= 0 || r.Burst < 1 || r.TotalRate < r.Rate || r.TotalBurst < r.Burst {
+		return errors.New("dht: config: ProvideRate needs 0 < Rate <= TotalRate and 1 <= Burst <= TotalBurst")
 	}
 	for name, p := range map[string]PoolLimits{"Registered": c.Providers.Registered, "Unregistered": c.Providers.Unregistered} {
 		if p.Total < 1 || p.PerPeer < 1 || p.PerKey < 1 || p.PerPeer > p.Total || p.PerKey > p.Total {

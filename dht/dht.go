@@ -52,6 +52,7 @@ type DHT struct {
 	// manager writes to it); subnetKeys maps subnet keys to netuids.
 	providers  *providerStore
 	subnetKeys map[string]uint16
+	provides   *provideLimiter // unregistered peers' provider records
 
 	joinedMu sync.Mutex
 	joined   map[uint16]bool // subnets this neuron announced membership of
@@ -72,7 +73,7 @@ func New(h host.Host, key *wallet.PrivateKey, reg Registry, cfg Config) (*DHT, e
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &DHT{h: h, key: key, reg: reg, cfg: cfg, joined: map[uint16]bool{}, log: cfg.Logger.With("component", "dht"),
-		subnetKeys: subnetKeys(cfg.ChainID), ctx: ctx, cancel: cancel}
+		subnetKeys: subnetKeys(cfg.ChainID), provides: newProvideLimiter(cfg.ProvideRate), ctx: ctx, cancel: cancel}
 	d.providers = newProviderStore(h.ID(), cfg.Providers, cfg.ProviderTTL, cfg.MembershipTTL, func(k string) bool {
 		_, ok := d.subnetKeys[k]
 		return ok

@@ -56,7 +56,12 @@ func TestHostileProviderFlood(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	reg := &registry{m: map[wallet.Address]uint16{}}
-	ms := swarmWith(t, 2, reg, func(c *Config) { c.Providers = floodLimits })
+	// The store's bounds are what this test measures; TestProvideRate
+	// tests the rate, which would refuse most of this flood first.
+	ms := swarmWith(t, 2, reg, func(c *Config) {
+		c.Providers = floodLimits
+		c.ProvideRate = ProvideRate{Rate: 1e9, Burst: 1 << 30, TotalRate: 1e9, TotalBurst: 1 << 30}
+	})
 	victim, member := ms[0], ms[1]
 	for i, m := range ms {
 		waitFor(t, ctx, "a routing table", func() bool { return m.d.RoutingTableSize() > 0 })
@@ -243,6 +248,59 @@ func TestHostileProviderFlood(t *testing.T) {
 			t.Fatalf("the member's record for %x is missing", k[:6])
 		}
 	}
+}
+
+// An unregistered peer's provider records past its rate are refused (the
+// batch's stream is reset), so a flood costs the neuron little work; a
+// registered neuron is not held to the rate.
+func TestProvideRate(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	limit := ProvideRate{Rate: 1, Burst: 50, TotalRate: 1, TotalBurst: 50}
+	reg := &registry{m: map[wallet.Address]uint16{}}
+	ms := swarmWith(t, 2, reg, func(c *Config) { c.ProvideRate = limit })
+	victim, member := ms[0], ms[1]
+	for i, m := range ms {
+		waitFor(t, ctx, "a routing table", func() bool { return m.d.RoutingTableSize() > 0 })
+		if err := m.d.Join(ctx, 1, uint16(i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := hostileHost(t, true)
+	if err := h.Connect(ctx, peer.AddrInfo{ID: victim.n.ID(), Addrs: victim.n.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	refused := 0
+	for b := range 10 {
+		var batch [][]byte
+		for j := range 20 {
+			batch = append(batch, floodKey(900, 20*b+j))
+		}
+		if !sendAddProviders(ctx, h, victim.n.ID(), batch) {
+			refused++
+		}
+	}
+	held := victim.d.providers.held(h.ID(), unregistered)
+	allowed := limit.Burst + int(limit.Rate*time.Since(began).Seconds()) + 1
+	t.Logf("an unregistered peer sent 200 records in 10 batches: %d kept, %d batches refused (burst %d, %v a second)", held, refused, limit.Burst, limit.Rate)
+	if held > allowed || refused < 7 {
+		t.Errorf("kept %d records (rate allows %d), refused %d batches", held, allowed, refused)
+	}
+	// The registered member is not held to it.
+	messenger, err := kadpb.NewProtocolMessenger(member.d.kad.MessageSender())
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := peer.AddrInfo{ID: member.n.ID(), Addrs: member.n.Addrs()}
+	for j := range 2 * limit.Burst {
+		if err := messenger.PutProviderAddrs(ctx, victim.n.ID(), floodKey(901, j), self); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, ctx, "the member's records", func() bool {
+		return victim.d.providers.held(member.n.ID(), registered) == 2*limit.Burst+1
+	})
 }
 
 // hostileHost is a plain go-libp2p host with a fresh key (secp256k1, the

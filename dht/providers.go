@@ -91,7 +91,7 @@ func (d *DHT) screenProvider(ctx context.Context, from peer.ID, req *kadpb.Messa
 		return
 	}
 	c, ok := d.classify(ctx, string(key), from)
-	if !ok {
+	if !ok || c == unregistered && !d.provides.allow(from, time.Now()) {
 		return
 	}
 	d.providers.add(string(key), from, c)
