@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/cybertensor/cybertensor/internal/lockfile"
 )
 
 // Buckets of the chain database.
@@ -29,12 +32,22 @@ var (
 // ahead of the disk, so the DB must be closed and reopened.
 var ErrDBBroken = errors.New("chain: database write failed; reopen to recover the last committed block")
 
+// ErrInUse is returned (wrapped, with the process's ID when known) by
+// OpenDB when another process has the database open.
+var ErrInUse = lockfile.ErrInUse
+
+// openWait bounds OpenDB's wait for another process's lock: long enough
+// for a process that is exiting, short enough to tell the operator at
+// once.
+const openWait = time.Second
+
 // DB is a durable chain: a State whose every block is committed to a bbolt
 // file in one fsynced write transaction (the changed objects, the new
 // height and app hash, and the block itself), so a crash at any moment
 // loses no committed block and never leaves a partial one.
 type DB struct {
 	bolt    *bolt.DB
+	lock    *lockfile.Lock // the database's, for this process
 	state   *State
 	genesis Genesis
 	broken  bool
@@ -45,18 +58,23 @@ type DB struct {
 // OpenDB opens the chain database at path, creating it from gen if it
 // does not exist. An existing database must have been created from a
 // genesis with the same chain ID; its state is restored and checked
-// against the stored app hash.
+// against the stored app hash. A database another process has open is
+// refused at once, with an error wrapping ErrInUse that names the
+// process (lockfile.InUseError).
 func OpenDB(path string, gen Genesis, epoch EpochFunc) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("chain: creating %s: %w", filepath.Dir(path), err)
 	}
-	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 0})
+	b, lock, err := lockfile.OpenBolt(path, 0o600, bolt.Options{}, openWait)
+	if errors.Is(err, ErrInUse) {
+		return nil, fmt.Errorf("chain: database %s is %w", path, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("chain: opening %s: %w", path, err)
 	}
-	d := &DB{bolt: b, genesis: gen}
+	d := &DB{bolt: b, lock: lock, genesis: gen}
 	if err := d.load(gen, epoch); err != nil {
-		b.Close()
+		d.Close()
 		return nil, err
 	}
 	return d, nil
@@ -238,8 +256,12 @@ func (d *DB) Block(height uint64) (Block, bool, error) {
 	return b, err == nil, err
 }
 
-// Close closes the database file.
-func (d *DB) Close() error { return d.bolt.Close() }
+// Close closes the database file and gives up its lock.
+func (d *DB) Close() error {
+	err := d.bolt.Close()
+	d.lock.Release()
+	return err
+}
 
 func encodeBlock(b Block) []byte {
 	var e encoder

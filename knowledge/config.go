@@ -53,7 +53,8 @@ type Config struct {
 	// (its first or its next) and how long a request takes to arrive from
 	// its first byte; a stream that overstays is reset.
 	ReadTimeout time.Duration
-	// OpenTimeout bounds waiting for another process's lock on the store.
+	// OpenTimeout bounds waiting for another process's lock on the store
+	// (then Open fails with ErrInUse).
 	OpenTimeout time.Duration
 	Logger      *slog.Logger
 }

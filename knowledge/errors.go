@@ -1,6 +1,10 @@
 package knowledge
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/cybertensor/cybertensor/internal/lockfile"
+)
 
 // Errors of the library. Each is wrapped with what was being done; check
 // them with errors.Is.
@@ -36,4 +40,8 @@ var (
 	ErrOutOfRange = errors.New("knowledge: range past the end of the body")
 	// ErrClosed: the library is closed.
 	ErrClosed = errors.New("knowledge: closed")
+	// ErrInUse: another process has the library open (Open waits at most
+	// Config.OpenTimeout); the error names the process when it can
+	// (lockfile.InUseError).
+	ErrInUse = lockfile.ErrInUse
 )

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"testing"
 
@@ -312,4 +313,17 @@ func TestReadRange(t *testing.T) {
 	if _, err := other.ReadRange(ctx, o.CID, 0, 1); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("not held: %v", err)
 	}
+}
+
+// A library open elsewhere is refused within OpenTimeout with ErrInUse
+// naming the holder (#20 bug 1); closed, it opens.
+func TestOpenInUse(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir, 1)
+	_, err := Open(DefaultTestConfig(dir))
+	if !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), "library.db is in use by another process (pid "+itoa(int64(os.Getpid()))+")") {
+		t.Fatalf("opening a library open elsewhere: %v", err)
+	}
+	l.Close()
+	openTest(t, dir, 1)
 }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/ipfs/go-cid"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/cybertensor/cybertensor/internal/lockfile"
 )
 
 // The store is one bbolt file, <Dir>/library.db, with these buckets:
@@ -63,8 +65,9 @@ const flushBytes = 64 << 20
 const initialMmap = 1 << 30
 
 type store struct {
-	db  *bolt.DB
-	max int64
+	db   *bolt.DB
+	lock *lockfile.Lock // the store's, for this process
+	max  int64
 
 	mu       sync.Mutex
 	inflight map[string]int // blocks that running imports wrote or reuse
@@ -75,10 +78,10 @@ func openStore(cfg Config) (*store, error) {
 		return nil, fmt.Errorf("knowledge: store directory: %w", err)
 	}
 	path := filepath.Join(cfg.Dir, "library.db")
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: cfg.OpenTimeout, NoFreelistSync: true, FreelistType: bolt.FreelistMapType,
-		InitialMmapSize: initialMmap})
-	if errors.Is(err, bolt.ErrTimeout) {
-		return nil, fmt.Errorf("knowledge: %s is in use by another process", path)
+	db, lock, err := lockfile.OpenBolt(path, 0o600, bolt.Options{NoFreelistSync: true, FreelistType: bolt.FreelistMapType,
+		InitialMmapSize: initialMmap}, cfg.OpenTimeout)
+	if errors.Is(err, ErrInUse) {
+		return nil, fmt.Errorf("knowledge: library %s is %w", path, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("knowledge: opening %s: %w", path, err)
@@ -93,12 +96,17 @@ func openStore(cfg Config) (*store, error) {
 	})
 	if err != nil {
 		db.Close()
+		lock.Release()
 		return nil, fmt.Errorf("knowledge: initializing %s: %w", path, err)
 	}
-	return &store{db: db, max: cfg.MaxStoreSize, inflight: map[string]int{}}, nil
+	return &store{db: db, lock: lock, max: cfg.MaxStoreSize, inflight: map[string]int{}}, nil
 }
 
-func (s *store) close() error { return s.db.Close() }
+func (s *store) close() error {
+	err := s.db.Close()
+	s.lock.Release()
+	return err
+}
 
 func getUsed(tx *bolt.Tx) int64 {
 	v := tx.Bucket(bucketMeta).Get(keyUsed)

@@ -229,7 +229,7 @@ setup beyond a wallet.`,
 			}
 			n, err := abci.StartNode(home, a.epoch, a.log)
 			if err != nil {
-				return err
+				return inUseAs("chain home "+home, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "chain node %s running; RPC %s (Ctrl-C to stop)\n", n.NodeID(), n.RPCAddress())
 			<-cmd.Context().Done()

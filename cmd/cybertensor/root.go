@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cybertensor/cybertensor/chain"
+	"github.com/cybertensor/cybertensor/internal/lockfile"
 )
 
 // Environment variables read by the command.
@@ -37,6 +38,17 @@ func (e *exitError) Unwrap() error { return e.err }
 
 // usageError marks err as the user's mistake (exit status 2).
 func usageError(err error) error { return &exitError{code: exitUsage, err: err} }
+
+// inUseAs says that what is in use, if err is another process holding a
+// lock (lockfile.InUseError), naming that process; any other error is
+// returned as it is.
+func inUseAs(what string, err error) error {
+	var inUse *lockfile.InUseError
+	if errors.As(err, &inUse) {
+		return fmt.Errorf("%s is %w", what, inUse)
+	}
+	return err
+}
 
 // app holds the global flags and what they resolve to.
 type app struct {
