@@ -78,6 +78,7 @@ type Miner struct {
 	stored atomic.Pointer[knowledge.Library] // lib, for storage.prove
 	uid    uint16
 	served atomic.Int64
+	unlock func() // releases the state directories' locks
 }
 
 // handlers are the handlers of the synapses cfg serves, each counting the
@@ -123,9 +124,13 @@ func (m *Miner) handlers(cfg MinerConfig) (_ map[string]protocol.Handler, replic
 	return out, replicate, nil
 }
 
-// StartMiner registers the hotkey (if needed), starts its host and query
-// server, and serves its axon on chain.
-func StartMiner(ctx context.Context, c chainlink.Chain, cold, hot *wallet.PrivateKey, cfg MinerConfig) (*Miner, error) {
+// StartMiner starts the miner's host and query server, registers the
+// hotkey (if needed), joins the swarm and opens the knowledge library,
+// and last serves its axon on chain. Everything local comes first: the
+// locks of its state directories (ErrInUse if another process runs a
+// neuron on them) and every listener, so a miner that cannot run fails
+// before it touches the chain, and the axon it serves is listening.
+func StartMiner(ctx context.Context, c chainlink.Chain, cold, hot *wallet.PrivateKey, cfg MinerConfig) (_ *Miner, err error) {
 	if cfg.Logger == nil {
 		return nil, errors.New("neuron: miner config: a Logger is required")
 	}
@@ -137,29 +142,27 @@ func StartMiner(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Privat
 	if err != nil {
 		return nil, err
 	}
-	uid, err := ensureRegistered(ctx, c, cold, hot, cfg.Netuid)
-	if err != nil {
+	if m.unlock, err = lockDirs(cfg.Host.DataDir, cfg.KnowledgeDir); err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
 	cfg.Host.Listen = cfg.Listen
-	h, err := newHost(hot, cfg.Host)
-	if err != nil {
+	if m.h, err = newHost(hot, cfg.Host); err != nil {
 		return nil, err
 	}
-	m.h, m.uid = h, uid
 	cfg.Server.Logger = cfg.Logger
-	m.srv, err = protocol.NewServer(h, hot, ChainCallers{Chain: c}, handlers, cfg.Server)
-	if err != nil {
-		h.Close()
+	if m.srv, err = protocol.NewServer(m.h, hot, ChainCallers{Chain: c}, handlers, cfg.Server); err != nil {
 		return nil, err
 	}
-	if err := serveAxon(ctx, c, hot, cfg.Netuid, h, []string{string(protocol.QueryID)}); err != nil {
-		m.Close()
+	if m.uid, err = ensureRegistered(ctx, c, cold, hot, cfg.Netuid); err != nil {
 		return nil, err
 	}
 	if !cfg.Swarm.Disabled {
-		if m.swarm, err = JoinSwarm(ctx, h, hot, c, cfg.Netuid, uid, "miner", []string{string(protocol.QueryID)}, cfg.Swarm, cfg.Host.Registerer, cfg.Logger); err != nil {
-			m.Close()
+		if m.swarm, err = JoinSwarm(ctx, m.h, hot, c, cfg.Netuid, m.uid, "miner", []string{string(protocol.QueryID)}, cfg.Swarm, cfg.Host.Registerer, cfg.Logger); err != nil {
 			return nil, err
 		}
 		if cfg.KnowledgeDir != "" {
@@ -169,13 +172,15 @@ func StartMiner(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Privat
 				keep = subnet.MaxStorageObject
 			}
 			if m.lib, err = m.swarm.OpenReplica(cfg.KnowledgeDir, hot, learn, keep, cfg.ReplicaBudget); err != nil {
-				m.Close()
 				return nil, err
 			}
 			m.stored.Store(m.lib)
 		}
 	}
-	cfg.Logger.Info("miner serving", "uid", uid, "peer", h.ID())
+	if err := serveAxon(ctx, c, hot, cfg.Netuid, m.h, []string{string(protocol.QueryID)}); err != nil {
+		return nil, err
+	}
+	cfg.Logger.Info("miner serving", "uid", m.uid, "peer", m.h.ID())
 	return m, nil
 }
 
@@ -197,7 +202,7 @@ func (m *Miner) Library() *knowledge.Library { return m.lib }
 // Swarm is the miner's swarm membership; nil if disabled.
 func (m *Miner) Swarm() *Swarm { return m.swarm }
 
-// Close stops serving.
+// Close stops serving and releases the state directories.
 func (m *Miner) Close() error {
 	if m.swarm != nil {
 		m.swarm.Close()
@@ -205,5 +210,12 @@ func (m *Miner) Close() error {
 	if m.srv != nil {
 		m.srv.Close()
 	}
-	return m.h.Close()
+	var err error
+	if m.h != nil {
+		err = m.h.Close()
+	}
+	if m.unlock != nil {
+		m.unlock()
+	}
+	return err
 }

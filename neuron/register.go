@@ -32,11 +32,15 @@ func ensureRegistered(ctx context.Context, c chainlink.Chain, cold, hot *wallet.
 	return n.UID, nil
 }
 
-// serveAxon announces the host's peer ID and addresses on chain.
+// serveAxon announces the host's peer ID and addresses on chain; a host
+// that listens nowhere has no axon to serve.
 func serveAxon(ctx context.Context, c chainlink.Chain, hot *wallet.PrivateKey, netuid uint16, h host.Host, protocols []string) error {
 	var addrs []string
 	for _, a := range h.Addrs() {
 		addrs = append(addrs, a.String())
+	}
+	if len(addrs) == 0 {
+		return errors.New("neuron: the host listens on no address; no axon served")
 	}
 	if len(addrs) > 8 {
 		addrs = addrs[:8]

@@ -16,6 +16,32 @@ type taskSource interface {
 	next(ctx context.Context) (subnet.Task, error)
 }
 
+// checkTaskConfig checks, before a validator starts, that cfg has what
+// its tasks need (newTaskSource then only adds the library).
+func checkTaskConfig(cfg ValidatorConfig) error {
+	synapse := "text.generate"
+	if cfg.Spec != nil {
+		synapse = cfg.Spec.TaskSynapse()
+	}
+	switch synapse {
+	case "text.generate":
+		if len(cfg.Tasks) == 0 {
+			return errors.New("neuron: validator config: text.generate tasks need Tasks")
+		}
+	case "storage.prove":
+		if cfg.KnowledgeDir == "" || cfg.Swarm.Disabled {
+			return errors.New("neuron: validator config: storage.prove challenges need a KnowledgeDir and the swarm")
+		}
+	case "compute.run":
+		if _, err := cfg.Spec.Generator(); err != nil {
+			return fmt.Errorf("neuron: validator config: %w", err)
+		}
+	default:
+		return fmt.Errorf("neuron: validator config: no tasks for %q", synapse)
+	}
+	return nil
+}
+
 // newTaskSource makes the tasks cfg asks for: its spec's (storage
 // challenges on lib's objects, compute jobs from the spec's generator), or
 // questions from cfg.Tasks.

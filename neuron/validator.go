@@ -143,11 +143,17 @@ type Validator struct {
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	unlock func() // releases the state directories' locks
 }
 
-// StartValidator registers the hotkey (if needed), stakes stake from the
-// coldkey on it, and starts the validation loop.
-func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.PrivateKey, stake uint64, cfg ValidatorConfig) (*Validator, error) {
+// StartValidator starts the validator's host, registers the hotkey (if
+// needed), stakes stake from the coldkey on it, joins the swarm, opens the
+// knowledge library and starts the validation loop. Everything local
+// comes first: its configuration is checked, its state directories locked
+// (ErrInUse if another process runs a neuron on them) and its state
+// loaded, and its listeners bound, so a validator that cannot run fails
+// before it touches the chain.
+func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.PrivateKey, stake uint64, cfg ValidatorConfig) (_ *Validator, err error) {
 	if cfg.QueryEvery == 0 || cfg.WeightsEvery == 0 || cfg.Timeout <= 0 || cfg.Logger == nil {
 		return nil, errors.New("neuron: validator config: QueryEvery, WeightsEvery, Timeout and Logger are required")
 	}
@@ -155,7 +161,6 @@ func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Pr
 		return nil, errors.New("neuron: validator config: Tasks or a Spec is required")
 	}
 	if cfg.Reward == nil && cfg.Spec != nil {
-		var err error
 		if cfg.Reward, err = subnet.NewReward(cfg.Spec.Reward); err != nil {
 			return nil, fmt.Errorf("neuron: validator config: the spec's reward: %w", err)
 		}
@@ -163,9 +168,38 @@ func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Pr
 	if err := cfg.Swarm.validate(); err != nil {
 		return nil, err
 	}
+	if err := checkTaskConfig(cfg); err != nil {
+		return nil, err
+	}
+	// What it holds until it runs, and gives up if it does not.
+	var (
+		unlock func()
+		h      host.Host
+		client *protocol.Client
+		swarm  *Swarm
+	)
+	defer func() {
+		if err == nil {
+			return
+		}
+		if swarm != nil {
+			swarm.Close()
+		}
+		if client != nil {
+			client.Close()
+		}
+		if h != nil {
+			h.Close()
+		}
+		if unlock != nil {
+			unlock()
+		}
+	}()
+	if unlock, err = lockDirs(cfg.Host.DataDir, cfg.KnowledgeDir, cfg.StateDir); err != nil {
+		return nil, err
+	}
 	state := &validatorState{}
 	if cfg.StateDir != "" {
-		var err error
 		if state, err = loadValidatorState(cfg.StateDir, cfg.Netuid, hot.PublicKey().Address()); err != nil {
 			return nil, err
 		}
@@ -177,6 +211,13 @@ func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Pr
 	if state.Pending != nil {
 		state.Pending.Block = 0 // ask the chain before revealing
 	}
+	cfg.Host.Listen = cfg.Listen
+	if h, err = newHost(hot, cfg.Host); err != nil {
+		return nil, err
+	}
+	if client, err = protocol.NewClient(h, protocol.DefaultClientConfig()); err != nil {
+		return nil, err
+	}
 	uid, err := ensureRegistered(ctx, c, cold, hot, cfg.Netuid)
 	if err != nil {
 		return nil, err
@@ -187,55 +228,29 @@ func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Pr
 			return nil, fmt.Errorf("neuron: staking: %w", err)
 		}
 	}
-	cfg.Host.Listen = cfg.Listen
-	h, err := newHost(hot, cfg.Host)
-	if err != nil {
-		return nil, err
-	}
-	client, err := protocol.NewClient(h, protocol.DefaultClientConfig())
-	if err != nil {
-		h.Close()
-		return nil, err
-	}
-	var swarm *Swarm
 	var lib *knowledge.Library
 	if !cfg.Swarm.Disabled {
 		if swarm, err = JoinSwarm(ctx, h, hot, c, cfg.Netuid, uid, "validator", nil, cfg.Swarm, cfg.Host.Registerer, cfg.Logger); err != nil {
-			client.Close()
-			h.Close()
 			return nil, err
 		}
 		if cfg.KnowledgeDir != "" {
 			if lib, err = openValidatorLibrary(ctx, swarm, hot, cfg); err != nil {
-				swarm.Close()
-				client.Close()
-				h.Close()
 				return nil, err
 			}
 		}
 	}
 	tasks, err := newTaskSource(cfg, uid, lib)
 	if err != nil {
-		if swarm != nil {
-			swarm.Close()
-		}
-		client.Close()
-		h.Close()
 		return nil, err
 	}
 	lctx, cancel := context.WithCancel(context.Background())
 	heads, err := c.SubscribeHeads(lctx)
 	if err != nil {
 		cancel()
-		if swarm != nil {
-			swarm.Close()
-		}
-		client.Close()
-		h.Close()
 		return nil, err
 	}
 	v := &Validator{cfg: cfg, chain: c, hot: hot, sender: chainlink.NewSender(c, hot), h: h, client: client, swarm: swarm, lib: lib, tasks: tasks, uid: uid,
-		log: cfg.Logger.With("component", "validator", "uid", uid), scores: scores, cancel: cancel,
+		log: cfg.Logger.With("component", "validator", "uid", uid), scores: scores, cancel: cancel, unlock: unlock,
 		pending: state.Pending, lastSet: state.LastSet}
 	v.wg.Add(1)
 	go v.run(lctx, heads)
@@ -447,7 +462,8 @@ func (v *Validator) Commits() int64 {
 	return v.commits
 }
 
-// Close stops the loop, saves the state and stops the host.
+// Close stops the loop, saves the state, stops the host and releases the
+// state directories.
 func (v *Validator) Close() error {
 	v.cancel()
 	v.wg.Wait()
@@ -458,5 +474,7 @@ func (v *Validator) Close() error {
 		v.swarm.Close()
 	}
 	v.client.Close()
-	return v.h.Close()
+	err := v.h.Close()
+	v.unlock()
+	return err
 }

@@ -154,6 +154,12 @@ func (a *app) hostConfig(cmd *cobra.Command, f *neuronFlags) (hc neuron.HostConf
 	return hc, swarm, stop, nil
 }
 
+// neuronInUse says which hotkey's neuron is running elsewhere, if err is
+// that (its state, in dir, is locked by another process).
+func neuronInUse(f *neuronFlags, dir string, err error) error {
+	return inUseAs(fmt.Sprintf("wallet %q hotkey %q (state in %s)", f.keys.wallet, f.keys.hotkey, dir), err)
+}
+
 // neuronKeys opens the coldkey and hotkey and connects to the chain.
 func (a *app) neuronKeys(cmd *cobra.Command, f *neuronFlags) (cold, hot *wallet.PrivateKey, c *comet.Client, err error) {
 	if cold, err = a.coldkey(&f.keys); err != nil {
@@ -250,7 +256,7 @@ func (a *app) minerCommand() *cobra.Command {
 			m, err := neuron.StartMiner(ctx, c, cold, hot, cfg)
 			cancel()
 			if err != nil {
-				return err
+				return neuronInUse(&f, cfg.Host.DataDir, err)
 			}
 			defer m.Close()
 			fmt.Fprintf(cmd.OutOrStdout(), "miner uid %d on subnet %d serving at %s (Ctrl-C to stop)\n", m.UID(), f.netuid, strings.Join(m.Addrs(), " "))
@@ -315,7 +321,7 @@ func (a *app) validatorCommand() *cobra.Command {
 			v, err := neuron.StartValidator(ctx, c, cold, hot, amount, cfg)
 			cancel()
 			if err != nil {
-				return err
+				return neuronInUse(&f, cfg.Host.DataDir, err)
 			}
 			defer v.Close()
 			fmt.Fprintf(cmd.OutOrStdout(), "validator uid %d on subnet %d running (Ctrl-C to stop)\n", v.UID(), f.netuid)

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -61,6 +64,22 @@ func TestMinerAndValidatorRunAgainstAChain(t *testing.T) {
 	waitFor("the miner to hear the announcement", func() bool {
 		return strings.Contains(minerOut.String(), "knowledge announced") && strings.Contains(minerOut.String(), "title=zebra-note")
 	})
+
+	// A second miner for the running hotkey is refused at once, naming the
+	// process, and the running miner's axon stays on chain (#20 bug 2).
+	axons := func() string {
+		m := decode[chain.Metagraph](t, c.ok("--home", home, "metagraph", "--netuid", "1", "--json", "--chain", url).stdout)
+		b, _ := json.Marshal(m.Axons)
+		return string(b)
+	}
+	before := axons()
+	r := runBounded(t, c, 30*time.Second, func() {}, "--home", home, "miner", "run", "--wallet", "m", "--netuid", "1", "--listen", "/ip4/127.0.0.1/tcp/0", "--password-file", pw, "--chain", url)
+	if want := fmt.Sprintf(`hotkey "default" (state in %s) is in use by another process (pid %d)`, filepath.Join(home, "neurons", "m", "default"), os.Getpid()); r.code != exitFailure || !strings.Contains(r.stderr, want) {
+		t.Fatalf("a second miner for the hotkey: exit %d, stderr %q, want %q", r.code, r.stderr, want)
+	}
+	if after := axons(); after != before {
+		t.Fatalf("the refused miner changed the axons from %s to %s", before, after)
+	}
 
 	deadline := time.Now().Add(30 * time.Second)
 	for {
