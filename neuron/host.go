@@ -27,13 +27,17 @@ type HostConfig struct {
 	// Registerer, if set, receives libp2p's and gossip's Prometheus
 	// metrics (nil: no metrics, the cheap default).
 	Registerer prometheus.Registerer
+	// ReusePort shares the TCP listen ports with other processes that ask
+	// for it too (node.Config.ReusePort); off, a port in use is
+	// node.ErrAddrInUse.
+	ReusePort bool
 }
 
 // newHost starts a node whose identity is the hotkey.
 func newHost(key *wallet.PrivateKey, hc HostConfig) (host.Host, error) {
 	cfg := node.DefaultConfig(key)
 	cfg.ListenAddrs = hc.Listen
-	cfg.DataDir, cfg.Registerer = hc.DataDir, hc.Registerer
+	cfg.DataDir, cfg.Registerer, cfg.ReusePort = hc.DataDir, hc.Registerer, hc.ReusePort
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	n, err := node.New(context.Background(), cfg)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"syscall"
 
 	"github.com/libp2p/go-libp2p/config"
 	"github.com/libp2p/go-libp2p/core/connmgr"
@@ -138,7 +139,14 @@ func buildHost(cfg Config, cm connmgr.ConnManager, rm network.ResourceManager, g
 	if err != nil {
 		return nil, fmt.Errorf("node: upgrader: %w", err)
 	}
-	tcpTransport, err := tcp.NewTCPTransport(upgrader, rm, nil)
+	var tcpOpts []tcp.Option
+	if !cfg.ReusePort {
+		// go-libp2p sets SO_REUSEPORT by default (and only the environment
+		// variable LIBP2P_TCP_REUSEPORT=false unsets it): a second process
+		// would share a miner's port and take some of its connections.
+		tcpOpts = append(tcpOpts, tcp.DisableReuseport())
+	}
+	tcpTransport, err := tcp.NewTCPTransport(upgrader, rm, nil, tcpOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("node: TCP: %w", err)
 	}
@@ -184,8 +192,15 @@ func buildHost(cfg Config, cm connmgr.ConnManager, rm network.ResourceManager, g
 			return nil, fmt.Errorf("node: relay transport: %w", err)
 		}
 	}
-	if err := sw.Listen(listenAddrs(cfg.ListenAddrs)...); err != nil {
-		return nil, fmt.Errorf("node: listening on %v: %w", cfg.ListenAddrs, err)
+	// Every address or none (the swarm's Listen settles for one): a
+	// neuron serves its listen addresses as its axon.
+	for _, a := range listenAddrs(cfg.ListenAddrs) {
+		if err := sw.AddListenAddr(a); err != nil {
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return nil, fmt.Errorf("%w: %s", ErrAddrInUse, a)
+			}
+			return nil, fmt.Errorf("node: listening on %s: %w", a, err)
+		}
 	}
 	if observed != nil {
 		observed.Start(sw)

@@ -53,6 +53,13 @@ type Config struct {
 	// Admission bounds what peers not registered on the chain may hold,
 	// once SetRegistered says who is.
 	Admission AdmissionConfig
+	// ReusePort lets the node's TCP listeners share their ports with
+	// other sockets that ask for it too (SO_REUSEPORT), and its TCP dials
+	// leave from its listen port (which helps NAT hole punching). Off, a
+	// port another socket listens on is ErrAddrInUse: two processes
+	// sharing a port split its connections between them. QUIC ports are
+	// never shared.
+	ReusePort bool
 	Logger    *slog.Logger
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -23,6 +24,7 @@ import (
 	"github.com/cybertensor/cybertensor/chainlink/comet"
 	"github.com/cybertensor/cybertensor/localnet"
 	"github.com/cybertensor/cybertensor/neuron"
+	"github.com/cybertensor/cybertensor/node"
 	"github.com/cybertensor/cybertensor/subnet"
 	"github.com/cybertensor/cybertensor/wallet"
 )
@@ -35,13 +37,15 @@ type neuronFlags struct {
 	listen    []string
 	bootstrap []string
 	metrics   string
+	reusePort bool
 }
 
 func addNeuronFlags(a *app, cmd *cobra.Command, f *neuronFlags) {
 	addChainFlags(cmd, &f.chain, a.env.getenv)
 	addHotkeyFlags(cmd, &f.keys)
 	netuidFlag(cmd, &f.netuid)
-	cmd.Flags().StringArrayVar(&f.listen, "listen", []string{"/ip4/0.0.0.0/tcp/0"}, "libp2p listen address (repeatable)")
+	cmd.Flags().StringArrayVar(&f.listen, "listen", []string{"/ip4/0.0.0.0/tcp/0"}, "libp2p listen address (repeatable); every one must be free, or the neuron does not start")
+	cmd.Flags().BoolVar(&f.reusePort, "reuseport", false, "share the --listen TCP ports with other processes started with --reuseport (SO_REUSEPORT: the kernel splits connections between them); QUIC ports are never shared")
 	cmd.Flags().StringArrayVar(&f.bootstrap, "bootstrap", nil, "peer to join the swarm through, a full multiaddr with /p2p/ (repeatable; the axons served on chain are always used)")
 	cmd.Flags().StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics (libp2p, DHT, gossip) at http://ADDR/metrics, e.g. 127.0.0.1:9100")
 }
@@ -128,6 +132,7 @@ func datasetTasks(specFile, path string) ([]neuron.Task, error) {
 // server.
 func (a *app) hostConfig(cmd *cobra.Command, f *neuronFlags) (hc neuron.HostConfig, swarm neuron.SwarmConfig, stop func(), err error) {
 	hc.DataDir = filepath.Join(a.home, "neurons", f.keys.wallet, f.keys.hotkey)
+	hc.ReusePort = f.reusePort
 	swarm = neuron.DefaultSwarmConfig()
 	swarm.Bootstrap = f.bootstrap
 	for _, b := range f.bootstrap {
@@ -154,9 +159,13 @@ func (a *app) hostConfig(cmd *cobra.Command, f *neuronFlags) (hc neuron.HostConf
 	return hc, swarm, stop, nil
 }
 
-// neuronInUse says which hotkey's neuron is running elsewhere, if err is
-// that (its state, in dir, is locked by another process).
-func neuronInUse(f *neuronFlags, dir string, err error) error {
+// neuronStartError explains why a neuron did not start, when the cause is
+// another process: one running a neuron on its state (in dir), or
+// listening on its port.
+func neuronStartError(f *neuronFlags, dir string, err error) error {
+	if errors.Is(err, node.ErrAddrInUse) {
+		return fmt.Errorf("--listen: %w (another process listens there; to share a TCP port, start every process on it with --reuseport)", err)
+	}
 	return inUseAs(fmt.Sprintf("wallet %q hotkey %q (state in %s)", f.keys.wallet, f.keys.hotkey, dir), err)
 }
 
@@ -256,7 +265,7 @@ func (a *app) minerCommand() *cobra.Command {
 			m, err := neuron.StartMiner(ctx, c, cold, hot, cfg)
 			cancel()
 			if err != nil {
-				return neuronInUse(&f, cfg.Host.DataDir, err)
+				return neuronStartError(&f, cfg.Host.DataDir, err)
 			}
 			defer m.Close()
 			fmt.Fprintf(cmd.OutOrStdout(), "miner uid %d on subnet %d serving at %s (Ctrl-C to stop)\n", m.UID(), f.netuid, strings.Join(m.Addrs(), " "))
@@ -321,7 +330,7 @@ func (a *app) validatorCommand() *cobra.Command {
 			v, err := neuron.StartValidator(ctx, c, cold, hot, amount, cfg)
 			cancel()
 			if err != nil {
-				return neuronInUse(&f, cfg.Host.DataDir, err)
+				return neuronStartError(&f, cfg.Host.DataDir, err)
 			}
 			defer v.Close()
 			fmt.Fprintf(cmd.OutOrStdout(), "validator uid %d on subnet %d running (Ctrl-C to stop)\n", v.UID(), f.netuid)

@@ -80,6 +80,22 @@ func TestMinerAndValidatorRunAgainstAChain(t *testing.T) {
 	if after := axons(); after != before {
 		t.Fatalf("the refused miner changed the axons from %s to %s", before, after)
 	}
+	// A miner on the running miner's port is refused with "address in
+	// use" before it touches the chain, unless both share it with
+	// --reuseport (#20 bug 3: SO_REUSEPORT let it share silently).
+	port := regexp.MustCompile(`serving at /ip4/127\.0\.0\.1/tcp/(\d+)/`).FindStringSubmatch(minerOut.String())
+	if port == nil {
+		t.Fatalf("the miner printed no address:\n%s", minerOut.String())
+	}
+	c.ok("--home", home, "wallet", "new", "--name", "x", "--password-file", pw)
+	taken := "/ip4/127.0.0.1/tcp/" + port[1]
+	r = runBounded(t, c, 30*time.Second, func() {}, "--home", home, "miner", "run", "--wallet", "x", "--netuid", "1", "--listen", taken, "--password-file", pw, "--chain", url)
+	if want := "address already in use: " + taken + " (another process listens there; to share a TCP port, start every process on it with --reuseport)"; r.code != exitFailure || !strings.Contains(r.stderr, want) {
+		t.Fatalf("a miner on a port in use: exit %d, stderr %q, want %q", r.code, r.stderr, want)
+	}
+	if after := axons(); after != before {
+		t.Fatalf("the refused miner changed the axons from %s to %s", before, after)
+	}
 
 	deadline := time.Now().Add(30 * time.Second)
 	for {
