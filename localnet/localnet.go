@@ -30,7 +30,7 @@ import (
 // Adversary kinds.
 const (
 	Lazy    = "lazy"    // a miner that answers at random
-	Offline = "offline" // a miner that goes offline a third of the way in
+	Offline = "offline" // a miner that goes offline a third of the way in (see offlineDue)
 	Copier  = "copier"  // a validator that copies another validator's weights
 )
 
@@ -406,7 +406,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		defer t.Stop()
 		deadline = t.C
 	}
-	offlineAt := time.Now().Add(cfg.For / 3)
+	running := time.Now()
 	epochs := make([]int, len(cfg.Subnets)) // by netuid - 1
 loop:
 	for {
@@ -418,15 +418,6 @@ loop:
 		case h, ok := <-heads:
 			if !ok {
 				break loop
-			}
-			if cfg.For > 0 && time.Now().After(offlineAt) {
-				for _, m := range members {
-					if m.adversary == Offline && !m.stopped {
-						fmt.Fprintf(out, "block %d: the offline miner (%s uid %d) goes offline\n", h.Height, m.spec.Name, m.miner.UID())
-						m.miner.Close()
-						m.stopped = true
-					}
-				}
 			}
 			dash.head(h)
 			for _, n := range h.Epochs {
@@ -451,6 +442,15 @@ loop:
 					break loop
 				}
 			}
+			if done := slices.Min(epochs); offlineDue(cfg, time.Since(running), done) {
+				for _, m := range members {
+					if m.adversary == Offline && !m.stopped {
+						fmt.Fprintf(out, "block %d, after epoch %d: the offline miner (%s uid %d) goes offline\n", h.Height, done, m.spec.Name, m.miner.UID())
+						m.miner.Close()
+						m.stopped = true
+					}
+				}
+			}
 		}
 	}
 	s, err := summarize(c, members, slices.Min(epochs))
@@ -458,6 +458,28 @@ loop:
 		s.Timeline = timeline
 	}
 	return s, err
+}
+
+// offlineAfterEpochs is when the offline miners leave a run of no set
+// length: once they have earned for a few epochs (the first pays no
+// miner), so that their incentive is seen to fade.
+const offlineAfterEpochs = 4
+
+// offlineDue reports whether the offline miners are due to leave, elapsed
+// into the run with epochs complete on every subnet: a third of the way
+// through it, by time (For) or by epochs (Epochs, at least one),
+// whichever comes first; a run of neither after offlineAfterEpochs.
+func offlineDue(cfg Config, elapsed time.Duration, epochs int) bool {
+	if cfg.For > 0 && elapsed >= cfg.For/3 {
+		return true
+	}
+	switch {
+	case cfg.Epochs > 0:
+		return epochs >= max(1, cfg.Epochs/3)
+	case cfg.For > 0:
+		return false
+	}
+	return epochs >= offlineAfterEpochs
 }
 
 // maxSubnetSize is the most neurons a localnet subnet holds.

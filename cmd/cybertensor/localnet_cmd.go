@@ -68,7 +68,7 @@ score with their subnet spec's reward and set weights; Yuma consensus pays them.
 	f.StringSliceVar(&cfg.Subnets, "subnets", cfg.Subnets, "built-in subnets to run, netuid 1, 2, … in order: "+strings.Join(subnet.BuiltinNames(), ", "))
 	f.IntVar(&cfg.Validators, "validators", cfg.Validators, "number of validators per subnet")
 	f.IntVar(&cfg.Miners, "miners", cfg.Miners, "number of miners per subnet (adversaries included)")
-	f.StringVar(&adversaries, "adversaries", "", "comma-separated adversaries, on every subnet: lazy (a miner answering at random), offline (a miner leaving a third of the way in), copier (a validator copying another's weights)")
+	f.StringVar(&adversaries, "adversaries", "", "comma-separated adversaries, on every subnet: lazy (a miner answering at random), offline (a miner leaving once a third of --for or of --epochs has passed, whichever comes first; after the 4th epoch if neither is given), copier (a validator copying another's weights)")
 	f.Uint64Var(&cfg.Tempo, "tempo", cfg.Tempo, "blocks per epoch")
 	f.DurationVar(&cfg.BlockTime, "block-time", cfg.BlockTime, "time between blocks")
 	f.DurationVar(&cfg.For, "for", 0, "run this long, print the summary and exit (default: until Ctrl-C)")
