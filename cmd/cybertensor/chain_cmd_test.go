@@ -180,6 +180,15 @@ func TestChainCommandsEndToEnd(t *testing.T) {
 	if !strings.Contains(r.stderr, "spec line 2") || !strings.Contains(r.stderr, `unknown synapse "text.dance"`) {
 		t.Fatalf("invalid spec: %s", r.stderr)
 	}
+	// So is a valid spec whose dataset is missing (#20 bug 8).
+	trivia, err := os.ReadFile("../../examples/trivia/spec.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = fail(exitUsage, "subnets", "create", "--spec", writeFile(t, t.TempDir(), "spec.yaml", string(trivia)), "--password-file", pw)
+	if !strings.Contains(r.stderr, "questions.jsonl: no such file") {
+		t.Fatalf("a spec without its dataset: %s", r.stderr)
+	}
 	if r := run("subnets", "list"); strings.Count(r.stdout, "\n") != 3 { // header, root, alpha
 		t.Fatalf("an invalid spec opened a subnet:\n%s", r.stdout)
 	}
@@ -222,10 +231,6 @@ func TestChainCommandsEndToEnd(t *testing.T) {
 	// dataset next to it stops the validator with the line at fault.
 	run("subnets", "create", "--spec", "../../examples/trivia/spec.yaml", "--password-file", pw)
 	specDir := t.TempDir()
-	trivia, err := os.ReadFile("../../examples/trivia/spec.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	writeFile(t, specDir, "spec.yaml", string(trivia))
 	writeFile(t, specDir, "questions.jsonl", "{\"prompt\": \"a\", \"answer\": \"b\"}\n{\"prompt\": \"no answer\"}\n")
 	r = fail(exitUsage, "validator", "run", "--netuid", "3", "--spec", filepath.Join(specDir, "spec.yaml"), "--password-file", pw, "--listen", "/ip4/127.0.0.1/tcp/0")

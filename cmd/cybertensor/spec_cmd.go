@@ -44,6 +44,19 @@ func loadSpec(file, builtin string) (*subnet.Spec, error) {
 	return nil, nil
 }
 
+// checkSpecFiles reads and checks the files a spec refers to (a dataset,
+// relative to the spec file), so that a spec its validators could not
+// run is refused, as a usage error, before anything is kept or sent.
+func checkSpecFiles(specFile string, spec *subnet.Spec) error {
+	if spec == nil || spec.Tasks.Source != subnet.FromDataset {
+		return nil
+	}
+	if _, err := datasetTasks(specFile, spec.Tasks.Path); err != nil {
+		return usageError(err)
+	}
+	return nil
+}
+
 // specCID is where a spec's text lives in the knowledge library: a body
 // under 256 KiB imported with raw leaves is one raw block, so its CID is
 // CIDv1(raw, sha2-256(text)) — named by the spec hash on chain alone.

@@ -69,6 +69,12 @@ func (a *app) subnetsCreate() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// What the spec refers to must be there too, before anything is
+			// kept or the lock cost paid: a subnet whose validators cannot
+			// load their tasks pays nobody.
+			if err := checkSpecFiles(specFile, spec); err != nil {
+				return err
+			}
 			msg := &chainpb.RegisterNetwork{Name: name}
 			key, err := a.coldkey(&k)
 			if err != nil {
@@ -100,7 +106,7 @@ func (a *app) subnetsCreate() *cobra.Command {
 	addChainFlags(cmd, &f, a.env.getenv)
 	addColdkeyFlags(cmd, &k)
 	cmd.Flags().StringVar(&name, "name", "", "subnet name (at most 64 bytes)")
-	cmd.Flags().StringVar(&specFile, "spec", "", "the subnet's spec file (validated; its SHA-256 is recorded on chain, its text kept in the knowledge library)")
+	cmd.Flags().StringVar(&specFile, "spec", "", "the subnet's spec file (validated, with the dataset it names, before anything is sent; its SHA-256 is recorded on chain, its text kept in the knowledge library)")
 	cmd.Flags().StringVar(&builtinSpec, "builtin", "", "a built-in spec instead of --spec: "+strings.Join(subnet.BuiltinNames(), ", "))
 	return cmd
 }
