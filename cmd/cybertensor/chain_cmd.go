@@ -212,7 +212,8 @@ func (a *app) chainRun() *cobra.Command {
 		Long: `Run the chain node in --node-home (default <home>/chain). With no node there yet,
 one is created first exactly as "chain init" would (single validator, dev
 defaults, root = the coldkey of wallet "default"), so a fresh machine needs no
-setup beyond a wallet.`,
+setup beyond a wallet. One process runs a node home at a time: a second "chain
+run" on it exits at once, naming the process that runs it.`,
 		Args:    cobra.NoArgs,
 		PreRunE: func(*cobra.Command, []string) error { return a.homeErr },
 		RunE: func(cmd *cobra.Command, _ []string) error {

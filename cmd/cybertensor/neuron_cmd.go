@@ -222,7 +222,13 @@ func (a *app) minerCommand() *cobra.Command {
 	run := &cobra.Command{
 		Use:   "run",
 		Short: "Register the hotkey (burning), serve its address on chain and answer queries until interrupted",
-		Args:  cobra.NoArgs,
+		Long: `Register the hotkey (burning), serve its address on chain and answer queries
+until interrupted. Everything local comes first: the hotkey's state in
+<home>/neurons/WALLET/HOTKEY is locked (a second miner for a running hotkey
+exits at once, naming the process that runs it) and every --listen address
+bound (one in use is refused unless all its processes give --reuseport); only
+then does the miner register and, last, serve its axon on chain.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if replicaMiB == 0 || replicaMiB > 1<<24 {
 				return usageError(fmt.Errorf("--replica-budget %d: want 1 to %d MiB", replicaMiB, 1<<24))
@@ -294,7 +300,13 @@ func (a *app) validatorCommand() *cobra.Command {
 	run := &cobra.Command{
 		Use:   "run",
 		Short: "Register and stake the hotkey, then query miners, score them and set weights until interrupted",
-		Args:  cobra.NoArgs,
+		Long: `Register and stake the hotkey, then query miners, score them and set weights
+until interrupted. Everything local comes first: the hotkey's state in
+<home>/neurons/WALLET/HOTKEY is locked (a second validator for a running
+hotkey exits at once, naming the process that runs it), its scores loaded and
+every --listen address bound (one in use is refused unless all its processes
+give --reuseport); only then does it register and stake.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			amount, err := parseAmount(stake)
 			if err != nil {
