@@ -49,11 +49,13 @@ func connectTo(t *testing.T, victim *Node, k int) (*Node, bool) {
 	return connectFrom(t, victim, k, "127.0.0.1")
 }
 
-// connectFrom is connectTo from a node listening, and so dialling, on ip.
+// connectFrom is connectTo from a node listening on ip, and dialling from
+// there (with SO_REUSEPORT a TCP dial leaves from a listening address).
 func connectFrom(t *testing.T, victim *Node, k int, ip string) (*Node, bool) {
 	t.Helper()
 	cfg := DefaultTestConfig(key(k))
 	cfg.ListenAddrs = []string{"/ip4/" + ip + "/tcp/0"}
+	cfg.ReusePort = true
 	n, err := New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
