@@ -62,7 +62,8 @@ type Stream struct {
 	credit     uint32
 	inflight   uint32
 	buffered   uint32
-	segs       [][]byte // buffered data: segs[0][off:], segs[1], ...
+	segs       [][]byte  // buffered data: segs[0][off:], segs[1], ...
+	segsInline [4][]byte // segs' storage while it holds at most 4
 	off        int
 	epoch      time.Time // of the last window update, for tuning
 
@@ -81,7 +82,7 @@ type Stream struct {
 var _ network.MuxedStream = (*Stream)(nil)
 
 func newStream(s *Session, id uint32, state uint8, span network.ResourceScopeSpan) *Stream {
-	return &Stream{
+	st := &Stream{
 		s: s, id: id, span: span, state: state,
 		sendWindow: initialWindow,
 		recvWindow: initialWindow, credit: initialWindow,
@@ -89,6 +90,8 @@ func newStream(s *Session, id uint32, state uint8, span network.ResourceScopeSpa
 		recvNotify: make(chan struct{}, 1),
 		sendNotify: make(chan struct{}, 1),
 	}
+	st.segs = st.segsInline[:0] // most streams buffer a few segments: no slice to grow
+	return st
 }
 
 // StreamID is the stream's yamux ID.
@@ -162,7 +165,7 @@ func (st *Stream) copyOut(p []byte) int {
 		}
 	}
 	if len(st.segs) == 0 {
-		st.segs = nil
+		st.segs = st.segsInline[:0]
 	}
 	st.buffered -= uint32(n)
 	return n
@@ -519,7 +522,7 @@ func (st *Stream) dropBufferLocked() {
 		pool.Put(seg[:cap(seg)])
 		st.segs[i] = nil
 	}
-	st.segs, st.off, st.buffered = nil, 0, 0
+	st.segs, st.off, st.buffered = st.segsInline[:0], 0, 0
 }
 
 func (st *Stream) notifyAll() {

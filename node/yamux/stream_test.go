@@ -87,7 +87,7 @@ func TestLargeReadFilledDirectly(t *testing.T) {
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.segs != nil {
+	if len(st.segs) != 0 {
 		t.Fatal("the frame was buffered")
 	}
 }
