@@ -3,6 +3,7 @@ package protocol
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -11,7 +12,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-msgio/pbio"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cybertensor/cybertensor/protocol/pb"
@@ -186,6 +186,11 @@ func (c *Client) Stream(ctx context.Context, target peer.ID, req *pb.Request, on
 	}
 }
 
+// syncWriteMax is the longest request written before its answer is
+// read; it fits any stream's initial window (256 KiB), so its write never
+// waits for the server to read.
+const syncWriteMax = 64 << 10
+
 var (
 	errTooLarge = errors.New("response too large")
 	errChunk    = errors.New("chunk callback failed")
@@ -209,8 +214,32 @@ func (c *Client) exchange(ctx context.Context, p *pooled, req *pb.Request, onChu
 			st.Reset()
 		}
 	}()
-	if err := pbio.NewDelimitedWriter(st).WriteMsg(req); err != nil {
-		return false, fmt.Errorf("sending the request: %w", err)
+	raw, err := proto.Marshal(req)
+	if err != nil {
+		return false, fmt.Errorf("encoding the request: %w", err)
+	}
+	msg := append(binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+len(raw)), uint64(len(raw))), raw...)
+	var writing chan error // a long request's write, while the answer is read
+	if len(msg) <= syncWriteMax {
+		if _, err := st.Write(msg); err != nil {
+			return false, fmt.Errorf("sending the request: %w", err)
+		}
+	} else {
+		// A server may answer before it has read a long request (it
+		// refuses the caller once it has read the netuid, §2.4) and stop
+		// reading it: the answer is read while the request is written.
+		writing = make(chan error, 1)
+		go func() {
+			_, err := st.Write(msg)
+			writing <- err
+		}()
+		defer func() {
+			if writing != nil { // answered while it wrote: the rest is not sent
+				clean = false
+				st.Reset()
+				<-writing
+			}
+		}()
 	}
 	buf := frameBufs.Get().(*[]byte)
 	defer frameBufs.Put(buf)
@@ -238,6 +267,14 @@ func (c *Client) exchange(ctx context.Context, p *pooled, req *pb.Request, onChu
 			res.Status, res.Message, res.Receipt = frame.Status, frame.Message, frame.Receipt
 			res.Processing = time.Duration(frame.ProcessingUs) * time.Microsecond
 			clean = frame.Status != StatusTimeout && frame.Status != StatusBadRequest
+			if writing != nil {
+				select {
+				case err := <-writing:
+					writing = nil
+					clean = clean && err == nil
+				default: // still writing: the deferred reset ends it
+				}
+			}
 			return got, nil
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -141,13 +142,14 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 
 // holdFrames opens perPeer query streams from each of the hostile hosts
 // to the server and writes on each a request frame of MaxRequestSize bytes
-// but its last byte, which never comes. It returns once every write ended
-// (each bounded by a deadline) and the streams, still open.
-func holdFrames(t *testing.T, hostile []host.Host, server peer.ID, perPeer int) []network.Stream {
+// but its last byte, which never comes. It returns the streams at once,
+// the writes going on (a server that refuses a caller stops reading its
+// frame, and the write waits), and stop, which resets the streams and
+// waits for the writes (the test's end does too).
+func holdFrames(t *testing.T, hostile []host.Host, server peer.ID, perPeer int) (streams []network.Stream, stop func()) {
 	t.Helper()
 	frame := requestFrame(t, fullRequest(t))
 	frame = frame[:len(frame)-1]
-	var streams []network.Stream
 	for _, h := range hostile {
 		for range perPeer {
 			st, err := h.NewStream(context.Background(), server, QueryID)
@@ -157,22 +159,23 @@ func holdFrames(t *testing.T, hostile []host.Host, server peer.ID, perPeer int) 
 			streams = append(streams, st)
 		}
 	}
-	t.Cleanup(func() {
+	var wg sync.WaitGroup
+	stop = func() {
 		for _, st := range streams {
 			st.Reset()
 		}
-	})
-	var wg sync.WaitGroup
+		wg.Wait()
+	}
+	t.Cleanup(stop)
 	for _, st := range streams {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			st.SetWriteDeadline(time.Now().Add(20 * time.Second))
+			st.SetWriteDeadline(time.Now().Add(time.Minute))
 			st.Write(frame)
 		}()
 	}
-	wg.Wait()
-	return streams
+	return streams, stop
 }
 
 // finalFrame reads frames from st until the last one of an exchange.
@@ -208,16 +211,9 @@ func TestRefusedCallersFramesHoldNoMemory(t *testing.T) {
 		return len(srv.streams)
 	}
 	base := steadyHeap()
-	streams := holdFrames(t, hostile, sh.ID(), perPeer)
-	waitUntil(t, 10*time.Second, "the server to take every stream", func() bool { return serving() == len(streams) })
-	held := steadyHeap() - base
-	charged := protocolMemory(t, sh)
-	t.Logf("%d streams from %d unregistered peers, each %s of a request frame: heap %+.2f MiB, charged to the resource manager %s",
-		len(streams), peers, mib(MaxRequestSize-1), float64(held)/(1<<20), mib(charged))
-	if limit := int64(len(streams)) * 64 << 10; held > limit {
-		t.Errorf("the server holds %s for %d refused streams (at most %s)", mib(held), len(streams), mib(limit))
-	}
-	// Each is refused, unsigned, before the frame ends.
+	streams, stop := holdFrames(t, hostile, sh.ID(), perPeer)
+	// Each is refused, unsigned, before the frame ends; the server stops
+	// reading it and lets it go, while the hostile peers still hold it.
 	for i, st := range streams {
 		st.SetReadDeadline(time.Now().Add(10 * time.Second))
 		f, err := finalFrame(st, bufio.NewReader(st))
@@ -225,8 +221,19 @@ func TestRefusedCallersFramesHoldNoMemory(t *testing.T) {
 			t.Fatalf("stream %d: %v, %v", i, f, err)
 		}
 	}
-	// The client reads its refusal although the server never read its
-	// body.
+	waitUntil(t, 10*time.Second, "the server to let the refused streams go", func() bool { return serving() == 0 })
+	// What the server kept of them, once the hostile peers' writes (in
+	// this process too) are gone.
+	stop()
+	held := steadyHeap() - base
+	charged := protocolMemory(t, sh)
+	t.Logf("%d streams from %d unregistered peers, each %s of a request frame: heap %+.2f MiB, charged to the resource manager %s",
+		len(streams), peers, mib(MaxRequestSize-1), float64(held)/(1<<20), mib(charged))
+	if limit := int64(len(streams)) * 64 << 10; held > limit {
+		t.Errorf("the server holds %s for %d refused streams (at most %s)", mib(held), len(streams), mib(limit))
+	}
+	// A client reads its refusal although the server never read its
+	// body: it reads the answer while it writes a long request.
 	c, err := NewClient(hostile[0], DefaultClientConfig())
 	if err != nil {
 		t.Fatal(err)
@@ -290,8 +297,29 @@ func TestUnregisteredRequestBytesBounded(t *testing.T) {
 		return len(srv.streams)
 	}
 	base := steadyHeap()
-	streams := holdFrames(t, hostile, sh.ID(), perPeer)
-	waitUntil(t, 10*time.Second, "the server to take every stream", func() bool { return serving() == len(streams) })
+	streams, _ := holdFrames(t, hostile, sh.ID(), perPeer)
+	// Streams past the unregistered callers' budget are answered
+	// OVERLOADED and let go; the rest the server holds, waiting for their
+	// last byte.
+	var answered atomic.Int64
+	var wg sync.WaitGroup
+	for _, st := range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st.SetReadDeadline(time.Now().Add(3 * time.Second))
+			if f, err := finalFrame(st, bufio.NewReader(st)); err == nil && f.Status == StatusOverloaded {
+				answered.Add(1)
+				st.Reset() // the hostile peer's write (in this process) ends
+			}
+		}()
+	}
+	wg.Wait()
+	waitUntil(t, 10*time.Second, "the server to hold the rest", func() bool { return serving() == len(streams)-int(answered.Load()) })
+	if budget := cfg.RequestBytes / 2 / MaxRequestSize; serving() > budget {
+		t.Errorf("the server reads %d unregistered requests at once, more than their budget's %d", serving(), budget)
+	}
+	t.Logf("%d of %d streams answered OVERLOADED; the server reads the other %d", answered.Load(), len(streams), serving())
 	held := steadyHeap() - base
 	charged := protocolMemory(t, sh)
 	t.Logf("%d streams from %d unregistered peers, each %s of a request frame: heap %+.2f MiB, charged to the resource manager %s",

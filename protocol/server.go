@@ -270,7 +270,13 @@ func (s *Server) handle(st network.Stream) {
 	}()
 	// A stream carries one exchange after another until the client closes
 	// it or stays idle too long.
-	x := &exchanges{st: st, from: st.Conn().RemotePeer(), r: bufio.NewReader(st)}
+	r := streamReaders.Get().(*bufio.Reader)
+	r.Reset(st)
+	defer func() {
+		r.Reset(nil)
+		streamReaders.Put(r)
+	}()
+	x := &exchanges{st: st, from: st.Conn().RemotePeer(), r: r}
 	for first := true; ; first = false {
 		if !first {
 			// Between exchanges: a clean end or an idle timeout just ends.
@@ -288,6 +294,10 @@ func (s *Server) handle(st network.Stream) {
 		st.SetDeadline(time.Time{})
 	}
 }
+
+// streamReaders pools the streams' read buffers: a flood of streams that
+// each carry one small request, or none, allocates no buffer for each.
+var streamReaders = sync.Pool{New: func() any { return bufio.NewReader(nil) }}
 
 // exchange reads one request and answers it; it returns whether the
 // stream can carry another. The caller is checked when the request's
@@ -309,7 +319,14 @@ func (s *Server) exchange(x *exchanges, start time.Time) bool {
 	var head []byte
 	refuse := func(status Status, msg string) bool {
 		s.writeFinal(x, &responder{x: x}, start, status, msg, nil, nil, false)
-		io.CopyN(io.Discard, x.r, int64(int(size)-len(head)))
+		if rest := int64(int(size) - len(head)); int64(x.r.Buffered()) >= rest {
+			x.r.Discard(int(rest)) // all here: the stream ends cleanly
+		} else {
+			// The rest is not read: the muxer drops what arrives without
+			// buffering it, and the client may send no more than its
+			// window.
+			x.st.CloseRead()
+		}
 		return false
 	}
 	if err := x.reserve(min(int(size), headCap), network.ReservationPriorityLow); err != nil {
