@@ -18,9 +18,13 @@
 // total, and registered neurons keep a reserved share of every limit
 // (admission.go: an unregistered peer gets one inbound connection, 16
 // inbound streams and 8 MiB; together such peers hold at most half the
-// inbound connections, the one idle longest giving way to a newcomer;
-// registered peers are protected from trims). The protocols' servers
-// bound what they hold per peer on top of that.
+// inbound connections, and at most 8 from one address, the one idle
+// longest giving way to a newcomer; registered peers are protected from
+// trims). Keys are free, addresses are not: only 127.0.0.1 and ::1 are
+// exempt from go-libp2p's limits per address (addresslimits.go), so the
+// rest of 127.0.0.0/8 plays the internet in tests. The protocols' servers
+// bound what they hold per peer on top of that, and stop reading what
+// they refuse (tests/hostile floods a running network six ways at once).
 //
 // It optionally relays and punches holes through NATs, and registers
 // libp2p's Prometheus collectors only when given a registerer (metrics cost
