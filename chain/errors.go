@@ -3,6 +3,8 @@ package chain
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 )
 
 // TxError is a named reason a transaction is rejected. Each has a stable
@@ -97,6 +99,27 @@ func (e *TxError) Is(target error) bool {
 // txErr wraps a named error with detail.
 func txErr(e *TxError, format string, args ...any) error {
 	return fmt.Errorf("%w: %s", e, fmt.Sprintf(format, args...))
+}
+
+// badSequence is ErrBadSequence for a transaction signed with got when
+// the chain wants want; ExpectedSequence reads want back from its text.
+func badSequence(got, want uint64) error {
+	return txErr(ErrBadSequence, "got %d, want %d", got, want)
+}
+
+// ExpectedSequence returns the sequence number a bad_sequence error's text
+// (as a node reports it in a transaction's log) says the chain wanted: a
+// client that shares its key with another one signs again with it.
+func ExpectedSequence(msg string) (uint64, bool) {
+	if !strings.HasPrefix(msg, ErrBadSequence.Error()) {
+		return 0, false
+	}
+	i := strings.LastIndex(msg, ", want ")
+	if i < 0 {
+		return 0, false
+	}
+	want, err := strconv.ParseUint(msg[i+len(", want "):], 10, 64)
+	return want, err == nil
 }
 
 // CodeOf returns the code of the named error in err, or 0 for nil and an

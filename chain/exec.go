@@ -63,7 +63,7 @@ func (s *State) checkEnvelope(tx *Tx) error {
 		seq = acc.Sequence
 	}
 	if tx.Body.Sequence != seq {
-		return txErr(ErrBadSequence, "got %d, want %d", tx.Body.Sequence, seq)
+		return badSequence(tx.Body.Sequence, seq)
 	}
 	return nil
 }
@@ -688,7 +688,7 @@ func (s *State) CheckTxSequence(raw []byte, next func(Address) uint64) (*Tx, err
 		return nil, txErr(ErrWrongChainID, "%q, this chain is %q", tx.Body.ChainId, s.g.ChainID)
 	}
 	if want := next(tx.Signer); tx.Body.Sequence != want {
-		return nil, txErr(ErrBadSequence, "got %d, want %d", tx.Body.Sequence, want)
+		return nil, badSequence(tx.Body.Sequence, want)
 	}
 	if _, err := s.dispatch(&txContext{tx: tx, check: true}); err != nil {
 		return nil, err

@@ -228,3 +228,25 @@ func TestEnvelopeErrors(t *testing.T) {
 		t.Fatalf("good then replay: %+v", res.Txs)
 	}
 }
+
+// A bad_sequence error names the sequence the chain wants, and clients
+// read it back from the error's text (all a node's log carries).
+func TestExpectedSequence(t *testing.T) {
+	for _, tc := range []struct {
+		msg  string
+		want uint64
+		ok   bool
+	}{
+		{badSequence(18, 19).Error(), 19, true},
+		{badSequence(0, 1<<63).Error(), 1 << 63, true},
+		{"bad_sequence: the sequence number is not the signer's next", 0, false},
+		{txErr(ErrInsufficientBalance, "got 1, want 2").Error(), 0, false},
+		{badSequence(3, 4).Error() + "x", 0, false},
+		{"", 0, false},
+	} {
+		got, ok := ExpectedSequence(tc.msg)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("ExpectedSequence(%q) = %d, %v; want %d, %v", tc.msg, got, ok, tc.want, tc.ok)
+		}
+	}
+}

@@ -2,8 +2,6 @@ package chainlink
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"github.com/cybertensor/cybertensor/chain"
 	"github.com/cybertensor/cybertensor/wallet"
@@ -71,35 +69,4 @@ type Chain interface {
 	Reader
 	Submitter
 	Subscriber
-}
-
-// ErrNotFound is returned for a subnet or neuron that does not exist.
-var ErrNotFound = errors.New("chainlink: not found")
-
-// ErrClosed is returned after the chain connection was closed.
-var ErrClosed = errors.New("chainlink: closed")
-
-// TxError is a transaction the chain rejected.
-type TxError struct {
-	Receipt *Receipt
-	// Err is the chain's named error (a *chain.TxError), if known.
-	Err error
-}
-
-func (e *TxError) Error() string {
-	if e.Receipt != nil && e.Receipt.Height != 0 {
-		return fmt.Sprintf("transaction %x failed in block %d: %v", e.Receipt.TxHash[:6], e.Receipt.Height, e.Err)
-	}
-	return fmt.Sprintf("transaction rejected: %v", e.Err)
-}
-
-func (e *TxError) Unwrap() error { return e.Err }
-
-// FailedReceipt turns a failed receipt into a *TxError.
-func FailedReceipt(r *Receipt) error {
-	var named error = errors.New(r.Error)
-	if ce := chain.ErrorByCode(r.Code); ce != nil {
-		named = fmt.Errorf("%w (%s)", ce, r.Error)
-	}
-	return &TxError{Receipt: r, Err: named}
 }

@@ -150,7 +150,8 @@ func TestChainCommandsEndToEnd(t *testing.T) {
 		t.Fatalf("hyperparams: %s", r.stdout)
 	}
 	r = fail(exitFailure, "--home", home, "subnets", "register", "--netuid", "1", "--password-file", pw)
-	if !strings.Contains(r.stderr, "already_registered") {
+	// Said once, on one line (#20: "already_registered: … (already_registered: …)").
+	if strings.Count(r.stderr, "already_registered") != 1 || strings.Count(r.stderr, "\n") != 1 {
 		t.Fatalf("double registration: %s", r.stderr)
 	}
 	// The metagraph changes across epochs: the staked validator earns.
