@@ -57,6 +57,15 @@ type Submitter interface {
 	Submit(ctx context.Context, tx []byte) (*Receipt, error)
 }
 
+// Admitter is a Submitter whose two steps can be taken apart: Admit
+// returns once the chain has accepted the transaction for a coming block
+// (or refused it, with the errors Submit returns), and wait then waits for
+// that block as Submit does. A Sender holds its account's next sequence
+// number only over Admit, so one account's transactions share blocks.
+type Admitter interface {
+	Admit(ctx context.Context, tx []byte) (wait func(context.Context) (*Receipt, error), err error)
+}
+
 // Subscriber follows new blocks.
 type Subscriber interface {
 	// SubscribeHeads delivers every new head until ctx ends, then closes

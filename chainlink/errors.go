@@ -14,6 +14,23 @@ var ErrNotFound = errors.New("chainlink: not found")
 // ErrClosed is returned after the chain connection was closed.
 var ErrClosed = errors.New("chainlink: closed")
 
+// ErrTxInCache is a node's answer to a transaction identical to one it
+// already holds: another client signed the same message with the same
+// sequence number. A Sender signs again with the next number.
+var ErrTxInCache = errors.New("an identical transaction is already waiting for a block")
+
+// ErrMempoolFull is a node's answer when it holds as many waiting
+// transactions as it can.
+var ErrMempoolFull = errors.New("the chain node holds too many waiting transactions; try again later")
+
+// ErrDropped says a transaction the chain had admitted will never be in a
+// block: the node lost it (it restarted) and no longer admits it, or
+// another transaction took its sequence number. Nothing of it was applied.
+var ErrDropped = errors.New("the transaction was dropped before reaching a block")
+
+// ErrUnreachable wraps the failures to reach a chain node at all.
+var ErrUnreachable = errors.New("cannot reach the chain node")
+
 // TxError is a transaction the chain rejected.
 type TxError struct {
 	Receipt *Receipt

@@ -1,6 +1,7 @@
 // Package comet is the chainlink implementation for a chain running under
 // CometBFT: it talks to a node's RPC (broadcast, ABCI queries, blocks) and
-// keeps working across node restarts by retrying.
+// keeps working across node restarts: transactions sent while the node is
+// away are retried with backoff, and the ones the node lost are sent again.
 package comet
 
 import (
@@ -9,16 +10,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	abcitypes "github.com/cometbft/cometbft/abci/types"
 	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
-	coretypes "github.com/cometbft/cometbft/rpc/core/types"
-	cmttypes "github.com/cometbft/cometbft/types"
 
 	"github.com/cybertensor/cybertensor/chain"
 	"github.com/cybertensor/cybertensor/chain/abci"
@@ -30,15 +31,42 @@ import (
 type Config struct {
 	// URL is the node's RPC address, e.g. http://127.0.0.1:26657.
 	URL string
-	// PollInterval is how often inclusion and new heads are checked.
+	// PollInterval is how often inclusion is checked, and the first delay
+	// before trying an unreachable node again.
 	PollInterval time.Duration
+	// MaxBackoff caps the delay between attempts to reach a node that is
+	// away.
+	MaxBackoff time.Duration
+	// CallTimeout bounds each RPC call, so a node that hangs cannot.
+	CallTimeout time.Duration
+	// RebroadcastEvery is how often a transaction still not in a block is
+	// sent again (a restarted node forgets the ones it held); the node's
+	// return also triggers it.
+	RebroadcastEvery time.Duration
 	// Logger receives retry warnings.
 	Logger *slog.Logger
 }
 
 // DefaultConfig talks to a local node.
 func DefaultConfig() Config {
-	return Config{URL: "http://127.0.0.1:26657", PollInterval: 100 * time.Millisecond, Logger: slog.Default()}
+	return Config{
+		URL:              "http://127.0.0.1:26657",
+		PollInterval:     100 * time.Millisecond,
+		MaxBackoff:       2 * time.Second,
+		CallTimeout:      10 * time.Second,
+		RebroadcastEvery: 5 * time.Second,
+		Logger:           slog.Default(),
+	}
+}
+
+func (c Config) validate() error {
+	if c.PollInterval <= 0 || c.MaxBackoff < c.PollInterval || c.CallTimeout <= 0 || c.RebroadcastEvery <= 0 {
+		return errors.New("comet: config: PollInterval, CallTimeout and RebroadcastEvery must be > 0 and MaxBackoff >= PollInterval")
+	}
+	if c.Logger == nil {
+		return errors.New("comet: config: Logger is nil")
+	}
+	return nil
 }
 
 // Client implements chainlink.Chain over CometBFT RPC.
@@ -49,54 +77,127 @@ type Client struct {
 	url     string
 	chainID string
 	log     *slog.Logger
+	seqs    *chainlink.Sequences
+
+	// down is when the node stopped answering (unix nanoseconds), or 0.
+	down atomic.Int64
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	once   sync.Once
 }
 
-var _ chainlink.Chain = (*Client)(nil)
+var (
+	_ chainlink.Chain    = (*Client)(nil)
+	_ chainlink.Admitter = (*Client)(nil)
+)
 
 // Dial connects to the node and reads its chain ID.
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
-	if cfg.PollInterval <= 0 || cfg.Logger == nil {
-		return nil, errors.New("comet: config: PollInterval must be > 0 and Logger set")
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	url := cfg.URL
 	if strings.HasPrefix(url, "tcp://") {
 		url = "http://" + strings.TrimPrefix(url, "tcp://")
 	}
-	httpClient := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second}}
+	httpClient := &http.Client{Timeout: cfg.CallTimeout, Transport: &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second}}
 	rpc, err := rpchttp.NewWithClient(url, "/websocket", httpClient)
 	if err != nil {
-		return nil, fmt.Errorf("comet: %s: %w", cfg.URL, err)
-	}
-	st, err := rpc.Status(ctx)
-	if err != nil {
-		httpClient.CloseIdleConnections()
-		return nil, fmt.Errorf("comet: cannot reach the chain at %s (is \"cybertensor chain run\" running?): %w", cfg.URL, err)
+		return nil, fmt.Errorf("chain URL %q: %w", cfg.URL, err)
 	}
 	cctx, cancel := context.WithCancel(context.Background())
-	return &Client{cfg: cfg, rpc: rpc, http: httpClient, url: url, chainID: st.NodeInfo.Network, log: cfg.Logger.With("component", "chainlink"), ctx: cctx, cancel: cancel}, nil
+	c := &Client{cfg: cfg, rpc: rpc, http: httpClient, url: url, log: cfg.Logger.With("component", "chainlink", "node", cfg.URL),
+		seqs: chainlink.NewSequences(), ctx: cctx, cancel: cancel}
+	st, err := rpc.Status(ctx)
+	if err != nil {
+		c.Close()
+		return nil, c.nodeError(ctx, "connecting to the chain", err)
+	}
+	c.chainID = st.NodeInfo.Network
+	return c, nil
 }
 
-// Close stops the client's subscriptions and closes its connections.
+// Close stops the client's subscriptions and closes its connections. It
+// is safe to call more than once.
 func (c *Client) Close() error {
-	c.cancel()
-	c.wg.Wait()
-	c.http.CloseIdleConnections()
+	c.once.Do(func() {
+		c.cancel()
+		c.wg.Wait()
+		c.http.CloseIdleConnections()
+	})
 	return nil
 }
 
 // ChainID implements chainlink.Reader.
 func (c *Client) ChainID() string { return c.chainID }
 
+// Sequences is the table every Sender on c shares.
+func (c *Client) Sequences() *chainlink.Sequences { return c.seqs }
+
+// observe translates err (see nodeError) and notes whether the node
+// answered, logging once when it stops and when it is back.
+func (c *Client) observe(ctx context.Context, what string, err error) error {
+	err = c.nodeError(ctx, what, err)
+	now := time.Now().UnixNano()
+	switch {
+	case errors.Is(err, chainlink.ErrUnreachable):
+		if c.down.CompareAndSwap(0, now) {
+			c.log.Warn("chain node unreachable; retrying", "err", err)
+		}
+	case ctx.Err() == nil:
+		if since := c.down.Swap(0); since != 0 {
+			c.log.Info("chain node back", "away", time.Duration(now-since).Round(time.Millisecond))
+		}
+	}
+	return err
+}
+
+// sleep waits d or until ctx or the client ends.
+func (c *Client) sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.ctx.Done():
+		return chainlink.ErrClosed
+	case <-t.C:
+		return nil
+	}
+}
+
+// backoff doubles d up to MaxBackoff, with jitter so that many clients of
+// one node do not return in step.
+func (c *Client) backoff(d time.Duration) time.Duration {
+	d = min(2*d, c.cfg.MaxBackoff)
+	return d/2 + rand.N(d/2+1)
+}
+
+// retry runs call until it succeeds, fails with anything but the node
+// being unreachable, or ctx ends; between attempts it backs off.
+func (c *Client) retry(ctx context.Context, call func() error) error {
+	delay := c.cfg.PollInterval
+	for {
+		err := call()
+		if !errors.Is(err, chainlink.ErrUnreachable) {
+			return err
+		}
+		if serr := c.sleep(ctx, delay); serr != nil {
+			return fmt.Errorf("%w (gave up: %w)", err, serr)
+		}
+		delay = c.backoff(delay)
+	}
+}
+
 // Head implements chainlink.Reader.
 func (c *Client) Head(ctx context.Context) (chainlink.Head, error) {
 	st, err := c.rpc.Status(ctx)
 	if err != nil {
-		return chainlink.Head{}, fmt.Errorf("comet: status: %w", err)
+		return chainlink.Head{}, c.observe(ctx, "reading the chain's head", err)
 	}
+	c.observe(ctx, "", nil)
 	return chainlink.Head{Height: uint64(st.SyncInfo.LatestBlockHeight), AppHash: st.SyncInfo.LatestAppHash, Hash: st.SyncInfo.LatestBlockHash}, nil
 }
 
@@ -104,15 +205,16 @@ func (c *Client) Head(ctx context.Context) (chainlink.Head, error) {
 func (c *Client) query(ctx context.Context, path string, out any) error {
 	res, err := c.rpc.ABCIQuery(ctx, path, nil)
 	if err != nil {
-		return fmt.Errorf("comet: query %s: %w", path, err)
+		return c.observe(ctx, "querying the chain for "+path, err)
 	}
+	c.observe(ctx, "", nil)
 	switch res.Response.Code {
 	case abci.CodeOK:
 		return json.Unmarshal(res.Response.Value, out)
 	case abci.CodeNotFound:
 		return fmt.Errorf("%s: %w", res.Response.Log, chainlink.ErrNotFound)
 	default:
-		return fmt.Errorf("comet: query %s: %s", path, res.Response.Log)
+		return fmt.Errorf("querying the chain for %s: %s", path, res.Response.Log)
 	}
 }
 
@@ -159,37 +261,6 @@ func (c *Client) Metagraph(ctx context.Context, netuid uint16, lite bool) (*chai
 	return &out, nil
 }
 
-// Submit implements chainlink.Submitter: CheckTx on the node, then wait
-// until a block includes the transaction.
-func (c *Client) Submit(ctx context.Context, raw []byte) (*chainlink.Receipt, error) {
-	hash := chain.TxHash(raw)
-	res, err := c.rpc.BroadcastTxSync(ctx, raw)
-	if err != nil {
-		return nil, fmt.Errorf("comet: broadcast: %w", err)
-	}
-	if res.Code != 0 {
-		rec := &chainlink.Receipt{TxHash: hash, Code: res.Code, Error: res.Log}
-		return rec, chainlink.FailedReceipt(rec)
-	}
-	t := time.NewTicker(c.cfg.PollInterval)
-	defer t.Stop()
-	for {
-		tx, err := c.rpc.Tx(ctx, hash[:], false)
-		if err == nil {
-			rec := &chainlink.Receipt{TxHash: hash, Height: uint64(tx.Height), Code: tx.TxResult.Code, Error: tx.TxResult.Log, Events: fromABCIEvents(tx.TxResult.Events)}
-			if rec.Code != 0 {
-				return rec, chainlink.FailedReceipt(rec)
-			}
-			return rec, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("comet: waiting for transaction %x: %w", hash[:6], ctx.Err())
-		case <-t.C:
-		}
-	}
-}
-
 func fromABCIEvents(events []abcitypes.Event) []chain.Event {
 	out := make([]chain.Event, 0, len(events))
 	for _, e := range events {
@@ -202,136 +273,22 @@ func fromABCIEvents(events []abcitypes.Event) []chain.Event {
 	return out
 }
 
-// SubscribeHeads implements chainlink.Subscriber: it subscribes to
-// CometBFT's NewBlock events over the node's websocket, re-subscribing on a
-// fresh connection when the node restarts, and checks the latest height
-// every second as a safety net, so no head is ever skipped for long.
-func (c *Client) SubscribeHeads(ctx context.Context) (<-chan chainlink.Head, error) {
-	head, err := c.Head(ctx)
-	if err != nil {
-		return nil, err
-	}
-	ch := make(chan chainlink.Head, 1)
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		defer close(ch)
-		last := head.Height
-		// emitUpTo sends every head after last up to height.
-		emitUpTo := func(height uint64) {
-			for h := last + 1; h <= height; h++ {
-				next, err := c.headAt(ctx, h)
-				if err != nil {
-					c.log.Warn("reading block, retrying", "height", h, "err", err)
-					return
-				}
-				select {
-				case ch <- next:
-				default:
-					select {
-					case <-ch:
-					default:
-					}
-					ch <- next
-				}
-				last = h
-			}
-		}
-		safety := time.NewTicker(time.Second)
-		defer safety.Stop()
-		for ctx.Err() == nil && c.ctx.Err() == nil {
-			events, stop := c.subscribeBlocks(ctx)
-		stream:
-			for {
-				select {
-				case <-ctx.Done():
-					break stream
-				case <-c.ctx.Done():
-					break stream
-				case ev, ok := <-events:
-					if !ok {
-						break stream // connection lost: subscribe again
-					}
-					if nb, ok := ev.Data.(cmttypes.EventDataNewBlock); ok && nb.Block != nil {
-						emitUpTo(uint64(nb.Block.Height))
-					}
-				case <-safety.C:
-					if h, err := c.Head(ctx); err == nil {
-						emitUpTo(h.Height)
-					}
-				}
-			}
-			stop()
-			if events == nil {
-				select { // no websocket: wait before trying again
-				case <-ctx.Done():
-				case <-c.ctx.Done():
-				case <-safety.C:
-					if h, err := c.Head(ctx); err == nil {
-						emitUpTo(h.Height)
-					}
-				}
-			}
-		}
-	}()
-	return ch, nil
-}
-
-// subscribeBlocks opens a websocket subscription to NewBlock events. On
-// failure it returns a nil channel (which never delivers) and logs why.
-func (c *Client) subscribeBlocks(ctx context.Context) (<-chan coretypes.ResultEvent, func()) {
-	ws, err := rpchttp.New(c.url, "/websocket")
-	if err == nil {
-		err = ws.Start()
-	}
-	if err != nil {
-		c.log.Debug("websocket unavailable, polling", "err", err)
-		return nil, func() {}
-	}
-	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	events, err := ws.Subscribe(sctx, "cybertensor-heads", cmttypes.QueryForEvent(cmttypes.EventNewBlock).String(), 16)
-	if err != nil {
-		c.log.Debug("websocket subscription failed, polling", "err", err)
-		ws.Stop()
-		return nil, func() {}
-	}
-	return events, func() {
-		uctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		ws.UnsubscribeAll(uctx, "cybertensor-heads")
-		ws.Stop()
-	}
-}
-
-func (c *Client) headAt(ctx context.Context, height uint64) (chainlink.Head, error) {
-	h := int64(height)
-	res, err := c.rpc.BlockResults(ctx, &h)
-	if err != nil {
-		return chainlink.Head{}, err
-	}
-	blk, err := c.rpc.Block(ctx, &h)
-	if err != nil {
-		return chainlink.Head{}, err
-	}
-	head := chainlink.Head{Height: height, AppHash: res.AppHash, Hash: blk.BlockID.Hash}
-	for _, e := range fromABCIEvents(res.FinalizeBlockEvents) {
-		if e.Type == "epoch" {
-			if n, err := strconv.ParseUint(e.Attrs["netuid"], 10, 16); err == nil {
-				head.Epochs = append(head.Epochs, uint16(n))
-			}
-		}
-	}
-	return head, nil
-}
-
 // AppHashAt returns the app hash after block height (read from the header
 // of the next block, which commits to it) and whether that block exists.
 func (c *Client) AppHashAt(ctx context.Context, height uint64) ([]byte, error) {
 	h := int64(height + 1)
 	b, err := c.rpc.Block(ctx, &h)
 	if err != nil {
-		return nil, fmt.Errorf("comet: block %d: %w", h, err)
+		return nil, c.observe(ctx, fmt.Sprintf("reading block %d", h), err)
 	}
 	return b.Block.Header.AppHash, nil
+}
+
+// receiptOf is a receipt from a transaction's result in a block.
+func receiptOf(hash [32]byte, height int64, r *abcitypes.ExecTxResult) (*chainlink.Receipt, error) {
+	rec := &chainlink.Receipt{TxHash: hash, Height: uint64(height), Code: r.Code, Error: r.Log, Events: fromABCIEvents(r.Events)}
+	if rec.Code != 0 {
+		return rec, chainlink.FailedReceipt(rec)
+	}
+	return rec, nil
 }

@@ -6,34 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cybertensor/cybertensor/chain"
-	"github.com/cybertensor/cybertensor/chain/abci"
 	"github.com/cybertensor/cybertensor/chain/chainpb"
-	"github.com/cybertensor/cybertensor/chain/chaintest"
 	"github.com/cybertensor/cybertensor/chainlink"
+	"github.com/cybertensor/cybertensor/chainlink/comet/comettest"
 	"github.com/cybertensor/cybertensor/wallet"
 )
 
-const childEnv = "CYBERTENSOR_COMET_CHILD_HOME"
-
 func TestMain(m *testing.M) {
-	if home := os.Getenv(childEnv); home != "" {
-		n, err := abci.StartNode(home, chaintest.StakeEpoch, slog.New(slog.DiscardHandler))
-		if err != nil {
-			fmt.Println("child:", err)
-			os.Exit(3)
-		}
-		_ = n
-		select {} // run until killed
-	}
+	comettest.RunChildIfAsked()
 	os.Exit(m.Run())
 }
 
@@ -45,29 +30,21 @@ func key(i int) *wallet.PrivateKey {
 
 func addrOf(k *wallet.PrivateKey) wallet.Address { return k.PublicKey().Address() }
 
-func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t testing.TB) int { return comettest.FreePort(t) }
 
-// initNode creates a single-validator home and returns it with its RPC URL.
-func initNode(t *testing.T) (string, string) {
-	home := filepath.Join(t.TempDir(), "node")
+// testGenesis funds keys 0 and 1 and has subnet 1, "alpha".
+func testGenesis() chain.Genesis {
 	gen := chain.LocalnetGenesis("comet-client-test", addrOf(key(0)), []chain.GenesisBalance{
 		{Address: addrOf(key(0)), Amount: 1e13}, {Address: addrOf(key(1)), Amount: 1e13},
 	})
 	gen.Subnets = []chain.GenesisSubnet{{Name: "alpha", Owner: addrOf(key(0))}}
-	rpcPort := freePort(t)
-	o := abci.InitOptions{Moniker: "solo", P2PAddress: fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t)),
-		RPCAddress: fmt.Sprintf("tcp://127.0.0.1:%d", rpcPort), BlockTime: 50 * time.Millisecond}
-	if err := abci.Init(home, gen, o); err != nil {
-		t.Fatal(err)
-	}
-	return home, fmt.Sprintf("http://127.0.0.1:%d", rpcPort)
+	return gen
+}
+
+// initNode creates a single-validator home with testGenesis and 50 ms
+// blocks.
+func initNode(t *testing.T) *comettest.Node {
+	return comettest.Init(t, testGenesis(), comettest.Options{})
 }
 
 func dial(t *testing.T, url string) *Client {
@@ -100,9 +77,9 @@ func TestClientAgainstNodeAndRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a CometBFT node")
 	}
-	home, url := initNode(t)
-	node := startChild(t, home)
-	c := dial(t, url)
+	node := initNode(t)
+	node.Start(t)
+	c := dial(t, node.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if c.ChainID() != "comet-client-test" {
@@ -140,9 +117,8 @@ func TestClientAgainstNodeAndRestart(t *testing.T) {
 	first := <-heads
 
 	// Restart the node process: the client goes on.
-	node.Process.Signal(syscall.SIGKILL)
-	node.Wait()
-	startChild(t, home)
+	node.Kill(t)
+	node.Start(t)
 	var after chainlink.Head
 	for after.Height <= first.Height+3 {
 		select {
@@ -161,30 +137,15 @@ func TestClientAgainstNodeAndRestart(t *testing.T) {
 	}
 }
 
-// startChild runs a node in a child process, killed at the end of the test.
-func startChild(t *testing.T, home string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+home)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
-	})
-	return cmd
-}
-
 // kill -9 a single-validator node during a flood of transactions: every
 // transaction whose inclusion was confirmed is there after the restart.
 func TestKillNineDuringTxFloodLosesNoCommittedTx(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs and kills a CometBFT node process")
 	}
-	home, url := initNode(t)
-	cmd := startChild(t, home)
-	c := dial(t, url)
+	node := initNode(t)
+	node.Start(t)
+	c := dial(t, node.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	confirmed := make(chan uint64, 1000)
@@ -225,8 +186,7 @@ func TestKillNineDuringTxFloodLosesNoCommittedTx(t *testing.T) {
 			t.Fatalf("flood stalled after %d confirmations", total)
 		}
 	}
-	cmd.Process.Signal(syscall.SIGKILL)
-	cmd.Wait()
+	node.Kill(t)
 	close(done)
 	// Drain what was confirmed before the kill landed.
 	for more := true; more; {
@@ -241,8 +201,8 @@ func TestKillNineDuringTxFloodLosesNoCommittedTx(t *testing.T) {
 	}
 	// Restart in a process of its own too (an in-process CometBFT node
 	// leaves file writers behind after Stop).
-	startChild(t, home)
-	c2 := dial(t, url)
+	node.Start(t)
+	c2 := dial(t, node.URL)
 	for w, n := range counts {
 		acc, err := c2.Account(ctx, addrOf(key(100+int(w))))
 		if err != nil {

@@ -97,13 +97,17 @@ type Local struct {
 	lastHash []byte
 	closed   bool
 	failed   error
+	seqs     *chainlink.Sequences
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
-var _ chainlink.Chain = (*Local)(nil)
+var (
+	_ chainlink.Chain    = (*Local)(nil)
+	_ chainlink.Admitter = (*Local)(nil)
+)
 
 // New opens (or creates) the chain and starts its block producer when
 // BlockTime is set.
@@ -129,7 +133,7 @@ func New(cfg Config) (*Local, error) {
 	l := &Local{
 		cfg: cfg, log: cfg.Logger.With("component", "chain"), eng: eng,
 		nextSeq: map[wallet.Address]uint64{}, waiters: map[[32]byte][]chan *chainlink.Receipt{},
-		subs: map[chan chainlink.Head]struct{}{}, ctx: ctx, cancel: cancel,
+		subs: map[chan chainlink.Head]struct{}{}, seqs: chainlink.NewSequences(), ctx: ctx, cancel: cancel,
 	}
 	l.lastHash = blockHash(eng.State().Height(), eng.State().AppHash(), nil)
 	if cfg.BlockTime > 0 {
@@ -308,10 +312,26 @@ func (l *Local) enqueue(raw []byte) (chan *chainlink.Receipt, [32]byte, error) {
 
 // Submit implements chainlink.Submitter.
 func (l *Local) Submit(ctx context.Context, raw []byte) (*chainlink.Receipt, error) {
+	wait, err := l.Admit(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	return wait(ctx)
+}
+
+// Admit implements chainlink.Admitter.
+func (l *Local) Admit(ctx context.Context, raw []byte) (func(context.Context) (*chainlink.Receipt, error), error) {
 	w, _, err := l.enqueue(raw)
 	if err != nil {
 		return nil, err
 	}
+	return func(ctx context.Context) (*chainlink.Receipt, error) { return l.await(ctx, w) }, nil
+}
+
+// Sequences is the table every Sender on l shares.
+func (l *Local) Sequences() *chainlink.Sequences { return l.seqs }
+
+func (l *Local) await(ctx context.Context, w chan *chainlink.Receipt) (*chainlink.Receipt, error) {
 	select {
 	case rec, ok := <-w:
 		if !ok {
