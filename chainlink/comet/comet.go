@@ -1,7 +1,8 @@
 // Package comet is the chainlink implementation for a chain running under
 // CometBFT: it talks to a node's RPC (broadcast, ABCI queries, blocks) and
-// keeps working across node restarts: transactions sent while the node is
-// away are retried with backoff, and the ones the node lost are sent again.
+// its websocket (new blocks), and keeps working across node restarts: calls
+// made while the node is away are retried with backoff, transactions the
+// node lost are sent again, and head subscriptions reconnect.
 package comet
 
 import (
@@ -35,10 +36,13 @@ type Config struct {
 	// before trying an unreachable node again.
 	PollInterval time.Duration
 	// MaxBackoff caps the delay between attempts to reach a node that is
-	// away.
+	// away (calls, websocket reconnects).
 	MaxBackoff time.Duration
 	// CallTimeout bounds each RPC call, so a node that hangs cannot.
 	CallTimeout time.Duration
+	// HeadCheckEvery is how often a head subscription also asks for the
+	// latest block, in case the websocket missed one.
+	HeadCheckEvery time.Duration
 	// RebroadcastEvery is how often a transaction still not in a block is
 	// sent again (a restarted node forgets the ones it held); the node's
 	// return also triggers it.
@@ -54,14 +58,15 @@ func DefaultConfig() Config {
 		PollInterval:     100 * time.Millisecond,
 		MaxBackoff:       2 * time.Second,
 		CallTimeout:      10 * time.Second,
+		HeadCheckEvery:   time.Second,
 		RebroadcastEvery: 5 * time.Second,
 		Logger:           slog.Default(),
 	}
 }
 
 func (c Config) validate() error {
-	if c.PollInterval <= 0 || c.MaxBackoff < c.PollInterval || c.CallTimeout <= 0 || c.RebroadcastEvery <= 0 {
-		return errors.New("comet: config: PollInterval, CallTimeout and RebroadcastEvery must be > 0 and MaxBackoff >= PollInterval")
+	if c.PollInterval <= 0 || c.MaxBackoff < c.PollInterval || c.CallTimeout <= 0 || c.HeadCheckEvery <= 0 || c.RebroadcastEvery <= 0 {
+		return errors.New("comet: config: PollInterval, CallTimeout, HeadCheckEvery and RebroadcastEvery must be > 0 and MaxBackoff >= PollInterval")
 	}
 	if c.Logger == nil {
 		return errors.New("comet: config: Logger is nil")
