@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -56,9 +57,23 @@ func FullAddrs(h host.Host) []string {
 	return out
 }
 
-// ChainCallers looks query callers up in the metagraph.
+// ChainCallers looks query callers up in the metagraph. When the chain
+// cannot answer (its node is away) it answers from the last lookup of the
+// caller that succeeded, so a miner keeps serving the neurons it knows
+// until the node is back. Make it with NewChainCallers; the zero value
+// (only Chain set) has no such memory.
 type ChainCallers struct {
 	Chain chainlink.Reader
+	known *knownCallers
+}
+
+// maxKnownCallers bounds the callers ChainCallers remembers.
+const maxKnownCallers = 4096
+
+// NewChainCallers returns ChainCallers for c that remember up to 4096
+// callers.
+func NewChainCallers(c chainlink.Reader) ChainCallers {
+	return ChainCallers{Chain: c, known: &knownCallers{m: map[knownCaller]protocol.Caller{}, max: maxKnownCallers}}
 }
 
 // Caller implements protocol.Callers.
@@ -67,12 +82,57 @@ func (c ChainCallers) Caller(ctx context.Context, netuid uint16, id peer.ID) (pr
 	if err != nil {
 		return protocol.Caller{}, nil // not a hotkey: unregistered
 	}
+	var caller protocol.Caller
 	n, err := c.Chain.Neuron(ctx, netuid, addr)
-	if errors.Is(err, chainlink.ErrNotFound) {
-		return protocol.Caller{}, nil
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, chainlink.ErrNotFound):
+	case err != nil:
+		if known, ok := c.known.get(netuid, id); ok {
+			return known, nil
+		}
 		return protocol.Caller{}, err
+	default:
+		caller = protocol.Caller{Registered: true, UID: n.UID, Stake: n.Stake}
 	}
-	return protocol.Caller{Registered: true, UID: n.UID, Stake: n.Stake}, nil
+	c.known.put(netuid, id, caller)
+	return caller, nil
+}
+
+type knownCaller struct {
+	netuid uint16
+	id     peer.ID
+}
+
+// knownCallers is the last answer the chain gave for each caller, at most
+// max of them (a full table forgets one at random).
+type knownCallers struct {
+	mu  sync.Mutex
+	m   map[knownCaller]protocol.Caller
+	max int
+}
+
+func (k *knownCallers) get(netuid uint16, id peer.ID) (protocol.Caller, bool) {
+	if k == nil {
+		return protocol.Caller{}, false
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	c, ok := k.m[knownCaller{netuid, id}]
+	return c, ok
+}
+
+func (k *knownCallers) put(netuid uint16, id peer.ID, c protocol.Caller) {
+	if k == nil {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	key := knownCaller{netuid, id}
+	if _, ok := k.m[key]; !ok && len(k.m) >= k.max {
+		for old := range k.m {
+			delete(k.m, old)
+			break
+		}
+	}
+	k.m[key] = c
 }

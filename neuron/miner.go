@@ -155,7 +155,7 @@ func StartMiner(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Privat
 		return nil, err
 	}
 	cfg.Server.Logger = cfg.Logger
-	if m.srv, err = protocol.NewServer(m.h, hot, ChainCallers{Chain: c}, handlers, cfg.Server); err != nil {
+	if m.srv, err = protocol.NewServer(m.h, hot, NewChainCallers(c), handlers, cfg.Server); err != nil {
 		return nil, err
 	}
 	if m.uid, err = ensureRegistered(ctx, c, cold, hot, cfg.Netuid); err != nil {

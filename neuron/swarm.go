@@ -380,7 +380,8 @@ func NewChainRegistry(c chainlink.Reader, ttl time.Duration) *ChainRegistry {
 	return &ChainRegistry{c: c, ttl: ttl, cache: map[registryKey]registryEntry{}}
 }
 
-// Lookup returns the uid hotkey holds on netuid.
+// Lookup returns the uid hotkey holds on netuid. While the chain cannot
+// answer, an expired answer still serves.
 func (r *ChainRegistry) Lookup(ctx context.Context, netuid uint16, hotkey wallet.Address) (uint16, bool, error) {
 	k := registryKey{netuid, hotkey}
 	now := time.Now()
@@ -395,6 +396,9 @@ func (r *ChainRegistry) Lookup(ctx context.Context, netuid uint16, hotkey wallet
 	case errors.Is(err, chainlink.ErrNotFound):
 		e = registryEntry{expires: now.Add(r.ttl)}
 	case err != nil:
+		if hit {
+			return e.uid, e.ok, nil
+		}
 		return 0, false, err
 	default:
 		e = registryEntry{uid: n.UID, ok: true, expires: now.Add(r.ttl)}

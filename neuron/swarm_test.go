@@ -14,11 +14,13 @@ import (
 
 	"github.com/cybertensor/cybertensor/backend"
 	"github.com/cybertensor/cybertensor/chain"
+	"github.com/cybertensor/cybertensor/chainlink/comet/comettest"
 	"github.com/cybertensor/cybertensor/chainlink/local"
 	"github.com/cybertensor/cybertensor/wallet"
 )
 
 func TestMain(m *testing.M) {
+	comettest.RunChildIfAsked() // a CometBFT node for chainnode_test.go
 	goleak.VerifyTestMain(m,
 		// go-libp2p-kad-dht's shared worker pools and the go-log event loop
 		// are process-wide and outlive any one neuron.

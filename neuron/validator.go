@@ -140,6 +140,9 @@ type Validator struct {
 	pending *pendingCommit
 	lastSet uint64
 	saveMu  sync.Mutex // orders state file writes
+	// weightsFailing is the current run of failures to set weights; only
+	// the run loop uses it.
+	weightsFailing failureStreak
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

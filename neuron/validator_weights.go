@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cybertensor/cybertensor/chain"
 	"github.com/cybertensor/cybertensor/chain/chainpb"
@@ -27,7 +28,7 @@ func (v *Validator) weightsStep(ctx context.Context, height uint64) {
 	v.mu.Unlock()
 	if pending != nil {
 		if err := v.reveal(ctx, height, pending); err != nil {
-			v.log.Debug("revealing weights", "err", err)
+			v.weightsFailed(ctx, "revealing weights", err)
 		}
 		return
 	}
@@ -35,8 +36,50 @@ func (v *Validator) weightsStep(ctx context.Context, height uint64) {
 		return
 	}
 	if err := v.submitWeights(ctx, height); err != nil {
-		v.log.Debug("setting weights", "err", err)
+		v.weightsFailed(ctx, "setting weights", err)
+		return
 	}
+	if v.weightsFailing.n > 0 {
+		v.log.Info("weights on chain again", "block", height, "failed_attempts", v.weightsFailing.n,
+			"for", time.Since(v.weightsFailing.since).Round(time.Second))
+		v.weightsFailing = failureStreak{}
+	}
+}
+
+// errNoWeightsYet is a round with nothing to set (no scores, nobody to
+// copy): not a failure.
+var errNoWeightsYet = errors.New("no weights to set yet")
+
+// weightsWarnEvery bounds how often a run of failures to set weights is
+// logged at warn level.
+const weightsWarnEvery = time.Minute
+
+// failureStreak is a run of failed attempts to put weights on chain.
+type failureStreak struct {
+	n            int
+	since, noted time.Time
+}
+
+// weightsFailed logs a failed attempt to put weights on chain (the next
+// head tries again): at warn level when failures start and then at most
+// every weightsWarnEvery, at debug level otherwise.
+func (v *Validator) weightsFailed(ctx context.Context, what string, err error) {
+	if ctx.Err() != nil || errors.Is(err, errNoWeightsYet) || errors.Is(err, chain.ErrRevealTooEarly) {
+		v.log.Debug(what, "err", err)
+		return
+	}
+	now := time.Now()
+	f := &v.weightsFailing
+	if f.n == 0 {
+		f.since = now
+	}
+	f.n++
+	if f.n > 1 && now.Sub(f.noted) < weightsWarnEvery {
+		v.log.Debug(what+" failed; trying again at the next block", "err", err)
+		return
+	}
+	f.noted = now
+	v.log.Warn(what+" failed; trying again at the next block", "err", err, "failed_attempts", f.n)
 }
 
 // submitWeights computes this round's weights (its own, or a copy for
@@ -86,7 +129,7 @@ func (v *Validator) ownWeights(sub chain.SubnetInfo) (uids, values []uint16, err
 		any = any || s > 0
 	}
 	if !any {
-		return nil, nil, errors.New("no scores yet")
+		return nil, nil, fmt.Errorf("%w: no scores yet", errNoWeightsYet)
 	}
 	return scoring.LegalWeights(scores, int(sub.Params.MinAllowedWeights), uint16(sub.Params.MaxWeightLimit))
 }
@@ -106,7 +149,7 @@ func (v *Validator) copiedWeights(ctx context.Context) (uids, values []uint16, e
 		}
 	}
 	if best < 0 {
-		return nil, nil, errors.New("nobody to copy yet")
+		return nil, nil, fmt.Errorf("%w: nobody to copy yet", errNoWeightsYet)
 	}
 	for _, e := range m.Weights[best] {
 		if e.UID != v.uid {
@@ -114,7 +157,7 @@ func (v *Validator) copiedWeights(ctx context.Context) (uids, values []uint16, e
 		}
 	}
 	if len(uids) == 0 {
-		return nil, nil, errors.New("nothing to copy but weights on ourselves")
+		return nil, nil, fmt.Errorf("%w: nothing to copy but weights on ourselves", errNoWeightsYet)
 	}
 	return uids, values, nil
 }

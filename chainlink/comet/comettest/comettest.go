@@ -11,6 +11,7 @@
 package comettest
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -20,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
 
 	"github.com/cybertensor/cybertensor/chain"
 	"github.com/cybertensor/cybertensor/chain/abci"
@@ -130,4 +133,28 @@ func (n *Node) kill() {
 	n.cmd.Process.Signal(syscall.SIGKILL)
 	n.cmd.Wait()
 	n.cmd = nil
+}
+
+// WaitMempool waits until the node holds a transaction not yet in a block
+// and returns its height then.
+func (n *Node) WaitMempool(ctx context.Context, t testing.TB) uint64 {
+	t.Helper()
+	rpc, err := rpchttp.New(n.URL, "/websocket")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		st, err := rpc.Status(ctx)
+		if err == nil {
+			res, err := rpc.NumUnconfirmedTxs(ctx)
+			if err == nil && res.Total > 0 {
+				return uint64(st.SyncInfo.LatestBlockHeight)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no transaction reached the mempool: %v", ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }

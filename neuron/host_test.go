@@ -1,0 +1,102 @@
+package neuron
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/cybertensor/cybertensor/chain"
+	"github.com/cybertensor/cybertensor/chainlink"
+	"github.com/cybertensor/cybertensor/protocol"
+	"github.com/cybertensor/cybertensor/wallet"
+)
+
+// awayChain answers Neuron from a table, or with err while err is set.
+type awayChain struct {
+	chainlink.Reader
+	neurons map[wallet.Address]chain.NeuronInfo
+	err     error
+}
+
+func (a *awayChain) Neuron(_ context.Context, _ uint16, hotkey wallet.Address) (chain.NeuronInfo, error) {
+	if a.err != nil {
+		return chain.NeuronInfo{}, a.err
+	}
+	n, ok := a.neurons[hotkey]
+	if !ok {
+		return n, fmt.Errorf("neuron: %w", chainlink.ErrNotFound)
+	}
+	return n, nil
+}
+
+func peerOf(t *testing.T, label string, i int) (peer.ID, wallet.Address) {
+	k := testKey(t, label, i)
+	return k.PublicKey().PeerID(), k.PublicKey().Address()
+}
+
+// While the chain is away, callers are answered as the chain last
+// answered for them; callers never looked up are an error, as before.
+func TestChainCallersRememberWhileTheChainIsAway(t *testing.T) {
+	ctx := context.Background()
+	known, knownAddr := peerOf(t, "caller", 0)
+	stranger, _ := peerOf(t, "caller", 1)
+	unreg, _ := peerOf(t, "caller", 2)
+	c := &awayChain{neurons: map[wallet.Address]chain.NeuronInfo{knownAddr: {Stake: 99, Neuron: chain.Neuron{UID: 7}}}}
+	callers := NewChainCallers(c)
+	for _, id := range []peer.ID{known, unreg} {
+		if _, err := callers.Caller(ctx, 1, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.err = errors.New("cannot reach the chain node")
+	got, err := callers.Caller(ctx, 1, known)
+	if err != nil || got != (protocol.Caller{Registered: true, UID: 7, Stake: 99}) {
+		t.Fatalf("known caller while away: %+v %v", got, err)
+	}
+	if got, err := callers.Caller(ctx, 1, unreg); err != nil || got.Registered {
+		t.Fatalf("unregistered caller while away: %+v %v", got, err)
+	}
+	if _, err := callers.Caller(ctx, 2, known); err == nil {
+		t.Fatal("a caller known on another subnet")
+	}
+	if _, err := callers.Caller(ctx, 1, stranger); err == nil {
+		t.Fatal("a stranger while away")
+	}
+	// The zero value remembers nothing.
+	if _, err := (ChainCallers{Chain: c}).Caller(ctx, 1, known); err == nil {
+		t.Fatal("zero ChainCallers answered while away")
+	}
+	// The memory is bounded.
+	k := &knownCallers{m: map[knownCaller]protocol.Caller{}, max: 2}
+	for i := range 5 {
+		id, _ := peerOf(t, "many", i)
+		k.put(1, id, protocol.Caller{UID: uint16(i)})
+	}
+	if len(k.m) != 2 {
+		t.Fatalf("%d callers kept, max 2", len(k.m))
+	}
+}
+
+// The swarm's registry answers from an expired entry while the chain is
+// away.
+func TestChainRegistryServesExpiredEntriesWhileTheChainIsAway(t *testing.T) {
+	ctx := context.Background()
+	_, addr := peerOf(t, "member", 0)
+	c := &awayChain{neurons: map[wallet.Address]chain.NeuronInfo{addr: {Neuron: chain.Neuron{UID: 3}}}}
+	r := NewChainRegistry(c, time.Nanosecond)
+	if uid, ok, err := r.Lookup(ctx, 1, addr); err != nil || !ok || uid != 3 {
+		t.Fatalf("lookup: %d %v %v", uid, ok, err)
+	}
+	c.err = errors.New("cannot reach the chain node")
+	if uid, ok, err := r.Lookup(ctx, 1, addr); err != nil || !ok || uid != 3 {
+		t.Fatalf("lookup while away: %d %v %v", uid, ok, err)
+	}
+	_, other := peerOf(t, "member", 1)
+	if _, _, err := r.Lookup(ctx, 1, other); err == nil {
+		t.Fatal("a member never looked up, while away")
+	}
+}
