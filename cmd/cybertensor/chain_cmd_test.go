@@ -143,6 +143,33 @@ func TestChainCommandsEndToEnd(t *testing.T) {
 	if len(shown.Hotkeys) != 1 || shown.Hotkeys[0].Stake < 100*baseUnitsPerToken {
 		t.Fatalf("stake show --json: %+v", shown)
 	}
+	// Four "stake add" at once, each with a client of its own as four
+	// processes have: all land (#20: the node's raw "tx already exists in
+	// cache", bad_sequence).
+	results := make([]result, 4)
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = c.run("--home", home, "stake", "add", "--amount", "1", "--password-file", pw, "--chain", url)
+		}()
+	}
+	wg.Wait()
+	for i, r := range results {
+		if r.code != 0 {
+			t.Errorf("parallel stake add %d: exit %d: %s", i, r.code, r.stderr)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	after := decode[struct {
+		Hotkeys []struct{ Stake uint64 } `json:"hotkeys"`
+	}](t, run("stake", "show", "--json").stdout)
+	if after.Hotkeys[0].Stake < shown.Hotkeys[0].Stake+4*baseUnitsPerToken {
+		t.Fatalf("stake %d after four stake adds of 1 on %d", after.Hotkeys[0].Stake, shown.Hotkeys[0].Stake)
+	}
 	run("delegate", "--take", "0.1", "--password-file", pw)
 	run("weights", "set", "--netuid", "1", "--uids", "0", "--weights", "1")
 	run("subnets", "set-hyperparam", "--netuid", "1", "--name", "tempo", "--value", "3", "--password-file", pw)
