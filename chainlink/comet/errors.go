@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"regexp"
 	"strings"
 
 	"github.com/cometbft/cometbft/mempool"
@@ -56,6 +57,9 @@ func isTransport(err error) bool {
 	return errors.As(err, &ue) || errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
+// httpStatus finds the HTTP status in the RPC client's errors.
+var httpStatus = regexp.MustCompile(`http response metadata: \(Status: ([^,]+),`)
+
 // nodeError turns what the RPC client returned while doing what into one
 // sentence: ctx's end, the node unreachable (chainlink.ErrUnreachable),
 // its mempool's known answers (chainlink.ErrTxInCache,
@@ -87,6 +91,9 @@ func (c *Client) nodeError(ctx context.Context, what string, err error) error {
 	}
 	if isTransport(err) {
 		return &unreachableError{url: c.cfg.URL, what: what, cause: err}
+	}
+	if m := httpStatus.FindStringSubmatch(err.Error()); m != nil && !strings.HasPrefix(m[1], "200") {
+		return fmt.Errorf("%s: %s answers, but not as a chain node's RPC (HTTP %s)", what, c.cfg.URL, m[1])
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
