@@ -13,6 +13,7 @@ import (
 	"github.com/cybertensor/cybertensor/chainlink"
 	"github.com/cybertensor/cybertensor/dashboard"
 	"github.com/cybertensor/cybertensor/neuron"
+	"github.com/cybertensor/cybertensor/wallet"
 )
 
 // fakeSubnets is a chain with subnets 1 "qa" and 2 "code".
@@ -43,7 +44,7 @@ func hotkeys(t *testing.T, n int) []chain.Address {
 	t.Helper()
 	var out []chain.Address
 	for range n {
-		k, err := randomKey()
+		k, err := wallet.GenerateKey()
 		if err != nil {
 			t.Fatal(err)
 		}

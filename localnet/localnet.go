@@ -2,7 +2,6 @@ package localnet
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -161,18 +160,6 @@ type Timeline struct {
 	FirstPaid time.Duration `json:"first_paid_ns"`
 }
 
-func randomKey() (*wallet.PrivateKey, error) {
-	for {
-		b := make([]byte, 32)
-		if _, err := rand.Read(b); err != nil {
-			return nil, err
-		}
-		if k, err := wallet.PrivateKeyFromBytes(b); err == nil {
-			return k, nil
-		}
-	}
-}
-
 // lazyGenerator answers with words drawn at random: a miner that does not
 // do the work.
 type lazyGenerator struct {
@@ -262,7 +249,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if out == nil {
 		out = io.Discard
 	}
-	root, err := randomKey()
+	root, err := wallet.GenerateKey()
 	if err != nil {
 		return nil, err
 	}
@@ -292,11 +279,11 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		}
 		netuid := uint16(k + 1)
 		add := func(role, adversary string) error {
-			cold, err := randomKey()
+			cold, err := wallet.GenerateKey()
 			if err != nil {
 				return err
 			}
-			hot, err := randomKey()
+			hot, err := wallet.GenerateKey()
 			if err != nil {
 				return err
 			}

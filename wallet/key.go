@@ -1,6 +1,7 @@
 package wallet
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -43,6 +44,20 @@ func PrivateKeyFromBytes(b []byte) (*PrivateKey, error) {
 		return nil, fmt.Errorf("%w: private key out of range", ErrInvalidKey)
 	}
 	return &PrivateKey{k: secp256k1.NewPrivateKey(&s)}, nil
+}
+
+// GenerateKey returns a new key from crypto/rand (one not on any
+// mnemonic: for throwaway identities; wallets derive theirs from one).
+func GenerateKey() (*PrivateKey, error) {
+	for {
+		var b [PrivateKeySize]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, fmt.Errorf("wallet: generating a key: %w", err)
+		}
+		if k, err := PrivateKeyFromBytes(b[:]); err == nil {
+			return k, nil
+		}
+	}
 }
 
 // Bytes returns the 32-byte big-endian scalar. Handle it as a secret.

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -344,7 +343,7 @@ func serveNetwork(ctx context.Context, in io.Reader, out io.Writer) error {
 // publishes an object on the target (miner 0).
 func (n *testNetwork) start(ctx context.Context, dir string) error {
 	logger := slog.New(slog.DiscardHandler)
-	root, err := randomKey()
+	root, err := wallet.GenerateKey()
 	if err != nil {
 		return err
 	}
@@ -352,10 +351,10 @@ func (n *testNetwork) start(ctx context.Context, dir string) error {
 	hots := make([]*wallet.PrivateKey, len(colds))
 	balances := []chain.GenesisBalance{{Address: root.PublicKey().Address(), Amount: 1e15}}
 	for i := range colds {
-		if colds[i], err = randomKey(); err != nil {
+		if colds[i], err = wallet.GenerateKey(); err != nil {
 			return err
 		}
-		if hots[i], err = randomKey(); err != nil {
+		if hots[i], err = wallet.GenerateKey(); err != nil {
 			return err
 		}
 		balances = append(balances, chain.GenesisBalance{Address: colds[i].PublicKey().Address(), Amount: 1e13})
@@ -607,7 +606,7 @@ func (n *testNetwork) newcomers(ctx context.Context) {
 }
 
 func (n *testNetwork) newcomer(ctx context.Context) {
-	key, err := randomKey()
+	key, err := wallet.GenerateKey()
 	if err != nil {
 		return
 	}
@@ -692,16 +691,4 @@ func highWater() uint64 {
 		}
 	}
 	return 0
-}
-
-func randomKey() (*wallet.PrivateKey, error) {
-	for {
-		b := make([]byte, 32)
-		if _, err := rand.Read(b); err != nil {
-			return nil, err
-		}
-		if k, err := wallet.PrivateKeyFromBytes(b); err == nil {
-			return k, nil
-		}
-	}
 }
