@@ -164,7 +164,7 @@ func (s *State) execTransfer(c *txContext, m *chainpb.Transfer) ([]Event, error)
 		return nil, txErr(ErrInvalidAmount, "transfer of 0")
 	}
 	if bal := s.balance(c.tx.Signer); bal < m.Amount {
-		return nil, txErr(ErrInsufficientBalance, "balance %d < %d", bal, m.Amount)
+		return nil, txErr(ErrInsufficientBalance, "balance %s < %s", tokens(bal), tokens(m.Amount))
 	}
 	if c.check {
 		return nil, nil
@@ -251,7 +251,7 @@ func (s *State) execRegisterNetwork(c *txContext, m *chainpb.RegisterNetwork) ([
 	}
 	cost := s.NetworkLockCost()
 	if bal := s.balance(c.tx.Signer); bal < cost {
-		return nil, txErr(ErrInsufficientBalance, "balance %d < lock cost %d", bal, cost)
+		return nil, txErr(ErrInsufficientBalance, "balance %s < lock cost %s", tokens(bal), tokens(cost))
 	}
 	if c.check {
 		return nil, nil
@@ -311,7 +311,7 @@ func (s *State) execBurnedRegister(c *txContext, m *chainpb.BurnedRegister) ([]E
 	}
 	burn := sub.Params.Burn
 	if bal := s.balance(c.tx.Signer); bal < burn {
-		return nil, txErr(ErrNotEnoughBalanceBurn, "balance %d < burn %d", bal, burn)
+		return nil, txErr(ErrNotEnoughBalanceBurn, "balance %s < burn %s", tokens(bal), tokens(burn))
 	}
 	if !s.ownerAllowed(c.tx.Signer, hotkey) {
 		return nil, txErr(ErrNonAssociatedColdkey, "%s is owned by %s", hotkey, s.hotkeys[hotkey].Owner)
@@ -438,7 +438,7 @@ func (s *State) execRootRegister(c *txContext, m *chainpb.RootRegister) ([]Event
 			}
 		}
 		if s.hotkeyStake(hotkey) <= lowest {
-			return nil, txErr(ErrStakeTooLowForRoot, "stake %d, lowest member %d", s.hotkeyStake(hotkey), lowest)
+			return nil, txErr(ErrStakeTooLowForRoot, "stake %s, lowest member %s", tokens(s.hotkeyStake(hotkey)), tokens(lowest))
 		}
 	}
 	if c.check {
@@ -506,7 +506,7 @@ func (s *State) execAddStake(c *txContext, m *chainpb.AddStake) ([]Event, error)
 		return nil, txErr(ErrInvalidAmount, "stake of 0")
 	}
 	if bal := s.balance(coldkey); bal < m.Amount {
-		return nil, txErr(ErrInsufficientBalance, "balance %d < %d", bal, m.Amount)
+		return nil, txErr(ErrInsufficientBalance, "balance %s < %s", tokens(bal), tokens(m.Amount))
 	}
 	if err := s.txRateLimited(coldkey); err != nil {
 		return nil, err
@@ -530,7 +530,7 @@ func (s *State) execRemoveStake(c *txContext, m *chainpb.RemoveStake) ([]Event, 
 		return nil, txErr(ErrInvalidAmount, "unstake of 0")
 	}
 	if have := hk.Stakes[coldkey]; have < m.Amount {
-		return nil, txErr(ErrNotEnoughStake, "stake %d < %d", have, m.Amount)
+		return nil, txErr(ErrNotEnoughStake, "stake %s < %s", tokens(have), tokens(m.Amount))
 	}
 	if err := s.txRateLimited(coldkey); err != nil {
 		return nil, err
