@@ -42,13 +42,13 @@ func (a *app) walletBalance() *cobra.Command {
 				if f.json {
 					return writeJSON(cmd.OutOrStdout(), map[string]any{"address": addr.String(), "balance": acc.Balance, "sequence": acc.Sequence})
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s  %s\n", addr, formatAmount(acc.Balance))
+				fmt.Fprintf(cmd.OutOrStdout(), "%s  %s\n", addr, f.amount(acc.Balance))
 				return nil
 			})
 		},
 	}
 	addChainFlags(cmd, &f, a.env.getenv)
-	cmd.Flags().StringVar(&name, "name", "default", "wallet")
+	addWalletFlag(cmd, &name, "wallet whose coldkey's balance to show")
 	cmd.Flags().StringVar(&address, "address", "", "any address instead of the wallet's coldkey")
 	return cmd
 }
@@ -79,7 +79,7 @@ func (a *app) walletTransfer() *cobra.Command {
 		},
 	}
 	addChainFlags(cmd, &f, a.env.getenv)
-	cmd.Flags().StringVar(&k.wallet, "name", "default", "wallet whose coldkey pays")
+	addWalletFlag(cmd, &k.wallet, "wallet whose coldkey pays")
 	cmd.Flags().StringVar(&k.passwordFile, "password-file", "", "read the coldkey password from this file")
 	cmd.Flags().StringVar(&to, "to", "", "recipient address (ct1…)")
 	cmd.Flags().StringVar(&amount, "amount", "", "tokens, e.g. 1.5")

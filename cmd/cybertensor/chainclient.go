@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,7 +28,7 @@ const defaultChainURL = "http://127.0.0.1:26657"
 
 // baseUnitsPerToken: amounts on the command line are in tokens with up to
 // nine decimals; the chain counts base units.
-const baseUnitsPerToken = 1_000_000_000
+const baseUnitsPerToken = chain.BaseUnitsPerToken
 
 // parseAmount reads a token amount such as "1.5" into base units.
 func parseAmount(s string) (uint64, error) {
@@ -46,29 +47,62 @@ func parseAmount(s string) (uint64, error) {
 }
 
 // formatAmount prints base units as tokens.
-func formatAmount(v uint64) string {
-	whole, frac := v/baseUnitsPerToken, v%baseUnitsPerToken
-	if frac == 0 {
-		return fmt.Sprintf("%d", whole)
-	}
-	return strings.TrimRight(fmt.Sprintf("%d.%09d", whole, frac), "0")
-}
+func formatAmount(v uint64) string { return chain.FormatTokens(v) }
 
 // chainFlags are shared by commands that talk to a running chain.
 type chainFlags struct {
 	url     string
 	timeout time.Duration
 	json    bool
+	// raw prints token amounts in base units, not tokens.
+	raw bool
 }
 
+// addChainFlags adds the flags of a command that asks the chain and
+// prints the answer: --chain, --timeout, --json and --raw.
 func addChainFlags(cmd *cobra.Command, f *chainFlags, getenv func(string) string) {
+	addChainConnFlags(cmd, f, getenv)
+	cmd.Flags().BoolVar(&f.json, "json", false, "print JSON (token amounts in base units, 1 token = "+strconv.Itoa(baseUnitsPerToken)+")")
+	cmd.Flags().BoolVar(&f.raw, "raw", false, "print token amounts in base units instead of tokens")
+}
+
+// addChainConnFlags adds --chain and --timeout only: for commands that
+// run rather than print (miner run, validator run).
+func addChainConnFlags(cmd *cobra.Command, f *chainFlags, getenv func(string) string) {
 	def := defaultChainURL
 	if v := getenv(envChain); v != "" {
 		def = v
 	}
 	cmd.Flags().StringVar(&f.url, "chain", def, "chain RPC URL (env "+envChain+")")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", time.Minute, "how long to wait for the chain")
-	cmd.Flags().BoolVar(&f.json, "json", false, "print JSON")
+	addCheck(cmd, f.check)
+}
+
+func (f *chainFlags) check() error {
+	if f.timeout <= 0 {
+		return fmt.Errorf("--timeout %v: must be positive", f.timeout)
+	}
+	return checkChainURL(f.url)
+}
+
+// amount prints base units as tokens, or as base units with --raw.
+func (f *chainFlags) amount(v uint64) string {
+	if f.raw {
+		return strconv.FormatUint(v, 10)
+	}
+	return formatAmount(v)
+}
+
+// attr prints an event attribute, in tokens if it is an amount.
+func (f *chainFlags) attr(name, value string) string {
+	if !chain.IsTokenAmount(name) {
+		return value
+	}
+	v, err := strconv.ParseUint(value, 10, 64)
+	if err != nil {
+		return value
+	}
+	return f.amount(v)
 }
 
 func (a *app) dialChain(ctx context.Context, f *chainFlags) (*comet.Client, error) {
@@ -163,7 +197,7 @@ func (a *app) hotkeyAddress(walletName, hotkey string) (wallet.Address, error) {
 // outcome: the body of every transaction command.
 func (a *app) sendWith(cmd *cobra.Command, f *chainFlags, key *wallet.PrivateKey, msg *chainpb.Msg) error {
 	return a.withChain(cmd, f, func(ctx context.Context, c *comet.Client) error {
-		_, err := a.send(ctx, cmd.OutOrStdout(), c, key, msg, f.json)
+		_, err := a.send(ctx, cmd.OutOrStdout(), c, key, msg, f)
 		return err
 	})
 }
@@ -178,7 +212,7 @@ type txOutcome struct {
 
 // send signs msg with key, submits it, waits for inclusion and prints the
 // outcome. A rejected transaction is an error naming the chain's rule.
-func (a *app) send(ctx context.Context, out io.Writer, c chainlink.Chain, key *wallet.PrivateKey, msg *chainpb.Msg, asJSON bool) (*chainlink.Receipt, error) {
+func (a *app) send(ctx context.Context, out io.Writer, c chainlink.Chain, key *wallet.PrivateKey, msg *chainpb.Msg, f *chainFlags) (*chainlink.Receipt, error) {
 	rec, err := chainlink.NewSender(c, key).Send(ctx, msg)
 	if err != nil {
 		var te *chainlink.TxError
@@ -188,7 +222,7 @@ func (a *app) send(ctx context.Context, out io.Writer, c chainlink.Chain, key *w
 		return nil, err
 	}
 	o := txOutcome{TxHash: strings.ToUpper(hex.EncodeToString(rec.TxHash[:])), Height: rec.Height, Signer: key.PublicKey().Address().String(), Events: rec.Events}
-	if asJSON {
+	if f.json {
 		return rec, writeJSON(out, o)
 	}
 	fmt.Fprintf(out, "included in block %d (tx %s)\n", o.Height, o.TxHash)
@@ -198,7 +232,7 @@ func (a *app) send(ctx context.Context, out io.Writer, c chainlink.Chain, key *w
 		}
 		var kv []string
 		for _, k := range sortedKeys(e.Attrs) {
-			kv = append(kv, k+"="+e.Attrs[k])
+			kv = append(kv, k+"="+f.attr(k, e.Attrs[k]))
 		}
 		fmt.Fprintf(out, "  %s %s\n", e.Type, strings.Join(kv, " "))
 	}

@@ -200,6 +200,12 @@ func addSwarmFlags(cmd *cobra.Command, f *swarmFlags) {
 	cmd.Flags().StringArrayVar(&f.peers, "peer", nil, "multiaddr (with /p2p/) of a neuron to join the swarm through (repeatable)")
 	cmd.Flags().StringArrayVar(&f.listen, "listen", []string{"/ip4/0.0.0.0/tcp/0"}, "libp2p listen address (repeatable)")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 2*time.Minute, "how long to wait for the swarm")
+	addCheck(cmd, func() error {
+		if err := checkPeers("peer", f.peers); err != nil {
+			return err
+		}
+		return checkMultiaddrs("listen", f.listen)
+	})
 }
 
 // noRegistry answers that no hotkey is registered: transient neurons keep

@@ -30,7 +30,7 @@ func (a *app) metagraphCommand() *cobra.Command {
 				if f.json {
 					return writeJSON(cmd.OutOrStdout(), m)
 				}
-				return printMetagraph(cmd, m)
+				return printMetagraph(cmd, m, &f)
 			})
 		},
 	}
@@ -40,7 +40,7 @@ func (a *app) metagraphCommand() *cobra.Command {
 	return cmd
 }
 
-func printMetagraph(cmd *cobra.Command, m *chain.Metagraph) error {
+func printMetagraph(cmd *cobra.Command, m *chain.Metagraph, f *chainFlags) error {
 	fmt.Fprintf(cmd.OutOrStdout(), "subnet %d at block %d: %d neurons\n", m.Netuid, m.Block, m.N)
 	rows := [][]string{{"UID", "STAKE", "RANK", "TRUST", "CONSENSUS", "INCENTIVE", "DIVIDENDS", "V-TRUST", "EMISSION", "VPERMIT", "ACTIVE", "UPDATED", "HOTKEY", "AXON"}}
 	for i := range m.N {
@@ -49,8 +49,8 @@ func printMetagraph(cmd *cobra.Command, m *chain.Metagraph) error {
 			axon = a.Multiaddrs[0] + "/p2p/" + a.PeerID
 		}
 		rows = append(rows, []string{
-			strconv.Itoa(i), formatAmount(m.Stake[i]), frac(m.Ranks[i]), frac(m.Trust[i]), frac(m.Consensus[i]),
-			frac(m.Incentive[i]), frac(m.Dividends[i]), frac(m.ValidatorTrust[i]), formatAmount(m.Emission[i]),
+			strconv.Itoa(i), f.amount(m.Stake[i]), frac(m.Ranks[i]), frac(m.Trust[i]), frac(m.Consensus[i]),
+			frac(m.Incentive[i]), frac(m.Dividends[i]), frac(m.ValidatorTrust[i]), f.amount(m.Emission[i]),
 			strconv.FormatBool(m.ValidatorPermit[i]), strconv.FormatBool(m.Active[i]), strconv.FormatUint(m.LastUpdate[i], 10),
 			m.Hotkeys[i].String(), axon,
 		})

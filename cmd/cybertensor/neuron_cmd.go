@@ -41,13 +41,22 @@ type neuronFlags struct {
 }
 
 func addNeuronFlags(a *app, cmd *cobra.Command, f *neuronFlags) {
-	addChainFlags(cmd, &f.chain, a.env.getenv)
+	addChainConnFlags(cmd, &f.chain, a.env.getenv)
 	addHotkeyFlags(cmd, &f.keys)
 	netuidFlag(cmd, &f.netuid)
 	cmd.Flags().StringArrayVar(&f.listen, "listen", []string{"/ip4/0.0.0.0/tcp/0"}, "libp2p listen address (repeatable); every one must be free, or the neuron does not start")
 	cmd.Flags().BoolVar(&f.reusePort, "reuseport", false, "share the --listen TCP ports with other processes started with --reuseport (SO_REUSEPORT: the kernel splits connections between them); QUIC ports are never shared")
 	cmd.Flags().StringArrayVar(&f.bootstrap, "bootstrap", nil, "peer to join the swarm through, a full multiaddr with /p2p/ (repeatable; the axons served on chain are always used)")
 	cmd.Flags().StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics (libp2p, DHT, gossip) at http://ADDR/metrics, e.g. 127.0.0.1:9100")
+	addCheck(cmd, func() error {
+		if err := checkMultiaddrs("listen", f.listen); err != nil {
+			return err
+		}
+		if err := checkPeers("bootstrap", f.bootstrap); err != nil {
+			return err
+		}
+		return checkHostPort("metrics", f.metrics)
+	})
 }
 
 // subnetSpec loads the spec given, if any: it must be the subnet's (by
@@ -312,6 +321,15 @@ give --reuseport); only then does it register and stake.`,
 			if err != nil {
 				return usageError(fmt.Errorf("--stake: %w", err))
 			}
+			if sample < 0 {
+				return usageError(fmt.Errorf("--sample %d: must not be negative", sample))
+			}
+			if timeout <= 0 {
+				return usageError(fmt.Errorf("--query-timeout %v: must be positive", timeout))
+			}
+			if _, err := loadSpec(specFile, builtinSpec); err != nil {
+				return err
+			}
 			cold, hot, c, err := a.neuronKeys(cmd, &f)
 			if err != nil {
 				return err
@@ -322,9 +340,6 @@ give --reuseport); only then does it register and stake.`,
 			tasks := append(localnet.Tasks(), neuron.ClozeTasks(localnet.Documents(), 32)...)
 			cfg := neuron.DefaultValidatorConfig(f.netuid, tasks)
 			cfg.Listen, cfg.Logger, cfg.QueryEvery, cfg.WeightsEvery, cfg.Timeout = f.listen, a.log, queryEvery, weightsEvery, timeout
-			if sample < 0 {
-				return usageError(fmt.Errorf("--sample %d: must not be negative", sample))
-			}
 			cfg.Sample = sample
 			if err := a.applySpec(cmd, c, f.netuid, specFile, builtinSpec, &cfg); err != nil {
 				return err

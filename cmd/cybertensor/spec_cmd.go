@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -129,6 +130,9 @@ func (a *app) subnetsSpec() *cobra.Command {
 				}
 				if _, err := subnet.Parse(text.Bytes()); err != nil {
 					return fmt.Errorf("the spec of subnet %d does not validate: %w", netuid, err)
+				}
+				if f.json {
+					return writeJSON(cmd.OutOrStdout(), map[string]any{"netuid": netuid, "spec_hash": hex.EncodeToString(info.SpecHash), "cid": id.String(), "text": text.String()})
 				}
 				_, err = cmd.OutOrStdout().Write(text.Bytes())
 				return err

@@ -16,7 +16,7 @@ import (
 
 // registerPoW solves the registration proof of work against a recent
 // block and submits it, starting over when the block leaves the window.
-func (a *app) registerPoW(ctx context.Context, cmd *cobra.Command, c *comet.Client, netuid uint16, hot, cold *wallet.PrivateKey, asJSON bool) error {
+func (a *app) registerPoW(ctx context.Context, cmd *cobra.Command, c *comet.Client, netuid uint16, hot, cold *wallet.PrivateKey, f *chainFlags) error {
 	sub, err := c.Subnet(ctx, netuid)
 	if err != nil {
 		return err
@@ -47,7 +47,7 @@ func (a *app) registerPoW(ctx context.Context, cmd *cobra.Command, c *comet.Clie
 			continue
 		}
 		msg := &chainpb.Msg{Sum: &chainpb.Msg_Register{Register: &chainpb.Register{Netuid: uint32(netuid), BlockNumber: head.Height, Nonce: nonce, Coldkey: coldAddr[:]}}}
-		_, err = a.send(ctx, cmd.OutOrStdout(), c, hot, msg, asJSON)
+		_, err = a.send(ctx, cmd.OutOrStdout(), c, hot, msg, f)
 		if errors.Is(err, chain.ErrInvalidWorkBlock) {
 			continue // mined too slowly: try a fresh block
 		}
@@ -151,17 +151,17 @@ func (a *app) stakeShow() *cobra.Command {
 				if f.json {
 					return writeJSON(cmd.OutOrStdout(), map[string]any{"coldkey": cold.String(), "balance": acc.Balance, "hotkeys": rows})
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "coldkey %s  balance %s\n", cold, formatAmount(acc.Balance))
+				fmt.Fprintf(cmd.OutOrStdout(), "coldkey %s  balance %s\n", cold, f.amount(acc.Balance))
 				t := [][]string{{"HOTKEY", "ADDRESS", "YOUR STAKE", "TOTAL STAKE", "SUBNETS"}}
 				for _, r := range rows {
-					t = append(t, []string{r.Hotkey, r.Address, formatAmount(r.Stake), formatAmount(r.Total), fmt.Sprint(r.Netuids)})
+					t = append(t, []string{r.Hotkey, r.Address, f.amount(r.Stake), f.amount(r.Total), fmt.Sprint(r.Netuids)})
 				}
 				return table(cmd.OutOrStdout(), t)
 			})
 		},
 	}
 	addChainFlags(cmd, &f, a.env.getenv)
-	cmd.Flags().StringVar(&walletName, "wallet", "default", "wallet")
+	cmd.Flags().StringVar(&walletName, "wallet", "default", "wallet whose coldkey and hotkeys to show")
 	return cmd
 }
 

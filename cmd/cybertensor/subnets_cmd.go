@@ -46,7 +46,7 @@ func (a *app) subnetsList() *cobra.Command {
 				rows := [][]string{{"NETUID", "NAME", "N", "MAX", "TEMPO", "EMISSION/BLOCK", "BURN", "OWNER"}}
 				for _, s := range subs {
 					rows = append(rows, []string{strconv.Itoa(int(s.Netuid)), s.Name, strconv.Itoa(s.N), strconv.FormatUint(s.Params.MaxAllowedUIDs, 10),
-						strconv.FormatUint(s.Params.Tempo, 10), formatAmount(s.EmissionPerBlock), formatAmount(s.Params.Burn), s.Owner.String()})
+						strconv.FormatUint(s.Params.Tempo, 10), f.amount(s.EmissionPerBlock), f.amount(s.Params.Burn), s.Owner.String()})
 				}
 				return table(cmd.OutOrStdout(), rows)
 			})
@@ -95,11 +95,11 @@ func (a *app) subnetsCreate() *cobra.Command {
 				fmt.Fprintf(cmd.ErrOrStderr(), "spec %q valid; its text is %s in the knowledge library\n", spec.Name, id)
 			}
 			return a.withChain(cmd, &f, func(ctx context.Context, c *comet.Client) error {
-				rec, err := a.send(ctx, cmd.OutOrStdout(), c, key, &chainpb.Msg{Sum: &chainpb.Msg_RegisterNetwork{RegisterNetwork: msg}}, f.json)
+				rec, err := a.send(ctx, cmd.OutOrStdout(), c, key, &chainpb.Msg{Sum: &chainpb.Msg_RegisterNetwork{RegisterNetwork: msg}}, &f)
 				if err != nil || spec == nil || len(spec.Hyperparameters) == 0 {
 					return err
 				}
-				return a.applyHyperparams(ctx, cmd, c, key, rec, spec, f.json)
+				return a.applyHyperparams(ctx, cmd, c, key, rec, spec, &f)
 			})
 		},
 	}
@@ -115,7 +115,7 @@ func (a *app) subnetsCreate() *cobra.Command {
 // order, as its owner. The spec was validated against the owner's rules,
 // so the chain refuses one only if it changed its rules meanwhile; then
 // the error says which are left to set by hand.
-func (a *app) applyHyperparams(ctx context.Context, cmd *cobra.Command, c chainlink.Chain, owner *wallet.PrivateKey, rec *chainlink.Receipt, spec *subnet.Spec, asJSON bool) error {
+func (a *app) applyHyperparams(ctx context.Context, cmd *cobra.Command, c chainlink.Chain, owner *wallet.PrivateKey, rec *chainlink.Receipt, spec *subnet.Spec, f *chainFlags) error {
 	var netuid uint64
 	for _, e := range rec.Events {
 		if e.Type == "network_registered" {
@@ -134,8 +134,8 @@ func (a *app) applyHyperparams(ctx context.Context, cmd *cobra.Command, c chainl
 			return fmt.Errorf("subnet %d is open, but setting %s = %d failed (left to set with subnets set-hyperparam: %s): %w",
 				netuid, name, v, strings.Join(names[i:], ", "), err)
 		}
-		if !asJSON {
-			fmt.Fprintf(cmd.ErrOrStderr(), "  %s = %d\n", name, v)
+		if !f.json {
+			fmt.Fprintf(cmd.ErrOrStderr(), "  %s = %s\n", name, f.attr(name, strconv.FormatUint(v, 10)))
 		}
 	}
 	return nil
@@ -164,7 +164,7 @@ func (a *app) subnetsHyperparams() *cobra.Command {
 				rows := [][]string{{"HYPERPARAMETER", "VALUE"}}
 				for _, name := range chain.HyperparamNames() {
 					v, _ := chain.HyperparamValue(s.Params, name)
-					rows = append(rows, []string{name, strconv.FormatUint(v, 10)})
+					rows = append(rows, []string{name, f.attr(name, strconv.FormatUint(v, 10))})
 				}
 				return table(cmd.OutOrStdout(), rows)
 			})
@@ -179,8 +179,7 @@ func (a *app) subnetsSetHyperparam() *cobra.Command {
 	var f chainFlags
 	var k keyFlags
 	var netuid uint16
-	var name string
-	var value uint64
+	var name, value string
 	cmd := &cobra.Command{
 		Use:   "set-hyperparam",
 		Short: "Set a subnet hyperparameter (subnet owner or chain root, as the parameter allows)",
@@ -189,11 +188,15 @@ func (a *app) subnetsSetHyperparam() *cobra.Command {
 			if _, ok := chain.HyperparamValue(chain.Hyperparams{}, name); !ok {
 				return usageError(fmt.Errorf("--name %q: known hyperparameters: %v", name, chain.HyperparamNames()))
 			}
+			v, err := hyperparamValue(name, value, f.raw)
+			if err != nil {
+				return usageError(err)
+			}
 			key, err := a.coldkey(&k)
 			if err != nil {
 				return err
 			}
-			msg := &chainpb.Msg{Sum: &chainpb.Msg_SudoSetHyperparam{SudoSetHyperparam: &chainpb.SudoSetHyperparam{Netuid: uint32(netuid), Name: name, Value: value}}}
+			msg := &chainpb.Msg{Sum: &chainpb.Msg_SudoSetHyperparam{SudoSetHyperparam: &chainpb.SudoSetHyperparam{Netuid: uint32(netuid), Name: name, Value: v}}}
 			return a.sendWith(cmd, &f, key, msg)
 		},
 	}
@@ -201,10 +204,27 @@ func (a *app) subnetsSetHyperparam() *cobra.Command {
 	addColdkeyFlags(cmd, &k)
 	netuidFlag(cmd, &netuid)
 	cmd.Flags().StringVar(&name, "name", "", "hyperparameter name (see subnets hyperparams)")
-	cmd.Flags().Uint64Var(&value, "value", 0, "new value")
+	cmd.Flags().StringVar(&value, "value", "", "new value; in tokens for the amounts (burn, min_burn, max_burn), in base units with --raw")
 	cmd.MarkFlagRequired("name")
 	cmd.MarkFlagRequired("value")
 	return cmd
+}
+
+// hyperparamValue reads --value: a whole number, or for a token amount
+// a number of tokens (base units with raw).
+func hyperparamValue(name, value string, raw bool) (uint64, error) {
+	if chain.IsTokenAmount(name) && !raw {
+		v, err := parseAmount(value)
+		if err != nil {
+			return 0, fmt.Errorf("--value: %s is in tokens (give --raw for base units): %w", name, err)
+		}
+		return v, nil
+	}
+	v, err := strconv.ParseUint(value, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("--value %q: want a whole number", value)
+	}
+	return v, nil
 }
 
 func (a *app) subnetsRegister() *cobra.Command {
@@ -229,10 +249,10 @@ func (a *app) subnetsRegister() *cobra.Command {
 				hotAddr := hot.PublicKey().Address()
 				if !pow {
 					msg := &chainpb.Msg{Sum: &chainpb.Msg_BurnedRegister{BurnedRegister: &chainpb.BurnedRegister{Netuid: uint32(netuid), Hotkey: hotAddr[:]}}}
-					_, err := a.send(ctx, cmd.OutOrStdout(), c, cold, msg, f.json)
+					_, err := a.send(ctx, cmd.OutOrStdout(), c, cold, msg, &f)
 					return err
 				}
-				return a.registerPoW(ctx, cmd, c, netuid, hot, cold, f.json)
+				return a.registerPoW(ctx, cmd, c, netuid, hot, cold, &f)
 			})
 		},
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/cybertensor/cybertensor/wallet"
 )
@@ -54,7 +55,19 @@ variable, or a prompt on the terminal.`,
 }
 
 func addNameFlag(cmd *cobra.Command, f *walletFlags) {
-	cmd.Flags().StringVar(&f.name, "name", "default", "wallet name")
+	addWalletFlag(cmd, &f.name, "wallet name")
+}
+
+// addWalletFlag adds --wallet, as every command that opens a wallet
+// names it, with --name, the wallet commands' first spelling, as an alias.
+func addWalletFlag(cmd *cobra.Command, v *string, usage string) {
+	cmd.Flags().StringVar(v, "wallet", "default", usage+" (alias --name)")
+	cmd.Flags().SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		if name == "name" {
+			name = "wallet"
+		}
+		return pflag.NormalizedName(name)
+	})
 }
 
 func addPasswordFlag(cmd *cobra.Command, f *walletFlags) {
@@ -77,6 +90,9 @@ hotkey. The mnemonics of both keys are printed once: write them down, they are
 the only way to restore the keys.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkWords(words); err != nil {
+				return err
+			}
 			s, err := a.store()
 			if err != nil {
 				return err
@@ -129,6 +145,9 @@ func (a *app) walletNewHotkey() *cobra.Command {
 		Short: "Add a hotkey with a new mnemonic to a wallet",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkWords(words); err != nil {
+				return err
+			}
 			s, err := a.store()
 			if err != nil {
 				return err
@@ -164,6 +183,14 @@ func (a *app) walletNewHotkey() *cobra.Command {
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing hotkey of that name")
 	cmd.Flags().BoolVar(&encrypt, "encrypt", false, "encrypt the hotkey with a password (unattended miners keep hotkeys plain)")
 	return cmd
+}
+
+// checkWords checks --words before any password is asked for.
+func checkWords(words int) error {
+	if words != 12 && words != 24 {
+		return usageError(fmt.Errorf("--words %d: a new mnemonic has 12 or 24 words", words))
+	}
+	return nil
 }
 
 // readMnemonic takes the mnemonic from --mnemonic or --mnemonic-file.

@@ -134,7 +134,7 @@ commit's). The salt is printed: keep it.`,
 			hash := chain.CommitHash(key.PublicKey().Address(), w.netuid, uids, vals, salt, w.versionKey)
 			msg := &chainpb.Msg{Sum: &chainpb.Msg_CommitWeights{CommitWeights: &chainpb.CommitWeights{Netuid: uint32(w.netuid), Hash: hash[:]}}}
 			return a.withChain(cmd, &f, func(ctx context.Context, c *comet.Client) error {
-				rec, err := a.send(ctx, cmd.OutOrStdout(), c, key, msg, f.json)
+				rec, err := a.send(ctx, cmd.OutOrStdout(), c, key, msg, &f)
 				if err != nil {
 					return err
 				}
