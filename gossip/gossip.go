@@ -223,7 +223,7 @@ func New(h host.Host, reg Registry, cfg Config) (*Gossip, error) {
 		pubsub.WithFloodPublish(true),
 		pubsub.WithRawTracer(g.tracer),
 		pubsub.WithAppSpecificRpcInspector(g.dropEchoes),
-		pubsub.WithLogger(g.log),
+		pubsub.WithLogger(slog.New(quietHandler{g.log.Handler()})),
 	}
 	g.ps, err = pubsub.NewGossipSub(ctx, h, opts...)
 	if err != nil {

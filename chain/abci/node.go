@@ -276,12 +276,51 @@ func Testnet(homes []string, gen chain.Genesis, o []InitOptions) ([]string, erro
 }
 
 // slogAdapter lets CometBFT log through slog. CometBFT's info logs are
-// chatty, so they go to slog's debug level.
+// chatty, so they go to slog's debug level; so do the errors it logs in
+// normal operation (see routineError).
 type slogAdapter struct{ l *slog.Logger }
 
 func (a slogAdapter) Debug(msg string, kv ...any) { a.l.Debug(msg, kv...) }
 func (a slogAdapter) Info(msg string, kv ...any)  { a.l.Debug(msg, kv...) }
-func (a slogAdapter) Error(msg string, kv ...any) { a.l.Error(msg, kv...) }
+func (a slogAdapter) Error(msg string, kv ...any) {
+	if routineError(msg, kv) {
+		a.l.Debug(msg, kv...)
+		return
+	}
+	a.l.Error(msg, kv...)
+}
+
+// routineErrors are what CometBFT logs as errors when nothing is wrong
+// with the node: its listeners closing on a normal stop, a client hanging
+// up its websocket, or a client asking for a block's results a moment
+// before the node saved them (the client asks again). Each is a message
+// and, if not empty, a part of its error.
+var routineErrors = []struct{ msg, err string }{
+	{"Stopped accept routine, as transport is closed", ""},
+	{"Error serving server", "use of closed network connection"},
+	{"error while stopping connection", "already stopped"},
+	{"Failed to read request", "websocket: close"},
+	{"Failed to read request", "use of closed network connection"},
+	{"failed to LoadFinalizeBlockResponse", "could not find results for height"},
+}
+
+// routineError says whether CometBFT's error log is one of routineErrors.
+func routineError(msg string, kv []any) bool {
+	for _, r := range routineErrors {
+		if msg != r.msg {
+			continue
+		}
+		if r.err == "" {
+			return true
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			if k, _ := kv[i].(string); (k == "err" || k == "error") && strings.Contains(fmt.Sprint(kv[i+1]), r.err) {
+				return true
+			}
+		}
+	}
+	return false
+}
 func (a slogAdapter) With(kv ...any) cmtlog.Logger {
 	return slogAdapter{a.l.With(kv...)}
 }

@@ -37,6 +37,14 @@ func runningChain(t *testing.T, c *cli, home string, extra ...string) string {
 // runningChainWith is runningChain with a chosen epoch function.
 func runningChainWith(t *testing.T, c *cli, home string, epoch chain.EpochFunc, extra ...string) string {
 	t.Helper()
+	url, _ := runningChainLogs(t, c, home, epoch, extra...)
+	return url
+}
+
+// runningChainLogs is runningChainWith that also returns what the node
+// logs (at the default level).
+func runningChainLogs(t *testing.T, c *cli, home string, epoch chain.EpochFunc, extra ...string) (string, *syncBuffer) {
+	t.Helper()
 	rpcPort := freePort(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d", rpcPort)
 	nodeHome := filepath.Join(chaintest.RemovableDir(t), "node")
@@ -69,7 +77,7 @@ func runningChainWith(t *testing.T, c *cli, home string, epoch chain.EpochFunc, 
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return url
+	return url, &errb
 }
 
 type syncBuffer struct {
