@@ -292,15 +292,14 @@ func (a slogAdapter) Error(msg string, kv ...any) {
 
 // routineErrors are what CometBFT logs as errors when nothing is wrong
 // with the node: its listeners closing on a normal stop, a client hanging
-// up its websocket, or a client asking for a block's results a moment
+// up or resetting its websocket, or a client asking for a block's results a moment
 // before the node saved them (the client asks again). Each is a message
 // and, if not empty, a part of its error.
 var routineErrors = []struct{ msg, err string }{
 	{"Stopped accept routine, as transport is closed", ""},
 	{"Error serving server", "use of closed network connection"},
 	{"error while stopping connection", "already stopped"},
-	{"Failed to read request", "websocket: close"},
-	{"Failed to read request", "use of closed network connection"},
+	{"Failed to read request", ""}, // a websocket client closed or reset its connection
 	{"failed to LoadFinalizeBlockResponse", "could not find results for height"},
 }
 

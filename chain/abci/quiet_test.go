@@ -21,6 +21,7 @@ func TestSlogAdapterLowersRoutineErrors(t *testing.T) {
 		{"Error serving server", []any{"err", errors.New("accept tcp 127.0.0.1:1: use of closed network connection")}, false},
 		{"error while stopping connection", []any{"error", errors.New("already stopped")}, false},
 		{"Failed to read request", []any{"err", errors.New("websocket: close 1006 (abnormal closure): unexpected EOF")}, false},
+		{"Failed to read request", []any{"err", errors.New("read tcp 127.0.0.1:1->127.0.0.1:2: read: connection reset by peer")}, false},
 		{"failed to LoadFinalizeBlockResponse", []any{"err", errors.New("leveldb: corrupted")}, true},
 		{"Error serving server", []any{"err", errors.New("permission denied")}, true},
 		{"CONSENSUS FAILURE!!!", []any{"err", "boom"}, true},

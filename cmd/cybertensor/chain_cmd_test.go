@@ -69,6 +69,9 @@ func runningChainLogs(t *testing.T, c *cli, home string, epoch chain.EpochFunc, 
 		if code := <-done; code != 0 {
 			t.Errorf("chain run exited %d: %s", code, errb.String())
 		}
+		// What CometBFT's stray goroutines write later, with the node's
+		// directory removed under them, is not the node's log.
+		errb.freeze()
 	})
 	deadline := time.Now().Add(60 * time.Second)
 	for !strings.Contains(out.String(), "running") {
@@ -81,14 +84,25 @@ func runningChainLogs(t *testing.T, c *cli, home string, epoch chain.EpochFunc, 
 }
 
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu     sync.Mutex
+	b      bytes.Buffer
+	frozen bool
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.frozen {
+		return len(p), nil
+	}
 	return s.b.Write(p)
+}
+
+// freeze makes the buffer drop what is written from now on.
+func (s *syncBuffer) freeze() {
+	s.mu.Lock()
+	s.frozen = true
+	s.mu.Unlock()
 }
 
 func (s *syncBuffer) String() string {

@@ -63,7 +63,7 @@ func checkQuiet(t *testing.T, name string, log *syncBuffer) {
 	}
 	for _, line := range strings.Split(log.String(), "\n") {
 		if strings.Contains(line, "level=ERROR") || strings.Contains(line, "bumping delivery tag") || strings.Contains(line, "could not find results") {
-			t.Errorf("the %s logged at the default level: %.400s", name, line)
+			t.Errorf("the %s logged at the default level: %.600s", name, line)
 		}
 	}
 }
