@@ -65,27 +65,43 @@ func (sinkDAG) GetMany(context.Context, []cid.Cid) <-chan *ipld.NodeOption {
 func (sinkDAG) Remove(context.Context, cid.Cid) error       { return nil }
 func (sinkDAG) RemoveMany(context.Context, []cid.Cid) error { return nil }
 
-// limitReader fails with ErrTooLarge past max bytes.
+// limitReader fails with ErrTooLarge as soon as more than max bytes are
+// read, and with ctx's error once ctx is done: the chunker reads a chunk
+// at a time, so a publish stops within a chunk of either.
 type limitReader struct {
+	ctx context.Context
 	r   io.Reader
 	n   int64
 	max int64
 }
 
 func (l *limitReader) Read(p []byte) (int, error) {
+	if err := l.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if l.n > l.max {
+		return 0, l.tooLarge()
+	}
 	n, err := l.r.Read(p)
 	l.n += int64(n)
 	if l.n > l.max {
-		return n, fmt.Errorf("%w: the body exceeds %d bytes", ErrTooLarge, l.max)
+		// Not (n, err): io.ReadFull drops the error of a read that
+		// fills its buffer, and the chunker would read on to the end.
+		return 0, l.tooLarge()
 	}
 	return n, err
 }
 
+func (l *limitReader) tooLarge() error {
+	return fmt.Errorf("%w: the body exceeds %d bytes", ErrTooLarge, l.max)
+}
+
 // importBody chunks r into a UnixFS file DAG (balanced, 256 KiB chunks,
 // raw leaves, CIDv1, sha2-256), handing every block to put, and returns the
-// root CID and the body length.
-func importBody(r io.Reader, max int64, put putFunc) (cid.Cid, int64, error) {
-	lr := &limitReader{r: r, max: max}
+// root CID and the body length. It stops with ErrTooLarge once r passes
+// max bytes, and with ctx's error once ctx is done.
+func importBody(ctx context.Context, r io.Reader, max int64, put putFunc) (cid.Cid, int64, error) {
+	lr := &limitReader{ctx: ctx, r: r, max: max}
 	params := helpers.DagBuilderParams{
 		Maxlinks:   LinksPerNode,
 		RawLeaves:  true,

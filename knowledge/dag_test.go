@@ -72,7 +72,7 @@ func TestBodyCIDMatchesIPFS(t *testing.T) {
 	}
 	for _, tc := range cases {
 		blocks := memBlocks{}
-		root, n, err := importBody(bytes.NewReader(tc.body), 1<<30, blocks.put)
+		root, n, err := importBody(context.Background(), bytes.NewReader(tc.body), 1<<30, blocks.put)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
@@ -92,7 +92,7 @@ func TestBodyCIDMatchesIPFS(t *testing.T) {
 }
 
 func TestImportLimit(t *testing.T) {
-	_, _, err := importBody(bytes.NewReader(make([]byte, 300<<10)), 256<<10, memBlocks{}.put)
+	_, _, err := importBody(context.Background(), bytes.NewReader(make([]byte, 300<<10)), 256<<10, memBlocks{}.put)
 	if !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("oversize body: %v", err)
 	}
@@ -103,7 +103,7 @@ func TestImportLimit(t *testing.T) {
 func TestWriteBodyRange(t *testing.T) {
 	body := goRandom(5*ChunkSize+1234, 7)
 	blocks := memBlocks{}
-	root, _, err := importBody(bytes.NewReader(body), 1<<30, blocks.put)
+	root, _, err := importBody(context.Background(), bytes.NewReader(body), 1<<30, blocks.put)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package knowledge
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"testing"
 
@@ -145,7 +146,7 @@ func FuzzDecodeAnnouncement(f *testing.F) {
 // verified block would be) to the UnixFS decoder.
 func FuzzDecodeNode(f *testing.F) {
 	blocks := memBlocks{}
-	importBody(bytes.NewReader(goRandom(3*ChunkSize, 1)), 1<<30, blocks.put)
+	importBody(context.Background(), bytes.NewReader(goRandom(3*ChunkSize, 1)), 1<<30, blocks.put)
 	for c, d := range blocks {
 		if c.Type() == cid.DagProtobuf {
 			f.Add(d)

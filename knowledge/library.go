@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -191,9 +192,14 @@ func (l *Library) localObject(c cid.Cid) (*Object, error) {
 
 // Publish stores body as a new object signed by the hotkey, pins it, makes
 // it searchable, provides it (and its body) on the DHT and announces it on
-// subnet m.Netuid. A body over MaxObjectSize is ErrTooLarge and leaves the
-// store as it was. If sharing fails the object is still stored and the
-// error wraps ErrNotShared.
+// subnet m.Netuid. A body over MaxObjectSize is ErrTooLarge: a regular
+// file (an *os.File) or an in-memory reader (a Len method) is refused by
+// its size before a byte is read, any other reader as soon as it passes
+// the limit. When ctx is done, Publish stops within a chunk and returns
+// ctx's error. Either failure leaves the store as it was; had the process
+// died instead, the blocks it wrote belong to no root and the next GC
+// removes them. If sharing fails the object is still stored and the error
+// wraps ErrNotShared.
 func (l *Library) Publish(ctx context.Context, body io.Reader, m Meta) (*Object, error) {
 	if err := l.alive(); err != nil {
 		return nil, err
@@ -206,9 +212,12 @@ func (l *Library) Publish(ctx context.Context, body io.Reader, m Meta) (*Object,
 			return nil, fmt.Errorf("%w: link %d: %s is not a knowledge object", ErrBadCID, i, c)
 		}
 	}
-	im := l.store.newImport()
+	if n, ok := knownSize(body); ok && n > l.cfg.MaxObjectSize {
+		return nil, fmt.Errorf("knowledge: publishing: %w: the body is %d bytes, over the limit of %d", ErrTooLarge, n, l.cfg.MaxObjectSize)
+	}
+	im := l.store.newImport(ctx)
 	defer im.abort()
-	root, size, err := importBody(body, l.cfg.MaxObjectSize, im.put)
+	root, size, err := importBody(ctx, body, l.cfg.MaxObjectSize, im.put)
 	if err != nil {
 		return nil, fmt.Errorf("knowledge: publishing: %w", err)
 	}
@@ -225,6 +234,26 @@ func (l *Library) Publish(ctx context.Context, body io.Reader, m Meta) (*Object,
 	l.index.add(obj, true, l.bodyText(obj))
 	l.log.Info("published", "cid", obj.CID, "body", obj.Body, "size", size, "title", obj.Title)
 	return obj, l.share(ctx, obj)
+}
+
+// knownSize is the bytes left in body when it can tell without reading:
+// a regular file's size past its offset, or an in-memory reader's Len.
+func knownSize(body io.Reader) (int64, bool) {
+	switch b := body.(type) {
+	case interface{ Len() int }:
+		return int64(b.Len()), true
+	case *os.File:
+		fi, err := b.Stat()
+		if err != nil || !fi.Mode().IsRegular() {
+			return 0, false
+		}
+		off, err := b.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return 0, false
+		}
+		return fi.Size() - off, true
+	}
+	return 0, false
 }
 
 // share provides a new object on the DHT and announces it.

@@ -188,10 +188,16 @@ func TestBadCIDsAndOversizeChangeNothing(t *testing.T) {
 	if _, err := l.Object(keep.Body); !errors.Is(err, ErrBadCID) {
 		t.Errorf("a body as an object: %v", err)
 	}
-	// A body one byte over the limit, after 4 full chunks were written.
-	_, err := l.Publish(context.Background(), bytes.NewReader(make([]byte, 1<<20+1)), Meta{Title: "too big"})
+	// A body one byte over the limit, after 4 full chunks were written
+	// (MultiReader hides the size that bytes.Reader tells).
+	_, err := l.Publish(context.Background(), io.MultiReader(bytes.NewReader(make([]byte, 1<<20+1))), Meta{Title: "too big"})
 	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "exceeds 1048576 bytes") {
 		t.Fatalf("oversize body: %v", err)
+	}
+	// The same body whose size is known is refused by it, unread.
+	_, err = l.Publish(context.Background(), bytes.NewReader(make([]byte, 1<<20+1)), Meta{Title: "too big"})
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "is 1048577 bytes, over the limit of 1048576") {
+		t.Fatalf("oversize body of known size: %v", err)
 	}
 	// Header limits.
 	for name, m := range map[string]Meta{

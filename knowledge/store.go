@@ -1,6 +1,7 @@
 package knowledge
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -357,6 +358,7 @@ func (s *store) remote(c cid.Cid) ([]byte, bool) {
 // ones it added.
 type importer struct {
 	s       *store
+	ctx     context.Context // a flush or commit not yet begun stops when it is done
 	pending []pendingBlock
 	size    int
 	refs    []byte
@@ -370,7 +372,9 @@ type pendingBlock struct {
 	key, data []byte
 }
 
-func (s *store) newImport() *importer { return &importer{s: s, seen: map[string]bool{}} }
+func (s *store) newImport(ctx context.Context) *importer {
+	return &importer{s: s, ctx: ctx, seen: map[string]bool{}}
+}
 
 // put queues a copy of a block (verified by the caller).
 func (im *importer) put(c cid.Cid, data []byte) error {
@@ -425,6 +429,9 @@ func (im *importer) flush() error {
 
 // writePending puts the queued blocks in tx and returns the keys it added.
 func (im *importer) writePending(tx *bolt.Tx) ([][]byte, error) {
+	if err := im.ctx.Err(); err != nil {
+		return nil, err
+	}
 	var added [][]byte
 	blocks := tx.Bucket(bucketBlocks)
 	var grow int64
@@ -442,7 +449,13 @@ func (im *importer) writePending(tx *bolt.Tx) ([][]byte, error) {
 			return nil, fmt.Errorf("%w: %d bytes used, %d more do not fit in %d", ErrStoreFull, used, grow, im.s.max)
 		}
 	}
-	for _, p := range im.pending {
+	for i, p := range im.pending {
+		if i%64 == 63 {
+			// A cancel rolls back the transaction rather than wait for it.
+			if err := im.ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
 		if blocks.Get(p.key) != nil {
 			continue
 		}

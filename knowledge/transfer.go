@@ -77,7 +77,7 @@ func (l *Library) Fetch(ctx context.Context, c cid.Cid, opts ...FetchOption) err
 	if l.host == nil {
 		return fmt.Errorf("%w: %s is not local and the library is offline", ErrOffline, c)
 	}
-	f := &fetch{l: l, ctx: ctx, opts: o, im: l.store.newImport(), streams: map[peer.ID]*session{}, dead: map[peer.ID]bool{}, failed: map[peer.ID]bool{}}
+	f := &fetch{l: l, ctx: ctx, opts: o, im: l.store.newImport(ctx), streams: map[peer.ID]*session{}, dead: map[peer.ID]bool{}, failed: map[peer.ID]bool{}}
 	defer f.close()
 	f.addProviders(o.providers)
 	if a, ok := l.Announced(c); ok && a.Provider.ID != "" {

@@ -101,20 +101,39 @@ func (a *app) knowledgePublish() *cobra.Command {
 	var netuid uint16
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "publish FILE | --text TEXT",
-		Short: "Store a file or text as a knowledge object signed by the hotkey, and pin it",
-		Args:  cobra.MaximumNArgs(1),
+		Use:   "publish FILE | - | --text TEXT",
+		Short: "Store a file, stdin or text as a knowledge object signed by the hotkey, and pin it",
+		Long: fmt.Sprintf(`Store a file (or stdin, as "-", or --text) as a knowledge object signed by the
+hotkey, and pin it.
+
+A body may be at most %d MiB (%d bytes). A larger file is refused before it is
+read; stdin is refused as soon as it passes the limit.
+
+Ctrl-C stops a publish within a second and stores nothing. Had the process died
+instead (killed, a crash), the blocks it wrote belong to no object, and the next
+"knowledge gc" removes them (library.db keeps its size on disk: bbolt reuses the
+freed space for later writes).`, defaultMaxObjectSize>>20, defaultMaxObjectSize),
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var body io.Reader
 			switch {
 			case len(args) == 1 && text != "":
 				return usageError(errors.New("give a FILE or --text, not both"))
+			case len(args) == 1 && args[0] == "-":
+				body = cmd.InOrStdin()
+				if f, ok := body.(*os.File); ok {
+					defer interruptReads(cmd.Context(), f)()
+				}
 			case len(args) == 1:
 				f, err := os.Open(args[0])
 				if err != nil {
 					return usageError(err)
 				}
 				defer f.Close()
+				if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > defaultMaxObjectSize {
+					return usageError(fmt.Errorf("%s is %d bytes, over the %d MiB limit of a knowledge object", args[0], fi.Size(), defaultMaxObjectSize>>20))
+				}
+				defer interruptReads(cmd.Context(), f)()
 				body = f
 				if title == "" {
 					title = filepath.Base(args[0])
@@ -148,6 +167,9 @@ func (a *app) knowledgePublish() *cobra.Command {
 			}
 			defer lib.Close()
 			o, err := lib.Publish(cmd.Context(), body, m)
+			if err != nil && cmd.Context().Err() != nil {
+				return fmt.Errorf("publish interrupted (%w); nothing was stored", cmd.Context().Err())
+			}
 			if err != nil {
 				return knowledgeError(err)
 			}
@@ -167,6 +189,16 @@ func (a *app) knowledgePublish() *cobra.Command {
 	cmd.Flags().Uint16Var(&netuid, "netuid", 1, "subnet")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// defaultMaxObjectSize is the library's limit on a body.
+var defaultMaxObjectSize = knowledge.DefaultConfig("").MaxObjectSize
+
+// interruptReads makes a read of f blocked on a pipe or terminal return
+// when ctx is done (regular files never block long); stop undoes it.
+func interruptReads(ctx context.Context, f *os.File) (stop func()) {
+	s := context.AfterFunc(ctx, func() { f.SetReadDeadline(time.Now()) })
+	return func() { s() }
 }
 
 func guessMediaType(name string) string {
