@@ -347,6 +347,13 @@ func (l *Library) Has(c cid.Cid) bool {
 	return ok && err == nil
 }
 
+// Holds says whether Get can read c from the local store without fetching:
+// an object or a body kept as a root (Has), or the body of a complete
+// local object.
+func (l *Library) Holds(c cid.Cid) bool {
+	return l.Has(c) || l.holdsBody(c)
+}
+
 // Object returns a local object's header.
 func (l *Library) Object(c cid.Cid) (*Object, error) {
 	if err := checkCID(c); err != nil {
@@ -369,7 +376,7 @@ func (l *Library) Get(ctx context.Context, c cid.Cid, w io.Writer, opts ...Fetch
 	if err := checkCID(c); err != nil {
 		return nil, err
 	}
-	if !l.Has(c) && !l.holdsBody(c) {
+	if !l.Holds(c) {
 		if err := l.Fetch(ctx, c, opts...); err != nil {
 			return nil, err
 		}
@@ -400,7 +407,7 @@ func (l *Library) ReadRange(ctx context.Context, c cid.Cid, offset, length uint6
 	if length > MaxRangeRead {
 		return nil, fmt.Errorf("knowledge: a range of %d bytes exceeds %d", length, MaxRangeRead)
 	}
-	if !l.Has(c) && !l.holdsBody(c) {
+	if !l.Holds(c) {
 		return nil, fmt.Errorf("%w: %s is not held here", ErrNotFound, c)
 	}
 	body := c

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ipfs/go-cid"
 )
 
 // endless is a body that never ends: pseudo-random bytes (so no two
@@ -145,5 +147,27 @@ func TestGCCollectsBlocksOfUnfinishedPublish(t *testing.T) {
 	}
 	if used, _ := l.Usage(); used != usedBefore || st.Bytes < 8<<20 || st.Roots != 0 {
 		t.Fatalf("gc %+v left %d bytes used, want %d", st, used, usedBefore)
+	}
+}
+
+// A local object's body is held by its own CID too: Holds says so, and
+// Fetch has nothing to do for it, even offline.
+func TestHoldsBodyOfLocalObject(t *testing.T) {
+	l := openTest(t, t.TempDir(), 1)
+	o := publish(t, l, goRandom(3*ChunkSize, 4), Meta{Title: "three chunks"})
+	for _, c := range []cid.Cid{o.CID, o.Body} {
+		if !l.Holds(c) {
+			t.Fatalf("Holds(%s) = false", c)
+		}
+		if err := l.Fetch(context.Background(), c); err != nil {
+			t.Fatalf("Fetch(%s) of what is held: %v", c, err)
+		}
+	}
+	missing := sumCID(cid.Raw, []byte("held nowhere"))
+	if l.Holds(missing) {
+		t.Fatal("Holds a CID never stored")
+	}
+	if err := l.Fetch(context.Background(), missing); !errors.Is(err, ErrOffline) {
+		t.Fatalf("Fetch of a CID held nowhere, offline: %v", err)
 	}
 }

@@ -74,6 +74,9 @@ func (l *Library) Fetch(ctx context.Context, c cid.Cid, opts ...FetchOption) err
 		}
 		return nil
 	}
+	if !o.pin && l.holdsBody(c) {
+		return nil // the body of a local object: nothing to fetch
+	}
 	if l.host == nil {
 		return fmt.Errorf("%w: %s is not local and the library is offline", ErrOffline, c)
 	}

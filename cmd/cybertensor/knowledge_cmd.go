@@ -354,7 +354,7 @@ func (a *app) knowledgeGet() *cobra.Command {
 					return err
 				}
 				defer lib.Close()
-				if !lib.Has(c) {
+				if !lib.Holds(c) {
 					return fmt.Errorf("%w: %s is not in the library; give --peer to fetch it from the swarm", knowledge.ErrNotFound, c)
 				}
 			}

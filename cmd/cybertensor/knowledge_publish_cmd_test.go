@@ -149,3 +149,32 @@ func TestKnowledgePublishLimitAndStdin(t *testing.T) {
 		t.Fatalf("stdin object %+v holds %q", o, got)
 	}
 }
+
+// "knowledge get" takes an object's CID or its body's, and says clearly
+// when a CID is held nowhere (#20 bug 6).
+func TestKnowledgeGetBodyCID(t *testing.T) {
+	c := newCLI(t)
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	pw := writeFile(t, dir, "pw", "pw")
+	c.ok("--home", home, "wallet", "new", "--name", "default", "--password-file", pw)
+	file := writeFile(t, dir, "doc.txt", strings.Repeat("body by its own CID\n", 30_000)) // several chunks
+	o := decode[objectJSON](t, c.ok("--home", home, "knowledge", "publish", file, "--password-file", pw, "--json").stdout)
+	want, _ := os.ReadFile(file)
+	for _, id := range []string{o.CID, o.Body} {
+		if got := c.ok("--home", home, "knowledge", "get", id).stdout; got != string(want) {
+			t.Fatalf("get %s: %d bytes, want %d", id, len(got), len(want))
+		}
+	}
+	// A body held nowhere: the library is offline without --peer.
+	other := writeFile(t, dir, "other.txt", "never published")
+	home2 := filepath.Join(dir, "home2")
+	c.ok("--home", home2, "wallet", "new", "--name", "default", "--password-file", pw)
+	o2 := decode[objectJSON](t, c.ok("--home", home2, "knowledge", "publish", other, "--password-file", pw, "--json").stdout)
+	for _, id := range []string{o2.CID, o2.Body} {
+		r := c.fail(1, "--home", home, "knowledge", "get", id)
+		if !strings.Contains(r.stderr, id+" is not in the library; give --peer to fetch it from the swarm") {
+			t.Fatalf("get %s held nowhere: %s", id, r.stderr)
+		}
+	}
+}
