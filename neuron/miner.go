@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -49,7 +50,11 @@ type MinerConfig struct {
 	// ReplicaBudget bounds the bytes of others' objects a storage miner
 	// keeps: past it, new announcements are not replicated.
 	ReplicaBudget uint64
-	Logger        *slog.Logger
+	// FailureLogEvery bounds the log of backend failures: per synapse, at
+	// most one line this often, saying how many failures went unlogged
+	// since the last (every failure is counted in the metrics).
+	FailureLogEvery time.Duration
+	Logger          *slog.Logger
 }
 
 // DefaultReplicaBudget is a storage miner's default ReplicaBudget.
@@ -58,7 +63,7 @@ const DefaultReplicaBudget = 1 << 30
 // DefaultMinerConfig listens on a random loopback TCP port.
 func DefaultMinerConfig(netuid uint16, g backend.Generator) MinerConfig {
 	return MinerConfig{Netuid: netuid, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Generator: g, Server: protocol.DefaultServerConfig(), Swarm: DefaultSwarmConfig(),
-		ReplicaBudget: DefaultReplicaBudget, Logger: slog.Default()}
+		ReplicaBudget: DefaultReplicaBudget, FailureLogEvery: DefaultFailureLogEvery, Logger: slog.Default()}
 }
 
 // SpecMinerConfig is DefaultMinerConfig serving spec's synapses; g is
@@ -77,13 +82,18 @@ type Miner struct {
 	lib    *knowledge.Library
 	stored atomic.Pointer[knowledge.Library] // lib, for storage.prove
 	uid    uint16
-	served atomic.Int64
-	unlock func() // releases the state directories' locks
+	served atomic.Int64 // queries answered OK
+	failed atomic.Int64 // queries the backend failed
+	// metrics count served and failed queries by synapse (nil: none);
+	// failLog rate-limits the log of failures.
+	metrics *minerMetrics
+	failLog *failureLog
+	unlock  func() // releases the state directories' locks
 }
 
 // handlers are the handlers of the synapses cfg serves, each counting the
-// queries it serves; replicate is whether the built-in storage.prove is
-// among them.
+// queries it answers OK and those its backend fails (logged, rate-limited);
+// replicate is whether the built-in storage.prove is among them.
 func (m *Miner) handlers(cfg MinerConfig) (_ map[string]protocol.Handler, replicate bool, _ error) {
 	synapses := cfg.Synapses
 	if synapses == nil {
@@ -115,10 +125,12 @@ func (m *Miner) handlers(cfg MinerConfig) (_ map[string]protocol.Handler, replic
 	for syn, h := range cfg.Handlers {
 		out[syn] = h
 	}
+	log := cfg.Logger.With("component", "miner")
 	for syn, h := range out {
 		out[syn] = protocol.HandlerFunc(func(ctx context.Context, r *protocol.Request, w protocol.ResponseWriter) error {
-			m.served.Add(1)
-			return h.Serve(ctx, r, w)
+			err := h.Serve(ctx, r, w)
+			m.outcome(ctx, syn, err, log)
+			return err
 		})
 	}
 	return out, replicate, nil
@@ -137,9 +149,15 @@ func StartMiner(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Privat
 	if err := cfg.Swarm.validate(); err != nil {
 		return nil, err
 	}
-	m := &Miner{}
+	if cfg.FailureLogEvery <= 0 {
+		return nil, errors.New("neuron: miner config: FailureLogEvery must be positive")
+	}
+	m := &Miner{failLog: newFailureLog(cfg.FailureLogEvery, time.Now)}
 	handlers, replicate, err := m.handlers(cfg)
 	if err != nil {
+		return nil, err
+	}
+	if m.metrics, err = newMinerMetrics(cfg.Host.Registerer); err != nil {
 		return nil, err
 	}
 	if m.unlock, err = lockDirs(cfg.Host.DataDir, cfg.KnowledgeDir); err != nil {
@@ -193,8 +211,14 @@ func (m *Miner) UID() uint16 { return m.uid }
 // Addrs are the miner's full addresses.
 func (m *Miner) Addrs() []string { return FullAddrs(m.h) }
 
-// QueriesServed counts the queries the miner answered.
+// QueriesServed counts the queries the miner answered OK: not those its
+// backend failed, nor those refused as bad requests.
 func (m *Miner) QueriesServed() int64 { return m.served.Load() }
+
+// BackendFailures counts the queries the miner's backend failed: answered
+// INTERNAL, UNAVAILABLE or another error of the miner's own, or not in
+// time.
+func (m *Miner) BackendFailures() int64 { return m.failed.Load() }
 
 // Library is the miner's knowledge library; nil without KnowledgeDir.
 func (m *Miner) Library() *knowledge.Library { return m.lib }
@@ -217,5 +241,6 @@ func (m *Miner) Close() error {
 	if m.unlock != nil {
 		m.unlock()
 	}
+	m.metrics.unregister()
 	return err
 }

@@ -47,7 +47,7 @@ func addNeuronFlags(a *app, cmd *cobra.Command, f *neuronFlags) {
 	cmd.Flags().StringArrayVar(&f.listen, "listen", []string{"/ip4/0.0.0.0/tcp/0"}, "libp2p listen address (repeatable); every one must be free, or the neuron does not start")
 	cmd.Flags().BoolVar(&f.reusePort, "reuseport", false, "share the --listen TCP ports with other processes started with --reuseport (SO_REUSEPORT: the kernel splits connections between them); QUIC ports are never shared")
 	cmd.Flags().StringArrayVar(&f.bootstrap, "bootstrap", nil, "peer to join the swarm through, a full multiaddr with /p2p/ (repeatable; the axons served on chain are always used)")
-	cmd.Flags().StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics (libp2p, DHT, gossip) at http://ADDR/metrics, e.g. 127.0.0.1:9100")
+	cmd.Flags().StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics (libp2p, DHT, gossip; a miner's queries served and backend failures by synapse) at http://ADDR/metrics, e.g. 127.0.0.1:9100")
 	addCheck(cmd, func() error {
 		if err := checkMultiaddrs("listen", f.listen); err != nil {
 			return err
