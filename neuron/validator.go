@@ -139,6 +139,11 @@ type Validator struct {
 	// weights set or revealed.
 	pending *pendingCommit
 	lastSet uint64
+	// answers are each miner's last answers (answersKept), weights the
+	// last set or revealed; savedAt when a round last saved the state.
+	answers map[uint16][]Answer
+	weights *WeightsSet
+	savedAt time.Time
 	saveMu  sync.Mutex // orders state file writes
 	// weightsFailing is the current run of failures to set weights; only
 	// the run loop uses it.
@@ -254,7 +259,10 @@ func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Pr
 	}
 	v := &Validator{cfg: cfg, chain: c, hot: hot, sender: chainlink.NewSender(c, hot), h: h, client: client, swarm: swarm, lib: lib, tasks: tasks, uid: uid,
 		log: cfg.Logger.With("component", "validator", "uid", uid), scores: scores, cancel: cancel, unlock: unlock,
-		pending: state.Pending, lastSet: state.LastSet}
+		pending: state.Pending, lastSet: state.LastSet, answers: map[uint16][]Answer{}, weights: state.Weights}
+	for _, a := range state.Answers {
+		v.answers[a.UID] = append(v.answers[a.UID], a)
+	}
 	v.wg.Add(1)
 	go v.run(lctx, heads)
 	v.log.Info("validator running", "peer", h.ID())
@@ -340,12 +348,52 @@ func (v *Validator) round(ctx context.Context, rng *rand.Rand) {
 		}()
 	}
 	wg.Wait()
+	now := time.Now()
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	for i, r := range results {
-		v.scores.Update(targets[i].uid, targets[i].hotkey, scoreResult(tasks[i], r, v.cfg.Reward, v.cfg.Timeout, v.log))
+		score := scoreResult(tasks[i], r, v.cfg.Reward, v.cfg.Timeout, v.log)
+		v.scores.Update(targets[i].uid, targets[i].hotkey, score)
+		v.noteAnswer(targets[i].uid, targets[i].hotkey, r, score, now)
 	}
 	v.queries += int64(len(ids))
+	save := now.Sub(v.savedAt) >= statusSaveEvery
+	if save {
+		v.savedAt = now
+	}
+	v.mu.Unlock()
+	if save {
+		// "validator scores" reads the file: keep it fresh, within bounds.
+		if err := v.saveState(); err != nil {
+			v.log.Warn("saving validator state", "err", err)
+		}
+	}
+}
+
+// statusSaveEvery bounds how often query rounds save the state file (the
+// answers and scores "validator scores" shows); setting weights and Close
+// save it too.
+const statusSaveEvery = 5 * time.Second
+
+// noteAnswer keeps r among uid's last answers; v.mu is held.
+func (v *Validator) noteAnswer(uid uint16, hotkey string, r protocol.Result, score float64, at time.Time) {
+	reason := r.Message
+	if r.Err != nil {
+		reason = r.Err.Error()
+	}
+	if len(reason) > 200 {
+		reason = reason[:200] + "…"
+	}
+	a := Answer{UID: uid, Hotkey: hotkey, Status: r.Status.String(), Reason: reason, Score: score,
+		LatencyMs: r.Latency.Milliseconds(), Time: at.UnixMilli()}
+	last := v.answers[uid]
+	if len(last) > 0 && last[0].Hotkey != hotkey {
+		last = nil // a new miner took the uid
+	}
+	last = append(last, a)
+	if len(last) > answersKept {
+		last = last[len(last)-answersKept:]
+	}
+	v.answers[uid] = last
 }
 
 // defaultReward scores checked tasks without a spec's reward.

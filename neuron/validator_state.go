@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/cybertensor/cybertensor/chain"
 	"github.com/cybertensor/cybertensor/scoring"
@@ -35,6 +36,96 @@ type validatorState struct {
 	Pending *pendingCommit `json:"pending_commit,omitempty"`
 	// LastSet is the block of the last weights set (or revealed).
 	LastSet uint64 `json:"last_set"`
+	// Answers are each miner's last answers, for "validator scores";
+	// Weights the weights last set or revealed. A validator saves them
+	// with its scores, and after a query round at most every
+	// statusSaveEvery.
+	Answers []Answer    `json:"answers,omitempty"`
+	Weights *WeightsSet `json:"weights,omitempty"`
+	// Saved is when the file was written, Unix ms.
+	Saved int64 `json:"saved,omitempty"`
+}
+
+// Answer is one miner's answer to one of the validator's queries.
+type Answer struct {
+	UID    uint16 `json:"uid"`
+	Hotkey string `json:"hotkey"`
+	// Status is the protocol status (OK, INTERNAL, TIMEOUT, UNAVAILABLE…);
+	// Reason the miner's message or why the query failed on this side.
+	Status    string  `json:"status"`
+	Reason    string  `json:"reason,omitempty"`
+	Score     float64 `json:"score"`
+	LatencyMs int64   `json:"latency_ms"`
+	// Time is when it was scored, Unix ms.
+	Time int64 `json:"time"`
+}
+
+// answersKept is how many of each miner's last answers a validator keeps.
+const answersKept = 3
+
+// WeightsSet is a weight vector the validator set (or revealed).
+type WeightsSet struct {
+	UIDs   []uint16 `json:"uids"`
+	Values []uint16 `json:"values"`
+	// Block is the chain height when they were set; Time when, Unix ms.
+	Block uint64 `json:"block"`
+	Time  int64  `json:"time"`
+	// Revealed is set for weights revealed after a commit.
+	Revealed bool `json:"revealed,omitempty"`
+}
+
+// ValidatorStatus is what a validator's state file says about its work:
+// read by "validator scores", from a running validator's file or a stopped
+// one's.
+type ValidatorStatus struct {
+	Netuid uint16 `json:"netuid"`
+	Hotkey string `json:"hotkey"`
+	// Scores are the moving averages of the miners' scores, by uid.
+	Scores  []scoring.ScoreEntry `json:"scores"`
+	Answers []Answer             `json:"answers"`
+	// Weights are the last set or revealed, nil if none yet; Pending says
+	// a commit waits to be revealed.
+	Weights *WeightsSet `json:"weights"`
+	Pending bool        `json:"pending_commit"`
+	// Saved is when the validator wrote the file (zero if it did not say).
+	Saved time.Time `json:"saved"`
+}
+
+// ReadValidatorStatus reads the state file a validator keeps in dir
+// (ValidatorConfig.StateDir), written atomically, so it may be read while
+// the validator runs.
+func ReadValidatorStatus(dir string) (*ValidatorStatus, error) {
+	path := filepath.Join(dir, ValidatorStateFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("neuron: validator state: %w", err)
+	}
+	var head struct {
+		Netuid uint16 `json:"netuid"`
+		Hotkey string `json:"hotkey"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, fmt.Errorf("neuron: validator state %s: %w", path, err)
+	}
+	hot, _, err := wallet.ParseAddress(head.Hotkey)
+	if err != nil {
+		return nil, fmt.Errorf("neuron: validator state %s: hotkey: %w", path, err)
+	}
+	st, err := decodeValidatorState(data, head.Netuid, hot)
+	if err != nil {
+		return nil, fmt.Errorf("neuron: validator state %s: %w", path, err)
+	}
+	out := &ValidatorStatus{Netuid: st.Netuid, Hotkey: st.Hotkey, Scores: st.Scores, Answers: st.Answers, Weights: st.Weights, Pending: st.Pending != nil}
+	if st.Saved != 0 {
+		out.Saved = time.UnixMilli(st.Saved).UTC()
+	}
+	if out.Scores == nil {
+		out.Scores = []scoring.ScoreEntry{}
+	}
+	if out.Answers == nil {
+		out.Answers = []Answer{}
+	}
+	return out, nil
 }
 
 // pendingCommit is a commit_weights the validator must reveal: the weights
@@ -112,6 +203,7 @@ func loadValidatorState(dir string, netuid uint16, hotkey wallet.Address) (*vali
 // saveValidatorState replaces dir's state file atomically: a crash leaves
 // the old file or the new one, never a mix.
 func saveValidatorState(dir string, s *validatorState) error {
+	s.Saved = time.Now().UnixMilli()
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err

@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/cybertensor/cybertensor/chain"
@@ -110,6 +112,7 @@ func (v *Validator) submitWeights(ctx context.Context, height uint64) error {
 	v.mu.Lock()
 	v.sets++
 	v.lastSet = height
+	v.weights = &WeightsSet{UIDs: uids, Values: values, Block: height, Time: time.Now().UnixMilli()}
 	v.mu.Unlock()
 	return v.saveState()
 }
@@ -256,6 +259,7 @@ func (v *Validator) reveal(ctx context.Context, height uint64, p *pendingCommit)
 	}
 	v.sets++
 	v.lastSet = height
+	v.weights = &WeightsSet{UIDs: p.UIDs, Values: p.Values, Block: height, Time: time.Now().UnixMilli(), Revealed: true}
 	v.mu.Unlock()
 	v.log.Debug("weights revealed", "commit_block", block, "uids", len(p.UIDs))
 	return v.saveState()
@@ -280,7 +284,10 @@ func (v *Validator) saveState() error {
 	}
 	v.mu.Lock()
 	s := &validatorState{Version: 1, Netuid: v.cfg.Netuid, Hotkey: v.hot.PublicKey().Address().String(),
-		Scores: v.scores.Entries(), LastSet: v.lastSet}
+		Scores: v.scores.Entries(), LastSet: v.lastSet, Weights: v.weights}
+	for _, uid := range slices.Sorted(maps.Keys(v.answers)) {
+		s.Answers = append(s.Answers, v.answers[uid]...)
+	}
 	if v.pending != nil {
 		p := *v.pending
 		s.Pending = &p

@@ -299,7 +299,7 @@ then does the miner register and, last, serve its axon on chain.`,
 }
 
 func (a *app) validatorCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "validator", Short: "Run a validator"}
+	cmd := &cobra.Command{Use: "validator", Short: "Run a validator, and show its scores"}
 	var f neuronFlags
 	var stake string
 	var queryEvery, weightsEvery uint64
@@ -375,6 +375,6 @@ give --reuseport); only then does it register and stake.`,
 	run.Flags().IntVar(&sample, "sample", 0, "miners queried each round, at random (0: all)")
 	run.Flags().StringVar(&specFile, "spec", "", "run the subnet's spec file: its tasks (questions, storage challenges on the knowledge it publishes, or compute jobs) go to its synapse, its reward expression scores answers, and its query cadence, timeout, alpha and weight interval apply unless given as flags (it must be the spec whose hash the chain holds, if any)")
 	run.Flags().StringVar(&builtinSpec, "builtin", "", "a built-in spec instead of --spec: "+strings.Join(subnet.BuiltinNames(), ", "))
-	cmd.AddCommand(run)
+	cmd.AddCommand(run, a.validatorScores())
 	return cmd
 }
