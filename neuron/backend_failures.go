@@ -129,5 +129,7 @@ func (m *Miner) outcome(ctx context.Context, synapse string, err error, log *slo
 		if m.metrics != nil {
 			m.metrics.served.WithLabelValues(synapse).Inc()
 		}
+	default:
+		m.refused.Add(1) // the caller's fault, or nothing to serve
 	}
 }

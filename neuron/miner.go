@@ -76,14 +76,15 @@ func SpecMinerConfig(netuid uint16, spec *subnet.Spec, g backend.Generator) Mine
 
 // Miner serves a subnet's synapses.
 type Miner struct {
-	h      host.Host
-	srv    *protocol.Server
-	swarm  *Swarm
-	lib    *knowledge.Library
-	stored atomic.Pointer[knowledge.Library] // lib, for storage.prove
-	uid    uint16
-	served atomic.Int64 // queries answered OK
-	failed atomic.Int64 // queries the backend failed
+	h       host.Host
+	srv     *protocol.Server
+	swarm   *Swarm
+	lib     *knowledge.Library
+	stored  atomic.Pointer[knowledge.Library] // lib, for storage.prove
+	uid     uint16
+	served  atomic.Int64 // queries answered OK
+	failed  atomic.Int64 // queries the backend failed
+	refused atomic.Int64 // queries answered BAD_REQUEST, NOT_FOUND, …
 	// metrics count served and failed queries by synapse (nil: none);
 	// failLog rate-limits the log of failures.
 	metrics *minerMetrics
@@ -214,6 +215,11 @@ func (m *Miner) Addrs() []string { return FullAddrs(m.h) }
 // QueriesServed counts the queries the miner answered OK: not those its
 // backend failed, nor those refused as bad requests.
 func (m *Miner) QueriesServed() int64 { return m.served.Load() }
+
+// QueriesRefused counts the queries the miner's handlers refused with a
+// status that is not the miner's failure: BAD_REQUEST, UNAUTHORIZED,
+// FORBIDDEN or NOT_FOUND (e.g. a storage challenge for data not held).
+func (m *Miner) QueriesRefused() int64 { return m.refused.Load() }
 
 // BackendFailures counts the queries the miner's backend failed: answered
 // INTERNAL, UNAVAILABLE or another error of the miner's own, or not in
