@@ -114,7 +114,9 @@ func TestFlagsCheckedBeforePasswordPrompt(t *testing.T) {
 	}
 	var missing []string
 	for path, cmd := range leaves(t) {
-		if takesKeys(path, cmd) && cases[path] == nil && path != "wallet list" && path != "wallet show" {
+		// wallet list and show and validator scores read no key (the
+		// last reads the hotkey's state folder only): nothing to prompt for.
+		if takesKeys(path, cmd) && cases[path] == nil && path != "wallet list" && path != "wallet show" && path != "validator scores" {
 			missing = append(missing, path)
 		}
 	}
@@ -185,7 +187,8 @@ func TestJSONAndAmountsAgainstAChain(t *testing.T) {
 	// Commands whose --json is tested elsewhere or needs what this test
 	// does not set up (a commit-reveal subnet, a swarm, a mnemonic, a
 	// whole localnet).
-	elsewhere := []string{"wallet new", "wallet regen-coldkey", "wallet regen-hotkey", "wallet verify", "weights commit", "weights reveal", "knowledge publish", "localnet"}
+	elsewhere := []string{"wallet new", "wallet regen-coldkey", "wallet regen-hotkey", "wallet verify", "weights commit", "weights reveal", "knowledge publish", "localnet",
+		"validator scores"} // TestValidatorScores: it needs a validator's state
 	for path, c := range leaves(t) {
 		if _, ok := cases[path]; c.Flags().Lookup("json") != nil && !ok && !slices.Contains(elsewhere, path) {
 			t.Errorf("%s has --json but no case here", path)
