@@ -133,6 +133,15 @@ type CreateOptions struct {
 // Create makes a wallet with a new coldkey and one hotkey. A new wallet is
 // staged in a temporary directory and renamed into place, so a failure
 // leaves no wallet at all.
+// Exists reports whether wallet name exists (so a caller can say so
+// before it asks for a password).
+func (s *Store) Exists(name string) (bool, error) {
+	if err := checkName("wallet", name); err != nil {
+		return false, err
+	}
+	return exists(s.walletDir(name))
+}
+
 func (s *Store) Create(name string, o CreateOptions) (*Created, error) {
 	if o.Words == 0 {
 		o.Words = 12

@@ -97,6 +97,11 @@ the only way to restore the keys.`,
 			if err != nil {
 				return err
 			}
+			if there, err := s.Exists(f.name); err != nil {
+				return walletError(err)
+			} else if there && !force {
+				return walletError(fmt.Errorf("wallet %q: %w", f.name, wallet.ErrExists))
+			}
 			pw, err := passwordSource{env: a.env, file: f.passwordFile}.read("Password for the new coldkey", true)
 			if err != nil {
 				return err

@@ -172,6 +172,8 @@ func TestWalletBadInputChangesNothing(t *testing.T) {
 		msg  string
 	}{
 		{"existing wallet", exitFailure, []string{"wallet", "new", "--name", "alice", "--password-file", pw}, "already exists"},
+		// Said before a password is asked for (#20: it asked first).
+		{"existing wallet, no password", exitFailure, []string{"wallet", "new", "--name", "alice"}, "already exists"},
 		{"wrong password", exitFailure, []string{"wallet", "sign", "--name", "alice", "--coldkey", "--message", "m", "--password-file", wrong}, "wrong password"},
 		{"empty password file", exitUsage, []string{"wallet", "new", "--name", "bob", "--password-file", empty}, "empty"},
 		{"missing password file", exitUsage, []string{"wallet", "new", "--name", "bob", "--password-file", filepath.Join(dir, "nope")}, "password-file"},
