@@ -7,7 +7,10 @@
 // The server reads everything it shows from a [Source], a one-method
 // interface the caller implements, usually by returning a snapshot it keeps
 // up to date; [State] is a plain struct, so a source owes the dashboard
-// nothing but values.
+// nothing but values. [NewCollector] exports the same State to Prometheus.
+// A source that reads only the chain (package chainsource) sets
+// State.ChainOnly, and the page and metrics then show what only the
+// neurons count (queries, heartbeats, knowledge) as unknown, not as zeros.
 //
 //	srv, err := dashboard.Start(ctx, cfg, src)
 //	if err != nil {

@@ -21,6 +21,12 @@ type State struct {
 	// stake and emission are in its smallest unit.
 	Decimals int      `json:"decimals"`
 	Subnets  []Subnet `json:"subnets"`
+	// ChainOnly says the source reads nothing but the chain, which cannot
+	// know what the neurons count themselves: their Role and Adversary,
+	// Online, queries, heartbeats and knowledge, and the Gossip and
+	// Knowledge totals. Those are then left zero, and the page and the
+	// metrics show them as unknown rather than as zeros.
+	ChainOnly bool `json:"chain_only,omitempty"`
 	// Gossip and Knowledge total the neurons' counters.
 	Gossip    GossipStats    `json:"gossip"`
 	Knowledge KnowledgeStats `json:"knowledge"`
@@ -52,6 +58,8 @@ type Neuron struct {
 	Adversary string `json:"adversary,omitempty"`
 	// Online is false once the neuron has stopped.
 	Online bool `json:"online"`
+	// ValidatorPermit is the chain's permit to set weights.
+	ValidatorPermit bool `json:"validator_permit,omitempty"`
 	// Stake and Emission are in the token's smallest unit.
 	Stake    uint64 `json:"stake"`
 	Emission uint64 `json:"emission"`

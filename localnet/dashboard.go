@@ -79,7 +79,7 @@ func startBoard(ctx context.Context, cfg Config, out io.Writer, c subnetReader, 
 	}
 	b := newBoard(c, members)
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), newBoardCollector(b))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), dashboard.NewCollector(b, "cybertensor_localnet"))
 	dcfg := dashboard.DefaultConfig()
 	dcfg.Addr, dcfg.Gatherer, dcfg.Logger = cfg.Dashboard, reg, cfg.Logger
 	srv, err := dashboard.Start(ctx, dcfg, b)

@@ -115,7 +115,7 @@ func TestBoard(t *testing.T) {
 
 	// The metrics show the same snapshot.
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newBoardCollector(b))
+	reg.MustRegister(dashboard.NewCollector(b, "cybertensor_localnet"))
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
 # HELP cybertensor_localnet_neuron_incentive A neuron's incentive share after the last epoch.
 # TYPE cybertensor_localnet_neuron_incentive gauge
@@ -124,7 +124,7 @@ cybertensor_localnet_neuron_incentive{adversary="",netuid="1",role="validator",u
 cybertensor_localnet_neuron_incentive{adversary="",netuid="2",role="miner",uid="1"} 0
 cybertensor_localnet_neuron_incentive{adversary="",netuid="2",role="validator",uid="0"} 1
 cybertensor_localnet_neuron_incentive{adversary="offline",netuid="1",role="miner",uid="2"} 0
-# HELP cybertensor_localnet_epochs_total Epochs run since the localnet started.
+# HELP cybertensor_localnet_epochs_total Epochs run since the dashboard started.
 # TYPE cybertensor_localnet_epochs_total counter
 cybertensor_localnet_epochs_total{netuid="1"} 518
 cybertensor_localnet_epochs_total{netuid="2"} 1

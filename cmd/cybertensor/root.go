@@ -144,6 +144,9 @@ scores on a chain with Yuma consensus, and shares content-addressed knowledge.`,
 	kc := a.knowledgeCommand()
 	kc.GroupID = "consensus"
 	root.AddCommand(kc)
+	dc := a.dashboardCommand()
+	dc.GroupID = "consensus"
+	root.AddCommand(dc)
 	sc := a.scoringCommand()
 	sc.GroupID = "consensus"
 	root.AddCommand(sc)

@@ -1,4 +1,4 @@
-package localnet
+package dashboard
 
 import (
 	"math"
@@ -7,25 +7,31 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// boardCollector exports the dashboard's latest snapshot to Prometheus, so
-// /metrics and /api/state always agree.
-type boardCollector struct {
-	b *board
+// collector exports a source's latest State to Prometheus, so /metrics and
+// /api/state always agree.
+type collector struct {
+	src Source
 
 	block, epochs                                               *prometheus.Desc
 	stake, incentive, dividends, trust, emission, served, heard *prometheus.Desc
 	heardPairs, pairs, duplicates, shared, fetched              *prometheus.Desc
 }
 
-func newBoardCollector(b *board) *boardCollector {
+// NewCollector exports src's State as Prometheus metrics named
+// namespace_block, namespace_epochs_total{netuid},
+// namespace_neuron_{stake,incentive,dividends,trust,emission}{netuid,uid,role,adversary}
+// and, unless the state is ChainOnly, the neurons' own counters
+// (namespace_neuron_queries_served_total, namespace_neuron_heard) and the
+// gossip and knowledge totals. Register it in the Config's Gatherer.
+func NewCollector(src Source, namespace string) prometheus.Collector {
 	neuronLabels := []string{"netuid", "uid", "role", "adversary"}
 	desc := func(name, help string, labels ...string) *prometheus.Desc {
-		return prometheus.NewDesc("cybertensor_localnet_"+name, help, labels, nil)
+		return prometheus.NewDesc(namespace+"_"+name, help, labels, nil)
 	}
-	return &boardCollector{
-		b:          b,
+	return &collector{
+		src:        src,
 		block:      desc("block", "The chain's latest block."),
-		epochs:     desc("epochs_total", "Epochs run since the localnet started.", "netuid"),
+		epochs:     desc("epochs_total", "Epochs run since the dashboard started.", "netuid"),
 		stake:      desc("neuron_stake", "A neuron's stake, in tokens.", neuronLabels...),
 		incentive:  desc("neuron_incentive", "A neuron's incentive share after the last epoch.", neuronLabels...),
 		dividends:  desc("neuron_dividends", "A neuron's dividends share after the last epoch.", neuronLabels...),
@@ -41,15 +47,15 @@ func newBoardCollector(b *board) *boardCollector {
 	}
 }
 
-func (c *boardCollector) Describe(ch chan<- *prometheus.Desc) {
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.block, c.epochs, c.stake, c.incentive, c.dividends, c.trust, c.emission,
 		c.served, c.heard, c.heardPairs, c.pairs, c.duplicates, c.shared, c.fetched} {
 		ch <- d
 	}
 }
 
-func (c *boardCollector) Collect(ch chan<- prometheus.Metric) {
-	st := c.b.State()
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	st := c.src.State()
 	tokens := func(v uint64) float64 { return float64(v) / math.Pow10(st.Decimals) }
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
@@ -68,9 +74,14 @@ func (c *boardCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(c.dividends, n.Dividends, l...)
 			gauge(c.trust, n.Trust, l...)
 			gauge(c.emission, tokens(n.Emission), l...)
-			counter(c.served, float64(n.QueriesServed), l...)
-			gauge(c.heard, float64(n.Heard), l...)
+			if !st.ChainOnly {
+				counter(c.served, float64(n.QueriesServed), l...)
+				gauge(c.heard, float64(n.Heard), l...)
+			}
 		}
+	}
+	if st.ChainOnly {
+		return // a chain does not know the neurons' counters
 	}
 	gauge(c.heardPairs, float64(st.Gossip.Heard))
 	gauge(c.pairs, float64(st.Gossip.Pairs))
