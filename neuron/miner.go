@@ -143,6 +143,9 @@ func (m *Miner) handlers(cfg MinerConfig) (_ map[string]protocol.Handler, replic
 // locks of its state directories (ErrInUse if another process runs a
 // neuron on them) and every listener, so a miner that cannot run fails
 // before it touches the chain, and the axon it serves is listening.
+//
+// cold may be nil when the hotkey is registered already: a server that
+// holds only the hotkey (ErrNotRegistered if it is not).
 func StartMiner(ctx context.Context, c chainlink.Chain, cold, hot *wallet.PrivateKey, cfg MinerConfig) (_ *Miner, err error) {
 	if cfg.Logger == nil {
 		return nil, errors.New("neuron: miner config: a Logger is required")

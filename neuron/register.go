@@ -12,14 +12,23 @@ import (
 	"github.com/cybertensor/cybertensor/wallet"
 )
 
+// ErrNotRegistered is returned when a neuron started without its coldkey
+// (cold nil) finds its hotkey not registered on the subnet: only the
+// coldkey can register it.
+var ErrNotRegistered = errors.New("neuron: the hotkey is not registered on the subnet, and registering it needs the coldkey")
+
 // ensureRegistered registers hot on netuid (burning from cold's balance)
-// unless it already holds a uid, and returns the uid.
+// unless it already holds a uid, and returns the uid. cold may be nil for
+// a hotkey already registered (ErrNotRegistered otherwise).
 func ensureRegistered(ctx context.Context, c chainlink.Chain, cold, hot *wallet.PrivateKey, netuid uint16) (uint16, error) {
 	hotAddr := hot.PublicKey().Address()
 	if n, err := c.Neuron(ctx, netuid, hotAddr); err == nil {
 		return n.UID, nil
 	} else if !errors.Is(err, chainlink.ErrNotFound) {
 		return 0, err
+	}
+	if cold == nil {
+		return 0, fmt.Errorf("%w (hotkey %s, subnet %d)", ErrNotRegistered, hotAddr, netuid)
 	}
 	msg := &chainpb.Msg{Sum: &chainpb.Msg_BurnedRegister{BurnedRegister: &chainpb.BurnedRegister{Netuid: uint32(netuid), Hotkey: hotAddr[:]}}}
 	if _, err := chainlink.NewSender(c, cold).Send(ctx, msg); err != nil {

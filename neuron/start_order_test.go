@@ -122,3 +122,46 @@ func TestMinerListenFailureRegistersNothing(t *testing.T) {
 		t.Fatalf("the hotkey registered although the miner could not listen: %v", err)
 	}
 }
+
+// A server that holds only the hotkey (no coldkey: cold nil) runs a miner
+// or validator for a hotkey registered already; an unregistered one is
+// ErrNotRegistered and changes nothing, and staking is refused before
+// anything starts.
+func TestHotkeyOnlyNeurons(t *testing.T) {
+	cold := testKey(t, "hotkey-only cold", 0)
+	hot, stranger := testKey(t, "hotkey-only hot", 0), testKey(t, "hotkey-only stranger", 0)
+	c := testChain(t, []*wallet.PrivateKey{cold})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// Registered from the machine with the coldkey.
+	if _, err := ensureRegistered(ctx, c, cold, hot, 1); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultMinerConfig(1, backend.NewRetrieval())
+	cfg.Swarm.Disabled, cfg.Logger = true, slog.New(slog.DiscardHandler)
+	m, err := StartMiner(ctx, c, nil, hot, cfg)
+	if err != nil {
+		t.Fatalf("a miner for a registered hotkey, without the coldkey: %v", err)
+	}
+	m.Close()
+
+	_, err = StartMiner(ctx, c, nil, stranger, cfg)
+	if !errors.Is(err, ErrNotRegistered) {
+		t.Fatalf("a miner for an unregistered hotkey without the coldkey: %v, want ErrNotRegistered", err)
+	}
+	if _, err := c.Neuron(ctx, 1, stranger.PublicKey().Address()); !errors.Is(err, chainlink.ErrNotFound) {
+		t.Fatalf("the unregistered hotkey is on chain: %v", err)
+	}
+
+	vcfg := DefaultValidatorConfig(1, []Task{{Prompt: "q", Answer: "a"}})
+	vcfg.Swarm.Disabled, vcfg.Logger = true, slog.New(slog.DiscardHandler)
+	if v, err := StartValidator(ctx, c, nil, hot, 5, vcfg); err == nil {
+		v.Close()
+		t.Fatal("a validator staked without the coldkey")
+	}
+	v, err := StartValidator(ctx, c, nil, hot, 0, vcfg)
+	if err != nil {
+		t.Fatalf("a validator for a registered hotkey, without the coldkey: %v", err)
+	}
+	v.Close()
+}

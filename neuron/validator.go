@@ -161,12 +161,18 @@ type Validator struct {
 // (ErrInUse if another process runs a neuron on them) and its state
 // loaded, and its listeners bound, so a validator that cannot run fails
 // before it touches the chain.
+//
+// cold may be nil when the hotkey is registered already and stake is 0: a
+// server that holds only the hotkey (ErrNotRegistered if it is not).
 func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.PrivateKey, stake uint64, cfg ValidatorConfig) (_ *Validator, err error) {
 	if cfg.QueryEvery == 0 || cfg.WeightsEvery == 0 || cfg.Timeout <= 0 || cfg.Logger == nil {
 		return nil, errors.New("neuron: validator config: QueryEvery, WeightsEvery, Timeout and Logger are required")
 	}
 	if cfg.Spec == nil && len(cfg.Tasks) == 0 {
 		return nil, errors.New("neuron: validator config: Tasks or a Spec is required")
+	}
+	if cold == nil && stake > 0 {
+		return nil, errors.New("neuron: staking needs the coldkey")
 	}
 	if cfg.Reward == nil && cfg.Spec != nil {
 		if cfg.Reward, err = subnet.NewReward(cfg.Spec.Reward); err != nil {

@@ -38,6 +38,8 @@ type neuronFlags struct {
 	bootstrap []string
 	metrics   string
 	reusePort bool
+	// hotkeyOnly runs without the coldkey: the hotkey must be registered.
+	hotkeyOnly bool
 }
 
 func addNeuronFlags(a *app, cmd *cobra.Command, f *neuronFlags) {
@@ -45,6 +47,7 @@ func addNeuronFlags(a *app, cmd *cobra.Command, f *neuronFlags) {
 	addHotkeyFlags(cmd, &f.keys)
 	netuidFlag(cmd, &f.netuid)
 	cmd.Flags().StringArrayVar(&f.listen, "listen", []string{"/ip4/0.0.0.0/tcp/0"}, "libp2p listen address (repeatable); every one must be free, or the neuron does not start")
+	cmd.Flags().BoolVar(&f.hotkeyOnly, "hotkey-only", false, "run with the hotkey alone: never open the coldkey (which may be absent from this machine); the hotkey must be registered on the subnet already (\"subnets register\" where the coldkey is)")
 	cmd.Flags().BoolVar(&f.reusePort, "reuseport", false, "share the --listen TCP ports with other processes started with --reuseport (SO_REUSEPORT: the kernel splits connections between them); QUIC ports are never shared")
 	cmd.Flags().StringArrayVar(&f.bootstrap, "bootstrap", nil, "peer to join the swarm through, a full multiaddr with /p2p/ (repeatable; the axons served on chain are always used)")
 	cmd.Flags().StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics (libp2p, DHT, gossip; a miner's queries served and backend failures by synapse) at http://ADDR/metrics, e.g. 127.0.0.1:9100")
@@ -172,16 +175,22 @@ func (a *app) hostConfig(cmd *cobra.Command, f *neuronFlags) (hc neuron.HostConf
 // another process: one running a neuron on its state (in dir), or
 // listening on its port.
 func neuronStartError(f *neuronFlags, dir string, err error) error {
+	if errors.Is(err, neuron.ErrNotRegistered) {
+		return fmt.Errorf("hotkey %q of wallet %q is not registered on subnet %d, and --hotkey-only keeps the coldkey out: register it where the coldkey is (cybertensor subnets register --netuid %d --wallet %s --hotkey %s), then start again", f.keys.hotkey, f.keys.wallet, f.netuid, f.netuid, f.keys.wallet, f.keys.hotkey)
+	}
 	if errors.Is(err, node.ErrAddrInUse) {
 		return fmt.Errorf("--listen: %w (another process listens there; to share a TCP port, start every process on it with --reuseport)", err)
 	}
 	return inUseAs(fmt.Sprintf("wallet %q hotkey %q (state in %s)", f.keys.wallet, f.keys.hotkey, dir), err)
 }
 
-// neuronKeys opens the coldkey and hotkey and connects to the chain.
+// neuronKeys opens the coldkey (unless --hotkey-only: cold is nil) and
+// the hotkey, and connects to the chain.
 func (a *app) neuronKeys(cmd *cobra.Command, f *neuronFlags) (cold, hot *wallet.PrivateKey, c *comet.Client, err error) {
-	if cold, err = a.coldkey(&f.keys); err != nil {
-		return nil, nil, nil, err
+	if !f.hotkeyOnly {
+		if cold, err = a.coldkey(&f.keys); err != nil {
+			return nil, nil, nil, err
+		}
 	}
 	if hot, err = a.hotkey(&f.keys); err != nil {
 		return nil, nil, nil, err
@@ -236,7 +245,9 @@ until interrupted. Everything local comes first: the hotkey's state in
 <home>/neurons/WALLET/HOTKEY is locked (a second miner for a running hotkey
 exits at once, naming the process that runs it) and every --listen address
 bound (one in use is refused unless all its processes give --reuseport); only
-then does the miner register and, last, serve its axon on chain.`,
+then does the miner register and, last, serve its axon on chain. With
+--hotkey-only it never opens the coldkey (a server may hold only the hotkey):
+the hotkey must be registered already ("subnets register" where the coldkey is).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if replicaMiB == 0 || replicaMiB > 1<<24 {
@@ -314,12 +325,17 @@ until interrupted. Everything local comes first: the hotkey's state in
 <home>/neurons/WALLET/HOTKEY is locked (a second validator for a running
 hotkey exits at once, naming the process that runs it), its scores loaded and
 every --listen address bound (one in use is refused unless all its processes
-give --reuseport); only then does it register and stake.`,
+give --reuseport); only then does it register and stake. With --hotkey-only
+it never opens the coldkey: the hotkey must be registered already, and --stake
+is refused (stake with "stake add" where the coldkey is).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			amount, err := parseAmount(stake)
 			if err != nil {
 				return usageError(fmt.Errorf("--stake: %w", err))
+			}
+			if amount > 0 && f.hotkeyOnly {
+				return usageError(errors.New("--stake needs the coldkey: stake from where it is (cybertensor stake add), or drop --hotkey-only"))
 			}
 			if sample < 0 {
 				return usageError(fmt.Errorf("--sample %d: must not be negative", sample))

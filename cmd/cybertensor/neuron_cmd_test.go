@@ -97,19 +97,52 @@ func TestMinerAndValidatorRunAgainstAChain(t *testing.T) {
 		t.Fatalf("the refused miner changed the axons from %s to %s", before, after)
 	}
 
+	// A server that holds only the hotkeys (the wallet copied without its
+	// coldkey) runs a miner with --hotkey-only for a hotkey registered
+	// from the coldkey's machine, and asks for no password; an
+	// unregistered one is refused, saying where to register it; a
+	// validator cannot stake without the coldkey.
+	c.ok("--home", home, "wallet", "new-hotkey", "--name", "m", "--hotkey", "h2")
+	c.ok("--home", home, "wallet", "new-hotkey", "--name", "m", "--hotkey", "h3")
+	c.ok("--home", home, "subnets", "register", "--netuid", "1", "--wallet", "m", "--hotkey", "h2", "--password-file", pw, "--chain", url)
+	server := filepath.Join(dir, "server")
+	if err := os.CopyFS(filepath.Join(server, "wallets", "m"), os.DirFS(filepath.Join(home, "wallets", "m"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(server, "wallets", "m", "coldkey")); err != nil {
+		t.Fatal(err)
+	}
+	stopH2, h2Out := startCommand(t, server, "miner", "run", "--wallet", "m", "--hotkey", "h2", "--hotkey-only", "--netuid", "1", "--listen", "/ip4/127.0.0.1/tcp/0", "--chain", url)
+	hotkeyOnlyUp := time.Now().Add(30 * time.Second)
+	for !strings.Contains(h2Out.String(), "miner uid ") {
+		if time.Now().After(hotkeyOnlyUp) {
+			t.Fatalf("the hotkey-only miner did not start:\n%s", h2Out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stopH2()
+	r = runBounded(t, c, 30*time.Second, func() {}, "--home", server, "miner", "run", "--wallet", "m", "--hotkey", "h3", "--hotkey-only", "--netuid", "1", "--listen", "/ip4/127.0.0.1/tcp/0", "--chain", url)
+	if want := `hotkey "h3" of wallet "m" is not registered on subnet 1`; r.code != exitFailure || !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "subnets register --netuid 1 --wallet m --hotkey h3") {
+		t.Fatalf("a hotkey-only miner for an unregistered hotkey: exit %d, stderr %q, want %q", r.code, r.stderr, want)
+	}
+	r = runBounded(t, c, 30*time.Second, func() {}, "--home", server, "validator", "run", "--wallet", "m", "--hotkey", "h2", "--hotkey-only", "--stake", "5", "--netuid", "1", "--chain", url)
+	if r.code != exitUsage || !strings.Contains(r.stderr, "--stake needs the coldkey") {
+		t.Fatalf("a hotkey-only validator that stakes: exit %d, stderr %q", r.code, r.stderr)
+	}
+
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		r := c.run("--home", home, "metagraph", "--netuid", "1", "--json", "--chain", url)
 		if r.code == 0 {
 			m := decode[chain.Metagraph](t, r.stdout)
-			// Three neurons: the miner (the only axon on chain), the
-			// validator and the library-serving hotkey.
+			// Four neurons: the miner and the hotkey-only miner (the axons
+			// on chain), the validator and the library-serving hotkey.
 			minerEarns, validatorEarns := false, false
 			for uid := range m.N {
 				minerEarns = minerEarns || (m.Axons[uid] != nil && m.Incentive[uid] > 0)
 				validatorEarns = validatorEarns || (m.Axons[uid] == nil && m.Dividends[uid] > 0)
 			}
-			if m.N == 3 && minerEarns && validatorEarns {
+			if m.N == 4 && minerEarns && validatorEarns {
 				// The validator scored with the qa spec's reward expression.
 				if !strings.Contains(validatorOut.String(), `running spec "qa"`) {
 					t.Fatalf("the validator did not run the spec:\n%s", validatorOut.String())
