@@ -169,6 +169,7 @@ type Msg struct {
 	//	*Msg_SudoSetHyperparam
 	//	*Msg_SudoSetGlobal
 	//	*Msg_Faucet
+	//	*Msg_SetCommitment
 	Sum           isMsg_Sum `protobuf_oneof:"sum"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -346,6 +347,15 @@ func (x *Msg) GetFaucet() *Faucet {
 	return nil
 }
 
+func (x *Msg) GetSetCommitment() *SetCommitment {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_SetCommitment); ok {
+			return x.SetCommitment
+		}
+	}
+	return nil
+}
+
 type isMsg_Sum interface {
 	isMsg_Sum()
 }
@@ -410,6 +420,10 @@ type Msg_Faucet struct {
 	Faucet *Faucet `protobuf:"bytes,15,opt,name=faucet,proto3,oneof"`
 }
 
+type Msg_SetCommitment struct {
+	SetCommitment *SetCommitment `protobuf:"bytes,16,opt,name=set_commitment,json=setCommitment,proto3,oneof"`
+}
+
 func (*Msg_Transfer) isMsg_Sum() {}
 
 func (*Msg_RegisterNetwork) isMsg_Sum() {}
@@ -439,6 +453,8 @@ func (*Msg_SudoSetHyperparam) isMsg_Sum() {}
 func (*Msg_SudoSetGlobal) isMsg_Sum() {}
 
 func (*Msg_Faucet) isMsg_Sum() {}
+
+func (*Msg_SetCommitment) isMsg_Sum() {}
 
 // Transfer moves balance from the signer to another account.
 type Transfer struct {
@@ -1306,6 +1322,70 @@ func (*Faucet) Descriptor() ([]byte, []int) {
 	return file_chain_chainpb_tx_proto_rawDescGZIP(), []int{17}
 }
 
+// SetCommitment publishes data for the signer (a hotkey registered on
+// netuid) on that subnet: a CID, a model identifier, an endpoint. It
+// replaces the hotkey's earlier commitment on the subnet, at most once per
+// the subnet's commitment_rate_limit blocks.
+type SetCommitment struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Netuid        uint32                 `protobuf:"varint,1,opt,name=netuid,proto3" json:"netuid,omitempty"`
+	Hotkey        []byte                 `protobuf:"bytes,2,opt,name=hotkey,proto3" json:"hotkey,omitempty"` // 20-byte address; must be the signer
+	Data          []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`     // 1 to 512 bytes
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetCommitment) Reset() {
+	*x = SetCommitment{}
+	mi := &file_chain_chainpb_tx_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetCommitment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetCommitment) ProtoMessage() {}
+
+func (x *SetCommitment) ProtoReflect() protoreflect.Message {
+	mi := &file_chain_chainpb_tx_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetCommitment.ProtoReflect.Descriptor instead.
+func (*SetCommitment) Descriptor() ([]byte, []int) {
+	return file_chain_chainpb_tx_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SetCommitment) GetNetuid() uint32 {
+	if x != nil {
+		return x.Netuid
+	}
+	return 0
+}
+
+func (x *SetCommitment) GetHotkey() []byte {
+	if x != nil {
+		return x.Hotkey
+	}
+	return nil
+}
+
+func (x *SetCommitment) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 var File_chain_chainpb_tx_proto protoreflect.FileDescriptor
 
 const file_chain_chainpb_tx_proto_rawDesc = "" +
@@ -1319,7 +1399,7 @@ const file_chain_chainpb_tx_proto_rawDesc = "" +
 	"\x06TxBody\x12\x19\n" +
 	"\bchain_id\x18\x01 \x01(\tR\achainId\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12+\n" +
-	"\x03msg\x18\x03 \x01(\v2\x19.cybertensor.chain.v1.MsgR\x03msg\"\xd5\b\n" +
+	"\x03msg\x18\x03 \x01(\v2\x19.cybertensor.chain.v1.MsgR\x03msg\"\xa3\t\n" +
 	"\x03Msg\x12<\n" +
 	"\btransfer\x18\x01 \x01(\v2\x1e.cybertensor.chain.v1.TransferH\x00R\btransfer\x12R\n" +
 	"\x10register_network\x18\x02 \x01(\v2%.cybertensor.chain.v1.RegisterNetworkH\x00R\x0fregisterNetwork\x12O\n" +
@@ -1338,7 +1418,8 @@ const file_chain_chainpb_tx_proto_rawDesc = "" +
 	"serve_axon\x18\f \x01(\v2\x1f.cybertensor.chain.v1.ServeAxonH\x00R\tserveAxon\x12Y\n" +
 	"\x13sudo_set_hyperparam\x18\r \x01(\v2'.cybertensor.chain.v1.SudoSetHyperparamH\x00R\x11sudoSetHyperparam\x12M\n" +
 	"\x0fsudo_set_global\x18\x0e \x01(\v2#.cybertensor.chain.v1.SudoSetGlobalH\x00R\rsudoSetGlobal\x126\n" +
-	"\x06faucet\x18\x0f \x01(\v2\x1c.cybertensor.chain.v1.FaucetH\x00R\x06faucetB\x05\n" +
+	"\x06faucet\x18\x0f \x01(\v2\x1c.cybertensor.chain.v1.FaucetH\x00R\x06faucet\x12L\n" +
+	"\x0eset_commitment\x18\x10 \x01(\v2#.cybertensor.chain.v1.SetCommitmentH\x00R\rsetCommitmentB\x05\n" +
 	"\x03sum\"2\n" +
 	"\bTransfer\x12\x0e\n" +
 	"\x02to\x18\x01 \x01(\fR\x02to\x12\x16\n" +
@@ -1397,7 +1478,11 @@ const file_chain_chainpb_tx_proto_rawDesc = "" +
 	"\rSudoSetGlobal\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value\"\b\n" +
-	"\x06FaucetB2Z0github.com/cybertensor/cybertensor/chain/chainpbb\x06proto3"
+	"\x06Faucet\"S\n" +
+	"\rSetCommitment\x12\x16\n" +
+	"\x06netuid\x18\x01 \x01(\rR\x06netuid\x12\x16\n" +
+	"\x06hotkey\x18\x02 \x01(\fR\x06hotkey\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04dataB2Z0github.com/cybertensor/cybertensor/chain/chainpbb\x06proto3"
 
 var (
 	file_chain_chainpb_tx_proto_rawDescOnce sync.Once
@@ -1411,7 +1496,7 @@ func file_chain_chainpb_tx_proto_rawDescGZIP() []byte {
 	return file_chain_chainpb_tx_proto_rawDescData
 }
 
-var file_chain_chainpb_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_chain_chainpb_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_chain_chainpb_tx_proto_goTypes = []any{
 	(*TxRaw)(nil),             // 0: cybertensor.chain.v1.TxRaw
 	(*TxBody)(nil),            // 1: cybertensor.chain.v1.TxBody
@@ -1431,6 +1516,7 @@ var file_chain_chainpb_tx_proto_goTypes = []any{
 	(*SudoSetHyperparam)(nil), // 15: cybertensor.chain.v1.SudoSetHyperparam
 	(*SudoSetGlobal)(nil),     // 16: cybertensor.chain.v1.SudoSetGlobal
 	(*Faucet)(nil),            // 17: cybertensor.chain.v1.Faucet
+	(*SetCommitment)(nil),     // 18: cybertensor.chain.v1.SetCommitment
 }
 var file_chain_chainpb_tx_proto_depIdxs = []int32{
 	2,  // 0: cybertensor.chain.v1.TxBody.msg:type_name -> cybertensor.chain.v1.Msg
@@ -1449,11 +1535,12 @@ var file_chain_chainpb_tx_proto_depIdxs = []int32{
 	15, // 13: cybertensor.chain.v1.Msg.sudo_set_hyperparam:type_name -> cybertensor.chain.v1.SudoSetHyperparam
 	16, // 14: cybertensor.chain.v1.Msg.sudo_set_global:type_name -> cybertensor.chain.v1.SudoSetGlobal
 	17, // 15: cybertensor.chain.v1.Msg.faucet:type_name -> cybertensor.chain.v1.Faucet
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	18, // 16: cybertensor.chain.v1.Msg.set_commitment:type_name -> cybertensor.chain.v1.SetCommitment
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_chain_chainpb_tx_proto_init() }
@@ -1477,6 +1564,7 @@ func file_chain_chainpb_tx_proto_init() {
 		(*Msg_SudoSetHyperparam)(nil),
 		(*Msg_SudoSetGlobal)(nil),
 		(*Msg_Faucet)(nil),
+		(*Msg_SetCommitment)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1484,7 +1572,7 @@ func file_chain_chainpb_tx_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_chain_chainpb_tx_proto_rawDesc), len(file_chain_chainpb_tx_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
