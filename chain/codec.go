@@ -95,6 +95,9 @@ func (d *decoder) boolean() bool {
 	return v
 }
 
+// more reports whether undecoded input remains.
+func (d *decoder) more() bool { return d.err == nil && len(d.b) > 0 }
+
 func (d *decoder) finish() error {
 	if d.err == nil && len(d.b) != 0 {
 		d.fail(fmt.Errorf("%d trailing bytes in state record", len(d.b)))

@@ -88,6 +88,9 @@ var (
 	ErrFaucetDisabled       = newTxError(53, "faucet_disabled", "this chain has no faucet")
 	ErrFaucetRateLimit      = newTxError(54, "faucet_rate_limit", "faucet_interval blocks have not passed")
 	ErrOverflow             = newTxError(55, "overflow", "an amount would overflow")
+	ErrInvalidCommitment    = newTxError(56, "invalid_commitment", "a commitment is 1 to 512 bytes")
+	ErrCommitmentRateLimit  = newTxError(57, "commitment_rate_limit_exceeded", "commitment_rate_limit blocks have not passed")
+	ErrSignerNotHotkey      = newTxError(58, "signer_not_hotkey", "the hotkey itself must sign this transaction")
 )
 
 // Is lets errors.Is match a TxError by code.

@@ -133,6 +133,8 @@ func (s *State) dispatch(c *txContext) ([]Event, error) {
 		return s.execSudoSetGlobal(c, m.SudoSetGlobal)
 	case *chainpb.Msg_Faucet:
 		return s.execFaucet(c)
+	case *chainpb.Msg_SetCommitment:
+		return s.execSetCommitment(c, m.SetCommitment)
 	default:
 		return nil, txErr(ErrUnknownMessage, "%T", m)
 	}

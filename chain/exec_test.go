@@ -119,6 +119,19 @@ func TestRejectedTxChangesNothingButSequence(t *testing.T) {
 			h.ok(kOwner, mSudo(1, "serving_rate_limit", 100))
 			h.ok(hMin1, mServe(1, addr0PeerID(hMin1), "/ip4/127.0.0.1/tcp/1"))
 		}, hMin1, mServe(1, addr0PeerID(hMin1), "/ip4/127.0.0.1/tcp/2"), ErrServingRateLimit},
+		{"commitment empty", nil, hMin1, mCommitment(1, addr(hMin1), nil), ErrInvalidCommitment},
+		{"commitment 513 bytes", nil, hMin1, mCommitment(1, addr(hMin1), make([]byte, 513)), ErrInvalidCommitment},
+		{"commitment not registered", nil, hFree, mCommitment(1, addr(hFree), []byte("x")), ErrNotRegistered},
+		{"commitment no network", nil, hMin1, mCommitment(9, addr(hMin1), []byte("x")), ErrNetworkDoesNotExist},
+		{"commitment bad hotkey", nil, hMin1, &chainpb.Msg{Sum: &chainpb.Msg_SetCommitment{SetCommitment: &chainpb.SetCommitment{Netuid: 1, Hotkey: []byte{1}, Data: []byte("x")}}}, ErrInvalidAddress},
+		{"commitment signed by coldkey", nil, kOwner, mCommitment(1, addr(hMin1), []byte("x")), ErrSignerNotHotkey},
+		{"commitment signed by another hotkey", nil, hMin2, mCommitment(1, addr(hMin1), []byte("x")), ErrSignerNotHotkey},
+		{"commitment rate limit", func(h *harness) {
+			h.ok(kOwner, mSudo(1, "commitment_rate_limit", 100))
+			h.ok(hMin1, mCommitment(1, addr(hMin1), []byte("first")))
+		}, hMin1, mCommitment(1, addr(hMin1), []byte("second")), ErrCommitmentRateLimit},
+		{"sudo commitment rate limit by stranger", nil, kOther, mSudo(1, "commitment_rate_limit", 5), ErrNotOwnerOrRoot},
+		{"sudo commitment rate limit out of range", nil, kOwner, mSudo(1, "commitment_rate_limit", 1<<32+1), ErrInvalidParamValue},
 		{"sudo unknown", nil, kRoot, mSudo(1, "warp_speed", 1), ErrUnknownParam},
 		{"sudo root-only by owner", nil, kOwner, mSudo(1, "tempo", 5), ErrNotRoot},
 		{"sudo by stranger", nil, kOther, mSudo(1, "immunity_period", 5), ErrNotOwnerOrRoot},

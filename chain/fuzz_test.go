@@ -50,6 +50,7 @@ func FuzzApplyMessage(f *testing.F) {
 		mTransfer(addr(kPoor), 5), mWeights(1, []uint32{1, 2}, []uint32{3, 4}, 0), mBurned(1, addr(hFree)),
 		mAddStake(addr(hVal), 10), mRemoveStake(addr(hVal), 10), mDelegate(addr(hVal), 100), mRootRegister(addr(hVal)),
 		mSudo(1, "tempo", 3), mGlobal("tx_rate_limit", 2), mCommit(1, make([]byte, 32)), mRegisterNetwork("y"),
+		mCommitment(1, addr(hMin1), []byte("bafy")),
 	} {
 		b, _ := proto.Marshal(msg)
 		f.Add(b, uint8(1))

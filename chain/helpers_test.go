@@ -168,4 +168,7 @@ func mGlobal(name string, value uint64) *chainpb.Msg {
 func mRegister(netuid uint32, block, nonce uint64, coldkey Address) *chainpb.Msg {
 	return &chainpb.Msg{Sum: &chainpb.Msg_Register{Register: &chainpb.Register{Netuid: netuid, BlockNumber: block, Nonce: nonce, Coldkey: coldkey[:]}}}
 }
+func mCommitment(netuid uint32, hotkey Address, data []byte) *chainpb.Msg {
+	return &chainpb.Msg{Sum: &chainpb.Msg_SetCommitment{SetCommitment: &chainpb.SetCommitment{Netuid: netuid, Hotkey: hotkey[:], Data: data}}}
+}
 func mFaucet() *chainpb.Msg { return &chainpb.Msg{Sum: &chainpb.Msg_Faucet{Faucet: &chainpb.Faucet{}}} }

@@ -34,6 +34,9 @@ type Hyperparams struct {
 	RegistrationAllowed   uint64 `json:"registration_allowed"`
 	CommitRevealWeights   uint64 `json:"commit_reveal_weights_enabled"`
 	CommitRevealInterval  uint64 `json:"commit_reveal_weights_interval"`
+	// CommitmentRateLimit is the number of blocks a hotkey waits between
+	// two commitments on the subnet (0: none).
+	CommitmentRateLimit uint64 `json:"commitment_rate_limit"`
 }
 
 // DefaultHyperparams are cybernet's defaults for a new subnet.
@@ -66,6 +69,7 @@ func DefaultHyperparams() Hyperparams {
 		RegistrationAllowed:   1,
 		CommitRevealWeights:   0,
 		CommitRevealInterval:  1000,
+		CommitmentRateLimit:   100,
 	}
 }
 
@@ -86,6 +90,7 @@ func LocalnetHyperparams() Hyperparams {
 	h.Burn = 1_000_000
 	h.MinBurn = 1_000
 	h.CommitRevealInterval = 40
+	h.CommitmentRateLimit = 0
 	return h
 }
 
@@ -133,6 +138,7 @@ var hyperparamRules = map[string]hyperparamRule{
 	"registration_allowed":           {func(h *Hyperparams) *uint64 { return &h.RegistrationAllowed }, byRoot, 0, 1},
 	"commit_reveal_weights_enabled":  {func(h *Hyperparams) *uint64 { return &h.CommitRevealWeights }, byOwnerOrRoot, 0, 1},
 	"commit_reveal_weights_interval": {func(h *Hyperparams) *uint64 { return &h.CommitRevealInterval }, byOwnerOrRoot, 1, 1 << 32},
+	"commitment_rate_limit":          {func(h *Hyperparams) *uint64 { return &h.CommitmentRateLimit }, byOwnerOrRoot, 0, 1 << 32},
 }
 
 // HyperparamNames lists the settable hyperparameters, sorted.

@@ -158,6 +158,7 @@ func (s *State) neuronInfo(sub *Subnet, uid uint16, withRows bool) NeuronInfo {
 		c := *n.Commit
 		n.Commit = &c
 	}
+	n.Commitment = n.Commitment.clone()
 	info := NeuronInfo{Netuid: sub.Netuid, Stake: s.hotkeyStake(n.Hotkey), Neuron: n}
 	if hk, ok := s.hotkeys[n.Hotkey]; ok {
 		info.Coldkey = hk.Owner
@@ -237,12 +238,15 @@ type Metagraph struct {
 	RegisteredAt    []uint64  `json:"registered_at"`
 	ValidatorPermit []bool    `json:"validator_permit"`
 	Axons           []*Axon   `json:"axons"`
-	// Weights and Bonds are omitted from a lite metagraph.
-	Weights [][]Entry `json:"weights,omitempty"`
-	Bonds   [][]Entry `json:"bonds,omitempty"`
+	// Weights, Bonds and Commitments (nil for a uid without one) are
+	// omitted from a lite metagraph.
+	Weights     [][]Entry     `json:"weights,omitempty"`
+	Bonds       [][]Entry     `json:"bonds,omitempty"`
+	Commitments []*Commitment `json:"commitments,omitempty"`
 }
 
-// Metagraph returns a subnet's metagraph; lite leaves out weights and bonds.
+// Metagraph returns a subnet's metagraph; lite leaves out weights, bonds
+// and commitments.
 func (s *State) Metagraph(netuid uint16, lite bool) (*Metagraph, bool) {
 	sub, ok := s.subnets[netuid]
 	if !ok {
@@ -259,6 +263,7 @@ func (s *State) Metagraph(netuid uint16, lite bool) (*Metagraph, bool) {
 	}
 	if !lite {
 		m.Weights, m.Bonds = make([][]Entry, n), make([][]Entry, n)
+		m.Commitments = make([]*Commitment, n)
 	}
 	for i, nr := range sub.neurons {
 		m.UIDs[i] = uint16(i)
@@ -276,6 +281,7 @@ func (s *State) Metagraph(netuid uint16, lite bool) (*Metagraph, bool) {
 		if !lite {
 			m.Weights[i] = append([]Entry(nil), nr.Weights...)
 			m.Bonds[i] = append([]Entry(nil), nr.Bonds...)
+			m.Commitments[i] = nr.Commitment.clone()
 		}
 	}
 	return m, true

@@ -97,6 +97,9 @@ type Neuron struct {
 	Bonds   []Entry       `json:"bonds"`
 	Axon    *Axon         `json:"axon,omitempty"`
 	Commit  *WeightCommit `json:"commit,omitempty"`
+	// Commitment is the data the hotkey committed on the subnet; it goes
+	// with the uid when the neuron is replaced.
+	Commitment *Commitment `json:"commitment,omitempty"`
 }
 
 // Subnet is one incentive market.
@@ -376,6 +379,13 @@ func (n *Neuron) encode() []byte {
 		e.bytes(c.Hash[:])
 		e.u64(c.Block)
 	}
+	// A commitment is a trailing optional part: a neuron without one
+	// encodes as it did before commitments existed, so stored records
+	// and their hashes stay valid.
+	if c := n.Commitment; c != nil {
+		e.bytes(c.Data)
+		e.u64(c.Block)
+	}
 	return e.b
 }
 
@@ -411,6 +421,12 @@ func decodeNeuron(b []byte) (*Neuron, error) {
 		copy(c.Hash[:], d.fixed(32))
 		c.Block = d.u64()
 		n.Commit = c
+	}
+	if d.more() {
+		n.Commitment = &Commitment{Data: d.bytes(), Block: d.u64()}
+		if d.err == nil && (len(n.Commitment.Data) == 0 || len(n.Commitment.Data) > MaxCommitmentLen) {
+			d.fail(errTruncated)
+		}
 	}
 	return n, d.finish()
 }
