@@ -45,6 +45,12 @@ type Reader interface {
 	// Metagraph returns a subnet's metagraph; lite leaves out weights and
 	// bonds.
 	Metagraph(ctx context.Context, netuid uint16, lite bool) (*chain.Metagraph, error)
+	// Commitment returns the data a hotkey committed on a subnet;
+	// ErrNotFound if it holds no uid there or committed nothing.
+	Commitment(ctx context.Context, netuid uint16, hotkey wallet.Address) (chain.CommitmentInfo, error)
+	// Commitments lists a subnet's commitments in uid order; ErrNotFound
+	// if the subnet does not exist.
+	Commitments(ctx context.Context, netuid uint16) ([]chain.CommitmentInfo, error)
 }
 
 // Submitter sends signed transactions.

@@ -238,6 +238,25 @@ func query(s *chain.State, path string) (any, uint32, error) {
 			return m, CodeOK, nil
 		}
 		return notFound("subnet " + arg(1))
+	case "commitment":
+		n, err1 := netuid(1)
+		h, err2 := address(2)
+		if err1 != nil || err2 != nil {
+			return bad(fmt.Errorf("want /commitment/<netuid>/<hotkey>"))
+		}
+		if c, ok := s.Commitment(n, h); ok {
+			return c, CodeOK, nil
+		}
+		return notFound("commitment of " + arg(2) + " on subnet " + arg(1))
+	case "commitments":
+		n, err := netuid(1)
+		if err != nil {
+			return bad(err)
+		}
+		if list, ok := s.Commitments(n); ok {
+			return list, CodeOK, nil
+		}
+		return notFound("subnet " + arg(1))
 	case "weights", "bonds":
 		n, err := netuid(1)
 		if err != nil {

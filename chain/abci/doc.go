@@ -22,6 +22,8 @@
 //	/subnet/<netuid>            chain.SubnetInfo
 //	/neuron/<netuid>/<hotkey>   chain.NeuronInfo
 //	/metagraph/<netuid>[/lite]  chain.Metagraph
+//	/commitment/<netuid>/<hotkey>  chain.CommitmentInfo
+//	/commitments/<netuid>       []chain.CommitmentInfo in uid order
 //	/weights/<netuid>           [][]chain.Entry
 //	/bonds/<netuid>             [][]chain.Entry
 //	/delegates                  []chain.HotkeyInfo

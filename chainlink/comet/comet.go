@@ -266,6 +266,21 @@ func (c *Client) Metagraph(ctx context.Context, netuid uint16, lite bool) (*chai
 	return &out, nil
 }
 
+// Commitment implements chainlink.Reader.
+func (c *Client) Commitment(ctx context.Context, netuid uint16, hotkey wallet.Address) (chain.CommitmentInfo, error) {
+	var out chain.CommitmentInfo
+	return out, c.query(ctx, fmt.Sprintf("/commitment/%d/%s", netuid, hotkey), &out)
+}
+
+// Commitments implements chainlink.Reader.
+func (c *Client) Commitments(ctx context.Context, netuid uint16) ([]chain.CommitmentInfo, error) {
+	var out []chain.CommitmentInfo
+	if err := c.query(ctx, fmt.Sprintf("/commitments/%d", netuid), &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func fromABCIEvents(events []abcitypes.Event) []chain.Event {
 	out := make([]chain.Event, 0, len(events))
 	for _, e := range events {

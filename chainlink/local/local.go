@@ -401,6 +401,28 @@ func (l *Local) Metagraph(ctx context.Context, netuid uint16, lite bool) (*chain
 	return m, nil
 }
 
+// Commitment implements chainlink.Reader.
+func (l *Local) Commitment(ctx context.Context, netuid uint16, hotkey wallet.Address) (chain.CommitmentInfo, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c, ok := l.eng.State().Commitment(netuid, hotkey)
+	if !ok {
+		return c, fmt.Errorf("commitment of %s on subnet %d: %w", hotkey, netuid, chainlink.ErrNotFound)
+	}
+	return c, nil
+}
+
+// Commitments implements chainlink.Reader.
+func (l *Local) Commitments(ctx context.Context, netuid uint16) ([]chain.CommitmentInfo, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	list, ok := l.eng.State().Commitments(netuid)
+	if !ok {
+		return nil, fmt.Errorf("subnet %d: %w", netuid, chainlink.ErrNotFound)
+	}
+	return list, nil
+}
+
 // SubscribeHeads implements chainlink.Subscriber.
 func (l *Local) SubscribeHeads(ctx context.Context) (<-chan chainlink.Head, error) {
 	l.mu.Lock()

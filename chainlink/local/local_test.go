@@ -221,3 +221,41 @@ func TestCloseReleasesWaitersAndSubscribers(t *testing.T) {
 	}
 	l.Close() // twice is fine
 }
+
+func TestCommitments(t *testing.T) {
+	gen := genesis()
+	gen.Subnets = []chain.GenesisSubnet{{Name: "alpha", Owner: addr(key(0))}}
+	l, err := New(DefaultTestConfig(gen, chaintest.StakeEpoch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	hk := addr(key(2))
+	submit := func(k *wallet.PrivateKey, seq uint64, msg *chainpb.Msg) {
+		t.Helper()
+		raw, _ := chain.SignTx(k, l.ChainID(), seq, msg)
+		if _, err := l.Broadcast(raw); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Advance(1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	submit(key(1), 0, &chainpb.Msg{Sum: &chainpb.Msg_BurnedRegister{BurnedRegister: &chainpb.BurnedRegister{Netuid: 1, Hotkey: hk[:]}}})
+	if _, err := l.Commitment(ctx, 1, hk); !errors.Is(err, chainlink.ErrNotFound) {
+		t.Fatalf("before: %v", err)
+	}
+	submit(key(2), 0, &chainpb.Msg{Sum: &chainpb.Msg_SetCommitment{SetCommitment: &chainpb.SetCommitment{Netuid: 1, Hotkey: hk[:], Data: []byte("cid")}}})
+	got, err := l.Commitment(ctx, 1, hk)
+	if err != nil || string(got.Data) != "cid" {
+		t.Fatalf("commitment %+v %v", got, err)
+	}
+	list, err := l.Commitments(ctx, 1)
+	if err != nil || len(list) != 1 || list[0].Hotkey != hk {
+		t.Fatalf("list %+v %v", list, err)
+	}
+	if _, err := l.Commitments(ctx, 7); !errors.Is(err, chainlink.ErrNotFound) {
+		t.Fatalf("missing subnet: %v", err)
+	}
+}
