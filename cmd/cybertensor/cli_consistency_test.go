@@ -104,6 +104,8 @@ func TestFlagsCheckedBeforePasswordPrompt(t *testing.T) {
 		"delegate":               {"--take", "2"},
 		"faucet":                 badChain,
 		"weights set":            {"--uids", "1,2", "--weights", "1"},
+		"commitments set":        {"--data", "x", "--data-hex", "78"},
+		"commitments get":        badChain,
 		"weights commit":         {"--uids", "1", "--weights", "1", "--salt", "zz"},
 		"weights reveal":         {"--uids", "1", "--weights", "1"},
 		"miner run":              {"--bootstrap", "nope"},
@@ -169,6 +171,9 @@ func jsonCommands() map[string][]string {
 		"weights set":            {"--uids", "0", "--weights", "1"},
 		"weights show":           {"--netuid", "1"},
 		"metagraph":              {"--netuid", "1"},
+		"commitments set":        {"--netuid", "1", "--data", "endpoint"},
+		"commitments get":        {"--netuid", "1"},
+		"commitments list":       {"--netuid", "1"},
 		"chain status":           nil,
 		"faucet":                 nil,
 		"knowledge ls":           nil,
@@ -220,6 +225,8 @@ func TestJSONAndAmountsAgainstAChain(t *testing.T) {
 	run("wallet new-hotkey", "--hotkey", "second")
 	run("subnets create", "--name", "alpha")
 	run("subnets register", "--netuid", "1")
+	// Before the JSON cases, which run in name order: get before set.
+	run("commitments set", "--netuid", "1", "--data", "first")
 
 	// Text: tokens.
 	if r := run("wallet transfer", "--to", cold, "--amount", "2.5"); !strings.Contains(r.stdout, "amount=2.5") {

@@ -36,7 +36,7 @@ func (a *app) metagraphCommand() *cobra.Command {
 	}
 	addChainFlags(cmd, &f, a.env.getenv)
 	netuidFlag(cmd, &netuid)
-	cmd.Flags().BoolVar(&lite, "lite", false, "leave out weights and bonds")
+	cmd.Flags().BoolVar(&lite, "lite", false, "leave out weights, bonds and commitments")
 	return cmd
 }
 
@@ -55,5 +55,20 @@ func printMetagraph(cmd *cobra.Command, m *chain.Metagraph, f *chainFlags) error
 			m.Hotkeys[i].String(), axon,
 		})
 	}
-	return table(cmd.OutOrStdout(), rows)
+	if err := table(cmd.OutOrStdout(), rows); err != nil {
+		return err
+	}
+	// The full metagraph ends with the neurons' commitments.
+	var commits [][]string
+	for i, c := range m.Commitments {
+		if c != nil {
+			o := toCommitmentOut(chain.CommitmentInfo{Commitment: *c})
+			commits = append(commits, []string{strconv.Itoa(i), strconv.FormatUint(c.Block, 10), o.shown()})
+		}
+	}
+	if len(commits) == 0 {
+		return nil
+	}
+	fmt.Fprintln(cmd.OutOrStdout(), "\ncommitments:")
+	return table(cmd.OutOrStdout(), append([][]string{{"UID", "BLOCK", "DATA"}}, commits...))
 }
