@@ -27,6 +27,23 @@
 // nothing else. CheckTx runs every check without changing the state, so an
 // engine rejects such transactions before they reach a block.
 //
+// # Commitments
+//
+// SetCommitment (Msg field 16) lets a hotkey registered on a subnet publish
+// 1 to 512 bytes there, as subtensor's commitments pallet does: the CID of
+// a knowledge object, a model identifier, an endpoint. The transaction
+// must be signed by the hotkey it names (signer_not_hotkey otherwise); the
+// hotkey must hold a uid on the subnet (not_registered); the data must be
+// 1 to 512 bytes (invalid_commitment); and a hotkey that committed at block
+// b may commit again from block b + commitment_rate_limit on
+// (commitment_rate_limit_exceeded before; the subnet hyperparameter, set by
+// the owner or the root, defaults to 100 blocks; 0 disables it). The
+// commitment replaces the previous one and lives in the neuron's record,
+// so it is in the app hash, survives a restart and goes with the uid when
+// a new registration replaces the neuron. It is read one by one, as a
+// subnet's list (abci paths /commitment and /commitments), in the neuron
+// and in the full metagraph.
+//
 // # Durability
 //
 // DB wraps a State with a bbolt file: each block's changed objects, its
