@@ -3,6 +3,7 @@ package abci
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -203,6 +204,16 @@ func TestFourValidatorsAgreeSurviveAFailureAndCatchUp(t *testing.T) {
 	}
 	tn.assertSameAppHashes(h)
 
+	// A registered hotkey commits; every node answers the same, and
+	// refused commitments (too long, too soon) keep the app hashes equal.
+	hk := testKey(200)
+	want := tn.commitments(keys, seq, hk)
+	h = tn.height(0) + 2
+	for i := range 4 {
+		tn.waitHeight(i, h)
+	}
+	tn.assertSameAppHashes(h)
+
 	// Kill one validator: the other three (3/4 of the power > 2/3) go on.
 	tn.stop(3)
 	send(20)
@@ -215,6 +226,181 @@ func TestFourValidatorsAgreeSurviveAFailureAndCatchUp(t *testing.T) {
 	tn.start(3)
 	tn.waitHeight(3, h2)
 	tn.assertSameAppHashes(h2)
+	// The restarted validator replayed the commitment too.
+	tn.assertCommitment(addrOf(hk), want)
+}
+
+func setCommitmentMsg(hotkey wallet.Address, data []byte) *chainpb.Msg {
+	return &chainpb.Msg{Sum: &chainpb.Msg_SetCommitment{SetCommitment: &chainpb.SetCommitment{Netuid: 1, Hotkey: hotkey[:], Data: data}}}
+}
+
+// abciQuery runs an ABCI query on node i and returns its code and value.
+func (tn *testnet) abciQuery(i int, path string) (uint32, []byte) {
+	tn.t.Helper()
+	res, err := tn.client(i).ABCIQuery(context.Background(), path, nil)
+	if err != nil {
+		tn.t.Fatalf("node %d query %s: %v", i, path, err)
+	}
+	return res.Response.Code, res.Response.Value
+}
+
+// sequence reads addr's next sequence number from node 0.
+func (tn *testnet) sequence(a wallet.Address) uint64 {
+	tn.t.Helper()
+	code, v := tn.abciQuery(0, "/account/"+a.String())
+	if code == CodeNotFound {
+		return 0
+	}
+	var acc chain.Account
+	if code != CodeOK || json.Unmarshal(v, &acc) != nil {
+		tn.t.Fatalf("account %s: code %d %s", a, code, v)
+	}
+	return acc.Sequence
+}
+
+// broadcast sends msg signed by k with sequence n to node i and returns
+// its CheckTx code.
+func (tn *testnet) broadcast(i int, k *wallet.PrivateKey, n uint64, msg *chainpb.Msg) (uint32, []byte) {
+	tn.t.Helper()
+	raw, err := chain.SignTx(k, "comet-test", n, msg)
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	res, err := tn.client(i).BroadcastTxSync(context.Background(), raw)
+	if err != nil {
+		tn.t.Fatalf("node %d broadcast: %v", i, err)
+	}
+	return res.Code, res.Hash
+}
+
+// included waits until tx hash is in a block on node i and returns its
+// result code and height.
+func (tn *testnet) included(i int, hash []byte) (uint32, int64) {
+	tn.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if res, err := tn.client(i).Tx(context.Background(), hash, false); err == nil {
+			return res.TxResult.Code, res.Height
+		}
+		if time.Now().After(deadline) {
+			tn.t.Fatalf("tx %X not included on node %d", hash, i)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// commitments runs the commitment scenario on subnet 1: the root sets
+// commitment_rate_limit, keys[1] registers hk, hk commits; a 513-byte
+// commitment and commitments inside the rate limit are refused. It returns
+// the commitment every node answers with.
+func (tn *testnet) commitments(keys []*wallet.PrivateKey, seq map[wallet.Address]uint64, hk *wallet.PrivateKey) chain.CommitmentInfo {
+	tn.t.Helper()
+	hot := addrOf(hk)
+	root, cold := keys[0], keys[1]
+	// The stream's transactions are all in blocks by now: read the
+	// sequences back rather than trusting the stream's bookkeeping.
+	seq[addrOf(root)], seq[addrOf(cold)] = tn.sequence(addrOf(root)), tn.sequence(addrOf(cold))
+	send := func(i int, k *wallet.PrivateKey, msg *chainpb.Msg) []byte {
+		code, hash := tn.broadcast(i, k, seq[addrOf(k)], msg)
+		if code != 0 {
+			tn.t.Fatalf("check %v: code %d", msg, code)
+		}
+		seq[addrOf(k)]++
+		return hash
+	}
+	sudo := send(0, root, &chainpb.Msg{Sum: &chainpb.Msg_SudoSetHyperparam{SudoSetHyperparam: &chainpb.SudoSetHyperparam{Netuid: 1, Name: "commitment_rate_limit", Value: 1000}}})
+	reg := send(1, cold, &chainpb.Msg{Sum: &chainpb.Msg_BurnedRegister{BurnedRegister: &chainpb.BurnedRegister{Netuid: 1, Hotkey: hot[:]}}})
+	for _, tx := range [][]byte{sudo, reg} {
+		if code, _ := tn.included(0, tx); code != 0 {
+			tn.t.Fatalf("setup tx %X: code %d", tx, code)
+		}
+	}
+
+	// Too long: refused by CheckTx, never in a block.
+	hseq := tn.sequence(hot)
+	if code, _ := tn.broadcast(2, hk, hseq, setCommitmentMsg(hot, make([]byte, chain.MaxCommitmentLen+1))); code != chain.CodeOf(chain.ErrInvalidCommitment) {
+		tn.t.Fatalf("513-byte commitment: code %d", code)
+	}
+	// The commitment, and right behind it a second one: both pass CheckTx;
+	// the second is refused inside the block if it shares the first's
+	// block, or dropped from the mempool on recheck otherwise.
+	cid := []byte("bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku")
+	code, first := tn.broadcast(2, hk, hseq, setCommitmentMsg(hot, cid))
+	if code != 0 {
+		tn.t.Fatalf("commitment: code %d", code)
+	}
+	code, second := tn.broadcast(2, hk, hseq+1, setCommitmentMsg(hot, []byte("model:v2")))
+	if code != 0 {
+		tn.t.Fatalf("second commitment: CheckTx code %d", code)
+	}
+	if code, height := tn.included(2, first); code != 0 {
+		tn.t.Fatalf("commitment: code %d at %d", code, height)
+	}
+	want := tn.assertCommitment(hot, chain.CommitmentInfo{})
+	if string(want.Data) != string(cid) || want.Hotkey != hot {
+		tn.t.Fatalf("commitment %+v", want)
+	}
+	// The second commitment is settled once the block after the first's is
+	// (recheck runs on every commit).
+	for i := range 4 {
+		tn.waitHeight(i, int64(want.Block)+1)
+	}
+	if res, err := tn.client(2).Tx(context.Background(), second, false); err == nil {
+		if res.TxResult.Code != chain.CodeOf(chain.ErrCommitmentRateLimit) {
+			tn.t.Fatalf("second commitment in block %d: code %d", res.Height, res.TxResult.Code)
+		}
+		tn.t.Logf("second commitment refused in block %d", res.Height)
+	} else {
+		tn.t.Logf("second commitment dropped from the mempool")
+	}
+	// Too soon, after the commitment is in a block: refused by CheckTx.
+	if code, _ := tn.broadcast(3, hk, tn.sequence(hot), setCommitmentMsg(hot, []byte("model:v3"))); code != chain.CodeOf(chain.ErrCommitmentRateLimit) {
+		tn.t.Fatalf("commitment inside the rate limit: code %d", code)
+	}
+	return tn.assertCommitment(hot, want)
+}
+
+// assertCommitment polls every running node until it answers the
+// /commitment and /commitments queries for hotkey on subnet 1, checks the
+// answers are byte-identical across nodes (and equal want, unless want is
+// zero), and returns the commitment.
+func (tn *testnet) assertCommitment(hotkey wallet.Address, want chain.CommitmentInfo) chain.CommitmentInfo {
+	tn.t.Helper()
+	paths := []string{"/commitment/1/" + hotkey.String(), "/commitments/1"}
+	answers := make([][]byte, len(paths))
+	for i, n := range tn.nodes {
+		if n == nil {
+			continue
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for j, path := range paths {
+			code, v := tn.abciQuery(i, path)
+			for code != CodeOK || (j == 1 && string(v) == "[]") {
+				if time.Now().After(deadline) {
+					tn.t.Fatalf("node %d %s: code %d %s", i, path, code, v)
+				}
+				time.Sleep(20 * time.Millisecond)
+				code, v = tn.abciQuery(i, path)
+			}
+			if answers[j] == nil {
+				answers[j] = v
+			} else if string(answers[j]) != string(v) {
+				tn.t.Fatalf("node %d %s: %s, another node %s", i, path, v, answers[j])
+			}
+		}
+	}
+	var got chain.CommitmentInfo
+	var list []chain.CommitmentInfo
+	if err := json.Unmarshal(answers[0], &got); err != nil {
+		tn.t.Fatal(err)
+	}
+	if err := json.Unmarshal(answers[1], &list); err != nil || len(list) != 1 || string(list[0].Data) != string(got.Data) || list[0].Block != got.Block {
+		tn.t.Fatalf("commitments %s %v", answers[1], err)
+	}
+	if want.Hotkey != (wallet.Address{}) && (string(got.Data) != string(want.Data) || got.Block != want.Block || got.UID != want.UID) {
+		tn.t.Fatalf("commitment %+v, want %+v", got, want)
+	}
+	return got
 }
 
 // assertSameAppHashes compares block headers' app hashes up to height h on
