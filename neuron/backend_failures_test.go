@@ -10,12 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/cybertensor/cybertensor/protocol"
-	"github.com/cybertensor/cybertensor/protocol/pb"
 	"github.com/cybertensor/cybertensor/wallet"
 )
 
@@ -110,27 +108,8 @@ func TestMinerBackendFailuresAreNotServed(t *testing.T) {
 	}
 	defer m.Close()
 
-	probeKey := testKey(t, "failing hot", 1)
-	if _, err := ensureRegistered(ctx, c, colds[1], probeKey, 1); err != nil {
-		t.Fatal(err)
-	}
-	ph, err := newHost(probeKey, HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ph.Close()
-	prober, err := protocol.NewClient(ph, protocol.DefaultClientConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prober.Close()
-	ph.Peerstore().AddAddrs(m.ID(), m.h.Addrs(), time.Hour)
-	probe := func() protocol.Result {
-		qctx, qcancel := context.WithTimeout(ctx, 20*time.Second)
-		defer qcancel()
-		return prober.Query(qctx, []peer.ID{m.ID()}, &pb.Request{RequestId: "probe", Netuid: 1, Synapse: "text.generate",
-			Body: []byte(`{"prompt": "Why is the sky blue?"}`), TimeoutMs: 15000})[0]
-	}
+	ask := registeredProber(t, ctx, c, colds[1], testKey(t, "failing hot", 1), m)
+	probe := func() protocol.Result { return ask(15 * time.Second) }
 
 	fail.Lock()
 	for range 5 {

@@ -6,13 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/cybertensor/cybertensor/backend"
 	"github.com/cybertensor/cybertensor/chainlink/comet"
 	"github.com/cybertensor/cybertensor/chainlink/comet/comettest"
 	"github.com/cybertensor/cybertensor/protocol"
-	"github.com/cybertensor/cybertensor/protocol/pb"
 	"github.com/cybertensor/cybertensor/wallet"
 )
 
@@ -73,27 +70,8 @@ func TestNeuronsKeepWorkingAcrossTheirChainNodeRestarting(t *testing.T) {
 
 	// A registered prober that has queried the miner before.
 	pc := dialNode(t, node)
-	probeKey := testKey(t, "hot", 2)
-	if _, err := ensureRegistered(ctx, pc, colds[0], probeKey, 1); err != nil {
-		t.Fatal(err)
-	}
-	ph, err := newHost(probeKey, HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ph.Close()
-	prober, err := protocol.NewClient(ph, protocol.DefaultClientConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prober.Close()
-	ph.Peerstore().AddAddrs(miner.ID(), miner.h.Addrs(), time.Hour)
-	probe := func() protocol.Result {
-		qctx, qcancel := context.WithTimeout(ctx, 10*time.Second)
-		defer qcancel()
-		return prober.Query(qctx, []peer.ID{miner.ID()}, &pb.Request{RequestId: "probe", Netuid: 1, Synapse: "text.generate",
-			Body: []byte(`{"prompt": "Why is the sky blue?"}`), TimeoutMs: 5000})[0]
-	}
+	ask := registeredProber(t, ctx, pc, colds[0], testKey(t, "hot", 2), miner)
+	probe := func() protocol.Result { return ask(5 * time.Second) }
 	if r := probe(); r.Status != protocol.StatusOK {
 		t.Fatalf("probe with the node up: %v %s", r.Status, r.Message)
 	}
