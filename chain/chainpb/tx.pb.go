@@ -11,7 +11,7 @@
 // versions:
 // 	protoc-gen-go v1.36.11
 // 	protoc        v3.21.12
-// source: chain/chainpb/tx.proto
+// source: tx.proto
 
 package chainpb
 
@@ -41,7 +41,7 @@ type TxRaw struct {
 
 func (x *TxRaw) Reset() {
 	*x = TxRaw{}
-	mi := &file_chain_chainpb_tx_proto_msgTypes[0]
+	mi := &file_tx_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -53,7 +53,7 @@ func (x *TxRaw) String() string {
 func (*TxRaw) ProtoMessage() {}
 
 func (x *TxRaw) ProtoReflect() protoreflect.Message {
-	mi := &file_chain_chainpb_tx_proto_msgTypes[0]
+	mi := &file_tx_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -66,7 +66,7 @@ func (x *TxRaw) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxRaw.ProtoReflect.Descriptor instead.
 func (*TxRaw) Descriptor() ([]byte, []int) {
-	return file_chain_chainpb_tx_proto_rawDescGZIP(), []int{0}
+	return file_tx_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *TxRaw) GetBody() []byte {
@@ -101,7 +101,7 @@ type TxBody struct {
 
 func (x *TxBody) Reset() {
 	*x = TxBody{}
-	mi := &file_chain_chainpb_tx_proto_msgTypes[1]
+	mi := &file_tx_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -113,7 +113,7 @@ func (x *TxBody) String() string {
 func (*TxBody) ProtoMessage() {}
 
 func (x *TxBody) ProtoReflect() protoreflect.Message {
-	mi := &file_chain_chainpb_tx_proto_msgTypes[1]
+	mi := &file_tx_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -126,7 +126,7 @@ func (x *TxBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxBody.ProtoReflect.Descriptor instead.
 func (*TxBody) Descriptor() ([]byte, []int) {
-	return file_chain_chainpb_tx_proto_rawDescGZIP(), []int{1}
+	return file_tx_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *TxBody) GetChainId() string {
@@ -170,6 +170,14 @@ type Msg struct {
 	//	*Msg_SudoSetGlobal
 	//	*Msg_Faucet
 	//	*Msg_SetCommitment
+	//	*Msg_SetTake
+	//	*Msg_SetChildren
+	//	*Msg_SetChildkeyTake
+	//	*Msg_MoveStake
+	//	*Msg_TransferStake
+	//	*Msg_SwapHotkey
+	//	*Msg_SetIdentity
+	//	*Msg_SetSubnetIdentity
 	Sum           isMsg_Sum `protobuf_oneof:"sum"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -177,7 +185,7 @@ type Msg struct {
 
 func (x *Msg) Reset() {
 	*x = Msg{}
-	mi := &file_chain_chainpb_tx_proto_msgTypes[2]
+	mi := &file_tx_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -189,7 +197,7 @@ func (x *Msg) String() string {
 func (*Msg) ProtoMessage() {}
 
 func (x *Msg) ProtoReflect() protoreflect.Message {
-	mi := &file_chain_chainpb_tx_proto_msgTypes[2]
+	mi := &file_tx_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -202,7 +210,7 @@ func (x *Msg) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Msg.ProtoReflect.Descriptor instead.
 func (*Msg) Descriptor() ([]byte, []int) {
-	return file_chain_chainpb_tx_proto_rawDescGZIP(), []int{2}
+	return file_tx_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Msg) GetSum() isMsg_Sum {
@@ -356,6 +364,78 @@ func (x *Msg) GetSetCommitment() *SetCommitment {
 	return nil
 }
 
+func (x *Msg) GetSetTake() *SetTake {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_SetTake); ok {
+			return x.SetTake
+		}
+	}
+	return nil
+}
+
+func (x *Msg) GetSetChildren() *SetChildren {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_SetChildren); ok {
+			return x.SetChildren
+		}
+	}
+	return nil
+}
+
+func (x *Msg) GetSetChildkeyTake() *SetChildkeyTake {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_SetChildkeyTake); ok {
+			return x.SetChildkeyTake
+		}
+	}
+	return nil
+}
+
+func (x *Msg) GetMoveStake() *MoveStake {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_MoveStake); ok {
+			return x.MoveStake
+		}
+	}
+	return nil
+}
+
+func (x *Msg) GetTransferStake() *TransferStake {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_TransferStake); ok {
+			return x.TransferStake
+		}
+	}
+	return nil
+}
+
+func (x *Msg) GetSwapHotkey() *SwapHotkey {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_SwapHotkey); ok {
+			return x.SwapHotkey
+		}
+	}
+	return nil
+}
+
+func (x *Msg) GetSetIdentity() *SetIdentity {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_SetIdentity); ok {
+			return x.SetIdentity
+		}
+	}
+	return nil
+}
+
+func (x *Msg) GetSetSubnetIdentity() *SetSubnetIdentity {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_SetSubnetIdentity); ok {
+			return x.SetSubnetIdentity
+		}
+	}
+	return nil
+}
+
 type isMsg_Sum interface {
 	isMsg_Sum()
 }
@@ -424,6 +504,38 @@ type Msg_SetCommitment struct {
 	SetCommitment *SetCommitment `protobuf:"bytes,16,opt,name=set_commitment,json=setCommitment,proto3,oneof"`
 }
 
+type Msg_SetTake struct {
+	SetTake *SetTake `protobuf:"bytes,17,opt,name=set_take,json=setTake,proto3,oneof"`
+}
+
+type Msg_SetChildren struct {
+	SetChildren *SetChildren `protobuf:"bytes,18,opt,name=set_children,json=setChildren,proto3,oneof"`
+}
+
+type Msg_SetChildkeyTake struct {
+	SetChildkeyTake *SetChildkeyTake `protobuf:"bytes,19,opt,name=set_childkey_take,json=setChildkeyTake,proto3,oneof"`
+}
+
+type Msg_MoveStake struct {
+	MoveStake *MoveStake `protobuf:"bytes,20,opt,name=move_stake,json=moveStake,proto3,oneof"`
+}
+
+type Msg_TransferStake struct {
+	TransferStake *TransferStake `protobuf:"bytes,21,opt,name=transfer_stake,json=transferStake,proto3,oneof"`
+}
+
+type Msg_SwapHotkey struct {
+	SwapHotkey *SwapHotkey `protobuf:"bytes,22,opt,name=swap_hotkey,json=swapHotkey,proto3,oneof"`
+}
+
+type Msg_SetIdentity struct {
+	SetIdentity *SetIdentity `protobuf:"bytes,23,opt,name=set_identity,json=setIdentity,proto3,oneof"`
+}
+
+type Msg_SetSubnetIdentity struct {
+	SetSubnetIdentity *SetSubnetIdentity `protobuf:"bytes,24,opt,name=set_subnet_identity,json=setSubnetIdentity,proto3,oneof"`
+}
+
 func (*Msg_Transfer) isMsg_Sum() {}
 
 func (*Msg_RegisterNetwork) isMsg_Sum() {}
@@ -456,6 +568,22 @@ func (*Msg_Faucet) isMsg_Sum() {}
 
 func (*Msg_SetCommitment) isMsg_Sum() {}
 
+func (*Msg_SetTake) isMsg_Sum() {}
+
+func (*Msg_SetChildren) isMsg_Sum() {}
+
+func (*Msg_SetChildkeyTake) isMsg_Sum() {}
+
+func (*Msg_MoveStake) isMsg_Sum() {}
+
+func (*Msg_TransferStake) isMsg_Sum() {}
+
+func (*Msg_SwapHotkey) isMsg_Sum() {}
+
+func (*Msg_SetIdentity) isMsg_Sum() {}
+
+func (*Msg_SetSubnetIdentity) isMsg_Sum() {}
+
 // Transfer moves balance from the signer to another account.
 type Transfer struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -467,7 +595,7 @@ type Transfer struct {
 
 func (x *Transfer) Reset() {
 	*x = Transfer{}
-	mi := &file_chain_chainpb_tx_proto_msgTypes[3]
+	mi := &file_tx_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -479,7 +607,7 @@ func (x *Transfer) String() string {
 func (*Transfer) ProtoMessage() {}
 
 func (x *Transfer) ProtoReflect() protoreflect.Message {
-	mi := &file_chain_chainpb_tx_proto_msgTypes[3]
+	mi := &file_tx_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -492,7 +620,7 @@ func (x *Transfer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Transfer.ProtoReflect.Descriptor instead.
 func (*Transfer) Descriptor() ([]byte, []int) {
-	return file_chain_chainpb_tx_proto_rawDescGZIP(), []int{3}
+	return file_tx_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Transfer) GetTo() []byte {
@@ -512,16 +640,19 @@ func (x *Transfer) GetAmount() uint64 {
 // RegisterNetwork opens a subnet owned by the signer (a coldkey), locking
 // the current network lock cost from its balance.
 type RegisterNetwork struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`                         // at most 64 bytes
-	SpecHash      []byte                 `protobuf:"bytes,2,opt,name=spec_hash,json=specHash,proto3" json:"spec_hash,omitempty"` // SHA-256 of the subnet's declarative spec (32 bytes, optional)
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Name     string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`                         // at most 64 bytes
+	SpecHash []byte                 `protobuf:"bytes,2,opt,name=spec_hash,json=specHash,proto3" json:"spec_hash,omitempty"` // SHA-256 of the subnet's declarative spec (32 bytes, optional)
+	// max_lock refuses the registration, rather than paying, if the lock
+	// cost at inclusion is above it (0 = no limit).
+	MaxLock       uint64 `protobuf:"varint,3,opt,name=max_lock,json=maxLock,proto3" json:"max_lock,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RegisterNetwork) Reset() {
 	*x = RegisterNetwork{}
-	mi := &file_chain_chainpb_tx_proto_msgTypes[4]
+	mi := &file_tx_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -533,7 +664,7 @@ func (x *RegisterNetwork) String() string {
 func (*RegisterNetwork) ProtoMessage() {}
 
 func (x *RegisterNetwork) ProtoReflect() protoreflect.Message {
-	mi := &file_chain_chainpb_tx_proto_msgTypes[4]
+	mi := &file_tx_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -546,7 +677,7 @@ func (x *RegisterNetwork) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterNetwork.ProtoReflect.Descriptor instead.
 func (*RegisterNetwork) Descriptor() ([]byte, []int) {
-	return file_chain_chainpb_tx_proto_rawDescGZIP(), []int{4}
+	return file_tx_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RegisterNetwork) GetName() string {
@@ -563,19 +694,29 @@ func (x *RegisterNetwork) GetSpecHash() []byte {
 	return nil
 }
 
+func (x *RegisterNetwork) GetMaxLock() uint64 {
+	if x != nil {
+		return x.MaxLock
+	}
+	return 0
+}
+
 // BurnedRegister registers hotkey on netuid, burning the subnet's current
 // burn cost from the signer's (coldkey's) balance.
 type BurnedRegister struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Netuid        uint32                 `protobuf:"varint,1,opt,name=netuid,proto3" json:"netuid,omitempty"`
-	Hotkey        []byte                 `protobuf:"bytes,2,opt,name=hotkey,proto3" json:"hotkey,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Netuid uint32                 `protobuf:"varint,1,opt,name=netuid,proto3" json:"netuid,omitempty"`
+	Hotkey []byte                 `protobuf:"bytes,2,opt,name=hotkey,proto3" json:"hotkey,omitempty"`
+	// max_burn refuses the registration, rather than paying, if the burn
+	// at inclusion is above it (0 = no limit).
+	MaxBurn       uint64 `protobuf:"varint,3,opt,name=max_burn,json=maxBurn,proto3" json:"max_burn,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *BurnedRegister) Reset() {
 	*x = BurnedRegister{}
-	mi := &file_chain_chainpb_tx_proto_msgTypes[5]
+	mi := &file_tx_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -587,7 +728,7 @@ func (x *BurnedRegister) String() string {
 func (*BurnedRegister) ProtoMessage() {}
 
 func (x *BurnedRegister) ProtoReflect() protoreflect.Message {
-	mi := &file_chain_chainpb_tx_proto_msgTypes[5]
+	mi := &file_tx_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -600,7 +741,7 @@ func (x *BurnedRegister) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BurnedRegister.ProtoReflect.Descriptor instead.
 func (*BurnedRegister) Descriptor() ([]byte, []int) {
-	return file_chain_chainpb_tx_proto_rawDescGZIP(), []int{5}
+	return file_tx_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *BurnedRegister) GetNetuid() uint32 {
@@ -617,6 +758,13 @@ func (x *BurnedRegister) GetHotkey() []byte {
 	return nil
 }
 
+func (x *BurnedRegister) GetMaxBurn() uint64 {
+	if x != nil {
+		return x.MaxBurn
+	}
+	return 0
+}
+
 // Register registers the signer (a hotkey) on netuid with proof of work
 // bound to a recent block hash; coldkey becomes its owner.
 type Register struct {
@@ -631,7 +779,7 @@ type Register struct {
 
 func (x *Register) Reset() {
 	*x = Register{}
-	mi := &file_chain_chainpb_tx_proto_msgTypes[6]
+	mi := &file_tx_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -643,7 +791,7 @@ func (x *Register) String() string {
 func (*Register) ProtoMessage() {}
 
 func (x *Register) ProtoReflect() protoreflect.Message {
-	mi := &file_chain_chainpb_tx_proto_msgTypes[6]
+	mi := &file_tx_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -656,7 +804,7 @@ func (x *Register) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Register.ProtoReflect.Descriptor instead.
 func (*Register) Descriptor() ([]byte, []int) {
-	return file_chain_chainpb_tx_proto_rawDescGZIP(), []int{6}
+	return file_tx_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Register) GetNetuid() uint32 {
@@ -697,7 +845,7 @@ type RootRegister struct {
 
 func (x *RootRegister) Reset() {
 	*x = RootRegister{}
-	mi := &file_chain_chainpb_tx_proto_msgTypes[7]
+	mi := &file_tx_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -709,7 +857,7 @@ func (x *RootRegister) String() string {
 func (*RootRegister) ProtoMessage() {}
 
 func (x *RootRegister) ProtoReflect() protoreflect.Message {
-	mi := &file_chain_chainpb_tx_proto_msgTypes[7]
+	mi := &file_tx_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -722,7 +870,7 @@ func (x *RootRegister) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RootRegister.ProtoReflect.Descriptor instead.
 func (*RootRegister) Descriptor() ([]byte, []int) {
-	return file_chain_chainpb_tx_proto_rawDescGZIP(), []int{7}
+	return file_tx_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RootRegister) GetHotkey() []byte {
@@ -743,7 +891,7 @@ type AddStake struct {
 
 func (x *AddStake) Reset() {
 	*x = AddStake{}
-	mi := &file_chain_chainpb_tx_proto_msgTypes[8]
+	mi := &file_tx_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -755,7 +903,7 @@ func (x *AddStake) String() string {
 func (*AddStake) ProtoMessage() {}
 
 func (x *AddStake) ProtoReflect() protoreflect.Message {
-	mi := &file_chain_chainpb_tx_proto_msgTypes[8]
+	mi := &file_tx_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -768,7 +916,7 @@ func (x *AddStake) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddStake.ProtoReflect.Descriptor instead.
 func (*AddStake) Descriptor() ([]byte, []int) {
-	return file_chain_chainpb_tx_proto_rawDescGZIP(), []int{8}
+	return file_tx_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AddStake) GetHotkey() []byte {
@@ -796,7 +944,7 @@ type RemoveStake struct {
 
 func (x *RemoveStake) Reset() {
 	*x = RemoveStake{}
-	mi := &file_chain_chainpb_tx_proto_msgTypes[9]
+	mi := &file_tx_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -808,7 +956,7 @@ func (x *RemoveStake) String() string {
 func (*RemoveStake) ProtoMessage() {}
 
 func (x *RemoveStake) ProtoReflect() protoreflect.Message {
-	mi := &file_chain_chainpb_tx_proto_msgTypes[9]
+	mi := &file_tx_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -821,7 +969,7 @@ func (x *RemoveStake) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveStake.ProtoReflect.Descriptor instead.
 func (*RemoveStake) Descriptor() ([]byte, []int) {
-	return file_chain_chainpb_tx_proto_rawDescGZIP(), []int{9}
+	return file_tx_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RemoveStake) GetHotkey() []byte {
@@ -849,7 +997,7 @@ type BecomeDelegate struct {
 
 func (x *BecomeDelegate) Reset() {
 	*x = BecomeDelegate{}
-	mi := &file_chain_chainpb_tx_proto_msgTypes[10]
+	mi := &file_tx_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -861,7 +1009,7 @@ func (x *BecomeDelegate) String() string {
 func (*BecomeDelegate) ProtoMessage() {}
 
 func (x *BecomeDelegate) ProtoReflect() protoreflect.Message {
-	mi := &file_chain_chainpb_tx_proto_msgTypes[10]
+	mi := &file_tx_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -874,7 +1022,7 @@ func (x *BecomeDelegate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BecomeDelegate.ProtoReflect.Descriptor instead.
 func (*BecomeDelegate) Descriptor() ([]byte, []int) {
-	return file_chain_chainpb_tx_proto_rawDescGZIP(), []int{10}
+	return file_tx_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *BecomeDelegate) GetHotkey() []byte {
@@ -904,7 +1052,7 @@ type SetWeights struct {
 
 func (x *SetWeights) Reset() {
 	*x = SetWeights{}
-	mi := &file_chain_chainpb_tx_proto_msgTypes[11]
+	mi := &file_tx_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -916,7 +1064,7 @@ func (x *SetWeights) String() string {
 func (*SetWeights) ProtoMessage() {}
 
 func (x *SetWeights) ProtoReflect() protoreflect.Message {
-	mi := &file_chain_chainpb_tx_proto_msgTypes[11]
+	mi := &file_tx_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -929,7 +1077,7 @@ func (x *SetWeights) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetWeights.ProtoReflect.Descriptor instead.
 func (*SetWeights) Descriptor() ([]byte, []int) {
-	return file_chain_chainpb_tx_proto_rawDescGZIP(), []int{11}
+	return file_tx_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SetWeights) GetNetuid() uint32 {
@@ -972,7 +1120,7 @@ type CommitWeights struct {
 
 func (x *CommitWeights) Reset() {
 	*x = CommitWeights{}
-	mi := &file_chain_chainpb_tx_proto_msgTypes[12]
+	mi := &file_tx_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -984,7 +1132,7 @@ func (x *CommitWeights) String() string {
 func (*CommitWeights) ProtoMessage() {}
 
 func (x *CommitWeights) ProtoReflect() protoreflect.Message {
-	mi := &file_chain_chainpb_tx_proto_msgTypes[12]
+	mi := &file_tx_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -997,7 +1145,7 @@ func (x *CommitWeights) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitWeights.ProtoReflect.Descriptor instead.
 func (*CommitWeights) Descriptor() ([]byte, []int) {
-	return file_chain_chainpb_tx_proto_rawDescGZIP(), []int{12}
+	return file_tx_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CommitWeights) GetNetuid() uint32 {
@@ -1028,7 +1176,7 @@ type RevealWeights struct {
 
 func (x *RevealWeights) Reset() {
 	*x = RevealWeights{}
-	mi := &file_chain_chainpb_tx_proto_msgTypes[13]
+	mi := &file_tx_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1040,7 +1188,7 @@ func (x *RevealWeights) String() string {
 func (*RevealWeights) ProtoMessage() {}
 
 func (x *RevealWeights) ProtoReflect() protoreflect.Message {
-	mi := &file_chain_chainpb_tx_proto_msgTypes[13]
+	mi := &file_tx_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1053,7 +1201,7 @@ func (x *RevealWeights) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevealWeights.ProtoReflect.Descriptor instead.
 func (*RevealWeights) Descriptor() ([]byte, []int) {
-	return file_chain_chainpb_tx_proto_rawDescGZIP(), []int{13}
+	return file_tx_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RevealWeights) GetNetuid() uint32 {
@@ -1106,7 +1254,7 @@ type ServeAxon struct {
 
 func (x *ServeAxon) Reset() {
 	*x = ServeAxon{}
-	mi := &file_chain_chainpb_tx_proto_msgTypes[14]
+	mi := &file_tx_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1118,7 +1266,7 @@ func (x *ServeAxon) String() string {
 func (*ServeAxon) ProtoMessage() {}
 
 func (x *ServeAxon) ProtoReflect() protoreflect.Message {
-	mi := &file_chain_chainpb_tx_proto_msgTypes[14]
+	mi := &file_tx_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1131,7 +1279,7 @@ func (x *ServeAxon) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServeAxon.ProtoReflect.Descriptor instead.
 func (*ServeAxon) Descriptor() ([]byte, []int) {
-	return file_chain_chainpb_tx_proto_rawDescGZIP(), []int{14}
+	return file_tx_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ServeAxon) GetNetuid() uint32 {
@@ -1182,7 +1330,7 @@ type SudoSetHyperparam struct {
 
 func (x *SudoSetHyperparam) Reset() {
 	*x = SudoSetHyperparam{}
-	mi := &file_chain_chainpb_tx_proto_msgTypes[15]
+	mi := &file_tx_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1194,7 +1342,7 @@ func (x *SudoSetHyperparam) String() string {
 func (*SudoSetHyperparam) ProtoMessage() {}
 
 func (x *SudoSetHyperparam) ProtoReflect() protoreflect.Message {
-	mi := &file_chain_chainpb_tx_proto_msgTypes[15]
+	mi := &file_tx_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1207,7 +1355,7 @@ func (x *SudoSetHyperparam) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SudoSetHyperparam.ProtoReflect.Descriptor instead.
 func (*SudoSetHyperparam) Descriptor() ([]byte, []int) {
-	return file_chain_chainpb_tx_proto_rawDescGZIP(), []int{15}
+	return file_tx_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SudoSetHyperparam) GetNetuid() uint32 {
@@ -1242,7 +1390,7 @@ type SudoSetGlobal struct {
 
 func (x *SudoSetGlobal) Reset() {
 	*x = SudoSetGlobal{}
-	mi := &file_chain_chainpb_tx_proto_msgTypes[16]
+	mi := &file_tx_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1254,7 +1402,7 @@ func (x *SudoSetGlobal) String() string {
 func (*SudoSetGlobal) ProtoMessage() {}
 
 func (x *SudoSetGlobal) ProtoReflect() protoreflect.Message {
-	mi := &file_chain_chainpb_tx_proto_msgTypes[16]
+	mi := &file_tx_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1267,7 +1415,7 @@ func (x *SudoSetGlobal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SudoSetGlobal.ProtoReflect.Descriptor instead.
 func (*SudoSetGlobal) Descriptor() ([]byte, []int) {
-	return file_chain_chainpb_tx_proto_rawDescGZIP(), []int{16}
+	return file_tx_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SudoSetGlobal) GetName() string {
@@ -1294,7 +1442,7 @@ type Faucet struct {
 
 func (x *Faucet) Reset() {
 	*x = Faucet{}
-	mi := &file_chain_chainpb_tx_proto_msgTypes[17]
+	mi := &file_tx_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1306,7 +1454,7 @@ func (x *Faucet) String() string {
 func (*Faucet) ProtoMessage() {}
 
 func (x *Faucet) ProtoReflect() protoreflect.Message {
-	mi := &file_chain_chainpb_tx_proto_msgTypes[17]
+	mi := &file_tx_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1319,7 +1467,7 @@ func (x *Faucet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Faucet.ProtoReflect.Descriptor instead.
 func (*Faucet) Descriptor() ([]byte, []int) {
-	return file_chain_chainpb_tx_proto_rawDescGZIP(), []int{17}
+	return file_tx_proto_rawDescGZIP(), []int{17}
 }
 
 // SetCommitment publishes data for the signer (a hotkey registered on
@@ -1337,7 +1485,7 @@ type SetCommitment struct {
 
 func (x *SetCommitment) Reset() {
 	*x = SetCommitment{}
-	mi := &file_chain_chainpb_tx_proto_msgTypes[18]
+	mi := &file_tx_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1349,7 +1497,7 @@ func (x *SetCommitment) String() string {
 func (*SetCommitment) ProtoMessage() {}
 
 func (x *SetCommitment) ProtoReflect() protoreflect.Message {
-	mi := &file_chain_chainpb_tx_proto_msgTypes[18]
+	mi := &file_tx_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1362,7 +1510,7 @@ func (x *SetCommitment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetCommitment.ProtoReflect.Descriptor instead.
 func (*SetCommitment) Descriptor() ([]byte, []int) {
-	return file_chain_chainpb_tx_proto_rawDescGZIP(), []int{18}
+	return file_tx_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SetCommitment) GetNetuid() uint32 {
@@ -1386,11 +1534,552 @@ func (x *SetCommitment) GetData() []byte {
 	return nil
 }
 
-var File_chain_chainpb_tx_proto protoreflect.FileDescriptor
+// SetTake sets a delegate hotkey's take (a u16 share of its validator
+// emission), signed by the hotkey's owner coldkey. Lowering applies at
+// once; raising is allowed at most once per the chain's take rate limit.
+type SetTake struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Hotkey        []byte                 `protobuf:"bytes,1,opt,name=hotkey,proto3" json:"hotkey,omitempty"`
+	Take          uint32                 `protobuf:"varint,2,opt,name=take,proto3" json:"take,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
 
-const file_chain_chainpb_tx_proto_rawDesc = "" +
+func (x *SetTake) Reset() {
+	*x = SetTake{}
+	mi := &file_tx_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetTake) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetTake) ProtoMessage() {}
+
+func (x *SetTake) ProtoReflect() protoreflect.Message {
+	mi := &file_tx_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetTake.ProtoReflect.Descriptor instead.
+func (*SetTake) Descriptor() ([]byte, []int) {
+	return file_tx_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *SetTake) GetHotkey() []byte {
+	if x != nil {
+		return x.Hotkey
+	}
+	return nil
+}
+
+func (x *SetTake) GetTake() uint32 {
+	if x != nil {
+		return x.Take
+	}
+	return 0
+}
+
+// Child is one child hotkey and the proportion of the parent's stake
+// weight lent to it, as a fraction of 2^64 - 1.
+type Child struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Hotkey        []byte                 `protobuf:"bytes,1,opt,name=hotkey,proto3" json:"hotkey,omitempty"`
+	Proportion    uint64                 `protobuf:"varint,2,opt,name=proportion,proto3" json:"proportion,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Child) Reset() {
+	*x = Child{}
+	mi := &file_tx_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Child) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Child) ProtoMessage() {}
+
+func (x *Child) ProtoReflect() protoreflect.Message {
+	mi := &file_tx_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Child.ProtoReflect.Descriptor instead.
+func (*Child) Descriptor() ([]byte, []int) {
+	return file_tx_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *Child) GetHotkey() []byte {
+	if x != nil {
+		return x.Hotkey
+	}
+	return nil
+}
+
+func (x *Child) GetProportion() uint64 {
+	if x != nil {
+		return x.Proportion
+	}
+	return 0
+}
+
+// SetChildren sets the child hotkeys a parent hotkey (signed by its owner
+// coldkey) lends stake weight to on netuid, replacing the earlier list
+// after the chain's children cooldown. An empty list revokes them all.
+type SetChildren struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Netuid        uint32                 `protobuf:"varint,1,opt,name=netuid,proto3" json:"netuid,omitempty"`
+	Hotkey        []byte                 `protobuf:"bytes,2,opt,name=hotkey,proto3" json:"hotkey,omitempty"`
+	Children      []*Child               `protobuf:"bytes,3,rep,name=children,proto3" json:"children,omitempty"` // at most 5
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetChildren) Reset() {
+	*x = SetChildren{}
+	mi := &file_tx_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetChildren) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetChildren) ProtoMessage() {}
+
+func (x *SetChildren) ProtoReflect() protoreflect.Message {
+	mi := &file_tx_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetChildren.ProtoReflect.Descriptor instead.
+func (*SetChildren) Descriptor() ([]byte, []int) {
+	return file_tx_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *SetChildren) GetNetuid() uint32 {
+	if x != nil {
+		return x.Netuid
+	}
+	return 0
+}
+
+func (x *SetChildren) GetHotkey() []byte {
+	if x != nil {
+		return x.Hotkey
+	}
+	return nil
+}
+
+func (x *SetChildren) GetChildren() []*Child {
+	if x != nil {
+		return x.Children
+	}
+	return nil
+}
+
+// SetChildkeyTake sets the share a child hotkey keeps of the dividends it
+// earns with its parents' stake on netuid, signed by its owner coldkey.
+type SetChildkeyTake struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Netuid        uint32                 `protobuf:"varint,1,opt,name=netuid,proto3" json:"netuid,omitempty"`
+	Hotkey        []byte                 `protobuf:"bytes,2,opt,name=hotkey,proto3" json:"hotkey,omitempty"`
+	Take          uint32                 `protobuf:"varint,3,opt,name=take,proto3" json:"take,omitempty"` // u16
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetChildkeyTake) Reset() {
+	*x = SetChildkeyTake{}
+	mi := &file_tx_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetChildkeyTake) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetChildkeyTake) ProtoMessage() {}
+
+func (x *SetChildkeyTake) ProtoReflect() protoreflect.Message {
+	mi := &file_tx_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetChildkeyTake.ProtoReflect.Descriptor instead.
+func (*SetChildkeyTake) Descriptor() ([]byte, []int) {
+	return file_tx_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *SetChildkeyTake) GetNetuid() uint32 {
+	if x != nil {
+		return x.Netuid
+	}
+	return 0
+}
+
+func (x *SetChildkeyTake) GetHotkey() []byte {
+	if x != nil {
+		return x.Hotkey
+	}
+	return nil
+}
+
+func (x *SetChildkeyTake) GetTake() uint32 {
+	if x != nil {
+		return x.Take
+	}
+	return 0
+}
+
+// MoveStake moves the signer's (coldkey's) stake from one hotkey to another.
+type MoveStake struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	OriginHotkey      []byte                 `protobuf:"bytes,1,opt,name=origin_hotkey,json=originHotkey,proto3" json:"origin_hotkey,omitempty"`
+	DestinationHotkey []byte                 `protobuf:"bytes,2,opt,name=destination_hotkey,json=destinationHotkey,proto3" json:"destination_hotkey,omitempty"`
+	Amount            uint64                 `protobuf:"varint,3,opt,name=amount,proto3" json:"amount,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *MoveStake) Reset() {
+	*x = MoveStake{}
+	mi := &file_tx_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MoveStake) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MoveStake) ProtoMessage() {}
+
+func (x *MoveStake) ProtoReflect() protoreflect.Message {
+	mi := &file_tx_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MoveStake.ProtoReflect.Descriptor instead.
+func (*MoveStake) Descriptor() ([]byte, []int) {
+	return file_tx_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *MoveStake) GetOriginHotkey() []byte {
+	if x != nil {
+		return x.OriginHotkey
+	}
+	return nil
+}
+
+func (x *MoveStake) GetDestinationHotkey() []byte {
+	if x != nil {
+		return x.DestinationHotkey
+	}
+	return nil
+}
+
+func (x *MoveStake) GetAmount() uint64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+// TransferStake gives the signer's (coldkey's) stake on hotkey to another
+// coldkey, which then owns that stake on the same hotkey.
+type TransferStake struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	DestinationColdkey []byte                 `protobuf:"bytes,1,opt,name=destination_coldkey,json=destinationColdkey,proto3" json:"destination_coldkey,omitempty"`
+	Hotkey             []byte                 `protobuf:"bytes,2,opt,name=hotkey,proto3" json:"hotkey,omitempty"`
+	Amount             uint64                 `protobuf:"varint,3,opt,name=amount,proto3" json:"amount,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *TransferStake) Reset() {
+	*x = TransferStake{}
+	mi := &file_tx_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferStake) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferStake) ProtoMessage() {}
+
+func (x *TransferStake) ProtoReflect() protoreflect.Message {
+	mi := &file_tx_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferStake.ProtoReflect.Descriptor instead.
+func (*TransferStake) Descriptor() ([]byte, []int) {
+	return file_tx_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *TransferStake) GetDestinationColdkey() []byte {
+	if x != nil {
+		return x.DestinationColdkey
+	}
+	return nil
+}
+
+func (x *TransferStake) GetHotkey() []byte {
+	if x != nil {
+		return x.Hotkey
+	}
+	return nil
+}
+
+func (x *TransferStake) GetAmount() uint64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+// SwapHotkey moves a hotkey's registrations, stake and delegation to a
+// new, unused hotkey, signed by the owner coldkey, for the chain's swap fee.
+type SwapHotkey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	OldHotkey     []byte                 `protobuf:"bytes,1,opt,name=old_hotkey,json=oldHotkey,proto3" json:"old_hotkey,omitempty"`
+	NewHotkey     []byte                 `protobuf:"bytes,2,opt,name=new_hotkey,json=newHotkey,proto3" json:"new_hotkey,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SwapHotkey) Reset() {
+	*x = SwapHotkey{}
+	mi := &file_tx_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SwapHotkey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SwapHotkey) ProtoMessage() {}
+
+func (x *SwapHotkey) ProtoReflect() protoreflect.Message {
+	mi := &file_tx_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SwapHotkey.ProtoReflect.Descriptor instead.
+func (*SwapHotkey) Descriptor() ([]byte, []int) {
+	return file_tx_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *SwapHotkey) GetOldHotkey() []byte {
+	if x != nil {
+		return x.OldHotkey
+	}
+	return nil
+}
+
+func (x *SwapHotkey) GetNewHotkey() []byte {
+	if x != nil {
+		return x.NewHotkey
+	}
+	return nil
+}
+
+// SetIdentity sets the signer's (a coldkey's) public identity.
+type SetIdentity struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`               // at most 64 bytes
+	Url           string                 `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`                 // at most 256 bytes
+	Description   string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"` // at most 1024 bytes
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetIdentity) Reset() {
+	*x = SetIdentity{}
+	mi := &file_tx_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetIdentity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetIdentity) ProtoMessage() {}
+
+func (x *SetIdentity) ProtoReflect() protoreflect.Message {
+	mi := &file_tx_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetIdentity.ProtoReflect.Descriptor instead.
+func (*SetIdentity) Descriptor() ([]byte, []int) {
+	return file_tx_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *SetIdentity) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SetIdentity) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *SetIdentity) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+// SetSubnetIdentity sets a subnet's public identity, signed by its owner.
+type SetSubnetIdentity struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Netuid        uint32                 `protobuf:"varint,1,opt,name=netuid,proto3" json:"netuid,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`               // at most 64 bytes
+	Url           string                 `protobuf:"bytes,3,opt,name=url,proto3" json:"url,omitempty"`                 // at most 256 bytes
+	Description   string                 `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"` // at most 1024 bytes
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetSubnetIdentity) Reset() {
+	*x = SetSubnetIdentity{}
+	mi := &file_tx_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetSubnetIdentity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetSubnetIdentity) ProtoMessage() {}
+
+func (x *SetSubnetIdentity) ProtoReflect() protoreflect.Message {
+	mi := &file_tx_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetSubnetIdentity.ProtoReflect.Descriptor instead.
+func (*SetSubnetIdentity) Descriptor() ([]byte, []int) {
+	return file_tx_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *SetSubnetIdentity) GetNetuid() uint32 {
+	if x != nil {
+		return x.Netuid
+	}
+	return 0
+}
+
+func (x *SetSubnetIdentity) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SetSubnetIdentity) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *SetSubnetIdentity) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+var File_tx_proto protoreflect.FileDescriptor
+
+const file_tx_proto_rawDesc = "" +
 	"\n" +
-	"\x16chain/chainpb/tx.proto\x12\x14cybertensor.chain.v1\"X\n" +
+	"\btx.proto\x12\x14cybertensor.chain.v1\"X\n" +
 	"\x05TxRaw\x12\x12\n" +
 	"\x04body\x18\x01 \x01(\fR\x04body\x12\x1d\n" +
 	"\n" +
@@ -1399,7 +2088,7 @@ const file_chain_chainpb_tx_proto_rawDesc = "" +
 	"\x06TxBody\x12\x19\n" +
 	"\bchain_id\x18\x01 \x01(\tR\achainId\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12+\n" +
-	"\x03msg\x18\x03 \x01(\v2\x19.cybertensor.chain.v1.MsgR\x03msg\"\xa3\t\n" +
+	"\x03msg\x18\x03 \x01(\v2\x19.cybertensor.chain.v1.MsgR\x03msg\"\xf4\r\n" +
 	"\x03Msg\x12<\n" +
 	"\btransfer\x18\x01 \x01(\v2\x1e.cybertensor.chain.v1.TransferH\x00R\btransfer\x12R\n" +
 	"\x10register_network\x18\x02 \x01(\v2%.cybertensor.chain.v1.RegisterNetworkH\x00R\x0fregisterNetwork\x12O\n" +
@@ -1419,17 +2108,29 @@ const file_chain_chainpb_tx_proto_rawDesc = "" +
 	"\x13sudo_set_hyperparam\x18\r \x01(\v2'.cybertensor.chain.v1.SudoSetHyperparamH\x00R\x11sudoSetHyperparam\x12M\n" +
 	"\x0fsudo_set_global\x18\x0e \x01(\v2#.cybertensor.chain.v1.SudoSetGlobalH\x00R\rsudoSetGlobal\x126\n" +
 	"\x06faucet\x18\x0f \x01(\v2\x1c.cybertensor.chain.v1.FaucetH\x00R\x06faucet\x12L\n" +
-	"\x0eset_commitment\x18\x10 \x01(\v2#.cybertensor.chain.v1.SetCommitmentH\x00R\rsetCommitmentB\x05\n" +
+	"\x0eset_commitment\x18\x10 \x01(\v2#.cybertensor.chain.v1.SetCommitmentH\x00R\rsetCommitment\x12:\n" +
+	"\bset_take\x18\x11 \x01(\v2\x1d.cybertensor.chain.v1.SetTakeH\x00R\asetTake\x12F\n" +
+	"\fset_children\x18\x12 \x01(\v2!.cybertensor.chain.v1.SetChildrenH\x00R\vsetChildren\x12S\n" +
+	"\x11set_childkey_take\x18\x13 \x01(\v2%.cybertensor.chain.v1.SetChildkeyTakeH\x00R\x0fsetChildkeyTake\x12@\n" +
+	"\n" +
+	"move_stake\x18\x14 \x01(\v2\x1f.cybertensor.chain.v1.MoveStakeH\x00R\tmoveStake\x12L\n" +
+	"\x0etransfer_stake\x18\x15 \x01(\v2#.cybertensor.chain.v1.TransferStakeH\x00R\rtransferStake\x12C\n" +
+	"\vswap_hotkey\x18\x16 \x01(\v2 .cybertensor.chain.v1.SwapHotkeyH\x00R\n" +
+	"swapHotkey\x12F\n" +
+	"\fset_identity\x18\x17 \x01(\v2!.cybertensor.chain.v1.SetIdentityH\x00R\vsetIdentity\x12Y\n" +
+	"\x13set_subnet_identity\x18\x18 \x01(\v2'.cybertensor.chain.v1.SetSubnetIdentityH\x00R\x11setSubnetIdentityB\x05\n" +
 	"\x03sum\"2\n" +
 	"\bTransfer\x12\x0e\n" +
 	"\x02to\x18\x01 \x01(\fR\x02to\x12\x16\n" +
-	"\x06amount\x18\x02 \x01(\x04R\x06amount\"B\n" +
+	"\x06amount\x18\x02 \x01(\x04R\x06amount\"]\n" +
 	"\x0fRegisterNetwork\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
-	"\tspec_hash\x18\x02 \x01(\fR\bspecHash\"@\n" +
+	"\tspec_hash\x18\x02 \x01(\fR\bspecHash\x12\x19\n" +
+	"\bmax_lock\x18\x03 \x01(\x04R\amaxLock\"[\n" +
 	"\x0eBurnedRegister\x12\x16\n" +
 	"\x06netuid\x18\x01 \x01(\rR\x06netuid\x12\x16\n" +
-	"\x06hotkey\x18\x02 \x01(\fR\x06hotkey\"u\n" +
+	"\x06hotkey\x18\x02 \x01(\fR\x06hotkey\x12\x19\n" +
+	"\bmax_burn\x18\x03 \x01(\x04R\amaxBurn\"u\n" +
 	"\bRegister\x12\x16\n" +
 	"\x06netuid\x18\x01 \x01(\rR\x06netuid\x12!\n" +
 	"\fblock_number\x18\x02 \x01(\x04R\vblockNumber\x12\x14\n" +
@@ -1482,22 +2183,61 @@ const file_chain_chainpb_tx_proto_rawDesc = "" +
 	"\rSetCommitment\x12\x16\n" +
 	"\x06netuid\x18\x01 \x01(\rR\x06netuid\x12\x16\n" +
 	"\x06hotkey\x18\x02 \x01(\fR\x06hotkey\x12\x12\n" +
-	"\x04data\x18\x03 \x01(\fR\x04dataB2Z0github.com/cybertensor/cybertensor/chain/chainpbb\x06proto3"
+	"\x04data\x18\x03 \x01(\fR\x04data\"5\n" +
+	"\aSetTake\x12\x16\n" +
+	"\x06hotkey\x18\x01 \x01(\fR\x06hotkey\x12\x12\n" +
+	"\x04take\x18\x02 \x01(\rR\x04take\"?\n" +
+	"\x05Child\x12\x16\n" +
+	"\x06hotkey\x18\x01 \x01(\fR\x06hotkey\x12\x1e\n" +
+	"\n" +
+	"proportion\x18\x02 \x01(\x04R\n" +
+	"proportion\"v\n" +
+	"\vSetChildren\x12\x16\n" +
+	"\x06netuid\x18\x01 \x01(\rR\x06netuid\x12\x16\n" +
+	"\x06hotkey\x18\x02 \x01(\fR\x06hotkey\x127\n" +
+	"\bchildren\x18\x03 \x03(\v2\x1b.cybertensor.chain.v1.ChildR\bchildren\"U\n" +
+	"\x0fSetChildkeyTake\x12\x16\n" +
+	"\x06netuid\x18\x01 \x01(\rR\x06netuid\x12\x16\n" +
+	"\x06hotkey\x18\x02 \x01(\fR\x06hotkey\x12\x12\n" +
+	"\x04take\x18\x03 \x01(\rR\x04take\"w\n" +
+	"\tMoveStake\x12#\n" +
+	"\rorigin_hotkey\x18\x01 \x01(\fR\foriginHotkey\x12-\n" +
+	"\x12destination_hotkey\x18\x02 \x01(\fR\x11destinationHotkey\x12\x16\n" +
+	"\x06amount\x18\x03 \x01(\x04R\x06amount\"p\n" +
+	"\rTransferStake\x12/\n" +
+	"\x13destination_coldkey\x18\x01 \x01(\fR\x12destinationColdkey\x12\x16\n" +
+	"\x06hotkey\x18\x02 \x01(\fR\x06hotkey\x12\x16\n" +
+	"\x06amount\x18\x03 \x01(\x04R\x06amount\"J\n" +
+	"\n" +
+	"SwapHotkey\x12\x1d\n" +
+	"\n" +
+	"old_hotkey\x18\x01 \x01(\fR\toldHotkey\x12\x1d\n" +
+	"\n" +
+	"new_hotkey\x18\x02 \x01(\fR\tnewHotkey\"U\n" +
+	"\vSetIdentity\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
+	"\x03url\x18\x02 \x01(\tR\x03url\x12 \n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\"s\n" +
+	"\x11SetSubnetIdentity\x12\x16\n" +
+	"\x06netuid\x18\x01 \x01(\rR\x06netuid\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
+	"\x03url\x18\x03 \x01(\tR\x03url\x12 \n" +
+	"\vdescription\x18\x04 \x01(\tR\vdescriptionB2Z0github.com/cybertensor/cybertensor/chain/chainpbb\x06proto3"
 
 var (
-	file_chain_chainpb_tx_proto_rawDescOnce sync.Once
-	file_chain_chainpb_tx_proto_rawDescData []byte
+	file_tx_proto_rawDescOnce sync.Once
+	file_tx_proto_rawDescData []byte
 )
 
-func file_chain_chainpb_tx_proto_rawDescGZIP() []byte {
-	file_chain_chainpb_tx_proto_rawDescOnce.Do(func() {
-		file_chain_chainpb_tx_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_chain_chainpb_tx_proto_rawDesc), len(file_chain_chainpb_tx_proto_rawDesc)))
+func file_tx_proto_rawDescGZIP() []byte {
+	file_tx_proto_rawDescOnce.Do(func() {
+		file_tx_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_tx_proto_rawDesc), len(file_tx_proto_rawDesc)))
 	})
-	return file_chain_chainpb_tx_proto_rawDescData
+	return file_tx_proto_rawDescData
 }
 
-var file_chain_chainpb_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
-var file_chain_chainpb_tx_proto_goTypes = []any{
+var file_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_tx_proto_goTypes = []any{
 	(*TxRaw)(nil),             // 0: cybertensor.chain.v1.TxRaw
 	(*TxBody)(nil),            // 1: cybertensor.chain.v1.TxBody
 	(*Msg)(nil),               // 2: cybertensor.chain.v1.Msg
@@ -1517,8 +2257,17 @@ var file_chain_chainpb_tx_proto_goTypes = []any{
 	(*SudoSetGlobal)(nil),     // 16: cybertensor.chain.v1.SudoSetGlobal
 	(*Faucet)(nil),            // 17: cybertensor.chain.v1.Faucet
 	(*SetCommitment)(nil),     // 18: cybertensor.chain.v1.SetCommitment
+	(*SetTake)(nil),           // 19: cybertensor.chain.v1.SetTake
+	(*Child)(nil),             // 20: cybertensor.chain.v1.Child
+	(*SetChildren)(nil),       // 21: cybertensor.chain.v1.SetChildren
+	(*SetChildkeyTake)(nil),   // 22: cybertensor.chain.v1.SetChildkeyTake
+	(*MoveStake)(nil),         // 23: cybertensor.chain.v1.MoveStake
+	(*TransferStake)(nil),     // 24: cybertensor.chain.v1.TransferStake
+	(*SwapHotkey)(nil),        // 25: cybertensor.chain.v1.SwapHotkey
+	(*SetIdentity)(nil),       // 26: cybertensor.chain.v1.SetIdentity
+	(*SetSubnetIdentity)(nil), // 27: cybertensor.chain.v1.SetSubnetIdentity
 }
-var file_chain_chainpb_tx_proto_depIdxs = []int32{
+var file_tx_proto_depIdxs = []int32{
 	2,  // 0: cybertensor.chain.v1.TxBody.msg:type_name -> cybertensor.chain.v1.Msg
 	3,  // 1: cybertensor.chain.v1.Msg.transfer:type_name -> cybertensor.chain.v1.Transfer
 	4,  // 2: cybertensor.chain.v1.Msg.register_network:type_name -> cybertensor.chain.v1.RegisterNetwork
@@ -1536,19 +2285,28 @@ var file_chain_chainpb_tx_proto_depIdxs = []int32{
 	16, // 14: cybertensor.chain.v1.Msg.sudo_set_global:type_name -> cybertensor.chain.v1.SudoSetGlobal
 	17, // 15: cybertensor.chain.v1.Msg.faucet:type_name -> cybertensor.chain.v1.Faucet
 	18, // 16: cybertensor.chain.v1.Msg.set_commitment:type_name -> cybertensor.chain.v1.SetCommitment
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	19, // 17: cybertensor.chain.v1.Msg.set_take:type_name -> cybertensor.chain.v1.SetTake
+	21, // 18: cybertensor.chain.v1.Msg.set_children:type_name -> cybertensor.chain.v1.SetChildren
+	22, // 19: cybertensor.chain.v1.Msg.set_childkey_take:type_name -> cybertensor.chain.v1.SetChildkeyTake
+	23, // 20: cybertensor.chain.v1.Msg.move_stake:type_name -> cybertensor.chain.v1.MoveStake
+	24, // 21: cybertensor.chain.v1.Msg.transfer_stake:type_name -> cybertensor.chain.v1.TransferStake
+	25, // 22: cybertensor.chain.v1.Msg.swap_hotkey:type_name -> cybertensor.chain.v1.SwapHotkey
+	26, // 23: cybertensor.chain.v1.Msg.set_identity:type_name -> cybertensor.chain.v1.SetIdentity
+	27, // 24: cybertensor.chain.v1.Msg.set_subnet_identity:type_name -> cybertensor.chain.v1.SetSubnetIdentity
+	20, // 25: cybertensor.chain.v1.SetChildren.children:type_name -> cybertensor.chain.v1.Child
+	26, // [26:26] is the sub-list for method output_type
+	26, // [26:26] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
-func init() { file_chain_chainpb_tx_proto_init() }
-func file_chain_chainpb_tx_proto_init() {
-	if File_chain_chainpb_tx_proto != nil {
+func init() { file_tx_proto_init() }
+func file_tx_proto_init() {
+	if File_tx_proto != nil {
 		return
 	}
-	file_chain_chainpb_tx_proto_msgTypes[2].OneofWrappers = []any{
+	file_tx_proto_msgTypes[2].OneofWrappers = []any{
 		(*Msg_Transfer)(nil),
 		(*Msg_RegisterNetwork)(nil),
 		(*Msg_BurnedRegister)(nil),
@@ -1565,22 +2323,30 @@ func file_chain_chainpb_tx_proto_init() {
 		(*Msg_SudoSetGlobal)(nil),
 		(*Msg_Faucet)(nil),
 		(*Msg_SetCommitment)(nil),
+		(*Msg_SetTake)(nil),
+		(*Msg_SetChildren)(nil),
+		(*Msg_SetChildkeyTake)(nil),
+		(*Msg_MoveStake)(nil),
+		(*Msg_TransferStake)(nil),
+		(*Msg_SwapHotkey)(nil),
+		(*Msg_SetIdentity)(nil),
+		(*Msg_SetSubnetIdentity)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_chain_chainpb_tx_proto_rawDesc), len(file_chain_chainpb_tx_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tx_proto_rawDesc), len(file_tx_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
-		GoTypes:           file_chain_chainpb_tx_proto_goTypes,
-		DependencyIndexes: file_chain_chainpb_tx_proto_depIdxs,
-		MessageInfos:      file_chain_chainpb_tx_proto_msgTypes,
+		GoTypes:           file_tx_proto_goTypes,
+		DependencyIndexes: file_tx_proto_depIdxs,
+		MessageInfos:      file_tx_proto_msgTypes,
 	}.Build()
-	File_chain_chainpb_tx_proto = out.File
-	file_chain_chainpb_tx_proto_goTypes = nil
-	file_chain_chainpb_tx_proto_depIdxs = nil
+	File_tx_proto = out.File
+	file_tx_proto_goTypes = nil
+	file_tx_proto_depIdxs = nil
 }
