@@ -80,7 +80,7 @@ func TestScoreResultWithReward(t *testing.T) {
 		{"built-in: right, instant", protocol.Result{Status: protocol.StatusOK, Body: []byte("rayleigh")}, nil, 1},
 		{"built-in: not OK", protocol.Result{Status: protocol.StatusOverloaded, Body: []byte("rayleigh")}, nil, 0},
 	} {
-		if got := scoreResult(task.asTask(), c.r, c.reward, time.Second, log); got != c.want {
+		if got := scoreResult(task.asTask(), c.r, c.reward, time.Second, minerChain{}, log); got != c.want {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
 	}
@@ -89,7 +89,7 @@ func TestScoreResultWithReward(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := scoreResult(task.asTask(), protocol.Result{Status: protocol.StatusOverloaded}, byStatus, time.Second, log); got != 0.5 {
+	if got := scoreResult(task.asTask(), protocol.Result{Status: protocol.StatusOverloaded}, byStatus, time.Second, minerChain{}, log); got != 0.5 {
 		t.Fatalf("status by name: %v", got)
 	}
 }

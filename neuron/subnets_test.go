@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/cybertensor/cybertensor/backend"
+	"github.com/cybertensor/cybertensor/chain/chainpb"
+	"github.com/cybertensor/cybertensor/chainlink"
+	"github.com/cybertensor/cybertensor/chainlink/local"
 	"github.com/cybertensor/cybertensor/knowledge"
 	"github.com/cybertensor/cybertensor/protocol"
 	"github.com/cybertensor/cybertensor/subnet"
@@ -288,7 +291,7 @@ func TestComputeSubnet(t *testing.T) {
 	}
 	for _, spec := range []*subnet.Spec{builtin, arithmetic} {
 		t.Run(spec.Tasks.Generator, func(t *testing.T) {
-			v, start := offSwarmSubnet(t, spec, "compute", 2)
+			v, start, _ := offSwarmSubnet(t, spec, "compute", 2)
 			honest := start(1, nil)
 			lazy := start(2, map[string]protocol.Handler{"compute.run": lazyNonces()})
 			waitUntil(t, time.Minute, "the honest miner to score", func() bool { return scoreOf(v, honest.UID()) > 0 })
@@ -337,14 +340,15 @@ func TestSpecConfigs(t *testing.T) {
 // offSwarmSubnet is spec's subnet on an embedded chain with a validator
 // querying every block and room for miners uids 1 to miners, all off the
 // swarm (queries still reach them through their axons); start starts
-// miner i, with handlers replacing built-in ones.
-func offSwarmSubnet(t *testing.T, spec *subnet.Spec, label string, miners int) (v *Validator, start func(i int, handlers map[string]protocol.Handler) *Miner) {
+// miner i (hotkey testKey(label+" hot", i)), with handlers replacing
+// built-in ones.
+func offSwarmSubnet(t *testing.T, spec *subnet.Spec, label string, miners int) (v *Validator, start func(i int, handlers map[string]protocol.Handler) *Miner, c *local.Local) {
 	t.Helper()
 	var colds []*wallet.PrivateKey
 	for i := range miners + 1 {
 		colds = append(colds, testKey(t, label+" cold", i))
 	}
-	c := testChain(t, colds)
+	c = testChain(t, colds)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	log := slog.New(slog.DiscardHandler)
@@ -367,7 +371,7 @@ func offSwarmSubnet(t *testing.T, spec *subnet.Spec, label string, miners int) (
 		}
 		t.Cleanup(func() { m.Close() })
 		return m
-	}
+	}, c
 }
 
 // recordJobs answers nothing useful but records the job bodies it was sent.
@@ -387,7 +391,7 @@ func TestEveryMinerGetsItsOwnTask(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, start := offSwarmSubnet(t, spec, "own-task", 2)
+	_, start, _ := offSwarmSubnet(t, spec, "own-task", 2)
 	var mu sync.Mutex
 	seen := map[string]int{} // job body → bit set of the miners sent it
 	for i := 1; i <= 2; i++ {
@@ -413,4 +417,44 @@ func TestEveryMinerGetsItsOwnTask(t *testing.T) {
 			t.Fatalf("both miners were sent job %s", body)
 		}
 	}
+}
+
+// A reward that reads commitments sees each miner's own: of two honest
+// miners only the one that committed a CID scores, and the other scores
+// from the round after it commits one too.
+func TestRewardReadsCommitments(t *testing.T) {
+	builtin, err := subnet.Builtin("compute")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(builtin.Text()), "reward: ", "reward: 'is_cid(commitment) && commitment_block > 0.0 && block >= commitment_block ? 1.0 : 0.0' # was: ", 1)
+	spec, err := subnet.Parse([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, start, c := offSwarmSubnet(t, spec, "commitments", 2)
+	if !v.cfg.Reward.UsesCommitments() {
+		t.Fatal("the reward does not read commitments")
+	}
+	committed, later := start(1, nil), start(2, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	commit := func(i int, data string) {
+		t.Helper()
+		hot := testKey(t, "commitments hot", i)
+		addr := hot.PublicKey().Address()
+		msg := &chainpb.Msg{Sum: &chainpb.Msg_SetCommitment{SetCommitment: &chainpb.SetCommitment{Netuid: 1, Hotkey: addr[:], Data: []byte(data)}}}
+		if _, err := chainlink.NewSender(c, hot).Send(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit(1, "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku")
+	commit(2, "not a CID")
+	waitUntil(t, time.Minute, "the committed miner to score", func() bool { return scoreOf(v, committed.UID()) > 0 })
+	waitRounds(t, v, 2*3)
+	if s := scoreOf(v, later.UID()); s != 0 || later.QueriesServed() == 0 {
+		t.Fatalf("the miner without a CID scores %v after %d queries", s, later.QueriesServed())
+	}
+	commit(2, "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku")
+	waitUntil(t, time.Minute, "the second miner to score once it commits a CID", func() bool { return scoreOf(v, later.UID()) > 0 })
 }

@@ -16,6 +16,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/cybertensor/cybertensor/backend"
+	"github.com/cybertensor/cybertensor/chain"
 	"github.com/cybertensor/cybertensor/chain/chainpb"
 	"github.com/cybertensor/cybertensor/chainlink"
 	"github.com/cybertensor/cybertensor/knowledge"
@@ -342,6 +343,20 @@ func (v *Validator) round(ctx context.Context, rng *rand.Rand) {
 			return
 		}
 	}
+	// A reward that reads commitments gets the miners' commitments as of
+	// this round; one that does not costs no query.
+	seen := roundChain{block: float64(m.Block)}
+	if v.cfg.Reward.UsesCommitments() {
+		cs, err := v.chain.Commitments(ctx, v.cfg.Netuid)
+		if err != nil {
+			v.log.Warn("reading commitments; skipping the round", "err", err)
+			return
+		}
+		seen.commitments = make(map[uint16]chain.CommitmentInfo, len(cs))
+		for _, c := range cs {
+			seen.commitments[c.UID] = c
+		}
+	}
 	results := make([]protocol.Result, len(targets))
 	var wg sync.WaitGroup
 	for i, task := range tasks {
@@ -357,7 +372,7 @@ func (v *Validator) round(ctx context.Context, rng *rand.Rand) {
 	now := time.Now()
 	v.mu.Lock()
 	for i, r := range results {
-		score := scoreResult(tasks[i], r, v.cfg.Reward, v.cfg.Timeout, v.log)
+		score := scoreResult(tasks[i], r, v.cfg.Reward, v.cfg.Timeout, seen.of(targets[i].uid, targets[i].hotkey), v.log)
 		v.scores.Update(targets[i].uid, targets[i].hotkey, score)
 		v.noteAnswer(targets[i].uid, targets[i].hotkey, r, score, now)
 	}
@@ -441,10 +456,33 @@ func (r *rotation) next(rng *rand.Rand, members []int, k int) []int {
 	return out
 }
 
+// roundChain is what a round read from the chain for the reward: the
+// height, and the miners' commitments when the reward reads them.
+type roundChain struct {
+	block       float64
+	commitments map[uint16]chain.CommitmentInfo
+}
+
+// minerChain is the chain's view of one miner in a round.
+type minerChain struct {
+	block, commitmentBlock float64
+	commitment             string
+}
+
+// of returns uid's view; a commitment counts only if the hotkey that made
+// it still holds the uid.
+func (rc roundChain) of(uid uint16, hotkey string) minerChain {
+	mc := minerChain{block: rc.block}
+	if c, ok := rc.commitments[uid]; ok && c.Hotkey.String() == hotkey {
+		mc.commitment, mc.commitmentBlock = subnet.CommitmentText(c.Data), float64(c.Block)
+	}
+	return mc
+}
+
 // scoreResult scores one miner's answer to task: with the subnet spec's
 // reward expression if there is one; else a question with Task.Score and
 // a checked task (proof, job) by its check and latency.
-func scoreResult(task subnet.Task, r protocol.Result, reward *subnet.Reward, timeout time.Duration, log *slog.Logger) float64 {
+func scoreResult(task subnet.Task, r protocol.Result, reward *subnet.Reward, timeout time.Duration, mc minerChain, log *slog.Logger) float64 {
 	if reward == nil {
 		if r.Status != protocol.StatusOK {
 			return 0
@@ -454,7 +492,9 @@ func scoreResult(task subnet.Task, r protocol.Result, reward *subnet.Reward, tim
 		}
 		reward = defaultReward
 	}
-	score, err := reward.Score(task.Response(strings.ToLower(r.Status.String()), r.Body, r.Latency, timeout))
+	resp := task.Response(strings.ToLower(r.Status.String()), r.Body, r.Latency, timeout)
+	resp.Block, resp.Commitment, resp.CommitmentBlock = mc.block, mc.commitment, mc.commitmentBlock
+	score, err := reward.Score(resp)
 	if err != nil {
 		log.Warn("reward expression failed", "err", err)
 	}

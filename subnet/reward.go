@@ -1,14 +1,17 @@
 package subnet
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
+	"github.com/ipfs/go-cid"
 
 	"github.com/cybertensor/cybertensor/backend"
 )
@@ -26,6 +29,11 @@ import (
 //	work        double  the task's size: expected hashes (hash-preimage) or
 //	                    squarings (arithmetic) of a compute job, bytes proven
 //	                    of a storage challenge, 0 for a question
+//	commitment  string  what the miner's hotkey committed on the subnet
+//	                    (commitments set): its text, or "0x" and lower-case
+//	                    hex if it is not UTF-8; "" if it committed nothing
+//	commitment_block double  the block of that commitment, 0 if none
+//	block       double  the chain height the validator's round read
 //
 // and these functions:
 //
@@ -36,6 +44,11 @@ import (
 //	rate_score(w, l, h) double work per millisecond as a score: r/(r+h) for
 //	                           r = w/max(l, 1), so 0 for no work, 0.5 at h per
 //	                           ms, towards 1 faster ("correct results per unit time")
+//	is_cid(s) bool             s is a valid CID (e.g. a knowledge object's)
+//
+// A validator reads the subnet's commitments from the chain each round
+// only when the expression names commitment or commitment_block
+// (Reward.UsesCommitments).
 //
 // The expression must give a double or a bool (true = 1); results are
 // clamped to [0, 1], and NaN is 0.
@@ -44,13 +57,34 @@ type Response struct {
 	LatencyMS, TimeoutMS     float64
 	Valid                    bool
 	Work                     float64
+	// Commitment is the miner's commitment on the subnet as the reward
+	// sees it (CommitmentText); CommitmentBlock the block that set it.
+	Commitment      string
+	CommitmentBlock float64
+	// Block is the chain height the round read.
+	Block float64
+}
+
+// CommitmentText is a commitment's data as the reward's commitment
+// variable: the text if it is UTF-8, else "0x" and lower-case hex.
+func CommitmentText(data []byte) string {
+	if utf8.Valid(data) {
+		return string(data)
+	}
+	return "0x" + hex.EncodeToString(data)
 }
 
 // Reward is a compiled reward expression.
 type Reward struct {
 	prg  cel.Program
 	bool bool
+	// commitments: the expression reads commitment or commitment_block.
+	commitments bool
 }
+
+// UsesCommitments says whether the expression reads the miner's
+// commitment, so a validator fetches commitments only when it must.
+func (rw *Reward) UsesCommitments() bool { return rw != nil && rw.commitments }
 
 var rewardEnv = mustRewardEnv()
 
@@ -74,6 +108,18 @@ func mustRewardEnv() *cel.Env {
 		cel.Variable("timeout_ms", cel.DoubleType),
 		cel.Variable("valid", cel.BoolType),
 		cel.Variable("work", cel.DoubleType),
+		cel.Variable("commitment", cel.StringType),
+		cel.Variable("commitment_block", cel.DoubleType),
+		cel.Variable("block", cel.DoubleType),
+		cel.Function("is_cid", cel.Overload("is_cid_string", []*cel.Type{cel.StringType}, cel.BoolType,
+			cel.UnaryBinding(func(a ref.Val) ref.Val {
+				x, ok := a.(types.String)
+				if !ok {
+					return types.NewErr("want a string")
+				}
+				_, err := cid.Decode(string(x))
+				return types.Bool(err == nil)
+			}))),
 		cel.Function("exact", cel.Overload("exact_string_string", []*cel.Type{cel.StringType, cel.StringType}, cel.BoolType,
 			cel.BinaryBinding(str2(func(a, b string) ref.Val { return types.Bool(norm(a) == norm(b)) })))),
 		cel.Function("contains_text", cel.Overload("contains_text_string_string", []*cel.Type{cel.StringType, cel.StringType}, cel.BoolType,
@@ -133,7 +179,13 @@ func NewReward(expr string) (*Reward, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Reward{prg: prg, bool: isBool}, nil
+	uses := false
+	for _, r := range ast.NativeRep().ReferenceMap() {
+		if r.Name == "commitment" || r.Name == "commitment_block" {
+			uses = true
+		}
+	}
+	return &Reward{prg: prg, bool: isBool, commitments: uses}, nil
 }
 
 // Score evaluates the expression on r, in [0, 1]. An evaluation error
@@ -142,6 +194,7 @@ func (rw *Reward) Score(r Response) (float64, error) {
 	val, _, err := rw.prg.Eval(map[string]any{
 		"answer": r.Answer, "expected": r.Expected, "status": r.Status,
 		"latency_ms": r.LatencyMS, "timeout_ms": r.TimeoutMS, "valid": r.Valid, "work": r.Work,
+		"commitment": r.Commitment, "commitment_block": r.CommitmentBlock, "block": r.Block,
 	})
 	if err != nil {
 		return 0, fmt.Errorf("subnet: reward: %w", err)

@@ -168,6 +168,54 @@ func TestReward(t *testing.T) {
 	}
 }
 
+// TestRewardCommitments covers the variables a reward reads from the
+// miner's chain commitment, and UsesCommitments, which decides whether a
+// validator reads the subnet's commitments at all.
+func TestRewardCommitments(t *testing.T) {
+	const cidText = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+	r := Response{Status: "ok", Valid: true, Commitment: cidText, CommitmentBlock: 90, Block: 100}
+	for _, c := range []struct {
+		expr string
+		uses bool
+		want float64
+	}{
+		{`is_cid(commitment) ? 1.0 : 0.0`, true, 1},
+		{`commitment == "" ? 0.0 : 1.0`, true, 1},
+		{`block - commitment_block >= 10.0`, true, 1},
+		{`block - commitment_block >= 11.0`, true, 0},
+		{`is_cid("not a cid")`, false, 0},
+		{`is_cid("")`, false, 0},
+		{`block / 200.0`, false, 0.5},
+		{`valid`, false, 1},
+	} {
+		rw, err := NewReward(c.expr)
+		if err != nil {
+			t.Fatalf("%s: %v", c.expr, err)
+		}
+		if rw.UsesCommitments() != c.uses {
+			t.Errorf("%s: UsesCommitments %v, want %v", c.expr, rw.UsesCommitments(), c.uses)
+		}
+		if got, err := rw.Score(r); err != nil || got != c.want {
+			t.Errorf("%s = %v %v, want %v", c.expr, got, err, c.want)
+		}
+	}
+	// A miner without a commitment sees "" and 0.
+	rw, _ := NewReward(`is_cid(commitment) && commitment_block > 0.0`)
+	if got, _ := rw.Score(Response{Status: "ok", Valid: true}); got != 0 {
+		t.Errorf("no commitment scored %v", got)
+	}
+	for data, want := range map[string]string{
+		cidText:              cidText,
+		"model: tiny-lm v2":  "model: tiny-lm v2",
+		string([]byte{0xff}): "0xff",
+		"\x00ok":            "\x00ok",
+	} {
+		if got := CommitmentText([]byte(data)); got != want {
+			t.Errorf("CommitmentText(%q) = %q, want %q", data, got, want)
+		}
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(valid))
 	for _, name := range BuiltinNames() {
