@@ -208,7 +208,7 @@ func TestRewardCommitments(t *testing.T) {
 		cidText:              cidText,
 		"model: tiny-lm v2":  "model: tiny-lm v2",
 		string([]byte{0xff}): "0xff",
-		"\x00ok":            "\x00ok",
+		"\x00ok":             "\x00ok",
 	} {
 		if got := CommitmentText([]byte(data)); got != want {
 			t.Errorf("CommitmentText(%q) = %q, want %q", data, got, want)
