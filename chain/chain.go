@@ -31,6 +31,9 @@ type State struct {
 	// is its sorted key list. The app hash is computed from them.
 	hashes map[string][32]byte
 	keys   []string
+
+	// ids are the coldkeys' and subnets' identities.
+	ids identities
 }
 
 type neuronKey struct{ netuid, uid uint16 }
@@ -142,7 +145,9 @@ func keyNeuron(n, uid uint16) string {
 	return "n/" + string(binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint16(nil, n), uid))
 }
 
-// record is one dirty object to persist: key and encoding.
+// record is one dirty object to persist: key and encoding. A nil value
+// is an object removed from the state: the store deletes its key, and the
+// key leaves the app hash.
 type record struct {
 	key   string
 	value []byte
@@ -168,8 +173,17 @@ func (s *State) takeDirty() []record {
 	for k := range s.dirty.neurons {
 		add(keyNeuron(k.netuid, k.uid), s.subnets[k.netuid].neurons[k.uid].encode())
 	}
+	out = append(out, s.ids.takeDirty()...)
 	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
 	for _, r := range out {
+		if r.value == nil {
+			if _, known := s.hashes[r.key]; known {
+				delete(s.hashes, r.key)
+				i := sort.SearchStrings(s.keys, r.key)
+				s.keys = append(s.keys[:i], s.keys[i+1:]...)
+			}
+			continue
+		}
 		if _, known := s.hashes[r.key]; !known {
 			i := sort.SearchStrings(s.keys, r.key)
 			s.keys = append(s.keys, "")
@@ -239,6 +253,10 @@ func (s *State) loadRecord(key string, value []byte, neurons map[uint16][]*Neuro
 			netuid := binary.BigEndian.Uint16([]byte(key[2:4]))
 			neurons[netuid] = append(neurons[netuid], nr)
 		}
+	case len(key) == 22 && key[:2] == "i/":
+		err = s.ids.loadColdkey(Address([]byte(key[2:])), value)
+	case len(key) == 4 && key[:2] == "j/":
+		err = s.ids.loadSubnet(binary.BigEndian.Uint16([]byte(key[2:])), value)
 	default:
 		return fmt.Errorf("chain: unknown state key %x", key)
 	}
@@ -304,6 +322,7 @@ func (s *State) allRecords() []record {
 			out = append(out, record{keyNeuron(n, uint16(uid)), nr.encode()})
 		}
 	}
+	out = append(out, s.ids.all()...)
 	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
 	return out
 }

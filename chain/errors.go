@@ -91,6 +91,9 @@ var (
 	ErrInvalidCommitment    = newTxError(56, "invalid_commitment", "a commitment is 1 to 512 bytes")
 	ErrCommitmentRateLimit  = newTxError(57, "commitment_rate_limit_exceeded", "commitment_rate_limit blocks have not passed")
 	ErrSignerNotHotkey      = newTxError(58, "signer_not_hotkey", "the hotkey itself must sign this transaction")
+	ErrInvalidIdentity      = newTxError(78, "invalid_identity", "an identity is a name of 1 to 64 bytes, a URL of at most 256 and a description of at most 1024, UTF-8 without control characters")
+	ErrNotSubnetOwner       = newTxError(79, "not_subnet_owner", "only the subnet's owner may do this")
+	ErrNoRegisteredHotkey   = newTxError(80, "no_registered_hotkey", "the coldkey owns no hotkey registered on a subnet")
 )
 
 // Is lets errors.Is match a TxError by code.

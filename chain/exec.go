@@ -135,6 +135,10 @@ func (s *State) dispatch(c *txContext) ([]Event, error) {
 		return s.execFaucet(c)
 	case *chainpb.Msg_SetCommitment:
 		return s.execSetCommitment(c, m.SetCommitment)
+	case *chainpb.Msg_SetIdentity:
+		return s.execSetIdentity(c, m.SetIdentity)
+	case *chainpb.Msg_SetSubnetIdentity:
+		return s.execSetSubnetIdentity(c, m.SetSubnetIdentity)
 	default:
 		return nil, txErr(ErrUnknownMessage, "%T", m)
 	}

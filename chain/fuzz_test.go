@@ -51,6 +51,7 @@ func FuzzApplyMessage(f *testing.F) {
 		mAddStake(addr(hVal), 10), mRemoveStake(addr(hVal), 10), mDelegate(addr(hVal), 100), mRootRegister(addr(hVal)),
 		mSudo(1, "tempo", 3), mGlobal("tx_rate_limit", 2), mCommit(1, make([]byte, 32)), mRegisterNetwork("y"),
 		mCommitment(1, addr(hMin1), []byte("bafy")),
+		mIdentity("owner", "https://owner.example", "about"), mSubnetIdentity(1, "alpha", "", ""),
 	} {
 		b, _ := proto.Marshal(msg)
 		f.Add(b, uint8(1))

@@ -49,6 +49,10 @@ func randomTxs(r *rand.Rand, h *harness, keys []*wallet.PrivateKey, n int) [][]b
 		default:
 			msg = mSudo(netuid, []string{"kappa", "tempo", "immunity_period", "max_allowed_uids"}[r.IntN(4)], uint64(r.IntN(70000)))
 		}
+		if r.IntN(8) == 0 { // an identity set, or removed (an empty name)
+			name := string(bytes.Repeat([]byte{'i'}, r.IntN(3)))
+			msg = [...]*chainpb.Msg{mIdentity(name, "", ""), mSubnetIdentity(netuid, name, "", "")}[r.IntN(2)]
+		}
 		if r.IntN(20) == 0 {
 			// A bad sequence number now and then.
 			h.seq[addr(k)] += uint64(r.IntN(3))

@@ -86,6 +86,8 @@ type SubnetInfo struct {
 	PendingEmission  uint64      `json:"pending_emission"`
 	LastEpochBlock   uint64      `json:"last_epoch_block"`
 	Params           Hyperparams `json:"hyperparams"`
+	// Identity is the one the owner set, if any.
+	Identity *Identity `json:"identity,omitempty"`
 }
 
 func (sub *Subnet) info() SubnetInfo {
@@ -101,7 +103,9 @@ func (sub *Subnet) info() SubnetInfo {
 func (s *State) Subnets() []SubnetInfo {
 	out := make([]SubnetInfo, 0, len(s.subnets))
 	for _, n := range s.sortedNetuids() {
-		out = append(out, s.subnets[n].info())
+		info := s.subnets[n].info()
+		info.Identity = s.subnetIdentity(n)
+		out = append(out, info)
 	}
 	return out
 }
@@ -112,7 +116,9 @@ func (s *State) Subnet(netuid uint16) (SubnetInfo, bool) {
 	if !ok {
 		return SubnetInfo{}, false
 	}
-	return sub.info(), true
+	info := sub.info()
+	info.Identity = s.subnetIdentity(netuid)
+	return info, true
 }
 
 // Globals returns the chain-wide parameters.
@@ -243,10 +249,15 @@ type Metagraph struct {
 	Weights     [][]Entry     `json:"weights,omitempty"`
 	Bonds       [][]Entry     `json:"bonds,omitempty"`
 	Commitments []*Commitment `json:"commitments,omitempty"`
+	// SubnetIdentity is the subnet's identity, if its owner set one.
+	SubnetIdentity *Identity `json:"subnet_identity,omitempty"`
+	// IdentityNames is each uid's coldkey's identity name ("" for none);
+	// omitted from a lite metagraph.
+	IdentityNames []string `json:"identity_names,omitempty"`
 }
 
-// Metagraph returns a subnet's metagraph; lite leaves out weights, bonds
-// and commitments.
+// Metagraph returns a subnet's metagraph; lite leaves out weights, bonds,
+// commitments and the coldkeys' identity names.
 func (s *State) Metagraph(netuid uint16, lite bool) (*Metagraph, bool) {
 	sub, ok := s.subnets[netuid]
 	if !ok {
@@ -264,7 +275,9 @@ func (s *State) Metagraph(netuid uint16, lite bool) (*Metagraph, bool) {
 	if !lite {
 		m.Weights, m.Bonds = make([][]Entry, n), make([][]Entry, n)
 		m.Commitments = make([]*Commitment, n)
+		m.IdentityNames = make([]string, n)
 	}
+	m.SubnetIdentity = s.subnetIdentity(netuid)
 	for i, nr := range sub.neurons {
 		m.UIDs[i] = uint16(i)
 		m.Hotkeys[i] = nr.Hotkey
@@ -282,6 +295,7 @@ func (s *State) Metagraph(netuid uint16, lite bool) (*Metagraph, bool) {
 			m.Weights[i] = append([]Entry(nil), nr.Weights...)
 			m.Bonds[i] = append([]Entry(nil), nr.Bonds...)
 			m.Commitments[i] = nr.Commitment.clone()
+			m.IdentityNames[i] = s.identityName(m.Coldkeys[i])
 		}
 	}
 	return m, true

@@ -221,6 +221,12 @@ func (d *DB) Commit() error {
 	err := d.bolt.Update(func(tx *bolt.Tx) error {
 		st := tx.Bucket(bucketState)
 		for _, r := range p.res.records {
+			if r.value == nil {
+				if err := st.Delete([]byte(r.key)); err != nil {
+					return err
+				}
+				continue
+			}
 			if err := st.Put([]byte(r.key), r.value); err != nil {
 				return err
 			}
