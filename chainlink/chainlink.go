@@ -51,6 +51,11 @@ type Reader interface {
 	// Commitments lists a subnet's commitments in uid order; ErrNotFound
 	// if the subnet does not exist.
 	Commitments(ctx context.Context, netuid uint16) ([]chain.CommitmentInfo, error)
+	// Identity returns a coldkey's identity; ErrNotFound if it has none.
+	Identity(ctx context.Context, coldkey wallet.Address) (chain.Identity, error)
+	// SubnetIdentity returns a subnet's identity; ErrNotFound if the
+	// subnet does not exist or has none.
+	SubnetIdentity(ctx context.Context, netuid uint16) (chain.Identity, error)
 }
 
 // Submitter sends signed transactions.

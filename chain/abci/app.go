@@ -257,6 +257,27 @@ func query(s *chain.State, path string) (any, uint32, error) {
 			return list, CodeOK, nil
 		}
 		return notFound("subnet " + arg(1))
+	case "identity":
+		a, err := address(1)
+		if err != nil {
+			return bad(err)
+		}
+		if id, ok := s.Identity(a); ok {
+			return id, CodeOK, nil
+		}
+		return notFound("identity of " + arg(1))
+	case "subnetidentity":
+		n, err := netuid(1)
+		if err != nil {
+			return bad(err)
+		}
+		if _, ok := s.Subnet(n); !ok {
+			return notFound("subnet " + arg(1))
+		}
+		if id, ok := s.SubnetIdentity(n); ok {
+			return id, CodeOK, nil
+		}
+		return notFound("identity of subnet " + arg(1))
 	case "weights", "bonds":
 		n, err := netuid(1)
 		if err != nil {

@@ -24,6 +24,8 @@
 //	/metagraph/<netuid>[/lite]  chain.Metagraph
 //	/commitment/<netuid>/<hotkey>  chain.CommitmentInfo
 //	/commitments/<netuid>       []chain.CommitmentInfo in uid order
+//	/identity/<coldkey>         chain.Identity
+//	/subnetidentity/<netuid>    chain.Identity
 //	/weights/<netuid>           [][]chain.Entry
 //	/bonds/<netuid>             [][]chain.Entry
 //	/delegates                  []chain.HotkeyInfo

@@ -281,6 +281,18 @@ func (c *Client) Commitments(ctx context.Context, netuid uint16) ([]chain.Commit
 	return out, nil
 }
 
+// Identity implements chainlink.Reader.
+func (c *Client) Identity(ctx context.Context, coldkey wallet.Address) (chain.Identity, error) {
+	var out chain.Identity
+	return out, c.query(ctx, fmt.Sprintf("/identity/%s", coldkey), &out)
+}
+
+// SubnetIdentity implements chainlink.Reader.
+func (c *Client) SubnetIdentity(ctx context.Context, netuid uint16) (chain.Identity, error) {
+	var out chain.Identity
+	return out, c.query(ctx, fmt.Sprintf("/subnetidentity/%d", netuid), &out)
+}
+
 func fromABCIEvents(events []abcitypes.Event) []chain.Event {
 	out := make([]chain.Event, 0, len(events))
 	for _, e := range events {

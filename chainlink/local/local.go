@@ -423,6 +423,28 @@ func (l *Local) Commitments(ctx context.Context, netuid uint16) ([]chain.Commitm
 	return list, nil
 }
 
+// Identity implements chainlink.Reader.
+func (l *Local) Identity(ctx context.Context, coldkey wallet.Address) (chain.Identity, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	id, ok := l.eng.State().Identity(coldkey)
+	if !ok {
+		return id, fmt.Errorf("identity of %s: %w", coldkey, chainlink.ErrNotFound)
+	}
+	return id, nil
+}
+
+// SubnetIdentity implements chainlink.Reader.
+func (l *Local) SubnetIdentity(ctx context.Context, netuid uint16) (chain.Identity, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	id, ok := l.eng.State().SubnetIdentity(netuid)
+	if !ok {
+		return id, fmt.Errorf("identity of subnet %d: %w", netuid, chainlink.ErrNotFound)
+	}
+	return id, nil
+}
+
 // SubscribeHeads implements chainlink.Subscriber.
 func (l *Local) SubscribeHeads(ctx context.Context) (<-chan chainlink.Head, error) {
 	l.mu.Lock()
