@@ -36,12 +36,13 @@ func (a *app) metagraphCommand() *cobra.Command {
 	}
 	addChainFlags(cmd, &f, a.env.getenv)
 	netuidFlag(cmd, &netuid)
-	cmd.Flags().BoolVar(&lite, "lite", false, "leave out weights, bonds and commitments")
+	cmd.Flags().BoolVar(&lite, "lite", false, "leave out weights, bonds, commitments and owner identities")
 	return cmd
 }
 
 func printMetagraph(cmd *cobra.Command, m *chain.Metagraph, f *chainFlags) error {
 	fmt.Fprintf(cmd.OutOrStdout(), "subnet %d at block %d: %d neurons\n", m.Netuid, m.Block, m.N)
+	printSubnetIdentityHeader(cmd.OutOrStdout(), m.SubnetIdentity)
 	rows := [][]string{{"UID", "STAKE", "RANK", "TRUST", "CONSENSUS", "INCENTIVE", "DIVIDENDS", "V-TRUST", "EMISSION", "VPERMIT", "ACTIVE", "UPDATED", "HOTKEY", "AXON"}}
 	for i := range m.N {
 		axon := ""
@@ -56,6 +57,9 @@ func printMetagraph(cmd *cobra.Command, m *chain.Metagraph, f *chainFlags) error
 		})
 	}
 	if err := table(cmd.OutOrStdout(), rows); err != nil {
+		return err
+	}
+	if err := printMetagraphIdentities(cmd.OutOrStdout(), m); err != nil {
 		return err
 	}
 	// The full metagraph ends with the neurons' commitments.

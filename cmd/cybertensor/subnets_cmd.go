@@ -24,7 +24,8 @@ func (a *app) subnetsCommand() *cobra.Command {
 		Use:   "subnets",
 		Short: "List, create and configure subnets, and register neurons on them",
 	}
-	cmd.AddCommand(a.subnetsList(), a.subnetsCreate(), a.subnetsHyperparams(), a.subnetsRegister(), a.subnetsSetHyperparam(), a.subnetsSpec())
+	cmd.AddCommand(a.subnetsList(), a.subnetsCreate(), a.subnetsHyperparams(), a.subnetsRegister(), a.subnetsSetHyperparam(), a.subnetsSpec(),
+		a.subnetsSetIdentity(), a.subnetsGetIdentity())
 	return cmd
 }
 
@@ -43,10 +44,10 @@ func (a *app) subnetsList() *cobra.Command {
 				if f.json {
 					return writeJSON(cmd.OutOrStdout(), subs)
 				}
-				rows := [][]string{{"NETUID", "NAME", "N", "MAX", "TEMPO", "EMISSION/BLOCK", "BURN", "OWNER"}}
+				rows := [][]string{{"NETUID", "NAME", "N", "MAX", "TEMPO", "EMISSION/BLOCK", "BURN", "OWNER", "IDENTITY"}}
 				for _, s := range subs {
 					rows = append(rows, []string{strconv.Itoa(int(s.Netuid)), s.Name, strconv.Itoa(s.N), strconv.FormatUint(s.Params.MaxAllowedUIDs, 10),
-						strconv.FormatUint(s.Params.Tempo, 10), f.amount(s.EmissionPerBlock), f.amount(s.Params.Burn), s.Owner.String()})
+						strconv.FormatUint(s.Params.Tempo, 10), f.amount(s.EmissionPerBlock), f.amount(s.Params.Burn), s.Owner.String(), identityName(s.Identity)})
 				}
 				return table(cmd.OutOrStdout(), rows)
 			})

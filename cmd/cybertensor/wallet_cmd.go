@@ -50,7 +50,8 @@ Passwords come from --password-file, the ` + envPassword + ` environment
 variable, or a prompt on the terminal.`,
 	}
 	cmd.AddCommand(a.walletNew(), a.walletNewHotkey(), a.walletRegenColdkey(), a.walletRegenHotkey(),
-		a.walletList(), a.walletShow(), a.walletSign(), a.walletVerify(), a.walletBalance(), a.walletTransfer())
+		a.walletList(), a.walletShow(), a.walletSign(), a.walletVerify(), a.walletBalance(), a.walletTransfer(),
+		a.walletSetIdentity(), a.walletGetIdentity())
 	return cmd
 }
 
