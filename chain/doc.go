@@ -44,6 +44,28 @@
 // subnet's list (abci paths /commitment and /commitments), in the neuron
 // and in the full metagraph.
 //
+// # Identities
+//
+// SetIdentity (Msg field 23) sets the signer coldkey's identity and
+// SetSubnetIdentity (field 24) a subnet's: a name of 1 to 64 bytes, a URL
+// of at most 256 and a description of at most 1024, valid UTF-8 without
+// control characters (Unicode Cc), except that the description may contain
+// newlines (invalid_identity otherwise). The chain checks nothing else: the
+// URL is not fetched. Following subtensor, a coldkey sets an identity only
+// while it owns a hotkey holding a uid on some subnet, the root network
+// included (no_registered_hotkey), and keeps it when its hotkeys are
+// deregistered; a subnet's identity is set by the subnet's owner only, not
+// the chain root (not_subnet_owner), and the root network has none
+// (operation_not_permitted_on_root). There is no fee and no rate limit.
+// Sending an identity with every field empty removes the stored one (for a
+// coldkey, without the registration check; removing none is accepted and
+// changes nothing): its record (key i/<coldkey> or j/<netuid>) is
+// deleted from the store and leaves the app hash. Subnets are never
+// removed, so a subnet identity lives as long as its subnet. Identities are
+// read one by one (abci paths /identity and /subnetidentity), in
+// SubnetInfo and in the metagraph (the subnet's, and in the full metagraph
+// each uid's coldkey's identity name).
+//
 // # Durability
 //
 // DB wraps a State with a bbolt file: each block's changed objects, its
