@@ -67,9 +67,7 @@ func TestEveryKeyCommandTakesWalletAndHotkey(t *testing.T) {
 		if c.Flags().Lookup("hotkey") == nil && !coldOnly[path] {
 			t.Errorf("%s uses a hotkey but has no --hotkey", path)
 		}
-		// wallet set-identity's --name is the identity's name, as in
-		// subnets set-identity; its wallet is --wallet only.
-		if strings.HasPrefix(path, "wallet ") && path != "wallet set-identity" {
+		if strings.HasPrefix(path, "wallet ") {
 			if err := c.ParseFlags([]string{"--name", "bob"}); err != nil {
 				t.Errorf("%s --name (the old spelling): %v", path, err)
 			} else if got := c.Flags().Lookup("wallet").Value.String(); got != "bob" {
@@ -109,9 +107,9 @@ func TestFlagsCheckedBeforePasswordPrompt(t *testing.T) {
 		"weights set":            {"--uids", "1,2", "--weights", "1"},
 		"commitments set":        {"--data", "x", "--data-hex", "78"},
 		"commitments get":        badChain,
-		"wallet set-identity":    {"--name", strings.Repeat("n", 65)},
+		"wallet set-identity":    {"--display-name", strings.Repeat("n", 65)},
 		"wallet get-identity":    {"--address", "ct1nope"},
-		"subnets set-identity":   {"--name", "a", "--url", strings.Repeat("u", 257)},
+		"subnets set-identity":   {"--display-name", "a", "--url", strings.Repeat("u", 257)},
 		"weights commit":         {"--uids", "1", "--weights", "1", "--salt", "zz"},
 		"weights reveal":         {"--uids", "1", "--weights", "1"},
 		"miner run":              {"--bootstrap", "nope"},
@@ -180,9 +178,9 @@ func jsonCommands() map[string][]string {
 		"commitments set":        {"--netuid", "1", "--data", "endpoint"},
 		"commitments get":        {"--netuid", "1"},
 		"commitments list":       {"--netuid", "1"},
-		"wallet set-identity":    {"--name", "tester"},
+		"wallet set-identity":    {"--display-name", "tester"},
 		"wallet get-identity":    nil,
-		"subnets set-identity":   {"--netuid", "1", "--name", "alpha"},
+		"subnets set-identity":   {"--netuid", "1", "--display-name", "alpha"},
 		"subnets get-identity":   {"--netuid", "1"},
 		"chain status":           nil,
 		"faucet":                 nil,
@@ -237,8 +235,8 @@ func TestJSONAndAmountsAgainstAChain(t *testing.T) {
 	run("subnets register", "--netuid", "1")
 	// Before the JSON cases, which run in name order: get before set.
 	run("commitments set", "--netuid", "1", "--data", "first")
-	run("wallet set-identity", "--name", "first")
-	run("subnets set-identity", "--netuid", "1", "--name", "first")
+	run("wallet set-identity", "--display-name", "first")
+	run("subnets set-identity", "--netuid", "1", "--display-name", "first")
 
 	// Text: tokens.
 	if r := run("wallet transfer", "--to", cold, "--amount", "2.5"); !strings.Contains(r.stdout, "amount=2.5") {

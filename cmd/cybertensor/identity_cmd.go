@@ -24,7 +24,7 @@ type identityFlags struct {
 }
 
 func addIdentityFlags(cmd *cobra.Command, f *identityFlags, whose string) {
-	cmd.Flags().StringVar(&f.name, "name", "", fmt.Sprintf("%s display name (1 to %d bytes)", whose, chain.MaxIdentityNameLen))
+	cmd.Flags().StringVar(&f.name, "display-name", "", fmt.Sprintf("%s display name (1 to %d bytes)", whose, chain.MaxIdentityNameLen))
 	cmd.Flags().StringVar(&f.url, "url", "", fmt.Sprintf("a web address for more (at most %d bytes)", chain.MaxIdentityURLLen))
 	cmd.Flags().StringVar(&f.description, "description", "", fmt.Sprintf("what it is (at most %d bytes; may span lines)", chain.MaxIdentityDescriptionLen))
 	cmd.Flags().BoolVar(&f.remove, "remove", false, "remove the identity instead of setting one")
@@ -36,17 +36,17 @@ func (f identityFlags) identity() (chain.Identity, error) {
 	id := chain.Identity{Name: f.name, URL: f.url, Description: f.description}
 	if f.remove {
 		if !id.Empty() {
-			return chain.Identity{}, errors.New("--remove takes no --name, --url or --description")
+			return chain.Identity{}, errors.New("--remove takes no --display-name, --url or --description")
 		}
 		return id, nil
 	}
 	if id.Name == "" {
-		return chain.Identity{}, fmt.Errorf("give --name (1 to %d bytes), or --remove to remove the identity", chain.MaxIdentityNameLen)
+		return chain.Identity{}, fmt.Errorf("give --display-name (1 to %d bytes), or --remove to remove the identity", chain.MaxIdentityNameLen)
 	}
 	for _, x := range []struct {
 		flag, v string
 		max     int
-	}{{"--name", id.Name, chain.MaxIdentityNameLen}, {"--url", id.URL, chain.MaxIdentityURLLen}, {"--description", id.Description, chain.MaxIdentityDescriptionLen}} {
+	}{{"--display-name", id.Name, chain.MaxIdentityNameLen}, {"--url", id.URL, chain.MaxIdentityURLLen}, {"--description", id.Description, chain.MaxIdentityDescriptionLen}} {
 		if len(x.v) > x.max {
 			return chain.Identity{}, fmt.Errorf("%s is %d bytes: at most %d", x.flag, len(x.v), x.max)
 		}
@@ -70,7 +70,7 @@ coldkey's neurons. The coldkey must own a hotkey registered on some subnet
 (as in subtensor); removing an identity (--remove) needs none. The name is 1 to
 64 bytes, the URL at most 256, the description at most 1024, UTF-8 without
 control characters (the description may contain newlines). The only cost is the
-transaction. --name here is the identity's name; name the wallet with --wallet.`,
+transaction.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			key, err := a.coldkey(&k)

@@ -18,10 +18,10 @@ func TestIdentityFlags(t *testing.T) {
 		{"all at the limit", identityFlags{name: strings.Repeat("n", 64), url: strings.Repeat("u", 256), description: strings.Repeat("d", 1024)}, ""},
 		{"newline in the description", identityFlags{name: "a", description: "one\ntwo"}, ""},
 		{"remove", identityFlags{remove: true}, ""},
-		{"nothing", identityFlags{}, "give --name"},
-		{"url without a name", identityFlags{url: "https://x"}, "give --name"},
+		{"nothing", identityFlags{}, "give --display-name"},
+		{"url without a name", identityFlags{url: "https://x"}, "give --display-name"},
 		{"remove with a name", identityFlags{remove: true, name: "a"}, "--remove takes no"},
-		{"name 65 bytes", identityFlags{name: strings.Repeat("n", 65)}, "--name is 65 bytes: at most 64"},
+		{"name 65 bytes", identityFlags{name: strings.Repeat("n", 65)}, "--display-name is 65 bytes: at most 64"},
 		{"url 257 bytes", identityFlags{name: "a", url: strings.Repeat("u", 257)}, "--url is 257 bytes: at most 256"},
 		{"description 1025 bytes", identityFlags{name: "a", description: strings.Repeat("d", 1025)}, "--description is 1025 bytes: at most 1024"},
 		{"newline in the name", identityFlags{name: "a\nb"}, "the name has control character U+000A"},
@@ -63,7 +63,7 @@ func TestIdentitiesAgainstAChain(t *testing.T) {
 	c.ok(append([]string{"subnets", "create", "--name", "alpha"}, key...)...)
 
 	// A coldkey with no registered hotkey may not set an identity.
-	r := c.fail(exitFailure, append([]string{"wallet", "set-identity", "--name", "Early"}, key...)...)
+	r := c.fail(exitFailure, append([]string{"wallet", "set-identity", "--display-name", "Early"}, key...)...)
 	if !strings.Contains(r.stderr, "no_registered_hotkey") {
 		t.Fatalf("unregistered: %s", r.stderr)
 	}
@@ -72,7 +72,7 @@ func TestIdentitiesAgainstAChain(t *testing.T) {
 		t.Fatalf("get before set: %s", r.stderr)
 	}
 	c.ok(append([]string{"subnets", "register", "--netuid", "1"}, key...)...)
-	r = c.ok(append([]string{"wallet", "set-identity", "--name", "Default Labs", "--url", "https://default.example", "--description", "we run\nvalidators"}, key...)...)
+	r = c.ok(append([]string{"wallet", "set-identity", "--display-name", "Default Labs", "--url", "https://default.example", "--description", "we run\nvalidators"}, key...)...)
 	if !strings.Contains(r.stdout, "identity_set") {
 		t.Fatalf("set: %s", r.stdout)
 	}
@@ -86,7 +86,7 @@ func TestIdentitiesAgainstAChain(t *testing.T) {
 	}
 
 	// The subnet: only its owner sets its identity.
-	r = c.fail(exitFailure, append([]string{"subnets", "set-identity", "--netuid", "1", "--name", "Hijack"}, bob...)...)
+	r = c.fail(exitFailure, append([]string{"subnets", "set-identity", "--netuid", "1", "--display-name", "Hijack"}, bob...)...)
 	if !strings.Contains(r.stderr, "not_subnet_owner") {
 		t.Fatalf("stranger: %s", r.stderr)
 	}
@@ -96,7 +96,7 @@ func TestIdentitiesAgainstAChain(t *testing.T) {
 	if r := c.fail(exitFailure, append([]string{"subnets", "get-identity", "--netuid", "9"}, std...)...); !strings.Contains(r.stderr, "there is no subnet 9") {
 		t.Fatalf("missing subnet: %s", r.stderr)
 	}
-	c.ok(append([]string{"subnets", "set-identity", "--netuid", "1", "--name", "Alpha Vision", "--url", "https://alpha.example"}, key...)...)
+	c.ok(append([]string{"subnets", "set-identity", "--netuid", "1", "--display-name", "Alpha Vision", "--url", "https://alpha.example"}, key...)...)
 	sub := decode[identityOut](t, c.ok(append([]string{"subnets", "get-identity", "--netuid", "1", "--json"}, std...)...).stdout)
 	if sub.Netuid == nil || *sub.Netuid != 1 || sub.Name != "Alpha Vision" || sub.URL != "https://alpha.example" || sub.Coldkey != "" {
 		t.Fatalf("subnets get-identity --json: %+v", sub)
@@ -131,7 +131,7 @@ func TestIdentitiesAgainstAChain(t *testing.T) {
 
 	// bob has no registered hotkey, so no identity; his removal of
 	// nothing is accepted.
-	r = c.fail(exitFailure, append([]string{"wallet", "set-identity", "--name", "Bob"}, bob...)...)
+	r = c.fail(exitFailure, append([]string{"wallet", "set-identity", "--display-name", "Bob"}, bob...)...)
 	if !strings.Contains(r.stderr, "no_registered_hotkey") {
 		t.Fatalf("bob: %s", r.stderr)
 	}
@@ -152,13 +152,13 @@ func TestIdentitiesAgainstAChain(t *testing.T) {
 	// Bad flags are usage errors, found before any password.
 	for _, bad := range [][]string{
 		{"wallet", "set-identity"},
-		{"wallet", "set-identity", "--name", strings.Repeat("n", 65)},
-		{"wallet", "set-identity", "--name", "a", "--url", strings.Repeat("u", 257)},
-		{"wallet", "set-identity", "--name", "a", "--description", strings.Repeat("d", 1025)},
-		{"wallet", "set-identity", "--name", "a\tb"},
-		{"wallet", "set-identity", "--name", "a", "--remove"},
-		{"subnets", "set-identity", "--netuid", "1", "--name", strings.Repeat("n", 65)},
-		{"subnets", "set-identity", "--netuid", "0", "--name", "root"},
+		{"wallet", "set-identity", "--display-name", strings.Repeat("n", 65)},
+		{"wallet", "set-identity", "--display-name", "a", "--url", strings.Repeat("u", 257)},
+		{"wallet", "set-identity", "--display-name", "a", "--description", strings.Repeat("d", 1025)},
+		{"wallet", "set-identity", "--display-name", "a\tb"},
+		{"wallet", "set-identity", "--display-name", "a", "--remove"},
+		{"subnets", "set-identity", "--netuid", "1", "--display-name", strings.Repeat("n", 65)},
+		{"subnets", "set-identity", "--netuid", "0", "--display-name", "root"},
 	} {
 		c.fail(exitUsage, append(bad, key...)...)
 	}
