@@ -65,6 +65,38 @@
 // read one by one (abci paths /identity and /subnetidentity), in
 // SubnetInfo and in the metagraph (the subnet's, and in the full metagraph
 // each uid's coldkey's identity name).
+// # Delegation and takes
+//
+// A hotkey's owner opens it to others' stake with BecomeDelegate, choosing
+// its take: the u16 share (of 65535) of the hotkey's validator emission
+// it keeps. The rest is paid into every staker's stake (the owner's own
+// included) in proportion to it; the take and the rounding remainder go
+// to the owner. Takes lie in [min_take, max_take], chain globals that
+// default to subtensor's 0 and 18% (11796); default_take, 18%, is the take
+// of a delegate that names none.
+//
+// SetTake (Msg field 17), signed by the owner coldkey, changes the take of
+// a delegate (not_delegate otherwise): above max_take is invalid_take,
+// below min_take take_too_low, the same take take_unchanged. Lowering
+// applies at once and at any block. Raising is allowed from block
+// b + take_rate_limit on, where b is the block the delegate opened or
+// last raised its take (take_rate_limit_exceeded before; 0 disables the
+// limit). take_rate_limit defaults to 2,592,000 blocks, 30 days of the
+// 1 s blocks "chain init" makes (subtensor: 30 days of 12 s blocks); a
+// localnet genesis uses 1000.
+//
+// Each delegate's record keeps its last 16 epoch payouts (oldest first;
+// epochs of several subnets in one block make one payout): the block,
+// the validator emission paid to its stakers net of the take, and its
+// total stake just before the payout. From them, the return per 1,000
+// tokens over the last epochs is
+//
+//	return_per_1000 = Σ_i floor(paid_i × 1000 × 10^9 / stake_i)
+//
+// in base units: what 1,000 tokens staked on the delegate through those
+// payouts earned, without compounding. It is read with the delegate
+// (abci paths /delegates, /delegate/<hotkey>) and with a coldkey's
+// delegations (/delegations/<coldkey>).
 //
 // # Durability
 //

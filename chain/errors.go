@@ -94,6 +94,10 @@ var (
 	ErrInvalidIdentity      = newTxError(78, "invalid_identity", "an identity is a name of 1 to 64 bytes, a URL of at most 256 and a description of at most 1024, UTF-8 without control characters")
 	ErrNotSubnetOwner       = newTxError(79, "not_subnet_owner", "only the subnet's owner may do this")
 	ErrNoRegisteredHotkey   = newTxError(80, "no_registered_hotkey", "the coldkey owns no hotkey registered on a subnet")
+	ErrNotDelegate          = newTxError(59, "not_delegate", "the hotkey is not a delegate")
+	ErrTakeTooLow           = newTxError(60, "take_too_low", "the take is below min_take")
+	ErrTakeRateLimit        = newTxError(61, "take_rate_limit_exceeded", "take_rate_limit blocks have not passed since the take was last raised")
+	ErrTakeUnchanged        = newTxError(62, "take_unchanged", "the take is already this value")
 )
 
 // Is lets errors.Is match a TxError by code.

@@ -139,6 +139,8 @@ func (s *State) dispatch(c *txContext) ([]Event, error) {
 		return s.execSetIdentity(c, m.SetIdentity)
 	case *chainpb.Msg_SetSubnetIdentity:
 		return s.execSetSubnetIdentity(c, m.SetSubnetIdentity)
+	case *chainpb.Msg_SetTake:
+		return s.execSetTake(c, m.SetTake)
 	default:
 		return nil, txErr(ErrUnknownMessage, "%T", m)
 	}
@@ -466,7 +468,7 @@ func (s *State) execRootRegister(c *txContext, m *chainpb.RootRegister) ([]Event
 		}
 	}
 	if hk := s.hotkeys[hotkey]; !hk.Delegate {
-		hk.Delegate, hk.Take = true, uint16(s.g.Globals.DefaultTake)
+		hk.Delegate, hk.Take, hk.TakeRaisedAt = true, uint16(s.g.Globals.DefaultTake), s.height
 		s.markHotkey(hotkey)
 	}
 	root.RegsThisInterval++
@@ -573,13 +575,16 @@ func (s *State) execBecomeDelegate(c *txContext, m *chainpb.BecomeDelegate) ([]E
 	if take > s.g.Globals.MaxTake {
 		return nil, txErr(ErrInvalidTake, "take %d > max_take %d", take, s.g.Globals.MaxTake)
 	}
+	if take < s.g.Globals.MinTake {
+		return nil, txErr(ErrTakeTooLow, "take %d < min_take %d", take, s.g.Globals.MinTake)
+	}
 	if err := s.txRateLimited(coldkey); err != nil {
 		return nil, err
 	}
 	if c.check {
 		return nil, nil
 	}
-	hk.Delegate, hk.Take = true, uint16(take)
+	hk.Delegate, hk.Take, hk.TakeRaisedAt = true, uint16(take), s.height
 	s.markHotkey(hotkey)
 	s.account(coldkey).LastTxBlock = s.height
 	s.markAccount(coldkey)

@@ -52,6 +52,7 @@ func FuzzApplyMessage(f *testing.F) {
 		mSudo(1, "tempo", 3), mGlobal("tx_rate_limit", 2), mCommit(1, make([]byte, 32)), mRegisterNetwork("y"),
 		mCommitment(1, addr(hMin1), []byte("bafy")),
 		mIdentity("owner", "https://owner.example", "about"), mSubnetIdentity(1, "alpha", "", ""),
+		mSetTake(addr(hVal), 5000),
 	} {
 		b, _ := proto.Marshal(msg)
 		f.Add(b, uint8(1))

@@ -37,16 +37,23 @@ func DefaultGenesis(chainID string, root Address) Genesis {
 }
 
 // LocalnetGenesis is for a local network: fast subnet defaults (tempo 20),
-// a cheap subnet lock, a faucet, and the given funded accounts.
+// a cheap subnet lock, a faucet, a short take_rate_limit, and the given
+// funded accounts.
 func LocalnetGenesis(chainID string, root Address, balances []GenesisBalance) Genesis {
 	g := DefaultGenesis(chainID, root)
 	g.SubnetDefaults = LocalnetHyperparams()
 	g.Globals.NetworkMinLockCost = 1_000_000_000
 	g.Globals.FaucetAmount = 100_000_000_000
 	g.Globals.FaucetInterval = 10
+	g.Globals.TakeRateLimit = LocalnetTakeRateLimit
 	g.Balances = balances
 	return g
 }
+
+// LocalnetTakeRateLimit is a local network's take_rate_limit: 1000
+// blocks, about 4 minutes of localnet's 250 ms blocks, so a refused raise
+// can be seen and waited out.
+const LocalnetTakeRateLimit = 1000
 
 // maxChainIDLen bounds the chain ID.
 const maxChainIDLen = 64

@@ -209,14 +209,27 @@ type Globals struct {
 	// FaucetInterval is the number of blocks between two faucet payments
 	// to one account.
 	FaucetInterval uint64 `json:"faucet_interval"`
+	// MinTake is the lowest take a delegate may set.
+	MinTake uint64 `json:"min_take"`
+	// TakeRateLimit is the number of blocks a delegate waits, after it
+	// opened or last raised its take, before raising it again (0: none).
+	// Lowering is never limited.
+	TakeRateLimit uint64 `json:"take_rate_limit"`
 }
 
+// DefaultTakeRateLimit is take_rate_limit's default: 30 days of 1 s
+// blocks (the block time "chain init" sets), as subtensor's delegate take
+// rate limit is 30 days of its 12 s blocks.
+const DefaultTakeRateLimit = 30 * 24 * 60 * 60
+
 // DefaultGlobals are cybernet's defaults, with 1e9 base units per block.
+// The take bounds are subtensor's: default and maximum 18% (11796 of
+// 65535), minimum 0.
 func DefaultGlobals() Globals {
 	return Globals{
 		BlockEmission:                1_000_000_000,
-		DefaultTake:                  13107,
-		MaxTake:                      13107,
+		DefaultTake:                  11796,
+		MaxTake:                      11796,
 		TxRateLimit:                  0,
 		NetworkMinLockCost:           10_000_000_000,
 		NetworkLockReductionInterval: 7 * 14400,
@@ -226,6 +239,8 @@ func DefaultGlobals() Globals {
 		RootTempo:                    1,
 		FaucetAmount:                 0,
 		FaucetInterval:               100,
+		MinTake:                      0,
+		TakeRateLimit:                DefaultTakeRateLimit,
 	}
 }
 
@@ -247,6 +262,8 @@ var globalRules = map[string]globalRule{
 	"root_tempo":                      {func(g *Globals) *uint64 { return &g.RootTempo }, 1, u16Max},
 	"faucet_amount":                   {func(g *Globals) *uint64 { return &g.FaucetAmount }, 0, 1 << 50},
 	"faucet_interval":                 {func(g *Globals) *uint64 { return &g.FaucetInterval }, 0, 1 << 32},
+	"min_take":                        {func(g *Globals) *uint64 { return &g.MinTake }, 0, u16Max},
+	"take_rate_limit":                 {func(g *Globals) *uint64 { return &g.TakeRateLimit }, 0, 1 << 32},
 }
 
 // GlobalNames lists the settable chain-wide parameters, sorted.
@@ -269,6 +286,9 @@ func (g Globals) validate() error {
 	}
 	if g.DefaultTake > g.MaxTake {
 		return fmt.Errorf("default_take %d > max_take %d", g.DefaultTake, g.MaxTake)
+	}
+	if g.MinTake > g.DefaultTake {
+		return fmt.Errorf("min_take %d > default_take %d", g.MinTake, g.DefaultTake)
 	}
 	return nil
 }

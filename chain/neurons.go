@@ -156,6 +156,7 @@ func (s *State) emitThroughHotkey(hotkey Address, server, validator uint64) {
 	}
 	take := mulDiv(validator, uint64(hk.Take), 65535)
 	rest := validator - take
+	s.recordPayout(hotkey, hk, rest)
 	remaining := rest
 	total := hk.Total
 	for _, c := range hk.sortedStakers() {

@@ -20,7 +20,7 @@ func randomTxs(r *rand.Rand, h *harness, keys []*wallet.PrivateKey, n int) [][]b
 		other := addr(pick())
 		netuid := uint32(r.IntN(3))
 		var msg *chainpb.Msg
-		switch r.IntN(13) {
+		switch r.IntN(14) {
 		case 0:
 			msg = mTransfer(other, uint64(r.IntN(1_000_000)))
 		case 1:
@@ -46,6 +46,8 @@ func randomTxs(r *rand.Rand, h *harness, keys []*wallet.PrivateKey, n int) [][]b
 			msg = mServe(netuid, k.PublicKey().PeerID().String(), "/ip4/127.0.0.1/tcp/9")
 		case 12:
 			msg = mCommitment(netuid, addr(k), bytes.Repeat([]byte{'c'}, r.IntN(MaxCommitmentLen+2)))
+		case 13:
+			msg = mSetTake(other, uint32(r.IntN(20000)))
 		default:
 			msg = mSudo(netuid, []string{"kappa", "tempo", "immunity_period", "max_allowed_uids"}[r.IntN(4)], uint64(r.IntN(70000)))
 		}

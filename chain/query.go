@@ -56,23 +56,6 @@ func (s *State) Stake(coldkey, hotkey Address) uint64 {
 	return 0
 }
 
-// Delegates lists the delegate hotkeys in address order.
-func (s *State) Delegates() []HotkeyInfo {
-	var keys []Address
-	for h, hk := range s.hotkeys {
-		if hk.Delegate {
-			keys = append(keys, h)
-		}
-	}
-	sortAddresses(keys)
-	out := make([]HotkeyInfo, 0, len(keys))
-	for _, h := range keys {
-		info, _ := s.Hotkey(h)
-		out = append(out, info)
-	}
-	return out
-}
-
 // SubnetInfo summarizes a subnet.
 type SubnetInfo struct {
 	Netuid           uint16      `json:"netuid"`

@@ -40,6 +40,12 @@ type Hotkey struct {
 	Stakes map[Address]uint64 `json:"stakes"`
 	// Total is the sum of Stakes.
 	Total uint64 `json:"total"`
+	// TakeRaisedAt is the block the delegate opened or last raised its
+	// take (0: never); take_rate_limit counts from it.
+	TakeRaisedAt uint64 `json:"take_raised_at"`
+	// Payouts are the delegate's last MaxPayouts epoch payouts, oldest
+	// first (takes.go).
+	Payouts []Payout `json:"payouts,omitempty"`
 }
 
 // sortedStakers returns the coldkeys staking on h in address order.
@@ -258,6 +264,18 @@ func (h *Hotkey) encode() []byte {
 		e.bytes(c[:])
 		e.u64(h.Stakes[c])
 	}
+	// The take's rate-limit block and the payouts are a trailing
+	// optional part: a hotkey without them encodes as it did before they
+	// existed, so stored records and their hashes stay valid.
+	if h.TakeRaisedAt != 0 || len(h.Payouts) != 0 {
+		e.u64(h.TakeRaisedAt)
+		e.u64(uint64(len(h.Payouts)))
+		for _, p := range h.Payouts {
+			e.u64(p.Block)
+			e.u64(p.Paid)
+			e.u64(p.Stake)
+		}
+	}
 	return e.b
 }
 
@@ -273,6 +291,20 @@ func decodeHotkey(b []byte) (*Hotkey, error) {
 		var c Address
 		copy(c[:], d.fixed(20))
 		h.Stakes[c] = d.u64()
+	}
+	if d.more() {
+		h.TakeRaisedAt = d.u64()
+		n := d.length()
+		if n > MaxPayouts {
+			d.fail(errTruncated)
+			n = 0
+		}
+		for range n {
+			h.Payouts = append(h.Payouts, Payout{Block: d.u64(), Paid: d.u64(), Stake: d.u64()})
+		}
+		if d.err == nil && h.TakeRaisedAt == 0 && len(h.Payouts) == 0 {
+			d.fail(errTruncated) // not the canonical encoding
+		}
 	}
 	return h, d.finish()
 }
