@@ -56,6 +56,13 @@ type Reader interface {
 	// SubnetIdentity returns a subnet's identity; ErrNotFound if the
 	// subnet does not exist or has none.
 	SubnetIdentity(ctx context.Context, netuid uint16) (chain.Identity, error)
+	// Delegate returns a delegate with its take, stake and recent
+	// payouts; ErrNotFound if the hotkey is not a delegate.
+	Delegate(ctx context.Context, hotkey wallet.Address) (chain.DelegateInfo, error)
+	// Delegates lists the delegates in hotkey address order.
+	Delegates(ctx context.Context) ([]chain.DelegateInfo, error)
+	// Delegations lists a coldkey's stakes on delegates.
+	Delegations(ctx context.Context, coldkey wallet.Address) ([]chain.DelegationInfo, error)
 }
 
 // Submitter sends signed transactions.

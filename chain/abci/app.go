@@ -293,6 +293,21 @@ func query(s *chain.State, path string) (any, uint32, error) {
 		return notFound("subnet " + arg(1))
 	case "delegates":
 		return s.Delegates(), CodeOK, nil
+	case "delegate":
+		h, err := address(1)
+		if err != nil {
+			return bad(err)
+		}
+		if d, ok := s.Delegate(h); ok {
+			return d, CodeOK, nil
+		}
+		return notFound("delegate " + arg(1))
+	case "delegations":
+		c, err := address(1)
+		if err != nil {
+			return bad(err)
+		}
+		return s.Delegations(c), CodeOK, nil
 	case "globals":
 		return s.Globals(), CodeOK, nil
 	case "supply":

@@ -28,7 +28,9 @@
 //	/subnetidentity/<netuid>    chain.Identity
 //	/weights/<netuid>           [][]chain.Entry
 //	/bonds/<netuid>             [][]chain.Entry
-//	/delegates                  []chain.HotkeyInfo
+//	/delegates                  []chain.DelegateInfo in hotkey order
+//	/delegate/<hotkey>          chain.DelegateInfo (take, payouts, return)
+//	/delegations/<coldkey>      []chain.DelegationInfo, its stakes on delegates
 //	/globals                    chain.Globals
 //	/supply                     chain.Supply
 //	/blockhash/<height>         {"hash": bytes} for the last 8 blocks
