@@ -53,7 +53,7 @@ func TestEveryKeyCommandTakesWalletAndHotkey(t *testing.T) {
 	// side, have no hotkey to choose.
 	coldOnly := map[string]bool{
 		"wallet new": false, "wallet regen-coldkey": true, "wallet list": true, "wallet balance": true, "wallet transfer": true,
-		"subnets create": true, "subnets set-hyperparam": true, "stake show": true, "faucet": true,
+		"subnets create": true, "subnets set-hyperparam": true, "stake show": true, "faucet": true, "delegate mine": true,
 		"wallet set-identity": true, "wallet get-identity": true, "subnets set-identity": true,
 	}
 	for path, c := range leaves(t) {
@@ -103,6 +103,9 @@ func TestFlagsCheckedBeforePasswordPrompt(t *testing.T) {
 		"stake remove":           {"--amount", "x"},
 		"stake show":             badChain,
 		"delegate":               {"--take", "2"},
+		"delegate set-take":      {"--take", "101"},
+		"delegate get-take":      badChain,
+		"delegate mine":          badChain,
 		"faucet":                 badChain,
 		"weights set":            {"--uids", "1,2", "--weights", "1"},
 		"commitments set":        {"--data", "x", "--data-hex", "78"},
@@ -172,6 +175,10 @@ func jsonCommands() map[string][]string {
 		"stake remove":           {"--amount", "1"},
 		"stake show":             nil,
 		"delegate":               nil,
+		"delegate get-take":      nil,
+		"delegate list":          nil,
+		"delegate mine":          nil,
+		"delegate set-take":      {"--take", "9"},
 		"weights set":            {"--uids", "0", "--weights", "1"},
 		"weights show":           {"--netuid", "1"},
 		"metagraph":              {"--netuid", "1"},

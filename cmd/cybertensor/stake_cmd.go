@@ -172,7 +172,10 @@ func (a *app) delegateCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "delegate",
 		Short: "Open a hotkey to stake from others, keeping a take of their validator emission",
-		Args:  cobra.NoArgs,
+		Long: `Open a hotkey to stake from others (nominators), keeping a take of its
+validator emission (--take as a fraction, e.g. 0.18; 0 = the chain's default).
+The subcommands change and show the take and list delegates.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if take < 0 || take > 1 {
 				return usageError(fmt.Errorf("--take %v: want a fraction between 0 and 1 (0 = the chain's default)", take))
@@ -193,6 +196,7 @@ func (a *app) delegateCommand() *cobra.Command {
 	addColdkeyFlags(cmd, &k)
 	cmd.Flags().StringVar(&k.hotkey, "hotkey", wallet.DefaultHotkey, "hotkey name in the wallet")
 	cmd.Flags().Float64Var(&take, "take", 0, "share of validator emission the delegate keeps, e.g. 0.18 (0 = default)")
+	cmd.AddCommand(a.delegateSubcommands()...)
 	return cmd
 }
 
