@@ -102,7 +102,7 @@ func TestFlagsCheckedBeforePasswordPrompt(t *testing.T) {
 		"stake add":              {"--amount", "-1"},
 		"stake remove":           {"--amount", "x"},
 		"stake show":             badChain,
-		"delegate":               {"--take", "2"},
+		"delegate":               {"--take", "101"},
 		"delegate set-take":      {"--take", "101"},
 		"delegate get-take":      badChain,
 		"delegate mine":          badChain,

@@ -82,7 +82,8 @@ transaction.`,
 		},
 	}
 	addChainFlags(cmd, &f, a.env.getenv)
-	addColdkeyFlags(cmd, &k)
+	addWalletFlag(cmd, &k.wallet, "wallet whose coldkey signs")
+	cmd.Flags().StringVar(&k.passwordFile, "password-file", "", "read the coldkey password from this file")
 	addIdentityFlags(cmd, &idf, "the coldkey's")
 	addCheck(cmd, func() (err error) {
 		id, err = idf.identity()

@@ -168,17 +168,26 @@ func (a *app) stakeShow() *cobra.Command {
 func (a *app) delegateCommand() *cobra.Command {
 	var f chainFlags
 	var k keyFlags
-	var take float64
+	var takeText string
 	cmd := &cobra.Command{
 		Use:   "delegate",
 		Short: "Open a hotkey to stake from others, keeping a take of their validator emission",
 		Long: `Open a hotkey to stake from others (nominators), keeping a take of its
-validator emission (--take as a fraction, e.g. 0.18; 0 = the chain's default).
-The subcommands change and show the take and list delegates.`,
+validator emission: --take in percent with at most 2 decimals, as set-take
+takes it (e.g. 9.5); without it, the chain's default_take. To open at 0%,
+open at any take and lower it with set-take. The subcommands change and show
+the take and list delegates.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if take < 0 || take > 1 {
-				return usageError(fmt.Errorf("--take %v: want a fraction between 0 and 1 (0 = the chain's default)", take))
+			var take uint16
+			if takeText != "" {
+				var err error
+				if take, err = parseTakePercent(takeText); err != nil {
+					return usageError(err)
+				}
+				if take == 0 {
+					return usageError(fmt.Errorf("--take %s: opening at 0%% is not possible (0 asks for the chain's default); open, then lower it with delegate set-take --take 0", takeText))
+				}
 			}
 			hot, err := a.hotkeyAddress(k.wallet, k.hotkey)
 			if err != nil {
@@ -188,14 +197,14 @@ The subcommands change and show the take and list delegates.`,
 			if err != nil {
 				return err
 			}
-			msg := &chainpb.Msg{Sum: &chainpb.Msg_BecomeDelegate{BecomeDelegate: &chainpb.BecomeDelegate{Hotkey: hot[:], Take: uint32(take*65535 + 0.5)}}}
+			msg := &chainpb.Msg{Sum: &chainpb.Msg_BecomeDelegate{BecomeDelegate: &chainpb.BecomeDelegate{Hotkey: hot[:], Take: uint32(take)}}}
 			return a.sendWith(cmd, &f, key, msg)
 		},
 	}
 	addChainFlags(cmd, &f, a.env.getenv)
 	addColdkeyFlags(cmd, &k)
 	cmd.Flags().StringVar(&k.hotkey, "hotkey", wallet.DefaultHotkey, "hotkey name in the wallet")
-	cmd.Flags().Float64Var(&take, "take", 0, "share of validator emission the delegate keeps, e.g. 0.18 (0 = default)")
+	cmd.Flags().StringVar(&takeText, "take", "", "percent of validator emission the delegate keeps, at most 2 decimals, e.g. 9.5 (default: the chain's default_take)")
 	cmd.AddCommand(a.delegateSubcommands()...)
 	return cmd
 }
