@@ -114,27 +114,7 @@ func (s *State) adjustRegistrations() {
 		sub := s.subnets[netuid]
 		p := &sub.Params
 		if s.height-sub.LastAdjustmentBlock >= p.AdjustmentInterval {
-			regs, target := sub.RegsThisInterval, p.TargetRegsPerInterval
-			pow, burn := sub.PowRegsThisInterval, sub.BurnRegsThisInterval
-			adjustDifficulty, adjustBurn := false, false
-			switch {
-			case regs > target && pow > burn:
-				adjustDifficulty = true
-			case regs > target && pow < burn:
-				adjustBurn = true
-			case regs <= target && pow > burn:
-				adjustBurn = true
-			case regs <= target && pow < burn:
-				adjustDifficulty = true
-			default:
-				adjustDifficulty, adjustBurn = true, true
-			}
-			if adjustDifficulty {
-				p.Difficulty = adjustTowardTarget(p.Difficulty, regs, target, p.AdjustmentAlpha, p.MinDifficulty, p.MaxDifficulty)
-			}
-			if adjustBurn {
-				p.Burn = adjustTowardTarget(p.Burn, regs, target, p.AdjustmentAlpha, p.MinBurn, p.MaxBurn)
-			}
+			p.Difficulty, p.Burn = adjustedPrices(sub)
 			sub.LastAdjustmentBlock = s.height
 			sub.RegsThisInterval, sub.PowRegsThisInterval, sub.BurnRegsThisInterval = 0, 0, 0
 			s.markSubnet(netuid)
@@ -144,6 +124,37 @@ func (s *State) adjustRegistrations() {
 			s.markSubnet(netuid)
 		}
 	}
+}
+
+// adjustedPrices is what an adjustment makes of sub's difficulty and burn
+// given the registrations of its interval so far: which of the two moves
+// depends on whether registrations were above target and whether more
+// were by proof of work or by burning (both move when the counts tie).
+func adjustedPrices(sub *Subnet) (difficulty, burn uint64) {
+	p := &sub.Params
+	regs, target := sub.RegsThisInterval, p.TargetRegsPerInterval
+	pow, burned := sub.PowRegsThisInterval, sub.BurnRegsThisInterval
+	adjustDifficulty, adjustBurn := false, false
+	switch {
+	case regs > target && pow > burned:
+		adjustDifficulty = true
+	case regs > target && pow < burned:
+		adjustBurn = true
+	case regs <= target && pow > burned:
+		adjustBurn = true
+	case regs <= target && pow < burned:
+		adjustDifficulty = true
+	default:
+		adjustDifficulty, adjustBurn = true, true
+	}
+	difficulty, burn = p.Difficulty, p.Burn
+	if adjustDifficulty {
+		difficulty = adjustTowardTarget(p.Difficulty, regs, target, p.AdjustmentAlpha, p.MinDifficulty, p.MaxDifficulty)
+	}
+	if adjustBurn {
+		burn = adjustTowardTarget(p.Burn, regs, target, p.AdjustmentAlpha, p.MinBurn, p.MaxBurn)
+	}
+	return difficulty, burn
 }
 
 // adjustTowardTarget is cybernet's adjust_difficulty/adjust_burn:

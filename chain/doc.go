@@ -97,6 +97,63 @@
 // payouts earned, without compounding. It is read with the delegate
 // (abci paths /delegates, /delegate/<hotkey>) and with a coldkey's
 // delegations (/delegations/<coldkey>).
+// # Root network and emission shares
+//
+// RootRegister (Msg 5) puts a hotkey on the root network (netuid 0), at
+// most max_root_validators of them; a full root network takes a hotkey
+// with more stake than its lowest member, which it replaces. A root
+// member's weights are set_weights on netuid 0 with netuids for uids: each
+// must be an existing subnet other than the root (invalid_uid), each once
+// (duplicate_uids), at least one; values are u16 and stored max-upscaled
+// as on any subnet. At every root epoch (blocks b with (b + 1) mod
+// (root_tempo + 1) = 0) the chain splits block_emission between subnets
+// as cybernet's root_epoch does: rank_j = Σ_i stake_i/Σstake · w_ij/Σ_k w_ik
+// over members i, consensus_j = σ(rho · (Σ_{i voting for j} stake_i/Σstake
+// − kappa)), share_j = rank_j·consensus_j normalized; no members, no stake
+// or no weights split it equally. Each subnet's EmissionPerBlock is
+// floor(block_emission · share_j) until the next root epoch, so new root
+// weights count from the next root epoch on.
+//
+// # Registration price
+//
+// A burned registration pays the subnet's burn; it adjusts with demand by
+// cybernet's rule (adjust_burn). Every adjustment_interval blocks — in the
+// first block b with b − last_adjustment_block ≥ adjustment_interval,
+// before that block's transactions — with r the registrations of the
+// interval (burned and proof of work), t = target_regs_per_interval and
+// α = adjustment_alpha / 2^64:
+//
+//	next = floor(α·burn + (1 − α)·burn·(r + t) / (2t)), clamped to [min_burn, max_burn]
+//
+// computed exactly in integers. Which price moves depends on the
+// interval's registrations: r > t with more burned than proof-of-work
+// registrations moves the burn only; r > t with more by proof of work,
+// the difficulty only; r ≤ t with more burned, the difficulty only; r ≤ t
+// with more by proof of work, the burn only; equal counts (none at all
+// included) move both, by the same formula. With α = 0 the burn doubles
+// at r = 3t (the most an interval admits: too_many_registrations_this_interval)
+// and halves at r = 0. The interval counters then reset. The query
+// BurnCost (abci /burncost/<netuid>) gives the burn, the block of the next
+// adjustment and the burn it makes given the registrations so far.
+//
+// A subnet's lock cost is twice the previous subnet registration's lock,
+// falling by last_lock / network_lock_reduction_interval per block since
+// it, never below network_min_lock_cost (LockCostInfo, abci /lockcost).
+//
+// BurnedRegister carries max_burn and RegisterNetwork max_lock (0: no
+// limit): a price at inclusion above the limit refuses the registration
+// with burn_above_limit or lock_above_limit instead of charging it, so a
+// client quoting a price pays at most that (subtensor's register_limit).
+//
+// # Weights version key and serving rate limit
+//
+// A subnet's weights_version_key (set by its owner or the root) is the
+// lowest version_key set_weights and reveal_weights accept
+// (incorrect_version_key below it; a commit binds the version it will
+// reveal); raising it refuses validators that have not upgraded. The
+// project's validator sends neuron.WeightsVersion. A neuron that served
+// its axon at block b may serve again from block b + serving_rate_limit
+// (serving_rate_limit_exceeded before; 0 disables it).
 //
 // # Durability
 //

@@ -100,6 +100,13 @@ var (
 	ErrTakeUnchanged        = newTxError(62, "take_unchanged", "the take is already this value")
 )
 
+// Price limits (#23 registration price): a registration names the most it
+// pays, and is refused rather than charged more.
+var (
+	ErrBurnAboveLimit = newTxError(75, "burn_above_limit", "the registration burn is above the transaction's max_burn")
+	ErrLockAboveLimit = newTxError(76, "lock_above_limit", "the subnet lock cost is above the transaction's max_lock")
+)
+
 // Is lets errors.Is match a TxError by code.
 func (e *TxError) Is(target error) bool {
 	var t *TxError

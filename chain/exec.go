@@ -258,6 +258,9 @@ func (s *State) execRegisterNetwork(c *txContext, m *chainpb.RegisterNetwork) ([
 		return nil, txErr(ErrNetworkRateLimit, "last subnet registered at block %d, limit %d blocks", last, s.g.Globals.NetworkRateLimit)
 	}
 	cost := s.NetworkLockCost()
+	if m.MaxLock != 0 && cost > m.MaxLock {
+		return nil, txErr(ErrLockAboveLimit, "lock cost %s > max_lock %s", tokens(cost), tokens(m.MaxLock))
+	}
 	if bal := s.balance(c.tx.Signer); bal < cost {
 		return nil, txErr(ErrInsufficientBalance, "balance %s < lock cost %s", tokens(bal), tokens(cost))
 	}
@@ -318,6 +321,9 @@ func (s *State) execBurnedRegister(c *txContext, m *chainpb.BurnedRegister) ([]E
 		return nil, err
 	}
 	burn := sub.Params.Burn
+	if m.MaxBurn != 0 && burn > m.MaxBurn {
+		return nil, txErr(ErrBurnAboveLimit, "burn %s > max_burn %s", tokens(burn), tokens(m.MaxBurn))
+	}
 	if bal := s.balance(c.tx.Signer); bal < burn {
 		return nil, txErr(ErrNotEnoughBalanceBurn, "balance %s < burn %s", tokens(bal), tokens(burn))
 	}
