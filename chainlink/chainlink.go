@@ -63,6 +63,11 @@ type Reader interface {
 	Delegates(ctx context.Context) ([]chain.DelegateInfo, error)
 	// Delegations lists a coldkey's stakes on delegates.
 	Delegations(ctx context.Context, coldkey wallet.Address) ([]chain.DelegationInfo, error)
+	// BurnCost returns a subnet's registration burn and where its next
+	// adjustment takes it; ErrNotFound if the subnet does not exist.
+	BurnCost(ctx context.Context, netuid uint16) (chain.BurnCost, error)
+	// LockCost returns what registering a subnet locks now.
+	LockCost(ctx context.Context) (chain.LockCost, error)
 }
 
 // Submitter sends signed transactions.

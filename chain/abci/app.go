@@ -313,7 +313,16 @@ func query(s *chain.State, path string) (any, uint32, error) {
 	case "supply":
 		return s.Supply(), CodeOK, nil
 	case "lockcost":
-		return map[string]uint64{"amount": s.NetworkLockCost()}, CodeOK, nil
+		return s.LockCostInfo(), CodeOK, nil
+	case "burncost":
+		n, err := netuid(1)
+		if err != nil {
+			return bad(err)
+		}
+		if bc, ok := s.BurnCost(n); ok {
+			return bc, CodeOK, nil
+		}
+		return notFound("subnet " + arg(1))
 	case "blockhash":
 		h, err := strconv.ParseUint(arg(1), 10, 64)
 		if err != nil {

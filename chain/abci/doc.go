@@ -34,5 +34,6 @@
 //	/globals                    chain.Globals
 //	/supply                     chain.Supply
 //	/blockhash/<height>         {"hash": bytes} for the last 8 blocks
-//	/lockcost                   {"amount": N}, the current subnet lock cost
+//	/lockcost                   chain.LockCost: the subnet lock cost ("amount") and its decay
+//	/burncost/<netuid>          chain.BurnCost: the registration burn and its next adjustment
 package abci

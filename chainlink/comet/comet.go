@@ -293,6 +293,18 @@ func (c *Client) SubnetIdentity(ctx context.Context, netuid uint16) (chain.Ident
 	return out, c.query(ctx, fmt.Sprintf("/subnetidentity/%d", netuid), &out)
 }
 
+// BurnCost implements chainlink.Reader.
+func (c *Client) BurnCost(ctx context.Context, netuid uint16) (chain.BurnCost, error) {
+	var out chain.BurnCost
+	return out, c.query(ctx, fmt.Sprintf("/burncost/%d", netuid), &out)
+}
+
+// LockCost implements chainlink.Reader.
+func (c *Client) LockCost(ctx context.Context) (chain.LockCost, error) {
+	var out chain.LockCost
+	return out, c.query(ctx, "/lockcost", &out)
+}
+
 func fromABCIEvents(events []abcitypes.Event) []chain.Event {
 	out := make([]chain.Event, 0, len(events))
 	for _, e := range events {

@@ -445,6 +445,24 @@ func (l *Local) SubnetIdentity(ctx context.Context, netuid uint16) (chain.Identi
 	return id, nil
 }
 
+// BurnCost implements chainlink.Reader.
+func (l *Local) BurnCost(ctx context.Context, netuid uint16) (chain.BurnCost, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	bc, ok := l.eng.State().BurnCost(netuid)
+	if !ok {
+		return bc, fmt.Errorf("subnet %d: %w", netuid, chainlink.ErrNotFound)
+	}
+	return bc, nil
+}
+
+// LockCost implements chainlink.Reader.
+func (l *Local) LockCost(ctx context.Context) (chain.LockCost, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.eng.State().LockCostInfo(), nil
+}
+
 // SubscribeHeads implements chainlink.Subscriber.
 func (l *Local) SubscribeHeads(ctx context.Context) (<-chan chainlink.Head, error) {
 	l.mu.Lock()

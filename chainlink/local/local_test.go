@@ -259,3 +259,25 @@ func TestCommitments(t *testing.T) {
 		t.Fatalf("missing subnet: %v", err)
 	}
 }
+
+func TestBurnCostAndLockCost(t *testing.T) {
+	gen := genesis()
+	gen.Subnets = []chain.GenesisSubnet{{Name: "alpha", Owner: addr(key(0))}}
+	l, err := New(DefaultTestConfig(gen, chaintest.StakeEpoch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	bc, err := l.BurnCost(ctx, 1)
+	if err != nil || bc.Netuid != 1 || bc.Burn != gen.SubnetDefaults.Burn || bc.NextAdjustmentBlock != gen.SubnetDefaults.AdjustmentInterval {
+		t.Fatalf("burn cost %+v %v", bc, err)
+	}
+	if _, err := l.BurnCost(ctx, 7); !errors.Is(err, chainlink.ErrNotFound) {
+		t.Fatalf("missing subnet: %v", err)
+	}
+	lc, err := l.LockCost(ctx)
+	if err != nil || lc.Amount != gen.Globals.NetworkMinLockCost || lc.Subnets != 1 {
+		t.Fatalf("lock cost %+v %v", lc, err)
+	}
+}
