@@ -120,6 +120,9 @@ func TestFlagsCheckedBeforePasswordPrompt(t *testing.T) {
 		"knowledge publish":      {"--text", "x", "--link", "notacid"},
 		"knowledge serve":        {"--peer", "nope"},
 		"knowledge get":          {"notacid"},
+		"root register":          badChain,
+		"root weights":           {"--netuids", "0,1", "--weights", "1,1"},
+		"root get-weights":       badChain,
 	}
 	var missing []string
 	for path, cmd := range leaves(t) {
@@ -194,6 +197,12 @@ func jsonCommands() map[string][]string {
 		"knowledge ls":           nil,
 		"knowledge search":       {"anything", "--local"},
 		"knowledge gc":           nil,
+		"root get-weights":       nil,
+		"root list":              nil,
+		"root register":          nil,
+		"root weights":           {"--netuids", "1", "--weights", "1"},
+		"subnets burn-cost":      {"--netuid", "1"},
+		"subnets lock-cost":      nil,
 	}
 }
 

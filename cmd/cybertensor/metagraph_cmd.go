@@ -27,10 +27,14 @@ func (a *app) metagraphCommand() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if f.json {
-					return writeJSON(cmd.OutOrStdout(), m)
+				em, err := subnetEmission(ctx, c, netuid)
+				if err != nil {
+					return err
 				}
-				return printMetagraph(cmd, m, &f)
+				if f.json {
+					return writeJSON(cmd.OutOrStdout(), metagraphOut{Metagraph: m, metagraphEmission: em})
+				}
+				return printMetagraph(cmd, m, em, &f)
 			})
 		},
 	}
@@ -40,8 +44,35 @@ func (a *app) metagraphCommand() *cobra.Command {
 	return cmd
 }
 
-func printMetagraph(cmd *cobra.Command, m *chain.Metagraph, f *chainFlags) error {
-	fmt.Fprintf(cmd.OutOrStdout(), "subnet %d at block %d: %d neurons\n", m.Netuid, m.Block, m.N)
+// metagraphEmission is the subnet's share of block emission, as the last
+// root epoch set it.
+type metagraphEmission struct {
+	EmissionPerBlock uint64  `json:"emission_per_block"`
+	EmissionPercent  float64 `json:"emission_percent"`
+}
+
+// metagraphOut is "metagraph --json": the chain's metagraph and the
+// subnet's emission share.
+type metagraphOut struct {
+	*chain.Metagraph
+	metagraphEmission
+}
+
+func subnetEmission(ctx context.Context, c *comet.Client, netuid uint16) (metagraphEmission, error) {
+	sub, err := c.Subnet(ctx, netuid)
+	if err != nil {
+		return metagraphEmission{}, err
+	}
+	be, err := blockEmission(ctx, c)
+	if err != nil {
+		return metagraphEmission{}, err
+	}
+	return metagraphEmission{EmissionPerBlock: sub.EmissionPerBlock, EmissionPercent: emissionPercent(sub.EmissionPerBlock, be)}, nil
+}
+
+func printMetagraph(cmd *cobra.Command, m *chain.Metagraph, em metagraphEmission, f *chainFlags) error {
+	fmt.Fprintf(cmd.OutOrStdout(), "subnet %d at block %d: %d neurons, emission %.2f%% of block emission (%s per block)\n",
+		m.Netuid, m.Block, m.N, em.EmissionPercent, f.amount(em.EmissionPerBlock))
 	printSubnetIdentityHeader(cmd.OutOrStdout(), m.SubnetIdentity)
 	rows := [][]string{{"UID", "STAKE", "RANK", "TRUST", "CONSENSUS", "INCENTIVE", "DIVIDENDS", "V-TRUST", "EMISSION", "VPERMIT", "ACTIVE", "UPDATED", "HOTKEY", "AXON"}}
 	for i := range m.N {

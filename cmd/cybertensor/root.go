@@ -151,7 +151,8 @@ scores on a chain with Yuma consensus, and shares content-addressed knowledge.`,
 	sc.GroupID = "consensus"
 	root.AddCommand(sc)
 	for _, c := range []*cobra.Command{a.chainCommand(), a.subnetsCommand(), a.stakeCommand(), a.delegateCommand(),
-		a.weightsCommand(), a.metagraphCommand(), a.commitmentsCommand(), a.faucetCommand()} {
+		a.weightsCommand(), a.metagraphCommand(), a.commitmentsCommand(), a.faucetCommand(),
+		a.rootNetworkCommand()} {
 		c.GroupID = "chain"
 		root.AddCommand(c)
 	}

@@ -25,7 +25,7 @@ func (a *app) subnetsCommand() *cobra.Command {
 		Short: "List, create and configure subnets, and register neurons on them",
 	}
 	cmd.AddCommand(a.subnetsList(), a.subnetsCreate(), a.subnetsHyperparams(), a.subnetsRegister(), a.subnetsSetHyperparam(), a.subnetsSpec(),
-		a.subnetsSetIdentity(), a.subnetsGetIdentity())
+		a.subnetsSetIdentity(), a.subnetsGetIdentity(), a.subnetsBurnCost(), a.subnetsLockCost())
 	return cmd
 }
 
@@ -33,7 +33,7 @@ func (a *app) subnetsList() *cobra.Command {
 	var f chainFlags
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "List the subnets",
+		Short: "List the subnets with each one's share of block emission (as the last root epoch set it)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.withChain(cmd, &f, func(ctx context.Context, c *comet.Client) error {
@@ -41,13 +41,25 @@ func (a *app) subnetsList() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if f.json {
-					return writeJSON(cmd.OutOrStdout(), subs)
+				be, err := blockEmission(ctx, c)
+				if err != nil {
+					return err
 				}
-				rows := [][]string{{"NETUID", "NAME", "N", "MAX", "TEMPO", "EMISSION/BLOCK", "BURN", "OWNER", "IDENTITY"}}
+				out := make([]subnetOut, 0, len(subs))
 				for _, s := range subs {
+					out = append(out, subnetOut{SubnetInfo: s, EmissionPercent: emissionPercent(s.EmissionPerBlock, be)})
+				}
+				if f.json {
+					return writeJSON(cmd.OutOrStdout(), out)
+				}
+				rows := [][]string{{"NETUID", "NAME", "N", "MAX", "TEMPO", "EMISSION", "EMISSION/BLOCK", "BURN", "OWNER", "IDENTITY"}}
+				for _, s := range out {
+					share := fmt.Sprintf("%.2f%%", s.EmissionPercent)
+					if s.Netuid == chain.RootNetuid {
+						share = "-"
+					}
 					rows = append(rows, []string{strconv.Itoa(int(s.Netuid)), s.Name, strconv.Itoa(s.N), strconv.FormatUint(s.Params.MaxAllowedUIDs, 10),
-						strconv.FormatUint(s.Params.Tempo, 10), f.amount(s.EmissionPerBlock), f.amount(s.Params.Burn), s.Owner.String(), identityName(s.Identity)})
+						strconv.FormatUint(s.Params.Tempo, 10), share, f.amount(s.EmissionPerBlock), f.amount(s.Params.Burn), s.Owner.String(), identityName(s.Identity)})
 				}
 				return table(cmd.OutOrStdout(), rows)
 			})
@@ -61,6 +73,7 @@ func (a *app) subnetsCreate() *cobra.Command {
 	var f chainFlags
 	var k keyFlags
 	var name, specFile, builtinSpec string
+	maxLock := priceLimit{flag: "max-lock"}
 	cmd := &cobra.Command{
 		Use:   "create",
 		Short: "Open a subnet owned by the wallet's coldkey, locking the current lock cost",
@@ -76,7 +89,7 @@ func (a *app) subnetsCreate() *cobra.Command {
 			if err := checkSpecFiles(specFile, spec); err != nil {
 				return err
 			}
-			msg := &chainpb.RegisterNetwork{Name: name}
+			msg := &chainpb.RegisterNetwork{Name: name, MaxLock: maxLock.amount}
 			key, err := a.coldkey(&k)
 			if err != nil {
 				return err
@@ -109,6 +122,8 @@ func (a *app) subnetsCreate() *cobra.Command {
 	cmd.Flags().StringVar(&name, "name", "", "subnet name (at most 64 bytes)")
 	cmd.Flags().StringVar(&specFile, "spec", "", "the subnet's spec file (validated, with the dataset it names, before anything is sent; its SHA-256 is recorded on chain, its text kept in the knowledge library)")
 	cmd.Flags().StringVar(&builtinSpec, "builtin", "", "a built-in spec instead of --spec: "+strings.Join(subnet.BuiltinNames(), ", "))
+	cmd.Flags().StringVar(&maxLock.value, "max-lock", "", "lock at most this many tokens: refused (lock_above_limit), not charged, if the lock cost is higher at inclusion (see subnets lock-cost)")
+	addCheck(cmd, maxLock.parse)
 	return cmd
 }
 
@@ -233,6 +248,7 @@ func (a *app) subnetsRegister() *cobra.Command {
 	var k keyFlags
 	var netuid uint16
 	var pow bool
+	maxBurn := priceLimit{flag: "max-burn"}
 	cmd := &cobra.Command{
 		Use:   "register",
 		Short: "Register a hotkey on a subnet, burning the registration cost (or with --pow, by proof of work)",
@@ -249,7 +265,7 @@ func (a *app) subnetsRegister() *cobra.Command {
 			return a.withChain(cmd, &f, func(ctx context.Context, c *comet.Client) error {
 				hotAddr := hot.PublicKey().Address()
 				if !pow {
-					msg := &chainpb.Msg{Sum: &chainpb.Msg_BurnedRegister{BurnedRegister: &chainpb.BurnedRegister{Netuid: uint32(netuid), Hotkey: hotAddr[:]}}}
+					msg := &chainpb.Msg{Sum: &chainpb.Msg_BurnedRegister{BurnedRegister: &chainpb.BurnedRegister{Netuid: uint32(netuid), Hotkey: hotAddr[:], MaxBurn: maxBurn.amount}}}
 					_, err := a.send(ctx, cmd.OutOrStdout(), c, cold, msg, &f)
 					return err
 				}
@@ -261,5 +277,12 @@ func (a *app) subnetsRegister() *cobra.Command {
 	addHotkeyFlags(cmd, &k)
 	netuidFlag(cmd, &netuid)
 	cmd.Flags().BoolVar(&pow, "pow", false, "register by proof of work instead of burning")
+	cmd.Flags().StringVar(&maxBurn.value, "max-burn", "", "burn at most this many tokens: refused (burn_above_limit), not charged, if the burn is higher at inclusion (see subnets burn-cost)")
+	addCheck(cmd, func() error {
+		if pow && maxBurn.value != "" {
+			return errors.New("--max-burn limits the burn; a --pow registration burns nothing")
+		}
+		return maxBurn.parse()
+	})
 	return cmd
 }

@@ -28,13 +28,15 @@ type weightArgs struct {
 	uids       string
 	weights    string
 	versionKey uint64
+	// uidsFlag names the uids flag in errors ("--uids" if empty).
+	uidsFlag string
 }
 
 func addWeightArgs(cmd *cobra.Command, w *weightArgs) {
 	netuidFlag(cmd, &w.netuid)
 	cmd.Flags().StringVar(&w.uids, "uids", "", "comma-separated uids, e.g. 1,2,5")
 	cmd.Flags().StringVar(&w.weights, "weights", "", "comma-separated non-negative weights, same length, e.g. 0.5,0.3,0.2")
-	cmd.Flags().Uint64Var(&w.versionKey, "version-key", 0, "weights version key")
+	cmd.Flags().Uint64Var(&w.versionKey, "version-key", 0, "weights version key: at least the subnet's weights_version_key (see subnets hyperparams)")
 	cmd.MarkFlagRequired("uids")
 	cmd.MarkFlagRequired("weights")
 }
@@ -42,9 +44,13 @@ func addWeightArgs(cmd *cobra.Command, w *weightArgs) {
 // parse turns the flags into u16 uids and values scaled so the largest
 // weight is 65535, as the chain stores them.
 func (w *weightArgs) parse() ([]uint16, []uint16, error) {
+	uidsFlag := w.uidsFlag
+	if uidsFlag == "" {
+		uidsFlag = "--uids"
+	}
 	us, ws := strings.Split(w.uids, ","), strings.Split(w.weights, ",")
 	if len(us) != len(ws) {
-		return nil, nil, fmt.Errorf("--uids has %d entries, --weights %d", len(us), len(ws))
+		return nil, nil, fmt.Errorf("%s has %d entries, --weights %d", uidsFlag, len(us), len(ws))
 	}
 	uids := make([]uint16, len(us))
 	vals := make([]float64, len(ws))
@@ -52,7 +58,7 @@ func (w *weightArgs) parse() ([]uint16, []uint16, error) {
 	for i := range us {
 		u, err := strconv.ParseUint(strings.TrimSpace(us[i]), 10, 16)
 		if err != nil {
-			return nil, nil, fmt.Errorf("--uids entry %d %q: %w", i+1, us[i], err)
+			return nil, nil, fmt.Errorf("%s entry %d %q: %w", uidsFlag, i+1, us[i], err)
 		}
 		v, err := strconv.ParseFloat(strings.TrimSpace(ws[i]), 64)
 		if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
