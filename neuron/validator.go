@@ -96,12 +96,17 @@ type ValidatorConfig struct {
 	// commit (file ValidatorStateFile) so a restart resumes them.
 	StateDir string
 	Logger   *slog.Logger
+	// WeightsVersion is the version_key the validator's weights carry; a
+	// subnet whose weights_version_key is above it refuses them (the
+	// owner's way to force an upgrade). DefaultValidatorConfig sets
+	// WeightsVersion, this release's.
+	WeightsVersion uint64
 }
 
 // DefaultValidatorConfig queries every 2 blocks and sets weights every 5.
 func DefaultValidatorConfig(netuid uint16, tasks []Task) ValidatorConfig {
 	return ValidatorConfig{Netuid: netuid, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Tasks: tasks, QueryEvery: 2, WeightsEvery: 5,
-		Timeout: 2 * time.Second, Alpha: 0.3, Swarm: DefaultSwarmConfig(), Logger: slog.Default()}
+		Timeout: 2 * time.Second, Alpha: 0.3, Swarm: DefaultSwarmConfig(), Logger: slog.Default(), WeightsVersion: WeightsVersion}
 }
 
 // SpecValidatorConfig is DefaultValidatorConfig running spec: its tasks

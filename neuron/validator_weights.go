@@ -21,6 +21,23 @@ import (
 // commit_weights of their hash, revealed in the next interval so that no
 // one can copy them before they count.
 
+// WeightsVersion is the weights version key this release's validator
+// sends with its weights. It goes up when a release changes how the
+// validator scores, so that a subnet owner can raise the subnet's
+// weights_version_key to it and refuse the weights of validators that
+// have not upgraded.
+const WeightsVersion uint64 = 1
+
+// versionRefused explains an incorrect_version_key refusal: the subnet
+// wants a newer validator than this one.
+func (v *Validator) versionRefused(sub chain.SubnetInfo, err error) error {
+	if !errors.Is(err, chain.ErrIncorrectVersionKey) {
+		return err
+	}
+	return fmt.Errorf("subnet %d requires weights version %d or later and this validator sends %d: upgrade cybertensor (or set --weights-version if the subnet owner says so): %w",
+		v.cfg.Netuid, sub.Params.WeightsVersionKey, v.cfg.WeightsVersion, err)
+}
+
 // weightsStep runs at every head: it reveals a pending commit once its
 // window opens, and otherwise every WeightsEvery blocks sets (or commits)
 // new weights.
@@ -104,10 +121,10 @@ func (v *Validator) submitWeights(ctx context.Context, height uint64) error {
 		return v.commit(ctx, sub, uids, values)
 	}
 	msg := &chainpb.Msg{Sum: &chainpb.Msg_SetWeights{SetWeights: &chainpb.SetWeights{
-		Netuid: uint32(v.cfg.Netuid), Uids: u32(uids), Values: u32(values), VersionKey: sub.Params.WeightsVersionKey,
+		Netuid: uint32(v.cfg.Netuid), Uids: u32(uids), Values: u32(values), VersionKey: v.cfg.WeightsVersion,
 	}}}
 	if _, err := v.sender.Send(ctx, msg); err != nil {
-		return err
+		return v.versionRefused(sub, err)
 	}
 	v.mu.Lock()
 	v.sets++
@@ -173,8 +190,8 @@ func (v *Validator) commit(ctx context.Context, sub chain.SubnetInfo, uids, valu
 	if _, err := rand.Read(salt); err != nil {
 		return err
 	}
-	hash := chain.CommitHash(v.hot.PublicKey().Address(), v.cfg.Netuid, uids, values, salt, sub.Params.WeightsVersionKey)
-	p := &pendingCommit{UIDs: uids, Values: values, Salt: salt, VersionKey: sub.Params.WeightsVersionKey, Hash: hash[:]}
+	hash := chain.CommitHash(v.hot.PublicKey().Address(), v.cfg.Netuid, uids, values, salt, v.cfg.WeightsVersion)
+	p := &pendingCommit{UIDs: uids, Values: values, Salt: salt, VersionKey: v.cfg.WeightsVersion, Hash: hash[:]}
 	v.mu.Lock()
 	v.pending = p
 	v.mu.Unlock()
@@ -249,7 +266,7 @@ func (v *Validator) reveal(ctx context.Context, height uint64, p *pendingCommit)
 		return err // try again next block
 	case errors.As(err, &te):
 		v.dropPending(p)
-		return err
+		return v.versionRefused(sub, err)
 	case err != nil:
 		return err
 	}

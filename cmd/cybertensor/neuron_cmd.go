@@ -313,7 +313,7 @@ func (a *app) validatorCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "validator", Short: "Run a validator, and show its scores"}
 	var f neuronFlags
 	var stake string
-	var queryEvery, weightsEvery uint64
+	var queryEvery, weightsEvery, weightsVersion uint64
 	var sample int
 	var timeout time.Duration
 	var specFile, builtinSpec string
@@ -356,7 +356,7 @@ is refused (stake with "stake add" where the coldkey is).`,
 			tasks := append(localnet.Tasks(), neuron.ClozeTasks(localnet.Documents(), 32)...)
 			cfg := neuron.DefaultValidatorConfig(f.netuid, tasks)
 			cfg.Listen, cfg.Logger, cfg.QueryEvery, cfg.WeightsEvery, cfg.Timeout = f.listen, a.log, queryEvery, weightsEvery, timeout
-			cfg.Sample = sample
+			cfg.Sample, cfg.WeightsVersion = sample, weightsVersion
 			if err := a.applySpec(cmd, c, f.netuid, specFile, builtinSpec, &cfg); err != nil {
 				return err
 			}
@@ -389,6 +389,7 @@ is refused (stake with "stake add" where the coldkey is).`,
 	run.Flags().Uint64Var(&weightsEvery, "weights-every", 5, "blocks between weight settings")
 	run.Flags().DurationVar(&timeout, "query-timeout", 2*time.Second, "deadline of each query")
 	run.Flags().IntVar(&sample, "sample", 0, "miners queried each round, at random (0: all)")
+	run.Flags().Uint64Var(&weightsVersion, "weights-version", neuron.WeightsVersion, "version key sent with the weights; a subnet whose weights_version_key is higher refuses them (its owner asks validators to upgrade)")
 	run.Flags().StringVar(&specFile, "spec", "", "run the subnet's spec file: its tasks (questions, storage challenges on the knowledge it publishes, or compute jobs) go to its synapse, its reward expression scores answers, and its query cadence, timeout, alpha and weight interval apply unless given as flags (it must be the spec whose hash the chain holds, if any)")
 	run.Flags().StringVar(&builtinSpec, "builtin", "", "a built-in spec instead of --spec: "+strings.Join(subnet.BuiltinNames(), ", "))
 	cmd.AddCommand(run, a.validatorScores())
