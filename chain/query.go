@@ -237,49 +237,22 @@ type Metagraph struct {
 	// IdentityNames is each uid's coldkey's identity name ("" for none);
 	// omitted from a lite metagraph.
 	IdentityNames []string `json:"identity_names,omitempty"`
+	// Fields names the columns a metagraph of chosen columns holds (see
+	// MetagraphFields); the others are nil. Empty for Metagraph's answer.
+	Fields []string `json:"fields,omitempty"`
 }
 
 // Metagraph returns a subnet's metagraph; lite leaves out weights, bonds,
-// commitments and the coldkeys' identity names.
+// commitments and the coldkeys' identity names. Fields is nil: every
+// column of the kind is present.
 func (s *State) Metagraph(netuid uint16, lite bool) (*Metagraph, bool) {
-	sub, ok := s.subnets[netuid]
-	if !ok {
-		return nil, false
+	fields := AllMetagraphFields
+	if lite {
+		fields = LiteMetagraphFields
 	}
-	n := len(sub.neurons)
-	m := &Metagraph{
-		Netuid: netuid, N: n, Block: s.height,
-		UIDs: make([]uint16, n), Hotkeys: make([]Address, n), Coldkeys: make([]Address, n), Stake: make([]uint64, n),
-		Ranks: make([]uint16, n), Trust: make([]uint16, n), Consensus: make([]uint16, n), ValidatorTrust: make([]uint16, n),
-		Incentive: make([]uint16, n), Dividends: make([]uint16, n), PruningScores: make([]uint16, n), Emission: make([]uint64, n),
-		Active: make([]bool, n), LastUpdate: make([]uint64, n), RegisteredAt: make([]uint64, n), ValidatorPermit: make([]bool, n),
-		Axons: make([]*Axon, n),
+	m, ok := s.MetagraphColumns(netuid, fields)
+	if ok {
+		m.Fields = nil
 	}
-	if !lite {
-		m.Weights, m.Bonds = make([][]Entry, n), make([][]Entry, n)
-		m.Commitments = make([]*Commitment, n)
-		m.IdentityNames = make([]string, n)
-	}
-	m.SubnetIdentity = s.subnetIdentity(netuid)
-	for i, nr := range sub.neurons {
-		m.UIDs[i] = uint16(i)
-		m.Hotkeys[i] = nr.Hotkey
-		if hk, ok := s.hotkeys[nr.Hotkey]; ok {
-			m.Coldkeys[i], m.Stake[i] = hk.Owner, hk.Total
-		}
-		m.Ranks[i], m.Trust[i], m.Consensus[i], m.ValidatorTrust[i] = nr.Rank, nr.Trust, nr.Consensus, nr.ValidatorTrust
-		m.Incentive[i], m.Dividends[i], m.PruningScores[i], m.Emission[i] = nr.Incentive, nr.Dividends, nr.PruningScore, nr.Emission
-		m.Active[i], m.LastUpdate[i], m.RegisteredAt[i], m.ValidatorPermit[i] = nr.Active, nr.LastUpdate, nr.RegisteredAt, nr.ValidatorPermit
-		if nr.Axon != nil {
-			a := *nr.Axon
-			m.Axons[i] = &a
-		}
-		if !lite {
-			m.Weights[i] = append([]Entry(nil), nr.Weights...)
-			m.Bonds[i] = append([]Entry(nil), nr.Bonds...)
-			m.Commitments[i] = nr.Commitment.clone()
-			m.IdentityNames[i] = s.identityName(m.Coldkeys[i])
-		}
-	}
-	return m, true
+	return m, ok
 }

@@ -53,6 +53,10 @@ type DB struct {
 	broken  bool
 	// uncommitted is a block finalized in memory and not yet persisted.
 	uncommitted *pendingBlock
+	// historyBlocks is how many blocks back reads are answered; histFrom
+	// is the oldest height kept (history.go).
+	historyBlocks uint64
+	histFrom      uint64
 }
 
 // OpenDB opens the chain database at path, creating it from gen if it
@@ -60,8 +64,12 @@ type DB struct {
 // genesis with the same chain ID; its state is restored and checked
 // against the stored app hash. A database another process has open is
 // refused at once, with an error wrapping ErrInUse that names the
-// process (lockfile.InUseError).
-func OpenDB(path string, gen Genesis, epoch EpochFunc) (*DB, error) {
+// process (lockfile.InUseError). Options: WithHistory.
+func OpenDB(path string, gen Genesis, epoch EpochFunc, opts ...DBOption) (*DB, error) {
+	cfg := dbConfig{historyBlocks: DefaultHistoryBlocks}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("chain: creating %s: %w", filepath.Dir(path), err)
 	}
@@ -72,7 +80,7 @@ func OpenDB(path string, gen Genesis, epoch EpochFunc) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chain: opening %s: %w", path, err)
 	}
-	d := &DB{bolt: b, lock: lock, genesis: gen}
+	d := &DB{bolt: b, lock: lock, genesis: gen, historyBlocks: cfg.historyBlocks}
 	if err := d.load(gen, epoch); err != nil {
 		d.Close()
 		return nil, err
@@ -126,7 +134,7 @@ func (d *DB) load(gen Genesis, epoch EpochFunc) error {
 		return err
 	}
 	d.state = s
-	return nil
+	return d.openHistory(height)
 }
 
 func (d *DB) create(gen Genesis, epoch EpochFunc) error {
@@ -139,7 +147,7 @@ func (d *DB) create(gen Genesis, epoch EpochFunc) error {
 		return fmt.Errorf("chain: encoding genesis: %w", err)
 	}
 	err = d.bolt.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketState, bucketBlocks} {
+		for _, name := range [][]byte{bucketMeta, bucketState, bucketBlocks, bucketHistory, bucketHistoryHeights} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -219,6 +227,9 @@ func (d *DB) Commit() error {
 	}
 	d.uncommitted = nil
 	err := d.bolt.Update(func(tx *bolt.Tx) error {
+		if err := d.writeHistory(tx, p.block.Height, p.res.records); err != nil {
+			return err
+		}
 		st := tx.Bucket(bucketState)
 		for _, r := range p.res.records {
 			if r.value == nil {
