@@ -151,6 +151,9 @@ func (a *App) Commit(_ context.Context, _ *abcitypes.RequestCommit) (*abcitypes.
 func (a *App) Query(_ context.Context, req *abcitypes.RequestQuery) (*abcitypes.ResponseQuery, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if resp, ok := a.metagraphQuery(req); ok {
+		return resp, nil
+	}
 	s := a.db.State()
 	v, code, err := query(s, req.Path)
 	resp := &abcitypes.ResponseQuery{Code: code, Height: int64(s.Height())}
@@ -229,15 +232,6 @@ func query(s *chain.State, path string) (any, uint32, error) {
 			return info, CodeOK, nil
 		}
 		return notFound("neuron " + arg(2) + " on subnet " + arg(1))
-	case "metagraph":
-		n, err := netuid(1)
-		if err != nil {
-			return bad(err)
-		}
-		if m, ok := s.Metagraph(n, arg(2) == "lite"); ok {
-			return m, CodeOK, nil
-		}
-		return notFound("subnet " + arg(1))
 	case "commitment":
 		n, err1 := netuid(1)
 		h, err2 := address(2)

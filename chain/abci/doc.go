@@ -22,6 +22,7 @@
 //	/subnet/<netuid>            chain.SubnetInfo
 //	/neuron/<netuid>/<hotkey>   chain.NeuronInfo
 //	/metagraph/<netuid>[/lite]  chain.Metagraph
+//	/metagraph/<netuid>?fields=uids,stake,...  the chosen columns, chain.EncodeMetagraph
 //	/commitment/<netuid>/<hotkey>  chain.CommitmentInfo
 //	/commitments/<netuid>       []chain.CommitmentInfo in uid order
 //	/identity/<coldkey>         chain.Identity
@@ -36,4 +37,10 @@
 //	/blockhash/<height>         {"hash": bytes} for the last 8 blocks
 //	/lockcost                   chain.LockCost: the subnet lock cost ("amount") and its decay
 //	/burncost/<netuid>          chain.BurnCost: the registration burn and its next adjustment
+//
+// The metagraph paths honour the request's Height (0 = the latest) and
+// answer with the height they were computed at; a height the node does
+// not keep is Code 3 (CodeHeightNotKept) with chain.HeightError's JSON.
+// A node keeps chain.DefaultHistoryBlocks blocks of history unless
+// StartNode is given chain.WithHistory.
 package abci

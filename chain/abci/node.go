@@ -103,8 +103,8 @@ func ReadGenesis(home string) (*cmttypes.GenesisDoc, chain.Genesis, error) {
 
 // StartNode starts the node in home: it opens the application database,
 // replays what CometBFT has and the application lacks, and joins
-// consensus.
-func StartNode(home string, epoch chain.EpochFunc, log *slog.Logger) (*Node, error) {
+// consensus. opts configure the application database (chain.WithHistory).
+func StartNode(home string, epoch chain.EpochFunc, log *slog.Logger, opts ...chain.DBOption) (*Node, error) {
 	cfg, err := LoadConfig(home)
 	if err != nil {
 		return nil, err
@@ -113,7 +113,7 @@ func StartNode(home string, epoch chain.EpochFunc, log *slog.Logger) (*Node, err
 	if err != nil {
 		return nil, err
 	}
-	db, err := chain.OpenDB(filepath.Join(home, dbFile), gen, epoch)
+	db, err := chain.OpenDB(filepath.Join(home, dbFile), gen, epoch, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -94,8 +94,9 @@ type Client struct {
 }
 
 var (
-	_ chainlink.Chain    = (*Client)(nil)
-	_ chainlink.Admitter = (*Client)(nil)
+	_ chainlink.Chain           = (*Client)(nil)
+	_ chainlink.Admitter        = (*Client)(nil)
+	_ chainlink.MetagraphReader = (*Client)(nil)
 )
 
 // Dial connects to the node and reads its chain ID.

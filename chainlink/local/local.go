@@ -105,8 +105,9 @@ type Local struct {
 }
 
 var (
-	_ chainlink.Chain    = (*Local)(nil)
-	_ chainlink.Admitter = (*Local)(nil)
+	_ chainlink.Chain           = (*Local)(nil)
+	_ chainlink.Admitter        = (*Local)(nil)
+	_ chainlink.MetagraphReader = (*Local)(nil)
 )
 
 // New opens (or creates) the chain and starts its block producer when
@@ -495,4 +496,34 @@ func (l *Local) View(f func(*chain.State)) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	f(l.eng.State())
+}
+
+// MetagraphAt implements chainlink.MetagraphReader. A chain with a data
+// directory answers past heights from its database's history (the last
+// chain.DefaultHistoryBlocks blocks); an in-memory one only the latest
+// height, and a *chain.HeightError saying so for any other.
+func (l *Local) MetagraphAt(ctx context.Context, q chainlink.MetagraphQuery) (*chain.Metagraph, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.eng.State()
+	height := q.Height
+	if height == 0 {
+		height = s.Height()
+	}
+	var m *chain.Metagraph
+	var ok bool
+	if db, durable := l.eng.(*chain.DB); durable {
+		var err error
+		if m, ok, err = db.MetagraphAt(q.Netuid, height, q.FieldsOrLite()); err != nil {
+			return nil, err
+		}
+	} else if height != s.Height() {
+		return nil, &chain.HeightError{Height: height, Oldest: s.Height(), Latest: s.Height()}
+	} else {
+		m, ok = s.MetagraphColumns(q.Netuid, q.FieldsOrLite())
+	}
+	if !ok {
+		return nil, fmt.Errorf("subnet %d at block %d: %w", q.Netuid, height, chainlink.ErrNotFound)
+	}
+	return m, nil
 }
