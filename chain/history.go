@@ -225,6 +225,11 @@ func stateAt(v historyView, netuid uint16) (*State, error) {
 	s := newEmptyState(nil)
 	s.height = v.height
 	s.subnets[netuid] = sub
+	if raw := v.get(keySubnetIdentity(netuid)); raw != nil {
+		if err := s.ids.loadSubnet(netuid, raw); err != nil {
+			return nil, fmt.Errorf("subnet identity: %w", err)
+		}
+	}
 	sub.neurons = make([]*Neuron, n)
 	for uid := range n {
 		raw := v.get(keyNeuron(netuid, uint16(uid)))
@@ -246,6 +251,13 @@ func stateAt(v historyView, netuid uint16) (*State, error) {
 				return nil, fmt.Errorf("hotkey %s: %w", nr.Hotkey, err)
 			}
 			s.hotkeys[nr.Hotkey] = hk
+			if _, seen := s.ids.coldkeys[hk.Owner]; !seen {
+				if raw := v.get(keyIdentity(hk.Owner)); raw != nil {
+					if err := s.ids.loadColdkey(hk.Owner, raw); err != nil {
+						return nil, fmt.Errorf("identity of %s: %w", hk.Owner, err)
+					}
+				}
+			}
 		}
 	}
 	return s, nil

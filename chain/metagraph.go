@@ -22,7 +22,7 @@ type MetagraphFields uint32
 var metagraphFieldNames = []string{
 	"uids", "hotkeys", "coldkeys", "stake", "ranks", "trust", "consensus", "validator_trust",
 	"incentive", "dividends", "pruning_scores", "emission", "active", "last_update", "registered_at",
-	"validator_permit", "axons", "weights", "bonds", "commitments",
+	"validator_permit", "axons", "weights", "bonds", "commitments", "identity_names",
 }
 
 // Column bits used by name below.
@@ -30,14 +30,16 @@ const (
 	fieldWeights     MetagraphFields = 1 << 17
 	fieldBonds       MetagraphFields = 1 << 18
 	fieldCommitments MetagraphFields = 1 << 19
+	// fieldIdentityNames: each uid's coldkey's identity name.
+	fieldIdentityNames MetagraphFields = 1 << 20
 )
 
 // AllMetagraphFields is every column; LiteMetagraphFields leaves out
-// weights, bonds and commitments (the per-neuron rows that make a full
-// metagraph large).
+// weights, bonds, commitments (the per-neuron rows that make a full
+// metagraph large) and the coldkeys' identity names.
 const (
-	AllMetagraphFields  MetagraphFields = 1<<20 - 1
-	LiteMetagraphFields                 = AllMetagraphFields &^ (fieldWeights | fieldBonds | fieldCommitments)
+	AllMetagraphFields  MetagraphFields = 1<<21 - 1
+	LiteMetagraphFields                 = AllMetagraphFields &^ (fieldWeights | fieldBonds | fieldCommitments | fieldIdentityNames)
 )
 
 // ErrUnknownMetagraphField is returned (wrapped, with the valid names) for
@@ -112,7 +114,8 @@ func (s *State) MetagraphColumns(netuid uint16, fields MetagraphFields) (*Metagr
 	}
 	fields &= AllMetagraphFields
 	n := len(sub.neurons)
-	m := &Metagraph{Netuid: netuid, N: n, Block: s.height, Fields: fields.Names()}
+	m := &Metagraph{Netuid: netuid, N: n, Block: s.height, Fields: fields.Names(),
+		EmissionPerBlock: sub.EmissionPerBlock, SubnetIdentity: s.subnetIdentity(netuid)}
 	u16 := func(i int) []uint16 {
 		if fields.has(i) {
 			return make([]uint16, n)
@@ -153,7 +156,10 @@ func (s *State) MetagraphColumns(netuid uint16, fields MetagraphFields) (*Metagr
 	if fields.has(19) {
 		m.Commitments = make([]*Commitment, n)
 	}
-	needKey := fields.has(2) || fields.has(3)
+	if fields.has(20) {
+		m.IdentityNames = make([]string, n)
+	}
+	needKey := fields.has(2) || fields.has(3) || fields.has(20)
 	for i, nr := range sub.neurons {
 		if m.UIDs != nil {
 			m.UIDs[i] = uint16(i)
@@ -168,6 +174,9 @@ func (s *State) MetagraphColumns(netuid uint16, fields MetagraphFields) (*Metagr
 				}
 				if m.Stake != nil {
 					m.Stake[i] = hk.Total
+				}
+				if m.IdentityNames != nil {
+					m.IdentityNames[i] = s.identityName(hk.Owner)
 				}
 			}
 		}
@@ -227,8 +236,16 @@ func (m *Metagraph) ColumnsJSON() ([]byte, error) {
 		"dividends": m.Dividends, "pruning_scores": m.PruningScores, "emission": m.Emission, "active": m.Active,
 		"last_update": m.LastUpdate, "registered_at": m.RegisteredAt, "validator_permit": m.ValidatorPermit,
 		"axons": m.Axons, "weights": m.Weights, "bonds": m.Bonds, "commitments": m.Commitments,
+		"identity_names": m.IdentityNames,
 	}
-	b := fmt.Appendf(nil, `{"netuid":%d,"n":%d,"block":%d`, m.Netuid, m.N, m.Block)
+	b := fmt.Appendf(nil, `{"netuid":%d,"n":%d,"block":%d,"emission_per_block":%d`, m.Netuid, m.N, m.Block, m.EmissionPerBlock)
+	if m.SubnetIdentity != nil {
+		id, err := json.Marshal(m.SubnetIdentity)
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(b, `,"subnet_identity":`...), id...)
+	}
 	fields, err := json.Marshal(names)
 	if err != nil {
 		return nil, err
@@ -286,6 +303,13 @@ func EncodeMetagraph(m *Metagraph) ([]byte, error) {
 	e.u64(m.Block)
 	e.u64(uint64(n))
 	e.u64(uint64(f))
+	e.u64(m.EmissionPerBlock)
+	e.boolean(m.SubnetIdentity != nil)
+	if id := m.SubnetIdentity; id != nil {
+		e.str(id.Name)
+		e.str(id.URL)
+		e.str(id.Description)
+	}
 	bad := func(name string) error {
 		return fmt.Errorf("metagraph column %s has the wrong length for n = %d", name, n)
 	}
@@ -351,6 +375,12 @@ func EncodeMetagraph(m *Metagraph) ([]byte, error) {
 						e.bytes(c.Data)
 						e.u64(c.Block)
 					}
+				}
+			}
+		case 20:
+			if ok = len(m.IdentityNames) == n; ok {
+				for _, name := range m.IdentityNames {
+					e.str(name)
 				}
 			}
 		}
@@ -420,6 +450,17 @@ func DecodeMetagraph(b []byte) (*Metagraph, error) {
 	rawFields := d.u64()
 	if d.err == nil && (n > 1<<16 || rawFields&^uint64(AllMetagraphFields) != 0) {
 		d.fail(errors.New("neuron count or column set out of range"))
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("%w: %v", errBadMetagraph, d.err)
+	}
+	m.EmissionPerBlock = d.u64()
+	if d.boolean() {
+		id := Identity{Name: d.str(), URL: d.str(), Description: d.str()}
+		if d.err == nil && id.Check() != nil {
+			d.fail(errors.New("subnet identity out of bounds"))
+		}
+		m.SubnetIdentity = &id
 	}
 	if d.err != nil {
 		return nil, fmt.Errorf("%w: %v", errBadMetagraph, d.err)
@@ -543,6 +584,16 @@ func DecodeMetagraph(b []byte) (*Metagraph, error) {
 							d.fail(errors.New("commitment length out of range"))
 						}
 						m.Commitments[j] = c
+					}
+				}
+			}
+		case 20:
+			if room(1) {
+				m.IdentityNames = make([]string, m.N)
+				for j := range m.IdentityNames {
+					m.IdentityNames[j] = d.str()
+					if d.err == nil && len(m.IdentityNames[j]) > MaxIdentityNameLen {
+						d.fail(errors.New("identity name too long"))
 					}
 				}
 			}

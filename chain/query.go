@@ -232,6 +232,9 @@ type Metagraph struct {
 	Weights     [][]Entry     `json:"weights,omitempty"`
 	Bonds       [][]Entry     `json:"bonds,omitempty"`
 	Commitments []*Commitment `json:"commitments,omitempty"`
+	// EmissionPerBlock is the subnet's share of block emission as the
+	// last root epoch set it.
+	EmissionPerBlock uint64 `json:"emission_per_block"`
 	// SubnetIdentity is the subnet's identity, if its owner set one.
 	SubnetIdentity *Identity `json:"subnet_identity,omitempty"`
 	// IdentityNames is each uid's coldkey's identity name ("" for none);

@@ -206,6 +206,7 @@ Copy each home to its machine and run "cybertensor chain run --node-home DIR".`,
 func (a *app) chainRun() *cobra.Command {
 	var nodeHome string
 	var g genesisFlags
+	var historyBlocks uint64
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run a chain node until interrupted (creating a single-validator dev node first if there is none)",
@@ -213,7 +214,9 @@ func (a *app) chainRun() *cobra.Command {
 one is created first exactly as "chain init" would (single validator, dev
 defaults, root = the coldkey of wallet "default"), so a fresh machine needs no
 setup beyond a wallet. One process runs a node home at a time: a second "chain
-run" on it exits at once, naming the process that runs it.`,
+run" on it exits at once, naming the process that runs it. The node keeps
+--history-blocks blocks of history, so "metagraph --block H" is answered for
+the last that many blocks (0 keeps none: only the latest block).`,
 		Args:    cobra.NoArgs,
 		PreRunE: func(*cobra.Command, []string) error { return a.homeErr },
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -228,7 +231,7 @@ run" on it exits at once, naming the process that runs it.`,
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "created single-validator chain %q in %s (root %s)\n", gen.ChainID, home, gen.Root)
 			}
-			n, err := abci.StartNode(home, a.epoch, a.log)
+			n, err := abci.StartNode(home, a.epoch, a.log, chain.WithHistory(historyBlocks))
 			if err != nil {
 				return inUseAs("chain home "+home, err)
 			}
@@ -239,6 +242,7 @@ run" on it exits at once, naming the process that runs it.`,
 		},
 	}
 	cmd.Flags().StringVar(&nodeHome, "node-home", "", "node directory (default <home>/chain)")
+	cmd.Flags().Uint64Var(&historyBlocks, "history-blocks", chain.DefaultHistoryBlocks, "blocks of history kept for reads at a past height (metagraph --block); 0 keeps none")
 	addGenesisFlags(cmd, &g)
 	return cmd
 }

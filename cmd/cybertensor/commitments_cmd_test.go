@@ -85,13 +85,13 @@ func TestCommitmentsAgainstAChain(t *testing.T) {
 	if r := c.ok(append([]string{"commitments", "list", "--netuid", "1"}, std...)...); !strings.Contains(r.stdout, cidV1) || !strings.Contains(r.stdout, hotkey) {
 		t.Fatalf("list: %s", r.stdout)
 	}
-	if r := c.ok(append([]string{"metagraph", "--netuid", "1"}, std...)...); !strings.Contains(r.stdout, "commitments:") || !strings.Contains(r.stdout, cidV1) {
+	if r := c.ok(append([]string{"metagraph", "--netuid", "1", "--full"}, std...)...); !strings.Contains(r.stdout, "commitments:") || !strings.Contains(r.stdout, cidV1) {
 		t.Fatalf("metagraph: %s", r.stdout)
 	}
 	if r := c.ok(append([]string{"metagraph", "--netuid", "1", "--lite"}, std...)...); strings.Contains(r.stdout, cidV1) {
 		t.Fatalf("metagraph --lite shows commitments: %s", r.stdout)
 	}
-	full := decode[chain.Metagraph](t, c.ok(append([]string{"metagraph", "--netuid", "1", "--json"}, std...)...).stdout)
+	full := decode[chain.Metagraph](t, c.ok(append([]string{"metagraph", "--netuid", "1", "--full", "--json"}, std...)...).stdout)
 	if len(full.Commitments) != 1 || string(full.Commitments[0].Data) != cidV1 {
 		t.Fatalf("metagraph --json commitments: %+v", full.Commitments)
 	}

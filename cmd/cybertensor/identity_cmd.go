@@ -244,23 +244,6 @@ func identityName(id *chain.Identity) string {
 	return id.Name
 }
 
-// printMetagraphIdentities prints, after the metagraph's tables, the
-// identity names of the neurons' coldkeys that have one (full metagraph
-// only).
-func printMetagraphIdentities(w io.Writer, m *chain.Metagraph) error {
-	var rows [][]string
-	for i, name := range m.IdentityNames {
-		if name != "" {
-			rows = append(rows, []string{strconv.Itoa(i), m.Coldkeys[i].String(), name})
-		}
-	}
-	if len(rows) == 0 {
-		return nil
-	}
-	fmt.Fprintln(w, "\nowner identities:")
-	return table(w, append([][]string{{"UID", "COLDKEY", "NAME"}}, rows...))
-}
-
 // printSubnetIdentityHeader prints the subnet's identity under the
 // metagraph's first line.
 func printSubnetIdentityHeader(w io.Writer, id *chain.Identity) {

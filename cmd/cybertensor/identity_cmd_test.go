@@ -116,15 +116,18 @@ func TestIdentitiesAgainstAChain(t *testing.T) {
 	}
 
 	// The metagraph: the subnet's identity in its header, the owner's
-	// name in the full view.
-	r = c.ok(append([]string{"metagraph", "--netuid", "1"}, std...)...)
-	if !strings.Contains(r.stdout, "identity: Alpha Vision <https://alpha.example>") || !strings.Contains(r.stdout, "owner identities:") || !strings.Contains(r.stdout, "Default Labs") {
+	// name in the IDENTITY column of the full view (or --fields).
+	r = c.ok(append([]string{"metagraph", "--netuid", "1", "--full"}, std...)...)
+	if !strings.Contains(r.stdout, "identity: Alpha Vision <https://alpha.example>") || !strings.Contains(r.stdout, "IDENTITY") || !strings.Contains(r.stdout, "Default Labs") {
 		t.Fatalf("metagraph: %s", r.stdout)
 	}
 	if r := c.ok(append([]string{"metagraph", "--netuid", "1", "--lite"}, std...)...); !strings.Contains(r.stdout, "identity: Alpha Vision") || strings.Contains(r.stdout, "Default Labs") {
 		t.Fatalf("metagraph --lite: %s", r.stdout)
 	}
-	m := decode[chain.Metagraph](t, c.ok(append([]string{"metagraph", "--netuid", "1", "--json"}, std...)...).stdout)
+	if r := c.ok(append([]string{"metagraph", "--netuid", "1", "--fields", "uid,identity_name"}, std...)...); !strings.Contains(r.stdout, "Default Labs") || strings.Contains(r.stdout, "STAKE") {
+		t.Fatalf("metagraph --fields uid,identity_name: %s", r.stdout)
+	}
+	m := decode[chain.Metagraph](t, c.ok(append([]string{"metagraph", "--netuid", "1", "--full", "--json"}, std...)...).stdout)
 	if m.SubnetIdentity == nil || m.SubnetIdentity.Name != "Alpha Vision" || len(m.IdentityNames) != 1 || m.IdentityNames[0] != "Default Labs" {
 		t.Fatalf("metagraph --json: %+v %q", m.SubnetIdentity, m.IdentityNames)
 	}
