@@ -192,3 +192,31 @@ func BenchmarkEpochStep4096(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMetagraphEncode4096 is the node's and the client's share of a
+// full metagraph query (4,096 uids, 64 dense weight and bond rows):
+// choosing the columns and encoding them, then decoding the bytes.
+func BenchmarkMetagraphEncode4096(b *testing.B) {
+	s, _ := metagraphState(b)
+	m, _ := s.MetagraphColumns(1, AllMetagraphFields)
+	enc, err := EncodeMetagraph(m)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("columns+encode", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			m, _ := s.MetagraphColumns(1, AllMetagraphFields)
+			if _, err := EncodeMetagraph(m); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(len(enc)), "bytes")
+	})
+	b.Run("decode", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if _, err := DecodeMetagraph(enc); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

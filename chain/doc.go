@@ -161,4 +161,14 @@
 // height, app hash and the block itself are written in one fsynced
 // transaction, so a crash loses no committed block and a restart resumes
 // at the last one.
+//
+// # History and the metagraph
+//
+// Commit also writes each changed record's previous value to an undo log
+// (history.go), so DB.MetagraphAt answers a subnet's metagraph as it was
+// at any of the last WithHistory blocks (DefaultHistoryBlocks by default;
+// 0 keeps none) and names the oldest height kept otherwise. The history
+// is node-local, not in the app hash. A metagraph holds only the columns
+// a client chose (MetagraphFields, lite by default) and travels in a
+// compact binary encoding (EncodeMetagraph, DecodeMetagraph).
 package chain
