@@ -165,7 +165,11 @@ func (s *State) takeDirty() []record {
 		add(keyAccount(a), s.accounts[a].encode())
 	}
 	for a := range s.dirty.hotkeys {
-		add(keyHotkey(a), s.hotkeys[a].encode())
+		if hk, ok := s.hotkeys[a]; ok {
+			add(keyHotkey(a), hk.encode())
+		} else {
+			add(keyHotkey(a), nil) // deleted (a swapped-out hotkey)
+		}
 	}
 	for n := range s.dirty.subnets {
 		add(keySubnet(n), s.subnets[n].encodeHeader())

@@ -98,6 +98,10 @@ var (
 	ErrTakeTooLow           = newTxError(60, "take_too_low", "the take is below min_take")
 	ErrTakeRateLimit        = newTxError(61, "take_rate_limit_exceeded", "take_rate_limit blocks have not passed since the take was last raised")
 	ErrTakeUnchanged        = newTxError(62, "take_unchanged", "the take is already this value")
+	ErrSameHotkey           = newTxError(70, "same_hotkey", "the origin and destination hotkeys are the same")
+	ErrSameColdkey          = newTxError(71, "same_coldkey", "stake cannot be transferred to the coldkey that holds it")
+	ErrHotkeyInUse          = newTxError(72, "new_hotkey_in_use", "the new hotkey already has an owner, stake or a registration")
+	ErrNotEnoughBalanceSwap = newTxError(73, "not_enough_balance_to_swap_hotkey", "the balance does not cover hotkey_swap_cost")
 )
 
 // Price limits (#23 registration price): a registration names the most it

@@ -141,6 +141,12 @@ func (s *State) dispatch(c *txContext) ([]Event, error) {
 		return s.execSetSubnetIdentity(c, m.SetSubnetIdentity)
 	case *chainpb.Msg_SetTake:
 		return s.execSetTake(c, m.SetTake)
+	case *chainpb.Msg_MoveStake:
+		return s.execMoveStake(c, m.MoveStake)
+	case *chainpb.Msg_TransferStake:
+		return s.execTransferStake(c, m.TransferStake)
+	case *chainpb.Msg_SwapHotkey:
+		return s.execSwapHotkey(c, m.SwapHotkey)
 	default:
 		return nil, txErr(ErrUnknownMessage, "%T", m)
 	}

@@ -215,6 +215,9 @@ type Globals struct {
 	// opened or last raised its take, before raising it again (0: none).
 	// Lowering is never limited.
 	TakeRateLimit uint64 `json:"take_rate_limit"`
+	// HotkeySwapCost is burned by a SwapHotkey transaction: subtensor's
+	// KeySwapCost (0.1 TAO).
+	HotkeySwapCost uint64 `json:"hotkey_swap_cost"`
 }
 
 // DefaultTakeRateLimit is take_rate_limit's default: 30 days of 1 s
@@ -241,6 +244,7 @@ func DefaultGlobals() Globals {
 		FaucetInterval:               100,
 		MinTake:                      0,
 		TakeRateLimit:                DefaultTakeRateLimit,
+		HotkeySwapCost:               100_000_000,
 	}
 }
 
@@ -264,6 +268,7 @@ var globalRules = map[string]globalRule{
 	"faucet_interval":                 {func(g *Globals) *uint64 { return &g.FaucetInterval }, 0, 1 << 32},
 	"min_take":                        {func(g *Globals) *uint64 { return &g.MinTake }, 0, u16Max},
 	"take_rate_limit":                 {func(g *Globals) *uint64 { return &g.TakeRateLimit }, 0, 1 << 32},
+	"hotkey_swap_cost":                {func(g *Globals) *uint64 { return &g.HotkeySwapCost }, 0, 1 << 62},
 }
 
 // GlobalNames lists the settable chain-wide parameters, sorted.

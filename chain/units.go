@@ -30,6 +30,7 @@ var tokenAmounts = map[string]bool{
 	// hyperparameters and globals
 	"burn": true, "min_burn": true, "max_burn": true,
 	"network_min_lock_cost": true, "faucet_amount": true, "block_emission": true,
+	"hotkey_swap_cost": true,
 	// event attributes
 	"amount": true, "burned": true, "locked": true, "emission": true,
 }
