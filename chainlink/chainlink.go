@@ -68,6 +68,12 @@ type Reader interface {
 	BurnCost(ctx context.Context, netuid uint16) (chain.BurnCost, error)
 	// LockCost returns what registering a subnet locks now.
 	LockCost(ctx context.Context) (chain.LockCost, error)
+	// Overview lists every hotkey a coldkey owns, in address order, with
+	// its uid on each subnet (empty for an unknown coldkey).
+	Overview(ctx context.Context, coldkey wallet.Address) ([]chain.OwnedHotkey, error)
+	// StakesOf lists a coldkey's stake on each hotkey, in hotkey address
+	// order, with the hotkey's owner and delegate take.
+	StakesOf(ctx context.Context, coldkey wallet.Address) ([]chain.StakeEntry, error)
 }
 
 // Submitter sends signed transactions.

@@ -272,6 +272,15 @@ func query(s *chain.State, path string) (any, uint32, error) {
 			return id, CodeOK, nil
 		}
 		return notFound("identity of subnet " + arg(1))
+	case "overview", "stakes":
+		c, err := address(1)
+		if err != nil {
+			return bad(fmt.Errorf("want /%s/<coldkey>: %w", parts[0], err))
+		}
+		if parts[0] == "overview" {
+			return s.Overview(c), CodeOK, nil
+		}
+		return s.StakesOf(c), CodeOK, nil
 	case "weights", "bonds":
 		n, err := netuid(1)
 		if err != nil {

@@ -27,6 +27,8 @@
 //	/commitments/<netuid>       []chain.CommitmentInfo in uid order
 //	/identity/<coldkey>         chain.Identity
 //	/subnetidentity/<netuid>    chain.Identity
+//	/overview/<coldkey>         []chain.OwnedHotkey: its hotkeys and their uids
+//	/stakes/<coldkey>           []chain.StakeEntry: its stake on each hotkey
 //	/weights/<netuid>           [][]chain.Entry
 //	/bonds/<netuid>             [][]chain.Entry
 //	/delegates                  []chain.DelegateInfo in hotkey order

@@ -306,6 +306,24 @@ func (c *Client) LockCost(ctx context.Context) (chain.LockCost, error) {
 	return out, c.query(ctx, "/lockcost", &out)
 }
 
+// Overview implements chainlink.Reader.
+func (c *Client) Overview(ctx context.Context, coldkey wallet.Address) ([]chain.OwnedHotkey, error) {
+	var out []chain.OwnedHotkey
+	if err := c.query(ctx, "/overview/"+coldkey.String(), &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// StakesOf implements chainlink.Reader.
+func (c *Client) StakesOf(ctx context.Context, coldkey wallet.Address) ([]chain.StakeEntry, error) {
+	var out []chain.StakeEntry
+	if err := c.query(ctx, "/stakes/"+coldkey.String(), &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func fromABCIEvents(events []abcitypes.Event) []chain.Event {
 	out := make([]chain.Event, 0, len(events))
 	for _, e := range events {

@@ -464,6 +464,20 @@ func (l *Local) LockCost(ctx context.Context) (chain.LockCost, error) {
 	return l.eng.State().LockCostInfo(), nil
 }
 
+// Overview implements chainlink.Reader.
+func (l *Local) Overview(ctx context.Context, coldkey wallet.Address) ([]chain.OwnedHotkey, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.eng.State().Overview(coldkey), nil
+}
+
+// StakesOf implements chainlink.Reader.
+func (l *Local) StakesOf(ctx context.Context, coldkey wallet.Address) ([]chain.StakeEntry, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.eng.State().StakesOf(coldkey), nil
+}
+
 // SubscribeHeads implements chainlink.Subscriber.
 func (l *Local) SubscribeHeads(ctx context.Context) (<-chan chainlink.Head, error) {
 	l.mu.Lock()
