@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cybertensor/cybertensor/chain"
+	"github.com/cybertensor/cybertensor/wallet"
 )
 
 // leaves returns every runnable command of the tree by its path without
@@ -55,6 +56,7 @@ func TestEveryKeyCommandTakesWalletAndHotkey(t *testing.T) {
 		"wallet new": false, "wallet regen-coldkey": true, "wallet list": true, "wallet balance": true, "wallet transfer": true,
 		"subnets create": true, "subnets set-hyperparam": true, "stake show": true, "faucet": true, "delegate mine": true,
 		"wallet set-identity": true, "wallet get-identity": true, "subnets set-identity": true,
+		"stake move": true, "wallet overview": true, "wallet inspect": true,
 	}
 	for path, c := range leaves(t) {
 		if !takesKeys(path, c) {
@@ -106,6 +108,11 @@ func TestFlagsCheckedBeforePasswordPrompt(t *testing.T) {
 		"delegate set-take":      {"--take", "101"},
 		"delegate get-take":      badChain,
 		"delegate mine":          badChain,
+		"stake move":             {"--from", "default", "--to", "default", "--amount", "1"},
+		"stake transfer":         {"--to", "nowallet", "--amount", "1"},
+		"wallet swap-hotkey":     {"--new-hotkey", "bad/name"},
+		"wallet overview":        badChain,
+		"wallet inspect":         badChain,
 		"faucet":                 badChain,
 		"weights set":            {"--uids", "1,2", "--weights", "1"},
 		"commitments set":        {"--data", "x", "--data-hex", "78"},
@@ -177,6 +184,11 @@ func jsonCommands() map[string][]string {
 		"stake add":              {"--amount", "10"},
 		"stake remove":           {"--amount", "1"},
 		"stake show":             nil,
+		"stake move":             {"--from", "default", "--to", "mover", "--amount", "1"},
+		"stake transfer":         {"--to", wallet.Address{0x42}.String(), "--amount", "1"},
+		"wallet swap-hotkey":     {"--hotkey", "second", "--new-hotkey", "third"},
+		"wallet overview":        nil,
+		"wallet inspect":         nil,
 		"delegate":               nil,
 		"delegate get-take":      nil,
 		"delegate list":          nil,
@@ -249,6 +261,9 @@ func TestJSONAndAmountsAgainstAChain(t *testing.T) {
 	run("wallet new-hotkey", "--hotkey", "second")
 	run("subnets create", "--name", "alpha")
 	run("subnets register", "--netuid", "1")
+	// stake move's destination.
+	run("wallet new-hotkey", "--hotkey", "mover")
+	run("subnets register", "--netuid", "1", "--hotkey", "mover")
 	// Before the JSON cases, which run in name order: get before set.
 	run("commitments set", "--netuid", "1", "--data", "first")
 	run("wallet set-identity", "--display-name", "first")

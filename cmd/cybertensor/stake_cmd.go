@@ -58,6 +58,7 @@ func (a *app) registerPoW(ctx context.Context, cmd *cobra.Command, c *comet.Clie
 func (a *app) stakeCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "stake", Short: "Add, remove and show stake"}
 	cmd.AddCommand(a.stakeMove(true), a.stakeMove(false), a.stakeShow())
+	cmd.AddCommand(a.stakeMoveCommand(), a.stakeTransferCommand())
 	return cmd
 }
 

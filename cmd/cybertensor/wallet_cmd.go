@@ -52,6 +52,7 @@ variable, or a prompt on the terminal.`,
 	cmd.AddCommand(a.walletNew(), a.walletNewHotkey(), a.walletRegenColdkey(), a.walletRegenHotkey(),
 		a.walletList(), a.walletShow(), a.walletSign(), a.walletVerify(), a.walletBalance(), a.walletTransfer(),
 		a.walletSetIdentity(), a.walletGetIdentity())
+	cmd.AddCommand(a.walletSwapHotkey(), a.walletOverview(), a.walletInspect())
 	return cmd
 }
 
