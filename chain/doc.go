@@ -155,6 +155,34 @@
 // its axon at block b may serve again from block b + serving_rate_limit
 // (serving_rate_limit_exceeded before; 0 disables it).
 //
+// # Stake moves and hotkey swaps
+//
+// MoveStake (Msg field 20) moves a coldkey's stake from one hotkey to
+// another, TransferStake (21) gives it to another coldkey on the same
+// hotkey, as subtensor's move_stake and transfer_stake do within a
+// subnet; neither touches a balance or the total stake. The destination
+// must be able to receive it as add_stake would: a hotkey owned by the
+// staking coldkey, or a delegate (non_associated_coldkey otherwise). The
+// origin and destination differ (same_hotkey, same_coldkey), the amount is
+// positive and at most the stake (invalid_amount, not_enough_stake), and
+// both count against the coldkey's tx_rate_limit like add and remove.
+//
+// SwapHotkey (22), signed by the owner coldkey, moves everything of a
+// hotkey to a new one the chain has never seen (new_hotkey_in_use): the
+// Hotkey record (owner, delegation, take, every coldkey's stake) and the
+// uid on every subnet and the root network with its neuron (weights,
+// bonds, scores, weight commit, commitment), clearing the axon, which is
+// the old key's libp2p identity. The old hotkey's record is deleted. The
+// coldkey pays hotkey_swap_cost (a global, 0.1 token by default, as
+// subtensor's KeySwapCost), which is burned from the issuance
+// (not_enough_balance_to_swap_hotkey), and the swap counts against its
+// tx_rate_limit, as subtensor's swap_hotkey does.
+//
+// Overview (abci /overview/<coldkey>) lists a coldkey's hotkeys with
+// their uid, stake, emission, axon and last update on each subnet;
+// StakesOf (/stakes/<coldkey>) its stake on every hotkey with the
+// delegate's take. Both are in address order.
+//
 // # Durability
 //
 // DB wraps a State with a bbolt file: each block's changed objects, its
