@@ -95,6 +95,7 @@ func (s *State) blockStep() []Event {
 	if ev, ok := s.rootEpoch(); ok {
 		events = append(events, ev)
 	}
+	events = append(events, s.applyPendingChildren()...)
 	for _, netuid := range s.sortedNetuids() {
 		if netuid == RootNetuid {
 			continue
@@ -212,6 +213,7 @@ func (s *State) runSubnetEmission(sub *Subnet) (Event, bool) {
 			ValidatorPermit: n.ValidatorPermit, Weights: n.Weights, Bonds: n.Bonds,
 		}
 	}
+	inherited := s.applyChildStakes(sub, in.Neurons)
 	out, err := s.epoch(in)
 	if err != nil || len(out) != len(sub.neurons) {
 		// The epoch is pure and its input valid by construction; an error
@@ -232,7 +234,7 @@ func (s *State) runSubnetEmission(sub *Subnet) (Event, bool) {
 		n.ValidatorTrust, n.PruningScore, n.Emission = r.ValidatorTrust, r.PruningScore, r.Emission
 		n.Bonds = r.Bonds
 		s.markNeuron(sub.Netuid, uint16(i))
-		s.emitThroughHotkey(n.Hotkey, r.ServerEmission, r.ValidatorEmission)
+		s.payValidator(sub, inherited, uint16(i), r.ServerEmission, r.ValidatorEmission)
 	}
 	s.g.TotalIssuance += paid
 	s.dirty.globals = true

@@ -34,6 +34,8 @@ type State struct {
 
 	// ids are the coldkeys' and subnets' identities.
 	ids identities
+	// ch holds child hotkeys (children.go).
+	ch childIndex
 }
 
 type neuronKey struct{ netuid, uid uint16 }
@@ -101,6 +103,7 @@ func newEmptyState(epoch EpochFunc) *State {
 		epoch:    epoch,
 		dirty:    newDirtySet(),
 		hashes:   map[string][32]byte{},
+		ch:       newChildIndex(),
 	}
 }
 
@@ -178,6 +181,7 @@ func (s *State) takeDirty() []record {
 		add(keyNeuron(k.netuid, k.uid), s.subnets[k.netuid].neurons[k.uid].encode())
 	}
 	out = append(out, s.ids.takeDirty()...)
+	out = append(out, s.dirtyChildRecords()...)
 	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
 	for _, r := range out {
 		if r.value == nil {
@@ -261,6 +265,8 @@ func (s *State) loadRecord(key string, value []byte, neurons map[uint16][]*Neuro
 		err = s.ids.loadColdkey(Address([]byte(key[2:])), value)
 	case len(key) == 4 && key[:2] == "j/":
 		err = s.ids.loadSubnet(binary.BigEndian.Uint16([]byte(key[2:])), value)
+	case len(key) == 24 && key[:2] == "c/":
+		err = s.loadChildRecord(key, value)
 	default:
 		return fmt.Errorf("chain: unknown state key %x", key)
 	}
@@ -327,6 +333,7 @@ func (s *State) allRecords() []record {
 		}
 	}
 	out = append(out, s.ids.all()...)
+	out = append(out, s.allChildRecords()...)
 	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
 	return out
 }

@@ -102,6 +102,14 @@ var (
 	ErrSameColdkey          = newTxError(71, "same_coldkey", "stake cannot be transferred to the coldkey that holds it")
 	ErrHotkeyInUse          = newTxError(72, "new_hotkey_in_use", "the new hotkey already has an owner, stake or a registration")
 	ErrNotEnoughBalanceSwap = newTxError(73, "not_enough_balance_to_swap_hotkey", "the balance does not cover hotkey_swap_cost")
+	// Child hotkeys (#23).
+	ErrTooManyChildren        = newTxError(63, "too_many_children", "a parent has at most 5 children on a subnet")
+	ErrDuplicateChild         = newTxError(64, "duplicate_child", "a child appears twice")
+	ErrInvalidChild           = newTxError(65, "invalid_child", "a hotkey cannot be its own child")
+	ErrChildParentCycle       = newTxError(66, "child_parent_cycle", "a child is a parent of the parent on this subnet")
+	ErrInvalidChildProportion = newTxError(67, "invalid_child_proportion", "each proportion is positive and they sum to at most 2^64−1")
+	ErrInvalidChildkeyTake    = newTxError(68, "invalid_childkey_take", "the childkey take exceeds max_childkey_take")
+	ErrChildkeyTakeRateLimit  = newTxError(69, "childkey_take_rate_limit_exceeded", "childkey_take_rate_limit blocks have not passed since the take was last set")
 )
 
 // Price limits (#23 registration price): a registration names the most it

@@ -147,6 +147,10 @@ func (s *State) dispatch(c *txContext) ([]Event, error) {
 		return s.execTransferStake(c, m.TransferStake)
 	case *chainpb.Msg_SwapHotkey:
 		return s.execSwapHotkey(c, m.SwapHotkey)
+	case *chainpb.Msg_SetChildren:
+		return s.execSetChildren(c, m.SetChildren)
+	case *chainpb.Msg_SetChildkeyTake:
+		return s.execSetChildkeyTake(c, m.SetChildkeyTake)
 	default:
 		return nil, txErr(ErrUnknownMessage, "%T", m)
 	}

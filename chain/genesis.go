@@ -46,6 +46,8 @@ func LocalnetGenesis(chainID string, root Address, balances []GenesisBalance) Ge
 	g.Globals.FaucetAmount = 100_000_000_000
 	g.Globals.FaucetInterval = 10
 	g.Globals.TakeRateLimit = LocalnetTakeRateLimit
+	g.Globals.ChildrenCooldown = 15
+	g.Globals.ChildkeyTakeRateLimit = 5
 	g.Balances = balances
 	return g
 }

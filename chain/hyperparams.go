@@ -218,6 +218,14 @@ type Globals struct {
 	// HotkeySwapCost is burned by a SwapHotkey transaction: subtensor's
 	// KeySwapCost (0.1 TAO).
 	HotkeySwapCost uint64 `json:"hotkey_swap_cost"`
+	// ChildrenCooldown is the number of blocks after which a set_children
+	// applies, at that block's step (0 counts as 1: the next block).
+	ChildrenCooldown uint64 `json:"children_cooldown"`
+	// MaxChildkeyTake bounds a child hotkey's take (u16 share).
+	MaxChildkeyTake uint64 `json:"max_childkey_take"`
+	// ChildkeyTakeRateLimit is the number of blocks after setting a
+	// childkey take before it may be raised (0: none).
+	ChildkeyTakeRateLimit uint64 `json:"childkey_take_rate_limit"`
 }
 
 // DefaultTakeRateLimit is take_rate_limit's default: 30 days of 1 s
@@ -245,6 +253,9 @@ func DefaultGlobals() Globals {
 		MinTake:                      0,
 		TakeRateLimit:                DefaultTakeRateLimit,
 		HotkeySwapCost:               100_000_000,
+		ChildrenCooldown:             7200,
+		MaxChildkeyTake:              11796,
+		ChildkeyTakeRateLimit:        216000,
 	}
 }
 
@@ -269,6 +280,9 @@ var globalRules = map[string]globalRule{
 	"min_take":                        {func(g *Globals) *uint64 { return &g.MinTake }, 0, u16Max},
 	"take_rate_limit":                 {func(g *Globals) *uint64 { return &g.TakeRateLimit }, 0, 1 << 32},
 	"hotkey_swap_cost":                {func(g *Globals) *uint64 { return &g.HotkeySwapCost }, 0, 1 << 62},
+	"children_cooldown":               {func(g *Globals) *uint64 { return &g.ChildrenCooldown }, 0, 1 << 32},
+	"max_childkey_take":               {func(g *Globals) *uint64 { return &g.MaxChildkeyTake }, 0, u16Max},
+	"childkey_take_rate_limit":        {func(g *Globals) *uint64 { return &g.ChildkeyTakeRateLimit }, 0, 1 << 32},
 }
 
 // GlobalNames lists the settable chain-wide parameters, sorted.
