@@ -504,8 +504,9 @@ func TestChildrenSurviveReopen(t *testing.T) {
 	apply(h.tx(kOther, mSetChildren(1, addr(hParent), child(hVal, half), child(hMin1, 7))), h.tx(kOwner, mChildkeyTake(1, addr(hVal), 500)))
 	apply()
 	apply()
-	apply() // applied
-	apply(h.tx(kOther, mSetChildren(1, addr(hParent), child(hMin2, 9)))) // pending
+	apply() // the children apply here
+	// A pending change.
+	apply(h.tx(kOther, mSetChildren(1, addr(hParent), child(hMin2, 9))))
 	want := map[Address]ChildKeysInfo{}
 	for _, k := range []*wallet.PrivateKey{hParent, hVal, hMin1, hMin2} {
 		want[addr(k)], _ = db.State().ChildKeys(1, addr(k))
