@@ -74,6 +74,10 @@ type Reader interface {
 	// StakesOf lists a coldkey's stake on each hotkey, in hotkey address
 	// order, with the hotkey's owner and delegate take.
 	StakesOf(ctx context.Context, coldkey wallet.Address) ([]chain.StakeEntry, error)
+	// ChildKeys returns a hotkey's children (applied and pending, with
+	// the block the change applies at), parents and childkey take on a
+	// subnet; ErrNotFound if the subnet does not exist.
+	ChildKeys(ctx context.Context, netuid uint16, hotkey wallet.Address) (chain.ChildKeysInfo, error)
 }
 
 // Submitter sends signed transactions.

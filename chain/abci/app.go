@@ -281,6 +281,16 @@ func query(s *chain.State, path string) (any, uint32, error) {
 			return s.Overview(c), CodeOK, nil
 		}
 		return s.StakesOf(c), CodeOK, nil
+	case "children":
+		n, err1 := netuid(1)
+		h, err2 := address(2)
+		if err1 != nil || err2 != nil {
+			return bad(fmt.Errorf("want /children/<netuid>/<hotkey>"))
+		}
+		if info, ok := s.ChildKeys(n, h); ok {
+			return info, CodeOK, nil
+		}
+		return notFound("subnet " + arg(1))
 	case "weights", "bonds":
 		n, err := netuid(1)
 		if err != nil {

@@ -29,6 +29,7 @@
 //	/subnetidentity/<netuid>    chain.Identity
 //	/overview/<coldkey>         []chain.OwnedHotkey: its hotkeys and their uids
 //	/stakes/<coldkey>           []chain.StakeEntry: its stake on each hotkey
+//	/children/<netuid>/<hotkey>  chain.ChildKeysInfo: children, pending change, parents, childkey take
 //	/weights/<netuid>           [][]chain.Entry
 //	/bonds/<netuid>             [][]chain.Entry
 //	/delegates                  []chain.DelegateInfo in hotkey order
