@@ -130,6 +130,11 @@ func TestFlagsCheckedBeforePasswordPrompt(t *testing.T) {
 		"root register":          badChain,
 		"root weights":           {"--netuids", "0,1", "--weights", "1,1"},
 		"root get-weights":       badChain,
+		"children set":           {"--child", "ct1nope:50%"},
+		"children revoke":        badChain,
+		"children get":           badChain,
+		"children take set":      {"--take", "half"},
+		"children take get":      badChain,
 	}
 	var missing []string
 	for path, cmd := range leaves(t) {
@@ -230,6 +235,8 @@ func TestJSONAndAmountsAgainstAChain(t *testing.T) {
 	// whole localnet).
 	elsewhere := []string{"wallet new", "wallet regen-coldkey", "wallet regen-hotkey", "wallet verify", "weights commit", "weights reveal", "knowledge publish", "localnet",
 		"validator scores"} // TestValidatorScores: it needs a validator's state
+	// TestChildrenAgainstAChain: children need a second registered hotkey.
+	elsewhere = append(elsewhere, "children set", "children revoke", "children get", "children take set", "children take get")
 	for path, c := range leaves(t) {
 		if _, ok := cases[path]; c.Flags().Lookup("json") != nil && !ok && !slices.Contains(elsewhere, path) {
 			t.Errorf("%s has --json but no case here", path)

@@ -156,6 +156,9 @@ scores on a chain with Yuma consensus, and shares content-addressed knowledge.`,
 		c.GroupID = "chain"
 		root.AddCommand(c)
 	}
+	children := a.childrenCommand()
+	children.GroupID = "chain"
+	root.AddCommand(children)
 	return root
 }
 
