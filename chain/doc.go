@@ -183,6 +183,34 @@
 // StakesOf (/stakes/<coldkey>) its stake on every hotkey with the
 // delegate's take. Both are in address order.
 //
+// # Child hotkeys
+//
+// SetChildren (Msg field 18), signed by a hotkey's owner coldkey, replaces
+// the hotkeys it lends stake weight to on a subnet (not the root): at most
+// 5 children (too_many_children), none twice (duplicate_child), none the
+// parent (invalid_child) or a parent of the parent there
+// (child_parent_cycle), each proportion (of 2^64−1) positive and their sum
+// at most 2^64−1 (invalid_child_proportion). As in subtensor, neither
+// needs a uid on the subnet. The change is pending until the block step
+// of block b + children_cooldown (b its block; the global defaults to 7200,
+// 15 on a localnet) and a later one replaces it; an empty list revokes. At
+// that step it is re-checked for a cycle and dropped if one appeared.
+// SetChildkeyTake (field 19), signed by the child's owner, sets the share
+// of dividends from lent stake the child keeps, 0 to max_childkey_take
+// (11796, 18%; invalid_childkey_take); raising it waits
+// childkey_take_rate_limit blocks (216000; 5 on a localnet) since it was
+// last set (childkey_take_rate_limit_exceeded). Both live in one record
+// per (netuid, hotkey) under "c/".
+//
+// A subnet's epoch counts each neuron's effective stake: its stake less
+// floor(stake · p / (2^64−1)) for each proportion p it lends, plus that
+// amount from each parent. Of a child's validator emission V, each parent
+// gets floor(V · lent / effective), less floor(· take / 65535) when the two
+// hotkeys have different owners, paid like a validator's own emission to
+// the parent and its nominators; the child keeps the rest, so nothing is
+// created or lost. A subnet without children pays as before at the cost of
+// one map lookup. /children/<netuid>/<hotkey> reads it all back.
+//
 // # Durability
 //
 // DB wraps a State with a bbolt file: each block's changed objects, its
