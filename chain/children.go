@@ -198,11 +198,16 @@ func (s *State) loadChildRecord(key string, value []byte) error {
 
 func (s *State) markChildren(k childKey) { s.ch.dirty[k] = struct{}{} }
 
-// childRecords returns the records changed since the last call.
+// dirtyChildRecords returns the records changed since the last call; a
+// removed one (a swapped-out hotkey's) has a nil value, which deletes it.
 func (s *State) dirtyChildRecords() []record {
 	out := make([]record, 0, len(s.ch.dirty))
 	for k := range s.ch.dirty {
-		out = append(out, record{keyChildren(k.netuid, k.hotkey), s.ch.recs[k].encode()})
+		var v []byte
+		if r, ok := s.ch.recs[k]; ok {
+			v = r.encode()
+		}
+		out = append(out, record{keyChildren(k.netuid, k.hotkey), v})
 	}
 	s.ch.dirty = map[childKey]struct{}{}
 	return out
@@ -545,12 +550,67 @@ func (s *State) ChildKeys(netuid uint16, hotkey Address) (ChildKeysInfo, bool) {
 	return info, true
 }
 
-// moveChildRecords moves every child-key record of old to new (a hotkey
-// swap): old's children, pending change and childkey take on each subnet
-// become new's, and old is replaced by new in every other hotkey's
-// children, applied and pending. new must have no records of its own. It
-// returns nothing to check: the caller has validated the swap.
-func (s *State) moveChildRecords(old, new Address) {
+// checkChildSwap refuses a hotkey swap that would make the new hotkey its
+// own child: old lends to it, applied or pending, on some subnet
+// (subtensor's swap fails the same way).
+func (s *State) checkChildSwap(old, nw Address) error {
+	for _, netuid := range s.sortedNetuids() {
+		r, ok := s.ch.recs[childKey{netuid, old}]
+		if !ok {
+			continue
+		}
+		lists := [][]Child{r.children}
+		if r.pending != nil {
+			lists = append(lists, r.pending.Children)
+		}
+		for _, list := range lists {
+			for _, c := range list {
+				if c.Hotkey == nw {
+					return txErr(ErrInvalidChild, "%s is a child of %s on netuid %d: swapped, it would be its own child", nw, old, netuid)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// renamedChild returns a copy of list with old replaced by nw, and
+// whether old was there. If nw is there too, it takes old's proportion
+// and old's entry goes (subtensor's upsert).
+func renamedChild(list []Child, old, nw Address) ([]Child, bool) {
+	i, j := -1, -1
+	for k, c := range list {
+		switch c.Hotkey {
+		case old:
+			i = k
+		case nw:
+			j = k
+		}
+	}
+	if i < 0 {
+		return list, false
+	}
+	out := make([]Child, 0, len(list))
+	for k, c := range list {
+		switch {
+		case k == i && j >= 0:
+			continue
+		case k == i:
+			c.Hotkey = nw
+		case k == j:
+			c.Proportion = list[i].Proportion
+		}
+		out = append(out, c)
+	}
+	return out, true
+}
+
+// moveChildRecords moves every child-key record of old to nw (a hotkey
+// swap, which calls it after checkChildSwap): old's children, pending
+// change and childkey take on each subnet become nw's, and old is replaced
+// by nw in every other hotkey's children, applied and pending. nw has no
+// records of its own (it has no account, so it never set any).
+func (s *State) moveChildRecords(old, nw Address) {
 	var keys []childKey
 	for k := range s.ch.recs {
 		keys = append(keys, k)
@@ -561,15 +621,6 @@ func (s *State) moveChildRecords(old, new Address) {
 		}
 		return bytes.Compare(keys[i].hotkey[:], keys[j].hotkey[:]) < 0
 	})
-	rename := func(list []Child) bool {
-		changed := false
-		for i := range list {
-			if list[i].Hotkey == old {
-				list[i].Hotkey, changed = new, true
-			}
-		}
-		return changed
-	}
 	for _, k := range keys {
 		r := s.ch.recs[k]
 		if k.hotkey == old {
@@ -577,23 +628,24 @@ func (s *State) moveChildRecords(old, new Address) {
 			if r.pending != nil {
 				s.ch.pending--
 			}
-			s.ch.recs[k] = &childRecord{}
+			delete(s.ch.recs, k)
 			s.markChildren(k)
-			nk := childKey{k.netuid, new}
+			nk := childKey{k.netuid, nw}
 			s.ch.install(nk, r)
 			s.markChildren(nk)
 			continue
 		}
-		if len(r.children) > 0 {
-			was := append([]Child(nil), r.children...)
-			if rename(r.children) {
-				s.ch.link(k.netuid, k.hotkey, was, false)
-				s.ch.link(k.netuid, k.hotkey, r.children, true)
+		if next, ok := renamedChild(r.children, old, nw); ok {
+			s.ch.link(k.netuid, k.hotkey, r.children, false)
+			r.children = next
+			s.ch.link(k.netuid, k.hotkey, r.children, true)
+			s.markChildren(k)
+		}
+		if r.pending != nil {
+			if next, ok := renamedChild(r.pending.Children, old, nw); ok {
+				r.pending.Children = next
 				s.markChildren(k)
 			}
-		}
-		if r.pending != nil && rename(r.pending.Children) {
-			s.markChildren(k)
 		}
 	}
 }

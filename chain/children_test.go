@@ -577,6 +577,9 @@ func TestMoveChildRecords(t *testing.T) {
 	newHK := addr(hFree)
 	h.s.moveChildRecords(addr(hVal), newHK)
 	h.block()
+	if _, ok := h.s.ch.recs[childKey{1, addr(hVal)}]; ok || h.s.hashes[keyChildren(1, addr(hVal))] != ([32]byte{}) {
+		t.Fatal("the old hotkey's record is still stored")
+	}
 	old, _ := h.s.ChildKeys(1, addr(hVal))
 	moved, _ := h.s.ChildKeys(1, newHK)
 	parent, _ := h.s.ChildKeys(1, addr(hParent))
@@ -619,6 +622,56 @@ func FuzzDecodeChildRecord(f *testing.F) {
 		again, err := decodeChildRecord(r.encode())
 		if err != nil || !reflect.DeepEqual(again, r) {
 			t.Fatalf("round trip: %+v %v, want %+v", again, err, r)
+		}
+	})
+}
+
+// swap_hotkey moves child keys: the parent's edge goes to the new hotkey,
+// which keeps the child's take and its effective stake; a swap to a
+// hotkey the old one lends to is refused and changes nothing; a parent
+// naming both the old and the new hotkey keeps one edge, at old's
+// proportion.
+func TestSwapHotkeyMovesChildren(t *testing.T) {
+	setup := func(t testing.TB) *harness {
+		h := childScenario(t)
+		h.ok(kOther, mSetChildren(1, addr(hParent), child(hVal, half), child(hFree, 7)))
+		h.ok(kOwner, mSetChildren(1, addr(hVal), child(hChild, 9)))
+		h.ok(kOwner, mChildkeyTake(1, addr(hVal), 300))
+		h.advance(10)
+		return h
+	}
+	h := setup(t)
+	before, _ := h.s.ChildKeys(1, addr(hVal))
+	h.ok(kOwner, mSwapHotkey(addr(hVal), addr(testKey(30))))
+	nw := addr(testKey(30))
+	moved, _ := h.s.ChildKeys(1, nw)
+	parent, _ := h.s.ChildKeys(1, addr(hParent))
+	old, _ := h.s.ChildKeys(1, addr(hVal))
+	if moved.ChildkeyTake != 300 || !reflect.DeepEqual(moved.Children, []Child{child(hChild, 9)}) || moved.EffectiveStake != before.EffectiveStake ||
+		!reflect.DeepEqual(moved.Parents, []Child{{Hotkey: addr(hParent), Proportion: half}}) {
+		t.Fatalf("new hotkey %+v (old was %+v)", moved, before)
+	}
+	if !reflect.DeepEqual(parent.Children, []Child{{Hotkey: nw, Proportion: half}, child(hFree, 7)}) || len(old.Children)+len(old.Parents) != 0 || old.ChildkeyTake != 0 {
+		t.Fatalf("parent %+v, old %+v", parent, old)
+	}
+	// Reopening from the records gives the same state.
+	if _, err := restoreState(h.s.Height(), h.s.AppHash(), h.s.allRecords(), stakeEpoch); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("to its own child", func(t *testing.T) {
+		refusedUnchanged(t, setup, kOwner, mSwapHotkey(addr(hVal), addr(hChild)), ErrInvalidChild)
+	})
+	t.Run("to a sibling", func(t *testing.T) {
+		h := setup(t)
+		// hFree has no account: kOwner may swap hVal to it; the parent
+		// then lends to hFree once, at hVal's proportion.
+		h.ok(kOwner, mSwapHotkey(addr(hVal), addr(hFree)))
+		parent, _ := h.s.ChildKeys(1, addr(hParent))
+		if !reflect.DeepEqual(parent.Children, []Child{{Hotkey: addr(hFree), Proportion: half}}) {
+			t.Fatalf("parent %+v", parent)
+		}
+		if c, _ := h.s.ChildKeys(1, addr(hFree)); len(c.Parents) != 1 || c.Parents[0].Proportion != half {
+			t.Fatalf("new hotkey %+v", c)
 		}
 	})
 }

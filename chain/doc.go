@@ -209,7 +209,10 @@
 // hotkeys have different owners, paid like a validator's own emission to
 // the parent and its nominators; the child keeps the rest, so nothing is
 // created or lost. A subnet without children pays as before at the cost of
-// one map lookup. /children/<netuid>/<hotkey> reads it all back.
+// one map lookup. /children/<netuid>/<hotkey> reads it all back. A
+// swap_hotkey moves the old hotkey's child keys and take to the new one
+// and renames it in its parents' lists; it is refused (invalid_child) if
+// the old hotkey lends to the new one, which would lend to itself.
 //
 // # Durability
 //

@@ -131,6 +131,9 @@ func (s *State) execSwapHotkey(c *txContext, m *chainpb.SwapHotkey) ([]Event, er
 	if s.registeredAnywhere(nw) {
 		return nil, txErr(ErrHotkeyInUse, "%s is registered", nw)
 	}
+	if err := s.checkChildSwap(old, nw); err != nil {
+		return nil, err
+	}
 	if err := s.txRateLimited(coldkey); err != nil {
 		return nil, err
 	}
@@ -157,8 +160,7 @@ func (s *State) execSwapHotkey(c *txContext, m *chainpb.SwapHotkey) ([]Event, er
 // cleared: it is old's libp2p identity (peer IDs derive from the hotkey).
 // old is left with no record and no registration. A weight commit is kept
 // with its block, but its hash binds old, so the new hotkey commits again
-// rather than reveal it. Other per-hotkey records (children) extend this
-// function.
+// rather than reveal it. Its child-key records move too (moveChildRecords).
 func (s *State) swapHotkeyRecords(old, nw Address) {
 	if hk, ok := s.hotkeys[old]; ok {
 		delete(s.hotkeys, old)
@@ -179,6 +181,7 @@ func (s *State) swapHotkeyRecords(old, nw Address) {
 		n.Axon = nil
 		s.markNeuron(netuid, uid)
 	}
+	s.moveChildRecords(old, nw)
 }
 
 // Registration is one uid a hotkey holds: where, and how it is doing.
