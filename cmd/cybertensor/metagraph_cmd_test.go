@@ -60,7 +60,7 @@ func TestMetagraphAgainstAChain(t *testing.T) {
 	}
 	before := metagraph("--fields", "uid,stake", "--json").stdout
 	var cols map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(before), &cols); err != nil || len(cols) != 6 || cols["incentive"] != nil || strings.Join(strings.Fields(string(cols["fields"])), "") != `["uids","stake"]` {
+	if err := json.Unmarshal([]byte(before), &cols); err != nil || len(cols) != 8 || cols["emission_per_block"] == nil || cols["emission_percent"] == nil || cols["incentive"] != nil || strings.Join(strings.Fields(string(cols["fields"])), "") != `["uids","stake"]` {
 		t.Fatalf("chosen columns only: %s", before)
 	}
 	pinned := decode[chain.Metagraph](t, before)
