@@ -214,6 +214,17 @@ func TestFourValidatorsAgreeSurviveAFailureAndCatchUp(t *testing.T) {
 	}
 	tn.assertSameAppHashes(h)
 
+	// hk opens as a delegate, lowers its take, takes a nominator and lends
+	// half its stake weight to a child; refused changes keep app hashes
+	// equal, and an epoch pays through the child back to hk.
+	ck := testKey(201)
+	delegation := tn.takesAndChildren(keys, seq, hk, ck)
+	h = tn.height(0) + 2
+	for i := range 4 {
+		tn.waitHeight(i, h)
+	}
+	tn.assertSameAppHashes(h)
+
 	// Kill one validator: the other three (3/4 of the power > 2/3) go on.
 	tn.stop(3)
 	send(20)
@@ -226,8 +237,180 @@ func TestFourValidatorsAgreeSurviveAFailureAndCatchUp(t *testing.T) {
 	tn.start(3)
 	tn.waitHeight(3, h2)
 	tn.assertSameAppHashes(h2)
-	// The restarted validator replayed the commitment too.
+	// The restarted validator replayed the commitment, the takes and the
+	// children too.
 	tn.assertCommitment(addrOf(hk), want)
+	if got := tn.assertDelegation(addrOf(hk), addrOf(ck)); got != delegation {
+		tn.t.Fatalf("after the restart: %s, before: %s", got, delegation)
+	}
+}
+
+// Child hotkey scenario numbers: hk's own stake, the share it lends ck
+// (half, of 2^64−1), ck's childkey take (10%) and hk's lowered take.
+const (
+	parentStake  = 1_000_000_000_000
+	halfLent     = 1<<63 - 1
+	childkeyTake = 6553
+	loweredTake  = 5000
+)
+
+// takesAndChildren runs the delegation and child-hotkey scenario on subnet
+// 1: keys[1] stakes on hk (registered by the commitments scenario), opens
+// it as a delegate and lowers its take; keys[3] stakes on it as a
+// nominator; keys[2] registers ck and sets its childkey take; hk lends ck
+// half its stake weight. A raise of the take inside take_rate_limit, a
+// childkey take above the maximum and a sixth child are refused at
+// CheckTx. It waits until the children apply and an epoch has paid through
+// ck back to hk, and returns what every node answers (assertDelegation).
+func (tn *testnet) takesAndChildren(keys []*wallet.PrivateKey, seq map[wallet.Address]uint64, hk, ck *wallet.PrivateKey) string {
+	tn.t.Helper()
+	hot, child := addrOf(hk), addrOf(ck)
+	parentCold, childCold, nominator := keys[1], keys[2], keys[3]
+	for _, k := range []*wallet.PrivateKey{parentCold, childCold, nominator} {
+		seq[addrOf(k)] = tn.sequence(addrOf(k))
+	}
+	var sent [][]byte
+	send := func(k *wallet.PrivateKey, msg *chainpb.Msg) {
+		tn.t.Helper()
+		code, hash := tn.broadcast(0, k, seq[addrOf(k)], msg)
+		if code != 0 {
+			tn.t.Fatalf("check %v: code %d", msg, code)
+		}
+		seq[addrOf(k)]++
+		sent = append(sent, hash)
+	}
+	// settle waits until every transaction sent is in a block: CheckTx
+	// reads the committed state, so what builds on them waits for it.
+	settle := func() {
+		tn.t.Helper()
+		for _, tx := range sent {
+			if code, height := tn.included(0, tx); code != 0 {
+				tn.t.Fatalf("tx %X: code %d at %d", tx, code, height)
+			}
+		}
+		sent = nil
+	}
+	refused := func(k *wallet.PrivateKey, msg *chainpb.Msg, want *chain.TxError) {
+		tn.t.Helper()
+		if code, _ := tn.broadcast(1, k, seq[addrOf(k)], msg); code != chain.CodeOf(want) {
+			tn.t.Fatalf("%v: code %d, want %d (%s)", msg, code, chain.CodeOf(want), want.Name)
+		}
+	}
+	msg := func(m any) *chainpb.Msg {
+		switch m := m.(type) {
+		case *chainpb.AddStake:
+			return &chainpb.Msg{Sum: &chainpb.Msg_AddStake{AddStake: m}}
+		case *chainpb.BecomeDelegate:
+			return &chainpb.Msg{Sum: &chainpb.Msg_BecomeDelegate{BecomeDelegate: m}}
+		case *chainpb.SetTake:
+			return &chainpb.Msg{Sum: &chainpb.Msg_SetTake{SetTake: m}}
+		case *chainpb.BurnedRegister:
+			return &chainpb.Msg{Sum: &chainpb.Msg_BurnedRegister{BurnedRegister: m}}
+		case *chainpb.SetChildkeyTake:
+			return &chainpb.Msg{Sum: &chainpb.Msg_SetChildkeyTake{SetChildkeyTake: m}}
+		case *chainpb.SetChildren:
+			return &chainpb.Msg{Sum: &chainpb.Msg_SetChildren{SetChildren: m}}
+		}
+		tn.t.Fatalf("no message for %T", m)
+		return nil
+	}
+
+	send(parentCold, msg(&chainpb.AddStake{Hotkey: hot[:], Amount: parentStake}))
+	send(parentCold, msg(&chainpb.BecomeDelegate{Hotkey: hot[:]}))
+	send(childCold, msg(&chainpb.BurnedRegister{Netuid: 1, Hotkey: child[:]}))
+	settle()
+	send(parentCold, msg(&chainpb.SetTake{Hotkey: hot[:], Take: loweredTake}))
+	send(childCold, msg(&chainpb.SetChildkeyTake{Netuid: 1, Hotkey: child[:], Take: childkeyTake}))
+	send(nominator, msg(&chainpb.AddStake{Hotkey: hot[:], Amount: parentStake / 4}))
+	send(parentCold, msg(&chainpb.SetChildren{Netuid: 1, Hotkey: hot[:], Children: []*chainpb.Child{{Hotkey: child[:], Proportion: halfLent}}}))
+	settle()
+
+	// Refused at CheckTx: a raise inside take_rate_limit, a childkey take
+	// above max_childkey_take, a sixth child.
+	refused(parentCold, msg(&chainpb.SetTake{Hotkey: hot[:], Take: loweredTake + 1}), chain.ErrTakeRateLimit)
+	refused(childCold, msg(&chainpb.SetChildkeyTake{Netuid: 1, Hotkey: child[:], Take: 11797}), chain.ErrInvalidChildkeyTake)
+	var six []*chainpb.Child
+	for i := range 6 {
+		c := addrOf(testKey(300 + i))
+		six = append(six, &chainpb.Child{Hotkey: c[:], Proportion: 1000})
+	}
+	refused(parentCold, msg(&chainpb.SetChildren{Netuid: 1, Hotkey: hot[:], Children: six}), chain.ErrTooManyChildren)
+	return tn.assertDelegation(hot, child)
+}
+
+// delegationView is the part of the delegation and children answers that
+// stays put once the scenario settled (stake and payouts grow every
+// epoch, and app hashes already prove the nodes agree on them).
+type delegationView struct {
+	Take           uint16        `json:"take"`
+	Delegate       bool          `json:"delegate"`
+	Nominators     int           `json:"nominators"`
+	Children       []chain.Child `json:"children"`
+	ChildParents   []chain.Child `json:"child_parents"`
+	ChildkeyTake   uint16        `json:"childkey_take"`
+	PendingApplies bool          `json:"pending"`
+}
+
+// assertDelegation polls every running node until the children have
+// applied and an epoch has paid through the child: ck's effective stake
+// includes what hk lends, ck (no stake of its own) kept its childkey take,
+// and hk has payouts. It checks the settled answers are identical on every
+// node and returns them as JSON.
+func (tn *testnet) assertDelegation(hot, child wallet.Address) string {
+	tn.t.Helper()
+	var agreed string
+	for i, n := range tn.nodes {
+		if n == nil {
+			continue
+		}
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			var d chain.DelegateInfo
+			var pc, cc chain.ChildKeysInfo
+			ok := tn.queryJSON(i, "/delegate/"+hot.String(), &d) &&
+				tn.queryJSON(i, fmt.Sprintf("/children/1/%s", hot), &pc) &&
+				tn.queryJSON(i, fmt.Sprintf("/children/1/%s", child), &cc)
+			applied := ok && pc.Pending == nil && len(pc.Children) == 1 && len(cc.Parents) == 1 &&
+				cc.EffectiveStake >= cc.Stake+pc.Stake/2-1 && pc.EffectiveStake <= pc.Stake-pc.Stake/2+1
+			// ck has no stake of its own: any it holds is its take of
+			// dividends earned with hk's lent stake weight.
+			paid := ok && cc.Stake > 0 && len(d.Payouts) > 0 && d.ReturnPer1000 > 0
+			if applied && paid {
+				v := delegationView{Take: d.Take, Delegate: d.Delegate, Nominators: d.Nominators, Children: pc.Children,
+					ChildParents: cc.Parents, ChildkeyTake: cc.ChildkeyTake, PendingApplies: cc.Pending != nil}
+				if v.Take != loweredTake || !v.Delegate || v.Nominators != 2 || v.ChildkeyTake != childkeyTake ||
+					v.Children[0].Hotkey != child || v.Children[0].Proportion != halfLent || v.ChildParents[0].Hotkey != hot {
+					tn.t.Fatalf("node %d: %+v", i, v)
+				}
+				b, _ := json.Marshal(v)
+				if agreed == "" {
+					agreed = string(b)
+				} else if agreed != string(b) {
+					tn.t.Fatalf("node %d answers %s, another node %s", i, b, agreed)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				tn.t.Fatalf("node %d: children not applied or no payout through them: delegate %+v, parent %+v, child %+v", i, d, pc, cc)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return agreed
+}
+
+// queryJSON runs an ABCI query on node i and decodes a found answer into
+// v; false if the node has no answer (yet).
+func (tn *testnet) queryJSON(i int, path string, v any) bool {
+	tn.t.Helper()
+	code, b := tn.abciQuery(i, path)
+	if code != CodeOK {
+		return false
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		tn.t.Fatalf("node %d %s: %v: %s", i, path, err, b)
+	}
+	return true
 }
 
 func setCommitmentMsg(hotkey wallet.Address, data []byte) *chainpb.Msg {
