@@ -24,6 +24,25 @@ func lendChildren(b *testing.B, s *State) {
 	}
 }
 
+// delegateWithTakes opens every one of the 64 validators as a delegate
+// with an 18% take and stake from 4 nominators, so each validator payout
+// pays its nominators net of the take and records a payout.
+func delegateWithTakes(s *State) {
+	sub := s.subnets[1]
+	for i := range 64 {
+		hk := sub.neurons[i].Hotkey
+		h := s.hotkeys[hk]
+		h.Delegate, h.Take = true, 11796
+		for n := range 4 {
+			var nominator Address
+			nominator[0], nominator[1], nominator[2] = 0xde, byte(i), byte(n)
+			s.addStake(nominator, hk, 1_000_000_000)
+		}
+		s.markHotkey(hk)
+	}
+	s.finishBlock()
+}
+
 // BenchmarkEpochStepChildren4096 is BenchmarkEpochStep4096's Yuma block
 // step (4,096 uids, 64 validators weighting every uid) with and without
 // child hotkeys: with them, each validator is a parent lending half its
@@ -33,12 +52,16 @@ func BenchmarkEpochStepChildren4096(b *testing.B) {
 	for _, tc := range []struct {
 		name     string
 		children bool
-	}{{"without-children", false}, {"with-children", true}} {
+		takes    bool
+	}{{"without-children", false, false}, {"with-children", true, false}, {"with-children-and-takes", true, true}} {
 		b.Run(tc.name, func(b *testing.B) {
 			s, _ := metagraphState(b)
 			s.epoch = YumaEpoch
 			if tc.children {
 				lendChildren(b, s)
+			}
+			if tc.takes {
+				delegateWithTakes(s)
 			}
 			sub := s.subnets[1]
 			sub.Params.Tempo = 1
