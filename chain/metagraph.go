@@ -265,8 +265,9 @@ func (m *Metagraph) ColumnsJSON() ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-// metagraphMagic starts an encoded metagraph (format version 1).
-const metagraphMagic = "cymg\x01"
+// metagraphMagic starts an encoded metagraph (format version 2: weight
+// and bond rows delta-coded, see encodeRow).
+const metagraphMagic = "cymg\x02"
 
 // errBadMetagraph is wrapped by DecodeMetagraph's errors.
 var errBadMetagraph = errors.New("malformed metagraph answer")
@@ -294,7 +295,7 @@ func EncodeMetagraph(m *Metagraph) ([]byte, error) {
 	}
 	for _, rows := range [][][]Entry{m.Weights, m.Bonds} {
 		for _, r := range rows {
-			size += 1 + 6*len(r)
+			size += 3 + 3*len(r)
 		}
 	}
 	e := encoder{b: make([]byte, 0, size)}
@@ -364,7 +365,9 @@ func EncodeMetagraph(m *Metagraph) ([]byte, error) {
 			}
 			if ok = len(rows) == n; ok {
 				for _, r := range rows {
-					encodeEntries(&e, r)
+					if !encodeRow(&e, r) {
+						return nil, fmt.Errorf("metagraph column %s: a row's uids are not strictly increasing", name)
+					}
 				}
 			}
 		case 19:
@@ -389,6 +392,53 @@ func EncodeMetagraph(m *Metagraph) ([]byte, error) {
 		}
 	}
 	return e.b, nil
+}
+
+// encodeRow writes a sparse row sorted by uid compactly: its length, then
+// per entry the gap to the previous uid (uvarint of uid − previous − 1, so
+// 0 for consecutive uids; the first counts from −1) and the value as 2
+// bytes, little-endian. A dense row of 4,096 weights takes 3 bytes per
+// entry instead of up to 5. It reports false for a row whose uids are not
+// strictly increasing, which no chain state holds.
+func encodeRow(e *encoder, row []Entry) bool {
+	e.u64(uint64(len(row)))
+	next := 0
+	for _, x := range row {
+		if int(x.UID) < next {
+			return false
+		}
+		e.u64(uint64(int(x.UID) - next))
+		e.b = append(e.b, byte(x.Value), byte(x.Value>>8))
+		next = int(x.UID) + 1
+	}
+	return true
+}
+
+// decodeRow reads encodeRow's bytes: at most as many entries as 3 bytes
+// each allow in what remains, uids strictly increasing and within 16 bits.
+func decodeRow(d *decoder) []Entry {
+	n := d.u64()
+	if d.err == nil && n > uint64(len(d.b)/3) {
+		d.fail(errTruncated)
+	}
+	if d.err != nil || n == 0 {
+		return nil
+	}
+	row := make([]Entry, 0, n)
+	next := uint64(0)
+	for range n {
+		uid := next + d.u64()
+		if d.err == nil && (uid > 0xffff || len(d.b) < 2) {
+			d.fail(errors.New("row uid out of range or truncated"))
+		}
+		if d.err != nil {
+			return nil
+		}
+		row = append(row, Entry{UID: uint16(uid), Value: uint16(d.b[0]) | uint16(d.b[1])<<8})
+		d.b = d.b[2:]
+		next = uid + 1
+	}
+	return row
 }
 
 func encodeU16s(e *encoder, col []uint16, n int) bool {
@@ -522,7 +572,7 @@ func DecodeMetagraph(b []byte) (*Metagraph, error) {
 		}
 		col := make([][]Entry, m.N)
 		for i := range col {
-			col[i] = decodeEntries(&d)
+			col[i] = decodeRow(&d)
 		}
 		return col
 	}
