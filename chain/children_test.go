@@ -3,7 +3,6 @@ package chain
 import (
 	"bytes"
 	"errors"
-	"path/filepath"
 	"reflect"
 	"testing"
 
@@ -479,52 +478,24 @@ func TestNoChildrenNoInheritance(t *testing.T) {
 }
 
 func TestChildrenSurviveReopen(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "chain.db")
 	gen := testGenesis(kRoot, kOwner, kOther)
 	gen.Globals.ChildrenCooldown = 3
-	db, err := OpenDB(path, gen, stakeEpoch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{t: t, s: db.State(), seq: map[Address]uint64{}}
-	apply := func(txs ...[]byte) {
-		t.Helper()
-		res, err := db.ApplyBlock(Block{Height: db.State().Height() + 1, Hash: blockHashFor(db.State().Height() + 1), Txs: txs})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range res.Txs {
-			if r.Code != 0 {
-				t.Fatal(r.Error)
-			}
-		}
-	}
-	apply(h.tx(kOwner, mRegisterNetwork("alpha")))
-	apply(h.tx(kOwner, mBurned(1, addr(hVal))), h.tx(kOther, mRootRegister(addr(hParent))))
-	apply(h.tx(kOther, mSetChildren(1, addr(hParent), child(hVal, half), child(hMin1, 7))), h.tx(kOwner, mChildkeyTake(1, addr(hVal), 500)))
-	apply()
-	apply()
-	apply() // the children apply here
+	sh := openStoreHarness(t, gen)
+	sh.block(sh.tx(kOwner, mRegisterNetwork("alpha")))
+	sh.block(sh.tx(kOwner, mBurned(1, addr(hVal))), sh.tx(kOther, mRootRegister(addr(hParent))))
+	sh.block(sh.tx(kOther, mSetChildren(1, addr(hParent), child(hVal, half), child(hMin1, 7))), sh.tx(kOwner, mChildkeyTake(1, addr(hVal), 500)))
+	sh.block()
+	sh.block()
+	sh.block() // the children apply here
 	// A pending change.
-	apply(h.tx(kOther, mSetChildren(1, addr(hParent), child(hMin2, 9))))
+	sh.send(kOther, mSetChildren(1, addr(hParent), child(hMin2, 9)))
 	want := map[Address]ChildKeysInfo{}
 	for _, k := range []*wallet.PrivateKey{hParent, hVal, hMin1, hMin2} {
-		want[addr(k)], _ = db.State().ChildKeys(1, addr(k))
+		want[addr(k)], _ = sh.s.ChildKeys(1, addr(k))
 	}
-	appHash := db.State().AppHash()
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err = OpenDB(path, gen, stakeEpoch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if !bytes.Equal(db.State().AppHash(), appHash) {
-		t.Fatal("app hash changed over reopen")
-	}
+	sh.reopen()
 	for a, w := range want {
-		if got, _ := db.State().ChildKeys(1, a); !reflect.DeepEqual(got, w) {
+		if got, _ := sh.s.ChildKeys(1, a); !reflect.DeepEqual(got, w) {
 			t.Fatalf("%s after reopen:\n%+v\nwant\n%+v", a, got, w)
 		}
 	}
@@ -532,16 +503,13 @@ func TestChildrenSurviveReopen(t *testing.T) {
 		t.Fatalf("scenario did not set what it should: %+v", want)
 	}
 	// The pending change still applies after the reopen.
-	h.s = db.State()
 	for range 3 {
-		if _, err := db.ApplyBlock(Block{Height: db.State().Height() + 1, Hash: blockHashFor(db.State().Height() + 1)}); err != nil {
-			t.Fatal(err)
-		}
+		sh.block()
 	}
-	if got, _ := db.State().ChildKeys(1, addr(hParent)); !reflect.DeepEqual(got.Children, []Child{child(hMin2, 9)}) {
+	if got, _ := sh.s.ChildKeys(1, addr(hParent)); !reflect.DeepEqual(got.Children, []Child{child(hMin2, 9)}) {
 		t.Fatalf("after the reopen's cooldown %+v", got)
 	}
-	if got, _ := db.State().ChildKeys(1, addr(hVal)); len(got.Parents) != 0 {
+	if got, _ := sh.s.ChildKeys(1, addr(hVal)); len(got.Parents) != 0 {
 		t.Fatalf("old child keeps its parent %+v", got)
 	}
 }

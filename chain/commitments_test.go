@@ -3,10 +3,8 @@ package chain
 import (
 	"bytes"
 	"errors"
-	"path/filepath"
 	"testing"
 
-	"github.com/cybertensor/cybertensor/chain/chainpb"
 	"github.com/cybertensor/cybertensor/wallet"
 )
 
@@ -209,38 +207,13 @@ func TestCommitmentGoesWithPrunedNeuron(t *testing.T) {
 }
 
 func TestCommitmentSurvivesReopen(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "chain.db")
-	gen := testGenesis(kRoot, kOwner, kOther)
-	db, err := OpenDB(path, gen, stakeEpoch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{t: t, s: db.State(), seq: map[Address]uint64{}}
-	apply := func(k *wallet.PrivateKey, msg *chainpb.Msg) {
-		t.Helper()
-		raw := h.tx(k, msg)
-		res, err := db.ApplyBlock(Block{Height: db.State().Height() + 1, Hash: blockHashFor(db.State().Height() + 1), Txs: [][]byte{raw}})
-		if err != nil || res.Txs[0].Code != 0 {
-			t.Fatalf("%v %+v", err, res)
-		}
-	}
-	apply(kOwner, mRegisterNetwork("alpha"))
-	apply(kOwner, mBurned(1, addr(hMin1)))
-	apply(hMin1, mCommitment(1, addr(hMin1), []byte("bafybeigdyrzt")))
-	want, _ := db.State().Commitments(1)
-	appHash := db.State().AppHash()
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err = OpenDB(path, gen, stakeEpoch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if !bytes.Equal(db.State().AppHash(), appHash) {
-		t.Fatal("app hash changed over reopen")
-	}
-	got, _ := db.State().Commitments(1)
+	sh := openStoreHarness(t, testGenesis(kRoot, kOwner, kOther))
+	sh.send(kOwner, mRegisterNetwork("alpha"))
+	sh.send(kOwner, mBurned(1, addr(hMin1)))
+	sh.send(hMin1, mCommitment(1, addr(hMin1), []byte("bafybeigdyrzt")))
+	want, _ := sh.s.Commitments(1)
+	sh.reopen()
+	got, _ := sh.s.Commitments(1)
 	if len(got) != 1 || len(want) != 1 || !bytes.Equal(got[0].Data, want[0].Data) || got[0].Block != want[0].Block || got[0].Hotkey != addr(hMin1) {
 		t.Fatalf("after reopen %+v, want %+v", got, want)
 	}

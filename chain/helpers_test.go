@@ -1,9 +1,11 @@
 package chain
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"path/filepath"
 	"testing"
 
 	"github.com/cybertensor/cybertensor/chain/chainpb"
@@ -172,3 +174,65 @@ func mCommitment(netuid uint32, hotkey Address, data []byte) *chainpb.Msg {
 	return &chainpb.Msg{Sum: &chainpb.Msg_SetCommitment{SetCommitment: &chainpb.SetCommitment{Netuid: netuid, Hotkey: hotkey[:], Data: data}}}
 }
 func mFaucet() *chainpb.Msg { return &chainpb.Msg{Sum: &chainpb.Msg_Faucet{Faucet: &chainpb.Faucet{}}} }
+
+// storeHarness is a harness over a durable store in a fresh directory,
+// for tests that a state survives a restart.
+type storeHarness struct {
+	*harness
+	path string
+	gen  Genesis
+	db   *DB
+}
+
+// openStoreHarness opens a store for gen; it is closed at the test's end.
+func openStoreHarness(t *testing.T, gen Genesis) *storeHarness {
+	t.Helper()
+	sh := &storeHarness{path: filepath.Join(t.TempDir(), "chain.db"), gen: gen}
+	db, err := OpenDB(sh.path, gen, stakeEpoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh.db = db
+	sh.harness = &harness{t: t, s: db.State(), seq: map[Address]uint64{}}
+	t.Cleanup(func() { sh.db.Close() })
+	return sh
+}
+
+// block commits a block of txs, each of which must succeed.
+func (sh *storeHarness) block(txs ...[]byte) {
+	sh.t.Helper()
+	height := sh.db.State().Height() + 1
+	res, err := sh.db.ApplyBlock(Block{Height: height, Hash: blockHashFor(height), Txs: txs})
+	if err != nil {
+		sh.t.Fatal(err)
+	}
+	for _, r := range res.Txs {
+		if r.Code != 0 {
+			sh.t.Fatalf("block %d: %+v", height, r)
+		}
+	}
+}
+
+// send commits a block of one message signed by k, which must succeed.
+func (sh *storeHarness) send(k *wallet.PrivateKey, msg *chainpb.Msg) {
+	sh.t.Helper()
+	sh.block(sh.tx(k, msg))
+}
+
+// reopen closes the store and opens it again, checking the reopened
+// state has the app hash the closed one had.
+func (sh *storeHarness) reopen() {
+	sh.t.Helper()
+	appHash := sh.db.State().AppHash()
+	if err := sh.db.Close(); err != nil {
+		sh.t.Fatal(err)
+	}
+	db, err := OpenDB(sh.path, sh.gen, stakeEpoch)
+	if err != nil {
+		sh.t.Fatal(err)
+	}
+	sh.db, sh.s = db, db.State()
+	if !bytes.Equal(sh.s.AppHash(), appHash) {
+		sh.t.Fatalf("app hash %x after reopen, %x before", sh.s.AppHash(), appHash)
+	}
+}

@@ -3,7 +3,6 @@ package chain
 import (
 	"bytes"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -322,59 +321,30 @@ func TestIdentityRemovalLeavesNoTrace(t *testing.T) {
 // the record (else the reopened state would not match the stored app
 // hash).
 func TestIdentitySurvivesReopen(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "chain.db")
-	gen := testGenesis(kRoot, kOwner, kOther)
-	db, err := OpenDB(path, gen, stakeEpoch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{t: t, s: db.State(), seq: map[Address]uint64{}}
-	apply := func(k *wallet.PrivateKey, msg *chainpb.Msg) {
-		t.Helper()
-		raw := h.tx(k, msg)
-		res, err := db.ApplyBlock(Block{Height: db.State().Height() + 1, Hash: blockHashFor(db.State().Height() + 1), Txs: [][]byte{raw}})
-		if err != nil || res.Txs[0].Code != 0 {
-			t.Fatalf("%v %+v", err, res)
-		}
-	}
-	reopen := func() {
-		t.Helper()
-		appHash := db.State().AppHash()
-		if err := db.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if db, err = OpenDB(path, gen, stakeEpoch); err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(db.State().AppHash(), appHash) {
-			t.Fatal("app hash changed over reopen")
-		}
-		h.s = db.State()
-	}
-	apply(kOwner, mRegisterNetwork("alpha"))
-	apply(kOwner, mRegisterNetwork("beta"))
-	apply(kOwner, mBurned(1, addr(hMin1)))
-	apply(kOwner, mIdentity("owner", "https://owner.example", "line\nline"))
-	apply(kOwner, mSubnetIdentity(1, "alpha", "", "first"))
-	apply(kOwner, mSubnetIdentity(2, "beta", "", ""))
-	reopen()
-	if id, ok := db.State().Identity(addr(kOwner)); !ok || id != (Identity{"owner", "https://owner.example", "line\nline"}) {
+	sh := openStoreHarness(t, testGenesis(kRoot, kOwner, kOther))
+	sh.send(kOwner, mRegisterNetwork("alpha"))
+	sh.send(kOwner, mRegisterNetwork("beta"))
+	sh.send(kOwner, mBurned(1, addr(hMin1)))
+	sh.send(kOwner, mIdentity("owner", "https://owner.example", "line\nline"))
+	sh.send(kOwner, mSubnetIdentity(1, "alpha", "", "first"))
+	sh.send(kOwner, mSubnetIdentity(2, "beta", "", ""))
+	sh.reopen()
+	if id, ok := sh.s.Identity(addr(kOwner)); !ok || id != (Identity{"owner", "https://owner.example", "line\nline"}) {
 		t.Fatalf("after reopen %+v %v", id, ok)
 	}
-	if id, ok := db.State().SubnetIdentity(1); !ok || id != (Identity{Name: "alpha", Description: "first"}) {
+	if id, ok := sh.s.SubnetIdentity(1); !ok || id != (Identity{Name: "alpha", Description: "first"}) {
 		t.Fatalf("subnet 1 after reopen %+v %v", id, ok)
 	}
-	apply(kOwner, mSubnetIdentity(1, "", "", ""))
-	apply(kOwner, mIdentity("", "", ""))
-	reopen()
-	defer db.Close()
-	if _, ok := db.State().Identity(addr(kOwner)); ok {
+	sh.send(kOwner, mSubnetIdentity(1, "", "", ""))
+	sh.send(kOwner, mIdentity("", "", ""))
+	sh.reopen()
+	if _, ok := sh.s.Identity(addr(kOwner)); ok {
 		t.Fatal("removed identity back after reopen")
 	}
-	if _, ok := db.State().SubnetIdentity(1); ok {
+	if _, ok := sh.s.SubnetIdentity(1); ok {
 		t.Fatal("removed subnet identity back after reopen")
 	}
-	if id, ok := db.State().SubnetIdentity(2); !ok || id.Name != "beta" {
+	if id, ok := sh.s.SubnetIdentity(2); !ok || id.Name != "beta" {
 		t.Fatalf("subnet 2 after reopen %+v %v", id, ok)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"math/rand/v2"
-	"path/filepath"
 	"reflect"
 	"testing"
 
@@ -403,40 +402,16 @@ func TestSwapHotkeyMovesEverything(t *testing.T) {
 // The deleted record is deleted from the store: a reopened database has
 // the same app hash and no old hotkey.
 func TestSwapHotkeySurvivesReopen(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "chain.db")
-	gen := testGenesis(kRoot, kOwner, kOther)
-	db, err := OpenDB(path, gen, stakeEpoch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{t: t, s: db.State(), seq: map[Address]uint64{}}
-	apply := func(k *wallet.PrivateKey, msg *chainpb.Msg) {
-		t.Helper()
-		res, err := db.ApplyBlock(Block{Height: db.State().Height() + 1, Hash: blockHashFor(db.State().Height() + 1), Txs: [][]byte{h.tx(k, msg)}})
-		if err != nil || res.Txs[0].Code != 0 {
-			t.Fatalf("%v %+v", err, res)
-		}
-	}
-	apply(kOwner, mRegisterNetwork("alpha"))
-	apply(kOwner, mBurned(1, addr(hMin1)))
-	apply(kOwner, mAddStake(addr(hMin1), 1000))
-	apply(kOwner, mSwapHotkey(addr(hMin1), addr(hNew)))
-	appHash := db.State().AppHash()
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err = OpenDB(path, gen, stakeEpoch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if !bytes.Equal(db.State().AppHash(), appHash) {
-		t.Fatal("app hash changed over reopen")
-	}
-	if _, ok := db.State().Hotkey(addr(hMin1)); ok {
+	sh := openStoreHarness(t, testGenesis(kRoot, kOwner, kOther))
+	sh.send(kOwner, mRegisterNetwork("alpha"))
+	sh.send(kOwner, mBurned(1, addr(hMin1)))
+	sh.send(kOwner, mAddStake(addr(hMin1), 1000))
+	sh.send(kOwner, mSwapHotkey(addr(hMin1), addr(hNew)))
+	sh.reopen()
+	if _, ok := sh.s.Hotkey(addr(hMin1)); ok {
 		t.Fatal("the swapped-out hotkey came back")
 	}
-	if db.State().Stake(addr(kOwner), addr(hNew)) != 1000 {
+	if sh.s.Stake(addr(kOwner), addr(hNew)) != 1000 {
 		t.Fatal("stake lost over reopen")
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"math/big"
 	"math/rand/v2"
-	"path/filepath"
 	"testing"
 
 	"github.com/cybertensor/cybertensor/chain/chainpb"
@@ -381,48 +380,20 @@ func TestDelegateQueries(t *testing.T) {
 }
 
 func TestTakeFieldsSurviveReopen(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "chain.db")
 	gen := testGenesis(kRoot, kOwner, kOther)
 	gen.Globals.TakeRateLimit = 100
-	db, err := OpenDB(path, gen, stakeEpoch)
-	if err != nil {
-		t.Fatal(err)
+	sh := openStoreHarness(t, gen)
+	sh.send(kOwner, mRegisterNetwork("alpha"))
+	sh.send(kOwner, mBurned(1, addr(hVal)))
+	sh.send(kOwner, mAddStake(addr(hVal), 1_000_000))
+	sh.send(kOwner, mDelegate(addr(hVal), 0))
+	sh.send(kOwner, mSetTake(addr(hVal), 4000))
+	for len(sh.s.hotkeys[addr(hVal)].Payouts) < 2 {
+		sh.block()
 	}
-	h := &harness{t: t, s: db.State(), seq: map[Address]uint64{}}
-	apply := func(txs ...[]byte) {
-		t.Helper()
-		res, err := db.ApplyBlock(Block{Height: db.State().Height() + 1, Hash: blockHashFor(db.State().Height() + 1), Txs: txs})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range res.Txs {
-			if r.Code != 0 {
-				t.Fatalf("%+v", r)
-			}
-		}
-	}
-	apply(h.tx(kOwner, mRegisterNetwork("alpha")))
-	apply(h.tx(kOwner, mBurned(1, addr(hVal))))
-	apply(h.tx(kOwner, mAddStake(addr(hVal), 1_000_000)))
-	apply(h.tx(kOwner, mDelegate(addr(hVal), 0)))
-	apply(h.tx(kOwner, mSetTake(addr(hVal), 4000)))
-	for len(db.State().hotkeys[addr(hVal)].Payouts) < 2 {
-		apply()
-	}
-	want, _ := db.State().Delegate(addr(hVal))
-	appHash := db.State().AppHash()
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err = OpenDB(path, gen, stakeEpoch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if !bytes.Equal(db.State().AppHash(), appHash) {
-		t.Fatal("app hash changed over reopen")
-	}
-	got, _ := db.State().Delegate(addr(hVal))
+	want, _ := sh.s.Delegate(addr(hVal))
+	sh.reopen()
+	got, _ := sh.s.Delegate(addr(hVal))
 	if got.Take != 4000 || got.TakeRaisedAt != want.TakeRaisedAt || got.TakeRaisedAt == 0 || len(got.Payouts) != len(want.Payouts) || got.ReturnPer1000 != want.ReturnPer1000 {
 		t.Fatalf("after reopen %+v, want %+v", got, want)
 	}
@@ -432,8 +403,8 @@ func TestTakeFieldsSurviveReopen(t *testing.T) {
 		}
 	}
 	// The refusal survives too: a raise inside the limit after reopening.
-	h.s = db.State()
-	res, err := db.ApplyBlock(Block{Height: db.State().Height() + 1, Hash: blockHashFor(db.State().Height() + 1), Txs: [][]byte{h.tx(kOwner, mSetTake(addr(hVal), 5000))}})
+	height := sh.s.Height() + 1
+	res, err := sh.db.ApplyBlock(Block{Height: height, Hash: blockHashFor(height), Txs: [][]byte{sh.tx(kOwner, mSetTake(addr(hVal), 5000))}})
 	if err != nil || res.Txs[0].Code != ErrTakeRateLimit.Code {
 		t.Fatalf("raise after reopen: %v %+v", err, res.Txs[0])
 	}

@@ -142,6 +142,21 @@ func addHotkeyFlags(cmd *cobra.Command, k *keyFlags) {
 	cmd.Flags().StringVar(&k.passwordFile, "password-file", "", "password file, if the key is encrypted")
 }
 
+// coldkeyAddress is a wallet's coldkey address, read from its public
+// side: no password.
+func (a *app) coldkeyAddress(name string) (wallet.Address, error) {
+	s, err := a.store()
+	if err != nil {
+		return wallet.Address{}, err
+	}
+	info, err := s.Info(name)
+	if err != nil {
+		return wallet.Address{}, walletError(err)
+	}
+	addr, _, err := wallet.ParseAddress(info.Coldkey.Address)
+	return addr, err
+}
+
 func (a *app) coldkey(k *keyFlags) (*wallet.PrivateKey, error) {
 	s, err := a.store()
 	if err != nil {

@@ -282,15 +282,7 @@ comes from the wallet's public side.
 ` + returnHelp,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := a.store()
-			if err != nil {
-				return err
-			}
-			info, err := s.Info(walletName)
-			if err != nil {
-				return walletError(err)
-			}
-			cold, _, err := wallet.ParseAddress(info.Coldkey.Address)
+			cold, err := a.coldkeyAddress(walletName)
 			if err != nil {
 				return err
 			}

@@ -132,15 +132,8 @@ func (a *app) walletGetIdentity() *cobra.Command {
 					return usageError(fmt.Errorf("--address %q: %w", address, err))
 				}
 			} else {
-				s, err := a.store()
-				if err != nil {
-					return err
-				}
-				info, err := s.Info(name)
-				if err != nil {
-					return walletError(err)
-				}
-				if addr, _, err = wallet.ParseAddress(info.Coldkey.Address); err != nil {
+				var err error
+				if addr, err = a.coldkeyAddress(name); err != nil {
 					return err
 				}
 			}

@@ -89,9 +89,9 @@ func (a *app) hotkeyFlag(flag, walletName, v string) (wallet.Address, error) {
 	return addr, err
 }
 
-// coldkeyAddress resolves --to of stake transfer: an address, or the
+// transferDestination resolves --to of stake transfer: an address, or the
 // name of a wallet in this home (its coldkey).
-func (a *app) coldkeyAddress(to string) (wallet.Address, error) {
+func (a *app) transferDestination(to string) (wallet.Address, error) {
 	if addr, _, err := wallet.ParseAddress(to); err == nil {
 		return addr, nil
 	}
@@ -125,7 +125,7 @@ chain's tx_rate_limit.`,
 			if err != nil {
 				return usageError(err)
 			}
-			dest, err := a.coldkeyAddress(to)
+			dest, err := a.transferDestination(to)
 			if err != nil {
 				return err
 			}
