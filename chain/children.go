@@ -222,16 +222,18 @@ func (s *State) allChildRecords() []record {
 	return out
 }
 
-// ownedHotkey checks that the signer owns hotkey.
-func (s *State) ownedHotkey(signer, hotkey Address) error {
+// ownedHotkey returns hotkey's record if the signer owns it:
+// not_registered if it has no account, non_associated_coldkey if another
+// coldkey owns it.
+func (s *State) ownedHotkey(signer, hotkey Address) (*Hotkey, error) {
 	hk, ok := s.hotkeys[hotkey]
 	if !ok {
-		return txErr(ErrNotRegistered, "hotkey %s has no account", hotkey)
+		return nil, txErr(ErrNotRegistered, "hotkey %s has no account", hotkey)
 	}
 	if hk.Owner != signer {
-		return txErr(ErrNonAssociatedColdkey, "%s is owned by %s", hotkey, hk.Owner)
+		return nil, txErr(ErrNonAssociatedColdkey, "%s is owned by %s", hotkey, hk.Owner)
 	}
-	return nil
+	return hk, nil
 }
 
 // childSubnet returns the subnet a child-key message names: it must exist
@@ -296,7 +298,7 @@ func (s *State) execSetChildren(c *txContext, m *chainpb.SetChildren) ([]Event, 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.ownedHotkey(c.tx.Signer, parent); err != nil {
+	if _, err := s.ownedHotkey(c.tx.Signer, parent); err != nil {
 		return nil, err
 	}
 	children, err := s.checkChildren(sub.Netuid, parent, m.Children)
@@ -326,7 +328,7 @@ func (s *State) execSetChildkeyTake(c *txContext, m *chainpb.SetChildkeyTake) ([
 	if err != nil {
 		return nil, err
 	}
-	if err := s.ownedHotkey(c.tx.Signer, hotkey); err != nil {
+	if _, err := s.ownedHotkey(c.tx.Signer, hotkey); err != nil {
 		return nil, err
 	}
 	if limit := s.g.Globals.MaxChildkeyTake; uint64(m.Take) > limit {

@@ -115,12 +115,8 @@ func (s *State) execSwapHotkey(c *txContext, m *chainpb.SwapHotkey) ([]Event, er
 	if err != nil {
 		return nil, err
 	}
-	hk, ok := s.hotkeys[old]
-	if !ok {
-		return nil, txErr(ErrNotRegistered, "hotkey %s has no account", old)
-	}
-	if hk.Owner != coldkey {
-		return nil, txErr(ErrNonAssociatedColdkey, "%s is owned by %s", old, hk.Owner)
+	if _, err := s.ownedHotkey(coldkey, old); err != nil {
+		return nil, err
 	}
 	if old == nw {
 		return nil, txErr(ErrSameHotkey, "%s", old)

@@ -392,20 +392,7 @@ func (n *Neuron) encode() []byte {
 	e.u64(n.Emission)
 	encodeEntries(&e, n.Weights)
 	encodeEntries(&e, n.Bonds)
-	e.boolean(n.Axon != nil)
-	if a := n.Axon; a != nil {
-		e.str(a.PeerID)
-		e.u64(uint64(len(a.Multiaddrs)))
-		for _, m := range a.Multiaddrs {
-			e.str(m)
-		}
-		e.u64(uint64(len(a.Protocols)))
-		for _, p := range a.Protocols {
-			e.str(p)
-		}
-		e.u64(uint64(a.Version))
-		e.u64(a.Block)
-	}
+	encodeAxon(&e, n.Axon)
 	e.boolean(n.Commit != nil)
 	if c := n.Commit; c != nil {
 		e.bytes(c.Hash[:])
@@ -436,18 +423,7 @@ func decodeNeuron(b []byte) (*Neuron, error) {
 	n.Emission = d.u64()
 	n.Weights = decodeEntries(&d)
 	n.Bonds = decodeEntries(&d)
-	if d.boolean() {
-		a := &Axon{PeerID: d.str()}
-		for range d.length() {
-			a.Multiaddrs = append(a.Multiaddrs, d.str())
-		}
-		for range d.length() {
-			a.Protocols = append(a.Protocols, d.str())
-		}
-		a.Version = uint32(d.u64())
-		a.Block = d.u64()
-		n.Axon = a
-	}
+	n.Axon = decodeAxon(&d)
 	if d.boolean() {
 		c := &WeightCommit{}
 		copy(c.Hash[:], d.fixed(32))

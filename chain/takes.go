@@ -69,12 +69,9 @@ func (s *State) execSetTake(c *txContext, m *chainpb.SetTake) ([]Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	hk, ok := s.hotkeys[hotkey]
-	if !ok {
-		return nil, txErr(ErrNotRegistered, "hotkey %s has no account", hotkey)
-	}
-	if hk.Owner != coldkey {
-		return nil, txErr(ErrNonAssociatedColdkey, "%s is owned by %s", hotkey, hk.Owner)
+	hk, err := s.ownedHotkey(coldkey, hotkey)
+	if err != nil {
+		return nil, err
 	}
 	if !hk.Delegate {
 		return nil, txErr(ErrNotDelegate, "%s", hotkey)
