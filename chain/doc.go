@@ -192,13 +192,15 @@
 // (child_parent_cycle), each proportion (of 2^64−1) positive and their sum
 // at most 2^64−1 (invalid_child_proportion). As in subtensor, neither
 // needs a uid on the subnet. The change is pending until the block step
-// of block b + children_cooldown (b its block; the global defaults to 7200,
-// 15 on a localnet) and a later one replaces it; an empty list revokes. At
+// of block b + children_cooldown (b its block; the global defaults to
+// 86,400, a day of 1 s blocks as subtensor's 7,200 are of 12 s blocks; 15
+// on a localnet) and a later one replaces it; an empty list revokes. At
 // that step it is re-checked for a cycle and dropped if one appeared.
 // SetChildkeyTake (field 19), signed by the child's owner, sets the share
 // of dividends from lent stake the child keeps, 0 to max_childkey_take
 // (11796, 18%; invalid_childkey_take); raising it waits
-// childkey_take_rate_limit blocks (216000; 5 on a localnet) since it was
+// childkey_take_rate_limit blocks (2,592,000, 30 days of 1 s blocks as
+// subtensor's 216,000 are of 12 s blocks; 5 on a localnet) since it was
 // last set (childkey_take_rate_limit_exceeded). Both live in one record
 // per (netuid, hotkey) under "c/".
 //

@@ -233,6 +233,14 @@ type Globals struct {
 // rate limit is 30 days of its 12 s blocks.
 const DefaultTakeRateLimit = 30 * 24 * 60 * 60
 
+// Child hotkey defaults, subtensor's durations in 1 s blocks: a change of
+// children waits a day (subtensor: 7,200 blocks of 12 s) and a childkey
+// take may be raised once per 30 days (subtensor: 216,000 blocks).
+const (
+	DefaultChildrenCooldown      = 24 * 60 * 60
+	DefaultChildkeyTakeRateLimit = 30 * 24 * 60 * 60
+)
+
 // DefaultGlobals are cybernet's defaults, with 1e9 base units per block.
 // The take bounds are subtensor's: default and maximum 18% (11796 of
 // 65535), minimum 0.
@@ -253,9 +261,9 @@ func DefaultGlobals() Globals {
 		MinTake:                      0,
 		TakeRateLimit:                DefaultTakeRateLimit,
 		HotkeySwapCost:               100_000_000,
-		ChildrenCooldown:             7200,
+		ChildrenCooldown:             DefaultChildrenCooldown,
 		MaxChildkeyTake:              11796,
-		ChildkeyTakeRateLimit:        216000,
+		ChildkeyTakeRateLimit:        DefaultChildkeyTakeRateLimit,
 	}
 }
 
