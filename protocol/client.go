@@ -112,6 +112,10 @@ type Result struct {
 	// requests, FORBIDDEN, NOT_FOUND, OVERLOADED, TIMEOUT while queued)
 	// carry none.
 	Receipt *pb.Receipt
+	// Usage is what the server's handler said answering cost (tokens),
+	// nil if it said nothing. It is the server's own claim: the receipt
+	// does not cover it.
+	Usage *pb.Usage
 	// Err says why a query failed on this side (unreachable peer, broken
 	// stream, deadline), when it did.
 	Err error
@@ -167,7 +171,7 @@ func (c *Client) Stream(ctx context.Context, target peer.ID, req *pb.Request, on
 			}
 			p = &pooled{st: st, r: bufio.NewReaderSize(st, readBufSize)}
 		}
-		res.Body = nil
+		res.Body, res.Usage = nil, nil
 		got, err := c.exchange(ctx, p, req, onChunk, &res)
 		if err == nil {
 			res.Latency = time.Since(start)
@@ -264,7 +268,7 @@ func (c *Client) exchange(ctx context.Context, p *pooled, req *pb.Request, onChu
 			}
 		}
 		if !frame.More {
-			res.Status, res.Message, res.Receipt = frame.Status, frame.Message, frame.Receipt
+			res.Status, res.Message, res.Receipt, res.Usage = frame.Status, frame.Message, frame.Receipt, frame.Usage
 			res.Processing = time.Duration(frame.ProcessingUs) * time.Microsecond
 			clean = frame.Status != StatusTimeout && frame.Status != StatusBadRequest
 			if writing != nil {

@@ -190,6 +190,8 @@ func FuzzDecodeResponse(f *testing.F) {
 	w.Flush()
 	f.Add(stream.Bytes())
 	f.Add([]byte{4, 0x08, 0x05, 0x20, 0x01})
+	withUsage, _ := proto.Marshal(&pb.Response{Status: pb.Status_OK, Usage: &pb.Usage{PromptTokens: 12, CompletionTokens: 1 << 31}})
+	f.Add(append(varint(uint64(len(withUsage))), withUsage...))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := bufio.NewReader(bytes.NewReader(data))
 		var buf []byte

@@ -162,6 +162,54 @@ func TestStreamingChunks(t *testing.T) {
 	}
 }
 
+// A handler's usage reaches the client on the last frame, a pooled
+// stream's next answer does not inherit it, and the receipt is the same
+// whatever the usage says (it does not cover it).
+func TestUsageOnTheLastFrame(t *testing.T) {
+	nt := newNet(t, 2)
+	nt.server(0, map[string]Handler{
+		"counted": HandlerFunc(func(_ context.Context, r *Request, w ResponseWriter) error {
+			if err := w.Write([]byte("four words of answer")); err != nil {
+				return err
+			}
+			SetUsage(w, uint32(len(r.Body)), 4)
+			return nil
+		}),
+		"failed": HandlerFunc(func(_ context.Context, r *Request, w ResponseWriter) error {
+			SetUsage(w, 7, 0)
+			return Errorf(StatusNotFound, "nothing")
+		}),
+		"silent": echo,
+	}, DefaultServerConfig())
+	c := nt.client(1)
+	defer c.Close()
+	ask := func(synapse string) Result {
+		req := &pb.Request{Netuid: 1, Synapse: synapse, Body: []byte("abc"), WantReceipt: true}
+		res := c.Stream(context.Background(), nt.hosts[0].ID(), req, nil)
+		if res.Err != nil {
+			t.Fatalf("%s: %v", synapse, res.Err)
+		}
+		return res
+	}
+	res := ask("counted")
+	if res.Status != StatusOK || res.Usage.GetPromptTokens() != 3 || res.Usage.GetCompletionTokens() != 4 {
+		t.Fatalf("counted: %v usage %v", res.Status, res.Usage)
+	}
+	raw, _ := proto.Marshal(&pb.Request{Netuid: 1, Synapse: "counted", Body: []byte("abc"), WantReceipt: true, TimeoutMs: 12000})
+	if err := CheckReceipt(res.Receipt, raw, res.Body); err != nil {
+		t.Fatalf("receipt with usage: %v", err)
+	}
+	if res := ask("silent"); res.Status != StatusOK || res.Usage != nil {
+		t.Fatalf("silent handler: %v usage %v", res.Status, res.Usage)
+	}
+	if res := ask("failed"); res.Status != StatusNotFound || res.Usage.GetPromptTokens() != 7 {
+		t.Fatalf("refusal with usage: %v usage %v", res.Status, res.Usage)
+	}
+	if res := ask("unknown"); res.Status != StatusNotFound || res.Usage != nil {
+		t.Fatalf("unserved synapse: %v usage %v", res.Status, res.Usage)
+	}
+}
+
 // Fan out to 50 neurons: 40 answer, 5 stall, 5 are offline. The call
 // returns at the deadline with each status right.
 func TestFanOutWithStalledAndOfflinePeers(t *testing.T) {

@@ -53,6 +53,22 @@ type ResponseWriter interface {
 	Write(chunk []byte) error
 }
 
+// UsageWriter is implemented by the server's ResponseWriter: a handler
+// that knows what answering cost reports it, and the answer's last frame
+// carries it (SPEC.md §2.6). It is the miner's own statement; receipts do
+// not cover it.
+type UsageWriter interface {
+	SetUsage(promptTokens, completionTokens uint32)
+}
+
+// SetUsage reports usage through w if w takes it (the server's writer
+// does; a test's may not).
+func SetUsage(w ResponseWriter, promptTokens, completionTokens uint32) {
+	if u, ok := w.(UsageWriter); ok {
+		u.SetUsage(promptTokens, completionTokens)
+	}
+}
+
 // Handler answers one synapse type. Its context ends at the request's
 // deadline. Returning a *StatusError answers with that status; any other
 // error answers INTERNAL.
@@ -226,8 +242,14 @@ func (x *exchanges) release() {
 
 // responder writes an answer's frames and hashes its body for receipts.
 type responder struct {
-	x    *exchanges
-	hash hash.Hash // SHA-256 of all chunks, when a receipt is wanted
+	x     *exchanges
+	hash  hash.Hash // SHA-256 of all chunks, when a receipt is wanted
+	usage *pb.Usage // what the handler reported, for the last frame
+}
+
+// SetUsage implements UsageWriter; the last call counts.
+func (r *responder) SetUsage(promptTokens, completionTokens uint32) {
+	r.usage = &pb.Usage{PromptTokens: promptTokens, CompletionTokens: completionTokens}
 }
 
 // Write sends chunk in frames of at most maxChunk bytes, each flushed as
@@ -392,7 +414,7 @@ func (s *Server) refusal(c Caller, netuid uint16, from peer.ID) string {
 // writeFinal writes an exchange's last frame, with a signed receipt if
 // sign is set and the request asked for one.
 func (s *Server) writeFinal(x *exchanges, out *responder, start time.Time, status Status, msg string, raw []byte, req *pb.Request, sign bool) {
-	resp := &pb.Response{Status: status, Message: msg, ProcessingUs: uint64(time.Since(start).Microseconds())}
+	resp := &pb.Response{Status: status, Message: msg, ProcessingUs: uint64(time.Since(start).Microseconds()), Usage: out.usage}
 	if sign && req != nil && req.WantReceipt {
 		h := out.hash
 		if h == nil {

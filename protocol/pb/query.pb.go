@@ -186,6 +186,7 @@ type Response struct {
 	More          bool                   `protobuf:"varint,4,opt,name=more,proto3" json:"more,omitempty"`                                     // more chunks follow
 	ProcessingUs  uint64                 `protobuf:"varint,5,opt,name=processing_us,json=processingUs,proto3" json:"processing_us,omitempty"` // on the last frame: server time spent
 	Receipt       *Receipt               `protobuf:"bytes,6,opt,name=receipt,proto3" json:"receipt,omitempty"`                                // on the last frame, when requested
+	Usage         *Usage                 `protobuf:"bytes,7,opt,name=usage,proto3" json:"usage,omitempty"`                                    // on the last frame, when the handler reports it
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -262,6 +263,67 @@ func (x *Response) GetReceipt() *Receipt {
 	return nil
 }
 
+func (x *Response) GetUsage() *Usage {
+	if x != nil {
+		return x.Usage
+	}
+	return nil
+}
+
+// Usage is what answering cost, as the miner states it (not covered by the
+// receipt; see SPEC.md §2.6).
+type Usage struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	PromptTokens     uint32                 `protobuf:"varint,1,opt,name=prompt_tokens,json=promptTokens,proto3" json:"prompt_tokens,omitempty"`
+	CompletionTokens uint32                 `protobuf:"varint,2,opt,name=completion_tokens,json=completionTokens,proto3" json:"completion_tokens,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *Usage) Reset() {
+	*x = Usage{}
+	mi := &file_protocol_pb_query_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Usage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Usage) ProtoMessage() {}
+
+func (x *Usage) ProtoReflect() protoreflect.Message {
+	mi := &file_protocol_pb_query_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Usage.ProtoReflect.Descriptor instead.
+func (*Usage) Descriptor() ([]byte, []int) {
+	return file_protocol_pb_query_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Usage) GetPromptTokens() uint32 {
+	if x != nil {
+		return x.PromptTokens
+	}
+	return 0
+}
+
+func (x *Usage) GetCompletionTokens() uint32 {
+	if x != nil {
+		return x.CompletionTokens
+	}
+	return 0
+}
+
 // Receipt is the server's signed statement of what it answered.
 type Receipt struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -277,7 +339,7 @@ type Receipt struct {
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_protocol_pb_query_proto_msgTypes[2]
+	mi := &file_protocol_pb_query_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -289,7 +351,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_protocol_pb_query_proto_msgTypes[2]
+	mi := &file_protocol_pb_query_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -302,7 +364,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_protocol_pb_query_proto_rawDescGZIP(), []int{2}
+	return file_protocol_pb_query_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Receipt) GetRequestHash() []byte {
@@ -360,14 +422,18 @@ const file_protocol_pb_query_proto_rawDesc = "" +
 	"\x04body\x18\x04 \x01(\fR\x04body\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\x05 \x01(\rR\ttimeoutMs\x12!\n" +
-	"\fwant_receipt\x18\x06 \x01(\bR\vwantReceipt\"\xe6\x01\n" +
+	"\fwant_receipt\x18\x06 \x01(\bR\vwantReceipt\"\x9c\x02\n" +
 	"\bResponse\x127\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1f.cybertensor.protocol.v1.StatusR\x06status\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x12\n" +
 	"\x04body\x18\x03 \x01(\fR\x04body\x12\x12\n" +
 	"\x04more\x18\x04 \x01(\bR\x04more\x12#\n" +
 	"\rprocessing_us\x18\x05 \x01(\x04R\fprocessingUs\x12:\n" +
-	"\areceipt\x18\x06 \x01(\v2 .cybertensor.protocol.v1.ReceiptR\areceipt\"\xd8\x01\n" +
+	"\areceipt\x18\x06 \x01(\v2 .cybertensor.protocol.v1.ReceiptR\areceipt\x124\n" +
+	"\x05usage\x18\a \x01(\v2\x1e.cybertensor.protocol.v1.UsageR\x05usage\"Y\n" +
+	"\x05Usage\x12#\n" +
+	"\rprompt_tokens\x18\x01 \x01(\rR\fpromptTokens\x12+\n" +
+	"\x11completion_tokens\x18\x02 \x01(\rR\x10completionTokens\"\xd8\x01\n" +
 	"\aReceipt\x12!\n" +
 	"\frequest_hash\x18\x01 \x01(\fR\vrequestHash\x12#\n" +
 	"\rresponse_hash\x18\x02 \x01(\fR\fresponseHash\x12\x16\n" +
@@ -400,22 +466,24 @@ func file_protocol_pb_query_proto_rawDescGZIP() []byte {
 }
 
 var file_protocol_pb_query_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_protocol_pb_query_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_protocol_pb_query_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_protocol_pb_query_proto_goTypes = []any{
 	(Status)(0),      // 0: cybertensor.protocol.v1.Status
 	(*Request)(nil),  // 1: cybertensor.protocol.v1.Request
 	(*Response)(nil), // 2: cybertensor.protocol.v1.Response
-	(*Receipt)(nil),  // 3: cybertensor.protocol.v1.Receipt
+	(*Usage)(nil),    // 3: cybertensor.protocol.v1.Usage
+	(*Receipt)(nil),  // 4: cybertensor.protocol.v1.Receipt
 }
 var file_protocol_pb_query_proto_depIdxs = []int32{
 	0, // 0: cybertensor.protocol.v1.Response.status:type_name -> cybertensor.protocol.v1.Status
-	3, // 1: cybertensor.protocol.v1.Response.receipt:type_name -> cybertensor.protocol.v1.Receipt
-	0, // 2: cybertensor.protocol.v1.Receipt.status:type_name -> cybertensor.protocol.v1.Status
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	4, // 1: cybertensor.protocol.v1.Response.receipt:type_name -> cybertensor.protocol.v1.Receipt
+	3, // 2: cybertensor.protocol.v1.Response.usage:type_name -> cybertensor.protocol.v1.Usage
+	0, // 3: cybertensor.protocol.v1.Receipt.status:type_name -> cybertensor.protocol.v1.Status
+	4, // [4:4] is the sub-list for method output_type
+	4, // [4:4] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_protocol_pb_query_proto_init() }
@@ -429,7 +497,7 @@ func file_protocol_pb_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_protocol_pb_query_proto_rawDesc), len(file_protocol_pb_query_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   3,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
