@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -84,81 +82,6 @@ func TestRetrievalAnswersFromTheLibrary(t *testing.T) {
 	}
 	if err := r.Generate(context.Background(), "zebra giraffe", func(string) error { return nil }); !errors.Is(err, ErrNoAnswer) {
 		t.Fatalf("no match: %v", err)
-	}
-}
-
-// fakeOpenAI is an OpenAI-compatible server on loopback.
-func fakeOpenAI(t *testing.T) *httptest.Server {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "Bearer secret" {
-			http.Error(w, `{"error": "unauthorized"}`, http.StatusUnauthorized)
-			return
-		}
-		var req map[string]any
-		json.NewDecoder(r.Body).Decode(&req)
-		switch r.URL.Path {
-		case "/v1/chat/completions":
-			msgs := req["messages"].([]any)
-			prompt := msgs[0].(map[string]any)["content"].(string)
-			w.Header().Set("Content-Type", "text/event-stream")
-			if prompt == "broken" {
-				fmt.Fprint(w, "data: {not json\n\n")
-				return
-			}
-			for _, tok := range strings.Fields("the answer is " + prompt) {
-				fmt.Fprintf(w, "data: {\"choices\":[{\"delta\":{\"content\":%q}}]}\n\n", tok+" ")
-				w.(http.Flusher).Flush()
-			}
-			if prompt != "truncated" {
-				fmt.Fprint(w, "data: [DONE]\n\n")
-			}
-		case "/v1/embeddings":
-			inputs := req["input"].([]any)
-			var data []map[string]any
-			for i, in := range inputs {
-				data = append(data, map[string]any{"index": i, "embedding": []float64{float64(len(in.(string))), 1}})
-			}
-			json.NewEncoder(w).Encode(map[string]any{"data": data})
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	return srv
-}
-
-func TestOpenAIBackend(t *testing.T) {
-	srv := fakeOpenAI(t)
-	o, err := NewOpenAI(OpenAIConfig{BaseURL: srv.URL, Model: "m", APIKey: "secret", Timeout: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer o.Close()
-	ctx := context.Background()
-	var toks []string
-	if err := o.Generate(ctx, "42", func(s string) error { toks = append(toks, s); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	if strings.Join(toks, "") != "the answer is 42 " || len(toks) != 4 {
-		t.Fatalf("streamed %q", toks)
-	}
-	vecs, err := o.Embed(ctx, []string{"ab", "abcd"})
-	if err != nil || len(vecs) != 2 || vecs[1][0] != 4 {
-		t.Fatalf("embed %v %v", vecs, err)
-	}
-	if err := o.Generate(ctx, "broken", func(string) error { return nil }); err == nil || !strings.Contains(err.Error(), "malformed") {
-		t.Errorf("malformed stream: %v", err)
-	}
-	if err := o.Generate(ctx, "truncated", func(string) error { return nil }); err == nil || !strings.Contains(err.Error(), "[DONE]") {
-		t.Errorf("truncated stream: %v", err)
-	}
-	bad, _ := NewOpenAI(OpenAIConfig{BaseURL: srv.URL, Model: "m", APIKey: "wrong"})
-	defer bad.Close()
-	if err := bad.Generate(ctx, "x", func(string) error { return nil }); err == nil || !strings.Contains(err.Error(), "401") {
-		t.Errorf("unauthorized: %v", err)
-	}
-	if _, err := NewOpenAI(OpenAIConfig{BaseURL: "ftp://x"}); err == nil {
-		t.Error("non-http base URL accepted")
 	}
 }
 

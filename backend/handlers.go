@@ -13,11 +13,6 @@ type Generator interface {
 	Generate(ctx context.Context, prompt string, emit func(string) error) error
 }
 
-// Embedder turns texts into vectors.
-type Embedder interface {
-	Embed(ctx context.Context, texts []string) ([][]float64, error)
-}
-
 // maxPrompt bounds a prompt.
 const maxPrompt = 256 << 10
 
@@ -36,27 +31,5 @@ func TextGenerate(g Generator) protocol.Handler {
 			return protocol.Errorf(protocol.StatusNotFound, "%v", err)
 		}
 		return err
-	})
-}
-
-// TextEmbed serves the "text.embed" synapse: the body is {"texts": [...]};
-// the answer is {"embeddings": [[...], ...]}.
-func TextEmbed(e Embedder) protocol.Handler {
-	return protocol.HandlerFunc(func(ctx context.Context, r *protocol.Request, w protocol.ResponseWriter) error {
-		var in struct {
-			Texts []string `json:"texts"`
-		}
-		if err := json.Unmarshal(r.Body, &in); err != nil || len(in.Texts) == 0 || len(in.Texts) > 256 {
-			return protocol.Errorf(protocol.StatusBadRequest, `body must be {"texts": [...]} with 1 to 256 texts`)
-		}
-		vecs, err := e.Embed(ctx, in.Texts)
-		if err != nil {
-			return err
-		}
-		b, err := json.Marshal(map[string]any{"embeddings": vecs})
-		if err != nil {
-			return err
-		}
-		return w.Write(b)
 	})
 }

@@ -43,7 +43,6 @@ func TestHandlersOverTheQueryProtocol(t *testing.T) {
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	srv, err := protocol.NewServer(mn.Host(ids[0]), keys[0], anyone{}, map[string]protocol.Handler{
 		"text.generate": TextGenerate(NewRetrieval(library...)),
-		"text.embed":    TextEmbed(embedLen{}),
 	}, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -62,17 +61,4 @@ func TestHandlersOverTheQueryProtocol(t *testing.T) {
 	if r := ask("text.generate", `not json`); r.Status != protocol.StatusBadRequest {
 		t.Fatalf("bad body: %v", r.Status)
 	}
-	if r := ask("text.embed", `{"texts": ["abc"]}`); r.Status != protocol.StatusOK || string(r.Body) != `{"embeddings":[[3]]}` {
-		t.Fatalf("embed: %v %s", r.Status, r.Body)
-	}
-}
-
-type embedLen struct{}
-
-func (embedLen) Embed(_ context.Context, texts []string) ([][]float64, error) {
-	out := make([][]float64, len(texts))
-	for i, s := range texts {
-		out[i] = []float64{float64(len(s))}
-	}
-	return out, nil
 }

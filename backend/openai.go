@@ -1,16 +1,20 @@
 package backend
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"mime"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // OpenAIConfig points at an OpenAI-compatible server (llama.cpp, vLLM,
@@ -23,19 +27,65 @@ type OpenAIConfig struct {
 	Model string
 	// EmbeddingModel names the embedding model (default: Model).
 	EmbeddingModel string
-	// APIKey, if set, is sent as a bearer token.
+	// APIKey, if set, is sent as a bearer token. It is never logged nor
+	// put in an error (a server's error message that echoes it has it
+	// replaced).
 	APIKey string
-	// Timeout bounds one call.
+	// Timeout bounds one call (default 2 minutes).
 	Timeout time.Duration
-	// MaxResponse bounds what is read from the server.
+	// MaxResponse bounds the bytes read from the server for one call
+	// (default 16 MiB); a longer answer is refused.
 	MaxResponse int64
+	// MaxLine bounds one line of a streamed answer (default 1 MiB).
+	MaxLine int
+	// MaxChunks bounds the events of a streamed answer (default 1<<20).
+	MaxChunks int
+	// NoStream asks the server for whole answers instead of server-sent
+	// events. Either way the backend reads what the server sends, told
+	// apart by its Content-Type.
+	NoStream bool
 }
 
-// OpenAI talks to an OpenAI-compatible server.
-type OpenAI struct {
-	cfg    OpenAIConfig
-	client *http.Client
+// LogValue keeps the API key out of logs.
+func (c OpenAIConfig) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("base_url", c.BaseURL), slog.String("model", c.Model),
+		slog.String("embedding_model", c.EmbeddingModel), slog.Bool("api_key", c.APIKey != ""))
 }
+
+// String keeps the API key out of formatted output.
+func (c OpenAIConfig) String() string {
+	return fmt.Sprintf("openai %s@%s (key set: %v)", c.Model, c.BaseURL, c.APIKey != "")
+}
+
+// ErrUpstream wraps every failure of the model server: an HTTP error
+// status, a broken, malformed or oversized answer, a refused connection.
+// ErrUpstreamTimeout (which wraps ErrUpstream) is the server not answering
+// within OpenAIConfig.Timeout.
+var (
+	ErrUpstream        = errors.New("backend: upstream model server failed")
+	ErrUpstreamTimeout = fmt.Errorf("%w: timed out", ErrUpstream)
+)
+
+// Kinds of upstream failure, as counted.
+const (
+	failStatus    = "status"    // an HTTP status other than 200
+	failTransport = "transport" // connecting, sending or reading failed
+	failTimeout   = "timeout"   // Timeout passed
+	failMalformed = "malformed" // an answer that does not parse or breaks the rules
+	failOversize  = "oversize"  // an answer over MaxResponse, MaxLine or MaxChunks
+)
+
+// OpenAI talks to an OpenAI-compatible server. It counts the server's
+// failures (Failures, and as a Prometheus collector); the miner logs them,
+// rate-limited, as the backend failures they become.
+type OpenAI struct {
+	cfg      OpenAIConfig
+	client   *http.Client
+	failed   atomic.Uint64
+	failures *prometheus.CounterVec
+}
+
+var _ prometheus.Collector = (*OpenAI)(nil)
 
 // NewOpenAI returns a backend for cfg.
 func NewOpenAI(cfg OpenAIConfig) (*OpenAI, error) {
@@ -48,15 +98,80 @@ func NewOpenAI(cfg OpenAIConfig) (*OpenAI, error) {
 	if cfg.MaxResponse <= 0 {
 		cfg.MaxResponse = 16 << 20
 	}
+	if cfg.MaxLine <= 0 {
+		cfg.MaxLine = 1 << 20
+	}
+	if cfg.MaxChunks <= 0 {
+		cfg.MaxChunks = 1 << 20
+	}
 	if cfg.EmbeddingModel == "" {
 		cfg.EmbeddingModel = cfg.Model
 	}
+	if strings.ContainsAny(cfg.APIKey, "\r\n") {
+		return nil, errors.New("backend: the API key holds a line break")
+	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	return &OpenAI{cfg: cfg, client: &http.Client{Timeout: cfg.Timeout}}, nil
+	return &OpenAI{cfg: cfg, client: &http.Client{Timeout: cfg.Timeout},
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "cybertensor", Subsystem: "backend",
+			Name: "upstream_failures_total", Help: "Calls to the OpenAI-compatible model server that failed, by endpoint and kind (status, transport, timeout, malformed, oversize)."},
+			[]string{"endpoint", "kind"})}, nil
 }
 
 // Close releases idle connections.
 func (o *OpenAI) Close() { o.client.CloseIdleConnections() }
+
+// Failures counts the calls the model server failed.
+func (o *OpenAI) Failures() uint64 { return o.failed.Load() }
+
+// Describe implements prometheus.Collector.
+func (o *OpenAI) Describe(ch chan<- *prometheus.Desc) { o.failures.Describe(ch) }
+
+// Collect implements prometheus.Collector.
+func (o *OpenAI) Collect(ch chan<- prometheus.Metric) { o.failures.Collect(ch) }
+
+// upstreamError is a counted failure of the model server.
+type upstreamError struct {
+	kind string
+	msg  string
+}
+
+func (e *upstreamError) Error() string { return "backend: upstream " + e.msg }
+
+func (e *upstreamError) Unwrap() error {
+	if e.kind == failTimeout {
+		return ErrUpstreamTimeout
+	}
+	return ErrUpstream
+}
+
+// fail counts a failure of the call to path and returns it as an error. A
+// failure while the caller's context is canceled is the caller's doing:
+// its error is returned, uncounted; one past the caller's deadline counts
+// as a timeout.
+func (o *OpenAI) fail(ctx context.Context, path, kind, format string, args ...any) error {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return ctx.Err()
+	}
+	if ctx.Err() != nil {
+		kind = failTimeout
+	}
+	msg := path + ": " + fmt.Sprintf(format, args...)
+	if o.cfg.APIKey != "" {
+		msg = strings.ReplaceAll(msg, o.cfg.APIKey, "[api key]")
+	}
+	o.failed.Add(1)
+	o.failures.WithLabelValues(path, kind).Inc()
+	return &upstreamError{kind: kind, msg: msg}
+}
+
+// transportKind tells a timeout from other transport failures.
+func transportKind(err error) string {
+	var t interface{ Timeout() bool }
+	if errors.As(err, &t) && t.Timeout() {
+		return failTimeout
+	}
+	return failTransport
+}
 
 func (o *OpenAI) post(ctx context.Context, path string, body any) (*http.Response, error) {
 	b, err := json.Marshal(body)
@@ -68,101 +183,240 @@ func (o *OpenAI) post(ctx context.Context, path string, body any) (*http.Respons
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
 	if o.cfg.APIKey != "" {
 		req.Header.Set("Authorization", "Bearer "+o.cfg.APIKey)
 	}
 	resp, err := o.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("backend: %s: %w", path, err)
+		return nil, o.fail(ctx, path, transportKind(err), "%v", err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		defer resp.Body.Close()
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return nil, fmt.Errorf("backend: %s: %s: %s", path, resp.Status, strings.TrimSpace(string(msg)))
+		return nil, o.fail(ctx, path, failStatus, "%s: %s", resp.Status, strings.TrimSpace(string(msg)))
 	}
 	return resp, nil
 }
 
-// Generate asks /v1/chat/completions with streaming and passes each token
-// (content delta) to emit as it arrives.
-func (o *OpenAI) Generate(ctx context.Context, prompt string, emit func(string) error) error {
-	resp, err := o.post(ctx, "/v1/chat/completions", map[string]any{
-		"model": o.cfg.Model, "stream": true,
-		"messages": []map[string]string{{"role": "user", "content": prompt}},
-	})
+// errOversize is an answer past a bound.
+var errOversize = errors.New("answer too large")
+
+// capReader reads at most n bytes and then fails with errOversize, so a
+// cut answer is never taken for a whole one.
+type capReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.n <= 0 {
+		// Past the bound: one more byte means the answer is too long.
+		var one [1]byte
+		n, err := c.r.Read(one[:])
+		if n > 0 {
+			return 0, errOversize
+		}
+		return 0, err
+	}
+	if int64(len(p)) > c.n {
+		p = p[:c.n]
+	}
+	n, err := c.r.Read(p)
+	c.n -= int64(n)
+	return n, err
+}
+
+// readKind classifies an error reading an answer.
+func readKind(err error) string {
+	var se *sseError
+	switch {
+	case errors.Is(err, errOversize):
+		return failOversize
+	case errors.As(err, &se):
+		return se.kind
+	}
+	return transportKind(err)
+}
+
+// chatBody is a chat completion request.
+func (o *OpenAI) chatBody(req ChatRequest) map[string]any {
+	msgs := make([]map[string]string, len(req.Messages))
+	for i, m := range req.Messages {
+		msgs[i] = map[string]string{"role": m.Role, "content": m.Content}
+	}
+	body := map[string]any{"model": o.cfg.Model, "messages": msgs, "stream": !o.cfg.NoStream}
+	if !o.cfg.NoStream {
+		body["stream_options"] = map[string]bool{"include_usage": true}
+	}
+	if req.MaxTokens > 0 {
+		body["max_tokens"] = req.MaxTokens
+	}
+	if req.Temperature != nil {
+		body["temperature"] = *req.Temperature
+	}
+	if req.TopP != nil {
+		body["top_p"] = *req.TopP
+	}
+	if len(req.Stop) > 0 {
+		body["stop"] = req.Stop
+	}
+	if req.Seed != nil {
+		body["seed"] = *req.Seed
+	}
+	return body
+}
+
+// Chat asks /v1/chat/completions and passes the answer to emit: each
+// content delta as it arrives when the server streams server-sent events,
+// the whole answer at once when it answers JSON. Usage is the server's, if
+// it sent one.
+func (o *OpenAI) Chat(ctx context.Context, req ChatRequest, emit func(string) error) (Usage, error) {
+	const path = "/v1/chat/completions"
+	resp, err := o.post(ctx, path, o.chatBody(req))
 	if err != nil {
-		return err
+		return Usage{}, err
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(io.LimitReader(resp.Body, o.cfg.MaxResponse))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		data, ok := strings.CutPrefix(line, "data:")
-		if !ok {
-			continue // SSE comments, event names, keep-alives
+	body := &capReader{r: resp.Body, n: o.cfg.MaxResponse}
+	// emit's errors are the caller's (its stream broke), not the server's.
+	var emitErr error
+	emitting := func(s string) error {
+		if err := emit(s); err != nil {
+			emitErr = err
+			return err
 		}
-		data = strings.TrimSpace(data)
-		if data == "[DONE]" {
-			return nil
+		return nil
+	}
+	ct := resp.Header.Get("Content-Type")
+	if mt, _, _ := mime.ParseMediaType(ct); mt == "text/event-stream" {
+		u, err := readSSE(body, o.cfg.MaxLine, o.cfg.MaxChunks, emitting)
+		switch {
+		case emitErr != nil:
+			return u, emitErr
+		case err != nil:
+			return u, o.fail(ctx, path, readKind(err), "reading the stream: %v", err)
 		}
-		var chunk struct {
-			Choices []struct {
-				Delta struct {
-					Content string `json:"content"`
-				} `json:"delta"`
-			} `json:"choices"`
-			Error *struct {
-				Message string `json:"message"`
-			} `json:"error"`
-		}
-		if err := json.Unmarshal([]byte(data), &chunk); err != nil {
-			return fmt.Errorf("backend: malformed stream chunk: %w", err)
-		}
-		if chunk.Error != nil {
-			return fmt.Errorf("backend: server error: %s", chunk.Error.Message)
-		}
-		for _, c := range chunk.Choices {
-			if c.Delta.Content != "" {
-				if err := emit(c.Delta.Content); err != nil {
-					return err
-				}
-			}
+		return u, nil
+	}
+	b, err := io.ReadAll(body)
+	if err != nil {
+		return Usage{}, o.fail(ctx, path, readKind(err), "reading the answer: %v", err)
+	}
+	text, u, err := decodeChatJSON(b)
+	if err != nil {
+		return Usage{}, o.fail(ctx, path, failMalformed, "answer of type %q: %v", ct, err)
+	}
+	if text != "" {
+		if err := emit(text); err != nil {
+			return u, err
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("backend: reading the stream: %w", err)
+	return u, nil
+}
+
+// Generate implements Generator: the prompt as one user message.
+func (o *OpenAI) Generate(ctx context.Context, prompt string, emit func(string) error) error {
+	_, err := o.Chat(ctx, ChatRequest{Messages: []ChatMessage{{Role: "user", Content: prompt}}}, emit)
+	return err
+}
+
+// apiError is the error member OpenAI-compatible servers send.
+type apiError struct {
+	Message string `json:"message"`
+}
+
+// apiUsage is the usage member of an answer.
+type apiUsage struct {
+	PromptTokens     uint32 `json:"prompt_tokens"`
+	CompletionTokens uint32 `json:"completion_tokens"`
+}
+
+func (u *apiUsage) usage() Usage {
+	if u == nil {
+		return Usage{}
 	}
-	return errors.New("backend: stream ended without [DONE]")
+	return Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens}
+}
+
+// decodeChatJSON reads a whole chat completion: the first choice's
+// message content and the usage.
+func decodeChatJSON(b []byte) (string, Usage, error) {
+	var out struct {
+		Choices []struct {
+			Message struct {
+				Content *string `json:"content"`
+			} `json:"message"`
+		} `json:"choices"`
+		Usage *apiUsage `json:"usage"`
+		Error *apiError `json:"error"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
+		return "", Usage{}, fmt.Errorf("not a chat completion: %w", err)
+	}
+	if out.Error != nil {
+		return "", Usage{}, fmt.Errorf("server error: %s", out.Error.Message)
+	}
+	if len(out.Choices) == 0 || out.Choices[0].Message.Content == nil {
+		return "", Usage{}, errors.New("a chat completion without a message")
+	}
+	return *out.Choices[0].Message.Content, out.Usage.usage(), nil
 }
 
 // Embed asks /v1/embeddings for one vector per text.
-func (o *OpenAI) Embed(ctx context.Context, texts []string) ([][]float64, error) {
-	resp, err := o.post(ctx, "/v1/embeddings", map[string]any{"model": o.cfg.EmbeddingModel, "input": texts})
+func (o *OpenAI) Embed(ctx context.Context, texts []string, dimensions int) ([][]float64, Usage, error) {
+	const path = "/v1/embeddings"
+	body := map[string]any{"model": o.cfg.EmbeddingModel, "input": texts, "encoding_format": "float"}
+	if dimensions > 0 {
+		body["dimensions"] = dimensions
+	}
+	resp, err := o.post(ctx, path, body)
 	if err != nil {
-		return nil, err
+		return nil, Usage{}, err
 	}
 	defer resp.Body.Close()
+	b, err := io.ReadAll(&capReader{r: resp.Body, n: o.cfg.MaxResponse})
+	if err != nil {
+		return nil, Usage{}, o.fail(ctx, path, readKind(err), "reading the answer: %v", err)
+	}
+	vecs, u, err := decodeEmbeddings(b, len(texts), dimensions)
+	if err != nil {
+		return nil, Usage{}, o.fail(ctx, path, failMalformed, "%v", err)
+	}
+	return vecs, u, nil
+}
+
+// decodeEmbeddings reads an embeddings answer for n inputs: one vector per
+// index 0..n-1, all of one length (dimensions, if not 0).
+func decodeEmbeddings(b []byte, n, dimensions int) ([][]float64, Usage, error) {
 	var out struct {
 		Data []struct {
 			Index     int       `json:"index"`
 			Embedding []float64 `json:"embedding"`
 		} `json:"data"`
+		Usage *apiUsage `json:"usage"`
+		Error *apiError `json:"error"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, o.cfg.MaxResponse)).Decode(&out); err != nil {
-		return nil, fmt.Errorf("backend: embeddings: %w", err)
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, Usage{}, fmt.Errorf("not an embeddings answer: %w", err)
 	}
-	vecs := make([][]float64, len(texts))
+	if out.Error != nil {
+		return nil, Usage{}, fmt.Errorf("server error: %s", out.Error.Message)
+	}
+	if len(out.Data) != n {
+		return nil, Usage{}, fmt.Errorf("%d embeddings for %d inputs", len(out.Data), n)
+	}
+	vecs := make([][]float64, n)
 	for _, d := range out.Data {
-		if d.Index < 0 || d.Index >= len(texts) {
-			return nil, fmt.Errorf("backend: embeddings: index %d out of range", d.Index)
+		if d.Index < 0 || d.Index >= n || vecs[d.Index] != nil {
+			return nil, Usage{}, fmt.Errorf("index %d out of range or repeated", d.Index)
+		}
+		if len(d.Embedding) == 0 || len(d.Embedding) != len(out.Data[0].Embedding) || (dimensions > 0 && len(d.Embedding) != dimensions) {
+			return nil, Usage{}, fmt.Errorf("embedding %d has %d numbers (first: %d, asked: %d)", d.Index, len(d.Embedding), len(out.Data[0].Embedding), dimensions)
 		}
 		vecs[d.Index] = d.Embedding
 	}
-	for i, v := range vecs {
-		if v == nil {
-			return nil, fmt.Errorf("backend: embeddings: none for input %d", i)
-		}
-	}
-	return vecs, nil
+	u := out.Usage.usage()
+	u.CompletionTokens = 0
+	return vecs, u, nil
 }

@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"errors"
+	"hash/fnv"
 	"math"
 	"sort"
 	"strings"
@@ -181,4 +182,78 @@ func (r *Retrieval) Generate(ctx context.Context, prompt string, emit func(strin
 		return err
 	}
 	return emit(hits[0].Text)
+}
+
+// Chat answers the last user message of the conversation with the best
+// passage (one chunk); the other messages and the sampling parameters do
+// not matter to it. Usage counts words (runs of non-space characters) as
+// tokens: there is no tokenizer.
+func (r *Retrieval) Chat(ctx context.Context, req ChatRequest, emit func(string) error) (Usage, error) {
+	q := req.LastUser()
+	hits := r.Search(q, 1)
+	if len(hits) == 0 {
+		return Usage{}, ErrNoAnswer
+	}
+	if err := ctx.Err(); err != nil {
+		return Usage{}, err
+	}
+	var prompt []string
+	for _, m := range req.Messages {
+		prompt = append(prompt, m.Content)
+	}
+	u := Usage{PromptTokens: countWords(prompt...), CompletionTokens: countWords(hits[0].Text)}
+	return u, emit(hits[0].Text)
+}
+
+// DefaultEmbedDimensions is the length of HashEmbedding's vectors when a
+// request names none.
+const DefaultEmbedDimensions = 256
+
+// Embed implements Embedder with HashEmbedding (dimensions 0:
+// DefaultEmbedDimensions). Usage counts the inputs' words as prompt
+// tokens.
+func (r *Retrieval) Embed(ctx context.Context, texts []string, dimensions int) ([][]float64, Usage, error) {
+	if dimensions <= 0 {
+		dimensions = DefaultEmbedDimensions
+	}
+	out := make([][]float64, len(texts))
+	for i, t := range texts {
+		if err := ctx.Err(); err != nil {
+			return nil, Usage{}, err
+		}
+		out[i] = HashEmbedding(t, dimensions)
+	}
+	return out, Usage{PromptTokens: countWords(texts...)}, nil
+}
+
+// HashEmbedding is a deterministic hashed bag-of-words vector of text: a
+// baseline, not a model. Each token of Tokenize(text) adds +1 to bucket
+// h mod dimensions, where h is the token's FNV-1a 64-bit hash, or −1 if
+// h's top bit is set (the signed hashing trick, so collisions cancel on
+// average rather than pile up); the vector is then scaled to Euclidean
+// norm 1. A text with no tokens (or whose counts cancel) is all zeros.
+// Texts that share words get similar vectors; synonyms do not.
+func HashEmbedding(text string, dimensions int) []float64 {
+	v := make([]float64, dimensions)
+	for _, t := range Tokenize(text) {
+		h := fnv.New64a()
+		h.Write([]byte(t))
+		sum := h.Sum64()
+		if sum>>63 == 0 {
+			v[sum%uint64(dimensions)]++
+		} else {
+			v[sum%uint64(dimensions)]--
+		}
+	}
+	var norm float64
+	for _, x := range v {
+		norm += x * x
+	}
+	if norm > 0 {
+		norm = math.Sqrt(norm)
+		for i := range v {
+			v[i] /= norm
+		}
+	}
+	return v
 }

@@ -1,0 +1,323 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/cybertensor/cybertensor/backend/openaitest"
+)
+
+func newOpenAI(t *testing.T, cfg OpenAIConfig) *OpenAI {
+	t.Helper()
+	if cfg.Model == "" {
+		cfg.Model = "m"
+	}
+	o, err := NewOpenAI(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(o.Close)
+	return o
+}
+
+func upstream(t *testing.T, cfg openaitest.Config) *openaitest.Server {
+	t.Helper()
+	s := openaitest.New(cfg)
+	t.Cleanup(s.Close)
+	return s
+}
+
+func chat(o *OpenAI, ctx context.Context, req ChatRequest) ([]string, Usage, error) {
+	var chunks []string
+	u, err := o.Chat(ctx, req, func(s string) error { chunks = append(chunks, s); return nil })
+	return chunks, u, err
+}
+
+func user(s string) ChatRequest {
+	return ChatRequest{Messages: []ChatMessage{{Role: "user", Content: s}}}
+}
+
+func TestOpenAIChatStreamed(t *testing.T) {
+	up := upstream(t, openaitest.Config{Answer: "the answer is 42", APIKey: "secret"})
+	o := newOpenAI(t, OpenAIConfig{BaseURL: up.URL, APIKey: "secret"})
+	temp, topP, seed := 0.5, 0.9, int64(-7)
+	req := ChatRequest{
+		Messages:  []ChatMessage{{Role: "system", Content: "be brief"}, {Role: "user", Content: "what is it"}},
+		MaxTokens: 3, Temperature: &temp, TopP: &topP, Stop: []string{"zzz"}, Seed: &seed,
+	}
+	chunks, u, err := chat(o, context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(chunks, "|") != "the |answer |is " {
+		t.Fatalf("streamed %q", chunks)
+	}
+	if u != (Usage{PromptTokens: 5, CompletionTokens: 3}) {
+		t.Fatalf("usage %+v", u)
+	}
+	got := up.LastChat()
+	if !got.Stream || got.StreamOptions == nil || !got.StreamOptions.IncludeUsage || got.Model != "m" || got.MaxTokens != 3 ||
+		*got.Temperature != 0.5 || *got.TopP != 0.9 || got.Stop[0] != "zzz" || *got.Seed != -7 || len(got.Messages) != 2 || got.Messages[0].Role != "system" {
+		t.Fatalf("passed through %+v", got)
+	}
+	// Unset parameters are not sent.
+	chat(o, context.Background(), user("x"))
+	if got := up.LastChat(); got.Temperature != nil || got.TopP != nil || got.Seed != nil || got.MaxTokens != 0 || got.Stop != nil {
+		t.Fatalf("unset parameters sent: %+v", got)
+	}
+	// text.generate goes the same way.
+	var text string
+	if err := o.Generate(context.Background(), "q", func(s string) error { text += s; return nil }); err != nil || text != "the answer is 42" {
+		t.Fatalf("generate %q %v", text, err)
+	}
+	if o.Failures() != 0 {
+		t.Fatalf("%d failures counted", o.Failures())
+	}
+}
+
+// An upstream that answers JSON though asked to stream, and a backend
+// that asks for JSON.
+func TestOpenAIChatNotStreamed(t *testing.T) {
+	up := upstream(t, openaitest.Config{Answer: "one two three", NoStreaming: true})
+	o := newOpenAI(t, OpenAIConfig{BaseURL: up.URL})
+	chunks, u, err := chat(o, context.Background(), user("a b"))
+	if err != nil || len(chunks) != 1 || chunks[0] != "one two three" || u != (Usage{2, 3}) {
+		t.Fatalf("chunks %q usage %+v err %v", chunks, u, err)
+	}
+	up.SetConfig(openaitest.Config{Answer: "one two three"})
+	o2 := newOpenAI(t, OpenAIConfig{BaseURL: up.URL, NoStream: true})
+	chunks, u, err = chat(o2, context.Background(), user("a"))
+	if err != nil || len(chunks) != 1 || chunks[0] != "one two three" || u != (Usage{1, 3}) || up.LastChat().Stream || up.LastChat().StreamOptions != nil {
+		t.Fatalf("asked for JSON: chunks %q usage %+v err %v, request %+v", chunks, u, err, up.LastChat())
+	}
+}
+
+func TestOpenAIEmbed(t *testing.T) {
+	up := upstream(t, openaitest.Config{APIKey: "k", Dimensions: 4})
+	o := newOpenAI(t, OpenAIConfig{BaseURL: up.URL, APIKey: "k", EmbeddingModel: "e"})
+	vecs, u, err := o.Embed(context.Background(), []string{"a b", "c"}, 0)
+	if err != nil || len(vecs) != 2 || len(vecs[0]) != 4 || vecs[1][2] != openaitest.Embedding("c", 4)[2] || u.PromptTokens != 3 {
+		t.Fatalf("embed %v %+v %v", vecs, u, err)
+	}
+	vecs, _, err = o.Embed(context.Background(), []string{"a"}, 16)
+	if err != nil || len(vecs[0]) != 16 {
+		t.Fatalf("dimensions 16: %d numbers, %v", len(vecs[0]), err)
+	}
+}
+
+// The API key is sent, and kept out of errors even when a server echoes
+// it; a wrong one is a counted upstream failure.
+func TestOpenAIKey(t *testing.T) {
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, `{"error":{"message":"Incorrect API key provided: `+r.Header.Get("Authorization")+`"}}`, http.StatusUnauthorized)
+	}))
+	defer echo.Close()
+	o := newOpenAI(t, OpenAIConfig{BaseURL: echo.URL, APIKey: "sk-very-secret"})
+	_, _, err := chat(o, context.Background(), user("x"))
+	if !errors.Is(err, ErrUpstream) || !strings.Contains(err.Error(), "401") || strings.Contains(err.Error(), "sk-very-secret") || !strings.Contains(err.Error(), "Bearer [api key]") {
+		t.Fatalf("error %v", err)
+	}
+	if o.Failures() != 1 {
+		t.Fatalf("failures %d", o.Failures())
+	}
+	cfg := OpenAIConfig{BaseURL: "http://x", APIKey: "sk-very-secret"}
+	if s := fmt.Sprint(cfg) + fmt.Sprintf("%+v", cfg.LogValue()); strings.Contains(s, "sk-very-secret") {
+		t.Fatalf("key formatted: %s", s)
+	}
+	if _, err := NewOpenAI(OpenAIConfig{BaseURL: "ftp://x"}); err == nil {
+		t.Error("non-http base URL accepted")
+	}
+	if _, err := NewOpenAI(OpenAIConfig{BaseURL: "http://x", APIKey: "a\nb"}); err == nil {
+		t.Error("key with a line break accepted")
+	}
+}
+
+// Every way the upstream can fail is an ErrUpstream error, counted by
+// kind.
+func TestOpenAIUpstreamFailures(t *testing.T) {
+	up := upstream(t, openaitest.Config{Answer: "a b c d e f"})
+	o := newOpenAI(t, OpenAIConfig{BaseURL: up.URL, MaxResponse: 4 << 10, Timeout: 10 * time.Second})
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(o); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		cfg  openaitest.Config
+		ctx  time.Duration
+		kind string
+		want string
+	}{
+		{"500", openaitest.Config{FailStatus: 500}, 0, failStatus, "500"},
+		{"dropped stream", openaitest.Config{Answer: "a b c d e f", DropAfter: 2}, 0, failTransport, "reading the stream"},
+		{"oversize stream", openaitest.Config{Answer: "a b c d e f", Oversize: 2 << 10}, 0, failOversize, "too large"},
+		{"oversize JSON", openaitest.Config{Answer: "a", NoStreaming: true, Oversize: 8 << 10}, 0, failOversize, "too large"},
+		{"stalled", openaitest.Config{Stall: true}, 200 * time.Millisecond, failTimeout, "deadline"},
+	}
+	for i, c := range cases {
+		up.SetConfig(c.cfg)
+		ctx := context.Background()
+		if c.ctx > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, c.ctx)
+			defer cancel()
+		}
+		counter := o.failures.WithLabelValues("/v1/chat/completions", c.kind)
+		before := testutil.ToFloat64(counter)
+		var got []string
+		_, err := o.Chat(ctx, user("x"), func(s string) error { got = append(got, s); return nil })
+		if !errors.Is(err, ErrUpstream) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v", c.name, err)
+		}
+		if c.kind == failTimeout && !errors.Is(err, ErrUpstreamTimeout) {
+			t.Errorf("%s: not a timeout: %v", c.name, err)
+		}
+		if n := testutil.ToFloat64(counter) - before; n != 1 {
+			t.Errorf("%s: counted %v more as %s", c.name, n, c.kind)
+		}
+		if o.Failures() != uint64(i+1) {
+			t.Errorf("%s: %d failures in all", c.name, o.Failures())
+		}
+	}
+	if n, err := testutil.GatherAndCount(reg, "cybertensor_backend_upstream_failures_total"); err != nil || n != len(cases)-1 { // two oversize cases
+		t.Errorf("gathered %d series, %v", n, err)
+	}
+	// Embeddings too: an oversized answer, and a wrong count.
+	up.SetConfig(openaitest.Config{Oversize: 8 << 10})
+	if _, _, err := o.Embed(context.Background(), []string{"a"}, 0); !errors.Is(err, ErrUpstream) || !strings.Contains(err.Error(), "too large") {
+		t.Errorf("oversize embeddings: %v", err)
+	}
+	// A caller that goes away is not the upstream's failure.
+	up.SetConfig(openaitest.Config{Stall: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	before := o.Failures()
+	done := make(chan error, 1)
+	go func() { _, err := o.Chat(ctx, user("x"), func(string) error { return nil }); done <- err }()
+	for deadline := time.Now().Add(10 * time.Second); up.Requests("/v1/chat/completions") < int64(len(cases)+1); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the request never reached the upstream")
+		}
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) || o.Failures() != before {
+		t.Errorf("canceled call: %v, failures %d → %d", err, before, o.Failures())
+	}
+	// An emit error (the caller's stream broke) is returned, not counted.
+	up.SetConfig(openaitest.Config{Answer: "a b"})
+	broken := errors.New("stream closed")
+	if _, err := o.Chat(context.Background(), user("x"), func(string) error { return broken }); !errors.Is(err, broken) || o.Failures() != before {
+		t.Errorf("emit error: %v, failures %d", err, o.Failures())
+	}
+}
+
+func TestReadSSE(t *testing.T) {
+	cases := []struct {
+		name, in string
+		out      string
+		usage    Usage
+		err      string
+	}{
+		{"done", "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: [DONE]\n\n", "a", Usage{}, ""},
+		{"usage, CRLF, comments", ": ping\r\n\r\nevent: x\r\ndata:{\"choices\":[{\"delta\":{\"content\":\"b\"}}]}\r\n\r\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}\n\ndata: [DONE]", "b", Usage{3, 1}, ""},
+		{"finish without DONE", "data: {\"choices\":[{\"delta\":{\"content\":\"c\"},\"finish_reason\":\"stop\"}]}\n\n", "c", Usage{}, ""},
+		{"truncated", "data: {\"choices\":[{\"delta\":{\"content\":\"c\"}}]}\n\n", "c", Usage{}, "without [DONE]"},
+		{"malformed", "data: {not json\n\n", "", Usage{}, "malformed"},
+		{"error event", "data: {\"error\":{\"message\":\"overloaded\"}}\n\n", "", Usage{}, "overloaded"},
+		{"usage overflow", "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":4294967296}}\n\n", "", Usage{}, "malformed"},
+		{"long line", "data: \"" + strings.Repeat("x", 200) + "\"\n\n", "", Usage{}, "over 100 bytes"},
+		{"too many events", strings.Repeat("data: {}\n\n", 11), "", Usage{}, "more than 10 events"},
+	}
+	for _, c := range cases {
+		var out strings.Builder
+		u, err := readSSE(strings.NewReader(c.in), 100, 10, func(s string) error { out.WriteString(s); return nil })
+		if c.err == "" && (err != nil || out.String() != c.out || u != c.usage) {
+			t.Errorf("%s: %q %+v %v", c.name, out.String(), u, err)
+		}
+		if c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)) {
+			t.Errorf("%s: error %v, want %q", c.name, err, c.err)
+		}
+	}
+}
+
+func TestDecodeEmbeddings(t *testing.T) {
+	good := `{"data":[{"index":1,"embedding":[3,4]},{"index":0,"embedding":[1,2]}],"usage":{"prompt_tokens":5,"total_tokens":5}}`
+	vecs, u, err := decodeEmbeddings([]byte(good), 2, 2)
+	if err != nil || vecs[0][1] != 2 || vecs[1][0] != 3 || u.PromptTokens != 5 {
+		t.Fatalf("%v %+v %v", vecs, u, err)
+	}
+	for name, in := range map[string]string{
+		"count":      `{"data":[{"index":0,"embedding":[1]}]}`,
+		"repeated":   `{"data":[{"index":0,"embedding":[1,2]},{"index":0,"embedding":[1,2]}]}`,
+		"range":      `{"data":[{"index":0,"embedding":[1,2]},{"index":2,"embedding":[1,2]}]}`,
+		"lengths":    `{"data":[{"index":0,"embedding":[1,2]},{"index":1,"embedding":[1]}]}`,
+		"empty":      `{"data":[{"index":0,"embedding":[]},{"index":1,"embedding":[]}]}`,
+		"not finite": `{"data":[{"index":0,"embedding":[1e999,1]},{"index":1,"embedding":[1,2]}]}`,
+		"error":      `{"error":{"message":"no"}}`,
+	} {
+		if _, _, err := decodeEmbeddings([]byte(in), 2, 0); err == nil {
+			t.Errorf("%s accepted", name)
+		}
+	}
+	if _, _, err := decodeEmbeddings([]byte(good), 2, 3); err == nil {
+		t.Error("wrong dimensions accepted")
+	}
+}
+
+func TestRetrievalChatAndEmbed(t *testing.T) {
+	r := NewRetrieval(library...)
+	var got string
+	req := ChatRequest{Messages: []ChatMessage{
+		{Role: "user", Content: "what consensus engine runs the chain"},
+		{Role: "assistant", Content: "CometBFT"},
+		{Role: "user", Content: "and what does Yuma consensus compute?"},
+	}}
+	u, err := r.Chat(context.Background(), req, func(s string) error { got += s; return nil })
+	if err != nil || !strings.Contains(got, "stake-weighted median") || u.PromptTokens != 13 || u.CompletionTokens != countWords(got) {
+		t.Fatalf("chat %q %+v %v", got, u, err)
+	}
+	if _, err := r.Chat(context.Background(), ChatRequest{Messages: []ChatMessage{{Role: "system", Content: "yuma"}}}, func(string) error { return nil }); !errors.Is(err, ErrNoAnswer) {
+		t.Fatalf("no user message: %v", err)
+	}
+	texts := []string{"Yuma consensus clips weights", "yuma CONSENSUS clips weights!", "bonds and dividends", ""}
+	a, u, err := r.Embed(context.Background(), texts, 0)
+	if err != nil || len(a) != 4 || len(a[0]) != DefaultEmbedDimensions || u.PromptTokens != 11 {
+		t.Fatalf("embed %d vectors of %d, %+v %v", len(a), len(a[0]), u, err)
+	}
+	b, _, _ := r.Embed(context.Background(), texts, 0)
+	dot := func(x, y []float64) (s float64) {
+		for i := range x {
+			s += x[i] * y[i]
+		}
+		return s
+	}
+	for i := range a {
+		if fmt.Sprint(a[i]) != fmt.Sprint(b[i]) {
+			t.Fatalf("embedding %d not deterministic", i)
+		}
+	}
+	if math.Abs(dot(a[0], a[0])-1) > 1e-12 || math.Abs(dot(a[2], a[2])-1) > 1e-12 {
+		t.Fatalf("not unit vectors: %v %v", dot(a[0], a[0]), dot(a[2], a[2]))
+	}
+	if math.Abs(dot(a[0], a[1])-1) > 1e-12 {
+		t.Fatalf("same words, different vectors: %v", dot(a[0], a[1]))
+	}
+	if dot(a[0], a[2]) > 0.5 || dot(a[3], a[3]) != 0 {
+		t.Fatalf("unrelated texts %v, empty text %v", dot(a[0], a[2]), dot(a[3], a[3]))
+	}
+	for _, d := range []int{1, 7, 8192} {
+		v, _, _ := r.Embed(context.Background(), []string{"yuma consensus"}, d)
+		if len(v[0]) != d || math.Abs(dot(v[0], v[0])-1) > 1e-12 {
+			t.Fatalf("dimensions %d: %d numbers, norm² %v", d, len(v[0]), dot(v[0], v[0]))
+		}
+	}
+}
