@@ -27,7 +27,8 @@ type MinerConfig struct {
 	// Host sets the data dir and metrics of the miner's libp2p host.
 	Host HostConfig
 	// Synapses it serves (nil: text.generate only), e.g. a subnet spec's:
-	// text.generate answers with Generator; storage.prove proves holding
+	// text.generate answers with Generator, text.chat with Chatter,
+	// text.embed with Embedder; storage.prove proves holding
 	// the subnet's knowledge objects, which the miner replicates
 	// (KnowledgeDir and the swarm are required); compute.run does compute
 	// jobs.
@@ -37,6 +38,10 @@ type MinerConfig struct {
 	Handlers map[string]protocol.Handler
 	// Generator answers "text.generate".
 	Generator backend.Generator
+	// Chatter answers "text.chat" and Embedder "text.embed" (nil: the
+	// Generator, if it is one; the retrieval and OpenAI backends are).
+	Chatter  backend.Chatter
+	Embedder backend.Embedder
 	// Server tunes the query server.
 	Server protocol.ServerConfig
 	// Swarm sets the miner's DHT membership and heartbeats.
@@ -112,6 +117,24 @@ func (m *Miner) handlers(cfg MinerConfig) (_ map[string]protocol.Handler, replic
 				return nil, false, errors.New("neuron: miner config: text.generate needs a Generator")
 			}
 			out[syn] = backend.TextGenerate(cfg.Generator)
+		case subnet.SynapseChat:
+			c := cfg.Chatter
+			if c == nil {
+				c, _ = cfg.Generator.(backend.Chatter)
+			}
+			if c == nil {
+				return nil, false, errors.New("neuron: miner config: text.chat needs a Chatter")
+			}
+			out[syn] = textChat(c)
+		case subnet.SynapseEmbed:
+			e := cfg.Embedder
+			if e == nil {
+				e, _ = cfg.Generator.(backend.Embedder)
+			}
+			if e == nil {
+				return nil, false, errors.New("neuron: miner config: text.embed needs an Embedder")
+			}
+			out[syn] = textEmbed(e)
 		case "storage.prove":
 			if cfg.KnowledgeDir == "" || cfg.Swarm.Disabled {
 				return nil, false, errors.New("neuron: miner config: storage.prove needs a KnowledgeDir and the swarm")

@@ -162,23 +162,33 @@ func DecodeEmbedAnswer(b []byte, req EmbedRequest) (EmbedAnswer, error) {
 	if err := decodeBody(b, MaxEmbedAnswer, &a); err != nil {
 		return EmbedAnswer{}, err
 	}
+	if err := a.Check(req); err != nil {
+		return EmbedAnswer{}, err
+	}
+	return a, nil
+}
+
+// Check reports the first rule a breaks as an answer to req (one vector
+// per input, all of one length of 1 to MaxEmbedDimensions, req.Dimensions
+// if it asked, finite numbers), wrapping ErrBadBody.
+func (a EmbedAnswer) Check(req EmbedRequest) error {
 	if len(a.Embeddings) != len(req.Input) {
-		return EmbedAnswer{}, fmt.Errorf("%w: %d embeddings for %d inputs", ErrBadBody, len(a.Embeddings), len(req.Input))
+		return fmt.Errorf("%w: %d embeddings for %d inputs", ErrBadBody, len(a.Embeddings), len(req.Input))
 	}
 	for i, v := range a.Embeddings {
 		if len(v) == 0 || len(v) > MaxEmbedDimensions || len(v) != len(a.Embeddings[0]) {
-			return EmbedAnswer{}, fmt.Errorf("%w: embedding %d has %d numbers; all must have the same 1 to %d", ErrBadBody, i, len(v), MaxEmbedDimensions)
+			return fmt.Errorf("%w: embedding %d has %d numbers; all must have the same 1 to %d", ErrBadBody, i, len(v), MaxEmbedDimensions)
 		}
 		if req.Dimensions != 0 && len(v) != int(req.Dimensions) {
-			return EmbedAnswer{}, fmt.Errorf("%w: embedding %d has %d numbers, %d asked", ErrBadBody, i, len(v), req.Dimensions)
+			return fmt.Errorf("%w: embedding %d has %d numbers, %d asked", ErrBadBody, i, len(v), req.Dimensions)
 		}
 		for _, x := range v {
 			if math.IsNaN(x) || math.IsInf(x, 0) {
-				return EmbedAnswer{}, fmt.Errorf("%w: embedding %d holds a number that is not finite", ErrBadBody, i)
+				return fmt.Errorf("%w: embedding %d holds a number that is not finite", ErrBadBody, i)
 			}
 		}
 	}
-	return a, nil
+	return nil
 }
 
 // Encode is the answer body.

@@ -15,7 +15,7 @@ import (
 )
 
 // Synapse types a subnet may serve.
-var Synapses = []string{"text.generate", "text.embed", "knowledge.get", "storage.prove", "compute.run"}
+var Synapses = []string{"text.generate", "text.chat", "text.embed", "knowledge.get", "storage.prove", "compute.run"}
 
 // Task sources a validator may draw tasks from.
 const (
