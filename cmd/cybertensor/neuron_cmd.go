@@ -201,9 +201,57 @@ func (a *app) neuronKeys(cmd *cobra.Command, f *neuronFlags) (cold, hot *wallet.
 	return cold, hot, c, nil
 }
 
-// parseBackend builds a miner backend from --backend.
-func parseBackend(spec string) (backend.Generator, func(), error) {
+// The API key of an OpenAI-compatible backend, when --openai-key-file is
+// not given: CYBERTENSOR_OPENAI_KEY, else OpenAI's own OPENAI_API_KEY.
+const (
+	envOpenAIKey       = "CYBERTENSOR_OPENAI_KEY"
+	envOpenAIKeyCommon = "OPENAI_API_KEY"
+)
+
+// openaiFlags tune the OpenAI-compatible backend.
+type openaiFlags struct {
+	keyFile    string
+	embedModel string
+	timeout    time.Duration
+}
+
+// maxKeyFileSize bounds what is read from --openai-key-file.
+const maxKeyFileSize = 64 << 10
+
+// apiKey reads the key: the first line of --openai-key-file, else the
+// environment. It is never printed.
+func (o openaiFlags) apiKey(getenv func(string) string) (string, error) {
+	if o.keyFile == "" {
+		if k := getenv(envOpenAIKey); k != "" {
+			return k, nil
+		}
+		return getenv(envOpenAIKeyCommon), nil
+	}
+	st, err := os.Stat(o.keyFile)
+	if err != nil {
+		return "", fmt.Errorf("--openai-key-file: %w", err)
+	}
+	if st.Size() > maxKeyFileSize {
+		return "", fmt.Errorf("--openai-key-file %s: %d bytes is not a key file", o.keyFile, st.Size())
+	}
+	b, err := os.ReadFile(o.keyFile)
+	if err != nil {
+		return "", fmt.Errorf("--openai-key-file: %w", err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	if line = strings.TrimSpace(line); line == "" {
+		return "", fmt.Errorf("--openai-key-file %s: the first line is empty", o.keyFile)
+	}
+	return line, nil
+}
+
+// parseBackend builds a miner backend from --backend (and the --openai-*
+// flags for openai:MODEL@URL).
+func parseBackend(spec string, of openaiFlags, getenv func(string) string) (backend.Generator, func(), error) {
 	kind, arg, _ := strings.Cut(spec, ":")
+	if kind != "openai" && (of.keyFile != "" || of.embedModel != "") {
+		return nil, nil, fmt.Errorf("--openai-key-file and --openai-embed-model need --backend openai:MODEL@URL")
+	}
 	switch kind {
 	case "retrieval":
 		return backend.NewRetrieval(localnet.Documents()...), func() {}, nil
@@ -212,7 +260,14 @@ func parseBackend(spec string) (backend.Generator, func(), error) {
 		if !ok {
 			return nil, nil, fmt.Errorf("--backend openai:MODEL@URL, e.g. openai:llama3@http://127.0.0.1:8080")
 		}
-		o, err := backend.NewOpenAI(backend.OpenAIConfig{BaseURL: url, Model: model})
+		key, err := of.apiKey(getenv)
+		if err != nil {
+			return nil, nil, err
+		}
+		if of.timeout <= 0 {
+			return nil, nil, fmt.Errorf("--openai-timeout %v: want a positive duration", of.timeout)
+		}
+		o, err := backend.NewOpenAI(backend.OpenAIConfig{BaseURL: url, Model: model, EmbeddingModel: of.embedModel, APIKey: key, Timeout: of.timeout})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -237,6 +292,7 @@ func (a *app) minerCommand() *cobra.Command {
 	var f neuronFlags
 	var backendSpec, specFile, builtinSpec string
 	var replicaMiB uint64
+	var of openaiFlags
 	run := &cobra.Command{
 		Use:   "run",
 		Short: "Register the hotkey (burning), serve its address on chain and answer queries until interrupted",
@@ -257,11 +313,14 @@ the hotkey must be registered already ("subnets register" where the coldkey is).
 			if err != nil {
 				return err
 			}
-			// The backend answers text.generate, served without a spec.
+			// The backend answers text.generate (served without a spec),
+			// text.chat and text.embed.
 			var gen backend.Generator
-			if spec == nil || slices.Contains(spec.Synapses, "text.generate") {
+			if spec == nil || slices.ContainsFunc(spec.Synapses, func(s string) bool {
+				return s == "text.generate" || s == subnet.SynapseChat || s == subnet.SynapseEmbed
+			}) {
 				var closeBackend func()
-				if gen, closeBackend, err = parseBackend(backendSpec); err != nil {
+				if gen, closeBackend, err = parseBackend(backendSpec, of, a.env.getenv); err != nil {
 					return usageError(err)
 				}
 				defer closeBackend()
@@ -286,6 +345,13 @@ the hotkey must be registered already ("subnets register" where the coldkey is).
 				return err
 			}
 			defer stopMetrics()
+			if col, ok := gen.(prometheus.Collector); ok && cfg.Host.Registerer != nil {
+				// The OpenAI backend's upstream failures, by endpoint and kind.
+				if err := cfg.Host.Registerer.Register(col); err != nil {
+					return fmt.Errorf("backend metrics: %w", err)
+				}
+				defer cfg.Host.Registerer.Unregister(col)
+			}
 			cfg.KnowledgeDir = filepath.Join(cfg.Host.DataDir, "knowledge")
 			ctx, cancel := context.WithTimeout(cmd.Context(), f.chain.timeout)
 			m, err := neuron.StartMiner(ctx, c, cold, hot, cfg)
@@ -302,7 +368,10 @@ the hotkey must be registered already ("subnets register" where the coldkey is).
 	}
 	addNeuronFlags(a, run, &f)
 	run.Flags().Uint64Var(&replicaMiB, "replica-budget", neuron.DefaultReplicaBudget>>20, "MiB of other neurons' knowledge objects a storage miner keeps at most")
-	run.Flags().StringVar(&backendSpec, "backend", "retrieval", "what answers text.generate: retrieval (built-in library), openai:MODEL@URL, exec:COMMAND")
+	run.Flags().StringVar(&backendSpec, "backend", "retrieval", "what answers text.generate, text.chat and text.embed: retrieval (built-in library; hashed bag-of-words embeddings), openai:MODEL@URL (an OpenAI-compatible server), exec:COMMAND (text.generate only)")
+	run.Flags().StringVar(&of.keyFile, "openai-key-file", "", "file whose first line is the API key of the openai backend (default: $"+envOpenAIKey+", else $"+envOpenAIKeyCommon+")")
+	run.Flags().StringVar(&of.embedModel, "openai-embed-model", "", "model the openai backend asks for embeddings (default: the --backend model)")
+	run.Flags().DurationVar(&of.timeout, "openai-timeout", 2*time.Minute, "how long the openai backend waits for one answer of its server")
 	run.Flags().StringVar(&specFile, "spec", "", "serve the synapses of the subnet's spec file (storage.prove from the knowledge it replicates, compute.run by doing the jobs, text.generate with --backend); it must be the spec whose hash the chain holds, if any")
 	run.Flags().StringVar(&builtinSpec, "builtin", "", "a built-in spec instead of --spec: "+strings.Join(subnet.BuiltinNames(), ", "))
 	cmd.AddCommand(run)
