@@ -1,0 +1,88 @@
+package metering
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+// FuzzDecodeEntry: a ledger entry read from disk never panics; refusals
+// are ErrBadEntry; what decodes is valid and re-encodes to bytes that
+// decode to the same encoding.
+func FuzzDecodeEntry(f *testing.F) {
+	for i := range 6 {
+		b, err := EncodeEntry(usage(i))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte{1})
+	f.Add([]byte("\x01{\"time\":\"2026-01-01T00:00:00Z\",\"key_id\":\"k\",\"receipt\":\"AAEC\"}"))
+	f.Add([]byte("\x01{\"time\":\"2026-01-01T00:00:00Z\",\"key_id\":\"k\"} {}"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		u, err := DecodeEntry(b)
+		if err != nil {
+			if !errors.Is(err, ErrBadEntry) {
+				t.Fatalf("refusal is not ErrBadEntry: %v", err)
+			}
+			return
+		}
+		if err := validateUsage(&u); err != nil {
+			t.Fatalf("accepted an invalid entry: %v", err)
+		}
+		enc, err := EncodeEntry(u)
+		if err != nil {
+			t.Fatalf("accepted entry does not encode: %v", err)
+		}
+		u2, err := DecodeEntry(enc)
+		if err != nil {
+			t.Fatalf("re-encoded entry does not decode: %v", err)
+		}
+		if enc2, _ := EncodeEntry(u2); !bytes.Equal(enc, enc2) {
+			t.Fatalf("round trip differs:\n%s\n%s", enc, enc2)
+		}
+	})
+}
+
+// FuzzDecodeKeyFile: a key file never panics the decoder; refusals are
+// ErrBadKeyFile; what decodes has at most MaxKeys valid keys with unique
+// IDs, and re-encodes to a file that decodes to the same encoding.
+func FuzzDecodeKeyFile(f *testing.F) {
+	f.Add([]byte(`{"version":1,"keys":[]}`))
+	f.Add([]byte(`{"version":1,"keys":[{"id":"k1","name":"a","created":"2026-01-01T00:00:00Z","secret_sha256":"` +
+		"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff" + `","limits":{"rps":2.5,"burst":3,"daily_requests":9}}]}`))
+	f.Add([]byte(`{"version":1,"keys":[{"id":"k1","name":"a","created":"2026-01-01T00:00:00Z","secret_sha256":"` +
+		"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff" + `","limits":{},"revoked":true,"revoked_at":"2026-01-02T00:00:00Z"}]}`))
+	f.Add([]byte(`{"version":1,"keys":null}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		keys, err := DecodeKeyFile(b)
+		if err != nil {
+			if !errors.Is(err, ErrBadKeyFile) {
+				t.Fatalf("refusal is not ErrBadKeyFile: %v", err)
+			}
+			return
+		}
+		if len(keys) > MaxKeys {
+			t.Fatalf("%d keys", len(keys))
+		}
+		ids := map[string]bool{}
+		for _, k := range keys {
+			if !validKeyID(k.ID) || validName(k.Name) != nil || k.Limits.Validate() != nil || ids[k.ID] {
+				t.Fatalf("accepted an invalid key %+v", k)
+			}
+			ids[k.ID] = true
+		}
+		enc, err := EncodeKeyFile(keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys2, err := DecodeKeyFile(enc)
+		if err != nil {
+			t.Fatalf("re-encoded file does not decode: %v\n%s", err, enc)
+		}
+		if enc2, _ := EncodeKeyFile(keys2); !bytes.Equal(enc, enc2) {
+			t.Fatalf("round trip differs:\n%s\n%s", enc, enc2)
+		}
+	})
+}
