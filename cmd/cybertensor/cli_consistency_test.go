@@ -237,6 +237,8 @@ func TestJSONAndAmountsAgainstAChain(t *testing.T) {
 		"validator scores"} // TestValidatorScores: it needs a validator's state
 	// TestChildrenAgainstAChain: children need a second registered hotkey.
 	elsewhere = append(elsewhere, "children set", "children revoke", "children get", "children take set", "children take get")
+	// TestGatewayKeysCommands and TestGatewayUsageCommand: no chain.
+	elsewhere = append(elsewhere, "gateway keys add", "gateway keys list", "gateway keys revoke", "gateway usage")
 	for path, c := range leaves(t) {
 		if _, ok := cases[path]; c.Flags().Lookup("json") != nil && !ok && !slices.Contains(elsewhere, path) {
 			t.Errorf("%s has --json but no case here", path)
