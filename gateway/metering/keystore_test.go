@@ -86,7 +86,7 @@ func TestKeyStoreAddAuthenticateRevoke(t *testing.T) {
 	// huge.
 	flipped := []byte(secret)
 	flipped[len(flipped)-1] ^= 1
-	for _, wrong := range []string{string(flipped), secret[:len(secret)-1], secret + "A", "", strings.Repeat("x", 1<<20), secretHashHex(secret)} {
+	for _, wrong := range []string{string(flipped), secret[:len(secret)-1], secret + "A", "", strings.Repeat("x", 1<<20), secretHashText(secret)} {
 		if id, ok := s.Authenticate(wrong); ok {
 			t.Fatalf("wrong secret %.20q accepted as %s", wrong, id)
 		}
@@ -138,7 +138,7 @@ func TestKeyStoreAddAuthenticateRevoke(t *testing.T) {
 	}
 }
 
-func secretHashHex(s string) string {
+func secretHashText(s string) string {
 	h := secretHash(s)
 	return base64.RawURLEncoding.EncodeToString(h[:])
 }

@@ -145,7 +145,9 @@ func TestLedgerAppendReadSummaryReopen(t *testing.T) {
 	if err := l.Record(usage(99)); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Record after Close: %v", err)
 	}
-	l2 := openLedger(t, path, testLedgerConfig())
+	unbatched := testLedgerConfig()
+	unbatched.BatchDelay = 0 // each Record its own transaction
+	l2 := openLedger(t, path, unbatched)
 	if err := l2.Record(usage(n)); err != nil {
 		t.Fatal(err)
 	}
