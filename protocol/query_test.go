@@ -383,7 +383,7 @@ func TestPriorityAndOverload(t *testing.T) {
 			time.Sleep(2 * time.Millisecond)
 		}
 	}
-	queued := func() int { srv.sched.mu.Lock(); defer srv.sched.mu.Unlock(); return len(srv.sched.waiting) }
+	queued := func() int { srv.sched.mu.Lock(); defer srv.sched.mu.Unlock(); return srv.sched.queued }
 	run(1) // stake 2000: runs
 	waitFor("the first to run", func() bool { mu.Lock(); defer mu.Unlock(); return len(order) == 1 })
 	run(2) // stake 3000: queued

@@ -2,7 +2,6 @@ package protocol
 
 import (
 	"bufio"
-	"container/heap"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -92,6 +91,15 @@ type ServerConfig struct {
 	// MaxQueue bounds the waiting requests; beyond it the lowest-stake
 	// request is shed with OVERLOADED.
 	MaxQueue int
+	// ShareByStake shares the MaxConcurrent slots among the callers with
+	// requests queued or running, by stake: a free slot goes to the
+	// highest-stake caller that runs fewer requests than its share,
+	// max(1, min(⌊MaxConcurrent·stake/Σ stake⌋, MaxConcurrent − (callers−1))),
+	// and to a caller at its share only when every waiting caller is.
+	// So one high-stake caller (a gateway) flooding the server cannot keep
+	// the validators that score it waiting. False: the queue is ordered
+	// by stake alone. SPEC.md §2.4.
+	ShareByStake bool
 	// DefaultTimeout applies to requests that name none; MaxTimeout caps
 	// what a request may ask for.
 	DefaultTimeout time.Duration
@@ -125,11 +133,12 @@ type ServerConfig struct {
 	Logger *slog.Logger
 }
 
-// DefaultServerConfig serves 16 requests at once with 256 waiting, and
-// holds at most 4 MiB of requests per peer and 64 MiB in all.
+// DefaultServerConfig serves 16 requests at once with 256 waiting, the 16
+// shared among callers by stake, and holds at most 4 MiB of requests per
+// peer and 64 MiB in all.
 func DefaultServerConfig() ServerConfig {
 	return ServerConfig{
-		MaxConcurrent: 16, MaxQueue: 256, DefaultTimeout: 12 * time.Second, MaxTimeout: 60 * time.Second,
+		MaxConcurrent: 16, MaxQueue: 256, ShareByStake: true, DefaultTimeout: 12 * time.Second, MaxTimeout: 60 * time.Second,
 		ReadTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second,
 		PeerRequestBytes: 4 * MaxRequestSize, RequestBytes: 64 * MaxRequestSize, Logger: slog.Default(),
 	}
@@ -177,7 +186,7 @@ func NewServer(h host.Host, key *wallet.PrivateKey, callers Callers, handlers ma
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, h: h, key: key, callers: callers, log: cfg.Logger.With("component", "query-server"),
-		handlers: map[string]Handler{}, sched: newScheduler(cfg.MaxConcurrent, cfg.MaxQueue),
+		handlers: map[string]Handler{}, sched: newScheduler(cfg.MaxConcurrent, cfg.MaxQueue, cfg.ShareByStake),
 		budget: newBudget(cfg.PeerRequestBytes, cfg.RequestBytes), ctx: ctx, cancel: cancel, streams: map[network.Stream]struct{}{}}
 	for name, hd := range handlers {
 		s.handlers[name] = hd
@@ -488,15 +497,16 @@ func (s *Server) serveOne(x *exchanges, raw []byte, start time.Time, gateNetuid 
 	if !ok {
 		return finish(StatusNotFound, fmt.Sprintf("synapse %q is not served here", req.Synapse))
 	}
-	if err := s.sched.acquire(ctx, caller.Stake); err != nil {
+	slot, err := s.sched.acquire(ctx, from, caller.Stake)
+	if err != nil {
 		if errors.Is(err, errShed) {
 			return finish(StatusOverloaded, "the server is overloaded; try later")
 		}
 		return finish(StatusTimeout, "the deadline passed while queued")
 	}
 	handled = true
-	err := hd.Serve(ctx, hreq, out)
-	s.sched.release()
+	err = hd.Serve(ctx, hreq, out)
+	s.sched.release(slot)
 	var se *StatusError
 	switch {
 	case ctx.Err() != nil:
@@ -527,124 +537,4 @@ func (s *Server) receipt(raw, bodyHash []byte, status Status, client peer.ID) *p
 	r.Signature = s.key.Sign(receiptSignBytes(r))
 	s.signed.Add(1)
 	return r
-}
-
-// errShed is returned to a request the queue had to drop.
-var errShed = errors.New("shed")
-
-// scheduler admits at most limit handlers at once; the rest wait in a
-// queue served by highest stake first (then arrival), and when the queue
-// is full the lowest-stake waiter is shed.
-type scheduler struct {
-	mu      sync.Mutex
-	running int
-	limit   int
-	max     int
-	seq     uint64
-	waiting waitHeap
-}
-
-type waiter struct {
-	stake uint64
-	seq   uint64
-	ready chan error
-	index int
-}
-
-func newScheduler(limit, maxQueue int) *scheduler { return &scheduler{limit: limit, max: maxQueue} }
-
-func (s *scheduler) acquire(ctx context.Context, stake uint64) error {
-	s.mu.Lock()
-	if s.running < s.limit && len(s.waiting) == 0 {
-		s.running++
-		s.mu.Unlock()
-		return nil
-	}
-	if len(s.waiting) >= s.max {
-		// Full: shed the lowest-stake waiter if this one outranks it.
-		low := s.waiting.lowest()
-		if low == nil || low.stake >= stake {
-			s.mu.Unlock()
-			return errShed
-		}
-		heap.Remove(&s.waiting, low.index)
-		low.ready <- errShed
-	}
-	s.seq++
-	w := &waiter{stake: stake, seq: s.seq, ready: make(chan error, 1)}
-	heap.Push(&s.waiting, w)
-	s.mu.Unlock()
-	select {
-	case err := <-w.ready:
-		return err
-	case <-ctx.Done():
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if w.index >= 0 {
-			heap.Remove(&s.waiting, w.index)
-			return ctx.Err()
-		}
-		// Admitted or shed at the same moment: honour that.
-		err := <-w.ready
-		if err == nil {
-			s.running--
-			s.promote()
-		}
-		return ctx.Err()
-	}
-}
-
-func (s *scheduler) release() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.running--
-	s.promote()
-}
-
-// promote admits waiters while there is room; s.mu is held.
-func (s *scheduler) promote() {
-	for s.running < s.limit && len(s.waiting) > 0 {
-		w := heap.Pop(&s.waiting).(*waiter)
-		s.running++
-		w.ready <- nil
-	}
-}
-
-// waitHeap orders waiters by stake (high first), then arrival.
-type waitHeap []*waiter
-
-func (h waitHeap) Len() int { return len(h) }
-func (h waitHeap) Less(i, j int) bool {
-	if h[i].stake != h[j].stake {
-		return h[i].stake > h[j].stake
-	}
-	return h[i].seq < h[j].seq
-}
-func (h waitHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index, h[j].index = i, j
-}
-func (h *waitHeap) Push(x any) {
-	w := x.(*waiter)
-	w.index = len(*h)
-	*h = append(*h, w)
-}
-func (h *waitHeap) Pop() any {
-	old := *h
-	w := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	w.index = -1
-	return w
-}
-
-// lowest returns the waiter that would be served last.
-func (h waitHeap) lowest() *waiter {
-	var low *waiter
-	for _, w := range h {
-		if low == nil || w.stake < low.stake || (w.stake == low.stake && w.seq > low.seq) {
-			low = w
-		}
-	}
-	return low
 }
