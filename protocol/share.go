@@ -20,7 +20,8 @@ var errShed = errors.New("shed")
 // that runs fewer requests than its share (stakeShare); when every
 // waiting caller is at or over its share, to the first caller anyway, so
 // that no slot stays idle while requests wait. When the queue is full
-// the lowest-stake waiter is shed.
+// a request is shed: the latest of a caller holding more than its share
+// of the queue, else the lowest-stake one (victim).
 //
 // Every operation is O(log q) in the q callers that have requests
 // waiting, except that a free slot may skip up to limit callers that are
@@ -107,9 +108,10 @@ func (s *scheduler) enter(id peer.ID, stake uint64) (*callerSlot, *waiter, error
 		return c, nil, nil
 	}
 	if s.queued >= s.max {
-		// Full: shed the lowest-stake waiter if this one outranks it.
-		low := s.lowest()
-		if low == nil || low.stake >= stake {
+		// Full: shed the last request of the caller that victim names,
+		// this one if it is the last of its caller's.
+		low := s.victim(c)
+		if low == nil {
 			s.deactivate(c)
 			return nil, nil, errShed
 		}
@@ -282,16 +284,60 @@ func (s *scheduler) promote() {
 	}
 }
 
-// lowest returns the waiting caller whose last request would be served
-// last: the lowest stake, then the latest arrival; s.mu is held.
-func (s *scheduler) lowest() *callerSlot {
-	var low *callerSlot
-	for _, c := range s.waiting {
-		if low == nil || c.stake < low.stake || (c.stake == low.stake && c.tail.seq > low.tail.seq) {
-			low = c
+// victim chooses, when the queue is full and a request of c's arrives,
+// the caller whose last request is shed: nil to shed the new one. With
+// shares, callers holding more of the queue than their share of it
+// (stakeShare of MaxQueue, the new request counted as c's) are shed
+// first, the lowest stake and then the latest arrival of them; then,
+// with or without shares, the waiting caller whose last request would be
+// served last, if the new request outranks it. So a high-stake caller
+// that fills the queue loses its own latest requests, not the validators
+// behind it. s.mu is held.
+func (s *scheduler) victim(c *callerSlot) *callerSlot {
+	if s.share {
+		var over *callerSlot
+		for _, w := range s.waiting {
+			q := w.queued
+			if w == c {
+				q++
+			}
+			if q > stakeShare(s.max, w.stake, s.total, len(s.active)) && (over == nil || ranksBelow(w, over, c)) {
+				over = w
+			}
+		}
+		if over != nil {
+			if over == c {
+				return nil // its latest request is the new one
+			}
+			return over
 		}
 	}
+	var low *callerSlot
+	for _, w := range s.waiting {
+		if low == nil || ranksBelow(w, low, nil) {
+			low = w
+		}
+	}
+	if low == nil || low.stake >= c.stake {
+		return nil
+	}
 	return low
+}
+
+// ranksBelow reports whether a's last waiting request would be served
+// after b's: lower stake, then later arrival. The last request of
+// newcomer, if set, is the one arriving now.
+func ranksBelow(a, b, newcomer *callerSlot) bool {
+	if a.stake != b.stake {
+		return a.stake < b.stake
+	}
+	switch {
+	case a == newcomer:
+		return true
+	case b == newcomer:
+		return false
+	}
+	return a.tail.seq > b.tail.seq
 }
 
 // stakeShare is how many requests a caller with stake may run while
