@@ -22,4 +22,15 @@
 //   - Every request is read within ReadTimeout of its first byte;
 //     IdleTimeout bounds only the wait for that byte.
 //   - Receipts are signed only for answers a handler gave.
+//
+// # Sharing a server by stake
+//
+// MaxConcurrent handlers run at once; other requests wait, highest caller
+// stake first. With ServerConfig.ShareByStake (the default) each caller
+// with requests queued or running has a share of the slots proportional
+// to its stake (at least one, leaving one for each other caller): a freed
+// slot goes to the first waiting caller under its share, and a full queue
+// sheds first the latest requests of callers holding more than their
+// share of it. So one high-stake caller (a gateway) flooding a miner
+// cannot keep the validators that score it waiting. SPEC.md §2.4.
 package protocol

@@ -88,8 +88,9 @@ type ServerConfig struct {
 	// MaxConcurrent handlers run at once; others wait in a queue ordered
 	// by the caller's stake.
 	MaxConcurrent int
-	// MaxQueue bounds the waiting requests; beyond it the lowest-stake
-	// request is shed with OVERLOADED.
+	// MaxQueue bounds the waiting requests; beyond it one is shed with
+	// OVERLOADED: the lowest-stake one, or with ShareByStake the latest of
+	// a caller holding more than its share of the queue.
 	MaxQueue int
 	// ShareByStake shares the MaxConcurrent slots among the callers with
 	// requests queued or running, by stake: a free slot goes to the
