@@ -10,6 +10,7 @@ import (
 	stdnet "net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -349,4 +350,31 @@ func BenchmarkFanOut256(b *testing.B) {
 			wg.Wait()
 		}
 	})
+}
+
+// BenchmarkScheduler: the query server's slots alone, acquired and
+// released by 64 goroutines asking for 8 callers of different stakes on
+// 16 slots, so that most requests queue; with shares by stake and
+// without.
+func BenchmarkScheduler(b *testing.B) {
+	ids := make([]peer.ID, 8)
+	for i := range ids {
+		ids[i] = peer.ID(fmt.Sprintf("caller-%d", i))
+	}
+	for _, share := range []bool{false, true} {
+		b.Run(fmt.Sprintf("share=%v", share), func(b *testing.B) {
+			s := newScheduler(16, 1024, share)
+			var n atomic.Uint64
+			b.ReportAllocs()
+			b.ResetTimer()
+			runParallel(b, 64, func() {
+				i := n.Add(1) % uint64(len(ids))
+				c, err := s.acquire(context.Background(), ids[i], 1000*(i+1))
+				if err != nil {
+					b.Fatal(err)
+				}
+				s.release(c)
+			})
+		})
+	}
 }
