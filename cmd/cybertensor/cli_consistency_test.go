@@ -124,6 +124,7 @@ func TestFlagsCheckedBeforePasswordPrompt(t *testing.T) {
 		"weights reveal":         {"--uids", "1", "--weights", "1"},
 		"miner run":              {"--bootstrap", "nope"},
 		"validator run":          {"--sample", "-1"},
+		"gateway":                {"--keys", "k", "--retries", "-1"},
 		"knowledge publish":      {"--text", "x", "--link", "notacid"},
 		"knowledge serve":        {"--peer", "nope"},
 		"knowledge get":          {"notacid"},

@@ -134,7 +134,7 @@ scores on a chain with Yuma consensus, and shares content-addressed knowledge.`,
 	w := a.walletCommand()
 	w.GroupID = "keys"
 	root.AddCommand(w)
-	for _, c := range []*cobra.Command{a.minerCommand(), a.validatorCommand()} {
+	for _, c := range []*cobra.Command{a.minerCommand(), a.validatorCommand(), a.gatewayCommand()} {
 		c.GroupID = "consensus"
 		root.AddCommand(c)
 	}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/cybertensor/cybertensor/chainlink"
+	"github.com/cybertensor/cybertensor/gateway"
+	"github.com/cybertensor/cybertensor/node"
+	"github.com/cybertensor/cybertensor/protocol"
+)
+
+// gatewayMeters are the key store, limiter and usage ledger the gateway
+// serves with, and what closes them.
+type gatewayMeters struct {
+	auth  gateway.Authenticator
+	limit gateway.Limiter
+	rec   gateway.Recorder
+	close func() error
+}
+
+// openGatewayMeters is the seam where gateway/metering plugs in: it opens
+// the key file (--keys) and the usage ledger under the home, registering
+// the ledger's metrics on reg. Until that package is built in, it
+// refuses, so the gateway never runs without keys. Tests replace it.
+var openGatewayMeters = func(a *app, keysFile string, reg prometheus.Registerer) (gatewayMeters, error) {
+	return gatewayMeters{}, fmt.Errorf("--keys %s: this build has no key store (gateway/metering) to open it with", keysFile)
+}
+
+// errGatewayOpen refuses a gateway without API keys.
+var errGatewayOpen = errors.New("--keys is required: the gateway does not serve without API keys (create one with \"cybertensor gateway keys add --name NAME\", then pass its key file)")
+
+func (a *app) gatewayCommand() *cobra.Command {
+	var (
+		chainF  chainFlags
+		keys    keyFlags
+		netuid  uint16
+		listen  string
+		p2p     []string
+		keyFile string
+	)
+	cfg := gateway.DefaultConfig()
+	cmd := &cobra.Command{
+		Use:   "gateway",
+		Short: "Serve a subnet's miners to ordinary applications through an OpenAI-compatible API",
+		Long: `Serve a subnet's miners through an OpenAI-compatible HTTP API, as a registered
+hotkey (miners serve registered callers only). Applications written for
+OpenAI's API work by changing their base URL to http://LISTEN/v1 and their key
+to one of the gateway's (--keys). Models: sn<NETUID>/text.chat (chat and
+completions) and sn<NETUID>/text.embed (embeddings); GET /v1/models lists them.
+Each request goes to a miner chosen by incentive × trust, its latency and
+load; one that fails before answering is retried on another. /healthz and
+/metrics are served on the same address.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			meters, err := openGatewayMeters(a, keyFile, reg)
+			if err != nil {
+				return err
+			}
+			defer meters.close()
+			hot, err := a.hotkey(&keys)
+			if err != nil {
+				return err
+			}
+			c, err := a.dialChain(cmd.Context(), &chainF)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if _, err := c.Neuron(cmd.Context(), netuid, hot.PublicKey().Address()); errors.Is(err, chainlink.ErrNotFound) {
+				return fmt.Errorf("hotkey %q of wallet %q is not registered on subnet %d, and miners serve registered callers only: register it (cybertensor subnets register --netuid %d --wallet %s --hotkey %s), then start again",
+					keys.hotkey, keys.wallet, netuid, netuid, keys.wallet, keys.hotkey)
+			} else if err != nil {
+				return fmt.Errorf("looking the hotkey up on subnet %d: %w", netuid, err)
+			}
+			nc := node.DefaultConfig(hot)
+			nc.ListenAddrs, nc.Registerer, nc.Logger = p2p, reg, slog.New(slog.DiscardHandler)
+			h, err := node.New(cmd.Context(), nc)
+			if err != nil {
+				return fmt.Errorf("starting the libp2p host: %w", err)
+			}
+			defer h.Close()
+			qc, err := protocol.NewClient(h, protocol.DefaultClientConfig())
+			if err != nil {
+				return err
+			}
+			defer qc.Close()
+			cfg.Listen, cfg.Subnets = listen, []uint16{netuid}
+			gw, err := gateway.New(cfg, gateway.Deps{
+				Metagraph: gateway.ChainMetagraph{Chain: c, Self: h.ID()},
+				Querier:   gateway.ProtocolQuerier{Host: h, Client: qc},
+				Auth:      meters.auth, Limiter: meters.limit, Recorder: meters.rec,
+				Logger: a.log, Registerer: reg,
+			})
+			if err != nil {
+				return err
+			}
+			defer gw.Close()
+			fmt.Fprintf(cmd.OutOrStdout(), "gateway for subnet %d at http://%s/v1 as hotkey %s (models sn%d/text.chat, sn%d/text.embed; Ctrl-C to stop)\n",
+				netuid, gw.Addr(), hot.PublicKey().Address(), netuid, netuid)
+			return gw.Serve(cmd.Context())
+		},
+	}
+	addChainConnFlags(cmd, &chainF, a.env.getenv)
+	addHotkeyFlags(cmd, &keys)
+	netuidFlag(cmd, &netuid)
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", cfg.Listen, "HTTP address of the API")
+	f.StringArrayVar(&p2p, "p2p-listen", []string{"/ip4/127.0.0.1/tcp/0"}, "libp2p listen address of the gateway's host (repeatable); it only dials miners")
+	f.StringVar(&keyFile, "keys", "", "API key file (from \"gateway keys add\"); required")
+	f.DurationVar(&cfg.Deadline, "deadline", cfg.Deadline, "longest an API request may take; past it the client gets 504")
+	f.IntVar(&cfg.Retries, "retries", cfg.Retries, "other miners a request is tried on when its miner fails before answering")
+	f.Float64Var(&cfg.Routing.Temperature, "temperature", cfg.Routing.Temperature, "softmax temperature of miner choice over incentive × trust (low: the best miners get nearly all requests)")
+	f.IntVar(&cfg.Routing.MaxInFlight, "max-in-flight", cfg.Routing.MaxInFlight, "most requests one miner has at once")
+	addCheck(cmd, func() error {
+		if keyFile == "" {
+			return errGatewayOpen
+		}
+		if err := checkMultiaddrs("p2p-listen", p2p); err != nil {
+			return err
+		}
+		switch {
+		case cfg.Deadline <= 0 || cfg.Deadline > time.Hour:
+			return fmt.Errorf("--deadline %v: want more than 0 and at most 1h", cfg.Deadline)
+		case cfg.Retries < 0 || cfg.Retries > 16:
+			return fmt.Errorf("--retries %d: want 0 to 16", cfg.Retries)
+		case !(cfg.Routing.Temperature > 0):
+			return fmt.Errorf("--temperature %v: must be positive", cfg.Routing.Temperature)
+		case cfg.Routing.MaxInFlight < 1:
+			return fmt.Errorf("--max-in-flight %d: at least 1", cfg.Routing.MaxInFlight)
+		}
+		return checkHostPort("listen", listen)
+	})
+	return cmd
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cybertensor/cybertensor/chain"
+	"github.com/cybertensor/cybertensor/gateway"
+)
+
+func TestGatewayRefusesToRunOpen(t *testing.T) {
+	c := newCLI(t)
+	r := c.fail(exitUsage, "--home", t.TempDir(), "gateway", "--netuid", "1")
+	if !strings.Contains(r.stderr, "--keys is required") {
+		t.Fatalf("stderr %q", r.stderr)
+	}
+	// With a key file, this build (no key store yet) refuses to start.
+	r = c.fail(exitFailure, "--home", t.TempDir(), "gateway", "--netuid", "1", "--keys", "k.json")
+	if !strings.Contains(r.stderr, "no key store") {
+		t.Fatalf("stderr %q", r.stderr)
+	}
+}
+
+// testMeters let one key in and record nothing durable.
+type testMeters struct {
+	mu   sync.Mutex
+	rows []gateway.Usage
+}
+
+func (m *testMeters) Authenticate(s string) (string, bool)                 { return "k1", s == "secret" }
+func (m *testMeters) Allow(string, int64, time.Time) (bool, time.Duration) { return true, 0 }
+func (m *testMeters) Record(u gateway.Usage) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.rows = append(m.rows, u)
+	return nil
+}
+
+// TestGatewayRunsAgainstAChain runs a miner and the gateway command as
+// registered hotkeys on a CometBFT chain: the gateway lists its models
+// and reaches the miner over libp2p (which, serving no text.chat, answers
+// NOT_FOUND: the client gets 503 naming it), and refuses to start for an
+// unregistered hotkey.
+func TestGatewayRunsAgainstAChain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a CometBFT node, a miner and the gateway")
+	}
+	meters := &testMeters{}
+	old := openGatewayMeters
+	openGatewayMeters = func(_ *app, _ string, _ prometheus.Registerer) (gatewayMeters, error) {
+		return gatewayMeters{auth: meters, limit: meters, rec: meters, close: func() error { return nil }}, nil
+	}
+	t.Cleanup(func() { openGatewayMeters = old })
+
+	c := newCLI(t)
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	pw := writeFile(t, dir, "pw", "pw")
+	c.ok("--home", home, "wallet", "new", "--name", "default", "--password-file", pw)
+	c.ok("--home", home, "wallet", "new", "--name", "m", "--password-file", pw)
+	fund := decode[infoJSON](t, c.ok("--home", home, "wallet", "show", "--name", "m", "--json").stdout).Coldkey.Address + "=100000"
+	url := runningChainWith(t, c, home, chain.YumaEpoch, "--fund", fund)
+	c.ok("--home", home, "subnets", "create", "--name", "qa", "--password-file", pw, "--chain", url)
+
+	// Not registered yet: refused, saying how to register.
+	r := runBounded(t, c, 30*time.Second, func() {}, "--home", home, "gateway", "--netuid", "1", "--password-file", pw, "--chain", url, "--listen", "127.0.0.1:0", "--keys", "k")
+	if r.code != exitFailure || !strings.Contains(r.stderr, "is not registered on subnet 1") || !strings.Contains(r.stderr, "subnets register") {
+		t.Fatalf("unregistered gateway: exit %d, %s", r.code, r.stderr)
+	}
+	c.ok("--home", home, "subnets", "register", "--netuid", "1", "--password-file", pw, "--chain", url)
+
+	stopMiner, minerOut := startCommand(t, home, "miner", "run", "--wallet", "m", "--netuid", "1", "--listen", "/ip4/127.0.0.1/tcp/0", "--password-file", pw, "--chain", url)
+	defer stopMiner()
+	waitOut := func(what string, out *syncBuffer, re *regexp.Regexp) []string {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			if m := re.FindStringSubmatch(out.String()); m != nil {
+				return m
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s:\n%s", what, out.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitOut("the miner", minerOut, regexp.MustCompile(`miner uid \d+ on subnet 1 serving`))
+	stopGateway, gwOut := startCommand(t, home, "gateway", "--netuid", "1", "--password-file", pw, "--chain", url, "--listen", "127.0.0.1:0", "--keys", "k")
+	defer stopGateway()
+	base := waitOut("the gateway", gwOut, regexp.MustCompile(`gateway for subnet 1 at (http://\S+/v1) `))[1]
+
+	hc := &http.Client{Transport: &http.Transport{}}
+	defer hc.CloseIdleConnections()
+	do := func(method, path, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer secret")
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := do("GET", "/models", ""); code != 200 || !strings.Contains(body, `"sn1/text.chat"`) || !strings.Contains(body, `"sn1/text.embed"`) {
+		t.Fatalf("models: %d %s", code, body)
+	}
+	code, body := do("POST", "/chat/completions", `{"model":"sn1/text.chat","messages":[{"role":"user","content":"hi"}]}`)
+	if code != 503 || !strings.Contains(body, "NOT_FOUND") || !strings.Contains(body, `text.chat`) {
+		t.Fatalf("chat through a miner without text.chat: %d %s", code, body)
+	}
+	meters.mu.Lock()
+	defer meters.mu.Unlock()
+	if len(meters.rows) != 1 || meters.rows[0].Attempts != 1 || meters.rows[0].Status != "NOT_FOUND" || meters.rows[0].HTTPStatus != 503 {
+		t.Fatalf("usage %+v", meters.rows)
+	}
+}
