@@ -141,6 +141,14 @@ type fakeMiner struct {
 	ended chan error
 	// wrote is signalled after each chunk written.
 	wrote chan struct{}
+	// handler, if set, answers text.chat instead of the modes.
+	handler protocol.HandlerFunc
+}
+
+func (f *fakeMiner) setHandler(h protocol.HandlerFunc) {
+	f.mu.Lock()
+	f.handler = h
+	f.mu.Unlock()
 }
 
 func (f *fakeMiner) setMode(m string) {
@@ -167,8 +175,11 @@ const (
 func (f *fakeMiner) chat(ctx context.Context, req *protocol.Request, w protocol.ResponseWriter) error {
 	f.mu.Lock()
 	f.calls++
-	mode, tokens := f.mode, f.tokens
+	mode, tokens, h := f.mode, f.tokens, f.handler
 	f.mu.Unlock()
+	if h != nil {
+		return h(ctx, req, w)
+	}
 	if _, err := subnet.DecodeChatRequest(req.Body); err != nil {
 		return protocol.Errorf(protocol.StatusBadRequest, "%v", err)
 	}
