@@ -87,25 +87,41 @@ func upstreamHandler(base string, hc *http.Client) protocol.HandlerFunc {
 			}
 			return w.Write([]byte(out.Choices[0].Message.Content))
 		}
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			line, ok := bytes.CutPrefix(sc.Bytes(), []byte("data: "))
-			if !ok || bytes.Equal(line, []byte("[DONE]")) {
-				continue
+		// Deltas that have already arrived go out as one chunk, as
+		// httputil.ReverseProxy writes what one read returns.
+		br := bufio.NewReader(resp.Body)
+		var out []byte
+		for {
+			raw, err := br.ReadSlice('\n')
+			if err == io.EOF {
+				break
 			}
-			var ev struct {
-				Choices []struct {
-					Delta struct{ Content string } `json:"delta"`
-				} `json:"choices"`
-			}
-			if err := json.Unmarshal(line, &ev); err != nil || len(ev.Choices) == 0 {
-				return fmt.Errorf("upstream event: %v", err)
-			}
-			if err := w.Write([]byte(ev.Choices[0].Delta.Content)); err != nil {
+			if err != nil {
 				return err
 			}
+			line, ok := bytes.CutPrefix(bytes.TrimSpace(raw), []byte("data: "))
+			if ok && !bytes.Equal(line, []byte("[DONE]")) {
+				var ev struct {
+					Choices []struct {
+						Delta struct{ Content string } `json:"delta"`
+					} `json:"choices"`
+				}
+				if err := json.Unmarshal(line, &ev); err != nil || len(ev.Choices) == 0 {
+					return fmt.Errorf("upstream event: %v", err)
+				}
+				out = append(out, ev.Choices[0].Delta.Content...)
+			}
+			if len(out) > 0 && br.Buffered() == 0 {
+				if err := w.Write(out); err != nil {
+					return err
+				}
+				out = out[:0]
+			}
 		}
-		return sc.Err()
+		if len(out) > 0 {
+			return w.Write(out)
+		}
+		return nil
 	}
 }
 
@@ -164,11 +180,11 @@ func (p benchPaths) post(base string, stream bool) (ttft time.Duration, tokens i
 	}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if bytes.Contains(sc.Bytes(), []byte(`"content":"tok`)) {
+		if n := bytes.Count(sc.Bytes(), []byte("tok")); n > 0 {
 			if tokens == 0 {
 				ttft = time.Since(start)
 			}
-			tokens++
+			tokens += n
 		}
 	}
 	if err := sc.Err(); err != nil {

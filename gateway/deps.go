@@ -25,10 +25,11 @@ type Metagraph interface {
 }
 
 // Querier sends one query to one miner, passing each chunk of the answer
-// to onChunk as it arrives (the slice is valid only during the call).
-// protocol.Client does it through ProtocolQuerier.
+// to onChunk as it arrives (the slice is valid only during the call);
+// pending says more of the answer has already arrived, so a flush can
+// wait. protocol.Client does it through ProtocolQuerier.
 type Querier interface {
-	Query(ctx context.Context, m Miner, req *pb.Request, onChunk func([]byte) error) protocol.Result
+	Query(ctx context.Context, m Miner, req *pb.Request, onChunk func(chunk []byte, pending bool) error) protocol.Result
 }
 
 // Deps are what the server uses.
@@ -114,9 +115,9 @@ type ProtocolQuerier struct {
 }
 
 // Query implements Querier.
-func (q ProtocolQuerier) Query(ctx context.Context, m Miner, req *pb.Request, onChunk func([]byte) error) protocol.Result {
+func (q ProtocolQuerier) Query(ctx context.Context, m Miner, req *pb.Request, onChunk func([]byte, bool) error) protocol.Result {
 	if len(m.Addrs) > 0 {
 		q.Host.Peerstore().AddAddrs(m.Peer, m.Addrs, peerstore.TempAddrTTL)
 	}
-	return q.Client.Stream(ctx, m.Peer, req, onChunk)
+	return q.Client.StreamPending(ctx, m.Peer, req, onChunk)
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -125,4 +126,21 @@ func TestChainMetagraph(t *testing.T) {
 	if len(ms) != 0 {
 		t.Fatalf("own axon listed: %+v", ms)
 	}
+}
+
+// FuzzAppendJSONString: the streaming fast path writes each text as a
+// JSON string that decodes to the text.
+func FuzzAppendJSONString(f *testing.F) {
+	f.Add("plain")
+	f.Add("quote \" backslash \\ newline \n tab \t nul \x00 bell \x07 é ✓ \u2028")
+	f.Fuzz(func(t *testing.T, s string) {
+		if !utf8.ValidString(s) {
+			return
+		}
+		var back string
+		b := appendJSONString([]byte("x"), s)
+		if err := json.Unmarshal(b[1:], &back); err != nil || back != s || b[0] != 'x' {
+			t.Fatalf("%q encoded %s: %q, %v", s, b[1:], back, err)
+		}
+	})
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -399,8 +400,9 @@ func (c *call) chargeTokens() {
 type attempt struct {
 	// reset readies for a new miner's answer.
 	reset func()
-	// sink takes each chunk; an error ends the miner's answer.
-	sink func([]byte) error
+	// sink takes each chunk (pending: more has arrived); an error ends
+	// the miner's answer.
+	sink func(chunk []byte, pending bool) error
 	// committed reports whether the client has had bytes of an answer
 	// (then no other miner may be tried).
 	committed func() bool
@@ -438,14 +440,14 @@ func (s *Server) forward(c *call, netuid uint16, req *pb.Request, a attempt) *ap
 		var first time.Duration
 		var sinkErr error
 		sent := time.Now()
-		res := s.deps.Querier.Query(c.ctx, m, req, func(b []byte) error {
+		res := s.deps.Querier.Query(c.ctx, m, req, func(b []byte, pending bool) error {
 			if first == 0 {
 				first = max(time.Since(sent), 1)
 				if c.u.FirstByte == 0 {
 					c.u.FirstByte = time.Since(c.start)
 				}
 			}
-			if err := a.sink(b); err != nil {
+			if err := a.sink(b, pending); err != nil {
 				sinkErr = err
 				return err
 			}
@@ -572,7 +574,7 @@ func (s *Server) text(c *call, p textParams) {
 	var buf []byte
 	e = s.forward(c, netuid, req, attempt{
 		reset: func() { buf = buf[:0] },
-		sink: func(b []byte) error {
+		sink: func(b []byte, _ bool) error {
 			if len(buf)+len(b) > s.cfg.MaxAnswer {
 				return errAnswerTooLarge
 			}
@@ -631,6 +633,29 @@ func (s *Server) streamText(c *call, p textParams, req *pb.Request, id string, c
 		}
 		return chatChunk{ID: id, Object: object, Created: created, Model: p.model, Choices: []chunkChoice{ch}}
 	}
+	// Text events after the first are written from a template: the
+	// per-token path encodes only the text.
+	head, _ := json.Marshal(chatChunk{ID: id, Object: object, Created: created, Model: p.model})
+	head = append(bytes.TrimSuffix(head, []byte(`"choices":null}`)), `"choices":[{"index":0,`...)
+	if p.completionAPI {
+		head = append(head, `"text":`...)
+	} else {
+		head = append(head, `"delta":{"content":`...)
+	}
+	tail := `,"finish_reason":null,"logprobs":null}]}`
+	if !p.completionAPI {
+		tail = "}" + tail
+	}
+	textEvent := func(t string, flush bool) error {
+		if !sse.started {
+			return sse.event(chunk(&t, nil))
+		}
+		b := append(append(sse.buf[:0], "data: "...), head...)
+		b = appendJSONString(b, t)
+		b = append(append(b, tail...), "\n\n"...)
+		sse.buf = b
+		return sse.write(b, flush)
+	}
 	var (
 		join  utf8Joiner
 		words wordCounter
@@ -639,7 +664,7 @@ func (s *Server) streamText(c *call, p textParams, req *pb.Request, id string, c
 	netuid := uint16(req.Netuid)
 	e := s.forward(c, netuid, req, attempt{
 		reset: func() { join, words, total = utf8Joiner{}, wordCounter{}, 0 },
-		sink: func(b []byte) error {
+		sink: func(b []byte, pending bool) error {
 			if total += len(b); total > s.cfg.MaxAnswer {
 				return errAnswerTooLarge
 			}
@@ -648,7 +673,7 @@ func (s *Server) streamText(c *call, p textParams, req *pb.Request, id string, c
 				return err
 			}
 			words.feed(t)
-			return sse.event(chunk(&t, nil))
+			return textEvent(t, !pending)
 		},
 		committed: func() bool { return sse.started },
 		check:     join.end,
@@ -708,7 +733,7 @@ func (s *Server) embeddings(c *call) {
 	var answer subnet.EmbedAnswer
 	e = s.forward(c, netuid, req, attempt{
 		reset: func() { buf = buf[:0] },
-		sink: func(b []byte) error {
+		sink: func(b []byte, _ bool) error {
 			if len(buf)+len(b) > limit {
 				return errAnswerTooLarge
 			}

@@ -17,7 +17,7 @@ type sseWriter struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
 	started bool
-	buf     bytes.Buffer
+	buf     []byte
 	// written counts the bytes sent.
 	written int64
 }
@@ -39,31 +39,61 @@ func (s *sseWriter) start() {
 	s.w.WriteHeader(http.StatusOK)
 }
 
-// event sends v as one event.
+// event sends v as one event, flushed.
 func (s *sseWriter) event(v any) error {
-	s.buf.Reset()
-	s.buf.WriteString("data: ")
-	enc := json.NewEncoder(&s.buf)
+	buf := bytes.NewBuffer(append(s.buf[:0], "data: "...))
+	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil { // Encode ends with a newline
 		return fmt.Errorf("encoding an event: %w", err)
 	}
-	s.buf.WriteByte('\n')
-	return s.send(s.buf.Bytes())
+	buf.WriteByte('\n')
+	s.buf = buf.Bytes()
+	return s.write(s.buf, true)
 }
 
 // done sends the terminating "data: [DONE]".
-func (s *sseWriter) done() error { return s.send([]byte("data: [DONE]\n\n")) }
+func (s *sseWriter) done() error { return s.write([]byte("data: [DONE]\n\n"), true) }
 
-func (s *sseWriter) send(b []byte) error {
+// write sends b, and flushes it if flush is set (else it goes out with
+// a later flush: one that is sure to come).
+func (s *sseWriter) write(b []byte, flush bool) error {
 	s.start()
 	n, err := s.w.Write(b)
 	s.written += int64(n)
-	if err == nil {
+	if err == nil && flush {
 		err = s.rc.Flush()
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %v", errClientGone, err)
 	}
 	return nil
+}
+
+// appendJSONString appends s (valid UTF-8) as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	return append(append(b, s[start:]...), '"')
 }

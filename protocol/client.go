@@ -141,6 +141,17 @@ func (c *Client) Query(ctx context.Context, targets []peer.ID, req *pb.Request) 
 // passed to it as it arrives (and not collected in Result.Body); the slice
 // is valid only during the call.
 func (c *Client) Stream(ctx context.Context, target peer.ID, req *pb.Request, onChunk func([]byte) error) Result {
+	if onChunk == nil {
+		return c.StreamPending(ctx, target, req, nil)
+	}
+	return c.StreamPending(ctx, target, req, func(b []byte, _ bool) error { return onChunk(b) })
+}
+
+// StreamPending is Stream whose onChunk also learns whether more of the
+// answer has already arrived (is read ahead, waiting): a caller that
+// forwards chunks can hold its flush while pending is true, and flush
+// once it is false, with no added latency.
+func (c *Client) StreamPending(ctx context.Context, target peer.ID, req *pb.Request, onChunk func(chunk []byte, pending bool) error) Result {
 	res := Result{Peer: target}
 	timeout := c.cfg.DefaultTimeout
 	if req.TimeoutMs != 0 {
@@ -202,7 +213,7 @@ var (
 
 // exchange runs one request/response on a stream and pools the stream
 // when it completed cleanly. got reports whether any frame arrived.
-func (c *Client) exchange(ctx context.Context, p *pooled, req *pb.Request, onChunk func([]byte) error, res *Result) (got bool, err error) {
+func (c *Client) exchange(ctx context.Context, p *pooled, req *pb.Request, onChunk func([]byte, bool) error, res *Result) (got bool, err error) {
 	st := p.st
 	// A stalled peer must not hold us past the deadline: the deadline
 	// bounds every read and write, and cancellation resets the stream.
@@ -260,7 +271,7 @@ func (c *Client) exchange(ctx context.Context, p *pooled, req *pb.Request, onChu
 				return got, fmt.Errorf("%w: more than %d bytes", errTooLarge, c.cfg.MaxResponseSize)
 			}
 			if onChunk != nil {
-				if err := onChunk(frame.Body); err != nil {
+				if err := onChunk(frame.Body, p.r.Buffered() > 0); err != nil {
 					return got, fmt.Errorf("%w: %v", errChunk, err)
 				}
 			} else {
