@@ -212,8 +212,11 @@ type call struct {
 	// u is the usage recorded when the call ends, if record is set.
 	u      Usage
 	record bool
-	status int
-	sent   int64
+	// minerUsage is the token usage the answering miner reported on its
+	// last frame (nil if it reported none).
+	minerUsage *pb.Usage
+	status     int
+	sent       int64
 }
 
 // api wraps an endpoint that asks miners: POST only, an API key, and
@@ -454,6 +457,7 @@ func (s *Server) forward(c *call, netuid uint16, req *pb.Request, a attempt) *ap
 			return nil
 		})
 		c.u.Status = res.Status.String()
+		c.minerUsage = res.Usage
 		if res.Receipt != nil {
 			if raw, err := proto.Marshal(res.Receipt); err == nil {
 				c.u.Receipt = raw
@@ -594,8 +598,7 @@ func (s *Server) text(c *call, p textParams) {
 		return
 	}
 	answer := string(buf)
-	c.u.CompletionTokens = completionTokens(answer)
-	c.chargeTokens()
+	c.countTokens(countWords(answer))
 	usage := usageOut{PromptTokens: c.u.PromptTokens, CompletionTokens: c.u.CompletionTokens, TotalTokens: c.u.PromptTokens + c.u.CompletionTokens}
 	if p.completionAPI {
 		c.writeJSON(http.StatusOK, textCompletion{ID: id, Object: "text_completion", Created: created, Model: p.model,
@@ -606,10 +609,18 @@ func (s *Server) text(c *call, p textParams) {
 		Choices: []chatChoice{{Message: chatMessageOut{Role: "assistant", Content: answer}, FinishReason: "stop", Logprobs: jsonNull}}, Usage: usage})
 }
 
-// completionTokens counts an answer's tokens. The query protocol does
-// not carry the miner's own count yet, so the gateway counts
-// whitespace-separated words.
-func completionTokens(answer string) int64 { return countWords(answer) }
+// countTokens sets the call's token usage and charges it to the key: the
+// miner's own count when its last frame carried one (protocol/SPEC.md
+// §2.6), else the gateway's: the prompt's and the answer's
+// whitespace-separated words (words).
+func (c *call) countTokens(words int64) {
+	if u := c.minerUsage; u != nil {
+		c.u.PromptTokens, c.u.CompletionTokens = int64(u.PromptTokens), int64(u.CompletionTokens)
+	} else {
+		c.u.CompletionTokens = words
+	}
+	c.chargeTokens()
+}
 
 // streamText forwards a text.chat request and answers with server-sent
 // events as the miner's chunks arrive.
@@ -690,8 +701,7 @@ func (s *Server) streamText(c *call, p textParams, req *pb.Request, id string, c
 		return
 	}
 	c.status = http.StatusOK
-	c.u.CompletionTokens = words.n
-	c.chargeTokens()
+	c.countTokens(words.n)
 	stop := "stop"
 	if !sse.started {
 		empty := ""
@@ -750,7 +760,7 @@ func (s *Server) embeddings(c *call) {
 		c.fail(e)
 		return
 	}
-	c.chargeTokens()
+	c.countTokens(0)
 	out := embeddingList{Object: "list", Model: p.model, Usage: embedUsage{PromptTokens: c.u.PromptTokens, TotalTokens: c.u.PromptTokens}}
 	for i, v := range answer.Embeddings {
 		item := embeddingItem{Object: "embedding", Index: i, Embedding: v}

@@ -417,3 +417,45 @@ func TestHealthz(t *testing.T) {
 	}
 	http.DefaultClient.CloseIdleConnections()
 }
+
+// A miner that reports its token usage on its last frame is believed for
+// the API's usage, the charge to the key and the usage record, streamed
+// or not; one that reports none is counted in words (TestChat).
+func TestMinerReportedUsage(t *testing.T) {
+	r := newRig(t, 1, DefaultTestConfig())
+	r.miners[0].setHandler(func(_ context.Context, _ *protocol.Request, w protocol.ResponseWriter) error {
+		if err := w.Write([]byte(answer)); err != nil {
+			return err
+		}
+		protocol.SetUsage(w, 42, 17)
+		return nil
+	})
+	ctx := context.Background()
+	res, err := r.client.Chat.Completions.New(ctx, chatParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Usage.PromptTokens != 42 || res.Usage.CompletionTokens != 17 || res.Usage.TotalTokens != 59 {
+		t.Fatalf("usage %+v, want the miner's 42 + 17", res.Usage)
+	}
+	params := chatParams()
+	params.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+	stream := r.client.Chat.Completions.NewStreaming(ctx, params)
+	var streamed openai.CompletionUsage
+	for stream.Next() {
+		if c := stream.Current(); c.Usage.TotalTokens != 0 {
+			streamed = c.Usage
+		}
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if streamed.PromptTokens != 42 || streamed.CompletionTokens != 17 {
+		t.Fatalf("streamed usage %+v, want the miner's 42 + 17", streamed)
+	}
+	for _, u := range r.rec.waitRecords(t, 2) {
+		if u.PromptTokens != 42 || u.CompletionTokens != 17 {
+			t.Fatalf("usage row %+v", u)
+		}
+	}
+}

@@ -3,7 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/cybertensor/cybertensor/chainlink"
 	"github.com/cybertensor/cybertensor/gateway"
+	"github.com/cybertensor/cybertensor/gateway/metering"
 	"github.com/cybertensor/cybertensor/node"
 	"github.com/cybertensor/cybertensor/protocol"
 )
@@ -25,16 +29,39 @@ type gatewayMeters struct {
 	close func() error
 }
 
-// openGatewayMeters is the seam where gateway/metering plugs in: it opens
-// the key file (--keys) and the usage ledger under the home, registering
-// the ledger's metrics on reg. Until that package is built in, it
-// refuses, so the gateway never runs without keys. Tests replace it.
+// openGatewayMeters opens the API key file (it must exist: the gateway
+// never serves without keys), the usage ledger under the home (with its
+// metrics on reg), and a limiter fed the day's usage so far, so a restart
+// grants no fresh quota. Tests replace it.
 var openGatewayMeters = func(a *app, keysFile string, reg prometheus.Registerer) (gatewayMeters, error) {
-	return gatewayMeters{}, fmt.Errorf("--keys %s: this build has no key store (gateway/metering) to open it with", keysFile)
+	kcfg := metering.DefaultKeyStoreConfig()
+	kcfg.Logger = a.log
+	keys, err := metering.OpenKeyStore(keysFile, kcfg)
+	if errors.Is(err, fs.ErrNotExist) {
+		return gatewayMeters{}, fmt.Errorf("no API keys at %s: the gateway does not serve without them; create one with \"cybertensor gateway keys add --name NAME\"", keysFile)
+	} else if err != nil {
+		return gatewayMeters{}, err
+	}
+	lcfg := metering.DefaultLedgerConfig()
+	lcfg.Logger, lcfg.Registerer = a.log, reg
+	ledgerFile := defaultGatewayUsageFile(a.home)
+	if err := os.MkdirAll(filepath.Dir(ledgerFile), 0o700); err != nil {
+		return gatewayMeters{}, err
+	}
+	ledger, err := metering.OpenLedger(ledgerFile, lcfg)
+	if err != nil {
+		return gatewayMeters{}, err
+	}
+	limiter := metering.NewLimiter(keys)
+	now := time.Now()
+	today, err := ledger.Today(now)
+	if err != nil {
+		ledger.Close()
+		return gatewayMeters{}, fmt.Errorf("reading today's usage from %s: %w", ledgerFile, err)
+	}
+	limiter.Restore(today, now)
+	return gatewayMeters{auth: keys, limit: limiter, rec: ledger, close: ledger.Close}, nil
 }
-
-// errGatewayOpen refuses a gateway without API keys.
-var errGatewayOpen = errors.New("--keys is required: the gateway does not serve without API keys (create one with \"cybertensor gateway keys add --name NAME\", then pass its key file)")
 
 func (a *app) gatewayCommand() *cobra.Command {
 	var (
@@ -61,6 +88,9 @@ load; one that fails before answering is retried on another. /healthz and
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			if keyFile == "" {
+				keyFile = defaultGatewayKeysFile(a.home)
+			}
 			meters, err := openGatewayMeters(a, keyFile, reg)
 			if err != nil {
 				return err
@@ -115,15 +145,12 @@ load; one that fails before answering is retried on another. /healthz and
 	f := cmd.Flags()
 	f.StringVar(&listen, "listen", cfg.Listen, "HTTP address of the API")
 	f.StringArrayVar(&p2p, "p2p-listen", []string{"/ip4/127.0.0.1/tcp/0"}, "libp2p listen address of the gateway's host (repeatable); it only dials miners")
-	f.StringVar(&keyFile, "keys", "", "API key file (from \"gateway keys add\"); required")
+	f.StringVar(&keyFile, "keys", "", "API key file (default <home>/gateway/keys.json, where \"gateway keys add\" writes)")
 	f.DurationVar(&cfg.Deadline, "deadline", cfg.Deadline, "longest an API request may take; past it the client gets 504")
 	f.IntVar(&cfg.Retries, "retries", cfg.Retries, "other miners a request is tried on when its miner fails before answering")
 	f.Float64Var(&cfg.Routing.Temperature, "temperature", cfg.Routing.Temperature, "softmax temperature of miner choice over incentive × trust (low: the best miners get nearly all requests)")
 	f.IntVar(&cfg.Routing.MaxInFlight, "max-in-flight", cfg.Routing.MaxInFlight, "most requests one miner has at once")
 	addCheck(cmd, func() error {
-		if keyFile == "" {
-			return errGatewayOpen
-		}
 		if err := checkMultiaddrs("p2p-listen", p2p); err != nil {
 			return err
 		}
@@ -139,5 +166,6 @@ load; one that fails before answering is retried on another. /healthz and
 		}
 		return checkHostPort("listen", listen)
 	})
+	cmd.AddCommand(a.gatewayAdminCommands()...)
 	return cmd
 }

@@ -18,13 +18,15 @@ import (
 
 func TestGatewayRefusesToRunOpen(t *testing.T) {
 	c := newCLI(t)
-	r := c.fail(exitUsage, "--home", t.TempDir(), "gateway", "--netuid", "1")
-	if !strings.Contains(r.stderr, "--keys is required") {
-		t.Fatalf("stderr %q", r.stderr)
+	// No key file (the home's default, or --keys): refused before any
+	// password or chain, naming the file and how to make a key.
+	home := t.TempDir()
+	r := c.fail(exitFailure, "--home", home, "gateway", "--netuid", "1")
+	if want := "no API keys at " + defaultGatewayKeysFile(home); !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "gateway keys add") {
+		t.Fatalf("stderr %q, want %q", r.stderr, want)
 	}
-	// With a key file, this build (no key store yet) refuses to start.
 	r = c.fail(exitFailure, "--home", t.TempDir(), "gateway", "--netuid", "1", "--keys", "k.json")
-	if !strings.Contains(r.stderr, "no key store") {
+	if !strings.Contains(r.stderr, "no API keys at k.json") {
 		t.Fatalf("stderr %q", r.stderr)
 	}
 }

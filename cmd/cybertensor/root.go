@@ -150,7 +150,6 @@ scores on a chain with Yuma consensus, and shares content-addressed knowledge.`,
 	sc := a.scoringCommand()
 	sc.GroupID = "consensus"
 	root.AddCommand(sc)
-	root.AddCommand(a.gatewayAdminParent())
 	for _, c := range []*cobra.Command{a.chainCommand(), a.subnetsCommand(), a.stakeCommand(), a.delegateCommand(),
 		a.weightsCommand(), a.metagraphCommand(), a.commitmentsCommand(), a.faucetCommand(),
 		a.rootNetworkCommand()} {
