@@ -509,6 +509,14 @@ func scoreResult(task subnet.Task, r protocol.Result, reward *subnet.Reward, tim
 // ID is the validator's peer ID.
 func (v *Validator) ID() peer.ID { return v.h.ID() }
 
+// Host is the validator's libp2p host, whose identity is its hotkey; a
+// gateway may query miners through it as the validator (it must not close
+// it: Close does).
+func (v *Validator) Host() host.Host { return v.h }
+
+// Client is the validator's query client on Host (closed by Close).
+func (v *Validator) Client() *protocol.Client { return v.client }
+
 // UID is the validator's uid.
 func (v *Validator) UID() uint16 { return v.uid }
 
