@@ -81,6 +81,13 @@ type Neuron struct {
 	// KnowledgeFetched those it fetched from others.
 	KnowledgeShared  int   `json:"knowledge_shared"`
 	KnowledgeFetched int64 `json:"knowledge_fetched"`
+	// OrganicRequests counts the requests of applications (through an
+	// OpenAI-compatible gateway) a miner answered or failed,
+	// OrganicTokens their prompt and completion tokens and
+	// OrganicFailures those that failed. All zero without a gateway.
+	OrganicRequests int64 `json:"organic_requests"`
+	OrganicTokens   int64 `json:"organic_tokens"`
+	OrganicFailures int64 `json:"organic_failures"`
 }
 
 // EpochPoint is a subnet's incentive and dividends after one epoch, indexed

@@ -42,6 +42,10 @@ type board struct {
 	subnets   []*subnetBoard          // by netuid
 	counters  map[string]liveCounters // by hotkey address
 	refreshed time.Time
+	// organic is the gateway's per-miner usage (nil: no gateway); read
+	// with the counters, into organics (by hotkey address).
+	organic  organicSource
+	organics map[string]organic
 
 	mu    sync.Mutex
 	state dashboard.State
@@ -58,6 +62,19 @@ type subnetBoard struct {
 	info    dashboard.Subnet   // Netuid, Name, Tempo, Epochs
 	rows    []dashboard.Neuron // chain fields as of the last epoch
 	history []dashboard.EpochPoint
+}
+
+// organicSource gives the gateway's organic traffic per miner hotkey
+// (minerUsage does).
+type organicSource interface {
+	snapshot() map[string]organic
+}
+
+// gatewayUsage makes the board show the gateway's per-miner usage.
+func (b *board) gatewayUsage(src organicSource) {
+	if b != nil {
+		b.organic = src
+	}
 }
 
 // liveCounters are a neuron's own counters, read from the running neuron.
@@ -170,6 +187,9 @@ func (b *board) subnet(ctx context.Context, netuid uint16) *subnetBoard {
 // last.
 func (b *board) refresh() {
 	b.refreshed = time.Now()
+	if b.organic != nil {
+		b.organics = b.organic.snapshot()
+	}
 	for _, m := range b.members {
 		if m.miner == nil && m.validator == nil {
 			continue // not started yet
@@ -208,6 +228,9 @@ func (b *board) publish() {
 				n.QueriesServed, n.QueriesSent, n.WeightSets = lc.served, lc.sent, lc.weightSets
 				n.Heard, n.Duplicates = len(lc.heard), lc.duplicates
 				n.KnowledgeShared, n.KnowledgeFetched = lc.shared, lc.fetched
+			}
+			if o, ok := b.organics[n.Hotkey]; ok {
+				n.OrganicRequests, n.OrganicTokens, n.OrganicFailures = o.requests, o.tokens, o.failures
 			}
 			sub.Neurons[i] = n
 		}

@@ -64,6 +64,22 @@ type Config struct {
 	// with the dashboard's URL once it serves.
 	Dashboard   string
 	OnDashboard func(url string)
+	// Gateway is the OpenAI-compatible gateway's listen address
+	// ("127.0.0.1:0" picks a free port); "" runs none. It serves the
+	// first subnet whose miners serve text.chat (qa: see Upstream) as that
+	// subnet's first validator, with an API key it makes and prints with
+	// the URL. OnGateway, if set, is called with the base URL
+	// (http://ADDR/v1) and the key once it serves.
+	Gateway   string
+	OnGateway func(baseURL, key string)
+	// GatewayDir holds the gateway's key file and usage ledger; "" puts
+	// them in the run's temporary directory, removed at the end.
+	GatewayDir string
+	// Upstream, if its BaseURL is set, is an OpenAI-compatible model
+	// server that the honest qa miners answer text.chat and text.embed
+	// from. Without one they answer those from the retrieval model they
+	// answer text.generate from (which stays what validators check).
+	Upstream backend.OpenAIConfig
 
 	onReady         func() // for benchmarks: called once every neuron is up
 	sequentialStart bool   // for benchmarks: the baseline, one neuron after another
@@ -106,6 +122,12 @@ func (c *Config) validate() error {
 			return fmt.Errorf("localnet: unknown adversary %q (known: lazy, offline, copier)", a)
 		}
 	}
+	if c.Gateway != "" && !slices.ContainsFunc(c.Subnets, func(name string) bool {
+		spec, _ := subnet.Builtin(name)
+		return chatSubnet(spec)
+	}) {
+		return errors.New("localnet: want a subnet whose miners serve text.chat for the gateway (qa)")
+	}
 	if miners >= c.Miners {
 		return fmt.Errorf("localnet: %d miner adversaries need at least %d miners so one is honest", miners, miners+1)
 	}
@@ -146,6 +168,8 @@ type Summary struct {
 	Epochs   int             `json:"epochs"`
 	Timeline Timeline        `json:"timeline"`
 	Neurons  []NeuronSummary `json:"neurons"`
+	// Gateway is the gateway's URL and usage (nil without Config.Gateway).
+	Gateway *GatewaySummary `json:"gateway,omitempty"`
 }
 
 // Timeline says how long the network took, from the start of Run, to be
@@ -191,7 +215,9 @@ type member struct {
 
 // start starts the neuron, the i-th of its role on its subnet (its
 // place decides which documents a validator publishes).
-func (m *member) start(ctx context.Context, c chainlink.Chain, cfg Config, i int, dir string, docs []backend.Document) error {
+//
+// up, if not nil, answers the honest qa miners' text.chat and text.embed.
+func (m *member) start(ctx context.Context, c chainlink.Chain, cfg Config, i int, dir string, docs []backend.Document, up *backend.OpenAI) error {
 	name := fmt.Sprintf("%s-%s-%d", m.spec.Name, m.role, i)
 	var err error
 	switch m.role {
@@ -229,6 +255,18 @@ func (m *member) start(ctx context.Context, c chainlink.Chain, cfg Config, i int
 		mcfg.KnowledgeDir = filepath.Join(dir, name)
 		if m.adversary == Lazy {
 			mcfg.Handlers = lazyHandlers(m.spec, uint64(i))
+		} else if chatSubnet(m.spec) {
+			// Honest qa miners also serve the gateway's synapses: from
+			// the retrieval model (a Chatter and an Embedder), or from
+			// the upstream model server.
+			for _, syn := range []string{subnet.SynapseChat, subnet.SynapseEmbed} {
+				if !slices.Contains(mcfg.Synapses, syn) {
+					mcfg.Synapses = append(mcfg.Synapses, syn)
+				}
+			}
+			if up != nil {
+				mcfg.Chatter, mcfg.Embedder = up, up
+			}
 		}
 		m.miner, err = neuron.StartMiner(ctx, c, m.cold, m.hot, mcfg)
 	}
@@ -339,6 +377,13 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		}
 	}
 	defer closeAll()
+	var up *backend.OpenAI
+	if cfg.Upstream.BaseURL != "" {
+		if up, err = backend.NewOpenAI(cfg.Upstream); err != nil {
+			return nil, fmt.Errorf("localnet: upstream: %w", err)
+		}
+		defer up.Close()
+	}
 	setup, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	docs := Documents()
@@ -352,13 +397,13 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 			place -= cfg.Validators
 		}
 		if cfg.sequentialStart {
-			errs[i] = m.start(setup, c, cfg, place, dir, docs)
+			errs[i] = m.start(setup, c, cfg, place, dir, docs, up)
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = m.start(setup, c, cfg, place, dir, docs)
+			errs[i] = m.start(setup, c, cfg, place, dir, docs, up)
 		}()
 	}
 	wg.Wait()
@@ -381,6 +426,17 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 			label += " (" + m.adversary + ")"
 		}
 		fmt.Fprintf(out, "  %-8s uid %-3d %-18s %s\n", m.spec.Name, uid, label, strings.Join(addrs, " "))
+	}
+	var gw *localGateway
+	if cfg.Gateway != "" {
+		// Its serving host is the validator's: stopped before the
+		// validators close (and again, harmlessly, by the defer).
+		i := slices.IndexFunc(members, func(m *member) bool { return m.role == "validator" && chatSubnet(m.spec) })
+		if gw, err = startGateway(ctx, cfg, out, c, members[i], dir); err != nil {
+			return nil, err
+		}
+		defer gw.stop(cfg.Logger)
+		dash.gatewayUsage(gw.usage)
 	}
 
 	heads, err := c.SubscribeHeads(ctx)
@@ -440,9 +496,10 @@ loop:
 			}
 		}
 	}
+	gsum := gw.stop(cfg.Logger)
 	s, err := summarize(c, members, slices.Min(epochs))
 	if s != nil {
-		s.Timeline = timeline
+		s.Timeline, s.Gateway = timeline, gsum
 	}
 	return s, err
 }

@@ -25,7 +25,13 @@ library with the retrieval model and validators ask questions they know the
 answers to; on storage miners keep the validators' knowledge objects and prove
 it on random byte ranges; on compute they solve hash-preimage jobs. Validators
 score with their subnet spec's reward and set weights; Yuma consensus pays them.
-  cybertensor localnet --subnets qa,storage,compute --adversaries lazy --for 60s`,
+  cybertensor localnet --subnets qa,storage,compute --adversaries lazy --for 60s
+
+With --gateway ADDR it also serves the qa subnet through an OpenAI-compatible
+API as its first validator's hotkey, and prints the base URL and an API key:
+qa's miners answer text.chat and text.embed from the retrieval model, or from
+--upstream (an OpenAI-compatible server such as llama.cpp, vLLM or Ollama).
+  cybertensor localnet --gateway 127.0.0.1:8000`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if adversaries != "" {
@@ -43,6 +49,10 @@ score with their subnet spec's reward and set weights; Yuma consensus pays them.
 			}
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), s)
+			}
+			if g := s.Gateway; g != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "\ngateway %s: %d requests, %d failed, %d prompt and %d completion tokens, %d receipts (ledger %s)\n",
+					g.URL, g.Usage.Requests, g.Usage.Failures, g.Usage.PromptTokens, g.Usage.CompletionTokens, g.Usage.Receipts, g.Ledger)
 			}
 			out := cmd.OutOrStdout()
 			paid := "no epoch has paid miners yet"
@@ -76,13 +86,29 @@ score with their subnet spec's reward and set weights; Yuma consensus pays them.
 	f.BoolVar(&cfg.CommitReveal, "commit-reveal", false, "validators commit weights and reveal them a tempo later (a copier then trails the validators it copies)")
 	f.BoolVar(&asJSON, "json", false, "print the final summary as JSON on stdout (progress goes to stderr)")
 	f.StringVar(&cfg.Dashboard, "dashboard", "127.0.0.1:0", `serve the web dashboard (metagraph, incentive and dividends over epochs, gossip and knowledge, Prometheus /metrics) on this address; "" for none`)
+	f.StringVar(&cfg.Gateway, "gateway", "", `serve the qa subnet through an OpenAI-compatible API on this address (e.g. 127.0.0.1:8000) as its first validator; prints "gateway: http://ADDR/v1 key ct-…"`)
+	f.StringVar(&cfg.GatewayDir, "gateway-dir", "", "keep the gateway's API key file (keys.json) and usage ledger (usage.db) in this directory (default: a temporary directory removed at exit)")
+	f.StringVar(&cfg.Upstream.BaseURL, "upstream", "", "OpenAI-compatible model server (e.g. http://127.0.0.1:8080) the qa miners answer text.chat and text.embed from (default: the retrieval model)")
+	f.StringVar(&cfg.Upstream.Model, "upstream-model", "", "model to ask --upstream for")
+	addCheck(cmd, func() error {
+		if cfg.Gateway != "" {
+			if err := checkHostPort("gateway", cfg.Gateway); err != nil {
+				return err
+			}
+		}
+		if u := cfg.Upstream.BaseURL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			return fmt.Errorf("--upstream %q: want an http:// or https:// URL", u)
+		}
+		return nil
+	})
 	return cmd
 }
 
 // usageErrorIf marks configuration errors as usage errors.
 func usageErrorIf(err error) error {
 	if strings.HasPrefix(err.Error(), "localnet: want") || strings.Contains(err.Error(), "unknown subnet") || strings.Contains(err.Error(), "listed twice") || strings.Contains(err.Error(), "unknown adversary") ||
-		strings.Contains(err.Error(), "adversaries need") || strings.Contains(err.Error(), "tempo must") {
+		strings.Contains(err.Error(), "adversaries need") || strings.Contains(err.Error(), "tempo must") ||
+		strings.Contains(err.Error(), "for the gateway") {
 		return usageError(err)
 	}
 	return err

@@ -1,0 +1,250 @@
+package localnet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+	"go.uber.org/goleak"
+
+	"github.com/cybertensor/cybertensor/backend"
+	"github.com/cybertensor/cybertensor/backend/openaitest"
+	"github.com/cybertensor/cybertensor/dashboard"
+	"github.com/cybertensor/cybertensor/gateway/metering"
+)
+
+// waitUntil polls cond every 50 ms until it holds, failing the test at
+// the deadline.
+func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func getJSON(url string, v any) error {
+	res, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return errors.New(res.Status)
+	}
+	return json.NewDecoder(res.Body).Decode(v)
+}
+
+// An application written for OpenAI's API (here OpenAI's Go SDK) works
+// against `localnet --gateway` by changing only its base URL and key:
+// chat, streamed chat, completions, embeddings and the models list,
+// answered by the localnet's qa miners from their upstream model server.
+// The ledger holds every request with a miner receipt that verifies, the
+// run's summary sums it, and the dashboard shows each miner's organic
+// requests and tokens.
+func TestGatewayOpenAISDK(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a network")
+	}
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	up := openaitest.New(openaitest.Config{})
+	defer up.Close()
+
+	type endpoint struct{ url, key string }
+	gwc, dashc := make(chan endpoint, 1), make(chan string, 1)
+	dir := t.TempDir()
+	cfg := DefaultConfig()
+	cfg.Validators, cfg.Miners = 1, 2
+	cfg.Tempo, cfg.BlockTime = 5, 100*time.Millisecond
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	cfg.Dashboard, cfg.OnDashboard = "127.0.0.1:0", func(url string) { dashc <- url }
+	cfg.Gateway, cfg.GatewayDir = "127.0.0.1:0", dir
+	cfg.OnGateway = func(url, key string) { gwc <- endpoint{url, key} }
+	cfg.Upstream = backend.OpenAIConfig{BaseURL: up.URL, Model: "test-model"}
+	var progress strings.Builder
+	cfg.Progress = &progress // read once Run has returned
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type result struct {
+		s   *Summary
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		s, err := Run(ctx, cfg)
+		done <- result{s, err}
+	}()
+	var gw endpoint
+	select {
+	case gw = <-gwc:
+	case r := <-done:
+		t.Fatalf("localnet ended before its gateway served: %v", r.err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("no gateway within 60 s")
+	}
+	dashURL := <-dashc
+	if !strings.HasPrefix(gw.key, metering.SecretPrefix) || !strings.HasSuffix(gw.url, "/v1") {
+		t.Fatalf("gateway %q key %q", gw.url, gw.key)
+	}
+	root := strings.TrimSuffix(gw.url, "/v1")
+	waitUntil(t, "the gateway healthy (it has read the miners)", 20*time.Second, func() bool {
+		res, err := http.Get(root + "/healthz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	})
+
+	// The application: only the base URL and the key are the gateway's.
+	client := openai.NewClient(option.WithBaseURL(gw.url+"/"), option.WithAPIKey(gw.key), option.WithMaxRetries(0))
+	bg := context.Background()
+	chat, err := client.Chat.Completions.New(bg, openai.ChatCompletionNewParams{Model: "sn1/text.chat",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.SystemMessage("be brief"), openai.UserMessage("say the pangram")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chat.Choices) != 1 || chat.Choices[0].Message.Content != openaitest.DefaultAnswer || chat.Usage.CompletionTokens == 0 {
+		t.Fatalf("chat %+v usage %+v", chat.Choices, chat.Usage)
+	}
+
+	stream := client.Chat.Completions.NewStreaming(bg, openai.ChatCompletionNewParams{Model: "sn1/text.chat",
+		Messages:      []openai.ChatCompletionMessageParamUnion{openai.UserMessage("say it again")},
+		StreamOptions: openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}})
+	var acc openai.ChatCompletionAccumulator
+	chunks := 0
+	for stream.Next() {
+		acc.AddChunk(stream.Current())
+		chunks++
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(acc.Choices) != 1 || acc.Choices[0].Message.Content != openaitest.DefaultAnswer || chunks < 2 || acc.Usage.CompletionTokens == 0 {
+		t.Fatalf("streamed %d chunks: %+v usage %+v", chunks, acc.Choices, acc.Usage)
+	}
+
+	comp, err := client.Completions.New(bg, openai.CompletionNewParams{Model: "sn1/text.chat",
+		Prompt: openai.CompletionNewParamsPromptUnion{OfString: openai.String("the pangram is")}, MaxTokens: openai.Int(20)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(comp.Choices) != 1 || comp.Choices[0].Text != openaitest.DefaultAnswer {
+		t.Fatalf("completion %+v", comp.Choices)
+	}
+
+	emb, err := client.Embeddings.New(bg, openai.EmbeddingNewParams{Model: "sn1/text.embed",
+		Input: openai.EmbeddingNewParamsInputUnion{OfArrayOfStrings: []string{"yuma", "consensus"}}, Dimensions: openai.Int(4)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(emb.Data) != 2 || emb.Data[1].Index != 1 {
+		t.Fatalf("embeddings %+v", emb.Data)
+	}
+	for i, text := range []string{"yuma", "consensus"} {
+		want := openaitest.Embedding(text, 4)
+		got := emb.Data[i].Embedding
+		if len(got) != len(want) {
+			t.Fatalf("embedding %d: %v, want %v", i, got, want)
+		}
+		for j := range want {
+			if d := got[j] - want[j]; d > 1e-6 || d < -1e-6 {
+				t.Fatalf("embedding %d: %v, want the upstream's %v", i, got, want)
+			}
+		}
+	}
+
+	models, err := client.Models.List(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range models.Data {
+		ids = append(ids, m.ID)
+	}
+	slices.Sort(ids)
+	if !slices.Equal(ids, []string{"sn1/text.chat", "sn1/text.embed"}) {
+		t.Fatalf("models %v", ids)
+	}
+	if n := up.Requests("/v1/chat/completions"); n < 3 {
+		t.Fatalf("the upstream had %d chat requests, want the 3 the gateway sent on", n)
+	}
+	const requests = 4 // chat, stream, completion, embeddings
+
+	// The dashboard shows the miners' organic traffic.
+	waitUntil(t, "the dashboard's organic requests", 20*time.Second, func() bool {
+		var st dashboard.State
+		if err := getJSON(dashURL+"/api/state", &st); err != nil || len(st.Subnets) == 0 {
+			return false
+		}
+		var reqs, tokens, failures int64
+		for _, n := range st.Subnets[0].Neurons {
+			reqs, tokens, failures = reqs+n.OrganicRequests, tokens+n.OrganicTokens, failures+n.OrganicFailures
+		}
+		return reqs == requests && tokens > 0 && failures == 0
+	})
+
+	cancel()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("localnet did not stop within 30 s")
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	g := r.s.Gateway
+	if g == nil || g.URL != gw.url || g.Netuid != 1 {
+		t.Fatalf("summary's gateway %+v", g)
+	}
+	if g.Usage.Requests != requests || g.Usage.Failures != 0 || g.Usage.Receipts != requests || g.Usage.CompletionTokens == 0 {
+		t.Fatalf("summary's usage %+v", g.Usage)
+	}
+	if !strings.Contains(progress.String(), "gateway: "+gw.url+" key "+gw.key) {
+		t.Fatalf("progress does not print the gateway's URL and key:\n%s", progress.String())
+	}
+
+	// The ledger outlives the run in GatewayDir; every receipt verifies.
+	lcfg := metering.DefaultLedgerConfig()
+	lcfg.ReadOnly, lcfg.Logger = true, cfg.Logger
+	ledger, err := metering.OpenLedger(filepath.Join(dir, "usage.db"), lcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ledger.Close()
+	entries, err := ledger.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != requests {
+		t.Fatalf("%d ledger entries, want %d", len(entries), requests)
+	}
+	miners := map[string]bool{}
+	for _, n := range r.s.Neurons {
+		if n.Role == "miner" {
+			miners[n.Hotkey] = true
+		}
+	}
+	for _, e := range entries {
+		if _, err := metering.VerifyReceipt(e.Usage); err != nil {
+			t.Errorf("entry %d (%s): %v", e.Seq, e.Model, err)
+		}
+		if !miners[e.Miner] || e.Status != "OK" || e.HTTPStatus != http.StatusOK {
+			t.Errorf("entry %d: miner %s status %s/%d", e.Seq, e.Miner, e.Status, e.HTTPStatus)
+		}
+	}
+}
