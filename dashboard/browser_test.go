@@ -41,6 +41,11 @@ func TestBrowserRendersState(t *testing.T) {
 		return lines.length === 3 && lines.every(l => l.points.length === 3);
 	})()`, timeout)
 	waitFor(t, ctx, "a legend entry per neuron", `document.querySelectorAll("#legend .legend-item").length === 3`, timeout)
+	waitFor(t, ctx, "the honest miner's organic traffic", `(() => {
+		const row = document.querySelector('#metagraph tbody tr[data-uid="1"]');
+		return row.querySelector("td.organic").textContent === "7" && row.querySelector("td.organic-failures").textContent === "1" &&
+			row.querySelector("td.organic-tokens").textContent.replace(/\D/g, "") === "1234";
+	})()`, timeout)
 	waitFor(t, ctx, "the gossip stats", `document.querySelector("#stat-heard .v").textContent === "100%" && document.querySelector("#stat-fetched .v").textContent === "12"`, timeout)
 
 	next := sampleState()

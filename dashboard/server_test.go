@@ -46,7 +46,8 @@ func sampleState() State {
 			Netuid: 1, Name: "qa", Tempo: 3, Epochs: 3,
 			Neurons: []Neuron{
 				{UID: 0, Hotkey: "ct1validator", Role: "validator", Online: true, Stake: 1_000_000_000_000, Dividends: 1, Trust: 0, Emission: 500_000_000, QueriesSent: 30, WeightSets: 3, Heard: 2, KnowledgeShared: 12},
-				{UID: 1, Hotkey: "ct1honest", Role: "miner", Online: true, Incentive: 0.97, Trust: 0.98, Emission: 480_000_000, QueriesServed: 15, Heard: 2, KnowledgeFetched: 12},
+				{UID: 1, Hotkey: "ct1honest", Role: "miner", Online: true, Incentive: 0.97, Trust: 0.98, Emission: 480_000_000, QueriesServed: 15, Heard: 2, KnowledgeFetched: 12,
+					OrganicRequests: 7, OrganicTokens: 1234, OrganicFailures: 1},
 				{UID: 2, Hotkey: "ct1lazy", Role: "miner", Adversary: "lazy", Online: true, Incentive: 0.03, Trust: 0.02, Emission: 20_000_000, QueriesServed: 15, Heard: 2, Duplicates: 4},
 			},
 			History: []EpochPoint{
