@@ -2,6 +2,7 @@ package localnet
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/cybertensor/cybertensor/chain"
 	"github.com/cybertensor/cybertensor/chainlink"
 	"github.com/cybertensor/cybertensor/dashboard"
+	"github.com/cybertensor/cybertensor/gateway"
 	"github.com/cybertensor/cybertensor/neuron"
 	"github.com/cybertensor/cybertensor/wallet"
 )
@@ -153,4 +155,48 @@ func TestNilBoard(t *testing.T) {
 	b.head(chainlink.Head{Height: 1})
 	b.epoch(context.Background(), 1, &chain.Metagraph{})
 	b.close()
+}
+
+// recorderFunc is a gateway.Recorder of a function.
+type recorderFunc func(gateway.Usage) error
+
+func (f recorderFunc) Record(u gateway.Usage) error { return f(u) }
+
+// minerUsage counts per miner only what the ledger kept: requests, tokens
+// and failures; requests no miner answered apart. The board shows the
+// counts on the miners' rows.
+func TestOrganicUsageOnBoard(t *testing.T) {
+	keys := hotkeys(t, 2)
+	full := errors.New("disk full")
+	var kept int
+	u := &minerUsage{next: recorderFunc(func(u gateway.Usage) error {
+		if u.RequestID == "lost" {
+			return full
+		}
+		kept++
+		return nil
+	}), byMiner: map[string]organic{}}
+	miner := keys[1].String()
+	for _, rec := range []gateway.Usage{
+		{RequestID: "a", Miner: miner, Status: "OK", HTTPStatus: 200, PromptTokens: 3, CompletionTokens: 9},
+		{RequestID: "b", Miner: miner, Status: "TIMEOUT", HTTPStatus: 504, PromptTokens: 2},
+		{RequestID: "c", Status: "UNAVAILABLE", HTTPStatus: 503},
+	} {
+		if err := u.Record(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := u.Record(gateway.Usage{RequestID: "lost", Miner: miner, Status: "OK", HTTPStatus: 200}); !errors.Is(err, full) {
+		t.Fatalf("a record the ledger refused: %v", err)
+	}
+	if got := u.snapshot()[miner]; kept != 3 || got != (organic{requests: 2, tokens: 14, failures: 1}) || u.unserved != 1 {
+		t.Fatalf("kept %d, counted %+v, unserved %d", kept, got, u.unserved)
+	}
+	b := newBoard(fakeSubnets{}, nil)
+	b.gatewayUsage(u)
+	b.epoch(context.Background(), 5, metagraph(t, 1, keys, 0, 65535))
+	rows := b.State().Subnets[0].Neurons
+	if rows[0].OrganicRequests != 0 || rows[1].OrganicRequests != 2 || rows[1].OrganicTokens != 14 || rows[1].OrganicFailures != 1 {
+		t.Fatalf("rows %+v", rows)
+	}
 }
