@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"regexp"
 	"strings"
 	"testing"
@@ -22,4 +23,40 @@ func TestLocalnetDashboardFlag(t *testing.T) {
 	if strings.Contains(r.stderr, "dashboard:") {
 		t.Errorf("--dashboard \"\" still serves one:\n%s", r.stderr)
 	}
+}
+
+// localnet --gateway prints the gateway's URL and key, and --json carries
+// its URL and usage; a gateway without a chat subnet, or at a bad address,
+// is a usage error.
+func TestLocalnetGatewayFlag(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a network")
+	}
+	c := newCLI(t)
+	r := c.ok("localnet", "--validators", "1", "--miners", "1", "--tempo", "2", "--block-time", "100ms", "--for", "1s", "--json", "--log-level", "error",
+		"--dashboard", "", "--gateway", "127.0.0.1:0", "--gateway-dir", t.TempDir())
+	m := regexp.MustCompile(`(?m)^gateway: (http://127\.0\.0\.1:[0-9]+/v1) key ct-[A-Za-z0-9_-]+ `).FindStringSubmatch(r.stderr)
+	if m == nil {
+		t.Fatalf("no gateway URL and key in the progress:\n%s", r.stderr)
+	}
+	var s struct {
+		Gateway *struct {
+			URL   string `json:"url"`
+			Usage struct {
+				Requests *int64 `json:"requests"`
+			} `json:"usage"`
+		} `json:"gateway"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Gateway == nil || s.Gateway.URL != m[1] || s.Gateway.Usage.Requests == nil || *s.Gateway.Usage.Requests != 0 {
+		t.Fatalf("--json's gateway: %s", r.stdout)
+	}
+	r = c.fail(2, "localnet", "--subnets", "storage", "--gateway", "127.0.0.1:0", "--for", "1s")
+	if !strings.Contains(r.stderr, "text.chat") {
+		t.Errorf("a gateway without a chat subnet: %s", r.stderr)
+	}
+	c.fail(2, "localnet", "--gateway", "nonsense", "--for", "1s")
+	c.fail(2, "localnet", "--upstream", "ftp://x", "--for", "1s")
 }
