@@ -175,7 +175,7 @@ func startGateway(ctx context.Context, cfg Config, out io.Writer, c chainlink.Ch
 			cfg.Logger.Error("localnet gateway stopped", "err", err)
 		}
 	}()
-	fmt.Fprintf(out, "gateway: %s key %s (subnet %d, models sn%d/text.chat and sn%d/text.embed, as validator %s; key %s in %s, usage in %s)\n",
+	fmt.Fprintf(out, "gateway: %s key %s\n  subnet %d (models sn%d/text.chat, sn%d/text.embed) as validator %s; key %s in %s, usage ledger %s\n",
 		g.summary.URL, secret, v.netuid, v.netuid, v.netuid, g.summary.Hotkey, key.ID, keyFile, ledgerFile)
 	if cfg.OnGateway != nil {
 		cfg.OnGateway(g.summary.URL, secret)

@@ -214,7 +214,7 @@ func TestGatewayOpenAISDK(t *testing.T) {
 	if g.Usage.Requests != requests || g.Usage.Failures != 0 || g.Usage.Receipts != requests || g.Usage.CompletionTokens == 0 {
 		t.Fatalf("summary's usage %+v", g.Usage)
 	}
-	if !strings.Contains(progress.String(), "gateway: "+gw.url+" key "+gw.key) {
+	if !strings.Contains(progress.String(), "gateway: "+gw.url+" key "+gw.key+"\n") {
 		t.Fatalf("progress does not print the gateway's URL and key:\n%s", progress.String())
 	}
 

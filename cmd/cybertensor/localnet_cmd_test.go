@@ -35,7 +35,7 @@ func TestLocalnetGatewayFlag(t *testing.T) {
 	c := newCLI(t)
 	r := c.ok("localnet", "--validators", "1", "--miners", "1", "--tempo", "2", "--block-time", "100ms", "--for", "1s", "--json", "--log-level", "error",
 		"--dashboard", "", "--gateway", "127.0.0.1:0", "--gateway-dir", t.TempDir())
-	m := regexp.MustCompile(`(?m)^gateway: (http://127\.0\.0\.1:[0-9]+/v1) key ct-[A-Za-z0-9_-]+ `).FindStringSubmatch(r.stderr)
+	m := regexp.MustCompile(`(?m)^gateway: (http://127\.0\.0\.1:[0-9]+/v1) key ct-[A-Za-z0-9_-]+$`).FindStringSubmatch(r.stderr)
 	if m == nil {
 		t.Fatalf("no gateway URL and key in the progress:\n%s", r.stderr)
 	}
