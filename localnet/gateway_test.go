@@ -182,7 +182,17 @@ func TestGatewayOpenAISDK(t *testing.T) {
 	if n := up.Requests("/v1/chat/completions"); n < 3 {
 		t.Fatalf("the upstream had %d chat requests, want the 3 the gateway sent on", n)
 	}
-	const requests = 4 // chat, stream, completion, embeddings
+
+	// A failing upstream: every miner tried fails, the application gets
+	// OpenAI's error, and the failure is metered against a miner.
+	up.SetConfig(openaitest.Config{FailStatus: http.StatusInternalServerError})
+	_, err = client.Chat.Completions.New(bg, openai.ChatCompletionNewParams{Model: "sn1/text.chat",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("fail")}})
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusServiceUnavailable || apiErr.Code != "no_miner_available" {
+		t.Fatalf("with the upstream failing: %v", err)
+	}
+	const requests, failed = 5, 1 // chat, stream, completion, embeddings; the failure
 
 	// The dashboard shows the miners' organic traffic.
 	waitUntil(t, "the dashboard's organic requests", 20*time.Second, func() bool {
@@ -194,7 +204,7 @@ func TestGatewayOpenAISDK(t *testing.T) {
 		for _, n := range st.Subnets[0].Neurons {
 			reqs, tokens, failures = reqs+n.OrganicRequests, tokens+n.OrganicTokens, failures+n.OrganicFailures
 		}
-		return reqs == requests && tokens > 0 && failures == 0
+		return reqs == requests && tokens > 0 && failures == failed
 	})
 
 	cancel()
@@ -211,7 +221,7 @@ func TestGatewayOpenAISDK(t *testing.T) {
 	if g == nil || g.URL != gw.url || g.Netuid != 1 {
 		t.Fatalf("summary's gateway %+v", g)
 	}
-	if g.Usage.Requests != requests || g.Usage.Failures != 0 || g.Usage.Receipts != requests || g.Usage.CompletionTokens == 0 {
+	if g.Usage.Requests != requests || g.Usage.Failures != failed || g.Usage.Receipts < requests-failed || g.Usage.CompletionTokens == 0 {
 		t.Fatalf("summary's usage %+v", g.Usage)
 	}
 	if !strings.Contains(progress.String(), "gateway: "+gw.url+" key "+gw.key+"\n") {
@@ -239,12 +249,27 @@ func TestGatewayOpenAISDK(t *testing.T) {
 			miners[n.Hotkey] = true
 		}
 	}
+	var fails int
 	for _, e := range entries {
+		if !miners[e.Miner] {
+			t.Errorf("entry %d: miner %q is not one of the localnet's", e.Seq, e.Miner)
+		}
+		if metering.Failed(e.Usage) {
+			fails++
+			if e.HTTPStatus != http.StatusServiceUnavailable || e.Attempts < 2 {
+				t.Errorf("failed entry %d: status %s/%d after %d attempts", e.Seq, e.Status, e.HTTPStatus, e.Attempts)
+			}
+			if len(e.Receipt) == 0 {
+				continue // a miner need not sign a failure
+			}
+		} else if e.Status != "OK" || e.HTTPStatus != http.StatusOK {
+			t.Errorf("entry %d: status %s/%d", e.Seq, e.Status, e.HTTPStatus)
+		}
 		if _, err := metering.VerifyReceipt(e.Usage); err != nil {
-			t.Errorf("entry %d (%s): %v", e.Seq, e.Model, err)
+			t.Errorf("entry %d (%s, %s): %v", e.Seq, e.Model, e.Status, err)
 		}
-		if !miners[e.Miner] || e.Status != "OK" || e.HTTPStatus != http.StatusOK {
-			t.Errorf("entry %d: miner %s status %s/%d", e.Seq, e.Miner, e.Status, e.HTTPStatus)
-		}
+	}
+	if fails != failed {
+		t.Errorf("%d failed entries, want %d", fails, failed)
 	}
 }
