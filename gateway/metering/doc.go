@@ -29,4 +29,12 @@
 // (requests, failures, tokens, bytes, latency percentiles). VerifyReceipt
 // checks an entry's miner receipt against the miner's peer ID, so anyone
 // holding the ledger can check what each miner signed.
+//
+// # Reading a ledger in use
+//
+// Only one process opens a ledger, so while the gateway runs, its reads
+// are served by a UsageHandler on the operator's admin address: GET with
+// key, since, until and entries parameters (ParseUsageQuery), answered
+// with the summary and entries (UsageAnswer, read by DecodeUsageAnswer),
+// only to requests carrying the admin token.
 package metering

@@ -86,3 +86,62 @@ func FuzzDecodeKeyFile(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseUsageQuery: an admin's GET /usage query string never panics;
+// refusals are ErrBadUsageQuery; what parses has a valid key (or none)
+// and encodes to a query that parses to the same.
+func FuzzParseUsageQuery(f *testing.F) {
+	for _, s := range []string{"", "entries=1", "key=k1&since=2026-12-06T10:00:00Z&until=2026-12-07T00:00:00.5%2B02:00&entries=0",
+		"key=k0&key=k1", "since=9999-12-31T23:59:59Z", "limit=3", "key=%zz", "entries=1;key=k"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := ParseUsageQuery(raw)
+		if err != nil {
+			if !errors.Is(err, ErrBadUsageQuery) {
+				t.Fatalf("refusal is not ErrBadUsageQuery: %v", err)
+			}
+			return
+		}
+		if len(raw) > MaxUsageQuery || (q.KeyID != "" && !validKeyID(q.KeyID)) {
+			t.Fatalf("accepted %q as %+v", raw, q)
+		}
+		enc := q.Encode()
+		q2, err := ParseUsageQuery(enc)
+		if err != nil {
+			t.Fatalf("%q encodes to %q, which does not parse: %v", raw, enc, err)
+		}
+		if q2.KeyID != q.KeyID || !q2.From.Equal(q.From) || !q2.To.Equal(q.To) || q2.Entries != q.Entries {
+			t.Fatalf("round trip of %q: %+v, then %+v", raw, q, q2)
+		}
+	})
+}
+
+// FuzzDecodeUsageAnswer: what the admin endpoint answers, as gateway
+// usage reads it, never panics; refusals are ErrBadUsageAnswer; accepted
+// entries are within a ledger entry's bounds (they encode as entries).
+func FuzzDecodeUsageAnswer(f *testing.F) {
+	f.Add([]byte(`{"ledger":"x","summary":{"total":{"requests":1,"failures":1,"latency_p50":5},"keys":[],"miners":[]},"entries":[{"seq":1,"time":"2026-01-01T00:00:00Z","key_id":"k","receipt":"AAEC"}]}`))
+	f.Add([]byte(`{"ledger":"x","summary":{}} {}`))
+	f.Add([]byte(`{"ledger":"x","summary":{"total":{"requests":-1}}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, err := DecodeUsageAnswer(bytes.NewReader(b))
+		if err != nil {
+			if !errors.Is(err, ErrBadUsageAnswer) {
+				t.Fatalf("refusal is not ErrBadUsageAnswer: %v", err)
+			}
+			return
+		}
+		for _, e := range a.Entries {
+			if e.Seq == 0 {
+				t.Fatal("accepted sequence 0")
+			}
+			if _, err := EncodeEntry(e.Usage); err != nil {
+				t.Fatalf("accepted entry does not encode: %v", err)
+			}
+		}
+		if a.Summary.Total.Requests < 0 || a.Summary.Total.Failures > a.Summary.Total.Requests {
+			t.Fatalf("accepted totals %+v", a.Summary.Total)
+		}
+	})
+}
