@@ -27,6 +27,10 @@ type gatewayMeters struct {
 	limit gateway.Limiter
 	rec   gateway.Recorder
 	close func() error
+	// ledger and ledgerFile are the usage ledger the admin address
+	// serves reads of (nil: none to serve).
+	ledger     *metering.Ledger
+	ledgerFile string
 }
 
 // openGatewayMeters opens the API key file (it must exist: the gateway
@@ -60,7 +64,7 @@ var openGatewayMeters = func(a *app, keysFile string, reg prometheus.Registerer)
 		return gatewayMeters{}, fmt.Errorf("reading today's usage from %s: %w", ledgerFile, err)
 	}
 	limiter.Restore(today, now)
-	return gatewayMeters{auth: keys, limit: limiter, rec: ledger, close: ledger.Close}, nil
+	return gatewayMeters{auth: keys, limit: limiter, rec: ledger, close: ledger.Close, ledger: ledger, ledgerFile: ledgerFile}, nil
 }
 
 func (a *app) gatewayCommand() *cobra.Command {
@@ -71,6 +75,7 @@ func (a *app) gatewayCommand() *cobra.Command {
 		listen  string
 		p2p     []string
 		keyFile string
+		admin   string
 	)
 	cfg := gateway.DefaultConfig()
 	cmd := &cobra.Command{
@@ -83,7 +88,12 @@ to one of the gateway's (--keys). Models: sn<NETUID>/text.chat (chat and
 completions) and sn<NETUID>/text.embed (embeddings); GET /v1/models lists them.
 Each request goes to a miner chosen by incentive × trust, its latency and
 load; one that fails before answering is retried on another. /healthz and
-/metrics are served on the same address.`,
+/metrics are served on the same address.
+
+The usage ledger's reads are served on --admin (loopback only, default a port
+the system picks), to requests carrying the admin token the gateway writes to
+<home>/gateway/admin.token (0600) at start; <home>/gateway/admin.json records
+the address. "cybertensor gateway usage" uses them while the gateway runs.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			reg := prometheus.NewRegistry()
@@ -136,6 +146,14 @@ load; one that fails before answering is retried on another. /healthz and
 			defer gw.Close()
 			fmt.Fprintf(cmd.OutOrStdout(), "gateway for subnet %d at http://%s/v1 as hotkey %s (models sn%d/text.chat, sn%d/text.embed; Ctrl-C to stop)\n",
 				netuid, gw.Addr(), hot.PublicKey().Address(), netuid, netuid)
+			if admin != "" && admin != "off" && meters.ledger != nil {
+				ga, err := startGatewayAdmin(admin, meters.ledger, meters.ledgerFile, a.log)
+				if err != nil {
+					return err
+				}
+				defer ga.Close()
+				fmt.Fprintf(cmd.OutOrStdout(), "usage readable while running at %s/usage (token in %s; \"cybertensor gateway usage\" finds both)\n", ga.url, ga.tok)
+			}
 			return gw.Serve(cmd.Context())
 		},
 	}
@@ -146,6 +164,7 @@ load; one that fails before answering is retried on another. /healthz and
 	f.StringVar(&listen, "listen", cfg.Listen, "HTTP address of the API")
 	f.StringArrayVar(&p2p, "p2p-listen", []string{"/ip4/127.0.0.1/tcp/0"}, "libp2p listen address of the gateway's host (repeatable); it only dials miners")
 	f.StringVar(&keyFile, "keys", "", "API key file (default <home>/gateway/keys.json, where \"gateway keys add\" writes)")
+	f.StringVar(&admin, "admin", defaultGatewayAdmin, "loopback address serving the usage ledger's reads to the admin token's holder (\"off\": none)")
 	f.DurationVar(&cfg.Deadline, "deadline", cfg.Deadline, "longest an API request may take; past it the client gets 504")
 	f.IntVar(&cfg.Retries, "retries", cfg.Retries, "other miners a request is tried on when its miner fails before answering")
 	f.Float64Var(&cfg.Routing.Temperature, "temperature", cfg.Routing.Temperature, "softmax temperature of miner choice over incentive × trust (low: the best miners get nearly all requests)")
@@ -163,6 +182,9 @@ load; one that fails before answering is retried on another. /healthz and
 			return fmt.Errorf("--temperature %v: must be positive", cfg.Routing.Temperature)
 		case cfg.Routing.MaxInFlight < 1:
 			return fmt.Errorf("--max-in-flight %d: at least 1", cfg.Routing.MaxInFlight)
+		}
+		if err := checkAdminAddr(admin); err != nil {
+			return err
 		}
 		return checkHostPort("listen", listen)
 	})

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cybertensor/cybertensor/gateway/metering"
+	"github.com/cybertensor/cybertensor/internal/lockfile"
 )
 
 // defaultGatewayKeysFile and defaultGatewayUsageFile are where the gateway
@@ -25,8 +26,8 @@ func defaultGatewayUsageFile(home string) string { return filepath.Join(home, "g
 
 // gatewayAdminCommands are the gateway's administration subcommands: API
 // keys and the usage ledger. They work whether the gateway runs or not
-// (keys changes reach a running gateway within a second), except that the
-// usage ledger is readable only while no gateway holds it.
+// (keys changes reach a running gateway within a second; the usage ledger
+// of a running gateway is read through its admin address).
 func (a *app) gatewayAdminCommands() []*cobra.Command {
 	keys := &cobra.Command{
 		Use:   "keys",
@@ -258,7 +259,7 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 }
 
 func (a *app) gatewayUsage() *cobra.Command {
-	var file, key, since, until string
+	var file, key, since, until, adminURL, adminToken string
 	var asJSON, verify bool
 	cmd := &cobra.Command{
 		Use:   "usage",
@@ -272,8 +273,10 @@ bytes, latency p50/p95); --json adds every entry.
 public key is in it): a valid receipt is the miner's own signed statement that
 it answered with that status. Exit status 1 if any receipt does not verify.
 
-The gateway holds the ledger while it runs; read it when the gateway is stopped
-(the error names the process holding it).`,
+A running gateway holds the ledger: then usage asks it, at the admin address
+and with the token it recorded next to the ledger (admin.json, admin.token),
+and prints the same. --admin URL asks that address instead of reading the
+ledger (with the token of --admin-token, default the one next to the ledger).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			now := time.Now()
@@ -291,22 +294,10 @@ The gateway holds the ledger while it runs; read it when the gateway is stopped
 				}
 				file = defaultGatewayUsageFile(a.home)
 			}
-			if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("no usage ledger at %s (the gateway writes it as it serves requests)", file)
-			}
-			cfg := metering.DefaultLedgerConfig()
-			cfg.ReadOnly, cfg.Logger = true, slog.New(slog.DiscardHandler)
-			l, err := metering.OpenLedger(file, cfg)
-			if err != nil {
-				return inUseAs("the usage ledger "+file, err)
-			}
-			defer l.Close()
 			out := usageJSON{Ledger: file, Key: key, Since: from, Until: to, Entries: []usageEntryJSON{}}
 			var counts receiptCounts
 			var bad []string
-			sum := metering.NewSummarizer()
-			err = l.Scan(metering.Query{KeyID: key, From: from, To: to}, func(e metering.Entry) bool {
-				sum.Add(e)
+			visit := func(e metering.Entry) {
 				je := usageEntryJSON{Entry: e}
 				if verify {
 					switch _, err := metering.VerifyReceipt(e.Usage); {
@@ -325,12 +316,66 @@ The gateway holds the ledger while it runs; read it when the gateway is stopped
 				if asJSON {
 					out.Entries = append(out.Entries, je)
 				}
-				return true
-			})
-			if err != nil {
-				return fmt.Errorf("reading the usage ledger %s: %w", file, err)
 			}
-			out.Summary = sum.Summary()
+			q := metering.Query{KeyID: key, From: from, To: to}
+			live := func(url, tokenFile string) error {
+				if tokenFile == "" {
+					tokenFile = gatewayAdminTokenFile(file)
+				}
+				a, err := fetchLiveUsage(cmd.Context(), url, tokenFile, metering.UsageQuery{Query: q, Entries: asJSON || verify})
+				if err != nil {
+					return err
+				}
+				if adminURL != "" && a.Ledger != "" {
+					out.Ledger = a.Ledger // the gateway's, not one named here
+				}
+				for _, e := range a.Entries {
+					visit(e)
+				}
+				out.Summary = a.Summary
+				return nil
+			}
+			if adminURL != "" {
+				if err := live(adminURL, adminToken); err != nil {
+					return err
+				}
+			} else if err := func() error {
+				if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
+					return fmt.Errorf("no usage ledger at %s (the gateway writes it as it serves requests)", file)
+				}
+				cfg := metering.DefaultLedgerConfig()
+				cfg.ReadOnly, cfg.Logger = true, slog.New(slog.DiscardHandler)
+				l, err := metering.OpenLedger(file, cfg)
+				if errors.Is(err, lockfile.ErrInUse) {
+					// A running gateway holds it: ask it.
+					info, ierr := readGatewayAdminInfo(file)
+					if ierr != nil {
+						return fmt.Errorf("%w; and it cannot be asked: %v (start the gateway with its admin address on, the default)", inUseAs("the usage ledger "+file, err), ierr)
+					}
+					tok := adminToken
+					if tok == "" {
+						tok = info.TokenFile
+					}
+					return live(info.URL, tok)
+				}
+				if err != nil {
+					return inUseAs("the usage ledger "+file, err)
+				}
+				defer l.Close()
+				sum := metering.NewSummarizer()
+				err = l.Scan(q, func(e metering.Entry) bool {
+					sum.Add(e)
+					visit(e)
+					return true
+				})
+				if err != nil {
+					return fmt.Errorf("reading the usage ledger %s: %w", file, err)
+				}
+				out.Summary = sum.Summary()
+				return nil
+			}(); err != nil {
+				return err
+			}
 			if verify {
 				out.Receipts = &counts
 			}
@@ -353,6 +398,18 @@ The gateway holds the ledger while it runs; read it when the gateway is stopped
 	cmd.Flags().StringVar(&until, "until", "", "before this time (same forms as --since)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON, with every entry")
 	cmd.Flags().BoolVar(&verify, "verify", false, "check every entry's miner receipt against the miner's peer ID")
+	cmd.Flags().StringVar(&adminURL, "admin", "", "ask the running gateway at this admin URL (http://127.0.0.1:PORT) instead of reading the ledger (default: only when a running gateway holds the ledger, at the address it recorded)")
+	cmd.Flags().StringVar(&adminToken, "admin-token", "", "the admin token file (default: the one the running gateway wrote next to the ledger)")
+	addCheck(cmd, func() error {
+		// A key no ledger can hold is refused as a running gateway would.
+		if _, err := metering.ParseUsageQuery(metering.UsageQuery{Query: metering.Query{KeyID: key}}.Encode()); err != nil {
+			return fmt.Errorf("--key: %w", err)
+		}
+		if adminURL != "" {
+			return checkAdminURL(adminURL)
+		}
+		return nil
+	})
 	return cmd
 }
 
