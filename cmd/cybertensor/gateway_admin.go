@@ -202,6 +202,14 @@ func (ga *gatewayAdmin) Close() {
 	}
 }
 
+// removeStaleGatewayAdmin removes the admin files next to ledgerFile,
+// which a gateway killed before its clean exit left; only the holder of
+// the ledger calls it.
+func removeStaleGatewayAdmin(ledgerFile string) {
+	os.Remove(gatewayAdminInfoFile(ledgerFile))
+	os.Remove(gatewayAdminTokenFile(ledgerFile))
+}
+
 // readGatewayAdminInfo reads the admin.json next to ledgerFile.
 func readGatewayAdminInfo(ledgerFile string) (gatewayAdminInfo, error) {
 	var info gatewayAdminInfo

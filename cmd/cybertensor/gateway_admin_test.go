@@ -185,4 +185,21 @@ func TestGatewayUsageWhileRunning(t *testing.T) {
 	if r := c.fail(exitFailure, append(h, "gateway", "usage", "--admin", admin, "--admin-token", wrong)...); !strings.Contains(r.stderr, "admin address") {
 		t.Fatalf("--admin of a stopped gateway: %s", r.stderr)
 	}
+
+	// A killed gateway's admin files are removed by the next one, even
+	// with --admin off; usage then says the ledger is in use and why it
+	// cannot ask.
+	stale := `{"url":"` + admin + `","token_file":"x","ledger":"y","pid":1}`
+	if err := os.WriteFile(filepath.Join(gwDir, "admin.json"), []byte(stale), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stopOff, offOut := startCommand(t, home, "gateway", "--netuid", "1", "--password-file", pw, "--chain", url, "--listen", "127.0.0.1:0", "--admin", "off")
+	defer stopOff()
+	waitOut("the gateway without an admin address", offOut, regexp.MustCompile(`gateway for subnet 1 at `))
+	if _, err := os.Stat(filepath.Join(gwDir, "admin.json")); !os.IsNotExist(err) {
+		t.Fatalf("stale admin.json kept: %v", err)
+	}
+	if r := c.fail(exitFailure, append(h, "gateway", "usage")...); !strings.Contains(r.stderr, "in use") || !strings.Contains(r.stderr, "cannot be asked") {
+		t.Fatalf("usage of a gateway without an admin address: %s", r.stderr)
+	}
 }

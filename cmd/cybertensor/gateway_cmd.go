@@ -144,6 +144,9 @@ the address. "cybertensor gateway usage" uses them while the gateway runs.`,
 				return err
 			}
 			defer gw.Close()
+			if meters.ledgerFile != "" {
+				removeStaleGatewayAdmin(meters.ledgerFile) // a killed gateway's: this one holds the ledger now
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "gateway for subnet %d at http://%s/v1 as hotkey %s (models sn%d/text.chat, sn%d/text.embed; Ctrl-C to stop)\n",
 				netuid, gw.Addr(), hot.PublicKey().Address(), netuid, netuid)
 			if admin != "" && admin != "off" && meters.ledger != nil {
