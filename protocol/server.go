@@ -9,6 +9,7 @@ import (
 	"hash"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,11 +70,17 @@ func SetUsage(w ResponseWriter, promptTokens, completionTokens uint32) {
 }
 
 // Handler answers one synapse type. Its context ends at the request's
-// deadline. Returning a *StatusError answers with that status; any other
+// deadline, or as soon as the client resets the stream (it left: then
+// context.Cause is ErrCallerGone and no answer is sent). Returning a *StatusError answers with that status; any other
 // error answers INTERNAL.
 type Handler interface {
 	Serve(ctx context.Context, req *Request, w ResponseWriter) error
 }
+
+// ErrCallerGone is the cause of a handler's context ending because the
+// client reset the stream (or its connection closed) while its request was
+// queued or answered.
+var ErrCallerGone = errors.New("protocol: the caller left")
 
 // HandlerFunc adapts a function to Handler.
 type HandlerFunc func(ctx context.Context, req *Request, w ResponseWriter) error
@@ -132,6 +139,10 @@ type ServerConfig struct {
 	Blacklist func(c Caller, req *Request) string
 	// Logger receives the server's logs.
 	Logger *slog.Logger
+
+	// watchEnded, if set (by tests), learns what each watch's Peek
+	// returned, after any cancel.
+	watchEnded func(error)
 }
 
 // DefaultServerConfig serves 16 requests at once with 256 waiting, the 16
@@ -219,6 +230,68 @@ type exchanges struct {
 	// held is the memory reserved in the stream's resource scope for the
 	// request being read or answered.
 	held int
+	// watching is set while a goroutine started by watch peeks at the
+	// stream; peeked receives what its Peek returned (one per watch).
+	watching bool
+	peeked   chan error
+}
+
+// watch reads ahead on the stream while a request is queued or answered,
+// so that a client that resets the stream (or whose connection closes)
+// cancels it at once with ErrCallerGone, instead of when the handler next
+// writes. It is the stream's own read path: the Peek waits for the first
+// byte of the next request, which a client sends only after the answer's
+// last frame (SPEC.md §2.1), and next takes its result, so the watch costs
+// no read of its own. End of stream (a client that closed its write side
+// after the request) and the answer's read deadline cancel nothing.
+func (x *exchanges) watch(cancel context.CancelCauseFunc, ended func(error)) {
+	if x.r.Buffered() > 0 {
+		return // bytes already wait (sent early): nothing to watch for
+	}
+	if x.peeked == nil {
+		x.peeked = make(chan error, 1)
+	}
+	x.watching = true
+	go func() {
+		_, err := x.r.Peek(1)
+		if err != nil && !errors.Is(err, io.EOF) && !isTimeout(err) {
+			cancel(ErrCallerGone)
+		}
+		if ended != nil {
+			ended(err)
+		}
+		x.peeked <- err
+	}()
+}
+
+// next waits for the first byte of the stream's next request, under the
+// read deadline set, taking over a watch's Peek if one runs.
+func (x *exchanges) next() error {
+	if x.watching {
+		x.watching = false
+		if err := <-x.peeked; err == nil || !isTimeout(err) {
+			return err
+		}
+		// The watch ran into the answer's deadline: wait again under
+		// the deadline set now.
+	}
+	_, err := x.r.Peek(1)
+	return err
+}
+
+// unwatch ends a watch still running; the stream must be closed for
+// reading first, which interrupts its Peek.
+func (x *exchanges) unwatch() {
+	if x.watching {
+		x.watching = false
+		<-x.peeked
+	}
+}
+
+// isTimeout reports whether err is a read deadline passing.
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &t) && t.Timeout()
 }
 
 // writer is the stream's write buffer, made on first use: streams that
@@ -294,26 +367,25 @@ func (s *Server) handle(st network.Stream) {
 	s.streams[st] = struct{}{}
 	s.mu.Unlock()
 	defer s.wg.Done()
-	defer func() {
-		s.mu.Lock()
-		delete(s.streams, st)
-		s.mu.Unlock()
-		st.Close()
-	}()
 	// A stream carries one exchange after another until the client closes
 	// it or stays idle too long.
 	r := streamReaders.Get().(*bufio.Reader)
 	r.Reset(st)
+	x := &exchanges{st: st, from: st.Conn().RemotePeer(), r: r}
 	defer func() {
+		s.mu.Lock()
+		delete(s.streams, st)
+		s.mu.Unlock()
+		st.Close() // interrupts a watch's Peek
+		x.unwatch()
 		r.Reset(nil)
 		streamReaders.Put(r)
 	}()
-	x := &exchanges{st: st, from: st.Conn().RemotePeer(), r: r}
 	for first := true; ; first = false {
 		if !first {
 			// Between exchanges: a clean end or an idle timeout just ends.
 			st.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
-			if _, err := x.r.Peek(1); err != nil {
+			if err := x.next(); err != nil {
 				return
 			}
 		}
@@ -471,7 +543,9 @@ func (s *Server) serveOne(x *exchanges, raw []byte, start time.Time, gateNetuid 
 	if req.TimeoutMs != 0 {
 		timeout = min(time.Duration(req.TimeoutMs)*time.Millisecond, s.cfg.MaxTimeout)
 	}
-	ctx, cancel := context.WithDeadline(s.ctx, start.Add(timeout))
+	gctx, gone := context.WithCancelCause(s.ctx)
+	defer gone(nil)
+	ctx, cancel := context.WithDeadline(gctx, start.Add(timeout))
 	defer cancel()
 	x.st.SetDeadline(start.Add(timeout))
 
@@ -498,8 +572,13 @@ func (s *Server) serveOne(x *exchanges, raw []byte, start time.Time, gateNetuid 
 	if !ok {
 		return finish(StatusNotFound, fmt.Sprintf("synapse %q is not served here", req.Synapse))
 	}
+	// From here a client that resets the stream cancels its request.
+	x.watch(gone, s.cfg.watchEnded)
 	slot, err := s.sched.acquire(ctx, from, caller.Stake)
 	if err != nil {
+		if errors.Is(context.Cause(ctx), ErrCallerGone) {
+			return false // no one to answer
+		}
 		if errors.Is(err, errShed) {
 			return finish(StatusOverloaded, "the server is overloaded; try later")
 		}
@@ -510,6 +589,9 @@ func (s *Server) serveOne(x *exchanges, raw []byte, start time.Time, gateNetuid 
 	s.sched.release(slot)
 	var se *StatusError
 	switch {
+	case errors.Is(context.Cause(ctx), ErrCallerGone):
+		s.log.Debug("the caller left while its request was answered", "peer", from, "synapse", req.Synapse)
+		return false // no answer, no receipt: the stream is gone
 	case ctx.Err() != nil:
 		return finish(StatusTimeout, "the deadline passed")
 	case errors.As(err, &se):
