@@ -398,6 +398,46 @@ func TestClientDisconnectCancelsMiner(t *testing.T) {
 	}
 }
 
+// A miner waiting on its upstream (writing nothing) when the API client
+// disconnects has its handler's context cancelled: the gateway's query
+// ends with the HTTP request, its stream is reset, and the miner's server
+// cancels the handler on the reset (protocol.ErrCallerGone), not at the
+// deadline.
+func TestClientDisconnectCancelsWaitingMiner(t *testing.T) {
+	cfg := DefaultTestConfig()
+	cfg.Deadline = time.Minute
+	r := newRig(t, 1, cfg)
+	causes := make(chan error, 1)
+	r.miners[0].setHandler(func(ctx context.Context, _ *protocol.Request, w protocol.ResponseWriter) error {
+		if err := w.Write([]byte("first ")); err != nil {
+			return err
+		}
+		<-ctx.Done() // the upstream model has not answered yet
+		causes <- context.Cause(ctx)
+		return ctx.Err()
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	st := r.client.Chat.Completions.NewStreaming(ctx, chatParams())
+	if !st.Next() {
+		t.Fatalf("no first chunk: %v", st.Err())
+	}
+	left := time.Now()
+	cancel()
+	st.Close()
+	select {
+	case cause := <-causes:
+		if !errors.Is(cause, protocol.ErrCallerGone) {
+			t.Fatalf("the miner's handler context ended with %v, want protocol.ErrCallerGone", cause)
+		}
+		t.Logf("the miner's handler was cancelled %v after the client left", time.Since(left))
+	case <-time.After(10 * time.Second):
+		t.Fatal("the miner's handler still waits after the client left")
+	}
+	if u := r.rec.waitRecords(t, 1)[0]; u.HTTPStatus != 200 || u.Attempts != 1 {
+		t.Fatalf("usage %+v", u)
+	}
+}
+
 func TestHealthz(t *testing.T) {
 	r := newRig(t, 1, DefaultTestConfig())
 	deadline := time.Now().Add(10 * time.Second)
