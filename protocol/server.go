@@ -234,6 +234,11 @@ type exchanges struct {
 	// stream; peeked receives what its Peek returned (one per watch).
 	watching bool
 	peeked   chan error
+	// ctx is the parent of the stream's requests' contexts, which a watch
+	// cancels with ErrCallerGone (that ends the stream); made with the
+	// first request that gets so far, ended with the stream.
+	ctx  context.Context
+	gone context.CancelCauseFunc
 }
 
 // watch reads ahead on the stream while a request is queued or answered,
@@ -244,7 +249,7 @@ type exchanges struct {
 // last frame (SPEC.md §2.1), and next takes its result, so the watch costs
 // no read of its own. End of stream (a client that closed its write side
 // after the request) and the answer's read deadline cancel nothing.
-func (x *exchanges) watch(cancel context.CancelCauseFunc, ended func(error)) {
+func (x *exchanges) watch(ended func(error)) {
 	if x.r.Buffered() > 0 {
 		return // bytes already wait (sent early): nothing to watch for
 	}
@@ -252,6 +257,7 @@ func (x *exchanges) watch(cancel context.CancelCauseFunc, ended func(error)) {
 		x.peeked = make(chan error, 1)
 	}
 	x.watching = true
+	cancel := x.gone
 	go func() {
 		_, err := x.r.Peek(1)
 		if err != nil && !errors.Is(err, io.EOF) && !isTimeout(err) {
@@ -378,6 +384,9 @@ func (s *Server) handle(st network.Stream) {
 		s.mu.Unlock()
 		st.Close() // interrupts a watch's Peek
 		x.unwatch()
+		if x.gone != nil {
+			x.gone(nil)
+		}
 		r.Reset(nil)
 		streamReaders.Put(r)
 	}()
@@ -543,9 +552,10 @@ func (s *Server) serveOne(x *exchanges, raw []byte, start time.Time, gateNetuid 
 	if req.TimeoutMs != 0 {
 		timeout = min(time.Duration(req.TimeoutMs)*time.Millisecond, s.cfg.MaxTimeout)
 	}
-	gctx, gone := context.WithCancelCause(s.ctx)
-	defer gone(nil)
-	ctx, cancel := context.WithDeadline(gctx, start.Add(timeout))
+	if x.ctx == nil {
+		x.ctx, x.gone = context.WithCancelCause(s.ctx)
+	}
+	ctx, cancel := context.WithDeadline(x.ctx, start.Add(timeout))
 	defer cancel()
 	x.st.SetDeadline(start.Add(timeout))
 
@@ -573,7 +583,7 @@ func (s *Server) serveOne(x *exchanges, raw []byte, start time.Time, gateNetuid 
 		return finish(StatusNotFound, fmt.Sprintf("synapse %q is not served here", req.Synapse))
 	}
 	// From here a client that resets the stream cancels its request.
-	x.watch(gone, s.cfg.watchEnded)
+	x.watch(s.cfg.watchEnded)
 	slot, err := s.sched.acquire(ctx, from, caller.Stake)
 	if err != nil {
 		if errors.Is(context.Cause(ctx), ErrCallerGone) {
