@@ -59,7 +59,8 @@ func TestOpenAIChatStreamed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(chunks, "|") != "the |answer |is " {
+	// The fake upstream sends its tokens at once: they come out together.
+	if strings.Join(chunks, "") != "the answer is " || len(chunks) > 3 {
 		t.Fatalf("streamed %q", chunks)
 	}
 	if u != (Usage{PromptTokens: 5, CompletionTokens: 3}) {
@@ -319,5 +320,59 @@ func TestRetrievalChatAndEmbed(t *testing.T) {
 		if len(v[0]) != d || math.Abs(dot(v[0], v[0])-1) > 1e-12 {
 			t.Fatalf("dimensions %d: %d numbers, norm² %v", d, len(v[0]), dot(v[0], v[0]))
 		}
+	}
+}
+
+// A streamed answer's deltas are passed on together when they have all
+// arrived (an in-memory stream), and one by one when each arrives after
+// the last was passed on (an upstream that sends token i+1 only once emit
+// has had token i).
+func TestOpenAIChatStreamCoalesces(t *testing.T) {
+	tokens := []string{"one ", "two ", "three ", "four"}
+	event := func(tok string) string {
+		return fmt.Sprintf("data: {\"choices\":[{\"delta\":{\"content\":%q}}]}\n\n", tok)
+	}
+	var all strings.Builder
+	for _, tok := range tokens {
+		all.WriteString(event(tok))
+	}
+	all.WriteString("data: [DONE]\n\n")
+	var together []string
+	if _, err := readSSE(strings.NewReader(all.String()), 1<<20, 100, func(s string) error { together = append(together, s); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(together) != 1 || together[0] != strings.Join(tokens, "") {
+		t.Fatalf("all arrived: chunks %q, want one", together)
+	}
+
+	emitted := make(chan struct{}, len(tokens))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for _, tok := range tokens {
+			fmt.Fprint(w, event(tok))
+			w.(http.Flusher).Flush()
+			select {
+			case <-emitted:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		fmt.Fprint(w, "data: [DONE]\n\n")
+	}))
+	defer srv.Close()
+	o := newOpenAI(t, OpenAIConfig{BaseURL: srv.URL})
+	var chunks []string
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := o.Chat(ctx, user("count"), func(s string) error {
+		chunks = append(chunks, s)
+		emitted <- struct{}{}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(chunks, "|") != strings.Join(tokens, "|") {
+		t.Fatalf("paced: chunks %q, want one per token", chunks)
 	}
 }

@@ -23,21 +23,33 @@ func malformed(format string, args ...any) error {
 }
 
 // readSSE reads a streamed chat completion (server-sent events, one JSON
-// chunk per event, ending with "data: [DONE]") and passes each content
-// delta to emit. Lines are at most maxLine bytes and events at most
-// maxChunks; the reader bounds the total. A stream may end without
+// chunk per event, ending with "data: [DONE]") and passes its content
+// deltas to emit: the deltas of the events already received together, as
+// one string, once no more of the stream is waiting to be read (or 64 KiB
+// of deltas are pending), so a fast upstream costs one write downstream
+// per read rather than one per token, and a slow one still has each token
+// passed on as it arrives. Lines are at most maxLine bytes and events at
+// most maxChunks; the reader bounds the total. A stream may end without
 // [DONE] only after a chunk carried a finish_reason. The usage is the last
 // one a chunk carried. emit's error ends the read and is returned as is.
 func readSSE(r io.Reader, maxLine, maxChunks int, emit func(string) error) (Usage, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, min(maxLine, 64<<10)), maxLine)
+	br := bufio.NewReaderSize(r, min(maxLine+2, 64<<10))
 	var (
 		usage    Usage
 		data     strings.Builder
+		pending  strings.Builder
 		hasData  bool
 		events   int
 		finished bool
 	)
+	flush := func() error {
+		if pending.Len() == 0 {
+			return nil
+		}
+		s := pending.String()
+		pending.Reset()
+		return emit(s)
+	}
 	// dispatch handles one event's data; done reports [DONE].
 	dispatch := func() (done bool, err error) {
 		if !hasData {
@@ -72,22 +84,32 @@ func readSSE(r io.Reader, maxLine, maxChunks int, emit func(string) error) (Usag
 			usage = chunk.Usage.usage()
 		}
 		for _, c := range chunk.Choices {
-			if c.Delta.Content != "" {
-				if err := emit(c.Delta.Content); err != nil {
-					return false, err
-				}
-			}
+			pending.WriteString(c.Delta.Content)
 			if c.FinishReason != nil && *c.FinishReason != "" {
 				finished = true
 			}
 		}
+		if pending.Len() >= maxPendingDeltas || br.Buffered() == 0 {
+			return false, flush()
+		}
 		return false, nil
 	}
-	for sc.Scan() {
-		line := strings.TrimSuffix(sc.Text(), "\r")
-		if line == "" {
+	// end passes on what is pending, then returns err (an emit error
+	// first: the caller's stream broke).
+	end := func(err error) (Usage, error) {
+		if ferr := flush(); ferr != nil {
+			return usage, ferr
+		}
+		return usage, err
+	}
+	for {
+		line, err := readSSELine(br, maxLine)
+		if err != nil && err != io.EOF {
+			return end(err)
+		}
+		if line == "" && err == nil {
 			if done, err := dispatch(); err != nil || done {
-				return usage, err
+				return end(err)
 			}
 			continue
 		}
@@ -101,23 +123,51 @@ func readSSE(r io.Reader, maxLine, maxChunks int, emit func(string) error) (Usag
 			data.WriteString(value)
 			hasData = true
 		case "":
-			// a comment (keep-alive)
+			// a comment (keep-alive), or the end of the stream
 		default:
 			// event, id, retry and unknown fields carry nothing we use
 		}
-	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return usage, &sseError{kind: failOversize, msg: fmt.Sprintf("a stream line over %d bytes", maxLine)}
+		if err == io.EOF {
+			break
 		}
-		return usage, err
 	}
 	// The last event may lack its blank line.
 	if done, err := dispatch(); err != nil || done {
-		return usage, err
+		return end(err)
 	}
 	if !finished {
-		return usage, malformed("stream ended without [DONE] or a finish_reason")
+		return end(malformed("stream ended without [DONE] or a finish_reason"))
 	}
-	return usage, nil
+	return end(nil)
+}
+
+// maxPendingDeltas bounds the deltas readSSE holds before passing them on.
+const maxPendingDeltas = 64 << 10
+
+// readSSELine reads one line without its "\n" or "\r\n": io.EOF with the
+// last, unterminated line (possibly empty) at the end of the stream; an
+// oversize error for a line over maxLine bytes.
+func readSSELine(br *bufio.Reader, maxLine int) (string, error) {
+	var long []byte
+	for {
+		frag, err := br.ReadSlice('\n')
+		if len(long)+len(frag) > maxLine+2 || (err == nil && len(strings.TrimSuffix(strings.TrimSuffix(string(long)+string(frag), "\n"), "\r")) > maxLine) {
+			return "", &sseError{kind: failOversize, msg: fmt.Sprintf("a stream line over %d bytes", maxLine)}
+		}
+		switch {
+		case err == nil:
+			line := string(append(long, frag...))
+			return strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r"), nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			long = append(long, frag...)
+		case err == io.EOF:
+			line := string(append(long, frag...))
+			if len(strings.TrimSuffix(line, "\r")) > maxLine {
+				return "", &sseError{kind: failOversize, msg: fmt.Sprintf("a stream line over %d bytes", maxLine)}
+			}
+			return strings.TrimSuffix(line, "\r"), io.EOF
+		default:
+			return "", err
+		}
+	}
 }

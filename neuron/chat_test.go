@@ -75,10 +75,12 @@ func TestMinerServesChatAndEmbed(t *testing.T) {
 	chat := subnet.ChatRequest{Messages: []subnet.ChatMessage{{Role: "system", Content: "be brief"}, {Role: "user", Content: "what does yuma consensus compute"}},
 		MaxTokens: 10, Temperature: &temp}
 
-	// OpenAI: streamed chunk by chunk, with the upstream's usage.
+	// OpenAI: streamed (the deltas that arrived together in one chunk or
+	// more; backend.TestOpenAIChatStreamCoalesces covers the pacing), with
+	// the upstream's usage.
 	var chunks []string
 	res := ask(openaiMiner, subnet.SynapseChat, chat.Encode(), 10*time.Second, func(b []byte) error { chunks = append(chunks, string(b)); return nil })
-	if res.Status != protocol.StatusOK || strings.Join(chunks, "") != "the answer is 42" || len(chunks) != 4 {
+	if res.Status != protocol.StatusOK || strings.Join(chunks, "") != "the answer is 42" || len(chunks) == 0 || len(chunks) > 4 {
 		t.Fatalf("openai chat: %v %q %q", res.Status, res.Message, chunks)
 	}
 	if res.Usage.GetPromptTokens() != 7 || res.Usage.GetCompletionTokens() != 4 {
