@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/cybertensor/cybertensor/chain"
 )
@@ -56,20 +55,7 @@ func TestGatewayUsageWhileRunning(t *testing.T) {
 
 	stopMiner, minerOut := startCommand(t, home, "miner", "run", "--wallet", "m", "--netuid", "1", "--listen", "/ip4/127.0.0.1/tcp/0", "--password-file", pw, "--chain", url)
 	defer stopMiner()
-	waitOut := func(what string, out *syncBuffer, re *regexp.Regexp) []string {
-		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			if m := re.FindStringSubmatch(out.String()); m != nil {
-				return m
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s:\n%s", what, out.String())
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	waitOut("the miner", minerOut, regexp.MustCompile(`miner uid \d+ on subnet 1 serving`))
+	waitOutput(t, "the miner", minerOut, regexp.MustCompile(`miner uid \d+ on subnet 1 serving`))
 	stopGateway, gwOut := startCommand(t, home, "gateway", "--netuid", "1", "--password-file", pw, "--chain", url, "--listen", "127.0.0.1:0")
 	stopped := false
 	defer func() {
@@ -77,8 +63,8 @@ func TestGatewayUsageWhileRunning(t *testing.T) {
 			stopGateway()
 		}
 	}()
-	base := waitOut("the gateway", gwOut, regexp.MustCompile(`gateway for subnet 1 at (http://\S+)/v1 `))[1]
-	admin := waitOut("the admin address", gwOut, regexp.MustCompile(`usage readable while running at (http://\S+)/usage `))[1]
+	base := waitOutput(t, "the gateway", gwOut, regexp.MustCompile(`gateway for subnet 1 at (http://\S+)/v1 `))[1]
+	admin := waitOutput(t, "the admin address", gwOut, regexp.MustCompile(`usage readable while running at (http://\S+)/usage `))[1]
 
 	hc := &http.Client{Transport: &http.Transport{}}
 	defer hc.CloseIdleConnections()
@@ -195,7 +181,7 @@ func TestGatewayUsageWhileRunning(t *testing.T) {
 	}
 	stopOff, offOut := startCommand(t, home, "gateway", "--netuid", "1", "--password-file", pw, "--chain", url, "--listen", "127.0.0.1:0", "--admin", "off")
 	defer stopOff()
-	waitOut("the gateway without an admin address", offOut, regexp.MustCompile(`gateway for subnet 1 at `))
+	waitOutput(t, "the gateway without an admin address", offOut, regexp.MustCompile(`gateway for subnet 1 at `))
 	if _, err := os.Stat(filepath.Join(gwDir, "admin.json")); !os.IsNotExist(err) {
 		t.Fatalf("stale admin.json kept: %v", err)
 	}

@@ -80,23 +80,10 @@ func TestGatewayRunsAgainstAChain(t *testing.T) {
 
 	stopMiner, minerOut := startCommand(t, home, "miner", "run", "--wallet", "m", "--netuid", "1", "--listen", "/ip4/127.0.0.1/tcp/0", "--password-file", pw, "--chain", url)
 	defer stopMiner()
-	waitOut := func(what string, out *syncBuffer, re *regexp.Regexp) []string {
-		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			if m := re.FindStringSubmatch(out.String()); m != nil {
-				return m
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s:\n%s", what, out.String())
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	waitOut("the miner", minerOut, regexp.MustCompile(`miner uid \d+ on subnet 1 serving`))
+	waitOutput(t, "the miner", minerOut, regexp.MustCompile(`miner uid \d+ on subnet 1 serving`))
 	stopGateway, gwOut := startCommand(t, home, "gateway", "--netuid", "1", "--password-file", pw, "--chain", url, "--listen", "127.0.0.1:0", "--keys", "k")
 	defer stopGateway()
-	base := waitOut("the gateway", gwOut, regexp.MustCompile(`gateway for subnet 1 at (http://\S+/v1) `))[1]
+	base := waitOutput(t, "the gateway", gwOut, regexp.MustCompile(`gateway for subnet 1 at (http://\S+/v1) `))[1]
 
 	hc := &http.Client{Transport: &http.Transport{}}
 	defer hc.CloseIdleConnections()
@@ -135,5 +122,21 @@ func TestGatewayRunsAgainstAChain(t *testing.T) {
 		}
 	default:
 		t.Fatalf("chat: %d %s", code, body)
+	}
+}
+
+// waitOutput waits up to a minute for a running command's output to match
+// re and returns the match, or fails naming what it waited for.
+func waitOutput(t *testing.T, what string, out *syncBuffer, re *regexp.Regexp) []string {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if m := re.FindStringSubmatch(out.String()); m != nil {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s:\n%s", what, out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
