@@ -510,14 +510,23 @@ func (s *State) stakeTarget(coldkey Address, field []byte) (Address, *Hotkey, er
 	if err != nil {
 		return hotkey, nil, err
 	}
+	hk, err := s.stakeableBy(coldkey, hotkey, "hotkey")
+	return hotkey, hk, err
+}
+
+// stakeableBy returns the record of a hotkey coldkey may hold stake on
+// (it owns it, or the hotkey is a delegate): not_registered if it has no
+// account, non_associated_coldkey otherwise. role names the hotkey in the
+// error ("hotkey", "destination hotkey").
+func (s *State) stakeableBy(coldkey, hotkey Address, role string) (*Hotkey, error) {
 	hk, ok := s.hotkeys[hotkey]
 	if !ok {
-		return hotkey, nil, txErr(ErrNotRegistered, "hotkey %s has no account", hotkey)
+		return nil, txErr(ErrNotRegistered, "%s %s has no account", role, hotkey)
 	}
 	if hk.Owner != coldkey && !hk.Delegate {
-		return hotkey, nil, txErr(ErrNonAssociatedColdkey, "%s is owned by %s and is not a delegate", hotkey, hk.Owner)
+		return nil, txErr(ErrNonAssociatedColdkey, "%s %s is owned by %s and is not a delegate: %s cannot hold stake on it", role, hotkey, hk.Owner, coldkey)
 	}
-	return hotkey, hk, nil
+	return hk, nil
 }
 
 func (s *State) execAddStake(c *txContext, m *chainpb.AddStake) ([]Event, error) {

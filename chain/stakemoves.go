@@ -33,12 +33,8 @@ func (s *State) execMoveStake(c *txContext, m *chainpb.MoveStake) ([]Event, erro
 	if !ok {
 		return nil, txErr(ErrNotRegistered, "origin hotkey %s has no account", origin)
 	}
-	to, ok := s.hotkeys[dest]
-	if !ok {
-		return nil, txErr(ErrNotRegistered, "destination hotkey %s has no account", dest)
-	}
-	if to.Owner != coldkey && !to.Delegate {
-		return nil, txErr(ErrNonAssociatedColdkey, "destination %s is owned by %s and is not a delegate", dest, to.Owner)
+	if _, err := s.stakeableBy(coldkey, dest, "destination hotkey"); err != nil {
+		return nil, err
 	}
 	if have := from.Stakes[coldkey]; have < m.Amount {
 		return nil, txErr(ErrNotEnoughStake, "stake %s on %s < %s", tokens(have), origin, tokens(m.Amount))
@@ -78,12 +74,9 @@ func (s *State) execTransferStake(c *txContext, m *chainpb.TransferStake) ([]Eve
 	if m.Amount == 0 {
 		return nil, txErr(ErrInvalidAmount, "transfer of 0 stake")
 	}
-	hk, ok := s.hotkeys[hotkey]
-	if !ok {
-		return nil, txErr(ErrNotRegistered, "hotkey %s has no account", hotkey)
-	}
-	if hk.Owner != dest && !hk.Delegate {
-		return nil, txErr(ErrNonAssociatedColdkey, "%s is owned by %s and is not a delegate: %s cannot hold stake on it", hotkey, hk.Owner, dest)
+	hk, err := s.stakeableBy(dest, hotkey, "hotkey")
+	if err != nil {
+		return nil, err
 	}
 	if have := hk.Stakes[coldkey]; have < m.Amount {
 		return nil, txErr(ErrNotEnoughStake, "stake %s on %s < %s", tokens(have), hotkey, tokens(m.Amount))
