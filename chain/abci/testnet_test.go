@@ -140,6 +140,22 @@ func (tn *testnet) height(i int) int64 {
 	return st.SyncInfo.LatestBlockHeight
 }
 
+// waitAppHeight waits until node i's application has committed height h.
+func (tn *testnet) waitAppHeight(i int, h int64) {
+	tn.t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		info, err := tn.client(i).ABCIInfo(context.Background())
+		if err == nil && info.Response.LastBlockHeight >= h {
+			return
+		}
+		if time.Now().After(deadline) {
+			tn.t.Fatalf("node %d's application has not committed height %d", i, h)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // waitHeight waits until node i reaches height h.
 func (tn *testnet) waitHeight(i int, h int64) {
 	tn.t.Helper()
@@ -458,11 +474,21 @@ func (tn *testnet) broadcast(i int, k *wallet.PrivateKey, n uint64, msg *chainpb
 
 // included waits until tx hash is in a block on node i and returns its
 // result code and height.
+//
+// It returns only once every running node's application has committed that
+// block: CheckTx on any node reads its committed state, so a transaction
+// that builds on this one may then go to any node. (A node's block store,
+// which Status reports, can be a block ahead of its application.)
 func (tn *testnet) included(i int, hash []byte) (uint32, int64) {
 	tn.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if res, err := tn.client(i).Tx(context.Background(), hash, false); err == nil {
+			for j := range tn.nodes {
+				if tn.nodes[j] != nil {
+					tn.waitAppHeight(j, res.Height)
+				}
+			}
 			return res.TxResult.Code, res.Height
 		}
 		if time.Now().After(deadline) {
