@@ -43,7 +43,7 @@ type GatewaySummary struct {
 // text.embed in a localnet: those of a spec serving text.generate (qa)
 // do, from the same retrieval model (or Config.Upstream).
 func chatSubnet(spec *subnet.Spec) bool {
-	return slices.Contains(spec.Synapses, "text.generate") || slices.Contains(spec.Synapses, subnet.SynapseChat)
+	return slices.Contains(spec.SynapseNames(), "text.generate") || slices.Contains(spec.SynapseNames(), subnet.SynapseChat)
 }
 
 // minerUsage counts the gateway's organic requests per miner as they are

@@ -244,7 +244,7 @@ func (m *member) start(ctx context.Context, c chainlink.Chain, cfg Config, i int
 		// first epochs then score every miner zero, which blurs the
 		// copier's disadvantage this run demonstrates.)
 		var g backend.Generator
-		if slices.Contains(m.spec.Synapses, "text.generate") {
+		if slices.Contains(m.spec.SynapseNames(), "text.generate") {
 			g = backend.NewRetrieval(docs...)
 			if m.adversary == Lazy {
 				g = &lazyGenerator{rng: mrand.New(mrand.NewPCG(uint64(i), 7))}
@@ -657,7 +657,7 @@ func lazyHandlers(spec *subnet.Spec, seed uint64) map[string]protocol.Handler {
 		return b
 	}
 	out := map[string]protocol.Handler{}
-	for _, syn := range spec.Synapses {
+	for _, syn := range spec.SynapseNames() {
 		switch syn {
 		case "storage.prove":
 			out[syn] = protocol.HandlerFunc(func(_ context.Context, _ *protocol.Request, w protocol.ResponseWriter) error {

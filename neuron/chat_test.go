@@ -36,7 +36,7 @@ func TestMinerServesChatAndEmbed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer oa.Close()
-	spec := &subnet.Spec{Synapses: []string{subnet.SynapseChat, subnet.SynapseEmbed}}
+	spec := &subnet.Spec{Synapses: []subnet.Synapse{{Name: subnet.SynapseChat}, {Name: subnet.SynapseEmbed}}}
 	start := func(i int, g backend.Generator) *Miner {
 		cfg := SpecMinerConfig(1, spec, g)
 		reg := prometheus.NewRegistry()

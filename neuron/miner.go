@@ -75,7 +75,7 @@ func DefaultMinerConfig(netuid uint16, g backend.Generator) MinerConfig {
 // needed only for text.generate.
 func SpecMinerConfig(netuid uint16, spec *subnet.Spec, g backend.Generator) MinerConfig {
 	cfg := DefaultMinerConfig(netuid, g)
-	cfg.Synapses = append([]string(nil), spec.Synapses...)
+	cfg.Synapses = spec.SynapseNames()
 	return cfg
 }
 

@@ -320,9 +320,9 @@ func TestSpecConfigs(t *testing.T) {
 	for name, cfg := range map[string]MinerConfig{
 		"storage without a library": SpecMinerConfig(1, storage, nil),
 		"qa without a generator":    SpecMinerConfig(1, qa, nil),
-		"an unserved synapse":       SpecMinerConfig(1, &subnet.Spec{Synapses: []string{"knowledge.get"}}, nil),
-		"chat without a chatter":    SpecMinerConfig(1, &subnet.Spec{Synapses: []string{"text.chat"}}, nil),
-		"embed without an embedder": SpecMinerConfig(1, &subnet.Spec{Synapses: []string{"text.embed"}}, nil),
+		"an unserved synapse":       SpecMinerConfig(1, &subnet.Spec{Synapses: []subnet.Synapse{{Name: "knowledge.get"}}}, nil),
+		"chat without a chatter":    SpecMinerConfig(1, &subnet.Spec{Synapses: []subnet.Synapse{{Name: "text.chat"}}}, nil),
+		"embed without an embedder": SpecMinerConfig(1, &subnet.Spec{Synapses: []subnet.Synapse{{Name: "text.embed"}}}, nil),
 	} {
 		cfg.Logger = log
 		if _, err := StartMiner(ctx, c, testKey(t, "config cold", 0), testKey(t, "config hot", 0), cfg); err == nil || !strings.Contains(err.Error(), "miner config") {

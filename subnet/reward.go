@@ -63,6 +63,26 @@ type Response struct {
 	CommitmentBlock float64
 	// Block is the chain height the round read.
 	Block float64
+
+	// v2 (see NewRewardV2):
+
+	// Judge is the judge's result (nil without a judge).
+	Judge *JudgeResult
+	// Task is the request as a map (the reward's task).
+	Task map[string]any
+	// AnswerJSON is the answer parsed as JSON, nil if it is not JSON.
+	AnswerJSON any
+	// ExpectedJSON is the task's expected value as JSON, nil if none.
+	ExpectedJSON any
+	// Mechanism is the name of the mechanism the task belongs to.
+	Mechanism string
+}
+
+// JudgeResult is what a judge says of one answer: a score in [0, 1] and
+// any fields it adds (the reward's judge.score and judge.fields).
+type JudgeResult struct {
+	Score  float64        `json:"score"`
+	Fields map[string]any `json:"fields,omitempty"`
 }
 
 // CommitmentText is a commitment's data as the reward's commitment
@@ -78,6 +98,8 @@ func CommitmentText(data []byte) string {
 type Reward struct {
 	prg  cel.Program
 	bool bool
+	// v2: compiled in the v2 environment; judge: it reads judge.
+	v2, judge bool
 	// commitments: the expression reads commitment or commitment_block.
 	commitments bool
 }
@@ -86,7 +108,30 @@ type Reward struct {
 // commitment, so a validator fetches commitments only when it must.
 func (rw *Reward) UsesCommitments() bool { return rw != nil && rw.commitments }
 
-var rewardEnv = mustRewardEnv()
+// UsesJudge says whether the expression reads judge (a spec whose reward
+// does needs a judge).
+func (rw *Reward) UsesJudge() bool { return rw != nil && rw.judge }
+
+var (
+	rewardEnv   = mustRewardEnv()
+	rewardEnvV2 = mustRewardEnvV2(rewardEnv)
+)
+
+// mustRewardEnvV2 extends v1's environment with v2's variables and
+// functions.
+func mustRewardEnvV2(v1 *cel.Env) *cel.Env {
+	env, err := v1.Extend(
+		cel.Variable("judge", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable("task", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable("answer_json", cel.DynType),
+		cel.Variable("expected_json", cel.DynType),
+		cel.Variable("mechanism", cel.StringType),
+	)
+	if err != nil {
+		panic(fmt.Sprintf("subnet: reward environment v2: %v", err))
+	}
+	return env
+}
 
 func mustRewardEnv() *cel.Env {
 	norm := func(s string) string { return strings.Join(strings.Fields(strings.ToLower(s)), " ") }
@@ -157,45 +202,82 @@ func mustRewardEnv() *cel.Env {
 // MaxRewardSize bounds a reward expression's text.
 const MaxRewardSize = 4 << 10
 
-// NewReward compiles a reward expression, rejecting one that does not
+// NewReward compiles a v1 reward expression, rejecting one that does not
 // parse, does not type-check, or gives neither a double nor a bool.
-func NewReward(expr string) (*Reward, error) {
+func NewReward(expr string) (*Reward, error) { return compileReward(rewardEnv, expr, false) }
+
+// NewRewardV2 compiles a reward expression of a v2 spec: v1's variables and
+// functions and v2's (see Response).
+func NewRewardV2(expr string) (*Reward, error) { return compileReward(rewardEnvV2, expr, true) }
+
+// CompileReward compiles a reward expression (the spec's or one of its
+// mechanisms') in the environment of the spec's version.
+func (s *Spec) CompileReward(expr string) (*Reward, error) {
+	if s.Version >= 2 {
+		return NewRewardV2(expr)
+	}
+	return NewReward(expr)
+}
+
+func compileReward(env *cel.Env, expr string, v2 bool) (*Reward, error) {
 	if strings.TrimSpace(expr) == "" {
 		return nil, errors.New("empty expression")
 	}
 	if len(expr) > MaxRewardSize {
 		return nil, fmt.Errorf("%d bytes, at most %d", len(expr), MaxRewardSize)
 	}
-	ast, iss := rewardEnv.Compile(expr)
+	ast, iss := env.Compile(expr)
 	if iss.Err() != nil {
 		return nil, fmt.Errorf("%s", strings.ReplaceAll(iss.Err().Error(), "\n", " "))
 	}
 	out := ast.OutputType()
 	isBool := out.IsExactType(cel.BoolType)
-	if !isBool && !out.IsExactType(cel.DoubleType) {
+	if !isBool && !out.IsExactType(cel.DoubleType) && !(v2 && out.IsExactType(cel.DynType)) {
 		return nil, fmt.Errorf("gives %s; want double or bool", out)
 	}
-	prg, err := rewardEnv.Program(ast, cel.CostLimit(100_000))
+	prg, err := env.Program(ast, cel.CostLimit(100_000))
 	if err != nil {
 		return nil, err
 	}
-	uses := false
+	rw := &Reward{prg: prg, bool: isBool, v2: v2}
 	for _, r := range ast.NativeRep().ReferenceMap() {
-		if r.Name == "commitment" || r.Name == "commitment_block" {
-			uses = true
+		switch r.Name {
+		case "commitment", "commitment_block":
+			rw.commitments = true
+		case "judge":
+			rw.judge = true
 		}
 	}
-	return &Reward{prg: prg, bool: isBool, commitments: uses}, nil
+	return rw, nil
 }
 
 // Score evaluates the expression on r, in [0, 1]. An evaluation error
 // (e.g. over its cost limit) scores 0 and is returned.
 func (rw *Reward) Score(r Response) (float64, error) {
-	val, _, err := rw.prg.Eval(map[string]any{
+	vars := map[string]any{
 		"answer": r.Answer, "expected": r.Expected, "status": r.Status,
 		"latency_ms": r.LatencyMS, "timeout_ms": r.TimeoutMS, "valid": r.Valid, "work": r.Work,
 		"commitment": r.Commitment, "commitment_block": r.CommitmentBlock, "block": r.Block,
-	})
+	}
+	if rw.v2 {
+		if rw.judge && r.Judge == nil {
+			return 0, errors.New("subnet: reward reads judge, but the answer was not judged")
+		}
+		judge := map[string]any{"score": 0.0, "fields": map[string]any{}}
+		if r.Judge != nil {
+			judge["score"] = r.Judge.Score
+			if r.Judge.Fields != nil {
+				judge["fields"] = r.Judge.Fields
+			}
+		}
+		task := r.Task
+		if task == nil {
+			task = map[string]any{}
+		}
+		vars["judge"], vars["task"], vars["mechanism"] = judge, task, r.Mechanism
+		vars["answer_json"], vars["expected_json"] = jsonOrNull(r.AnswerJSON), jsonOrNull(r.ExpectedJSON)
+	}
+	val, _, err := rw.prg.Eval(vars)
 	if err != nil {
 		return 0, fmt.Errorf("subnet: reward: %w", err)
 	}
@@ -207,6 +289,10 @@ func (rw *Reward) Score(r Response) (float64, error) {
 		}
 	case types.Double:
 		x = float64(v)
+	case types.Int: // a v2 dyn result
+		x = float64(v)
+	case types.Uint:
+		x = float64(v)
 	default:
 		return 0, fmt.Errorf("subnet: reward gave %s", val.Type())
 	}
@@ -214,6 +300,13 @@ func (rw *Reward) Score(r Response) (float64, error) {
 		return 0, nil
 	}
 	return min(1, max(0, x)), nil
+}
+
+func jsonOrNull(v any) any {
+	if v == nil {
+		return types.NullValue
+	}
+	return v
 }
 
 func latencyScore(latency, timeout float64) float64 {

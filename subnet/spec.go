@@ -14,9 +14,6 @@ import (
 	"github.com/cybertensor/cybertensor/chain"
 )
 
-// Synapse types a subnet may serve.
-var Synapses = []string{"text.generate", "text.chat", "text.embed", "knowledge.get", "storage.prove", "compute.run"}
-
 // Task sources a validator may draw tasks from.
 const (
 	// FromKnowledge: fill-in-the-blank questions from documents the
@@ -26,19 +23,35 @@ const (
 	FromDataset = "dataset"
 	// FromGenerator: tasks a built-in generator makes and checks.
 	FromGenerator = "generator"
+	// FromExec (v2): a program that prints task lines (TaskLine) on its
+	// standard output.
+	FromExec = "exec"
+	// FromHTTP (v2): an endpoint whose GET returns task lines or a JSON
+	// array of tasks.
+	FromHTTP = "http"
 )
 
 // Spec is a subnet's declarative spec.
 type Spec struct {
+	// Version of the language: 0 (absent) or 1 is v1, 2 is v2 (custom
+	// synapses, task and judge hooks, mechanisms, the file lock).
+	Version int `yaml:"version"`
 	// Name of the subnet, 1 to 64 bytes.
 	Name string `yaml:"name"`
-	// Synapses are the synapse types its miners serve.
-	Synapses []string `yaml:"synapses"`
-	Tasks    Tasks    `yaml:"tasks"`
+	// Synapses are the synapse types its miners serve: built-ins by name,
+	// and (v2) custom synapses.
+	Synapses []Synapse `yaml:"synapses"`
+	Tasks    Tasks     `yaml:"tasks"`
+	// Judge (v2, optional) scores each answer before the reward.
+	Judge *Judge `yaml:"judge"`
 	// Reward is a CEL expression scoring one response in [0, 1] (see
 	// Reward for its variables and functions).
 	Reward string `yaml:"reward"`
-	Query  Query  `yaml:"query"`
+	// Mechanisms (v2, optional) are several incentive mechanisms, each
+	// with its tasks, judge, reward and share of the subnet's emission;
+	// with them the top-level tasks, judge and reward are absent.
+	Mechanisms []Mechanism `yaml:"mechanisms"`
+	Query      Query       `yaml:"query"`
 	// Alpha is the moving-average weight of a new score, in (0, 1].
 	Alpha float64 `yaml:"alpha"`
 	// WeightsEvery is how often, in blocks, validators set weights.
@@ -46,6 +59,10 @@ type Spec struct {
 	// Hyperparameters the subnet owner sets at creation (by their chain
 	// names, e.g. tempo, max_allowed_uids).
 	Hyperparameters map[string]uint64 `yaml:"hyperparameters"`
+	// Files (v2) is the lock: each file the spec refers to (ReferencedFiles),
+	// by its path relative to the spec, with the knowledge CID of its bytes.
+	// Lock writes it; Resolve checks it.
+	Files map[string]string `yaml:"files"`
 
 	text []byte
 }
@@ -59,8 +76,16 @@ type Tasks struct {
 	// documents) or storage.prove (challenges on the objects), dataset
 	// tasks to text.generate, generator tasks to compute.run.
 	Synapse string `yaml:"synapse"`
-	// Path of the dataset file (FromDataset).
+	// Path of the dataset file (FromDataset), relative to the spec's
+	// directory.
 	Path string `yaml:"path"`
+	// CID of the dataset file in the knowledge library (FromDataset, v2);
+	// with Path too, the two must agree (Resolve).
+	CID string `yaml:"cid"`
+	// Command (FromExec) is the task program's argv.
+	Command []string `yaml:"command"`
+	// URL (FromHTTP) is the task endpoint, http or https.
+	URL string `yaml:"url"`
 	// Generator names the built-in generator (FromGenerator).
 	Generator string `yaml:"generator"`
 	// Difficulty of generated tasks (FromGenerator; 0: the generator's
@@ -69,6 +94,8 @@ type Tasks struct {
 	// squarings for arithmetic (1 to MaxSquarings, default
 	// DefaultSquarings).
 	Difficulty uint64 `yaml:"difficulty"`
+	// Limits bound the task hook (FromExec, FromHTTP).
+	Limits HookLimits `yaml:"limits"`
 }
 
 // Query sets validators' query cadence.
@@ -189,12 +216,19 @@ func fieldLines(n *yaml.Node, prefix string) map[string]int {
 		}
 		if v.Kind == yaml.SequenceNode {
 			for j, item := range v.Content {
-				out[fmt.Sprintf("%s[%d]", path, j)] = item.Line
+				p := fmt.Sprintf("%s[%d]", path, j)
+				out[p] = item.Line
+				for q, l := range fieldLines(item, p) {
+					out[q] = l
+				}
 			}
 		}
 	}
 	return out
 }
+
+// badFunc reports a field's error at its line.
+type badFunc func(field, format string, args ...any) error
 
 func (s *Spec) validate(lines map[string]int) error {
 	bad := func(field, format string, args ...any) error {
@@ -210,57 +244,20 @@ func (s *Spec) validate(lines map[string]int) error {
 		}
 		return &SpecError{Line: line, Field: field, Reason: fmt.Sprintf(format, args...)}
 	}
-	switch {
-	case s.Name == "" || len(s.Name) > 64:
+	if s.Name == "" || len(s.Name) > 64 {
 		return bad("name", "must be 1 to 64 bytes")
-	case len(s.Synapses) == 0:
-		return bad("synapses", "name at least one of %s", strings.Join(Synapses, ", "))
 	}
-	seen := map[string]bool{}
-	for i, syn := range s.Synapses {
-		if !slices.Contains(Synapses, syn) {
-			return bad(fmt.Sprintf("synapses[%d]", i), "unknown synapse %q (known: %s)", syn, strings.Join(Synapses, ", "))
+	switch s.Version {
+	case 0, 1:
+		if err := s.validateV1(bad, lines); err != nil {
+			return err
 		}
-		if seen[syn] {
-			return bad(fmt.Sprintf("synapses[%d]", i), "%q listed twice", syn)
-		}
-		seen[syn] = true
-	}
-	switch s.Tasks.Source {
-	case FromKnowledge:
-	case FromDataset:
-		if s.Tasks.Path == "" {
-			return bad("tasks.path", "a dataset source needs a path")
-		}
-	case FromGenerator:
-		if !slices.Contains(Generators, s.Tasks.Generator) {
-			return bad("tasks.generator", "unknown generator %q (known: %s)", s.Tasks.Generator, strings.Join(Generators, ", "))
+	case 2:
+		if err := s.validateV2(bad, lines); err != nil {
+			return err
 		}
 	default:
-		return bad("tasks.source", "%q: want %s, %s or %s", s.Tasks.Source, FromKnowledge, FromDataset, FromGenerator)
-	}
-	if s.Tasks.Synapse != "" && !slices.Contains(s.Synapses, s.Tasks.Synapse) {
-		return bad("tasks.synapse", "%q is not one of the spec's synapses", s.Tasks.Synapse)
-	}
-	if want := taskSynapses[s.Tasks.Source]; !slices.Contains(want, s.TaskSynapse()) {
-		field := "tasks.synapse"
-		if s.Tasks.Synapse == "" {
-			field = "tasks.source" // the default, the first synapse, does not fit
-		}
-		return bad(field, "%s tasks go to %s, not %s", s.Tasks.Source, strings.Join(want, " or "), s.TaskSynapse())
-	}
-	if d := s.Tasks.Difficulty; d != 0 {
-		switch {
-		case s.Tasks.Source != FromGenerator:
-			return bad("tasks.difficulty", "only generated tasks have a difficulty")
-		case s.Tasks.Generator == GenHashPreimage && d > MaxPreimageBits:
-			return bad("tasks.difficulty", "%d leading zero bits; at most %d", d, MaxPreimageBits)
-		case s.Tasks.Generator == GenArithmetic && d > MaxSquarings:
-			return bad("tasks.difficulty", "%d squarings; at most %d", d, MaxSquarings)
-		}
-	}
-	if _, err := NewReward(s.Reward); err != nil {
-		return bad("reward", "%v", err)
+		return bad("version", "%d: want 1 (or absent) or 2", s.Version)
 	}
 	switch {
 	case s.Query.Every == 0:
@@ -290,6 +287,109 @@ func (s *Spec) validate(lines map[string]int) error {
 	return nil
 }
 
+// validateV1 checks a v1 spec exactly as before v2, after refusing the
+// fields only v2 has.
+func (s *Spec) validateV1(bad badFunc, lines map[string]int) error {
+	const needsV2 = "needs version: 2"
+	for i, syn := range s.Synapses {
+		if syn.custom {
+			return bad(fmt.Sprintf("synapses[%d]", i), "a custom synapse (an object) %s", needsV2)
+		}
+	}
+	for _, f := range []string{"judge", "mechanisms", "files", "tasks.cid", "tasks.command", "tasks.url", "tasks.limits"} {
+		if lines[f] > 0 {
+			return bad(f, needsV2)
+		}
+	}
+	if s.Tasks.Source == FromExec || s.Tasks.Source == FromHTTP {
+		return bad("tasks.source", "%s tasks %s", s.Tasks.Source, needsV2)
+	}
+	if len(s.Synapses) == 0 {
+		return bad("synapses", "name at least one of %s", strings.Join(Synapses, ", "))
+	}
+	names := s.SynapseNames()
+	seen := map[string]bool{}
+	for i, syn := range names {
+		if !slices.Contains(Synapses, syn) {
+			return bad(fmt.Sprintf("synapses[%d]", i), "unknown synapse %q (known: %s)", syn, strings.Join(Synapses, ", "))
+		}
+		if seen[syn] {
+			return bad(fmt.Sprintf("synapses[%d]", i), "%q listed twice", syn)
+		}
+		seen[syn] = true
+	}
+	switch s.Tasks.Source {
+	case FromKnowledge:
+	case FromDataset:
+		if s.Tasks.Path == "" {
+			return bad("tasks.path", "a dataset source needs a path")
+		}
+	case FromGenerator:
+		if !slices.Contains(Generators, s.Tasks.Generator) {
+			return bad("tasks.generator", "unknown generator %q (known: %s)", s.Tasks.Generator, strings.Join(Generators, ", "))
+		}
+	default:
+		return bad("tasks.source", "%q: want %s, %s or %s", s.Tasks.Source, FromKnowledge, FromDataset, FromGenerator)
+	}
+	if s.Tasks.Synapse != "" && !slices.Contains(names, s.Tasks.Synapse) {
+		return bad("tasks.synapse", "%q is not one of the spec's synapses", s.Tasks.Synapse)
+	}
+	if want := taskSynapses[s.Tasks.Source]; !slices.Contains(want, s.TaskSynapse()) {
+		field := "tasks.synapse"
+		if s.Tasks.Synapse == "" {
+			field = "tasks.source" // the default, the first synapse, does not fit
+		}
+		return bad(field, "%s tasks go to %s, not %s", s.Tasks.Source, strings.Join(want, " or "), s.TaskSynapse())
+	}
+	if err := checkDifficulty(bad, "tasks", s.Tasks); err != nil {
+		return err
+	}
+	if _, err := NewReward(s.Reward); err != nil {
+		return bad("reward", "%v", err)
+	}
+	return nil
+}
+
+func checkDifficulty(bad badFunc, prefix string, t Tasks) error {
+	if d := t.Difficulty; d != 0 {
+		switch {
+		case t.Source != FromGenerator:
+			return bad(prefix+".difficulty", "only generated tasks have a difficulty")
+		case t.Generator == GenHashPreimage && d > MaxPreimageBits:
+			return bad(prefix+".difficulty", "%d leading zero bits; at most %d", d, MaxPreimageBits)
+		case t.Generator == GenArithmetic && d > MaxSquarings:
+			return bad(prefix+".difficulty", "%d squarings; at most %d", d, MaxSquarings)
+		}
+	}
+	return nil
+}
+
+// SynapseNames lists the names of the synapses the spec serves, in order.
+func (s *Spec) SynapseNames() []string {
+	out := make([]string, len(s.Synapses))
+	for i, syn := range s.Synapses {
+		out[i] = syn.Name
+	}
+	return out
+}
+
+// Synapse returns the spec's synapse of that name (a built-in with its
+// table entry's limits), or nil if the spec does not serve it.
+func (s *Spec) Synapse(name string) *Synapse {
+	for i := range s.Synapses {
+		if s.Synapses[i].Name != name {
+			continue
+		}
+		if !s.Synapses[i].custom {
+			if b := BuiltinSynapse(name); b != nil {
+				return b
+			}
+		}
+		return &s.Synapses[i]
+	}
+	return nil
+}
+
 // TaskSynapse is the synapse validators' tasks go to: Tasks.Synapse, or
 // the first of Synapses.
 func (s *Spec) TaskSynapse() string {
@@ -299,7 +399,7 @@ func (s *Spec) TaskSynapse() string {
 	if len(s.Synapses) == 0 {
 		return ""
 	}
-	return s.Synapses[0]
+	return s.Synapses[0].Name
 }
 
 // Text is the spec as written.

@@ -12,7 +12,7 @@ func TestBuiltinQA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Name != "qa" || s.Synapses[0] != "text.generate" || s.Tasks.Source != FromKnowledge || s.Query.Timeout.Seconds() != 2 || s.Hyperparameters["min_allowed_weights"] != 1 {
+	if s.Name != "qa" || s.Synapses[0].Name != "text.generate" || s.Tasks.Source != FromKnowledge || s.Query.Timeout.Seconds() != 2 || s.Hyperparameters["min_allowed_weights"] != 1 {
 		t.Fatalf("%+v", s)
 	}
 	if s.Hash() != sha256.Sum256(s.Text()) {

@@ -25,6 +25,15 @@ type Task struct {
 	Expected string
 	// Work is the task's size: the reward's work.
 	Work float64
+	// Request is the request as a map (v2 tasks from task lines): the
+	// reward's task.
+	Request map[string]any
+	// ExpectedJSON is the expected value as JSON (v2 tasks), the
+	// reward's expected_json; Expected is its text (a JSON string's text,
+	// else the compact JSON).
+	ExpectedJSON json.RawMessage
+	// Meta is the task line's meta, passed to judges untouched.
+	Meta json.RawMessage
 	// Check, if set, checks an OK answer (a proof, a computed result):
 	// the reward's valid is whether it returned nil. Without it every OK
 	// answer is valid. It must not panic on any answer.

@@ -33,7 +33,7 @@ func TestTextTask(t *testing.T) {
 	}
 	r := task.Response("ok", []byte("Rayleigh scattering"), 500*time.Millisecond, 2*time.Second)
 	want := Response{Answer: "Rayleigh scattering", Expected: "Rayleigh", Status: "ok", LatencyMS: 500, TimeoutMS: 2000, Valid: true}
-	if r != want {
+	if !reflect.DeepEqual(r, want) {
 		t.Fatalf("%+v", r)
 	}
 	if r := task.Response("timeout", nil, 2*time.Second, 2*time.Second); r.Valid {

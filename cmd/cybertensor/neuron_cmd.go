@@ -316,7 +316,7 @@ the hotkey must be registered already ("subnets register" where the coldkey is).
 			// The backend answers text.generate (served without a spec),
 			// text.chat and text.embed.
 			var gen backend.Generator
-			if spec == nil || slices.ContainsFunc(spec.Synapses, func(s string) bool {
+			if spec == nil || slices.ContainsFunc(spec.SynapseNames(), func(s string) bool {
 				return s == "text.generate" || s == subnet.SynapseChat || s == subnet.SynapseEmbed
 			}) {
 				var closeBackend func()
@@ -336,7 +336,7 @@ the hotkey must be registered already ("subnets register" where the coldkey is).
 			cfg := neuron.DefaultMinerConfig(f.netuid, gen)
 			if spec != nil {
 				cfg = neuron.SpecMinerConfig(f.netuid, spec, gen)
-				fmt.Fprintf(cmd.ErrOrStderr(), "running spec %q: serving %s\n", spec.Name, strings.Join(spec.Synapses, ", "))
+				fmt.Fprintf(cmd.ErrOrStderr(), "running spec %q: serving %s\n", spec.Name, strings.Join(spec.SynapseNames(), ", "))
 			}
 			cfg.Listen, cfg.Logger = f.listen, a.log
 			cfg.ReplicaBudget = replicaMiB << 20
