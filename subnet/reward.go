@@ -46,6 +46,24 @@ import (
 //	                           ms, towards 1 faster ("correct results per unit time")
 //	is_cid(s) bool             s is a valid CID (e.g. a knowledge object's)
 //
+// A v2 spec's reward (NewRewardV2) also sees
+//
+//	judge          map     the judge's result: judge.score (double in [0, 1]),
+//	                       judge.fields (map; what the judge added)
+//	task           map     the task's request (empty for built-in task sources)
+//	answer_json    dyn     the answer parsed as JSON; null if it is not JSON
+//	expected_json  dyn     the task's expected value as JSON; null if none
+//	mechanism      string  the mechanism's name ("main" without mechanisms)
+//
+// and these functions:
+//
+//	json_path(v, p) dyn        the value at p in v: a JSON pointer ("/a/0") or a
+//	                           dotted path ("a.0"); null when missing
+//	edit_ratio(a, b) double    1 − Levenshtein(a, b)/max length, in runes
+//	rouge_l(a, b) double       ROUGE-L F1 of the texts' terms
+//	word_count(s) int          runs of non-space characters
+//	cosine(x, y) double        cosine of two number lists of one length
+//
 // A validator reads the subnet's commitments from the chain each round
 // only when the expression names commitment or commitment_block
 // (Reward.UsesCommitments).
@@ -70,7 +88,9 @@ type Response struct {
 	Judge *JudgeResult
 	// Task is the request as a map (the reward's task).
 	Task map[string]any
-	// AnswerJSON is the answer parsed as JSON, nil if it is not JSON.
+	// AnswerJSON is the answer parsed as JSON; when nil, Score parses
+	// Answer itself if the expression reads answer_json (null if the
+	// answer is not one JSON value).
 	AnswerJSON any
 	// ExpectedJSON is the task's expected value as JSON, nil if none.
 	ExpectedJSON any
@@ -98,8 +118,9 @@ func CommitmentText(data []byte) string {
 type Reward struct {
 	prg  cel.Program
 	bool bool
-	// v2: compiled in the v2 environment; judge: it reads judge.
-	v2, judge bool
+	// v2: compiled in the v2 environment; judge: it reads judge;
+	// answerJSON: it reads answer_json.
+	v2, judge, answerJSON bool
 	// commitments: the expression reads commitment or commitment_block.
 	commitments bool
 }
@@ -120,12 +141,13 @@ var (
 // mustRewardEnvV2 extends v1's environment with v2's variables and
 // functions.
 func mustRewardEnvV2(v1 *cel.Env) *cel.Env {
-	env, err := v1.Extend(
+	env, err := v1.Extend(append([]cel.EnvOption{
 		cel.Variable("judge", cel.MapType(cel.StringType, cel.DynType)),
 		cel.Variable("task", cel.MapType(cel.StringType, cel.DynType)),
 		cel.Variable("answer_json", cel.DynType),
 		cel.Variable("expected_json", cel.DynType),
 		cel.Variable("mechanism", cel.StringType),
+	}, v2Functions...)...,
 	)
 	if err != nil {
 		panic(fmt.Sprintf("subnet: reward environment v2: %v", err))
@@ -246,6 +268,8 @@ func compileReward(env *cel.Env, expr string, v2 bool) (*Reward, error) {
 			rw.commitments = true
 		case "judge":
 			rw.judge = true
+		case "answer_json":
+			rw.answerJSON = true
 		}
 	}
 	return rw, nil
@@ -254,32 +278,9 @@ func compileReward(env *cel.Env, expr string, v2 bool) (*Reward, error) {
 // Score evaluates the expression on r, in [0, 1]. An evaluation error
 // (e.g. over its cost limit) scores 0 and is returned.
 func (rw *Reward) Score(r Response) (float64, error) {
-	vars := map[string]any{
-		"answer": r.Answer, "expected": r.Expected, "status": r.Status,
-		"latency_ms": r.LatencyMS, "timeout_ms": r.TimeoutMS, "valid": r.Valid, "work": r.Work,
-		"commitment": r.Commitment, "commitment_block": r.CommitmentBlock, "block": r.Block,
-	}
-	if rw.v2 {
-		if rw.judge && r.Judge == nil {
-			return 0, errors.New("subnet: reward reads judge, but the answer was not judged")
-		}
-		judge := map[string]any{"score": 0.0, "fields": map[string]any{}}
-		if r.Judge != nil {
-			judge["score"] = r.Judge.Score
-			if r.Judge.Fields != nil {
-				judge["fields"] = r.Judge.Fields
-			}
-		}
-		task := r.Task
-		if task == nil {
-			task = map[string]any{}
-		}
-		vars["judge"], vars["task"], vars["mechanism"] = judge, task, r.Mechanism
-		vars["answer_json"], vars["expected_json"] = jsonOrNull(r.AnswerJSON), jsonOrNull(r.ExpectedJSON)
-	}
-	val, _, err := rw.prg.Eval(vars)
+	val, err := rw.eval(r)
 	if err != nil {
-		return 0, fmt.Errorf("subnet: reward: %w", err)
+		return 0, err
 	}
 	var x float64
 	switch v := val.(type) {
@@ -300,6 +301,42 @@ func (rw *Reward) Score(r Response) (float64, error) {
 		return 0, nil
 	}
 	return min(1, max(0, x)), nil
+}
+
+// eval evaluates the expression on r, unclamped.
+func (rw *Reward) eval(r Response) (ref.Val, error) {
+	vars := map[string]any{
+		"answer": r.Answer, "expected": r.Expected, "status": r.Status,
+		"latency_ms": r.LatencyMS, "timeout_ms": r.TimeoutMS, "valid": r.Valid, "work": r.Work,
+		"commitment": r.Commitment, "commitment_block": r.CommitmentBlock, "block": r.Block,
+	}
+	if rw.v2 {
+		if rw.judge && r.Judge == nil {
+			return nil, errors.New("subnet: reward reads judge, but the answer was not judged")
+		}
+		judge := map[string]any{"score": 0.0, "fields": map[string]any{}}
+		if r.Judge != nil {
+			judge["score"] = r.Judge.Score
+			if r.Judge.Fields != nil {
+				judge["fields"] = r.Judge.Fields
+			}
+		}
+		task := r.Task
+		if task == nil {
+			task = map[string]any{}
+		}
+		vars["judge"], vars["task"], vars["mechanism"] = judge, task, r.Mechanism
+		aj := r.AnswerJSON
+		if aj == nil && rw.answerJSON {
+			aj = answerJSON([]byte(r.Answer))
+		}
+		vars["answer_json"], vars["expected_json"] = jsonOrNull(aj), jsonOrNull(r.ExpectedJSON)
+	}
+	val, _, err := rw.prg.Eval(vars)
+	if err != nil {
+		return nil, fmt.Errorf("subnet: reward: %w", err)
+	}
+	return val, nil
 }
 
 func jsonOrNull(v any) any {

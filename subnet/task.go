@@ -48,7 +48,21 @@ func (t Task) Response(status string, answer []byte, latency, timeout time.Durat
 		LatencyMS: float64(latency) / float64(time.Millisecond), TimeoutMS: float64(timeout) / float64(time.Millisecond),
 		Valid: status == "ok" && (t.Check == nil || t.Check(answer) == nil),
 		Work:  t.Work,
+		Task:  t.Request, ExpectedJSON: answerJSON(t.ExpectedJSON),
 	}
+}
+
+// decodeJSONValue decodes exactly one JSON value (numbers as float64).
+func decodeJSONValue(b []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("data after the JSON value")
+	}
+	return v, nil
 }
 
 // TextTask is a question for text.generate whose answer is known: the body

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseTaskLines(t *testing.T) {
@@ -64,6 +65,14 @@ func TestTaskFromLine(t *testing.T) {
 	if task.Synapse != "summarize.v1" || string(task.Body) != `{"text":"the article"}` || !reflect.DeepEqual(task.Request, map[string]any{"text": "the article"}) ||
 		string(task.ExpectedJSON) != `{"summary":"short"}` || task.Expected != `{"summary":"short"}` || string(task.Meta) != `{"id": 3}` {
 		t.Fatalf("%+v", task)
+	}
+	resp := task.Response("ok", []byte(`{"summary": "short"}`), time.Second, 2*time.Second)
+	if !reflect.DeepEqual(resp.Task, map[string]any{"text": "the article"}) || !reflect.DeepEqual(resp.ExpectedJSON, map[string]any{"summary": "short"}) {
+		t.Fatalf("response %+v", resp)
+	}
+	rw, _ := NewRewardV2(`answer_json.summary == expected_json.summary && task.text == "the article"`)
+	if got, err := rw.Score(resp); got != 1 || err != nil {
+		t.Fatalf("v2 reward on the task's response: %v %v", got, err)
 	}
 	task, err = syn.TaskFromLine(TaskLine{Request: []byte(`{"text": "a"}`), Expected: []byte(`"the summary"`)})
 	if err != nil || task.Expected != "the summary" || string(task.ExpectedJSON) != `"the summary"` {
