@@ -1,0 +1,253 @@
+package judge
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// Caller sends one judge request and returns the judge's reply: one line
+// to a long-lived judge program (*hook.Exec), or one POST to a judge
+// endpoint (*hook.HTTP). It bounds the time and the reply itself.
+type Caller interface {
+	Call(ctx context.Context, body []byte) ([]byte, error)
+}
+
+// Option configures a judge made by NewCaller.
+type Option func(*callerConfig)
+
+type callerConfig struct {
+	name     string
+	metrics  *Metrics
+	logger   *slog.Logger
+	maxReply int
+}
+
+// WithName names the judge in logs and metrics (default "caller").
+func WithName(name string) Option { return func(c *callerConfig) { c.name = name } }
+
+// WithMetrics counts the judge's calls.
+func WithMetrics(m *Metrics) Option { return func(c *callerConfig) { c.metrics = m } }
+
+// WithLogger logs the judge's failures.
+func WithLogger(l *slog.Logger) Option { return func(c *callerConfig) { c.logger = l } }
+
+// WithMaxReply bounds the reply read (default 64 KiB; at least 64).
+func WithMaxReply(n int) Option {
+	return func(c *callerConfig) { c.maxReply = max(n, 64) }
+}
+
+// Bounds of a judge's reply fields.
+const (
+	maxFieldsDepth = 8   // nesting of objects and arrays in "fields"
+	maxFields      = 256 // members of "fields" at the top
+)
+
+// callerJudge speaks the judge protocol through a Caller.
+type callerJudge struct {
+	c        Caller
+	maxReply int
+	obs      observer
+	close    sync.Once
+	closeErr error
+}
+
+// NewCaller returns the judge that speaks the exec/http judge protocol
+// through c. Each judgement sends one JSON object:
+//
+//	{"task": {"request": …, "expected": …, "meta": …}, "answer": …, "synapse": "…"}
+//
+// (expected and meta only when the task has them; the answer a JSON string
+// for a text answer, the answer's JSON otherwise), and reads one back:
+//
+//	{"score": <number in [0,1]>, "fields": {…}}
+//
+// A reply that is not one JSON object, has a member other than score,
+// fields and error, has an "error" member, or lacks a finite score in
+// [0,1] is a failure. Fields are kept (at most 256 members, nested at most
+// 8 deep). Close closes c if it has a Close method.
+func NewCaller(c Caller, opts ...Option) Judge {
+	cfg := callerConfig{name: "caller", maxReply: 64 << 10}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return &callerJudge{c: c, maxReply: cfg.maxReply, obs: newObserver(cfg.name, "caller", cfg.metrics, cfg.logger)}
+}
+
+func (j *callerJudge) Judge(ctx context.Context, in Input) (Result, error) {
+	start := time.Now()
+	res, err := j.judge(ctx, in)
+	return res, j.obs.finish(ctx, start, err)
+}
+
+func (j *callerJudge) judge(ctx context.Context, in Input) (Result, error) {
+	line, err := EncodeRequest(in)
+	if err != nil {
+		return Result{}, err
+	}
+	reply, err := j.c.Call(ctx, line)
+	if err != nil {
+		return Result{}, err
+	}
+	if len(reply) > j.maxReply {
+		return Result{}, fail(ReasonTooLarge, "a reply of %d bytes is over %d", len(reply), j.maxReply)
+	}
+	return DecodeReply(reply)
+}
+
+// Close closes the Caller if it has a Close method; it is safe to call
+// twice.
+func (j *callerJudge) Close() error {
+	j.close.Do(func() {
+		if c, ok := j.c.(interface{ Close() error }); ok {
+			j.closeErr = c.Close()
+		}
+	})
+	return j.closeErr
+}
+
+// EncodeRequest is the judge protocol's request for in.
+func EncodeRequest(in Input) ([]byte, error) {
+	if !json.Valid(in.Request) {
+		return nil, fail(ReasonBadInput, "the request is not JSON")
+	}
+	task := map[string]json.RawMessage{"request": compact(in.Request)}
+	for name, v := range map[string]json.RawMessage{"expected": in.Expected, "meta": in.Meta} {
+		if len(v) == 0 {
+			continue
+		}
+		if !json.Valid(v) {
+			return nil, fail(ReasonBadInput, "the task's %s is not JSON", name)
+		}
+		task[name] = compact(v)
+	}
+	var answer json.RawMessage
+	if in.AnswerIsText {
+		if !utf8.Valid(in.Answer) {
+			return nil, fail(ReasonBadInput, "the answer is not UTF-8 text")
+		}
+		answer, _ = json.Marshal(string(in.Answer))
+	} else {
+		if !json.Valid(in.Answer) {
+			return nil, fail(ReasonBadInput, "the answer is not JSON")
+		}
+		answer = compact(in.Answer)
+	}
+	b, err := json.Marshal(struct {
+		Task    map[string]json.RawMessage `json:"task"`
+		Answer  json.RawMessage            `json:"answer"`
+		Synapse string                     `json:"synapse"`
+	}{task, answer, in.Synapse})
+	if err != nil {
+		return nil, fail(ReasonBadInput, "encoding the request: %v", err)
+	}
+	return b, nil
+}
+
+// compact is valid JSON on one line (a judge program reads lines).
+func compact(raw json.RawMessage) json.RawMessage {
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return raw
+	}
+	return b.Bytes()
+}
+
+// DecodeReply reads a judge's reply strictly (see NewCaller). Every
+// refusal is a failure error (wrapping ErrJudgeFailed once returned by a
+// judge).
+func DecodeReply(reply []byte) (Result, error) {
+	d := json.NewDecoder(bytes.NewReader(reply))
+	d.UseNumber()
+	var raw map[string]json.RawMessage
+	if err := d.Decode(&raw); err != nil {
+		return Result{}, fail(ReasonBadReply, "not a JSON object: %v", err)
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return Result{}, fail(ReasonBadReply, "more than one JSON value")
+	}
+	if raw == nil {
+		return Result{}, fail(ReasonBadReply, "null, not an object")
+	}
+	for k := range raw {
+		if k != "score" && k != "fields" && k != "error" {
+			return Result{}, fail(ReasonBadReply, "unknown member %q (a judge's own values go under \"fields\")", truncate(k, 40))
+		}
+	}
+	if e, ok := raw["error"]; ok {
+		var msg string
+		if json.Unmarshal(e, &msg) != nil {
+			msg = string(e)
+		}
+		return Result{}, fail(ReasonJudgeError, "the judge said: %s", truncate(printable(msg), 300))
+	}
+	s, ok := raw["score"]
+	if !ok {
+		return Result{}, fail(ReasonBadReply, "no score")
+	}
+	var num json.Number
+	if err := json.Unmarshal(s, &num); err != nil || bytes.HasPrefix(bytes.TrimSpace(s), []byte(`"`)) {
+		return Result{}, fail(ReasonBadReply, "score %s is not a number", truncate(string(s), 40))
+	}
+	score, err := num.Float64()
+	if err != nil || math.IsNaN(score) || math.IsInf(score, 0) || score < 0 || score > 1 {
+		return Result{}, fail(ReasonBadReply, "score %s is not a finite number in [0,1]", truncate(num.String(), 40))
+	}
+	res := Result{Score: score}
+	if f, ok := raw["fields"]; ok && !bytes.Equal(bytes.TrimSpace(f), []byte("null")) {
+		if err := checkDepth(f, maxFieldsDepth); err != nil {
+			return Result{}, fail(ReasonBadReply, "fields: %v", err)
+		}
+		if err := json.Unmarshal(f, &res.Fields); err != nil {
+			return Result{}, fail(ReasonBadReply, "fields is not an object: %v", err)
+		}
+		if len(res.Fields) > maxFields {
+			return Result{}, fail(ReasonBadReply, "fields has %d members, over %d", len(res.Fields), maxFields)
+		}
+	}
+	return res, nil
+}
+
+// printable makes a judge's message printable on one line.
+func printable(s string) string {
+	var b bytes.Buffer
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			r = ' '
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// checkDepth refuses JSON nested deeper than limit (counted outside strings).
+func checkDepth(b []byte, limit int) error {
+	depth, inString, escaped := 0, false, false
+	for _, c := range b {
+		switch {
+		case inString && escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case inString && c == '"':
+			inString = false
+		case inString:
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			if depth++; depth > limit {
+				return fmt.Errorf("nested more than %d deep", limit)
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return nil
+}
