@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"sync"
@@ -113,42 +112,45 @@ func (j *callerJudge) Close() error {
 	return j.closeErr
 }
 
-// EncodeRequest is the judge protocol's request for in.
+// EncodeRequest is the judge protocol's request for in, on one line.
 func EncodeRequest(in Input) ([]byte, error) {
 	if !json.Valid(in.Request) {
 		return nil, fail(ReasonBadInput, "the request is not JSON")
 	}
-	task := map[string]json.RawMessage{"request": compact(in.Request)}
-	for name, v := range map[string]json.RawMessage{"expected": in.Expected, "meta": in.Meta} {
-		if len(v) == 0 {
+	b := bytes.NewBuffer(make([]byte, 0, 64+len(in.Request)+len(in.Expected)+len(in.Meta)+len(in.Answer)+len(in.Synapse)))
+	b.WriteString(`{"task":{"request":`)
+	json.Compact(b, in.Request)
+	for _, m := range []struct {
+		name string
+		v    json.RawMessage
+	}{{"expected", in.Expected}, {"meta", in.Meta}} {
+		if len(m.v) == 0 {
 			continue
 		}
-		if !json.Valid(v) {
-			return nil, fail(ReasonBadInput, "the task's %s is not JSON", name)
+		if !json.Valid(m.v) {
+			return nil, fail(ReasonBadInput, "the task's %s is not JSON", m.name)
 		}
-		task[name] = compact(v)
+		b.WriteString(`,"` + m.name + `":`)
+		json.Compact(b, m.v)
 	}
-	var answer json.RawMessage
+	b.WriteString(`},"answer":`)
 	if in.AnswerIsText {
 		if !utf8.Valid(in.Answer) {
 			return nil, fail(ReasonBadInput, "the answer is not UTF-8 text")
 		}
-		answer, _ = json.Marshal(string(in.Answer))
+		s, _ := json.Marshal(string(in.Answer))
+		b.Write(s)
 	} else {
 		if !json.Valid(in.Answer) {
 			return nil, fail(ReasonBadInput, "the answer is not JSON")
 		}
-		answer = compact(in.Answer)
+		json.Compact(b, in.Answer)
 	}
-	b, err := json.Marshal(struct {
-		Task    map[string]json.RawMessage `json:"task"`
-		Answer  json.RawMessage            `json:"answer"`
-		Synapse string                     `json:"synapse"`
-	}{task, answer, in.Synapse})
-	if err != nil {
-		return nil, fail(ReasonBadInput, "encoding the request: %v", err)
-	}
-	return b, nil
+	b.WriteString(`,"synapse":`)
+	s, _ := json.Marshal(in.Synapse)
+	b.Write(s)
+	b.WriteByte('}')
+	return b.Bytes(), nil
 }
 
 // compact is valid JSON on one line (a judge program reads lines).
@@ -164,14 +166,9 @@ func compact(raw json.RawMessage) json.RawMessage {
 // refusal is a failure error (wrapping ErrJudgeFailed once returned by a
 // judge).
 func DecodeReply(reply []byte) (Result, error) {
-	d := json.NewDecoder(bytes.NewReader(reply))
-	d.UseNumber()
 	var raw map[string]json.RawMessage
-	if err := d.Decode(&raw); err != nil {
-		return Result{}, fail(ReasonBadReply, "not a JSON object: %v", err)
-	}
-	if _, err := d.Token(); err != io.EOF {
-		return Result{}, fail(ReasonBadReply, "more than one JSON value")
+	if err := json.Unmarshal(reply, &raw); err != nil {
+		return Result{}, fail(ReasonBadReply, "not one JSON object: %v", err)
 	}
 	if raw == nil {
 		return Result{}, fail(ReasonBadReply, "null, not an object")

@@ -39,7 +39,7 @@ func TestEncodeRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"task":{"expected":"short","request":{"text":"a long article"}},"answer":"a \"short\"\nsummary","synapse":"summarize.v1"}`
+	want := `{"task":{"request":{"text":"a long article"},"expected":"short"},"answer":"a \"short\"\nsummary","synapse":"summarize.v1"}`
 	if string(line) != want {
 		t.Fatalf("line\n%s\nwant\n%s", line, want)
 	}
@@ -49,7 +49,7 @@ func TestEncodeRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = `{"task":{"meta":{"id":7},"request":{"code":"x"}},"answer":{"files":[1,2]},"synapse":"code.v1"}`
+	want = `{"task":{"request":{"code":"x"},"meta":{"id":7}},"answer":{"files":[1,2]},"synapse":"code.v1"}`
 	if string(line) != want {
 		t.Fatalf("line\n%s\nwant\n%s", line, want)
 	}
@@ -290,6 +290,44 @@ func FuzzDecodeReply(f *testing.F) {
 		b, err := json.Marshal(res.Fields)
 		if err != nil || checkDepth(b, maxFieldsDepth) != nil {
 			t.Fatalf("fields %s: %v", b, err)
+		}
+	})
+}
+
+func FuzzEncodeRequest(f *testing.F) {
+	f.Add([]byte(`{"text": "x"}`), []byte("an answer\nwith lines"), true)
+	f.Add([]byte("{\n}"), []byte("{\"a\":\n[1, 2]}"), false)
+	f.Add([]byte(`{}`), []byte{0xff, '\n'}, true)
+	f.Fuzz(func(t *testing.T, request, answer []byte, isText bool) {
+		line, err := EncodeRequest(Input{Request: request, Synapse: "s.v1", Answer: answer, AnswerIsText: isText})
+		if err != nil {
+			if reasonOf(err, "") != ReasonBadInput {
+				t.Fatalf("refused without bad_input: %v", err)
+			}
+			return
+		}
+		if !json.Valid(line) || bytes.ContainsAny(line, "\r\n") {
+			t.Fatalf("not one JSON line: %q", line)
+		}
+		var got struct {
+			Task struct {
+				Request json.RawMessage `json:"request"`
+			} `json:"task"`
+			Answer json.RawMessage `json:"answer"`
+		}
+		if err := json.Unmarshal(line, &got); err != nil {
+			t.Fatal(err)
+		}
+		var want bytes.Buffer
+		json.Compact(&want, request)
+		if !bytes.Equal(got.Task.Request, want.Bytes()) {
+			t.Fatalf("request %s, want %s", got.Task.Request, want.Bytes())
+		}
+		if isText {
+			var s string
+			if json.Unmarshal(got.Answer, &s) != nil || s != string(answer) {
+				t.Fatalf("answer %s, want %q", got.Answer, answer)
+			}
 		}
 	})
 }
