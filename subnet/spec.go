@@ -65,6 +65,8 @@ type Spec struct {
 	Files map[string]string `yaml:"files"`
 
 	text []byte
+	// lines maps each field path to its line in text.
+	lines map[string]int
 }
 
 // Tasks says where validators' tasks come from and which synapse they go
@@ -172,6 +174,7 @@ func Parse(text []byte) (*Spec, error) {
 	}
 	s.text = append([]byte(nil), text...)
 	lines := fieldLines(root.Content[0], "")
+	s.lines = lines
 	if err := s.validate(lines); err != nil {
 		return nil, err
 	}
@@ -407,3 +410,17 @@ func (s *Spec) Text() []byte { return s.text }
 
 // Hash is SHA-256 of the spec's text: register_network's spec_hash.
 func (s *Spec) Hash() [32]byte { return sha256.Sum256(s.text) }
+
+// Fields is the parsed spec as a JSON-ready map keyed by the YAML field
+// names (defaults filled in: each custom synapse's limits).
+func (s *Spec) Fields() (map[string]any, error) {
+	b, err := yaml.Marshal(s)
+	if err != nil {
+		return nil, fmt.Errorf("subnet: encoding the spec: %w", err)
+	}
+	var out map[string]any
+	if err := yaml.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("subnet: encoding the spec: %w", err)
+	}
+	return out, nil
+}

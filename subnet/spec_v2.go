@@ -448,42 +448,66 @@ func commandFile(i int, arg string) (string, bool) {
 	return filepath.Clean(arg), hasSlash || slices.Contains(scriptExtensions, strings.ToLower(filepath.Ext(arg)))
 }
 
+// fileRef is one place a spec refers to a file.
+type fileRef struct {
+	path  string // relative to the spec's directory, slash-separated
+	field string // e.g. "tasks.command[1]"
+	kind  string // "dataset", "program", "script" or "prompt"
+	// synapse the dataset's tasks go to; judge template's task synapse.
+	synapse string
+}
+
+// fileRefs lists every reference to a file, in spec order.
+func (s *Spec) fileRefs() []fileRef {
+	if s.Version < 2 {
+		return nil
+	}
+	var out []fileRef
+	cmd := func(prefix string, argv []string) {
+		for i, a := range argv {
+			if path, ok := commandFile(i, a); ok && filepath.IsLocal(path) {
+				kind := "script"
+				if i == 0 {
+					kind = "program"
+				}
+				out = append(out, fileRef{path: filepath.ToSlash(path), field: fmt.Sprintf("%s[%d]", prefix, i), kind: kind})
+			}
+		}
+	}
+	for i, m := range s.EffectiveMechanisms() {
+		p := ""
+		if len(s.Mechanisms) > 0 {
+			p = fmt.Sprintf("mechanisms[%d].", i)
+		}
+		syn := s.TaskSynapseOf(m.Tasks)
+		if m.Tasks.Source == FromDataset && m.Tasks.Path != "" && filepath.IsLocal(m.Tasks.Path) {
+			out = append(out, fileRef{path: filepath.ToSlash(filepath.Clean(m.Tasks.Path)), field: p + "tasks.path", kind: "dataset", synapse: syn})
+		}
+		if m.Tasks.Source == FromExec {
+			cmd(p+"tasks.command", m.Tasks.Command)
+		}
+		if m.Judge != nil {
+			if m.Judge.Kind == JudgeExec {
+				cmd(p+"judge.command", m.Judge.Command)
+			}
+			if m.Judge.PromptFile != "" && filepath.IsLocal(m.Judge.PromptFile) {
+				out = append(out, fileRef{path: filepath.ToSlash(filepath.Clean(m.Judge.PromptFile)), field: p + "judge.prompt_file", kind: "prompt", synapse: syn})
+			}
+		}
+	}
+	return out
+}
+
 // ReferencedFiles lists, sorted and without duplicates, the files a v2
 // spec refers to, relative to its directory: datasets by path, task and
 // judge programs and scripts in commands (see commandFile), llm judges'
 // prompt files. Absolute program paths are not listed. A v1 spec refers to
 // no files here (its dataset is read as before).
 func (s *Spec) ReferencedFiles() []string {
-	if s.Version < 2 {
-		return nil
-	}
 	var out []string
-	add := func(path string) {
-		if path != "" && filepath.IsLocal(path) && !slices.Contains(out, path) {
-			out = append(out, path)
-		}
-	}
-	cmd := func(argv []string) {
-		for i, a := range argv {
-			if path, ok := commandFile(i, a); ok {
-				add(filepath.ToSlash(path))
-			}
-		}
-	}
-	for _, m := range s.EffectiveMechanisms() {
-		if m.Tasks.Source == FromDataset && m.Tasks.Path != "" {
-			add(filepath.ToSlash(filepath.Clean(m.Tasks.Path)))
-		}
-		if m.Tasks.Source == FromExec {
-			cmd(m.Tasks.Command)
-		}
-		if m.Judge != nil {
-			if m.Judge.Kind == JudgeExec {
-				cmd(m.Judge.Command)
-			}
-			if m.Judge.PromptFile != "" {
-				add(filepath.ToSlash(filepath.Clean(m.Judge.PromptFile)))
-			}
+	for _, r := range s.fileRefs() {
+		if !slices.Contains(out, r.path) {
+			out = append(out, r.path)
 		}
 	}
 	slices.Sort(out)

@@ -1,6 +1,7 @@
 package subnet
 
 import (
+	"encoding/json"
 	"errors"
 	"reflect"
 	"strings"
@@ -348,5 +349,25 @@ func TestBuiltinSynapses(t *testing.T) {
 	}
 	if BuiltinSynapse("nope") != nil {
 		t.Fatal("unknown built-in")
+	}
+}
+
+func TestFields(t *testing.T) {
+	s, err := Parse([]byte(validV2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.Fields()
+	if err != nil {
+		t.Fatal(err)
+	}
+	syns := f["synapses"].([]any)
+	custom := syns[1].(map[string]any)
+	if f["version"] != 2 || syns[0] != "text.generate" || custom["name"] != "summarize.v1" || custom["max_answer_bytes"] != DefaultMaxAnswerBytes ||
+		f["tasks"].(map[string]any)["limits"].(map[string]any)["timeout"] != "10s" || f["judge"].(map[string]any)["kind"] != "llm" {
+		t.Fatalf("%#v", f)
+	}
+	if _, err := json.Marshal(f); err != nil {
+		t.Fatal(err)
 	}
 }

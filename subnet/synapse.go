@@ -427,3 +427,13 @@ func jsonText(raw json.RawMessage) string {
 	}
 	return string(raw)
 }
+
+// MarshalYAML writes a built-in by its name and a custom synapse as its
+// object.
+func (s Synapse) MarshalYAML() (any, error) {
+	if !s.custom {
+		return s.Name, nil
+	}
+	type plain Synapse
+	return plain(s), nil
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 
 	"github.com/ipfs/go-cid"
@@ -20,7 +21,9 @@ import (
 )
 
 // loadSpec reads and validates a spec from a file or a built-in name; a
-// bad spec is a usage error naming its line.
+// bad spec is a usage error naming its line. A v2 spec file is locked
+// against the files it refers to, relative to its directory (subnet.Lock):
+// the spec returned is the locked one, whose hash covers them.
 func loadSpec(file, builtin string) (*subnet.Spec, error) {
 	switch {
 	case file != "" && builtin != "":
@@ -40,16 +43,31 @@ func loadSpec(file, builtin string) (*subnet.Spec, error) {
 		if err != nil {
 			return nil, usageError(fmt.Errorf("%s: %w", file, err))
 		}
+		if s, err = subnet.Lock(s, filepath.Dir(file)); err != nil {
+			return nil, usageError(fmt.Errorf("%s: %w", file, err))
+		}
 		return s, nil
 	}
 	return nil, nil
 }
 
-// checkSpecFiles reads and checks the files a spec refers to (a dataset,
-// relative to the spec file), so that a spec its validators could not
-// run is refused, as a usage error, before anything is kept or sent.
+// checkSpecFiles reads and checks the files a spec refers to, relative to
+// the spec file — a v1 spec's dataset; everything a v2 spec names
+// (subnet.Resolve: files present and matching the lock, datasets valid for
+// their synapse, prompt files valid templates, exec programs executable) —
+// so that a spec its validators could not run is refused, as a usage
+// error, before anything is kept or sent.
 func checkSpecFiles(specFile string, spec *subnet.Spec) error {
-	if spec == nil || spec.Tasks.Source != subnet.FromDataset {
+	if spec == nil || specFile == "" {
+		return nil
+	}
+	if spec.Version >= 2 {
+		if err := subnet.Resolve(spec, filepath.Dir(specFile)); err != nil {
+			return usageError(fmt.Errorf("%s: %w", specFile, err))
+		}
+		return nil
+	}
+	if spec.Tasks.Source != subnet.FromDataset {
 		return nil
 	}
 	if _, err := datasetTasks(specFile, spec.Tasks.Path); err != nil {
@@ -70,13 +88,29 @@ func specCID(hash []byte) (cid.Cid, error) {
 }
 
 // keepSpec stores the spec's text in the local knowledge library, signed
-// by key's hotkey, so "subnets spec" can print it and neurons can fetch it.
-func (a *app) keepSpec(key *wallet.PrivateKey, s *subnet.Spec) (cid.Cid, error) {
+// by key's hotkey, so "subnets spec" can print it and neurons can fetch it;
+// and each file it refers to (relative to specFile), whose body CID must
+// be the one the spec's files: section locked.
+func (a *app) keepSpec(key *wallet.PrivateKey, s *subnet.Spec, specFile string) (cid.Cid, error) {
 	lib, err := a.openLibrary(key)
 	if err != nil {
 		return cid.Undef, err
 	}
 	defer lib.Close()
+	for _, path := range s.ReferencedFiles() {
+		f, err := os.Open(filepath.Join(filepath.Dir(specFile), filepath.FromSlash(path)))
+		if err != nil {
+			return cid.Undef, err
+		}
+		obj, err := lib.Publish(context.Background(), f, knowledge.Meta{Title: "subnet spec " + s.Name + ": " + path, Tags: []string{"subnet-spec-file"}})
+		f.Close()
+		if err != nil && !errors.Is(err, knowledge.ErrNotShared) {
+			return cid.Undef, fmt.Errorf("publishing %s: %w", path, err)
+		}
+		if obj.Body.String() != s.Files[path] {
+			return cid.Undef, fmt.Errorf("%s changed since the spec was locked: its CID is %s, not %s", path, obj.Body, s.Files[path])
+		}
+	}
 	obj, err := lib.Publish(context.Background(), bytes.NewReader(s.Text()), knowledge.Meta{MediaType: "application/yaml", Title: "subnet spec: " + s.Name, Tags: []string{"subnet-spec"}})
 	if err != nil && !errors.Is(err, knowledge.ErrNotShared) {
 		return cid.Undef, err
@@ -128,11 +162,21 @@ func (a *app) subnetsSpec() *cobra.Command {
 				if _, err := lib.Get(ctx, id, &text); err != nil {
 					return fmt.Errorf("the spec of subnet %d (%s) is not in the local library; fetch it with: cybertensor knowledge get %s --peer MULTIADDR (%w)", netuid, id, id, err)
 				}
-				if _, err := subnet.Parse(text.Bytes()); err != nil {
+				spec, err := subnet.Parse(text.Bytes())
+				if err != nil {
 					return fmt.Errorf("the spec of subnet %d does not validate: %w", netuid, err)
 				}
 				if f.json {
-					return writeJSON(cmd.OutOrStdout(), map[string]any{"netuid": netuid, "spec_hash": hex.EncodeToString(info.SpecHash), "cid": id.String(), "text": text.String()})
+					fields, err := spec.Fields()
+					if err != nil {
+						return err
+					}
+					files := spec.Files
+					if files == nil {
+						files = map[string]string{}
+					}
+					return writeJSON(cmd.OutOrStdout(), map[string]any{"netuid": netuid, "spec_hash": hex.EncodeToString(info.SpecHash), "cid": id.String(),
+						"version": max(spec.Version, 1), "spec": fields, "files": files, "text": text.String()})
 				}
 				_, err = cmd.OutOrStdout().Write(text.Bytes())
 				return err

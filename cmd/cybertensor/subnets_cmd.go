@@ -102,7 +102,7 @@ func (a *app) subnetsCreate() *cobra.Command {
 				msg.SpecHash = h[:]
 				// The text goes into the library first: a subnet whose
 				// spec nobody holds could not be read.
-				id, err := a.keepSpec(key, spec)
+				id, err := a.keepSpec(key, spec, specFile)
 				if err != nil {
 					return fmt.Errorf("keeping the spec in the knowledge library: %w", err)
 				}
@@ -120,7 +120,7 @@ func (a *app) subnetsCreate() *cobra.Command {
 	addChainFlags(cmd, &f, a.env.getenv)
 	addColdkeyFlags(cmd, &k)
 	cmd.Flags().StringVar(&name, "name", "", "subnet name (at most 64 bytes)")
-	cmd.Flags().StringVar(&specFile, "spec", "", "the subnet's spec file (validated, with the dataset it names, before anything is sent; its SHA-256 is recorded on chain, its text kept in the knowledge library)")
+	cmd.Flags().StringVar(&specFile, "spec", "", "the subnet's spec file (validated, with the files it names, before anything is sent; a version 2 spec is locked: its files' CIDs are written into its files: section; its SHA-256 is recorded on chain, its text and files kept in the knowledge library)")
 	cmd.Flags().StringVar(&builtinSpec, "builtin", "", "a built-in spec instead of --spec: "+strings.Join(subnet.BuiltinNames(), ", "))
 	cmd.Flags().StringVar(&maxLock.value, "max-lock", "", "lock at most this many tokens: refused (lock_above_limit), not charged, if the lock cost is higher at inclusion (see subnets lock-cost)")
 	addCheck(cmd, maxLock.parse)
