@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/valyala/fastjson"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 	"gopkg.in/yaml.v3"
@@ -303,13 +304,57 @@ func schemaError(err error) error {
 	return &SchemaError{Path: path, Reason: ve.ErrorKind.LocalizedString(errPrinter)}
 }
 
-// parseBody parses a JSON body as the validator sees it (numbers exact).
+// jsonParsers parse bodies for schema validation: fastjson is several
+// times faster than encoding/json, which keeps validation of a 4 KiB
+// request within the 20 µs.
+var jsonParsers fastjson.ParserPool
+
+// parseBody parses one JSON value (UTF-8, strictly valid, nested at most
+// fastjson.MaxDepth deep) into the form the schema validator takes:
+// objects map[string]any (the last of a repeated member wins, as
+// encoding/json's), arrays []any, numbers json.Number (exact).
 func parseBody(body []byte) (any, error) {
-	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
-	if err != nil {
-		return nil, &SchemaError{Reason: "not JSON: " + err.Error()}
+	if !utf8.Valid(body) {
+		return nil, &SchemaError{Reason: "not JSON: not UTF-8"}
 	}
-	return v, nil
+	if err := fastjson.ValidateBytes(body); err != nil {
+		return nil, &SchemaError{Reason: "not JSON: " + oneLine(err)}
+	}
+	p := jsonParsers.Get()
+	defer jsonParsers.Put(p)
+	v, err := p.ParseBytes(body)
+	if err != nil {
+		return nil, &SchemaError{Reason: "not JSON: " + oneLine(err)}
+	}
+	return fastValue(v), nil
+}
+
+// fastValue copies a parsed value out of the parser's memory.
+func fastValue(v *fastjson.Value) any {
+	switch v.Type() {
+	case fastjson.TypeObject:
+		o, _ := v.Object()
+		m := make(map[string]any, o.Len())
+		o.Visit(func(k []byte, e *fastjson.Value) { m[string(k)] = fastValue(e) })
+		return m
+	case fastjson.TypeArray:
+		items, _ := v.Array()
+		out := make([]any, len(items))
+		for i, e := range items {
+			out[i] = fastValue(e)
+		}
+		return out
+	case fastjson.TypeString:
+		b, _ := v.StringBytes()
+		return string(b)
+	case fastjson.TypeNumber:
+		return json.Number(v.MarshalTo(nil))
+	case fastjson.TypeTrue:
+		return true
+	case fastjson.TypeFalse:
+		return false
+	}
+	return nil
 }
 
 // ValidateRequest checks a request body: its size, then (custom) its
