@@ -10,6 +10,20 @@
 // synapse types, out-of-range numbers and reward expressions that do not
 // compile to a number are rejected with the line they are on and why.
 //
+// # Version 2
+//
+// A spec with version: 2 may also declare custom synapses (Synapse, with
+// JSON Schemas for the request and answer, checked by ValidateRequest and
+// ValidateAnswer), take tasks from programs and endpoints (FromExec,
+// FromHTTP; task lines, ParseTaskLines and Synapse.TaskFromLine) or from a
+// dataset by CID, judge answers before the reward (Judge), split the
+// subnet into mechanisms (Mechanism, EffectiveMechanisms), and reward with
+// v2's variables and functions (NewRewardV2, Spec.CompileReward). Lock
+// writes the files: section — the knowledge CID of every file the spec
+// refers to (ReferencedFiles) — so the spec's hash covers them; Resolve
+// checks the files against it. A spec without version is v1 and means
+// what it always meant. docs/subnet-language.md is the reference.
+//
 // # Built-in subnets
 //
 // Builtin returns the specs in specs/ by name (BuiltinNames):

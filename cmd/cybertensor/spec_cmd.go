@@ -129,7 +129,12 @@ func (a *app) subnetsSpec() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "spec [NETUID]",
 		Short: "Print a subnet's spec: the text whose SHA-256 the chain holds, from the knowledge library",
-		Args:  cobra.MaximumNArgs(1),
+		Long: `Print a subnet's spec: the text whose SHA-256 the chain holds, read from the local knowledge library.
+
+With --json it prints an object: netuid, spec_hash (hex), cid (the text's knowledge CID), version (1 or 2),
+spec (the parsed spec by its YAML field names, defaults filled in), files (a version 2 spec's lock: each file
+it refers to, by path, with its knowledge CID; {} if none) and text. The reference is docs/subnet-language.md.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				if cmd.Flags().Changed("netuid") {
