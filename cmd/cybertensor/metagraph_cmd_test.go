@@ -55,7 +55,8 @@ func TestMetagraphAgainstAChain(t *testing.T) {
 	}
 
 	lite := decode[chain.Metagraph](t, metagraph("--json").stdout)
-	if lite.N != 1 || lite.Stake[0] != 100*1e9 || lite.Weights != nil || lite.Commitments != nil || !reflect.DeepEqual(lite.Fields, chain.LiteMetagraphFields.Names()) {
+	// An epoch may already have paid into the stake on a slow machine.
+	if lite.N != 1 || lite.Stake[0] < 100*1e9 || lite.Weights != nil || lite.Commitments != nil || !reflect.DeepEqual(lite.Fields, chain.LiteMetagraphFields.Names()) {
 		t.Fatalf("lite by default: %+v", lite)
 	}
 	before := metagraph("--fields", "uid,stake", "--json").stdout
@@ -67,8 +68,8 @@ func TestMetagraphAgainstAChain(t *testing.T) {
 	if r := metagraph("--fields", "uid,incentive"); !strings.Contains(r.stdout, "INCENTIVE") || strings.Contains(r.stdout, "STAKE") || strings.Contains(r.stdout, "HOTKEY") {
 		t.Fatalf("text of two columns: %s", r.stdout)
 	}
-	if r := metagraph("--fields", "stake", "--raw"); !strings.Contains(r.stdout, "100000000000") {
-		t.Fatalf("--raw: %s", r.stdout)
+	if r := metagraph("--fields", "stake", "--raw", "--block", strconv.FormatUint(pinned.Block, 10)); !strings.Contains(r.stdout, strconv.FormatUint(pinned.Stake[0], 10)) {
+		t.Fatalf("--raw: %s, want %d", r.stdout, pinned.Stake[0])
 	}
 	if r := metagraph("--full", "--json"); !strings.Contains(r.stdout, `"weights"`) || !strings.Contains(r.stdout, `"bonds"`) {
 		t.Fatalf("--full: %s", r.stdout)
