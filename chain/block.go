@@ -100,8 +100,10 @@ func (s *State) blockStep() []Event {
 		if netuid == RootNetuid {
 			continue
 		}
-		if ev, ok := s.runSubnetEmission(s.subnets[netuid]); ok {
+		sub := s.subnets[netuid]
+		if ev, ok := s.runSubnetEmission(sub); ok {
 			events = append(events, ev)
+			events = append(events, s.applySubnetBoundary(sub)...)
 		}
 	}
 	return events
@@ -200,6 +202,9 @@ func (s *State) runSubnetEmission(sub *Subnet) (Event, bool) {
 	s.markSubnet(sub.Netuid)
 	if len(sub.neurons) == 0 {
 		return event("epoch", "netuid", u64s(uint64(sub.Netuid)), "neurons", "0", "emission", "0"), true
+	}
+	if shares := s.mech.sharesOf(sub.Netuid); shares != nil {
+		return s.runMechanismEpochs(sub, pending, shares), true
 	}
 	in := &EpochInput{
 		Block: s.height, Emission: pending,

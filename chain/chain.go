@@ -36,6 +36,10 @@ type State struct {
 	ids identities
 	// ch holds child hotkeys (children.go).
 	ch childIndex
+	// mech holds the subnets' mechanisms (mechanisms.go) and specs their
+	// spec changes (subnetspec.go).
+	mech  mechanismIndex
+	specs specIndex
 }
 
 type neuronKey struct{ netuid, uid uint16 }
@@ -182,6 +186,8 @@ func (s *State) takeDirty() []record {
 	}
 	out = append(out, s.ids.takeDirty()...)
 	out = append(out, s.dirtyChildRecords()...)
+	out = append(out, s.mech.takeDirty()...)
+	out = append(out, s.specs.takeDirty()...)
 	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
 	for _, r := range out {
 		if r.value == nil {
@@ -267,6 +273,12 @@ func (s *State) loadRecord(key string, value []byte, neurons map[uint16][]*Neuro
 		err = s.ids.loadSubnet(binary.BigEndian.Uint16([]byte(key[2:])), value)
 	case len(key) == 24 && key[:2] == "c/":
 		err = s.loadChildRecord(key, value)
+	case len(key) == 4 && key[:2] == "e/":
+		err = s.mech.loadSubnet(key, value)
+	case len(key) == 7 && key[:2] == "w/":
+		err = s.mech.loadRow(key, value)
+	case len(key) == 4 && key[:2] == "u/":
+		err = s.specs.load(key, value)
 	default:
 		return fmt.Errorf("chain: unknown state key %x", key)
 	}
@@ -334,6 +346,8 @@ func (s *State) allRecords() []record {
 	}
 	out = append(out, s.ids.all()...)
 	out = append(out, s.allChildRecords()...)
+	out = append(out, s.mech.all()...)
+	out = append(out, s.specs.all()...)
 	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
 	return out
 }

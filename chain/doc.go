@@ -216,6 +216,62 @@
 // and renames it in its parents' lists; it is refused (invalid_child) if
 // the old hotkey lends to the new one, which would lend to itself.
 //
+// # Mechanisms
+//
+// A subnet runs 1 to MaxMechanisms (16) incentive mechanisms, as
+// subtensor's mechanisms do: one set of uids and stake, and per mechanism
+// its own weights, bonds, consensus and incentive. SetMechanisms (Msg field
+// 25), signed by the subnet's owner (not_subnet_owner; not the root
+// network, operation_not_permitted_on_root), sets 1 to 16 shares, each
+// positive (invalid_mechanism_shares): mechanism i gets shares[i] / Σ
+// shares of the subnet's emission. The change is pending until the
+// subnet's next epoch block and applies in that block's step after its
+// epoch, before its transactions (a later SetMechanisms before then
+// replaces it). SetWeights, CommitWeights and RevealWeights carry a
+// mechanism (0 by default); one at or above the current count is refused
+// with mechanism_does_not_exist. A commit on mechanism m > 0 is
+// CommitHashMechanism: CommitHash's bytes followed by m as one byte.
+//
+// At an epoch block, a subnet with several mechanisms splits its pending
+// emission E by SplitEmission: mechanism i gets floor(E·s_i/S) and the
+// remainder (less than the count) goes to mechanism 0, so the parts sum
+// to E exactly. Each mechanism's epoch runs on its part with its own
+// weights, bonds and last-update blocks (a uid that never set weights
+// there counts from its registration); the neuron is paid the sum of its
+// emissions in one payment, its columns (rank, trust, consensus,
+// incentive, dividends, validator trust, pruning score) become the
+// share-weighted means floor(Σ v_i·s_i / S), active and validator permit
+// the OR. Each mechanism's incentive is kept (Mechanisms, abci
+// /mechanisms/<netuid>; the metagraph's MechanismIncentive). Reducing the
+// count deletes the dropped mechanisms' weights, bonds and commits at the
+// boundary; a new neuron taking a uid starts with none on any mechanism.
+//
+// Mechanism 0 lives in each neuron's record, as before mechanisms existed.
+// A subnet that never set mechanisms, or whose change to one share
+// applied, holds no mechanism record and stores, hashes and pays bit for
+// bit as before.
+//
+// # Subnet spec lifecycle
+//
+// SetSubnetSpec (Msg field 26), signed by the owner, names a new 32-byte
+// spec hash (invalid_spec_hash otherwise). It is pending until the
+// subnet's next epoch block (its tempo boundary), whose block step makes
+// it the subnet's spec_hash, so validators and miners switch at one block;
+// a second SetSubnetSpec before then replaces the pending one. SubnetInfo
+// shows spec_hash, pending_spec_hash and spec_effective_block (the block a
+// pending hash takes effect; without one, the block the current hash took
+// effect, or the registration block).
+//
+// # State records
+//
+// Keys of the stored records: "g" globals, "a/" accounts, "h/" hotkeys,
+// "s/" subnet headers, "n/" neurons, "i/" coldkey and "j/" subnet
+// identities, "c/" child keys, "e/" a subnet's mechanisms (shares, pending
+// shares, per-mechanism incentive), "w/" a neuron's row on a mechanism
+// other than 0 (netuid, mechanism byte, uid: weights, bonds, last update,
+// commit), "u/" a subnet's spec change (pending hash, block the current
+// one took effect).
+//
 // # Durability
 //
 // DB wraps a State with a bbolt file: each block's changed objects, its

@@ -119,6 +119,13 @@ var (
 	ErrLockAboveLimit = newTxError(76, "lock_above_limit", "the subnet lock cost is above the transaction's max_lock")
 )
 
+// Mechanisms and subnet specs (#21).
+var (
+	ErrInvalidMechanismShares = newTxError(81, "invalid_mechanism_shares", "a subnet has 1 to 16 mechanisms, each with a positive share")
+	ErrMechanismDoesNotExist  = newTxError(82, "mechanism_does_not_exist", "the mechanism is not below the subnet's mechanism count")
+	ErrInvalidSpecHash        = newTxError(83, "invalid_spec_hash", "a spec hash is 32 bytes")
+)
+
 // Is lets errors.Is match a TxError by code.
 func (e *TxError) Is(target error) bool {
 	var t *TxError

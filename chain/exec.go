@@ -151,6 +151,10 @@ func (s *State) dispatch(c *txContext) ([]Event, error) {
 		return s.execSetChildren(c, m.SetChildren)
 	case *chainpb.Msg_SetChildkeyTake:
 		return s.execSetChildkeyTake(c, m.SetChildkeyTake)
+	case *chainpb.Msg_SetMechanisms:
+		return s.execSetMechanisms(c, m.SetMechanisms)
+	case *chainpb.Msg_SetSubnetSpec:
+		return s.execSetSubnetSpec(c, m.SetSubnetSpec)
 	default:
 		return nil, txErr(ErrUnknownMessage, "%T", m)
 	}

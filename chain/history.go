@@ -230,6 +230,11 @@ func stateAt(v historyView, netuid uint16) (*State, error) {
 			return nil, fmt.Errorf("subnet identity: %w", err)
 		}
 	}
+	if raw := v.get(keyMechanisms(netuid)); raw != nil {
+		if err := s.mech.loadSubnet(keyMechanisms(netuid), raw); err != nil {
+			return nil, fmt.Errorf("mechanisms: %w", err)
+		}
+	}
 	sub.neurons = make([]*Neuron, n)
 	for uid := range n {
 		raw := v.get(keyNeuron(netuid, uint16(uid)))

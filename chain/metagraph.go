@@ -159,6 +159,9 @@ func (s *State) MetagraphColumns(netuid uint16, fields MetagraphFields) (*Metagr
 	if fields.has(20) {
 		m.IdentityNames = make([]string, n)
 	}
+	if fields.has(8) && s.mech.count(netuid) > 1 {
+		m.MechanismIncentive = s.mechanismIncentive(sub)
+	}
 	needKey := fields.has(2) || fields.has(3) || fields.has(20)
 	for i, nr := range sub.neurons {
 		if m.UIDs != nil {
@@ -251,6 +254,13 @@ func (m *Metagraph) ColumnsJSON() ([]byte, error) {
 		return nil, err
 	}
 	b = append(append(b, `,"fields":`...), fields...)
+	if m.MechanismIncentive != nil {
+		mi, err := json.Marshal(m.MechanismIncentive)
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(b, `,"mechanism_incentive":`...), mi...)
+	}
 	for _, name := range names {
 		col, ok := cols[name]
 		if !ok {
@@ -389,6 +399,19 @@ func EncodeMetagraph(m *Metagraph) ([]byte, error) {
 		}
 		if !ok {
 			return nil, bad(name)
+		}
+	}
+	// The mechanisms' incentive is a trailing optional part: a metagraph
+	// of a subnet with one mechanism encodes as it did before them.
+	if mi := m.MechanismIncentive; mi != nil {
+		if len(mi) < 2 || len(mi) > MaxMechanisms || !f.has(8) {
+			return nil, fmt.Errorf("metagraph mechanism incentive: %d mechanisms (2 to %d, with the incentive column)", len(mi), MaxMechanisms)
+		}
+		e.u64(uint64(len(mi)))
+		for _, col := range mi {
+			if !encodeU16s(&e, col, n) {
+				return nil, bad("mechanism_incentive")
+			}
 		}
 	}
 	return e.b, nil
@@ -647,6 +670,18 @@ func DecodeMetagraph(b []byte) (*Metagraph, error) {
 					}
 				}
 			}
+		}
+	}
+	if d.more() {
+		count := d.u64()
+		if d.err == nil && (count < 2 || count > MaxMechanisms || !f.has(8)) {
+			d.fail(errors.New("mechanism incentive out of range"))
+		}
+		for range count {
+			if d.err != nil {
+				break
+			}
+			m.MechanismIncentive = append(m.MechanismIncentive, u16s())
 		}
 	}
 	if err := d.finish(); err != nil {

@@ -119,6 +119,7 @@ func (s *State) registerNeuron(sub *Subnet, coldkey, hotkey Address) uint16 {
 		// The newcomer keeps a maximal pruning score until its first epoch.
 		fresh.PruningScore = 0xffff
 		sub.neurons[uid] = fresh
+		s.mech.clearUID(sub.Netuid, uid)
 		if !s.registeredAnywhere(old.Hotkey) {
 			s.unstakeAll(old.Hotkey)
 		}

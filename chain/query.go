@@ -71,6 +71,14 @@ type SubnetInfo struct {
 	Params           Hyperparams `json:"hyperparams"`
 	// Identity is the one the owner set, if any.
 	Identity *Identity `json:"identity,omitempty"`
+	// PendingSpecHash is a spec hash SetSubnetSpec made pending; it
+	// becomes SpecHash at SpecEffectiveBlock, the subnet's next epoch
+	// block. Without one, SpecEffectiveBlock is the block SpecHash took
+	// effect (the registration block for the spec it was registered with).
+	PendingSpecHash    []byte `json:"pending_spec_hash,omitempty"`
+	SpecEffectiveBlock uint64 `json:"spec_effective_block"`
+	// Mechanisms is the number of incentive mechanisms the subnet runs.
+	Mechanisms int `json:"mechanisms"`
 }
 
 func (sub *Subnet) info() SubnetInfo {
@@ -86,9 +94,7 @@ func (sub *Subnet) info() SubnetInfo {
 func (s *State) Subnets() []SubnetInfo {
 	out := make([]SubnetInfo, 0, len(s.subnets))
 	for _, n := range s.sortedNetuids() {
-		info := s.subnets[n].info()
-		info.Identity = s.subnetIdentity(n)
-		out = append(out, info)
+		out = append(out, s.subnetInfo(s.subnets[n]))
 	}
 	return out
 }
@@ -99,9 +105,15 @@ func (s *State) Subnet(netuid uint16) (SubnetInfo, bool) {
 	if !ok {
 		return SubnetInfo{}, false
 	}
+	return s.subnetInfo(sub), true
+}
+
+func (s *State) subnetInfo(sub *Subnet) SubnetInfo {
 	info := sub.info()
-	info.Identity = s.subnetIdentity(netuid)
-	return info, true
+	info.Identity = s.subnetIdentity(sub.Netuid)
+	info.Mechanisms = s.mech.count(sub.Netuid)
+	s.specInfo(sub, &info)
+	return info
 }
 
 // Globals returns the chain-wide parameters.
@@ -127,6 +139,26 @@ type NeuronInfo struct {
 	Coldkey Address `json:"coldkey"`
 	Stake   uint64  `json:"stake"`
 	Neuron
+	// Mechanisms is the neuron's side of each mechanism when the subnet
+	// runs several (the embedded Neuron's weights, bonds and commit are
+	// mechanism 0's); omitted for a subnet with one.
+	Mechanisms []MechanismNeuron `json:"mechanisms,omitempty"`
+}
+
+// Mechanism returns the neuron's side of mechanism m: from Mechanisms, or
+// for a subnet with one mechanism, from the neuron itself (m = 0). ok is
+// false for a mechanism the subnet does not run.
+func (n *NeuronInfo) Mechanism(m uint8) (MechanismNeuron, bool) {
+	if len(n.Mechanisms) == 0 {
+		if m != 0 {
+			return MechanismNeuron{}, false
+		}
+		return MechanismNeuron{Incentive: n.Incentive, LastUpdate: n.LastUpdate, Weights: n.Weights, Bonds: n.Bonds, Commit: n.Commit}, true
+	}
+	if int(m) >= len(n.Mechanisms) {
+		return MechanismNeuron{}, false
+	}
+	return n.Mechanisms[m], true
 }
 
 func (s *State) neuronInfo(sub *Subnet, uid uint16, withRows bool) NeuronInfo {
@@ -148,7 +180,7 @@ func (s *State) neuronInfo(sub *Subnet, uid uint16, withRows bool) NeuronInfo {
 		n.Commit = &c
 	}
 	n.Commitment = n.Commitment.clone()
-	info := NeuronInfo{Netuid: sub.Netuid, Stake: s.hotkeyStake(n.Hotkey), Neuron: n}
+	info := NeuronInfo{Netuid: sub.Netuid, Stake: s.hotkeyStake(n.Hotkey), Neuron: n, Mechanisms: s.mechanismNeurons(sub, uid, withRows)}
 	if hk, ok := s.hotkeys[n.Hotkey]; ok {
 		info.Coldkey = hk.Owner
 	}
@@ -240,6 +272,12 @@ type Metagraph struct {
 	// IdentityNames is each uid's coldkey's identity name ("" for none);
 	// omitted from a lite metagraph.
 	IdentityNames []string `json:"identity_names,omitempty"`
+	// MechanismIncentive is, for a subnet running several mechanisms,
+	// each mechanism's incentive by uid (MechanismIncentive[m][uid]),
+	// present with the incentive column; Incentive is then their
+	// share-weighted mean. Nil for a subnet with one mechanism, whose
+	// Incentive is that mechanism's.
+	MechanismIncentive [][]uint16 `json:"mechanism_incentive,omitempty"`
 	// Fields names the columns a metagraph of chosen columns holds (see
 	// MetagraphFields); the others are nil. Empty for Metagraph's answer.
 	Fields []string `json:"fields,omitempty"`

@@ -92,7 +92,11 @@ func addressFrom(field string, b []byte) (Address, error) {
 // and the uid and value lists and the salt each prefixed with their length
 // as 4 bytes.
 func CommitHash(hotkey Address, netuid uint16, uids, values []uint16, salt []byte, versionKey uint64) [32]byte {
-	b := make([]byte, 0, 20+2+8+4*len(uids)+4+len(salt)+8)
+	return sha256.Sum256(commitBytes(hotkey, netuid, uids, values, salt, versionKey))
+}
+
+func commitBytes(hotkey Address, netuid uint16, uids, values []uint16, salt []byte, versionKey uint64) []byte {
+	b := make([]byte, 0, 20+2+8+4*len(uids)+4+len(salt)+8+1)
 	b = append(b, hotkey[:]...)
 	b = append(b, byte(netuid>>8), byte(netuid))
 	b = appendU32(b, uint32(len(uids)))
@@ -108,7 +112,19 @@ func CommitHash(hotkey Address, netuid uint16, uids, values []uint16, salt []byt
 	for i := 7; i >= 0; i-- {
 		b = append(b, byte(versionKey>>(8*i)))
 	}
-	return sha256.Sum256(b)
+	return b
+}
+
+// CommitHashMechanism is what commit_weights commits to for a mechanism:
+// CommitHash's bytes for mechanism 0, and for another, those bytes
+// followed by the mechanism as one byte (every earlier part is
+// length-prefixed or fixed, so the two never collide).
+func CommitHashMechanism(hotkey Address, netuid uint16, mechanism uint8, uids, values []uint16, salt []byte, versionKey uint64) [32]byte {
+	if mechanism == 0 {
+		return CommitHash(hotkey, netuid, uids, values, salt, versionKey)
+	}
+	b := commitBytes(hotkey, netuid, uids, values, salt, versionKey)
+	return sha256.Sum256(append(b, mechanism))
 }
 
 func appendU32(b []byte, v uint32) []byte {

@@ -46,7 +46,7 @@ func max16(a, b uint16) uint16 {
 // weightsCheck validates a weight vector from hotkey for sub, as
 // set_weights and reveal_weights require, and returns the sorted,
 // max-upscaled row to store.
-func (s *State) weightsCheck(sub *Subnet, hotkey Address, uids32, values32 []uint32, versionKey uint64, rateLimited bool) (uint16, []Entry, error) {
+func (s *State) weightsCheck(sub *Subnet, mech uint8, hotkey Address, uids32, values32 []uint32, versionKey uint64, rateLimited bool) (uint16, []Entry, error) {
 	if len(uids32) != len(values32) {
 		return 0, nil, txErr(ErrWeightVecNotEqual, "%d uids, %d values", len(uids32), len(values32))
 	}
@@ -76,8 +76,9 @@ func (s *State) weightsCheck(sub *Subnet, hotkey Address, uids32, values32 []uin
 		return 0, nil, txErr(ErrIncorrectVersionKey, "version key %d < %d", versionKey, key)
 	}
 	n := sub.neurons[uid]
-	if limit := sub.Params.WeightsRateLimit; rateLimited && n.LastUpdate != n.RegisteredAt && n.LastUpdate != 0 && s.height-n.LastUpdate < limit {
-		return 0, nil, txErr(ErrWeightsRateLimit, "last set at block %d, limit %d", n.LastUpdate, limit)
+	last := s.lastUpdate(sub, uid, mech)
+	if limit := sub.Params.WeightsRateLimit; rateLimited && last != n.RegisteredAt && last != 0 && s.height-last < limit {
+		return 0, nil, txErr(ErrWeightsRateLimit, "last set at block %d, limit %d", last, limit)
 	}
 	self := len(uids) == 1 && uids[0] == uid
 	if !root && !self && !n.ValidatorPermit {
@@ -146,18 +147,31 @@ func (s *State) execSetWeights(c *txContext, m *chainpb.SetWeights) ([]Event, er
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkMechanism(sub, m.Mechanism); err != nil {
+		return nil, err
+	}
+	mech := uint8(m.Mechanism)
 	if sub.Params.CommitRevealWeights != 0 {
 		return nil, txErr(ErrCommitRevealEnabled, "netuid %d", sub.Netuid)
 	}
-	uid, row, err := s.weightsCheck(sub, c.tx.Signer, m.Uids, m.Values, m.VersionKey, true)
+	uid, row, err := s.weightsCheck(sub, mech, c.tx.Signer, m.Uids, m.Values, m.VersionKey, true)
 	if err != nil {
 		return nil, err
 	}
 	if c.check {
 		return nil, nil
 	}
-	s.storeWeights(sub, uid, row)
-	return []Event{event("weights_set", "netuid", u64s(uint64(sub.Netuid)), "uid", u64s(uint64(uid)), "count", u64s(uint64(len(row))))}, nil
+	s.storeMechanismWeights(sub, uid, mech, row)
+	return []Event{withMechanism(event("weights_set", "netuid", u64s(uint64(sub.Netuid)), "uid", u64s(uint64(uid)), "count", u64s(uint64(len(row)))), mech)}, nil
+}
+
+// withMechanism names a mechanism other than 0 in a weights event (events
+// of mechanism 0 read as before mechanisms existed).
+func withMechanism(e Event, mech uint8) Event {
+	if mech != 0 {
+		e.Attrs["mechanism"] = u64s(uint64(mech))
+	}
+	return e
 }
 
 func (s *State) storeWeights(sub *Subnet, uid uint16, row []Entry) {
@@ -172,6 +186,10 @@ func (s *State) execCommitWeights(c *txContext, m *chainpb.CommitWeights) ([]Eve
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkMechanism(sub, m.Mechanism); err != nil {
+		return nil, err
+	}
+	mech := uint8(m.Mechanism)
 	if sub.Params.CommitRevealWeights == 0 {
 		return nil, txErr(ErrCommitRevealDisabled, "netuid %d", sub.Netuid)
 	}
@@ -182,18 +200,17 @@ func (s *State) execCommitWeights(c *txContext, m *chainpb.CommitWeights) ([]Eve
 	if !ok {
 		return nil, txErr(ErrNotRegistered, "%s on netuid %d", c.tx.Signer, sub.Netuid)
 	}
-	n := sub.neurons[uid]
-	if limit := sub.Params.WeightsRateLimit; n.Commit != nil && s.height-n.Commit.Block < limit {
-		return nil, txErr(ErrWeightsRateLimit, "committed at block %d, limit %d", n.Commit.Block, limit)
+	prev := s.weightCommit(sub, uid, mech)
+	if limit := sub.Params.WeightsRateLimit; prev != nil && s.height-prev.Block < limit {
+		return nil, txErr(ErrWeightsRateLimit, "committed at block %d, limit %d", prev.Block, limit)
 	}
 	if c.check {
 		return nil, nil
 	}
 	commit := &WeightCommit{Block: s.height}
 	copy(commit.Hash[:], m.Hash)
-	n.Commit = commit
-	s.markNeuron(sub.Netuid, uid)
-	return []Event{event("weights_committed", "netuid", u64s(uint64(sub.Netuid)), "uid", u64s(uint64(uid)))}, nil
+	s.setWeightCommit(sub, uid, mech, commit)
+	return []Event{withMechanism(event("weights_committed", "netuid", u64s(uint64(sub.Netuid)), "uid", u64s(uint64(uid))), mech)}, nil
 }
 
 // RevealWindow returns the blocks in which a commit made at commitBlock can
@@ -208,6 +225,10 @@ func (s *State) execRevealWeights(c *txContext, m *chainpb.RevealWeights) ([]Eve
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkMechanism(sub, m.Mechanism); err != nil {
+		return nil, err
+	}
+	mech := uint8(m.Mechanism)
 	if sub.Params.CommitRevealWeights == 0 {
 		return nil, txErr(ErrCommitRevealDisabled, "netuid %d", sub.Netuid)
 	}
@@ -215,11 +236,11 @@ func (s *State) execRevealWeights(c *txContext, m *chainpb.RevealWeights) ([]Eve
 	if !ok {
 		return nil, txErr(ErrNotRegistered, "%s on netuid %d", c.tx.Signer, sub.Netuid)
 	}
-	n := sub.neurons[uid]
-	if n.Commit == nil {
+	commit := s.weightCommit(sub, uid, mech)
+	if commit == nil {
 		return nil, txErr(ErrNoWeightsCommit, "uid %d", uid)
 	}
-	first, last := RevealWindow(n.Commit.Block, sub.Params.CommitRevealInterval)
+	first, last := RevealWindow(commit.Block, sub.Params.CommitRevealInterval)
 	if s.height < first {
 		return nil, txErr(ErrRevealTooEarly, "reveal from block %d", first)
 	}
@@ -234,19 +255,19 @@ func (s *State) execRevealWeights(c *txContext, m *chainpb.RevealWeights) ([]Eve
 	if err1 != nil || err2 != nil {
 		return nil, txErr(ErrRevealMismatch, "uids or values do not fit 16 bits")
 	}
-	if CommitHash(c.tx.Signer, sub.Netuid, uids, values, m.Salt, m.VersionKey) != n.Commit.Hash {
-		return nil, txErr(ErrRevealMismatch, "hash differs from the commit of block %d", n.Commit.Block)
+	if CommitHashMechanism(c.tx.Signer, sub.Netuid, mech, uids, values, m.Salt, m.VersionKey) != commit.Hash {
+		return nil, txErr(ErrRevealMismatch, "hash differs from the commit of block %d", commit.Block)
 	}
-	_, row, err := s.weightsCheck(sub, c.tx.Signer, m.Uids, m.Values, m.VersionKey, false)
+	_, row, err := s.weightsCheck(sub, mech, c.tx.Signer, m.Uids, m.Values, m.VersionKey, false)
 	if err != nil {
 		return nil, err
 	}
 	if c.check {
 		return nil, nil
 	}
-	n.Commit = nil
-	s.storeWeights(sub, uid, row)
-	return []Event{event("weights_revealed", "netuid", u64s(uint64(sub.Netuid)), "uid", u64s(uint64(uid)), "count", u64s(uint64(len(row))))}, nil
+	s.setWeightCommit(sub, uid, mech, nil)
+	s.storeMechanismWeights(sub, uid, mech, row)
+	return []Event{withMechanism(event("weights_revealed", "netuid", u64s(uint64(sub.Netuid)), "uid", u64s(uint64(uid)), "count", u64s(uint64(len(row)))), mech)}, nil
 }
 
 func sortEntriesLong(row []Entry) {

@@ -178,6 +178,8 @@ type Msg struct {
 	//	*Msg_SwapHotkey
 	//	*Msg_SetIdentity
 	//	*Msg_SetSubnetIdentity
+	//	*Msg_SetMechanisms
+	//	*Msg_SetSubnetSpec
 	Sum           isMsg_Sum `protobuf_oneof:"sum"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -436,6 +438,24 @@ func (x *Msg) GetSetSubnetIdentity() *SetSubnetIdentity {
 	return nil
 }
 
+func (x *Msg) GetSetMechanisms() *SetMechanisms {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_SetMechanisms); ok {
+			return x.SetMechanisms
+		}
+	}
+	return nil
+}
+
+func (x *Msg) GetSetSubnetSpec() *SetSubnetSpec {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_SetSubnetSpec); ok {
+			return x.SetSubnetSpec
+		}
+	}
+	return nil
+}
+
 type isMsg_Sum interface {
 	isMsg_Sum()
 }
@@ -536,6 +556,14 @@ type Msg_SetSubnetIdentity struct {
 	SetSubnetIdentity *SetSubnetIdentity `protobuf:"bytes,24,opt,name=set_subnet_identity,json=setSubnetIdentity,proto3,oneof"`
 }
 
+type Msg_SetMechanisms struct {
+	SetMechanisms *SetMechanisms `protobuf:"bytes,25,opt,name=set_mechanisms,json=setMechanisms,proto3,oneof"`
+}
+
+type Msg_SetSubnetSpec struct {
+	SetSubnetSpec *SetSubnetSpec `protobuf:"bytes,26,opt,name=set_subnet_spec,json=setSubnetSpec,proto3,oneof"`
+}
+
 func (*Msg_Transfer) isMsg_Sum() {}
 
 func (*Msg_RegisterNetwork) isMsg_Sum() {}
@@ -583,6 +611,10 @@ func (*Msg_SwapHotkey) isMsg_Sum() {}
 func (*Msg_SetIdentity) isMsg_Sum() {}
 
 func (*Msg_SetSubnetIdentity) isMsg_Sum() {}
+
+func (*Msg_SetMechanisms) isMsg_Sum() {}
+
+func (*Msg_SetSubnetSpec) isMsg_Sum() {}
 
 // Transfer moves balance from the signer to another account.
 type Transfer struct {
@@ -1046,6 +1078,7 @@ type SetWeights struct {
 	Uids          []uint32               `protobuf:"varint,2,rep,packed,name=uids,proto3" json:"uids,omitempty"`
 	Values        []uint32               `protobuf:"varint,3,rep,packed,name=values,proto3" json:"values,omitempty"` // each a u16
 	VersionKey    uint64                 `protobuf:"varint,4,opt,name=version_key,json=versionKey,proto3" json:"version_key,omitempty"`
+	Mechanism     uint32                 `protobuf:"varint,5,opt,name=mechanism,proto3" json:"mechanism,omitempty"` // the subnet's mechanism the weights are for (0 by default)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1108,12 +1141,20 @@ func (x *SetWeights) GetVersionKey() uint64 {
 	return 0
 }
 
+func (x *SetWeights) GetMechanism() uint32 {
+	if x != nil {
+		return x.Mechanism
+	}
+	return 0
+}
+
 // CommitWeights commits to weights without revealing them: hash is
 // SHA-256 of the reveal's commit bytes (see chain.CommitHash).
 type CommitWeights struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Netuid        uint32                 `protobuf:"varint,1,opt,name=netuid,proto3" json:"netuid,omitempty"`
-	Hash          []byte                 `protobuf:"bytes,2,opt,name=hash,proto3" json:"hash,omitempty"` // 32 bytes
+	Hash          []byte                 `protobuf:"bytes,2,opt,name=hash,proto3" json:"hash,omitempty"`            // 32 bytes
+	Mechanism     uint32                 `protobuf:"varint,3,opt,name=mechanism,proto3" json:"mechanism,omitempty"` // the mechanism the weights are for (0 by default)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1162,6 +1203,13 @@ func (x *CommitWeights) GetHash() []byte {
 	return nil
 }
 
+func (x *CommitWeights) GetMechanism() uint32 {
+	if x != nil {
+		return x.Mechanism
+	}
+	return 0
+}
+
 // RevealWeights reveals weights committed earlier.
 type RevealWeights struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1170,6 +1218,7 @@ type RevealWeights struct {
 	Values        []uint32               `protobuf:"varint,3,rep,packed,name=values,proto3" json:"values,omitempty"`
 	Salt          []byte                 `protobuf:"bytes,4,opt,name=salt,proto3" json:"salt,omitempty"` // at most 64 bytes
 	VersionKey    uint64                 `protobuf:"varint,5,opt,name=version_key,json=versionKey,proto3" json:"version_key,omitempty"`
+	Mechanism     uint32                 `protobuf:"varint,6,opt,name=mechanism,proto3" json:"mechanism,omitempty"` // the commit's mechanism (0 by default)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1235,6 +1284,13 @@ func (x *RevealWeights) GetSalt() []byte {
 func (x *RevealWeights) GetVersionKey() uint64 {
 	if x != nil {
 		return x.VersionKey
+	}
+	return 0
+}
+
+func (x *RevealWeights) GetMechanism() uint32 {
+	if x != nil {
+		return x.Mechanism
 	}
 	return 0
 }
@@ -2075,6 +2131,119 @@ func (x *SetSubnetIdentity) GetDescription() string {
 	return ""
 }
 
+// SetMechanisms sets a subnet's incentive mechanisms and their emission
+// shares (signed by the subnet's owner): 1 to 16 shares, each positive;
+// mechanism i gets shares[i] / sum(shares) of the subnet's emission. The
+// change takes effect at the subnet's next epoch block, after that
+// block's epoch; a later SetMechanisms before then replaces it.
+type SetMechanisms struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Netuid        uint32                 `protobuf:"varint,1,opt,name=netuid,proto3" json:"netuid,omitempty"`
+	Shares        []uint32               `protobuf:"varint,2,rep,packed,name=shares,proto3" json:"shares,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetMechanisms) Reset() {
+	*x = SetMechanisms{}
+	mi := &file_tx_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetMechanisms) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetMechanisms) ProtoMessage() {}
+
+func (x *SetMechanisms) ProtoReflect() protoreflect.Message {
+	mi := &file_tx_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetMechanisms.ProtoReflect.Descriptor instead.
+func (*SetMechanisms) Descriptor() ([]byte, []int) {
+	return file_tx_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *SetMechanisms) GetNetuid() uint32 {
+	if x != nil {
+		return x.Netuid
+	}
+	return 0
+}
+
+func (x *SetMechanisms) GetShares() []uint32 {
+	if x != nil {
+		return x.Shares
+	}
+	return nil
+}
+
+// SetSubnetSpec replaces a subnet's spec hash (signed by the subnet's
+// owner). The new hash is pending until the subnet's next epoch block (its
+// tempo boundary), then becomes the subnet's spec hash; a later
+// SetSubnetSpec before then replaces the pending one.
+type SetSubnetSpec struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Netuid        uint32                 `protobuf:"varint,1,opt,name=netuid,proto3" json:"netuid,omitempty"`
+	SpecHash      []byte                 `protobuf:"bytes,2,opt,name=spec_hash,json=specHash,proto3" json:"spec_hash,omitempty"` // SHA-256 of the spec (32 bytes)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetSubnetSpec) Reset() {
+	*x = SetSubnetSpec{}
+	mi := &file_tx_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetSubnetSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetSubnetSpec) ProtoMessage() {}
+
+func (x *SetSubnetSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_tx_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetSubnetSpec.ProtoReflect.Descriptor instead.
+func (*SetSubnetSpec) Descriptor() ([]byte, []int) {
+	return file_tx_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *SetSubnetSpec) GetNetuid() uint32 {
+	if x != nil {
+		return x.Netuid
+	}
+	return 0
+}
+
+func (x *SetSubnetSpec) GetSpecHash() []byte {
+	if x != nil {
+		return x.SpecHash
+	}
+	return nil
+}
+
 var File_tx_proto protoreflect.FileDescriptor
 
 const file_tx_proto_rawDesc = "" +
@@ -2088,7 +2257,7 @@ const file_tx_proto_rawDesc = "" +
 	"\x06TxBody\x12\x19\n" +
 	"\bchain_id\x18\x01 \x01(\tR\achainId\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12+\n" +
-	"\x03msg\x18\x03 \x01(\v2\x19.cybertensor.chain.v1.MsgR\x03msg\"\xf4\r\n" +
+	"\x03msg\x18\x03 \x01(\v2\x19.cybertensor.chain.v1.MsgR\x03msg\"\x91\x0f\n" +
 	"\x03Msg\x12<\n" +
 	"\btransfer\x18\x01 \x01(\v2\x1e.cybertensor.chain.v1.TransferH\x00R\btransfer\x12R\n" +
 	"\x10register_network\x18\x02 \x01(\v2%.cybertensor.chain.v1.RegisterNetworkH\x00R\x0fregisterNetwork\x12O\n" +
@@ -2118,7 +2287,9 @@ const file_tx_proto_rawDesc = "" +
 	"\vswap_hotkey\x18\x16 \x01(\v2 .cybertensor.chain.v1.SwapHotkeyH\x00R\n" +
 	"swapHotkey\x12F\n" +
 	"\fset_identity\x18\x17 \x01(\v2!.cybertensor.chain.v1.SetIdentityH\x00R\vsetIdentity\x12Y\n" +
-	"\x13set_subnet_identity\x18\x18 \x01(\v2'.cybertensor.chain.v1.SetSubnetIdentityH\x00R\x11setSubnetIdentityB\x05\n" +
+	"\x13set_subnet_identity\x18\x18 \x01(\v2'.cybertensor.chain.v1.SetSubnetIdentityH\x00R\x11setSubnetIdentity\x12L\n" +
+	"\x0eset_mechanisms\x18\x19 \x01(\v2#.cybertensor.chain.v1.SetMechanismsH\x00R\rsetMechanisms\x12M\n" +
+	"\x0fset_subnet_spec\x18\x1a \x01(\v2#.cybertensor.chain.v1.SetSubnetSpecH\x00R\rsetSubnetSpecB\x05\n" +
 	"\x03sum\"2\n" +
 	"\bTransfer\x12\x0e\n" +
 	"\x02to\x18\x01 \x01(\fR\x02to\x12\x16\n" +
@@ -2146,24 +2317,27 @@ const file_tx_proto_rawDesc = "" +
 	"\x06amount\x18\x02 \x01(\x04R\x06amount\"<\n" +
 	"\x0eBecomeDelegate\x12\x16\n" +
 	"\x06hotkey\x18\x01 \x01(\fR\x06hotkey\x12\x12\n" +
-	"\x04take\x18\x02 \x01(\rR\x04take\"q\n" +
+	"\x04take\x18\x02 \x01(\rR\x04take\"\x8f\x01\n" +
 	"\n" +
 	"SetWeights\x12\x16\n" +
 	"\x06netuid\x18\x01 \x01(\rR\x06netuid\x12\x12\n" +
 	"\x04uids\x18\x02 \x03(\rR\x04uids\x12\x16\n" +
 	"\x06values\x18\x03 \x03(\rR\x06values\x12\x1f\n" +
 	"\vversion_key\x18\x04 \x01(\x04R\n" +
-	"versionKey\";\n" +
+	"versionKey\x12\x1c\n" +
+	"\tmechanism\x18\x05 \x01(\rR\tmechanism\"Y\n" +
 	"\rCommitWeights\x12\x16\n" +
 	"\x06netuid\x18\x01 \x01(\rR\x06netuid\x12\x12\n" +
-	"\x04hash\x18\x02 \x01(\fR\x04hash\"\x88\x01\n" +
+	"\x04hash\x18\x02 \x01(\fR\x04hash\x12\x1c\n" +
+	"\tmechanism\x18\x03 \x01(\rR\tmechanism\"\xa6\x01\n" +
 	"\rRevealWeights\x12\x16\n" +
 	"\x06netuid\x18\x01 \x01(\rR\x06netuid\x12\x12\n" +
 	"\x04uids\x18\x02 \x03(\rR\x04uids\x12\x16\n" +
 	"\x06values\x18\x03 \x03(\rR\x06values\x12\x12\n" +
 	"\x04salt\x18\x04 \x01(\fR\x04salt\x12\x1f\n" +
 	"\vversion_key\x18\x05 \x01(\x04R\n" +
-	"versionKey\"\x94\x01\n" +
+	"versionKey\x12\x1c\n" +
+	"\tmechanism\x18\x06 \x01(\rR\tmechanism\"\x94\x01\n" +
 	"\tServeAxon\x12\x16\n" +
 	"\x06netuid\x18\x01 \x01(\rR\x06netuid\x12\x17\n" +
 	"\apeer_id\x18\x02 \x01(\tR\x06peerId\x12\x1e\n" +
@@ -2222,7 +2396,13 @@ const file_tx_proto_rawDesc = "" +
 	"\x06netuid\x18\x01 \x01(\rR\x06netuid\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
 	"\x03url\x18\x03 \x01(\tR\x03url\x12 \n" +
-	"\vdescription\x18\x04 \x01(\tR\vdescriptionB2Z0github.com/cybertensor/cybertensor/chain/chainpbb\x06proto3"
+	"\vdescription\x18\x04 \x01(\tR\vdescription\"?\n" +
+	"\rSetMechanisms\x12\x16\n" +
+	"\x06netuid\x18\x01 \x01(\rR\x06netuid\x12\x16\n" +
+	"\x06shares\x18\x02 \x03(\rR\x06shares\"D\n" +
+	"\rSetSubnetSpec\x12\x16\n" +
+	"\x06netuid\x18\x01 \x01(\rR\x06netuid\x12\x1b\n" +
+	"\tspec_hash\x18\x02 \x01(\fR\bspecHashB2Z0github.com/cybertensor/cybertensor/chain/chainpbb\x06proto3"
 
 var (
 	file_tx_proto_rawDescOnce sync.Once
@@ -2236,7 +2416,7 @@ func file_tx_proto_rawDescGZIP() []byte {
 	return file_tx_proto_rawDescData
 }
 
-var file_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_tx_proto_goTypes = []any{
 	(*TxRaw)(nil),             // 0: cybertensor.chain.v1.TxRaw
 	(*TxBody)(nil),            // 1: cybertensor.chain.v1.TxBody
@@ -2266,6 +2446,8 @@ var file_tx_proto_goTypes = []any{
 	(*SwapHotkey)(nil),        // 25: cybertensor.chain.v1.SwapHotkey
 	(*SetIdentity)(nil),       // 26: cybertensor.chain.v1.SetIdentity
 	(*SetSubnetIdentity)(nil), // 27: cybertensor.chain.v1.SetSubnetIdentity
+	(*SetMechanisms)(nil),     // 28: cybertensor.chain.v1.SetMechanisms
+	(*SetSubnetSpec)(nil),     // 29: cybertensor.chain.v1.SetSubnetSpec
 }
 var file_tx_proto_depIdxs = []int32{
 	2,  // 0: cybertensor.chain.v1.TxBody.msg:type_name -> cybertensor.chain.v1.Msg
@@ -2293,12 +2475,14 @@ var file_tx_proto_depIdxs = []int32{
 	25, // 22: cybertensor.chain.v1.Msg.swap_hotkey:type_name -> cybertensor.chain.v1.SwapHotkey
 	26, // 23: cybertensor.chain.v1.Msg.set_identity:type_name -> cybertensor.chain.v1.SetIdentity
 	27, // 24: cybertensor.chain.v1.Msg.set_subnet_identity:type_name -> cybertensor.chain.v1.SetSubnetIdentity
-	20, // 25: cybertensor.chain.v1.SetChildren.children:type_name -> cybertensor.chain.v1.Child
-	26, // [26:26] is the sub-list for method output_type
-	26, // [26:26] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	28, // 25: cybertensor.chain.v1.Msg.set_mechanisms:type_name -> cybertensor.chain.v1.SetMechanisms
+	29, // 26: cybertensor.chain.v1.Msg.set_subnet_spec:type_name -> cybertensor.chain.v1.SetSubnetSpec
+	20, // 27: cybertensor.chain.v1.SetChildren.children:type_name -> cybertensor.chain.v1.Child
+	28, // [28:28] is the sub-list for method output_type
+	28, // [28:28] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_tx_proto_init() }
@@ -2331,6 +2515,8 @@ func file_tx_proto_init() {
 		(*Msg_SwapHotkey)(nil),
 		(*Msg_SetIdentity)(nil),
 		(*Msg_SetSubnetIdentity)(nil),
+		(*Msg_SetMechanisms)(nil),
+		(*Msg_SetSubnetSpec)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2338,7 +2524,7 @@ func file_tx_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tx_proto_rawDesc), len(file_tx_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
