@@ -78,6 +78,12 @@ type Reader interface {
 	// the block the change applies at), parents and childkey take on a
 	// subnet; ErrNotFound if the subnet does not exist.
 	ChildKeys(ctx context.Context, netuid uint16, hotkey wallet.Address) (chain.ChildKeysInfo, error)
+	// Mechanisms returns a subnet's incentive mechanisms: their emission
+	// shares, a pending change and each one's incentive by uid from the
+	// last epoch; ErrNotFound if the subnet does not exist. Weights,
+	// commits and reveals name a mechanism in their message's
+	// mechanism field; SetMechanisms (owner only) changes the shares.
+	Mechanisms(ctx context.Context, netuid uint16) (chain.MechanismsInfo, error)
 }
 
 // Submitter sends signed transactions.

@@ -296,12 +296,32 @@ func query(s *chain.State, path string) (any, uint32, error) {
 		if err != nil {
 			return bad(err)
 		}
+		if len(parts) > 2 {
+			// /weights/<netuid>/<mechanism>
+			mech, err := strconv.ParseUint(arg(2), 10, 8)
+			if err != nil {
+				return bad(fmt.Errorf("mechanism: %w", err))
+			}
+			if rows, ok := s.MechanismWeights(n, uint8(mech), parts[0] == "bonds"); ok {
+				return rows, CodeOK, nil
+			}
+			return notFound("mechanism " + arg(2) + " of subnet " + arg(1))
+		}
 		rows, ok := s.Weights(n)
 		if parts[0] == "bonds" {
 			rows, ok = s.Bonds(n)
 		}
 		if ok {
 			return rows, CodeOK, nil
+		}
+		return notFound("subnet " + arg(1))
+	case "mechanisms":
+		n, err := netuid(1)
+		if err != nil {
+			return bad(err)
+		}
+		if info, ok := s.Mechanisms(n); ok {
+			return info, CodeOK, nil
 		}
 		return notFound("subnet " + arg(1))
 	case "delegates":

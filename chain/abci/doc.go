@@ -30,8 +30,10 @@
 //	/overview/<coldkey>         []chain.OwnedHotkey: its hotkeys and their uids
 //	/stakes/<coldkey>           []chain.StakeEntry: its stake on each hotkey
 //	/children/<netuid>/<hotkey>  chain.ChildKeysInfo: children, pending change, parents, childkey take
-//	/weights/<netuid>           [][]chain.Entry
-//	/bonds/<netuid>             [][]chain.Entry
+//	/weights/<netuid>           [][]chain.Entry (mechanism 0's)
+//	/bonds/<netuid>             [][]chain.Entry (mechanism 0's)
+//	/weights/<netuid>/<mech>    [][]chain.Entry of one mechanism (and /bonds/<netuid>/<mech>)
+//	/mechanisms/<netuid>        chain.MechanismsInfo: shares, pending shares, incentive per mechanism
 //	/delegates                  []chain.DelegateInfo in hotkey order
 //	/delegate/<hotkey>          chain.DelegateInfo (take, payouts, return)
 //	/delegations/<coldkey>      []chain.DelegationInfo, its stakes on delegates
