@@ -241,6 +241,11 @@ func TestFourValidatorsAgreeSurviveAFailureAndCatchUp(t *testing.T) {
 	}
 	tn.assertSameAppHashes(h)
 
+	// The owner runs two mechanisms; hk weights ck on mechanism 1; a
+	// stranger's SetMechanisms and weights on a third mechanism are
+	// refused; every node answers the same per-mechanism weights.
+	mechanisms := tn.mechanisms(keys, seq, hk, ck)
+
 	// Kill one validator: the other three (3/4 of the power > 2/3) go on.
 	tn.stop(3)
 	send(20)
@@ -259,6 +264,95 @@ func TestFourValidatorsAgreeSurviveAFailureAndCatchUp(t *testing.T) {
 	if got := tn.assertDelegation(addrOf(hk), addrOf(ck)); got != delegation {
 		tn.t.Fatalf("after the restart: %s, before: %s", got, delegation)
 	}
+	if got := tn.assertMechanisms(); got != mechanisms {
+		tn.t.Fatalf("mechanisms after the restart: %s, before: %s", got, mechanisms)
+	}
+}
+
+// mechanisms runs the mechanisms scenario on subnet 1: its owner
+// (keys[0]) sets shares 2 and 1, which apply at the next epoch block; hk
+// then weights ck on mechanism 1. A stranger's SetMechanisms and weights
+// on mechanism 2 are refused at CheckTx. It returns what every node
+// answers (assertMechanisms).
+func (tn *testnet) mechanisms(keys []*wallet.PrivateKey, seq map[wallet.Address]uint64, hk, ck *wallet.PrivateKey) string {
+	tn.t.Helper()
+	owner, stranger := keys[0], keys[2]
+	seq[addrOf(owner)], seq[addrOf(stranger)] = tn.sequence(addrOf(owner)), tn.sequence(addrOf(stranger))
+	set := &chainpb.Msg{Sum: &chainpb.Msg_SetMechanisms{SetMechanisms: &chainpb.SetMechanisms{Netuid: 1, Shares: []uint32{2, 1}}}}
+	if code, _ := tn.broadcast(1, stranger, seq[addrOf(stranger)], set); code != chain.CodeOf(chain.ErrNotSubnetOwner) {
+		tn.t.Fatalf("a stranger's SetMechanisms: code %d", code)
+	}
+	code, hash := tn.broadcast(0, owner, seq[addrOf(owner)], set)
+	if code != 0 {
+		tn.t.Fatalf("SetMechanisms: code %d", code)
+	}
+	seq[addrOf(owner)]++
+	if code, _ := tn.included(0, hash); code != 0 {
+		tn.t.Fatalf("SetMechanisms in a block: code %d", code)
+	}
+	var info chain.MechanismsInfo
+	deadline := time.Now().Add(30 * time.Second)
+	for !tn.queryJSON(0, "/mechanisms/1", &info) || info.Count() != 2 {
+		if time.Now().After(deadline) {
+			tn.t.Fatalf("mechanisms not applied: %+v", info)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var child chain.NeuronInfo
+	if !tn.queryJSON(0, fmt.Sprintf("/neuron/1/%s", addrOf(ck)), &child) {
+		tn.t.Fatal("ck is not registered")
+	}
+	hot := addrOf(hk)
+	weights := func(mech uint32) *chainpb.Msg {
+		return &chainpb.Msg{Sum: &chainpb.Msg_SetWeights{SetWeights: &chainpb.SetWeights{Netuid: 1, Uids: []uint32{uint32(child.UID)}, Values: []uint32{1}, Mechanism: mech}}}
+	}
+	hseq := tn.sequence(hot)
+	if code, _ := tn.broadcast(2, hk, hseq, weights(2)); code != chain.CodeOf(chain.ErrMechanismDoesNotExist) {
+		tn.t.Fatalf("weights on mechanism 2 of 2: code %d", code)
+	}
+	code, hash = tn.broadcast(2, hk, hseq, weights(1))
+	if code != 0 {
+		tn.t.Fatalf("weights on mechanism 1: code %d", code)
+	}
+	if code, _ := tn.included(2, hash); code != 0 {
+		tn.t.Fatalf("weights on mechanism 1 in a block: code %d", code)
+	}
+	return tn.assertMechanisms()
+}
+
+// assertMechanisms checks every running node answers subnet 1's shares
+// and mechanism 1's weights identically (the incentive moves every epoch;
+// the app hashes already prove the nodes agree on it) and returns them.
+func (tn *testnet) assertMechanisms() string {
+	tn.t.Helper()
+	var agreed string
+	for i, n := range tn.nodes {
+		if n == nil {
+			continue
+		}
+		var info chain.MechanismsInfo
+		var rows [][]chain.Entry
+		if !tn.queryJSON(i, "/mechanisms/1", &info) || !tn.queryJSON(i, "/weights/1/1", &rows) {
+			tn.t.Fatalf("node %d: no mechanisms answer", i)
+		}
+		// Only the rows set: registrations add empty ones.
+		set := map[int][]chain.Entry{}
+		for uid, r := range rows {
+			if len(r) > 0 {
+				set[uid] = r
+			}
+		}
+		if info.Count() != 2 || info.Shares[0] != 2 || len(set) != 1 {
+			tn.t.Fatalf("node %d: mechanisms %+v, mechanism 1 weights %v", i, info, rows)
+		}
+		b, _ := json.Marshal(map[string]any{"shares": info.Shares, "weights": set})
+		if agreed == "" {
+			agreed = string(b)
+		} else if agreed != string(b) {
+			tn.t.Fatalf("node %d answers %s, another node %s", i, b, agreed)
+		}
+	}
+	return agreed
 }
 
 // Child hotkey scenario numbers: hk's own stake, the share it lends ck
