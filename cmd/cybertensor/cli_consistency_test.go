@@ -57,6 +57,7 @@ func TestEveryKeyCommandTakesWalletAndHotkey(t *testing.T) {
 		"subnets create": true, "subnets set-hyperparam": true, "stake show": true, "faucet": true, "delegate mine": true,
 		"wallet set-identity": true, "wallet get-identity": true, "subnets set-identity": true,
 		"stake move": true, "wallet overview": true, "wallet inspect": true,
+		"subnets mechanisms set": true, "subnets set-spec": true,
 	}
 	for path, c := range leaves(t) {
 		if !takesKeys(path, c) {
@@ -136,6 +137,8 @@ func TestFlagsCheckedBeforePasswordPrompt(t *testing.T) {
 		"children get":           badChain,
 		"children take set":      {"--take", "half"},
 		"children take get":      badChain,
+		"subnets mechanisms set": {"--shares", "0.5,0"},
+		"subnets set-spec":       {"--builtin", "nope"},
 	}
 	var missing []string
 	for path, cmd := range leaves(t) {
@@ -240,6 +243,8 @@ func TestJSONAndAmountsAgainstAChain(t *testing.T) {
 	elsewhere = append(elsewhere, "children set", "children revoke", "children get", "children take set", "children take get")
 	// TestGatewayKeysCommands and TestGatewayUsageCommand: no chain.
 	elsewhere = append(elsewhere, "gateway keys add", "gateway keys list", "gateway keys revoke", "gateway usage")
+	// TestMechanismsAndSetSpecAgainstAChain: mechanisms apply at an epoch.
+	elsewhere = append(elsewhere, "subnets mechanisms set", "subnets mechanisms get", "subnets set-spec")
 	for path, c := range leaves(t) {
 		if _, ok := cases[path]; c.Flags().Lookup("json") != nil && !ok && !slices.Contains(elsewhere, path) {
 			t.Errorf("%s has --json but no case here", path)

@@ -23,6 +23,7 @@ func (a *app) metagraphCommand() *cobra.Command {
 	var block uint64
 	var fieldList string
 	var lite, full bool
+	var mechanism uint8
 	cmd := &cobra.Command{
 		Use:   "metagraph",
 		Short: "Show a subnet's metagraph: every neuron's stake, rank, trust, incentive, dividends and emission",
@@ -34,15 +35,27 @@ commitments and the owners' identity names. --fields chooses columns (comma-sepa
 a singular such as "uid" also works, "lite" is the default set, "all" every
 column); --full is --fields all. A node answers past blocks within its
 history window (cybertensor chain run --history-blocks, default 10,000
-blocks); an older --block is refused naming the oldest block it keeps.`,
+blocks); an older --block is refused naming the oldest block it keeps.
+
+A subnet with several incentive mechanisms (subnets mechanisms get) has
+their share-weighted incentive in the INCENTIVE column and each one's in an
+"incentive per mechanism" section (JSON: mechanism_incentive, indexed
+[mechanism][uid]); --mechanism M shows mechanism M's incentive in the
+INCENTIVE column instead (JSON: incentive, with "mechanism": M).`,
 		Example: `  cybertensor metagraph --netuid 1
   cybertensor metagraph --netuid 1 --fields uid,stake,incentive,dividends,emission --json
-  cybertensor metagraph --netuid 1 --block 1200 --full`,
+  cybertensor metagraph --netuid 1 --block 1200 --full
+  cybertensor metagraph --netuid 1 --mechanism 1`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fields, err := metagraphFields(cmd, fieldList, lite, full)
 			if err != nil {
 				return usageError(err)
+			}
+			byMechanism := cmd.Flags().Changed("mechanism")
+			if byMechanism {
+				incentive, _ := chain.ParseMetagraphFields("incentive")
+				fields |= incentive
 			}
 			return a.withChain(cmd, &f, func(ctx context.Context, c *comet.Client) error {
 				m, err := c.MetagraphAt(ctx, chainlink.MetagraphQuery{Netuid: netuid, Height: block, Fields: fields})
@@ -54,6 +67,11 @@ blocks); an older --block is refused naming the oldest block it keeps.`,
 					return err
 				}
 				share := emissionPercent(m.EmissionPerBlock, be)
+				if byMechanism {
+					if err := selectMechanism(m, mechanism); err != nil {
+						return err
+					}
+				}
 				if f.json {
 					b, err := m.ColumnsJSON()
 					if err != nil {
@@ -62,9 +80,16 @@ blocks); an older --block is refused naming the oldest block it keeps.`,
 					// The subnet's share of block emission, next to the
 					// chain's emission_per_block.
 					b = append(fmt.Appendf(b[:len(b)-1], `,"emission_percent":%s`, strconv.FormatFloat(share, 'f', -1, 64)), '}')
+					if byMechanism {
+						b = append(fmt.Appendf(b[:len(b)-1], `,"mechanism":%d`, mechanism), '}')
+					}
 					return writeJSON(cmd.OutOrStdout(), json.RawMessage(b))
 				}
-				return printMetagraph(cmd, m, fields, share, &f)
+				if err := printMetagraph(cmd, m, fields, share, &f); err != nil || !byMechanism {
+					return err
+				}
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "(INCENTIVE is mechanism %d's)\n", mechanism)
+				return err
 			})
 		},
 	}
@@ -74,7 +99,22 @@ blocks); an older --block is refused naming the oldest block it keeps.`,
 	cmd.Flags().StringVar(&fieldList, "fields", "", "comma-separated columns to fetch (default: lite, every column but weights, bonds, commitments and identity names; \"all\" for every one)")
 	cmd.Flags().BoolVar(&full, "full", false, "fetch every column, weights, bonds, commitments and identity names included (--fields all)")
 	cmd.Flags().BoolVar(&lite, "lite", false, "fetch every column but weights, bonds, commitments and identity names (the default)")
+	cmd.Flags().Uint8Var(&mechanism, "mechanism", 0, "show this incentive mechanism's incentive in the incentive column (see subnets mechanisms get)")
 	return cmd
+}
+
+// selectMechanism makes m's incentive column mechanism mech's: m then
+// describes that mechanism alone.
+func selectMechanism(m *chain.Metagraph, mech uint8) error {
+	count := max(len(m.MechanismIncentive), 1)
+	if int(mech) >= count {
+		return usageError(fmt.Errorf("--mechanism %d: subnet %d runs %d mechanism(s), 0 to %d", mech, m.Netuid, count, count-1))
+	}
+	if m.MechanismIncentive != nil {
+		m.Incentive = m.MechanismIncentive[mech]
+		m.MechanismIncentive = nil
+	}
+	return nil
 }
 
 // metagraphFields reads --fields, --lite and --full, of which at most one
@@ -163,6 +203,25 @@ func printMetagraph(cmd *cobra.Command, m *chain.Metagraph, fields chain.Metagra
 			row := make([]string, len(cols))
 			for j, c := range cols {
 				row[j] = c.cell(m, i)
+			}
+			rows = append(rows, row)
+		}
+		if err := table(cmd.OutOrStdout(), rows); err != nil {
+			return err
+		}
+	}
+	// So is each mechanism's incentive, for a subnet running several.
+	if mi := m.MechanismIncentive; mi != nil {
+		fmt.Fprintln(cmd.OutOrStdout(), "\nincentive per mechanism:")
+		head := []string{"UID"}
+		for j := range mi {
+			head = append(head, "M"+strconv.Itoa(j))
+		}
+		rows := [][]string{head}
+		for i := range m.N {
+			row := []string{strconv.Itoa(i)}
+			for _, col := range mi {
+				row = append(row, frac(col[i]))
 			}
 			rows = append(rows, row)
 		}

@@ -25,7 +25,7 @@ func (a *app) subnetsCommand() *cobra.Command {
 		Short: "List, create and configure subnets, and register neurons on them",
 	}
 	cmd.AddCommand(a.subnetsList(), a.subnetsCreate(), a.subnetsHyperparams(), a.subnetsRegister(), a.subnetsSetHyperparam(), a.subnetsSpec(),
-		a.subnetsSetIdentity(), a.subnetsGetIdentity(), a.subnetsBurnCost(), a.subnetsLockCost())
+		a.subnetsSetIdentity(), a.subnetsGetIdentity(), a.subnetsBurnCost(), a.subnetsLockCost(), a.subnetsMechanisms(), a.subnetsSetSpec())
 	return cmd
 }
 

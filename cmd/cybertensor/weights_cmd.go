@@ -28,6 +28,8 @@ type weightArgs struct {
 	uids       string
 	weights    string
 	versionKey uint64
+	// mechanism is the subnet's mechanism the weights are for.
+	mechanism uint8
 	// uidsFlag names the uids flag in errors ("--uids" if empty).
 	uidsFlag string
 }
@@ -37,6 +39,7 @@ func addWeightArgs(cmd *cobra.Command, w *weightArgs) {
 	cmd.Flags().StringVar(&w.uids, "uids", "", "comma-separated uids, e.g. 1,2,5")
 	cmd.Flags().StringVar(&w.weights, "weights", "", "comma-separated non-negative weights, same length, e.g. 0.5,0.3,0.2")
 	cmd.Flags().Uint64Var(&w.versionKey, "version-key", 0, "weights version key: at least the subnet's weights_version_key (see subnets hyperparams)")
+	cmd.Flags().Uint8Var(&w.mechanism, "mechanism", 0, "the subnet's incentive mechanism the weights are for, 0 to its count − 1 (see subnets mechanisms get)")
 	cmd.MarkFlagRequired("uids")
 	cmd.MarkFlagRequired("weights")
 }
@@ -102,7 +105,7 @@ func (a *app) weightsSet() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			msg := &chainpb.Msg{Sum: &chainpb.Msg_SetWeights{SetWeights: &chainpb.SetWeights{Netuid: uint32(w.netuid), Uids: u32s(uids), Values: u32s(vals), VersionKey: w.versionKey}}}
+			msg := &chainpb.Msg{Sum: &chainpb.Msg_SetWeights{SetWeights: &chainpb.SetWeights{Netuid: uint32(w.netuid), Uids: u32s(uids), Values: u32s(vals), VersionKey: w.versionKey, Mechanism: uint32(w.mechanism)}}}
 			return a.sendWith(cmd, &f, key, msg)
 		},
 	}
@@ -137,8 +140,8 @@ commit's). The salt is printed: keep it.`,
 			if err != nil {
 				return err
 			}
-			hash := chain.CommitHash(key.PublicKey().Address(), w.netuid, uids, vals, salt, w.versionKey)
-			msg := &chainpb.Msg{Sum: &chainpb.Msg_CommitWeights{CommitWeights: &chainpb.CommitWeights{Netuid: uint32(w.netuid), Hash: hash[:]}}}
+			hash := chain.CommitHashMechanism(key.PublicKey().Address(), w.netuid, w.mechanism, uids, vals, salt, w.versionKey)
+			msg := &chainpb.Msg{Sum: &chainpb.Msg_CommitWeights{CommitWeights: &chainpb.CommitWeights{Netuid: uint32(w.netuid), Hash: hash[:], Mechanism: uint32(w.mechanism)}}}
 			return a.withChain(cmd, &f, func(ctx context.Context, c *comet.Client) error {
 				rec, err := a.send(ctx, cmd.OutOrStdout(), c, key, msg, &f)
 				if err != nil {
@@ -200,7 +203,7 @@ func (a *app) weightsReveal() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			msg := &chainpb.Msg{Sum: &chainpb.Msg_RevealWeights{RevealWeights: &chainpb.RevealWeights{Netuid: uint32(w.netuid), Uids: u32s(uids), Values: u32s(vals), Salt: salt, VersionKey: w.versionKey}}}
+			msg := &chainpb.Msg{Sum: &chainpb.Msg_RevealWeights{RevealWeights: &chainpb.RevealWeights{Netuid: uint32(w.netuid), Uids: u32s(uids), Values: u32s(vals), Salt: salt, VersionKey: w.versionKey, Mechanism: uint32(w.mechanism)}}}
 			return a.sendWith(cmd, &f, key, msg)
 		},
 	}
@@ -215,6 +218,7 @@ func (a *app) weightsShow() *cobra.Command {
 	var f chainFlags
 	var netuid uint16
 	var bonds bool
+	var mechanism uint8
 	cmd := &cobra.Command{
 		Use:   "show",
 		Short: "Show a subnet's weights (or bonds) as sparse rows",
@@ -225,8 +229,12 @@ func (a *app) weightsShow() *cobra.Command {
 				if bonds {
 					path = "/bonds/"
 				}
+				path += strconv.Itoa(int(netuid))
+				if cmd.Flags().Changed("mechanism") {
+					path += "/" + strconv.Itoa(int(mechanism))
+				}
 				var rows [][]chain.Entry
-				if err := c.Query(ctx, path+strconv.Itoa(int(netuid)), &rows); err != nil {
+				if err := c.Query(ctx, path, &rows); err != nil {
 					return err
 				}
 				if f.json {
@@ -247,5 +255,6 @@ func (a *app) weightsShow() *cobra.Command {
 	addChainFlags(cmd, &f, a.env.getenv)
 	netuidFlag(cmd, &netuid)
 	cmd.Flags().BoolVar(&bonds, "bonds", false, "show bonds instead of weights")
+	cmd.Flags().Uint8Var(&mechanism, "mechanism", 0, "show this incentive mechanism's weights (or bonds); default mechanism 0")
 	return cmd
 }
