@@ -148,7 +148,7 @@ type NeuronInfo struct {
 // Mechanism returns the neuron's side of mechanism m: from Mechanisms, or
 // for a subnet with one mechanism, from the neuron itself (m = 0). ok is
 // false for a mechanism the subnet does not run.
-func (n *NeuronInfo) Mechanism(m uint8) (MechanismNeuron, bool) {
+func (n NeuronInfo) Mechanism(m uint8) (MechanismNeuron, bool) {
 	if len(n.Mechanisms) == 0 {
 		if m != 0 {
 			return MechanismNeuron{}, false

@@ -101,6 +101,10 @@ type ValidatorConfig struct {
 	// owner's way to force an upgrade). DefaultValidatorConfig sets
 	// WeightsVersion, this release's.
 	WeightsVersion uint64
+	// Mechanism is the subnet's incentive mechanism the validator's
+	// weights, commits and reveals are for (0, the default, is the only
+	// one of a subnet that never set mechanisms).
+	Mechanism uint8
 }
 
 // DefaultValidatorConfig queries every 2 blocks and sets weights every 5.

@@ -121,7 +121,7 @@ func (v *Validator) submitWeights(ctx context.Context, height uint64) error {
 		return v.commit(ctx, sub, uids, values)
 	}
 	msg := &chainpb.Msg{Sum: &chainpb.Msg_SetWeights{SetWeights: &chainpb.SetWeights{
-		Netuid: uint32(v.cfg.Netuid), Uids: u32(uids), Values: u32(values), VersionKey: v.cfg.WeightsVersion,
+		Netuid: uint32(v.cfg.Netuid), Uids: u32(uids), Values: u32(values), VersionKey: v.cfg.WeightsVersion, Mechanism: uint32(v.cfg.Mechanism),
 	}}}
 	if _, err := v.sender.Send(ctx, msg); err != nil {
 		return v.versionRefused(sub, err)
@@ -190,7 +190,7 @@ func (v *Validator) commit(ctx context.Context, sub chain.SubnetInfo, uids, valu
 	if _, err := rand.Read(salt); err != nil {
 		return err
 	}
-	hash := chain.CommitHash(v.hot.PublicKey().Address(), v.cfg.Netuid, uids, values, salt, v.cfg.WeightsVersion)
+	hash := chain.CommitHashMechanism(v.hot.PublicKey().Address(), v.cfg.Netuid, v.cfg.Mechanism, uids, values, salt, v.cfg.WeightsVersion)
 	p := &pendingCommit{UIDs: uids, Values: values, Salt: salt, VersionKey: v.cfg.WeightsVersion, Hash: hash[:]}
 	v.mu.Lock()
 	v.pending = p
@@ -200,7 +200,7 @@ func (v *Validator) commit(ctx context.Context, sub chain.SubnetInfo, uids, valu
 		return fmt.Errorf("saving the commit before sending it: %w", err)
 	}
 	rec, err := v.sender.Send(ctx, &chainpb.Msg{Sum: &chainpb.Msg_CommitWeights{CommitWeights: &chainpb.CommitWeights{
-		Netuid: uint32(v.cfg.Netuid), Hash: hash[:],
+		Netuid: uint32(v.cfg.Netuid), Hash: hash[:], Mechanism: uint32(v.cfg.Mechanism),
 	}}})
 	var te *chainlink.TxError
 	switch {
@@ -239,11 +239,12 @@ func (v *Validator) reveal(ctx context.Context, height uint64, p *pendingCommit)
 		if err != nil {
 			return err
 		}
-		if n.Commit == nil || !bytes.Equal(n.Commit.Hash[:], p.Hash) {
+		mech, ok := n.Mechanism(v.cfg.Mechanism)
+		if !ok || mech.Commit == nil || !bytes.Equal(mech.Commit.Hash[:], p.Hash) {
 			v.dropPending(p)
 			return errors.New("the chain holds no such commit; dropped it")
 		}
-		block = n.Commit.Block
+		block = mech.Commit.Block
 		v.mu.Lock()
 		p.Block = block
 		v.mu.Unlock()
@@ -258,7 +259,7 @@ func (v *Validator) reveal(ctx context.Context, height uint64, p *pendingCommit)
 		return fmt.Errorf("the commit of block %d expired at block %d", block, last)
 	}
 	_, err = v.sender.Send(ctx, &chainpb.Msg{Sum: &chainpb.Msg_RevealWeights{RevealWeights: &chainpb.RevealWeights{
-		Netuid: uint32(v.cfg.Netuid), Uids: u32(p.UIDs), Values: u32(p.Values), Salt: p.Salt, VersionKey: p.VersionKey,
+		Netuid: uint32(v.cfg.Netuid), Uids: u32(p.UIDs), Values: u32(p.Values), Salt: p.Salt, VersionKey: p.VersionKey, Mechanism: uint32(v.cfg.Mechanism),
 	}}})
 	var te *chainlink.TxError
 	switch {
