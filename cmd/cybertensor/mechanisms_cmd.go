@@ -14,6 +14,7 @@ import (
 	"github.com/cybertensor/cybertensor/chain/chainpb"
 	"github.com/cybertensor/cybertensor/chainlink"
 	"github.com/cybertensor/cybertensor/chainlink/comet"
+	"github.com/cybertensor/cybertensor/subnet"
 	"github.com/cybertensor/cybertensor/wallet"
 )
 
@@ -239,6 +240,16 @@ func (a *app) subnetsMechanismsGet() *cobra.Command {
 	addChainFlags(cmd, &f, a.env.getenv)
 	netuidFlag(cmd, &netuid)
 	return cmd
+}
+
+// specShares are a spec's mechanisms' shares, in mechanism order (none
+// for a spec without mechanisms:).
+func specShares(spec *subnet.Spec) []float64 {
+	out := make([]float64, len(spec.Mechanisms))
+	for i, m := range spec.Mechanisms {
+		out[i] = m.Share
+	}
+	return out
 }
 
 // createdNetuid is the netuid a RegisterNetwork receipt says the subnet

@@ -199,4 +199,29 @@ func TestMechanismsAndSetSpecAgainstAChain(t *testing.T) {
 	if !strings.Contains(r.stdout, "becomes subnet 1's spec at block") {
 		t.Fatalf("set-spec: %s", r.stdout)
 	}
+
+	// subnets create --spec with mechanisms: sends their shares once the
+	// subnet is open.
+	spec := writeFile(t, dir, "multi.yaml", `version: 2
+name: multi
+synapses: [text.generate]
+mechanisms:
+  - {name: quality, share: 0.7, tasks: {source: knowledge}, reward: '1.0'}
+  - {name: speed, share: 0.3, tasks: {source: knowledge}, reward: 'latency_score(latency_ms, timeout_ms)'}
+query: {every: 1, timeout: 1s}
+alpha: 0.5
+weights_every: 3
+`)
+	r = c.ok(args(key, "subnets", "create", "--spec", spec)...)
+	if !strings.Contains(r.stderr, "2 mechanisms (70.00%, 30.00%) take effect at block") {
+		t.Fatalf("create with mechanisms: %s", r.stderr)
+	}
+	got = decode[mechanismsOut](t, c.ok(args(std, "subnets", "mechanisms", "get", "--netuid", "2", "--json")...).stdout)
+	shares := got.Shares
+	if got.PendingShares != nil {
+		shares = got.PendingShares
+	}
+	if len(shares) != 2 || shares[0] != 7 || shares[1] != 3 {
+		t.Fatalf("the new subnet's mechanisms: %+v", got)
+	}
 }

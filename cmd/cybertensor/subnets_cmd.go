@@ -110,10 +110,15 @@ func (a *app) subnetsCreate() *cobra.Command {
 			}
 			return a.withChain(cmd, &f, func(ctx context.Context, c *comet.Client) error {
 				rec, err := a.send(ctx, cmd.OutOrStdout(), c, key, &chainpb.Msg{Sum: &chainpb.Msg_RegisterNetwork{RegisterNetwork: msg}}, &f)
-				if err != nil || spec == nil || len(spec.Hyperparameters) == 0 {
+				if err != nil || spec == nil {
 					return err
 				}
-				return a.applyHyperparams(ctx, cmd, c, key, rec, spec, &f)
+				if len(spec.Hyperparameters) > 0 {
+					if err := a.applyHyperparams(ctx, cmd, c, key, rec, spec, &f); err != nil {
+						return err
+					}
+				}
+				return a.applyMechanisms(ctx, cmd, c, key, rec, specShares(spec), &f)
 			})
 		},
 	}
