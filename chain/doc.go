@@ -257,7 +257,10 @@
 // spec hash (invalid_spec_hash otherwise). It is pending until the
 // subnet's next epoch block (its tempo boundary), whose block step makes
 // it the subnet's spec_hash, so validators and miners switch at one block;
-// a second SetSubnetSpec before then replaces the pending one. SubnetInfo
+// a second SetSubnetSpec before then replaces the pending one. Its
+// optional mechanism_shares schedule the spec's mechanisms as
+// SetMechanisms does, in the same transaction, so both switch at the same
+// block (invalid_mechanism_shares as for SetMechanisms). SubnetInfo
 // shows spec_hash, pending_spec_hash and spec_effective_block (the block a
 // pending hash takes effect; without one, the block the current hash took
 // effect, or the registration block).

@@ -399,13 +399,8 @@ func sharesString(shares []uint32) string {
 // execSetMechanisms schedules a subnet's new mechanism shares for its next
 // epoch block.
 func (s *State) execSetMechanisms(c *txContext, m *chainpb.SetMechanisms) ([]Event, error) {
-	if len(m.Shares) == 0 || len(m.Shares) > MaxMechanisms {
-		return nil, txErr(ErrInvalidMechanismShares, "%d shares (1 to %d)", len(m.Shares), MaxMechanisms)
-	}
-	for i, v := range m.Shares {
-		if v == 0 {
-			return nil, txErr(ErrInvalidMechanismShares, "share %d is 0", i)
-		}
+	if err := checkShares(m.Shares); err != nil {
+		return nil, err
 	}
 	sub, err := s.ownedSubnet(m.Netuid, c.tx.Signer)
 	if err != nil {
@@ -414,16 +409,34 @@ func (s *State) execSetMechanisms(c *txContext, m *chainpb.SetMechanisms) ([]Eve
 	if c.check {
 		return nil, nil
 	}
+	return []Event{s.scheduleMechanisms(sub, m.Shares)}, nil
+}
+
+// checkShares refuses a share list SetMechanisms may not set.
+func checkShares(shares []uint32) error {
+	if len(shares) == 0 || len(shares) > MaxMechanisms {
+		return txErr(ErrInvalidMechanismShares, "%d shares (1 to %d)", len(shares), MaxMechanisms)
+	}
+	for i, v := range shares {
+		if v == 0 {
+			return txErr(ErrInvalidMechanismShares, "share %d is 0", i)
+		}
+	}
+	return nil
+}
+
+// scheduleMechanisms makes shares sub's pending mechanisms.
+func (s *State) scheduleMechanisms(sub *Subnet, shares []uint32) Event {
 	s.mech.init()
 	r, ok := s.mech.subnets[sub.Netuid]
 	if !ok {
 		r = &mechanismsRecord{}
 		s.mech.subnets[sub.Netuid] = r
 	}
-	r.pending = append([]uint32(nil), m.Shares...)
+	r.pending = append([]uint32(nil), shares...)
 	s.mech.markSubnet(sub.Netuid)
 	at := nextEpochBlock(sub.Netuid, sub.Params.Tempo, s.height)
-	return []Event{event("mechanisms_scheduled", "netuid", u64s(uint64(sub.Netuid)), "shares", sharesString(m.Shares), "effective_block", u64s(at))}, nil
+	return event("mechanisms_scheduled", "netuid", u64s(uint64(sub.Netuid)), "shares", sharesString(shares), "effective_block", u64s(at))
 }
 
 // applyPendingMechanisms installs netuid's pending shares, at its epoch

@@ -151,6 +151,8 @@ func TestMechanismMessagesRefused(t *testing.T) {
 		{"spec by the chain root", nil, kRoot, mSubnetSpec(1, hash), ErrNotSubnetOwner},
 		{"spec of the root network", nil, kRoot, mSubnetSpec(0, hash), ErrOnRootNetwork},
 		{"spec of no subnet", nil, kOwner, mSubnetSpec(70000, hash), ErrNetworkDoesNotExist},
+		{"spec with a zero mechanism share", nil, kOwner, &chainpb.Msg{Sum: &chainpb.Msg_SetSubnetSpec{SetSubnetSpec: &chainpb.SetSubnetSpec{Netuid: 1, SpecHash: hash, MechanismShares: []uint32{1, 0}}}}, ErrInvalidMechanismShares},
+		{"spec with 17 mechanism shares", nil, kOwner, &chainpb.Msg{Sum: &chainpb.Msg_SetSubnetSpec{SetSubnetSpec: &chainpb.SetSubnetSpec{Netuid: 1, SpecHash: hash, MechanismShares: seventeen}}}, ErrInvalidMechanismShares},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			refusedKeepsAppHash(t, tc.setup, tc.key, tc.msg, tc.want)
@@ -624,5 +626,24 @@ func TestMechanismErrorsAreNamed(t *testing.T) {
 		if e.Code < 81 || e.Code > 92 || ErrorByCode(e.Code) != e || !errors.Is(txErr(e, "x"), e) {
 			t.Errorf("%s: code %d", e.Name, e.Code)
 		}
+	}
+}
+
+// A SetSubnetSpec with mechanism shares schedules both for the same
+// boundary in one transaction; a SetMechanisms after it replaces the
+// shares, not the spec.
+func TestSubnetSpecWithMechanismsSwitchTogether(t *testing.T) {
+	h := scenario(t)
+	hash := bytes.Repeat([]byte{5}, 32)
+	res := h.ok(kOwner, &chainpb.Msg{Sum: &chainpb.Msg_SetSubnetSpec{SetSubnetSpec: &chainpb.SetSubnetSpec{Netuid: 1, SpecHash: hash, MechanismShares: []uint32{2, 1}}}})
+	if len(res.Events) != 2 || res.Events[0].Type != "subnet_spec_scheduled" || res.Events[1].Type != "mechanisms_scheduled" ||
+		res.Events[0].Attrs["effective_block"] != res.Events[1].Attrs["effective_block"] {
+		t.Fatalf("events %+v", res.Events)
+	}
+	at := h.toEpochBlock(1)
+	info, _ := h.s.Subnet(1)
+	mech, _ := h.s.Mechanisms(1)
+	if !bytes.Equal(info.SpecHash, hash) || info.SpecEffectiveBlock != at || mech.Count() != 2 || mech.Shares[0] != 2 {
+		t.Fatalf("at the boundary: %+v, %+v", info, mech)
 	}
 }

@@ -86,10 +86,16 @@ func (x *specIndex) load(key string, value []byte) error {
 }
 
 // execSetSubnetSpec makes a new spec hash pending until the subnet's next
-// epoch block; a pending one is replaced.
+// epoch block; a pending one is replaced. Mechanism shares, if given, are
+// scheduled as SetMechanisms schedules them, for the same block.
 func (s *State) execSetSubnetSpec(c *txContext, m *chainpb.SetSubnetSpec) ([]Event, error) {
 	if len(m.SpecHash) != sha256.Size {
 		return nil, txErr(ErrInvalidSpecHash, "%d bytes", len(m.SpecHash))
+	}
+	if len(m.MechanismShares) != 0 {
+		if err := checkShares(m.MechanismShares); err != nil {
+			return nil, err
+		}
 	}
 	sub, err := s.ownedSubnet(m.Netuid, c.tx.Signer)
 	if err != nil {
@@ -97,6 +103,10 @@ func (s *State) execSetSubnetSpec(c *txContext, m *chainpb.SetSubnetSpec) ([]Eve
 	}
 	if c.check {
 		return nil, nil
+	}
+	var events []Event
+	if len(m.MechanismShares) != 0 {
+		events = append(events, s.scheduleMechanisms(sub, m.MechanismShares))
 	}
 	s.specs.init()
 	r, ok := s.specs.recs[sub.Netuid]
@@ -107,7 +117,7 @@ func (s *State) execSetSubnetSpec(c *txContext, m *chainpb.SetSubnetSpec) ([]Eve
 	r.pending = append([]byte(nil), m.SpecHash...)
 	s.specs.dirty[sub.Netuid] = struct{}{}
 	at := nextEpochBlock(sub.Netuid, sub.Params.Tempo, s.height)
-	return []Event{event("subnet_spec_scheduled", "netuid", u64s(uint64(sub.Netuid)), "spec_hash", hex.EncodeToString(m.SpecHash), "effective_block", u64s(at))}, nil
+	return append([]Event{event("subnet_spec_scheduled", "netuid", u64s(uint64(sub.Netuid)), "spec_hash", hex.EncodeToString(m.SpecHash), "effective_block", u64s(at))}, events...), nil
 }
 
 // applyPendingSpec makes sub's pending spec hash its spec hash, at its

@@ -290,13 +290,20 @@ func (tn *testnet) mechanisms(keys []*wallet.PrivateKey, seq map[wallet.Address]
 	if code, _ := tn.included(0, hash); code != 0 {
 		tn.t.Fatalf("SetMechanisms in a block: code %d", code)
 	}
-	var info chain.MechanismsInfo
-	deadline := time.Now().Add(30 * time.Second)
-	for !tn.queryJSON(0, "/mechanisms/1", &info) || info.Count() != 2 {
-		if time.Now().After(deadline) {
-			tn.t.Fatalf("mechanisms not applied: %+v", info)
+	// Every running node's application has applied them before weights
+	// on mechanism 1 go to any node's CheckTx.
+	for i, n := range tn.nodes {
+		if n == nil {
+			continue
 		}
-		time.Sleep(20 * time.Millisecond)
+		var info chain.MechanismsInfo
+		deadline := time.Now().Add(30 * time.Second)
+		for !tn.queryJSON(i, "/mechanisms/1", &info) || info.Count() != 2 {
+			if time.Now().After(deadline) {
+				tn.t.Fatalf("node %d: mechanisms not applied: %+v", i, info)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 	var child chain.NeuronInfo
 	if !tn.queryJSON(0, fmt.Sprintf("/neuron/1/%s", addrOf(ck)), &child) {

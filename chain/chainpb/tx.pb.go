@@ -2191,13 +2191,16 @@ func (x *SetMechanisms) GetShares() []uint32 {
 // SetSubnetSpec replaces a subnet's spec hash (signed by the subnet's
 // owner). The new hash is pending until the subnet's next epoch block (its
 // tempo boundary), then becomes the subnet's spec hash; a later
-// SetSubnetSpec before then replaces the pending one.
+// SetSubnetSpec before then replaces the pending one. With
+// mechanism_shares it also does what SetMechanisms does with them, in the
+// same transaction, so the spec and its mechanisms switch at one block.
 type SetSubnetSpec struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Netuid        uint32                 `protobuf:"varint,1,opt,name=netuid,proto3" json:"netuid,omitempty"`
-	SpecHash      []byte                 `protobuf:"bytes,2,opt,name=spec_hash,json=specHash,proto3" json:"spec_hash,omitempty"` // SHA-256 of the spec (32 bytes)
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Netuid          uint32                 `protobuf:"varint,1,opt,name=netuid,proto3" json:"netuid,omitempty"`
+	SpecHash        []byte                 `protobuf:"bytes,2,opt,name=spec_hash,json=specHash,proto3" json:"spec_hash,omitempty"`                              // SHA-256 of the spec (32 bytes)
+	MechanismShares []uint32               `protobuf:"varint,3,rep,packed,name=mechanism_shares,json=mechanismShares,proto3" json:"mechanism_shares,omitempty"` // optional: as SetMechanisms.shares
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *SetSubnetSpec) Reset() {
@@ -2240,6 +2243,13 @@ func (x *SetSubnetSpec) GetNetuid() uint32 {
 func (x *SetSubnetSpec) GetSpecHash() []byte {
 	if x != nil {
 		return x.SpecHash
+	}
+	return nil
+}
+
+func (x *SetSubnetSpec) GetMechanismShares() []uint32 {
+	if x != nil {
+		return x.MechanismShares
 	}
 	return nil
 }
@@ -2399,10 +2409,11 @@ const file_tx_proto_rawDesc = "" +
 	"\vdescription\x18\x04 \x01(\tR\vdescription\"?\n" +
 	"\rSetMechanisms\x12\x16\n" +
 	"\x06netuid\x18\x01 \x01(\rR\x06netuid\x12\x16\n" +
-	"\x06shares\x18\x02 \x03(\rR\x06shares\"D\n" +
+	"\x06shares\x18\x02 \x03(\rR\x06shares\"o\n" +
 	"\rSetSubnetSpec\x12\x16\n" +
 	"\x06netuid\x18\x01 \x01(\rR\x06netuid\x12\x1b\n" +
-	"\tspec_hash\x18\x02 \x01(\fR\bspecHashB2Z0github.com/cybertensor/cybertensor/chain/chainpbb\x06proto3"
+	"\tspec_hash\x18\x02 \x01(\fR\bspecHash\x12)\n" +
+	"\x10mechanism_shares\x18\x03 \x03(\rR\x0fmechanismSharesB2Z0github.com/cybertensor/cybertensor/chain/chainpbb\x06proto3"
 
 var (
 	file_tx_proto_rawDescOnce sync.Once

@@ -174,6 +174,10 @@ func TestMechanismsAndSetSpecAgainstAChain(t *testing.T) {
 	if out.Netuid != 1 || len(out.SpecHash) != 64 || out.EffectiveBlock <= out.Height || out.CID == "" {
 		t.Fatalf("set-spec --json: %+v", out)
 	}
+	// The built-in spec has one mechanism: set-spec sent that too.
+	if len(out.Mechanisms) != 1 {
+		t.Fatalf("set-spec of a one-mechanism spec on a two-mechanism subnet sent %v", out.Mechanisms)
+	}
 	deadline = time.Now().Add(60 * time.Second)
 	for {
 		subs := decode[[]chain.SubnetInfo](t, c.ok(args(std, "subnets", "list", "--json")...).stdout)
@@ -195,8 +199,12 @@ func TestMechanismsAndSetSpecAgainstAChain(t *testing.T) {
 	if r := c.ok(args(std, "subnets", "spec", "1")...); !strings.Contains(r.stdout, "name:") {
 		t.Fatalf("subnets spec after set-spec: %s", r.stdout)
 	}
+	if got := decode[mechanismsOut](t, c.ok(args(std, "subnets", "mechanisms", "get", "--netuid", "1", "--json")...).stdout); got.Count() != 1 {
+		t.Fatalf("mechanisms after the one-mechanism spec applied: %+v", got)
+	}
+	// Again: the same mechanisms, so only the spec is sent.
 	r = c.ok(args(key, "subnets", "set-spec", "1", "--builtin", "qa")...)
-	if !strings.Contains(r.stdout, "becomes subnet 1's spec at block") {
+	if !strings.Contains(r.stdout, "becomes subnet 1's spec at block") || strings.Contains(r.stdout, "mechanism") {
 		t.Fatalf("set-spec: %s", r.stdout)
 	}
 

@@ -23,6 +23,9 @@ type setSpecOut struct {
 	SpecHash       string `json:"spec_hash"`
 	CID            string `json:"cid"`
 	EffectiveBlock uint64 `json:"effective_block"`
+	// Mechanisms are the shares sent with the spec when its mechanisms
+	// differ from the subnet's (omitted when they agree).
+	Mechanisms []uint32 `json:"mechanisms,omitempty"`
 }
 
 func (a *app) subnetsSetSpec() *cobra.Command {
@@ -37,7 +40,10 @@ before anything is sent; its text is kept in the local knowledge library (as
 subnets create does) and its SHA-256 sent to the chain, where it is pending
 until the subnet's next epoch block (its tempo boundary). From that block on
 the chain's spec hash is the new one, and validators and miners switch to it.
-A second set-spec before then replaces the pending one. Only the subnet's
+A spec's mechanisms switch at the same block: when their shares differ from
+the subnet's, set-spec sends them in the same transaction (as subnets
+mechanisms set would; a spec without mechanisms: is one mechanism). A second set-spec before then
+replaces the pending one. Only the subnet's
 owner may; subnets list --json and the subnet's info show spec_hash,
 pending_spec_hash and spec_effective_block.`,
 		Example: `  cybertensor subnets set-spec 1 --spec summarize.yaml
@@ -77,7 +83,13 @@ pending_spec_hash and spec_effective_block.`,
 				if err != nil {
 					return fmt.Errorf("keeping the spec in the knowledge library: %w", err)
 				}
-				msg := &chainpb.Msg{Sum: &chainpb.Msg_SetSubnetSpec{SetSubnetSpec: &chainpb.SetSubnetSpec{Netuid: uint32(netuid), SpecHash: hash[:]}}}
+				// The spec's mechanisms switch at the same block, in the
+				// same transaction, when they differ from the subnet's.
+				shares, err := a.changedMechanisms(ctx, c, netuid, spec)
+				if err != nil {
+					return err
+				}
+				msg := &chainpb.Msg{Sum: &chainpb.Msg_SetSubnetSpec{SetSubnetSpec: &chainpb.SetSubnetSpec{Netuid: uint32(netuid), SpecHash: hash[:], MechanismShares: shares}}}
 				rec, err := chainlink.NewSender(c, key).Send(ctx, msg)
 				var te *chainlink.TxError
 				if errors.As(err, &te) {
@@ -92,7 +104,7 @@ pending_spec_hash and spec_effective_block.`,
 						at, _ = strconv.ParseUint(e.Attrs["effective_block"], 10, 64)
 					}
 				}
-				out := setSpecOut{Netuid: netuid, SpecHash: hex.EncodeToString(hash[:]), CID: id.String(), EffectiveBlock: at}
+				out := setSpecOut{Netuid: netuid, SpecHash: hex.EncodeToString(hash[:]), CID: id.String(), EffectiveBlock: at, Mechanisms: shares}
 				out.TxHash, out.Height, out.Signer, out.Events = strings.ToUpper(hex.EncodeToString(rec.TxHash[:])), rec.Height, key.PublicKey().Address().String(), rec.Events
 				if f.json {
 					return writeJSON(cmd.OutOrStdout(), out)
@@ -100,6 +112,9 @@ pending_spec_hash and spec_effective_block.`,
 				fmt.Fprintf(cmd.OutOrStdout(), "included in block %d (tx %s)\n", out.Height, out.TxHash)
 				fmt.Fprintf(cmd.OutOrStdout(), "spec %q (%s, text %s in the knowledge library) becomes subnet %d's spec at block %d, its next epoch block\n",
 					spec.Name, out.SpecHash, out.CID, netuid, at)
+				if out.Mechanisms != nil {
+					fmt.Fprintf(cmd.OutOrStdout(), "with its %d mechanism(s) (%s)\n", len(out.Mechanisms), percentList(out.Mechanisms))
+				}
 				return nil
 			})
 		},
@@ -109,4 +124,46 @@ pending_spec_hash and spec_effective_block.`,
 	cmd.Flags().StringVar(&specFile, "spec", "", "the new spec file (validated, with the files it refers to, before anything is sent)")
 	cmd.Flags().StringVar(&builtinSpec, "builtin", "", "a built-in spec instead of --spec: "+strings.Join(subnet.BuiltinNames(), ", "))
 	return cmd
+}
+
+// changedMechanisms is spec's mechanism shares (one mechanism for a spec
+// without mechanisms:), or nil if the subnet's shares, pending or
+// current, are already those.
+func (a *app) changedMechanisms(ctx context.Context, c *comet.Client, netuid uint16, spec *subnet.Spec) ([]uint32, error) {
+	want := []uint32{1}
+	if len(spec.Mechanisms) > 1 {
+		var err error
+		if want, err = mechanismShares(specShares(spec)); err != nil {
+			return nil, usageError(err)
+		}
+	}
+	info, err := c.Mechanisms(ctx, netuid)
+	if err != nil {
+		return nil, err
+	}
+	have := info.Shares
+	if info.PendingShares != nil {
+		have = info.PendingShares
+	}
+	if sameProportions(have, want) {
+		return nil, nil
+	}
+	return want, nil
+}
+
+// sameProportions says whether two share lists split emission alike.
+func sameProportions(a, b []uint32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	var sa, sb uint64
+	for i := range a {
+		sa, sb = sa+uint64(a[i]), sb+uint64(b[i])
+	}
+	for i := range a {
+		if uint64(a[i])*sb != uint64(b[i])*sa {
+			return false
+		}
+	}
+	return true
 }
