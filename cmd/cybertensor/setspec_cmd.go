@@ -79,7 +79,7 @@ pending_spec_hash and spec_effective_block.`,
 				if owner := key.PublicKey().Address(); sub.Owner != owner {
 					return &exitError{code: exitFailure, err: fmt.Errorf("subnet %d is owned by %s, not %s: only its owner may set its spec", netuid, sub.Owner, owner)}
 				}
-				id, err := a.keepSpec(key, spec)
+				id, err := a.keepSpec(key, spec, specFile)
 				if err != nil {
 					return fmt.Errorf("keeping the spec in the knowledge library: %w", err)
 				}
