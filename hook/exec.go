@@ -1,0 +1,459 @@
+package hook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ExecConfig configures a program hook (Exec, and Run's run-to-exit
+// programs).
+type ExecConfig struct {
+	// Name names the hook in logs, errors and metrics (1..64 bytes
+	// without spaces or control characters), e.g. "summarize/judge".
+	Name string
+	// Command is the program and its arguments. A first element with a
+	// "/" is a file, relative to Dir unless absolute; any other is looked
+	// up in the PATH of Env.
+	Command []string
+	// Dir is the program's working directory ("" = this process's).
+	Dir string
+	// Env is the program's whole environment: nil or empty gives it none
+	// (never this process's by accident; API keys stay here).
+	// DefaultExecConfig sets BaseEnv().
+	Env []string
+	// Limits bound each call and each process.
+	Limits Limits
+	// MinBackoff and MaxBackoff bound the wait before a crashed program
+	// is started again: MinBackoff after a crash, doubling with each
+	// crash that follows without a good answer in between, at most
+	// MaxBackoff. Calls during the wait fail at once with ErrCrashed.
+	MinBackoff, MaxBackoff time.Duration
+	// Logger receives the program's stderr and its lifecycle (nil:
+	// slog.Default()), with the attribute hook=Name.
+	Logger *slog.Logger
+	// Metrics counts calls (nil: not counted).
+	Metrics *Metrics
+	// CheckReply, if set, is asked about each reply (already known to be
+	// one JSON value) with the request it answers; a refusal makes the
+	// call ErrBadOutput and the process is replaced, as for a reply that
+	// is not JSON (the program is out of step with its requests).
+	CheckReply func(request, reply []byte) error
+}
+
+// DefaultExecConfig is a hook named name running command with
+// DefaultLimits, BaseEnv, backoff from 100 ms to 30 s, logging to
+// slog.Default().
+func DefaultExecConfig(name string, command ...string) ExecConfig {
+	return ExecConfig{
+		Name:       name,
+		Command:    command,
+		Env:        BaseEnv(),
+		Limits:     DefaultLimits(),
+		MinBackoff: 100 * time.Millisecond,
+		MaxBackoff: 30 * time.Second,
+		Logger:     slog.Default(),
+	}
+}
+
+// BaseEnv is the environment a hook program gets by default: this
+// process's PATH, HOME, LANG, LC_ALL, TZ and TMPDIR, nothing else.
+func BaseEnv() []string {
+	var env []string
+	for _, k := range []string{"PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+func validName(name string) error {
+	if name == "" || len(name) > 64 {
+		return fmt.Errorf("hook name %q: want 1 to 64 bytes", name)
+	}
+	if i := strings.IndexFunc(name, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '"' }); i >= 0 {
+		return fmt.Errorf("hook name %q: no spaces, quotes or control characters", name)
+	}
+	return nil
+}
+
+func (c *ExecConfig) validate(pool bool) error {
+	if err := validName(c.Name); err != nil {
+		return err
+	}
+	if len(c.Command) == 0 {
+		return fmt.Errorf("hook %s: no command", c.Name)
+	}
+	if err := c.Limits.validate(); err != nil {
+		return fmt.Errorf("hook %s: %w", c.Name, err)
+	}
+	if pool && (c.MinBackoff <= 0 || c.MaxBackoff < c.MinBackoff) {
+		return fmt.Errorf("hook %s: backoff %v to %v: want 0 < min <= max", c.Name, c.MinBackoff, c.MaxBackoff)
+	}
+	return nil
+}
+
+// prepare validates cfg (for a pool: its backoff too) and returns the argv
+// to run and the logger.
+func (c *ExecConfig) prepare(pool bool) ([]string, *slog.Logger, error) {
+	if err := c.validate(pool); err != nil {
+		return nil, nil, err
+	}
+	program, err := resolveProgram(c.Command[0], c.Dir, c.Env)
+	if err != nil {
+		return nil, nil, fmt.Errorf("hook %s: %w", c.Name, err)
+	}
+	return sandboxArgv(c.Limits, program, c.Command[1:]), c.logger(), nil
+}
+
+// logger is Logger (or slog.Default()) with the hook's name.
+func (c *ExecConfig) logger() *slog.Logger {
+	log := c.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return log.With("hook", c.Name)
+}
+
+// Exec is a long-lived program that answers one JSON line on its stdin
+// with one JSON line on its stdout, in order. It keeps a pool of up to
+// Limits.Concurrency processes, started when calls need them, each serving
+// one call at a time. A process that times out, answers too much or
+// answers out of step is killed and replaced; one that crashes is replaced
+// after a backoff. Safe for concurrent use.
+type Exec struct {
+	cfg     ExecConfig
+	spec    procSpec
+	log     *slog.Logger
+	metrics hookMetrics
+	warn    *rateLimiter // lifecycle warnings
+
+	sem  chan struct{} // one token per call in progress, Concurrency in all
+	done chan struct{}
+	wg   sync.WaitGroup // process waiters and stderr readers
+
+	crashes atomic.Int64 // crashes since the last good answer
+
+	mu        sync.Mutex
+	closed    bool
+	live      map[*proc]struct{}
+	idle      []*proc // processes between calls, the last used last
+	retryAt   time.Time
+	lastCrash string
+}
+
+// StartExec checks cfg and its program (a missing or non-executable
+// program is refused here, with an error that wraps fs.ErrNotExist or
+// fs.ErrPermission) and returns the hook. Processes start with the calls
+// that need them.
+func StartExec(cfg ExecConfig) (*Exec, error) {
+	argv, log, err := cfg.prepare(true)
+	if err != nil {
+		return nil, err
+	}
+	e := &Exec{
+		cfg:     cfg,
+		log:     log,
+		metrics: cfg.Metrics.forHook(cfg.Name),
+		warn:    newRateLimiter(1, 10),
+		sem:     make(chan struct{}, cfg.Limits.Concurrency),
+		done:    make(chan struct{}),
+		live:    make(map[*proc]struct{}),
+	}
+	e.spec = procSpec{argv: argv, dir: cfg.Dir, env: cfg.Env, log: log,
+		stderr: newRateLimiter(stderrRate, stderrBurst), onExit: e.exited}
+	return e, nil
+}
+
+// Call sends line (one JSON value on one line; a trailing "\n" is
+// optional) to a process and returns its answer line (one JSON value,
+// without the "\n"), which the caller owns. Failures wrap ErrFailed; a
+// caller's context that ends first gives its error (and, for a deadline,
+// ErrTimeout too). A line with a newline inside is refused without a call.
+func (e *Exec) Call(ctx context.Context, line []byte) ([]byte, error) {
+	if i := bytes.IndexByte(line, '\n'); i >= 0 && i != len(line)-1 {
+		return nil, fmt.Errorf("hook %s: the request has a newline inside (one JSON value per line)", e.cfg.Name)
+	}
+	start := time.Now()
+	select {
+	case e.sem <- struct{}{}:
+	case <-e.done:
+		err := e.fail(ErrClosed, "")
+		e.metrics.observe(start, err)
+		return nil, err
+	case <-ctx.Done():
+		err := e.ctxErr(ctx, false)
+		e.metrics.observe(start, err)
+		return nil, err
+	}
+	p, reply, err := e.callOn(ctx, line)
+	if p != nil {
+		e.mu.Lock()
+		if !e.closed {
+			e.idle = append(e.idle, p)
+		}
+		e.mu.Unlock()
+	}
+	<-e.sem
+	e.metrics.observe(start, err)
+	return reply, err
+}
+
+// callOn makes one call on an idle process, or on a new one if there is
+// none, and returns the process if it may serve again.
+func (e *Exec) callOn(ctx context.Context, line []byte) (*proc, []byte, error) {
+	p, err := e.takeProc()
+	if err != nil {
+		return nil, nil, err
+	}
+	timeout := e.cfg.Limits.Timeout
+	if p.calls == 0 {
+		timeout *= 2 // its first call also waits for it to start
+	}
+	p.calls++
+	deadline := time.Now().Add(timeout)
+	callerDeadline := false
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline, callerDeadline = d, true
+	}
+	p.stdin.SetWriteDeadline(deadline)
+	p.stdout.SetReadDeadline(deadline)
+	stop := context.AfterFunc(ctx, p.interrupt)
+	defer stop()
+	if p.hasExited() {
+		return nil, nil, e.crashed(p, "it had exited")
+	}
+
+	p.wbuf = append(p.wbuf[:0], line...)
+	if len(line) == 0 || line[len(line)-1] != '\n' {
+		p.wbuf = append(p.wbuf, '\n')
+	}
+	if _, err := p.stdin.Write(p.wbuf); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, nil, e.abandon(ctx, p, callerDeadline, "reading its request")
+		}
+		return nil, nil, e.crashed(p, "writing the request: "+err.Error())
+	}
+	if cap(p.wbuf) > 64<<10 {
+		p.wbuf = nil // do not keep one large request's buffer
+	}
+	reply, err := readLine(p.out, e.cfg.Limits.MaxOutput)
+	switch {
+	case err == nil:
+	case errors.Is(err, errLineTooLong):
+		e.replace(p, "its answer is over the size limit")
+		return nil, nil, e.fail(ErrTooLarge, fmt.Sprintf("an answer over %d bytes", e.cfg.Limits.MaxOutput))
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, nil, e.abandon(ctx, p, callerDeadline, "answering")
+	case errors.Is(err, io.EOF):
+		return nil, nil, e.crashed(p, "it closed its output")
+	case errors.Is(err, os.ErrClosed):
+		return nil, nil, e.crashed(p, "it exited")
+	default:
+		return nil, nil, e.crashed(p, "reading the answer: "+err.Error())
+	}
+	if !json.Valid(reply) {
+		e.replace(p, "it answered something other than one JSON value")
+		e.recordCrash("bad output")
+		return nil, nil, e.fail(ErrBadOutput, fmt.Sprintf("the answer is not one JSON value: %q", clip(reply)))
+	}
+	if e.cfg.CheckReply != nil {
+		if err := e.cfg.CheckReply(line, reply); err != nil {
+			e.replace(p, "its answer was refused: "+err.Error())
+			e.recordCrash("bad output")
+			return nil, nil, fmt.Errorf("hook %s: %w: %w", e.cfg.Name, ErrBadOutput, err)
+		}
+	}
+	if e.crashes.Load() != 0 {
+		e.crashes.Store(0)
+	}
+	return p, reply, nil
+}
+
+// takeProc returns the idle process used last, or starts one unless the
+// hook is closed or waiting out a crash's backoff.
+func (e *Exec) takeProc() (*proc, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, e.fail(ErrClosed, "")
+	}
+	for len(e.idle) > 0 {
+		p := e.idle[len(e.idle)-1]
+		e.idle[len(e.idle)-1] = nil
+		e.idle = e.idle[:len(e.idle)-1]
+		if !p.hasExited() {
+			return p, nil
+		}
+	}
+	if wait := time.Until(e.retryAt); wait > 0 {
+		return nil, e.fail(ErrCrashed, fmt.Sprintf("restarting in %v after %d crashes (last: %s)",
+			wait.Round(time.Millisecond), e.crashes.Load(), e.lastCrash))
+	}
+	p, err := e.spec.start(nil, &e.wg)
+	if err != nil {
+		e.recordCrashLocked("start: " + err.Error())
+		return nil, e.fail(ErrCrashed, "starting the program: "+err.Error())
+	}
+	e.live[p] = struct{}{}
+	p.log.Debug("hook process started")
+	return p, nil
+}
+
+// exited is called by a process's waiter once it has been reaped.
+func (e *Exec) exited(p *proc) {
+	e.mu.Lock()
+	delete(e.live, p)
+	e.mu.Unlock()
+	if p.ended.CompareAndSwap(false, true) {
+		// Nobody killed it: it died on its own, maybe between calls.
+		e.recordCrash(p.status)
+		e.warnf(p.log, "hook process exited", "status", p.status)
+		return
+	}
+	p.log.Debug("hook process ended", "status", p.status)
+}
+
+// crashed ends a call on a process that broke (closed its output, a write
+// failed) and returns the call's error.
+func (e *Exec) crashed(p *proc, what string) error {
+	if p.ended.CompareAndSwap(false, true) {
+		e.recordCrash(what)
+		e.warnf(p.log, "hook process crashed", "what", what)
+	}
+	p.kill()
+	if e.isClosed() {
+		return e.fail(ErrClosed, "")
+	}
+	return e.fail(ErrCrashed, what)
+}
+
+// abandon ends a call whose deadline passed or whose caller went away:
+// the process may answer later, out of step, so it is replaced.
+func (e *Exec) abandon(ctx context.Context, p *proc, callerDeadline bool, doing string) error {
+	e.replace(p, "call abandoned while "+doing)
+	if e.isClosed() {
+		return e.fail(ErrClosed, "")
+	}
+	if ctx.Err() != nil || callerDeadline {
+		return e.ctxErr(ctx, callerDeadline)
+	}
+	timeout := e.cfg.Limits.Timeout
+	if p.calls == 1 {
+		timeout *= 2
+	}
+	e.warnf(p.log, "hook call timed out; process replaced", "timeout", timeout)
+	return e.fail(ErrTimeout, fmt.Sprintf("no answer within %v", timeout))
+}
+
+// replace kills p, which a call can no longer trust; a new process
+// starts when a call needs one.
+func (e *Exec) replace(p *proc, why string) {
+	if p.ended.CompareAndSwap(false, true) {
+		p.log.Debug("hook process replaced", "why", why)
+	}
+	p.kill()
+}
+
+func (e *Exec) recordCrash(what string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.recordCrashLocked(what)
+}
+
+func (e *Exec) recordCrashLocked(what string) {
+	n := e.crashes.Add(1)
+	e.retryAt = time.Now().Add(backoffAfter(n, e.cfg.MinBackoff, e.cfg.MaxBackoff))
+	e.lastCrash = what
+}
+
+// backoffAfter is the wait before a restart after n crashes in a row:
+// lo, doubled for each crash after the first, at most hi.
+func backoffAfter(n int64, lo, hi time.Duration) time.Duration {
+	d := lo
+	for i := int64(1); i < n && d < hi; i++ {
+		d *= 2
+	}
+	return min(d, hi)
+}
+
+func (e *Exec) isClosed() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.closed
+}
+
+// ctxErr is the error of a call whose caller's context ended (or whose
+// caller's deadline passed).
+func (e *Exec) ctxErr(ctx context.Context, callerDeadline bool) error {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return fmt.Errorf("hook %s: call abandoned: %w", e.cfg.Name, ctx.Err())
+	}
+	if callerDeadline || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("hook %s: %w: no answer by the caller's deadline (%w)", e.cfg.Name, ErrTimeout, context.DeadlineExceeded)
+	}
+	return fmt.Errorf("hook %s: %w", e.cfg.Name, ctx.Err())
+}
+
+func (e *Exec) fail(kind error, detail string) error {
+	if detail == "" {
+		return fmt.Errorf("hook %s: %w", e.cfg.Name, kind)
+	}
+	return fmt.Errorf("hook %s: %w: %s", e.cfg.Name, kind, detail)
+}
+
+// warnf logs a lifecycle warning, at most about once a second per hook.
+func (e *Exec) warnf(log *slog.Logger, msg string, args ...any) {
+	ok, dropped := e.warn.allow(time.Now())
+	if !ok {
+		return
+	}
+	if dropped > 0 {
+		args = append(args, "suppressed", dropped)
+	}
+	log.Warn(msg, args...)
+}
+
+// Close kills every process (with its process group) and waits until
+// they are reaped. Calls in progress fail with ErrClosed, and so do later
+// ones. Safe to call more than once.
+func (e *Exec) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	close(e.done)
+	e.idle = nil
+	procs := make([]*proc, 0, len(e.live))
+	for p := range e.live {
+		procs = append(procs, p)
+	}
+	e.mu.Unlock()
+	for _, p := range procs {
+		p.ended.Store(true)
+		p.kill()
+	}
+	e.wg.Wait()
+	return nil
+}
+
+// clip shortens an answer for an error message.
+func clip(b []byte) string {
+	const n = 120
+	if len(b) > n {
+		return strings.ToValidUTF8(string(b[:n]), "\uFFFD") + "…"
+	}
+	return strings.ToValidUTF8(string(b), "\uFFFD")
+}
