@@ -1,15 +1,12 @@
 package backend
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 )
@@ -22,34 +19,6 @@ func TestMain(m *testing.M) {
 		return
 	}
 	goleak.VerifyTestMain(m)
-}
-
-// execChild is a JSON-lines backend: it upper-cases prompts, fails on
-// "fail", hangs on "hang", and exits on "exit".
-func execChild(mode string) {
-	sc := bufio.NewScanner(os.Stdin)
-	for sc.Scan() {
-		var req ExecMessage
-		if err := json.Unmarshal(sc.Bytes(), &req); err != nil {
-			fmt.Println(`{"id": 0, "error": "bad line"}`)
-			continue
-		}
-		var in struct{ Prompt string }
-		json.Unmarshal(req.Body, &in)
-		switch in.Prompt {
-		case "fail":
-			b, _ := json.Marshal(ExecMessage{ID: req.ID, Error: "cannot do that"})
-			fmt.Println(string(b))
-		case "hang":
-			select {}
-		case "exit":
-			os.Exit(0)
-		default:
-			out, _ := json.Marshal(strings.ToUpper(in.Prompt))
-			b, _ := json.Marshal(ExecMessage{ID: req.ID, Body: out})
-			fmt.Println(string(b))
-		}
-	}
 }
 
 var library = []Document{
@@ -82,46 +51,5 @@ func TestRetrievalAnswersFromTheLibrary(t *testing.T) {
 	}
 	if err := r.Generate(context.Background(), "zebra giraffe", func(string) error { return nil }); !errors.Is(err, ErrNoAnswer) {
 		t.Fatalf("no match: %v", err)
-	}
-}
-
-func TestExecBackend(t *testing.T) {
-	start := func(t *testing.T) *Exec {
-		t.Helper()
-		os.Setenv(execChildEnv, "1")
-		defer os.Unsetenv(execChildEnv)
-		e, err := StartExec(os.Args[0], "-test.run=^$")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { e.Close() })
-		return e
-	}
-	e := start(t)
-	ctx := context.Background()
-	var got string
-	if err := e.Generate(ctx, "hello", func(s string) error { got = s; return nil }); err != nil || got != "HELLO" {
-		t.Fatalf("generate %q %v", got, err)
-	}
-	if err := e.Generate(ctx, "fail", func(string) error { return nil }); err == nil || !strings.Contains(err.Error(), "cannot do that") {
-		t.Fatalf("error line: %v", err)
-	}
-	// Still in step after an error.
-	if err := e.Generate(ctx, "again", func(s string) error { got = s; return nil }); err != nil || got != "AGAIN" {
-		t.Fatalf("after error %q %v", got, err)
-	}
-	// A hanging child is killed at the deadline.
-	tctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-	defer cancel()
-	if err := e.Generate(tctx, "hang", func(string) error { return nil }); err == nil {
-		t.Fatal("hanging call returned no error")
-	}
-	if err := e.Generate(ctx, "x", func(string) error { return nil }); !errors.Is(err, ErrExecClosed) {
-		t.Fatalf("after kill: %v", err)
-	}
-	// A child that exits is reported.
-	e2 := start(t)
-	if err := e2.Generate(ctx, "exit", func(string) error { return nil }); !errors.Is(err, ErrExecClosed) {
-		t.Fatalf("exited child: %v", err)
 	}
 }

@@ -25,6 +25,16 @@
 // TIMEOUT) and logs it, rate-limited, with its other backend failures. A
 // caller that goes away is not counted.
 //
+// # Exec backend
+//
+// Exec talks JSON lines with ids to a program (ExecMessage), supervised by
+// package hook: a call that misses its deadline fails alone (wrapping
+// ErrUpstreamTimeout, so the miner answers TIMEOUT) and a fresh process
+// serves the next; a crashed program is restarted after a backoff; an
+// answer to another id is refused (ErrUpstream) and the process replaced;
+// its stderr is logged under hook=backend, and its calls and failures are
+// counted when ExecConfig.Metrics is set (NewExec).
+//
 // # Retrieval: a baseline
 //
 // Retrieval answers text.generate and text.chat (the last user message)
