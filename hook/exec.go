@@ -212,6 +212,9 @@ func (e *Exec) Call(ctx context.Context, line []byte) ([]byte, error) {
 // callOn makes one call on an idle process, or on a new one if there is
 // none, and returns the process if it may serve again.
 func (e *Exec) callOn(ctx context.Context, line []byte) (*proc, []byte, error) {
+	if ctx.Err() != nil {
+		return nil, nil, e.ctxErr(ctx, false) // before it can cost a process
+	}
 	p, err := e.takeProc()
 	if err != nil {
 		return nil, nil, err
@@ -228,8 +231,15 @@ func (e *Exec) callOn(ctx context.Context, line []byte) (*proc, []byte, error) {
 	}
 	p.stdin.SetWriteDeadline(deadline)
 	p.stdout.SetReadDeadline(deadline)
-	stop := context.AfterFunc(ctx, p.interrupt)
-	defer stop()
+	// An interruption that comes too late for this call must not reach
+	// the next one on the same process: wait for it to finish.
+	interrupted := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() { p.interrupt(); close(interrupted) })
+	defer func() {
+		if !stop() {
+			<-interrupted
+		}
+	}()
 	if p.hasExited() {
 		return nil, nil, e.crashed(p, "it had exited")
 	}

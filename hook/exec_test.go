@@ -445,3 +445,35 @@ func TestExecMetrics(t *testing.T) {
 		t.Errorf("registry exports %d series (%v), want 3", n, err)
 	}
 }
+
+// TestExecCancelAfterTheAnswerKeepsTheProcess: a caller's context that
+// ends before or just after its call must not cost a healthy process (an
+// interruption arriving late must not hit the next call).
+func TestExecCancelAfterTheAnswerKeepsTheProcess(t *testing.T) {
+	cfg := testConfig(t, nil, "serve")
+	cfg.Limits.Concurrency = 1
+	e := startTest(t, cfg)
+	m, err := callJSON(context.Background(), e, `{}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := pidOf(t, m)
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 20 {
+		if _, err := e.Call(canceled, []byte(`{}`)); !errors.Is(err, context.Canceled) {
+			t.Fatalf("call with a canceled context: %v", err)
+		}
+	}
+	for i := range 300 {
+		ctx, cancel := context.WithCancel(context.Background())
+		m, err := callJSON(ctx, e, `{}`)
+		cancel()
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		if got := pidOf(t, m); got != pid {
+			t.Fatalf("call %d was served by process %d, not %d: a healthy process was replaced", i, got, pid)
+		}
+	}
+}
