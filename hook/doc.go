@@ -7,7 +7,9 @@
 //
 // Exec is a long-lived program speaking JSON lines: one JSON value on one
 // line in on its stdin, one JSON value on one line out on its stdout, in
-// order.
+// order. The program must print exactly one line per request on stdout
+// (flushing it; anything else goes to stderr): an extra line would be
+// taken as the next request's answer.
 //
 //	e, err := hook.StartExec(hook.DefaultExecConfig("summarize/judge", "python3", "judge.py"))
 //	…
@@ -59,7 +61,9 @@
 // long-lived one is then restarted like any crash. Address space limits
 // make allocations fail (a Go or Python program then exits with an
 // out-of-memory error); runtimes that reserve much address space up front
-// (the JVM, V8) need a generous limit or 0 (none). Limits above the
+// need a generous limit or 0 (none): a minimal Go program has 1.2 GiB of
+// address space (VmSize) before it allocates anything, the JVM and V8
+// more. Limits above the
 // caller's own hard limits are lowered to them. Core dumps are off.
 //
 // # Endpoints

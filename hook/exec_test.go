@@ -172,7 +172,19 @@ func TestExecTimeoutReplacesTheProcess(t *testing.T) {
 	}
 	// A caller that gives up: its error, not a hook failure.
 	cctx, cancel2 := context.WithCancel(ctx)
-	go func() { time.Sleep(50 * time.Millisecond); cancel2() }()
+	go func() {
+		// Cancel once the call holds a process.
+		for {
+			e.mu.Lock()
+			busy := len(e.sem) == 1 && len(e.idle) == 0
+			e.mu.Unlock()
+			if busy {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		cancel2()
+	}()
 	if _, err := e.Call(cctx, []byte(`{"sleep": 60000}`)); !errors.Is(err, context.Canceled) || errors.Is(err, ErrFailed) {
 		t.Fatalf("canceled call: %v", err)
 	}

@@ -22,8 +22,10 @@ type Limits struct {
 	// and restarted like any crash).
 	CPUSeconds uint64
 	// MemoryBytes is RLIMIT_AS of each process: its address space.
-	// Runtimes that reserve large address ranges up front (the JVM, V8)
-	// need much more than they use.
+	// Runtimes that reserve large address ranges up front need much more
+	// than they use: a minimal Go program reserves about 1.2 GiB (so the
+	// default 1 GiB fails Go programs now and then; give them 4 GiB), the
+	// JVM and V8 more. Python and shell programs reserve little.
 	MemoryBytes uint64
 	// MaxOutput bounds one answer line (Exec), one reply body (HTTP) or
 	// the whole output (Run), in bytes.
