@@ -33,7 +33,6 @@ func TestMain(m *testing.M) {
 // childMain is the test programs, by their first argument:
 //
 //	serve   a JSON-lines server (see serveLine)
-//	burn    burns CPU until killed
 //	alloc N allocates N MiB, then prints {"ok":true}
 //	sleep   sleeps for an hour (a grandchild for orphan tests)
 //	limits  prints its RLIMIT_CPU and RLIMIT_AS soft and hard limits
@@ -44,11 +43,6 @@ func childMain(args []string) int {
 	switch args[0] {
 	case "serve":
 		return serve()
-	case "burn":
-		x := 0
-		for {
-			x++
-		}
 	case "alloc":
 		n, _ := strconv.Atoi(args[1])
 		// Touch only both ends: address space is what is limited, and a

@@ -72,7 +72,9 @@ func TestLimitsAreSetInTheChild(t *testing.T) {
 
 func TestCPULimitKills(t *testing.T) {
 	launchers(t, func(t *testing.T) {
-		cfg := testConfig(t, nil, "burn")
+		// A shell loop: it does not handle SIGXCPU, so it dies at the soft
+		// limit, one CPU second.
+		cfg := shConfig(t, "while :; do :; done")
 		cfg.Limits.CPUSeconds = 1
 		cfg.Limits.Timeout = 2 * time.Minute // the CPU limit, not the timeout, must end it
 		start := time.Now()
