@@ -1,11 +1,13 @@
 package neuron
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +21,8 @@ import (
 	"github.com/cybertensor/cybertensor/chain"
 	"github.com/cybertensor/cybertensor/chain/chainpb"
 	"github.com/cybertensor/cybertensor/chainlink"
+	"github.com/cybertensor/cybertensor/hook"
+	"github.com/cybertensor/cybertensor/judge"
 	"github.com/cybertensor/cybertensor/knowledge"
 	"github.com/cybertensor/cybertensor/protocol"
 	"github.com/cybertensor/cybertensor/protocol/pb"
@@ -103,8 +107,35 @@ type ValidatorConfig struct {
 	WeightsVersion uint64
 	// Mechanism is the subnet's incentive mechanism the validator's
 	// weights, commits and reveals are for (0, the default, is the only
-	// one of a subnet that never set mechanisms).
+	// one of a subnet that never set mechanisms), without a spec or with
+	// a v1 spec. A v2 spec's mechanisms have the ids of their order in it.
 	Mechanism uint8
+
+	// For v2 specs (each mechanism a pipeline of its own: see pipeline.go):
+
+	// SpecDir is the directory of the spec's file: the files it refers to
+	// (datasets by path, task and judge programs, prompt files) are
+	// relative to it, and hook programs run in it.
+	SpecDir string
+	// JudgeURL, if set, is the OpenAI-compatible base URL llm judges ask
+	// instead of the spec's url (the validator's own model server).
+	JudgeURL string
+	// JudgeKey, if set, is the bearer key of http and llm judges, instead
+	// of the environment variable the spec names (api_key_env).
+	JudgeKey string
+	// Getenv reads the environment variable a judge's api_key_env names
+	// (cmd sets os.Getenv; nil reads nothing, so such a judge needs
+	// JudgeKey).
+	Getenv func(name string) string
+	// Reference is the validator's own backend, answering a task as a
+	// miner would: reference judges compare each answer with its answer.
+	// ReferenceEmbedder embeds texts for reference judges that compare
+	// embeddings.
+	Reference         judge.Answerer
+	ReferenceEmbedder judge.Embedder
+	// FetchTimeout bounds fetching a dataset or a new spec (and its files)
+	// by CID from the knowledge library or the swarm (default 2 minutes).
+	FetchTimeout time.Duration
 }
 
 // DefaultValidatorConfig queries every 2 blocks and sets weights every 5.
@@ -134,30 +165,39 @@ type Validator struct {
 	client *protocol.Client
 	swarm  *Swarm
 	lib    *knowledge.Library
-	tasks  taskSource
 	uid    uint16
-	// rotation picks each round's miners; only the run loop uses it.
-	rotation rotation
-	log      *slog.Logger
+	log    *slog.Logger
+	// env builds pipelines (also those of a spec the chain switches to);
+	// drops counts dropped tasks.
+	env   pipelineEnv
+	drops *dropMetrics
 
-	mu      sync.Mutex
+	mu sync.Mutex
+	// spec is the spec the pipelines run (cfg.Spec until a switch).
+	spec *subnet.Spec
+	// pipes are the mechanisms' pipelines; scores is pipes[0].scores.
+	pipes   []*pipeline
 	scores  *scoring.Scores
 	queries int64
 	sets    int64
 	commits int64
-	// pending is a weight commit to reveal; lastSet the block of the last
-	// weights set or revealed.
-	pending *pendingCommit
-	lastSet uint64
-	// answers are each miner's last answers (answersKept), weights the
-	// last set or revealed; savedAt when a round last saved the state.
+	// answers are each miner's last answers (answersKept); savedAt when a
+	// round last saved the state.
 	answers map[uint16][]Answer
-	weights *WeightsSet
 	savedAt time.Time
 	saveMu  sync.Mutex // orders state file writes
-	// weightsFailing is the current run of failures to set weights; only
-	// the run loop uses it.
-	weightsFailing failureStreak
+	// dropped counts tasks dropped, by mechanism and reason.
+	dropped map[[2]string]int64
+	// switchFailed is the spec hash the validator last failed to switch
+	// to (run loop only): it is not tried again until the chain's changes.
+	switchFailed string
+	// weightsFailing is the current run of failures to set mechanism 0's
+	// weights, mechanismFailing the other mechanisms' (run loop only).
+	weightsFailing   failureStreak
+	mechanismFailing [subnet.MaxMechanisms]failureStreak
+	// nextSpecCheck is the block at which it reads the spec hash on chain
+	// next (run loop only).
+	nextSpecCheck uint64
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -184,7 +224,7 @@ func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Pr
 	if cold == nil && stake > 0 {
 		return nil, errors.New("neuron: staking needs the coldkey")
 	}
-	if cfg.Reward == nil && cfg.Spec != nil {
+	if cfg.Reward == nil && cfg.Spec != nil && cfg.Spec.Version < 2 {
 		if cfg.Reward, err = subnet.NewReward(cfg.Spec.Reward); err != nil {
 			return nil, fmt.Errorf("neuron: validator config: the spec's reward: %w", err)
 		}
@@ -192,8 +232,8 @@ func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Pr
 	if err := cfg.Swarm.validate(); err != nil {
 		return nil, err
 	}
-	if err := checkTaskConfig(cfg); err != nil {
-		return nil, err
+	if cfg.FetchTimeout <= 0 {
+		cfg.FetchTimeout = defaultFetchTimeout
 	}
 	// What it holds until it runs, and gives up if it does not.
 	var (
@@ -201,11 +241,14 @@ func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Pr
 		h      host.Host
 		client *protocol.Client
 		swarm  *Swarm
+		lib    *knowledge.Library
+		pipes  []*pipeline
 	)
 	defer func() {
 		if err == nil {
 			return
 		}
+		closePipelines(pipes)
 		if swarm != nil {
 			swarm.Close()
 		}
@@ -228,12 +271,16 @@ func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Pr
 			return nil, err
 		}
 	}
-	scores, err := scoring.RestoreScores(cfg.Alpha, state.Scores)
-	if err != nil {
-		return nil, fmt.Errorf("neuron: validator state: %w", err)
+	// The pipelines (task programs, judges) start before anything touches
+	// the network: a spec this validator cannot run stops it here.
+	env := pipelineEnv{judgeEnv: judgeEnv{cfg: cfg, specDir: cfg.SpecDir, hooks: hook.NewMetrics(cfg.Host.Registerer),
+		judges: judge.NewMetrics(cfg.Host.Registerer), log: cfg.Logger.With("component", "validator")},
+		lib: func() *knowledge.Library { return lib }}
+	if pipes, err = buildPipelines(env, cfg.Spec); err != nil {
+		return nil, err
 	}
-	if state.Pending != nil {
-		state.Pending.Block = 0 // ask the chain before revealing
+	if err = restorePipelines(pipes, state, cfg.Alpha); err != nil {
+		return nil, fmt.Errorf("neuron: validator state: %w", err)
 	}
 	cfg.Host.Listen = cfg.Listen
 	if h, err = newHost(hot, cfg.Host); err != nil {
@@ -252,7 +299,6 @@ func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Pr
 			return nil, fmt.Errorf("neuron: staking: %w", err)
 		}
 	}
-	var lib *knowledge.Library
 	if !cfg.Swarm.Disabled {
 		if swarm, err = JoinSwarm(ctx, h, hot, c, cfg.Netuid, uid, "validator", nil, cfg.Swarm, cfg.Host.Registerer, cfg.Logger); err != nil {
 			return nil, err
@@ -263,19 +309,30 @@ func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Pr
 			}
 		}
 	}
-	tasks, err := newTaskSource(cfg, uid, lib)
-	if err != nil {
-		return nil, err
+	// The questions' order is reproducible per uid (known only now).
+	for i, p := range pipes {
+		p.rng = rand.New(rand.NewPCG(cfg.Seed+uint64(i), uint64(uid)))
+		if q, ok := p.tasks.(*questions); ok {
+			q.rng = rand.New(rand.NewPCG(cfg.Seed, uint64(uid)))
+		}
+		if d, ok := p.tasks.(*datasetTasks); ok {
+			d.rng = p.rng
+		}
 	}
+	env.uid = uid
 	lctx, cancel := context.WithCancel(context.Background())
 	heads, err := c.SubscribeHeads(lctx)
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	v := &Validator{cfg: cfg, chain: c, hot: hot, sender: chainlink.NewSender(c, hot), h: h, client: client, swarm: swarm, lib: lib, tasks: tasks, uid: uid,
-		log: cfg.Logger.With("component", "validator", "uid", uid), scores: scores, cancel: cancel, unlock: unlock,
-		pending: state.Pending, lastSet: state.LastSet, answers: map[uint16][]Answer{}, weights: state.Weights}
+	v := &Validator{cfg: cfg, chain: c, hot: hot, sender: chainlink.NewSender(c, hot), h: h, client: client, swarm: swarm, lib: lib, uid: uid,
+		log: cfg.Logger.With("component", "validator", "uid", uid), cancel: cancel, unlock: unlock,
+		env: env, drops: newDropMetrics(cfg.Host.Registerer), spec: cfg.Spec, pipes: pipes, scores: pipes[0].scores,
+		answers: map[uint16][]Answer{}, dropped: map[[2]string]int64{}}
+	for _, d := range state.Dropped {
+		v.dropped[[2]string{d.Mechanism, d.Reason}] = d.Count
+	}
 	for _, a := range state.Answers {
 		v.answers[a.UID] = append(v.answers[a.UID], a)
 	}
@@ -287,7 +344,6 @@ func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Pr
 
 func (v *Validator) run(ctx context.Context, heads <-chan chainlink.Head) {
 	defer v.wg.Done()
-	rng := rand.New(rand.NewPCG(v.cfg.Seed, uint64(v.uid)))
 	for {
 		select {
 		case <-ctx.Done():
@@ -296,21 +352,44 @@ func (v *Validator) run(ctx context.Context, heads <-chan chainlink.Head) {
 			if !ok {
 				return
 			}
+			v.specStep(ctx, head.Height)
 			if head.Height%v.cfg.QueryEvery == 0 && !v.cfg.Copier {
-				v.round(ctx, rng)
+				v.rounds(ctx)
 			}
 			v.weightsStep(ctx, head.Height)
 		}
 	}
 }
 
-// round asks every miner one task (the same) and folds the scores in.
-func (v *Validator) round(ctx context.Context, rng *rand.Rand) {
+// rounds runs a query round of every mechanism, at once, on one read of
+// the metagraph.
+func (v *Validator) rounds(ctx context.Context) {
 	m, err := v.chain.Metagraph(ctx, v.cfg.Netuid, true)
 	if err != nil {
 		v.log.Warn("reading the metagraph", "err", err)
 		return
 	}
+	v.mu.Lock()
+	pipes := v.pipes
+	v.mu.Unlock()
+	if len(pipes) == 1 {
+		v.round(ctx, pipes[0], m)
+		return
+	}
+	var wg sync.WaitGroup
+	for _, p := range pipes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v.round(ctx, p, m)
+		}()
+	}
+	wg.Wait()
+}
+
+// round asks each of the miners p's rotation picks a task of its own and
+// folds the scores into p's.
+func (v *Validator) round(ctx context.Context, p *pipeline, m *chain.Metagraph) {
 	type target struct {
 		uid    uint16
 		hotkey string
@@ -324,7 +403,7 @@ func (v *Validator) round(ctx context.Context, rng *rand.Rand) {
 	}
 	var targets []target
 	var ids []peer.ID
-	for _, uid := range v.rotation.next(rng, serving, v.cfg.Sample) {
+	for _, uid := range p.rotation.next(p.rng, serving, v.cfg.Sample) {
 		axon := m.Axons[uid]
 		id, err := peer.Decode(axon.PeerID)
 		if err != nil {
@@ -345,17 +424,26 @@ func (v *Validator) round(ctx context.Context, rng *rand.Rand) {
 	}
 	// Every miner gets a task of its own (its own question, byte range
 	// and nonce, or seed): miners that share answers gain nothing.
+	if r, ok := p.tasks.(interface{ newRound() }); ok {
+		r.newRound()
+	}
 	tasks := make([]subnet.Task, len(targets))
 	for i := range targets {
-		if tasks[i], err = v.tasks.next(ctx); err != nil {
-			v.log.Debug("no task this round", "err", err)
+		var err error
+		if tasks[i], err = p.tasks.next(ctx); err != nil {
+			if errors.Is(err, errTaskSource) && ctx.Err() == nil {
+				v.log.Warn("no tasks this round: the task source failed; nobody is scored", "mechanism", p.name, "err", err)
+				v.countDrop(p.name, dropTaskSource, 1)
+				return
+			}
+			v.log.Debug("no task this round", "mechanism", p.name, "err", err)
 			return
 		}
 	}
 	// A reward that reads commitments gets the miners' commitments as of
 	// this round; one that does not costs no query.
 	seen := roundChain{block: float64(m.Block)}
-	if v.cfg.Reward.UsesCommitments() {
+	if p.reward.UsesCommitments() {
 		cs, err := v.chain.Commitments(ctx, v.cfg.Netuid)
 		if err != nil {
 			v.log.Warn("reading commitments; skipping the round", "err", err)
@@ -369,7 +457,7 @@ func (v *Validator) round(ctx context.Context, rng *rand.Rand) {
 	results := make([]protocol.Result, len(targets))
 	var wg sync.WaitGroup
 	for i, task := range tasks {
-		req := &pb.Request{RequestId: fmt.Sprintf("v%d-%d", v.uid, rng.Uint32()), Netuid: uint32(v.cfg.Netuid), Synapse: task.Synapse,
+		req := &pb.Request{RequestId: fmt.Sprintf("v%d-%d", v.uid, p.rng.Uint32()), Netuid: uint32(v.cfg.Netuid), Synapse: task.Synapse,
 			Body: task.Body, TimeoutMs: uint32(v.cfg.Timeout / time.Millisecond)}
 		wg.Add(1)
 		go func() {
@@ -378,12 +466,25 @@ func (v *Validator) round(ctx context.Context, rng *rand.Rand) {
 		}()
 	}
 	wg.Wait()
+	views := make([]minerChain, len(targets))
+	for i, t := range targets {
+		views[i] = seen.of(t.uid, t.hotkey)
+	}
+	verdicts := p.scoreAnswers(ctx, tasks, results, views, v.cfg.Timeout, v.log)
+	if ctx.Err() != nil {
+		return // stopping: what was cut short is not scored
+	}
 	now := time.Now()
 	v.mu.Lock()
 	for i, r := range results {
-		score := scoreResult(tasks[i], r, v.cfg.Reward, v.cfg.Timeout, seen.of(targets[i].uid, targets[i].hotkey), v.log)
-		v.scores.Update(targets[i].uid, targets[i].hotkey, score)
-		v.noteAnswer(targets[i].uid, targets[i].hotkey, r, score, now)
+		vd := verdicts[i]
+		if vd.dropped {
+			v.dropped[[2]string{p.name, vd.dropReason}]++
+			v.drops.dropped.WithLabelValues(fmt.Sprint(v.cfg.Netuid), p.name, vd.dropReason).Inc()
+		} else {
+			p.scores.Update(targets[i].uid, targets[i].hotkey, vd.score)
+		}
+		v.noteAnswer(p, targets[i].uid, targets[i].hotkey, r, vd, now)
 	}
 	v.queries += int64(len(ids))
 	save := now.Sub(v.savedAt) >= statusSaveEvery
@@ -399,22 +500,37 @@ func (v *Validator) round(ctx context.Context, rng *rand.Rand) {
 	}
 }
 
+// countDrop counts n tasks of mechanism dropped for reason.
+func (v *Validator) countDrop(mechanism, reason string, n int64) {
+	v.mu.Lock()
+	v.dropped[[2]string{mechanism, reason}] += n
+	v.mu.Unlock()
+	v.drops.dropped.WithLabelValues(fmt.Sprint(v.cfg.Netuid), mechanism, reason).Add(float64(n))
+}
+
 // statusSaveEvery bounds how often query rounds save the state file (the
 // answers and scores "validator scores" shows); setting weights and Close
 // save it too.
 const statusSaveEvery = 5 * time.Second
 
-// noteAnswer keeps r among uid's last answers; v.mu is held.
-func (v *Validator) noteAnswer(uid uint16, hotkey string, r protocol.Result, score float64, at time.Time) {
+// noteAnswer keeps r (to p's task, scored or dropped as vd says) among
+// uid's last answers; v.mu is held.
+func (v *Validator) noteAnswer(p *pipeline, uid uint16, hotkey string, r protocol.Result, vd verdict, at time.Time) {
 	reason := r.Message
 	if r.Err != nil {
 		reason = r.Err.Error()
 	}
-	if len(reason) > 200 {
-		reason = reason[:200] + "…"
+	if vd.reason != "" {
+		reason = vd.reason
 	}
-	a := Answer{UID: uid, Hotkey: hotkey, Status: r.Status.String(), Reason: reason, Score: score,
-		LatencyMs: r.Latency.Milliseconds(), Time: at.UnixMilli()}
+	if len(reason) > 200 {
+		reason = strings.ToValidUTF8(reason[:200], "") + "…"
+	}
+	a := Answer{UID: uid, Hotkey: hotkey, Status: r.Status.String(), Reason: reason, Score: vd.score,
+		LatencyMs: r.Latency.Milliseconds(), Time: at.UnixMilli(), Dropped: vd.dropped}
+	if len(v.pipes) > 1 || p.name != subnet.MainMechanism {
+		a.Mechanism = p.name
+	}
 	last := v.answers[uid]
 	if len(last) > 0 && last[0].Hotkey != hotkey {
 		last = nil // a new miner took the uid
@@ -562,11 +678,50 @@ func (v *Validator) Library() *knowledge.Library { return v.lib }
 // Swarm is the validator's swarm membership; nil if disabled.
 func (v *Validator) Swarm() *Swarm { return v.swarm }
 
-// Stats reports queries sent and weight sets made.
+// Stats reports queries sent and weight sets made (of every mechanism).
 func (v *Validator) Stats() (queries, weightSets int64) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.queries, v.sets
+}
+
+// Dropped reports the tasks dropped from rounds without scoring anyone
+// (a judge failed on the answer, or the task source failed), by mechanism
+// and reason, sorted.
+func (v *Validator) Dropped() []DropCount {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.droppedLocked()
+}
+
+func (v *Validator) droppedLocked() []DropCount {
+	out := make([]DropCount, 0, len(v.dropped))
+	for k, n := range v.dropped {
+		out = append(out, DropCount{Mechanism: k[0], Reason: k[1], Count: n})
+	}
+	slices.SortFunc(out, func(a, b DropCount) int {
+		return cmp.Or(cmp.Compare(a.Mechanism, b.Mechanism), cmp.Compare(a.Reason, b.Reason))
+	})
+	return out
+}
+
+// Mechanisms names the mechanisms the validator runs, by id.
+func (v *Validator) Mechanisms() []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	out := make([]string, len(v.pipes))
+	for i, p := range v.pipes {
+		out[i] = p.name
+	}
+	return out
+}
+
+// Spec is the spec the validator runs: ValidatorConfig.Spec, or the one
+// the chain switched it to.
+func (v *Validator) Spec() *subnet.Spec {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.spec
 }
 
 // Commits counts the weight commits it made (commit-reveal subnets).
@@ -584,6 +739,10 @@ func (v *Validator) Close() error {
 	if err := v.saveState(); err != nil {
 		v.log.Warn("saving validator state", "err", err)
 	}
+	v.mu.Lock()
+	pipes := v.pipes
+	v.mu.Unlock()
+	closePipelines(pipes)
 	if v.swarm != nil {
 		v.swarm.Close()
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/cybertensor/cybertensor/chain/chainpb"
 	"github.com/cybertensor/cybertensor/chainlink"
 	"github.com/cybertensor/cybertensor/scoring"
+	"github.com/cybertensor/cybertensor/subnet"
 )
 
 // This file is how a validator puts its weights on chain: directly with
@@ -38,31 +39,48 @@ func (v *Validator) versionRefused(sub chain.SubnetInfo, err error) error {
 		v.cfg.Netuid, sub.Params.WeightsVersionKey, v.cfg.WeightsVersion, err)
 }
 
-// weightsStep runs at every head: it reveals a pending commit once its
-// window opens, and otherwise every WeightsEvery blocks sets (or commits)
-// new weights.
+// weightsStep runs at every head, for each mechanism: it reveals a
+// pending commit once its window opens, and otherwise every WeightsEvery
+// blocks sets (or commits) new weights, under the mechanism's id.
 func (v *Validator) weightsStep(ctx context.Context, height uint64) {
 	v.mu.Lock()
-	pending, lastSet := v.pending, v.lastSet
+	pipes := v.pipes
+	v.mu.Unlock()
+	for _, p := range pipes {
+		v.mechanismWeightsStep(ctx, height, p)
+	}
+}
+
+func (v *Validator) mechanismWeightsStep(ctx context.Context, height uint64, p *pipeline) {
+	v.mu.Lock()
+	pending, lastSet := p.pending, p.lastSet
 	v.mu.Unlock()
 	if pending != nil {
-		if err := v.reveal(ctx, height, pending); err != nil {
-			v.weightsFailed(ctx, "revealing weights", err)
+		if err := v.reveal(ctx, height, p, pending); err != nil {
+			v.mechanismWeightsFailed(ctx, p, "revealing weights", err)
 		}
 		return
 	}
 	if height-lastSet < v.cfg.WeightsEvery {
 		return
 	}
-	if err := v.submitWeights(ctx, height); err != nil {
-		v.weightsFailed(ctx, "setting weights", err)
+	if err := v.submitWeights(ctx, height, p); err != nil {
+		v.mechanismWeightsFailed(ctx, p, "setting weights", err)
 		return
 	}
-	if v.weightsFailing.n > 0 {
-		v.log.Info("weights on chain again", "block", height, "failed_attempts", v.weightsFailing.n,
-			"for", time.Since(v.weightsFailing.since).Round(time.Second))
-		v.weightsFailing = failureStreak{}
+	if f := v.streak(p); f.n > 0 {
+		v.log.Info("weights on chain again", "block", height, "failed_attempts", f.n,
+			"for", time.Since(f.since).Round(time.Second), "mechanism", p.name)
+		*f = failureStreak{}
 	}
+}
+
+// streak is the run of failures to set p's mechanism's weights.
+func (v *Validator) streak(p *pipeline) *failureStreak {
+	if p.id == 0 {
+		return &v.weightsFailing
+	}
+	return &v.mechanismFailing[p.id]
 }
 
 // errNoWeightsYet is a round with nothing to set (no scores, nobody to
@@ -83,27 +101,35 @@ type failureStreak struct {
 // head tries again): at warn level when failures start and then at most
 // every weightsWarnEvery, at debug level otherwise.
 func (v *Validator) weightsFailed(ctx context.Context, what string, err error) {
+	v.failed(ctx, &v.weightsFailing, subnet.MainMechanism, what, err)
+}
+
+// mechanismWeightsFailed is weightsFailed for p's mechanism.
+func (v *Validator) mechanismWeightsFailed(ctx context.Context, p *pipeline, what string, err error) {
+	v.failed(ctx, v.streak(p), p.name, what, err)
+}
+
+func (v *Validator) failed(ctx context.Context, f *failureStreak, mechanism, what string, err error) {
 	if ctx.Err() != nil || errors.Is(err, errNoWeightsYet) || errors.Is(err, chain.ErrRevealTooEarly) {
-		v.log.Debug(what, "err", err)
+		v.log.Debug(what, "err", err, "mechanism", mechanism)
 		return
 	}
 	now := time.Now()
-	f := &v.weightsFailing
 	if f.n == 0 {
 		f.since = now
 	}
 	f.n++
 	if f.n > 1 && now.Sub(f.noted) < weightsWarnEvery {
-		v.log.Debug(what+" failed; trying again at the next block", "err", err)
+		v.log.Debug(what+" failed; trying again at the next block", "err", err, "mechanism", mechanism)
 		return
 	}
 	f.noted = now
-	v.log.Warn(what+" failed; trying again at the next block", "err", err, "failed_attempts", f.n)
+	v.log.Warn(what+" failed; trying again at the next block", "err", err, "failed_attempts", f.n, "mechanism", mechanism)
 }
 
-// submitWeights computes this round's weights (its own, or a copy for
-// the copier) and sets or commits them.
-func (v *Validator) submitWeights(ctx context.Context, height uint64) error {
+// submitWeights computes this round's weights of p's mechanism (its own,
+// or a copy for the copier) and sets or commits them.
+func (v *Validator) submitWeights(ctx context.Context, height uint64, p *pipeline) error {
 	sub, err := v.chain.Subnet(ctx, v.cfg.Netuid)
 	if err != nil {
 		return err
@@ -112,32 +138,33 @@ func (v *Validator) submitWeights(ctx context.Context, height uint64) error {
 	if v.cfg.Copier {
 		uids, values, err = v.copiedWeights(ctx)
 	} else {
-		uids, values, err = v.ownWeights(sub)
+		uids, values, err = v.ownWeights(sub, p)
 	}
 	if err != nil {
 		return err
 	}
 	if sub.Params.CommitRevealWeights != 0 {
-		return v.commit(ctx, sub, uids, values)
+		return v.commit(ctx, sub, p, uids, values)
 	}
 	msg := &chainpb.Msg{Sum: &chainpb.Msg_SetWeights{SetWeights: &chainpb.SetWeights{
-		Netuid: uint32(v.cfg.Netuid), Uids: u32(uids), Values: u32(values), VersionKey: v.cfg.WeightsVersion, Mechanism: uint32(v.cfg.Mechanism),
+		Netuid: uint32(v.cfg.Netuid), Uids: u32(uids), Values: u32(values), VersionKey: v.cfg.WeightsVersion,
+		Mechanism: uint32(p.id),
 	}}}
 	if _, err := v.sender.Send(ctx, msg); err != nil {
 		return v.versionRefused(sub, err)
 	}
 	v.mu.Lock()
 	v.sets++
-	v.lastSet = height
-	v.weights = &WeightsSet{UIDs: uids, Values: values, Block: height, Time: time.Now().UnixMilli()}
+	p.lastSet = height
+	p.weights = &WeightsSet{UIDs: uids, Values: values, Block: height, Time: time.Now().UnixMilli()}
 	v.mu.Unlock()
 	return v.saveState()
 }
 
-// ownWeights turns the scores into weights the chain accepts.
-func (v *Validator) ownWeights(sub chain.SubnetInfo) (uids, values []uint16, err error) {
+// ownWeights turns p's scores into weights the chain accepts.
+func (v *Validator) ownWeights(sub chain.SubnetInfo, p *pipeline) (uids, values []uint16, err error) {
 	v.mu.Lock()
-	vals := v.scores.Values()
+	vals := p.scores.Values()
 	v.mu.Unlock()
 	scores := make([]float64, sub.N)
 	copy(scores, vals)
@@ -182,55 +209,56 @@ func (v *Validator) copiedWeights(ctx context.Context) (uids, values []uint16, e
 	return uids, values, nil
 }
 
-// commit sends commit_weights for uids and values with a fresh salt. The
-// commit is saved before it is sent, so a validator that stops right after
-// still reveals it when it restarts.
-func (v *Validator) commit(ctx context.Context, sub chain.SubnetInfo, uids, values []uint16) error {
+// commit sends commit_weights of p's mechanism for uids and values with a
+// fresh salt. The commit is saved before it is sent, so a validator that
+// stops right after still reveals it when it restarts.
+func (v *Validator) commit(ctx context.Context, sub chain.SubnetInfo, p *pipeline, uids, values []uint16) error {
 	salt := make([]byte, 32)
 	if _, err := rand.Read(salt); err != nil {
 		return err
 	}
-	hash := chain.CommitHashMechanism(v.hot.PublicKey().Address(), v.cfg.Netuid, v.cfg.Mechanism, uids, values, salt, v.cfg.WeightsVersion)
-	p := &pendingCommit{UIDs: uids, Values: values, Salt: salt, VersionKey: v.cfg.WeightsVersion, Hash: hash[:]}
+	hash := chain.CommitHashMechanism(v.hot.PublicKey().Address(), v.cfg.Netuid, p.id, uids, values, salt, v.cfg.WeightsVersion)
+	pc := &pendingCommit{UIDs: uids, Values: values, Salt: salt, VersionKey: v.cfg.WeightsVersion, Hash: hash[:]}
 	v.mu.Lock()
-	v.pending = p
+	p.pending = pc
 	v.mu.Unlock()
 	if err := v.saveState(); err != nil {
-		v.dropPending(p)
+		v.dropPending(p, pc)
 		return fmt.Errorf("saving the commit before sending it: %w", err)
 	}
 	rec, err := v.sender.Send(ctx, &chainpb.Msg{Sum: &chainpb.Msg_CommitWeights{CommitWeights: &chainpb.CommitWeights{
-		Netuid: uint32(v.cfg.Netuid), Hash: hash[:], Mechanism: uint32(v.cfg.Mechanism),
+		Netuid: uint32(v.cfg.Netuid), Hash: hash[:], Mechanism: uint32(p.id),
 	}}})
 	var te *chainlink.TxError
 	switch {
 	case errors.As(err, &te):
-		v.dropPending(p) // the chain refused it: nothing to reveal
+		v.dropPending(p, pc) // the chain refused it: nothing to reveal
 		return err
 	case err != nil:
 		return err // outcome unknown: reveal asks the chain
 	}
 	v.mu.Lock()
-	p.Block = rec.Height
+	pc.Block = rec.Height
 	v.commits++
 	v.mu.Unlock()
-	v.log.Debug("weights committed", "block", rec.Height, "uids", len(uids))
+	v.log.Debug("weights committed", "block", rec.Height, "uids", len(uids), "mechanism", p.name)
 	return v.saveState()
 }
 
-// reveal reveals p once its window is open (the transaction lands in the
-// block after height) and drops it once it can no longer be revealed.
-func (v *Validator) reveal(ctx context.Context, height uint64, p *pendingCommit) error {
+// reveal reveals p's pending commit pc once its window is open (the
+// transaction lands in the block after height) and drops it once it can no
+// longer be revealed.
+func (v *Validator) reveal(ctx context.Context, height uint64, p *pipeline, pc *pendingCommit) error {
 	sub, err := v.chain.Subnet(ctx, v.cfg.Netuid)
 	if err != nil {
 		return err
 	}
 	if sub.Params.CommitRevealWeights == 0 {
-		v.dropPending(p)
+		v.dropPending(p, pc)
 		return errors.New("the subnet turned commit-reveal off; dropped the commit")
 	}
 	v.mu.Lock()
-	block := p.Block
+	block := pc.Block
 	v.mu.Unlock()
 	if block == 0 {
 		// Sent before a restart or a lost receipt: the chain says whether
@@ -239,14 +267,14 @@ func (v *Validator) reveal(ctx context.Context, height uint64, p *pendingCommit)
 		if err != nil {
 			return err
 		}
-		mech, ok := n.Mechanism(v.cfg.Mechanism)
-		if !ok || mech.Commit == nil || !bytes.Equal(mech.Commit.Hash[:], p.Hash) {
-			v.dropPending(p)
+		mn, _ := n.Mechanism(p.id)
+		if mn.Commit == nil || !bytes.Equal(mn.Commit.Hash[:], pc.Hash) {
+			v.dropPending(p, pc)
 			return errors.New("the chain holds no such commit; dropped it")
 		}
-		block = mech.Commit.Block
+		block = mn.Commit.Block
 		v.mu.Lock()
-		p.Block = block
+		pc.Block = block
 		v.mu.Unlock()
 	}
 	first, last := chain.RevealWindow(block, sub.Params.CommitRevealInterval)
@@ -255,39 +283,40 @@ func (v *Validator) reveal(ctx context.Context, height uint64, p *pendingCommit)
 		return nil
 	}
 	if next > last {
-		v.dropPending(p)
+		v.dropPending(p, pc)
 		return fmt.Errorf("the commit of block %d expired at block %d", block, last)
 	}
 	_, err = v.sender.Send(ctx, &chainpb.Msg{Sum: &chainpb.Msg_RevealWeights{RevealWeights: &chainpb.RevealWeights{
-		Netuid: uint32(v.cfg.Netuid), Uids: u32(p.UIDs), Values: u32(p.Values), Salt: p.Salt, VersionKey: p.VersionKey, Mechanism: uint32(v.cfg.Mechanism),
+		Netuid: uint32(v.cfg.Netuid), Uids: u32(pc.UIDs), Values: u32(pc.Values), Salt: pc.Salt, VersionKey: pc.VersionKey,
+		Mechanism: uint32(p.id),
 	}}})
 	var te *chainlink.TxError
 	switch {
 	case errors.Is(err, chain.ErrRevealTooEarly):
 		return err // try again next block
 	case errors.As(err, &te):
-		v.dropPending(p)
+		v.dropPending(p, pc)
 		return v.versionRefused(sub, err)
 	case err != nil:
 		return err
 	}
 	v.mu.Lock()
-	if v.pending == p {
-		v.pending = nil
+	if p.pending == pc {
+		p.pending = nil
 	}
 	v.sets++
-	v.lastSet = height
-	v.weights = &WeightsSet{UIDs: p.UIDs, Values: p.Values, Block: height, Time: time.Now().UnixMilli(), Revealed: true}
+	p.lastSet = height
+	p.weights = &WeightsSet{UIDs: pc.UIDs, Values: pc.Values, Block: height, Time: time.Now().UnixMilli(), Revealed: true}
 	v.mu.Unlock()
-	v.log.Debug("weights revealed", "commit_block", block, "uids", len(p.UIDs))
+	v.log.Debug("weights revealed", "commit_block", block, "uids", len(pc.UIDs), "mechanism", p.name)
 	return v.saveState()
 }
 
-// dropPending forgets p (if still pending) and saves that.
-func (v *Validator) dropPending(p *pendingCommit) {
+// dropPending forgets p's commit pc (if still pending) and saves that.
+func (v *Validator) dropPending(p *pipeline, pc *pendingCommit) {
 	v.mu.Lock()
-	if v.pending == p {
-		v.pending = nil
+	if p.pending == pc {
+		p.pending = nil
 	}
 	v.mu.Unlock()
 	if err := v.saveState(); err != nil {
@@ -295,21 +324,34 @@ func (v *Validator) dropPending(p *pendingCommit) {
 	}
 }
 
-// saveState writes the scores and pending commit to StateDir, if set.
+// saveState writes the scores and pending commits to StateDir, if set:
+// in version 1's layout for a validator running one mechanism, id 0,
+// named main (v1 specs, no spec, v2 specs without mechanisms), in version
+// 2's (one entry per mechanism) otherwise.
 func (v *Validator) saveState() error {
 	if v.cfg.StateDir == "" {
 		return nil
 	}
 	v.mu.Lock()
-	s := &validatorState{Version: 1, Netuid: v.cfg.Netuid, Hotkey: v.hot.PublicKey().Address().String(),
-		Scores: v.scores.Entries(), LastSet: v.lastSet, Weights: v.weights}
+	s := &validatorState{Version: 1, Netuid: v.cfg.Netuid, Hotkey: v.hot.PublicKey().Address().String()}
+	mechs := make([]mechanismState, len(v.pipes))
+	for i, p := range v.pipes {
+		mechs[i] = mechanismState{Name: p.name, ID: p.id, Scores: p.scores.Entries(), LastSet: p.lastSet, Weights: p.weights}
+		if p.pending != nil {
+			pc := *p.pending
+			mechs[i].Pending = &pc
+		}
+	}
+	if len(mechs) == 1 && mechs[0].ID == 0 && mechs[0].Name == subnet.MainMechanism {
+		m := mechs[0]
+		s.Scores, s.LastSet, s.Weights, s.Pending = m.Scores, m.LastSet, m.Weights, m.Pending
+	} else {
+		s.Version, s.Mechanisms = 2, mechs
+	}
 	for _, uid := range slices.Sorted(maps.Keys(v.answers)) {
 		s.Answers = append(s.Answers, v.answers[uid]...)
 	}
-	if v.pending != nil {
-		p := *v.pending
-		s.Pending = &p
-	}
+	s.Dropped = v.droppedLocked()
 	v.mu.Unlock()
 	v.saveMu.Lock()
 	defer v.saveMu.Unlock()

@@ -1,0 +1,367 @@
+package neuron
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cybertensor/cybertensor/hook"
+	"github.com/cybertensor/cybertensor/judge"
+	"github.com/cybertensor/cybertensor/knowledge"
+	"github.com/cybertensor/cybertensor/protocol"
+	"github.com/cybertensor/cybertensor/scoring"
+	"github.com/cybertensor/cybertensor/subnet"
+)
+
+// A validator runs one pipeline per incentive mechanism of its spec
+// (subnet.Spec.EffectiveMechanisms): the mechanism's task source, the
+// synapse its tasks go to, its judge and reward, and its own scores and
+// weights, set on chain under the mechanism's id (its index in the spec).
+// A v1 spec, or none, is one pipeline, mechanism 0, scoring as before v2.
+
+// pipeline is one mechanism's scoring.
+type pipeline struct {
+	// id is the mechanism's id on chain; name its name in the spec
+	// (subnet.MainMechanism without a mechanisms: section).
+	id   uint8
+	name string
+	// v2: answers are checked against synapse (ValidateAnswer) and judged,
+	// and the reward sees v2's variables.
+	v2      bool
+	synapse *subnet.Synapse
+	tasks   taskSource
+	reward  *subnet.Reward
+	// judge (nil: none) runs on every valid OK answer, bounded by
+	// judgeLimits (the phase's deadline is computed from them).
+	judge       judge.Judge
+	judgeName   string
+	judgeLimits judge.Limits
+
+	// rng and rotation belong to the run loop.
+	rng      *rand.Rand
+	rotation rotation
+
+	// Guarded by Validator.mu: the moving averages, a weight commit to
+	// reveal, the block of the last weights set and the weights.
+	scores  *scoring.Scores
+	pending *pendingCommit
+	lastSet uint64
+	weights *WeightsSet
+}
+
+// close stops the pipeline's judge and task hooks.
+func (p *pipeline) close() error {
+	var errs []error
+	if p.judge != nil {
+		errs = append(errs, p.judge.Close())
+	}
+	if c, ok := p.tasks.(io.Closer); ok {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func closePipelines(ps []*pipeline) {
+	for _, p := range ps {
+		p.close()
+	}
+}
+
+// pipelineEnv is what building pipelines needs besides the spec.
+type pipelineEnv struct {
+	judgeEnv
+	uid uint16
+	// lib is the validator's knowledge library once open (nil before, and
+	// without one).
+	lib func() *knowledge.Library
+}
+
+// buildPipelines makes the pipelines cfg runs with spec (cfg.Spec or a
+// spec the chain switched to): one for a v1 spec or none, one per
+// mechanism for a v2 spec. Task programs and judges are started (a missing
+// or non-executable program is an error); on error nothing is left
+// running.
+func buildPipelines(env pipelineEnv, spec *subnet.Spec) (_ []*pipeline, err error) {
+	cfg := env.cfg
+	if spec == nil || spec.Version < 2 {
+		reward := cfg.Reward
+		if reward == nil && spec != nil {
+			if reward, err = spec.CompileReward(spec.Reward); err != nil {
+				return nil, fmt.Errorf("neuron: validator config: the spec's reward: %w", err)
+			}
+		}
+		c := cfg
+		c.Spec = spec
+		if err := checkTaskConfig(c); err != nil {
+			return nil, err
+		}
+		tasks, err := newTaskSource(c, env.uid, env.lib)
+		if err != nil {
+			return nil, err
+		}
+		scores, _ := scoring.RestoreScores(cfg.Alpha, nil)
+		return []*pipeline{{id: cfg.Mechanism, name: subnet.MainMechanism, tasks: tasks, reward: reward, scores: scores,
+			rng: rand.New(rand.NewPCG(cfg.Seed, uint64(env.uid)))}}, nil
+	}
+	var out []*pipeline
+	defer func() {
+		if err != nil {
+			closePipelines(out)
+		}
+	}()
+	for i, m := range spec.EffectiveMechanisms() {
+		syn := spec.Synapse(spec.TaskSynapseOf(m.Tasks))
+		if syn == nil {
+			return nil, fmt.Errorf("neuron: mechanism %s: its tasks go to no synapse of the spec", m.Name)
+		}
+		reward, err := spec.CompileReward(m.Reward)
+		if err != nil {
+			return nil, fmt.Errorf("neuron: mechanism %s: reward: %w", m.Name, err)
+		}
+		scores, _ := scoring.RestoreScores(cfg.Alpha, nil)
+		p := &pipeline{id: uint8(i), name: m.Name, v2: true, synapse: syn, reward: reward, scores: scores,
+			rng: rand.New(rand.NewPCG(cfg.Seed+uint64(i), uint64(env.uid)))}
+		out = append(out, p)
+		if p.tasks, err = env.mechanismTasks(spec, m, syn, p.rng); err != nil {
+			return nil, fmt.Errorf("neuron: mechanism %s: tasks: %w", m.Name, err)
+		}
+		if p.judge, p.judgeName, err = env.newJudge(spec, m, syn); err != nil {
+			return nil, fmt.Errorf("neuron: %w", err)
+		}
+		if m.Judge != nil {
+			p.judgeLimits = judgeLimits(m.Judge.Limits)
+		}
+	}
+	return out, nil
+}
+
+// mechanismTasks makes a v2 mechanism's task source.
+func (env pipelineEnv) mechanismTasks(spec *subnet.Spec, m subnet.Mechanism, syn *subnet.Synapse, rng *rand.Rand) (taskSource, error) {
+	cfg := env.cfg
+	t := m.Tasks
+	switch t.Source {
+	case subnet.FromExec:
+		hc := hook.DefaultExecConfig(hookName(cfg.Netuid, m.Name, "tasks"), t.Command...)
+		hc.Dir, hc.Limits, hc.Logger, hc.Metrics = env.specDir, hookLimits(t.Limits), env.log.With("mechanism", m.Name), env.hooks
+		if len(t.Command) == 0 {
+			return nil, errors.New("an exec task source needs a command")
+		}
+		return execTasks(hc, syn), nil
+	case subnet.FromHTTP:
+		hc := hook.DefaultHTTPConfig(hookName(cfg.Netuid, m.Name, "tasks"), t.URL)
+		hc.Limits, hc.Logger, hc.Metrics = hookLimits(t.Limits), env.log.With("mechanism", m.Name), env.hooks
+		return newHTTPTasks(hc, syn)
+	case subnet.FromDataset:
+		d := &datasetTasks{syn: syn, cid: t.CID, lib: env.lib, rng: rng}
+		if t.Path != "" && (t.CID == "" || env.specDir != "") {
+			data, err := readSpecBytes(env.specDir, t.Path, subnet.MaxTaskLinesBytes)
+			switch {
+			case err == nil:
+				if d.tasks, err = tasksFromLines(syn, data, subnet.MaxTaskLines); err != nil {
+					return nil, fmt.Errorf("dataset %s: %w", t.Path, err)
+				}
+				return d, nil
+			case t.CID == "":
+				return nil, fmt.Errorf("dataset: %w", err)
+			}
+			// Not here: fetched by its CID.
+		}
+		if cfg.KnowledgeDir == "" || cfg.Swarm.Disabled {
+			return nil, fmt.Errorf("the dataset %s is fetched by its CID: the validator needs a KnowledgeDir and the swarm", t.CID)
+		}
+		return d, nil
+	case subnet.FromKnowledge, subnet.FromGenerator:
+		// v1's sources, for this mechanism's synapse.
+		c := cfg
+		c.Spec = &subnet.Spec{Synapses: []subnet.Synapse{{Name: syn.Name}}, Tasks: t}
+		if err := checkTaskConfig(c); err != nil {
+			return nil, err
+		}
+		return newTaskSource(c, env.uid, env.lib)
+	}
+	return nil, fmt.Errorf("unknown task source %q", t.Source)
+}
+
+// verdict is what scoring made of one miner's answer: a score, or a drop
+// (the miner's score is left as it was).
+type verdict struct {
+	score float64
+	// reason, if set, says why the answer scored as it did (an invalid
+	// answer) or why it was dropped.
+	reason     string
+	dropped    bool
+	dropReason string // the counter's reason label
+}
+
+// judgeWork is one answer to judge.
+type judgeWork struct {
+	i  int
+	in judge.Input
+}
+
+// scoreAnswers scores the answers of one round (results[i] to tasks[i],
+// with views[i] the chain's view of its miner): answer validation, the
+// judge, then the reward. It is the code a round runs once the answers are
+// in, and does not touch the validator's state.
+func (p *pipeline) scoreAnswers(ctx context.Context, tasks []subnet.Task, results []protocol.Result, views []minerChain, timeout time.Duration, log *slog.Logger) []verdict {
+	out := make([]verdict, len(results))
+	if !p.v2 {
+		for i, r := range results {
+			out[i].score = scoreResult(tasks[i], r, p.reward, timeout, views[i], log)
+		}
+		return out
+	}
+	judged := make([]*subnet.JudgeResult, len(results))
+	var work []judgeWork
+	for i, r := range results {
+		switch {
+		case r.Status != protocol.StatusOK:
+			if p.judge != nil {
+				// Only answers are judged: no answer, no score.
+				out[i] = verdict{score: 0}
+				continue
+			}
+		default:
+			if err := p.synapse.ValidateAnswer(r.Body); err != nil {
+				out[i] = verdict{score: 0, reason: "invalid answer: " + err.Error()}
+				continue
+			}
+			if p.judge != nil {
+				work = append(work, judgeWork{i: i, in: judge.Input{Request: tasks[i].Body, Expected: tasks[i].ExpectedJSON,
+					Meta: tasks[i].Meta, Synapse: tasks[i].Synapse, Answer: r.Body, AnswerIsText: p.synapse.AnswerIsText()}})
+				continue
+			}
+		}
+		out[i].score = p.rewardOf(tasks[i], r, nil, timeout, views[i], log)
+	}
+	if len(work) == 0 {
+		return out
+	}
+	p.judgeAll(ctx, work, func(w judgeWork, res judge.Result, err error) {
+		if err != nil {
+			out[w.i] = verdict{dropped: true, dropReason: dropReason(err), reason: "not scored: " + err.Error()}
+			return
+		}
+		judged[w.i] = &subnet.JudgeResult{Score: res.Score, Fields: res.Fields}
+	})
+	for _, w := range work {
+		if j := judged[w.i]; j != nil {
+			out[w.i].score = p.rewardOf(tasks[w.i], results[w.i], j, timeout, views[w.i], log)
+		}
+	}
+	return out
+}
+
+// judgeAll judges work with at most the judge's concurrency at once,
+// within the round's judging deadline (the judge's timeout for each batch
+// of that many), calling done for each (from several goroutines, each
+// index once).
+func (p *pipeline) judgeAll(ctx context.Context, work []judgeWork, done func(judgeWork, judge.Result, error)) {
+	conc := max(1, p.judgeLimits.Concurrency)
+	conc = min(conc, len(work))
+	batches := (len(work) + conc - 1) / conc
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(batches)*max(p.judgeLimits.Timeout, time.Second)+time.Second)
+	defer cancel()
+	next := make(chan judgeWork)
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for w := range next {
+				res, err := p.judge.Judge(ctx, w.in)
+				done(w, res, err)
+			}
+		}()
+	}
+	for _, w := range work {
+		next <- w
+	}
+	close(next)
+	wg.Wait()
+}
+
+// rewardOf is the reward of one answer (judged by j, if not nil).
+func (p *pipeline) rewardOf(task subnet.Task, r protocol.Result, j *subnet.JudgeResult, timeout time.Duration, mc minerChain, log *slog.Logger) float64 {
+	resp := task.Response(strings.ToLower(r.Status.String()), r.Body, r.Latency, timeout)
+	resp.Block, resp.Commitment, resp.CommitmentBlock = mc.block, mc.commitment, mc.commitmentBlock
+	resp.Judge, resp.Mechanism = j, p.name
+	score, err := p.reward.Score(resp)
+	if err != nil {
+		log.Warn("reward expression failed", "mechanism", p.name, "err", err)
+	}
+	return score
+}
+
+// dropReason is the tasks_dropped reason label of a judge's failure: the
+// hook's kind of failure when a hook failed (judge_timeout, judge_crashed,
+// judge_too_large, judge_bad_output, judge_status, judge_unreachable),
+// else the judge's reason (judge_bad_reply, judge_no_score, …).
+func dropReason(err error) string {
+	for _, k := range []struct {
+		err    error
+		reason string
+	}{
+		{hook.ErrTimeout, "timeout"}, {hook.ErrCrashed, "crashed"}, {hook.ErrTooLarge, "too_large"},
+		{hook.ErrBadOutput, "bad_output"}, {hook.ErrStatus, "status"}, {hook.ErrUnreachable, "unreachable"},
+		{hook.ErrClosed, "closed"},
+	} {
+		if errors.Is(err, k.err) {
+			return "judge_" + k.reason
+		}
+	}
+	var f *judge.Failure
+	switch {
+	case errors.As(err, &f):
+		return "judge_" + f.Reason
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "judge_timeout"
+	}
+	return "judge_call"
+}
+
+// Reasons a task is dropped besides a judge's (judge_<reason>).
+const (
+	// dropTaskSource: a task program or endpoint failed; the round is
+	// skipped (counted once).
+	dropTaskSource = "task_source"
+)
+
+// dropMetrics counts dropped tasks:
+// cybertensor_validator_tasks_dropped_total{netuid,mechanism,reason}.
+type dropMetrics struct {
+	dropped *prometheus.CounterVec
+}
+
+func newDropMetrics(reg prometheus.Registerer) *dropMetrics {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "cybertensor", Subsystem: "validator",
+		Name: "tasks_dropped_total", Help: "Tasks a validator dropped from a round without scoring anyone: a judge failed on the answer, or the task source failed, by netuid, mechanism and reason."},
+		[]string{"netuid", "mechanism", "reason"})
+	if reg != nil {
+		err := reg.Register(c)
+		var dup prometheus.AlreadyRegisteredError
+		if errors.As(err, &dup) {
+			if prev, ok := dup.ExistingCollector.(*prometheus.CounterVec); ok {
+				c = prev
+			}
+		}
+	}
+	return &dropMetrics{dropped: c}
+}
+
+// DropCount is how many tasks a mechanism dropped for one reason.
+type DropCount struct {
+	Mechanism string `json:"mechanism"`
+	Reason    string `json:"reason"`
+	Count     int64  `json:"count"`
+}

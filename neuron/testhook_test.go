@@ -1,0 +1,100 @@
+package neuron
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The test binary doubles as the hook programs of v2 specs in tests: run
+// as "<test binary> neuron-test-hook ROLE ARGS…", TestMain hands it to
+// runTestHook instead of running tests.
+const testHookArg = "neuron-test-hook"
+
+// runTestHookIfAsked runs a test hook and exits, when the binary was run
+// as one.
+func runTestHookIfAsked() {
+	if len(os.Args) > 2 && os.Args[1] == testHookArg {
+		os.Exit(runTestHook(os.Args[2:]))
+	}
+}
+
+// runTestHook is one of these programs:
+//
+//	tasks KIND N   prints N task lines {"request": {"text": "w…"}, "expected": KIND(text)}
+//	               with KIND upper or lower
+//	fail           a task program that fails (exit status 3)
+//	judge          an exec judge: score 1 if the answer equals the expected text, else 0
+//	judge-crash    exits at its first request
+//	judge-hang     reads requests and never answers
+//	judge-garbage  answers {"score": 7} (out of [0,1])
+func runTestHook(args []string) int {
+	switch args[0] {
+	case "tasks":
+		n := 16
+		fmt.Sscan(args[2], &n)
+		rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid())))
+		w := bufio.NewWriter(os.Stdout)
+		for range n {
+			text := fmt.Sprintf("Word%dx%d", rng.IntN(1000), rng.IntN(1000))
+			want := strings.ToUpper(text)
+			if args[1] == "lower" {
+				want = strings.ToLower(text)
+			}
+			line, _ := json.Marshal(map[string]any{"request": map[string]string{"text": text}, "expected": want})
+			w.Write(append(line, '\n'))
+		}
+		w.Flush()
+		return 0
+	case "fail":
+		fmt.Fprintln(os.Stderr, "no tasks today")
+		return 3
+	case "judge", "judge-crash", "judge-hang", "judge-garbage":
+		in := bufio.NewScanner(os.Stdin)
+		in.Buffer(make([]byte, 1<<20), 1<<20)
+		for in.Scan() {
+			switch args[0] {
+			case "judge-crash":
+				return 2
+			case "judge-hang":
+				continue
+			case "judge-garbage":
+				fmt.Println(`{"score": 7}`)
+				continue
+			}
+			var req struct {
+				Task struct {
+					Expected string `json:"expected"`
+				} `json:"task"`
+				Answer string `json:"answer"`
+			}
+			score := 0.0
+			if json.Unmarshal(in.Bytes(), &req) == nil && req.Answer == req.Task.Expected && req.Answer != "" {
+				score = 1
+			}
+			fmt.Printf(`{"score": %v, "fields": {"exact": %v}}`+"\n", score, score == 1)
+		}
+		return 0
+	}
+	fmt.Fprintln(os.Stderr, "unknown test hook", args)
+	return 1
+}
+
+// testHookCommand is the YAML flow list of argv running test hook args.
+func testHookCommand(t testing.TB, args ...string) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := []string{fmt.Sprintf("%q", exe), fmt.Sprintf("%q", testHookArg)}
+	for _, a := range args {
+		parts = append(parts, fmt.Sprintf("%q", a))
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
