@@ -201,92 +201,135 @@ type verdict struct {
 	dropReason string // the counter's reason label
 }
 
-// judgeWork is one answer to judge.
-type judgeWork struct {
-	i  int
-	in judge.Input
+// check is what p makes of answer r to task before any judge: a final
+// verdict (done: an invalid answer, or no answer to judge), or the judge's
+// input when the answer is to be judged (in != nil), or neither (the
+// reward scores it alone).
+func (p *pipeline) check(task subnet.Task, r protocol.Result) (vd verdict, done bool, in *judge.Input) {
+	if !p.v2 {
+		return verdict{}, false, nil
+	}
+	if r.Status != protocol.StatusOK {
+		// With a judge, only answers are judged: no answer, no score.
+		return verdict{}, p.judge != nil, nil
+	}
+	if err := p.synapse.ValidateAnswer(r.Body); err != nil {
+		return verdict{reason: "invalid answer: " + err.Error()}, true, nil
+	}
+	if p.judge == nil {
+		return verdict{}, false, nil
+	}
+	return verdict{}, false, &judge.Input{Request: task.Body, Expected: task.ExpectedJSON, Meta: task.Meta, Synapse: task.Synapse,
+		Answer: r.Body, AnswerIsText: p.synapse.AnswerIsText()}
 }
 
-// scoreAnswers scores the answers of one round (results[i] to tasks[i],
-// with views[i] the chain's view of its miner): answer validation, the
-// judge, then the reward. It is the code a round runs once the answers are
-// in, and does not touch the validator's state.
-func (p *pipeline) scoreAnswers(ctx context.Context, tasks []subnet.Task, results []protocol.Result, views []minerChain, timeout time.Duration, log *slog.Logger) []verdict {
-	out := make([]verdict, len(results))
-	if !p.v2 {
-		for i, r := range results {
-			out[i].score = scoreResult(tasks[i], r, p.reward, timeout, views[i], log)
-		}
-		return out
+// judgingContext bounds the judging of n answers: the judge's timeout for
+// each batch of its concurrency, after the queries' own timeout.
+func (p *pipeline) judgingContext(ctx context.Context, n int, queryTimeout time.Duration) (context.Context, context.CancelFunc) {
+	conc := max(1, p.judgeLimits.Concurrency)
+	batches := (n + conc - 1) / conc
+	return context.WithTimeout(ctx, queryTimeout+time.Duration(batches)*max(p.judgeLimits.Timeout, time.Second))
+}
+
+// answerState is one answer on its way through the pipeline.
+type answerState struct {
+	vd     verdict
+	done   bool
+	judged *subnet.JudgeResult
+}
+
+// judgeOne judges in, recording the result or the drop in st.
+func (p *pipeline) judgeOne(ctx context.Context, in *judge.Input, st *answerState) {
+	res, err := p.judge.Judge(ctx, *in)
+	if err != nil {
+		st.vd, st.done = verdict{dropped: true, dropReason: dropReason(err), reason: "not scored: " + err.Error()}, true
+		return
 	}
-	judged := make([]*subnet.JudgeResult, len(results))
-	var work []judgeWork
-	for i, r := range results {
+	st.judged = &subnet.JudgeResult{Score: res.Score, Fields: res.Fields}
+}
+
+// finish gives each answer not yet final its reward.
+func (p *pipeline) finish(states []answerState, tasks []subnet.Task, results []protocol.Result, views []minerChain, timeout time.Duration, log *slog.Logger) []verdict {
+	out := make([]verdict, len(states))
+	for i, st := range states {
 		switch {
-		case r.Status != protocol.StatusOK:
-			if p.judge != nil {
-				// Only answers are judged: no answer, no score.
-				out[i] = verdict{score: 0}
-				continue
-			}
+		case st.done:
+			out[i] = st.vd
+		case !p.v2:
+			out[i].score = scoreResult(tasks[i], results[i], p.reward, timeout, views[i], log)
 		default:
-			if err := p.synapse.ValidateAnswer(r.Body); err != nil {
-				out[i] = verdict{score: 0, reason: "invalid answer: " + err.Error()}
-				continue
-			}
-			if p.judge != nil {
-				work = append(work, judgeWork{i: i, in: judge.Input{Request: tasks[i].Body, Expected: tasks[i].ExpectedJSON,
-					Meta: tasks[i].Meta, Synapse: tasks[i].Synapse, Answer: r.Body, AnswerIsText: p.synapse.AnswerIsText()}})
-				continue
-			}
-		}
-		out[i].score = p.rewardOf(tasks[i], r, nil, timeout, views[i], log)
-	}
-	if len(work) == 0 {
-		return out
-	}
-	p.judgeAll(ctx, work, func(w judgeWork, res judge.Result, err error) {
-		if err != nil {
-			out[w.i] = verdict{dropped: true, dropReason: dropReason(err), reason: "not scored: " + err.Error()}
-			return
-		}
-		judged[w.i] = &subnet.JudgeResult{Score: res.Score, Fields: res.Fields}
-	})
-	for _, w := range work {
-		if j := judged[w.i]; j != nil {
-			out[w.i].score = p.rewardOf(tasks[w.i], results[w.i], j, timeout, views[w.i], log)
+			out[i].score = p.rewardOf(tasks[i], results[i], st.judged, timeout, views[i], log)
 		}
 	}
 	return out
 }
 
-// judgeAll judges work with at most the judge's concurrency at once,
-// within the round's judging deadline (the judge's timeout for each batch
-// of that many), calling done for each (from several goroutines, each
-// index once).
-func (p *pipeline) judgeAll(ctx context.Context, work []judgeWork, done func(judgeWork, judge.Result, error)) {
-	conc := max(1, p.judgeLimits.Concurrency)
-	conc = min(conc, len(work))
-	batches := (len(work) + conc - 1) / conc
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(batches)*max(p.judgeLimits.Timeout, time.Second)+time.Second)
-	defer cancel()
-	next := make(chan judgeWork)
+// queryAndScore asks each task of a round (query(ctx, i) asks tasks[i]
+// of its miner) and scores the answers: each answer is checked and judged
+// as soon as it arrives, while slower miners are still answering, and the
+// rewards computed once all are in.
+func (p *pipeline) queryAndScore(ctx context.Context, query func(ctx context.Context, i int) protocol.Result, tasks []subnet.Task, views []minerChain, timeout time.Duration, log *slog.Logger) ([]protocol.Result, []verdict) {
+	results := make([]protocol.Result, len(tasks))
+	states := make([]answerState, len(tasks))
+	jctx := ctx
+	if p.judge != nil {
+		var cancel context.CancelFunc
+		jctx, cancel = p.judgingContext(ctx, len(tasks), timeout)
+		defer cancel()
+	}
 	var wg sync.WaitGroup
-	for range conc {
+	for i := range tasks {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for w := range next {
-				res, err := p.judge.Judge(ctx, w.in)
-				done(w, res, err)
+			results[i] = query(ctx, i)
+			st := &states[i]
+			var in *judge.Input
+			st.vd, st.done, in = p.check(tasks[i], results[i])
+			if in != nil {
+				p.judgeOne(jctx, in, st)
 			}
 		}()
 	}
-	for _, w := range work {
-		next <- w
-	}
-	close(next)
 	wg.Wait()
+	return results, p.finish(states, tasks, results, views, timeout, log)
+}
+
+// scoreAnswers scores the answers of one round once they are all in
+// (results[i] to tasks[i], views[i] the chain's view of its miner):
+// answer validation, the judge (at most its concurrency at once), then the
+// reward. It does not touch the validator's state.
+func (p *pipeline) scoreAnswers(ctx context.Context, tasks []subnet.Task, results []protocol.Result, views []minerChain, timeout time.Duration, log *slog.Logger) []verdict {
+	states := make([]answerState, len(results))
+	var work []int
+	inputs := make([]*judge.Input, len(results))
+	for i, r := range results {
+		states[i].vd, states[i].done, inputs[i] = p.check(tasks[i], r)
+		if inputs[i] != nil {
+			work = append(work, i)
+		}
+	}
+	if len(work) > 0 {
+		jctx, cancel := p.judgingContext(ctx, len(work), 0)
+		defer cancel()
+		next := make(chan int)
+		var wg sync.WaitGroup
+		for range min(max(1, p.judgeLimits.Concurrency), len(work)) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range next {
+					p.judgeOne(jctx, inputs[i], &states[i])
+				}
+			}()
+		}
+		for _, i := range work {
+			next <- i
+		}
+		close(next)
+		wg.Wait()
+	}
+	return p.finish(states, tasks, results, views, timeout, log)
 }
 
 // rewardOf is the reward of one answer (judged by j, if not nil).

@@ -320,6 +320,13 @@ func TestTwoMechanismsSetWeightsEach(t *testing.T) {
 		w1, ok1 := weightOn(1)
 		return ok0 && ok1 && w0[up.UID()] > 0 && w0[low.UID()] == 0 && w1[low.UID()] > 0 && w1[up.UID()] == 0
 	})
+	// The chain holds both mechanisms' weights a moment before the
+	// validator notes them.
+	waitUntil(t, time.Minute, "the validator to note both weights", func() bool {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		return v.pipes[0].weights != nil && v.pipes[1].weights != nil
+	})
 	if err := v.saveState(); err != nil {
 		t.Fatal(err)
 	}

@@ -428,7 +428,9 @@ func (v *Validator) round(ctx context.Context, p *pipeline, m *chain.Metagraph) 
 		r.newRound()
 	}
 	tasks := make([]subnet.Task, len(targets))
+	reqIDs := make([]uint32, len(targets))
 	for i := range targets {
+		reqIDs[i] = p.rng.Uint32()
 		var err error
 		if tasks[i], err = p.tasks.next(ctx); err != nil {
 			if errors.Is(err, errTaskSource) && ctx.Err() == nil {
@@ -454,23 +456,16 @@ func (v *Validator) round(ctx context.Context, p *pipeline, m *chain.Metagraph) 
 			seen.commitments[c.UID] = c
 		}
 	}
-	results := make([]protocol.Result, len(targets))
-	var wg sync.WaitGroup
-	for i, task := range tasks {
-		req := &pb.Request{RequestId: fmt.Sprintf("v%d-%d", v.uid, p.rng.Uint32()), Netuid: uint32(v.cfg.Netuid), Synapse: task.Synapse,
-			Body: task.Body, TimeoutMs: uint32(v.cfg.Timeout / time.Millisecond)}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i] = v.client.Query(ctx, ids[i:i+1], req)[0]
-		}()
-	}
-	wg.Wait()
 	views := make([]minerChain, len(targets))
 	for i, t := range targets {
 		views[i] = seen.of(t.uid, t.hotkey)
 	}
-	verdicts := p.scoreAnswers(ctx, tasks, results, views, v.cfg.Timeout, v.log)
+	query := func(ctx context.Context, i int) protocol.Result {
+		req := &pb.Request{RequestId: fmt.Sprintf("v%d-%d", v.uid, reqIDs[i]), Netuid: uint32(v.cfg.Netuid), Synapse: tasks[i].Synapse,
+			Body: tasks[i].Body, TimeoutMs: uint32(v.cfg.Timeout / time.Millisecond)}
+		return v.client.Query(ctx, ids[i:i+1], req)[0]
+	}
+	results, verdicts := p.queryAndScore(ctx, query, tasks, views, v.cfg.Timeout, v.log)
 	if ctx.Err() != nil {
 		return // stopping: what was cut short is not scored
 	}

@@ -1,0 +1,201 @@
+package neuron
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/cybertensor/cybertensor/hook"
+	"github.com/cybertensor/cybertensor/judge"
+	"github.com/cybertensor/cybertensor/protocol"
+	"github.com/cybertensor/cybertensor/protocol/pb"
+	"github.com/cybertensor/cybertensor/scoring"
+	"github.com/cybertensor/cybertensor/subnet"
+)
+
+// Rewards of the scoring benchmarks: the same latency term, judged by a
+// trivial persistent exec judge (the test binary's "judge") or checked by
+// CEL alone.
+const (
+	judgedReward  = `judge.score * latency_score(latency_ms, timeout_ms)`
+	celOnlyReward = `answer == expected ? latency_score(latency_ms, timeout_ms) : 0.0`
+)
+
+// benchPipeline is the pipeline of a one-mechanism v2 spec on upper.v1
+// with reward, judged by the test hook's exec judge if judged.
+func benchPipeline(b *testing.B, reward string, judged bool) *pipeline {
+	b.Helper()
+	body := fmt.Sprintf("tasks: {source: exec, command: %s}\n", testHookCommand(b, "tasks", "upper", "1"))
+	if judged {
+		body += fmt.Sprintf("judge: {kind: exec, command: %s, limits: %s}\n", testHookCommand(b, "judge"), hookLimitsYAML)
+	}
+	text := "version: 2\nname: bench\nsynapses:\n" + upperSynapse + body + "reward: '" + reward + "'\n" +
+		"query: {every: 1, sample: 0, timeout: 2s}\nalpha: 0.5\nweights_every: 3\n"
+	spec, err := subnet.Parse([]byte(text))
+	if err != nil {
+		b.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	cfg := SpecValidatorConfig(1, spec, nil)
+	cfg.Logger = log
+	env := pipelineEnv{judgeEnv: judgeEnv{cfg: cfg, specDir: b.TempDir(), hooks: hook.NewMetrics(nil), judges: judge.NewMetrics(nil), log: log}}
+	pipes, err := buildPipelines(env, spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { closePipelines(pipes) })
+	return pipes[0]
+}
+
+// benchRound is n tasks of upper.v1 and their answers, half right.
+func benchRound(b *testing.B, p *pipeline, n int) ([]subnet.Task, []protocol.Result, []minerChain) {
+	b.Helper()
+	tasks := make([]subnet.Task, n)
+	results := make([]protocol.Result, n)
+	views := make([]minerChain, n)
+	for i := range n {
+		text := fmt.Sprintf("word%d", i)
+		t, err := p.synapse.TaskFromLine(subnet.TaskLine{Request: []byte(fmt.Sprintf(`{"text": %q}`, text)), Expected: []byte(fmt.Sprintf("%q", strings.ToUpper(text)))})
+		if err != nil {
+			b.Fatal(err)
+		}
+		tasks[i] = t
+		ans := strings.ToUpper(text)
+		if i%2 == 1 {
+			ans = "lazy"
+		}
+		results[i] = protocol.Result{Status: protocol.StatusOK, Body: []byte(ans), Latency: 20 * time.Millisecond}
+	}
+	return tasks, results, views
+}
+
+// scoreAndFold is what a round does once its answers are in: validate,
+// judge, reward, and fold the scores in.
+func scoreAndFold(ctx context.Context, p *pipeline, scores *scoring.Scores, tasks []subnet.Task, results []protocol.Result, views []minerChain, log *slog.Logger) {
+	verdicts := p.scoreAnswers(ctx, tasks, results, views, 2*time.Second, log)
+	for i, vd := range verdicts {
+		if !vd.dropped {
+			scores.Update(uint16(i), "hotkey", vd.score)
+		}
+	}
+}
+
+// BenchmarkScoringPipeline is the validator's scoring path after the
+// answers are in, for a round of 64 answers: with a trivial persistent
+// exec judge (judged) and, as the baseline in the same run, a CEL-only
+// reward. answers/s is the judged answers scored per second.
+func BenchmarkScoringPipeline(b *testing.B) {
+	const n = 64
+	log := slog.New(slog.DiscardHandler)
+	for _, c := range []struct {
+		name   string
+		reward string
+		judged bool
+	}{{"cel-only", celOnlyReward, false}, {"judged", judgedReward, true}} {
+		b.Run(c.name, func(b *testing.B) {
+			p := benchPipeline(b, c.reward, c.judged)
+			tasks, results, views := benchRound(b, p, n)
+			scores, _ := scoring.RestoreScores(0.5, nil)
+			ctx := context.Background()
+			scoreAndFold(ctx, p, scores, tasks, results, views, log) // the judge's processes start
+			if v := scores.Values(); v[0] == 0 || v[1] != 0 {
+				b.Fatalf("scores %v", v[:2])
+			}
+			b.ResetTimer()
+			for range b.N {
+				scoreAndFold(ctx, p, scores, tasks, results, views, log)
+			}
+			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "answers/s")
+		})
+	}
+}
+
+// allRegistered registers every caller.
+type allRegistered struct{}
+
+func (allRegistered) Caller(context.Context, uint16, peer.ID) (protocol.Caller, error) {
+	return protocol.Caller{Registered: true, Stake: 1}, nil
+}
+
+// BenchmarkRound is a whole round of 16 loopback miners (libp2p over TCP
+// on 127.0.0.1), as Validator.round runs it: the queries, each answer
+// judged as it arrives, the rewards and the score updates; judged and
+// CEL-only in the same run, so the judge's share of a round's time shows.
+func BenchmarkRound(b *testing.B) {
+	const miners = 16
+	log := slog.New(slog.DiscardHandler)
+	vh, err := newHost(testKey(b, "bench validator", 0), HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer vh.Close()
+	client, err := protocol.NewClient(vh, protocol.DefaultClientConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer client.Close()
+	var ids []peer.ID
+	for i := range miners {
+		key := testKey(b, "bench miner", i)
+		h, err := newHost(key, HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer h.Close()
+		lazy := i%2 == 1
+		scfg := protocol.DefaultServerConfig()
+		scfg.Logger = log
+		srv, err := protocol.NewServer(h, key, allRegistered{}, map[string]protocol.Handler{"upper.v1": answer(func(s string) string {
+			if lazy {
+				return "lazy"
+			}
+			return strings.ToUpper(s)
+		})}, scfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer srv.Close()
+		vh.Peerstore().AddAddrs(h.ID(), h.Addrs(), time.Hour)
+		ids = append(ids, h.ID())
+	}
+	for _, c := range []struct {
+		name   string
+		reward string
+		judged bool
+	}{{"cel-only", celOnlyReward, false}, {"judged", judgedReward, true}} {
+		b.Run(c.name, func(b *testing.B) {
+			p := benchPipeline(b, c.reward, c.judged)
+			tasks, _, views := benchRound(b, p, miners)
+			scores, _ := scoring.RestoreScores(0.5, nil)
+			ctx := context.Background()
+			query := func(ctx context.Context, i int) protocol.Result {
+				req := &pb.Request{RequestId: fmt.Sprintf("b%d", i), Netuid: 1, Synapse: tasks[i].Synapse, Body: tasks[i].Body, TimeoutMs: 2000}
+				return client.Query(ctx, ids[i:i+1], req)[0]
+			}
+			round := func() {
+				// The round's code: queries, each answer judged as it
+				// arrives, rewards; then the scores folded in.
+				_, verdicts := p.queryAndScore(ctx, query, tasks, views, 2*time.Second, log)
+				for i, vd := range verdicts {
+					if !vd.dropped {
+						scores.Update(uint16(i), "hotkey", vd.score)
+					}
+				}
+			}
+			round() // connections and the judge's processes start
+			if v := scores.Values(); v[0] == 0 || v[1] != 0 {
+				b.Fatalf("scores %v", v[:2])
+			}
+			b.ResetTimer()
+			for range b.N {
+				round()
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/1000, "ms/round")
+		})
+	}
+}
