@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -126,9 +127,12 @@ func (allRegistered) Caller(context.Context, uint16, peer.ID) (protocol.Caller, 
 // on 127.0.0.1), as Validator.round runs it: the queries, each answer
 // judged as it arrives, the rewards and the score updates; judged and
 // CEL-only in the same run, so the judge's share of a round's time shows.
+// Miners answer at once (instant: the round is all overhead) or after
+// 20 ms of work (a small model), during which earlier answers are judged.
 func BenchmarkRound(b *testing.B) {
 	const miners = 16
 	log := slog.New(slog.DiscardHandler)
+	var work atomic.Int64 // how long each miner works on an answer
 	vh, err := newHost(testKey(b, "bench validator", 0), HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
 	if err != nil {
 		b.Fatal(err)
@@ -151,6 +155,7 @@ func BenchmarkRound(b *testing.B) {
 		scfg := protocol.DefaultServerConfig()
 		scfg.Logger = log
 		srv, err := protocol.NewServer(h, key, allRegistered{}, map[string]protocol.Handler{"upper.v1": answer(func(s string) string {
+			time.Sleep(time.Duration(work.Load())) // the miner's model at work
 			if lazy {
 				return "lazy"
 			}
@@ -165,10 +170,15 @@ func BenchmarkRound(b *testing.B) {
 	}
 	for _, c := range []struct {
 		name   string
+		work   time.Duration
 		reward string
 		judged bool
-	}{{"cel-only", celOnlyReward, false}, {"judged", judgedReward, true}} {
+	}{
+		{"instant/cel-only", 0, celOnlyReward, false}, {"instant/judged", 0, judgedReward, true},
+		{"work=20ms/cel-only", 20 * time.Millisecond, celOnlyReward, false}, {"work=20ms/judged", 20 * time.Millisecond, judgedReward, true},
+	} {
 		b.Run(c.name, func(b *testing.B) {
+			work.Store(int64(c.work))
 			p := benchPipeline(b, c.reward, c.judged)
 			tasks, _, views := benchRound(b, p, miners)
 			scores, _ := scoring.RestoreScores(0.5, nil)

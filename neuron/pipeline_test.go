@@ -33,7 +33,7 @@ const lowerSynapse = `  - name: lower.v1
 
 // hookLimitsYAML gives the test binary, run as a hook, room for the Go
 // runtime's address space.
-const hookLimitsYAML = `{memory_mb: 8192, timeout: 3s}`
+const hookLimitsYAML = `{memory_mb: 8192, timeout: 10s}`
 
 // v2Spec parses a v2 spec of the given synapses and body (tasks, judge,
 // reward or mechanisms), querying every block, written to a directory of
@@ -150,12 +150,14 @@ reward: 'judge.score * (judge.fields.exact ? 1.0 : 0.5)'
 // scores as they were: every judged task is dropped and counted under the
 // judge's reason, none scored 0.
 func TestBrokenJudgesDropTasks(t *testing.T) {
+	// Only the hanging judge gets a short timeout: the others must fail
+	// for their own reason, not the time the test binary takes to start.
 	for _, c := range []struct {
-		mode, reason string
+		mode, reason, timeout string
 	}{
-		{"judge-crash", "judge_crashed"},
-		{"judge-hang", "judge_timeout"},
-		{"judge-garbage", "judge_bad_reply"},
+		{"judge-crash", "judge_crashed", "10s"},
+		{"judge-hang", "judge_timeout", "300ms"},
+		{"judge-garbage", "judge_bad_reply", "10s"},
 	} {
 		t.Run(c.mode, func(t *testing.T) {
 			spec, dir := v2Spec(t, upperSynapse, fmt.Sprintf(`tasks:
@@ -165,9 +167,9 @@ func TestBrokenJudgesDropTasks(t *testing.T) {
 judge:
   kind: exec
   command: %s
-  limits: {memory_mb: 8192, timeout: 300ms}
+  limits: {memory_mb: 8192, timeout: %s}
 reward: 'judge.score'
-`, testHookCommand(t, "tasks", "upper", "8"), hookLimitsYAML, testHookCommand(t, c.mode)))
+`, testHookCommand(t, "tasks", "upper", "8"), hookLimitsYAML, testHookCommand(t, c.mode), c.timeout))
 			v, start, _ := v2Subnet(t, spec, dir, "broken "+c.mode, 1, nil)
 			honest := start(1, map[string]protocol.Handler{"upper.v1": answer(strings.ToUpper)})
 			waitUntil(t, time.Minute, "three dropped tasks", func() bool {
