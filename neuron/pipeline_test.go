@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cybertensor/cybertensor/backend/openaitest"
 	"github.com/cybertensor/cybertensor/chain/chainpb"
 	"github.com/cybertensor/cybertensor/chainlink"
 	"github.com/cybertensor/cybertensor/chainlink/local"
@@ -338,5 +339,59 @@ func TestTwoMechanismsSetWeightsEach(t *testing.T) {
 	}
 	if len(st.Mechanisms) != 2 || st.Mechanisms[0].Name != "upper" || st.Mechanisms[1].ID != 1 || st.Mechanisms[1].Weights == nil {
 		t.Fatalf("status mechanisms %+v", st.Mechanisms)
+	}
+}
+
+// An llm judge asks the validator's own model server (JudgeURL, over the
+// spec's url) with the key from the environment variable the spec names,
+// and the score it reads from the model's reply pays the honest miner.
+func TestLLMJudgeThroughTheValidator(t *testing.T) {
+	model := openaitest.New(openaitest.Config{APIKey: "sekret", Reply: func(req openaitest.ChatRequest) string {
+		msg := req.Messages[len(req.Messages)-1].Content
+		var want, got string
+		for _, line := range strings.Split(msg, "\n") {
+			if s, ok := strings.CutPrefix(line, "Expected: "); ok {
+				want = s
+			}
+			if s, ok := strings.CutPrefix(line, "Answer: "); ok {
+				got = s
+			}
+		}
+		if want != "" && got == want {
+			return "Score: 9/10"
+		}
+		return "Score: 1/10"
+	}})
+	defer model.Close()
+	spec, dir := v2Spec(t, upperSynapse, fmt.Sprintf(`tasks: {source: exec, command: %s, limits: %s}
+judge:
+  kind: llm
+  url: http://127.0.0.1:9/v1
+  model: test-model
+  api_key_env: TEST_JUDGE_KEY
+  prompt: "Text: {{task.text}}\nExpected: {{expected}}\nAnswer: {{answer}}\nRate the answer from 0 to 10."
+reward: 'judge.score > 0.5 ? judge.score : 0.0'
+`, testHookCommand(t, "tasks", "upper", "8"), hookLimitsYAML))
+	v, start, _ := v2Subnet(t, spec, dir, "llm judge", 2, func(c *ValidatorConfig) {
+		c.JudgeURL = model.URL + "/v1"
+		c.Getenv = func(name string) string {
+			if name == "TEST_JUDGE_KEY" {
+				return "sekret"
+			}
+			return ""
+		}
+	})
+	honest := start(1, map[string]protocol.Handler{"upper.v1": answer(strings.ToUpper)})
+	lazy := start(2, map[string]protocol.Handler{"upper.v1": answer(strings.ToLower)})
+	waitUntil(t, time.Minute, "the honest miner to score", func() bool { return scoreOf(v, honest.UID()) > 0.5 })
+	waitRounds(t, v, 4)
+	if s := scoreOf(v, lazy.UID()); s != 0 || lazy.QueriesServed() == 0 {
+		t.Fatalf("the lazy miner scores %v after %d queries", s, lazy.QueriesServed())
+	}
+	if d := v.Dropped(); len(d) != 0 {
+		t.Fatalf("dropped %+v", d)
+	}
+	if model.Requests("/v1/chat/completions") == 0 {
+		t.Fatal("the model was never asked")
 	}
 }

@@ -321,6 +321,7 @@ func FuzzDecodeValidatorState(f *testing.F) {
 	f.Add([]byte(`{"version":1,"netuid":1,"hotkey":"` + addr.String() + `","scores":[{"uid":3,"holder":"x","value":0.5}],"last_set":9}`))
 	f.Add([]byte(`{"version":1,"netuid":1,"hotkey":"` + addr.String() + `","pending_commit":{"uids":[1],"values":[2],"salt":"c2FsdA==","hash":"AA==","block":1}}`))
 	f.Add([]byte(`null`))
+	f.Add([]byte(`{"version":2,"netuid":1,"hotkey":"` + addr.String() + `","scores":null,"last_set":0,"mechanisms":[{"name":"a","id":0,"scores":[{"uid":3,"holder":"x","value":0.5}],"last_set":4},{"name":"b","id":1,"scores":[]}],"dropped":[{"mechanism":"a","reason":"judge_timeout","count":2}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := decodeValidatorState(data, 1, addr)
 		if err != nil {
