@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -393,5 +396,87 @@ reward: 'judge.score > 0.5 ? judge.score : 0.0'
 	}
 	if model.Requests("/v1/chat/completions") == 0 {
 		t.Fatal("the model was never asked")
+	}
+}
+
+// upperAnswerer is a validator's own backend for upper.v1.
+type upperAnswerer struct{}
+
+func (upperAnswerer) Answer(_ context.Context, _ string, request []byte) ([]byte, error) {
+	var req struct {
+		Text string `json:"text"`
+	}
+	if err := json.Unmarshal(request, &req); err != nil {
+		return nil, err
+	}
+	return []byte(strings.ToUpper(req.Text)), nil
+}
+
+// An http judge (an endpoint on 127.0.0.1 speaking the exec judge's
+// protocol, with the bearer key) and a reference judge (the validator's
+// own backend answering the same task, compared by similarity) each pay
+// the honest miner and not the lazy one.
+func TestHTTPAndReferenceJudges(t *testing.T) {
+	var calls atomic.Int64
+	endpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		if r.Header.Get("Authorization") != "Bearer k" {
+			http.Error(w, "who are you", http.StatusUnauthorized)
+			return
+		}
+		var req struct {
+			Task struct {
+				Expected string `json:"expected"`
+			} `json:"task"`
+			Answer string `json:"answer"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		score := 0.0
+		if req.Answer == req.Task.Expected {
+			score = 1
+		}
+		fmt.Fprintf(w, `{"score": %v}`, score)
+	}))
+	defer endpoint.Close()
+	for _, c := range []struct {
+		name, judge string
+		cfg         func(*ValidatorConfig)
+	}{
+		{"http", fmt.Sprintf("{kind: http, url: %q, api_key_env: HTTP_JUDGE_KEY}", endpoint.URL),
+			func(c *ValidatorConfig) { c.JudgeKey = "k" }},
+		{"reference", "{kind: reference, compare: similarity}", func(c *ValidatorConfig) { c.Reference = upperAnswerer{} }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			spec, dir := v2Spec(t, upperSynapse, fmt.Sprintf(`tasks: {source: exec, command: %s, limits: %s}
+judge: %s
+reward: 'judge.score'
+`, testHookCommand(t, "tasks", "upper", "8"), hookLimitsYAML, c.judge))
+			v, start, _ := v2Subnet(t, spec, dir, c.name+" judge", 2, c.cfg)
+			honest := start(1, map[string]protocol.Handler{"upper.v1": answer(strings.ToUpper)})
+			lazy := start(2, map[string]protocol.Handler{"upper.v1": answer(func(string) string { return "nothing to see" })})
+			waitUntil(t, time.Minute, "the honest miner to score", func() bool { return scoreOf(v, honest.UID()) > 0.5 })
+			waitRounds(t, v, 4)
+			if s := scoreOf(v, lazy.UID()); s != 0 || lazy.QueriesServed() == 0 {
+				t.Fatalf("the lazy miner scores %v after %d queries", s, lazy.QueriesServed())
+			}
+			if d := v.Dropped(); len(d) != 0 {
+				t.Fatalf("dropped %+v", d)
+			}
+		})
+	}
+	if calls.Load() == 0 {
+		t.Fatal("the http judge was never called")
+	}
+	// A reference judge needs the validator's own backend.
+	spec, dir := v2Spec(t, upperSynapse, fmt.Sprintf("tasks: {source: exec, command: %s}\njudge: {kind: reference, compare: similarity}\nreward: 'judge.score'\n",
+		testHookCommand(t, "tasks", "upper", "8")))
+	c := testChain(t, []*wallet.PrivateKey{testKey(t, "no reference cold", 0)})
+	cfg := SpecValidatorConfig(1, spec, nil)
+	cfg.Logger, cfg.SpecDir, cfg.Swarm.Disabled = slog.New(slog.DiscardHandler), dir, true
+	if _, err := StartValidator(context.Background(), c, testKey(t, "no reference cold", 0), testKey(t, "no reference hot", 0), 0, cfg); err == nil || !strings.Contains(err.Error(), "Reference") {
+		t.Fatalf("a reference judge without a backend: %v", err)
 	}
 }
