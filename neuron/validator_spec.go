@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -30,7 +31,7 @@ import (
 const defaultFetchTimeout = 2 * time.Minute
 
 // maxSpecFile bounds each file a switched-to spec refers to.
-const maxSpecFile = subnet.MaxTaskLinesBytes
+const maxSpecFile = subnet.MaxLockedFile
 
 // SpecCID is where a spec's text lives in the knowledge library: a body
 // under 256 KiB imported with raw leaves is one raw block, so its CID is
@@ -183,17 +184,22 @@ func loadSpec(ctx context.Context, lib *knowledge.Library, hash []byte, dir stri
 		if err != nil {
 			return nil, "", fmt.Errorf("files.%s: %w", path, err)
 		}
-		body := &boundedBuffer{max: maxSpecFile}
-		if _, err := lib.Get(ctx, fc, body); err != nil {
-			return nil, "", fmt.Errorf("fetching %s (%s): %w", path, fc, err)
-		}
 		mode := os.FileMode(0o644)
 		if programs[path] {
 			mode = 0o755
 		}
-		if err := writeFileAtomic(filepath.Join(dir, filepath.FromSlash(path)), body.b.Bytes(), mode); err != nil {
-			return nil, "", err
+		err = writeFileAtomic(filepath.Join(dir, filepath.FromSlash(path)), mode, func(w io.Writer) error {
+			_, err := lib.Get(ctx, fc, &boundedWriter{w: w, left: maxSpecFile})
+			return err
+		})
+		if err != nil {
+			return nil, "", fmt.Errorf("fetching %s (%s): %w", path, fc, err)
 		}
+	}
+	// What runs is what the hash covers, and can run: datasets are valid
+	// tasks, prompts valid templates, programs executable.
+	if err := subnet.Resolve(spec, dir); err != nil {
+		return nil, "", fmt.Errorf("the spec's files: %w", err)
 	}
 	return spec, dir, nil
 }
@@ -205,9 +211,10 @@ func judgeCommand(j *subnet.Judge) []string {
 	return j.Command
 }
 
-// writeFileAtomic writes data to path (making its directory) through a
-// temporary file and a rename.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+// writeFileAtomic writes what write writes to path (making its
+// directory) through a temporary file and a rename: path is the whole of
+// it or not there.
+func writeFileAtomic(path string, mode os.FileMode, write func(io.Writer) error) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
@@ -216,7 +223,7 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
+	if err := write(tmp); err != nil {
 		tmp.Close()
 		return err
 	}
@@ -228,4 +235,18 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// boundedWriter passes at most left bytes on to w and refuses more.
+type boundedWriter struct {
+	w    io.Writer
+	left int64
+}
+
+func (b *boundedWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > b.left {
+		return 0, fmt.Errorf("more than %d bytes", maxSpecFile)
+	}
+	b.left -= int64(len(p))
+	return b.w.Write(p)
 }
