@@ -121,6 +121,22 @@ func (v *Validator) switchSpec(ctx context.Context, hash []byte) error {
 			}
 		}
 	}
+	// The cadence the validator took from the old spec follows the new
+	// one; what its operator set otherwise stays.
+	was := v.spec
+	follow := func(cur *uint64, old, now uint64) {
+		if *cur == old {
+			*cur = now
+		}
+	}
+	follow(&v.cfg.QueryEvery, was.Query.Every, spec.Query.Every)
+	follow(&v.cfg.WeightsEvery, was.WeightsEvery, spec.WeightsEvery)
+	if v.cfg.Timeout == was.Query.Timeout {
+		v.cfg.Timeout = spec.Query.Timeout
+	}
+	if v.cfg.Sample == was.Query.Sample {
+		v.cfg.Sample = spec.Query.Sample
+	}
 	v.spec, v.pipes, v.scores = spec, pipes, pipes[0].scores
 	v.mu.Unlock()
 	closePipelines(old)

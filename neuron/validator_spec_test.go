@@ -92,9 +92,9 @@ synapses:
     share: 0.5
     tasks: {source: dataset, path: data/tasks.jsonl}
     reward: 'answer == expected ? 1.0 : 0.0'
-query: {every: 1, sample: 0, timeout: 2s}
+query: {every: 1, sample: 0, timeout: 3s}
 alpha: 0.5
-weights_every: 3
+weights_every: 4
 files:
   data/tasks.jsonl: %s
 `, upperSynapse, testHookCommand(t, "tasks", "upper", "8"), hookLimitsYAML, testHookCommand(t, "judge"), hookLimitsYAML, dataCID)
@@ -122,6 +122,12 @@ files:
 	v.mu.Unlock()
 	if !kept {
 		t.Fatal("the mechanism that kept its name lost its scores")
+	}
+	v.mu.Lock()
+	weightsEvery, timeout := v.cfg.WeightsEvery, v.cfg.Timeout
+	v.mu.Unlock()
+	if weightsEvery != 4 || timeout != 3*time.Second {
+		t.Fatalf("the cadence taken from the spec did not follow it: weights every %d, timeout %v", weightsEvery, timeout)
 	}
 	if got, err := os.ReadFile(filepath.Join(vcfg.StateDir, "specs", fmt.Sprintf("%x", h[:]), "data", "tasks.jsonl")); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("the locked dataset: %q, %v", got, err)
