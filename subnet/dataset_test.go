@@ -89,6 +89,21 @@ func TestExampleSpecs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if s.Version >= 2 {
+				// v2 task lines, each a valid task for its synapse.
+				lines, err := ParseTaskLines(f, 0)
+				f.Close()
+				if err != nil {
+					t.Fatalf("%s's dataset: %v", path, err)
+				}
+				syn := s.Synapse(s.TaskSynapseOf(s.Tasks))
+				for i, l := range lines {
+					if _, err := syn.TaskFromLine(l); err != nil {
+						t.Fatalf("%s's dataset, task %d: %v", path, i+1, err)
+					}
+				}
+				continue
+			}
 			items, err := ParseDataset(f)
 			f.Close()
 			if err != nil || len(items) == 0 {
