@@ -3,15 +3,16 @@ package examples
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	mrand "math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cybertensor/cybertensor/backend"
+	"github.com/cybertensor/cybertensor/hook"
 	"github.com/cybertensor/cybertensor/judge"
 	"github.com/cybertensor/cybertensor/subnet"
 )
@@ -55,7 +56,7 @@ func loadExample(t *testing.T, dir string) *example {
 	case subnet.FromDataset:
 		lines, err = os.ReadFile(filepath.Join(dir, spec.Tasks.Path))
 	case subnet.FromExec:
-		lines = runTaskProgram(t, dir, spec.Tasks.Command)
+		lines = runTaskProgram(t, dir, spec.Tasks)
 	default:
 		t.Fatalf("%s: task source %q", dir, spec.Tasks.Source)
 	}
@@ -81,23 +82,60 @@ func loadExample(t *testing.T, dir string) *example {
 	return ex
 }
 
-// runTaskProgram runs a task program as a validator would: in the spec's
-// directory, its output the task lines.
-func runTaskProgram(t *testing.T, dir string, argv []string) []byte {
-	t.Helper()
-	if argv[0] == "python3" {
-		argv = append([]string{python3(t)}, argv[1:]...)
+// hookLimits are a spec's hook limits as the hook package takes them
+// (zero fields: the hook's defaults).
+func hookLimits(l subnet.HookLimits) hook.Limits {
+	out := hook.DefaultLimits()
+	if l.Timeout > 0 {
+		out.Timeout = l.Timeout
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Dir = dir
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%s: %v: %v", dir, argv, err)
+	if l.CPUSeconds > 0 {
+		out.CPUSeconds = l.CPUSeconds
+	}
+	if l.MemoryMB > 0 {
+		out.MemoryBytes = l.MemoryMB << 20
+	}
+	if l.MaxOutputBytes > 0 {
+		out.MaxOutput = l.MaxOutputBytes
+	}
+	if l.Concurrency > 0 {
+		out.Concurrency = l.Concurrency
 	}
 	return out
+}
+
+// runTaskProgram runs a task program as a validator does: a sandboxed
+// hook under the spec's limits, in the spec's directory, its output the
+// task lines.
+func runTaskProgram(t *testing.T, dir string, tasks subnet.Tasks) []byte {
+	t.Helper()
+	python3(t)
+	cfg := hook.DefaultExecConfig(filepath.Base(dir)+"/tasks", tasks.Command...)
+	cfg.Dir, cfg.Limits, cfg.Logger = dir, hookLimits(tasks.Limits), slog.New(slog.DiscardHandler)
+	lines, err := hook.Run(context.Background(), cfg, nil, 10_000)
+	if err != nil {
+		t.Fatalf("%s: %v: %v", dir, tasks.Command, err)
+	}
+	return append(bytes.Join(lines, []byte("\n")), '\n')
+}
+
+// startExecJudge starts a spec's exec judge as a validator does: a
+// supervised hook under the spec's limits, behind judge.NewCaller.
+func startExecJudge(t *testing.T, dir string, j *subnet.Judge) judge.Judge {
+	t.Helper()
+	python3(t)
+	cfg := hook.DefaultExecConfig(filepath.Base(dir)+"/judge", j.Command...)
+	cfg.Dir, cfg.Limits, cfg.Logger = dir, hookLimits(j.Limits), slog.New(slog.DiscardHandler)
+	e, err := hook.StartExec(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jd := judge.NewCaller(e, judge.WithName(cfg.Name))
+	t.Cleanup(func() {
+		jd.Close()
+		e.Close()
+	})
+	return jd
 }
 
 // taskLines are the tasks as the fake model's answer tables want them.
@@ -163,21 +201,24 @@ func (ex *example) score(t *testing.T, j judge.Judge, task subnet.Task, answer [
 	return s
 }
 
-// checkPays scores every task's honest and lazy answers (and any extra
-// answers, which must earn nothing) and checks the honest average is high
+// checkPays scores every task's honest and lazy answers (and, on the
+// first three tasks, the extra answers, which must earn nothing) and checks the honest average is high
 // and at least ten times the lazy one.
 func (ex *example) checkPays(t *testing.T, j judge.Judge, model *backend.OpenAI, extra map[string]func(subnet.Task) []byte) {
 	t.Helper()
 	rng := mrand.New(mrand.NewPCG(1, 2))
 	var honest, lazy float64
 	latency := ex.spec.Query.Timeout / 20
-	for _, task := range ex.tasks {
+	for i, task := range ex.tasks {
 		h := ex.score(t, j, task, honestAnswer(t, model, ex.syn, task), latency)
 		if h < 0.8 {
 			t.Errorf("%s: honest answer to %s scored %.3f", ex.dir, task.Body, h)
 		}
 		honest += h
 		lazy += ex.score(t, j, task, lazyAnswer(rng), latency)
+		if i >= 3 {
+			continue // the extra answers on the first three tasks
+		}
 		for name, answer := range extra {
 			if s := ex.score(t, j, task, answer(task), latency); s > 0.05 {
 				t.Errorf("%s: %s answer to %s scored %.3f", ex.dir, name, task.Body, s)
@@ -251,4 +292,20 @@ func TestTranslateScoring(t *testing.T) {
 	if s := ex.score(t, nil, task, []byte("Ma sœur vit dans une petite maison près de la mer."), time.Second); s < 0.6 {
 		t.Errorf("a paraphrase of the reference scored %.3f", s)
 	}
+}
+
+// The code example pays code that passes its tests — answers from the
+// model, checked against code.v1's answer schema, run by judge.py under
+// the hook — and nothing for random words (not JSON), the smallest answer
+// the schema accepts, code that fails the tests, or a forged pass.
+func TestCodeScoring(t *testing.T) {
+	ex := loadExample(t, "code")
+	model := newFakeModel(t, codeAnswers(t, ex.taskLines(t)))
+	j := startExecJudge(t, "code", ex.spec.Judge)
+	ex.checkPays(t, j, newModelClient(t, model), map[string]func(subnet.Task) []byte{
+		"the smallest valid JSON": func(subnet.Task) []byte { return []byte(`{"code":"x"}`) },
+		"code that raises":        func(subnet.Task) []byte { return []byte(`{"code":"def f(*a):\n    raise ValueError\n"}`) },
+		"forged passes":           func(subnet.Task) []byte { return []byte(`{"code":"import os\nprint('0 0')\nos._exit(0)\n"}`) },
+		"code in a string field":  func(subnet.Task) []byte { return []byte(`"def f(): pass"`) },
+	})
 }
