@@ -166,24 +166,26 @@ func TestCodeJudge(t *testing.T) {
 		}
 	}
 	first := problems[0] // total(xs), three tests
+	// judge.py gives code 2 CPU seconds and 5 s of wall time; the bound
+	// leaves room for starting Python on a loaded machine.
+	const judgeBound = 15 * time.Second
 	for _, c := range []struct {
 		name, code string
 		passed     float64
-		within     time.Duration
 	}{
-		{"wrong for two of three", "def total(xs):\n    return 6\n", 1, 5 * time.Second},
-		{"loops forever", "while True:\n    pass\n", 0, 8 * time.Second},
-		{"sleeps past the wall clock", "import time\ntime.sleep(60)\n", 0, 10 * time.Second},
-		{"allocates 1 GiB", "x = bytearray(1 << 30)\n", 0, 5 * time.Second},
-		{"floods its output", "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n", 0, 10 * time.Second},
-		{"exits at import", "import os\nos._exit(0)\n", 0, 5 * time.Second},
-		{"prints passes of its own", "print('0 0')\nprint('0 1')\nprint('0 2')\n", 0, 5 * time.Second},
-		{"does not compile", "def total(xs) return 0\n", 0, 5 * time.Second},
+		{"wrong for two of three", "def total(xs):\n    return 6\n", 1},
+		{"loops forever", "while True:\n    pass\n", 0},
+		{"sleeps past the wall clock", "import time\ntime.sleep(60)\n", 0},
+		{"allocates 1 GiB", "x = bytearray(1 << 30)\n", 0},
+		{"floods its output", "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n", 0},
+		{"exits at import", "import os\nos._exit(0)\n", 0},
+		{"prints passes of its own", "print('0 0')\nprint('0 1')\nprint('0 2')\n", 0},
+		{"does not compile", "def total(xs) return 0\n", 0},
 	} {
 		began := time.Now()
 		v := j.judge(map[string]any{"task": first, "answer": map[string]string{"code": c.code}, "synapse": "code.v1"})
-		if took := time.Since(began); took > c.within {
-			t.Errorf("%s: judged in %v, want within %v", c.name, took, c.within)
+		if took := time.Since(began); took > judgeBound {
+			t.Errorf("%s: judged in %v, want within %v", c.name, took, judgeBound)
 		}
 		if v.Score == nil || *v.Score != c.passed/3 || v.Fields["passed"] != c.passed || v.Error != "" {
 			t.Errorf("%s: judged %+v, want %v of 3 passed", c.name, v, c.passed)
