@@ -15,7 +15,9 @@ and reads one JSON line back, in order:
     {"score": passed/total, "fields": {"passed": P, "total": T}}
 
 or {"error": "..."} when the task itself is unusable (the validator then
-drops the task from the round instead of scoring the miner 0).
+drops the task from the round instead of scoring the miner 0). The
+validator may send the next lines before we answer: we answer every line,
+in order, and flush each answer.
 
 Each answer runs in a fresh throwaway directory, in a separate Python
 process (isolated mode, no site-packages, an empty environment) with
