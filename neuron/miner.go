@@ -31,8 +31,24 @@ type MinerConfig struct {
 	// text.embed with Embedder; storage.prove proves holding
 	// the subnet's knowledge objects, which the miner replicates
 	// (KnowledgeDir and the swarm are required); compute.run does compute
-	// jobs.
+	// jobs. A custom synapse of Spec (spec version 2) is answered with
+	// Caller or, if it has a prompt, with Chatter or Generator (see
+	// Caller).
 	Synapses []string
+	// Spec, if set, is the subnet's spec: its custom synapses (request
+	// and answer schemas, size limits, prompt) are served as it declares
+	// them. SpecMinerConfig sets it.
+	Spec *subnet.Spec
+	// Caller answers every custom synapse (nil: the Generator, if it is
+	// one, as the exec backend is): it gets the synapse's name and the
+	// request body, which the miner checked against the request schema,
+	// and returns the answer (a JSON string for a text answer), which the
+	// miner checks against the answer schema before sending it. Without
+	// one, a custom synapse with a prompt is answered by Chatter (else
+	// Generator, e.g. the OpenAI backend) with the prompt rendered from
+	// the request as the user message; one without a prompt is refused
+	// at start.
+	Caller SynapseCaller
 	// Handlers serve synapses with handlers of the caller's own, beside or
 	// instead of the built-in ones (e.g. an adversary's in a test network).
 	Handlers map[string]protocol.Handler
@@ -71,11 +87,13 @@ func DefaultMinerConfig(netuid uint16, g backend.Generator) MinerConfig {
 		ReplicaBudget: DefaultReplicaBudget, FailureLogEvery: DefaultFailureLogEvery, Logger: slog.Default()}
 }
 
-// SpecMinerConfig is DefaultMinerConfig serving spec's synapses; g is
-// needed only for text.generate.
+// SpecMinerConfig is DefaultMinerConfig serving spec's synapses, built-in
+// and custom (version 2); g is needed for text.generate and for custom
+// synapses answered from their prompt.
 func SpecMinerConfig(netuid uint16, spec *subnet.Spec, g backend.Generator) MinerConfig {
 	cfg := DefaultMinerConfig(netuid, g)
 	cfg.Synapses = spec.SynapseNames()
+	cfg.Spec = spec
 	return cfg
 }
 
@@ -143,7 +161,18 @@ func (m *Miner) handlers(cfg MinerConfig) (_ map[string]protocol.Handler, replic
 		case "compute.run":
 			out[syn] = computeRun()
 		default:
-			return nil, false, fmt.Errorf("neuron: miner config: no built-in handler for %q (give one in Handlers)", syn)
+			var custom *subnet.Synapse
+			if cfg.Spec != nil {
+				custom = cfg.Spec.Synapse(syn)
+			}
+			if custom == nil || custom.Builtin() {
+				return nil, false, fmt.Errorf("neuron: miner config: no built-in handler for %q (give one in Handlers, or a Spec declaring it)", syn)
+			}
+			b := customBackendOf(cfg)
+			if err := b.check(custom); err != nil {
+				return nil, false, err
+			}
+			out[syn] = customSynapse(custom, b)
 		}
 	}
 	for syn, h := range cfg.Handlers {
@@ -158,6 +187,19 @@ func (m *Miner) handlers(cfg MinerConfig) (_ map[string]protocol.Handler, replic
 		})
 	}
 	return out, replicate, nil
+}
+
+// customBackendOf is what answers cfg's custom synapses (see
+// MinerConfig.Caller).
+func customBackendOf(cfg MinerConfig) customBackend {
+	b := customBackend{caller: cfg.Caller, chat: cfg.Chatter, gen: cfg.Generator}
+	if b.caller == nil {
+		b.caller, _ = cfg.Generator.(SynapseCaller)
+	}
+	if b.chat == nil {
+		b.chat, _ = cfg.Generator.(backend.Chatter)
+	}
+	return b
 }
 
 // StartMiner starts the miner's host and query server, registers the

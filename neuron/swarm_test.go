@@ -22,6 +22,7 @@ import (
 func TestMain(m *testing.M) {
 	comettest.RunChildIfAsked() // a CometBFT node for chainnode_test.go
 	runTestHookIfAsked()        // a v2 spec's task program or judge (testhook_test.go)
+	runExecBackendIfAsked()     // an exec backend for custom_synapse_test.go
 	goleak.VerifyTestMain(m,
 		// go-libp2p-kad-dht's shared worker pools and the go-log event loop
 		// are process-wide and outlive any one neuron.

@@ -1,9 +1,12 @@
 package neuron
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/cybertensor/cybertensor/backend"
 	"github.com/cybertensor/cybertensor/knowledge"
@@ -120,4 +123,159 @@ func backendStatus(err error) error {
 		return protocol.Errorf(protocol.StatusTimeout, "%v", err)
 	}
 	return err
+}
+
+// SynapseCaller answers a custom synapse's request body with its answer
+// body: for a text answer a JSON string, otherwise the JSON answer. The
+// exec backend (backend.Exec) is one: the program gets {synapse, body}.
+type SynapseCaller interface {
+	Call(ctx context.Context, synapse string, body json.RawMessage) (json.RawMessage, error)
+}
+
+// customBackend is what answers a spec's custom synapses: the caller, if
+// set, every one of them; otherwise the chatter (or, lacking one, the
+// generator) those with a prompt, which it renders from the request and
+// sends as the user message.
+type customBackend struct {
+	caller SynapseCaller
+	chat   backend.Chatter
+	gen    backend.Generator
+}
+
+// check says whether b can answer syn.
+func (b customBackend) check(syn *subnet.Synapse) error {
+	switch {
+	case b.caller != nil:
+		return nil
+	case syn.Prompt == "":
+		return fmt.Errorf("neuron: miner config: custom synapse %q has no prompt, so only an exec backend (a SynapseCaller) can answer it", syn.Name)
+	case b.chat == nil && b.gen == nil:
+		return fmt.Errorf("neuron: miner config: custom synapse %q needs a backend: an exec backend, or a Generator (an OpenAI-compatible model) for its prompt", syn.Name)
+	}
+	return nil
+}
+
+// errAnswerTooLarge stops a backend whose answer passes the synapse's
+// MaxAnswerBytes.
+var errAnswerTooLarge = errors.New("answer too large")
+
+// customSynapse serves a spec's custom synapse syn with b. The request is
+// bounded by syn.MaxRequestBytes and checked against its schema: a failure
+// is BAD_REQUEST naming the failing path. The answer is bounded by
+// syn.MaxAnswerBytes and checked against the answer schema (or as UTF-8
+// text) before it is sent; one that fails is the miner's own failure,
+// INTERNAL (counted and logged by the miner), never sent. A streamed
+// synapse's text answer goes out as the model emits it, each chunk checked
+// and counted against the bound (passing it ends the answer INTERNAL).
+func customSynapse(syn *subnet.Synapse, b customBackend) protocol.Handler {
+	return protocol.HandlerFunc(func(ctx context.Context, r *protocol.Request, w protocol.ResponseWriter) error {
+		if err := syn.ValidateRequest(r.Body); err != nil {
+			return protocol.Errorf(protocol.StatusBadRequest, "%s request %v", syn.Name, err)
+		}
+		if b.caller != nil {
+			return answerFromCaller(ctx, syn, b.caller, r.Body, w)
+		}
+		return answerFromPrompt(ctx, syn, b, r.Body, w)
+	})
+}
+
+// answerFromCaller asks the exec backend and sends its checked answer.
+func answerFromCaller(ctx context.Context, syn *subnet.Synapse, c SynapseCaller, body []byte, w protocol.ResponseWriter) error {
+	out, err := c.Call(ctx, syn.Name, body)
+	if err != nil {
+		return backendStatus(err)
+	}
+	answer := []byte(out)
+	if syn.AnswerIsText() {
+		var text string
+		if err := json.Unmarshal(out, &text); err != nil {
+			return fmt.Errorf("neuron: the backend's answer to %s is not a JSON string (a text answer): %w", syn.Name, err)
+		}
+		answer = []byte(text)
+	} else {
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, out); err != nil {
+			return fmt.Errorf("neuron: the backend's answer to %s is not JSON: %w", syn.Name, err)
+		}
+		answer = compact.Bytes()
+	}
+	if err := syn.ValidateAnswer(answer); err != nil {
+		return fmt.Errorf("neuron: the backend's answer to %s fails the synapse's answer: %w", syn.Name, err)
+	}
+	return w.Write(answer)
+}
+
+// answerFromPrompt renders the synapse's prompt from the request, asks the
+// model and sends its reply: streamed as it comes if the synapse streams,
+// else whole once checked. A JSON answer may come wrapped in a Markdown
+// code fence, which is taken off.
+func answerFromPrompt(ctx context.Context, syn *subnet.Synapse, b customBackend, body []byte, w protocol.ResponseWriter) error {
+	prompt, err := syn.RenderPrompt(body)
+	if err != nil {
+		return protocol.Errorf(protocol.StatusBadRequest, "%s request %v", syn.Name, err)
+	}
+	max := syn.MaxAnswerBytes
+	if max <= 0 {
+		max = subnet.DefaultMaxAnswerBytes
+	}
+	stream := syn.Stream && syn.AnswerIsText()
+	var buf []byte
+	sent := 0
+	emit := func(s string) error {
+		if sent+len(buf)+len(s) > max {
+			return errAnswerTooLarge
+		}
+		if !stream {
+			buf = append(buf, s...)
+			return nil
+		}
+		if !utf8.ValidString(s) {
+			return fmt.Errorf("neuron: the model's answer to %s is not UTF-8 text", syn.Name)
+		}
+		sent += len(s)
+		return w.Write([]byte(s))
+	}
+	var u backend.Usage
+	if b.chat != nil {
+		u, err = b.chat.Chat(ctx, backend.ChatRequest{Messages: []backend.ChatMessage{{Role: "user", Content: prompt}}}, emit)
+	} else {
+		err = b.gen.Generate(ctx, prompt, emit)
+	}
+	if u != (backend.Usage{}) {
+		protocol.SetUsage(w, u.PromptTokens, u.CompletionTokens)
+	}
+	if errors.Is(err, errAnswerTooLarge) {
+		return fmt.Errorf("neuron: the model's answer to %s passed max_answer_bytes %d", syn.Name, max)
+	}
+	if err != nil || stream {
+		return backendStatus(err)
+	}
+	answer := buf
+	if !syn.AnswerIsText() {
+		answer = unfence(answer)
+	}
+	if err := syn.ValidateAnswer(answer); err != nil {
+		return fmt.Errorf("neuron: the model's answer to %s fails the synapse's answer: %w", syn.Name, err)
+	}
+	if !syn.AnswerIsText() {
+		var compact bytes.Buffer
+		if json.Compact(&compact, answer) == nil {
+			answer = compact.Bytes()
+		}
+	}
+	return w.Write(answer)
+}
+
+// unfence takes a model's JSON reply out of a Markdown code fence
+// ("```json … ```") and surrounding space.
+func unfence(b []byte) []byte {
+	b = bytes.TrimSpace(b)
+	if !bytes.HasPrefix(b, []byte("```")) || !bytes.HasSuffix(b, []byte("```")) || len(b) < 6 {
+		return b
+	}
+	inner := b[3 : len(b)-3]
+	if i := bytes.IndexByte(inner, '\n'); i >= 0 && !bytes.ContainsAny(inner[:i], "{[\"") {
+		inner = inner[i+1:] // the fence's language tag
+	}
+	return bytes.TrimSpace(inner)
 }
