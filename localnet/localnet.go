@@ -38,6 +38,17 @@ type Config struct {
 	// Subnets are the built-in subnets to run (subnet.BuiltinNames), with
 	// netuids 1, 2, … in this order.
 	Subnets []string
+	// Specs are subnet spec files to run after the built-ins (netuids
+	// following theirs), each a subnet named by its spec. Their honest
+	// miners answer built-in synapses as the built-in subnets' do and
+	// custom synapses from the synapse's prompt with Upstream (required
+	// then); their lazy miners answer custom synapses with schema-valid
+	// junk. A spec's LLM judge asks JudgeURL.
+	Specs []string
+	// JudgeURL is the OpenAI-compatible base URL the specs' LLM judges
+	// ask instead of their spec's url (default: Upstream's BaseURL, if
+	// set).
+	JudgeURL string
 	// Validators and Miners are per subnet; so are Adversaries: each
 	// subnet has its lazy, offline and copier neurons.
 	Validators  int
@@ -92,8 +103,8 @@ func DefaultConfig() Config {
 }
 
 func (c *Config) validate() error {
-	if len(c.Subnets) == 0 {
-		return fmt.Errorf("localnet: want at least one subnet (built in: %s)", strings.Join(subnet.BuiltinNames(), ", "))
+	if len(c.Subnets) == 0 && len(c.Specs) == 0 {
+		return fmt.Errorf("localnet: want at least one subnet (built in: %s) or spec file", strings.Join(subnet.BuiltinNames(), ", "))
 	}
 	seen := map[string]bool{}
 	for _, name := range c.Subnets {
@@ -206,6 +217,7 @@ func (l *lazyGenerator) Generate(_ context.Context, _ string, emit func(string) 
 type member struct {
 	netuid          uint16
 	spec            *subnet.Spec
+	specDir         string // the spec file's directory ("" for a built-in)
 	stopped         bool
 	role, adversary string
 	cold, hot       *wallet.PrivateKey
@@ -255,7 +267,12 @@ func (m *member) start(ctx context.Context, c chainlink.Chain, cfg Config, i int
 		mcfg.KnowledgeDir = filepath.Join(dir, name)
 		if m.adversary == Lazy {
 			mcfg.Handlers = lazyHandlers(m.spec, uint64(i))
-		} else if chatSubnet(m.spec) {
+		} else if up != nil && m.specDir != "" {
+			// Honest spec miners answer custom synapses from their
+			// prompt with the upstream model.
+			mcfg.Chatter = up
+		}
+		if m.adversary != Lazy && chatSubnet(m.spec) {
 			// Honest qa miners also serve the gateway's synapses: from
 			// the retrieval model (a Chatter and an Embedder), or from
 			// the upstream model server.
@@ -310,11 +327,12 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 	gen := chain.LocalnetGenesis("cybertensor-localnet", root.PublicKey().Address(), nil)
 	var names []string
-	for k, name := range cfg.Subnets {
-		spec, err := subnet.Builtin(name)
-		if err != nil {
-			return nil, err
-		}
+	subnets, err := subnetsOf(cfg)
+	if err != nil {
+		return nil, err
+	}
+	for k, sn := range subnets {
+		name, spec := sn.name, sn.spec
 		netuid := uint16(k + 1)
 		add := func(role, adversary string) error {
 			cold, err := wallet.GenerateKey()
@@ -325,7 +343,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 			if err != nil {
 				return err
 			}
-			members = append(members, &member{netuid: netuid, spec: spec, role: role, adversary: adversary, cold: cold, hot: hot})
+			members = append(members, &member{netuid: netuid, spec: spec, specDir: sn.dir, role: role, adversary: adversary, cold: cold, hot: hot})
 			balances = append(balances, chain.GenesisBalance{Address: cold.PublicKey().Address(), Amount: 1e13})
 			return nil
 		}
@@ -450,7 +468,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		deadline = t.C
 	}
 	running := time.Now()
-	epochs := make([]int, len(cfg.Subnets)) // by netuid - 1
+	epochs := make([]int, len(subnets)) // by netuid - 1
 loop:
 	for {
 		select {
@@ -475,7 +493,7 @@ loop:
 					if timeline.FirstPaid == 0 && paysMiners(mg) {
 						timeline.FirstPaid = time.Since(began)
 					}
-					printTable(out, h.Height, cfg.Subnets[n-1], epochs[n-1], mg, members)
+					printTable(out, h.Height, subnets[n-1].name, epochs[n-1], mg, members)
 					if epochs[n-1] == 1 && !paysMiners(mg) {
 						fmt.Fprintln(out, "  (this epoch gave the validators their permits; the weights they set from now on pay miners at the next)")
 					}
@@ -642,7 +660,8 @@ func summarize(c chainlink.Chain, members []*member, epochs int) (*Summary, erro
 }
 
 // lazyHandlers answer a subnet's checked synapses without doing the work:
-// a storage proof of random bytes, a compute result with a random nonce.
+// a storage proof of random bytes, a compute result with a random nonce,
+// a custom synapse's schema-valid junk (lazyCustom).
 // (text.generate's lazy miner is a lazyGenerator.)
 func lazyHandlers(spec *subnet.Spec, seed uint64) map[string]protocol.Handler {
 	rng := mrand.New(mrand.NewPCG(seed, 11))
@@ -658,6 +677,10 @@ func lazyHandlers(spec *subnet.Spec, seed uint64) map[string]protocol.Handler {
 	}
 	out := map[string]protocol.Handler{}
 	for _, syn := range spec.SynapseNames() {
+		if s := spec.Synapse(syn); s != nil && !s.Builtin() {
+			out[syn] = lazyCustom(s, rng, &mu)
+			continue
+		}
 		switch syn {
 		case "storage.prove":
 			out[syn] = protocol.HandlerFunc(func(_ context.Context, _ *protocol.Request, w protocol.ResponseWriter) error {

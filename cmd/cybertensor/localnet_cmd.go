@@ -31,11 +31,31 @@ With --gateway ADDR it also serves the qa subnet through an OpenAI-compatible
 API as its first validator's hotkey, and prints the base URL and an API key:
 qa's miners answer text.chat and text.embed from the retrieval model, or from
 --upstream (an OpenAI-compatible server such as llama.cpp, vLLM or Ollama).
-  cybertensor localnet --gateway 127.0.0.1:8000`,
+  cybertensor localnet --gateway 127.0.0.1:8000
+
+With --spec FILE (repeatable) it runs a subnet from a spec file, so a subnet
+author sees their mechanism pay before deploying it: netuids after the
+--subnets built-ins (which, with --spec, run only if --subnets is given). The
+spec's honest miners answer its built-in synapses as above and its custom
+synapses from the synapse's prompt with the --upstream model (required then:
+a spec with a custom synapse is refused without it, or with a custom synapse
+without a prompt); --adversaries lazy miners answer custom synapses with
+schema-valid junk (a few random words, or the smallest JSON the answer schema
+accepts). Validators run the spec's tasks, judge and reward, with the spec's
+files read from its directory; its LLM judge asks --judge-url (default
+--upstream, else the spec's url).
+  cybertensor localnet --spec examples/summarize/spec.yaml --adversaries lazy \
+      --upstream http://127.0.0.1:8080 --upstream-model llama3`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if adversaries != "" {
 				cfg.Adversaries = strings.Split(adversaries, ",")
+			}
+			if len(cfg.Specs) > 0 && !cmd.Flags().Changed("subnets") {
+				cfg.Subnets = nil // only the specs' subnets
+			}
+			if cfg.JudgeURL == "" {
+				cfg.JudgeURL = cfg.Upstream.BaseURL
 			}
 			cfg.Logger = a.log
 			if !asJSON {
@@ -90,6 +110,8 @@ qa's miners answer text.chat and text.embed from the retrieval model, or from
 	f.StringVar(&cfg.GatewayDir, "gateway-dir", "", "keep the gateway's API key file (keys.json) and usage ledger (usage.db) in this directory (default: a temporary directory removed at exit)")
 	f.StringVar(&cfg.Upstream.BaseURL, "upstream", "", "OpenAI-compatible model server (e.g. http://127.0.0.1:8080) the qa miners answer text.chat and text.embed from (default: the retrieval model)")
 	f.StringVar(&cfg.Upstream.Model, "upstream-model", "", "model to ask --upstream for")
+	f.StringArrayVar(&cfg.Specs, "spec", nil, "run a subnet from this spec file (repeatable), netuids after the --subnets built-ins (with --spec, built-ins run only if --subnets is given); custom synapses need --upstream")
+	f.StringVar(&cfg.JudgeURL, "judge-url", "", "OpenAI-compatible base URL the --spec subnets' LLM judges ask instead of their spec's url (default: --upstream)")
 	addCheck(cmd, func() error {
 		if cfg.Gateway != "" {
 			if err := checkHostPort("gateway", cfg.Gateway); err != nil {
@@ -98,6 +120,9 @@ qa's miners answer text.chat and text.embed from the retrieval model, or from
 		}
 		if u := cfg.Upstream.BaseURL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
 			return fmt.Errorf("--upstream %q: want an http:// or https:// URL", u)
+		}
+		if u := cfg.JudgeURL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			return fmt.Errorf("--judge-url %q: want an http:// or https:// URL", u)
 		}
 		return nil
 	})
@@ -108,7 +133,7 @@ qa's miners answer text.chat and text.embed from the retrieval model, or from
 func usageErrorIf(err error) error {
 	if strings.HasPrefix(err.Error(), "localnet: want") || strings.Contains(err.Error(), "unknown subnet") || strings.Contains(err.Error(), "listed twice") || strings.Contains(err.Error(), "unknown adversary") ||
 		strings.Contains(err.Error(), "adversaries need") || strings.Contains(err.Error(), "tempo must") ||
-		strings.Contains(err.Error(), "for the gateway") {
+		strings.Contains(err.Error(), "for the gateway") || strings.HasPrefix(err.Error(), "localnet: spec ") {
 		return usageError(err)
 	}
 	return err

@@ -1,0 +1,193 @@
+package localnet
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/cybertensor/cybertensor/protocol"
+	"github.com/cybertensor/cybertensor/subnet"
+)
+
+// maxSpecFile bounds a spec file localnet reads.
+const maxSpecFile = 1 << 20
+
+// runSubnet is one subnet of a run: a built-in, or a spec file's (dir is
+// then the file's directory, which the spec's files are relative to).
+type runSubnet struct {
+	name string
+	spec *subnet.Spec
+	dir  string
+}
+
+// subnetsOf loads the run's subnets: the built-ins, then the spec files,
+// with netuids 1, 2, … in this order. A spec whose custom synapses the
+// honest miners cannot answer is refused: they answer from the synapse's
+// prompt with the upstream model, so each needs a prompt and
+// Config.Upstream.
+func subnetsOf(cfg Config) ([]runSubnet, error) {
+	var out []runSubnet
+	seen := map[string]string{}
+	for _, name := range cfg.Subnets {
+		spec, err := subnet.Builtin(name)
+		if err != nil {
+			return nil, fmt.Errorf("localnet: unknown subnet %q (built in: %s)", name, strings.Join(subnet.BuiltinNames(), ", "))
+		}
+		out = append(out, runSubnet{name: name, spec: spec})
+		seen[name] = "the built-in"
+	}
+	for _, file := range cfg.Specs {
+		spec, err := readSpec(file)
+		if err != nil {
+			return nil, err
+		}
+		if prev, ok := seen[spec.Name]; ok {
+			return nil, fmt.Errorf("localnet: spec %s: subnet %q listed twice (also %s)", file, spec.Name, prev)
+		}
+		seen[spec.Name] = file
+		for _, syn := range spec.Synapses {
+			if syn.Builtin() {
+				continue
+			}
+			switch {
+			case syn.Prompt == "":
+				return nil, fmt.Errorf("localnet: spec %s: custom synapse %q has no prompt: localnet's honest miners answer a custom synapse from its prompt with the --upstream model", file, syn.Name)
+			case cfg.Upstream.BaseURL == "":
+				return nil, fmt.Errorf("localnet: spec %s: custom synapse %q is answered by a model: want --upstream URL (an OpenAI-compatible server such as llama.cpp, vLLM or Ollama)", file, syn.Name)
+			}
+		}
+		out = append(out, runSubnet{name: spec.Name, spec: spec, dir: filepath.Dir(file)})
+	}
+	return out, nil
+}
+
+// readSpec reads and parses a spec file.
+func readSpec(file string) (*subnet.Spec, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, fmt.Errorf("localnet: spec: %w", err)
+	}
+	defer f.Close()
+	text, err := io.ReadAll(io.LimitReader(f, maxSpecFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("localnet: spec %s: %w", file, err)
+	}
+	if len(text) > maxSpecFile {
+		return nil, fmt.Errorf("localnet: spec %s: larger than %d bytes", file, maxSpecFile)
+	}
+	spec, err := subnet.Parse(text)
+	if err != nil {
+		return nil, fmt.Errorf("localnet: spec %s: %w", file, err)
+	}
+	return spec, nil
+}
+
+// lazyCustom answers a custom synapse without doing the work, with an
+// answer its schema accepts: a few random words for a text answer, the
+// smallest JSON value the answer schema accepts otherwise (minimalAnswer).
+func lazyCustom(syn *subnet.Synapse, rng *mrand.Rand, mu *sync.Mutex) protocol.Handler {
+	junk := minimalAnswer(syn)
+	return protocol.HandlerFunc(func(_ context.Context, r *protocol.Request, w protocol.ResponseWriter) error {
+		if err := syn.ValidateRequest(r.Body); err != nil {
+			return protocol.Errorf(protocol.StatusBadRequest, "%v", err)
+		}
+		if !syn.AnswerIsText() {
+			return w.Write(junk)
+		}
+		mu.Lock()
+		words := make([]string, 3)
+		for i := range words {
+			words[i] = lazyWords[rng.IntN(len(lazyWords))]
+		}
+		mu.Unlock()
+		return w.Write([]byte(strings.Join(words, " ")))
+	})
+}
+
+// minimalAnswer is the smallest JSON answer syn's schema accepts that
+// localnet can find: one built from the schema (minimalValue), else the
+// first of a few small values that validates; failing all, "{}".
+func minimalAnswer(syn *subnet.Synapse) []byte {
+	schema, _ := syn.Answer.(map[string]any)
+	candidates := []any{minimalValue(schema, 0), map[string]any{}, "", 0, false, []any{}, nil}
+	for _, c := range candidates {
+		b, err := json.Marshal(c)
+		if err == nil && syn.ValidateAnswer(b) == nil {
+			return b
+		}
+	}
+	return []byte("{}")
+}
+
+// minimalValue builds a small instance of a JSON Schema: its const or
+// first enum value; for an object its required properties, each minimal;
+// a string of minLength "x"s; a number at its minimum (or 0); an array of
+// minItems minimal items. Nesting past 8 levels gives null.
+func minimalValue(schema map[string]any, depth int) any {
+	if schema == nil || depth > 8 {
+		return nil
+	}
+	if v, ok := schema["const"]; ok {
+		return v
+	}
+	if e, ok := schema["enum"].([]any); ok && len(e) > 0 {
+		return e[0]
+	}
+	typ, _ := schema["type"].(string)
+	if ts, ok := schema["type"].([]any); ok && len(ts) > 0 {
+		typ, _ = ts[0].(string)
+	}
+	num := func(key string) int {
+		switch v := schema[key].(type) {
+		case int:
+			return v
+		case float64:
+			return int(v)
+		case uint64:
+			return int(v)
+		}
+		return 0
+	}
+	switch typ {
+	case "object":
+		out := map[string]any{}
+		props, _ := schema["properties"].(map[string]any)
+		req, _ := schema["required"].([]any)
+		names := make([]string, 0, len(req))
+		for _, r := range req {
+			if s, ok := r.(string); ok {
+				names = append(names, s)
+			}
+		}
+		sort.Strings(names)
+		for _, name := range slices.Compact(names) {
+			sub, _ := props[name].(map[string]any)
+			out[name] = minimalValue(sub, depth+1)
+		}
+		return out
+	case "string":
+		return strings.Repeat("x", min(num("minLength"), 1<<10))
+	case "integer", "number":
+		return num("minimum")
+	case "boolean":
+		return false
+	case "array":
+		items, _ := schema["items"].(map[string]any)
+		out := make([]any, min(num("minItems"), 64))
+		for i := range out {
+			out[i] = minimalValue(items, depth+1)
+		}
+		return out
+	case "null":
+		return nil
+	}
+	return map[string]any{}
+}

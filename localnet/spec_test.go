@@ -1,0 +1,94 @@
+package localnet
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cybertensor/cybertensor/backend"
+	"github.com/cybertensor/cybertensor/subnet"
+)
+
+const headlineSpec = "testdata/headline/spec.yaml"
+
+// Spec files that localnet cannot run are refused before anything starts,
+// with an error naming the file and what to do.
+func TestSpecsRefused(t *testing.T) {
+	dir := t.TempDir()
+	text, err := os.ReadFile(headlineSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noPrompt := filepath.Join(dir, "noprompt.yaml")
+	os.WriteFile(noPrompt, []byte(strings.Replace(string(text), `    prompt: "Tag: {{text}}"`+"\n", "", 1)), 0o644)
+	qaNamed := filepath.Join(dir, "qa.yaml")
+	os.WriteFile(qaNamed, []byte(strings.Replace(string(text), "name: headline", "name: qa", 1)), 0o644)
+	broken := filepath.Join(dir, "broken.yaml")
+	os.WriteFile(broken, []byte(strings.Replace(string(text), "answer: text", "answer: prose", 1)), 0o644)
+	up := backend.OpenAIConfig{BaseURL: "http://127.0.0.1:1"}
+	for _, tc := range []struct {
+		name     string
+		subnets  []string
+		specs    []string
+		upstream backend.OpenAIConfig
+		want     string
+	}{
+		{"no upstream", nil, []string{headlineSpec}, backend.OpenAIConfig{}, `custom synapse "headline.v1" is answered by a model: want --upstream URL`},
+		{"no prompt", nil, []string{noPrompt}, up, `custom synapse "tags.v1" has no prompt`},
+		{"missing file", nil, []string{filepath.Join(dir, "absent.yaml")}, up, "absent.yaml: no such file"},
+		{"a built-in's name", []string{"qa"}, []string{qaNamed}, up, `subnet "qa" listed twice (also the built-in)`},
+		{"twice", nil, []string{headlineSpec, headlineSpec}, up, `subnet "headline" listed twice (also testdata/headline/spec.yaml)`},
+		{"bad spec", nil, []string{broken}, up, "synapses[0].answer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.Subnets, cfg.Specs, cfg.Upstream, cfg.Logger = tc.subnets, tc.specs, tc.upstream, slog.New(slog.DiscardHandler)
+			cfg.Dashboard = ""
+			_, err := Run(context.Background(), cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error with %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// A lazy miner's answer to a custom synapse is schema-valid junk: the
+// smallest value minimalValue builds that the answer schema accepts.
+func TestMinimalAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		schema string
+		want   string
+		valid  bool
+	}{
+		{`{type: object, required: [tags], properties: {tags: {type: array, minItems: 1, items: {type: string, minLength: 2}}}}`, `{"tags":["xx"]}`, true},
+		{`{type: object, required: [code], properties: {code: {type: string, minLength: 1}}}`, `{"code":"x"}`, true},
+		{`{type: object, required: [n, ok], properties: {n: {type: integer, minimum: 3}, ok: {type: boolean}}}`, `{"n":3,"ok":false}`, true},
+		{`{type: object, required: [kind], properties: {kind: {enum: [summary, list]}}}`, `{"kind":"summary"}`, true},
+		{`{type: array}`, `[]`, true},
+		{`{type: number, exclusiveMinimum: 0}`, `{}`, false}, // nothing small fits: the fallback, invalid
+		{`{type: object, properties: {a: {type: string}}}`, `{}`, true},
+	} {
+		spec := "version: 2\nname: t\nsynapses:\n  - name: t.v1\n    request: {type: object}\n    answer: " + tc.schema + `
+tasks: {source: dataset, path: t.jsonl}
+reward: '1.0'
+query: {every: 2, sample: 4, timeout: 5s}
+alpha: 0.3
+weights_every: 5
+`
+		s, err := subnet.Parse([]byte(spec))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.schema, err)
+		}
+		syn := s.Synapse("t.v1")
+		got := minimalAnswer(syn)
+		if string(got) != tc.want {
+			t.Errorf("%s: %s, want %s", tc.schema, got, tc.want)
+		}
+		if valid := syn.ValidateAnswer(got) == nil; valid != tc.valid {
+			t.Errorf("%s: %s valid %v, want %v", tc.schema, got, valid, tc.valid)
+		}
+	}
+}
