@@ -303,7 +303,20 @@ exits at once, naming the process that runs it) and every --listen address
 bound (one in use is refused unless all its processes give --reuseport); only
 then does the miner register and, last, serve its axon on chain. With
 --hotkey-only it never opens the coldkey (a server may hold only the hotkey):
-the hotkey must be registered already ("subnets register" where the coldkey is).`,
+the hotkey must be registered already ("subnets register" where the coldkey is).
+
+A version 2 spec's custom synapses (e.g. summarize.v1) are answered by the
+--backend: exec:COMMAND gets every one as a JSON line {"id", "synapse",
+"body"} (the request, already checked against the synapse's request schema)
+and answers {"id", "body"} (a JSON string for a text answer, else the JSON
+answer) or {"id", "error"}; openai:MODEL@URL answers a synapse that has a
+prompt with the prompt filled from the request as the user message (streamed
+if the synapse streams; a JSON answer may come in a Markdown code fence).
+A request that fails its schema or size is refused BAD_REQUEST naming the
+failing path; an answer of the backend's that fails the answer schema or
+max_answer_bytes is never sent (INTERNAL, logged and counted as a backend
+failure). The retrieval backend answers only synapses with a prompt, with a
+passage; a custom synapse without a prompt needs --backend exec.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if replicaMiB == 0 || replicaMiB > 1<<24 {
@@ -314,10 +327,10 @@ the hotkey must be registered already ("subnets register" where the coldkey is).
 				return err
 			}
 			// The backend answers text.generate (served without a spec),
-			// text.chat and text.embed.
+			// text.chat and text.embed, and a v2 spec's custom synapses.
 			var gen backend.Generator
-			if spec == nil || slices.ContainsFunc(spec.SynapseNames(), func(s string) bool {
-				return s == "text.generate" || s == subnet.SynapseChat || s == subnet.SynapseEmbed
+			if spec == nil || slices.ContainsFunc(spec.SynapseNames(), func(name string) bool {
+				return name == "text.generate" || name == subnet.SynapseChat || name == subnet.SynapseEmbed || !spec.Synapse(name).Builtin()
 			}) {
 				var closeBackend func()
 				if gen, closeBackend, err = parseBackend(backendSpec, of, a.env.getenv); err != nil {
@@ -368,11 +381,11 @@ the hotkey must be registered already ("subnets register" where the coldkey is).
 	}
 	addNeuronFlags(a, run, &f)
 	run.Flags().Uint64Var(&replicaMiB, "replica-budget", neuron.DefaultReplicaBudget>>20, "MiB of other neurons' knowledge objects a storage miner keeps at most")
-	run.Flags().StringVar(&backendSpec, "backend", "retrieval", "what answers text.generate, text.chat and text.embed: retrieval (built-in library; hashed bag-of-words embeddings), openai:MODEL@URL (an OpenAI-compatible server), exec:COMMAND (text.generate only)")
+	run.Flags().StringVar(&backendSpec, "backend", "retrieval", "what answers text.generate, text.chat, text.embed and a v2 spec's custom synapses: retrieval (built-in library; hashed bag-of-words embeddings), openai:MODEL@URL (an OpenAI-compatible server; custom synapses with a prompt), exec:COMMAND (text.generate and custom synapses, as JSON lines)")
 	run.Flags().StringVar(&of.keyFile, "openai-key-file", "", "file whose first line is the API key of the openai backend (default: $"+envOpenAIKey+", else $"+envOpenAIKeyCommon+")")
 	run.Flags().StringVar(&of.embedModel, "openai-embed-model", "", "model the openai backend asks for embeddings (default: the --backend model)")
 	run.Flags().DurationVar(&of.timeout, "openai-timeout", 2*time.Minute, "how long the openai backend waits for one answer of its server")
-	run.Flags().StringVar(&specFile, "spec", "", "serve the synapses of the subnet's spec file (storage.prove from the knowledge it replicates, compute.run by doing the jobs, text.generate with --backend); it must be the spec whose hash the chain holds, if any")
+	run.Flags().StringVar(&specFile, "spec", "", "serve the synapses of the subnet's spec file (storage.prove from the knowledge it replicates, compute.run by doing the jobs, text.generate and a v2 spec's custom synapses with --backend); it must be the spec whose hash the chain holds, if any")
 	run.Flags().StringVar(&builtinSpec, "builtin", "", "a built-in spec instead of --spec: "+strings.Join(subnet.BuiltinNames(), ", "))
 	cmd.AddCommand(run)
 	return cmd
