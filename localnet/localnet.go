@@ -45,9 +45,9 @@ type Config struct {
 	// then); their lazy miners answer custom synapses with schema-valid
 	// junk. A spec's LLM judge asks JudgeURL.
 	Specs []string
-	// JudgeURL is the OpenAI-compatible base URL the specs' LLM judges
-	// ask instead of their spec's url (default: Upstream's BaseURL, if
-	// set).
+	// JudgeURL is the OpenAI-compatible base URL, with its version (e.g.
+	// http://127.0.0.1:8080/v1), that the specs' LLM judges ask instead of
+	// their spec's url (default: Upstream's BaseURL + "/v1", if set).
 	JudgeURL string
 	// Validators and Miners are per subnet; so are Adversaries: each
 	// subnet has its lazy, offline and copier neurons.

@@ -43,7 +43,7 @@ without a prompt); --adversaries lazy miners answer custom synapses with
 schema-valid junk (a few random words, or the smallest JSON the answer schema
 accepts). Validators run the spec's tasks, judge and reward, with the spec's
 files read from its directory; its LLM judge asks --judge-url (default
---upstream, else the spec's url).
+--upstream's /v1, else the spec's url).
   cybertensor localnet --spec examples/summarize/spec.yaml --adversaries lazy \
       --upstream http://127.0.0.1:8080 --upstream-model llama3`,
 		Args: cobra.NoArgs,
@@ -53,9 +53,6 @@ files read from its directory; its LLM judge asks --judge-url (default
 			}
 			if len(cfg.Specs) > 0 && !cmd.Flags().Changed("subnets") {
 				cfg.Subnets = nil // only the specs' subnets
-			}
-			if cfg.JudgeURL == "" {
-				cfg.JudgeURL = cfg.Upstream.BaseURL
 			}
 			cfg.Logger = a.log
 			if !asJSON {
@@ -111,7 +108,7 @@ files read from its directory; its LLM judge asks --judge-url (default
 	f.StringVar(&cfg.Upstream.BaseURL, "upstream", "", "OpenAI-compatible model server (e.g. http://127.0.0.1:8080) the qa miners answer text.chat and text.embed from (default: the retrieval model)")
 	f.StringVar(&cfg.Upstream.Model, "upstream-model", "", "model to ask --upstream for")
 	f.StringArrayVar(&cfg.Specs, "spec", nil, "run a subnet from this spec file (repeatable), netuids after the --subnets built-ins (with --spec, built-ins run only if --subnets is given); custom synapses need --upstream")
-	f.StringVar(&cfg.JudgeURL, "judge-url", "", "OpenAI-compatible base URL the --spec subnets' LLM judges ask instead of their spec's url (default: --upstream)")
+	f.StringVar(&cfg.JudgeURL, "judge-url", "", "OpenAI-compatible base URL, with its version (e.g. http://127.0.0.1:8080/v1), that the --spec subnets' LLM judges ask instead of their spec's url (default: --upstream's /v1, if given)")
 	addCheck(cmd, func() error {
 		if cfg.Gateway != "" {
 			if err := checkHostPort("gateway", cfg.Gateway); err != nil {
