@@ -181,6 +181,8 @@ type Summary struct {
 	Neurons  []NeuronSummary `json:"neurons"`
 	// Gateway is the gateway's URL and usage (nil without Config.Gateway).
 	Gateway *GatewaySummary `json:"gateway,omitempty"`
+	// Specs are the subnets from spec files (Config.Specs).
+	Specs []SpecSummary `json:"specs,omitempty"`
 }
 
 // Timeline says how long the network took, from the start of Run, to be
@@ -445,6 +447,21 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		}
 		fmt.Fprintf(out, "  %-8s uid %-3d %-18s %s\n", m.spec.Name, uid, label, strings.Join(addrs, " "))
 	}
+	// Each spec file's first validator publishes the locked spec and its
+	// files to the subnet's knowledge library.
+	var specs []SpecSummary
+	for k, sn := range subnets {
+		if sn.file == "" {
+			continue
+		}
+		i := slices.IndexFunc(members, func(m *member) bool { return m.role == "validator" && m.netuid == uint16(k+1) })
+		sum, err := publishSpec(setup, members[i].validator.Library(), uint16(k+1), sn)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(out, "localnet: subnet %d %q from %s: spec hash %s, %d files locked and published\n", sum.Netuid, sum.Name, sum.File, sum.SpecHash[:16], len(sum.Files))
+		specs = append(specs, sum)
+	}
 	var gw *localGateway
 	if cfg.Gateway != "" {
 		// Its serving host is the validator's: stopped before the
@@ -517,7 +534,7 @@ loop:
 	gsum := gw.stop(cfg.Logger)
 	s, err := summarize(c, members, slices.Min(epochs))
 	if s != nil {
-		s.Timeline, s.Gateway = timeline, gsum
+		s.Timeline, s.Gateway, s.Specs = timeline, gsum, specs
 	}
 	return s, err
 }

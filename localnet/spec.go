@@ -1,10 +1,14 @@
 package localnet
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
@@ -13,6 +17,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/cybertensor/cybertensor/knowledge"
 	"github.com/cybertensor/cybertensor/protocol"
 	"github.com/cybertensor/cybertensor/subnet"
 )
@@ -26,6 +31,18 @@ type runSubnet struct {
 	name string
 	spec *subnet.Spec
 	dir  string
+	file string
+}
+
+// SpecSummary is a subnet of the run from a spec file: its locked spec's
+// hash and the files it refers to, by the CID it locked them at (and
+// published them under to the subnet's knowledge library).
+type SpecSummary struct {
+	Netuid   uint16            `json:"netuid"`
+	Name     string            `json:"name"`
+	File     string            `json:"file"`
+	SpecHash string            `json:"spec_hash"`
+	Files    map[string]string `json:"files,omitempty"`
 }
 
 // subnetsOf loads the run's subnets: the built-ins, then the spec files,
@@ -49,6 +66,15 @@ func subnetsOf(cfg Config) ([]runSubnet, error) {
 		if err != nil {
 			return nil, err
 		}
+		// The files it refers to (datasets, programs, prompts) must be
+		// there; the lock names each by its CID, as subnets create does.
+		dir := filepath.Dir(file)
+		if spec, err = subnet.Lock(spec, dir); err != nil {
+			return nil, fmt.Errorf("localnet: spec %s: %w", file, err)
+		}
+		if err := subnet.Resolve(spec, dir); err != nil {
+			return nil, fmt.Errorf("localnet: spec %s: %w", file, err)
+		}
 		if prev, ok := seen[spec.Name]; ok {
 			return nil, fmt.Errorf("localnet: spec %s: subnet %q listed twice (also %s)", file, spec.Name, prev)
 		}
@@ -64,7 +90,7 @@ func subnetsOf(cfg Config) ([]runSubnet, error) {
 				return nil, fmt.Errorf("localnet: spec %s: custom synapse %q is answered by a model: want --upstream URL (an OpenAI-compatible server such as llama.cpp, vLLM or Ollama)", file, syn.Name)
 			}
 		}
-		out = append(out, runSubnet{name: spec.Name, spec: spec, dir: filepath.Dir(file)})
+		out = append(out, runSubnet{name: spec.Name, spec: spec, dir: dir, file: file})
 	}
 	return out, nil
 }
@@ -190,4 +216,35 @@ func minimalValue(schema map[string]any, depth int) any {
 		return nil
 	}
 	return map[string]any{}
+}
+
+// publishSpec publishes a spec file's locked text and the files it refers
+// to into lib (a validator's library of the subnet), so the subnet's
+// neurons can fetch them by CID, and checks each file's body CID is the
+// one the lock names.
+func publishSpec(ctx context.Context, lib *knowledge.Library, netuid uint16, sn runSubnet) (SpecSummary, error) {
+	h := sn.spec.Hash()
+	sum := SpecSummary{Netuid: netuid, Name: sn.name, File: sn.file, SpecHash: hex.EncodeToString(h[:]), Files: sn.spec.Files}
+	if _, err := lib.Publish(ctx, bytes.NewReader(sn.spec.Text()), knowledge.Meta{MediaType: "application/yaml", Title: "subnet spec: " + sn.name,
+		Tags: []string{"subnet-spec"}, Netuid: netuid}); err != nil && !errors.Is(err, knowledge.ErrNotShared) {
+		return sum, fmt.Errorf("localnet: publishing spec %s: %w", sn.file, err)
+	}
+	for _, path := range slices.Sorted(maps.Keys(sn.spec.Files)) {
+		f, err := os.Open(filepath.Join(sn.dir, filepath.FromSlash(path)))
+		if err != nil {
+			return sum, fmt.Errorf("localnet: spec %s: %w", sn.file, err)
+		}
+		obj, err := lib.Publish(ctx, f, knowledge.Meta{Title: path, Tags: []string{"subnet-file"}, Netuid: netuid})
+		f.Close()
+		if err != nil && !errors.Is(err, knowledge.ErrNotShared) {
+			return sum, fmt.Errorf("localnet: spec %s: publishing %s: %w", sn.file, path, err)
+		}
+		if obj == nil {
+			return sum, fmt.Errorf("localnet: spec %s: publishing %s gave no object", sn.file, path)
+		}
+		if got := obj.Body.String(); got != sn.spec.Files[path] {
+			return sum, fmt.Errorf("localnet: spec %s: %s changed since it was locked (%s, now %s)", sn.file, path, sn.spec.Files[path], got)
+		}
+	}
+	return sum, nil
 }

@@ -22,12 +22,19 @@ func TestSpecsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	tasks, err := os.ReadFile("testdata/headline/tasks.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "tasks.jsonl"), tasks, 0o644)
 	noPrompt := filepath.Join(dir, "noprompt.yaml")
 	os.WriteFile(noPrompt, []byte(strings.Replace(string(text), `    prompt: "Tag: {{text}}"`+"\n", "", 1)), 0o644)
 	qaNamed := filepath.Join(dir, "qa.yaml")
 	os.WriteFile(qaNamed, []byte(strings.Replace(string(text), "name: headline", "name: qa", 1)), 0o644)
 	broken := filepath.Join(dir, "broken.yaml")
 	os.WriteFile(broken, []byte(strings.Replace(string(text), "answer: text", "answer: prose", 1)), 0o644)
+	noDataset := filepath.Join(t.TempDir(), "spec.yaml") // tasks.jsonl is not beside it
+	os.WriteFile(noDataset, text, 0o644)
 	up := backend.OpenAIConfig{BaseURL: "http://127.0.0.1:1"}
 	for _, tc := range []struct {
 		name     string
@@ -42,6 +49,7 @@ func TestSpecsRefused(t *testing.T) {
 		{"a built-in's name", []string{"qa"}, []string{qaNamed}, up, `subnet "qa" listed twice (also the built-in)`},
 		{"twice", nil, []string{headlineSpec, headlineSpec}, up, `subnet "headline" listed twice (also testdata/headline/spec.yaml)`},
 		{"bad spec", nil, []string{broken}, up, "synapses[0].answer"},
+		{"missing dataset", nil, []string{noDataset}, up, "tasks.path: tasks.jsonl"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultConfig()
