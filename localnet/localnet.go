@@ -150,21 +150,25 @@ func (c *Config) validate() error {
 
 // NeuronSummary is one neuron at the end of a run.
 type NeuronSummary struct {
-	Netuid        uint16   `json:"netuid"`
-	Subnet        string   `json:"subnet"`
-	UID           uint16   `json:"uid"`
-	Hotkey        string   `json:"hotkey"`
-	Role          string   `json:"role"`
-	Adversary     string   `json:"adversary,omitempty"`
-	Addrs         []string `json:"addrs"`
-	Stake         uint64   `json:"stake"`
-	Incentive     float64  `json:"incentive"`
-	Dividends     float64  `json:"dividends"`
-	Emission      uint64   `json:"emission"`
-	Trust         float64  `json:"trust"`
-	QueriesServed int64    `json:"queries_served"`
-	QueriesSent   int64    `json:"queries_sent"`
-	WeightSets    int64    `json:"weight_sets"`
+	Netuid    uint16   `json:"netuid"`
+	Subnet    string   `json:"subnet"`
+	UID       uint16   `json:"uid"`
+	Hotkey    string   `json:"hotkey"`
+	Role      string   `json:"role"`
+	Adversary string   `json:"adversary,omitempty"`
+	Addrs     []string `json:"addrs"`
+	Stake     uint64   `json:"stake"`
+	Incentive float64  `json:"incentive"`
+	Dividends float64  `json:"dividends"`
+	Emission  uint64   `json:"emission"`
+	Trust     float64  `json:"trust"`
+	// MechanismIncentive is, on a subnet with several incentive
+	// mechanisms, the neuron's incentive in each (Incentive is their
+	// share-weighted mean).
+	MechanismIncentive []float64 `json:"mechanism_incentive,omitempty"`
+	QueriesServed      int64     `json:"queries_served"`
+	QueriesSent        int64     `json:"queries_sent"`
+	WeightSets         int64     `json:"weight_sets"`
 	// Heard counts the neurons whose heartbeats it heard over gossip.
 	Heard int `json:"heard"`
 	// KnowledgeShared counts the knowledge objects it published;
@@ -375,6 +379,9 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 	defer c.Close()
 	fmt.Fprintf(out, "localnet: chain %q with subnet %s (tempo %d, %v blocks)\n", gen.ChainID, strings.Join(names, ", subnet "), cfg.Tempo, cfg.BlockTime)
+	if err := setMechanisms(ctx, c, root, subnets, out); err != nil {
+		return nil, err
+	}
 	dash, err := startBoard(ctx, cfg, out, c, members)
 	if err != nil {
 		return nil, err
@@ -654,6 +661,9 @@ func summarize(c chainlink.Chain, members []*member, epochs int) (*Summary, erro
 		ns := NeuronSummary{Netuid: m.netuid, Subnet: m.spec.Name, UID: uint16(uid), Hotkey: addr.String(), Role: m.role, Adversary: m.adversary,
 			Stake: mg.Stake[uid], Incentive: frac(mg.Incentive[uid]), Dividends: frac(mg.Dividends[uid]),
 			Emission: mg.Emission[uid], Trust: frac(mg.Trust[uid])}
+		for _, inc := range mg.MechanismIncentive {
+			ns.MechanismIncentive = append(ns.MechanismIncentive, frac(inc[uid]))
+		}
 		if m.miner != nil {
 			ns.Addrs, ns.QueriesServed = m.miner.Addrs(), m.miner.QueriesServed()
 			if sw := m.miner.Swarm(); sw != nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
@@ -17,9 +18,12 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/cybertensor/cybertensor/chain/chainpb"
+	"github.com/cybertensor/cybertensor/chainlink"
 	"github.com/cybertensor/cybertensor/knowledge"
 	"github.com/cybertensor/cybertensor/protocol"
 	"github.com/cybertensor/cybertensor/subnet"
+	"github.com/cybertensor/cybertensor/wallet"
 )
 
 // maxSpecFile bounds a spec file localnet reads.
@@ -247,4 +251,33 @@ func publishSpec(ctx context.Context, lib *knowledge.Library, netuid uint16, sn 
 		}
 	}
 	return sum, nil
+}
+
+// mechanismShares are the chain's shares of a spec's mechanisms: each
+// share in millionths, at least 1.
+func mechanismShares(spec *subnet.Spec) []uint32 {
+	out := make([]uint32, len(spec.Mechanisms))
+	for i, m := range spec.Mechanisms {
+		out[i] = max(1, uint32(math.Round(m.Share*1e6)))
+	}
+	return out
+}
+
+// setMechanisms gives each spec subnet with several mechanisms their
+// shares on chain, as its owner (root), before any neuron starts: they
+// take effect at the subnet's first epoch.
+func setMechanisms(ctx context.Context, c chainlink.Chain, owner *wallet.PrivateKey, subnets []runSubnet, out io.Writer) error {
+	send := chainlink.NewSender(c, owner)
+	for k, sn := range subnets {
+		if len(sn.spec.Mechanisms) < 2 {
+			continue
+		}
+		shares := mechanismShares(sn.spec)
+		msg := &chainpb.Msg{Sum: &chainpb.Msg_SetMechanisms{SetMechanisms: &chainpb.SetMechanisms{Netuid: uint32(k + 1), Shares: shares}}}
+		if _, err := send.Send(ctx, msg); err != nil {
+			return fmt.Errorf("localnet: setting the mechanisms of subnet %d %q: %w", k+1, sn.name, err)
+		}
+		fmt.Fprintf(out, "localnet: subnet %d %q has %d mechanisms, shares %v (millionths)\n", k+1, sn.name, len(shares), shares)
+	}
+	return nil
 }

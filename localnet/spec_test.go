@@ -1,15 +1,21 @@
 package localnet
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cybertensor/cybertensor/backend"
+	"github.com/cybertensor/cybertensor/chain"
+	"github.com/cybertensor/cybertensor/chainlink/local"
 	"github.com/cybertensor/cybertensor/subnet"
+	"github.com/cybertensor/cybertensor/wallet"
 )
 
 const headlineSpec = "testdata/headline/spec.yaml"
@@ -98,5 +104,50 @@ weights_every: 5
 		if valid := syn.ValidateAnswer(got) == nil; valid != tc.valid {
 			t.Errorf("%s: %s valid %v, want %v", tc.schema, got, valid, tc.valid)
 		}
+	}
+}
+
+// A spec's mechanisms become the subnet's on chain, in proportion to their
+// shares, before any neuron starts.
+func TestSetMechanisms(t *testing.T) {
+	spec, err := readSpec("testdata/twomech/spec.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := mechanismShares(spec); !slices.Equal(got, []uint32{700_000, 300_000}) {
+		t.Fatalf("shares %v", got)
+	}
+	root, err := wallet.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := chain.LocalnetGenesis("t", root.PublicKey().Address(), nil)
+	gen.Balances = []chain.GenesisBalance{{Address: root.PublicKey().Address(), Amount: 1e15}}
+	gen.Subnets = []chain.GenesisSubnet{{Name: "qa", Owner: root.PublicKey().Address()}, {Name: "twomech", Owner: root.PublicKey().Address()}}
+	lcfg := local.DefaultConfig(gen, chain.NewYumaEpoch())
+	lcfg.BlockTime, lcfg.Logger = 20*time.Millisecond, slog.New(slog.DiscardHandler)
+	c, err := local.New(lcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	qa, _ := subnet.Builtin("qa")
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := setMechanisms(ctx, c, root, []runSubnet{{name: "qa", spec: qa}, {name: "twomech", spec: spec}}, &out); err != nil {
+		t.Fatal(err)
+	}
+	for netuid, want := range map[uint16][]uint32{1: nil, 2: {700_000, 300_000}} {
+		info, err := c.Mechanisms(ctx, netuid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(info.PendingShares, want) {
+			t.Errorf("subnet %d: pending shares %v, want %v", netuid, info.PendingShares, want)
+		}
+	}
+	if want := `localnet: subnet 2 "twomech" has 2 mechanisms, shares [700000 300000] (millionths)`; !strings.Contains(out.String(), want) {
+		t.Errorf("printed %q", out.String())
 	}
 }
