@@ -174,7 +174,7 @@ type Server struct {
 	key      *wallet.PrivateKey
 	callers  Callers
 	log      *slog.Logger
-	handlers map[string]Handler
+	handlers atomic.Pointer[map[string]Handler] // replaced whole by SetHandlers
 	sched    *scheduler
 	budget   *budget
 	signed   atomic.Int64 // receipts signed
@@ -198,13 +198,22 @@ func NewServer(h host.Host, key *wallet.PrivateKey, callers Callers, handlers ma
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, h: h, key: key, callers: callers, log: cfg.Logger.With("component", "query-server"),
-		handlers: map[string]Handler{}, sched: newScheduler(cfg.MaxConcurrent, cfg.MaxQueue, cfg.ShareByStake),
+		sched:  newScheduler(cfg.MaxConcurrent, cfg.MaxQueue, cfg.ShareByStake),
 		budget: newBudget(cfg.PeerRequestBytes, cfg.RequestBytes), ctx: ctx, cancel: cancel, streams: map[network.Stream]struct{}{}}
-	for name, hd := range handlers {
-		s.handlers[name] = hd
-	}
+	s.SetHandlers(handlers)
 	h.SetStreamHandler(QueryID, s.handle)
 	return s, nil
+}
+
+// SetHandlers replaces the handlers, keyed by synapse name (e.g. when the
+// subnet's spec changes): requests that arrive from now on get the new
+// ones; those already in a handler finish in it.
+func (s *Server) SetHandlers(handlers map[string]Handler) {
+	m := make(map[string]Handler, len(handlers))
+	for name, hd := range handlers {
+		m[name] = hd
+	}
+	s.handlers.Store(&m)
 }
 
 // Close stops accepting queries and waits for running ones to end.
@@ -578,7 +587,7 @@ func (s *Server) serveOne(x *exchanges, raw []byte, start time.Time, gateNetuid 
 			return finish(StatusForbidden, reason)
 		}
 	}
-	hd, ok := s.handlers[req.Synapse]
+	hd, ok := (*s.handlers.Load())[req.Synapse]
 	if !ok {
 		return finish(StatusNotFound, fmt.Sprintf("synapse %q is not served here", req.Synapse))
 	}
