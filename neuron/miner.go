@@ -119,6 +119,24 @@ type Miner struct {
 // queries it answers OK and those its backend fails (logged, rate-limited);
 // replicate is whether the built-in storage.prove is among them.
 func (m *Miner) handlers(cfg MinerConfig) (_ map[string]protocol.Handler, replicate bool, _ error) {
+	out, replicate, err := synapseHandlers(cfg, m.stored.Load)
+	if err != nil {
+		return nil, false, err
+	}
+	log := cfg.Logger.With("component", "miner")
+	for syn, h := range out {
+		out[syn] = protocol.HandlerFunc(func(ctx context.Context, r *protocol.Request, w protocol.ResponseWriter) error {
+			err := h.Serve(ctx, r, w)
+			m.outcome(ctx, syn, err, log)
+			return err
+		})
+	}
+	return out, replicate, nil
+}
+
+// synapseHandlers are the handlers of the synapses cfg serves, with its
+// backends; storage.prove proves from the library stored returns.
+func synapseHandlers(cfg MinerConfig, stored func() *knowledge.Library) (_ map[string]protocol.Handler, replicate bool, _ error) {
 	synapses := cfg.Synapses
 	if synapses == nil {
 		synapses = []string{"text.generate"}
@@ -157,7 +175,7 @@ func (m *Miner) handlers(cfg MinerConfig) (_ map[string]protocol.Handler, replic
 			if cfg.KnowledgeDir == "" || cfg.Swarm.Disabled {
 				return nil, false, errors.New("neuron: miner config: storage.prove needs a KnowledgeDir and the swarm")
 			}
-			out[syn], replicate = storageProve(m.stored.Load), true
+			out[syn], replicate = storageProve(stored), true
 		case "compute.run":
 			out[syn] = computeRun()
 		default:
@@ -177,14 +195,6 @@ func (m *Miner) handlers(cfg MinerConfig) (_ map[string]protocol.Handler, replic
 	}
 	for syn, h := range cfg.Handlers {
 		out[syn] = h
-	}
-	log := cfg.Logger.With("component", "miner")
-	for syn, h := range out {
-		out[syn] = protocol.HandlerFunc(func(ctx context.Context, r *protocol.Request, w protocol.ResponseWriter) error {
-			err := h.Serve(ctx, r, w)
-			m.outcome(ctx, syn, err, log)
-			return err
-		})
 	}
 	return out, replicate, nil
 }
