@@ -62,12 +62,33 @@ func addNeuronFlags(a *app, cmd *cobra.Command, f *neuronFlags) {
 	})
 }
 
-// subnetSpec loads the spec given, if any: it must be the subnet's (by
-// the hash on chain, when the subnet has one).
-func subnetSpec(cmd *cobra.Command, c chainlink.Reader, netuid uint16, file, builtin string) (*subnet.Spec, error) {
-	spec, err := loadSpec(file, builtin)
-	if err != nil || spec == nil {
-		return nil, err
+// minerSpec loads the spec a miner serves. One already locked (its files:
+// section set, as "subnets spec" prints it) is taken as it is: a miner
+// needs none of the files it names, and the hash on chain still checks it
+// (subnetSpec). Otherwise it is loaded as loadSpec does, locked against
+// its files.
+func minerSpec(file, builtin string) (*subnet.Spec, error) {
+	if file != "" && builtin == "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, usageError(fmt.Errorf("--spec: %w", err))
+		}
+		s, err := subnet.Parse(b)
+		if err != nil {
+			return nil, usageError(fmt.Errorf("%s: %w", file, err))
+		}
+		if len(s.Files) > 0 {
+			return s, nil
+		}
+	}
+	return loadSpec(file, builtin)
+}
+
+// subnetSpec checks that spec, if any, is the subnet's (by the hash on
+// chain, when the subnet has one).
+func subnetSpec(cmd *cobra.Command, c chainlink.Reader, netuid uint16, spec *subnet.Spec) (*subnet.Spec, error) {
+	if spec == nil {
+		return nil, nil
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 	defer cancel()
@@ -85,8 +106,11 @@ func subnetSpec(cmd *cobra.Command, c chainlink.Reader, netuid uint16, file, bui
 // subnetSpec): its tasks go to its synapse, its reward scores answers and
 // its cadence applies where no flag overrides it.
 func (a *app) applySpec(cmd *cobra.Command, c chainlink.Reader, netuid uint16, file, builtin string, cfg *neuron.ValidatorConfig) error {
-	spec, err := subnetSpec(cmd, c, netuid, file, builtin)
-	if err != nil || spec == nil {
+	spec, err := loadSpec(file, builtin)
+	if err != nil {
+		return err
+	}
+	if spec, err = subnetSpec(cmd, c, netuid, spec); err != nil || spec == nil {
 		return err
 	}
 	cfg.Spec = spec
@@ -322,7 +346,7 @@ passage; a custom synapse without a prompt needs --backend exec.`,
 			if replicaMiB == 0 || replicaMiB > 1<<24 {
 				return usageError(fmt.Errorf("--replica-budget %d: want 1 to %d MiB", replicaMiB, 1<<24))
 			}
-			spec, err := loadSpec(specFile, builtinSpec)
+			spec, err := minerSpec(specFile, builtinSpec)
 			if err != nil {
 				return err
 			}
@@ -343,7 +367,7 @@ passage; a custom synapse without a prompt needs --backend exec.`,
 				return err
 			}
 			defer c.Close()
-			if spec, err = subnetSpec(cmd, c, f.netuid, specFile, builtinSpec); err != nil {
+			if spec, err = subnetSpec(cmd, c, f.netuid, spec); err != nil {
 				return err
 			}
 			cfg := neuron.DefaultMinerConfig(f.netuid, gen)
