@@ -237,9 +237,12 @@ type openaiFlags struct {
 	keyFile    string
 	embedModel string
 	timeout    time.Duration
+	// keyFlag names the key file's flag in errors (default
+	// "openai-key-file").
+	keyFlag string
 }
 
-// maxKeyFileSize bounds what is read from --openai-key-file.
+// maxKeyFileSize bounds what is read from a key file.
 const maxKeyFileSize = 64 << 10
 
 // apiKey reads the key: the first line of --openai-key-file, else the
@@ -251,20 +254,30 @@ func (o openaiFlags) apiKey(getenv func(string) string) (string, error) {
 		}
 		return getenv(envOpenAIKeyCommon), nil
 	}
-	st, err := os.Stat(o.keyFile)
+	flag := o.keyFlag
+	if flag == "" {
+		flag = "openai-key-file"
+	}
+	return readKeyFile(flag, o.keyFile)
+}
+
+// readKeyFile reads a key: the first line of the file given to --flag,
+// which must not be empty. The key is never printed.
+func readKeyFile(flag, path string) (string, error) {
+	st, err := os.Stat(path)
 	if err != nil {
-		return "", fmt.Errorf("--openai-key-file: %w", err)
+		return "", fmt.Errorf("--%s: %w", flag, err)
 	}
 	if st.Size() > maxKeyFileSize {
-		return "", fmt.Errorf("--openai-key-file %s: %d bytes is not a key file", o.keyFile, st.Size())
+		return "", fmt.Errorf("--%s %s: %d bytes is not a key file", flag, path, st.Size())
 	}
-	b, err := os.ReadFile(o.keyFile)
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("--openai-key-file: %w", err)
+		return "", fmt.Errorf("--%s: %w", flag, err)
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	if line = strings.TrimSpace(line); line == "" {
-		return "", fmt.Errorf("--openai-key-file %s: the first line is empty", o.keyFile)
+		return "", fmt.Errorf("--%s %s: the first line is empty", flag, path)
 	}
 	return line, nil
 }
