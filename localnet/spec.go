@@ -147,7 +147,8 @@ func lazyCustom(syn *subnet.Synapse, rng *mrand.Rand, mu *sync.Mutex) protocol.H
 // first of a few small values that validates; failing all, "{}".
 func minimalAnswer(syn *subnet.Synapse) []byte {
 	schema, _ := syn.Answer.(map[string]any)
-	candidates := []any{minimalValue(schema, 0), map[string]any{}, "", 0, false, []any{}, nil}
+	budget := maxMinimalValues
+	candidates := []any{minimalValue(schema, 0, &budget), map[string]any{}, "", 0, false, []any{}, nil}
 	for _, c := range candidates {
 		b, err := json.Marshal(c)
 		if err == nil && syn.ValidateAnswer(b) == nil {
@@ -157,14 +158,19 @@ func minimalAnswer(syn *subnet.Synapse) []byte {
 	return []byte("{}")
 }
 
+// maxMinimalValues bounds the values minimalValue builds for one schema.
+const maxMinimalValues = 4096
+
 // minimalValue builds a small instance of a JSON Schema: its const or
 // first enum value; for an object its required properties, each minimal;
 // a string of minLength "x"s; a number at its minimum (or 0); an array of
-// minItems minimal items. Nesting past 8 levels gives null.
-func minimalValue(schema map[string]any, depth int) any {
-	if schema == nil || depth > 8 {
+// minItems minimal items. Nesting past 8 levels, or past budget values in
+// all, gives null.
+func minimalValue(schema map[string]any, depth int, budget *int) any {
+	if schema == nil || depth > 8 || *budget <= 0 {
 		return nil
 	}
+	*budget--
 	if v, ok := schema["const"]; ok {
 		return v
 	}
@@ -200,7 +206,7 @@ func minimalValue(schema map[string]any, depth int) any {
 		sort.Strings(names)
 		for _, name := range slices.Compact(names) {
 			sub, _ := props[name].(map[string]any)
-			out[name] = minimalValue(sub, depth+1)
+			out[name] = minimalValue(sub, depth+1, budget)
 		}
 		return out
 	case "string":
@@ -213,7 +219,7 @@ func minimalValue(schema map[string]any, depth int) any {
 		items, _ := schema["items"].(map[string]any)
 		out := make([]any, min(num("minItems"), 64))
 		for i := range out {
-			out[i] = minimalValue(items, depth+1)
+			out[i] = minimalValue(items, depth+1, budget)
 		}
 		return out
 	case "null":

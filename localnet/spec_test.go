@@ -84,6 +84,8 @@ func TestMinimalAnswer(t *testing.T) {
 		{`{type: array}`, `[]`, true},
 		{`{type: number, exclusiveMinimum: 0}`, `{}`, false}, // nothing small fits: the fallback, invalid
 		{`{type: object, properties: {a: {type: string}}}`, `{}`, true},
+		// 64^4 items asked for: the budget stops it, and nothing fits.
+		{`{type: array, minItems: 64, items: {type: array, minItems: 64, items: {type: array, minItems: 64, items: {type: array, minItems: 64, items: {type: integer}}}}}`, `{}`, false},
 	} {
 		spec := "version: 2\nname: t\nsynapses:\n  - name: t.v1\n    request: {type: object}\n    answer: " + tc.schema + `
 tasks: {source: dataset, path: t.jsonl}
