@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,7 +38,12 @@ type MinerConfig struct {
 	Synapses []string
 	// Spec, if set, is the subnet's spec: its custom synapses (request
 	// and answer schemas, size limits, prompt) are served as it declares
-	// them. SpecMinerConfig sets it.
+	// them. SpecMinerConfig sets it. With a knowledge library (KnowledgeDir
+	// and the swarm) the miner follows the spec on chain: when the owner
+	// sets a new one, at the tempo boundary it takes effect, the miner
+	// fetches it (by its CID, the hash) and serves its synapses from then
+	// on, with the same backends; a spec it cannot fetch or serve is
+	// logged and the old synapses stay.
 	Spec *subnet.Spec
 	// Caller answers every custom synapse (nil: the Generator, if it is
 	// one, as the exec backend is): it gets the synapse's name and the
@@ -113,6 +119,13 @@ type Miner struct {
 	metrics *minerMetrics
 	failLog *failureLog
 	unlock  func() // releases the state directories' locks
+	// spec is the spec served (nil without one); replicating whether the
+	// miner keeps others' objects (it started serving storage.prove).
+	spec        atomic.Pointer[subnet.Spec]
+	replicating bool
+	// cancel and wg stop the goroutine following the spec on chain.
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 // handlers are the handlers of the synapses cfg serves, each counting the
@@ -277,6 +290,27 @@ func StartMiner(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Privat
 	if err := serveAxon(ctx, c, hot, cfg.Netuid, m.h, []string{string(protocol.QueryID)}); err != nil {
 		return nil, err
 	}
+	m.replicating = replicate
+	if cfg.Spec != nil {
+		m.spec.Store(cfg.Spec)
+		if m.lib != nil {
+			// It follows the spec on chain: new specs come from the
+			// knowledge library.
+			fctx, cancel := context.WithCancel(context.Background())
+			heads, err := c.SubscribeHeads(fctx)
+			if err != nil {
+				cancel()
+				return nil, fmt.Errorf("neuron: following the subnet's spec: %w", err)
+			}
+			m.cancel = cancel
+			f := &specFollower{m: m, chain: c, cfg: cfg, lib: m.lib, log: cfg.Logger.With("component", "miner", "uid", m.uid)}
+			m.wg.Add(1)
+			go func() {
+				defer m.wg.Done()
+				f.follow(fctx, heads)
+			}()
+		}
+	}
 	cfg.Logger.Info("miner serving", "uid", m.uid, "peer", m.h.ID())
 	return m, nil
 }
@@ -304,6 +338,10 @@ func (m *Miner) QueriesRefused() int64 { return m.refused.Load() }
 // time.
 func (m *Miner) BackendFailures() int64 { return m.failed.Load() }
 
+// Spec is the spec whose synapses the miner serves: MinerConfig.Spec, or
+// the one its subnet switched to on chain since (nil without a spec).
+func (m *Miner) Spec() *subnet.Spec { return m.spec.Load() }
+
 // Library is the miner's knowledge library; nil without KnowledgeDir.
 func (m *Miner) Library() *knowledge.Library { return m.lib }
 
@@ -312,6 +350,10 @@ func (m *Miner) Swarm() *Swarm { return m.swarm }
 
 // Close stops serving and releases the state directories.
 func (m *Miner) Close() error {
+	if m.cancel != nil {
+		m.cancel()
+	}
+	m.wg.Wait()
 	if m.swarm != nil {
 		m.swarm.Close()
 	}
