@@ -245,6 +245,11 @@ func (m *member) start(ctx context.Context, c chainlink.Chain, cfg Config, i int
 		// questions are the library's.
 		vcfg := neuron.SpecValidatorConfig(m.netuid, m.spec, Tasks())
 		vcfg.Logger, vcfg.Seed, vcfg.Copier = cfg.Logger, uint64(i), m.adversary == Copier
+		if m.specDir != "" {
+			// A spec file's validators read its files from its
+			// directory; its LLM judges ask the run's judge URL.
+			vcfg.SpecDir, vcfg.JudgeURL = m.specDir, cfg.judgeURL()
+		}
 		// Validators share the library between them (qa's miners learn
 		// it, storage's keep it).
 		vcfg.KnowledgeDir = filepath.Join(dir, name)

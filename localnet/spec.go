@@ -287,3 +287,15 @@ func setMechanisms(ctx context.Context, c chainlink.Chain, owner *wallet.Private
 	}
 	return nil
 }
+
+// judgeURL is the base URL the specs' LLM judges ask: JudgeURL, else
+// Upstream's /v1, else "" (each spec's own url).
+func (c Config) judgeURL() string {
+	switch {
+	case c.JudgeURL != "":
+		return c.JudgeURL
+	case c.Upstream.BaseURL != "":
+		return strings.TrimRight(c.Upstream.BaseURL, "/") + "/v1"
+	}
+	return ""
+}
