@@ -102,22 +102,96 @@ func subnetSpec(cmd *cobra.Command, c chainlink.Reader, netuid uint16, spec *sub
 	return spec, nil
 }
 
+// judgeFlags are validator run's flags for a version 2 spec's judges.
+type judgeFlags struct {
+	url, keyFile      string
+	reference, refKey string
+	refTimeout        time.Duration
+	closeReference    func()
+}
+
+// check refuses judge flags without a version 2 spec.
+func (jf *judgeFlags) check(spec *subnet.Spec) error {
+	if (spec == nil || spec.Version < 2) && (jf.url != "" || jf.keyFile != "" || jf.reference != "" || jf.refKey != "") {
+		return usageError(errors.New("--judge-url, --judge-key-file, --reference-backend and --reference-key-file are for a version 2 spec (--spec FILE with version: 2)"))
+	}
+	return nil
+}
+
+// specJudges sets what a v2 spec's judges need beside the spec: the
+// directory its files are relative to, the llm judges' URL and key, the
+// environment their api_key_env names, and the validator's own backend for
+// reference judges.
+func (a *app) specJudges(file string, spec *subnet.Spec, jf *judgeFlags, cfg *neuron.ValidatorConfig) error {
+	if err := jf.check(spec); err != nil || spec == nil || spec.Version < 2 {
+		return err
+	}
+	if file != "" {
+		cfg.SpecDir = filepath.Dir(file)
+	}
+	cfg.JudgeURL, cfg.Getenv = jf.url, a.env.getenv
+	if jf.keyFile != "" {
+		key, err := readKeyFile("judge-key-file", jf.keyFile)
+		if err != nil {
+			return usageError(err)
+		}
+		cfg.JudgeKey = key
+	}
+	needsReference := false
+	for _, m := range spec.EffectiveMechanisms() {
+		needsReference = needsReference || (m.Judge != nil && m.Judge.Kind == subnet.JudgeReference)
+	}
+	switch {
+	case jf.reference == "" && needsReference:
+		return usageError(fmt.Errorf("spec %q has a reference judge: give the validator's own backend with --reference-backend (retrieval, openai:MODEL@URL or exec:COMMAND)", spec.Name))
+	case jf.reference == "":
+		if jf.refKey != "" {
+			return usageError(errors.New("--reference-key-file needs --reference-backend openai:MODEL@URL"))
+		}
+		return nil
+	}
+	gen, closeBackend, err := parseBackend(jf.reference, openaiFlags{keyFile: jf.refKey, keyFlag: "reference-key-file", timeout: jf.refTimeout}, a.env.getenv)
+	if err != nil {
+		return usageError(fmt.Errorf("--reference-backend: %w", err))
+	}
+	if cfg.Reference, err = neuron.NewBackendAnswerer(spec, gen); err != nil {
+		closeBackend()
+		return usageError(fmt.Errorf("--reference-backend: %w", err))
+	}
+	if e, ok := gen.(backend.Embedder); ok {
+		cfg.ReferenceEmbedder = neuron.EmbedderOf{Embedder: e}
+	}
+	jf.closeReference = closeBackend
+	return nil
+}
+
 // applySpec makes the validator run a subnet spec, if one is given (see
 // subnetSpec): its tasks go to its synapse, its reward scores answers and
-// its cadence applies where no flag overrides it.
-func (a *app) applySpec(cmd *cobra.Command, c chainlink.Reader, netuid uint16, file, builtin string, cfg *neuron.ValidatorConfig) error {
+// its cadence applies where no flag overrides it. A version 2 spec runs its
+// mechanisms, with what its judges need from jf (specJudges).
+func (a *app) applySpec(cmd *cobra.Command, c chainlink.Reader, netuid uint16, file, builtin string, jf *judgeFlags, cfg *neuron.ValidatorConfig) error {
 	spec, err := loadSpec(file, builtin)
 	if err != nil {
 		return err
 	}
-	if spec, err = subnetSpec(cmd, c, netuid, spec); err != nil || spec == nil {
+	if err := jf.check(spec); err != nil {
+		return err
+	}
+	if spec, err = subnetSpec(cmd, c, netuid, spec); err != nil {
+		return err
+	}
+	if err := a.specJudges(file, spec, jf, cfg); err != nil || spec == nil {
 		return err
 	}
 	cfg.Spec = spec
-	if cfg.Reward, err = subnet.NewReward(spec.Reward); err != nil {
+	if spec.Version >= 2 {
+		if err := checkSpecFiles(file, spec); err != nil {
+			return err
+		}
+	} else if cfg.Reward, err = subnet.NewReward(spec.Reward); err != nil {
 		return err
 	}
-	if spec.Tasks.Source == subnet.FromDataset {
+	if spec.Version < 2 && spec.Tasks.Source == subnet.FromDataset {
 		if cfg.Tasks, err = datasetTasks(file, spec.Tasks.Path); err != nil {
 			return usageError(err)
 		}
@@ -137,6 +211,16 @@ func (a *app) applySpec(cmd *cobra.Command, c chainlink.Reader, netuid uint16, f
 		cfg.Sample = spec.Query.Sample
 	}
 	cfg.Alpha = spec.Alpha
+	if spec.Version >= 2 {
+		for _, m := range spec.EffectiveMechanisms() {
+			judge := "no judge"
+			if m.Judge != nil {
+				judge = m.Judge.Kind + " judge"
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "running spec %q mechanism %s (share %g): %s tasks to %s, %s, reward %s\n", spec.Name, m.Name, m.Share, m.Tasks.Source, spec.TaskSynapseOf(m.Tasks), judge, m.Reward)
+		}
+		return nil
+	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "running spec %q: %s tasks, reward %s\n", spec.Name, spec.TaskSynapse(), spec.Reward)
 	return nil
 }
@@ -436,6 +520,7 @@ func (a *app) validatorCommand() *cobra.Command {
 	var sample int
 	var timeout time.Duration
 	var specFile, builtinSpec string
+	var jf judgeFlags
 	run := &cobra.Command{
 		Use:   "run",
 		Short: "Register and stake the hotkey, then query miners, score them and set weights until interrupted",
@@ -476,7 +561,11 @@ is refused (stake with "stake add" where the coldkey is).`,
 			cfg := neuron.DefaultValidatorConfig(f.netuid, tasks)
 			cfg.Listen, cfg.Logger, cfg.QueryEvery, cfg.WeightsEvery, cfg.Timeout = f.listen, a.log, queryEvery, weightsEvery, timeout
 			cfg.Sample, cfg.WeightsVersion = sample, weightsVersion
-			if err := a.applySpec(cmd, c, f.netuid, specFile, builtinSpec, &cfg); err != nil {
+			err = a.applySpec(cmd, c, f.netuid, specFile, builtinSpec, &jf, &cfg)
+			if jf.closeReference != nil {
+				defer jf.closeReference()
+			}
+			if err != nil {
 				return err
 			}
 			var stopMetrics func()
@@ -484,8 +573,12 @@ is refused (stake with "stake add" where the coldkey is).`,
 				return err
 			}
 			defer stopMetrics()
-			// The validator shares the documents its questions come from.
-			cfg.KnowledgeDir, cfg.Publish = filepath.Join(cfg.Host.DataDir, "knowledge"), localnet.Documents()
+			// The validator shares the documents its questions come from
+			// (a v2 spec's, only if some mechanism asks from knowledge).
+			cfg.KnowledgeDir = filepath.Join(cfg.Host.DataDir, "knowledge")
+			if cfg.Spec == nil || cfg.Spec.Version < 2 || slices.ContainsFunc(cfg.Spec.EffectiveMechanisms(), func(m subnet.Mechanism) bool { return m.Tasks.Source == subnet.FromKnowledge }) {
+				cfg.Publish = localnet.Documents()
+			}
 			// Its scores and any unrevealed weight commit survive a restart.
 			cfg.StateDir = cfg.Host.DataDir
 			ctx, cancel := context.WithTimeout(cmd.Context(), f.chain.timeout)
@@ -511,6 +604,11 @@ is refused (stake with "stake add" where the coldkey is).`,
 	run.Flags().Uint64Var(&weightsVersion, "weights-version", neuron.WeightsVersion, "version key sent with the weights; a subnet whose weights_version_key is higher refuses them (its owner asks validators to upgrade)")
 	run.Flags().StringVar(&specFile, "spec", "", "run the subnet's spec file: its tasks (questions, storage challenges on the knowledge it publishes, or compute jobs) go to its synapse, its reward expression scores answers, and its query cadence, timeout, alpha and weight interval apply unless given as flags (it must be the spec whose hash the chain holds, if any)")
 	run.Flags().StringVar(&builtinSpec, "builtin", "", "a built-in spec instead of --spec: "+strings.Join(subnet.BuiltinNames(), ", "))
+	run.Flags().StringVar(&jf.url, "judge-url", "", "OpenAI-compatible base URL, with its version (e.g. http://127.0.0.1:8080/v1), that a version 2 spec's llm judges ask instead of the spec's url: your own model server")
+	run.Flags().StringVar(&jf.keyFile, "judge-key-file", "", "file whose first line is the bearer key of a version 2 spec's http and llm judges (default: the environment variable the judge's api_key_env names)")
+	run.Flags().StringVar(&jf.reference, "reference-backend", "", "the validator's own backend for a version 2 spec's reference judges, as miner run --backend: retrieval, openai:MODEL@URL or exec:COMMAND; it answers each task as a miner would, and embeds the answers for compare: embedding (openai)")
+	run.Flags().StringVar(&jf.refKey, "reference-key-file", "", "file whose first line is the API key of --reference-backend openai:MODEL@URL (default: $"+envOpenAIKey+", else $"+envOpenAIKeyCommon+")")
+	run.Flags().DurationVar(&jf.refTimeout, "reference-timeout", 2*time.Minute, "how long --reference-backend openai waits for one answer of its server")
 	cmd.AddCommand(run, a.validatorScores())
 	return cmd
 }
