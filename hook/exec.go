@@ -3,10 +3,8 @@ package hook
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -127,10 +125,14 @@ func (c *ExecConfig) logger() *slog.Logger {
 
 // Exec is a long-lived program that answers one JSON line on its stdin
 // with one JSON line on its stdout, in order. It keeps a pool of up to
-// Limits.Concurrency processes, started when calls need them, each serving
-// one call at a time. A process that times out, answers too much or
-// answers out of step is killed and replaced; one that crashes is replaced
-// after a backoff. Safe for concurrent use.
+// Limits.Concurrency processes, started when calls need them, each with up
+// to Limits.Pipeline calls in flight: requests are written as they come
+// and answers matched to them first in, first out. A call goes to an idle
+// process, else to a new one while the pool is not full, else behind the
+// calls of the least busy process. A process that times out, answers too
+// much or answers out of step is killed and replaced, and every call in
+// flight on it fails; one that crashes is replaced after a backoff. Safe
+// for concurrent use.
 type Exec struct {
 	cfg     ExecConfig
 	spec    procSpec
@@ -138,16 +140,16 @@ type Exec struct {
 	metrics hookMetrics
 	warn    *rateLimiter // lifecycle warnings
 
-	sem  chan struct{} // one token per call in progress, Concurrency in all
+	sem  chan struct{} // one token per call in progress, Concurrency × Pipeline in all
 	done chan struct{}
-	wg   sync.WaitGroup // process waiters and stderr readers
+	wg   sync.WaitGroup // process waiters, stderr and answer readers
 
 	crashes atomic.Int64 // crashes since the last good answer
 
 	mu        sync.Mutex
 	closed    bool
-	live      map[*proc]struct{}
-	idle      []*proc // processes between calls, the last used last
+	live      map[*proc]*execProc
+	procs     []*execProc // processes that take calls, in the order started
 	retryAt   time.Time
 	lastCrash string
 }
@@ -166,9 +168,9 @@ func StartExec(cfg ExecConfig) (*Exec, error) {
 		log:     log,
 		metrics: cfg.Metrics.forHook(cfg.Name),
 		warn:    newRateLimiter(1, 10),
-		sem:     make(chan struct{}, cfg.Limits.Concurrency),
+		sem:     make(chan struct{}, cfg.Limits.Concurrency*cfg.Limits.pipeline()),
 		done:    make(chan struct{}),
-		live:    make(map[*proc]struct{}),
+		live:    make(map[*proc]*execProc),
 	}
 	e.spec = procSpec{argv: argv, dir: cfg.Dir, env: cfg.Env, log: log,
 		stderr: newRateLimiter(stderrRate, stderrBurst), onExit: e.exited}
@@ -196,117 +198,84 @@ func (e *Exec) Call(ctx context.Context, line []byte) ([]byte, error) {
 		e.metrics.observe(start, err)
 		return nil, err
 	}
-	p, reply, err := e.callOn(ctx, line)
-	if p != nil {
-		e.mu.Lock()
-		if !e.closed {
-			e.idle = append(e.idle, p)
-		}
-		e.mu.Unlock()
-	}
+	reply, err := e.callOn(ctx, line)
 	<-e.sem
 	e.metrics.observe(start, err)
 	return reply, err
 }
 
-// callOn makes one call on an idle process, or on a new one if there is
-// none, and returns the process if it may serve again.
-func (e *Exec) callOn(ctx context.Context, line []byte) (*proc, []byte, error) {
+// callOn makes one call on the process takeProc chooses.
+func (e *Exec) callOn(ctx context.Context, line []byte) ([]byte, error) {
 	if ctx.Err() != nil {
-		return nil, nil, e.ctxErr(ctx, false) // before it can cost a process
+		return nil, e.ctxErr(ctx, false) // before it can cost a process
 	}
-	p, err := e.takeProc()
+	x, err := e.takeProc()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	timeout := e.cfg.Limits.Timeout
-	if p.calls == 0 {
-		timeout *= 2 // its first call also waits for it to start
+	defer e.releaseProc(x)
+	if x.hasExited() {
+		x.breakDown(nil, ErrCrashed, "it had exited")
+		return nil, e.fail(ErrCrashed, "it had exited")
 	}
-	p.calls++
-	deadline := time.Now().Add(timeout)
-	callerDeadline := false
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline, callerDeadline = d, true
+	c := newExecCall(line)
+	callerDeadline, hasDeadline := ctx.Deadline()
+	if err := x.send(ctx, c, callerDeadline); err != nil {
+		c.free()
+		return nil, err
 	}
-	p.stdin.SetWriteDeadline(deadline)
-	p.stdout.SetReadDeadline(deadline)
-	// An interruption that comes too late for this call must not reach
-	// the next one on the same process: wait for it to finish.
-	interrupted := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() { p.interrupt(); close(interrupted) })
-	defer func() {
-		if !stop() {
-			<-interrupted
-		}
-	}()
-	if p.hasExited() {
-		return nil, nil, e.crashed(p, "it had exited")
+	var r execResult
+	select {
+	case r = <-c.done:
+	case <-ctx.Done():
+		x.abandon(c)
+		r = <-c.done
 	}
-
-	p.wbuf = append(p.wbuf[:0], line...)
-	if len(line) == 0 || line[len(line)-1] != '\n' {
-		p.wbuf = append(p.wbuf, '\n')
+	c.free()
+	if errors.Is(r.err, errAbandoned) {
+		return nil, e.ctxErr(ctx, hasDeadline && !time.Now().Before(callerDeadline))
 	}
-	if _, err := p.stdin.Write(p.wbuf); err != nil {
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return nil, nil, e.abandon(ctx, p, callerDeadline, "reading its request")
-		}
-		return nil, nil, e.crashed(p, "writing the request: "+err.Error())
-	}
-	if cap(p.wbuf) > 64<<10 {
-		p.wbuf = nil // do not keep one large request's buffer
-	}
-	reply, err := readLine(p.out, e.cfg.Limits.MaxOutput)
-	switch {
-	case err == nil:
-	case errors.Is(err, errLineTooLong):
-		e.replace(p, "its answer is over the size limit")
-		return nil, nil, e.fail(ErrTooLarge, fmt.Sprintf("an answer over %d bytes", e.cfg.Limits.MaxOutput))
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return nil, nil, e.abandon(ctx, p, callerDeadline, "answering")
-	case errors.Is(err, io.EOF):
-		return nil, nil, e.crashed(p, "it closed its output")
-	case errors.Is(err, os.ErrClosed):
-		return nil, nil, e.crashed(p, "it exited")
-	default:
-		return nil, nil, e.crashed(p, "reading the answer: "+err.Error())
-	}
-	if !json.Valid(reply) {
-		e.replace(p, "it answered something other than one JSON value")
-		e.recordCrash("bad output")
-		return nil, nil, e.fail(ErrBadOutput, fmt.Sprintf("the answer is not one JSON value: %q", clip(reply)))
-	}
-	if e.cfg.CheckReply != nil {
-		if err := e.cfg.CheckReply(line, reply); err != nil {
-			e.replace(p, "its answer was refused: "+err.Error())
-			e.recordCrash("bad output")
-			return nil, nil, fmt.Errorf("hook %s: %w: %w", e.cfg.Name, ErrBadOutput, err)
-		}
-	}
-	if e.crashes.Load() != 0 {
-		e.crashes.Store(0)
-	}
-	return p, reply, nil
+	return r.reply, r.err
 }
 
-// takeProc returns the idle process used last, or starts one unless the
-// hook is closed or waiting out a crash's backoff.
-func (e *Exec) takeProc() (*proc, error) {
+// takeProc returns the process a call goes to: an idle one (the last
+// started), else a new one while fewer than Concurrency take calls, else
+// the one with the fewest calls in flight. It fails if the hook is closed
+// or is waiting out a crash's backoff. The caller holds a token of sem, so
+// some process has room.
+func (e *Exec) takeProc() (*execProc, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
 		return nil, e.fail(ErrClosed, "")
 	}
-	for len(e.idle) > 0 {
-		p := e.idle[len(e.idle)-1]
-		e.idle[len(e.idle)-1] = nil
-		e.idle = e.idle[:len(e.idle)-1]
-		if !p.hasExited() {
-			return p, nil
+	var best *execProc
+	kept := e.procs[:0]
+	for _, x := range e.procs {
+		if x.dead.Load() {
+			continue
+		}
+		kept = append(kept, x)
+		if best == nil || x.inflight <= best.inflight {
+			best = x
 		}
 	}
+	clear(e.procs[len(kept):])
+	e.procs = kept
+	if best != nil && (best.inflight == 0 || len(e.procs) >= e.cfg.Limits.Concurrency) {
+		if best.inflight >= e.cfg.Limits.pipeline() {
+			// Cannot happen while sem bounds the calls; refuse rather
+			// than queue past the bound.
+			return nil, e.fail(ErrCrashed, "every process is busy")
+		}
+		best.inflight++
+		return best, nil
+	}
 	if wait := time.Until(e.retryAt); wait > 0 {
+		if best != nil && best.inflight < e.cfg.Limits.pipeline() {
+			best.inflight++
+			return best, nil
+		}
 		return nil, e.fail(ErrCrashed, fmt.Sprintf("restarting in %v after %d crashes (last: %s)",
 			wait.Round(time.Millisecond), e.crashes.Load(), e.lastCrash))
 	}
@@ -315,16 +284,30 @@ func (e *Exec) takeProc() (*proc, error) {
 		e.recordCrashLocked("start: " + err.Error())
 		return nil, e.fail(ErrCrashed, "starting the program: "+err.Error())
 	}
-	e.live[p] = struct{}{}
+	x := &execProc{proc: p, e: e, inflight: 1}
+	e.live[p] = x
+	e.procs = append(e.procs, x)
+	x.startReader(&e.wg)
 	p.log.Debug("hook process started")
-	return p, nil
+	return x, nil
+}
+
+// releaseProc ends a call's hold on x.
+func (e *Exec) releaseProc(x *execProc) {
+	e.mu.Lock()
+	x.inflight--
+	e.mu.Unlock()
 }
 
 // exited is called by a process's waiter once it has been reaped.
 func (e *Exec) exited(p *proc) {
 	e.mu.Lock()
+	x := e.live[p]
 	delete(e.live, p)
 	e.mu.Unlock()
+	if x != nil {
+		x.dead.Store(true)
+	}
 	if p.ended.CompareAndSwap(false, true) {
 		// Nobody killed it: it died on its own, maybe between calls.
 		e.recordCrash(p.status)
@@ -332,47 +315,6 @@ func (e *Exec) exited(p *proc) {
 		return
 	}
 	p.log.Debug("hook process ended", "status", p.status)
-}
-
-// crashed ends a call on a process that broke (closed its output, a write
-// failed) and returns the call's error.
-func (e *Exec) crashed(p *proc, what string) error {
-	if p.ended.CompareAndSwap(false, true) {
-		e.recordCrash(what)
-		e.warnf(p.log, "hook process crashed", "what", what)
-	}
-	p.kill()
-	if e.isClosed() {
-		return e.fail(ErrClosed, "")
-	}
-	return e.fail(ErrCrashed, what)
-}
-
-// abandon ends a call whose deadline passed or whose caller went away:
-// the process may answer later, out of step, so it is replaced.
-func (e *Exec) abandon(ctx context.Context, p *proc, callerDeadline bool, doing string) error {
-	e.replace(p, "call abandoned while "+doing)
-	if e.isClosed() {
-		return e.fail(ErrClosed, "")
-	}
-	if ctx.Err() != nil || callerDeadline {
-		return e.ctxErr(ctx, callerDeadline)
-	}
-	timeout := e.cfg.Limits.Timeout
-	if p.calls == 1 {
-		timeout *= 2
-	}
-	e.warnf(p.log, "hook call timed out; process replaced", "timeout", timeout)
-	return e.fail(ErrTimeout, fmt.Sprintf("no answer within %v", timeout))
-}
-
-// replace kills p, which a call can no longer trust; a new process
-// starts when a call needs one.
-func (e *Exec) replace(p *proc, why string) {
-	if p.ended.CompareAndSwap(false, true) {
-		p.log.Debug("hook process replaced", "why", why)
-	}
-	p.kill()
 }
 
 func (e *Exec) recordCrash(what string) {
@@ -445,15 +387,15 @@ func (e *Exec) Close() error {
 	}
 	e.closed = true
 	close(e.done)
-	e.idle = nil
-	procs := make([]*proc, 0, len(e.live))
-	for p := range e.live {
-		procs = append(procs, p)
+	e.procs = nil
+	procs := make([]*execProc, 0, len(e.live))
+	for _, x := range e.live {
+		procs = append(procs, x)
 	}
 	e.mu.Unlock()
-	for _, p := range procs {
-		p.ended.Store(true)
-		p.kill()
+	for _, x := range procs {
+		x.ended.Store(true)
+		x.breakDown(nil, ErrClosed, "")
 	}
 	e.wg.Wait()
 	return nil

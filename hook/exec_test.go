@@ -34,6 +34,21 @@ func pidOf(t *testing.T, m map[string]any) int {
 	return int(pid)
 }
 
+// written is how many calls have written their request and wait for the
+// answer, over e's processes.
+func written(e *Exec) int {
+	e.mu.Lock()
+	procs := append([]*execProc(nil), e.procs...)
+	e.mu.Unlock()
+	n := 0
+	for _, x := range procs {
+		x.mu.Lock()
+		n += len(x.queue)
+		x.mu.Unlock()
+	}
+	return n
+}
+
 func TestExecAnswersInOrder(t *testing.T) {
 	e := startTest(t, testConfig(t, nil, "serve"))
 	e.mu.Lock()
@@ -174,13 +189,7 @@ func TestExecTimeoutReplacesTheProcess(t *testing.T) {
 	cctx, cancel2 := context.WithCancel(ctx)
 	go func() {
 		// Cancel once the call holds a process.
-		for {
-			e.mu.Lock()
-			busy := len(e.sem) == 1 && len(e.idle) == 0
-			e.mu.Unlock()
-			if busy {
-				break
-			}
+		for written(e) != 1 {
 			time.Sleep(time.Millisecond)
 		}
 		cancel2()
@@ -390,11 +399,7 @@ func TestExecCloseLeavesNoOrphans(t *testing.T) {
 		_, err := e.Call(ctx, []byte(`{"sleep": 60000}`))
 		inflight <- err
 	}()
-	eventually(t, 10*time.Second, "the slow call has a process", func() bool {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		return len(e.sem) == 1 && len(e.idle) == 0
-	})
+	eventually(t, 10*time.Second, "the slow call has a process", func() bool { return written(e) == 1 })
 	e.Close()
 	if err := <-inflight; !errors.Is(err, ErrClosed) {
 		t.Fatalf("call in flight at Close: %v", err)

@@ -66,7 +66,8 @@ func childMain(args []string) int {
 
 // serve answers each request line: {"sleep": ms} sleeps first; {"exit":
 // n} exits with status n; {"big": n} answers a string of n bytes;
-// {"garbage": true} answers a line that is not JSON; {"stderr": s} writes s
+// {"garbage": true} answers a line that is not JSON; {"deaf": true} stops
+// reading requests and never answers; {"twice": true} answers two lines; {"stderr": s} writes s
 // to stderr; {"flood": n} writes n lines to stderr; {"spawn": true} starts
 // a grandchild and answers its pid; {"burn": true} burns CPU; anything
 // else is answered {"pid": <its pid>, "echo": <the request>}.
@@ -88,6 +89,8 @@ func serve() int {
 			Flood  int
 			Spawn  bool
 			Burn   bool
+			Deaf   bool
+			Twice  bool
 		}
 		if bytes.HasPrefix(line, []byte(`{"bench"`)) {
 			// The benchmark's fast path: a constant judge's answer.
@@ -121,6 +124,10 @@ func serve() int {
 			} else {
 				fmt.Fprintf(out, "{\"grandchild\":%d}\n", cmd.Process.Pid)
 			}
+		case req.Deaf:
+			time.Sleep(time.Hour) // reads no more requests, answers nothing
+		case req.Twice:
+			fmt.Fprintf(out, "{\"pid\":%d,\"echo\":%s}\n{\"extra\":true}\n", os.Getpid(), bytes.TrimSpace(line))
 		case req.Burn:
 			x := 0
 			for {

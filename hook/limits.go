@@ -33,10 +33,21 @@ type Limits struct {
 	// Concurrency is how many calls run at once: processes in an Exec's
 	// pool, requests in flight for an HTTP hook. Run ignores it.
 	Concurrency int
+	// Pipeline is how many calls an Exec's process has in flight at once:
+	// their request lines are written as they come and the answers,
+	// which a program gives in order, matched to them first in, first
+	// out. 0 or 1: one call at a time. At most 64. A timeout or a bad
+	// answer replaces the process and fails every call in flight on it.
+	// HTTP hooks and Run ignore it.
+	Pipeline int
 }
 
+// pipeline is Pipeline with 0 read as 1.
+func (l Limits) pipeline() int { return max(1, l.Pipeline) }
+
 // DefaultLimits: 10 s per call, 60 CPU seconds and 1 GiB of address space
-// per process, 1 MiB per answer, 4 calls at once.
+// per process, 1 MiB per answer, 4 calls (processes) at once, 8 calls in
+// flight per process.
 func DefaultLimits() Limits {
 	return Limits{
 		Timeout:     10 * time.Second,
@@ -44,6 +55,7 @@ func DefaultLimits() Limits {
 		MemoryBytes: 1 << 30,
 		MaxOutput:   1 << 20,
 		Concurrency: 4,
+		Pipeline:    8,
 	}
 }
 
@@ -51,6 +63,7 @@ func DefaultLimits() Limits {
 const (
 	maxMaxOutput   = 256 << 20
 	maxConcurrency = 256
+	maxPipeline    = 64
 )
 
 func (l Limits) validate() error {
@@ -61,6 +74,8 @@ func (l Limits) validate() error {
 		return fmt.Errorf("limits: max output %d bytes: want 1 to %d", l.MaxOutput, maxMaxOutput)
 	case l.Concurrency <= 0 || l.Concurrency > maxConcurrency:
 		return fmt.Errorf("limits: concurrency %d: want 1 to %d", l.Concurrency, maxConcurrency)
+	case l.Pipeline < 0 || l.Pipeline > maxPipeline:
+		return fmt.Errorf("limits: pipeline %d: want 0 to %d (0 or 1: one call at a time per process)", l.Pipeline, maxPipeline)
 	case l.MemoryBytes != 0 && l.MemoryBytes < 1<<20:
 		return fmt.Errorf("limits: memory %d bytes: want at least 1 MiB (or 0 for no limit)", l.MemoryBytes)
 	}
