@@ -18,12 +18,24 @@
 //
 // StartExec refuses a program that does not exist or is not executable at
 // once (the error wraps fs.ErrNotExist or fs.ErrPermission). Processes
-// start when calls need them, up to Limits.Concurrency, each serving one
-// call at a time. Each call is bounded by Limits.Timeout (and the caller's
-// context); a process that does not answer in time, or whose caller gives
-// up, is killed and replaced by the next call, since it cannot be trusted
-// to stay in step. So is one whose answer line is longer than
-// Limits.MaxOutput (ErrTooLarge) or not one JSON value (ErrBadOutput). A
+// start when calls need them, up to Limits.Concurrency, each with up to
+// Limits.Pipeline calls in flight (default 8; 1: one at a time): request
+// lines are written as they come, those that come during a write together
+// in the next, and answers are matched to calls first in, first out, so a
+// fast program reads and answers several requests per wake-up. A call
+// goes behind the calls in flight on a busy process only while that
+// process will likely answer them all sooner than an idle process answers
+// one (by the hook's measured answer times); otherwise to an idle process,
+// a new one, or the least busy. Each call is bounded by Limits.Timeout
+// from when it is queued (and the caller's context); a process that does
+// not answer in time, or whose caller gives up, is killed and replaced,
+// since it cannot be trusted to stay in step. So is one whose answer line
+// is longer than Limits.MaxOutput (ErrTooLarge) or not one JSON value
+// (ErrBadOutput), and one that prints a line nobody asked for. When a
+// process is replaced or crashes, every call in flight on it fails at
+// once: the call that broke it with its own error, the others with
+// ErrCrashed naming what happened. A process that stops reading its input
+// holds up only its own calls. A
 // process that exits or closes its output is a crash (ErrCrashed): it is
 // started again after MinBackoff, doubling with each further crash
 // without a good answer in between up to MaxBackoff, and calls during the

@@ -145,11 +145,17 @@ type Exec struct {
 	wg   sync.WaitGroup // process waiters, stderr and answer readers
 
 	crashes atomic.Int64 // crashes since the last good answer
+	// Moving averages of how long a process takes to answer a call sent
+	// to it with no other in flight (aloneTime), and a call sent behind
+	// others once it answered the one before (queuedTime); in ns, 0 until
+	// measured.
+	aloneTime, queuedTime atomic.Int64
 
 	mu        sync.Mutex
 	closed    bool
 	live      map[*proc]*execProc
 	procs     []*execProc // processes that take calls, in the order started
+	uses      uint64      // calls given to processes
 	retryAt   time.Time
 	lastCrash string
 }
@@ -219,8 +225,7 @@ func (e *Exec) callOn(ctx context.Context, line []byte) ([]byte, error) {
 		return nil, e.fail(ErrCrashed, "it had exited")
 	}
 	c := newExecCall(line)
-	callerDeadline, hasDeadline := ctx.Deadline()
-	if err := x.send(ctx, c, callerDeadline); err != nil {
+	if err := x.send(c); err != nil {
 		c.free()
 		return nil, err
 	}
@@ -233,15 +238,21 @@ func (e *Exec) callOn(ctx context.Context, line []byte) ([]byte, error) {
 	}
 	c.free()
 	if errors.Is(r.err, errAbandoned) {
-		return nil, e.ctxErr(ctx, hasDeadline && !time.Now().Before(callerDeadline))
+		callerDeadline, ok := ctx.Deadline()
+		return nil, e.ctxErr(ctx, ok && !time.Now().Before(callerDeadline))
 	}
 	return r.reply, r.err
 }
 
-// takeProc returns the process a call goes to: an idle one (the last
-// started), else a new one while fewer than Concurrency take calls, else
-// the one with the fewest calls in flight. It fails if the hook is closed
-// or is waiting out a crash's backoff. The caller holds a token of sem, so
+// takeProc returns the process a call goes to: the busiest process that
+// will likely answer its calls in flight and this one sooner than an idle
+// process answers one call (by the hook's recent answer times: a fast
+// program answers a queue of calls, read at once, in less time than it
+// takes to wake; a slow one's calls never wait for each other while a
+// process is free), else an idle process (the one used last), else a new
+// one while fewer than Concurrency take calls, else the one with the
+// fewest calls in flight. It fails if the hook is closed or
+// is waiting out a crash's backoff. The caller holds a token of sem, so
 // some process has room.
 func (e *Exec) takeProc() (*execProc, error) {
 	e.mu.Lock()
@@ -249,46 +260,66 @@ func (e *Exec) takeProc() (*execProc, error) {
 	if e.closed {
 		return nil, e.fail(ErrClosed, "")
 	}
-	var best *execProc
+	depth := e.cfg.Limits.pipeline()
+	alone, queued := e.aloneTime.Load(), e.queuedTime.Load() // ns, 0: not known yet
+	if queued == 0 {
+		// A guess, so that a few calls queue and show what it is.
+		queued = alone / 4
+	}
+	var busiest, idle, least *execProc
 	kept := e.procs[:0]
 	for _, x := range e.procs {
 		if x.dead.Load() {
 			continue
 		}
 		kept = append(kept, x)
-		if best == nil || x.inflight <= best.inflight {
-			best = x
+		switch {
+		case x.inflight == 0:
+			if idle == nil || x.used > idle.used {
+				idle = x
+			}
+		case x.inflight < depth && int64(x.inflight+1)*queued < alone:
+			if busiest == nil || x.inflight > busiest.inflight {
+				busiest = x
+			}
+		}
+		if x.inflight < depth && (least == nil || x.inflight < least.inflight) {
+			least = x
 		}
 	}
 	clear(e.procs[len(kept):])
 	e.procs = kept
-	if best != nil && (best.inflight == 0 || len(e.procs) >= e.cfg.Limits.Concurrency) {
-		if best.inflight >= e.cfg.Limits.pipeline() {
-			// Cannot happen while sem bounds the calls; refuse rather
-			// than queue past the bound.
-			return nil, e.fail(ErrCrashed, "every process is busy")
+	x := busiest
+	if x == nil {
+		x = idle
+	}
+	if x == nil && len(e.procs) < e.cfg.Limits.Concurrency {
+		if wait := time.Until(e.retryAt); wait <= 0 {
+			p, err := e.spec.start(nil, &e.wg)
+			if err != nil {
+				e.recordCrashLocked("start: " + err.Error())
+				return nil, e.fail(ErrCrashed, "starting the program: "+err.Error())
+			}
+			x = newExecProc(e, p, &e.wg)
+			e.live[p] = x
+			e.procs = append(e.procs, x)
+			p.log.Debug("hook process started")
+		} else if least == nil {
+			return nil, e.fail(ErrCrashed, fmt.Sprintf("restarting in %v after %d crashes (last: %s)",
+				wait.Round(time.Millisecond), e.crashes.Load(), e.lastCrash))
 		}
-		best.inflight++
-		return best, nil
 	}
-	if wait := time.Until(e.retryAt); wait > 0 {
-		if best != nil && best.inflight < e.cfg.Limits.pipeline() {
-			best.inflight++
-			return best, nil
-		}
-		return nil, e.fail(ErrCrashed, fmt.Sprintf("restarting in %v after %d crashes (last: %s)",
-			wait.Round(time.Millisecond), e.crashes.Load(), e.lastCrash))
+	if x == nil {
+		x = least
 	}
-	p, err := e.spec.start(nil, &e.wg)
-	if err != nil {
-		e.recordCrashLocked("start: " + err.Error())
-		return nil, e.fail(ErrCrashed, "starting the program: "+err.Error())
+	if x == nil {
+		// Cannot happen while sem bounds the calls; refuse rather than
+		// queue past the bound.
+		return nil, e.fail(ErrCrashed, "every process is busy")
 	}
-	x := &execProc{proc: p, e: e, inflight: 1}
-	e.live[p] = x
-	e.procs = append(e.procs, x)
-	x.startReader(&e.wg)
-	p.log.Debug("hook process started")
+	x.inflight++
+	e.uses++
+	x.used = e.uses
 	return x, nil
 }
 

@@ -1,37 +1,44 @@
 package hook
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
 // execProc is one process of an Exec's pool with the calls in flight on
-// it. Calls write their request lines in turn (wmu) and queue themselves
-// (mu) in the order they wrote; the process's reader goroutine reads the
-// answer lines and hands each to the oldest call waiting, since a program
-// answers in order. Up to Limits.Pipeline calls are in flight at once.
+// it. A call queues itself and its request line (mu); the process's
+// writer goroutine writes the lines queued since its last write in one
+// write, and its reader goroutine reads the answer lines and hands each
+// to the oldest call waiting, since a program answers in order. Up to
+// Limits.Pipeline calls are in flight at once.
 type execProc struct {
 	*proc
 	e *Exec
 
-	// inflight is how many calls hold this process (guarded by Exec.mu);
-	// at most Limits.Pipeline.
+	// inflight is how many calls hold this process, at most
+	// Limits.Pipeline; used is Exec.uses when it was last given one
+	// (both guarded by Exec.mu).
 	inflight int
+	used     uint64
 
-	wmu  sync.Mutex // one request line written at a time
-	wbuf []byte     // under wmu
+	wake chan struct{} // a call queued a line for the writer (capacity 1)
+	stop chan struct{} // closed when the process breaks
 
 	mu       sync.Mutex
-	queue    []*execCall // written, not yet answered: oldest first
+	queue    []*execCall // sent, not yet answered: oldest first
 	broken   bool        // no call may queue; the process is being replaced
 	answered bool        // it has answered at least once
+	// unwritten holds the request lines of the calls the writer has not
+	// written yet, firstUnwritten the oldest of those calls.
+	unwritten      []byte
+	firstUnwritten *execCall
 
 	// dead is set once the process may take no new call (broken, or its
 	// reader stopped); takeProc skips it without locking mu.
@@ -41,7 +48,9 @@ type execProc struct {
 // execCall is one call in flight on an execProc.
 type execCall struct {
 	line     []byte    // the request (for CheckReply)
-	deadline time.Time // Limits.Timeout from when it was written
+	sent     time.Time // when it was queued for writing
+	alone    bool      // no other call was in flight on the process then
+	deadline time.Time // Limits.Timeout from sent
 	timeout  time.Duration
 	// answered is set by the reader (under the process's mu) when it
 	// takes the call off the queue; done then receives its outcome.
@@ -68,24 +77,28 @@ func (c *execCall) free() {
 	callPool.Put(c)
 }
 
-// startReader starts the goroutine that reads the process's answers,
-// counted in wg; it ends when the process's output ends (the process
-// exited or was killed, or its files were closed).
-func (x *execProc) startReader(wg *sync.WaitGroup) {
-	wg.Add(1)
+// newExecProc wraps a started process and starts its writer and reader
+// goroutines, counted in wg: the writer ends when the process breaks, the
+// reader when its output ends (the process exited or was killed, or its
+// files were closed).
+func newExecProc(e *Exec, p *proc, wg *sync.WaitGroup) *execProc {
+	x := &execProc{proc: p, e: e, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		x.write()
+	}()
 	go func() {
 		defer wg.Done()
 		x.read()
 	}()
+	return x
 }
 
-// send writes c's request line and queues c for its answer. It fails (and
-// breaks the process) if the write does not complete by c's deadline or
-// by the caller's (writeDeadline), or fails at once if the process is
-// already broken.
-func (x *execProc) send(ctx context.Context, c *execCall, writeDeadline time.Time) error {
-	x.wmu.Lock()
-	defer x.wmu.Unlock()
+// send queues c for its answer and its request line for the writer,
+// which writes the lines queued meanwhile together. It fails at once if
+// the process is already broken; otherwise c's outcome comes on c.done.
+func (x *execProc) send(c *execCall) error {
 	x.mu.Lock()
 	if x.broken {
 		x.mu.Unlock()
@@ -95,56 +108,81 @@ func (x *execProc) send(ctx context.Context, c *execCall, writeDeadline time.Tim
 	if !x.answered {
 		c.timeout *= 2 // it may still be starting
 	}
-	c.deadline = time.Now().Add(c.timeout)
-	// Queued before the write, so the reader finds it when the answer
-	// comes; and the read deadline covers it from now on.
+	c.sent = time.Now()
+	c.deadline = c.sent.Add(c.timeout)
+	// Queued before it is written, so the reader finds it when the
+	// answer comes; and the read deadline covers it from now on.
 	x.queue = append(x.queue, c)
-	if len(x.queue) == 1 {
+	c.alone = len(x.queue) == 1
+	if c.alone {
 		x.stdout.SetReadDeadline(c.deadline)
 	}
+	if len(x.unwritten) == 0 {
+		x.firstUnwritten = c
+	}
+	x.unwritten = append(x.unwritten, c.line...)
+	if len(c.line) == 0 || c.line[len(c.line)-1] != '\n' {
+		x.unwritten = append(x.unwritten, '\n')
+	}
 	x.mu.Unlock()
+	select {
+	case x.wake <- struct{}{}:
+	default: // the writer is awake already
+	}
+	return nil
+}
 
-	line := c.line
-	if len(line) == 0 || line[len(line)-1] != '\n' {
-		x.wbuf = append(append(x.wbuf[:0], line...), '\n')
-		line = x.wbuf
-	}
-	if writeDeadline.After(c.deadline) || writeDeadline.IsZero() {
-		writeDeadline = c.deadline
-	}
-	x.stdin.SetWriteDeadline(writeDeadline)
-	var err error
-	interrupted := false
-	if ctx.Done() == nil {
-		_, err = x.stdin.Write(line)
-	} else {
-		// A caller that gives up while the pipe is full ends the write.
-		// An interruption too late for this write must not reach the
-		// next one: it is waited for before the next writer.
-		fired := make(chan struct{})
-		stop := context.AfterFunc(ctx, func() { x.stdin.SetWriteDeadline(time.Unix(1, 0)); close(fired) })
-		_, err = x.stdin.Write(line)
-		if !stop() {
-			<-fired
-			interrupted = true
+// write writes the request lines as calls queue them, those queued
+// while a write is in progress together in the next, until the process
+// breaks. A write gets until the deadline of the oldest call in it: a
+// process that stops reading its input holds up only its own calls (and
+// is replaced once the oldest times out).
+func (x *execProc) write() {
+	var buf []byte
+	for {
+		select {
+		case <-x.wake:
+		case <-x.stop:
+			return
 		}
+		// Callers made ready by the same event (answers that arrived
+		// together) queue their lines before this write, not after.
+		runtime.Gosched()
+		x.mu.Lock()
+		if x.broken {
+			x.mu.Unlock()
+			return
+		}
+		buf, x.unwritten = x.unwritten, buf[:0]
+		// first may be failed, freed and reused once the process
+		// breaks: only its identity is used after the lock.
+		first := x.firstUnwritten
+		x.firstUnwritten = nil
+		var deadline time.Time
+		var timeout time.Duration
+		if first != nil {
+			deadline, timeout = first.deadline, first.timeout
+		}
+		x.mu.Unlock()
+		if len(buf) == 0 {
+			continue
+		}
+		x.stdin.SetWriteDeadline(deadline)
+		_, err := x.stdin.Write(buf)
+		if cap(buf) > 64<<10 {
+			buf = nil // do not keep one large request's buffer
+		}
+		switch {
+		case err == nil:
+			continue
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// A line written in part leaves the process out of step.
+			x.breakDown(first, ErrTimeout, fmt.Sprintf("the request was not read within %v", timeout))
+		default:
+			x.breakDown(first, ErrCrashed, "writing the request: "+err.Error())
+		}
+		return
 	}
-	if cap(x.wbuf) > 64<<10 {
-		x.wbuf = nil // do not keep one large request's buffer
-	}
-	if err == nil {
-		return nil
-	}
-	// A line written in part leaves the process out of step.
-	switch {
-	case errors.Is(err, os.ErrDeadlineExceeded) && interrupted:
-		x.breakDown(c, errAbandoned, "its caller gave up while the request was being written")
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		x.breakDown(c, ErrTimeout, fmt.Sprintf("the request was not read within %v", writeDeadline.Sub(c.deadline.Add(-c.timeout)).Round(time.Millisecond)))
-	default:
-		x.breakDown(c, ErrCrashed, "writing the request: "+err.Error())
-	}
-	return nil // c's outcome is on c.done
 }
 
 // abandon takes c, whose caller gave up, out of the process: true if c
@@ -164,6 +202,7 @@ var errAbandoned = errors.New("abandoned")
 // process's output ends or the process breaks.
 func (x *execProc) read() {
 	e := x.e
+	var lastAnswer time.Time
 	for {
 		reply, err := readLine(x.out, e.cfg.Limits.MaxOutput)
 		switch {
@@ -207,7 +246,40 @@ func (x *execProc) read() {
 		if e.crashes.Load() != 0 {
 			e.crashes.Store(0)
 		}
+		// The time it took on this call: since it was sent, or since the
+		// answer before it if it waited behind that one.
+		// Its first answer also waited for it to start: not counted.
+		now := time.Now()
+		switch {
+		case lastAnswer.IsZero():
+		case c.alone:
+			noteTime(&e.aloneTime, now.Sub(c.sent))
+		default:
+			noteTime(&e.queuedTime, now.Sub(later(c.sent, lastAnswer)))
+		}
+		lastAnswer = now
 		c.done <- execResult{reply: reply}
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// noteTime folds one answer's time into a moving average (weight 1/8).
+func noteTime(avg *atomic.Int64, d time.Duration) {
+	for {
+		old := avg.Load()
+		next := int64(d)
+		if old != 0 {
+			next = old + (int64(d)-old)/8
+		}
+		if avg.CompareAndSwap(old, max(next, 1)) {
+			return
+		}
 	}
 }
 
@@ -266,7 +338,6 @@ func (x *execProc) timedOut() bool {
 	if late == nil {
 		return true // broken by someone else
 	}
-	x.e.warnf(x.log, "hook call timed out; process replaced", "timeout", late.timeout)
 	x.breakDown(late, ErrTimeout, fmt.Sprintf("no answer within %v", late.timeout))
 	return true
 }
@@ -285,6 +356,7 @@ func (x *execProc) breakDown(cause *execCall, kind error, detail string) {
 		return
 	}
 	x.broken = true
+	close(x.stop)
 	x.dead.Store(true)
 	queue := x.queue
 	x.queue = nil
@@ -316,6 +388,9 @@ func (x *execProc) breakDown(cause *execCall, kind error, detail string) {
 			err = e.fail(ErrClosed, "")
 		case c == cause && kind == errAbandoned:
 			err = errAbandoned
+		case c == cause && kind == ErrTimeout:
+			x.e.warnf(x.log, "hook call timed out; process replaced", "timeout", c.timeout)
+			err = e.fail(kind, detail)
 		case c == cause:
 			err = e.fail(kind, detail)
 		case cause == nil || errors.Is(kind, ErrCrashed):
