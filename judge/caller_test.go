@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -290,6 +291,31 @@ func FuzzDecodeReply(f *testing.F) {
 		b, err := json.Marshal(res.Fields)
 		if err != nil || checkDepth(b, maxFieldsDepth) != nil {
 			t.Fatalf("fields %s: %v", b, err)
+		}
+	})
+}
+
+// FuzzDecodeReplyFast: whatever the fast path takes, encoding/json's
+// decoder gives the same result.
+func FuzzDecodeReplyFast(f *testing.F) {
+	for _, s := range []string{`{"score": 0.5, "fields": {"a": [1, {"b": "c"}], "t": true, "n": null}}`, `{"score": 1}`, `{"score": 0, "fields": null}`,
+		`{"score": 0.5, "score": 0.25}`, `{"score": 1e-400}`, `{"score": -0}`, `{"score": 0.5, "fields": {"a": 1e999}}`,
+		`{"score": 0.5, "fields": {"a": [[[[[[[1]]]]]]]}}`, `{"score": 0.5, "fields": {"a": [[[[[[[[1]]]]]]]]}}`,
+		`{"score": 0.5, "fields": {"s": "tab\there \"q\" \/"}, "fields": {"x": 2}}`, `{"score": 0.5, "fields": {"a": 1, "a": "b"}}`,
+		"{\"score\": 1, \"fields\": {\"bad\": \"\xff\"}}", `{"score": 01}`, `{"score": 1.}`, `{"score": .5}`, `{"score":0.5}  `} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, reply []byte) {
+		fast, ok := decodeReplyFast(reply)
+		if !ok {
+			return
+		}
+		slow, err := decodeReply(reply)
+		if err != nil {
+			t.Fatalf("fast path took %q, encoding/json refuses it: %v", reply, err)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("%q: fast %#v, encoding/json %#v", reply, fast, slow)
 		}
 	})
 }
