@@ -44,6 +44,9 @@ type pipeline struct {
 	judge       judge.Judge
 	judgeName   string
 	judgeLimits judge.Limits
+	// judgeInFlight is how many judgements the judge takes at once: its
+	// concurrency, times an exec judge's calls in flight per process.
+	judgeInFlight int
 
 	// rng and rotation belong to the run loop.
 	rng      *rand.Rand
@@ -138,6 +141,10 @@ func buildPipelines(env pipelineEnv, spec *subnet.Spec) (_ []*pipeline, err erro
 		}
 		if m.Judge != nil {
 			p.judgeLimits = judgeLimits(m.Judge.Limits)
+			p.judgeInFlight = p.judgeLimits.Concurrency
+			if m.Judge.Kind == subnet.JudgeExec {
+				p.judgeInFlight *= max(1, hookLimits(m.Judge.Limits).Pipeline)
+			}
 		}
 	}
 	return out, nil
@@ -297,8 +304,8 @@ func (p *pipeline) queryAndScore(ctx context.Context, query func(ctx context.Con
 
 // scoreAnswers scores the answers of one round once they are all in
 // (results[i] to tasks[i], views[i] the chain's view of its miner):
-// answer validation, the judge (at most its concurrency at once), then the
-// reward. It does not touch the validator's state.
+// answer validation, the judge (at most the judgements it takes at once
+// in flight), then the reward. It does not touch the validator's state.
 func (p *pipeline) scoreAnswers(ctx context.Context, tasks []subnet.Task, results []protocol.Result, views []minerChain, timeout time.Duration, log *slog.Logger) []verdict {
 	states := make([]answerState, len(results))
 	var work []int
@@ -314,7 +321,7 @@ func (p *pipeline) scoreAnswers(ctx context.Context, tasks []subnet.Task, result
 		defer cancel()
 		next := make(chan int)
 		var wg sync.WaitGroup
-		for range min(max(1, p.judgeLimits.Concurrency), len(work)) {
+		for range min(max(1, p.judgeInFlight), len(work)) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()

@@ -125,10 +125,14 @@ func (allRegistered) Caller(context.Context, uint16, peer.ID) (protocol.Caller, 
 
 // BenchmarkRound is a whole round of 16 loopback miners (libp2p over TCP
 // on 127.0.0.1), as Validator.round runs it: the queries, each answer
-// judged as it arrives, the rewards and the score updates; judged and
-// CEL-only in the same run, so the judge's share of a round's time shows.
-// Miners answer at once (instant: the round is all overhead) or after
-// 20 ms of work (a small model), during which earlier answers are judged.
+// judged as it arrives, the rewards and the score updates. Each iteration
+// runs the same round (same miners, same tasks) twice, CEL-only and then
+// judged by a trivial persistent exec judge, and times each, so both see
+// the same machine load: cel-ms/round, judged-ms/round and
+// judged-overhead-% (the judged rounds' time over the CEL-only ones', in
+// the same iterations). Miners answer at once (instant: the round is all
+// overhead) or after 20 ms of work (a small model), during which earlier
+// answers are judged.
 func BenchmarkRound(b *testing.B) {
 	const miners = 16
 	log := slog.New(slog.DiscardHandler)
@@ -169,43 +173,62 @@ func BenchmarkRound(b *testing.B) {
 		ids = append(ids, h.ID())
 	}
 	for _, c := range []struct {
-		name   string
-		work   time.Duration
-		reward string
-		judged bool
-	}{
-		{"instant/cel-only", 0, celOnlyReward, false}, {"instant/judged", 0, judgedReward, true},
-		{"work=20ms/cel-only", 20 * time.Millisecond, celOnlyReward, false}, {"work=20ms/judged", 20 * time.Millisecond, judgedReward, true},
-	} {
+		name string
+		work time.Duration
+	}{{"instant", 0}, {"work=20ms", 20 * time.Millisecond}} {
 		b.Run(c.name, func(b *testing.B) {
 			work.Store(int64(c.work))
-			p := benchPipeline(b, c.reward, c.judged)
-			tasks, _, views := benchRound(b, p, miners)
-			scores, _ := scoring.RestoreScores(0.5, nil)
-			ctx := context.Background()
-			query := func(ctx context.Context, i int) protocol.Result {
-				req := &pb.Request{RequestId: fmt.Sprintf("b%d", i), Netuid: 1, Synapse: tasks[i].Synapse, Body: tasks[i].Body, TimeoutMs: 2000}
-				return client.Query(ctx, ids[i:i+1], req)[0]
+			type variant struct {
+				p      *pipeline
+				tasks  []subnet.Task
+				views  []minerChain
+				scores *scoring.Scores
+				spent  time.Duration
 			}
-			round := func() {
+			var variants [2]*variant // CEL-only, judged
+			for i, judged := range []bool{false, true} {
+				reward := celOnlyReward
+				if judged {
+					reward = judgedReward
+				}
+				v := &variant{p: benchPipeline(b, reward, judged)}
+				v.tasks, _, v.views = benchRound(b, v.p, miners)
+				v.scores, _ = scoring.RestoreScores(0.5, nil)
+				variants[i] = v
+			}
+			ctx := context.Background()
+			round := func(v *variant) {
+				query := func(ctx context.Context, i int) protocol.Result {
+					req := &pb.Request{RequestId: fmt.Sprintf("b%d", i), Netuid: 1, Synapse: v.tasks[i].Synapse, Body: v.tasks[i].Body, TimeoutMs: 2000}
+					return client.Query(ctx, ids[i:i+1], req)[0]
+				}
 				// The round's code: queries, each answer judged as it
 				// arrives, rewards; then the scores folded in.
-				_, verdicts := p.queryAndScore(ctx, query, tasks, views, 2*time.Second, log)
+				start := time.Now()
+				_, verdicts := v.p.queryAndScore(ctx, query, v.tasks, v.views, 2*time.Second, log)
 				for i, vd := range verdicts {
 					if !vd.dropped {
-						scores.Update(uint16(i), "hotkey", vd.score)
+						v.scores.Update(uint16(i), "hotkey", vd.score)
 					}
 				}
+				v.spent += time.Since(start)
 			}
-			round() // connections and the judge's processes start
-			if v := scores.Values(); v[0] == 0 || v[1] != 0 {
-				b.Fatalf("scores %v", v[:2])
+			for _, v := range variants {
+				round(v) // connections and the judge's processes start
+				if s := v.scores.Values(); s[0] == 0 || s[1] != 0 {
+					b.Fatalf("scores %v", s[:2])
+				}
+				v.spent = 0
 			}
 			b.ResetTimer()
 			for range b.N {
-				round()
+				round(variants[0])
+				round(variants[1])
 			}
-			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/1000, "ms/round")
+			cel, judged := variants[0].spent, variants[1].spent
+			b.ReportMetric(float64(cel.Microseconds())/float64(b.N)/1000, "cel-ms/round")
+			b.ReportMetric(float64(judged.Microseconds())/float64(b.N)/1000, "judged-ms/round")
+			b.ReportMetric(100*(float64(judged)/float64(cel)-1), "judged-overhead-%")
 		})
 	}
 }
