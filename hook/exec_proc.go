@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -145,9 +144,6 @@ func (x *execProc) write() {
 		case <-x.stop:
 			return
 		}
-		// Callers made ready by the same event (answers that arrived
-		// together) queue their lines before this write, not after.
-		runtime.Gosched()
 		x.mu.Lock()
 		if x.broken {
 			x.mu.Unlock()

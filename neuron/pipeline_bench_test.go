@@ -28,12 +28,13 @@ const (
 )
 
 // benchPipeline is the pipeline of a one-mechanism v2 spec on upper.v1
-// with reward, judged by the test hook's exec judge if judged.
-func benchPipeline(b *testing.B, reward string, judged bool) *pipeline {
+// with reward, judged by the test hook's exec judge judgeMode ("judge" or
+// "judge-batched"; "": not judged), with the default hook limits.
+func benchPipeline(b *testing.B, reward, judgeMode string) *pipeline {
 	b.Helper()
 	body := fmt.Sprintf("tasks: {source: exec, command: %s}\n", testHookCommand(b, "tasks", "upper", "1"))
-	if judged {
-		body += fmt.Sprintf("judge: {kind: exec, command: %s, limits: %s}\n", testHookCommand(b, "judge"), hookLimitsYAML)
+	if judgeMode != "" {
+		body += fmt.Sprintf("judge: {kind: exec, command: %s, limits: %s}\n", testHookCommand(b, judgeMode), hookLimitsYAML)
 	}
 	text := "version: 2\nname: bench\nsynapses:\n" + upperSynapse + body + "reward: '" + reward + "'\n" +
 		"query: {every: 1, sample: 0, timeout: 2s}\nalpha: 0.5\nweights_every: 3\n"
@@ -89,17 +90,20 @@ func scoreAndFold(ctx context.Context, p *pipeline, scores *scoring.Scores, task
 // BenchmarkScoringPipeline is the validator's scoring path after the
 // answers are in, for a round of 64 answers: with a trivial persistent
 // exec judge (judged) and, as the baseline in the same run, a CEL-only
-// reward. answers/s is the judged answers scored per second.
+// reward. answers/s is the judged answers scored per second. The judge
+// writes each answer on its own (judged) or, as a judge that flushes only
+// when it has read every request sent does, once per batch
+// (judged/batched).
 func BenchmarkScoringPipeline(b *testing.B) {
 	const n = 64
 	log := slog.New(slog.DiscardHandler)
 	for _, c := range []struct {
 		name   string
 		reward string
-		judged bool
-	}{{"cel-only", celOnlyReward, false}, {"judged", judgedReward, true}} {
+		judge  string
+	}{{"cel-only", celOnlyReward, ""}, {"judged", judgedReward, "judge"}, {"judged/batched", judgedReward, "judge-batched"}} {
 		b.Run(c.name, func(b *testing.B) {
-			p := benchPipeline(b, c.reward, c.judged)
+			p := benchPipeline(b, c.reward, c.judge)
 			tasks, results, views := benchRound(b, p, n)
 			scores, _ := scoring.RestoreScores(0.5, nil)
 			ctx := context.Background()
@@ -132,7 +136,8 @@ func (allRegistered) Caller(context.Context, uint16, peer.ID) (protocol.Caller, 
 // judged-overhead-% (the judged rounds' time over the CEL-only ones', in
 // the same iterations). Miners answer at once (instant: the round is all
 // overhead) or after 20 ms of work (a small model), during which earlier
-// answers are judged.
+// answers are judged. The judge writes each answer on its own, or once per
+// batch (batched; see BenchmarkScoringPipeline).
 func BenchmarkRound(b *testing.B) {
 	const miners = 16
 	log := slog.New(slog.DiscardHandler)
@@ -173,9 +178,10 @@ func BenchmarkRound(b *testing.B) {
 		ids = append(ids, h.ID())
 	}
 	for _, c := range []struct {
-		name string
-		work time.Duration
-	}{{"instant", 0}, {"work=20ms", 20 * time.Millisecond}} {
+		name  string
+		work  time.Duration
+		judge string
+	}{{"instant", 0, "judge"}, {"instant/batched", 0, "judge-batched"}, {"work=20ms", 20 * time.Millisecond, "judge"}} {
 		b.Run(c.name, func(b *testing.B) {
 			work.Store(int64(c.work))
 			type variant struct {
@@ -186,12 +192,12 @@ func BenchmarkRound(b *testing.B) {
 				spent  time.Duration
 			}
 			var variants [2]*variant // CEL-only, judged
-			for i, judged := range []bool{false, true} {
+			for i, judge := range []string{"", c.judge} {
 				reward := celOnlyReward
-				if judged {
+				if judge != "" {
 					reward = judgedReward
 				}
-				v := &variant{p: benchPipeline(b, reward, judged)}
+				v := &variant{p: benchPipeline(b, reward, judge)}
 				v.tasks, _, v.views = benchRound(b, v.p, miners)
 				v.scores, _ = scoring.RestoreScores(0.5, nil)
 				variants[i] = v

@@ -29,7 +29,10 @@ func runTestHookIfAsked() {
 //	tasks KIND N   prints N task lines {"request": {"text": "w…"}, "expected": KIND(text)}
 //	               with KIND upper or lower
 //	fail           a task program that fails (exit status 3)
-//	judge          an exec judge: score 1 if the answer equals the expected text, else 0
+//	judge          an exec judge: score 1 if the answer equals the expected text, else 0;
+//	               each answer written (and flushed) on its own
+//	judge-batched  the same judge, flushing its answers only when it has read
+//	               every request it was sent (one write per batch)
 //	judge-crash    exits at its first request
 //	judge-hang     reads requests and never answers
 //	judge-garbage  answers {"score": 7} (out of [0,1])
@@ -54,6 +57,20 @@ func runTestHook(args []string) int {
 	case "fail":
 		fmt.Fprintln(os.Stderr, "no tasks today")
 		return 3
+	case "judge-batched":
+		in := bufio.NewReaderSize(os.Stdin, 1<<20)
+		out := bufio.NewWriterSize(os.Stdout, 64<<10)
+		for {
+			line, err := in.ReadSlice('\n')
+			if err != nil {
+				return 0
+			}
+			score := judgeLine(line)
+			fmt.Fprintf(out, `{"score": %v, "fields": {"exact": %v}}`+"\n", score, score == 1)
+			if in.Buffered() == 0 {
+				out.Flush()
+			}
+		}
 	case "judge", "judge-crash", "judge-hang", "judge-garbage":
 		in := bufio.NewScanner(os.Stdin)
 		in.Buffer(make([]byte, 1<<20), 1<<20)
@@ -67,22 +84,28 @@ func runTestHook(args []string) int {
 				fmt.Println(`{"score": 7}`)
 				continue
 			}
-			var req struct {
-				Task struct {
-					Expected string `json:"expected"`
-				} `json:"task"`
-				Answer string `json:"answer"`
-			}
-			score := 0.0
-			if json.Unmarshal(in.Bytes(), &req) == nil && req.Answer == req.Task.Expected && req.Answer != "" {
-				score = 1
-			}
+			score := judgeLine(in.Bytes())
 			fmt.Printf(`{"score": %v, "fields": {"exact": %v}}`+"\n", score, score == 1)
 		}
 		return 0
 	}
 	fmt.Fprintln(os.Stderr, "unknown test hook", args)
 	return 1
+}
+
+// judgeLine is the test judges' score of a request line: 1 if the answer
+// equals the expected text, else 0.
+func judgeLine(line []byte) float64 {
+	var req struct {
+		Task struct {
+			Expected string `json:"expected"`
+		} `json:"task"`
+		Answer string `json:"answer"`
+	}
+	if json.Unmarshal(line, &req) == nil && req.Answer == req.Task.Expected && req.Answer != "" {
+		return 1
+	}
+	return 0
 }
 
 // testHookCommand is the YAML flow list of argv running test hook args.
