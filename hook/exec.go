@@ -244,6 +244,11 @@ func (e *Exec) callOn(ctx context.Context, line []byte) ([]byte, error) {
 	return r.reply, r.err
 }
 
+// exploreBelow: a hook whose process answers a call alone sooner than this
+// has a few calls queued behind others before the time they take queued
+// is measured (a wait of at most a few of these, far within any timeout).
+const exploreBelow = time.Millisecond
+
 // takeProc returns the process a call goes to: the busiest process that
 // will likely answer its calls in flight and this one sooner than an idle
 // process answers one call (by the hook's recent answer times: a fast
@@ -263,8 +268,13 @@ func (e *Exec) takeProc() (*execProc, error) {
 	depth := e.cfg.Limits.pipeline()
 	alone, queued := e.aloneTime.Load(), e.queuedTime.Load() // ns, 0: not known yet
 	if queued == 0 {
-		// A guess, so that a few calls queue and show what it is.
-		queued = alone / 4
+		// Not measured yet: a program that answers alone within
+		// exploreBelow lets a few calls queue to show what it is; a
+		// slower one's calls queue only once the pool is full.
+		queued = alone
+		if alone < int64(exploreBelow) {
+			queued = alone / 4
+		}
 	}
 	var busiest, idle, least *execProc
 	kept := e.procs[:0]
