@@ -101,6 +101,29 @@ func splitLong(p string) []string {
 	return append(out, strings.TrimSpace(cur.String()))
 }
 
+// TermOverlap is the Jaccard index of two texts' terms (Tokenize):
+// |A∩B| / |A∪B|, and 1 for two texts without terms. It is the subnet
+// language's similarity() and the reference judge's similarity.
+func TermOverlap(a, b string) float64 {
+	ta, tb := map[string]bool{}, map[string]bool{}
+	for _, t := range Tokenize(a) {
+		ta[t] = true
+	}
+	for _, t := range Tokenize(b) {
+		tb[t] = true
+	}
+	if len(ta) == 0 && len(tb) == 0 {
+		return 1
+	}
+	inter := 0
+	for t := range ta {
+		if tb[t] {
+			inter++
+		}
+	}
+	return float64(inter) / float64(len(ta)+len(tb)-inter)
+}
+
 // Tokenize lower-cases s and splits it on anything that is not a letter or
 // digit, dropping very common English words: the terms BM25 ranks by (the
 // knowledge library's search uses it too).

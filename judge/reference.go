@@ -140,7 +140,7 @@ func (r *Reference) judge(ctx context.Context, in Input) (Result, error) {
 		return Result{}, err
 	}
 	if r.cfg.Compare == CompareSimilarity {
-		s := jaccard(ref.text, answer)
+		s := backend.TermOverlap(ref.text, answer)
 		return Result{Score: s, Fields: map[string]any{"similarity": s}}, nil
 	}
 	ectx, cancel := context.WithTimeout(ctx, r.cfg.Limits.Timeout)
@@ -283,28 +283,6 @@ func (r *Reference) Close() error {
 	r.cancel()
 	r.wg.Wait()
 	return nil
-}
-
-// jaccard is the overlap of two texts' terms (backend.Tokenize), as the
-// reward's similarity(): 1 for two texts without terms.
-func jaccard(a, b string) float64 {
-	ta, tb := map[string]bool{}, map[string]bool{}
-	for _, t := range backend.Tokenize(a) {
-		ta[t] = true
-	}
-	for _, t := range backend.Tokenize(b) {
-		tb[t] = true
-	}
-	if len(ta) == 0 && len(tb) == 0 {
-		return 1
-	}
-	inter := 0
-	for t := range ta {
-		if tb[t] {
-			inter++
-		}
-	}
-	return float64(inter) / float64(len(ta)+len(tb)-inter)
 }
 
 // cosine is the cosine of two vectors of one length, neither zero.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/cybertensor/cybertensor/chain"
 	"github.com/cybertensor/cybertensor/chainlink"
 	"github.com/cybertensor/cybertensor/knowledge"
 	"github.com/cybertensor/cybertensor/subnet"
@@ -64,13 +65,7 @@ func (f *specFollower) step(ctx context.Context, height uint64) {
 		f.next = height + 1
 		return
 	}
-	// The next boundary: where a pending spec takes effect, or the epoch
-	// after the last.
-	next := sub.LastEpochBlock + sub.Params.Tempo + 1
-	if sub.PendingSpecHash != nil && sub.SpecEffectiveBlock > height {
-		next = sub.SpecEffectiveBlock
-	}
-	f.next = max(next, height+1)
+	f.next = nextSpecCheck(sub, height)
 	cur := f.cfg.Spec.Hash()
 	want := hex.EncodeToString(sub.SpecHash)
 	if len(sub.SpecHash) == 0 || bytes.Equal(cur[:], sub.SpecHash) || want == f.failed {
@@ -112,6 +107,17 @@ func (f *specFollower) switchSpec(ctx context.Context, hash []byte) (*subnet.Spe
 	f.cfg = cfg
 	f.m.spec.Store(spec)
 	return spec, nil
+}
+
+// nextSpecCheck is the block at which a neuron that read sub at height
+// next reads the spec hash on chain: the subnet's next tempo boundary,
+// where a pending spec takes effect, or the epoch after the last.
+func nextSpecCheck(sub chain.SubnetInfo, height uint64) uint64 {
+	next := sub.LastEpochBlock + sub.Params.Tempo + 1
+	if sub.PendingSpecHash != nil && sub.SpecEffectiveBlock > height {
+		next = sub.SpecEffectiveBlock
+	}
+	return max(next, height+1)
 }
 
 // fetchSpec fetches the spec of hash from lib (from the swarm if not

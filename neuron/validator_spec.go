@@ -57,13 +57,7 @@ func (v *Validator) specStep(ctx context.Context, height uint64) {
 		v.nextSpecCheck = height + 1
 		return
 	}
-	// The next boundary: where a pending spec takes effect, or the epoch
-	// after the last.
-	next := sub.LastEpochBlock + sub.Params.Tempo + 1
-	if sub.PendingSpecHash != nil && sub.SpecEffectiveBlock > height {
-		next = sub.SpecEffectiveBlock
-	}
-	v.nextSpecCheck = max(next, height+1)
+	v.nextSpecCheck = nextSpecCheck(sub, height)
 	if len(sub.SpecHash) == 0 {
 		return
 	}
@@ -161,20 +155,9 @@ func (v *Validator) specDirFor(hash []byte) string {
 // files: lock names into dir (programs executable). It returns the spec
 // and dir.
 func loadSpec(ctx context.Context, lib *knowledge.Library, hash []byte, dir string) (*subnet.Spec, string, error) {
-	c, err := SpecCID(hash)
+	spec, err := fetchSpec(ctx, lib, hash)
 	if err != nil {
-		return nil, "", fmt.Errorf("spec hash %x: %w", hash, err)
-	}
-	text := &boundedBuffer{max: subnet.MaxSpecSize}
-	if _, err := lib.Get(ctx, c, text); err != nil {
-		return nil, "", fmt.Errorf("fetching the spec %s: %w", c, err)
-	}
-	spec, err := subnet.Parse(text.b.Bytes())
-	if err != nil {
-		return nil, "", fmt.Errorf("the spec %s: %w", c, err)
-	}
-	if h := spec.Hash(); !bytes.Equal(h[:], hash) {
-		return nil, "", fmt.Errorf("the spec %s does not hash to %x", c, hash) // cannot happen: the CID is the hash
+		return nil, "", err
 	}
 	refs := spec.ReferencedFiles()
 	if len(refs) == 0 {

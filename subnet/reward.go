@@ -192,7 +192,7 @@ func mustRewardEnv() *cel.Env {
 		cel.Function("contains_text", cel.Overload("contains_text_string_string", []*cel.Type{cel.StringType, cel.StringType}, cel.BoolType,
 			cel.BinaryBinding(str2(func(a, b string) ref.Val { return types.Bool(norm(b) != "" && strings.Contains(norm(a), norm(b))) })))),
 		cel.Function("similarity", cel.Overload("similarity_string_string", []*cel.Type{cel.StringType, cel.StringType}, cel.DoubleType,
-			cel.BinaryBinding(str2(func(a, b string) ref.Val { return types.Double(jaccard(a, b)) })))),
+			cel.BinaryBinding(str2(func(a, b string) ref.Val { return types.Double(backend.TermOverlap(a, b)) })))),
 		cel.Function("latency_score", cel.Overload("latency_score_double_double", []*cel.Type{cel.DoubleType, cel.DoubleType}, cel.DoubleType,
 			cel.BinaryBinding(func(a, b ref.Val) ref.Val {
 				l, ok1 := a.(types.Double)
@@ -365,25 +365,4 @@ func rateScore(work, ms, half float64) float64 {
 		return 1
 	}
 	return r / (r + half)
-}
-
-// jaccard is |A∩B| / |A∪B| over the texts' terms.
-func jaccard(a, b string) float64 {
-	ta, tb := map[string]bool{}, map[string]bool{}
-	for _, t := range backend.Tokenize(a) {
-		ta[t] = true
-	}
-	for _, t := range backend.Tokenize(b) {
-		tb[t] = true
-	}
-	if len(ta) == 0 && len(tb) == 0 {
-		return 1
-	}
-	inter := 0
-	for t := range ta {
-		if tb[t] {
-			inter++
-		}
-	}
-	return float64(inter) / float64(len(ta)+len(tb)-inter)
 }
