@@ -121,7 +121,7 @@ func TestInvalidV2Specs(t *testing.T) {
 		{"schema refers to a file", validV2, "type: object\n      required", "$ref: 'file:///etc/passwd'\n      required", 6, "may not refer to files"},
 		{"bad answer kind", validV2, "answer: text", "answer: prose", 12, `"prose"`},
 		{"streamed json answer", validV2, "answer: text", "answer: {type: object}", 13, "only text answers may be streamed"},
-		{"request too large", validV2, "max_request_bytes: 32768", "max_request_bytes: 99999999", 14, "want 1 to 4194304"},
+		{"request too large", validV2, "max_request_bytes: 32768", "max_request_bytes: 99999999", 14, "want 1 to 1044480"},
 		{"unknown prompt variable", validV2, `{{text}}"`, `{{txt}}"`, 15, "{{txt}} is not a top-level property"},
 		{"malformed prompt", validV2, `{{text}}"`, `{{text"`, 15, "is not a variable"},
 		{"unknown source", validV2, "source: exec", "source: vibes", 17, `"vibes"`},

@@ -15,6 +15,8 @@ import (
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 	"gopkg.in/yaml.v3"
+
+	"github.com/cybertensor/cybertensor/protocol"
 )
 
 // AnswerText is a synapse's answer kind for free UTF-8 text.
@@ -25,7 +27,10 @@ const AnswerText = "text"
 const (
 	DefaultMaxRequestBytes = 64 << 10
 	DefaultMaxAnswerBytes  = 64 << 10
-	MaxSynapseRequestBytes = 4 << 20
+	// MaxSynapseRequestBytes leaves room, within the query protocol's
+	// request of at most protocol.MaxRequestSize (1 MiB), for the
+	// request's other fields: a larger body could never reach a miner.
+	MaxSynapseRequestBytes = protocol.MaxRequestSize - 4<<10
 	MaxSynapseAnswerBytes  = 16 << 20
 	// MaxSynapseName bounds a synapse's name.
 	MaxSynapseName = 64
