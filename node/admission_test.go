@@ -140,7 +140,20 @@ func TestUnregisteredPeersCannotLockOthersOut(t *testing.T) {
 		}
 	}
 
-	// Newcomers take the places of idle unregistered connections.
+	// Newcomers take the places of idle unregistered connections: once
+	// four of them have been open IdleAfter without streams (on a fast
+	// machine the newcomers could otherwise come before any is idle).
+	waitFor(t, "four unregistered connections to be idle", func() bool {
+		victim.adm.mu.Lock()
+		defer victim.adm.mu.Unlock()
+		idle := 0
+		for c := range victim.adm.unregistered {
+			if st := c.Stat(); st.NumStreams == 0 && time.Since(st.Opened) >= cfg.Admission.IdleAfter {
+				idle++
+			}
+		}
+		return idle >= 4
+	})
 	admitted := 0
 	var newcomer *Node
 	for i := range 4 {
