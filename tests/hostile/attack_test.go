@@ -68,17 +68,19 @@ type attackStats struct {
 	DripStreams    atomic.Int64 // streams dripped
 	DripLongestMs  atomic.Int64 // the longest any dripped stream stayed open
 	Refusals       atomic.Int64 // FORBIDDEN answers to refused requests
+	Shed           atomic.Int64 // OVERLOADED answers to them (shed before the caller is known)
 	RefusedOther   atomic.Int64 // other answers to them
+	otherStatus    atomic.Value // the status of the last of those (string)
 	RefusalReceipt atomic.Int64 // receipts among the refusals (want none)
 	Streams        atomic.Int64 // streams open now, of every kind
 	StreamsRefused atomic.Int64 // stream opens that failed
 }
 
 func (s *attackStats) String() string {
-	return fmt.Sprintf("ADD_PROVIDER %d, PUT_VALUE /pk/ %d; 1 MiB frames %d (%.0f MiB written); idle streams %d; connections %d (%d up); dripped streams %d (longest open %.1f s); refused requests %d (other answers %d, receipts %d); stream opens refused %d",
+	return fmt.Sprintf("ADD_PROVIDER %d, PUT_VALUE /pk/ %d; 1 MiB frames %d (%.0f MiB written); idle streams %d; connections %d (%d up); dripped streams %d (longest open %.1f s); refused requests %d (shed %d, other answers %d, receipts %d); stream opens refused %d",
 		s.ProvidersSent.Load(), s.PutValues.Load(), s.FramesOpened.Load(), float64(s.FrameBytes.Load())/(1<<20), s.IdleOpened.Load(),
 		s.Connects.Load(), s.ConnsHeld.Load(), s.DripStreams.Load(), float64(s.DripLongestMs.Load())/1000,
-		s.Refusals.Load(), s.RefusedOther.Load(), s.RefusalReceipt.Load(), s.StreamsRefused.Load())
+		s.Refusals.Load(), s.Shed.Load(), s.RefusedOther.Load(), s.RefusalReceipt.Load(), s.StreamsRefused.Load())
 }
 
 // attack is a running attack on one target.
@@ -369,10 +371,16 @@ func (a *attack) floodRefused(ctx context.Context, h host.Host) {
 			if resp.More {
 				continue
 			}
-			if resp.Status == pb.Status_FORBIDDEN {
+			switch resp.Status {
+			case pb.Status_FORBIDDEN:
 				a.stats.Refusals.Add(1)
-			} else {
+			case pb.Status_OVERLOADED:
+				// Shed before the caller is known (the server had no
+				// memory left to read the request's head): refused too.
+				a.stats.Shed.Add(1)
+			default:
 				a.stats.RefusedOther.Add(1)
+				a.stats.otherStatus.Store(resp.Status.String())
 			}
 			if resp.Receipt != nil {
 				a.stats.RefusalReceipt.Add(1)
