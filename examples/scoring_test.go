@@ -14,6 +14,7 @@ import (
 	"github.com/cybertensor/cybertensor/backend"
 	"github.com/cybertensor/cybertensor/hook"
 	"github.com/cybertensor/cybertensor/judge"
+	"github.com/cybertensor/cybertensor/neuron"
 	"github.com/cybertensor/cybertensor/subnet"
 )
 
@@ -82,28 +83,6 @@ func loadExample(t *testing.T, dir string) *example {
 	return ex
 }
 
-// hookLimits are a spec's hook limits as the hook package takes them
-// (zero fields: the hook's defaults).
-func hookLimits(l subnet.HookLimits) hook.Limits {
-	out := hook.DefaultLimits()
-	if l.Timeout > 0 {
-		out.Timeout = l.Timeout
-	}
-	if l.CPUSeconds > 0 {
-		out.CPUSeconds = l.CPUSeconds
-	}
-	if l.MemoryMB > 0 {
-		out.MemoryBytes = l.MemoryMB << 20
-	}
-	if l.MaxOutputBytes > 0 {
-		out.MaxOutput = l.MaxOutputBytes
-	}
-	if l.Concurrency > 0 {
-		out.Concurrency = l.Concurrency
-	}
-	return out
-}
-
 // runTaskProgram runs a task program as a validator does: a sandboxed
 // hook under the spec's limits, in the spec's directory, its output the
 // task lines.
@@ -111,7 +90,7 @@ func runTaskProgram(t *testing.T, dir string, tasks subnet.Tasks) []byte {
 	t.Helper()
 	python3(t)
 	cfg := hook.DefaultExecConfig(filepath.Base(dir)+"/tasks", tasks.Command...)
-	cfg.Dir, cfg.Limits, cfg.Logger = dir, hookLimits(tasks.Limits), slog.New(slog.DiscardHandler)
+	cfg.Dir, cfg.Limits, cfg.Logger = dir, neuron.HookLimits(tasks.Limits), slog.New(slog.DiscardHandler)
 	lines, err := hook.Run(context.Background(), cfg, nil, 10_000)
 	if err != nil {
 		t.Fatalf("%s: %v: %v", dir, tasks.Command, err)
@@ -125,7 +104,7 @@ func startExecJudge(t *testing.T, dir string, j *subnet.Judge) judge.Judge {
 	t.Helper()
 	python3(t)
 	cfg := hook.DefaultExecConfig(filepath.Base(dir)+"/judge", j.Command...)
-	cfg.Dir, cfg.Limits, cfg.Logger = dir, hookLimits(j.Limits), slog.New(slog.DiscardHandler)
+	cfg.Dir, cfg.Limits, cfg.Logger = dir, neuron.HookLimits(j.Limits), slog.New(slog.DiscardHandler)
 	e, err := hook.StartExec(cfg)
 	if err != nil {
 		t.Fatal(err)

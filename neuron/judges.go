@@ -20,9 +20,10 @@ import (
 // maxPromptFile bounds an llm judge's prompt_file.
 const maxPromptFile = 64 << 10
 
-// hookLimits maps a spec's hook limits onto the hook package's, zero
-// fields taking hook.DefaultLimits.
-func hookLimits(l subnet.HookLimits) hook.Limits {
+// HookLimits maps a spec's hook limits onto the hook package's, zero
+// fields taking hook.DefaultLimits: what a validator's task programs and
+// judges run under.
+func HookLimits(l subnet.HookLimits) hook.Limits {
 	out := hook.DefaultLimits()
 	if l.Timeout > 0 {
 		out.Timeout = l.Timeout
@@ -47,7 +48,7 @@ func hookLimits(l subnet.HookLimits) hook.Limits {
 // judges), zero fields taking hookLimits' defaults so every kind of judge
 // is bounded alike.
 func judgeLimits(l subnet.HookLimits) judge.Limits {
-	h := hookLimits(l)
+	h := HookLimits(l)
 	return judge.Limits{Timeout: h.Timeout, MaxOutput: h.MaxOutput, Concurrency: h.Concurrency}
 }
 
@@ -98,7 +99,7 @@ func (e judgeEnv) newJudge(spec *subnet.Spec, m subnet.Mechanism, syn *subnet.Sy
 	switch j.Kind {
 	case subnet.JudgeExec:
 		cfg := hook.DefaultExecConfig(name, j.Command...)
-		cfg.Dir, cfg.Limits, cfg.Logger, cfg.Metrics = e.specDir, hookLimits(j.Limits), log, e.hooks
+		cfg.Dir, cfg.Limits, cfg.Logger, cfg.Metrics = e.specDir, HookLimits(j.Limits), log, e.hooks
 		x, err := hook.StartExec(cfg)
 		if err != nil {
 			return nil, "", fmt.Errorf("judge of mechanism %s: %w", m.Name, err)
@@ -111,7 +112,7 @@ func (e judgeEnv) newJudge(spec *subnet.Spec, m subnet.Mechanism, syn *subnet.Sy
 			return nil, "", fmt.Errorf("judge of mechanism %s: %w", m.Name, err)
 		}
 		cfg := hook.DefaultHTTPConfig(name, j.URL)
-		cfg.Limits, cfg.Logger, cfg.Metrics = hookLimits(j.Limits), log, e.hooks
+		cfg.Limits, cfg.Logger, cfg.Metrics = HookLimits(j.Limits), log, e.hooks
 		if key != "" {
 			cfg.Header = http.Header{"Authorization": {"Bearer " + key}}
 		}

@@ -143,7 +143,7 @@ func buildPipelines(env pipelineEnv, spec *subnet.Spec) (_ []*pipeline, err erro
 			p.judgeLimits = judgeLimits(m.Judge.Limits)
 			p.judgeInFlight = p.judgeLimits.Concurrency
 			if m.Judge.Kind == subnet.JudgeExec {
-				p.judgeInFlight *= max(1, hookLimits(m.Judge.Limits).Pipeline)
+				p.judgeInFlight *= max(1, HookLimits(m.Judge.Limits).Pipeline)
 			}
 		}
 	}
@@ -157,14 +157,14 @@ func (env pipelineEnv) mechanismTasks(spec *subnet.Spec, m subnet.Mechanism, syn
 	switch t.Source {
 	case subnet.FromExec:
 		hc := hook.DefaultExecConfig(hookName(cfg.Netuid, m.Name, "tasks"), t.Command...)
-		hc.Dir, hc.Limits, hc.Logger, hc.Metrics = env.specDir, hookLimits(t.Limits), env.log.With("mechanism", m.Name), env.hooks
+		hc.Dir, hc.Limits, hc.Logger, hc.Metrics = env.specDir, HookLimits(t.Limits), env.log.With("mechanism", m.Name), env.hooks
 		if len(t.Command) == 0 {
 			return nil, errors.New("an exec task source needs a command")
 		}
 		return execTasks(hc, syn), nil
 	case subnet.FromHTTP:
 		hc := hook.DefaultHTTPConfig(hookName(cfg.Netuid, m.Name, "tasks"), t.URL)
-		hc.Limits, hc.Logger, hc.Metrics = hookLimits(t.Limits), env.log.With("mechanism", m.Name), env.hooks
+		hc.Limits, hc.Logger, hc.Metrics = HookLimits(t.Limits), env.log.With("mechanism", m.Name), env.hooks
 		return newHTTPTasks(hc, syn)
 	case subnet.FromDataset:
 		d := &datasetTasks{syn: syn, cid: t.CID, lib: env.lib, rng: rng}

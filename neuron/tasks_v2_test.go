@@ -180,7 +180,7 @@ func TestJudgeAPIKey(t *testing.T) {
 			t.Errorf("%s: %q, %v", c.name, got, err)
 		}
 	}
-	l := hookLimits(subnet.HookLimits{Timeout: 3 * time.Second, MemoryMB: 2})
+	l := HookLimits(subnet.HookLimits{Timeout: 3 * time.Second, MemoryMB: 2})
 	if d := hook.DefaultLimits(); l.Timeout != 3*time.Second || l.MemoryBytes != 2<<20 || l.CPUSeconds != d.CPUSeconds || l.Concurrency != d.Concurrency || l.MaxOutput != d.MaxOutput {
 		t.Fatalf("hook limits %+v", l)
 	}
