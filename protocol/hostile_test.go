@@ -141,15 +141,13 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 }
 
 // holdFrames opens perPeer query streams from each of the hostile hosts
-// to the server and writes on each a request frame of MaxRequestSize bytes
-// but its last byte, which never comes. It returns the streams at once,
+// to the server and writes on each frame (a heldFrame: a request frame
+// but its last byte, which never comes). It returns the streams at once,
 // the writes going on (a server that refuses a caller stops reading its
 // frame, and the write waits), and stop, which resets the streams and
 // waits for the writes (the test's end does too).
-func holdFrames(t *testing.T, hostile []host.Host, server peer.ID, perPeer int) (streams []network.Stream, stop func()) {
+func holdFrames(t *testing.T, hostile []host.Host, server peer.ID, perPeer int, frame []byte) (streams []network.Stream, stop func()) {
 	t.Helper()
-	frame := requestFrame(t, fullRequest(t))
-	frame = frame[:len(frame)-1]
 	for _, h := range hostile {
 		for range perPeer {
 			st, err := h.NewStream(context.Background(), server, QueryID)
@@ -176,6 +174,13 @@ func holdFrames(t *testing.T, hostile []host.Host, server peer.ID, perPeer int) 
 		}()
 	}
 	return streams, stop
+}
+
+// heldFrame is a largest request frame less its last byte, which a
+// server holding it waits for.
+func heldFrame(t *testing.T) []byte {
+	frame := requestFrame(t, fullRequest(t))
+	return frame[:len(frame)-1]
 }
 
 // finalFrame reads frames from st until the last one of an exchange.
@@ -210,8 +215,9 @@ func TestRefusedCallersFramesHoldNoMemory(t *testing.T) {
 		defer srv.mu.Unlock()
 		return len(srv.streams)
 	}
+	frame := heldFrame(t) // the hostile peers' own bytes, not the server's
 	base := steadyHeap()
-	streams, stop := holdFrames(t, hostile, sh.ID(), perPeer)
+	streams, stop := holdFrames(t, hostile, sh.ID(), perPeer, frame)
 	// Each is refused, unsigned, before the frame ends; the server stops
 	// reading it and lets it go, while the hostile peers still hold it.
 	for i, st := range streams {
@@ -296,8 +302,9 @@ func TestUnregisteredRequestBytesBounded(t *testing.T) {
 		defer srv.mu.Unlock()
 		return len(srv.streams)
 	}
+	frame := heldFrame(t) // the hostile peers' own bytes, not the server's
 	base := steadyHeap()
-	streams, _ := holdFrames(t, hostile, sh.ID(), perPeer)
+	streams, _ := holdFrames(t, hostile, sh.ID(), perPeer, frame)
 	// Streams past the unregistered callers' budget are answered
 	// OVERLOADED and let go; the rest the server holds, waiting for their
 	// last byte.
