@@ -39,6 +39,9 @@ type Deps struct {
 	Auth      Authenticator
 	Limiter   Limiter
 	Recorder  Recorder
+	// Organic, if set, receives a sample of the miners' answers for
+	// organic scoring (a validator running the gateway).
+	Organic Organic
 	// Logger receives the server's logs (nil: slog.Default()).
 	Logger *slog.Logger
 	// Registerer receives the server's metrics (nil: none). If it is

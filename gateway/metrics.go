@@ -13,6 +13,7 @@ type metrics struct {
 	attempts   *prometheus.CounterVec // by outcome
 	inFlight   prometheus.Gauge
 	recordErrs prometheus.Counter
+	organic    *prometheus.CounterVec // by synapse
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -29,9 +30,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "API requests being answered."}),
 		recordErrs: prometheus.NewCounter(prometheus.CounterOpts{Name: "cybertensor_gateway_record_errors_total",
 			Help: "Finished requests whose usage the Recorder failed to keep."}),
+		organic: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cybertensor_gateway_organic_sampled_total",
+			Help: "Miners' answers to sampled requests handed to the validator's organic scoring, by synapse."}, []string{"synapse"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.latency, m.firstToken, m.attempts, m.inFlight, m.recordErrs} {
+		for _, c := range []prometheus.Collector{m.requests, m.latency, m.firstToken, m.attempts, m.inFlight, m.recordErrs, m.organic} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

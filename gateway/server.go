@@ -217,6 +217,8 @@ type call struct {
 	minerUsage *pb.Usage
 	status     int
 	sent       int64
+	// organic: the miners' answers to this request go to Deps.Organic.
+	organic bool
 }
 
 // api wraps an endpoint that asks miners: POST only, an API key, and
@@ -389,6 +391,7 @@ func (c *call) query(netuid uint16, synapse string, body []byte) (*pb.Request, *
 	if n := proto.Size(req) + 8; n > protocol.MaxRequestSize {
 		return nil, tooLarge(protocol.MaxRequestSize - 64)
 	}
+	c.organic = c.s.deps.Organic != nil && c.s.deps.Organic.WantOrganic(netuid, synapse)
 	return req, nil
 }
 
@@ -411,6 +414,9 @@ type attempt struct {
 	committed func() bool
 	// check judges a whole answer the miner called OK.
 	check func() error
+	// whole is the answer received, for organic scoring: asked only of a
+	// sampled call's answer that passed check.
+	whole func() []byte
 }
 
 // Errors of miners' answers the gateway refuses.
@@ -467,6 +473,9 @@ func (s *Server) forward(c *call, netuid uint16, req *pb.Request, a attempt) *ap
 		if sinkErr == nil && res.Err == nil && res.Status == protocol.StatusOK {
 			if checkErr = a.check(); checkErr == nil {
 				s.done(m, Succeeded, cmp(first, res.Latency))
+				if c.organic {
+					c.handOrganic(m, req, res, a.whole(), nil, time.Duration(req.TimeoutMs)*time.Millisecond)
+				}
 				return nil
 			}
 		}
@@ -479,6 +488,13 @@ func (s *Server) forward(c *call, netuid uint16, req *pb.Request, a attempt) *ap
 			return deadlinePassed(s.cfg.Deadline)
 		}
 		s.done(m, Failed, 0)
+		if c.organic {
+			invalid := checkErr
+			if invalid == nil && res.Status == protocol.StatusOK {
+				invalid = sinkErr // too large
+			}
+			c.handOrganic(m, req, res, nil, invalid, time.Duration(req.TimeoutMs)*time.Millisecond)
+		}
 		last = describe(m, res, sinkErr, checkErr)
 		s.log.Debug("miner failed", "request", c.u.RequestID, "miner", m.Hotkey, "why", last, "committed", a.committed())
 		if a.committed() {
@@ -592,6 +608,7 @@ func (s *Server) text(c *call, p textParams) {
 			}
 			return nil
 		},
+		whole: func() []byte { return buf },
 	})
 	if e != nil {
 		c.fail(e)
@@ -671,13 +688,17 @@ func (s *Server) streamText(c *call, p textParams, req *pb.Request, id string, c
 		join  utf8Joiner
 		words wordCounter
 		total int
+		kept  []byte // the answer, kept for organic scoring
 	)
 	netuid := uint16(req.Netuid)
 	e := s.forward(c, netuid, req, attempt{
-		reset: func() { join, words, total = utf8Joiner{}, wordCounter{}, 0 },
+		reset: func() { join, words, total, kept = utf8Joiner{}, wordCounter{}, 0, kept[:0] },
 		sink: func(b []byte, pending bool) error {
 			if total += len(b); total > s.cfg.MaxAnswer {
 				return errAnswerTooLarge
+			}
+			if c.organic {
+				kept = append(kept, b...)
 			}
 			t, err := join.push(b)
 			if err != nil || t == "" {
@@ -688,6 +709,7 @@ func (s *Server) streamText(c *call, p textParams, req *pb.Request, id string, c
 		},
 		committed: func() bool { return sse.started },
 		check:     join.end,
+		whole:     func() []byte { return kept },
 	})
 	defer func() { c.sent = sse.written }()
 	if e != nil {
@@ -755,6 +777,7 @@ func (s *Server) embeddings(c *call) {
 			answer, err = subnet.DecodeEmbedAnswer(buf, p.req)
 			return err
 		},
+		whole: func() []byte { return buf },
 	})
 	if e != nil {
 		c.fail(e)
