@@ -394,19 +394,9 @@ type dropMetrics struct {
 }
 
 func newDropMetrics(reg prometheus.Registerer) *dropMetrics {
-	c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "cybertensor", Subsystem: "validator",
+	return &dropMetrics{dropped: registeredCounterVec(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "cybertensor", Subsystem: "validator",
 		Name: "tasks_dropped_total", Help: "Tasks a validator dropped from a round without scoring anyone: a judge failed on the answer, or the task source failed, by netuid, mechanism and reason."},
-		[]string{"netuid", "mechanism", "reason"})
-	if reg != nil {
-		err := reg.Register(c)
-		var dup prometheus.AlreadyRegisteredError
-		if errors.As(err, &dup) {
-			if prev, ok := dup.ExistingCollector.(*prometheus.CounterVec); ok {
-				c = prev
-			}
-		}
-	}
-	return &dropMetrics{dropped: c}
+		[]string{"netuid", "mechanism", "reason"}))}
 }
 
 // DropCount is how many tasks a mechanism dropped for one reason.

@@ -36,6 +36,8 @@ func runTestHookIfAsked() {
 //	judge-crash    exits at its first request
 //	judge-hang     reads requests and never answers
 //	judge-garbage  answers {"score": 7} (out of [0,1])
+//	judge-contains WORD  scores 1 if the answer contains WORD, else 0,
+//	               needing no expected answer (organic scoring)
 func runTestHook(args []string) int {
 	switch args[0] {
 	case "tasks":
@@ -71,6 +73,20 @@ func runTestHook(args []string) int {
 				out.Flush()
 			}
 		}
+	case "judge-contains":
+		in := bufio.NewScanner(os.Stdin)
+		in.Buffer(make([]byte, 1<<20), 1<<20)
+		for in.Scan() {
+			var req struct {
+				Answer string `json:"answer"`
+			}
+			score := 0
+			if json.Unmarshal(in.Bytes(), &req) == nil && strings.Contains(req.Answer, args[1]) {
+				score = 1
+			}
+			fmt.Printf(`{"score": %d}`+"\n", score)
+		}
+		return 0
 	case "judge", "judge-crash", "judge-hang", "judge-garbage":
 		in := bufio.NewScanner(os.Stdin)
 		in.Buffer(make([]byte, 1<<20), 1<<20)

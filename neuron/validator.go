@@ -133,6 +133,11 @@ type ValidatorConfig struct {
 	// embeddings.
 	Reference         judge.Answerer
 	ReferenceEmbedder judge.Embedder
+	// OrganicFraction is the fraction of organic requests (a gateway's
+	// traffic, handed over through the validator's gateway.Organic) whose
+	// answers it scores with its spec's mechanism for their synapse, in
+	// [0, 1] (default 0.1). See organic.go.
+	OrganicFraction float64
 	// FetchTimeout bounds fetching a dataset or a new spec (and its files)
 	// by CID from the knowledge library or the swarm (default 2 minutes).
 	FetchTimeout time.Duration
@@ -141,7 +146,8 @@ type ValidatorConfig struct {
 // DefaultValidatorConfig queries every 2 blocks and sets weights every 5.
 func DefaultValidatorConfig(netuid uint16, tasks []Task) ValidatorConfig {
 	return ValidatorConfig{Netuid: netuid, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Tasks: tasks, QueryEvery: 2, WeightsEvery: 5,
-		Timeout: 2 * time.Second, Alpha: 0.3, Swarm: DefaultSwarmConfig(), Logger: slog.Default(), WeightsVersion: WeightsVersion}
+		Timeout: 2 * time.Second, Alpha: 0.3, Swarm: DefaultSwarmConfig(), Logger: slog.Default(), WeightsVersion: WeightsVersion,
+		OrganicFraction: 0.1}
 }
 
 // SpecValidatorConfig is DefaultValidatorConfig running spec: its tasks
@@ -169,8 +175,9 @@ type Validator struct {
 	log    *slog.Logger
 	// env builds pipelines (also those of a spec the chain switches to);
 	// drops counts dropped tasks.
-	env   pipelineEnv
-	drops *dropMetrics
+	env     pipelineEnv
+	drops   *dropMetrics
+	organic *organic
 
 	mu sync.Mutex
 	// spec is the spec the pipelines run (cfg.Spec until a switch).
@@ -220,6 +227,9 @@ func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Pr
 	}
 	if cfg.Spec == nil && len(cfg.Tasks) == 0 {
 		return nil, errors.New("neuron: validator config: Tasks or a Spec is required")
+	}
+	if !(cfg.OrganicFraction >= 0 && cfg.OrganicFraction <= 1) {
+		return nil, fmt.Errorf("neuron: validator config: OrganicFraction %v, want 0 to 1", cfg.OrganicFraction)
 	}
 	if cold == nil && stake > 0 {
 		return nil, errors.New("neuron: staking needs the coldkey")
@@ -328,7 +338,7 @@ func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Pr
 	}
 	v := &Validator{cfg: cfg, chain: c, hot: hot, sender: chainlink.NewSender(c, hot), h: h, client: client, swarm: swarm, lib: lib, uid: uid,
 		log: cfg.Logger.With("component", "validator", "uid", uid), cancel: cancel, unlock: unlock,
-		env: env, drops: newDropMetrics(cfg.Host.Registerer), spec: cfg.Spec, pipes: pipes, scores: pipes[0].scores,
+		env: env, drops: newDropMetrics(cfg.Host.Registerer), organic: newOrganic(cfg.Host.Registerer), spec: cfg.Spec, pipes: pipes, scores: pipes[0].scores,
 		answers: map[uint16][]Answer{}, dropped: map[[2]string]int64{}}
 	for _, d := range state.Dropped {
 		v.dropped[[2]string{d.Mechanism, d.Reason}] = d.Count
@@ -336,8 +346,11 @@ func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Pr
 	for _, a := range state.Answers {
 		v.answers[a.UID] = append(v.answers[a.UID], a)
 	}
-	v.wg.Add(1)
+	v.wg.Add(1 + organicWorkers)
 	go v.run(lctx, heads)
+	for range organicWorkers {
+		go v.organicLoop(lctx)
+	}
 	v.log.Info("validator running", "peer", h.ID())
 	return v, nil
 }
@@ -479,7 +492,7 @@ func (v *Validator) round(ctx context.Context, p *pipeline, m *chain.Metagraph) 
 		} else {
 			p.scores.Update(targets[i].uid, targets[i].hotkey, vd.score)
 		}
-		v.noteAnswer(p, targets[i].uid, targets[i].hotkey, r, vd, now)
+		v.noteAnswer(p, targets[i].uid, targets[i].hotkey, r, vd, now, false)
 	}
 	v.queries += int64(len(ids))
 	save := now.Sub(v.savedAt) >= statusSaveEvery
@@ -508,9 +521,9 @@ func (v *Validator) countDrop(mechanism, reason string, n int64) {
 // save it too.
 const statusSaveEvery = 5 * time.Second
 
-// noteAnswer keeps r (to p's task, scored or dropped as vd says) among
-// uid's last answers; v.mu is held.
-func (v *Validator) noteAnswer(p *pipeline, uid uint16, hotkey string, r protocol.Result, vd verdict, at time.Time) {
+// noteAnswer keeps r (to p's task, or an organic request's, scored or
+// dropped as vd says) among uid's last answers; v.mu is held.
+func (v *Validator) noteAnswer(p *pipeline, uid uint16, hotkey string, r protocol.Result, vd verdict, at time.Time, organic bool) {
 	reason := r.Message
 	if r.Err != nil {
 		reason = r.Err.Error()
@@ -522,7 +535,7 @@ func (v *Validator) noteAnswer(p *pipeline, uid uint16, hotkey string, r protoco
 		reason = strings.ToValidUTF8(reason[:200], "") + "…"
 	}
 	a := Answer{UID: uid, Hotkey: hotkey, Status: r.Status.String(), Reason: reason, Score: vd.score,
-		LatencyMs: r.Latency.Milliseconds(), Time: at.UnixMilli(), Dropped: vd.dropped}
+		LatencyMs: r.Latency.Milliseconds(), Time: at.UnixMilli(), Dropped: vd.dropped, Organic: organic}
 	if len(v.pipes) > 1 || p.name != subnet.MainMechanism {
 		a.Mechanism = p.name
 	}

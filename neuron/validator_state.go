@@ -120,6 +120,9 @@ type Answer struct {
 	// Dropped says the answer was not scored (Score means nothing): its
 	// judge failed, as Reason says; the miner's score is as it was.
 	Dropped bool `json:"dropped,omitempty"`
+	// Organic says it answered a gateway's client, not the validator's
+	// own task (organic scoring).
+	Organic bool `json:"organic,omitempty"`
 }
 
 // answersKept is how many of each miner's last answers a validator keeps.

@@ -123,11 +123,18 @@ type Reward struct {
 	v2, judge, answerJSON bool
 	// commitments: the expression reads commitment or commitment_block.
 	commitments bool
+	// expected: the expression reads expected or expected_json.
+	expected bool
 }
 
 // UsesCommitments says whether the expression reads the miner's
 // commitment, so a validator fetches commitments only when it must.
 func (rw *Reward) UsesCommitments() bool { return rw != nil && rw.commitments }
+
+// UsesExpected says whether the expression reads the task's expected
+// answer (expected or expected_json): it cannot score answers to tasks
+// that have none, such as organic requests.
+func (rw *Reward) UsesExpected() bool { return rw != nil && rw.expected }
 
 // UsesJudge says whether the expression reads judge (a spec whose reward
 // does needs a judge).
@@ -270,6 +277,8 @@ func compileReward(env *cel.Env, expr string, v2 bool) (*Reward, error) {
 			rw.judge = true
 		case "answer_json":
 			rw.answerJSON = true
+		case "expected", "expected_json":
+			rw.expected = true
 		}
 	}
 	return rw, nil

@@ -237,3 +237,28 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// UsesExpected says whether a reward reads the task's expected answer,
+// which organic requests lack.
+func TestRewardUsesExpected(t *testing.T) {
+	for _, c := range []struct {
+		expr string
+		uses bool
+	}{
+		{`similarity(answer, expected)`, true},
+		{`expected_json == answer_json ? 1.0 : 0.0`, true},
+		{`size(expected) > 0 && judge.score > 0.5`, true},
+		{`judge.score`, false},
+		{`valid ? latency_score(latency_ms, timeout_ms) : 0.0`, false},
+		{`word_count(answer) > 3 ? judge.score : 0.0`, false},
+		{`task.text == "expected" ? 1.0 : 0.0`, false},
+	} {
+		rw, err := NewRewardV2(c.expr)
+		if err != nil {
+			t.Fatalf("%s: %v", c.expr, err)
+		}
+		if rw.UsesExpected() != c.uses {
+			t.Errorf("%s: UsesExpected %v, want %v", c.expr, rw.UsesExpected(), c.uses)
+		}
+	}
+}
