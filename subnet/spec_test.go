@@ -262,3 +262,24 @@ func TestRewardUsesExpected(t *testing.T) {
 		}
 	}
 }
+
+// A judge of a built-in synapse's tasks names the fields of its request
+// (protocol/SPEC.md §2.6) in its template.
+func TestJudgeTemplateOfBuiltins(t *testing.T) {
+	for _, c := range []struct {
+		synapse, tmpl string
+		ok            bool
+	}{
+		{SynapseChat, "{{task.messages}} {{answer}}", true},
+		{SynapseChat, "{{task.max_tokens}} {{task.stop}}", true},
+		{SynapseChat, "{{task.prompt}}", false},
+		{SynapseEmbed, "{{task.input}}", true},
+		{SynapseEmbed, "{{task.messages}}", false},
+		{"text.generate", "{{task.prompt}}", true},
+	} {
+		err := CheckJudgeTemplate(c.tmpl, BuiltinSynapse(c.synapse))
+		if (err == nil) != c.ok {
+			t.Errorf("%s %q: %v, want ok %v", c.synapse, c.tmpl, err, c.ok)
+		}
+	}
+}

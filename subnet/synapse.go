@@ -262,8 +262,13 @@ func oneLine(err error) string { return strings.Join(strings.Fields(err.Error())
 // names (for a built-in, text.generate's prompt), sorted.
 func (s *Synapse) RequestProperties() []string {
 	if s.Builtin() {
-		if s.Name == "text.generate" {
+		switch s.Name {
+		case "text.generate":
 			return []string{"prompt"}
+		case SynapseChat:
+			return []string{"max_tokens", "messages", "seed", "stop", "temperature", "top_p"}
+		case SynapseEmbed:
+			return []string{"dimensions", "input"}
 		}
 		return nil
 	}
