@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -58,6 +59,9 @@ const (
 type organic struct {
 	queue   chan gateway.OrganicAnswer
 	outcome *prometheus.CounterVec
+	scored  atomic.Int64
+	// pending counts the answers queued or being scored.
+	pending atomic.Int64
 
 	mu   sync.Mutex // guards the view
 	view organicView
@@ -122,9 +126,11 @@ func (v *Validator) WantOrganic(netuid uint16, synapse string) bool {
 // Organic implements gateway.Organic: a is queued for scoring, or dropped
 // and counted when organicQueue are waiting.
 func (v *Validator) Organic(a gateway.OrganicAnswer) {
+	v.organic.pending.Add(1)
 	select {
 	case v.organic.queue <- a:
 	default:
+		v.organic.pending.Add(-1)
 		v.organic.outcome.WithLabelValues(fmt.Sprint(v.cfg.Netuid), "", organicQueueFull).Inc()
 	}
 }
@@ -138,6 +144,7 @@ func (v *Validator) organicLoop(ctx context.Context) {
 			return
 		case a := <-v.organic.queue:
 			v.scoreOrganic(ctx, a)
+			v.organic.pending.Add(-1)
 		}
 	}
 }
@@ -216,9 +223,10 @@ func (v *Validator) scoreOrganic(ctx context.Context, a gateway.OrganicAnswer) {
 	if ctx.Err() != nil {
 		return // stopping
 	}
+	now := time.Now()
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	if !slices.Contains(v.pipes, p) {
+		v.mu.Unlock()
 		count(organicStale) // the spec changed while it was judged
 		return
 	}
@@ -229,6 +237,15 @@ func (v *Validator) scoreOrganic(ctx context.Context, a gateway.OrganicAnswer) {
 	} else {
 		p.scores.Update(a.UID, a.Hotkey, vd.score)
 		count(organicScored)
+		v.organic.scored.Add(1)
 	}
-	v.noteAnswer(p, a.UID, a.Hotkey, res, vd, time.Now(), true)
+	v.noteAnswer(p, a.UID, a.Hotkey, res, vd, now, true)
+	save := v.dueSave(now)
+	v.mu.Unlock()
+	if save {
+		v.saveNow()
+	}
 }
+
+// OrganicScored is how many organic answers the validator has scored.
+func (v *Validator) OrganicScored() int64 { return v.organic.scored.Load() }

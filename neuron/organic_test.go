@@ -160,7 +160,10 @@ func TestOrganicScoring(t *testing.T) {
 	}
 
 	// A uid that changed hands since the gateway read it is not scored;
-	// an answer the gateway refused scores 0 with its reason.
+	// an answer the gateway refused scores 0 with its reason. (The
+	// gateway stops first, and what it handed over is scored.)
+	gw.Close()
+	waitUntil(t, time.Minute, "the organic answers handed over to be scored", func() bool { return v.organic.pending.Load() == 0 })
 	before := scoreOf(v, honest.UID())
 	hk := testKey(t, "organic hot", 1).PublicKey().Address().String()
 	chat := []byte(`{"messages": [{"role": "user", "content": "hi"}]}`)

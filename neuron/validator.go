@@ -495,16 +495,28 @@ func (v *Validator) round(ctx context.Context, p *pipeline, m *chain.Metagraph) 
 		v.noteAnswer(p, targets[i].uid, targets[i].hotkey, r, vd, now, false)
 	}
 	v.queries += int64(len(ids))
-	save := now.Sub(v.savedAt) >= statusSaveEvery
-	if save {
-		v.savedAt = now
-	}
+	save := v.dueSave(now)
 	v.mu.Unlock()
 	if save {
-		// "validator scores" reads the file: keep it fresh, within bounds.
-		if err := v.saveState(); err != nil {
-			v.log.Warn("saving validator state", "err", err)
-		}
+		v.saveNow()
+	}
+}
+
+// dueSave reports whether the state file is due to be saved after new
+// scores at now, and if so takes the turn; v.mu is held. "validator
+// scores" reads the file: it is kept fresh, within bounds.
+func (v *Validator) dueSave(now time.Time) bool {
+	if now.Sub(v.savedAt) < statusSaveEvery {
+		return false
+	}
+	v.savedAt = now
+	return true
+}
+
+// saveNow saves the state file, logging a failure.
+func (v *Validator) saveNow() {
+	if err := v.saveState(); err != nil {
+		v.log.Warn("saving validator state", "err", err)
 	}
 }
 
