@@ -521,6 +521,7 @@ func (a *app) validatorCommand() *cobra.Command {
 	var timeout time.Duration
 	var specFile, builtinSpec string
 	var jf judgeFlags
+	var gf validatorGatewayFlags
 	run := &cobra.Command{
 		Use:   "run",
 		Short: "Register and stake the hotkey, then query miners, score them and set weights until interrupted",
@@ -531,7 +532,14 @@ hotkey exits at once, naming the process that runs it), its scores loaded and
 every --listen address bound (one in use is refused unless all its processes
 give --reuseport); only then does it register and stake. With --hotkey-only
 it never opens the coldkey: the hotkey must be registered already, and --stake
-is refused (stake with "stake add" where the coldkey is).`,
+is refused (stake with "stake add" where the coldkey is).
+
+With --gateway it also serves the subnet's miners to applications through the
+OpenAI-compatible gateway (as "cybertensor gateway" does, with its key file and
+usage ledger), and scores --organic-fraction of those requests' answers with
+the mechanism of its version 2 spec whose tasks go to their synapse (one whose
+reward does not read expected: a judge scores the answer alone), folding them
+into the same scores as its own tasks' (docs/gateway.md, "Organic scoring").`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			amount, err := parseAmount(stake)
@@ -560,7 +568,7 @@ is refused (stake with "stake add" where the coldkey is).`,
 			tasks := append(localnet.Tasks(), neuron.ClozeTasks(localnet.Documents(), 32)...)
 			cfg := neuron.DefaultValidatorConfig(f.netuid, tasks)
 			cfg.Listen, cfg.Logger, cfg.QueryEvery, cfg.WeightsEvery, cfg.Timeout = f.listen, a.log, queryEvery, weightsEvery, timeout
-			cfg.Sample, cfg.WeightsVersion = sample, weightsVersion
+			cfg.Sample, cfg.WeightsVersion, cfg.OrganicFraction = sample, weightsVersion, gf.fraction
 			err = a.applySpec(cmd, c, f.netuid, specFile, builtinSpec, &jf, &cfg)
 			if jf.closeReference != nil {
 				defer jf.closeReference()
@@ -573,6 +581,10 @@ is refused (stake with "stake add" where the coldkey is).`,
 				return err
 			}
 			defer stopMetrics()
+			vg, err := a.openValidatorGateway(&gf, cfg.Host.Registerer)
+			if err != nil {
+				return err
+			}
 			// The validator shares the documents its questions come from
 			// (a v2 spec's, only if some mechanism asks from knowledge).
 			cfg.KnowledgeDir = filepath.Join(cfg.Host.DataDir, "knowledge")
@@ -585,9 +597,17 @@ is refused (stake with "stake add" where the coldkey is).`,
 			v, err := neuron.StartValidator(ctx, c, cold, hot, amount, cfg)
 			cancel()
 			if err != nil {
+				vg.close()
 				return neuronStartError(&f, cfg.Host.DataDir, err)
 			}
 			defer v.Close()
+			if vg != nil {
+				stop, err := vg.serve(cmd.Context(), a, cmd.OutOrStdout(), c, v, f.netuid)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "validator uid %d on subnet %d running (Ctrl-C to stop)\n", v.UID(), f.netuid)
 			<-cmd.Context().Done()
 			q, s := v.Stats()
@@ -609,6 +629,7 @@ is refused (stake with "stake add" where the coldkey is).`,
 	run.Flags().StringVar(&jf.reference, "reference-backend", "", "the validator's own backend for a version 2 spec's reference judges, as miner run --backend: retrieval, openai:MODEL@URL or exec:COMMAND; it answers each task as a miner would, and embeds the answers for compare: embedding (openai)")
 	run.Flags().StringVar(&jf.refKey, "reference-key-file", "", "file whose first line is the API key of --reference-backend openai:MODEL@URL (default: $"+envOpenAIKey+", else $"+envOpenAIKeyCommon+")")
 	run.Flags().DurationVar(&jf.refTimeout, "reference-timeout", 2*time.Minute, "how long --reference-backend openai waits for one answer of its server")
+	addValidatorGatewayFlags(run, &gf)
 	cmd.AddCommand(run, a.validatorScores())
 	return cmd
 }

@@ -27,10 +27,11 @@ func (a *app) validatorScores() *cobra.Command {
 		Long: `Show what the validator of --wallet/--hotkey keeps in
 <home>/neurons/WALLET/HOTKEY/validator-state.json: each miner's moving average
 score, its last answers (status: OK, INTERNAL, TIMEOUT, UNAVAILABLE…; the reason
-the miner gave or why the query failed; the score it earned), and the weights
+the miner gave or why the query failed; the score it earned; "(organic)" for an
+answer to a gateway's client, scored by organic scoring), and the weights
 the validator last set or revealed, with the block and time.
 
-The validator writes the file after its query rounds (at most every 5 s), when
+The validator writes the file after its query rounds and organic scores (at most every 5 s), when
 it sets weights and when it stops; this command reads it whether the validator
 runs or not, and needs no chain. "saved" says how fresh it is.`,
 		Args: cobra.NoArgs,
@@ -75,7 +76,11 @@ func printValidatorStatus(cmd *cobra.Command, st *neuron.ValidatorStatus) error 
 		var statuses []string
 		reason := ""
 		for _, a := range answers[uid] {
-			statuses = append(statuses, fmt.Sprintf("%s %.3f", a.Status, a.Score))
+			st := fmt.Sprintf("%s %.3f", a.Status, a.Score)
+			if a.Organic {
+				st += " (organic)"
+			}
+			statuses = append(statuses, st)
 			if a.Reason != "" {
 				reason = a.Reason
 			}
