@@ -29,8 +29,12 @@ type cannedAnswer struct {
 	answer  string
 }
 
-// judgeMarker starts the summarize example's judge prompt (judge.txt).
-const judgeMarker = "You grade one-sentence summaries"
+// judgeMarker starts the summarize example's judge prompt (judge.txt),
+// chatJudgeMarker the chat example's.
+const (
+	judgeMarker     = "You grade one-sentence summaries"
+	chatJudgeMarker = "You grade a chat assistant's answer"
+)
 
 func newFakeModel(t *testing.T, answers []cannedAnswer) *fakeModel {
 	t.Helper()
@@ -50,6 +54,15 @@ func (m *fakeModel) reply(req openaitest.ChatRequest) string {
 	if strings.Contains(p, judgeMarker) {
 		return judgeSummary(p)
 	}
+	if strings.Contains(p, chatJudgeMarker) {
+		return m.judgeChat(p)
+	}
+	return m.canned(p)
+}
+
+// canned is the answer to prompt p: the most specific canned answer whose
+// needles p holds.
+func (m *fakeModel) canned(p string) string {
 	best, bestLen := "I cannot help with that.", 0
 	for _, a := range m.answers {
 		n := 0
@@ -94,6 +107,33 @@ func judgeSummary(prompt string) string {
 		score = int(math.Round(10 * float64(found) / float64(len(sum))))
 	}
 	return fmt.Sprintf("%d of the summary's %d content words come from the article.\nScore: %d/10", found, len(sum), score)
+}
+
+// judgeChat is the fake LLM judge of the chat example: the share of the
+// honest answer's content words (what the model would answer the
+// conversation) that the assistant's answer has, out of 10.
+func (m *fakeModel) judgeChat(prompt string) string {
+	conversation, rest, ok1 := strings.Cut(after(prompt, "CONVERSATION:\n"), "\n\nANSWER:\n")
+	answer, _, ok2 := strings.Cut(rest, "\n\nReply with")
+	if !ok1 || !ok2 {
+		return "I could not find the conversation and the answer in your message."
+	}
+	want := contentWords(m.canned(conversation))
+	got := map[string]bool{}
+	for _, w := range contentWords(answer) {
+		got[w] = true
+	}
+	found := 0
+	for _, w := range want {
+		if got[w] {
+			found++
+		}
+	}
+	score := 0
+	if len(want) > 0 {
+		score = int(math.Round(10 * float64(found) / float64(len(want))))
+	}
+	return fmt.Sprintf("The answer has %d of the %d words a correct answer needs.\nScore: %d/10", found, len(want), score)
 }
 
 // commonWords are not content words.
@@ -145,6 +185,26 @@ func summarizeAnswers(t *testing.T, tasks []taskLine) []cannedAnswer {
 			t.Fatalf("summarize task without text: %+v", l)
 		}
 		out = append(out, cannedAnswer{needles: []string{text}, answer: leadSentence(text)})
+	}
+	return out
+}
+
+// chatAnswers answer each conversation's last message with the reference
+// in its meta.
+func chatAnswers(t *testing.T, tasks []taskLine) []cannedAnswer {
+	t.Helper()
+	var out []cannedAnswer
+	for _, l := range tasks {
+		var meta struct {
+			Reference string `json:"reference"`
+		}
+		msgs, _ := l.Request["messages"].([]any)
+		if len(msgs) == 0 || json.Unmarshal(l.Meta, &meta) != nil || meta.Reference == "" {
+			t.Fatalf("chat task without messages or a reference: %+v", l)
+		}
+		last, _ := msgs[len(msgs)-1].(map[string]any)
+		question, _ := last["content"].(string)
+		out = append(out, cannedAnswer{needles: []string{question}, answer: meta.Reference})
 	}
 	return out
 }

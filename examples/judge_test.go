@@ -46,6 +46,9 @@ func decodeTaskLines(t *testing.T, name string, b []byte) []taskLine {
 	t.Helper()
 	var out []taskLine
 	for i, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if strings.HasPrefix(line, "#") || strings.TrimSpace(line) == "" {
+			continue // as subnet.ParseTaskLines skips them
+		}
 		var l taskLine
 		dec := json.NewDecoder(strings.NewReader(line))
 		dec.DisallowUnknownFields()

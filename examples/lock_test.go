@@ -25,7 +25,7 @@ const lockComment = "\n# The lock:"
 //	go test ./examples -run TestExampleLocks -update
 func TestExampleLocks(t *testing.T) {
 	python3(t) // Resolve looks the hook programs up in PATH
-	for _, dir := range []string{"summarize", "translate", "code"} {
+	for _, dir := range []string{"summarize", "translate", "code", "chat"} {
 		path := filepath.Join(dir, "spec.yaml")
 		text, err := os.ReadFile(path)
 		if err != nil {

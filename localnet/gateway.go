@@ -159,7 +159,7 @@ func startGateway(ctx context.Context, cfg Config, out io.Writer, c chainlink.Ch
 	srv, err := gateway.New(gcfg, gateway.Deps{
 		Metagraph: gateway.ChainMetagraph{Chain: c, Self: h.ID()},
 		Querier:   gateway.ProtocolQuerier{Host: h, Client: v.validator.Client()},
-		Auth:      keys, Limiter: metering.NewLimiter(keys), Recorder: usage,
+		Auth:      keys, Limiter: metering.NewLimiter(keys), Recorder: usage, Organic: v.validator,
 		Logger: cfg.Logger,
 	})
 	if err != nil {

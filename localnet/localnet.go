@@ -86,6 +86,11 @@ type Config struct {
 	// GatewayDir holds the gateway's key file and usage ledger; "" puts
 	// them in the run's temporary directory, removed at the end.
 	GatewayDir string
+	// OrganicFraction is the fraction of the gateway's requests whose
+	// answers the validator serving it scores (organic scoring: a spec
+	// mechanism for their synapse whose reward reads no expected answer,
+	// e.g. examples/chat); see neuron.ValidatorConfig.OrganicFraction.
+	OrganicFraction float64
 	// Upstream, if its BaseURL is set, is an OpenAI-compatible model
 	// server that the honest qa miners answer text.chat and text.embed
 	// from. Without one they answer those from the retrieval model they
@@ -96,13 +101,20 @@ type Config struct {
 	sequentialStart bool   // for benchmarks: the baseline, one neuron after another
 }
 
+// errGatewaySubnet: Config.Gateway needs a subnet whose miners serve text.chat.
+var errGatewaySubnet = errors.New("localnet: want a subnet whose miners serve text.chat for the gateway (qa, or a spec serving text.chat such as examples/chat)")
+
 // DefaultConfig is the qa subnet with 2 validators and 4 miners, tempo
 // 10, 250 ms blocks.
 func DefaultConfig() Config {
-	return Config{Subnets: []string{"qa"}, Validators: 2, Miners: 4, Tempo: 10, BlockTime: 250 * time.Millisecond, Logger: slog.Default()}
+	return Config{Subnets: []string{"qa"}, Validators: 2, Miners: 4, Tempo: 10, BlockTime: 250 * time.Millisecond, Logger: slog.Default(),
+		OrganicFraction: 0.1}
 }
 
 func (c *Config) validate() error {
+	if !(c.OrganicFraction >= 0 && c.OrganicFraction <= 1) {
+		return fmt.Errorf("localnet: OrganicFraction %v, want 0 to 1", c.OrganicFraction)
+	}
 	if len(c.Subnets) == 0 && len(c.Specs) == 0 {
 		return fmt.Errorf("localnet: want at least one subnet (built in: %s) or spec file", strings.Join(subnet.BuiltinNames(), ", "))
 	}
@@ -133,11 +145,11 @@ func (c *Config) validate() error {
 			return fmt.Errorf("localnet: unknown adversary %q (known: lazy, offline, copier)", a)
 		}
 	}
-	if c.Gateway != "" && !slices.ContainsFunc(c.Subnets, func(name string) bool {
+	if c.Gateway != "" && len(c.Specs) == 0 && !slices.ContainsFunc(c.Subnets, func(name string) bool {
 		spec, _ := subnet.Builtin(name)
 		return chatSubnet(spec)
 	}) {
-		return errors.New("localnet: want a subnet whose miners serve text.chat for the gateway (qa)")
+		return errGatewaySubnet
 	}
 	if miners >= c.Miners {
 		return fmt.Errorf("localnet: %d miner adversaries need at least %d miners so one is honest", miners, miners+1)
@@ -169,6 +181,9 @@ type NeuronSummary struct {
 	QueriesServed      int64     `json:"queries_served"`
 	QueriesSent        int64     `json:"queries_sent"`
 	WeightSets         int64     `json:"weight_sets"`
+	// OrganicScored counts the gateway's answers a validator scored
+	// (organic scoring; Config.Gateway).
+	OrganicScored int64 `json:"organic_scored,omitempty"`
 	// Heard counts the neurons whose heartbeats it heard over gossip.
 	Heard int `json:"heard"`
 	// KnowledgeShared counts the knowledge objects it published;
@@ -245,6 +260,7 @@ func (m *member) start(ctx context.Context, c chainlink.Chain, cfg Config, i int
 		// questions are the library's.
 		vcfg := neuron.SpecValidatorConfig(m.netuid, m.spec, Tasks())
 		vcfg.Logger, vcfg.Seed, vcfg.Copier = cfg.Logger, uint64(i), m.adversary == Copier
+		vcfg.OrganicFraction = cfg.OrganicFraction
 		if m.specDir != "" {
 			// A spec file's validators read its files from its
 			// directory; its LLM judges ask the run's judge URL.
@@ -479,6 +495,9 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		// Its serving host is the validator's: stopped before the
 		// validators close (and again, harmlessly, by the defer).
 		i := slices.IndexFunc(members, func(m *member) bool { return m.role == "validator" && chatSubnet(m.spec) })
+		if i < 0 {
+			return nil, errGatewaySubnet // the spec files serve no text.chat
+		}
 		if gw, err = startGateway(ctx, cfg, out, c, members[i], dir); err != nil {
 			return nil, err
 		}
@@ -678,6 +697,7 @@ func summarize(c chainlink.Chain, members []*member, epochs int) (*Summary, erro
 		if m.validator != nil {
 			ns.Addrs = m.validator.Addrs()
 			ns.QueriesSent, ns.WeightSets = m.validator.Stats()
+			ns.OrganicScored = m.validator.OrganicScored()
 			if sw := m.validator.Swarm(); sw != nil {
 				ns.Heard, ns.KnowledgeShared, ns.KnowledgeFetched = len(sw.Heard()), sw.KnowledgeShared(), sw.KnowledgeFetched()
 			}
@@ -709,7 +729,7 @@ func lazyHandlers(spec *subnet.Spec, seed uint64) map[string]protocol.Handler {
 	}
 	out := map[string]protocol.Handler{}
 	for _, syn := range spec.SynapseNames() {
-		if s := spec.Synapse(syn); s != nil && !s.Builtin() {
+		if s := spec.Synapse(syn); s != nil && (!s.Builtin() || syn == subnet.SynapseChat) {
 			out[syn] = lazyCustom(s, rng, &mu)
 			continue
 		}

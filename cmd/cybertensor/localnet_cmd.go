@@ -70,6 +70,11 @@ files read from its directory; its LLM judge asks --judge-url (default
 			if g := s.Gateway; g != nil {
 				fmt.Fprintf(cmd.OutOrStdout(), "\ngateway %s: %d requests, %d failed, %d prompt and %d completion tokens, %d receipts (ledger %s)\n",
 					g.URL, g.Usage.Requests, g.Usage.Failures, g.Usage.PromptTokens, g.Usage.CompletionTokens, g.Usage.Receipts, g.Ledger)
+				for _, n := range s.Neurons {
+					if n.Role == "validator" && n.Hotkey == g.Hotkey {
+						fmt.Fprintf(cmd.OutOrStdout(), "its validator (uid %d) scored %d organic answers into its miners' scores\n", n.UID, n.OrganicScored)
+					}
+				}
 			}
 			out := cmd.OutOrStdout()
 			paid := "no epoch has paid miners yet"
@@ -104,6 +109,7 @@ files read from its directory; its LLM judge asks --judge-url (default
 	f.BoolVar(&asJSON, "json", false, "print the final summary as JSON on stdout (progress goes to stderr)")
 	f.StringVar(&cfg.Dashboard, "dashboard", "127.0.0.1:0", `serve the web dashboard (metagraph, incentive and dividends over epochs, gossip and knowledge, Prometheus /metrics) on this address; "" for none`)
 	f.StringVar(&cfg.Gateway, "gateway", "", `serve the qa subnet through an OpenAI-compatible API on this address (e.g. 127.0.0.1:8000) as its first validator; prints "gateway: http://ADDR/v1 key ct-…"`)
+	f.Float64Var(&cfg.OrganicFraction, "organic-fraction", cfg.OrganicFraction, "fraction of --gateway's requests whose answers the validator serving it scores into its miners' scores, with the mechanism of a --spec subnet for their synapse (one whose reward reads no expected answer, e.g. examples/chat/spec.yaml)")
 	f.StringVar(&cfg.GatewayDir, "gateway-dir", "", "keep the gateway's API key file (keys.json) and usage ledger (usage.db) in this directory (default: a temporary directory removed at exit)")
 	f.StringVar(&cfg.Upstream.BaseURL, "upstream", "", "OpenAI-compatible model server (e.g. http://127.0.0.1:8080) the qa miners answer text.chat and text.embed from (default: the retrieval model)")
 	f.StringVar(&cfg.Upstream.Model, "upstream-model", "", "model to ask --upstream for")
@@ -114,6 +120,9 @@ files read from its directory; its LLM judge asks --judge-url (default
 			if err := checkHostPort("gateway", cfg.Gateway); err != nil {
 				return err
 			}
+		}
+		if !(cfg.OrganicFraction >= 0 && cfg.OrganicFraction <= 1) {
+			return fmt.Errorf("--organic-fraction %v: want 0 to 1", cfg.OrganicFraction)
 		}
 		if u := cfg.Upstream.BaseURL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
 			return fmt.Errorf("--upstream %q: want an http:// or https:// URL", u)
