@@ -1,0 +1,41 @@
+package charlm
+
+// naiveModel is the reference: Witten–Bell over string-keyed counts,
+// written straight from the formula in the package doc.
+type naiveModel struct {
+	order  int
+	counts map[string]int // k-gram → count, k = 1..order
+}
+
+func newNaiveModel(text []byte, order int) *naiveModel {
+	m := &naiveModel{order: order, counts: map[string]int{}}
+	for i := range text {
+		for k := 1; k <= order && k <= i+1; k++ {
+			m.counts[string(text[i+1-k:i+1])]++
+		}
+	}
+	return m
+}
+
+func (m *naiveModel) prob(context []byte, x byte) float64 {
+	if len(context) > m.order-1 {
+		context = context[len(context)-(m.order-1):]
+	}
+	p := 1.0 / 256
+	for k := 1; k <= len(context)+1; k++ {
+		h := string(context[len(context)-(k-1):])
+		total, distinct := 0, 0
+		for y := range 256 {
+			if n := m.counts[h+string([]byte{byte(y)})]; n > 0 {
+				total += n
+				distinct++
+			}
+		}
+		if total == 0 {
+			continue
+		}
+		c := float64(m.counts[h+string([]byte{x})])
+		p = (c + float64(distinct)*p) / float64(total+distinct)
+	}
+	return p
+}
