@@ -30,7 +30,7 @@ type TrainConfig struct {
 	// model Train makes is one Decode accepts with default limits.
 	MaxEntries int
 	// MaxBytes is how much of the reader Train uses; it stops reading
-	// there (0: no limit).
+	// there (0: up to MaxTrainBytes).
 	MaxBytes int64
 	// Name is the card's model name (default "charlm-o<Order>").
 	Name string

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 )
+
+// MaxTrainBytes is the most text Train reads (so that no uint32 count can
+// overflow); it stops reading there, as at TrainConfig.MaxBytes.
+const MaxTrainBytes = 1<<32 - 1
 
 // counter counts k-grams (k = 1..order) within a bound on its entries.
 type counter struct {
@@ -34,12 +37,11 @@ func (c *counter) add(p []byte) {
 		c.history = c.history<<8 | uint64(x)
 		c.seen = min(c.seen+1, c.order)
 		for k := 1; k <= c.seen; k++ {
-			g := c.history & mask(k)
-			n, ok := c.grams[k][g]
-			if n < math.MaxUint32 {
-				c.grams[k][g] = n + 1
-			}
-			if !ok {
+			// Train reads less than 2^32 bytes, so no count overflows.
+			t := c.grams[k]
+			before := len(t)
+			t[c.history&mask(k)]++
+			if len(t) != before {
 				c.entries++
 				if c.entries > c.maxEntries {
 					c.prune()
@@ -70,7 +72,8 @@ func (c *counter) prune() {
 // chunks.
 const trainChunk = 64 << 10
 
-// Train builds a model from the text r gives (up to cfg.MaxBytes). Memory
+// Train builds a model from the text r gives (up to cfg.MaxBytes, and
+// at most MaxTrainBytes). Memory
 // stays within cfg.MaxEntries entries (see the package doc, "Bounded
 // training"). It fails with ErrBadConfig, ErrNoData for empty text, the
 // reader's error, or ctx's once ctx is done.
@@ -78,9 +81,11 @@ func Train(ctx context.Context, r io.Reader, cfg TrainConfig) (*Model, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	limit := int64(MaxTrainBytes)
 	if cfg.MaxBytes > 0 {
-		r = io.LimitReader(r, cfg.MaxBytes)
+		limit = min(limit, cfg.MaxBytes)
 	}
+	r = io.LimitReader(r, limit)
 	c := newCounter(cfg.Order, cfg.MaxEntries)
 	buf := make([]byte, trainChunk)
 	var total uint64
