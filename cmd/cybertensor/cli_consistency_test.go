@@ -139,6 +139,8 @@ func TestFlagsCheckedBeforePasswordPrompt(t *testing.T) {
 		"children take get":      badChain,
 		"subnets mechanisms set": {"--shares", "0.5,0"},
 		"subnets set-spec":       {"--builtin", "nope"},
+		"model train":            {"--data", "x", "--out", "y", "--order", "9"},
+		"model eval":             {"--model", "x", "--data", "y", "--peer", "nope"},
 	}
 	var missing []string
 	for path, cmd := range leaves(t) {
@@ -245,6 +247,8 @@ func TestJSONAndAmountsAgainstAChain(t *testing.T) {
 	elsewhere = append(elsewhere, "gateway keys add", "gateway keys list", "gateway keys revoke", "gateway usage")
 	// TestMechanismsAndSetSpecAgainstAChain: mechanisms apply at an epoch.
 	elsewhere = append(elsewhere, "subnets mechanisms set", "subnets mechanisms get", "subnets set-spec")
+	// TestModelCommands: no chain.
+	elsewhere = append(elsewhere, "model train", "model eval", "model inspect")
 	for path, c := range leaves(t) {
 		if _, ok := cases[path]; c.Flags().Lookup("json") != nil && !ok && !slices.Contains(elsewhere, path) {
 			t.Errorf("%s has --json but no case here", path)

@@ -317,6 +317,44 @@ func (p *progress) update(done, total int64) {
 	}
 }
 
+// libraryHolding opens the library holding c: the local one, or with
+// --peer one on a transient neuron that first fetches c from the swarm
+// (within --timeout, its progress on progressTo). stop closes what it
+// opened.
+func (a *app) libraryHolding(ctx context.Context, c cid.Cid, f *swarmFlags, progressTo io.Writer) (lib *knowledge.Library, stop func(), err error) {
+	if len(f.peers) == 0 {
+		if lib, err = a.openLibrary(nil); err != nil {
+			return nil, nil, err
+		}
+		if !lib.Holds(c) {
+			lib.Close()
+			return nil, nil, fmt.Errorf("%w: %s is not in the library; give --peer to fetch it from the swarm", knowledge.ErrNotFound, c)
+		}
+		return lib, func() { lib.Close() }, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	lib, _, stopSwarm, err := a.swarm(ctx, f)
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	stop = func() {
+		cancel()
+		stopSwarm()
+	}
+	p := &progress{w: progressTo}
+	opts := []knowledge.FetchOption{knowledge.WithProgress(p.update)}
+	for _, s := range f.peers {
+		info, _ := peer.AddrInfoFromString(s)
+		opts = append(opts, knowledge.WithProviders(*info))
+	}
+	if err := lib.Fetch(ctx, c, opts...); err != nil {
+		stop()
+		return nil, nil, knowledgeError(err)
+	}
+	return lib, stop, nil
+}
+
 func (a *app) knowledgeGet() *cobra.Command {
 	var f swarmFlags
 	var out string
@@ -329,35 +367,11 @@ func (a *app) knowledgeGet() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var lib *knowledge.Library
-			var opts []knowledge.FetchOption
-			if len(f.peers) > 0 {
-				ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
-				defer cancel()
-				l, _, stop, err := a.swarm(ctx, &f)
-				if err != nil {
-					return err
-				}
-				defer stop()
-				lib = l
-				p := &progress{w: cmd.ErrOrStderr()}
-				opts = append(opts, knowledge.WithProgress(p.update))
-				for _, s := range f.peers {
-					info, _ := peer.AddrInfoFromString(s)
-					opts = append(opts, knowledge.WithProviders(*info))
-				}
-				if err := lib.Fetch(ctx, c, opts...); err != nil {
-					return knowledgeError(err)
-				}
-			} else {
-				if lib, err = a.openLibrary(nil); err != nil {
-					return err
-				}
-				defer lib.Close()
-				if !lib.Holds(c) {
-					return fmt.Errorf("%w: %s is not in the library; give --peer to fetch it from the swarm", knowledge.ErrNotFound, c)
-				}
+			lib, stop, err := a.libraryHolding(cmd.Context(), c, &f, cmd.ErrOrStderr())
+			if err != nil {
+				return err
 			}
+			defer stop()
 			w := cmd.OutOrStdout()
 			var tmp *os.File
 			if out != "" && out != "-" {

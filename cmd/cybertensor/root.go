@@ -147,6 +147,9 @@ scores on a chain with Yuma consensus, and shares content-addressed knowledge.`,
 	dc := a.dashboardCommand()
 	dc.GroupID = "consensus"
 	root.AddCommand(dc)
+	mc := a.modelCommand()
+	mc.GroupID = "consensus"
+	root.AddCommand(mc)
 	sc := a.scoringCommand()
 	sc.GroupID = "consensus"
 	root.AddCommand(sc)
