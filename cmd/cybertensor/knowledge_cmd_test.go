@@ -98,30 +98,37 @@ func TestKnowledgeCommands(t *testing.T) {
 	}
 }
 
-// get --peer fetches from the swarm what the local library lacks.
-func TestKnowledgeGetFromSwarm(t *testing.T) {
-	// A serving neuron, in-process.
+// servingLibrary starts a neuron serving a library, in-process, and
+// returns the library and the neuron's address with its peer ID.
+func servingLibrary(t *testing.T) (*knowledge.Library, string) {
+	t.Helper()
 	seed := sha256.Sum256([]byte("cli knowledge server"))
 	k, _ := wallet.PrivateKeyFromBytes(seed[:])
 	n, err := node.New(context.Background(), node.DefaultTestConfig(k))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer n.Close()
+	t.Cleanup(func() { n.Close() })
 	dcfg := dht.DefaultConfig(knowledgeDHTChain)
 	dcfg.Logger = slog.New(slog.DiscardHandler)
 	d, err := dht.New(n, k, noRegistry{}, dcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
+	t.Cleanup(func() { d.Close() })
 	cfg := knowledge.DefaultTestConfig(t.TempDir())
 	cfg.Key = k
 	lib, err := knowledge.Open(cfg, knowledge.WithNetwork(n, d))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lib.Close()
+	t.Cleanup(func() { lib.Close() })
+	return lib, n.FullAddrs()[0]
+}
+
+// get --peer fetches from the swarm what the local library lacks.
+func TestKnowledgeGetFromSwarm(t *testing.T) {
+	lib, addr := servingLibrary(t)
 	body := bytes.Repeat([]byte("knowledge "), 300_000) // 3 MB: progress is shown
 	obj, err := lib.Publish(context.Background(), bytes.NewReader(body), knowledge.Meta{Title: "served"})
 	if err == nil || obj == nil {
@@ -135,7 +142,6 @@ func TestKnowledgeGetFromSwarm(t *testing.T) {
 	home := filepath.Join(dir, "home")
 	pw := writeFile(t, dir, "pw", "pw")
 	c.ok("--home", home, "wallet", "new", "--name", "default", "--password-file", pw)
-	addr := n.FullAddrs()[0]
 	out := filepath.Join(dir, "body")
 	r := c.ok("--home", home, "--log-level", "error", "knowledge", "get", obj.CID.String(), "--peer", addr, "--listen", "/ip4/127.0.0.1/tcp/0", "-o", out)
 	if b, _ := os.ReadFile(out); !bytes.Equal(b, body) {

@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cybertensor/cybertensor/knowledge"
 )
 
 // evalOut is "model eval --json" as tests read it.
@@ -136,5 +139,36 @@ func TestModelCommands(t *testing.T) {
 	}
 	if es, _ := filepath.Glob(filepath.Join(dir, ".*tmp*")); len(es) > 0 {
 		t.Errorf("temporary files left: %v", es)
+	}
+}
+
+// train --peer fetches the text by CID from the swarm, as knowledge get
+// --peer does; eval then finds it in the local library.
+func TestModelTrainFromSwarm(t *testing.T) {
+	lib, addr := servingLibrary(t)
+	corpus, err := os.ReadFile("../../model/charlm/testdata/corpus.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := lib.Publish(context.Background(), bytes.NewReader(corpus), knowledge.Meta{Title: "corpus"})
+	if obj == nil {
+		t.Fatalf("publish: %v", err) // a lone server's provide fails; the object is stored
+	}
+	c := newCLI(t)
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	pw := writeFile(t, dir, "pw", "pw")
+	c.ok("--home", home, "wallet", "new", "--wallet", "default", "--password-file", pw)
+	file := writeFile(t, dir, "corpus.txt", string(corpus))
+	byFile := decode[modelJSON](t, c.ok("--home", home, "model", "train", "--data", file, "--out", filepath.Join(dir, "f.charlm"), "--json").stdout)
+	m := filepath.Join(dir, "swarm.charlm")
+	bySwarm := decode[modelJSON](t, c.ok("--home", home, "--log-level", "error", "model", "train", "--data", obj.CID.String(),
+		"--out", m, "--peer", addr, "--listen", "/ip4/127.0.0.1/tcp/0", "--json").stdout)
+	if bySwarm.WeightsHash != byFile.WeightsHash || bySwarm.DataCID != obj.CID.String() || byFile.DataCID != obj.Body.String() {
+		t.Errorf("from the swarm %+v, from the file %+v (object %s, body %s)", bySwarm, byFile, obj.CID, obj.Body)
+	}
+	ev := decode[evalOut](t, c.ok("--home", home, "model", "eval", "--model", m, "--data", obj.CID.String(), "--json").stdout)
+	if ev.Chars != len(corpus) || ev.WeightsHash != byFile.WeightsHash {
+		t.Errorf("eval of the fetched text: %+v", ev)
 	}
 }
