@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"slices"
 )
 
 // Artifact layout constants (see the package doc).
@@ -23,26 +22,20 @@ const (
 	weightsDomain = "charlm weights v1\x00"
 )
 
-// sortedKeys returns a table's keys in ascending order.
-func sortedKeys(t map[uint64]uint32) []uint64 {
-	keys := make([]uint64, 0, len(t))
-	for g := range t {
-		keys = append(keys, g)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
-// appendWeights appends the tables, each sorted by k-gram.
+// appendWeights appends the tables, each in ascending k-gram order.
 func (m *Model) appendWeights(b []byte) []byte {
 	for k := 1; k <= m.order; k++ {
-		t := m.grams[k]
-		b = binary.BigEndian.AppendUint32(b, uint32(len(t)))
-		for _, g := range sortedKeys(t) {
-			for i := k - 1; i >= 0; i-- {
-				b = append(b, byte(g>>(8*uint(i))))
+		t := m.tables[k]
+		b = binary.BigEndian.AppendUint32(b, uint32(len(t.next)))
+		for _, ctx := range t.keys {
+			e := t.contexts[ctx]
+			for i := e.first; i < e.first+e.distinct; i++ {
+				for j := k - 2; j >= 0; j-- {
+					b = append(b, byte(ctx>>(8*uint(j))))
+				}
+				b = append(b, t.next[i])
+				b = binary.BigEndian.AppendUint32(b, t.counts[i])
 			}
-			b = binary.BigEndian.AppendUint32(b, t[g])
 		}
 	}
 	return b
@@ -149,7 +142,7 @@ func Decode(b []byte, lim Limits) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	var grams [MaxOrder + 1]map[uint64]uint32
+	var tables [MaxOrder + 1]*table
 	entries := 0
 	for k := 1; k <= order; k++ {
 		n, err := r.uint32(fmt.Sprintf("order %d's entry count", k))
@@ -164,7 +157,7 @@ func Decode(b []byte, lim Limits) (*Model, error) {
 			return nil, fmt.Errorf("%w: order %d claims %d entries, more than the %d bytes left hold", ErrBadArtifact, k, n, len(b)-r.off)
 		}
 		entries += int(n)
-		t := make(map[uint64]uint32, n)
+		t := newTable(int(n))
 		var prev uint64
 		for i := 0; i < int(n); i++ {
 			p, _ := r.take(k+4, "") // size checked above
@@ -179,14 +172,15 @@ func Decode(b []byte, lim Limits) (*Model, error) {
 			if count == 0 {
 				return nil, fmt.Errorf("%w: order %d's entry %d has count 0", ErrBadArtifact, k, i)
 			}
-			t[g], prev = count, g
+			t.add(g, count)
+			prev = g
 		}
-		grams[k] = t
+		tables[k] = t
 	}
 	if r.off != len(b) {
 		return nil, fmt.Errorf("%w: %d bytes after the last table", ErrBadArtifact, len(b)-r.off)
 	}
-	return newModel(order, grams, card), nil
+	return newModel(order, tables, card), nil
 }
 
 func decodeCard(b []byte) (Card, error) {

@@ -66,7 +66,7 @@ func randomModel(r *rand.Rand, order int) *Model {
 			grams[k][g] = n
 		}
 	}
-	return newModel(order, grams, Card{Name: "random", TrainerVersion: "test"})
+	return newModel(order, tablesFromCounts(order, &grams), Card{Name: "random", TrainerVersion: "test"})
 }
 
 // Every context gets a distribution summing to 1 within 1e-9, with no
@@ -117,11 +117,20 @@ func TestProbMatchesNaiveReference(t *testing.T) {
 	for _, order := range []int{1, 2, 3, 5, 8} {
 		m := train(t, text, order)
 		ref := newNaiveModel(text, order)
+		if !m.suffixClosed {
+			t.Fatalf("order %d: a model trained without pruning is not suffix-closed", order)
+		}
+		open := *m
+		open.suffixClosed = false
 		for i := range held {
 			ctx := held[max(0, i-order+1):i]
 			got, want := m.Prob(ctx, held[i]), ref.prob(ctx, held[i])
 			if math.Abs(got-want) > 1e-12*want {
 				t.Fatalf("order %d P(%q | %q) = %v, naive %v", order, held[i], ctx, got, want)
+			}
+			// Stopping at the first unseen context changes nothing.
+			if got2 := open.Prob(ctx, held[i]); got2 != got {
+				t.Fatalf("order %d P(%q | %q) = %v stopping at the first unseen context, %v without", order, held[i], ctx, got, got2)
 			}
 		}
 	}

@@ -81,12 +81,13 @@ type Limits struct {
 	// MaxSize is the largest artifact, in bytes.
 	MaxSize int64
 	// MaxEntries is the most n-gram entries, all orders together (each
-	// costs about 40 bytes of memory once decoded).
+	// costs 10 to 40 bytes of memory once decoded, the more the fewer
+	// entries share a context).
 	MaxEntries int
 }
 
 // DefaultLimits accepts artifacts up to 256 MiB with up to 8 Mi entries
-// (about 320 MiB decoded).
+// (at most about 320 MiB decoded).
 func DefaultLimits() Limits {
 	return Limits{
 		MaxSize:    256 << 20,

@@ -44,7 +44,10 @@
 // at most 3/4 of MaxEntries remain (unigrams are never pruned). Contexts'
 // totals are computed from the surviving entries, so a pruned model is
 // still a proper distribution; Card.PruneThreshold records the largest t
-// used (0: never pruned). Memory is about 40 bytes per entry.
+// used (0: never pruned). Counting takes about 40 bytes per entry; the
+// trained (or decoded) model keeps, per order, each context's following
+// bytes and their counts in arrays beside a map of contexts: 10 to 40
+// bytes per entry, the fewer the more entries share a context.
 //
 // # Determinism
 //

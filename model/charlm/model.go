@@ -1,6 +1,7 @@
 package charlm
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
@@ -24,26 +25,57 @@ type Card struct {
 	PruneThreshold uint32 `json:"prune_threshold"`
 }
 
-// contextStats are a context's total count c(h) and its number of
-// distinct following bytes N1+(h•).
-type contextStats struct {
+// contextEntry is a context's entry in a table: its total count c(h), its
+// number of distinct following bytes N1+(h•), and where its run of
+// following bytes starts in the table's arrays.
+type contextEntry struct {
 	total    uint64
-	distinct uint64
+	distinct uint32
+	first    uint32
+}
+
+// table holds the k-grams of one order k, grouped by context: each
+// context's following bytes, ascending, and their counts.
+type table struct {
+	contexts map[uint64]contextEntry
+	// keys are the contexts in ascending order (as their packed values).
+	keys   []uint64
+	next   []byte
+	counts []uint32
+}
+
+// newTable returns a table for up to n k-grams.
+func newTable(n int) *table {
+	return &table{contexts: map[uint64]contextEntry{}, next: make([]byte, 0, n), counts: make([]uint32, 0, n)}
+}
+
+// add appends a k-gram (packed newest byte lowest) with its count; k-grams
+// must come in ascending order.
+func (t *table) add(g uint64, n uint32) {
+	ctx := g >> 8
+	if len(t.keys) == 0 || t.keys[len(t.keys)-1] != ctx {
+		t.keys = append(t.keys, ctx)
+		t.contexts[ctx] = contextEntry{first: uint32(len(t.next))}
+	}
+	e := t.contexts[ctx]
+	e.total += uint64(n)
+	e.distinct++
+	t.contexts[ctx] = e
+	t.next = append(t.next, byte(g))
+	t.counts = append(t.counts, n)
 }
 
 // Model is a trained n-gram model. It is immutable and safe for
 // concurrent use.
 type Model struct {
 	order int
-	// grams[k] maps a k-gram, packed with its newest byte lowest, to its
-	// count (k = 1..order).
-	grams [MaxOrder + 1]map[uint64]uint32
-	// contexts[k] maps a (k-1)-byte context to its stats (k = 2..order);
-	// contexts[1] is unused: unigram holds the empty context's.
-	contexts [MaxOrder + 1]map[uint64]contextStats
-	unigram  contextStats
-	card     Card
-	weights  [32]byte
+	// tables[k] holds the k-grams (k = 1..order).
+	tables [MaxOrder + 1]*table
+	// suffixClosed says every context's suffix is a context one order
+	// down, so an unseen context means no longer one is seen either.
+	suffixClosed bool
+	card         Card
+	weights      [32]byte
 }
 
 // mask keeps the newest k bytes of a packed history.
@@ -54,29 +86,22 @@ func mask(k int) uint64 {
 	return 1<<(8*uint(k)) - 1
 }
 
-// newModel builds a model's context stats from its k-gram counts.
-func newModel(order int, grams [MaxOrder + 1]map[uint64]uint32, card Card) *Model {
-	m := &Model{order: order, grams: grams, card: card}
+// newModel completes a model from its tables.
+func newModel(order int, tables [MaxOrder + 1]*table, card Card) *Model {
+	m := &Model{order: order, tables: tables, card: card, suffixClosed: true}
 	m.card.Order = order
 	for k := 1; k <= order; k++ {
-		if m.grams[k] == nil {
-			m.grams[k] = map[uint64]uint32{}
+		if m.tables[k] == nil {
+			m.tables[k] = newTable(0)
 		}
-		if k == 1 {
-			for _, n := range m.grams[1] {
-				m.unigram.total += uint64(n)
-				m.unigram.distinct++
+	}
+	for k := 2; k <= order && m.suffixClosed; k++ {
+		for _, ctx := range m.tables[k].keys {
+			if _, ok := m.tables[k-1].contexts[ctx&mask(k-2)]; !ok {
+				m.suffixClosed = false
+				break
 			}
-			continue
 		}
-		ctx := make(map[uint64]contextStats, len(m.grams[k])/2)
-		for g, n := range m.grams[k] {
-			s := ctx[g>>8]
-			s.total += uint64(n)
-			s.distinct++
-			ctx[g>>8] = s
-		}
-		m.contexts[k] = ctx
 	}
 	m.weights = m.weightsHash()
 	return m
@@ -92,7 +117,7 @@ func (m *Model) Card() Card { return m.card }
 func (m *Model) Entries() int {
 	n := 0
 	for k := 1; k <= m.order; k++ {
-		n += len(m.grams[k])
+		n += len(m.tables[k].next)
 	}
 	return n
 }
@@ -125,21 +150,21 @@ func (m *Model) WithCard(c Card) (*Model, error) {
 func (m *Model) prob(history uint64, known int, x byte) float64 {
 	p := 1.0 / 256
 	for k := 1; k <= m.order && k-1 <= known; k++ {
-		var s contextStats
-		var ctx uint64
-		if k == 1 {
-			s = m.unigram
-		} else {
-			ctx = history & mask(k-1)
-			s = m.contexts[k][ctx]
-		}
-		if s.total == 0 {
+		t := m.tables[k]
+		e, ok := t.contexts[history&mask(k-1)]
+		if !ok {
+			if m.suffixClosed {
+				break // no longer context is seen either
+			}
 			continue // unseen context: P_k = P_{k-1}
 		}
-		c := float64(m.grams[k][ctx<<8|uint64(x)])
-		d := float64(s.distinct)
+		c := 0.0
+		if i := bytes.IndexByte(t.next[e.first:e.first+e.distinct], x); i >= 0 {
+			c = float64(t.counts[int(e.first)+i])
+		}
+		d := float64(e.distinct)
 		// The conversions round each product, so no platform fuses them.
-		p = (c + float64(d*p)) / (float64(s.total) + d)
+		p = (c + float64(d*p)) / (float64(e.total) + d)
 	}
 	return p
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // MaxTrainBytes is the most text Train reads (so that no uint32 count can
@@ -112,5 +113,25 @@ func Train(ctx context.Context, r io.Reader, cfg TrainConfig) (*Model, error) {
 	}
 	card := Card{Name: name, TrainingBytes: total, DataCID: cfg.DataCID, TrainerVersion: TrainerVersion,
 		PruneThreshold: c.pruneThreshold}
-	return newModel(cfg.Order, c.grams, card), nil
+	tables := tablesFromCounts(cfg.Order, &c.grams)
+	return newModel(cfg.Order, tables, card), nil
+}
+
+// tablesFromCounts builds the tables of k-grams counted in maps (k =
+// 1..order), emptying the maps as it goes.
+func tablesFromCounts(order int, grams *[MaxOrder + 1]map[uint64]uint32) [MaxOrder + 1]*table {
+	var tables [MaxOrder + 1]*table
+	for k := 1; k <= order; k++ {
+		keys := make([]uint64, 0, len(grams[k]))
+		for g := range grams[k] {
+			keys = append(keys, g)
+		}
+		slices.Sort(keys)
+		t := newTable(len(keys))
+		for _, g := range keys {
+			t.add(g, grams[k][g])
+		}
+		tables[k], grams[k] = t, nil
+	}
+	return tables
 }
