@@ -82,16 +82,16 @@ func modelError(err error) error {
 // modelText is --data opened for reading.
 type modelText struct {
 	io.Reader
-	// cid is the data's knowledge CID: the one given, or for a file read
-	// whole, the CID "knowledge publish" gives its body.
+	// cid is the data's knowledge CID: the one given, or for a file the
+	// CID "knowledge publish" gives its body.
 	cid   string
 	close func()
 }
 
 // openModelText opens data, a FILE or a knowledge CID (see "model" --help).
-// For a file used whole (maxBytes 0 or at least its size), withCID also
-// computes the CID of its body.
-func (a *app) openModelText(ctx context.Context, data string, f *swarmFlags, progressTo io.Writer, maxBytes int64, withCID bool) (*modelText, error) {
+// For a file no larger than a knowledge object, withCID also computes the
+// CID of its body.
+func (a *app) openModelText(ctx context.Context, data string, f *swarmFlags, progressTo io.Writer, withCID bool) (*modelText, error) {
 	if fi, err := os.Stat(data); err == nil {
 		if !fi.Mode().IsRegular() {
 			return nil, usageError(fmt.Errorf("--data %s is not a regular file", data))
@@ -101,7 +101,7 @@ func (a *app) openModelText(ctx context.Context, data string, f *swarmFlags, pro
 			return nil, usageError(err)
 		}
 		t := &modelText{Reader: file, close: func() { file.Close() }}
-		if withCID && fi.Size() <= defaultMaxObjectSize && (maxBytes == 0 || fi.Size() <= maxBytes) {
+		if withCID && fi.Size() <= defaultMaxObjectSize {
 			c, _, err := knowledge.BodyCID(ctx, file, fi.Size())
 			if _, serr := file.Seek(0, io.SeekStart); err != nil || serr != nil {
 				file.Close()
@@ -146,10 +146,11 @@ func (a *app) modelTrain() *cobra.Command {
 --out, atomically (a temporary file renamed into place; mode 0600).
 
 The same text and flags give a byte-identical artifact on every machine. The
-artifact's card records the name, order, bytes trained on, the data's CID
-(the CID given, or for a FILE read whole the CID its body gets from
-"knowledge publish") and the trainer version; its weights hash covers the
-weights only. More text, and a higher order up to a point, give lower loss.
+artifact's card records the name, order, bytes trained on (the first ones of
+the text, with --max-bytes), the text's CID (the CID given, or for a FILE the
+CID its body gets from "knowledge publish"), the trainer version and the
+pruning threshold; its weights hash covers the weights only. More text, and a
+higher order up to a point, give lower loss.
 
 --order N      n-gram order, 1..%d (default %d)
 --max-bytes N  read at most N bytes of the text (0: all, up to %d)
@@ -158,7 +159,7 @@ weights only. More text, and a higher order up to a point, give lower loss.
 			charlm.MaxOrder, cfg.Order, int64(charlm.MaxTrainBytes), 1024, charlm.DefaultLimits().MaxEntries),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			text, err := a.openModelText(cmd.Context(), data, &f, cmd.ErrOrStderr(), cfg.MaxBytes, true)
+			text, err := a.openModelText(cmd.Context(), data, &f, cmd.ErrOrStderr(), true)
 			if err != nil {
 				return err
 			}
@@ -272,7 +273,7 @@ same loss on the same platform.`, charlm.DefaultLimits().MaxSize>>20, charlm.Def
 			if err != nil {
 				return err
 			}
-			text, err := a.openModelText(cmd.Context(), data, &f, cmd.ErrOrStderr(), maxBytes, false)
+			text, err := a.openModelText(cmd.Context(), data, &f, cmd.ErrOrStderr(), false)
 			if err != nil {
 				return err
 			}

@@ -91,7 +91,7 @@ func TestModelCommands(t *testing.T) {
 	}
 	// --max-bytes trains on a prefix.
 	small := decode[modelJSON](t, c.ok("--home", home, "model", "train", "--data", train, "--out", m0, "--max-bytes", "1000", "--json").stdout)
-	if small.TrainingBytes != 1000 || small.DataCID != "" {
+	if small.TrainingBytes != 1000 || small.DataCID != pub.Body {
 		t.Errorf("--max-bytes 1000: %+v", small)
 	}
 

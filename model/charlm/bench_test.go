@@ -39,18 +39,23 @@ func BenchmarkLoss(b *testing.B) {
 	b.Run("charlm", func(b *testing.B) {
 		m := train(b, text, benchOrder)
 		b.SetBytes(benchBytes)
+		var bits float64
 		for b.Loop() {
-			if _, err := m.Loss(context.Background(), held); err != nil {
+			var err error
+			if bits, err = m.Loss(context.Background(), held); err != nil {
 				b.Fatal(err)
 			}
 		}
+		b.ReportMetric(bits, "bits/byte")
 	})
 	b.Run("naive-map-string", func(b *testing.B) {
 		e := newNaiveEvaluator(newNaiveModel(text, benchOrder))
 		b.SetBytes(benchBytes)
+		var bits float64
 		for b.Loop() {
-			e.loss(held)
+			bits = e.loss(held)
 		}
+		b.ReportMetric(bits, "bits/byte")
 	})
 }
 

@@ -31,7 +31,7 @@
 //	P_k(x|h) = P_{k-1}(x|h')                                          if c(h) = 0
 //
 // where h' is h without its oldest byte (Witten and Bell 1991; Chen and
-// Goodman 1998, eq. 17). Summed over x, the numerators give c(h) + N1+(h•),
+// Goodman 1998). Summed over x, the numerators give c(h) + N1+(h•),
 // so every P_k is a proper distribution over the 256 bytes at every
 // context, for any positive counts, including a hostile artifact's; no
 // byte ever gets probability 0.

@@ -16,7 +16,8 @@ type Card struct {
 	Order int `json:"order"`
 	// TrainingBytes is how many bytes of text the model was trained on.
 	TrainingBytes uint64 `json:"training_bytes"`
-	// DataCID is the knowledge CID of the training text, if known.
+	// DataCID is the knowledge CID of the text the model was trained on
+	// (the first TrainingBytes bytes of it), if known.
 	DataCID string `json:"data_cid,omitempty"`
 	// TrainerVersion names the trainer that wrote the model.
 	TrainerVersion string `json:"trainer_version"`
