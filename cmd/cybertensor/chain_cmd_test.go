@@ -41,6 +41,20 @@ func runningChainWith(t *testing.T, c *cli, home string, epoch chain.EpochFunc, 
 	return url
 }
 
+// minerAndValidatorChain makes the wallets "default" (the subnet owner), "m"
+// and "v" in home, with password file pw, and runs a chain with Yuma epochs
+// that funds m and v; it returns its RPC URL.
+func minerAndValidatorChain(t *testing.T, c *cli, home, pw string) string {
+	t.Helper()
+	for _, w := range []string{"default", "m", "v"} {
+		c.ok("--home", home, "wallet", "new", "--name", w, "--password-file", pw)
+	}
+	fund := func(name string) string {
+		return decode[infoJSON](t, c.ok("--home", home, "wallet", "show", "--name", name, "--json").stdout).Coldkey.Address + "=100000"
+	}
+	return runningChainWith(t, c, home, chain.YumaEpoch, "--fund", fund("m"), "--fund", fund("v"))
+}
+
 // runningChainLogs is runningChainWith that also returns what the node
 // logs (at the default level).
 func runningChainLogs(t *testing.T, c *cli, home string, epoch chain.EpochFunc, extra ...string) (string, *syncBuffer) {

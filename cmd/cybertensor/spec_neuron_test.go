@@ -37,13 +37,7 @@ func TestV2SpecMinerAndValidator(t *testing.T) {
 	keyFile := writeFile(t, dir, "judge.key", "judge-secret\n")
 	spec, _ := filepath.Abs("../../localnet/testdata/headline/spec.yaml")
 	program, _ := filepath.Abs("testdata/headline_backend.py")
-	for _, w := range []string{"default", "m", "v"} {
-		c.ok("--home", home, "wallet", "new", "--name", w, "--password-file", pw)
-	}
-	fund := func(name string) string {
-		return decode[infoJSON](t, c.ok("--home", home, "wallet", "show", "--name", name, "--json").stdout).Coldkey.Address + "=100000"
-	}
-	url := runningChainWith(t, c, home, chain.YumaEpoch, "--fund", fund("m"), "--fund", fund("v"))
+	url := minerAndValidatorChain(t, c, home, pw)
 	c.ok("--home", home, "subnets", "create", "--spec", spec, "--password-file", pw, "--chain", url)
 
 	// The judge flags are for v2 specs; a reference judge needs its backend.

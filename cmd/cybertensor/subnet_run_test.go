@@ -26,13 +26,7 @@ func TestBuiltinSubnetsRun(t *testing.T) {
 			dir := t.TempDir()
 			home := filepath.Join(dir, "home")
 			pw := writeFile(t, dir, "pw", "pw")
-			for _, w := range []string{"default", "m", "v"} {
-				c.ok("--home", home, "wallet", "new", "--name", w, "--password-file", pw)
-			}
-			fund := func(name string) string {
-				return decode[infoJSON](t, c.ok("--home", home, "wallet", "show", "--name", name, "--json").stdout).Coldkey.Address + "=100000"
-			}
-			url := runningChainWith(t, c, home, chain.YumaEpoch, "--fund", fund("m"), "--fund", fund("v"))
+			url := minerAndValidatorChain(t, c, home, pw)
 			c.ok("--home", home, "subnets", "create", "--builtin", name, "--password-file", pw, "--chain", url)
 
 			start := func(args ...string) (func(), *syncBuffer) { return startCommand(t, home, args...) }

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/cybertensor/cybertensor/backend/openaitest"
-	"github.com/cybertensor/cybertensor/chain"
 	"github.com/cybertensor/cybertensor/neuron"
 )
 
@@ -40,13 +39,7 @@ func TestValidatorRunGatewayScoresOrganic(t *testing.T) {
 	home := filepath.Join(dir, "home")
 	pw := writeFile(t, dir, "pw", "pw")
 	spec, _ := filepath.Abs("../../examples/chat/spec.yaml")
-	for _, w := range []string{"default", "m", "v"} {
-		c.ok("--home", home, "wallet", "new", "--name", w, "--password-file", pw)
-	}
-	fund := func(name string) string {
-		return decode[infoJSON](t, c.ok("--home", home, "wallet", "show", "--name", name, "--json").stdout).Coldkey.Address + "=100000"
-	}
-	url := runningChainWith(t, c, home, chain.YumaEpoch, "--fund", fund("m"), "--fund", fund("v"))
+	url := minerAndValidatorChain(t, c, home, pw)
 	c.ok("--home", home, "subnets", "create", "--spec", spec, "--password-file", pw, "--chain", url)
 
 	// Without API keys the validator refuses to start, before it
