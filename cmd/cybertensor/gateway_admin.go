@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -137,11 +138,12 @@ type gatewayAdmin struct {
 // startGatewayAdmin serves the ledger's reads on addr with a fresh
 // token, and writes admin.token and admin.json next to the ledger file.
 // Close stops it and removes both.
-func startGatewayAdmin(addr string, ledger *metering.Ledger, ledgerFile string, log *slog.Logger) (*gatewayAdmin, error) {
+// hcfg sets the usage handler's paging (its Token, Ledger and Logger are
+// set here).
+func startGatewayAdmin(addr string, ledger *metering.Ledger, ledgerFile string, hcfg metering.UsageHandlerConfig, log *slog.Logger) (*gatewayAdmin, error) {
 	secret := make([]byte, 32)
 	rand.Read(secret)
 	token := adminTokenPrefix + base64.RawURLEncoding.EncodeToString(secret)
-	hcfg := metering.DefaultUsageHandlerConfig()
 	hcfg.Token, hcfg.Ledger, hcfg.Logger = token, ledgerFile, log
 	h, err := metering.NewUsageHandler(ledger, hcfg)
 	if err != nil {
@@ -235,19 +237,91 @@ func checkAdminURL(s string) error {
 	return nil
 }
 
-// fetchLiveUsage asks a running gateway's admin address for the usage q
-// selects, with the token in tokenFile.
-func fetchLiveUsage(ctx context.Context, adminURL, tokenFile string, q metering.UsageQuery) (metering.UsageAnswer, error) {
-	if err := checkAdminURL(adminURL); err != nil {
+// usageSource is what gateway usage reads: the ledger itself
+// (ledgerUsage) or a running gateway's admin address (liveUsage).
+type usageSource interface {
+	// summary sums the entries q selects, pinned to the ledger as it is
+	// now: asOf is the Query.AsOf that lists the same entries (0: the
+	// ledger is empty). ledger names the ledger read ("" if not said).
+	summary(ctx context.Context, q metering.Query) (sum metering.Summary, asOf uint64, ledger string, err error)
+	// page returns the entries q (pinned: q.AsOf set) selects from
+	// cursor on, at most a page, and the next page's cursor (zero after
+	// the last).
+	page(ctx context.Context, q metering.Query, cursor metering.Cursor) ([]metering.Entry, metering.Cursor, error)
+}
+
+// ledgerUsage reads an open ledger, pageEntries entries a page.
+type ledgerUsage struct {
+	l           *metering.Ledger
+	pageEntries int
+}
+
+func (s ledgerUsage) summary(_ context.Context, q metering.Query) (metering.Summary, uint64, string, error) {
+	asOf, err := s.l.LastSeq()
+	if err != nil {
+		return metering.Summary{}, 0, "", err
+	}
+	q.AsOf = asOf
+	if asOf == 0 {
+		return metering.NewSummarizer().Summary(), 0, "", nil
+	}
+	sum, err := s.l.Summarize(q)
+	return sum, asOf, "", err
+}
+
+func (s ledgerUsage) page(_ context.Context, q metering.Query, cursor metering.Cursor) ([]metering.Entry, metering.Cursor, error) {
+	var out []metering.Entry
+	next, err := s.l.ScanFrom(q, cursor, func(e metering.Entry) bool {
+		if len(out) == s.pageEntries {
+			return false
+		}
+		out = append(out, e)
+		return true
+	})
+	return out, next, err
+}
+
+// liveUsage asks a running gateway's admin address, with the token in
+// tokenFile.
+type liveUsage struct {
+	url, tokenFile string
+}
+
+func (s liveUsage) summary(ctx context.Context, q metering.Query) (metering.Summary, uint64, string, error) {
+	a, err := s.get(ctx, metering.UsageQuery{Query: q})
+	if err != nil {
+		return metering.Summary{}, 0, "", err
+	}
+	if a.Summary == nil {
+		return metering.Summary{}, 0, "", fmt.Errorf("the gateway's admin address %s answered no summary", s.url)
+	}
+	return *a.Summary, a.AsOf, a.Ledger, nil
+}
+
+func (s liveUsage) page(ctx context.Context, q metering.Query, cursor metering.Cursor) ([]metering.Entry, metering.Cursor, error) {
+	a, err := s.get(ctx, metering.UsageQuery{Query: q, Entries: true, Cursor: cursor})
+	if err != nil {
+		return nil, metering.Cursor{}, err
+	}
+	if a.AsOf != q.AsOf {
+		return nil, metering.Cursor{}, fmt.Errorf("the gateway's admin address %s answered a page as of entry %d, asked %d", s.url, a.AsOf, q.AsOf)
+	}
+	return a.Entries, a.Next, nil
+}
+
+// get asks the admin address for q: one request, its answer bounded by
+// metering.MaxUsageAnswer.
+func (s liveUsage) get(ctx context.Context, q metering.UsageQuery) (metering.UsageAnswer, error) {
+	if err := checkAdminURL(s.url); err != nil {
 		return metering.UsageAnswer{}, err
 	}
-	tok, err := readPrivateFile(tokenFile)
+	tok, err := readPrivateFile(s.tokenFile)
 	if err != nil {
 		return metering.UsageAnswer{}, fmt.Errorf("reading the admin token: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	u := strings.TrimSuffix(adminURL, "/") + "/usage?" + q.Encode()
+	u := strings.TrimSuffix(s.url, "/") + "/usage?" + q.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return metering.UsageAnswer{}, err
@@ -257,7 +331,7 @@ func fetchLiveUsage(ctx context.Context, adminURL, tokenFile string, q metering.
 	defer tr.CloseIdleConnections()
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
-		return metering.UsageAnswer{}, fmt.Errorf("asking the gateway's admin address %s: %w", adminURL, err)
+		return metering.UsageAnswer{}, fmt.Errorf("asking the gateway's admin address %s: %w", s.url, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -268,11 +342,61 @@ func fetchLiveUsage(ctx context.Context, adminURL, tokenFile string, q metering.
 		if json.Unmarshal(b, &e) != nil || e.Error == "" {
 			e.Error = strings.TrimSpace(string(b))
 		}
-		return metering.UsageAnswer{}, fmt.Errorf("the gateway's admin address %s answered %s: %s", adminURL, resp.Status, e.Error)
+		return metering.UsageAnswer{}, fmt.Errorf("the gateway's admin address %s answered %s: %s", s.url, resp.Status, e.Error)
 	}
 	a, err := metering.DecodeUsageAnswer(resp.Body)
 	if err != nil {
-		return metering.UsageAnswer{}, fmt.Errorf("the gateway's admin address %s: %w", adminURL, err)
+		return metering.UsageAnswer{}, fmt.Errorf("the gateway's admin address %s: %w", s.url, err)
 	}
 	return a, nil
+}
+
+// listUsage calls fn with each entry q selects, pinned at asOf (the
+// summary's), page by page: memory holds one page. It checks what each
+// page holds against the query, the pin and the last cursor, and that the
+// listing has exactly the total entries the summary counted.
+func listUsage(ctx context.Context, src usageSource, q metering.Query, asOf uint64, total int64, fn func(metering.Entry) error) error {
+	if asOf == 0 { // an empty ledger
+		if total != 0 {
+			return fmt.Errorf("a summary of %d requests in an empty ledger", total)
+		}
+		return nil
+	}
+	q.AsOf = asOf
+	var cursor, last metering.Cursor // the page's, the last entry's
+	var n int64
+	for {
+		entries, next, err := src.page(ctx, q, cursor)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			c := metering.CursorOf(e)
+			switch {
+			case bytes.Compare(c[:], cursor[:]) < 0 || bytes.Compare(c[:], last[:]) <= 0:
+				return fmt.Errorf("entry %d listed out of order (before the page's cursor or again)", e.Seq)
+			case e.Seq > asOf, q.KeyID != "" && e.KeyID != q.KeyID,
+				!q.From.IsZero() && e.Time.Before(q.From), !q.To.IsZero() && !e.Time.Before(q.To):
+				return fmt.Errorf("entry %d listed is not one the query selects", e.Seq)
+			}
+			if n++; n > total {
+				return fmt.Errorf("more entries listed than the %d the summary counts", total)
+			}
+			last = c
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		if next.IsZero() {
+			break
+		}
+		if bytes.Compare(next[:], cursor[:]) <= 0 || bytes.Compare(next[:], last[:]) <= 0 {
+			return fmt.Errorf("a page's next cursor %s does not move past %s", next, max(cursor.String(), last.String()))
+		}
+		cursor = next
+	}
+	if n != total {
+		return fmt.Errorf("%d entries listed, but the summary counts %d", n, total)
+	}
+	return nil
 }

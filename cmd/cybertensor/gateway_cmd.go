@@ -150,7 +150,7 @@ the address. "cybertensor gateway usage" uses them while the gateway runs.`,
 			fmt.Fprintf(cmd.OutOrStdout(), "gateway for subnet %d at http://%s/v1 as hotkey %s (models sn%d/text.chat, sn%d/text.embed; Ctrl-C to stop)\n",
 				netuid, gw.Addr(), hot.PublicKey().Address(), netuid, netuid)
 			if admin != "" && admin != "off" && meters.ledger != nil {
-				ga, err := startGatewayAdmin(admin, meters.ledger, meters.ledgerFile, a.log)
+				ga, err := startGatewayAdmin(admin, meters.ledger, meters.ledgerFile, metering.DefaultUsageHandlerConfig(), a.log)
 				if err != nil {
 					return err
 				}

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -273,6 +277,10 @@ bytes, latency p50/p95); --json adds every entry.
 public key is in it): a valid receipt is the miner's own signed statement that
 it answered with that status. Exit status 1 if any receipt does not verify.
 
+Entries are read and printed a page at a time (memory holds one page), as of
+the ledger's last entry when usage starts: requests finished meanwhile are
+left to the next run, so the summary counts exactly the entries printed.
+
 A running gateway holds the ledger: then usage asks it, at the admin address
 and with the token it recorded next to the ledger (admin.json, admin.token),
 and prints the same. --admin URL asks that address instead of reading the
@@ -294,46 +302,19 @@ ledger (with the token of --admin-token, default the one next to the ledger).`,
 				}
 				file = defaultGatewayUsageFile(a.home)
 			}
-			out := usageJSON{Ledger: file, Key: key, Since: from, Until: to, Entries: []usageEntryJSON{}}
-			var counts receiptCounts
-			var bad []string
-			visit := func(e metering.Entry) {
-				je := usageEntryJSON{Entry: e}
-				if verify {
-					switch _, err := metering.VerifyReceipt(e.Usage); {
-					case errors.Is(err, metering.ErrNoReceipt):
-						je.ReceiptCheck = "none"
-						counts.None++
-					case err != nil:
-						je.ReceiptCheck = err.Error()
-						counts.Invalid++
-						bad = append(bad, fmt.Sprintf("entry %d (request %s, miner %s): %v", e.Seq, e.RequestID, e.MinerPeer, err))
-					default:
-						je.ReceiptCheck = "valid"
-						counts.Valid++
-					}
-				}
-				if asJSON {
-					out.Entries = append(out.Entries, je)
-				}
-			}
+			out := usageJSON{Ledger: file, Key: key, Since: from, Until: to}
 			q := metering.Query{KeyID: key, From: from, To: to}
+			var invalid, checked int
+			run := func(src usageSource, sourceLedger bool) (err error) {
+				invalid, checked, err = writeUsage(cmd.Context(), cmd.OutOrStdout(), src, out, q, asJSON, verify, sourceLedger)
+				return err
+			}
 			live := func(url, tokenFile string) error {
 				if tokenFile == "" {
 					tokenFile = gatewayAdminTokenFile(file)
 				}
-				a, err := fetchLiveUsage(cmd.Context(), url, tokenFile, metering.UsageQuery{Query: q, Entries: asJSON || verify})
-				if err != nil {
-					return err
-				}
-				if adminURL != "" && a.Ledger != "" {
-					out.Ledger = a.Ledger // the gateway's, not one named here
-				}
-				for _, e := range a.Entries {
-					visit(e)
-				}
-				out.Summary = a.Summary
-				return nil
+				// --admin names the gateway: its answer names the ledger.
+				return run(liveUsage{url: url, tokenFile: tokenFile}, adminURL != "")
 			}
 			if adminURL != "" {
 				if err := live(adminURL, adminToken); err != nil {
@@ -362,32 +343,15 @@ ledger (with the token of --admin-token, default the one next to the ledger).`,
 					return inUseAs("the usage ledger "+file, err)
 				}
 				defer l.Close()
-				sum := metering.NewSummarizer()
-				err = l.Scan(q, func(e metering.Entry) bool {
-					sum.Add(e)
-					visit(e)
-					return true
-				})
-				if err != nil {
+				if err := run(ledgerUsage{l: l, pageEntries: metering.DefaultPageEntries}, false); err != nil {
 					return fmt.Errorf("reading the usage ledger %s: %w", file, err)
 				}
-				out.Summary = sum.Summary()
 				return nil
 			}(); err != nil {
 				return err
 			}
-			if verify {
-				out.Receipts = &counts
-			}
-			if asJSON {
-				if err := writeJSON(cmd.OutOrStdout(), out); err != nil {
-					return err
-				}
-			} else if err := printUsage(cmd.OutOrStdout(), out, bad); err != nil {
-				return err
-			}
-			if counts.Invalid > 0 {
-				return fmt.Errorf("%d of %d receipts do not verify", counts.Invalid, counts.Valid+counts.Invalid)
+			if invalid > 0 {
+				return fmt.Errorf("%d of %d receipts do not verify", invalid, checked)
 			}
 			return nil
 		},
@@ -411,6 +375,117 @@ ledger (with the token of --admin-token, default the one next to the ledger).`,
 		return nil
 	})
 	return cmd
+}
+
+// receiptCheck verifies e's receipt: "valid", "none" or why it is
+// invalid, and for an invalid one the line naming the entry.
+func receiptCheck(e metering.Entry) (check, bad string) {
+	switch _, err := metering.VerifyReceipt(e.Usage); {
+	case errors.Is(err, metering.ErrNoReceipt):
+		return "none", ""
+	case err != nil:
+		return err.Error(), fmt.Sprintf("entry %d (request %s, miner %s): %v", e.Seq, e.RequestID, e.MinerPeer, err)
+	}
+	return "valid", ""
+}
+
+// writeUsage prints the usage q selects in src, with out's ledger, key
+// and times (the ledger src names instead, with sourceLedger): the
+// summary as a table, or (asJSON) as JSON with every entry. The JSON is
+// what writeJSON prints of the whole usageJSON, written one entry at a
+// time as pages arrive. --verify checks every receipt in a first pass
+// (the counts come before the entries), and lists the invalid ones (a
+// second pass). It returns how many receipts did not verify, of how many
+// that held one.
+func writeUsage(ctx context.Context, w io.Writer, src usageSource, out usageJSON, q metering.Query, asJSON, verify, sourceLedger bool) (invalid, checked int, err error) {
+	sum, asOf, ledger, err := src.summary(ctx, q)
+	if err != nil {
+		return 0, 0, err
+	}
+	if sourceLedger && ledger != "" {
+		out.Ledger = ledger
+	}
+	out.Summary = sum
+	list := func(fn func(metering.Entry) error) error {
+		return listUsage(ctx, src, q, asOf, sum.Total.Requests, fn)
+	}
+	var counts receiptCounts
+	if verify {
+		err := list(func(e metering.Entry) error {
+			switch check, _ := receiptCheck(e); check {
+			case "none":
+				counts.None++
+			case "valid":
+				counts.Valid++
+			default:
+				counts.Invalid++
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, 0, err
+		}
+		out.Receipts = &counts
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	defer bw.Flush()
+	if !asJSON {
+		if err := printUsage(bw, out, nil); err != nil {
+			return 0, 0, err
+		}
+		if counts.Invalid > 0 {
+			err := list(func(e metering.Entry) error {
+				if _, bad := receiptCheck(e); bad != "" {
+					_, err := fmt.Fprintln(bw, "  "+bad)
+					return err
+				}
+				return nil
+			})
+			if err != nil {
+				return 0, 0, err
+			}
+		}
+		return counts.Invalid, counts.Valid + counts.Invalid, bw.Flush()
+	}
+	out.Entries = []usageEntryJSON{}
+	head, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return 0, 0, fmt.Errorf("encoding output: %w", err)
+	}
+	const emptyTail = "[]\n}"
+	if !bytes.HasSuffix(head, []byte(emptyTail)) {
+		return 0, 0, fmt.Errorf("encoding output: the entries are not last")
+	}
+	bw.Write(head[:len(head)-len(emptyTail)])
+	bw.WriteString("[")
+	n := 0
+	err = list(func(e metering.Entry) error {
+		je := usageEntryJSON{Entry: e}
+		if verify {
+			je.ReceiptCheck, _ = receiptCheck(e)
+		}
+		b, err := json.MarshalIndent(je, "    ", "  ")
+		if err != nil {
+			return fmt.Errorf("encoding entry %d: %w", e.Seq, err)
+		}
+		if n++; n == 1 {
+			bw.WriteString("\n    ")
+		} else {
+			bw.WriteString(",\n    ")
+		}
+		_, err = bw.Write(b)
+		return err
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	if n > 0 {
+		bw.WriteString("\n  ")
+	}
+	if _, err := bw.WriteString("]\n}\n"); err != nil {
+		return 0, 0, err
+	}
+	return counts.Invalid, counts.Valid + counts.Invalid, bw.Flush()
 }
 
 func printUsage(w io.Writer, u usageJSON, bad []string) error {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cybertensor/cybertensor/chainlink"
 	"github.com/cybertensor/cybertensor/gateway"
+	"github.com/cybertensor/cybertensor/gateway/metering"
 	"github.com/cybertensor/cybertensor/neuron"
 )
 
@@ -120,7 +121,7 @@ func (vg *validatorGateway) serve(ctx context.Context, a *app, out io.Writer, c 
 	fmt.Fprintf(out, "gateway for subnet %d at http://%s/v1 (models sn%d/text.chat, sn%d/text.embed); scoring %.0f%% of what a mechanism of the spec can score\n",
 		netuid, gw.Addr(), netuid, netuid, 100*g.fraction)
 	if g.admin != "off" && meters.ledger != nil {
-		ga, err := startGatewayAdmin(g.admin, meters.ledger, meters.ledgerFile, a.log)
+		ga, err := startGatewayAdmin(g.admin, meters.ledger, meters.ledgerFile, metering.DefaultUsageHandlerConfig(), a.log)
 		if err != nil {
 			return nil, err
 		}

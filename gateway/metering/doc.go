@@ -34,7 +34,12 @@
 //
 // Only one process opens a ledger, so while the gateway runs, its reads
 // are served by a UsageHandler on the operator's admin address: GET with
-// key, since, until and entries parameters (ParseUsageQuery), answered
-// with the summary and entries (UsageAnswer, read by DecodeUsageAnswer),
-// only to requests carrying the admin token.
+// key, since, until, as_of, entries and cursor parameters
+// (ParseUsageQuery), answered with the summary, or with one page of the
+// entries and the cursor of the next (UsageAnswer, read by
+// DecodeUsageAnswer), only to requests carrying the admin token. A
+// listing read in pages is pinned to the ledger's last sequence when it
+// began (Query.AsOf): entries appended meanwhile are left to the next
+// listing, so no entry is listed twice or missed, and the summary of the
+// same AsOf counts exactly the entries listed.
 package metering

@@ -92,7 +92,8 @@ func FuzzDecodeKeyFile(f *testing.F) {
 // and encodes to a query that parses to the same.
 func FuzzParseUsageQuery(f *testing.F) {
 	for _, s := range []string{"", "entries=1", "key=k1&since=2026-12-06T10:00:00Z&until=2026-12-07T00:00:00.5%2B02:00&entries=0",
-		"key=k0&key=k1", "since=9999-12-31T23:59:59Z", "limit=3", "key=%zz", "entries=1;key=k"} {
+		"key=k0&key=k1", "since=9999-12-31T23:59:59Z", "limit=3", "key=%zz", "entries=1;key=k",
+		"as_of=7&entries=1&cursor=8000000000000000000000000000000a", "cursor=0a&entries=1"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
@@ -111,7 +112,7 @@ func FuzzParseUsageQuery(f *testing.F) {
 		if err != nil {
 			t.Fatalf("%q encodes to %q, which does not parse: %v", raw, enc, err)
 		}
-		if q2.KeyID != q.KeyID || !q2.From.Equal(q.From) || !q2.To.Equal(q.To) || q2.Entries != q.Entries {
+		if q2.KeyID != q.KeyID || !q2.From.Equal(q.From) || !q2.To.Equal(q.To) || q2.Entries != q.Entries || q2.AsOf != q.AsOf || q2.Cursor != q.Cursor {
 			t.Fatalf("round trip of %q: %+v, then %+v", raw, q, q2)
 		}
 	})
@@ -121,7 +122,8 @@ func FuzzParseUsageQuery(f *testing.F) {
 // usage reads it, never panics; refusals are ErrBadUsageAnswer; accepted
 // entries are within a ledger entry's bounds (they encode as entries).
 func FuzzDecodeUsageAnswer(f *testing.F) {
-	f.Add([]byte(`{"ledger":"x","summary":{"total":{"requests":1,"failures":1,"latency_p50":5},"keys":[],"miners":[]},"entries":[{"seq":1,"time":"2026-01-01T00:00:00Z","key_id":"k","receipt":"AAEC"}]}`))
+	f.Add([]byte(`{"ledger":"x","as_of":3,"summary":{"total":{"requests":1,"failures":1,"latency_p50":5},"keys":[],"miners":[]}}`))
+	f.Add([]byte(`{"ledger":"x","as_of":3,"entries":[{"seq":1,"time":"2026-01-01T00:00:00Z","key_id":"k","receipt":"AAEC"},{"seq":2,"time":"2026-01-01T00:00:01Z","key_id":"k"}],"next":"80000000000000000000000000000003"}`))
 	f.Add([]byte(`{"ledger":"x","summary":{}} {}`))
 	f.Add([]byte(`{"ledger":"x","summary":{"total":{"requests":-1}}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -140,7 +142,12 @@ func FuzzDecodeUsageAnswer(f *testing.F) {
 				t.Fatalf("accepted entry does not encode: %v", err)
 			}
 		}
-		if a.Summary.Total.Requests < 0 || a.Summary.Total.Failures > a.Summary.Total.Requests {
+		for i := 1; i < len(a.Entries); i++ {
+			if p, c := CursorOf(a.Entries[i-1]), CursorOf(a.Entries[i]); bytes.Compare(p[:], c[:]) >= 0 || a.Entries[i].Seq > a.AsOf {
+				t.Fatalf("accepted entries out of order or past as_of %d: %+v", a.AsOf, a.Entries)
+			}
+		}
+		if a.Summary != nil && (a.Summary.Total.Requests < 0 || a.Summary.Total.Failures > a.Summary.Total.Requests) {
 			t.Fatalf("accepted totals %+v", a.Summary.Total)
 		}
 	})

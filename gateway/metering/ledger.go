@@ -3,6 +3,7 @@ package metering
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -216,17 +217,88 @@ type Entry struct {
 }
 
 // Query selects entries: of one key (all keys if KeyID is empty), with
-// From ≤ Time < To (a zero bound is open).
+// From ≤ Time < To (a zero bound is open), and with a sequence of at
+// most AsOf (0: any), which pins a listing read in several scans to the
+// ledger as it was when AsOf was read (LastSeq): entries are only ever
+// appended, under increasing sequences.
 type Query struct {
 	KeyID    string
 	From, To time.Time
+	AsOf     uint64
+}
+
+// Cursor is where a paged scan resumes: the index key (time, then
+// sequence) of the next entry to read. The zero Cursor is the start.
+type Cursor [16]byte
+
+// IsZero says whether c is the start.
+func (c Cursor) IsZero() bool { return c == Cursor{} }
+
+// String is c in hex (32 digits; "" for the zero Cursor), as ParseCursor
+// reads it.
+func (c Cursor) String() string {
+	if c.IsZero() {
+		return ""
+	}
+	return hex.EncodeToString(c[:])
+}
+
+// ParseCursor reads a Cursor's String. "" is the zero Cursor.
+func ParseCursor(s string) (Cursor, error) {
+	var c Cursor
+	if s == "" {
+		return c, nil
+	}
+	if len(s) != 2*len(c) {
+		return c, fmt.Errorf("cursor of %d characters, want %d hex digits", len(s), 2*len(c))
+	}
+	if _, err := hex.Decode(c[:], []byte(s)); err != nil {
+		return Cursor{}, fmt.Errorf("cursor: %v", err)
+	}
+	return c, nil
+}
+
+// CursorOf is the cursor of an entry: a scan from it starts at e.
+func CursorOf(e Entry) Cursor {
+	var c Cursor
+	copy(c[:8], timeKey(e.Time))
+	binary.BigEndian.PutUint64(c[8:], e.Seq)
+	return c
+}
+
+// LastSeq is the sequence of the last entry appended (0: none yet), the
+// AsOf that pins a listing to the ledger as it is now.
+func (l *Ledger) LastSeq() (uint64, error) {
+	var seq uint64
+	err := l.db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketEntries); b != nil {
+			seq = b.Sequence()
+		}
+		return nil
+	})
+	return seq, err
 }
 
 // Scan calls fn with each entry the query selects, in time order (then
 // sequence), until fn returns false. An entry that does not decode stops
 // the scan with an error wrapping ErrBadEntry, naming its sequence.
 func (l *Ledger) Scan(q Query, fn func(Entry) bool) error {
-	return l.db.View(func(tx *bolt.Tx) error {
+	_, err := l.scan(q, Cursor{}, func(e Entry) bool { return fn(e) }, true)
+	return err
+}
+
+// ScanFrom is a page of a scan: it calls fn with each entry the query
+// selects from cursor on (the zero Cursor: from the start), in time order,
+// until fn returns false, which leaves that entry out: it starts the next
+// page, whose cursor ScanFrom returns (the zero Cursor when the scan
+// reached the end). A cursor before the query's From starts at From.
+func (l *Ledger) ScanFrom(q Query, cursor Cursor, fn func(Entry) bool) (next Cursor, err error) {
+	return l.scan(q, cursor, fn, false)
+}
+
+// scan is Scan (fnTakes: fn's false stops after the entry) and ScanFrom.
+func (l *Ledger) scan(q Query, cursor Cursor, fn func(Entry) bool, fnTakes bool) (next Cursor, err error) {
+	err = l.db.View(func(tx *bolt.Tx) error {
 		entries, index := tx.Bucket(bucketEntries), tx.Bucket(bucketByTime)
 		if entries == nil || index == nil {
 			return nil // a ledger no gateway has written yet
@@ -239,6 +311,11 @@ func (l *Ledger) Scan(q Query, fn func(Entry) bool) error {
 		start := append([]byte(nil), prefix...)
 		if !q.From.IsZero() {
 			start = append(start, timeKey(clampTime(q.From))...)
+		}
+		if !cursor.IsZero() {
+			if from := append(append([]byte(nil), prefix...), cursor[:]...); bytes.Compare(from, start) > 0 {
+				start = from
+			}
 		}
 		var end []byte
 		if !q.To.IsZero() {
@@ -253,6 +330,9 @@ func (l *Ledger) Scan(q Query, fn func(Entry) bool) error {
 				return fmt.Errorf("%w: index key of %d bytes", ErrBadEntry, len(k))
 			}
 			seq := binary.BigEndian.Uint64(k[len(prefix)+8:])
+			if q.AsOf != 0 && seq > q.AsOf {
+				continue // appended after the listing's pin
+			}
 			raw := entries.Get(k[len(prefix)+8:])
 			if raw == nil {
 				return fmt.Errorf("%w: entry %d is indexed but missing", ErrBadEntry, seq)
@@ -262,11 +342,18 @@ func (l *Ledger) Scan(q Query, fn func(Entry) bool) error {
 				return fmt.Errorf("entry %d: %w", seq, err)
 			}
 			if !fn(Entry{Seq: seq, Usage: u}) {
+				if !fnTakes {
+					copy(next[:], k[len(prefix):])
+				}
 				return nil
 			}
 		}
 		return nil
 	})
+	if err != nil {
+		return Cursor{}, err
+	}
+	return next, nil
 }
 
 // clampTime keeps a query bound within the times UnixNano represents.

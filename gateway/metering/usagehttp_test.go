@@ -1,6 +1,8 @@
 package metering
 
 import (
+	"bytes"
+	"fmt"
 	"errors"
 	"io"
 	"log/slog"
@@ -59,40 +61,137 @@ func getUsage(t *testing.T, srv *httptest.Server, method, token, query string) (
 	return resp.StatusCode, string(b)
 }
 
+// getAnswer asks srv for q and decodes the answer.
+func getAnswer(t *testing.T, srv *httptest.Server, q UsageQuery) UsageAnswer {
+	t.Helper()
+	code, body := getUsage(t, srv, "GET", testAdminToken, q.Encode())
+	if code != 200 {
+		t.Fatalf("%+v: %d %s", q, code, body)
+	}
+	a, err := DecodeUsageAnswer(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("%+v: %v\n%s", q, err, body)
+	}
+	return a
+}
+
+// listAll pages through q's entries (pinned at the first page's as_of),
+// calling between after each page but the last.
+func listAll(t *testing.T, srv *httptest.Server, q UsageQuery, between func(page int)) (entries []Entry, pages int) {
+	t.Helper()
+	q.Entries = true
+	for {
+		a := getAnswer(t, srv, q)
+		if a.Summary != nil {
+			t.Fatalf("a page with a summary: %+v", a)
+		}
+		if q.AsOf != 0 && a.AsOf != q.AsOf {
+			t.Fatalf("page %d pinned at %d, asked %d", pages, a.AsOf, q.AsOf)
+		}
+		pages++
+		entries = append(entries, a.Entries...)
+		if a.Next.IsZero() {
+			return entries, pages
+		}
+		if bytes.Compare(a.Next[:], q.Cursor[:]) <= 0 {
+			t.Fatalf("page %d: next %s not after %s", pages, a.Next, q.Cursor)
+		}
+		q.AsOf, q.Cursor = a.AsOf, a.Next
+		if between != nil {
+			between(pages)
+		}
+	}
+}
+
 func TestUsageHandlerAnswersAsTheLedger(t *testing.T) {
-	l, srv := usageServer(t, 20, testUsageHandlerConfig())
-	for _, q := range []UsageQuery{
-		{Entries: true},
-		{Query: Query{KeyID: "k1"}, Entries: true},
-		{Query: Query{From: t0.Add(3 * time.Minute), To: t0.Add(9 * time.Minute)}, Entries: true},
-		{Query: Query{KeyID: "k0", From: t0.Add(5 * time.Minute)}},
-		{Query: Query{KeyID: "nobody"}, Entries: true},
+	cfg := testUsageHandlerConfig()
+	cfg.PageEntries = 3
+	l, srv := usageServer(t, 20, cfg)
+	for _, q := range []Query{
+		{},
+		{KeyID: "k1"},
+		{From: t0.Add(3 * time.Minute), To: t0.Add(9 * time.Minute)},
+		{KeyID: "k0", From: t0.Add(5 * time.Minute)},
+		{KeyID: "nobody"},
 	} {
-		code, body := getUsage(t, srv, "GET", testAdminToken, q.Encode())
-		if code != 200 {
-			t.Fatalf("%+v: %d %s", q, code, body)
-		}
-		a, err := DecodeUsageAnswer(strings.NewReader(body))
-		if err != nil {
-			t.Fatalf("%+v: %v\n%s", q, err, body)
-		}
-		want, err := l.Entries(q.Query)
+		want, err := l.Entries(q)
 		if err != nil {
 			t.Fatal(err)
 		}
-		sum, err := l.Summarize(q.Query)
+		sum, err := l.Summarize(q)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !q.Entries {
-			want = nil
+		a := getAnswer(t, srv, UsageQuery{Query: q})
+		if a.Summary == nil || !reflect.DeepEqual(*a.Summary, sum) || a.Ledger != "/x/usage.db" || a.AsOf != 20 || a.Entries != nil {
+			t.Fatalf("%+v: summary answer %+v\nwant %+v (ledger %q)", q, a, sum, a.Ledger)
 		}
-		if len(a.Entries) != len(want) || (len(want) > 0 && !reflect.DeepEqual(a.Entries, want)) {
-			t.Fatalf("%+v: entries\n%+v\nwant\n%+v", q, a.Entries, want)
+		got, pages := listAll(t, srv, UsageQuery{Query: q}, nil)
+		if len(got) != len(want) || (len(want) > 0 && !reflect.DeepEqual(got, want)) {
+			t.Fatalf("%+v: entries\n%+v\nwant\n%+v", q, got, want)
 		}
-		if !reflect.DeepEqual(a.Summary, sum) || a.Ledger != "/x/usage.db" {
-			t.Fatalf("%+v: summary %+v\nwant %+v (ledger %q)", q, a.Summary, sum, a.Ledger)
+		if wantPages := max(1, (len(want)+2)/3); pages != wantPages {
+			t.Fatalf("%+v: %d entries in %d pages, want %d", q, len(want), pages, wantPages)
 		}
+	}
+}
+
+// TestUsageHandlerPagesAPinnedListing pages a ledger bigger than a page
+// while records are appended between pages, one of them timed before the
+// page already read: the listing is the ledger as of its first page,
+// every entry once, none of those appended after; the next listing has
+// them, once each.
+func TestUsageHandlerPagesAPinnedListing(t *testing.T) {
+	cfg := testUsageHandlerConfig()
+	cfg.PageEntries = 4
+	l, srv := usageServer(t, 22, cfg)
+	want, err := l.Entries(Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := 0
+	got, pages := listAll(t, srv, UsageQuery{}, func(page int) {
+		for _, i := range []int{100 + page, page} { // after every entry, and among those read
+			u := usage(i)
+			u.RequestID = fmt.Sprintf("late-%d-%d", page, i)
+			if err := l.Record(u); err != nil {
+				t.Fatal(err)
+			}
+			extra++
+		}
+	})
+	if pages != 6 || !reflect.DeepEqual(got, want) {
+		t.Fatalf("%d pages: %d entries, want the %d before the first page exactly:\n%+v", pages, len(got), len(want), got)
+	}
+	sum := getAnswer(t, srv, UsageQuery{Query: Query{AsOf: 22}})
+	if sum.Summary.Total.Requests != 22 {
+		t.Fatalf("pinned summary: %+v", sum.Summary.Total)
+	}
+	all, err := l.Entries(Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := listAll(t, srv, UsageQuery{}, nil)
+	seen := map[uint64]bool{}
+	for _, e := range again {
+		if seen[e.Seq] {
+			t.Fatalf("entry %d listed twice", e.Seq)
+		}
+		seen[e.Seq] = true
+	}
+	if len(again) != 22+extra || !reflect.DeepEqual(again, all) {
+		t.Fatalf("second listing: %d entries, want %d", len(again), 22+extra)
+	}
+	// Pages bounded by bytes hold at least one entry each.
+	cfg.PageEntries, cfg.MaxEntryBytes = 1000, 1
+	_, srv1 := usageServer(t, 5, cfg)
+	if got, pages := listAll(t, srv1, UsageQuery{}, nil); len(got) != 5 || pages != 5 {
+		t.Fatalf("1-byte pages: %d entries in %d pages", len(got), pages)
+	}
+	cfg.MaxEntryBytes = 2000 // about 5 entries
+	_, srv2 := usageServer(t, 20, cfg)
+	if got, pages := listAll(t, srv2, UsageQuery{}, nil); len(got) != 20 || pages < 4 || pages > 6 {
+		t.Fatalf("2000-byte pages: %d entries in %d pages", len(got), pages)
 	}
 }
 
@@ -117,17 +216,16 @@ func TestUsageHandlerRefuses(t *testing.T) {
 		{"GET", testAdminToken, "entries=yes", 400, "0 or 1"},
 		{"GET", testAdminToken, "key=%zz", 400, "invalid usage query"},
 		{"GET", testAdminToken, "key=" + strings.Repeat("k", MaxUsageQuery), 400, "more than 1024"},
-		{"GET", testAdminToken, "entries=1", 413, "narrow the query"},
+		{"GET", testAdminToken, "cursor=" + strings.Repeat("0a", 16), 400, "cursor without entries"},
+		{"GET", testAdminToken, "entries=1&cursor=0a", 400, "cursor"},
+		{"GET", testAdminToken, "entries=1&cursor=" + strings.Repeat("0", 32), 400, "cursor"},
+		{"GET", testAdminToken, "as_of=0", 400, "as_of"},
+		{"GET", testAdminToken, "as_of=-1", 400, "as_of"},
 	} {
 		code, body := getUsage(t, srv, c.method, c.token, c.query)
 		if code != c.code || !strings.Contains(body, c.says) {
 			t.Errorf("%s %q with token %q: %d %s, want %d saying %q", c.method, c.query, c.token, code, body, c.code, c.says)
 		}
-	}
-	// Few enough entries pass under the same bound; the summary alone
-	// always does.
-	if code, body := getUsage(t, srv, "GET", testAdminToken, "entries=1&until="+t0.Add(3*time.Minute).Format(time.RFC3339)); code != 200 {
-		t.Fatalf("3 entries: %d %s", code, body)
 	}
 	if code, body := getUsage(t, srv, "GET", testAdminToken, ""); code != 200 || !strings.Contains(body, `"requests":20`) {
 		t.Fatalf("summary: %d %s", code, body)
@@ -151,9 +249,15 @@ func TestDecodeUsageAnswerRefuses(t *testing.T) {
 		`{"ledger":"x","summary":{}} {}`,
 		`{"ledger":"x","summary":{"total":{"requests":-1}}}`,
 		`{"ledger":"x","summary":{"total":{"requests":1,"failures":2}}}`,
-		`{"ledger":"x","summary":{},"entries":[{"seq":0,"time":"2026-01-01T00:00:00Z","key_id":"k"}]}`,
-		`{"ledger":"x","summary":{},"entries":[{"seq":1,"time":"2026-01-01T00:00:00Z","key_id":"k k"}]}`,
-		`{"ledger":"x","summary":{},"entries":[{"seq":1,"time":"1999-01-01T00:00:00Z","key_id":"k"}]}`,
+		`{"ledger":"x","summary":{"total":{"requests":1}}}`, // entries summed at as_of 0
+		`{"ledger":"x","as_of":5,"entries":[{"seq":0,"time":"2026-01-01T00:00:00Z","key_id":"k"}]}`,
+		`{"ledger":"x","as_of":5,"entries":[{"seq":1,"time":"2026-01-01T00:00:00Z","key_id":"k k"}]}`,
+		`{"ledger":"x","as_of":5,"entries":[{"seq":1,"time":"1999-01-01T00:00:00Z","key_id":"k"}]}`,
+		`{"ledger":"x","as_of":5,"entries":[{"seq":6,"time":"2026-01-01T00:00:00Z","key_id":"k"}]}`,
+		`{"ledger":"x","as_of":5,"entries":[{"seq":2,"time":"2026-01-01T00:00:01Z","key_id":"k"},{"seq":1,"time":"2026-01-01T00:00:00Z","key_id":"k"}]}`,
+		`{"ledger":"x","as_of":5,"entries":[{"seq":1,"time":"2026-01-01T00:00:00Z","key_id":"k"},{"seq":1,"time":"2026-01-01T00:00:00Z","key_id":"k"}]}`,
+		`{"ledger":"x","as_of":5,"entries":[{"seq":2,"time":"2026-01-01T00:00:01Z","key_id":"k"}],"next":"00000000000000000000000000000001"}`,
+		`{"ledger":"x","as_of":5,"next":"zz"}`,
 	} {
 		if _, err := DecodeUsageAnswer(strings.NewReader(s)); !errors.Is(err, ErrBadUsageAnswer) {
 			t.Errorf("%s: %v", s, err)
