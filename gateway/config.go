@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/cybertensor/cybertensor/subnet"
 )
 
 // Config configures the gateway server.
@@ -58,6 +60,19 @@ func DefaultTestConfig() Config {
 	c.Deadline = 10 * time.Second
 	c.MetagraphEvery = time.Second
 	return c
+}
+
+// Models are the models the gateway serves, as GET /v1/models lists
+// them: sn<netuid>/text.chat and sn<netuid>/text.embed for each subnet, in
+// the order of Subnets.
+func (c Config) Models() []string {
+	var out []string
+	for _, n := range c.Subnets {
+		for _, syn := range []string{subnet.SynapseChat, subnet.SynapseEmbed} {
+			out = append(out, fmt.Sprintf("sn%d/%s", n, syn))
+		}
+	}
+	return out
 }
 
 func (c Config) validate() error {

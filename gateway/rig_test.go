@@ -296,7 +296,9 @@ func newRig(t testing.TB, n int, cfg Config, opts ...func(*Server)) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { qc.Close() })
-	cfg.Subnets = []uint16{1}
+	if len(cfg.Subnets) == 0 {
+		cfg.Subnets = []uint16{1}
+	}
 	gw, err := New(cfg, Deps{Metagraph: r.meta, Querier: ProtocolQuerier{Host: gh, Client: qc},
 		Auth: memAuth{testSecret: "key1"}, Limiter: r.lim, Recorder: r.rec, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {

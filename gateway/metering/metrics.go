@@ -2,6 +2,7 @@ package metering
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -61,13 +62,15 @@ func (s series) observe(id string, u gateway.Usage, failed bool) {
 
 // metrics are the ledger's Prometheus series: cybertensor_gateway_key_*
 // labelled "key" (an API key ID) and cybertensor_gateway_miner_* labelled
-// "miner" (the hotkey address that answered, "none" if none did), each
-// with requests_total, failures_total, tokens_total{kind},
+// "miner" (the hotkey address that answered, "none" if none did) and
+// cybertensor_gateway_subnet_* labelled "netuid" (the subnet the model
+// named, so a gateway over several subnets counts each apart), each with
+// requests_total, failures_total, tokens_total{kind},
 // bytes_total{direction} and latency_seconds; and
 // cybertensor_gateway_ledger_errors_total.
 type metrics struct {
-	key, miner series
-	ledgerErr  prometheus.Counter
+	key, miner, subnet series
+	ledgerErr          prometheus.Counter
 }
 
 // newMetrics registers the series on reg; nil without a Registerer.
@@ -76,12 +79,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, nil
 	}
 	m := &metrics{
-		key:   newSeries("key", "key"),
-		miner: newSeries("miner", "miner"),
+		key:    newSeries("key", "key"),
+		miner:  newSeries("miner", "miner"),
+		subnet: newSeries("subnet", "netuid"),
 		ledgerErr: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "cybertensor", Subsystem: "gateway",
 			Name: "ledger_errors_total", Help: "Usage records the ledger failed to write (still counted in the other series)."}),
 	}
-	cs := append(m.key.collectors(), m.miner.collectors()...)
+	cs := append(append(m.key.collectors(), m.miner.collectors()...), m.subnet.collectors()...)
 	for _, c := range append(cs, m.ledgerErr) {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering gateway usage metrics: %w", err)
@@ -102,4 +106,5 @@ func (m *metrics) observe(u gateway.Usage) {
 	failed := Failed(u)
 	m.key.observe(u.KeyID, u, failed)
 	m.miner.observe(miner, u, failed)
+	m.subnet.observe(strconv.Itoa(int(u.Netuid)), u, failed)
 }
