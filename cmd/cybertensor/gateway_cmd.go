@@ -1,23 +1,29 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/cybertensor/cybertensor/chainlink"
 	"github.com/cybertensor/cybertensor/gateway"
 	"github.com/cybertensor/cybertensor/gateway/metering"
 	"github.com/cybertensor/cybertensor/node"
 	"github.com/cybertensor/cybertensor/protocol"
+	"github.com/cybertensor/cybertensor/wallet"
 )
 
 // gatewayMeters are the key store, limiter and usage ledger the gateway
@@ -67,11 +73,85 @@ var openGatewayMeters = func(a *app, keysFile string, reg prometheus.Registerer)
 	return gatewayMeters{auth: keys, limit: limiter, rec: ledger, close: ledger.Close, ledger: ledger, ledgerFile: ledgerFile}, nil
 }
 
+// netuidList is the gateway's --netuid: repeatable, each a netuid or a
+// comma list of them; the first one given replaces the default.
+type netuidList struct {
+	vals  []uint16
+	given bool
+}
+
+var _ pflag.Value = (*netuidList)(nil)
+
+func (l *netuidList) String() string {
+	parts := make([]string, len(l.vals))
+	for i, n := range l.vals {
+		parts[i] = strconv.Itoa(int(n))
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l *netuidList) Type() string { return "netuids" }
+
+// Set parses one --netuid: 1 to 65535 each, no subnet twice.
+func (l *netuidList) Set(v string) error {
+	if !l.given {
+		l.vals, l.given = nil, true
+	}
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.ParseUint(strings.TrimSpace(f), 10, 16)
+		if err != nil {
+			return fmt.Errorf("%q: want a netuid (1 to 65535) or a comma list of them", v)
+		}
+		if n == 0 {
+			return errors.New("0 is the root network, which has no miners: name subnets (1 and up)")
+		}
+		if slices.Contains(l.vals, uint16(n)) {
+			return fmt.Errorf("subnet %d given twice", n)
+		}
+		l.vals = append(l.vals, uint16(n))
+	}
+	return nil
+}
+
+// subnetsText says netuids in words: "subnet 1", "subnets 1, 3".
+func subnetsText(netuids []uint16) string {
+	l := netuidList{vals: netuids}
+	if len(netuids) == 1 {
+		return fmt.Sprintf("subnet %d", netuids[0])
+	}
+	return "subnets " + strings.ReplaceAll(l.String(), ",", ", ")
+}
+
+// checkRegisteredOn looks the hotkey up on every subnet served and
+// refuses, naming each subnet it is not registered on and how to
+// register it there.
+func checkRegisteredOn(ctx context.Context, c chainlink.Chain, hot wallet.Address, netuids []uint16, keys keyFlags) error {
+	var missing []uint16
+	for _, n := range netuids {
+		_, err := c.Neuron(ctx, n, hot)
+		switch {
+		case errors.Is(err, chainlink.ErrNotFound):
+			missing = append(missing, n)
+		case err != nil:
+			return fmt.Errorf("looking the hotkey up on subnet %d: %w", n, err)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	var how []string
+	for _, n := range missing {
+		how = append(how, fmt.Sprintf("cybertensor subnets register --netuid %d --wallet %s --hotkey %s", n, keys.wallet, keys.hotkey))
+	}
+	return fmt.Errorf("hotkey %q of wallet %q is not registered on %s, and miners serve registered callers only: register it (%s), then start again",
+		keys.hotkey, keys.wallet, subnetsText(missing), strings.Join(how, "; "))
+}
+
 func (a *app) gatewayCommand() *cobra.Command {
 	var (
 		chainF  chainFlags
 		keys    keyFlags
-		netuid  uint16
+		netuids = netuidList{vals: []uint16{1}}
 		listen  string
 		p2p     []string
 		keyFile string
@@ -80,15 +160,18 @@ func (a *app) gatewayCommand() *cobra.Command {
 	cfg := gateway.DefaultConfig()
 	cmd := &cobra.Command{
 		Use:   "gateway",
-		Short: "Serve a subnet's miners to ordinary applications through an OpenAI-compatible API",
-		Long: `Serve a subnet's miners through an OpenAI-compatible HTTP API, as a registered
-hotkey (miners serve registered callers only). Applications written for
-OpenAI's API work by changing their base URL to http://LISTEN/v1 and their key
-to one of the gateway's (--keys). Models: sn<NETUID>/text.chat (chat and
-completions) and sn<NETUID>/text.embed (embeddings); GET /v1/models lists them.
-Each request goes to a miner chosen by incentive × trust, its latency and
-load; one that fails before answering is retried on another. /healthz and
-/metrics are served on the same address.
+		Short: "Serve subnets' miners to ordinary applications through an OpenAI-compatible API",
+		Long: `Serve the miners of one or more subnets through an OpenAI-compatible HTTP API,
+as a hotkey registered on each of them (miners serve registered callers only).
+Applications written for OpenAI's API work by changing their base URL to
+http://LISTEN/v1 and their key to one of the gateway's (--keys). Models, for
+each --netuid N (repeatable, or a comma list: --netuid 1,3):
+sn<N>/text.chat (chat and completions) and sn<N>/text.embed (embeddings);
+GET /v1/models lists them and the gateway prints them at start. A request
+naming sn<N>/… goes to a miner of subnet N only, chosen by incentive × trust,
+its latency and load; one that fails before answering is retried on another
+miner of that subnet. /healthz (miners per subnet) and /metrics are served on
+the same address.
 
 The usage ledger's reads are served on --admin (loopback only, default a port
 the system picks), to requests carrying the admin token the gateway writes to
@@ -115,11 +198,8 @@ the address. "cybertensor gateway usage" uses them while the gateway runs.`,
 				return err
 			}
 			defer c.Close()
-			if _, err := c.Neuron(cmd.Context(), netuid, hot.PublicKey().Address()); errors.Is(err, chainlink.ErrNotFound) {
-				return fmt.Errorf("hotkey %q of wallet %q is not registered on subnet %d, and miners serve registered callers only: register it (cybertensor subnets register --netuid %d --wallet %s --hotkey %s), then start again",
-					keys.hotkey, keys.wallet, netuid, netuid, keys.wallet, keys.hotkey)
-			} else if err != nil {
-				return fmt.Errorf("looking the hotkey up on subnet %d: %w", netuid, err)
+			if err := checkRegisteredOn(cmd.Context(), c, hot.PublicKey().Address(), netuids.vals, keys); err != nil {
+				return err
 			}
 			nc := node.DefaultConfig(hot)
 			nc.ListenAddrs, nc.Registerer, nc.Logger = p2p, reg, slog.New(slog.DiscardHandler)
@@ -133,7 +213,7 @@ the address. "cybertensor gateway usage" uses them while the gateway runs.`,
 				return err
 			}
 			defer qc.Close()
-			cfg.Listen, cfg.Subnets = listen, []uint16{netuid}
+			cfg.Listen, cfg.Subnets = listen, netuids.vals
 			gw, err := gateway.New(cfg, gateway.Deps{
 				Metagraph: gateway.ChainMetagraph{Chain: c, Self: h.ID()},
 				Querier:   gateway.ProtocolQuerier{Host: h, Client: qc},
@@ -147,8 +227,8 @@ the address. "cybertensor gateway usage" uses them while the gateway runs.`,
 			if meters.ledgerFile != "" {
 				removeStaleGatewayAdmin(meters.ledgerFile) // a killed gateway's: this one holds the ledger now
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "gateway for subnet %d at http://%s/v1 as hotkey %s (models sn%d/text.chat, sn%d/text.embed; Ctrl-C to stop)\n",
-				netuid, gw.Addr(), hot.PublicKey().Address(), netuid, netuid)
+			fmt.Fprintf(cmd.OutOrStdout(), "gateway for %s at http://%s/v1 as hotkey %s (models %s; Ctrl-C to stop)\n",
+				subnetsText(netuids.vals), gw.Addr(), hot.PublicKey().Address(), strings.Join(cfg.Models(), ", "))
 			if admin != "" && admin != "off" && meters.ledger != nil {
 				ga, err := startGatewayAdmin(admin, meters.ledger, meters.ledgerFile, metering.DefaultUsageHandlerConfig(), a.log)
 				if err != nil {
@@ -162,8 +242,8 @@ the address. "cybertensor gateway usage" uses them while the gateway runs.`,
 	}
 	addChainConnFlags(cmd, &chainF, a.env.getenv)
 	addHotkeyFlags(cmd, &keys)
-	netuidFlag(cmd, &netuid)
 	f := cmd.Flags()
+	f.Var(&netuids, "netuid", "subnet to serve (repeatable, or a comma list such as 1,3); the hotkey must be registered on each")
 	f.StringVar(&listen, "listen", cfg.Listen, "HTTP address of the API")
 	f.StringArrayVar(&p2p, "p2p-listen", []string{"/ip4/127.0.0.1/tcp/0"}, "libp2p listen address of the gateway's host (repeatable); it only dials miners")
 	f.StringVar(&keyFile, "keys", "", "API key file (default <home>/gateway/keys.json, where \"gateway keys add\" writes)")

@@ -5,12 +5,14 @@ import (
 	"net/http"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/pflag"
 
 	"github.com/cybertensor/cybertensor/chain"
 	"github.com/cybertensor/cybertensor/gateway"
@@ -76,14 +78,25 @@ func TestGatewayRunsAgainstAChain(t *testing.T) {
 	if r.code != exitFailure || !strings.Contains(r.stderr, "is not registered on subnet 1") || !strings.Contains(r.stderr, "subnets register") {
 		t.Fatalf("unregistered gateway: exit %d, %s", r.code, r.stderr)
 	}
+	c.ok("--home", home, "subnets", "create", "--name", "second", "--password-file", pw, "--chain", url)
+	r = runBounded(t, c, 30*time.Second, func() {}, "--home", home, "gateway", "--netuid", "1,2", "--password-file", pw, "--chain", url, "--listen", "127.0.0.1:0", "--keys", "k")
+	if r.code != exitFailure || !strings.Contains(r.stderr, "is not registered on subnets 1, 2,") || !strings.Contains(r.stderr, "--netuid 2 ") {
+		t.Fatalf("gateway over two subnets, registered on neither: exit %d, %s", r.code, r.stderr)
+	}
 	c.ok("--home", home, "subnets", "register", "--netuid", "1", "--password-file", pw, "--chain", url)
+	// Registered on one of two: refused, naming the other only.
+	r = runBounded(t, c, 30*time.Second, func() {}, "--home", home, "gateway", "--netuid", "1", "--netuid", "2", "--password-file", pw, "--chain", url, "--listen", "127.0.0.1:0", "--keys", "k")
+	if r.code != exitFailure || !strings.Contains(r.stderr, "is not registered on subnet 2,") || strings.Contains(r.stderr, "--netuid 1 ") {
+		t.Fatalf("gateway over two subnets, registered on 1: exit %d, %s", r.code, r.stderr)
+	}
+	c.ok("--home", home, "subnets", "register", "--netuid", "2", "--password-file", pw, "--chain", url)
 
 	stopMiner, minerOut := startCommand(t, home, "miner", "run", "--wallet", "m", "--netuid", "1", "--listen", "/ip4/127.0.0.1/tcp/0", "--password-file", pw, "--chain", url)
 	defer stopMiner()
 	waitOutput(t, "the miner", minerOut, regexp.MustCompile(`miner uid \d+ on subnet 1 serving`))
-	stopGateway, gwOut := startCommand(t, home, "gateway", "--netuid", "1", "--password-file", pw, "--chain", url, "--listen", "127.0.0.1:0", "--keys", "k")
+	stopGateway, gwOut := startCommand(t, home, "gateway", "--netuid", "1", "--netuid", "2", "--password-file", pw, "--chain", url, "--listen", "127.0.0.1:0", "--keys", "k")
 	defer stopGateway()
-	base := waitOutput(t, "the gateway", gwOut, regexp.MustCompile(`gateway for subnet 1 at (http://\S+/v1) `))[1]
+	base := waitOutput(t, "the gateway", gwOut, regexp.MustCompile(`gateway for subnets 1, 2 at (http://\S+/v1) as hotkey \S+ \(models sn1/text.chat, sn1/text.embed, sn2/text.chat, sn2/text.embed; `))[1]
 
 	hc := &http.Client{Transport: &http.Transport{}}
 	defer hc.CloseIdleConnections()
@@ -99,9 +112,20 @@ func TestGatewayRunsAgainstAChain(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	if code, body := do("GET", "/models", ""); code != 200 || !strings.Contains(body, `"sn1/text.chat"`) || !strings.Contains(body, `"sn1/text.embed"`) {
+	if code, body := do("GET", "/models", ""); code != 200 || !strings.Contains(body, `"sn1/text.chat"`) || !strings.Contains(body, `"sn1/text.embed"`) || !strings.Contains(body, `"sn2/text.embed"`) {
 		t.Fatalf("models: %d %s", code, body)
 	}
+	// Subnet 2 has no miner (the gateway's own hotkey is no miner): its
+	// requests never reach subnet 1's miner.
+	if code, body := do("POST", "/chat/completions", `{"model":"sn2/text.chat","messages":[{"role":"user","content":"hi"}]}`); code != 503 || !strings.Contains(body, "subnet 2") {
+		t.Fatalf("sn2 chat: %d %s", code, body)
+	}
+	meters.mu.Lock()
+	if len(meters.rows) != 1 || meters.rows[0].Netuid != 2 || meters.rows[0].Attempts != 0 {
+		t.Fatalf("usage of the sn2 request %+v", meters.rows)
+	}
+	meters.rows = nil
+	meters.mu.Unlock()
 	// The gateway reached the miner through the chain's axon: a miner
 	// serving text.chat answers; one without it (main before the chat
 	// backends) answers NOT_FOUND, which the client gets as 503 naming it.
@@ -138,5 +162,47 @@ func waitOutput(t *testing.T, what string, out *syncBuffer, re *regexp.Regexp) [
 			t.Fatalf("timed out waiting for %s:\n%s", what, out.String())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// --netuid is repeatable and takes comma lists; a subnet twice, the root
+// network or a non-number is refused before anything runs.
+func TestGatewayNetuidFlag(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want []uint16
+		says string
+	}{
+		{nil, []uint16{1}, ""},
+		{[]string{"--netuid", "3"}, []uint16{3}, ""},
+		{[]string{"--netuid", "1,3", "--netuid", "7"}, []uint16{1, 3, 7}, ""},
+		{[]string{"--netuid", "2", "--netuid", "1"}, []uint16{2, 1}, ""},
+		{[]string{"--netuid", "1,1"}, nil, "subnet 1 given twice"},
+		{[]string{"--netuid", "1", "--netuid", "1"}, nil, "subnet 1 given twice"},
+		{[]string{"--netuid", "0"}, nil, "root network"},
+		{[]string{"--netuid", "x"}, nil, "want a netuid"},
+		{[]string{"--netuid", "70000"}, nil, "want a netuid"},
+		{[]string{"--netuid", "1,"}, nil, "want a netuid"},
+	} {
+		l := netuidList{vals: []uint16{1}}
+		fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		fs.Var(&l, "netuid", "")
+		err := fs.Parse(c.args)
+		if c.says != "" {
+			if err == nil || !strings.Contains(err.Error(), c.says) {
+				t.Errorf("%v: %v, want an error saying %q", c.args, err, c.says)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(l.vals, c.want) {
+			t.Errorf("%v: %v %v, want %v", c.args, l.vals, err, c.want)
+		}
+	}
+	if r := newCLI(t).fail(exitUsage, "--home", t.TempDir(), "gateway", "--netuid", "2,2"); !strings.Contains(r.stderr, "given twice") {
+		t.Fatalf("gateway --netuid 2,2: %s", r.stderr)
+	}
+	if got := subnetsText([]uint16{4}) + "; " + subnetsText([]uint16{1, 2, 3}); got != "subnet 4; subnets 1, 2, 3" {
+		t.Fatalf("subnetsText: %s", got)
 	}
 }
