@@ -10,26 +10,32 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/cybertensor/cybertensor/chainlink"
 	"github.com/cybertensor/cybertensor/gateway"
 	"github.com/cybertensor/cybertensor/gateway/metering"
+	"github.com/cybertensor/cybertensor/protocol"
+	"github.com/cybertensor/cybertensor/protocol/pb"
 	"github.com/cybertensor/cybertensor/subnet"
 )
 
 // gatewayMetagraphEvery is how often the localnet's gateway reads its
-// subnet's miners: the chain is in the process, so often is cheap.
+// subnets' miners: the chain is in the process, so often is cheap.
 const gatewayMetagraphEvery = time.Second
 
 // GatewaySummary is the gateway of a run (Config.Gateway) at its end.
 type GatewaySummary struct {
-	// URL is the API's base URL (http://ADDR/v1); Netuid the subnet it
-	// served, as the hotkey of that subnet's first validator.
-	URL    string `json:"url"`
-	Netuid uint16 `json:"netuid"`
-	Hotkey string `json:"hotkey"`
+	// URL is the API's base URL (http://ADDR/v1); Subnets the subnets it
+	// served, each as the hotkey of that subnet's first validator, and
+	// Models their models. Netuid and Hotkey are the first subnet's.
+	URL     string          `json:"url"`
+	Netuid  uint16          `json:"netuid"`
+	Hotkey  string          `json:"hotkey"`
+	Subnets []GatewaySubnet `json:"subnets"`
+	Models  []string        `json:"models"`
 	// KeyFile and Ledger are the API key file and the usage ledger (under
 	// Config.GatewayDir, or removed with the run's directory).
 	KeyFile string `json:"key_file"`
@@ -37,6 +43,13 @@ type GatewaySummary struct {
 	// Usage sums the ledger: in total and per miner (by hotkey).
 	Usage  metering.Totals  `json:"usage"`
 	Miners []metering.Group `json:"miners"`
+}
+
+// GatewaySubnet is one subnet a run's gateway served and the hotkey (its
+// first validator's) it asked that subnet's miners as.
+type GatewaySubnet struct {
+	Netuid uint16 `json:"netuid"`
+	Hotkey string `json:"hotkey"`
 }
 
 // chatSubnet reports whether a subnet's miners serve text.chat and
@@ -104,6 +117,45 @@ func (m *minerUsage) snapshot() map[string]organic {
 	return out
 }
 
+// bySubnet sends each query through the querier of its request's subnet
+// (gateway.Querier), reads each subnet's miners leaving out that subnet's
+// own gateway host (gateway.Metagraph) and hands each sampled answer to
+// that subnet's validator (gateway.Organic): a localnet's validators are
+// each registered on their own subnet only, miners serve only callers
+// registered on the subnet asked, and a validator scores its own subnet.
+type bySubnet struct {
+	queriers map[uint16]gateway.Querier
+	graphs   map[uint16]gateway.Metagraph
+	organics map[uint16]gateway.Organic
+}
+
+func (b bySubnet) WantOrganic(netuid uint16, synapse string) bool {
+	o, ok := b.organics[netuid]
+	return ok && o.WantOrganic(netuid, synapse)
+}
+
+func (b bySubnet) Organic(a gateway.OrganicAnswer) {
+	if o, ok := b.organics[a.Netuid]; ok {
+		o.Organic(a)
+	}
+}
+
+func (b bySubnet) Query(ctx context.Context, m gateway.Miner, req *pb.Request, onChunk func([]byte, bool) error) protocol.Result {
+	q, ok := b.queriers[uint16(req.Netuid)]
+	if !ok { // the gateway asks only the subnets it serves
+		return protocol.Result{Peer: m.Peer, Status: protocol.StatusNotFound, Err: fmt.Errorf("localnet: the gateway has no host on subnet %d", req.Netuid)}
+	}
+	return q.Query(ctx, m, req, onChunk)
+}
+
+func (b bySubnet) Miners(ctx context.Context, netuid uint16) ([]gateway.Miner, error) {
+	g, ok := b.graphs[netuid]
+	if !ok {
+		return nil, fmt.Errorf("localnet: the gateway does not serve subnet %d", netuid)
+	}
+	return g.Miners(ctx, netuid)
+}
+
 // localGateway is a run's gateway and what it meters with.
 type localGateway struct {
 	srv     *gateway.Server
@@ -115,12 +167,17 @@ type localGateway struct {
 	once    sync.Once
 }
 
-// startGateway serves the OpenAI-compatible API on cfg.Gateway as v, the
-// first validator of a subnet whose miners serve text.chat: through its
-// libp2p host and query client (the hotkey is the identity miners admit),
-// with a key file and ledger in cfg.GatewayDir or under dir. It makes an
-// API key, prints the URL and key to out and tells cfg.OnGateway.
-func startGateway(ctx context.Context, cfg Config, out io.Writer, c chainlink.Chain, v *member, dir string) (_ *localGateway, err error) {
+// startGateway serves the OpenAI-compatible API on cfg.Gateway for the
+// subnets of vs, the first validator of each subnet whose miners serve
+// text.chat: each subnet's queries go through its validator's libp2p host
+// and query client (its hotkey, registered on that subnet only, is the
+// identity the subnet's miners admit), with one key file and ledger in
+// cfg.GatewayDir or under dir. It makes an API key, prints the URL, the
+// key and every model to out and tells cfg.OnGateway.
+func startGateway(ctx context.Context, cfg Config, out io.Writer, c chainlink.Chain, vs []*member, dir string) (_ *localGateway, err error) {
+	if len(vs) == 0 {
+		return nil, errGatewaySubnet
+	}
 	gdir := cfg.GatewayDir
 	if gdir == "" {
 		gdir = filepath.Join(dir, "gateway")
@@ -154,19 +211,28 @@ func startGateway(ctx context.Context, cfg Config, out io.Writer, c chainlink.Ch
 	}()
 	usage := &minerUsage{next: ledger, byMiner: map[string]organic{}}
 	gcfg := gateway.DefaultConfig()
-	gcfg.Listen, gcfg.Subnets, gcfg.MetagraphEvery = cfg.Gateway, []uint16{v.netuid}, gatewayMetagraphEvery
-	h := v.validator.Host()
+	gcfg.Listen, gcfg.MetagraphEvery = cfg.Gateway, gatewayMetagraphEvery
+	by := bySubnet{queriers: map[uint16]gateway.Querier{}, graphs: map[uint16]gateway.Metagraph{}, organics: map[uint16]gateway.Organic{}}
+	var served []GatewaySubnet
+	for _, v := range vs {
+		h := v.validator.Host()
+		gcfg.Subnets = append(gcfg.Subnets, v.netuid)
+		by.queriers[v.netuid] = gateway.ProtocolQuerier{Host: h, Client: v.validator.Client()}
+		by.graphs[v.netuid] = gateway.ChainMetagraph{Chain: c, Self: h.ID()}
+		by.organics[v.netuid] = v.validator
+		served = append(served, GatewaySubnet{Netuid: v.netuid, Hotkey: v.hot.PublicKey().Address().String()})
+	}
 	srv, err := gateway.New(gcfg, gateway.Deps{
-		Metagraph: gateway.ChainMetagraph{Chain: c, Self: h.ID()},
-		Querier:   gateway.ProtocolQuerier{Host: h, Client: v.validator.Client()},
-		Auth:      keys, Limiter: metering.NewLimiter(keys), Recorder: usage, Organic: v.validator,
+		Metagraph: by, Querier: by, Organic: by,
+		Auth: keys, Limiter: metering.NewLimiter(keys), Recorder: usage,
 		Logger: cfg.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("localnet: %w", err)
 	}
 	g := &localGateway{srv: srv, ledger: ledger, usage: usage, done: make(chan struct{})}
-	g.summary = GatewaySummary{URL: baseURL(srv.Addr()), Netuid: v.netuid, Hotkey: v.hot.PublicKey().Address().String(), KeyFile: keyFile, Ledger: ledgerFile}
+	g.summary = GatewaySummary{URL: baseURL(srv.Addr()), Netuid: served[0].Netuid, Hotkey: served[0].Hotkey, Subnets: served,
+		Models: gcfg.Models(), KeyFile: keyFile, Ledger: ledgerFile}
 	var gctx context.Context
 	gctx, g.cancel = context.WithCancel(ctx)
 	go func() {
@@ -175,8 +241,11 @@ func startGateway(ctx context.Context, cfg Config, out io.Writer, c chainlink.Ch
 			cfg.Logger.Error("localnet gateway stopped", "err", err)
 		}
 	}()
-	fmt.Fprintf(out, "gateway: %s key %s\n  subnet %d (models sn%d/text.chat, sn%d/text.embed) as validator %s; key %s in %s, usage ledger %s\n",
-		g.summary.URL, secret, v.netuid, v.netuid, v.netuid, g.summary.Hotkey, key.ID, keyFile, ledgerFile)
+	fmt.Fprintf(out, "gateway: %s key %s\n  models %s\n", g.summary.URL, secret, strings.Join(g.summary.Models, ", "))
+	for _, sn := range served {
+		fmt.Fprintf(out, "  subnet %d as its validator %s\n", sn.Netuid, sn.Hotkey)
+	}
+	fmt.Fprintf(out, "  key %s in %s, usage ledger %s\n", key.ID, keyFile, ledgerFile)
 	if cfg.OnGateway != nil {
 		cfg.OnGateway(g.summary.URL, secret)
 	}

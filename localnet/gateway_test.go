@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,6 +22,7 @@ import (
 	"github.com/cybertensor/cybertensor/backend/openaitest"
 	"github.com/cybertensor/cybertensor/dashboard"
 	"github.com/cybertensor/cybertensor/gateway/metering"
+	"github.com/cybertensor/cybertensor/subnet"
 )
 
 // waitUntil polls cond every 50 ms until it holds, failing the test at
@@ -271,5 +274,158 @@ func TestGatewayOpenAISDK(t *testing.T) {
 	}
 	if fails != failed {
 		t.Errorf("%d failed entries, want %d", fails, failed)
+	}
+}
+
+// A localnet with two subnets whose miners serve text.chat (qa and a
+// spec file of the same kind): its gateway serves both, lists and prints
+// both subnets' models, asks each subnet's miners as that subnet's first
+// validator, and a request naming sn<N>/… is answered by, and recorded
+// against, a miner of subnet N only.
+func TestGatewayServesEveryChatSubnet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a network")
+	}
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	up := openaitest.New(openaitest.Config{})
+	defer up.Close()
+	qa, err := subnet.Builtin("qa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(qa.Text()), "\nname: qa\n", "\nname: qa2\n", 1)
+	if text == string(qa.Text()) {
+		t.Fatal("qa's spec has no name line to change")
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "qa2.yaml")
+	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	type endpoint struct{ url, key string }
+	gwc := make(chan endpoint, 1)
+	cfg := DefaultConfig()
+	cfg.Subnets, cfg.Specs = []string{"qa"}, []string{file}
+	cfg.Validators, cfg.Miners = 1, 2
+	cfg.Tempo, cfg.BlockTime = 5, 100*time.Millisecond
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	cfg.Gateway, cfg.GatewayDir = "127.0.0.1:0", filepath.Join(dir, "gw")
+	cfg.OnGateway = func(url, key string) { gwc <- endpoint{url, key} }
+	cfg.Upstream = backend.OpenAIConfig{BaseURL: up.URL, Model: "test-model"}
+	var progress strings.Builder
+	cfg.Progress = &progress // read once Run has returned
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type result struct {
+		s   *Summary
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		s, err := Run(ctx, cfg)
+		done <- result{s, err}
+	}()
+	var gw endpoint
+	select {
+	case gw = <-gwc:
+	case r := <-done:
+		t.Fatalf("localnet ended before its gateway served: %v", r.err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("no gateway within 60 s")
+	}
+	root := strings.TrimSuffix(gw.url, "/v1")
+	waitUntil(t, "the gateway has read both subnets' miners", 20*time.Second, func() bool {
+		var h struct {
+			Miners map[string]int `json:"miners"`
+		}
+		return getJSON(root+"/healthz", &h) == nil && h.Miners["1"] == 2 && h.Miners["2"] == 2
+	})
+	client := openai.NewClient(option.WithBaseURL(gw.url+"/"), option.WithAPIKey(gw.key), option.WithMaxRetries(0))
+	bg := context.Background()
+	models, err := client.Models.List(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range models.Data {
+		ids = append(ids, m.ID)
+	}
+	want := []string{"sn1/text.chat", "sn1/text.embed", "sn2/text.chat", "sn2/text.embed"}
+	if !slices.Equal(ids, want) {
+		t.Fatalf("models %v, want %v", ids, want)
+	}
+	const each = 4
+	for range each {
+		for _, model := range []string{"sn1/text.chat", "sn2/text.chat"} {
+			chat, err := client.Chat.Completions.New(bg, openai.ChatCompletionNewParams{Model: model,
+				Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("say the pangram")}})
+			if err != nil {
+				t.Fatalf("%s: %v", model, err)
+			}
+			if len(chat.Choices) != 1 || chat.Choices[0].Message.Content != openaitest.DefaultAnswer {
+				t.Fatalf("%s: %+v", model, chat.Choices)
+			}
+		}
+	}
+
+	cancel()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("localnet did not stop within 30 s")
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	subnetOf, firstValidator := map[string]uint16{}, map[uint16]string{}
+	for _, n := range r.s.Neurons {
+		if n.Role == "miner" {
+			subnetOf[n.Hotkey] = n.Netuid
+		} else if _, ok := firstValidator[n.Netuid]; !ok {
+			firstValidator[n.Netuid] = n.Hotkey
+		}
+	}
+	g := r.s.Gateway
+	if g == nil || !slices.Equal(g.Models, want) || len(g.Subnets) != 2 || g.Usage.Requests != 2*each || g.Usage.Failures != 0 {
+		t.Fatalf("summary's gateway %+v", g)
+	}
+	for _, sn := range g.Subnets {
+		if sn.Hotkey != firstValidator[sn.Netuid] {
+			t.Fatalf("subnet %d served as %s, want its first validator %s", sn.Netuid, sn.Hotkey, firstValidator[sn.Netuid])
+		}
+	}
+	if g.Subnets[0].Hotkey == g.Subnets[1].Hotkey {
+		t.Fatalf("both subnets served as one hotkey %s", g.Subnets[0].Hotkey)
+	}
+	out := progress.String()
+	if !strings.Contains(out, "  models "+strings.Join(want, ", ")+"\n") || !strings.Contains(out, "  subnet 2 as its validator "+firstValidator[2]) {
+		t.Fatalf("progress does not print the models and subnets:\n%s", out)
+	}
+	lcfg := metering.DefaultLedgerConfig()
+	lcfg.ReadOnly, lcfg.Logger = true, cfg.Logger
+	ledger, err := metering.OpenLedger(filepath.Join(cfg.GatewayDir, "usage.db"), lcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ledger.Close()
+	entries, err := ledger.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	per := map[uint16]int{}
+	for _, e := range entries {
+		if subnetOf[e.Miner] != e.Netuid || e.Model != fmt.Sprintf("sn%d/text.chat", e.Netuid) || e.Status != "OK" {
+			t.Fatalf("entry %d of %s (subnet %d) answered by a miner of subnet %d: %+v", e.Seq, e.Model, e.Netuid, subnetOf[e.Miner], e.Usage)
+		}
+		if _, err := metering.VerifyReceipt(e.Usage); err != nil {
+			t.Errorf("entry %d: %v", e.Seq, err)
+		}
+		per[e.Netuid]++
+	}
+	if per[1] != each || per[2] != each {
+		t.Fatalf("entries per subnet %v", per)
 	}
 }

@@ -76,10 +76,11 @@ type Config struct {
 	Dashboard   string
 	OnDashboard func(url string)
 	// Gateway is the OpenAI-compatible gateway's listen address
-	// ("127.0.0.1:0" picks a free port); "" runs none. It serves the
-	// first subnet whose miners serve text.chat (qa: see Upstream) as that
-	// subnet's first validator, with an API key it makes and prints with
-	// the URL. OnGateway, if set, is called with the base URL
+	// ("127.0.0.1:0" picks a free port); "" runs none. It serves every
+	// subnet whose miners serve text.chat (qa, or a spec serving
+	// text.generate or text.chat: see Upstream), each as that subnet's
+	// first validator, with an API key it makes and prints with the URL
+	// and the models. OnGateway, if set, is called with the base URL
 	// (http://ADDR/v1) and the key once it serves.
 	Gateway   string
 	OnGateway func(baseURL, key string)
@@ -492,13 +493,19 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 	var gw *localGateway
 	if cfg.Gateway != "" {
-		// Its serving host is the validator's: stopped before the
+		// It serves every subnet whose miners serve text.chat, each
+		// through its first validator's host: stopped before the
 		// validators close (and again, harmlessly, by the defer).
-		i := slices.IndexFunc(members, func(m *member) bool { return m.role == "validator" && chatSubnet(m.spec) })
-		if i < 0 {
+		var vs []*member
+		for _, m := range members {
+			if m.role == "validator" && chatSubnet(m.spec) && !slices.ContainsFunc(vs, func(v *member) bool { return v.netuid == m.netuid }) {
+				vs = append(vs, m)
+			}
+		}
+		if len(vs) == 0 {
 			return nil, errGatewaySubnet // the spec files serve no text.chat
 		}
-		if gw, err = startGateway(ctx, cfg, out, c, members[i], dir); err != nil {
+		if gw, err = startGateway(ctx, cfg, out, c, vs, dir); err != nil {
 			return nil, err
 		}
 		defer gw.stop(cfg.Logger)

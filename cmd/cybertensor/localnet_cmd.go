@@ -27,10 +27,12 @@ it on random byte ranges; on compute they solve hash-preimage jobs. Validators
 score with their subnet spec's reward and set weights; Yuma consensus pays them.
   cybertensor localnet --subnets qa,storage,compute --adversaries lazy --for 60s
 
-With --gateway ADDR it also serves the qa subnet through an OpenAI-compatible
-API as its first validator's hotkey, and prints the base URL and an API key:
-qa's miners answer text.chat and text.embed from the retrieval model, or from
---upstream (an OpenAI-compatible server such as llama.cpp, vLLM or Ollama).
+With --gateway ADDR it also serves every subnet whose miners serve text.chat
+(qa, and spec subnets serving text.generate or text.chat) through an
+OpenAI-compatible API, each subnet as its first validator's hotkey, and prints
+the base URL, an API key and every model (sn<N>/text.chat, sn<N>/text.embed):
+those miners answer from the retrieval model, or from --upstream (an
+OpenAI-compatible server such as llama.cpp, vLLM or Ollama).
   cybertensor localnet --gateway 127.0.0.1:8000
 
 With --spec FILE (repeatable) it runs a subnet from a spec file, so a subnet
@@ -108,7 +110,7 @@ files read from its directory; its LLM judge asks --judge-url (default
 	f.BoolVar(&cfg.CommitReveal, "commit-reveal", false, "validators commit weights and reveal them a tempo later (a copier then trails the validators it copies)")
 	f.BoolVar(&asJSON, "json", false, "print the final summary as JSON on stdout (progress goes to stderr)")
 	f.StringVar(&cfg.Dashboard, "dashboard", "127.0.0.1:0", `serve the web dashboard (metagraph, incentive and dividends over epochs, gossip and knowledge, Prometheus /metrics) on this address; "" for none`)
-	f.StringVar(&cfg.Gateway, "gateway", "", `serve the qa subnet through an OpenAI-compatible API on this address (e.g. 127.0.0.1:8000) as its first validator; prints "gateway: http://ADDR/v1 key ct-…"`)
+	f.StringVar(&cfg.Gateway, "gateway", "", `serve every subnet whose miners serve text.chat (qa) through an OpenAI-compatible API on this address (e.g. 127.0.0.1:8000), each as its first validator; prints "gateway: http://ADDR/v1 key ct-…" and the models`)
 	f.Float64Var(&cfg.OrganicFraction, "organic-fraction", cfg.OrganicFraction, "fraction of --gateway's requests whose answers the validator serving it scores into its miners' scores, with the mechanism of a --spec subnet for their synapse (one whose reward reads no expected answer, e.g. examples/chat/spec.yaml)")
 	f.StringVar(&cfg.GatewayDir, "gateway-dir", "", "keep the gateway's API key file (keys.json) and usage ledger (usage.db) in this directory (default: a temporary directory removed at exit)")
 	f.StringVar(&cfg.Upstream.BaseURL, "upstream", "", "OpenAI-compatible model server (e.g. http://127.0.0.1:8080) the qa miners answer text.chat and text.embed from (default: the retrieval model)")
