@@ -267,10 +267,10 @@ func (a *app) gatewayUsage() *cobra.Command {
 	var asJSON, verify bool
 	cmd := &cobra.Command{
 		Use:   "usage",
-		Short: "Show what API keys consumed, per key and per miner, from the usage ledger",
+		Short: "Show what API keys consumed, per key, per miner and per subnet, from the usage ledger",
 		Long: `Read the gateway's usage ledger (default <home>/gateway/usage.db): every finished
 request with its key, model, miner, status, tokens, bytes, latency and the miner's
-signed receipt. Prints totals, per key and per miner (requests, failures, tokens,
+signed receipt. Prints totals, per key, per miner and per subnet (requests, failures, tokens,
 bytes, latency p50/p95); --json adds every entry.
 
 --verify checks each entry's receipt against the miner's peer ID (the miner's
@@ -518,7 +518,7 @@ func printUsage(w io.Writer, u usageJSON, bad []string) error {
 	for _, g := range []struct {
 		title  string
 		groups []metering.Group
-	}{{"KEY", s.Keys}, {"MINER", s.Miners}} {
+	}{{"KEY", s.Keys}, {"MINER", s.Miners}, {"SUBNET", s.Subnets}} {
 		fmt.Fprintln(w)
 		rows := [][]string{append([]string{g.title}, header...)}
 		for _, x := range g.groups {

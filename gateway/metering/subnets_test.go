@@ -11,8 +11,8 @@ import (
 
 // A gateway over several subnets: the same miner hotkey answering on two
 // subnets is one miner series, and the subnet series count each subnet's
-// requests, failures and tokens apart; the ledger's entries keep their
-// subnet and model.
+// requests, failures and tokens apart, as the summary's subnet groups
+// do; the ledger's entries keep their subnet and model.
 func TestLedgerCountsSubnetsApart(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	cfg := testLedgerConfig()
@@ -44,6 +44,19 @@ func TestLedgerCountsSubnetsApart(t *testing.T) {
 	}
 	if c, err := testutil.GatherAndCount(reg, "cybertensor_gateway_subnet_requests_total"); err != nil || c != 2 {
 		t.Errorf("subnet request series %d %v", c, err)
+	}
+	sum, err := l.Summarize(Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Subnets) != 2 {
+		t.Fatalf("summary's subnets %+v", sum.Subnets)
+	}
+	for _, g := range sum.Subnets {
+		w := want[g.ID]
+		if float64(g.Requests) != w.requests || float64(g.Failures) != w.failures || float64(g.CompletionTokens) != w.completion {
+			t.Errorf("summary of subnet %s: %+v, want %+v", g.ID, g.Totals, w)
+		}
 	}
 	es, err := l.Entries(Query{})
 	if err != nil {

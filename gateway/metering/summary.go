@@ -2,7 +2,9 @@ package metering
 
 import (
 	"cmp"
+	"maps"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -22,20 +24,21 @@ type Totals struct {
 	LatencyP95 time.Duration `json:"latency_p95"`
 }
 
-// Group is the totals of one key or one miner.
+// Group is the totals of one key, one miner or one subnet.
 type Group struct {
-	// ID is the key ID, or the miner's hotkey address ("" if no miner
-	// answered).
+	// ID is the key ID, the miner's hotkey address ("" if no miner
+	// answered), or the netuid in decimal.
 	ID string `json:"id"`
 	Totals
 }
 
-// Summary sums entries in total, per key and per miner (groups sorted by
-// ID).
+// Summary sums entries in total, per key, per miner and per subnet
+// (groups sorted by ID; subnets by netuid).
 type Summary struct {
-	Total  Totals  `json:"total"`
-	Keys   []Group `json:"keys"`
-	Miners []Group `json:"miners"`
+	Total   Totals  `json:"total"`
+	Keys    []Group `json:"keys"`
+	Miners  []Group `json:"miners"`
+	Subnets []Group `json:"subnets"`
 }
 
 // acc accumulates one group.
@@ -78,14 +81,15 @@ func percentile(sorted []time.Duration, p int) time.Duration {
 
 // Summarizer sums entries as they are scanned.
 type Summarizer struct {
-	total  acc
-	keys   map[string]*acc
-	miners map[string]*acc
+	total   acc
+	keys    map[string]*acc
+	miners  map[string]*acc
+	subnets map[uint16]*acc
 }
 
 // NewSummarizer returns an empty Summarizer.
 func NewSummarizer() *Summarizer {
-	return &Summarizer{keys: map[string]*acc{}, miners: map[string]*acc{}}
+	return &Summarizer{keys: map[string]*acc{}, miners: map[string]*acc{}, subnets: map[uint16]*acc{}}
 }
 
 // Add counts an entry.
@@ -102,6 +106,12 @@ func (s *Summarizer) Add(e Entry) {
 		}
 		a.add(e)
 	}
+	a := s.subnets[e.Netuid]
+	if a == nil {
+		a = &acc{}
+		s.subnets[e.Netuid] = a
+	}
+	a.add(e)
 }
 
 // Summary returns the sums so far.
@@ -114,7 +124,11 @@ func (s *Summarizer) Summary() Summary {
 		slices.SortFunc(out, func(a, b Group) int { return cmp.Compare(a.ID, b.ID) })
 		return out
 	}
-	return Summary{Total: s.total.totals(), Keys: groups(s.keys), Miners: groups(s.miners)}
+	subnets := make([]Group, 0, len(s.subnets))
+	for _, n := range slices.Sorted(maps.Keys(s.subnets)) {
+		subnets = append(subnets, Group{ID: strconv.Itoa(int(n)), Totals: s.subnets[n].totals()})
+	}
+	return Summary{Total: s.total.totals(), Keys: groups(s.keys), Miners: groups(s.miners), Subnets: subnets}
 }
 
 // Summarize reads the entries the query selects and sums them.

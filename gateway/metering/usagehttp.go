@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -244,7 +245,7 @@ func (a *UsageAnswer) validate() error {
 	if err := check("total", a.Summary.Total); err != nil {
 		return err
 	}
-	for _, g := range append(append([]Group(nil), a.Summary.Keys...), a.Summary.Miners...) {
+	for _, g := range slices.Concat(a.Summary.Keys, a.Summary.Miners, a.Summary.Subnets) {
 		if err := check("group "+g.ID, g.Totals); err != nil {
 			return err
 		}
@@ -254,6 +255,9 @@ func (a *UsageAnswer) validate() error {
 	}
 	if a.Summary.Miners == nil {
 		a.Summary.Miners = []Group{}
+	}
+	if a.Summary.Subnets == nil {
+		a.Summary.Subnets = []Group{}
 	}
 	return nil
 }
