@@ -1,6 +1,7 @@
-// Package gateway lets ordinary applications use what a subnet's miners
+// Package gateway lets ordinary applications use what subnets' miners
 // produce through an OpenAI-compatible HTTP API: it authenticates API keys,
-// routes each request to a miner of the subnet chosen from the metagraph,
+// routes each request to a miner of the subnet its model names
+// (sn<netuid>/…; Config.Subnets may list several) chosen from the metagraph,
 // forwards it over the query protocol (protocol/SPEC.md §2) and answers in
 // OpenAI's JSON or server-sent events, and it meters what each key used,
 // keeping each answer's signed receipt.

@@ -6,11 +6,14 @@
 // at the end, and can serve a live web dashboard of the run (package
 // dashboard) with Prometheus metrics of the metagraph (Config.Dashboard).
 //
-// With Config.Gateway it also serves the qa subnet to ordinary
-// applications through the OpenAI-compatible gateway (package gateway),
-// as the subnet's first validator: through that validator's own libp2p
-// host and query client, with an API key it makes and a usage ledger
-// (package gateway/metering). The honest qa miners then answer text.chat
-// and text.embed too, from their retrieval model or Config.Upstream, and
-// the dashboard shows each miner's organic requests, tokens and failures.
+// With Config.Gateway it also serves every subnet whose miners serve
+// text.chat (qa, and spec subnets like it) to ordinary applications
+// through the OpenAI-compatible gateway (package gateway), each subnet as
+// its first validator: through that validator's own libp2p host and query
+// client (a localnet's validators are registered on their own subnet
+// only), with one API key it makes and one usage ledger (package
+// gateway/metering). The honest miners of those subnets then answer
+// text.chat and text.embed too, from their retrieval model or
+// Config.Upstream, and the dashboard shows each miner's organic requests,
+// tokens and failures.
 package localnet
