@@ -372,3 +372,40 @@ func TestFetchedObjectsAreProvidedOneAtATime(t *testing.T) {
 		t.Errorf("%d provides ran at once", routing.most)
 	}
 }
+
+// WithMaxSize refuses an object whose header declares a larger body before
+// any of the body is fetched, a bare body as soon as its root declares
+// more, and a local copy over the limit; at the limit the fetch goes on.
+func TestFetchWithMaxSize(t *testing.T) {
+	ns := swarm(t, 2)
+	pub, fet := ns[0], ns[1]
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	body := goRandom(3*ChunkSize, 7)
+	obj, err := pub.lib.Publish(ctx, bytes.NewReader(body), Meta{Title: "big model", Netuid: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	provider := WithProviders(peer.AddrInfo{ID: pub.n.ID(), Addrs: pub.n.Addrs()})
+	var progressed atomic.Int64
+	progress := WithProgress(func(done, _ int64) { progressed.Store(done) })
+	err = fet.lib.Fetch(ctx, obj.CID, provider, progress, WithMaxSize(int64(len(body)-1)))
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("an object over the limit: %v", err)
+	}
+	if progressed.Load() != 0 || fet.lib.Holds(obj.CID) {
+		t.Fatalf("%d body bytes fetched before refusing the object", progressed.Load())
+	}
+	if err := fet.lib.Fetch(ctx, obj.Body, provider, WithMaxSize(ChunkSize)); !errors.Is(err, ErrTooLarge) || fet.lib.Holds(obj.Body) {
+		t.Fatalf("a bare body over the limit: %v", err)
+	}
+	if err := fet.lib.Fetch(ctx, obj.CID, provider, WithMaxSize(int64(len(body))), Pinned()); err != nil {
+		t.Fatalf("at the limit: %v", err)
+	}
+	if err := fet.lib.Fetch(ctx, obj.CID, WithMaxSize(10)); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("a local copy over the limit: %v", err)
+	}
+	if err := fet.lib.Fetch(ctx, obj.CID, WithMaxSize(0)); err != nil {
+		t.Fatalf("no limit: %v", err)
+	}
+}

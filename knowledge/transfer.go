@@ -20,6 +20,7 @@ type fetchOptions struct {
 	providers []peer.AddrInfo
 	progress  func(done, total int64)
 	pin       bool
+	maxSize   int64
 }
 
 // WithProviders tries these providers first (e.g. from an announcement or
@@ -33,6 +34,12 @@ func WithProviders(p ...peer.AddrInfo) FetchOption {
 func WithProgress(fn func(done, total int64)) FetchOption {
 	return func(o *fetchOptions) { o.progress = fn }
 }
+
+// WithMaxSize refuses a body over n bytes (besides the library's
+// MaxObjectSize): an object whose header declares more is refused with
+// ErrTooLarge before any of its body is fetched, a bare body as soon as
+// its root block declares more. n <= 0 leaves the library's limit alone.
+func WithMaxSize(n int64) FetchOption { return func(o *fetchOptions) { o.maxSize = n } }
 
 // Pinned pins what is fetched.
 func Pinned() FetchOption { return func(o *fetchOptions) { o.pin = true } }
@@ -68,7 +75,10 @@ func (l *Library) Fetch(ctx context.Context, c cid.Cid, opts ...FetchOption) err
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if l.Has(c) {
+	if rec, ok, err := l.store.root(c); err == nil && ok {
+		if o.maxSize > 0 && rec.Size > o.maxSize {
+			return fmt.Errorf("knowledge: %s: %w: the body of %d bytes exceeds %d", c, ErrTooLarge, rec.Size, o.maxSize)
+		}
 		if o.pin {
 			return l.Pin(c)
 		}
@@ -156,6 +166,9 @@ func (f *fetch) askDHT(c cid.Cid) bool {
 
 func (f *fetch) run(c cid.Cid) error {
 	f.limit = f.l.cfg.MaxObjectSize
+	if n := f.opts.maxSize; n > 0 && n < f.limit {
+		f.limit = n
+	}
 	body := c
 	kind := kindFile
 	if isObject(c) {
@@ -169,8 +182,8 @@ func (f *fetch) run(c cid.Cid) error {
 		if err != nil {
 			return err
 		}
-		if obj.Size > uint64(f.l.cfg.MaxObjectSize) {
-			return fmt.Errorf("%w: the body of %d bytes exceeds %d", ErrTooLarge, obj.Size, f.l.cfg.MaxObjectSize)
+		if obj.Size > uint64(f.limit) {
+			return fmt.Errorf("%w: the body of %d bytes exceeds %d", ErrTooLarge, obj.Size, f.limit)
 		}
 		f.total = int64(obj.Size)
 		body = obj.Body
