@@ -104,13 +104,18 @@ func unwrapPath(err error) error {
 }
 
 func (s *Spec) checkDatasetCIDs(files map[string]string) error {
+	same := func(path, ref string) bool { return path != "" && filepath.ToSlash(filepath.Clean(path)) == ref }
 	for _, r := range s.fileRefs() {
-		if r.kind != "dataset" {
-			continue
-		}
 		for _, m := range s.EffectiveMechanisms() {
-			if m.Tasks.Path != "" && filepath.ToSlash(filepath.Clean(m.Tasks.Path)) == r.path && m.Tasks.CID != "" && m.Tasks.CID != files[r.path] {
-				return s.fileError(r, "its CID is %s, but the spec's cid is %s", files[r.path], m.Tasks.CID)
+			var want string
+			switch {
+			case r.kind == "dataset" && same(m.Tasks.Path, r.path):
+				want = m.Tasks.CID
+			case r.kind == "evaluation data" && m.Evaluate != nil && same(m.Evaluate.Data.Path, r.path):
+				want = m.Evaluate.Data.CID
+			}
+			if want != "" && want != files[r.path] {
+				return s.fileError(r, "its CID is %s, but the spec's cid is %s", files[r.path], want)
 			}
 		}
 	}
@@ -209,6 +214,11 @@ func (s *Spec) checkPrograms() error {
 		}
 		if m.Judge != nil && m.Judge.Kind == JudgeExec {
 			if err := check(p+"judge.command[0]", m.Judge.Command); err != nil {
+				return err
+			}
+		}
+		if e := m.Evaluate; e != nil && m.Tasks.Source == FromCommitments && e.Kind == EvaluateExec {
+			if err := check(p+"evaluate.command[0]", e.Command); err != nil {
 				return err
 			}
 		}

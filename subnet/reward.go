@@ -55,6 +55,18 @@ import (
 //	expected_json  dyn     the task's expected value as JSON; null if none
 //	mechanism      string  the mechanism's name ("main" without mechanisms)
 //
+// and, in a mechanism whose tasks come from commitments (the models
+// miners commit, scored by its evaluate: section),
+//
+//	loss           double  this model's loss on the round's evaluation set
+//	best_loss      double  the loss of the round's best model (is_best)
+//	epsilon        double  the evaluate: section's epsilon
+//	commit_block   double  the block of the commitment evaluated
+//	win_rate       double  the share of the other evaluated models this one
+//	                       beats under the epsilon rule (Beats); 1 alone
+//	is_best        bool    this model beats all others: the first in commit
+//	                       order among those with the most wins
+//
 // and these functions:
 //
 //	json_path(v, p) dyn        the value at p in v: a JSON pointer ("/a/0") or a
@@ -96,6 +108,11 @@ type Response struct {
 	ExpectedJSON any
 	// Mechanism is the name of the mechanism the task belongs to.
 	Mechanism string
+	// Evaluation, for a mechanism whose tasks come from commitments: the
+	// model's loss, the best model's, epsilon, the commit's block, the
+	// model's win rate, and whether it is the best.
+	Loss, BestLoss, Epsilon, CommitBlock, WinRate float64
+	IsBest                                        bool
 }
 
 // JudgeResult is what a judge says of one answer: a score in [0, 1] and
@@ -125,7 +142,14 @@ type Reward struct {
 	commitments bool
 	// expected: the expression reads expected or expected_json.
 	expected bool
+	// evaluation: the expression reads an evaluation variable (loss, …).
+	evaluation bool
 }
+
+// UsesEvaluation says whether the expression reads an evaluation variable
+// (loss, best_loss, epsilon, commit_block, win_rate, is_best): only a
+// mechanism whose tasks come from commitments gives them.
+func (rw *Reward) UsesEvaluation() bool { return rw != nil && rw.evaluation }
 
 // UsesCommitments says whether the expression reads the miner's
 // commitment, so a validator fetches commitments only when it must.
@@ -154,6 +178,12 @@ func mustRewardEnvV2(v1 *cel.Env) *cel.Env {
 		cel.Variable("answer_json", cel.DynType),
 		cel.Variable("expected_json", cel.DynType),
 		cel.Variable("mechanism", cel.StringType),
+		cel.Variable("loss", cel.DoubleType),
+		cel.Variable("best_loss", cel.DoubleType),
+		cel.Variable("epsilon", cel.DoubleType),
+		cel.Variable("commit_block", cel.DoubleType),
+		cel.Variable("win_rate", cel.DoubleType),
+		cel.Variable("is_best", cel.BoolType),
 	}, v2Functions...)...,
 	)
 	if err != nil {
@@ -279,6 +309,8 @@ func compileReward(env *cel.Env, expr string, v2 bool) (*Reward, error) {
 			rw.answerJSON = true
 		case "expected", "expected_json":
 			rw.expected = true
+		case "loss", "best_loss", "epsilon", "commit_block", "win_rate", "is_best":
+			rw.evaluation = true
 		}
 	}
 	return rw, nil
@@ -335,6 +367,8 @@ func (rw *Reward) eval(r Response) (ref.Val, error) {
 			task = map[string]any{}
 		}
 		vars["judge"], vars["task"], vars["mechanism"] = judge, task, r.Mechanism
+		vars["loss"], vars["best_loss"], vars["epsilon"], vars["commit_block"] = r.Loss, r.BestLoss, r.Epsilon, r.CommitBlock
+		vars["win_rate"], vars["is_best"] = r.WinRate, r.IsBest
 		aj := r.AnswerJSON
 		if aj == nil && rw.answerJSON {
 			aj = answerJSON([]byte(r.Answer))

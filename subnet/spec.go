@@ -44,6 +44,9 @@ type Spec struct {
 	Tasks    Tasks     `yaml:"tasks"`
 	// Judge (v2, optional) scores each answer before the reward.
 	Judge *Judge `yaml:"judge"`
+	// Evaluate (v2) evaluates the models miners commit: required with
+	// tasks from commitments, refused with any other source.
+	Evaluate *Evaluate `yaml:"evaluate"`
 	// Reward is a CEL expression scoring one response in [0, 1] (see
 	// Reward for its variables and functions).
 	Reward string `yaml:"reward"`
@@ -299,12 +302,12 @@ func (s *Spec) validateV1(bad badFunc, lines map[string]int) error {
 			return bad(fmt.Sprintf("synapses[%d]", i), "a custom synapse (an object) %s", needsV2)
 		}
 	}
-	for _, f := range []string{"judge", "mechanisms", "files", "tasks.cid", "tasks.command", "tasks.url", "tasks.limits"} {
+	for _, f := range []string{"judge", "evaluate", "mechanisms", "files", "tasks.cid", "tasks.command", "tasks.url", "tasks.limits"} {
 		if lines[f] > 0 {
 			return bad(f, needsV2)
 		}
 	}
-	if s.Tasks.Source == FromExec || s.Tasks.Source == FromHTTP {
+	if s.Tasks.Source == FromExec || s.Tasks.Source == FromHTTP || s.Tasks.Source == FromCommitments {
 		return bad("tasks.source", "%s tasks %s", s.Tasks.Source, needsV2)
 	}
 	if len(s.Synapses) == 0 {

@@ -94,10 +94,13 @@ type Mechanism struct {
 	// Name is 1 to 32 bytes of [a-z0-9_-], unique in the spec.
 	Name string `yaml:"name"`
 	// Share of the subnet's emission: > 0, the shares summing to 1.
-	Share  float64 `yaml:"share"`
-	Tasks  Tasks   `yaml:"tasks"`
-	Judge  *Judge  `yaml:"judge"`
-	Reward string  `yaml:"reward"`
+	Share float64 `yaml:"share"`
+	Tasks Tasks   `yaml:"tasks"`
+	Judge *Judge  `yaml:"judge"`
+	// Evaluate evaluates the committed models of a mechanism whose tasks
+	// come from commitments (Spec.Evaluate).
+	Evaluate *Evaluate `yaml:"evaluate"`
+	Reward   string    `yaml:"reward"`
 }
 
 // Mechanism bounds.
@@ -120,7 +123,7 @@ func (s *Spec) EffectiveMechanisms() []Mechanism {
 	if len(s.Mechanisms) > 0 {
 		return s.Mechanisms
 	}
-	return []Mechanism{{Name: MainMechanism, Share: 1, Tasks: s.Tasks, Judge: s.Judge, Reward: s.Reward}}
+	return []Mechanism{{Name: MainMechanism, Share: 1, Tasks: s.Tasks, Judge: s.Judge, Evaluate: s.Evaluate, Reward: s.Reward}}
 }
 
 // TaskSynapseOf is the synapse t's tasks go to: t.Synapse, or the first of
@@ -136,7 +139,7 @@ func (s *Spec) TaskSynapseOf(t Tasks) string {
 }
 
 // taskSources are a v2 spec's task sources.
-var taskSources = []string{FromKnowledge, FromDataset, FromGenerator, FromExec, FromHTTP}
+var taskSources = []string{FromKnowledge, FromDataset, FromGenerator, FromExec, FromHTTP, FromCommitments}
 
 var mechanismName = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
 
@@ -147,8 +150,8 @@ var hookTaskSynapses = []string{"text.generate", SynapseChat, SynapseEmbed}
 
 func (s *Spec) validateV2(bad badFunc, lines map[string]int) error {
 	switch {
-	case len(s.Synapses) == 0:
-		return bad("synapses", "name at least one synapse: a built-in (%s) or a custom one", strings.Join(Synapses, ", "))
+	case len(s.Synapses) == 0 && !s.onlyCommitments():
+		return bad("synapses", "name at least one synapse: a built-in (%s) or a custom one (only a spec whose mechanisms all take tasks from commitments may have none)", strings.Join(Synapses, ", "))
 	case len(s.Synapses) > MaxSpecSynapses:
 		return bad("synapses", "%d synapses, at most %d", len(s.Synapses), MaxSpecSynapses)
 	}
@@ -171,7 +174,7 @@ func (s *Spec) validateV2(bad badFunc, lines map[string]int) error {
 		seen[syn.Name] = true
 	}
 	if len(s.Mechanisms) > 0 {
-		for _, f := range []string{"tasks", "judge", "reward"} {
+		for _, f := range []string{"tasks", "judge", "evaluate", "reward"} {
 			if lines[f] > 0 {
 				return bad(f, "with mechanisms, each mechanism has its own %s: remove the top-level one", f)
 			}
@@ -193,14 +196,14 @@ func (s *Spec) validateV2(bad badFunc, lines map[string]int) error {
 			}
 			names[m.Name] = true
 			sum += m.Share
-			if err := s.validateMechanism(bad, p+".", m.Tasks, m.Judge, m.Reward); err != nil {
+			if err := s.validateMechanism(bad, p+".", m.Tasks, m.Judge, m.Evaluate, m.Reward); err != nil {
 				return err
 			}
 		}
 		if math.Abs(sum-1) > ShareTolerance {
 			return bad("mechanisms", "shares sum to %.9g; they must sum to 1", sum)
 		}
-	} else if err := s.validateMechanism(bad, "", s.Tasks, s.Judge, s.Reward); err != nil {
+	} else if err := s.validateMechanism(bad, "", s.Tasks, s.Judge, s.Evaluate, s.Reward); err != nil {
 		return err
 	}
 	refs := s.ReferencedFiles()
@@ -218,8 +221,11 @@ func (s *Spec) validateV2(bad badFunc, lines map[string]int) error {
 
 // validateMechanism checks one mechanism's tasks, judge and reward; prefix
 // is "" at the top level or "mechanisms[i]." .
-func (s *Spec) validateMechanism(bad badFunc, prefix string, t Tasks, j *Judge, reward string) error {
+func (s *Spec) validateMechanism(bad badFunc, prefix string, t Tasks, j *Judge, e *Evaluate, reward string) error {
 	if err := s.validateTasks(bad, prefix+"tasks", t); err != nil {
+		return err
+	}
+	if err := evaluationSpec(bad, prefix, t, j, e); err != nil {
 		return err
 	}
 	syn := s.Synapse(s.TaskSynapseOf(t))
@@ -235,7 +241,21 @@ func (s *Spec) validateMechanism(bad badFunc, prefix string, t Tasks, j *Judge, 
 	if rw.UsesJudge() && j == nil {
 		return bad(prefix+"reward", "reads judge, but there is no judge: add a judge: section")
 	}
+	if rw.UsesEvaluation() && t.Source != FromCommitments {
+		return bad(prefix+"reward", "%s", evaluationError(t.Source))
+	}
 	return nil
+}
+
+// onlyCommitments says whether every mechanism of s takes its tasks from
+// commitments (such a spec needs no synapse).
+func (s *Spec) onlyCommitments() bool {
+	for _, m := range s.EffectiveMechanisms() {
+		if m.Tasks.Source != FromCommitments {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Spec) validateTasks(bad badFunc, p string, t Tasks) error {
@@ -258,6 +278,15 @@ func (s *Spec) validateTasks(bad badFunc, p string, t Tasks) error {
 		if err != nil {
 			return err
 		}
+	}
+	if t.Source == FromCommitments {
+		if t.Synapse != "" {
+			return bad(p+".synapse", "tasks from commitments go to no synapse: validators fetch the committed models")
+		}
+		if t.Limits != (HookLimits{}) {
+			return bad(p+".limits", "tasks from commitments have no limits (the evaluate: section has)")
+		}
+		return checkDifficulty(bad, p, t)
 	}
 	if t.Synapse != "" && s.Synapse(t.Synapse) == nil {
 		return bad(p+".synapse", "%q is not one of the spec's synapses", t.Synapse)
@@ -486,6 +515,14 @@ func (s *Spec) fileRefs() []fileRef {
 		if m.Tasks.Source == FromExec {
 			cmd(p+"tasks.command", m.Tasks.Command)
 		}
+		if e := m.Evaluate; e != nil && m.Tasks.Source == FromCommitments {
+			if e.Kind == EvaluateExec {
+				cmd(p+"evaluate.command", e.Command)
+			}
+			if e.Data.Path != "" && filepath.IsLocal(e.Data.Path) {
+				out = append(out, fileRef{path: filepath.ToSlash(filepath.Clean(e.Data.Path)), field: p + "evaluate.data.path", kind: "evaluation data"})
+			}
+		}
 		if m.Judge != nil {
 			if m.Judge.Kind == JudgeExec {
 				cmd(p+"judge.command", m.Judge.Command)
@@ -499,9 +536,9 @@ func (s *Spec) fileRefs() []fileRef {
 }
 
 // ReferencedFiles lists, sorted and without duplicates, the files a v2
-// spec refers to, relative to its directory: datasets by path, task and
-// judge programs and scripts in commands (see commandFile), llm judges'
-// prompt files. Absolute program paths are not listed. A v1 spec refers to
+// spec refers to, relative to its directory: datasets and evaluation
+// datasets by path, task, judge and evaluator programs and scripts in
+// commands (see commandFile), llm judges' prompt files. Absolute program paths are not listed. A v1 spec refers to
 // no files here (its dataset is read as before).
 func (s *Spec) ReferencedFiles() []string {
 	var out []string
