@@ -47,6 +47,9 @@ type pipeline struct {
 	// judgeInFlight is how many judgements the judge takes at once: its
 	// concurrency, times an exec judge's calls in flight per process.
 	judgeInFlight int
+	// evaluator (tasks from commitments; then tasks is nil) evaluates the
+	// models miners commit instead of querying them (evaluate.go).
+	evaluator *modelEvaluator
 
 	// rng and rotation belong to the run loop.
 	rng      *rand.Rand
@@ -68,6 +71,9 @@ func (p *pipeline) close() error {
 	}
 	if c, ok := p.tasks.(io.Closer); ok {
 		errs = append(errs, c.Close())
+	}
+	if p.evaluator != nil {
+		errs = append(errs, p.evaluator.Close())
 	}
 	return errors.Join(errs...)
 }
@@ -121,6 +127,14 @@ func buildPipelines(env pipelineEnv, spec *subnet.Spec) (_ []*pipeline, err erro
 		}
 	}()
 	for i, m := range spec.EffectiveMechanisms() {
+		if m.Tasks.Source == subnet.FromCommitments {
+			p, err := env.evaluationPipeline(spec, uint8(i), m)
+			if err != nil {
+				return nil, fmt.Errorf("neuron: mechanism %s: %w", m.Name, err)
+			}
+			out = append(out, p)
+			continue
+		}
 		syn := spec.Synapse(spec.TaskSynapseOf(m.Tasks))
 		if syn == nil {
 			return nil, fmt.Errorf("neuron: mechanism %s: its tasks go to no synapse of the spec", m.Name)
@@ -148,6 +162,22 @@ func buildPipelines(env pipelineEnv, spec *subnet.Spec) (_ []*pipeline, err erro
 		}
 	}
 	return out, nil
+}
+
+// evaluationPipeline is the pipeline of a mechanism whose tasks come from
+// commitments: no synapse, no task source, no judge; an evaluator.
+func (env pipelineEnv) evaluationPipeline(spec *subnet.Spec, id uint8, m subnet.Mechanism) (*pipeline, error) {
+	reward, err := spec.CompileReward(m.Reward)
+	if err != nil {
+		return nil, fmt.Errorf("reward: %w", err)
+	}
+	ev, err := newModelEvaluator(env, m)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate: %w", err)
+	}
+	scores, _ := scoring.RestoreScores(env.cfg.Alpha, nil)
+	return &pipeline{id: id, name: m.Name, v2: true, reward: reward, scores: scores, evaluator: ev,
+		rng: rand.New(rand.NewPCG(env.cfg.Seed+uint64(id), uint64(env.uid)))}, nil
 }
 
 // mechanismTasks makes a v2 mechanism's task source.

@@ -38,6 +38,9 @@ func runTestHookIfAsked() {
 //	judge-garbage  answers {"score": 7} (out of [0,1])
 //	judge-contains WORD  scores 1 if the answer contains WORD, else 0,
 //	               needing no expected answer (organic scoring)
+//	evaluate ARTIFACT SET  a model evaluator: the artifact's text is its
+//	               loss ({"loss": x}); an artifact "crash" exits 3, and an
+//	               empty evaluation set exits 4
 func runTestHook(args []string) int {
 	switch args[0] {
 	case "tasks":
@@ -86,6 +89,22 @@ func runTestHook(args []string) int {
 			}
 			fmt.Printf(`{"score": %d}`+"\n", score)
 		}
+		return 0
+	case "evaluate":
+		artifact, err := os.ReadFile(args[1])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		if set, err := os.ReadFile(args[2]); err != nil || len(set) == 0 {
+			fmt.Fprintln(os.Stderr, "no evaluation set", err)
+			return 4
+		}
+		if strings.TrimSpace(string(artifact)) == "crash" {
+			fmt.Fprintln(os.Stderr, "evaluator crashed on purpose")
+			return 3
+		}
+		fmt.Printf(`{"loss": %s, "note": "from the test evaluator"}`+"\n", strings.TrimSpace(string(artifact)))
 		return 0
 	case "judge", "judge-crash", "judge-hang", "judge-garbage":
 		in := bufio.NewScanner(os.Stdin)

@@ -367,7 +367,7 @@ func (v *Validator) run(ctx context.Context, heads <-chan chainlink.Head) {
 			}
 			v.specStep(ctx, head.Height)
 			if head.Height%v.cfg.QueryEvery == 0 && !v.cfg.Copier {
-				v.rounds(ctx)
+				v.rounds(ctx, head)
 			}
 			v.weightsStep(ctx, head.Height)
 		}
@@ -375,8 +375,8 @@ func (v *Validator) run(ctx context.Context, heads <-chan chainlink.Head) {
 }
 
 // rounds runs a query round of every mechanism, at once, on one read of
-// the metagraph.
-func (v *Validator) rounds(ctx context.Context) {
+// the metagraph, for the block head.
+func (v *Validator) rounds(ctx context.Context, head chainlink.Head) {
 	m, err := v.chain.Metagraph(ctx, v.cfg.Netuid, true)
 	if err != nil {
 		v.log.Warn("reading the metagraph", "err", err)
@@ -385,8 +385,15 @@ func (v *Validator) rounds(ctx context.Context) {
 	v.mu.Lock()
 	pipes := v.pipes
 	v.mu.Unlock()
+	round := func(p *pipeline) {
+		if p.evaluator != nil {
+			v.evaluationRound(ctx, p, m, head)
+		} else {
+			v.round(ctx, p, m)
+		}
+	}
 	if len(pipes) == 1 {
-		v.round(ctx, pipes[0], m)
+		round(pipes[0])
 		return
 	}
 	var wg sync.WaitGroup
@@ -394,7 +401,7 @@ func (v *Validator) rounds(ctx context.Context) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			v.round(ctx, p, m)
+			round(p)
 		}()
 	}
 	wg.Wait()
@@ -546,8 +553,14 @@ func (v *Validator) noteAnswer(p *pipeline, uid uint16, hotkey string, r protoco
 	if len(reason) > 200 {
 		reason = strings.ToValidUTF8(reason[:200], "") + "…"
 	}
-	a := Answer{UID: uid, Hotkey: hotkey, Status: r.Status.String(), Reason: reason, Score: vd.score,
-		LatencyMs: r.Latency.Milliseconds(), Time: at.UnixMilli(), Dropped: vd.dropped, Organic: organic}
+	v.keepAnswer(p, Answer{UID: uid, Hotkey: hotkey, Status: r.Status.String(), Reason: reason, Score: vd.score,
+		LatencyMs: r.Latency.Milliseconds(), Time: at.UnixMilli(), Dropped: vd.dropped, Organic: organic})
+}
+
+// keepAnswer keeps a among its miner's last answers (naming p's mechanism
+// if the validator runs several or p is not main); v.mu is held.
+func (v *Validator) keepAnswer(p *pipeline, a Answer) {
+	uid, hotkey := a.UID, a.Hotkey
 	if len(v.pipes) > 1 || p.name != subnet.MainMechanism {
 		a.Mechanism = p.name
 	}
