@@ -79,6 +79,9 @@ type modelEvaluator struct {
 	fetchTimeout time.Duration
 
 	mu sync.Mutex
+	// shared guards dir, pinned and files against the round's workers
+	// (mu held).
+	shared sync.Mutex
 	// dir holds the dataset fetched by CID, an exec evaluator's artifacts
 	// and evaluation sets; removed on close.
 	dir string
@@ -320,7 +323,9 @@ func (me *modelEvaluator) evaluate(ctx context.Context, lib *knowledge.Library, 
 	err := lib.Fetch(fctx, c.cid, knowledge.WithMaxSize(maxSize), knowledge.Pinned())
 	cancel()
 	if err == nil && fetched {
+		me.shared.Lock()
 		me.pinned[c.cid] = true
+		me.shared.Unlock()
 	}
 	switch {
 	case err == nil:
@@ -437,6 +442,8 @@ func evaluatorDropReason(err error) string {
 
 // workDir is the evaluator's directory of files, made on first use.
 func (me *modelEvaluator) workDir() (string, error) {
+	me.shared.Lock()
+	defer me.shared.Unlock()
 	if me.dir == "" {
 		dir, err := os.MkdirTemp("", "cybertensor-evaluate-")
 		if err != nil {
@@ -450,18 +457,23 @@ func (me *modelEvaluator) workDir() (string, error) {
 // artifactFile writes c's body to a file of its own (once) for an exec
 // evaluator.
 func (me *modelEvaluator) artifactFile(ctx context.Context, lib *knowledge.Library, c cid.Cid) (string, error) {
-	if path, ok := me.files[c]; ok {
+	me.shared.Lock()
+	path, ok := me.files[c]
+	me.shared.Unlock()
+	if ok {
 		return path, nil
 	}
 	dir, err := me.workDir()
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, "artifact-"+c.String())
+	path = filepath.Join(dir, "artifact-"+c.String())
 	if err := writeBodyFile(ctx, lib, c, path, me.ev.MaxArtifact()); err != nil {
 		return "", err
 	}
+	me.shared.Lock()
 	me.files[c] = path
+	me.shared.Unlock()
 	return path, nil
 }
 
