@@ -318,6 +318,9 @@ func (me *modelEvaluator) round(ctx context.Context, head chainlink.Head, m *cha
 func (me *modelEvaluator) evaluate(ctx context.Context, lib *knowledge.Library, c *candidate,
 	set []byte, setPath string, refuse func(*candidate, string, ...any), drop func(*candidate, string, string, ...any)) {
 	maxSize := me.ev.MaxArtifact()
+	if me.ev.Kind == subnet.EvaluateBuiltin {
+		maxSize = min(maxSize, charlm.DefaultLimits().MaxSize) // no larger charlm model decodes
+	}
 	fetched := !lib.Has(c.cid)
 	fctx, cancel := context.WithTimeout(ctx, me.fetchTimeout)
 	err := lib.Fetch(fctx, c.cid, knowledge.WithMaxSize(maxSize), knowledge.Pinned())
@@ -347,7 +350,7 @@ func (me *modelEvaluator) evaluate(ctx context.Context, lib *knowledge.Library, 
 	}
 	switch me.ev.Kind {
 	case subnet.EvaluateBuiltin:
-		w := &boundedBuffer{max: int(min(maxSize, charlm.DefaultLimits().MaxSize))}
+		w := &boundedBuffer{max: int(maxSize)}
 		if _, err := lib.Get(ctx, c.cid, w); err != nil {
 			if ctx.Err() != nil {
 				drop(c, "canceled", "the validator is stopping")

@@ -136,7 +136,8 @@ func droppedCount(v *Validator, reason string) int64 {
 // A model subnet on the embedded chain: three miners publish charlm models
 // trained on more or less text and commit them; a copier commits the
 // leader's CID later, another the leader's weights under another card, and
-// one commits an artifact that does not parse. The validator fetches them
+// one commits an artifact that does not parse, one an artifact over the
+// subnet's size limit. The validator fetches them
 // from the miners through its library, and the best model earns the most;
 // the copies and the broken one score 0, each with its reason; an
 // artifact nobody commits any more is unpinned.
@@ -157,9 +158,9 @@ weights_every: 1000
 	if err != nil {
 		t.Fatal(err)
 	}
-	const good, medium, poor, copier, recard, broken = 0, 1, 2, 3, 4, 5
+	const good, medium, poor, copier, recard, broken, huge = 0, 1, 2, 3, 4, 5, 6
 	var colds []*wallet.PrivateKey
-	for i := range 7 {
+	for i := range 8 {
 		colds = append(colds, testKey(t, "model cold", i))
 	}
 	c := testChain(t, colds)
@@ -169,12 +170,12 @@ weights_every: 1000
 	vcfg := SpecValidatorConfig(1, spec, nil)
 	vcfg.Logger, vcfg.SpecDir, vcfg.Swarm, vcfg.KnowledgeDir, vcfg.StateDir = slog.New(logs), dir, fastSwarm(), t.TempDir(), t.TempDir()
 	vcfg.FetchTimeout = 30 * time.Second
-	v, err := StartValidator(ctx, c, colds[6], testKey(t, "model validator", 0), 1e12, vcfg)
+	v, err := StartValidator(ctx, c, colds[7], testKey(t, "model validator", 0), 1e12, vcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { v.Close() })
-	miners := startModelMiners(t, ctx, c, spec, colds[:6])
+	miners := startModelMiners(t, ctx, c, spec, colds[:7])
 
 	train := markovText(512<<10, 1)
 	goodArt := trainArtifact(t, train, "good")
@@ -183,6 +184,7 @@ weights_every: 1000
 		medium: miners[medium].publish(t, ctx, trainArtifact(t, train[:24<<10], "medium"), "medium"),
 		poor:   miners[poor].publish(t, ctx, trainArtifact(t, train[:2<<10], "poor"), "poor"),
 		broken: miners[broken].publish(t, ctx, []byte("CTCHARLM but not really a model"), "broken"),
+		huge:   miners[huge].publish(t, ctx, bytes.Repeat([]byte("weights "), (8<<20)/8+1), "huge"),
 	}
 	gm, err := charlm.Decode(goodArt, charlm.DefaultLimits())
 	if err != nil {
@@ -196,7 +198,7 @@ weights_every: 1000
 	if cids[recard] == cids[good] {
 		t.Fatal("another card gave the same CID")
 	}
-	for _, i := range []int{good, medium, poor, broken} {
+	for _, i := range []int{good, medium, poor, broken, huge} {
 		miners[i].commit(t, ctx, c, cids[i])
 	}
 	// The copies come later: the copier commits the leader's CID itself.
@@ -218,13 +220,14 @@ weights_every: 1000
 		{copier, statusRefused, fmt.Sprintf("duplicate of uid %d's model (the same CID", uid(good))},
 		{recard, statusRefused, fmt.Sprintf("duplicate of uid %d's model (the same weights", uid(good))},
 		{broken, statusRefused, "is not a charlm model"},
+		{huge, statusRefused, "is over the subnet's limit of 8388608 bytes"},
 	} {
 		a, ok := lastAnswer(v, uid(c.who))
 		if !ok || a.Status != c.status || !strings.Contains(a.Reason, c.reason) {
 			t.Errorf("miner %d: %+v; want %s with %q", c.who, a, c.status, c.reason)
 		}
 	}
-	for _, who := range []int{copier, recard, broken} {
+	for _, who := range []int{copier, recard, broken, huge} {
 		if s := scoreOf(v, uid(who)); s != 0 {
 			t.Errorf("miner %d scores %v", who, s)
 		}
@@ -246,6 +249,9 @@ weights_every: 1000
 	}
 	if !pinned(cids[good]) || !pinned(cids[poor]) {
 		t.Fatal("the validator does not keep the committed artifacts pinned")
+	}
+	if hc, err := knowledge.ParseCID(cids[huge]); err != nil || v.Library().Holds(hc) {
+		t.Fatal("the validator fetched an artifact over the limit")
 	}
 	// The poor miner commits something that is not a CID: its old
 	// artifact, committed by nobody now, is unpinned, and it scores 0.
