@@ -655,6 +655,7 @@ func (v *Validator) evaluationRound(ctx context.Context, p *pipeline, m *chain.M
 		v.keepAnswer(p, Answer{UID: e.uid, Hotkey: e.hotkey, Status: e.status, Reason: clipText(e.vd.reason, 200), Score: e.vd.score,
 			LatencyMs: e.took.Milliseconds(), Time: now.UnixMilli(), Dropped: e.vd.dropped})
 	}
+	v.evaluations += int64(len(evals))
 	save := v.dueSave(now)
 	v.mu.Unlock()
 	if save {

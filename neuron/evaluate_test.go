@@ -235,6 +235,9 @@ weights_every: 1000
 	if d := v.Dropped(); len(d) != 0 {
 		t.Fatalf("dropped %+v", d)
 	}
+	if q, _ := v.Stats(); q != 0 || v.Evaluations() < 7 {
+		t.Errorf("%d queries sent and %d models evaluated; want none sent and at least one round of the 7 committed", q, v.Evaluations())
+	}
 	pinned := func(c string) bool {
 		es, err := v.Library().List()
 		if err != nil {

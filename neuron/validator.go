@@ -186,8 +186,11 @@ type Validator struct {
 	pipes   []*pipeline
 	scores  *scoring.Scores
 	queries int64
-	sets    int64
-	commits int64
+	// evaluations counts the committed models judged by evaluation
+	// rounds (scored, refused or dropped).
+	evaluations int64
+	sets        int64
+	commits     int64
 	// answers are each miner's last answers (answersKept); savedAt when a
 	// round last saved the state.
 	answers map[uint16][]Answer
@@ -716,6 +719,14 @@ func (v *Validator) Stats() (queries, weightSets int64) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.queries, v.sets
+}
+
+// Evaluations is how many committed models its evaluation rounds have
+// judged (a model subnet's: scored, refused or dropped), each round's each.
+func (v *Validator) Evaluations() int64 {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.evaluations
 }
 
 // Dropped reports the tasks dropped from rounds without scoring anyone

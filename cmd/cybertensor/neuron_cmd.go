@@ -213,6 +213,14 @@ func (a *app) applySpec(cmd *cobra.Command, c chainlink.Reader, netuid uint16, f
 	cfg.Alpha = spec.Alpha
 	if spec.Version >= 2 {
 		for _, m := range spec.EffectiveMechanisms() {
+			if e := m.Evaluate; e != nil && m.Tasks.Source == subnet.FromCommitments {
+				evaluator := e.Kind + " evaluator " + e.Model
+				if e.Kind == subnet.EvaluateExec {
+					evaluator = "exec evaluator " + strings.Join(e.Command, " ")
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "running spec %q mechanism %s (share %g): the models the miners commit, %s, reward %s\n", spec.Name, m.Name, m.Share, evaluator, m.Reward)
+				continue
+			}
 			judge := "no judge"
 			if m.Judge != nil {
 				judge = m.Judge.Kind + " judge"
@@ -611,7 +619,11 @@ into the same scores as its own tasks' (docs/gateway.md, "Organic scoring").`,
 			fmt.Fprintf(cmd.OutOrStdout(), "validator uid %d on subnet %d running (Ctrl-C to stop)\n", v.UID(), f.netuid)
 			<-cmd.Context().Done()
 			q, s := v.Stats()
-			fmt.Fprintf(cmd.OutOrStdout(), "sent %d queries, set weights %d times (%d commits); state kept in %s\n", q, s, v.Commits(), cfg.StateDir)
+			evaluated := ""
+			if n := v.Evaluations(); n > 0 {
+				evaluated = fmt.Sprintf(", evaluated %d committed models", n)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "sent %d queries%s, set weights %d times (%d commits); state kept in %s\n", q, evaluated, s, v.Commits(), cfg.StateDir)
 			return nil
 		},
 	}
