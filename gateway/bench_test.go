@@ -18,7 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cybertensor/cybertensor/backend"
+	"github.com/cybertensor/cybertensor/node"
 	"github.com/cybertensor/cybertensor/protocol"
+	"github.com/cybertensor/cybertensor/protocol/pb"
 	"github.com/cybertensor/cybertensor/subnet"
 )
 
@@ -61,67 +64,38 @@ func upstream() *httptest.Server {
 }
 
 // upstreamHandler is a miner's text.chat handler in front of an
-// upstream: the streamed deltas are written as they arrive.
-func upstreamHandler(base string, hc *http.Client) protocol.HandlerFunc {
+// upstream, as neuron serves text.chat: backend.OpenAI's answer, each
+// write as the backend emits it (the streamed deltas already received
+// together), the upstream's usage on the last frame. The benchmark asks
+// max_tokens 1024 for a whole (non-streaming) answer.
+func upstreamHandler(b testing.TB, base string) protocol.HandlerFunc {
+	mk := func(noStream bool) *backend.OpenAI {
+		o, err := backend.NewOpenAI(backend.OpenAIConfig{BaseURL: base, Model: "m", NoStream: noStream})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(o.Close)
+		return o
+	}
+	whole, streamed := mk(true), mk(false)
 	return func(ctx context.Context, req *protocol.Request, w protocol.ResponseWriter) error {
 		cr, err := subnet.DecodeChatRequest(req.Body)
 		if err != nil {
 			return protocol.Errorf(protocol.StatusBadRequest, "%v", err)
 		}
-		stream := cr.MaxTokens != 1024 // the benchmark asks max_tokens 1024 for the whole answer
-		body, _ := json.Marshal(map[string]any{"model": "m", "messages": cr.Messages, "stream": stream})
-		hr, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/chat/completions", bytes.NewReader(body))
-		resp, err := hc.Do(hr)
-		if err != nil {
-			return err
+		o := streamed
+		if cr.MaxTokens == 1024 {
+			o = whole
 		}
-		defer resp.Body.Close()
-		if !stream {
-			var out struct {
-				Choices []struct {
-					Message struct{ Content string } `json:"message"`
-				} `json:"choices"`
-			}
-			if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || len(out.Choices) == 0 {
-				return fmt.Errorf("upstream answer: %v", err)
-			}
-			return w.Write([]byte(out.Choices[0].Message.Content))
+		breq := backend.ChatRequest{MaxTokens: cr.MaxTokens, Messages: make([]backend.ChatMessage, len(cr.Messages))}
+		for i, m := range cr.Messages {
+			breq.Messages[i] = backend.ChatMessage{Role: m.Role, Content: m.Content}
 		}
-		// Deltas that have already arrived go out as one chunk, as
-		// httputil.ReverseProxy writes what one read returns.
-		br := bufio.NewReader(resp.Body)
-		var out []byte
-		for {
-			raw, err := br.ReadSlice('\n')
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return err
-			}
-			line, ok := bytes.CutPrefix(bytes.TrimSpace(raw), []byte("data: "))
-			if ok && !bytes.Equal(line, []byte("[DONE]")) {
-				var ev struct {
-					Choices []struct {
-						Delta struct{ Content string } `json:"delta"`
-					} `json:"choices"`
-				}
-				if err := json.Unmarshal(line, &ev); err != nil || len(ev.Choices) == 0 {
-					return fmt.Errorf("upstream event: %v", err)
-				}
-				out = append(out, ev.Choices[0].Delta.Content...)
-			}
-			if len(out) > 0 && br.Buffered() == 0 {
-				if err := w.Write(out); err != nil {
-					return err
-				}
-				out = out[:0]
-			}
+		u, err := o.Chat(ctx, breq, func(s string) error { return w.Write([]byte(s)) })
+		if u != (backend.Usage{}) {
+			protocol.SetUsage(w, u.PromptTokens, u.CompletionTokens)
 		}
-		if len(out) > 0 {
-			return w.Write(out)
-		}
-		return nil
+		return err
 	}
 }
 
@@ -136,11 +110,10 @@ func newBenchPaths(b *testing.B) benchPaths {
 	b.Cleanup(up.Close)
 	tr := &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}
 	b.Cleanup(tr.CloseIdleConnections)
-	hc := &http.Client{Transport: tr}
 	cfg := DefaultTestConfig()
 	cfg.Routing.MaxInFlight = 256
 	r := newRig(b, 1, cfg)
-	r.miners[0].setHandler(upstreamHandler(up.URL, hc))
+	r.miners[0].setHandler(upstreamHandler(b, up.URL))
 	u, _ := url.Parse(up.URL)
 	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(u) }, FlushInterval: -1, Transport: tr}
 	ps := httptest.NewServer(rp)
@@ -268,3 +241,124 @@ func BenchmarkStream64(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLatency1KiBParts splits the 1 KiB answer's p50 by replacing
+// parts of the path, all in one run: the whole path with and without
+// receipts; a miner that answers the 1 KiB at once (no upstream call),
+// with and without receipts; the query protocol alone (a client on its
+// own host asking that instant miner); the upstream alone (client →
+// upstream, the miner's own call); and the reverse proxy.
+func BenchmarkLatency1KiBParts(b *testing.B) {
+	up := upstream()
+	b.Cleanup(up.Close)
+	tr := &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}
+	b.Cleanup(tr.CloseIdleConnections)
+	hc := &http.Client{Transport: tr}
+	instant := func(ctx context.Context, req *protocol.Request, w protocol.ResponseWriter) error {
+		return w.Write([]byte(answer1KiB))
+	}
+	rigs := map[string]*rig{}
+	for _, v := range []struct {
+		name    string
+		receipt bool
+		h       protocol.HandlerFunc
+	}{{"upstream+receipt", true, upstreamHandler(b, up.URL)}, {"upstream", false, upstreamHandler(b, up.URL)},
+		{"instant+receipt", true, instant}, {"instant", false, instant}} {
+		cfg := DefaultTestConfig()
+		cfg.Routing.MaxInFlight = 256
+		cfg.ReceiptAsked = v.receipt
+		r := newRig(b, 1, cfg)
+		r.miners[0].setHandler(v.h)
+		rigs[v.name] = r
+	}
+	u, _ := url.Parse(up.URL)
+	ps := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(u) }, FlushInterval: -1, Transport: tr})
+	b.Cleanup(ps.Close)
+	ctr := &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}
+	b.Cleanup(ctr.CloseIdleConnections)
+	p := benchPaths{client: &http.Client{Transport: ctr}}
+
+	// The query protocol alone: a client host asks the instant miner.
+	gk := testKey(2000)
+	gh, err := node.New(context.Background(), node.DefaultTestConfig(gk))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { gh.Close() })
+	qc, err := protocol.NewClient(gh, protocol.DefaultClientConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { qc.Close() })
+	m := rigs["instant"].meta.miners[1][0]
+	gh.Peerstore().AddAddrs(m.Peer, m.Addrs, time.Hour)
+	chatBody := (&subnet.ChatRequest{Messages: []subnet.ChatMessage{{Role: "user", Content: "write a page"}}, MaxTokens: 1024}).Encode()
+	protoQuery := func(receipt bool) func() (time.Duration, error) {
+		return func() (time.Duration, error) {
+			start := time.Now()
+			res := qc.Stream(context.Background(), m.Peer, &pb.Request{Netuid: 1, Synapse: subnet.SynapseChat, Body: chatBody, WantReceipt: receipt, TimeoutMs: 10_000}, nil)
+			if res.Err != nil || res.Status != protocol.StatusOK || len(res.Body) != len(answer1KiB) {
+				return 0, fmt.Errorf("query: %v %v", res.Status, res.Err)
+			}
+			return time.Since(start), nil
+		}
+	}
+	post := func(base string) func() (time.Duration, error) {
+		return func() (time.Duration, error) {
+			d, _, err := p.post(base, false)
+			return d, err
+		}
+	}
+	alone := upstreamHandler(b, up.URL)
+	upstreamAlone := func() (time.Duration, error) {
+		body, _ := json.Marshal(map[string]any{"model": "m", "messages": []any{map[string]string{"role": "user", "content": "write a page"}}, "stream": false})
+		start := time.Now()
+		resp, err := hc.Post(up.URL+"/v1/chat/completions", "application/json", bytes.NewReader(body))
+		if err != nil {
+			return 0, err
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return time.Since(start), err
+	}
+	for _, part := range []struct {
+		name string
+		fn   func() (time.Duration, error)
+	}{
+		{"gateway+upstream+receipt", post(rigs["upstream+receipt"].url)},
+		{"gateway+upstream", post(rigs["upstream"].url)},
+		{"gateway+instant+receipt", post(rigs["instant+receipt"].url)},
+		{"gateway+instant", post(rigs["instant"].url)},
+		{"protocol+receipt", protoQuery(true)},
+		{"protocol", protoQuery(false)},
+		{"upstream-alone", upstreamAlone},
+		{"handler-alone", func() (time.Duration, error) {
+			start := time.Now()
+			err := alone(context.Background(), &protocol.Request{Body: chatBody}, discardWriter{})
+			return time.Since(start), err
+		}},
+		{"receipt-signature", func() (time.Duration, error) {
+			start := time.Now()
+			gk.Sign([]byte(answer1KiB[:150]))
+			return time.Since(start), nil
+		}},
+		{"proxy", post(ps.URL)},
+	} {
+		b.Run(part.name, func(b *testing.B) {
+			var ds []time.Duration
+			for b.Loop() {
+				d, err := part.fn()
+				if err != nil {
+					b.Fatal(err)
+				}
+				ds = append(ds, d)
+			}
+			b.ReportMetric(float64(p50(ds).Microseconds()), "p50-µs")
+		})
+	}
+}
+
+// discardWriter takes a handler's answer and drops it.
+type discardWriter struct{}
+
+func (discardWriter) Write([]byte) error { return nil }
