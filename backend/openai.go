@@ -111,11 +111,20 @@ func NewOpenAI(cfg OpenAIConfig) (*OpenAI, error) {
 		return nil, errors.New("backend: the API key holds a line break")
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	return &OpenAI{cfg: cfg, client: &http.Client{Timeout: cfg.Timeout},
+	// A miner calls its model server from as many handlers at once as it
+	// serves queries: keep that many connections (http.DefaultTransport
+	// keeps 2 per host, so most calls would open a new one).
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = maxIdlePerHost
+	return &OpenAI{cfg: cfg, client: &http.Client{Timeout: cfg.Timeout, Transport: tr},
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "cybertensor", Subsystem: "backend",
 			Name: "upstream_failures_total", Help: "Calls to the OpenAI-compatible model server that failed, by endpoint and kind (status, transport, timeout, malformed, oversize)."},
 			[]string{"endpoint", "kind"})}, nil
 }
+
+// maxIdlePerHost is how many idle connections to the model server are
+// kept for the next calls.
+const maxIdlePerHost = 64
 
 // Close releases idle connections.
 func (o *OpenAI) Close() { o.client.CloseIdleConnections() }
