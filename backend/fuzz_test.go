@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -75,4 +76,56 @@ func FuzzDecodeEmbeddings(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzFastDelta checks readSSE's fast path: every chunk fastDelta takes,
+// encoding/json takes too and reads to the same text and finish, with no
+// usage and no error; anything else is left to encoding/json.
+func FuzzFastDelta(f *testing.F) {
+	for _, s := range []string{
+		`{"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"tok1 "},"finish_reason":null}]}`,
+		`{"choices":[{"delta":{"role":"assistant","content":"a\n\"b\""},"finish_reason":"stop"},{"delta":{"content":"c"}}],"usage":null}`,
+		`{"choices":[{"delta":{},"finish_reason":""}],"error":null}`,
+		`{"Choices":[{"delta":{"content":"x"}}]}`,
+		`{"choices":[{"delta":{"content":"x","CONTENT":"y"}}]}`,
+		`{"choices":[],"choices":[{"delta":{"content":"x"}}]}`,
+		`{"choices":[{"delta":{"content":null}}]}`,
+		`{"choices":[{"delta":{"content":"\u00e9"}}]}`,
+		`{"choices":[{"delta":{"content":"é"}}],"x":[1,2,{"y":01}]}`,
+		`{"usage":{"prompt_tokens":1,"completion_tokens":2},"choices":[]}`,
+		`{"choices":null}`,
+		`[]`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, d string) {
+		text, fin, ok := fastDelta(d)
+		if !ok {
+			return
+		}
+		var chunk sseChunk
+		if err := json.Unmarshal([]byte(d), &chunk); err != nil {
+			t.Fatalf("fastDelta took %q, encoding/json refuses it: %v", d, err)
+		}
+		var want strings.Builder
+		wantFin := false
+		for _, c := range chunk.Choices {
+			want.WriteString(c.Delta.Content)
+			wantFin = wantFin || c.FinishReason != nil && *c.FinishReason != ""
+		}
+		if text != want.String() || fin != wantFin || chunk.Usage != nil || chunk.Error != nil {
+			t.Fatalf("%q: fast %q %v, encoding/json %q %v (usage %v, error %v)", d, text, fin, want.String(), wantFin, chunk.Usage, chunk.Error)
+		}
+	})
+}
+
+// The common chunk takes the fast path.
+func TestFastDeltaTakesTheCommonChunk(t *testing.T) {
+	text, fin, ok := fastDelta(`{"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"tok1 "},"logprobs":null,"finish_reason":null}],"usage":null}`)
+	if !ok || text != "tok1 " || fin {
+		t.Fatalf("%q %v %v", text, fin, ok)
+	}
+	if _, _, ok := fastDelta(`{"choices":[{"delta":{"Content":"x"}}]}`); ok {
+		t.Fatal("a member matching a field but for case took the fast path")
+	}
 }
