@@ -63,6 +63,10 @@ func upstream() *httptest.Server {
 	}))
 }
 
+// minerWrites counts the chunks the benchmarks' miners wrote (each a
+// frame, flushed).
+var minerWrites atomic.Int64
+
 // upstreamHandler is a miner's text.chat handler in front of an
 // upstream, as neuron serves text.chat: backend.OpenAI's answer, each
 // write as the backend emits it (the streamed deltas already received
@@ -91,7 +95,10 @@ func upstreamHandler(b testing.TB, base string) protocol.HandlerFunc {
 		for i, m := range cr.Messages {
 			breq.Messages[i] = backend.ChatMessage{Role: m.Role, Content: m.Content}
 		}
-		u, err := o.Chat(ctx, breq, func(s string) error { return w.Write([]byte(s)) })
+		u, err := o.Chat(ctx, breq, func(s string) error {
+			minerWrites.Add(1)
+			return w.Write([]byte(s))
+		})
 		if u != (backend.Usage{}) {
 			protocol.SetUsage(w, u.PromptTokens, u.CompletionTokens)
 		}
@@ -217,6 +224,7 @@ func BenchmarkStream64(b *testing.B) {
 		b.Run(path.name, func(b *testing.B) {
 			var next, tokens atomic.Int64
 			var failed atomic.Value
+			writes := minerWrites.Load()
 			start := time.Now()
 			var wg sync.WaitGroup
 			for range 64 {
@@ -238,6 +246,9 @@ func BenchmarkStream64(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ReportMetric(float64(tokens.Load())/time.Since(start).Seconds(), "tokens/s")
+			if path.name == "gateway" {
+				b.ReportMetric(float64(minerWrites.Load()-writes)/float64(b.N), "miner-writes/stream")
+			}
 		})
 	}
 }
