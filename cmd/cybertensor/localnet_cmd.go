@@ -32,8 +32,12 @@ With --gateway ADDR it also serves every subnet whose miners serve text.chat
 OpenAI-compatible API, each subnet as its first validator's hotkey, and prints
 the base URL, an API key and every model (sn<N>/text.chat, sn<N>/text.embed):
 those miners answer from the retrieval model, or from --upstream (an
-OpenAI-compatible server such as llama.cpp, vLLM or Ollama).
+OpenAI-compatible server such as llama.cpp, vLLM or Ollama). The validator
+serving a subnet whose spec can judge an answer without an expected one (e.g.
+examples/chat) scores --organic-fraction of those answers into its miners'
+scores (organic scoring; docs/gateway.md).
   cybertensor localnet --gateway 127.0.0.1:8000
+  cybertensor localnet --spec examples/chat/spec.yaml --gateway 127.0.0.1:8000 --upstream URL --upstream-model M
 
 With --spec FILE (repeatable) it runs a subnet from a spec file, so a subnet
 author sees their mechanism pay before deploying it: netuids after the
