@@ -28,6 +28,13 @@ type HostConfig struct {
 	// Registerer, if set, receives libp2p's and gossip's Prometheus
 	// metrics (nil: no metrics, the cheap default).
 	Registerer prometheus.Registerer
+	// NodeRegisterer, if set, receives libp2p's metrics instead of
+	// Registerer. libp2p's collectors are the process's (every host in it
+	// counts into the same ones), so neurons sharing a process give it one
+	// registry without per-neuron labels, and Registerer labels the
+	// metrics each neuron has of its own (e.g. with
+	// prometheus.WrapRegistererWith).
+	NodeRegisterer prometheus.Registerer
 	// ReusePort shares the TCP listen ports with other processes that ask
 	// for it too (node.Config.ReusePort); off, a port in use is
 	// node.ErrAddrInUse.
@@ -39,6 +46,9 @@ func newHost(key *wallet.PrivateKey, hc HostConfig) (host.Host, error) {
 	cfg := node.DefaultConfig(key)
 	cfg.ListenAddrs = hc.Listen
 	cfg.DataDir, cfg.Registerer, cfg.ReusePort = hc.DataDir, hc.Registerer, hc.ReusePort
+	if hc.NodeRegisterer != nil {
+		cfg.Registerer = hc.NodeRegisterer
+	}
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	n, err := node.New(context.Background(), cfg)
 	if err != nil {

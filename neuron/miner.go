@@ -60,6 +60,10 @@ type MinerConfig struct {
 	Handlers map[string]protocol.Handler
 	// Generator answers "text.generate".
 	Generator backend.Generator
+	// Learner learns the announced text objects of the knowledge library
+	// (nil: the Generator, if it is one). StartMiners gives miners that
+	// share a Generator one Learner that learns each object once.
+	Learner Learner
 	// Chatter answers "text.chat" and Embedder "text.embed" (nil: the
 	// Generator, if it is one; the retrieval and OpenAI backends are).
 	Chatter  backend.Chatter
@@ -234,7 +238,26 @@ func customBackendOf(cfg MinerConfig) customBackend {
 //
 // cold may be nil when the hotkey is registered already: a server that
 // holds only the hotkey (ErrNotRegistered if it is not).
-func StartMiner(ctx context.Context, c chainlink.Chain, cold, hot *wallet.PrivateKey, cfg MinerConfig) (_ *Miner, err error) {
+func StartMiner(ctx context.Context, c chainlink.Chain, cold, hot *wallet.PrivateKey, cfg MinerConfig) (*Miner, error) {
+	m, err := prepareMiner(c, hot, cfg)
+	if err != nil {
+		return nil, err
+	}
+	uid, err := ensureRegistered(ctx, c, cold, hot, cfg.Netuid)
+	if err == nil {
+		err = m.start(ctx, c, hot, uid, cfg)
+	}
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// prepareMiner does what a miner does before it touches the chain: its
+// handlers and metrics, the locks of its state directories and its host
+// listening with its query server. Close releases it all.
+func prepareMiner(c chainlink.Reader, hot *wallet.PrivateKey, cfg MinerConfig) (_ *Miner, err error) {
 	if cfg.Logger == nil {
 		return nil, errors.New("neuron: miner config: a Logger is required")
 	}
@@ -253,6 +276,7 @@ func StartMiner(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Privat
 		return nil, err
 	}
 	if m.unlock, err = lockDirs(cfg.Host.DataDir, cfg.KnowledgeDir); err != nil {
+		m.metrics.unregister()
 		return nil, err
 	}
 	defer func() {
@@ -268,29 +292,37 @@ func StartMiner(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Privat
 	if m.srv, err = protocol.NewServer(m.h, hot, NewChainCallers(c), handlers, cfg.Server); err != nil {
 		return nil, err
 	}
-	if m.uid, err = ensureRegistered(ctx, c, cold, hot, cfg.Netuid); err != nil {
-		return nil, err
-	}
+	m.replicating = replicate
+	return m, nil
+}
+
+// start runs a prepared miner registered as uid: it joins the swarm,
+// opens the knowledge library, serves its axon on chain and follows the
+// spec. On error the caller closes m.
+func (m *Miner) start(ctx context.Context, c chainlink.Chain, hot *wallet.PrivateKey, uid uint16, cfg MinerConfig) (err error) {
+	m.uid = uid
 	if !cfg.Swarm.Disabled {
 		if m.swarm, err = JoinSwarm(ctx, m.h, hot, c, cfg.Netuid, m.uid, "miner", []string{string(protocol.QueryID)}, cfg.Swarm, cfg.Host.Registerer, cfg.Logger); err != nil {
-			return nil, err
+			return err
 		}
 		if cfg.KnowledgeDir != "" {
-			learn, _ := cfg.Generator.(Learner)
+			learn := cfg.Learner
+			if learn == nil {
+				learn, _ = cfg.Generator.(Learner)
+			}
 			var keep uint64
-			if replicate {
+			if m.replicating {
 				keep = subnet.MaxStorageObject
 			}
 			if m.lib, err = m.swarm.OpenReplica(cfg.KnowledgeDir, hot, learn, keep, cfg.ReplicaBudget); err != nil {
-				return nil, err
+				return err
 			}
 			m.stored.Store(m.lib)
 		}
 	}
 	if err := serveAxon(ctx, c, hot, cfg.Netuid, m.h, []string{string(protocol.QueryID)}); err != nil {
-		return nil, err
+		return err
 	}
-	m.replicating = replicate
 	if cfg.Spec != nil {
 		m.spec.Store(cfg.Spec)
 		if m.lib != nil {
@@ -300,7 +332,7 @@ func StartMiner(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Privat
 			heads, err := c.SubscribeHeads(fctx)
 			if err != nil {
 				cancel()
-				return nil, fmt.Errorf("neuron: following the subnet's spec: %w", err)
+				return fmt.Errorf("neuron: following the subnet's spec: %w", err)
 			}
 			m.cancel = cancel
 			f := &specFollower{m: m, chain: c, cfg: cfg, lib: m.lib, log: cfg.Logger.With("component", "miner", "uid", m.uid)}
@@ -312,7 +344,7 @@ func StartMiner(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Privat
 		}
 	}
 	cfg.Logger.Info("miner serving", "uid", m.uid, "peer", m.h.ID())
-	return m, nil
+	return nil
 }
 
 // ID is the miner's peer ID.
