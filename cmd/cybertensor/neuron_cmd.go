@@ -422,6 +422,7 @@ func (a *app) minerCommand() *cobra.Command {
 	var backendSpec, specFile, builtinSpec string
 	var replicaMiB uint64
 	var of openaiFlags
+	var hk hotkeysFlags
 	run := &cobra.Command{
 		Use:   "run",
 		Short: "Register the hotkey (burning), serve its address on chain and answer queries until interrupted",
@@ -433,6 +434,19 @@ bound (one in use is refused unless all its processes give --reuseport); only
 then does the miner register and, last, serve its axon on chain. With
 --hotkey-only it never opens the coldkey (a server may hold only the hotkey):
 the hotkey must be registered already ("subnets register" where the coldkey is).
+
+--hotkeys h1,h2,… (or --hotkeys-file, one name a line) runs one miner per
+hotkey of --wallet in this one process: one backend and one --metrics server
+(each miner's series labelled hotkey="NAME"), and for each hotkey its own
+libp2p identity, state directory and lock, knowledge library, registration
+(burned from the wallet's coldkey, unless --hotkey-only) and axon. The N-th
+hotkey (from 0) listens on every --listen port plus N (port 0: a free port
+each), so --listen /ip4/0.0.0.0/tcp/4001 gives 4001, 4002, …; addresses whose
+port ranges would overlap are refused. Start is all or nothing: every hotkey's
+state is locked and its ports bound, then every hotkey is looked up on chain
+(with --hotkey-only each must be registered; otherwise the coldkey must hold
+the burn of every one not registered) before the first registers; if any
+cannot run, the error names it and no miner is left running or locked.
 
 A version 2 spec's custom synapses (e.g. summarize.v1) are answered by the
 --backend: exec:COMMAND gets every one as a JSON line {"id", "synapse",
@@ -451,6 +465,11 @@ passage; a custom synapse without a prompt needs --backend exec.`,
 			if replicaMiB == 0 || replicaMiB > 1<<24 {
 				return usageError(fmt.Errorf("--replica-budget %d: want 1 to %d MiB", replicaMiB, 1<<24))
 			}
+			hotkeys, listens, err := hk.resolve(cmd, &f)
+			if err != nil {
+				return err
+			}
+			f.keys.hotkey = hotkeys[0]
 			spec, err := minerSpec(specFile, builtinSpec)
 			if err != nil {
 				return err
@@ -466,6 +485,9 @@ passage; a custom synapse without a prompt needs --backend exec.`,
 					return usageError(err)
 				}
 				defer closeBackend()
+			}
+			if len(hotkeys) > 1 {
+				return a.runMiners(cmd, &f, hotkeys, listens, spec, gen, replicaMiB<<20)
 			}
 			cold, hot, c, err := a.neuronKeys(cmd, &f)
 			if err != nil {
@@ -509,6 +531,7 @@ passage; a custom synapse without a prompt needs --backend exec.`,
 		},
 	}
 	addNeuronFlags(a, run, &f)
+	addHotkeysFlags(run, &hk)
 	run.Flags().Uint64Var(&replicaMiB, "replica-budget", neuron.DefaultReplicaBudget>>20, "MiB of other neurons' knowledge objects a storage miner keeps at most")
 	run.Flags().StringVar(&backendSpec, "backend", "retrieval", "what answers text.generate, text.chat, text.embed and a v2 spec's custom synapses: retrieval (built-in library; hashed bag-of-words embeddings), openai:MODEL@URL (an OpenAI-compatible server; custom synapses with a prompt), exec:COMMAND (text.generate and custom synapses, as JSON lines)")
 	run.Flags().StringVar(&of.keyFile, "openai-key-file", "", "file whose first line is the API key of the openai backend (default: $"+envOpenAIKey+", else $"+envOpenAIKeyCommon+")")
