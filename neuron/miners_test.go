@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/cybertensor/cybertensor/backend"
+	"github.com/cybertensor/cybertensor/chain"
 	"github.com/cybertensor/cybertensor/chainlink"
 	"github.com/cybertensor/cybertensor/wallet"
 )
@@ -88,6 +89,18 @@ func TestStartMinersAllOrNothing(t *testing.T) {
 	if n := labelled(t, reg); n != 0 {
 		t.Fatalf("the failed start left %d series of the miners registered", n)
 	}
+
+	// A coldkey that cannot pay every burn registers none.
+	poor := testKey(t, "miners poor", 0)
+	if _, err = StartMiners(ctx, c, poor, hots, minersConfigs(root, 3, gen, reg)); !errors.Is(err, chain.ErrInsufficientBalance) {
+		t.Fatalf("a coldkey without the burns: %v", err)
+	}
+	for i := range hots {
+		if registered(i) {
+			t.Fatalf("hotkey %d was registered by a coldkey without the burns", i)
+		}
+	}
+	unlocked()
 
 	ms, err := StartMiners(ctx, c, cold, hots, minersConfigs(root, 3, gen, reg))
 	if err != nil {

@@ -172,6 +172,21 @@ func TestMinerRunSeveralHotkeys(t *testing.T) {
 	}
 	stopH2()
 	free()
+	// Another process listens on h3's port.
+	taken, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port+2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = runBounded(t, c, 60*time.Second, func() {}, "--home", home, "miner", "run", "--wallet", "m", "--hotkeys", "h1,h2,h3", "--netuid", "1", "--listen", listen, "--password-file", pw, "--chain", url)
+	want = fmt.Sprintf(`address already in use: /ip4/127.0.0.1/tcp/%d (another process listens there`, port+2)
+	if r.code != exitFailure || !strings.Contains(r.stderr, `no miner started: hotkey "h3": --listen: `) || !strings.Contains(r.stderr, want) {
+		t.Fatalf("three hotkeys, a port of one taken: exit %d, stderr %q, want %q", r.code, r.stderr, want)
+	}
+	taken.Close()
+	if after := metagraph().N; after != before {
+		t.Fatalf("the refused miners registered: %d neurons, then %d", before, after)
+	}
+	free()
 
 	stopValidator, validatorOut := startCommand(t, home, "validator", "run", "--builtin", "qa", "--wallet", "v", "--netuid", "1", "--stake", "50", "--listen", "/ip4/127.0.0.1/tcp/0", "--password-file", pw, "--chain", url, "--query-every", "1", "--weights-every", "3")
 	defer stopValidator()
