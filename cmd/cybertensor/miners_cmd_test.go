@@ -248,6 +248,14 @@ func TestMinerRunSeveralHotkeys(t *testing.T) {
 		t.Fatalf("the refused miners registered: %d neurons, then %d", before, after)
 	}
 	free()
+	// --hotkeys naming one hotkey runs and prints as --hotkey does.
+	stopOne, oneOut := startCommand(t, home, "miner", "run", "--wallet", "m", "--hotkeys", "h1", "--netuid", "1", "--listen", listen, "--password-file", pw, "--chain", url)
+	single := fmt.Sprintf("miner uid %d on subnet 1 serving at /ip4/127.0.0.1/tcp/%d/p2p/", uids["h1"], port)
+	waitFor("h1 alone", oneOut, func() bool { return strings.Contains(oneOut.String(), single) })
+	stopOne()
+	if !strings.Contains(oneOut.String(), "\nserved ") {
+		t.Fatalf("h1 alone printed:\n%s", oneOut.String())
+	}
 	if !strings.Contains(validatorOut.String(), "validator uid") {
 		t.Fatalf("the validator said:\n%s", validatorOut.String())
 	}
