@@ -27,10 +27,11 @@ func TestBuiltinQA(t *testing.T) {
 // their sources make them.
 func TestBuiltins(t *testing.T) {
 	names := BuiltinNames()
-	if strings.Join(names, ",") != "compute,qa,storage" {
+	if strings.Join(names, ",") != "compute,model,qa,storage" {
 		t.Fatalf("built-ins %v", names)
 	}
-	want := map[string]string{"qa": "text.generate", "storage": "storage.prove", "compute": "compute.run"}
+	// model queries no synapse: its tasks are the miners' commitments.
+	want := map[string]string{"qa": "text.generate", "storage": "storage.prove", "compute": "compute.run", "model": ""}
 	for _, name := range names {
 		s, err := Builtin(name)
 		if err != nil {
