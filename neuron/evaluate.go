@@ -141,6 +141,8 @@ type evaluation struct {
 	vd     verdict
 	status string
 	took   time.Duration
+	// loss is the model's measured loss (status EVALUATED).
+	loss float64
 }
 
 // candidate is a committed model of a round.
@@ -299,7 +301,7 @@ func (me *modelEvaluator) round(ctx context.Context, head chainlink.Head, m *cha
 		if st.IsBest {
 			what += ", the best"
 		}
-		*c.out = evaluation{uid: c.uid, hotkey: c.hotkey, status: statusEvaluated, vd: verdict{score: score, reason: what}, took: c.out.took}
+		*c.out = evaluation{uid: c.uid, hotkey: c.hotkey, status: statusEvaluated, vd: verdict{score: score, reason: what}, took: c.out.took, loss: c.loss}
 	}
 	for _, c := range cands {
 		switch c.out.status {
@@ -652,8 +654,12 @@ func (v *Validator) evaluationRound(ctx context.Context, p *pipeline, m *chain.M
 		} else {
 			p.scores.Update(e.uid, e.hotkey, e.vd.score)
 		}
-		v.keepAnswer(p, Answer{UID: e.uid, Hotkey: e.hotkey, Status: e.status, Reason: clipText(e.vd.reason, 200), Score: e.vd.score,
-			LatencyMs: e.took.Milliseconds(), Time: now.UnixMilli(), Dropped: e.vd.dropped})
+		a := Answer{UID: e.uid, Hotkey: e.hotkey, Status: e.status, Reason: clipText(e.vd.reason, 200), Score: e.vd.score,
+			LatencyMs: e.took.Milliseconds(), Time: now.UnixMilli(), Dropped: e.vd.dropped}
+		if e.status == statusEvaluated {
+			a.Loss = &e.loss
+		}
+		v.keepAnswer(p, a)
 	}
 	v.evaluations += int64(len(evals))
 	save := v.dueSave(now)

@@ -198,7 +198,21 @@ weights_every: 1000
 	if cids[recard] == cids[good] {
 		t.Fatal("another card gave the same CID")
 	}
-	for _, i := range []int{good, medium, poor, broken, huge} {
+	goodCID, err := knowledge.ParseCID(cids[good])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := CommitModel(ctx, c, miners[good].hot, 1, goodCID); err != nil {
+		t.Fatal(err)
+	}
+	body, _, err := knowledge.BodyCID(ctx, bytes.NewReader(goodArt), 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := CommitModel(ctx, c, miners[good].hot, 1, body); err == nil || !strings.Contains(err.Error(), "not a knowledge object's CID") {
+		t.Fatalf("committing a body's CID: %v", err)
+	}
+	for _, i := range []int{medium, poor, broken, huge} {
 		miners[i].commit(t, ctx, c, cids[i])
 	}
 	// The copies come later: the copier commits the leader's CID itself.
@@ -225,6 +239,9 @@ weights_every: 1000
 		a, ok := lastAnswer(v, uid(c.who))
 		if !ok || a.Status != c.status || !strings.Contains(a.Reason, c.reason) {
 			t.Errorf("miner %d: %+v; want %s with %q", c.who, a, c.status, c.reason)
+		}
+		if (a.Loss != nil) != (c.status == statusEvaluated) || a.Loss != nil && !strings.Contains(a.Reason, fmt.Sprintf("loss %.4f", *a.Loss)) {
+			t.Errorf("miner %d: loss %v in %+v", c.who, a.Loss, a)
 		}
 	}
 	for _, who := range []int{copier, recard, broken, huge} {

@@ -749,6 +749,21 @@ func (v *Validator) droppedLocked() []DropCount {
 	return out
 }
 
+// LastAnswers is each miner's last answer (or evaluation) as "validator
+// scores" shows it, by uid.
+func (v *Validator) LastAnswers() []Answer {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	out := make([]Answer, 0, len(v.answers))
+	for _, as := range v.answers {
+		if len(as) > 0 {
+			out = append(out, as[len(as)-1])
+		}
+	}
+	slices.SortFunc(out, func(a, b Answer) int { return cmp.Compare(a.UID, b.UID) })
+	return out
+}
+
 // Mechanisms names the mechanisms the validator runs, by id.
 func (v *Validator) Mechanisms() []string {
 	v.mu.Lock()

@@ -123,6 +123,9 @@ type Answer struct {
 	// Organic says it answered a gateway's client, not the validator's
 	// own task (organic scoring).
 	Organic bool `json:"organic,omitempty"`
+	// Loss is an evaluated model's loss on the round's evaluation set
+	// (a mechanism whose tasks come from commitments; nil otherwise).
+	Loss *float64 `json:"loss,omitempty"`
 }
 
 // answersKept is how many of each miner's last answers a validator keeps.
