@@ -30,7 +30,7 @@ import (
 const (
 	Lazy    = "lazy"    // a miner that answers at random
 	Offline = "offline" // a miner that goes offline a third of the way in (see offlineDue)
-	Copier  = "copier"  // a validator that copies another validator's weights
+	Copier  = "copier"  // a validator that copies another validator's weights; on a model subnet, a miner that commits the leader's CID later
 )
 
 // Config configures a local network.
@@ -135,14 +135,8 @@ func (c *Config) validate() error {
 	if c.Tempo < 2 || c.BlockTime <= 0 || c.Logger == nil || c.Epochs < 0 || c.For < 0 {
 		return errors.New("localnet: tempo must be at least 2, block time positive, epochs and duration not negative, a logger set")
 	}
-	miners, copiers := 0, 0
 	for _, a := range c.Adversaries {
-		switch a {
-		case Lazy, Offline:
-			miners++
-		case Copier:
-			copiers++
-		default:
+		if a != Lazy && a != Offline && a != Copier {
 			return fmt.Errorf("localnet: unknown adversary %q (known: lazy, offline, copier)", a)
 		}
 	}
@@ -152,11 +146,41 @@ func (c *Config) validate() error {
 	}) {
 		return errGatewaySubnet
 	}
-	if miners >= c.Miners {
-		return fmt.Errorf("localnet: %d miner adversaries need at least %d miners so one is honest", miners, miners+1)
+	// The spec files' subnets are checked once loaded (Run).
+	for _, name := range c.Subnets {
+		spec, _ := subnet.Builtin(name)
+		if err := c.checkAdversaries(spec); err != nil {
+			return err
+		}
 	}
-	if copiers >= c.Validators {
-		return fmt.Errorf("localnet: %d copiers need at least %d validators so one is honest", copiers, copiers+1)
+	return nil
+}
+
+// adversaryPlaces splits the adversaries between a subnet's miners and its
+// validators: a copier copies weights as a validator, except on a model
+// subnet (modelEvaluate), where it is a miner that commits the leader's
+// CID later.
+func adversaryPlaces(adversaries []string, spec *subnet.Spec) (miners, validators []string) {
+	model := modelEvaluate(spec) != nil
+	for _, a := range adversaries {
+		if a == Copier && !model {
+			validators = append(validators, a)
+		} else {
+			miners = append(miners, a)
+		}
+	}
+	return miners, validators
+}
+
+// checkAdversaries checks each role of spec's subnet keeps an honest
+// neuron.
+func (c *Config) checkAdversaries(spec *subnet.Spec) error {
+	miners, validators := adversaryPlaces(c.Adversaries, spec)
+	if len(miners) >= c.Miners {
+		return fmt.Errorf("localnet: %d miner adversaries need at least %d miners so one is honest", len(miners), len(miners)+1)
+	}
+	if len(validators) >= c.Validators {
+		return fmt.Errorf("localnet: %d copiers need at least %d validators so one is honest", len(validators), len(validators)+1)
 	}
 	return nil
 }
@@ -203,6 +227,9 @@ type Summary struct {
 	Gateway *GatewaySummary `json:"gateway,omitempty"`
 	// Specs are the subnets from spec files (Config.Specs).
 	Specs []SpecSummary `json:"specs,omitempty"`
+	// Models are the model subnets' miners, each subnet's ranked by
+	// incentive: what each committed, its loss and its incentive.
+	Models []ModelSummary `json:"models,omitempty"`
 }
 
 // Timeline says how long the network took, from the start of Run, to be
@@ -245,6 +272,11 @@ type member struct {
 	cold, hot       *wallet.PrivateKey
 	miner           *neuron.Miner
 	validator       *neuron.Validator
+	// corpus is a model subnet's evaluation corpus (nil on others): its
+	// validators publish it, its honest miners train on it; model is what
+	// such a miner committed.
+	corpus []byte
+	model  *modelWork
 }
 
 // start starts the neuron, the i-th of its role on its subnet (its
@@ -275,6 +307,12 @@ func (m *member) start(ctx context.Context, c chainlink.Chain, cfg Config, i int
 			if j%cfg.Validators == i {
 				vcfg.Publish = append(vcfg.Publish, d)
 			}
+		}
+		if m.corpus != nil {
+			// A model subnet's validators each publish its evaluation
+			// corpus (built in, or the spec's file), so that the
+			// spec's data cid names an object of their own library.
+			vcfg.Publish = append(vcfg.Publish, backend.Document{ID: corpusTitle, Text: string(m.corpus)})
 		}
 		m.validator, err = neuron.StartValidator(ctx, c, m.cold, m.hot, 1_000_000_000_000, vcfg)
 	default:
@@ -338,14 +376,6 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 	var members []*member
 	balances := []chain.GenesisBalance{{Address: root.PublicKey().Address(), Amount: 1e15}}
-	var minerAdv, validatorAdv []string
-	for _, a := range cfg.Adversaries {
-		if a == Copier {
-			validatorAdv = append(validatorAdv, a)
-		} else {
-			minerAdv = append(minerAdv, a)
-		}
-	}
 	// Adversaries take the last places of their role.
 	place := func(i, n int, adv []string) string {
 		if i >= n-len(adv) {
@@ -362,6 +392,10 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	for k, sn := range subnets {
 		name, spec := sn.name, sn.spec
 		netuid := uint16(k + 1)
+		if err := cfg.checkAdversaries(spec); err != nil {
+			return nil, err
+		}
+		minerAdv, validatorAdv := adversaryPlaces(cfg.Adversaries, spec)
 		add := func(role, adversary string) error {
 			cold, err := wallet.GenerateKey()
 			if err != nil {
@@ -371,7 +405,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 			if err != nil {
 				return err
 			}
-			members = append(members, &member{netuid: netuid, spec: spec, specDir: sn.dir, role: role, adversary: adversary, cold: cold, hot: hot})
+			members = append(members, &member{netuid: netuid, spec: spec, specDir: sn.dir, role: role, adversary: adversary, cold: cold, hot: hot, corpus: sn.corpus})
 			balances = append(balances, chain.GenesisBalance{Address: cold.PublicKey().Address(), Amount: 1e13})
 			return nil
 		}
@@ -491,6 +525,10 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		fmt.Fprintf(out, "localnet: subnet %d %q from %s: spec hash %s, %d files locked and published\n", sum.Netuid, sum.Name, sum.File, sum.SpecHash[:16], len(sum.Files))
 		specs = append(specs, sum)
 	}
+	// The model subnets' honest and lazy miners commit their models.
+	if err := commitModels(setup, c, members, out); err != nil {
+		return nil, err
+	}
 	var gw *localGateway
 	if cfg.Gateway != "" {
 		// It serves every subnet whose miners serve text.chat, each
@@ -524,6 +562,12 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 	running := time.Now()
 	epochs := make([]int, len(subnets)) // by netuid - 1
+	// copies are the model subnets' copiers' commits under way; outMu
+	// guards out against their reports.
+	var copies sync.WaitGroup
+	var outMu sync.Mutex
+	leaders := map[uint16]int{} // the model subnets' leaders at their last epoch
+	defer copies.Wait()
 loop:
 	for {
 		select {
@@ -548,10 +592,18 @@ loop:
 					if timeline.FirstPaid == 0 && paysMiners(mg) {
 						timeline.FirstPaid = time.Since(began)
 					}
+					outMu.Lock()
 					printTable(out, h.Height, subnets[n-1].name, epochs[n-1], mg, members)
 					if epochs[n-1] == 1 && !paysMiners(mg) {
 						fmt.Fprintln(out, "  (this epoch gave the validators their permits; the weights they set from now on pay miners at the next)")
 					}
+					if subnets[n-1].corpus != nil {
+						if ms, err := modelSummaries(ctx, c, members, map[uint16]*chain.Metagraph{n: mg}); err == nil {
+							printModels(out, ms)
+						}
+					}
+					outMu.Unlock()
+					copyLeaders(ctx, c, mg, members, leaders, &copies, out, &outMu)
 					dash.epoch(ctx, h.Height, mg)
 				}
 				if cfg.Epochs > 0 && slices.Min(epochs) >= cfg.Epochs {
@@ -569,6 +621,7 @@ loop:
 			}
 		}
 	}
+	copies.Wait()
 	gsum := gw.stop(cfg.Logger)
 	s, err := summarize(c, members, slices.Min(epochs))
 	if s != nil {
@@ -715,6 +768,11 @@ func summarize(c chainlink.Chain, members []*member, epochs int) (*Summary, erro
 		a, b := s.Neurons[i], s.Neurons[j]
 		return a.Netuid < b.Netuid || a.Netuid == b.Netuid && a.UID < b.UID
 	})
+	models, err := modelSummaries(ctx, c, members, graphs)
+	if err != nil {
+		return nil, err
+	}
+	s.Models = models
 	return s, nil
 }
 

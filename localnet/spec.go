@@ -36,6 +36,9 @@ type runSubnet struct {
 	spec *subnet.Spec
 	dir  string
 	file string
+	// corpus is a model subnet's evaluation corpus (modelCorpus), which
+	// its honest miners train on; nil for other subnets.
+	corpus []byte
 }
 
 // SpecSummary is a subnet of the run from a spec file: its locked spec's
@@ -95,6 +98,13 @@ func subnetsOf(cfg Config) ([]runSubnet, error) {
 			}
 		}
 		out = append(out, runSubnet{name: spec.Name, spec: spec, dir: dir, file: file})
+	}
+	for i := range out {
+		corpus, err := modelCorpus(out[i])
+		if err != nil {
+			return nil, err
+		}
+		out[i].corpus = corpus
 	}
 	return out, nil
 }

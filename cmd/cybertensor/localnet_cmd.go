@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -26,6 +27,18 @@ answers to; on storage miners keep the validators' knowledge objects and prove
 it on random byte ranges; on compute they solve hash-preimage jobs. Validators
 score with their subnet spec's reward and set weights; Yuma consensus pays them.
   cybertensor localnet --subnets qa,storage,compute --adversaries lazy --for 60s
+
+On model, miners are paid for language models: each honest miner trains a
+charlm model on a share of the subnet's built-in corpus (the first on all of
+it, each next on a quarter of the text before), publishes it in its knowledge
+library and commits its CID on chain; validators fetch the committed models
+and measure their loss on a sample of the corpus drawn each round, and the
+best model earns the most. There the lazy adversary commits a model of a line
+of lorem ipsum and the copier is a miner that commits the leader's CID later
+(refused as a duplicate): both earn ~0. The summary ranks the models: each
+miner's commitment, its loss as the first honest validator last measured it,
+and its incentive (--json: "models").
+  cybertensor localnet --subnets model --miners 5 --adversaries lazy,copier --epochs 10
 
 With --gateway ADDR it also serves every subnet whose miners serve text.chat
 (qa, and spec subnets serving text.generate or text.chat) through an
@@ -99,14 +112,17 @@ files read from its directory; its LLM judge asks --judge-url (default
 					fmt.Sprintf("%.4f", n.Dividends), formatAmount(n.Emission), fmt.Sprint(n.QueriesServed), fmt.Sprint(n.QueriesSent), fmt.Sprint(n.Heard),
 					fmt.Sprint(n.KnowledgeShared), fmt.Sprint(n.KnowledgeFetched)})
 			}
-			return table(out, rows)
+			if err := table(out, rows); err != nil {
+				return err
+			}
+			return modelTable(out, s.Models)
 		},
 	}
 	f := cmd.Flags()
 	f.StringSliceVar(&cfg.Subnets, "subnets", cfg.Subnets, "built-in subnets to run, netuid 1, 2, … in order: "+strings.Join(subnet.BuiltinNames(), ", "))
 	f.IntVar(&cfg.Validators, "validators", cfg.Validators, "number of validators per subnet")
 	f.IntVar(&cfg.Miners, "miners", cfg.Miners, "number of miners per subnet (adversaries included)")
-	f.StringVar(&adversaries, "adversaries", "", "comma-separated adversaries, on every subnet: lazy (a miner answering at random), offline (a miner leaving once a third of --for or of --epochs has passed, whichever comes first; after the 4th epoch if neither is given), copier (a validator copying another's weights)")
+	f.StringVar(&adversaries, "adversaries", "", "comma-separated adversaries, on every subnet: lazy (a miner answering at random), offline (a miner leaving once a third of --for or of --epochs has passed, whichever comes first; after the 4th epoch if neither is given), copier (a validator copying another's weights; on a model subnet, a miner committing the leader's CID later)")
 	f.Uint64Var(&cfg.Tempo, "tempo", cfg.Tempo, "blocks per epoch")
 	f.DurationVar(&cfg.BlockTime, "block-time", cfg.BlockTime, "time between blocks")
 	f.DurationVar(&cfg.For, "for", 0, "run this long, print the summary and exit (default: until Ctrl-C)")
@@ -139,6 +155,58 @@ files read from its directory; its LLM judge asks --judge-url (default
 		return nil
 	})
 	return cmd
+}
+
+// modelTable prints the model subnets' ranking: each miner by incentive,
+// with what it trained on, its loss as the subnet's first honest validator
+// last measured it and that validator's last note.
+func modelTable(out io.Writer, models []localnet.ModelSummary) error {
+	var rows [][]string
+	flush := func() error {
+		err := table(out, rows)
+		rows = nil
+		return err
+	}
+	for i, s := range models {
+		if i == 0 || models[i-1].Netuid != s.Netuid {
+			if err := flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "\nmodels of subnet %d by incentive (loss in bits per byte, as its first honest validator last measured):\n", s.Netuid)
+			rows = append(rows, []string{"UID", "MINER", "TRAINED", "CID", "BLOCK", "LOSS", "INCENTIVE", "STATUS"})
+		}
+		who, trained, loss, cid, block := "honest", "-", "-", "-", "-"
+		if s.Adversary != "" {
+			who = s.Adversary
+		}
+		if s.TrainedBytes > 0 {
+			trained = fmt.Sprint(s.TrainedBytes)
+		}
+		if s.Loss != nil {
+			loss = fmt.Sprintf("%.4f", *s.Loss)
+		}
+		if s.CID != "" {
+			cid, block = shortCID(s.CID), fmt.Sprint(s.CommitBlock)
+		}
+		status := s.Status
+		switch {
+		case s.CID == "":
+			status = "committed nothing"
+		case s.Reason != "":
+			status += ": " + s.Reason
+		}
+		rows = append(rows, []string{fmt.Sprint(s.UID), who, trained, cid, block, loss, fmt.Sprintf("%.4f", s.Incentive), status})
+	}
+	return flush()
+}
+
+// shortCID abbreviates a CID for a table: its first 12 and last 6
+// characters.
+func shortCID(c string) string {
+	if len(c) <= 24 {
+		return c
+	}
+	return c[:12] + "…" + c[len(c)-6:]
 }
 
 // usageErrorIf marks configuration errors as usage errors.

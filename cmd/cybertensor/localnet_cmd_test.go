@@ -60,3 +60,40 @@ func TestLocalnetGatewayFlag(t *testing.T) {
 	c.fail(2, "localnet", "--gateway", "nonsense", "--for", "1s")
 	c.fail(2, "localnet", "--upstream", "ftp://x", "--for", "1s")
 }
+
+// localnet --subnets model prints the models' ranking after the neurons,
+// and --json carries it.
+func TestLocalnetModelSubnet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a network")
+	}
+	c := newCLI(t)
+	args := []string{"localnet", "--subnets", "model", "--validators", "1", "--miners", "3", "--adversaries", "lazy", "--tempo", "3", "--block-time", "100ms",
+		"--epochs", "4", "--log-level", "error", "--dashboard", ""}
+	r := c.ok(args...)
+	_, ranking, ok := strings.Cut(r.stdout, "\nmodels of subnet 1 by incentive")
+	if !ok {
+		t.Fatalf("no ranking:\n%s", r.stdout)
+	}
+	rows := strings.Split(strings.TrimSpace(ranking), "\n")
+	if len(rows) != 5 || !strings.HasPrefix(rows[1], "UID") || !strings.Contains(rows[2], "honest  81394") || !strings.Contains(rows[2], "the best") ||
+		!strings.Contains(rows[4], "lazy") {
+		t.Fatalf("ranking:\n%s", ranking)
+	}
+	r = c.ok(append(args, "--json")...)
+	var s struct {
+		Models []struct {
+			UID          uint16   `json:"uid"`
+			TrainedBytes int64    `json:"trained_bytes"`
+			CID          string   `json:"cid"`
+			Loss         *float64 `json:"loss"`
+			Incentive    float64  `json:"incentive"`
+		} `json:"models"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Models) != 3 || s.Models[0].TrainedBytes != 81394 || s.Models[0].Loss == nil || s.Models[0].CID == "" || s.Models[0].Incentive <= s.Models[1].Incentive {
+		t.Fatalf("--json's models: %s", r.stdout)
+	}
+}
