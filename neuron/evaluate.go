@@ -380,6 +380,11 @@ func (me *modelEvaluator) evaluate(ctx context.Context, lib *knowledge.Library, 
 			return
 		}
 		loss, err := me.runEvaluator(ctx, path, setPath)
+		var refusal *artifactRefusal
+		if errors.As(err, &refusal) {
+			refuse(c, "the evaluator refused artifact %s: %s", c.cid, refusal.reason)
+			return
+		}
 		if err != nil {
 			reason := evaluatorDropReason(err)
 			if ctx.Err() != nil {
@@ -407,12 +412,29 @@ func (me *modelEvaluator) runEvaluator(ctx context.Context, artifact, set string
 	return parseEvaluatorLine(lines[0])
 }
 
+// artifactRefusal is an exec evaluator's verdict that the artifact is not
+// a model it evaluates ({"refused": reason}): the miner's fault.
+type artifactRefusal struct{ reason string }
+
+func (r *artifactRefusal) Error() string { return "the evaluator refused the artifact: " + r.reason }
+
+// maxRefusal bounds the reason of a refusal kept.
+const maxRefusal = 200
+
 // parseEvaluatorLine reads an exec evaluator's line {"loss": x, …}: x
-// must be a finite number, at least 0.
+// must be a finite number, at least 0. A line {"refused": reason} (a
+// non-empty string, and no loss) is an *artifactRefusal.
 func parseEvaluatorLine(line []byte) (float64, error) {
 	var reply map[string]json.RawMessage
 	if err := json.Unmarshal(line, &reply); err != nil {
 		return 0, fmt.Errorf("%w: not a JSON object: %v", hook.ErrBadOutput, err)
+	}
+	if raw, ok := reply["refused"]; ok {
+		var reason string
+		if _, both := reply["loss"]; both || json.Unmarshal(raw, &reason) != nil || strings.TrimSpace(reason) == "" {
+			return 0, fmt.Errorf("%w: refused must be a non-empty string, without a loss: %s", hook.ErrBadOutput, clipText(string(line), 200))
+		}
+		return 0, &artifactRefusal{reason: clipText(strings.ToValidUTF8(strings.TrimSpace(reason), "?"), maxRefusal)}
 	}
 	raw, ok := reply["loss"]
 	if !ok {

@@ -343,6 +343,14 @@ weights_every: 1000
 	if a.Status != statusNotEvaluated || !a.Dropped || !strings.Contains(a.Reason, "the evaluator failed") {
 		t.Fatalf("the dropped miner's note: %+v", a)
 	}
+	// An artifact the evaluator refuses ({"refused": …}) is the miner's
+	// fault: scored 0, with the evaluator's reason.
+	worse.commit(t, ctx, c, worse.publish(t, ctx, []byte("not a model"), "garbage"))
+	waitUntil(t, time.Minute, "the refused artifact to score 0", func() bool {
+		a, _ := lastAnswer(v, worse.m.UID())
+		return a.Status == statusRefused && strings.Contains(a.Reason, "the evaluator refused artifact") && strings.Contains(a.Reason, "no weights in this file") &&
+			scoreOf(v, worse.m.UID()) < 0.1
+	})
 }
 
 func openTestLibrary(t *testing.T) *knowledge.Library {
@@ -372,6 +380,9 @@ func TestParseEvaluatorLine(t *testing.T) {
 		{`{"loss": null}`, 0, false},
 		{`[1]`, 0, false},
 		{`loss=2`, 0, false},
+		{`{"refused": ""}`, 0, false},
+		{`{"refused": 3}`, 0, false},
+		{`{"refused": "no", "loss": 2}`, 0, false},
 	} {
 		got, err := parseEvaluatorLine([]byte(c.line))
 		if (err == nil) != c.ok || got != c.loss {
@@ -380,6 +391,12 @@ func TestParseEvaluatorLine(t *testing.T) {
 		if err != nil && !errors.Is(err, hook.ErrBadOutput) {
 			t.Errorf("%s: %v is not a bad output", c.line, err)
 		}
+	}
+	// A refusal is the miner's fault, with its reason.
+	_, err := parseEvaluatorLine([]byte(`{"refused": "  header is not JSON  "}`))
+	var r *artifactRefusal
+	if !errors.As(err, &r) || r.reason != "header is not JSON" || errors.Is(err, hook.ErrBadOutput) {
+		t.Fatalf("refused: %v", err)
 	}
 }
 

@@ -104,6 +104,10 @@ func runTestHook(args []string) int {
 			fmt.Fprintln(os.Stderr, "evaluator crashed on purpose")
 			return 3
 		}
+		if strings.TrimSpace(string(artifact)) == "not a model" {
+			fmt.Println(`{"refused": "no weights in this file"}`)
+			return 0
+		}
 		fmt.Printf(`{"loss": %s, "note": "from the test evaluator"}`+"\n", strings.TrimSpace(string(artifact)))
 		return 0
 	case "judge", "judge-crash", "judge-hang", "judge-garbage":
