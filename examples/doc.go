@@ -10,6 +10,11 @@
 //     tasks with unit tests in their meta (problems.jsonl), an exec judge
 //     (judge.py) that runs each answer's tests in a throwaway directory
 //     under rlimits.
+//   - model-lm/: tasks from commitments: miners commit the CIDs of charlm
+//     language models, validators measure their loss on corpus.txt (the
+//     built-in model subnet's corpus) and pay the best the most; its
+//     torch-spec.yaml evaluates tiny PyTorch transformers with an exec
+//     evaluator (torch/eval.py), whose test is skipped without PyTorch.
 //
 // Each directory's README.md says what its subnet pays for and how to run
 // it with a real model server. The tests run each example on a localnet

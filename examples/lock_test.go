@@ -19,14 +19,15 @@ const lockComment = "\n# The lock:"
 // Each example's spec is locked: its files: section names every file it
 // refers to with that file's CID (and translate's tasks.cid its dataset's), and subnet.Resolve accepts it from its
 // directory — so the spec hash a subnet owner puts on chain covers the
-// task program, dataset, prompt and judge that run. A changed file fails
+// task program, dataset, prompt, judge and evaluator that run. A changed file fails
 // here until the lock is rewritten with
 //
 //	go test ./examples -run TestExampleLocks -update
 func TestExampleLocks(t *testing.T) {
 	python3(t) // Resolve looks the hook programs up in PATH
-	for _, dir := range []string{"summarize", "translate", "code", "chat"} {
-		path := filepath.Join(dir, "spec.yaml")
+	for _, path := range []string{"summarize/spec.yaml", "translate/spec.yaml", "code/spec.yaml", "chat/spec.yaml",
+		"model-lm/spec.yaml", "model-lm/torch-spec.yaml"} {
+		dir := filepath.Dir(path)
 		text, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
@@ -39,13 +40,22 @@ func TestExampleLocks(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %v", path, err)
 			}
-			if ds := unlocked.Tasks; ds.Path != "" && ds.CID != "" {
+			datasets := []struct{ path, cid string }{{unlocked.Tasks.Path, unlocked.Tasks.CID}}
+			for _, m := range unlocked.EffectiveMechanisms() {
+				if e := m.Evaluate; e != nil {
+					datasets = append(datasets, struct{ path, cid string }{e.Data.Path, e.Data.CID})
+				}
+			}
+			for _, ds := range datasets {
+				if ds.path == "" || ds.cid == "" {
+					continue
+				}
 				// The dataset's cid: follows its file too.
-				c, err := subnet.FileCID(filepath.Join(dir, ds.Path))
+				c, err := subnet.FileCID(filepath.Join(dir, ds.path))
 				if err != nil {
 					t.Fatal(err)
 				}
-				text = bytes.ReplaceAll(text, []byte("cid: "+ds.CID), []byte("cid: "+c))
+				text = bytes.ReplaceAll(text, []byte("cid: "+ds.cid), []byte("cid: "+c))
 				if unlocked, err = subnet.Parse(text); err != nil {
 					t.Fatalf("%s: %v", path, err)
 				}
