@@ -17,6 +17,7 @@ import sys
 import torch
 import torch.nn.functional as F
 
+sys.dont_write_bytecode = True  # no __pycache__ next to the spec
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import eval as lm  # noqa: E402  (the model family is defined in the evaluator)
 
