@@ -603,8 +603,8 @@ func sampleOffset(head chainlink.Head, mechanism string, size, n int64) int64 {
 }
 
 // openData opens the evaluation dataset: the file by path in the spec's
-// directory, or the body fetched by CID (once, pinned) into the work
-// directory.
+// directory, or by CID a built-in dataset (subnet.BuiltinDataByCID) or
+// the body fetched (once, pinned), copied into the work directory.
 func (me *modelEvaluator) openData(ctx context.Context, lib *knowledge.Library) error {
 	if me.data != nil {
 		return nil
@@ -628,9 +628,14 @@ func (me *modelEvaluator) openData(ctx context.Context, lib *knowledge.Library) 
 			return derr
 		}
 		path := filepath.Join(dir, "dataset")
-		fctx, cancel := context.WithTimeout(ctx, me.fetchTimeout)
-		err = writeBodyFile(fctx, lib, c, path, maxEvaluationData, knowledge.Pinned())
-		cancel()
+		if data, ok := subnet.BuiltinDataByCID(c.String()); ok {
+			// A built-in spec's dataset: in the binary, no download.
+			err = os.WriteFile(path, data, 0o600)
+		} else {
+			fctx, cancel := context.WithTimeout(ctx, me.fetchTimeout)
+			err = writeBodyFile(fctx, lib, c, path, maxEvaluationData, knowledge.Pinned())
+			cancel()
+		}
 		if err != nil {
 			return fmt.Errorf("fetching the evaluation dataset %s: %w", c, err)
 		}

@@ -420,3 +420,38 @@ func TestSampleOffset(t *testing.T) {
 		t.Fatalf("only %d distinct offsets in 64 blocks", len(seen))
 	}
 }
+
+// A validator of the built-in model subnet reads its evaluation corpus,
+// which the spec names by CID alone, from the binary: nobody publishes it,
+// and the committed model is evaluated all the same.
+func TestBuiltinModelSubnetNeedsNoDownload(t *testing.T) {
+	spec, err := subnet.Builtin("model")
+	if err != nil {
+		t.Fatal(err)
+	}
+	corpus, _ := subnet.BuiltinData("model")
+	var colds []*wallet.PrivateKey
+	for i := range 2 {
+		colds = append(colds, testKey(t, "builtin model cold", i))
+	}
+	c := testChain(t, colds)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	vcfg := SpecValidatorConfig(1, spec, nil)
+	vcfg.Logger, vcfg.Swarm, vcfg.KnowledgeDir = slog.New(slog.DiscardHandler), fastSwarm(), t.TempDir()
+	vcfg.QueryEvery, vcfg.WeightsEvery = 1, 1000
+	v, err := StartValidator(ctx, c, colds[1], testKey(t, "builtin model validator", 0), 1e12, vcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.Close() })
+	miner := startModelMiners(t, ctx, c, spec, colds[:1])[0]
+	miner.commit(t, ctx, c, miner.publish(t, ctx, trainArtifact(t, corpus[:8<<10], "builtin"), "builtin"))
+	waitUntil(t, time.Minute, "the model evaluated on the built-in corpus", func() bool {
+		a, ok := lastAnswer(v, miner.m.UID())
+		return ok && a.Status == statusEvaluated && a.Loss != nil && *a.Loss > 0 && *a.Loss < 8
+	})
+	if d := v.Dropped(); len(d) != 0 {
+		t.Fatalf("dropped %+v", d)
+	}
+}

@@ -48,9 +48,15 @@ func TestBuiltinDataMatchesItsCID(t *testing.T) {
 				t.Errorf("%s: the built-in data's CID is %s, the spec names %s", name, c, want)
 			}
 		}
+		if got, ok := BuiltinDataByCID(c.String()); !ok || !bytes.Equal(got, data) {
+			t.Errorf("%s: BuiltinDataByCID(%s) does not give the data", name, c)
+		}
 	}
 	if withData == 0 {
 		t.Fatal("no built-in evaluates models")
+	}
+	if _, ok := BuiltinDataByCID("bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"); ok {
+		t.Error("BuiltinDataByCID found data for another CID")
 	}
 }
 
