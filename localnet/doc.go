@@ -6,6 +6,14 @@
 // at the end, and can serve a live web dashboard of the run (package
 // dashboard) with Prometheus metrics of the metagraph (Config.Dashboard).
 //
+// On a model subnet (the built-in "model", or a spec whose tasks come from
+// commitments and are evaluated by the built-in charlm family) miners are
+// paid for language models: the honest ones train charlm models on more or
+// less of the subnet's corpus, publish them in their knowledge library and
+// commit their CIDs; a lazy one commits a useless model and a copier (a
+// miner there) commits the leader's CID later. The validators evaluate
+// them, and Summary.Models ranks them with each one's loss and incentive.
+//
 // With Config.Gateway it also serves every subnet whose miners serve
 // text.chat (qa, and spec subnets like it) to ordinary applications
 // through the OpenAI-compatible gateway (package gateway), each subnet as
