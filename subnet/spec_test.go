@@ -233,8 +233,14 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if _, err := NewReward(s.Reward); err != nil {
-			t.Fatalf("accepted spec with a bad reward: %v", err)
+		compile := NewReward
+		if s.Version >= 2 {
+			compile = NewRewardV2 // v2 rewards see more variables (loss, is_best, …)
+		}
+		for _, m := range s.EffectiveMechanisms() {
+			if _, err := compile(m.Reward); err != nil {
+				t.Fatalf("accepted spec with a bad reward: %v", err)
+			}
 		}
 	})
 }
