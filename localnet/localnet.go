@@ -310,8 +310,9 @@ func (m *member) start(ctx context.Context, c chainlink.Chain, cfg Config, i int
 		}
 		if m.corpus != nil {
 			// A model subnet's validators each publish its evaluation
-			// corpus (built in, or the spec's file), so that the
-			// spec's data cid names an object of their own library.
+			// corpus (built in, or the spec's file), so that anyone
+			// on the subnet can fetch it by its CID (they read it
+			// from their binary or the spec's directory themselves).
 			vcfg.Publish = append(vcfg.Publish, backend.Document{ID: corpusTitle, Text: string(m.corpus)})
 		}
 		m.validator, err = neuron.StartValidator(ctx, c, m.cold, m.hot, 1_000_000_000_000, vcfg)
