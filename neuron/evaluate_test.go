@@ -298,12 +298,12 @@ func TestExecEvaluatorCrashDropsTheMiner(t *testing.T) {
 	spec, err := subnet.Parse([]byte(fmt.Sprintf(`version: 2
 name: exec-model-test
 tasks: {source: commitments}
-evaluate: {kind: exec, command: %s, limits: %s, data: {path: eval.txt, cid: %s}, sample_bytes: 1024}
+evaluate: {kind: exec, command: %s, limits: {memory_mb: 8192, timeout: 4s}, data: {path: eval.txt, cid: %s}, sample_bytes: 1024}
 reward: 'win_rate'
 query: {every: 1, timeout: 5s}
 alpha: 0.5
 weights_every: 1000
-`, testHookCommand(t, "evaluate"), hookLimitsYAML, dataCID)))
+`, testHookCommand(t, "evaluate"), dataCID)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,6 +351,17 @@ weights_every: 1000
 		return a.Status == statusRefused && strings.Contains(a.Reason, "the evaluator refused artifact") && strings.Contains(a.Reason, "no weights in this file") &&
 			scoreOf(v, worse.m.UID()) < 0.1
 	})
+	// An evaluator that never finishes is killed at its timeout: the
+	// miner is dropped and counted, its score unchanged.
+	held = scoreOf(v, better.m.UID())
+	better.commit(t, ctx, c, better.publish(t, ctx, []byte("hang"), "hang"))
+	waitUntil(t, time.Minute, "the hung evaluator to be counted", func() bool { return droppedCount(v, "evaluator_timeout") >= 1 })
+	if s := scoreOf(v, better.m.UID()); s != held {
+		t.Fatalf("a miner whose evaluation timed out was scored: %v, then %v", held, s)
+	}
+	if a, _ := lastAnswer(v, better.m.UID()); a.Status != statusNotEvaluated || !a.Dropped {
+		t.Fatalf("the timed-out miner's note: %+v", a)
+	}
 }
 
 func openTestLibrary(t *testing.T) *knowledge.Library {

@@ -39,8 +39,8 @@ func runTestHookIfAsked() {
 //	judge-contains WORD  scores 1 if the answer contains WORD, else 0,
 //	               needing no expected answer (organic scoring)
 //	evaluate ARTIFACT SET  a model evaluator: the artifact's text is its
-//	               loss ({"loss": x}); an artifact "crash" exits 3, and an
-//	               empty evaluation set exits 4
+//	               loss ({"loss": x}); an artifact "crash" exits 3, "hang"
+//	               never finishes, and an empty evaluation set exits 4
 func runTestHook(args []string) int {
 	switch args[0] {
 	case "tasks":
@@ -99,6 +99,9 @@ func runTestHook(args []string) int {
 		if set, err := os.ReadFile(args[2]); err != nil || len(set) == 0 {
 			fmt.Fprintln(os.Stderr, "no evaluation set", err)
 			return 4
+		}
+		if strings.TrimSpace(string(artifact)) == "hang" {
+			time.Sleep(time.Hour) // until the hook's timeout kills it
 		}
 		if strings.TrimSpace(string(artifact)) == "crash" {
 			fmt.Fprintln(os.Stderr, "evaluator crashed on purpose")
