@@ -72,6 +72,17 @@ type store struct {
 
 	mu       sync.Mutex
 	inflight map[string]int // blocks that running imports wrote or reuse
+	// queued holds the verified blocks that running imports keep in
+	// memory until their next flush, so that the server can serve what a
+	// fetch in progress holds (peers fetching the same object at once
+	// serve each other); the data is the importers' own, never changed.
+	queued map[string]*queuedBlock
+}
+
+// queuedBlock is a block queued by one or more running imports.
+type queuedBlock struct {
+	data []byte
+	refs int
 }
 
 func openStore(cfg Config) (*store, error) {
@@ -100,7 +111,7 @@ func openStore(cfg Config) (*store, error) {
 		lock.Release()
 		return nil, fmt.Errorf("knowledge: initializing %s: %w", path, err)
 	}
-	return &store{db: db, lock: lock, max: cfg.MaxStoreSize, inflight: map[string]int{}}, nil
+	return &store{db: db, lock: lock, max: cfg.MaxStoreSize, inflight: map[string]int{}, queued: map[string]*queuedBlock{}}, nil
 }
 
 func (s *store) close() error {
@@ -128,15 +139,39 @@ func (s *store) used() (n int64) {
 }
 
 // appendFrame appends c's transfer frame (the block, or missing) to dst;
-// the block is copied once, from the database into dst.
+// the block is copied once, from the database (or the queue of a running
+// import) into dst.
 func (s *store) appendFrame(dst []byte, c cid.Cid) []byte {
 	k := c.Bytes()
+	found := false
 	s.db.View(func(tx *bolt.Tx) error {
-		// No such block (nil) is a missing frame.
-		dst = appendBlockFrame(dst, k, tx.Bucket(bucketBlocks).Get(k))
+		if v := tx.Bucket(bucketBlocks).Get(k); v != nil {
+			dst, found = appendBlockFrame(dst, k, v), true
+		}
 		return nil
 	})
-	return dst
+	if found {
+		return dst
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if q, ok := s.queued[string(k)]; ok {
+		return appendBlockFrame(dst, k, q.data)
+	}
+	// No such block (nil) is a missing frame.
+	return appendBlockFrame(dst, k, nil)
+}
+
+// unqueueLocked forgets blocks an import queued: written to the database, or
+// dropped; s.mu is held.
+func (s *store) unqueueLocked(blocks []pendingBlock) {
+	for _, p := range blocks {
+		if q, ok := s.queued[string(p.key)]; ok {
+			if q.refs--; q.refs <= 0 {
+				delete(s.queued, string(p.key))
+			}
+		}
+	}
 }
 
 // get returns a copy of a block.
@@ -397,6 +432,11 @@ func (im *importer) putOwned(c cid.Cid, data []byte) error {
 	im.seen[string(k)] = true
 	im.s.mu.Lock()
 	im.s.inflight[string(k)]++
+	if q, ok := im.s.queued[string(k)]; ok {
+		q.refs++
+	} else {
+		im.s.queued[string(k)] = &queuedBlock{data: data, refs: 1}
+	}
 	im.s.mu.Unlock()
 	im.refs = append(im.refs, k...)
 	im.bytes += int64(len(data))
@@ -470,6 +510,10 @@ func (im *importer) writePending(tx *bolt.Tx) ([][]byte, error) {
 // wrote records committed blocks and empties the queue.
 func (im *importer) wrote(added [][]byte) {
 	im.added = append(im.added, added...)
+	// Now in the database, where the server reads them first.
+	im.s.mu.Lock()
+	im.s.unqueueLocked(im.pending)
+	im.s.mu.Unlock()
 	clear(im.pending)
 	im.pending, im.size = im.pending[:0], 0
 }
@@ -515,6 +559,9 @@ func (im *importer) abort() {
 	}
 	im.done = true
 	im.s.mu.Lock()
+	im.s.unqueueLocked(im.pending)
+	clear(im.pending)
+	im.pending, im.size = im.pending[:0], 0
 	var drop [][]byte
 	for _, k := range im.added {
 		if im.s.inflight[string(k)] == 1 {
