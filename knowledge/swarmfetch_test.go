@@ -1,6 +1,7 @@
 package knowledge
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -91,13 +92,14 @@ type swarmRun struct {
 }
 
 // swarmFetch publishes size bytes on a miner and has fetchers libraries
-// fetch it at the same moment, each told the miner and every other
-// fetcher as providers; every fetcher's copy is then read back and
-// compared with the body.
-func swarmFetch(tb testing.TB, size, fetchers int, seed int64) swarmRun {
+// fetch it at the same moment, each told the miner, every other fetcher
+// and idle more libraries (validators that do not fetch it) as
+// providers; every fetcher's copy is then read back and compared with the
+// body.
+func swarmFetch(tb testing.TB, size, fetchers, idle int, seed int64) swarmRun {
 	tb.Helper()
-	ss := seeders(tb, fetchers+1)
-	miner, fs := ss[0], ss[1:]
+	ss := seeders(tb, fetchers+idle+1)
+	miner, fs, idlers := ss[0], ss[1:fetchers+1], ss[fetchers+1:]
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	body := goRandom(size, seed)
@@ -129,6 +131,9 @@ func swarmFetch(tb testing.TB, size, fetchers int, seed int64) swarmRun {
 			if j != i {
 				providers = append(providers, o.info())
 			}
+		}
+		for _, o := range idlers {
+			providers = append(providers, o.info())
 		}
 		wg.Add(1)
 		go func() {
@@ -191,14 +196,69 @@ func rawTCP(tb testing.TB, body []byte) time.Duration {
 	return time.Since(start)
 }
 
-// Every fetcher of a small swarm ends with the verified object.
+// Every fetcher of a small swarm ends with the verified object, and the
+// fetchers serve each other blocks of the fetches in progress.
 func TestSwarmFetch(t *testing.T) {
 	size, fetchers := 8<<20, 4
-	run := swarmFetch(t, size, fetchers, 21)
+	run := swarmFetch(t, size, fetchers, 0, 21)
 	t.Logf("%d fetchers of %d MiB: first %v, last %v; the miner sent %.2f× the size, the fetchers %.2f×",
 		fetchers, size>>20, run.first, run.last, float64(run.minerSent)/float64(size), float64(run.peersSent)/float64(size))
 	if run.minerSent < int64(size) {
 		t.Fatalf("the miner sent %d bytes, less than the object's %d: the count is wrong", run.minerSent, size)
+	}
+	if run.peersSent == 0 {
+		t.Fatal("the fetchers served each other nothing")
+	}
+}
+
+// Providers that never fetch the object own a share of its blocks like
+// the others: when they answer only Missing, their share comes from the
+// miner after a grace, and every fetch completes.
+func TestSwarmFetchIdlePeers(t *testing.T) {
+	size, fetchers := 4<<20, 3
+	run := swarmFetch(t, size, fetchers, 2, 22)
+	t.Logf("%d fetchers of %d MiB and 2 idle peers: last %v; the miner sent %.2f× the size",
+		fetchers, size>>20, run.last, float64(run.minerSent)/float64(size))
+}
+
+// A block a running import holds only in memory, not yet flushed, is
+// served; after the import is aborted it is not.
+func TestServeImportInProgress(t *testing.T) {
+	lib := openTest(t, t.TempDir(), 1)
+	data := goRandom(1000, 5)
+	c, err := bodyPrefix.WithCodec(cid.Raw).Sum(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := func() BlockMsg {
+		t.Helper()
+		frame := lib.store.appendFrame(nil, c)
+		raw, err := readFrame(bufio.NewReader(bytes.NewReader(frame)), MaxBlockFrame)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := DecodeBlock(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	if m := served(); !m.Missing {
+		t.Fatal("a block nobody holds is served")
+	}
+	im := lib.store.newImport(context.Background())
+	if err := im.putOwned(c, data); err != nil {
+		t.Fatal(err)
+	}
+	if m := served(); m.Missing || !bytes.Equal(m.Data, data) {
+		t.Fatalf("the block of an import in progress: missing %v, %d bytes", m.Missing, len(m.Data))
+	}
+	im.abort()
+	if m := served(); !m.Missing {
+		t.Fatal("the block of an aborted import is served")
+	}
+	if len(lib.store.queued) != 0 {
+		t.Fatalf("%d blocks left queued", len(lib.store.queued))
 	}
 }
 
@@ -211,7 +271,7 @@ func BenchmarkSwarmFetch100MiB(b *testing.B) {
 	body := goRandom(size, 31)
 	for i := range b.N {
 		tcp := rawTCP(b, body)
-		run := swarmFetch(b, size, fetchers, 31)
+		run := swarmFetch(b, size, fetchers, 0, 31)
 		b.Logf("run %d: last %v (first %v), raw TCP %v: %.1f×; miner sent %.2f× the size, validators %.2f×", i,
 			run.last, run.first, tcp, float64(run.last)/float64(tcp),
 			float64(run.minerSent)/size, float64(run.peersSent)/size)

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -58,12 +60,15 @@ const (
 	banBelow        = -100
 )
 
-// Fetch makes c complete in the local store: from the providers given,
-// those announced with it, then those found on the DHT. Every block is
-// verified against its CID before it is stored; a provider that serves a
-// bad block is penalized and dropped, and the fetch goes on from the
-// next. What is fetched is unpinned unless Pinned is given, becomes
-// searchable, and is provided on the DHT in the background.
+// Fetch makes c complete in the local store: from the providers given and
+// the one announced with it, all at once, and from those found on the DHT
+// when they cannot finish it. Providers fetching c at the same time serve
+// each other the blocks they hold, each fetching its own share from the
+// seeds (fetchsched.go). Every block is verified against its CID before it
+// is stored or served; a provider that serves a bad block is penalized
+// and dropped, and the fetch goes on from the others. What is fetched is
+// unpinned unless Pinned is given, becomes searchable, and is provided on
+// the DHT in the background.
 func (l *Library) Fetch(ctx context.Context, c cid.Cid, opts ...FetchOption) error {
 	if err := checkCID(c); err != nil {
 		return err
@@ -90,7 +95,8 @@ func (l *Library) Fetch(ctx context.Context, c cid.Cid, opts ...FetchOption) err
 	if l.host == nil {
 		return fmt.Errorf("%w: %s is not local and the library is offline", ErrOffline, c)
 	}
-	f := &fetch{l: l, ctx: ctx, opts: o, im: l.store.newImport(ctx), streams: map[peer.ID]*session{}, dead: map[peer.ID]bool{}, failed: map[peer.ID]bool{}}
+	f := &fetch{l: l, ctx: ctx, opts: o, im: l.store.newImport(ctx), sources: map[peer.ID]*source{},
+		rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
 	defer f.close()
 	f.addProviders(o.providers)
 	if a, ok := l.Announced(c); ok && a.Provider.ID != "" {
@@ -104,21 +110,24 @@ func (l *Library) Fetch(ctx context.Context, c cid.Cid, opts ...FetchOption) err
 	return nil
 }
 
-// fetch is one Fetch in progress.
+// fetch is one Fetch in progress. Its workers (fetchsched.go) share it
+// under mu.
 type fetch struct {
-	l         *Library
-	ctx       context.Context
-	opts      fetchOptions
+	l    *Library
+	ctx  context.Context
+	opts fetchOptions
+	rng  *rand.Rand
+
+	mu        sync.Mutex
 	im        *importer
 	providers []peer.AddrInfo
 	seen      map[peer.ID]bool
 	asked     bool // the DHT was asked
-	streams   map[peer.ID]*session
-	dead      map[peer.ID]bool // not asked again in this fetch
-	failed    map[peer.ID]bool // dead for a transient failure
+	sources   map[peer.ID]*source
 	done      int64
 	total     int64
 	limit     int64
+	lvl       *level // the level being fetched
 }
 
 // session is a stream to one provider.
@@ -129,11 +138,18 @@ type session struct {
 }
 
 func (f *fetch) close() {
-	for _, s := range f.streams {
-		s.st.Close()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, s := range f.sources {
+		if s.sess != nil {
+			s.sess.st.Close()
+			s.sess = nil
+		}
 	}
 }
 
+// addProviders adds providers not known yet, neither this library nor
+// banned; f.mu is held.
 func (f *fetch) addProviders(ps []peer.AddrInfo) {
 	if f.seen == nil {
 		f.seen = map[peer.ID]bool{}
@@ -144,6 +160,7 @@ func (f *fetch) addProviders(ps []peer.AddrInfo) {
 		}
 		f.seen[p.ID] = true
 		f.providers = append(f.providers, p)
+		f.sources[p.ID] = &source{info: p}
 	}
 	// Better standing first; otherwise in the order found.
 	sort.SliceStable(f.providers, func(i, j int) bool {
@@ -151,16 +168,23 @@ func (f *fetch) addProviders(ps []peer.AddrInfo) {
 	})
 }
 
-// askDHT adds the DHT's providers of c, once per fetch.
+// askDHT adds the DHT's providers of c, once per fetch, and says whether
+// it found new ones.
 func (f *fetch) askDHT(c cid.Cid) bool {
+	f.mu.Lock()
 	if f.asked || f.l.routing == nil {
+		f.mu.Unlock()
 		return false
 	}
 	f.asked = true
+	f.mu.Unlock()
 	ctx, cancel := context.WithTimeout(f.ctx, f.l.cfg.FindTimeout)
 	defer cancel()
+	found := f.l.routing.FindProviders(ctx, c, f.l.cfg.MaxProviders)
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	before := len(f.providers)
-	f.addProviders(f.l.routing.FindProviders(ctx, c, f.l.cfg.MaxProviders))
+	f.addProviders(found)
 	return len(f.providers) > before
 }
 
@@ -261,171 +285,10 @@ type errBadData struct{ err error }
 func (e errBadData) Error() string { return e.err.Error() }
 func (e errBadData) Unwrap() error { return e.err }
 
-// getAll gets every CID of cids (in order, in windows), verifying each
-// block, storing it and handing it to use. It moves from provider to
-// provider as they fail or lack blocks.
-func (f *fetch) getAll(root cid.Cid, cids []cid.Cid, use func(c cid.Cid, data []byte) error) error {
-	pending := cids
-	tried := map[peer.ID]bool{}
-	rounds := 0
-	for len(pending) > 0 {
-		p, ok := f.pick(tried)
-		if !ok {
-			if f.askDHT(root) {
-				continue
-			}
-			if len(f.failed) > 0 && rounds < retryRounds {
-				// Providers that failed to connect or broke a stream may
-				// be reachable again shortly (dial backoff, limits).
-				rounds++
-				select {
-				case <-f.ctx.Done():
-					return f.ctx.Err()
-				case <-time.After(time.Duration(rounds) * retryPause):
-				}
-				for id := range f.failed {
-					delete(f.dead, id)
-					delete(tried, id)
-				}
-				f.failed = map[peer.ID]bool{}
-				continue
-			}
-			return fmt.Errorf("%w: %d blocks at none of %d providers", ErrNotFound, len(pending), len(f.providers))
-		}
-		tried[p.ID] = true
-		var err error
-		pending, err = f.from(p, pending, use)
-		if err == nil {
-			continue
-		}
-		var bad errBadData
-		switch {
-		case f.ctx.Err() != nil:
-			return f.ctx.Err()
-		case errors.Is(err, errUnrecoverable), errors.Is(err, ErrTooLarge), errors.Is(err, ErrStoreFull):
-			return err
-		case errors.As(err, &bad):
-			f.l.penalize(p.ID, penaltyBadBlock, bad.Error())
-			f.drop(p.ID)
-		default:
-			f.l.log.Debug("provider failed", "provider", p.ID, "err", err)
-			f.drop(p.ID)
-			f.failed[p.ID] = true
-		}
-	}
-	return nil
-}
-
-// pick returns the best provider neither dropped nor tried.
-func (f *fetch) pick(tried map[peer.ID]bool) (peer.AddrInfo, bool) {
-	for _, p := range f.providers {
-		if !f.dead[p.ID] && !tried[p.ID] {
-			return p, true
-		}
-	}
-	return peer.AddrInfo{}, false
-}
-
-func (f *fetch) drop(id peer.ID) {
-	f.dead[id] = true
-	if s, ok := f.streams[id]; ok {
-		s.st.Reset()
-		delete(f.streams, id)
-	}
-}
-
 // inFlight is how many windows a fetch keeps requested from a provider:
 // the provider reads and sends the next window while this side verifies
 // and stores the current one.
 const inFlight = 2
 
-// from asks one provider for cids, window by window, with up to inFlight
-// windows requested ahead; it returns what the provider lacks (or what is
-// left when it failed, after which the stream must not be reused).
-func (f *fetch) from(p peer.AddrInfo, cids []cid.Cid, use func(c cid.Cid, data []byte) error) ([]cid.Cid, error) {
-	s, err := f.session(p)
-	if err != nil {
-		return cids, err
-	}
-	var lacking []cid.Cid
-	size := f.l.cfg.Window
-	requested := 0 // cids[:requested] are asked for
-	for read := 0; read < len(cids); {
-		for requested < len(cids) && requested < read+inFlight*size {
-			n := min(len(cids)-requested, size)
-			req, err := EncodeRequest(cids[requested : requested+n])
-			if err == nil {
-				err = writeFrame(s.bw, req)
-			}
-			if err != nil {
-				return append(lacking, cids[read:]...), fmt.Errorf("sending a request: %w", err)
-			}
-			requested += n
-		}
-		s.st.SetDeadline(time.Now().Add(f.l.cfg.RequestTimeout))
-		if err := s.bw.Flush(); err != nil {
-			return append(lacking, cids[read:]...), fmt.Errorf("sending a request: %w", err)
-		}
-		for end := min(read+size, len(cids)); read < end; read++ {
-			c := cids[read]
-			raw, err := readFrame(s.br, MaxBlockFrame)
-			if err != nil {
-				return append(lacking, cids[read:]...), err
-			}
-			m, err := DecodeBlock(raw)
-			if err != nil {
-				return append(lacking, cids[read:]...), errBadData{err}
-			}
-			if !m.CID.Equals(c) {
-				return append(lacking, cids[read:]...), errBadData{fmt.Errorf("%w: answered %s for %s", ErrBadMessage, m.CID, c)}
-			}
-			if m.Missing {
-				lacking = append(lacking, c)
-				continue
-			}
-			if err := verifyBlock(c, m.Data); err != nil {
-				return append(lacking, cids[read:]...), errBadData{err}
-			}
-			if err := use(c, m.Data); err != nil {
-				if errors.Is(err, ErrBadBlock) || errors.Is(err, ErrBadObject) {
-					// It hashes to its CID, so the fault is upstream (the
-					// author's DAG), not this provider's.
-					return nil, fmt.Errorf("%w (%v)", errUnrecoverable, err)
-				}
-				return append(lacking, cids[read:]...), err
-			}
-			// The frame was read into a buffer of its own: the import
-			// keeps the block without copying it.
-			if err := f.im.putOwned(c, m.Data); err != nil {
-				return append(lacking, cids[read:]...), err
-			}
-		}
-	}
-	return lacking, nil
-}
-
 // errUnrecoverable: the content itself is invalid; no provider can help.
 var errUnrecoverable = errors.New("knowledge: the content is invalid")
-
-func (f *fetch) session(p peer.AddrInfo) (*session, error) {
-	if s, ok := f.streams[p.ID]; ok {
-		return s, nil
-	}
-	ctx, cancel := context.WithTimeout(f.ctx, f.l.cfg.RequestTimeout)
-	defer cancel()
-	// A provider is a deliberate choice: dial it even if an earlier dial
-	// (say, by the DHT) failed and put it in backoff.
-	ctx = network.WithForceDirectDial(ctx, "knowledge fetch")
-	if len(p.Addrs) > 0 {
-		if err := f.l.host.Connect(ctx, p); err != nil {
-			return nil, fmt.Errorf("connecting to %s: %w", p.ID, err)
-		}
-	}
-	st, err := f.l.host.NewStream(ctx, p.ID, ProtocolID)
-	if err != nil {
-		return nil, fmt.Errorf("opening a stream to %s: %w", p.ID, err)
-	}
-	s := &session{st: st, br: bufio.NewReaderSize(st, 64<<10), bw: bufio.NewWriter(st)}
-	f.streams[p.ID] = s
-	return s, nil
-}
