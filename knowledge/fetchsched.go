@@ -59,6 +59,8 @@ const (
 	stallAfter = time.Second
 	// idlePoll bounds how long an idle worker waits before looking again.
 	idlePoll = 50 * time.Millisecond
+	// maxBatch bounds the blocks of a level fetched together.
+	maxBatch = 4096
 )
 
 // source is a provider during one fetch.
@@ -80,6 +82,7 @@ func (s *source) seed() bool { return s.missing == 0 && s.served >= seedAfter }
 // wanted is one block of a level.
 type wanted struct {
 	c     cid.Cid
+	n     int     // times the level lists it (a body may repeat a chunk)
 	owner peer.ID // who fetches it from a seed first-hand
 	busy  bool    // requested from a provider
 	done  bool
@@ -145,17 +148,21 @@ func (f *fetch) assignLocked() {
 }
 
 // getAll gets every CID of cids, verifying each block, storing it and
-// handing it to use (one block at a time, in no set order), from all the
-// providers at once as the comment above says.
+// handing it to use (one block at a time, in no set order, as often as
+// cids lists it), from all the providers at once as the comment above
+// says.
 func (f *fetch) getAll(root cid.Cid, cids []cid.Cid, use func(c cid.Cid, data []byte) error) error {
 	now := time.Now()
 	lv := &level{use: use, start: now, progress: now, changed: make(chan struct{})}
-	dup := map[cid.Cid]bool{}
+	dup := map[cid.Cid]*wanted{}
 	for _, c := range cids {
-		if !dup[c] {
-			dup[c] = true
-			lv.blocks = append(lv.blocks, &wanted{c: c})
+		if w := dup[c]; w != nil {
+			w.n++
+			continue
 		}
+		w := &wanted{c: c, n: 1}
+		dup[c] = w
+		lv.blocks = append(lv.blocks, w)
 	}
 	f.rng.Shuffle(len(lv.blocks), func(i, j int) { lv.blocks[i], lv.blocks[j] = lv.blocks[j], lv.blocks[i] })
 	lv.left = len(lv.blocks)
@@ -541,14 +548,16 @@ func (f *fetch) receive(sess *session, s *source, w *wanted) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.lvl.use(w.c, m.Data); err != nil {
-		if errors.Is(err, ErrBadBlock) || errors.Is(err, ErrBadObject) {
-			// It hashes to its CID, so the fault is upstream (the
-			// author's DAG), not this provider's.
-			err = fmt.Errorf("%w (%v)", errUnrecoverable, err)
+	for range w.n {
+		if err := f.lvl.use(w.c, m.Data); err != nil {
+			if errors.Is(err, ErrBadBlock) || errors.Is(err, ErrBadObject) {
+				// It hashes to its CID, so the fault is upstream (the
+				// author's DAG), not this provider's.
+				err = fmt.Errorf("%w (%v)", errUnrecoverable, err)
+			}
+			f.fatalLocked(err)
+			return nil
 		}
-		f.fatalLocked(err)
-		return nil
 	}
 	// The frame was read into a buffer of its own: the import keeps the
 	// block without copying it.

@@ -221,6 +221,26 @@ func TestSwarmFetchIdlePeers(t *testing.T) {
 		fetchers, size>>20, run.last, float64(run.minerSent)/float64(size))
 }
 
+// A body that repeats a chunk (zeros, as in a model's unused weights)
+// lists the same leaf more than once: fetched once, it counts as often.
+func TestFetchRepeatedChunks(t *testing.T) {
+	ss := seeders(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	body := make([]byte, 5*ChunkSize+100)
+	obj, err := ss[0].lib.Publish(ctx, bytes.NewReader(body), Meta{Title: "zeros"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if _, err := ss[1].lib.Get(ctx, obj.CID, &out, WithProviders(ss[0].info())); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Bytes(), body) {
+		t.Fatalf("fetched %d bytes, not the %d zeros", out.Len(), len(body))
+	}
+}
+
 // A block a running import holds only in memory, not yet flushed, is
 // served; after the import is aborted it is not.
 func TestServeImportInProgress(t *testing.T) {

@@ -240,7 +240,7 @@ func (f *fetch) body(root, body cid.Cid) (int64, error) {
 			return 0, fmt.Errorf("%w: DAG deeper than %d", ErrBadBlock, maxDepth)
 		}
 		var next []cid.Cid
-		err := f.getAll(root, level, func(c cid.Cid, data []byte) error {
+		use := func(c cid.Cid, data []byte) error {
 			n, err := decodeNode(c, data)
 			if err != nil {
 				return err
@@ -269,9 +269,15 @@ func (f *fetch) body(root, body cid.Cid) (int64, error) {
 				f.opts.progress(f.done, f.total)
 			}
 			return nil
-		})
-		if err != nil {
-			return 0, err
+		}
+		// A wide level is fetched a batch at a time: scheduling looks
+		// through a batch's blocks for each request.
+		for len(level) > 0 {
+			batch := level[:min(len(level), maxBatch)]
+			if err := f.getAll(root, batch, use); err != nil {
+				return 0, err
+			}
+			level = level[len(batch):]
 		}
 		level = next
 	}
