@@ -401,6 +401,15 @@ type importer struct {
 	added   [][]byte
 	bytes   int64
 	done    bool
+	// writing is closed when the flush in the background (flushBehind)
+	// ends; then werr is its error and unwritten the blocks it failed to
+	// write (still queued, for abort to drop).
+	writing   chan struct{}
+	werr      error
+	unwritten []pendingBlock
+	// behind: flush in the background (a fetch's import); a publish
+	// flushes in line, so that a cancel stops it within a chunk.
+	behind bool
 }
 
 type pendingBlock struct {
@@ -443,14 +452,63 @@ func (im *importer) putOwned(c cid.Cid, data []byte) error {
 	im.pending = append(im.pending, pendingBlock{k, data})
 	im.size += len(data)
 	if im.size > flushBytes {
+		if im.behind {
+			return im.flushBehind()
+		}
 		return im.flush()
 	}
+	return nil
+}
+
+// wait waits for the flush in the background, if any, and returns its
+// error.
+func (im *importer) wait() error {
+	if im.writing != nil {
+		<-im.writing
+		im.writing = nil
+	}
+	return im.werr
+}
+
+// flushBehind writes the queued blocks in the background, as flush does,
+// once the previous such write has ended: the caller queues the next
+// blocks meanwhile (a fetch keeps receiving while its blocks are written),
+// so an import holds at most two batches in memory. The blocks stay
+// queued, and served, until written.
+func (im *importer) flushBehind() error {
+	if err := im.wait(); err != nil {
+		return err
+	}
+	batch := im.pending
+	im.pending, im.size = nil, 0
+	done := make(chan struct{})
+	im.writing = done
+	go func() {
+		defer close(done)
+		var added [][]byte
+		err := im.s.db.Update(func(tx *bolt.Tx) error {
+			var err error
+			added, err = im.writeBlocks(tx, batch)
+			return err
+		})
+		if err != nil {
+			im.werr, im.unwritten = fmt.Errorf("knowledge: storing blocks: %w", err), batch
+			return
+		}
+		im.s.mu.Lock()
+		im.s.unqueueLocked(batch)
+		im.s.mu.Unlock()
+		im.added = append(im.added, added...)
+	}()
 	return nil
 }
 
 // flush writes the queued blocks in one transaction, collecting unpinned
 // roots first if they would not fit.
 func (im *importer) flush() error {
+	if err := im.wait(); err != nil {
+		return err
+	}
 	if len(im.pending) == 0 {
 		return nil
 	}
@@ -469,13 +527,18 @@ func (im *importer) flush() error {
 
 // writePending puts the queued blocks in tx and returns the keys it added.
 func (im *importer) writePending(tx *bolt.Tx) ([][]byte, error) {
+	return im.writeBlocks(tx, im.pending)
+}
+
+// writeBlocks puts blocks in tx and returns the keys it added.
+func (im *importer) writeBlocks(tx *bolt.Tx, pending []pendingBlock) ([][]byte, error) {
 	if err := im.ctx.Err(); err != nil {
 		return nil, err
 	}
 	var added [][]byte
 	blocks := tx.Bucket(bucketBlocks)
 	var grow int64
-	for _, p := range im.pending {
+	for _, p := range pending {
 		if blocks.Get(p.key) == nil {
 			grow += int64(len(p.data))
 		}
@@ -489,7 +552,7 @@ func (im *importer) writePending(tx *bolt.Tx) ([][]byte, error) {
 			return nil, fmt.Errorf("%w: %d bytes used, %d more do not fit in %d", ErrStoreFull, used, grow, im.s.max)
 		}
 	}
-	for i, p := range im.pending {
+	for i, p := range pending {
 		if i%64 == 63 {
 			// A cancel rolls back the transaction rather than wait for it.
 			if err := im.ctx.Err(); err != nil {
@@ -521,6 +584,9 @@ func (im *importer) wrote(added [][]byte) {
 // commit writes the remaining blocks and the root in one transaction. A
 // root already present keeps its Added time and is pinned if either is.
 func (im *importer) commit(root cid.Cid, rec rootRecord) error {
+	if err := im.wait(); err != nil {
+		return err
+	}
 	rec.Bytes = im.bytes
 	var added [][]byte
 	err := im.s.db.Update(func(tx *bolt.Tx) error {
@@ -558,7 +624,9 @@ func (im *importer) abort() {
 		return
 	}
 	im.done = true
+	im.wait()
 	im.s.mu.Lock()
+	im.s.unqueueLocked(im.unwritten)
 	im.s.unqueueLocked(im.pending)
 	clear(im.pending)
 	im.pending, im.size = im.pending[:0], 0

@@ -97,6 +97,7 @@ func (l *Library) Fetch(ctx context.Context, c cid.Cid, opts ...FetchOption) err
 	}
 	f := &fetch{l: l, ctx: ctx, opts: o, im: l.store.newImport(ctx), sources: map[peer.ID]*source{},
 		rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
+	f.im.behind = true // keep receiving (and serving) while blocks are written
 	defer f.close()
 	f.addProviders(o.providers)
 	if a, ok := l.Announced(c); ok && a.Provider.ID != "" {
