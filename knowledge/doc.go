@@ -35,6 +35,22 @@
 // Ingest, which keeps them in a remote index so that Search finds what
 // others published and Fetch can get it on demand.
 //
+// # Fetching from a swarm
+//
+// Fetch asks all its providers at once (a session each, at most 16), not
+// one after another, and a library serves the verified blocks of a fetch
+// still in progress, so peers fetching the same object at the same moment
+// (the validators of a subnet fetching a model a miner just committed,
+// each given the others as providers) serve each other. The blocks are
+// shared out by rendezvous hashing of CID and peer ID among the fetcher
+// and its partial providers (those that answered Missing): each fetches
+// its own share from the seeds (providers that answered only with blocks)
+// and every other block from the peer whose share it is, asking again
+// after a backoff while it answers Missing, so each block leaves the
+// miner about once. A share whose owner has served nothing for a while
+// (250 ms, longer when the swarm is slow) comes from anyone, seeds too.
+// BENCHMARKS.md, "Model artifacts through the swarm", has the figures.
+//
 // Anyone can make a key and open streams, so the server bounds what a
 // peer can make it hold: at most MaxStreams streams at once (being served
 // or waiting for a request), MaxStreamsPerPeer of any one peer, and, told
