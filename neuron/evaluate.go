@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/cybertensor/cybertensor/chain"
 	"github.com/cybertensor/cybertensor/chainlink"
@@ -156,6 +158,62 @@ type candidate struct {
 	weights [32]byte // charlm's weights hash
 	hasHash bool
 	out     *evaluation
+	// providers are asked for the artifact first: the committing miner,
+	// then the subnet's validators, which fetch it too and serve each
+	// other the blocks they have (knowledge's swarm fetch).
+	providers []peer.AddrInfo
+}
+
+// maxArtifactPeers bounds the validators named as providers of an
+// artifact besides its miner (a fetch asks at most 16 peers at once).
+const maxArtifactPeers = 15
+
+// axonInfo is uid's axon in m as a peer to dial (false: none usable).
+func axonInfo(m *chain.Metagraph, uid int) (peer.AddrInfo, bool) {
+	if uid >= len(m.Axons) || m.Axons[uid] == nil {
+		return peer.AddrInfo{}, false
+	}
+	id, err := peer.Decode(m.Axons[uid].PeerID)
+	if err != nil {
+		return peer.AddrInfo{}, false
+	}
+	info := peer.AddrInfo{ID: id}
+	for _, s := range m.Axons[uid].Multiaddrs {
+		if a, err := ma.NewMultiaddr(s); err == nil && len(info.Addrs) < 8 {
+			info.Addrs = append(info.Addrs, a)
+		}
+	}
+	return info, len(info.Addrs) > 0
+}
+
+// validatorPeers are the other validators of m (a validator permit, or
+// stake) with a usable axon, at most maxArtifactPeers, most staked first.
+func validatorPeers(m *chain.Metagraph, self uint16) []peer.AddrInfo {
+	var uids []int
+	for uid := range m.Axons {
+		permit := uid < len(m.ValidatorPermit) && m.ValidatorPermit[uid]
+		staked := uid < len(m.Stake) && m.Stake[uid] > 0
+		if uint16(uid) != self && (permit || staked) {
+			uids = append(uids, uid)
+		}
+	}
+	slices.SortStableFunc(uids, func(a, b int) int {
+		var sa, sb uint64
+		if a < len(m.Stake) {
+			sa = m.Stake[a]
+		}
+		if b < len(m.Stake) {
+			sb = m.Stake[b]
+		}
+		return cmp.Compare(sb, sa)
+	})
+	var out []peer.AddrInfo
+	for _, uid := range uids {
+		if info, ok := axonInfo(m, uid); ok && len(out) < maxArtifactPeers {
+			out = append(out, info)
+		}
+	}
+	return out
 }
 
 // round evaluates the models committed as of head: m is the metagraph,
@@ -191,6 +249,7 @@ func (me *modelEvaluator) round(ctx context.Context, head chainlink.Head, m *cha
 	}
 	committed := map[cid.Cid]int{} // the first candidate committing each CID
 	var unique []*candidate
+	validators := validatorPeers(m, self)
 	for i, c := range cands {
 		c.out = &out[i]
 		c.out.uid, c.out.hotkey = c.uid, c.hotkey
@@ -205,6 +264,10 @@ func (me *modelEvaluator) round(ctx context.Context, head chainlink.Head, m *cha
 			continue
 		}
 		committed[id] = i
+		if miner, ok := axonInfo(m, int(c.uid)); ok {
+			c.providers = append(c.providers, miner)
+		}
+		c.providers = append(c.providers, validators...)
 		unique = append(unique, c)
 	}
 	me.release(committed)
@@ -325,7 +388,7 @@ func (me *modelEvaluator) evaluate(ctx context.Context, lib *knowledge.Library, 
 	}
 	fetched := !lib.Has(c.cid)
 	fctx, cancel := context.WithTimeout(ctx, me.fetchTimeout)
-	err := lib.Fetch(fctx, c.cid, knowledge.WithMaxSize(maxSize), knowledge.Pinned())
+	err := lib.Fetch(fctx, c.cid, knowledge.WithMaxSize(maxSize), knowledge.Pinned(), knowledge.WithProviders(c.providers...))
 	cancel()
 	if err == nil && fetched {
 		me.shared.Lock()

@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/cybertensor/cybertensor/chain"
 	"github.com/cybertensor/cybertensor/chain/chainpb"
 	"github.com/cybertensor/cybertensor/chainlink"
 	"github.com/cybertensor/cybertensor/hook"
@@ -464,5 +467,40 @@ func TestBuiltinModelSubnetNeedsNoDownload(t *testing.T) {
 	})
 	if d := v.Dropped(); len(d) != 0 {
 		t.Fatalf("dropped %+v", d)
+	}
+}
+
+// An artifact is asked of its miner and of the subnet's other validators
+// (a permit or stake, with a usable axon), most staked first, at most
+// maxArtifactPeers of them.
+func TestValidatorPeers(t *testing.T) {
+	ids := make([]peer.ID, 20)
+	for i := range ids {
+		ids[i] = testKey(t, "peers", i).PublicKey().PeerID()
+	}
+	axon := func(i int) *chain.Axon {
+		return &chain.Axon{PeerID: ids[i].String(), Multiaddrs: []string{"/ip4/127.0.0.1/tcp/4001"}}
+	}
+	m := &chain.Metagraph{
+		Axons:           []*chain.Axon{axon(0), axon(1), axon(2), nil, {PeerID: "not a peer", Multiaddrs: []string{"/ip4/127.0.0.1/tcp/1"}}, {PeerID: ids[5].String(), Multiaddrs: []string{"junk"}}, axon(6)},
+		Stake:           []uint64{100, 0, 300, 500, 400, 400, 0},
+		ValidatorPermit: []bool{false, false, false, true, true, true, true},
+	}
+	// uid 0 is self; 1 is a miner (no stake, no permit); 3 has no axon, 4
+	// no peer ID, 5 no address; 2 (stake 300) before 6 (a permit, no stake).
+	got := validatorPeers(m, 0)
+	if len(got) != 2 || got[0].ID != ids[2] || got[1].ID != ids[6] || len(got[0].Addrs) != 1 {
+		t.Fatalf("validator peers %v", got)
+	}
+	if _, ok := axonInfo(m, 1); !ok {
+		t.Fatal("the miner's axon is not usable")
+	}
+	var many chain.Metagraph
+	for i := range 20 {
+		many.Axons = append(many.Axons, axon(i))
+		many.Stake = append(many.Stake, uint64(i+1))
+	}
+	if got := validatorPeers(&many, 19); len(got) != maxArtifactPeers || got[0].ID != ids[18] {
+		t.Fatalf("%d peers, the first %v; want %d, the most staked other first", len(got), got[0].ID, maxArtifactPeers)
 	}
 }
