@@ -65,7 +65,6 @@ func TestGatewayOpenAISDK(t *testing.T) {
 	up := openaitest.New(openaitest.Config{})
 	defer up.Close()
 
-	type endpoint struct{ url, key string }
 	gwc, dashc := make(chan endpoint, 1), make(chan string, 1)
 	dir := t.TempDir()
 	cfg := DefaultConfig()
@@ -79,25 +78,8 @@ func TestGatewayOpenAISDK(t *testing.T) {
 	var progress strings.Builder
 	cfg.Progress = &progress // read once Run has returned
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	type result struct {
-		s   *Summary
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		s, err := Run(ctx, cfg)
-		done <- result{s, err}
-	}()
-	var gw endpoint
-	select {
-	case gw = <-gwc:
-	case r := <-done:
-		t.Fatalf("localnet ended before its gateway served: %v", r.err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("no gateway within 60 s")
-	}
+	gw, stop := runGateway(t, cfg, gwc)
+	defer stop()
 	dashURL := <-dashc
 	if !strings.HasPrefix(gw.key, metering.SecretPrefix) || !strings.HasSuffix(gw.url, "/v1") {
 		t.Fatalf("gateway %q key %q", gw.url, gw.key)
@@ -210,17 +192,8 @@ func TestGatewayOpenAISDK(t *testing.T) {
 		return reqs == requests && tokens > 0 && failures == failed
 	})
 
-	cancel()
-	var r result
-	select {
-	case r = <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("localnet did not stop within 30 s")
-	}
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	g := r.s.Gateway
+	sum := stop()
+	g := sum.Gateway
 	if g == nil || g.URL != gw.url || g.Netuid != 1 {
 		t.Fatalf("summary's gateway %+v", g)
 	}
@@ -247,7 +220,7 @@ func TestGatewayOpenAISDK(t *testing.T) {
 		t.Fatalf("%d ledger entries, want %d", len(entries), requests)
 	}
 	miners := map[string]bool{}
-	for _, n := range r.s.Neurons {
+	for _, n := range sum.Neurons {
 		if n.Role == "miner" {
 			miners[n.Hotkey] = true
 		}
@@ -303,7 +276,6 @@ func TestGatewayServesEveryChatSubnet(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	type endpoint struct{ url, key string }
 	gwc := make(chan endpoint, 1)
 	cfg := DefaultConfig()
 	cfg.Subnets, cfg.Specs = []string{"qa"}, []string{file}
@@ -316,25 +288,8 @@ func TestGatewayServesEveryChatSubnet(t *testing.T) {
 	var progress strings.Builder
 	cfg.Progress = &progress // read once Run has returned
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	type result struct {
-		s   *Summary
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		s, err := Run(ctx, cfg)
-		done <- result{s, err}
-	}()
-	var gw endpoint
-	select {
-	case gw = <-gwc:
-	case r := <-done:
-		t.Fatalf("localnet ended before its gateway served: %v", r.err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("no gateway within 60 s")
-	}
+	gw, stop := runGateway(t, cfg, gwc)
+	defer stop()
 	root := strings.TrimSuffix(gw.url, "/v1")
 	waitUntil(t, "the gateway has read both subnets' miners", 20*time.Second, func() bool {
 		var h struct {
@@ -370,25 +325,16 @@ func TestGatewayServesEveryChatSubnet(t *testing.T) {
 		}
 	}
 
-	cancel()
-	var r result
-	select {
-	case r = <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("localnet did not stop within 30 s")
-	}
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
+	sum := stop()
 	subnetOf, firstValidator := map[string]uint16{}, map[uint16]string{}
-	for _, n := range r.s.Neurons {
+	for _, n := range sum.Neurons {
 		if n.Role == "miner" {
 			subnetOf[n.Hotkey] = n.Netuid
 		} else if _, ok := firstValidator[n.Netuid]; !ok {
 			firstValidator[n.Netuid] = n.Hotkey
 		}
 	}
-	g := r.s.Gateway
+	g := sum.Gateway
 	if g == nil || !slices.Equal(g.Models, want) || len(g.Subnets) != 2 || g.Usage.Requests != 2*each || g.Usage.Failures != 0 {
 		t.Fatalf("summary's gateway %+v", g)
 	}
@@ -428,4 +374,55 @@ func TestGatewayServesEveryChatSubnet(t *testing.T) {
 	if per[1] != each || per[2] != each {
 		t.Fatalf("entries per subnet %v", per)
 	}
+}
+
+// endpoint is a localnet gateway's base URL and API key.
+type endpoint struct{ url, key string }
+
+// runGateway runs a localnet of cfg (whose OnGateway sends to gwc) until
+// its gateway serves, and returns the gateway and stop, which ends the
+// run and returns its summary (once; later calls return nil).
+func runGateway(t *testing.T, cfg Config, gwc <-chan endpoint) (endpoint, func() *Summary) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	type result struct {
+		s   *Summary
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		s, err := Run(ctx, cfg)
+		done <- result{s, err}
+	}()
+	var stopped bool
+	stop := func() *Summary {
+		t.Helper()
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		select {
+		case r := <-done:
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			return r.s
+		case <-time.After(30 * time.Second):
+			t.Fatal("localnet did not stop within 30 s")
+			return nil
+		}
+	}
+	select {
+	case gw := <-gwc:
+		return gw, stop
+	case r := <-done:
+		cancel()
+		stopped = true
+		t.Fatalf("localnet ended before its gateway served: %v", r.err)
+	case <-time.After(60 * time.Second):
+		stop()
+		t.Fatal("no gateway within 60 s")
+	}
+	return endpoint{}, stop
 }

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -575,7 +574,7 @@ func writeBodyFile(ctx context.Context, lib *knowledge.Library, c cid.Cid, path 
 		return err
 	}
 	defer os.Remove(f.Name())
-	_, err = lib.Get(ctx, c, &limitedWriter{w: f, left: max}, opts...)
+	_, err = lib.Get(ctx, c, &boundedWriter{w: f, left: max, over: fmt.Errorf("%w: more than %d bytes", knowledge.ErrTooLarge, max)}, opts...)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -583,20 +582,6 @@ func writeBodyFile(ctx context.Context, lib *knowledge.Library, c cid.Cid, path 
 		return err
 	}
 	return os.Rename(f.Name(), path)
-}
-
-// limitedWriter refuses to write more than left bytes.
-type limitedWriter struct {
-	w    io.Writer
-	left int64
-}
-
-func (l *limitedWriter) Write(p []byte) (int, error) {
-	if int64(len(p)) > l.left {
-		return 0, fmt.Errorf("%w: more than the bound", knowledge.ErrTooLarge)
-	}
-	l.left -= int64(len(p))
-	return l.w.Write(p)
 }
 
 // writeSet writes the round's evaluation set for an exec evaluator.

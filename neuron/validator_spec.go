@@ -188,7 +188,7 @@ func loadSpec(ctx context.Context, lib *knowledge.Library, hash []byte, dir stri
 			mode = 0o755
 		}
 		err = writeFileAtomic(filepath.Join(dir, filepath.FromSlash(path)), mode, func(w io.Writer) error {
-			_, err := lib.Get(ctx, fc, &boundedWriter{w: w, left: maxSpecFile})
+			_, err := lib.Get(ctx, fc, &boundedWriter{w: w, left: maxSpecFile, over: fmt.Errorf("more than %d bytes", maxSpecFile)})
 			return err
 		})
 		if err != nil {
@@ -236,15 +236,17 @@ func writeFileAtomic(path string, mode os.FileMode, write func(io.Writer) error)
 	return os.Rename(tmp.Name(), path)
 }
 
-// boundedWriter passes at most left bytes on to w and refuses more.
+// boundedWriter passes at most left bytes on to w and refuses more with
+// over.
 type boundedWriter struct {
 	w    io.Writer
 	left int64
+	over error
 }
 
 func (b *boundedWriter) Write(p []byte) (int, error) {
 	if int64(len(p)) > b.left {
-		return 0, fmt.Errorf("more than %d bytes", maxSpecFile)
+		return 0, b.over
 	}
 	b.left -= int64(len(p))
 	return b.w.Write(p)
