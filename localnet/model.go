@@ -28,7 +28,8 @@ import (
 // family) pays miners for language models. Its localnet miners:
 //   - honest: each trains a charlm model (order modelOrder) on a share of
 //     the subnet's evaluation corpus, the first honest miner on all of it,
-//     each next one on a quarter of the previous one's text, publishes the
+//     each next one on a quarter of the previous one's text spread over
+//     the whole corpus (trainingText), publishes the
 //     artifact in its knowledge library and commits its CID;
 //   - lazy: commits a model trained on a few words of lorem ipsum, which
 //     beats nobody, once the honest models are committed (committed
@@ -111,14 +112,34 @@ type modelWork struct {
 
 func newModelWork() *modelWork { return &modelWork{copied: -1} }
 
-// trainingBytes is how much of a corpus of size bytes the honest miner of
-// rank r (0 the first) trains on: all of it, then a quarter each rank.
-func trainingBytes(size, r int) int {
-	n := size
+// modelChunk is the unit the honest miners' shares of the corpus are made
+// of.
+const modelChunk = 256
+
+// trainingText is what the honest miner of rank r (0 the first) trains on:
+// every modelChunk of the corpus for rank 0, every 4th chunk for rank 1,
+// every 16th for rank 2, … (at least minModelTraining bytes: else the
+// corpus's first bytes). Each share spreads over the whole corpus, so the
+// round's evaluation sample, drawn anywhere in it, holds about the same
+// share of every miner's training text, and more text is a lower loss
+// wherever the sample falls; a share that is a prefix would know its own
+// region better than the model of the whole corpus does.
+func trainingText(corpus []byte, r int) []byte {
+	step := modelChunk
 	for range r {
-		n /= 4
+		if step > len(corpus) {
+			break
+		}
+		step *= 4
 	}
-	return min(size, max(n, minModelTraining))
+	var out []byte
+	for i := 0; i < len(corpus); i += step {
+		out = append(out, corpus[i:min(i+modelChunk, len(corpus))]...)
+	}
+	if len(out) < minModelTraining {
+		return corpus[:min(len(corpus), minModelTraining)]
+	}
+	return out
 }
 
 // lazyModelText is what the lazy miner's model learns from.
@@ -140,10 +161,10 @@ func commitModels(ctx context.Context, c chainlink.Chain, members []*member, out
 			lazy, lazyText = append(lazy, m), append(lazyText, lazyModelText)
 			continue
 		}
-		n := trainingBytes(len(m.corpus), ranks[m.netuid])
+		text := trainingText(m.corpus, ranks[m.netuid])
 		ranks[m.netuid]++
-		m.model.trained = int64(n)
-		honest, honestText = append(honest, m), append(honestText, m.corpus[:n])
+		m.model.trained = int64(len(text))
+		honest, honestText = append(honest, m), append(honestText, text)
 	}
 	if err := trainAndCommit(ctx, c, honest, honestText, out); err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cybertensor/cybertensor/model/charlm"
 	"github.com/cybertensor/cybertensor/subnet"
 )
 
@@ -83,7 +84,7 @@ func checkModelRanking(t *testing.T, models []ModelSummary, size int) {
 		t.Fatalf("honest %d, lazy %+v, copier %+v", len(honest), lazy, copier)
 	}
 	for i, h := range honest {
-		if want := trainingBytes(size, i); h.TrainedBytes != int64(want) {
+		if want := len(trainingText(make([]byte, size), i)); h.TrainedBytes != int64(want) {
 			t.Errorf("honest miner %d trained on %d bytes, want %d", i, h.TrainedBytes, want)
 		}
 		if h.Loss == nil || h.Status != "EVALUATED" || h.CID == "" {
@@ -142,12 +143,61 @@ func TestAdversaryPlaces(t *testing.T) {
 	}
 }
 
-func TestTrainingBytes(t *testing.T) {
+// The honest miners' shares: a quarter of the previous one's, in chunks
+// spread over the whole corpus, at least minModelTraining bytes.
+func TestTrainingText(t *testing.T) {
+	corpus := make([]byte, 81394)
+	for i := range corpus {
+		corpus[i] = byte(i / modelChunk)
+	}
 	for _, c := range []struct{ size, rank, want int }{
-		{81394, 0, 81394}, {81394, 1, 20348}, {81394, 2, 5087}, {81394, 3, 1271}, {81394, 4, 1024}, {500, 0, 500}, {500, 3, 500},
+		{81394, 0, 81394}, {81394, 1, 20480}, {81394, 2, 5120}, {81394, 3, 1280}, {81394, 4, 1024}, {81394, 40, 1024}, {500, 0, 500}, {500, 3, 500},
 	} {
-		if got := trainingBytes(c.size, c.rank); got != c.want {
-			t.Errorf("trainingBytes(%d, %d) = %d, want %d", c.size, c.rank, got, c.want)
+		got := trainingText(corpus[:c.size], c.rank)
+		if len(got) != c.want {
+			t.Errorf("trainingText(%d bytes, rank %d): %d bytes, want %d", c.size, c.rank, len(got), c.want)
+		}
+		if c.rank == 2 && c.size == 81394 {
+			// Chunks 0, 16, 32, …, 304: from the start to the end of the
+			// corpus (chunk i's bytes are i mod 256).
+			if got[0] != 0 || got[modelChunk] != 16 || got[len(got)-1] != byte(304%256) {
+				t.Errorf("rank 2's chunks: first %d, second %d, last %d", got[0], got[modelChunk], got[len(got)-1])
+			}
+		}
+	}
+}
+
+// Wherever the round's evaluation sample falls in the built-in corpus,
+// the honest miners' models rank by the text they trained on: the whole
+// corpus, then a quarter, then a sixteenth.
+func TestTrainingSharesRankEverywhere(t *testing.T) {
+	corpus, ok := subnet.BuiltinData("model")
+	if !ok {
+		t.Fatal("no built-in model corpus")
+	}
+	spec, _ := subnet.Builtin("model")
+	sample := int(modelEvaluate(spec).SampleBytes)
+	var models []*charlm.Model
+	for r := range 3 {
+		cfg := charlm.DefaultTrainConfig()
+		cfg.Order = modelOrder
+		m, err := charlm.Train(context.Background(), bytes.NewReader(trainingText(corpus, r)), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		models = append(models, m)
+	}
+	for off := 0; off+sample <= len(corpus); off += 4093 {
+		var losses []float64
+		for _, m := range models {
+			l, err := m.Loss(context.Background(), corpus[off:off+sample])
+			if err != nil {
+				t.Fatal(err)
+			}
+			losses = append(losses, l)
+		}
+		if !(losses[0] < losses[1] && losses[1] < losses[2]) {
+			t.Errorf("sample at %d: losses %.3f, %.3f, %.3f: not ranked by training text", off, losses[0], losses[1], losses[2])
 		}
 	}
 }
