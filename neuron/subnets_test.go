@@ -346,34 +346,7 @@ func TestSpecConfigs(t *testing.T) {
 // built-in ones.
 func offSwarmSubnet(t *testing.T, spec *subnet.Spec, label string, miners int) (v *Validator, start func(i int, handlers map[string]protocol.Handler) *Miner, c *local.Local) {
 	t.Helper()
-	var colds []*wallet.PrivateKey
-	for i := range miners + 1 {
-		colds = append(colds, testKey(t, label+" cold", i))
-	}
-	c = testChain(t, colds)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	log := slog.New(slog.DiscardHandler)
-	vcfg := SpecValidatorConfig(1, spec, nil)
-	vcfg.Logger, vcfg.QueryEvery = log, 1
-	vcfg.Swarm.Disabled = true
-	v, err := StartValidator(ctx, c, colds[0], testKey(t, label+" hot", 0), 1e12, vcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { v.Close() })
-	return v, func(i int, handlers map[string]protocol.Handler) *Miner {
-		t.Helper()
-		cfg := SpecMinerConfig(1, spec, nil)
-		cfg.Logger, cfg.Handlers = log, handlers
-		cfg.Swarm.Disabled = true
-		m, err := StartMiner(ctx, c, colds[i], testKey(t, label+" hot", i), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { m.Close() })
-		return m
-	}, c
+	return v2Subnet(t, spec, "", label, miners, func(vcfg *ValidatorConfig) { vcfg.QueryEvery = 1 })
 }
 
 // recordJobs answers nothing useful but records the job bodies it was sent.
