@@ -32,10 +32,7 @@ type specFollower struct {
 	cfg   MinerConfig // the handlers' config; Spec is the running spec
 	lib   *knowledge.Library
 	log   *slog.Logger
-	// next is the block at which it reads the spec hash next; failed the
-	// last hash it could not switch to.
-	next   uint64
-	failed string
+	watch specWatch
 }
 
 // follow runs until ctx ends, stepping at every head.
@@ -56,32 +53,26 @@ func (f *specFollower) follow(ctx context.Context, heads <-chan chainlink.Head) 
 // step reads the spec hash on chain at the subnet's tempo boundaries (and
 // at the first head) and switches to a new spec.
 func (f *specFollower) step(ctx context.Context, height uint64) {
-	if height < f.next {
+	var cur [32]byte
+	hash, ok := f.watch.changed(ctx, f.chain, f.cfg.Netuid, height, func() [32]byte {
+		cur = f.cfg.Spec.Hash()
+		return cur
+	}, f.log)
+	if !ok {
 		return
 	}
-	sub, err := f.chain.Subnet(ctx, f.cfg.Netuid)
-	if err != nil {
-		f.log.Debug("reading the subnet's spec hash", "err", err)
-		f.next = height + 1
-		return
-	}
-	f.next = nextSpecCheck(sub, height)
-	cur := f.cfg.Spec.Hash()
-	want := hex.EncodeToString(sub.SpecHash)
-	if len(sub.SpecHash) == 0 || bytes.Equal(cur[:], sub.SpecHash) || want == f.failed {
-		return
-	}
-	spec, err := f.switchSpec(ctx, sub.SpecHash)
+	want := hex.EncodeToString(hash)
+	spec, err := f.switchSpec(ctx, hash)
 	if err != nil {
 		if ctx.Err() != nil {
 			return
 		}
-		f.failed = want
+		f.watch.failed = want
 		f.log.Error("the subnet's spec changed on chain and this miner cannot serve it: it keeps serving the old spec's synapses (it tries again when the hash on chain changes, or restart it with the new spec)",
 			"spec_hash", want, "old_spec_hash", hex.EncodeToString(cur[:]), "err", err)
 		return
 	}
-	f.failed = ""
+	f.watch.failed = ""
 	f.log.Info("serving the subnet's new spec", "spec", spec.Name, "spec_hash", want, "block", height, "synapses", spec.SynapseNames())
 }
 
@@ -107,6 +98,45 @@ func (f *specFollower) switchSpec(ctx context.Context, hash []byte) (*subnet.Spe
 	f.cfg = cfg
 	f.m.spec.Store(spec)
 	return spec, nil
+}
+
+// specWatch is how a neuron (a miner's specFollower, a validator) follows
+// the spec hash on chain: it reads it at the subnet's tempo boundaries (and
+// at the first head), and does not try again a hash it failed to switch to
+// until the hash on chain changes. Only the neuron's run loop uses it.
+type specWatch struct {
+	// next is the block at which it reads the spec hash next; failed the
+	// last hash (hex) the neuron could not switch to (it sets it).
+	next   uint64
+	failed string
+}
+
+// subnetReader reads a subnet's info; chainlink.Reader is one.
+type subnetReader interface {
+	Subnet(ctx context.Context, netuid uint16) (chain.SubnetInfo, error)
+}
+
+// changed reads the spec hash of netuid when a check is due at height and
+// returns it if it is set, not the running spec's (cur, asked only then)
+// and not the last that failed.
+func (w *specWatch) changed(ctx context.Context, c subnetReader, netuid uint16, height uint64, cur func() [32]byte, log *slog.Logger) (hash []byte, ok bool) {
+	if height < w.next {
+		return nil, false
+	}
+	sub, err := c.Subnet(ctx, netuid)
+	if err != nil {
+		log.Debug("reading the subnet's spec hash", "err", err)
+		w.next = height + 1
+		return nil, false
+	}
+	w.next = nextSpecCheck(sub, height)
+	if len(sub.SpecHash) == 0 || hex.EncodeToString(sub.SpecHash) == w.failed {
+		return nil, false
+	}
+	if running := cur(); bytes.Equal(running[:], sub.SpecHash) {
+		return nil, false
+	}
+	return sub.SpecHash, true
 }
 
 // nextSpecCheck is the block at which a neuron that read sub at height

@@ -198,16 +198,12 @@ type Validator struct {
 	saveMu  sync.Mutex // orders state file writes
 	// dropped counts tasks dropped, by mechanism and reason.
 	dropped map[[2]string]int64
-	// switchFailed is the spec hash the validator last failed to switch
-	// to (run loop only): it is not tried again until the chain's changes.
-	switchFailed string
+	// specWatch follows the spec hash on chain (run loop only).
+	specWatch specWatch
 	// weightsFailing is the current run of failures to set mechanism 0's
 	// weights, mechanismFailing the other mechanisms' (run loop only).
 	weightsFailing   failureStreak
 	mechanismFailing [subnet.MaxMechanisms]failureStreak
-	// nextSpecCheck is the block at which it reads the spec hash on chain
-	// next (run loop only).
-	nextSpecCheck uint64
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

@@ -1,7 +1,6 @@
 package neuron
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -48,36 +47,30 @@ func SpecCID(hash []byte) (cid.Cid, error) {
 // once at start) it reads the spec hash on chain and switches to a new
 // spec. A validator without a spec never switches.
 func (v *Validator) specStep(ctx context.Context, height uint64) {
-	if v.cfg.Spec == nil || height < v.nextSpecCheck {
+	if v.cfg.Spec == nil {
 		return
 	}
-	sub, err := v.chain.Subnet(ctx, v.cfg.Netuid)
-	if err != nil {
-		v.log.Debug("reading the subnet's spec hash", "err", err)
-		v.nextSpecCheck = height + 1
+	var cur [32]byte
+	hash, ok := v.specWatch.changed(ctx, v.chain, v.cfg.Netuid, height, func() [32]byte {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		cur = v.spec.Hash()
+		return cur
+	}, v.log)
+	if !ok {
 		return
 	}
-	v.nextSpecCheck = nextSpecCheck(sub, height)
-	if len(sub.SpecHash) == 0 {
-		return
-	}
-	v.mu.Lock()
-	cur := v.spec.Hash()
-	v.mu.Unlock()
-	want := hex.EncodeToString(sub.SpecHash)
-	if bytes.Equal(cur[:], sub.SpecHash) || want == v.switchFailed {
-		return
-	}
-	if err := v.switchSpec(ctx, sub.SpecHash); err != nil {
+	want := hex.EncodeToString(hash)
+	if err := v.switchSpec(ctx, hash); err != nil {
 		if ctx.Err() != nil {
 			return
 		}
-		v.switchFailed = want
+		v.specWatch.failed = want
 		v.log.Error("THE SUBNET'S SPEC CHANGED ON CHAIN AND THIS VALIDATOR CANNOT LOAD IT: it keeps running the old spec (it tries again when the hash on chain changes, or restart it)",
 			"spec_hash", want, "old_spec_hash", hex.EncodeToString(cur[:]), "err", err)
 		return
 	}
-	v.switchFailed = ""
+	v.specWatch.failed = ""
 	v.log.Info("switched to the subnet's new spec", "spec_hash", want, "block", height, "mechanisms", v.Mechanisms())
 }
 
