@@ -432,13 +432,18 @@ func printModels(out io.Writer, models []ModelSummary) {
 		if s.Loss != nil {
 			loss = fmt.Sprintf("%.4f", *s.Loss)
 		}
-		status := s.Status
-		switch {
-		case s.CID == "":
-			status = "committed nothing"
-		case s.Reason != "":
-			status += ": " + s.Reason
-		}
-		fmt.Fprintf(out, "  %-4d %-8s %9s %9s %7.3f %9.4f  %s\n", s.UID, who, trained, loss, s.Score, s.Incentive, status)
+		fmt.Fprintf(out, "  %-4d %-8s %9s %9s %7.3f %9.4f  %s\n", s.UID, who, trained, loss, s.Score, s.Incentive, s.StatusText())
 	}
+}
+
+// StatusText is the model's status as the rankings print it: the
+// validator's status and note, or "committed nothing".
+func (s ModelSummary) StatusText() string {
+	switch {
+	case s.CID == "":
+		return "committed nothing"
+	case s.Reason != "":
+		return s.Status + ": " + s.Reason
+	}
+	return s.Status
 }

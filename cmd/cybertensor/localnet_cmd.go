@@ -188,14 +188,7 @@ func modelTable(out io.Writer, models []localnet.ModelSummary) error {
 		if s.CID != "" {
 			cid, block = shortCID(s.CID), fmt.Sprint(s.CommitBlock)
 		}
-		status := s.Status
-		switch {
-		case s.CID == "":
-			status = "committed nothing"
-		case s.Reason != "":
-			status += ": " + s.Reason
-		}
-		rows = append(rows, []string{fmt.Sprint(s.UID), who, trained, cid, block, loss, fmt.Sprintf("%.4f", s.Incentive), status})
+		rows = append(rows, []string{fmt.Sprint(s.UID), who, trained, cid, block, loss, fmt.Sprintf("%.4f", s.Incentive), s.StatusText()})
 	}
 	return flush()
 }
