@@ -68,20 +68,14 @@ func addNeuronFlags(a *app, cmd *cobra.Command, f *neuronFlags) {
 // (subnetSpec). Otherwise it is loaded as loadSpec does, locked against
 // its files.
 func minerSpec(file, builtin string) (*subnet.Spec, error) {
-	if file != "" && builtin == "" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return nil, usageError(fmt.Errorf("--spec: %w", err))
-		}
-		s, err := subnet.Parse(b)
-		if err != nil {
-			return nil, usageError(fmt.Errorf("%s: %w", file, err))
-		}
-		if len(s.Files) > 0 {
-			return s, nil
-		}
+	if file == "" || builtin != "" {
+		return loadSpec(file, builtin)
 	}
-	return loadSpec(file, builtin)
+	s, err := parseSpecFile(file)
+	if err != nil || len(s.Files) > 0 {
+		return s, err
+	}
+	return lockSpecFile(file, s)
 }
 
 // subnetSpec checks that spec, if any, is the subnet's (by the hash on

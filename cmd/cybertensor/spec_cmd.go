@@ -35,20 +35,37 @@ func loadSpec(file, builtin string) (*subnet.Spec, error) {
 		}
 		return s, nil
 	case file != "":
-		b, err := os.ReadFile(file)
+		s, err := parseSpecFile(file)
 		if err != nil {
-			return nil, usageError(fmt.Errorf("--spec: %w", err))
+			return nil, err
 		}
-		s, err := subnet.Parse(b)
-		if err != nil {
-			return nil, usageError(fmt.Errorf("%s: %w", file, err))
-		}
-		if s, err = subnet.Lock(s, filepath.Dir(file)); err != nil {
-			return nil, usageError(fmt.Errorf("%s: %w", file, err))
-		}
-		return s, nil
+		return lockSpecFile(file, s)
 	}
 	return nil, nil
+}
+
+// parseSpecFile reads and parses a spec file; a bad one is a usage error
+// naming its line.
+func parseSpecFile(file string) (*subnet.Spec, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, usageError(fmt.Errorf("--spec: %w", err))
+	}
+	s, err := subnet.Parse(b)
+	if err != nil {
+		return nil, usageError(fmt.Errorf("%s: %w", file, err))
+	}
+	return s, nil
+}
+
+// lockSpecFile locks s, read from file, against the files it refers to,
+// relative to file's directory (subnet.Lock).
+func lockSpecFile(file string, s *subnet.Spec) (*subnet.Spec, error) {
+	s, err := subnet.Lock(s, filepath.Dir(file))
+	if err != nil {
+		return nil, usageError(fmt.Errorf("%s: %w", file, err))
+	}
+	return s, nil
 }
 
 // checkSpecFiles reads and checks the files a spec refers to, relative to
