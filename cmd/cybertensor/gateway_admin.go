@@ -400,3 +400,22 @@ func listUsage(ctx context.Context, src usageSource, q metering.Query, asOf uint
 	}
 	return nil
 }
+
+// serveMetersAdmin starts the admin address addr ("" or "off": none)
+// serving the reads of meters' ledger, once what a killed gateway left
+// beside the ledger is removed (this gateway holds it now), and says on
+// out where. It returns nil when there is none to serve.
+func (a *app) serveMetersAdmin(out io.Writer, addr string, meters gatewayMeters) (*gatewayAdmin, error) {
+	if meters.ledgerFile != "" {
+		removeStaleGatewayAdmin(meters.ledgerFile)
+	}
+	if addr == "" || addr == "off" || meters.ledger == nil {
+		return nil, nil
+	}
+	ga, err := startGatewayAdmin(addr, meters.ledger, meters.ledgerFile, metering.DefaultUsageHandlerConfig(), a.log)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(out, "usage readable while running at %s/usage (token in %s; \"cybertensor gateway usage\" finds both)\n", ga.url, ga.tok)
+	return ga, nil
+}

@@ -224,18 +224,14 @@ the address. "cybertensor gateway usage" uses them while the gateway runs.`,
 				return err
 			}
 			defer gw.Close()
-			if meters.ledgerFile != "" {
-				removeStaleGatewayAdmin(meters.ledgerFile) // a killed gateway's: this one holds the ledger now
-			}
 			fmt.Fprintf(cmd.OutOrStdout(), "gateway for %s at http://%s/v1 as hotkey %s (models %s; Ctrl-C to stop)\n",
 				subnetsText(netuids.vals), gw.Addr(), hot.PublicKey().Address(), strings.Join(cfg.Models(), ", "))
-			if admin != "" && admin != "off" && meters.ledger != nil {
-				ga, err := startGatewayAdmin(admin, meters.ledger, meters.ledgerFile, metering.DefaultUsageHandlerConfig(), a.log)
-				if err != nil {
-					return err
-				}
+			ga, err := a.serveMetersAdmin(cmd.OutOrStdout(), admin, meters)
+			if err != nil {
+				return err
+			}
+			if ga != nil {
 				defer ga.Close()
-				fmt.Fprintf(cmd.OutOrStdout(), "usage readable while running at %s/usage (token in %s; \"cybertensor gateway usage\" finds both)\n", ga.url, ga.tok)
 			}
 			return gw.Serve(cmd.Context())
 		},

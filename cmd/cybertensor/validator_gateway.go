@@ -11,7 +11,6 @@ import (
 
 	"github.com/cybertensor/cybertensor/chainlink"
 	"github.com/cybertensor/cybertensor/gateway"
-	"github.com/cybertensor/cybertensor/gateway/metering"
 	"github.com/cybertensor/cybertensor/neuron"
 )
 
@@ -115,18 +114,14 @@ func (vg *validatorGateway) serve(ctx context.Context, a *app, out io.Writer, c 
 			a.log.Error("the gateway stopped", "err", err)
 		}
 	})
-	if meters.ledgerFile != "" {
-		removeStaleGatewayAdmin(meters.ledgerFile)
-	}
 	fmt.Fprintf(out, "gateway for subnet %d at http://%s/v1 (models sn%d/text.chat, sn%d/text.embed); scoring %.0f%% of what a mechanism of the spec can score\n",
 		netuid, gw.Addr(), netuid, netuid, 100*g.fraction)
-	if g.admin != "off" && meters.ledger != nil {
-		ga, err := startGatewayAdmin(g.admin, meters.ledger, meters.ledgerFile, metering.DefaultUsageHandlerConfig(), a.log)
-		if err != nil {
-			return nil, err
-		}
+	ga, err := a.serveMetersAdmin(out, g.admin, meters)
+	if err != nil {
+		return nil, err
+	}
+	if ga != nil {
 		closers = append(closers, ga.Close)
-		fmt.Fprintf(out, "gateway usage readable while running at %s/usage (token in %s; \"cybertensor gateway usage\" finds both)\n", ga.url, ga.tok)
 	}
 	return stop, nil
 }
