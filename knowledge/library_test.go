@@ -60,7 +60,7 @@ func snapshot(t *testing.T, l *Library) string {
 		b.WriteString(e.CID.String())
 	}
 	var blocks int
-	l.store.db.View(func(tx *boltTx) error { blocks = tx.Bucket(bucketBlocks).Stats().KeyN; return nil })
+	l.store.db.View(func(tx *boltTx) error { blocks = blocksOf(tx).count(); return nil })
 	return b.String() + "|" + itoa(used) + "|" + itoa(int64(blocks))
 }
 

@@ -20,13 +20,13 @@ import (
 
 // The store is one bbolt file, <Dir>/library.db, with these buckets:
 //
-//	blocks  binary CID → block bytes (object envelopes and body blocks)
+//	block-index  binary CID → 8-byte big-endian sequence number of a block (object envelopes and body blocks)
+//	block-data   sequence number → the block's bytes, in write order (blocktable.go)
 //	roots   binary CID → JSON rootRecord: an object, or a bare body fetched by its CID
 //	refs    binary CID of a root → the binary CIDs of every block it needs, concatenated
 //	remote  binary CID of an announced object → 8-byte big-endian receipt time (Unix ms) ‖ the Announcement
 //	meta    "used" → 8-byte big-endian total bytes in blocks
 var (
-	bucketBlocks = []byte("blocks")
 	bucketRoots  = []byte("roots")
 	bucketRefs   = []byte("refs")
 	bucketRemote = []byte("remote")
@@ -53,10 +53,8 @@ type rootRecord struct {
 }
 
 // flushBytes is how many block bytes an import buffers per transaction.
-// Few, large transactions matter twice: each commit costs two fsyncs, and
-// bbolt rewrites a leaf with its neighbours' values (two 256 KiB blocks a
-// leaf) whenever a key lands in it, so an import written 8 MiB at a time
-// wrote 157 MiB of pages for a 64 MiB object, and in one transaction 64.
+// Few, large transactions: each commit costs two fsyncs, and rewrites the
+// index leaves its blocks' random CIDs land in.
 const flushBytes = 64 << 20
 
 // initialMmap is the database's first mapping (address space, not memory).
@@ -99,13 +97,16 @@ func openStore(cfg Config) (*store, error) {
 		return nil, fmt.Errorf("knowledge: opening %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketBlocks, bucketRoots, bucketRefs, bucketRemote, bucketMeta} {
+		for _, b := range [][]byte{bucketBlockIndex, bucketBlockData, bucketRoots, bucketRefs, bucketRemote, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+	if err == nil {
+		err = migrateBlocksV1(db)
+	}
 	if err != nil {
 		db.Close()
 		lock.Release()
@@ -145,7 +146,7 @@ func (s *store) appendFrame(dst []byte, c cid.Cid) []byte {
 	k := c.Bytes()
 	found := false
 	s.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketBlocks).Get(k); v != nil {
+		if v := blocksOf(tx).get(k); v != nil {
 			dst, found = appendBlockFrame(dst, k, v), true
 		}
 		return nil
@@ -178,7 +179,7 @@ func (s *store) unqueueLocked(blocks []pendingBlock) {
 func (s *store) get(c cid.Cid) ([]byte, error) {
 	var out []byte
 	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketBlocks).Get(c.Bytes())
+		v := blocksOf(tx).get(c.Bytes())
 		if v == nil {
 			return fmt.Errorf("%w: block %s", ErrNotFound, c)
 		}
@@ -298,12 +299,12 @@ func (s *store) sweep(tx *bolt.Tx) (GCStats, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	blocks := tx.Bucket(bucketBlocks)
+	blocks := blocksOf(tx)
 	var dead [][]byte
-	err = blocks.ForEach(func(k, v []byte) error {
+	err = blocks.forEach(func(k []byte, size int) error {
 		if !live[string(k)] && s.inflight[string(k)] == 0 {
 			dead = append(dead, append([]byte(nil), k...))
-			st.Bytes += int64(len(v))
+			st.Bytes += int64(size)
 		}
 		return nil
 	})
@@ -311,7 +312,7 @@ func (s *store) sweep(tx *bolt.Tx) (GCStats, error) {
 		return st, err
 	}
 	for _, k := range dead {
-		if err := blocks.Delete(k); err != nil {
+		if _, err := blocks.remove(k); err != nil {
 			return st, err
 		}
 	}
@@ -536,10 +537,10 @@ func (im *importer) writeBlocks(tx *bolt.Tx, pending []pendingBlock) ([][]byte, 
 		return nil, err
 	}
 	var added [][]byte
-	blocks := tx.Bucket(bucketBlocks)
+	blocks := blocksOf(tx)
 	var grow int64
 	for _, p := range pending {
-		if blocks.Get(p.key) == nil {
+		if !blocks.has(p.key) {
 			grow += int64(len(p.data))
 		}
 	}
@@ -559,10 +560,10 @@ func (im *importer) writeBlocks(tx *bolt.Tx, pending []pendingBlock) ([][]byte, 
 				return nil, err
 			}
 		}
-		if blocks.Get(p.key) != nil {
+		if blocks.has(p.key) {
 			continue
 		}
-		if err := blocks.Put(p.key, p.data); err != nil {
+		if err := blocks.put(p.key, p.data); err != nil {
 			return nil, err
 		}
 		added = append(added, p.key)
@@ -645,15 +646,17 @@ func (im *importer) abort() {
 			tx.Bucket(bucketRefs).ForEach(func(_, v []byte) error {
 				return eachRef(v, func(c []byte) { live[string(c)] = true })
 			})
-			blocks := tx.Bucket(bucketBlocks)
+			blocks := blocksOf(tx)
 			var freed int64
 			for _, k := range drop {
-				if v := blocks.Get(k); v != nil && !live[string(k)] {
-					freed += int64(len(v))
-					if err := blocks.Delete(k); err != nil {
-						return err
-					}
+				if live[string(k)] {
+					continue
 				}
+				size, err := blocks.remove(k)
+				if err != nil {
+					return err
+				}
+				freed += int64(size)
 			}
 			return setUsed(tx, getUsed(tx)-freed)
 		})
