@@ -3,6 +3,7 @@ package knowledge
 import (
 	"crypto/sha256"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -12,6 +13,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if ip := os.Getenv(swarmNodeEnv); ip != "" {
+		os.Exit(swarmNodeMain(ip)) // a node process of a swarm between namespaces
+	}
 	goleak.VerifyTestMain(m,
 		// go-libp2p-kad-dht's shared worker pools and the go-log event loop
 		// are process-wide and outlive any one DHT.

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -43,12 +44,36 @@ func (s countedStream) Write(p []byte) (int, error) {
 
 // seeder is one library of a swarm-fetch run and the bytes its server sent.
 type seeder struct {
-	n    *neuronnode.Node
-	lib  *Library
-	sent atomic.Int64
+	n       *neuronnode.Node
+	lib     *Library
+	sent    atomic.Int64
+	profile *os.File // a node process's CPU profile in progress
 }
 
 func (s *seeder) info() peer.AddrInfo { return peer.AddrInfo{ID: s.n.ID(), Addrs: s.n.Addrs()} }
+
+// startSeeder starts a library on a host of ncfg, counting what it serves.
+func startSeeder(ncfg neuronnode.Config, lcfg Config) (*seeder, error) {
+	n, err := neuronnode.New(context.Background(), ncfg)
+	if err != nil {
+		return nil, err
+	}
+	lib, err := Open(lcfg, WithNetwork(n, nullRouting{}))
+	if err != nil {
+		n.Close()
+		return nil, err
+	}
+	s := &seeder{n: n, lib: lib}
+	n.SetStreamHandler(ProtocolID, func(st network.Stream) {
+		lib.handleStream(countedStream{Stream: st, sent: &s.sent})
+	})
+	return s, nil
+}
+
+func (s *seeder) close() {
+	s.lib.Close()
+	s.n.Close()
+}
 
 // seeders starts count libraries on loopback TCP hosts (no DHT), each
 // counting what it serves.
@@ -57,27 +82,17 @@ func seeders(tb testing.TB, count int) []*seeder {
 	var out []*seeder
 	tb.Cleanup(func() {
 		for _, s := range out {
-			s.lib.Close()
-			s.n.Close()
+			s.close()
 		}
 	})
 	for i := range count {
 		k := key(500 + i)
-		n, err := neuronnode.New(context.Background(), neuronnode.DefaultTestConfig(k))
-		if err != nil {
-			tb.Fatal(err)
-		}
 		cfg := DefaultTestConfig(tb.TempDir())
 		cfg.Key = k
-		lib, err := Open(cfg, WithNetwork(n, nullRouting{}))
+		s, err := startSeeder(neuronnode.DefaultTestConfig(k), cfg)
 		if err != nil {
-			n.Close()
 			tb.Fatal(err)
 		}
-		s := &seeder{n: n, lib: lib}
-		n.SetStreamHandler(ProtocolID, func(st network.Stream) {
-			lib.handleStream(countedStream{Stream: st, sent: &s.sent})
-		})
 		out = append(out, s)
 	}
 	return out
