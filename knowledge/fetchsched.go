@@ -104,8 +104,11 @@ type level struct {
 	progress time.Time // the last block received
 	received int       // blocks received
 	members  int       // among whom the blocks are shared out
-	changed  chan struct{}
-	fatal    error
+	// byOwner lists the blocks of each member's share, in the level's
+	// order (assignLocked), so that picking does not scan the level.
+	byOwner map[peer.ID][]*wanted
+	changed chan struct{}
+	fatal   error
 }
 
 // notifyLocked wakes whoever waits for the level to change; f.mu is held.
@@ -133,6 +136,7 @@ func (f *fetch) assignLocked() {
 		}
 	}
 	f.lvl.members = len(members)
+	f.lvl.byOwner = make(map[peer.ID][]*wanted, len(members))
 	for _, w := range f.lvl.blocks {
 		if w.done {
 			continue
@@ -144,6 +148,7 @@ func (f *fetch) assignLocked() {
 			}
 		}
 		w.owner = owner
+		f.lvl.byOwner[owner] = append(f.lvl.byOwner[owner], w)
 	}
 }
 
@@ -341,8 +346,8 @@ func (f *fetch) pickLocked(s *source, n int, now time.Time) []*wanted {
 		m := w.miss[id]
 		return m == nil || !now.Before(m.next)
 	}
-	take := func(ok func(w *wanted) bool) {
-		for _, w := range f.lvl.blocks {
+	take := func(ws []*wanted, ok func(w *wanted) bool) {
+		for _, w := range ws {
 			if len(out) == n {
 				return
 			}
@@ -352,12 +357,32 @@ func (f *fetch) pickLocked(s *source, n int, now time.Time) []*wanted {
 			}
 		}
 	}
+	all := func(*wanted) bool { return true }
 	if s.missing == 0 || !f.anySeedLocked() {
-		take(func(w *wanted) bool { return w.owner == self })
+		take(f.lvl.byOwner[self], all)
 	}
-	take(func(w *wanted) bool { return w.owner == id })
-	take(func(w *wanted) bool { return w.owner != self && w.owner != id && f.lateLocked(w, now) })
+	take(f.lvl.byOwner[id], all)
+	for owner, ws := range f.lvl.byOwner {
+		if owner != self && owner != id && f.ownerLateLocked(owner, now) {
+			take(ws, func(w *wanted) bool { return f.lateLocked(w, now) })
+		}
+	}
 	return out
+}
+
+// ownerLateLocked says whether some block of owner's share may be late
+// (lateLocked): the owner is gone, or has served nothing for its grace;
+// f.mu is held.
+func (f *fetch) ownerLateLocked(owner peer.ID, now time.Time) bool {
+	o := f.sources[owner]
+	if o == nil || o.dead || !o.active {
+		return true
+	}
+	last := o.lastServed
+	if last.Before(f.lvl.start) {
+		last = f.lvl.start
+	}
+	return now.Sub(last) > f.graceLocked(now)
 }
 
 // anySeedLocked says whether a live provider has not answered Missing;
@@ -379,14 +404,7 @@ func (f *fetch) lateLocked(w *wanted, now time.Time) bool {
 	if o == nil || o.dead || !o.active {
 		return true
 	}
-	if w.miss[w.owner] == nil {
-		return false
-	}
-	last := o.lastServed
-	if last.Before(f.lvl.start) {
-		last = f.lvl.start
-	}
-	return now.Sub(last) > f.graceLocked(now)
+	return w.miss[w.owner] != nil && f.ownerLateLocked(w.owner, now)
 }
 
 // graceLocked is how long an owner may serve nothing, as ownerGrace says,
@@ -402,9 +420,15 @@ func (f *fetch) graceLocked(now time.Time) time.Duration {
 // wakeLocked is when s may next have a block to ask for; f.mu is held.
 func (f *fetch) wakeLocked(s *source, now time.Time) time.Duration {
 	d := idlePoll
-	for _, w := range f.lvl.blocks {
-		if m := w.miss[s.info.ID]; m != nil && !w.done && !w.busy {
-			d = min(d, max(m.next.Sub(now), time.Millisecond))
+	self, id := f.l.host.ID(), s.info.ID
+	for owner, ws := range f.lvl.byOwner {
+		if owner != self && owner != id && !f.ownerLateLocked(owner, now) {
+			continue // none of these is asked of s (pickLocked)
+		}
+		for _, w := range ws {
+			if m := w.miss[id]; m != nil && !w.done && !w.busy {
+				d = min(d, max(m.next.Sub(now), time.Millisecond))
+			}
 		}
 	}
 	return d

@@ -534,7 +534,7 @@ func TestSwarmFetchBetweenNamespaces(t *testing.T) {
 // over the same links, the miner uploading at most 4× the size.
 func BenchmarkSwarmFetchLinks(b *testing.B) {
 	const size, fetchers = 100 << 20, 16
-	for _, rate := range []string{"100mbit"} {
+	for _, rate := range []string{"50mbit", "100mbit", "200mbit"} {
 		b.Run(rate, func(b *testing.B) {
 			lab := newNetnsLab(b, fetchers+1, rate)
 			nodes := startNodes(b, lab)
