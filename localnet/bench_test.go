@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
 )
 
 // BenchmarkLocalnetFirstEpoch is issue 9's start-up goal: a 16-neuron
@@ -48,8 +50,9 @@ func BenchmarkLocalnetFirstEpoch(b *testing.B) {
 }
 
 // BenchmarkLocalnetSize runs ever larger localnets (one validator per
-// eight miners) for five epochs and reports the heap each neuron holds
-// once the network is up, when the first epoch paid, the share of miners
+// eight miners) for five epochs and reports the heap, goroutines,
+// connections and connected peers each neuron holds after the last epoch,
+// when the network was up and the first epoch paid, the share of miners
 // paid at the end and whether blocks kept their pace (1 = 250 ms): how
 // large a localnet this machine sustains.
 //
@@ -70,12 +73,15 @@ func BenchmarkLocalnetSize(b *testing.B) {
 				runtime.GC()
 				runtime.ReadMemStats(&before)
 				var heap uint64
-				var goroutines int
-				cfg.onReady = func() {
+				var goroutines, conns, peers int
+				// Measured after the last epoch: the network in its
+				// steady state, queries and heartbeats running.
+				cfg.onLastEpoch = func(hosts []host.Host) {
 					var m runtime.MemStats
 					runtime.GC()
 					runtime.ReadMemStats(&m)
 					heap, goroutines = m.HeapInuse-before.HeapInuse, runtime.NumGoroutine()
+					conns, peers = connections(hosts)
 				}
 				start := time.Now()
 				s, err := Run(context.Background(), cfg)
@@ -96,10 +102,22 @@ func BenchmarkLocalnetSize(b *testing.B) {
 				b.ReportMetric(s.Timeline.FirstPaid.Seconds(), "s-first-paid-epoch")
 				b.ReportMetric(float64(heap)/float64(n)/1024, "KiB-heap/neuron")
 				b.ReportMetric(float64(goroutines)/float64(n), "goroutines/neuron")
+				b.ReportMetric(float64(conns)/float64(n), "conns/neuron")
+				b.ReportMetric(float64(peers)/float64(n), "peers/neuron")
 				if s.Timeline.FirstPaid == 0 {
 					b.Errorf("%d neurons: no epoch paid miners in %d epochs", n, s.Epochs)
 				}
 			}
 		})
 	}
+}
+
+// connections counts the hosts' connections and connected peers (each
+// connection counted at both ends, as each neuron pays for it).
+func connections(hosts []host.Host) (conns, peers int) {
+	for _, h := range hosts {
+		conns += len(h.Network().Conns())
+		peers += len(h.Network().Peers())
+	}
+	return conns, peers
 }

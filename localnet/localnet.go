@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
+
 	"github.com/cybertensor/cybertensor/backend"
 	"github.com/cybertensor/cybertensor/chain"
 	"github.com/cybertensor/cybertensor/chainlink"
@@ -98,8 +100,9 @@ type Config struct {
 	// answer text.generate from (which stays what validators check).
 	Upstream backend.OpenAIConfig
 
-	onReady         func() // for benchmarks: called once every neuron is up
-	sequentialStart bool   // for benchmarks: the baseline, one neuron after another
+	onReady         func(hosts []host.Host) // for benchmarks: called once every neuron is up
+	onLastEpoch     func(hosts []host.Host) // for benchmarks: called after the last epoch, the neurons still up
+	sequentialStart bool                    // for benchmarks: the baseline, one neuron after another
 }
 
 // errGatewaySubnet: Config.Gateway needs a subnet whose miners serve text.chat.
@@ -496,7 +499,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 	timeline := Timeline{Ready: time.Since(began)}
 	if cfg.onReady != nil {
-		cfg.onReady()
+		cfg.onReady(hostsOf(members))
 	}
 	sort.SliceStable(members, func(i, j int) bool {
 		a, b := members[i], members[j]
@@ -623,12 +626,29 @@ loop:
 		}
 	}
 	copies.Wait()
+	if cfg.onLastEpoch != nil {
+		cfg.onLastEpoch(hostsOf(members))
+	}
 	gsum := gw.stop(cfg.Logger)
 	s, err := summarize(c, members, slices.Min(epochs))
 	if s != nil {
 		s.Timeline, s.Gateway, s.Specs = timeline, gsum, specs
 	}
 	return s, err
+}
+
+// hostsOf is the running neurons' hosts.
+func hostsOf(members []*member) []host.Host {
+	var hosts []host.Host
+	for _, m := range members {
+		if m.miner != nil && !m.stopped {
+			hosts = append(hosts, m.miner.Host())
+		}
+		if m.validator != nil {
+			hosts = append(hosts, m.validator.Host())
+		}
+	}
+	return hosts
 }
 
 // offlineAfterEpochs is when the offline miners leave a run of no set

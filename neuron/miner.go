@@ -350,6 +350,9 @@ func (m *Miner) start(ctx context.Context, c chainlink.Chain, hot *wallet.Privat
 // ID is the miner's peer ID.
 func (m *Miner) ID() peer.ID { return m.h.ID() }
 
+// Host is the miner's libp2p host.
+func (m *Miner) Host() host.Host { return m.h }
+
 // UID is the miner's uid.
 func (m *Miner) UID() uint16 { return m.uid }
 
