@@ -77,6 +77,7 @@ func (l *Library) evictLocked(from peer.ID, registered bool) bool {
 	}
 	now := time.Now()
 	var victim network.Stream
+	var vfrom peer.ID
 	var most int
 	var since time.Time
 	for st, sl := range l.streams {
@@ -85,22 +86,28 @@ func (l *Library) evictLocked(from peer.ID, registered bool) bool {
 		}
 		n := l.perPeer[sl.from]
 		if n > most || n == most && sl.waiting.Before(since) {
-			victim, most, since = st, n, sl.waiting
+			victim, vfrom, most, since = st, sl.from, n, sl.waiting
 		}
 	}
 	if victim == nil || !registered && most < l.perPeer[from]+2 {
 		return false
 	}
-	delete(l.streams, victim) // its handler releases the rest as it ends
-	victim.Reset()
+	// Uncounted now, not when its handler ends: in a burst of newcomers
+	// the peer would still count as holding the most, and lose every
+	// stream while others kept theirs.
+	delete(l.streams, victim)
+	l.uncount(vfrom)
+	victim.Reset() // its handler releases the rest as it ends
 	return true
 }
 
 // release gives back what admit took and closes st.
 func (l *Library) release(st network.Stream, from peer.ID) {
 	l.mu.Lock()
-	delete(l.streams, st)
-	l.uncount(from)
+	if _, ok := l.streams[st]; ok { // else evicted, and uncounted then
+		delete(l.streams, st)
+		l.uncount(from)
+	}
 	l.mu.Unlock()
 	st.Close()
 	l.wg.Done()
