@@ -376,3 +376,26 @@ func TestOpenAIChatStreamCoalesces(t *testing.T) {
 		t.Fatalf("paced: chunks %q, want one per token", chunks)
 	}
 }
+
+// lineLen is the length of a line split between a long prefix and its
+// last fragment, without "\n" and a "\r" before it.
+func TestLineLen(t *testing.T) {
+	for _, c := range []struct {
+		long, frag string
+		want       int
+	}{
+		{"", "data: x\n", 7},
+		{"", "data: x\r\n", 7},
+		{"data: x\r", "\n", 7},
+		{"data: x", "\r\n", 7},
+		{"", "\n", 0},
+		{"", "\r\n", 0},
+		{"", "x\r", 2},
+		{"abc", "def\n", 6},
+		{"", "", 0},
+	} {
+		if got := lineLen([]byte(c.long), []byte(c.frag)); got != c.want {
+			t.Errorf("lineLen(%q, %q) = %d, want %d", c.long, c.frag, got, c.want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
@@ -36,7 +37,8 @@ func malformed(format string, args ...any) error {
 // [DONE] only after a chunk carried a finish_reason. The usage is the last
 // one a chunk carried. emit's error ends the read and is returned as is.
 func readSSE(r io.Reader, maxLine, maxChunks int, emit func(string) error) (Usage, error) {
-	br := bufio.NewReaderSize(r, min(maxLine+2, 64<<10))
+	br := newSSEReader(r, min(maxLine+2, 64<<10))
+	defer br.release()
 	var (
 		usage    Usage
 		data     strings.Builder
@@ -144,14 +146,43 @@ func readSSE(r io.Reader, maxLine, maxChunks int, emit func(string) error) (Usag
 // maxPendingDeltas bounds the deltas readSSE holds before passing them on.
 const maxPendingDeltas = 64 << 10
 
+// sseReaders keeps the 64 KiB line buffers of finished streams: a miner
+// reads one stream per chat answer, and a fresh buffer each time was half
+// of the bytes its streaming path allocated.
+var sseReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+
+// sseReader is a buffered reader of one stream, from sseReaders when the
+// size is the pool's.
+type sseReader struct {
+	*bufio.Reader
+	pooled bool
+}
+
+func newSSEReader(r io.Reader, size int) sseReader {
+	if size != 64<<10 {
+		return sseReader{Reader: bufio.NewReaderSize(r, size)}
+	}
+	br := sseReaders.Get().(*bufio.Reader)
+	br.Reset(r)
+	return sseReader{Reader: br, pooled: true}
+}
+
+// release gives a pooled buffer back, holding no reference to the stream.
+func (r sseReader) release() {
+	if r.pooled {
+		r.Reset(nil)
+		sseReaders.Put(r.Reader)
+	}
+}
+
 // readSSELine reads one line without its "\n" or "\r\n": io.EOF with the
 // last, unterminated line (possibly empty) at the end of the stream; an
 // oversize error for a line over maxLine bytes.
-func readSSELine(br *bufio.Reader, maxLine int) (string, error) {
+func readSSELine(br sseReader, maxLine int) (string, error) {
 	var long []byte
 	for {
 		frag, err := br.ReadSlice('\n')
-		if len(long)+len(frag) > maxLine+2 || (err == nil && len(strings.TrimSuffix(strings.TrimSuffix(string(long)+string(frag), "\n"), "\r")) > maxLine) {
+		if len(long)+len(frag) > maxLine+2 || (err == nil && lineLen(long, frag) > maxLine) {
 			return "", &sseError{kind: failOversize, msg: fmt.Sprintf("a stream line over %d bytes", maxLine)}
 		}
 		switch {
@@ -170,6 +201,25 @@ func readSSELine(br *bufio.Reader, maxLine int) (string, error) {
 			return "", err
 		}
 	}
+}
+
+// lineLen is the length of the line long followed by frag, without its
+// ending "\n" and a "\r" before it (frag holds the end of the line).
+func lineLen(long, frag []byte) int {
+	n := len(long) + len(frag)
+	last := func(i int) byte { // the byte i from the end
+		if i < len(frag) {
+			return frag[len(frag)-1-i]
+		}
+		return long[len(long)-1-(i-len(frag))]
+	}
+	if n > 0 && last(0) == '\n' {
+		n--
+		if n > 0 && last(1) == '\r' {
+			n--
+		}
+	}
+	return n
 }
 
 // sseChunk is a streamed chat completion chunk, as readSSE reads it.
