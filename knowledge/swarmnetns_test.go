@@ -67,6 +67,11 @@ type nodeReply struct {
 	MaxRSS int64          `json:"max_rss_kib,omitempty"`
 }
 
+// nodeCommandTimeout bounds each command a node process carries out (a
+// fetch of 100 MiB over a 50 Mbit/s link takes about 30 s); the parent
+// kills its nodes if a fetch outlasts it.
+const nodeCommandTimeout = 5 * time.Minute
+
 // swarmNodeMain is a node process: a library on a host listening on ip,
 // serving the knowledge protocol and counting what it sends, doing what
 // the commands on stdin say until stdin closes.
@@ -109,7 +114,9 @@ func swarmNodeMain(ip string) int {
 			reply(nodeReply{Error: err.Error()})
 			continue
 		}
-		r, err := s.do(ctx, ip, cmd, reply)
+		cctx, cancel := context.WithTimeout(ctx, nodeCommandTimeout)
+		r, err := s.do(cctx, ip, cmd, reply)
+		cancel()
 		if err != nil {
 			r.Error = err.Error()
 		}
@@ -183,6 +190,8 @@ func (s *seeder) do(ctx context.Context, ip string, cmd nodeCommand, early func(
 			return nodeReply{}, err
 		}
 		defer ln.Close()
+		stop := context.AfterFunc(ctx, func() { ln.Close() }) // Accept ends with ctx
+		defer stop()
 		early(nodeReply{Addr: ln.Addr().String()})
 		c, err := ln.Accept()
 		if err != nil {
@@ -465,6 +474,12 @@ func swarmFetchLinks(tb testing.TB, nodes []*nodeProcess, size int, seed int64) 
 	}
 	run.first = time.Hour
 	var errs []error
+	watchdog := time.AfterFunc(nodeCommandTimeout+30*time.Second, func() {
+		for _, p := range nodes {
+			p.cmd.Process.Kill() // a hung node: its reply fails
+		}
+	})
+	defer watchdog.Stop()
 	for range fs {
 		d := <-results
 		errs = append(errs, d.err)
