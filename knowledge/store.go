@@ -96,15 +96,17 @@ func openStore(cfg Config) (*store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("knowledge: opening %s: %w", path, err)
 	}
+	var v1 bool // blocks in the layout before the block table
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketBlockIndex, bucketBlockData, bucketRoots, bucketRefs, bucketRemote, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
+		v1 = tx.Bucket(bucketBlocksV1) != nil
 		return nil
 	})
-	if err == nil {
+	if err == nil && v1 {
 		err = migrateBlocksV1(db)
 	}
 	if err != nil {
