@@ -100,7 +100,6 @@ type Config struct {
 	// answer text.generate from (which stays what validators check).
 	Upstream backend.OpenAIConfig
 
-	onReady         func(hosts []host.Host) // for benchmarks: called once every neuron is up
 	onLastEpoch     func(hosts []host.Host) // for benchmarks: called after the last epoch, the neurons still up
 	sequentialStart bool                    // for benchmarks: the baseline, one neuron after another
 }
@@ -498,9 +497,6 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		return nil, err
 	}
 	timeline := Timeline{Ready: time.Since(began)}
-	if cfg.onReady != nil {
-		cfg.onReady(hostsOf(members))
-	}
 	sort.SliceStable(members, func(i, j int) bool {
 		a, b := members[i], members[j]
 		return a.netuid < b.netuid || a.netuid == b.netuid && a.uid() < b.uid()
