@@ -105,7 +105,7 @@ func readSSE(r io.Reader, maxLine, maxChunks int, emit func(string) error) (Usag
 		return usage, err
 	}
 	for {
-		line, err := readSSELine(br, maxLine)
+		line, err := readSSELine(br.Reader, maxLine)
 		if err != nil && err != io.EOF {
 			return end(err)
 		}
@@ -178,7 +178,7 @@ func (r sseReader) release() {
 // readSSELine reads one line without its "\n" or "\r\n": io.EOF with the
 // last, unterminated line (possibly empty) at the end of the stream; an
 // oversize error for a line over maxLine bytes.
-func readSSELine(br sseReader, maxLine int) (string, error) {
+func readSSELine(br *bufio.Reader, maxLine int) (string, error) {
 	var long []byte
 	for {
 		frag, err := br.ReadSlice('\n')
