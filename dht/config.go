@@ -28,7 +28,12 @@ type Config struct {
 	// ProvideRate how fast unregistered peers may send them.
 	Providers   ProviderLimits
 	ProvideRate ProvideRate
-	Logger      *slog.Logger
+	// RoutingRefreshEvery is how often the routing table's buckets are
+	// refreshed: each bucket that no search used within the period gets a
+	// walk of its own (kad-dht's refresh, without its forced sweeps of
+	// every bucket at start).
+	RoutingRefreshEvery time.Duration
+	Logger              *slog.Logger
 }
 
 // ProviderLimits bounds the provider records a neuron keeps. Registered
@@ -79,15 +84,16 @@ func DefaultConfig(chainID string) Config {
 			Registered:   PoolLimits{Total: 65536, PerPeer: 8192, PerKey: 4096},
 			Unregistered: PoolLimits{Total: 16384, PerPeer: 1024, PerKey: 32},
 		},
-		ProvideRate: ProvideRate{Rate: 10, Burst: 256, TotalRate: 200, TotalBurst: 2048},
-		Logger:      slog.Default(),
+		ProvideRate:         ProvideRate{Rate: 10, Burst: 256, TotalRate: 200, TotalBurst: 2048},
+		RoutingRefreshEvery: 10 * time.Minute,
+		Logger:              slog.Default(),
 	}
 }
 
 func (c Config) validate() error {
 	switch {
-	case c.ChainID == "" || c.RecordTTL <= 0 || c.RefreshEvery <= 0 || c.Logger == nil:
-		return errors.New("dht: config: ChainID, RecordTTL, RefreshEvery and Logger are required")
+	case c.ChainID == "" || c.RecordTTL <= 0 || c.RefreshEvery <= 0 || c.RoutingRefreshEvery <= 0 || c.Logger == nil:
+		return errors.New("dht: config: ChainID, RecordTTL, RefreshEvery, RoutingRefreshEvery and Logger are required")
 	case c.MembershipTTL <= c.RefreshEvery || c.ProviderTTL < c.MembershipTTL:
 		return errors.New("dht: config: need RefreshEvery < MembershipTTL <= ProviderTTL")
 	}

@@ -315,7 +315,8 @@ func (r *countingRouting) Provide(ctx context.Context, c cid.Cid) error {
 func (r *countingRouting) FindProviders(context.Context, cid.Cid, int) []peer.AddrInfo { return nil }
 
 // Objects fetched together are advertised one lookup at a time, each once
-// (object and body), however many fetches finish at once.
+// (object and body), however many fetches finish at once; those fetched
+// Unprovided are not advertised.
 func TestFetchedObjectsAreProvidedOneAtATime(t *testing.T) {
 	ns := swarm(t, 1)
 	pub := ns[0]
@@ -346,11 +347,15 @@ func TestFetchedObjectsAreProvidedOneAtATime(t *testing.T) {
 	}
 	from := peer.AddrInfo{ID: pub.n.ID(), Addrs: pub.n.Addrs()}
 	var wg sync.WaitGroup
-	for _, o := range objs {
+	for i, o := range objs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := lib.Fetch(ctx, o.CID, WithProviders(from)); err != nil {
+			opts := []FetchOption{WithProviders(from)}
+			if i%3 == 2 {
+				opts = append(opts, Unprovided())
+			}
+			if err := lib.Fetch(ctx, o.CID, opts...); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -359,13 +364,17 @@ func TestFetchedObjectsAreProvidedOneAtATime(t *testing.T) {
 	waitFor(t, "every fetched object and body provided", time.Minute, func() bool {
 		routing.mu.Lock()
 		defer routing.mu.Unlock()
-		return len(routing.provided) == 2*len(objs)
+		return len(routing.provided) == 2*8
 	})
 	routing.mu.Lock()
 	defer routing.mu.Unlock()
-	for _, o := range objs {
-		if routing.provided[o.CID] != 1 || routing.provided[o.Body] != 1 {
-			t.Errorf("object %s provided %d times, its body %d", o.CID, routing.provided[o.CID], routing.provided[o.Body])
+	for i, o := range objs {
+		want := 1
+		if i%3 == 2 {
+			want = 0 // fetched Unprovided: never queued
+		}
+		if routing.provided[o.CID] != want || routing.provided[o.Body] != want {
+			t.Errorf("object %d provided %d times, its body %d; want %d", i, routing.provided[o.CID], routing.provided[o.Body], want)
 		}
 	}
 	if routing.most != 1 {

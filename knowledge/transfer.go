@@ -23,6 +23,7 @@ type fetchOptions struct {
 	progress  func(done, total int64)
 	pin       bool
 	maxSize   int64
+	unprovide bool
 }
 
 // WithProviders tries these providers first (e.g. from an announcement or
@@ -46,6 +47,12 @@ func WithMaxSize(n int64) FetchOption { return func(o *fetchOptions) { o.maxSize
 // Pinned pins what is fetched.
 func Pinned() FetchOption { return func(o *fetchOptions) { o.pin = true } }
 
+// Unprovided leaves what is fetched unadvertised on the DHT until the next
+// re-provide (of pinned roots; an unpinned copy is never advertised), for
+// callers that know enough others advertise it: every member of a subnet
+// fetching what one of them announced need not each walk the DHT to say so.
+func Unprovided() FetchOption { return func(o *fetchOptions) { o.unprovide = true } }
+
 // A fetch whose providers all failed for transient reasons tries them
 // again retryRounds times, after retryPause, 2×retryPause, ….
 const (
@@ -68,7 +75,7 @@ const (
 // is stored or served; a provider that serves a bad block is penalized
 // and dropped, and the fetch goes on from the others. What is fetched is
 // unpinned unless Pinned is given, becomes searchable, and is provided on
-// the DHT in the background.
+// the DHT in the background unless Unprovided is given.
 func (l *Library) Fetch(ctx context.Context, c cid.Cid, opts ...FetchOption) error {
 	if err := checkCID(c); err != nil {
 		return err
@@ -107,7 +114,9 @@ func (l *Library) Fetch(ctx context.Context, c cid.Cid, opts ...FetchOption) err
 		f.im.abort()
 		return fmt.Errorf("knowledge: fetching %s: %w", c, err)
 	}
-	l.queueProvide(c)
+	if !o.unprovide {
+		l.queueProvide(c)
+	}
 	return nil
 }
 

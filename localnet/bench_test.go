@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"syscall"
 	"testing"
 	"time"
 
@@ -83,12 +84,12 @@ func BenchmarkLocalnetSize(b *testing.B) {
 					heap, goroutines = m.HeapInuse-before.HeapInuse, runtime.NumGoroutine()
 					conns, peers = connections(hosts)
 				}
-				start := time.Now()
+				start, cpuStart := time.Now(), processCPU()
 				s, err := Run(context.Background(), cfg)
 				if err != nil {
 					b.Fatal(err)
 				}
-				elapsed := time.Since(start)
+				elapsed, cpu := time.Since(start), processCPU()-cpuStart
 				paid := 0
 				for _, nr := range s.Neurons {
 					if nr.Role == "miner" && nr.Incentive > 0 {
@@ -104,12 +105,24 @@ func BenchmarkLocalnetSize(b *testing.B) {
 				b.ReportMetric(float64(goroutines)/float64(n), "goroutines/neuron")
 				b.ReportMetric(float64(conns)/float64(n), "conns/neuron")
 				b.ReportMetric(float64(peers)/float64(n), "peers/neuron")
+				// The whole process's CPU, start-up included, a neuron
+				// and a second: how much of a core each costs.
+				b.ReportMetric(1000*cpu.Seconds()/float64(n)/elapsed.Seconds(), "cpu-ms/neuron-s")
 				if s.Timeline.FirstPaid == 0 {
 					b.Errorf("%d neurons: no epoch paid miners in %d epochs", n, s.Epochs)
 				}
 			}
 		})
 	}
+}
+
+// processCPU is the CPU time (user and system) the process has used.
+func processCPU() time.Duration {
+	var u syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &u); err != nil {
+		return 0
+	}
+	return time.Duration(u.Utime.Nano() + u.Stime.Nano())
 }
 
 // connections counts the hosts' connections and connected peers (each

@@ -55,6 +55,14 @@ func (r *registeredHotkeys) update(mg *chain.Metagraph) bool {
 	return true
 }
 
+// size is how many hotkeys the set holds (0 before the first update).
+func (r *registeredHotkeys) size() int {
+	if set := r.set.Load(); set != nil {
+		return len(*set)
+	}
+	return 0
+}
+
 // registered reports whether p's hotkey is in the set.
 func (r *registeredHotkeys) registered(p peer.ID) bool {
 	set := r.set.Load()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -215,6 +216,9 @@ func (s *Swarm) follow(lib *knowledge.Library, sub *gossip.Subscription, learn L
 		if keep {
 			opts = append(opts, knowledge.Pinned())
 		}
+		if !provideCopy(s.registered.size(), rand.Float64()) {
+			opts = append(opts, knowledge.Unprovided())
+		}
 		ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
 		var body bytes.Buffer
 		if teach {
@@ -236,6 +240,23 @@ func (s *Swarm) follow(lib *knowledge.Library, sub *gossip.Subscription, learn L
 		}
 		s.fetched.Add(1)
 	}
+}
+
+// advertisedCopies is how many of a subnet's members, on average,
+// advertise on the DHT their copy of an object announced to the subnet,
+// besides its publisher. Every member advertising its copy made each
+// announcement a walk across the DHT per member (and its body another):
+// the largest share of a 64-neuron localnet's CPU, and the walks'
+// connections made it a full mesh. A search needs one live provider, and
+// pinned copies are advertised again at the library's next re-provide.
+const advertisedCopies = 3
+
+// provideCopy decides, for a member of a subnet of members neurons drawing
+// u uniformly in [0, 1), whether it advertises its copy of an announced
+// object: with chance advertisedCopies/members, so that about that many
+// do whatever the subnet's size, without asking each other.
+func provideCopy(members int, u float64) bool {
+	return members <= advertisedCopies || u < float64(advertisedCopies)/float64(members)
 }
 
 // KnowledgeFetched counts the announced objects this neuron fetched from

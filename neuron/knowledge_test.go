@@ -196,3 +196,40 @@ func TestAnnouncePace(t *testing.T) {
 		t.Fatalf("%d announcements while 61 peers joined over a minute", n)
 	}
 }
+
+// provideCopy advertises every copy in a subnet no larger than
+// advertisedCopies, and in a larger one each with the chance that keeps
+// the expected number of advertised copies at advertisedCopies.
+func TestProvideCopy(t *testing.T) {
+	for _, tc := range []struct {
+		members int
+		u       float64
+		want    bool
+	}{
+		{0, 0.99, true}, // the subnet's size not known yet
+		{1, 0.99, true},
+		{advertisedCopies, 0.99, true},
+		{advertisedCopies + 1, 0, true},
+		{advertisedCopies + 1, 0.99, false},
+		{256, float64(advertisedCopies)/256 - 1e-9, true},
+		{256, float64(advertisedCopies) / 256, false},
+	} {
+		if got := provideCopy(tc.members, tc.u); got != tc.want {
+			t.Errorf("provideCopy(%d, %v) = %v, want %v", tc.members, tc.u, got, tc.want)
+		}
+	}
+	// Over many draws, about advertisedCopies of a 256-member subnet.
+	rng := rand.New(rand.NewPCG(1, 2))
+	const trials = 2000
+	total := 0
+	for range trials {
+		for range 256 {
+			if provideCopy(256, rng.Float64()) {
+				total++
+			}
+		}
+	}
+	if mean := float64(total) / trials; mean < advertisedCopies*0.9 || mean > advertisedCopies*1.1 {
+		t.Errorf("a 256-member subnet advertised %.2f copies on average, want about %d", mean, advertisedCopies)
+	}
+}

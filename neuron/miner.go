@@ -296,11 +296,16 @@ func prepareMiner(c chainlink.Reader, hot *wallet.PrivateKey, cfg MinerConfig) (
 	return m, nil
 }
 
-// start runs a prepared miner registered as uid: it joins the swarm,
-// opens the knowledge library, serves its axon on chain and follows the
+// start runs a prepared miner registered as uid: it serves its axon on
+// chain, joins the swarm, opens the knowledge library and follows the
 // spec. On error the caller closes m.
 func (m *Miner) start(ctx context.Context, c chainlink.Chain, hot *wallet.PrivateKey, uid uint16, cfg MinerConfig) (err error) {
 	m.uid = uid
+	// The axon first: a neuron whose axon is on chain need not announce
+	// itself on the DHT when it joins the swarm.
+	if err := serveAxon(ctx, c, hot, cfg.Netuid, m.h, []string{string(protocol.QueryID)}); err != nil {
+		return err
+	}
 	if !cfg.Swarm.Disabled {
 		if m.swarm, err = JoinSwarm(ctx, m.h, hot, c, cfg.Netuid, m.uid, "miner", []string{string(protocol.QueryID)}, cfg.Swarm, cfg.Host.Registerer, cfg.Logger); err != nil {
 			return err
@@ -319,9 +324,6 @@ func (m *Miner) start(ctx context.Context, c chainlink.Chain, hot *wallet.Privat
 			}
 			m.stored.Store(m.lib)
 		}
-	}
-	if err := serveAxon(ctx, c, hot, cfg.Netuid, m.h, []string{string(protocol.QueryID)}); err != nil {
-		return err
 	}
 	if cfg.Spec != nil {
 		m.spec.Store(cfg.Spec)

@@ -94,6 +94,7 @@ func fastSwarm() SwarmConfig {
 // Miners and validators started only from the chain (no bootstrap peers)
 // find each other through the axons served on chain and the DHT, and
 // every one hears every other's heartbeat with the uid the chain gives it.
+// Only neurons without an axon on chain announce themselves on the DHT.
 func TestNeuronsFormASwarm(t *testing.T) {
 	miners, validators := 8, 2
 	if testing.Short() {
@@ -177,21 +178,34 @@ func TestNeuronsFormASwarm(t *testing.T) {
 			return len(learned) == validators
 		})
 	}
-	// Every neuron announced itself on the DHT: the last one finds them all.
-	last := members[len(members)-1]
+	// Miners, whose axons are on chain, are found there and did not walk
+	// the DHT to announce themselves; the validators, which serve no
+	// axon, did: a miner finds both of them there, and no miner.
+	first := members[0]
 	deadline := time.Now().Add(time.Minute)
 	for {
 		qctx, qcancel := context.WithTimeout(ctx, 10*time.Second)
 		found := map[peer.ID]bool{}
-		for _, p := range last.swarm.DHT().Members(qctx, 1) {
+		for _, p := range first.swarm.DHT().Members(qctx, 1) {
 			found[p.ID] = true
 		}
 		qcancel()
-		if len(found) >= len(members)-1 {
+		for _, m := range members[:miners] {
+			if found[m.id] {
+				t.Fatalf("miner uid %d, whose axon is on chain, announced itself on the DHT", m.uid)
+			}
+		}
+		validatorsFound := 0
+		for _, v := range members[miners:] {
+			if found[v.id] {
+				validatorsFound++
+			}
+		}
+		if validatorsFound == validators {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the DHT lists %d of %d members", len(found), len(members))
+			t.Fatalf("the DHT lists %d of %d validators", validatorsFound, validators)
 		}
 	}
 }
