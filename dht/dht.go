@@ -120,37 +120,60 @@ func New(h host.Host, key *wallet.PrivateKey, reg Registry, cfg Config) (*DHT, e
 	return d, nil
 }
 
-// refreshLoop walks once toward this neuron's own key, as soon as the
-// routing table holds a peer, to meet the peers closest to it (kad-dht's
-// Bootstrap would walk toward every bucket besides); then, about every
-// RoutingRefreshEvery (a random 75 to 125% of it, so that neurons started
-// together do not walk together), it asks kad-dht to refresh the buckets
-// that no search has used within that period, until Close.
+// refreshLoop keeps the routing table useful at the cost its state calls
+// for, until Close. About every lowCheckEvery it looks at the table's size:
+// a neuron whose table holds lowPeers or fewer (one that knows only its
+// bootstrap peers) walks toward its own key, Kademlia's join, which fills
+// its table and makes it known to the peers closest to it. About every
+// RoutingRefreshEvery it asks kad-dht to refresh the buckets that no search
+// used within that period. Both periods are drawn from 75 to 125% of
+// themselves, so that neurons started together do not walk together.
+//
+// Nothing walks at start otherwise: the table fills from the connections
+// the neuron makes anyway (kad-dht adds every DHT server it connects to).
+// A join walk on every neuron at start, and kad-dht's sweeps of every
+// bucket, were thousands of dials and TLS handshakes at the same moment in
+// a 128-neuron localnet, holding the validators' first 20 s of queries to
+// their 2 s deadline.
 func (d *DHT) refreshLoop() {
 	defer d.wg.Done()
-	d.waitRoutable(d.ctx)
-	if _, err := d.kad.GetClosestPeers(d.ctx, string(d.h.ID())); err != nil && d.ctx.Err() == nil {
-		d.log.Debug("walking toward this neuron's key", "err", err)
-	}
+	jitter := func(every time.Duration) time.Duration { return every*3/4 + rand.N(every/2+1) }
+	lowCheck := time.NewTimer(jitter(lowCheckEvery))
+	defer lowCheck.Stop()
+	refresh := time.NewTimer(jitter(d.cfg.RoutingRefreshEvery))
+	defer refresh.Stop()
 	for {
-		every := d.cfg.RoutingRefreshEvery
-		t := time.NewTimer(every*3/4 + rand.N(every/2+1))
 		select {
 		case <-d.ctx.Done():
-			t.Stop()
 			return
-		case <-t.C:
-		}
-		select {
-		case err := <-d.kad.RefreshRoutingTable():
-			if err != nil && d.ctx.Err() == nil {
-				d.log.Debug("refreshing the routing table", "err", err)
+		case <-lowCheck.C:
+			lowCheck.Reset(jitter(lowCheckEvery))
+			if n := d.kad.RoutingTable().Size(); n == 0 || n > lowPeers {
+				continue
 			}
-		case <-d.ctx.Done():
-			return
+			if _, err := d.kad.GetClosestPeers(d.ctx, string(d.h.ID())); err != nil && d.ctx.Err() == nil {
+				d.log.Debug("walking toward this neuron's key", "err", err)
+			}
+		case <-refresh.C:
+			refresh.Reset(jitter(d.cfg.RoutingRefreshEvery))
+			select {
+			case err := <-d.kad.RefreshRoutingTable():
+				if err != nil && d.ctx.Err() == nil {
+					d.log.Debug("refreshing the routing table", "err", err)
+				}
+			case <-d.ctx.Done():
+				return
+			}
 		}
 	}
 }
+
+// A routing table of lowPeers or fewer (kad-dht's own mark for a table
+// that needs filling) is looked at every lowCheckEvery.
+const (
+	lowPeers      = 10
+	lowCheckEvery = 10 * time.Second
+)
 
 // Close stops the DHT and its refresh loops. It is safe to call twice.
 func (d *DHT) Close() error {

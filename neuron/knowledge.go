@@ -212,6 +212,18 @@ func (s *Swarm) follow(lib *knowledge.Library, sub *gossip.Subscription, learn L
 			learned[key] = true
 			continue
 		}
+		// Every member hears the announcement at once: a short wait,
+		// longer in a larger subnet, spreads their fetches from the
+		// publisher out (in a 128-neuron localnet, 114 miners dialing 14
+		// validators for 12 objects at the same moment held the
+		// validators' first queries to their deadline).
+		if !lib.Has(a.Object.CID) {
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-time.After(fetchJitter(s.registered.size(), rand.Float64())):
+			}
+		}
 		var opts []knowledge.FetchOption
 		if keep {
 			opts = append(opts, knowledge.Pinned())
@@ -257,6 +269,15 @@ const advertisedCopies = 3
 // do whatever the subnet's size, without asking each other.
 func provideCopy(members int, u float64) bool {
 	return members <= advertisedCopies || u < float64(advertisedCopies)/float64(members)
+}
+
+// fetchJitter is how long a member of a subnet of members neurons, drawing
+// u uniformly in [0, 1), waits before fetching an announced object: up to
+// 10 ms a member, at most 2 s, so that a whole subnet's fetches of one
+// object reach its publisher at about 100 a second.
+func fetchJitter(members int, u float64) time.Duration {
+	spread := min(time.Duration(members)*10*time.Millisecond, 2*time.Second)
+	return time.Duration(u * float64(spread))
 }
 
 // KnowledgeFetched counts the announced objects this neuron fetched from

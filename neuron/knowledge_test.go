@@ -233,3 +233,24 @@ func TestProvideCopy(t *testing.T) {
 		t.Errorf("a 256-member subnet advertised %.2f copies on average, want about %d", mean, advertisedCopies)
 	}
 }
+
+// fetchJitter spreads a subnet's fetches of an announced object over 10 ms
+// a member, at most 2 s.
+func TestFetchJitter(t *testing.T) {
+	for _, tc := range []struct {
+		members int
+		u       float64
+		want    time.Duration
+	}{
+		{0, 0.5, 0},
+		{16, 0, 0},
+		{16, 0.5, 80 * time.Millisecond},
+		{128, 0.999, 1278720 * time.Microsecond},
+		{256, 0.5, time.Second},
+		{4096, 0.999, 1998 * time.Millisecond},
+	} {
+		if got := fetchJitter(tc.members, tc.u); got != tc.want {
+			t.Errorf("fetchJitter(%d, %v) = %v, want %v", tc.members, tc.u, got, tc.want)
+		}
+	}
+}
