@@ -286,7 +286,7 @@ func (s *Swarm) discover(ctx context.Context) {
 				s.log.Debug("DHT membership not announced yet", "err", err)
 			}
 		}
-		if need := s.cfg.TargetPeers - s.connectedMembers(); need > 0 {
+		if need := s.target() - s.connectedMembers(); need > 0 {
 			dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			if got := s.dial(dctx, axonInfos(mg), need); got < need {
 				s.dial(dctx, s.dht.Members(dctx, s.netuid), need-got)
@@ -298,7 +298,7 @@ func (s *Swarm) discover(ctx context.Context) {
 			// Neurons are registering (a subnet starting): the host
 			// admits them by this set, so look again soon.
 			delay = 200 * time.Millisecond
-		case findable && s.connectedMembers() >= s.cfg.TargetPeers:
+		case findable && s.connectedMembers() >= s.target():
 			delay = s.cfg.DiscoverEvery
 		default:
 			delay = min(2*delay, s.cfg.DiscoverEvery)
@@ -335,6 +335,16 @@ func (s *Swarm) axonOnChain(mg *chain.Metagraph) bool {
 		return false
 	}
 	return mg.Axons[s.uid].PeerID == s.h.ID().String()
+}
+
+// target is how many members discovery keeps connected: TargetPeers, or
+// every other member of a smaller subnet (which otherwise would search the
+// DHT for members that do not exist every round).
+func (s *Swarm) target() int {
+	if n := s.registered.size(); n > 0 {
+		return min(s.cfg.TargetPeers, n-1)
+	}
+	return s.cfg.TargetPeers
 }
 
 // connectedMembers counts the registered members the host is connected

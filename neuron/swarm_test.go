@@ -209,3 +209,28 @@ func TestNeuronsFormASwarm(t *testing.T) {
 		}
 	}
 }
+
+// Discovery keeps TargetPeers members connected, or every other member of
+// a smaller subnet: a 4-member subnet does not search the DHT each round
+// for 8.
+func TestSwarmTarget(t *testing.T) {
+	for _, tc := range []struct{ members, want int }{
+		{0, 8}, // the metagraph not read yet
+		{1, 0},
+		{4, 3},
+		{9, 8},
+		{256, 8},
+	} {
+		s := &Swarm{cfg: DefaultSwarmConfig()}
+		if tc.members > 0 {
+			mg := &chain.Metagraph{}
+			for i := range tc.members {
+				mg.Hotkeys = append(mg.Hotkeys, testKey(t, "target", i).PublicKey().Address())
+			}
+			s.registered.update(mg)
+		}
+		if got := s.target(); got != tc.want {
+			t.Errorf("%d members: target %d, want %d", tc.members, got, tc.want)
+		}
+	}
+}
