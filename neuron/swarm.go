@@ -13,7 +13,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cybertensor/cybertensor/chain"
@@ -141,7 +140,7 @@ func JoinSwarm(ctx context.Context, h host.Host, hot *wallet.PrivateKey, c chain
 		cancel()
 	}
 	mg, _ := s.metagraph(ctx)
-	s.dial(ctx, axonInfos(mg), cfg.TargetPeers)
+	s.dial(ctx, axonInfos(mg), s.target())
 
 	dcfg := dht.DefaultConfig(c.ChainID())
 	dcfg.Logger = log
@@ -359,27 +358,16 @@ func (s *Swarm) connectedMembers() int {
 	return n
 }
 
-// axonInfos are the addresses of the axons mg holds.
+// axonInfos are the axons mg holds with a usable address (axonInfo).
 func axonInfos(mg *chain.Metagraph) []peer.AddrInfo {
 	if mg == nil {
 		return nil
 	}
 	var infos []peer.AddrInfo
-	for _, a := range mg.Axons {
-		if a == nil {
-			continue
+	for uid := range mg.Axons {
+		if info, ok := axonInfo(mg, uid); ok {
+			infos = append(infos, info)
 		}
-		id, err := peer.Decode(a.PeerID)
-		if err != nil {
-			continue
-		}
-		info := peer.AddrInfo{ID: id}
-		for _, s := range a.Multiaddrs {
-			if m, err := ma.NewMultiaddr(s); err == nil {
-				info.Addrs = append(info.Addrs, m)
-			}
-		}
-		infos = append(infos, info)
 	}
 	return infos
 }
