@@ -206,10 +206,13 @@ func (e *env) floodBytes() int64 {
 // peerStopsReading makes the attacker a peer that reads no more: the
 // victim's socket takes peerBuffer more bytes, then its writes block (see
 // Counter). The attacker's own socket is drained, so that nothing else
-// holds up what it sends.
+// holds up what it sends, below any secure connection: a peer that stops
+// reading opens nothing, and the heap the suite measures is the whole
+// process's, where the attacker's read buffers (256 KiB on a record
+// connection) would count as the victim's.
 func (e *env) peerStopsReading() {
 	e.conns.VictimSocket.stopPeerReading(peerBuffer)
-	go drain(e.attacker)
+	go drain(e.conns.AttackerSocket)
 }
 
 // startHeap records the heap a later growth is measured from.
@@ -278,18 +281,24 @@ func (e *env) intake() string {
 	return fmt.Sprintf("the victim's socket took in %s of the %s sent", mib(n), mib(sent))
 }
 
-// settle waits until the victim has taken in all the attacker sent, or
-// taken nothing for quiet (it stopped reading, or its session ended).
+// settle waits until the victim has taken in all the attacker sent and
+// handled it (its reader waits on the socket for more: what its heap holds
+// then is what the flood left, not frames still being worked through,
+// which on a loaded machine under the race detector lasted long enough to
+// be measured), or its session ended, or it has taken nothing for quiet
+// (it stopped reading), or, having taken it all, its reader has not come
+// back for more for stallLimit (it is blocked on a frame).
 func (e *env) settle() {
 	last, since := int64(-1), time.Now()
 	for end := time.Now().Add(waitLimit); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
 		n, sent := e.taken()
+		all := n >= sent
 		switch {
-		case n >= sent:
+		case all && (e.conns.VictimSocket.waiting(e.v0+n) || e.victim.IsClosed()):
 			return
 		case n != last:
 			last, since = n, time.Now()
-		case time.Since(since) > quiet:
+		case !all && time.Since(since) > quiet, all && time.Since(since) > stallLimit:
 			return
 		}
 	}

@@ -105,6 +105,10 @@ func (s *scope) close() {
 type Counter struct {
 	net.Conn
 	read, written atomic.Int64
+	// reading counts Reads in progress: one blocked in a socket that has
+	// nothing more to give means the stack above asked for more, so it has
+	// handled all it read before (see waiting).
+	reading atomic.Int32
 
 	mu       sync.Mutex
 	gated    bool
@@ -118,9 +122,18 @@ type Counter struct {
 func Count(c net.Conn) *Counter { return &Counter{Conn: c, changed: make(chan struct{})} }
 
 func (c *Counter) Read(p []byte) (int, error) {
+	c.reading.Add(1)
 	n, err := c.Conn.Read(p)
 	c.read.Add(int64(n))
+	c.reading.Add(-1)
 	return n, err
+}
+
+// waiting reports whether a Read is in progress after total bytes were
+// read: the reader (the secure connection, and the muxer above it, which
+// read only when they need more) has handled everything before it.
+func (c *Counter) waiting(total int64) bool {
+	return c.reading.Load() > 0 && c.read.Load() == total
 }
 
 func (c *Counter) Write(p []byte) (int, error) {
