@@ -71,7 +71,7 @@ func (c AdmissionConfig) validate() error {
 // admission knows who is registered and enforces AdmissionConfig: in the
 // resource manager (admissionLimiter), at the connection gate
 // (InterceptSecured), and in the connection manager (registered peers are
-// protected from trims).
+// valued above outsiders: trimmed after them).
 type admission struct {
 	cfg        AdmissionConfig
 	inboundCap int // unregistered inbound connections at most
@@ -104,38 +104,46 @@ func (a *admission) isRegistered(p peer.ID) bool {
 	return f == nil || (*f)(p)
 }
 
-// setRegistered sets who is registered, and protects the registered peers
-// the node is connected to from trims (the rest lose that protection);
-// connected tells the connection manager of each new one.
+// setRegistered sets who is registered, and tags the registered peers the
+// node is connected to in the connection manager (the rest lose the tag);
+// connected tags each new one.
 func (a *admission) setRegistered(f func(peer.ID) bool, connected []peer.ID) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.registered.Store(&f)
 	for _, p := range connected {
-		a.protect(p)
+		a.value(p)
 	}
 }
 
-// protect protects p from trims if it is registered, and unprotects it if
+// value tags p with registeredValue if it is registered, and untags it if
 // not.
-func (a *admission) protect(p peer.ID) {
+func (a *admission) value(p peer.ID) {
 	if a.isRegistered(p) {
-		a.cm.Protect(p, registeredTag)
+		a.cm.TagPeer(p, registeredTag, registeredValue)
 	} else {
-		a.cm.Unprotect(p, registeredTag)
+		a.cm.UntagPeer(p, registeredTag)
 	}
 }
 
-// connected protects a registered peer that connects (a network.Notifiee
+// connected tags a registered peer that connects (a network.Notifiee
 // callback).
 func (a *admission) connected(_ network.Network, c network.Conn) {
 	if a.registered.Load() != nil {
-		a.protect(c.RemotePeer())
+		a.value(c.RemotePeer())
 	}
 }
 
-// registeredTag protects registered peers in the connection manager.
-const registeredTag = "registered"
+// registeredTag is the connection manager's tag of registered peers, and
+// registeredValue its value: above any other component's tags, so that
+// trims close outsiders' connections before any member's. Members are
+// not protected: a neuron in a large subnet cannot hold a connection to
+// every member (the neuron protects the ones its role needs, and keeps
+// LowWater of the rest).
+const (
+	registeredTag   = "registered"
+	registeredValue = 100
+)
 
 // InterceptSecured refuses an inbound connection from an unregistered
 // peer at once when its address holds PerAddress already, or when the

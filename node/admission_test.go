@@ -250,8 +250,8 @@ func TestUnregisteredPerAddress(t *testing.T) {
 }
 
 // Until SetRegistered is called every peer counts as registered, and a
-// peer registered later is protected from trims; one dropped from the set
-// is not.
+// peer registered later is valued above outsiders in the connection
+// manager; one dropped from the set is not.
 func TestAdmissionOffUntilSetRegistered(t *testing.T) {
 	n, err := New(context.Background(), DefaultTestConfig(key(110)))
 	if err != nil {
@@ -269,17 +269,24 @@ func TestAdmissionOffUntilSetRegistered(t *testing.T) {
 	if !n.adm.isRegistered(pn.ID()) || n.adm.isRegistered(qn.ID()) {
 		t.Fatal("SetRegistered(p): want p registered and q not")
 	}
-	if !n.ConnManager().IsProtected(p, registeredTag) || n.ConnManager().IsProtected(q, registeredTag) {
-		t.Fatal("a registered peer is not protected from trims, or an unregistered one is")
+	valued := func(p peer.ID) bool {
+		info := n.ConnManager().GetTagInfo(p)
+		return info != nil && info.Tags[registeredTag] == registeredValue
+	}
+	if !valued(p) || valued(q) {
+		t.Fatal("a registered peer is not valued as one, or an unregistered one is")
+	}
+	if n.ConnManager().IsProtected(p, "") {
+		t.Fatal("a registered peer is protected: a neuron of a large subnet could trim no member")
 	}
 	n.SetRegistered(registeredSet(112))
-	if n.ConnManager().IsProtected(p, registeredTag) || !n.ConnManager().IsProtected(q, registeredTag) {
-		t.Fatal("after SetRegistered(q): want q protected and p not")
+	if valued(p) || !valued(q) {
+		t.Fatal("after SetRegistered(q): want q valued and p not")
 	}
-	// A registered peer that connects later is protected as it connects.
+	// A registered peer that connects later is valued as it connects.
 	rn, _ := connectTo(t, n, 113)
 	n.SetRegistered(registeredSet(112, 113))
-	waitFor(t, "the late peer protected", func() bool { return n.ConnManager().IsProtected(rn.ID(), registeredTag) })
+	waitFor(t, "the late peer valued", func() bool { return valued(rn.ID()) })
 }
 
 // Only 127.0.0.1 and ::1 are exempt from go-libp2p's per-address limits:

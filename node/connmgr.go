@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,6 +33,7 @@ import (
 type connManager struct {
 	low, high int
 	grace     time.Duration
+	tickEvery time.Duration // how often run looks whether the count is above HighWater
 
 	mu        sync.Mutex
 	peers     map[peer.ID]*peerConns
@@ -65,8 +67,14 @@ var _ connmgr.ConnManager = (*connManager)(nil)
 const trimSilence = 10 * time.Second
 
 func newConnManager(low, high int, grace time.Duration) *connManager {
+	return newConnManagerTicking(low, high, grace, trimSilence)
+}
+
+// newConnManagerTicking is newConnManager looking at the count every
+// tickEvery instead of every silence period (for tests).
+func newConnManagerTicking(low, high int, grace, tickEvery time.Duration) *connManager {
 	m := &connManager{
-		low: low, high: high, grace: grace,
+		low: low, high: high, grace: grace, tickEvery: tickEvery,
 		peers:     map[peer.ID]*peerConns{},
 		protected: map[peer.ID][]string{},
 		trigger:   make(chan struct{}, 1),
@@ -77,14 +85,28 @@ func newConnManager(low, high int, grace time.Duration) *connManager {
 	return m
 }
 
-// run trims whenever asked, at most once per silence period.
+// run trims whenever asked, at most once per silence period, and every
+// silence period while more than HighWater connections are open (as
+// BasicConnMgr's background loop does): connections spared because they
+// were young or protected are trimmed once that ends, even if no new
+// connection comes to ask.
 func (m *connManager) run() {
 	defer close(m.done)
+	tick := time.NewTicker(m.tickEvery)
+	defer tick.Stop()
 	for {
 		select {
 		case <-m.ctx.Done():
 			return
 		case <-m.trigger:
+		case <-tick.C:
+			m.mu.Lock()
+			due := m.conns > m.high && time.Since(m.lastTrim) >= trimSilence
+			m.mu.Unlock()
+			if due {
+				m.trim(m.high)
+			}
+			continue
 		}
 		m.mu.Lock()
 		wait := time.Until(m.lastTrim.Add(trimSilence))
@@ -166,9 +188,39 @@ func (m *connManager) GetTagInfo(p peer.ID) *connmgr.TagInfo {
 	return info
 }
 
+// protectionAsValue reports whether a protection other components ask
+// for is kept as a tag of the returned value instead. Two libraries
+// protect peers a neuron of a large subnet cannot afford to keep
+// connected for good:
+//   - go-libp2p-kad-dht every peer of its routing table's two widest
+//     buckets (up to 40 peers; the routing table keeps them without a
+//     connection), valued 10, above the other buckets' peers (which
+//     kad-dht tags 5);
+//   - go-libp2p-pubsub (under package gossip) its mesh peers of each
+//     topic ("pubsub:" and the topic), valued 50 a topic: kept before
+//     other members, and when trimmed, gossipsub grafts others from
+//     what stays connected.
+//
+// Members valued so are trimmed after outsiders and before the peers the
+// neuron itself protects (neuron.SwarmConfig.LowWater).
+func protectionAsValue(tag string) (int, bool) {
+	switch {
+	case tag == "kbucket":
+		return 10, true
+	case strings.HasPrefix(tag, "pubsub:"):
+		return 50, true
+	}
+	return 0, false
+}
+
 // Protect keeps the peer's connections from being trimmed until every tag
-// it was protected with is removed.
+// it was protected with is removed (a protection of protectionAsValue sets
+// that tag's value instead).
 func (m *connManager) Protect(p peer.ID, tag string) {
+	if v, ok := protectionAsValue(tag); ok {
+		m.TagPeer(p, tag, v)
+		return
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !slices.Contains(m.protected[p], tag) {
@@ -178,6 +230,9 @@ func (m *connManager) Protect(p peer.ID, tag string) {
 
 // Unprotect removes one protection and reports whether others remain.
 func (m *connManager) Unprotect(p peer.ID, tag string) bool {
+	if _, ok := protectionAsValue(tag); ok {
+		m.UntagPeer(p, tag)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	tags := slices.DeleteFunc(m.protected[p], func(t string) bool { return t == tag })

@@ -66,6 +66,30 @@ func TestConnManagerTagsAndProtection(t *testing.T) {
 	if m.Unprotect(p, "b") || m.IsProtected(p, "") {
 		t.Fatal("still protected after removing every tag")
 	}
+
+	// kad-dht's protection of its widest buckets and pubsub's of its mesh
+	// peers are values, not protections, and go with Unprotect as their
+	// libraries remove them.
+	for _, tc := range []struct {
+		tag   string
+		value int
+	}{{"kbucket", 10}, {"pubsub:/cybertensor/x/1/heartbeat/1", 50}} {
+		m.Protect(p, tc.tag)
+		if m.IsProtected(p, "") || m.IsProtected(p, tc.tag) {
+			t.Fatalf("Protect(%s) protects: a neuron would keep those peers connected for good", tc.tag)
+		}
+		if info := m.GetTagInfo(p); info.Tags[tc.tag] != tc.value || info.Value != 21+tc.value {
+			t.Fatalf("after Protect(%s): %+v, want the tag valued %d", tc.tag, info, tc.value)
+		}
+		m.Protect(p, "a")
+		if !m.Unprotect(p, tc.tag) {
+			t.Fatalf("Unprotect(%s) says unprotected while tag a remains", tc.tag)
+		}
+		if info := m.GetTagInfo(p); info.Value != 21 || !m.IsProtected(p, "a") {
+			t.Fatalf("after Unprotect(%s): %+v, protected %v", tc.tag, info, m.IsProtected(p, "a"))
+		}
+		m.Unprotect(p, "a")
+	}
 }
 
 type connLimit int
@@ -150,6 +174,42 @@ func TestConnManagerTrimOrder(t *testing.T) {
 	defer m.mu.Unlock()
 	if m.conns != 0 || len(m.peers) != 0 {
 		t.Fatalf("after every disconnect: %d conns, %d peers kept", m.conns, len(m.peers))
+	}
+}
+
+// Connections above HighWater spared because they were young are trimmed
+// once their grace period ends, with no new connection to ask for a trim
+// (as BasicConnMgr's background loop does): a neuron whose peers all
+// connected at start-up would otherwise keep every one of them.
+func TestConnManagerTrimsWhenGraceEnds(t *testing.T) {
+	m := newConnManagerTicking(1, 2, time.Hour, 10*time.Millisecond)
+	defer m.Close()
+	conns := []*fakeConn{newFakeConn(0, 0), newFakeConn(1, 0), newFakeConn(2, 0)}
+	m.TagPeer(conns[2].remote, "t", 10)
+	n := m.Notifee()
+	for _, c := range conns {
+		n.Connected(nil, c)
+	}
+	// The trim the third connection asked for found every peer in its
+	// grace period.
+	waitFor(t, "the trim the connection asked for", func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return !m.lastTrim.IsZero()
+	})
+	if got := closedOf(conns); len(got) != 0 {
+		t.Fatalf("closed %v within the grace period", got)
+	}
+	// The grace period and the silence period end.
+	m.mu.Lock()
+	for _, e := range m.peers {
+		e.firstSeen = e.firstSeen.Add(-2 * time.Hour)
+	}
+	m.lastTrim = m.lastTrim.Add(-time.Hour)
+	m.mu.Unlock()
+	waitFor(t, "a trim down to LowWater without a new connection", func() bool { return len(closedOf(conns)) == 2 })
+	if conns[2].closed.Load() {
+		t.Fatalf("closed %v: the most valuable peer was trimmed", closedOf(conns))
 	}
 }
 
