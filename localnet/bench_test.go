@@ -51,7 +51,7 @@ func BenchmarkLocalnetFirstEpoch(b *testing.B) {
 }
 
 // BenchmarkLocalnetSize runs ever larger localnets (one validator per
-// eight miners) for five epochs and reports the heap, goroutines,
+// eight miners) for twelve epochs and reports the heap, goroutines,
 // connections and connected peers each neuron holds after the last epoch,
 // when the network was up and the first epoch paid, the share of miners
 // paid at the end and whether blocks kept their pace (1 = 250 ms): how
@@ -68,7 +68,9 @@ func BenchmarkLocalnetSize(b *testing.B) {
 				validators := max(1, n/9)
 				cfg := DefaultConfig()
 				cfg.Validators, cfg.Miners = validators, n-validators
-				cfg.Tempo, cfg.BlockTime, cfg.Epochs = 10, 250*time.Millisecond, 5
+				// 12 epochs (30 s): the connections of start-up outlive
+				// their grace period (10 s) and the budget's trims.
+				cfg.Tempo, cfg.BlockTime, cfg.Epochs = 10, 250*time.Millisecond, 12
 				cfg.Logger = slog.New(slog.DiscardHandler)
 				var before runtime.MemStats
 				runtime.GC()

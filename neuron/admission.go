@@ -1,6 +1,7 @@
 package neuron
 
 import (
+	"maps"
 	"sync"
 	"sync/atomic"
 
@@ -18,11 +19,11 @@ type registrar interface {
 }
 
 // registeredHotkeys is the set of hotkeys registered on the swarm's subnet,
-// as of the last metagraph, answering the host's admission check at once:
-// a peer's hotkey address is derived from its peer ID (which carries the
-// public key) and kept, boundedly.
+// as of the last metagraph, and which of them serve an axon, answering the
+// host's admission check at once: a peer's hotkey address is derived from
+// its peer ID (which carries the public key) and kept, boundedly.
 type registeredHotkeys struct {
-	set atomic.Pointer[map[wallet.Address]struct{}]
+	set atomic.Pointer[map[wallet.Address]bool] // hotkey -> serves an axon
 
 	mu    sync.Mutex
 	addrs map[peer.ID]wallet.Address // peer ID -> hotkey address; bounded
@@ -33,23 +34,15 @@ type registeredHotkeys struct {
 const maxCachedAddrs = 8192
 
 // update replaces the set with the metagraph's hotkeys, and reports
-// whether it changed.
+// whether it changed (a hotkey came or went, or began or stopped serving
+// an axon).
 func (r *registeredHotkeys) update(mg *chain.Metagraph) bool {
-	next := make(map[wallet.Address]struct{}, len(mg.Hotkeys))
-	for _, h := range mg.Hotkeys {
-		next[h] = struct{}{}
+	next := make(map[wallet.Address]bool, len(mg.Hotkeys))
+	for uid, h := range mg.Hotkeys {
+		next[h] = next[h] || (uid < len(mg.Axons) && mg.Axons[uid] != nil)
 	}
-	if prev := r.set.Load(); prev != nil && len(*prev) == len(next) {
-		same := true
-		for h := range next {
-			if _, ok := (*prev)[h]; !ok {
-				same = false
-				break
-			}
-		}
-		if same {
-			return false
-		}
+	if prev := r.set.Load(); prev != nil && maps.Equal(*prev, next) {
+		return false
 	}
 	r.set.Store(&next)
 	return true
@@ -65,9 +58,19 @@ func (r *registeredHotkeys) size() int {
 
 // registered reports whether p's hotkey is in the set.
 func (r *registeredHotkeys) registered(p peer.ID) bool {
+	if r.set.Load() == nil {
+		return true
+	}
+	member, _ := r.member(p)
+	return member
+}
+
+// member reports whether p's hotkey is in the set (false before the first
+// update), and whether it serves an axon.
+func (r *registeredHotkeys) member(p peer.ID) (member, axon bool) {
 	set := r.set.Load()
 	if set == nil {
-		return true
+		return false, false
 	}
 	r.mu.Lock()
 	addr, ok := r.addrs[p]
@@ -75,7 +78,7 @@ func (r *registeredHotkeys) registered(p peer.ID) bool {
 	if !ok {
 		a, err := protocol.HotkeyAddress(p)
 		if err != nil {
-			return false // not a secp256k1 hotkey: never registered
+			return false, false // not a secp256k1 hotkey: never registered
 		}
 		addr = a
 		r.mu.Lock()
@@ -85,6 +88,6 @@ func (r *registeredHotkeys) registered(p peer.ID) bool {
 		r.addrs[p] = addr
 		r.mu.Unlock()
 	}
-	_, ok = (*set)[addr]
-	return ok
+	axon, member = (*set)[addr]
+	return member, axon
 }

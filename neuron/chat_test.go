@@ -55,7 +55,7 @@ func TestMinerServesChatAndEmbed(t *testing.T) {
 	if _, err := ensureRegistered(ctx, c, colds[2], caller, 1); err != nil {
 		t.Fatal(err)
 	}
-	h, err := newHost(caller, HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	h, err := newHost(caller, HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}, SwarmConfig{Disabled: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -277,7 +277,7 @@ func testCaller(t *testing.T, ctx context.Context, c chainlink.Chain, cold, hot 
 	if _, err := ensureRegistered(ctx, c, cold, hot, 1); err != nil {
 		t.Fatal(err)
 	}
-	h, err := newHost(hot, HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	h, err := newHost(hot, HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}, SwarmConfig{Disabled: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,9 +41,14 @@ type HostConfig struct {
 	ReusePort bool
 }
 
-// newHost starts a node whose identity is the hotkey.
-func newHost(key *wallet.PrivateKey, hc HostConfig) (host.Host, error) {
+// newHost starts a node whose identity is the hotkey, with the swarm's
+// connection budget if it joins the swarm (the swarm protects the members
+// its role needs from trims; without it, the node's defaults).
+func newHost(key *wallet.PrivateKey, hc HostConfig, sc SwarmConfig) (host.Host, error) {
 	cfg := node.DefaultConfig(key)
+	if !sc.Disabled {
+		cfg.LowWater, cfg.HighWater, cfg.GracePeriod = sc.LowWater, sc.HighWater, sc.GracePeriod
+	}
 	cfg.ListenAddrs = hc.Listen
 	cfg.DataDir, cfg.Registerer, cfg.ReusePort = hc.DataDir, hc.Registerer, hc.ReusePort
 	if hc.NodeRegisterer != nil {

@@ -285,7 +285,7 @@ func prepareMiner(c chainlink.Reader, hot *wallet.PrivateKey, cfg MinerConfig) (
 		}
 	}()
 	cfg.Host.Listen = cfg.Listen
-	if m.h, err = newHost(hot, cfg.Host); err != nil {
+	if m.h, err = newHost(hot, cfg.Host, cfg.Swarm); err != nil {
 		return nil, err
 	}
 	cfg.Server.Logger = cfg.Logger

@@ -142,7 +142,7 @@ func BenchmarkRound(b *testing.B) {
 	const miners = 16
 	log := slog.New(slog.DiscardHandler)
 	var work atomic.Int64 // how long each miner works on an answer
-	vh, err := newHost(testKey(b, "bench validator", 0), HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	vh, err := newHost(testKey(b, "bench validator", 0), HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}, SwarmConfig{Disabled: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func BenchmarkRound(b *testing.B) {
 	var ids []peer.ID
 	for i := range miners {
 		key := testKey(b, "bench miner", i)
-		h, err := newHost(key, HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+		h, err := newHost(key, HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}, SwarmConfig{Disabled: true})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -21,7 +21,7 @@ func registeredProber(t *testing.T, ctx context.Context, c chainlink.Chain, cold
 	if _, err := ensureRegistered(ctx, c, cold, key, 1); err != nil {
 		t.Fatal(err)
 	}
-	h, err := newHost(key, HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	h, err := newHost(key, HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}, SwarmConfig{Disabled: true})
 	if err != nil {
 		t.Fatal(err)
 	}

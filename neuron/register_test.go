@@ -33,7 +33,7 @@ func TestServeAxonUnderServingRateLimit(t *testing.T) {
 	if _, err := ensureRegistered(ctx, c, cold, hot, 1); err != nil {
 		t.Fatal(err)
 	}
-	h1, err := newHost(hot, HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	h1, err := newHost(hot, HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}, SwarmConfig{Disabled: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestServeAxonUnderServingRateLimit(t *testing.T) {
 	if again := axon(); again.Block != first.Block {
 		t.Fatalf("the same axon was sent again at block %d", again.Block)
 	}
-	h2, err := newHost(hot, HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	h2, err := newHost(hot, HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}, SwarmConfig{Disabled: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,6 +49,18 @@ type SwarmConfig struct {
 	TargetPeers int
 	// MaxDial bounds the members dialed per discovery round.
 	MaxDial int
+	// LowWater, HighWater and GracePeriod are the host's connection
+	// budget while the neuron is in the swarm: above HighWater
+	// connections, the host closes the least valuable (outsiders first,
+	// then members outside gossip's mesh) down to LowWater, sparing
+	// connections younger than GracePeriod and the members the neuron's
+	// role exchanges with, which the swarm protects: a miner's validators
+	// (members serving no axon, who query it) and a validator's miners
+	// (which it queries). So a miner of a 256-uid subnet holds its
+	// validators and LowWater others, not a connection to every member
+	// that ever dialed it or answered a search.
+	LowWater, HighWater int
+	GracePeriod         time.Duration
 	// RegistryTTL is how long a registration lookup is cached.
 	RegistryTTL time.Duration
 	// Bootstrap peers (full multiaddrs), beyond the chain's axons.
@@ -59,10 +71,12 @@ type SwarmConfig struct {
 }
 
 // DefaultSwarmConfig heartbeats every 30 s and rediscovers every minute,
-// keeping 8 members connected.
+// keeping 8 members connected; above 16 connections the host trims to 8
+// besides the members the neuron's role keeps, sparing connections younger
+// than 10 s.
 func DefaultSwarmConfig() SwarmConfig {
 	return SwarmConfig{HeartbeatEvery: 30 * time.Second, DiscoverEvery: time.Minute, TargetPeers: 8, MaxDial: 16, RegistryTTL: 12 * time.Second,
-		ReannounceEvery: 10 * time.Minute}
+		ReannounceEvery: 10 * time.Minute, LowWater: 8, HighWater: 16, GracePeriod: 10 * time.Second}
 }
 
 func (c SwarmConfig) validate() error {
@@ -71,6 +85,10 @@ func (c SwarmConfig) validate() error {
 	}
 	if c.HeartbeatEvery <= 0 || c.DiscoverEvery <= 0 || c.TargetPeers < 1 || c.MaxDial < 1 || c.RegistryTTL <= 0 || c.ReannounceEvery <= 0 {
 		return errors.New("neuron: swarm config: HeartbeatEvery, DiscoverEvery, TargetPeers, MaxDial, RegistryTTL and ReannounceEvery must be positive")
+	}
+	if c.LowWater < c.TargetPeers || c.HighWater < c.LowWater || c.GracePeriod < 0 {
+		// Below TargetPeers, trims would close what discovery dials.
+		return fmt.Errorf("neuron: swarm config: need TargetPeers (%d) <= LowWater (%d) <= HighWater (%d) and GracePeriod >= 0", c.TargetPeers, c.LowWater, c.HighWater)
 	}
 	return nil
 }
@@ -114,6 +132,11 @@ type Swarm struct {
 	// registered is the subnet's hotkeys, which the host (if it is a
 	// registrar) gives the whole of its limits.
 	registered registeredHotkeys
+	// kept are the peers keep protects in the host's connection manager
+	// (nil until the first keep), and notifiee tells keepConnected of new
+	// connections.
+	kept     map[peer.ID]struct{}
+	notifiee network.Notifiee
 }
 
 // JoinSwarm puts the neuron on host h (identity hot) into netuid's swarm:
@@ -164,6 +187,8 @@ func JoinSwarm(ctx context.Context, h host.Host, hot *wallet.PrivateKey, c chain
 		return nil, err
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.notifiee = &network.NotifyBundle{ConnectedF: s.keepConnected}
+	h.Network().Notify(s.notifiee)
 	s.wg.Add(3)
 	go s.listen(s.ctx, sub)
 	go s.heartbeat(s.ctx)
@@ -274,6 +299,7 @@ func (s *Swarm) discover(ctx context.Context) {
 	delay := 200 * time.Millisecond
 	for {
 		mg, changed := s.metagraph(ctx)
+		s.keep()
 		findable := joined || s.axonOnChain(mg)
 		if !findable && mg != nil {
 			jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -334,6 +360,72 @@ func (s *Swarm) axonOnChain(mg *chain.Metagraph) bool {
 		return false
 	}
 	return mg.Axons[s.uid].PeerID == s.h.ID().String()
+}
+
+// keepTag protects the members keep keeps in the host's connection
+// manager.
+const keepTag = "cybertensor:role"
+
+// keep protects, in the host's connection manager, the connected members
+// of the other kind than this neuron (by the last metagraph): a miner,
+// serving an axon, keeps the members serving none (the validators, which
+// query it); a validator keeps the members serving one (the miners, which
+// it queries, each within a few rounds: too often to dial them anew).
+// Peers that left or changed kind lose the protection. The host trims the
+// rest to its budget (SwarmConfig.LowWater). discover calls it at least
+// every RegistryTTL; a member connecting meanwhile is kept as it connects
+// (keepConnected), before the host's grace period for it ends.
+func (s *Swarm) keep() {
+	peers := s.h.Network().Peers()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := make(map[peer.ID]struct{}, len(s.kept))
+	for _, p := range peers {
+		if s.keeps(p) {
+			next[p] = struct{}{}
+		}
+	}
+	cm := s.h.ConnManager()
+	for p := range s.kept {
+		if _, ok := next[p]; ok {
+			continue
+		}
+		if s.keeps(p) && s.h.Network().Connectedness(p) == network.Connected {
+			next[p] = struct{}{} // connected since peers was read
+			continue
+		}
+		cm.Unprotect(p, keepTag)
+	}
+	for p := range next {
+		if _, ok := s.kept[p]; !ok {
+			cm.Protect(p, keepTag)
+		}
+	}
+	s.kept = next
+}
+
+// keepConnected keeps a member that connects if keep would (a
+// network.Notifiee callback).
+func (s *Swarm) keepConnected(_ network.Network, c network.Conn) {
+	p := c.RemotePeer()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.kept[p]; ok || s.kept == nil || !s.keeps(p) {
+		return
+	}
+	s.kept[p] = struct{}{}
+	s.h.ConnManager().Protect(p, keepTag)
+}
+
+// keeps reports whether p is a member of the other kind than this neuron
+// (see keep); false before the first metagraph.
+func (s *Swarm) keeps(p peer.ID) bool {
+	if s.registered.size() == 0 {
+		return false
+	}
+	_, mine := s.registered.member(s.h.ID())
+	member, axon := s.registered.member(p)
+	return member && axon != mine
 }
 
 // target is how many members discovery keeps connected: TargetPeers, or
@@ -436,6 +528,15 @@ func (s *Swarm) Close() error {
 			s.cancel()
 		}
 		s.wg.Wait()
+		if s.notifiee != nil {
+			s.h.Network().StopNotify(s.notifiee)
+			s.mu.Lock()
+			for p := range s.kept {
+				s.h.ConnManager().Unprotect(p, keepTag)
+			}
+			s.kept = nil
+			s.mu.Unlock()
+		}
 		for _, l := range s.libs {
 			l.Close()
 		}

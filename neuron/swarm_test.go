@@ -5,10 +5,12 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"go.uber.org/goleak"
 
@@ -232,5 +234,105 @@ func TestSwarmTarget(t *testing.T) {
 		if got := s.target(); got != tc.want {
 			t.Errorf("%d members: target %d, want %d", tc.members, got, tc.want)
 		}
+	}
+}
+
+// The connection budget: above HighWater a neuron trims its connections
+// to LowWater besides the members its role exchanges with, which the swarm
+// protects: each miner keeps both validators (which query it) and at most
+// LowWater other members, each validator every miner (which it queries).
+// Heartbeats still reach everyone over what is left.
+func TestSwarmConnectionBudget(t *testing.T) {
+	miners, validators := 10, 2
+	var colds []*wallet.PrivateKey
+	for i := range miners + validators {
+		colds = append(colds, testKey(t, "budget cold", i))
+	}
+	c := testChain(t, colds)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	log := slog.New(slog.DiscardHandler)
+	budget := fastSwarm()
+	budget.TargetPeers, budget.LowWater, budget.HighWater, budget.GracePeriod = 2, 2, 4, 0
+
+	type member struct {
+		id    peer.ID
+		h     host.Host
+		swarm *Swarm
+	}
+	var ms, vs []member
+	for i := range miners {
+		cfg := DefaultMinerConfig(1, backend.NewRetrieval())
+		cfg.Swarm, cfg.Logger = budget, log
+		m, err := StartMiner(ctx, c, colds[i], testKey(t, "budget hot", i), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		ms = append(ms, member{m.ID(), m.Host(), m.Swarm()})
+	}
+	for i := range validators {
+		cfg := DefaultValidatorConfig(1, []Task{{Prompt: "Why is the sky blue?", Answer: "Rayleigh"}})
+		cfg.Swarm, cfg.Logger, cfg.QueryEvery = budget, log, 1
+		v, err := StartValidator(ctx, c, colds[miners+i], testKey(t, "budget hot", miners+i), 1e12, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { v.Close() })
+		vs = append(vs, member{v.ID(), v.Host(), v.Swarm()})
+	}
+
+	// What each neuron's budget should come to, or why not yet.
+	wrong := func() string {
+		for _, v := range vs {
+			for _, m := range ms {
+				if !v.h.ConnManager().IsProtected(m.id, keepTag) {
+					return fmt.Sprintf("validator %s does not keep miner %s", v.id.ShortString(), m.id.ShortString())
+				}
+			}
+		}
+		for _, m := range ms {
+			for _, v := range vs {
+				if !m.h.ConnManager().IsProtected(v.id, keepTag) {
+					return fmt.Sprintf("miner %s does not keep validator %s", m.id.ShortString(), v.id.ShortString())
+				}
+			}
+			others := 0
+			for _, p := range m.h.Network().Peers() {
+				if m.h.ConnManager().IsProtected(p, "") {
+					if !slices.ContainsFunc(vs, func(v member) bool { return v.id == p }) {
+						isMember, axon := m.swarm.registered.member(p)
+						_, mine := m.swarm.registered.member(m.id)
+						return fmt.Sprintf("miner %s keeps %s, not a validator (a miner: %v, member %v axon %v, mine %v, tags %v)", m.id.ShortString(), p.ShortString(), slices.ContainsFunc(ms, func(o member) bool { return o.id == p }), isMember, axon, mine, m.h.ConnManager().GetTagInfo(p)) + fmt.Sprint(" keep ", m.h.ConnManager().IsProtected(p, keepTag), " kbucket ", m.h.ConnManager().IsProtected(p, "kbucket"))
+					}
+					continue
+				}
+				others++
+			}
+			if others > budget.LowWater {
+				return fmt.Sprintf("miner %s holds %d connections besides the validators, more than LowWater %d", m.id.ShortString(), others, budget.LowWater)
+			}
+		}
+		return ""
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for why := wrong(); why != ""; why = wrong() {
+		if time.Now().After(deadline) {
+			t.Fatal(why)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Every neuron hears every other over what is left.
+	all := append(slices.Clone(ms), vs...)
+	for _, m := range all {
+		waitUntil(t, time.Minute, fmt.Sprintf("%s to hear every neuron", m.id.ShortString()), func() bool {
+			heard := m.swarm.Heard()
+			for _, o := range all {
+				if _, ok := heard[o.id]; !ok && o.id != m.id {
+					return false
+				}
+			}
+			return true
+		})
 	}
 }

@@ -292,7 +292,7 @@ func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Pr
 		return nil, fmt.Errorf("neuron: validator state: %w", err)
 	}
 	cfg.Host.Listen = cfg.Listen
-	if h, err = newHost(hot, cfg.Host); err != nil {
+	if h, err = newHost(hot, cfg.Host, cfg.Swarm); err != nil {
 		return nil, err
 	}
 	if client, err = protocol.NewClient(h, protocol.DefaultClientConfig()); err != nil {
