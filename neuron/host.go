@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -41,11 +42,17 @@ type HostConfig struct {
 	ReusePort bool
 }
 
+// maxConns is a neuron's connection limit (node.Config.MaxConns): room
+// for a validator connected to every miner of a subnet of 4 × 256 uids.
+const maxConns = 1024
+
 // newHost starts a node whose identity is the hotkey, with the swarm's
 // connection budget if it joins the swarm (the swarm protects the members
 // its role needs from trims; without it, the node's defaults).
 func newHost(key *wallet.PrivateKey, hc HostConfig, sc SwarmConfig) (host.Host, error) {
 	cfg := node.DefaultConfig(key)
+	// A validator holds a connection to every miner it queries.
+	cfg.MaxConns = maxConns
 	if !sc.Disabled {
 		cfg.LowWater, cfg.HighWater, cfg.GracePeriod = sc.LowWater, sc.HighWater, sc.GracePeriod
 	}
@@ -72,23 +79,30 @@ func FullAddrs(h host.Host) []string {
 	return out
 }
 
-// ChainCallers looks query callers up in the metagraph. When the chain
-// cannot answer (its node is away) it answers from the last lookup of the
-// caller that succeeded, so a miner keeps serving the neurons it knows
-// until the node is back. Make it with NewChainCallers; the zero value
-// (only Chain set) has no such memory.
+// ChainCallers looks query callers up in the metagraph. An answer serves
+// for callerFresh (a caller's registration and stake are re-read at most
+// that often: a miner of a 256-uid subnet answering 32 validators asked
+// the chain at every query, and the embedded chain's lock queued hundreds
+// of lookups). When the chain cannot answer (its node is away) it answers
+// from the last lookup of the caller that succeeded, however old, so a
+// miner keeps serving the neurons it knows until the node is back. Make it
+// with NewChainCallers; the zero value (only Chain set) has no such memory.
 type ChainCallers struct {
 	Chain chainlink.Reader
 	known *knownCallers
 }
 
-// maxKnownCallers bounds the callers ChainCallers remembers.
-const maxKnownCallers = 4096
+// maxKnownCallers bounds the callers ChainCallers remembers, and
+// callerFresh is how long an answer serves without asking the chain.
+const (
+	maxKnownCallers = 4096
+	callerFresh     = 12 * time.Second
+)
 
 // NewChainCallers returns ChainCallers for c that remember up to 4096
 // callers.
 func NewChainCallers(c chainlink.Reader) ChainCallers {
-	return ChainCallers{Chain: c, known: &knownCallers{m: map[knownCaller]protocol.Caller{}, max: maxKnownCallers}}
+	return ChainCallers{Chain: c, known: &knownCallers{m: map[knownCaller]askedCaller{}, max: maxKnownCallers}}
 }
 
 // Caller implements protocol.Callers.
@@ -97,12 +111,16 @@ func (c ChainCallers) Caller(ctx context.Context, netuid uint16, id peer.ID) (pr
 	if err != nil {
 		return protocol.Caller{}, nil // not a hotkey: unregistered
 	}
+	known, asked, ok := c.known.get(netuid, id)
+	if ok && time.Since(asked) < callerFresh {
+		return known, nil
+	}
 	var caller protocol.Caller
 	n, err := c.Chain.Neuron(ctx, netuid, addr)
 	switch {
 	case errors.Is(err, chainlink.ErrNotFound):
 	case err != nil:
-		if known, ok := c.known.get(netuid, id); ok {
+		if ok {
 			return known, nil
 		}
 		return protocol.Caller{}, err
@@ -118,22 +136,27 @@ type knownCaller struct {
 	id     peer.ID
 }
 
-// knownCallers is the last answer the chain gave for each caller, at most
-// max of them (a full table forgets one at random).
+// knownCallers is the last answer the chain gave for each caller and when,
+// at most max of them (a full table forgets one at random).
 type knownCallers struct {
 	mu  sync.Mutex
-	m   map[knownCaller]protocol.Caller
+	m   map[knownCaller]askedCaller
 	max int
 }
 
-func (k *knownCallers) get(netuid uint16, id peer.ID) (protocol.Caller, bool) {
+type askedCaller struct {
+	caller protocol.Caller
+	asked  time.Time
+}
+
+func (k *knownCallers) get(netuid uint16, id peer.ID) (protocol.Caller, time.Time, bool) {
 	if k == nil {
-		return protocol.Caller{}, false
+		return protocol.Caller{}, time.Time{}, false
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	c, ok := k.m[knownCaller{netuid, id}]
-	return c, ok
+	a, ok := k.m[knownCaller{netuid, id}]
+	return a.caller, a.asked, ok
 }
 
 func (k *knownCallers) put(netuid uint16, id peer.ID, c protocol.Caller) {
@@ -149,5 +172,5 @@ func (k *knownCallers) put(netuid uint16, id peer.ID, c protocol.Caller) {
 			break
 		}
 	}
-	k.m[key] = c
+	k.m[key] = askedCaller{c, time.Now()}
 }

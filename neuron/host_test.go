@@ -20,9 +20,11 @@ type awayChain struct {
 	chainlink.Reader
 	neurons map[wallet.Address]chain.NeuronInfo
 	err     error
+	asked   int // Neuron calls
 }
 
 func (a *awayChain) Neuron(_ context.Context, _ uint16, hotkey wallet.Address) (chain.NeuronInfo, error) {
+	a.asked++
 	if a.err != nil {
 		return chain.NeuronInfo{}, a.err
 	}
@@ -71,13 +73,42 @@ func TestChainCallersRememberWhileTheChainIsAway(t *testing.T) {
 		t.Fatal("zero ChainCallers answered while away")
 	}
 	// The memory is bounded.
-	k := &knownCallers{m: map[knownCaller]protocol.Caller{}, max: 2}
+	k := &knownCallers{m: map[knownCaller]askedCaller{}, max: 2}
 	for i := range 5 {
 		id, _ := peerOf(t, "many", i)
 		k.put(1, id, protocol.Caller{UID: uint16(i)})
 	}
 	if len(k.m) != 2 {
 		t.Fatalf("%d callers kept, max 2", len(k.m))
+	}
+}
+
+// A caller's answer serves for callerFresh without asking the chain again
+// (a miner is asked by every validator every few seconds), and is asked
+// again once older.
+func TestChainCallersAskTheChainOncePerFreshness(t *testing.T) {
+	ctx := context.Background()
+	id, addr := peerOf(t, "caller", 0)
+	c := &awayChain{neurons: map[wallet.Address]chain.NeuronInfo{addr: {Stake: 5, Neuron: chain.Neuron{UID: 2}}}}
+	callers := NewChainCallers(c)
+	for range 10 {
+		if got, err := callers.Caller(ctx, 1, id); err != nil || got != (protocol.Caller{Registered: true, UID: 2, Stake: 5}) {
+			t.Fatalf("caller: %+v %v", got, err)
+		}
+	}
+	if c.asked != 1 {
+		t.Fatalf("the chain was asked %d times for 10 queries within %v, want once", c.asked, callerFresh)
+	}
+	// Older than callerFresh, the answer is read again: the caller
+	// deregistered meanwhile.
+	callers.known.mu.Lock()
+	a := callers.known.m[knownCaller{1, id}]
+	a.asked = a.asked.Add(-callerFresh)
+	callers.known.m[knownCaller{1, id}] = a
+	callers.known.mu.Unlock()
+	delete(c.neurons, addr)
+	if got, err := callers.Caller(ctx, 1, id); err != nil || got.Registered || c.asked != 2 {
+		t.Fatalf("after callerFresh: %+v %v, the chain asked %d times", got, err, c.asked)
 	}
 }
 

@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -259,5 +261,32 @@ func TestConnManagerTrimsRealConnections(t *testing.T) {
 	}
 	if a.Network().Connectedness(peers[2].ID()) == network.Connected && a.Network().Connectedness(peers[3].ID()) == network.Connected {
 		t.Fatal("neither of the worthless peers was trimmed")
+	}
+}
+
+// MaxConns raises the scaled connection and descriptor limits, never
+// lowers them.
+func TestRaiseConns(t *testing.T) {
+	scaling := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&scaling)
+	base := scaling.Scale(1<<30, 1024)
+	sys := func(l rcmgr.ConcreteLimitConfig) (conns, in, out, fd int) {
+		s := rcmgr.NewFixedLimiter(l).GetSystemLimits()
+		return s.GetConnTotalLimit(), s.GetConnLimit(network.DirInbound), s.GetConnLimit(network.DirOutbound), s.GetFDLimit()
+	}
+	c0, in0, out0, fd0 := sys(base)
+	for _, tc := range []struct {
+		n                   int
+		conns, in, out, fds int
+	}{
+		{0, c0, in0, out0, fd0},
+		{c0 / 2, c0, in0, out0, fd0},
+		{1024, 1024, max(in0, 512), 1024, max(fd0, 1024)},
+		{4096, 4096, 2048, 4096, 4096},
+	} {
+		conns, in, out, fd := sys(raiseConns(base, tc.n))
+		if conns != tc.conns || in != tc.in || out != tc.out || fd != tc.fds {
+			t.Errorf("MaxConns %d: conns %d, inbound %d, outbound %d, FDs %d; want %d, %d, %d, %d", tc.n, conns, in, out, fd, tc.conns, tc.in, tc.out, tc.fds)
+		}
 	}
 }

@@ -45,6 +45,13 @@ type Config struct {
 	// MaxMemory and MaxFD scale the resource manager's explicit limits.
 	MaxMemory int64
 	MaxFD     int
+	// MaxConns, if above what MaxMemory scales to (256 connections at
+	// 1 GiB, 128 of them inbound), raises the node's connection limit to
+	// it (half of it inbound) and its file-descriptor limit to at least
+	// it. A validator holds a connection to every miner it queries: in a
+	// full 256-uid subnet the scaled limit leaves it none to spare, and
+	// every refused dial is redone.
+	MaxConns int
 	// Metrics registers libp2p's Prometheus collectors on Registerer
 	// (nil: no metrics, the cheap default).
 	Registerer prometheus.Registerer
@@ -84,6 +91,22 @@ func DefaultTestConfig(key *wallet.PrivateKey) Config {
 	c.MaxMemory, c.MaxFD = 128<<20, 256
 	c.Logger = slog.New(slog.DiscardHandler)
 	return c
+}
+
+// raiseConns raises l's system connection limit to n if it is lower
+// (outbound and in all to n, inbound to half of it), and its descriptor
+// limit to at least n.
+func raiseConns(l rcmgr.ConcreteLimitConfig, n int) rcmgr.ConcreteLimitConfig {
+	p := l.ToPartialLimitConfig()
+	sys := p.System
+	if n <= 0 || int(sys.Conns) >= n {
+		return l
+	}
+	sys.Conns, sys.ConnsOutbound = rcmgr.LimitVal(n), rcmgr.LimitVal(n)
+	sys.ConnsInbound = max(sys.ConnsInbound, rcmgr.LimitVal(n/2))
+	sys.FD = max(sys.FD, rcmgr.LimitVal(n))
+	p.System = sys
+	return p.Build(l)
 }
 
 func (c Config) validate() error {
@@ -159,7 +182,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Node, error) {
 	if cfg.Registerer == nil {
 		rcOpts = append(rcOpts, rcmgr.WithMetricsDisabled())
 	}
-	limiter := rcmgr.NewFixedLimiter(scaling.Scale(cfg.MaxMemory, cfg.MaxFD))
+	limiter := rcmgr.NewFixedLimiter(raiseConns(scaling.Scale(cfg.MaxMemory, cfg.MaxFD), cfg.MaxConns))
 	adm := newAdmission(cfg.Admission, limiter.GetSystemLimits().GetConnLimit(network.DirInbound), cm)
 	rm, err := rcmgr.NewResourceManager(newAdmissionLimiter(limiter, adm), rcOpts...)
 	if err != nil {
