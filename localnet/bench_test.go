@@ -51,11 +51,11 @@ func BenchmarkLocalnetFirstEpoch(b *testing.B) {
 }
 
 // BenchmarkLocalnetSize runs ever larger localnets (one validator per
-// eight miners) for twelve epochs and reports the heap, goroutines,
-// connections and connected peers each neuron holds after the last epoch,
-// when the network was up and the first epoch paid, the share of miners
-// paid at the end and whether blocks kept their pace (1 = 250 ms): how
-// large a localnet this machine sustains.
+// eight miners) for twelve epochs (thirty at 256) and reports the heap,
+// goroutines, connections and connected peers each neuron holds after the
+// last epoch, when the network was up and the first epoch paid, the share
+// of miners paid at the end and whether blocks kept their pace (1 = 250
+// ms): how large a localnet this machine sustains.
 //
 //	go test ./localnet -run '^$' -bench LocalnetSize -benchtime 1x
 func BenchmarkLocalnetSize(b *testing.B) {
@@ -69,29 +69,36 @@ func BenchmarkLocalnetSize(b *testing.B) {
 				cfg := DefaultConfig()
 				cfg.Validators, cfg.Miners = validators, n-validators
 				// 12 epochs (30 s): the connections of start-up outlive
-				// their grace period (10 s) and the budget's trims.
-				cfg.Tempo, cfg.BlockTime, cfg.Epochs = 10, 250*time.Millisecond, 12
+				// their grace period (10 s) and the budget's trims; 30 at
+				// 256, whose validators take longer to score every miner.
+				epochs := 12
+				if n >= 256 {
+					epochs = 30
+				}
+				cfg.Tempo, cfg.BlockTime, cfg.Epochs = 10, 250*time.Millisecond, epochs
 				cfg.Logger = slog.New(slog.DiscardHandler)
 				var before runtime.MemStats
 				runtime.GC()
 				runtime.ReadMemStats(&before)
 				var heap uint64
 				var goroutines, conns, peers int
+				var elapsed, cpu time.Duration
+				start, cpuStart := time.Now(), processCPU()
 				// Measured after the last epoch: the network in its
-				// steady state, queries and heartbeats running.
+				// steady state, queries and heartbeats running (and the
+				// time and CPU up to then, not the neurons' closing).
 				cfg.onLastEpoch = func(hosts []host.Host) {
+					elapsed, cpu = time.Since(start), processCPU()-cpuStart
 					var m runtime.MemStats
 					runtime.GC()
 					runtime.ReadMemStats(&m)
 					heap, goroutines = m.HeapInuse-before.HeapInuse, runtime.NumGoroutine()
 					conns, peers = connections(hosts)
 				}
-				start, cpuStart := time.Now(), processCPU()
 				s, err := Run(context.Background(), cfg)
 				if err != nil {
 					b.Fatal(err)
 				}
-				elapsed, cpu := time.Since(start), processCPU()-cpuStart
 				paid := 0
 				for _, nr := range s.Neurons {
 					if nr.Role == "miner" && nr.Incentive > 0 {
@@ -111,6 +118,10 @@ func BenchmarkLocalnetSize(b *testing.B) {
 				// and a second: how much of a core each costs.
 				b.ReportMetric(1000*cpu.Seconds()/float64(n)/elapsed.Seconds(), "cpu-ms/neuron-s")
 				if s.Timeline.FirstPaid == 0 {
+					// A failed benchmark's metrics are not printed.
+					b.Logf("%d neurons: block pace %.2f, %.1f connections, %.0f goroutines and %.0f KiB of heap a neuron, %.1f ms of CPU a neuron-second",
+						n, float64(s.Block)*cfg.BlockTime.Seconds()/elapsed.Seconds(), float64(conns)/float64(n), float64(goroutines)/float64(n),
+						float64(heap)/float64(n)/1024, 1000*cpu.Seconds()/float64(n)/elapsed.Seconds())
 					b.Errorf("%d neurons: no epoch paid miners in %d epochs", n, s.Epochs)
 				}
 			}

@@ -452,15 +452,25 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
+	// Neurons close 32 at a time: each host waits for its goroutines, and
+	// one after another, 256 neurons took minutes.
 	closeAll := func() {
+		var wg sync.WaitGroup
+		slots := make(chan struct{}, 32)
 		for _, m := range members {
-			if m.miner != nil {
-				m.miner.Close()
-			}
-			if m.validator != nil {
-				m.validator.Close()
-			}
+			wg.Add(1)
+			slots <- struct{}{}
+			go func() {
+				defer func() { <-slots; wg.Done() }()
+				if m.miner != nil {
+					m.miner.Close()
+				}
+				if m.validator != nil {
+					m.validator.Close()
+				}
+			}()
 		}
+		wg.Wait()
 	}
 	defer closeAll()
 	var up *backend.OpenAI
@@ -562,6 +572,16 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 	running := time.Now()
 	epochs := make([]int, len(subnets)) // by netuid - 1
+	// Epochs are read from each subnet's last epoch block, not from the
+	// heads' Epochs: a subscriber that falls behind skips heads, and a
+	// 256-neuron localnet on two cores kept the loop so far behind that
+	// it saw one epoch head in sixty.
+	lastEpoch := make([]uint64, len(subnets))
+	for k := range subnets {
+		if info, err := c.Subnet(ctx, uint16(k+1)); err == nil {
+			lastEpoch[k] = info.LastEpochBlock
+		}
+	}
 	// copies are the model subnets' copiers' commits under way; outMu
 	// guards out against their reports.
 	var copies sync.WaitGroup
@@ -580,11 +600,18 @@ loop:
 				break loop
 			}
 			dash.head(h)
-			for _, n := range h.Epochs {
-				if n < 1 || int(n) > len(epochs) {
-					continue // the root network
+			for k := range subnets {
+				info, err := c.Subnet(ctx, uint16(k+1))
+				if err != nil || info.LastEpochBlock <= lastEpoch[k] {
+					continue
 				}
-				epochs[n-1]++
+				ran := 1 // epochs since the last one seen
+				if lastEpoch[k] > 0 {
+					ran = max(1, int((info.LastEpochBlock-lastEpoch[k])/(info.Params.Tempo+1)))
+				}
+				lastEpoch[k] = info.LastEpochBlock
+				n := uint16(k + 1)
+				epochs[n-1] += ran
 				if timeline.FirstEpoch == 0 {
 					timeline.FirstEpoch = time.Since(began)
 				}
