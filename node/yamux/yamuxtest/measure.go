@@ -124,14 +124,18 @@ func Count(c net.Conn) *Counter { return &Counter{Conn: c, changed: make(chan st
 func (c *Counter) Read(p []byte) (int, error) {
 	c.reading.Add(1)
 	n, err := c.Conn.Read(p)
-	c.read.Add(int64(n))
+	// Out of progress before its bytes count: a Read that returned the
+	// last bytes must not look like one waiting for more after them.
 	c.reading.Add(-1)
+	c.read.Add(int64(n))
 	return n, err
 }
 
 // waiting reports whether a Read is in progress after total bytes were
 // read: the reader (the secure connection, and the muxer above it, which
-// read only when they need more) has handled everything before it.
+// read only when they need more) has handled everything before it. Exact
+// once total is all the peer sent: any Read in progress then began after
+// the last bytes were counted.
 func (c *Counter) waiting(total int64) bool {
 	return c.reading.Load() > 0 && c.read.Load() == total
 }
