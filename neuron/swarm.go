@@ -163,7 +163,7 @@ func JoinSwarm(ctx context.Context, h host.Host, hot *wallet.PrivateKey, c chain
 		cancel()
 	}
 	mg, _ := s.metagraph(ctx)
-	s.dial(ctx, axonInfos(mg), s.target())
+	s.dial(ctx, axonInfos(mg), s.target(), s.axonOnChain(mg))
 
 	dcfg := dht.DefaultConfig(c.ChainID())
 	dcfg.Logger = log
@@ -313,8 +313,10 @@ func (s *Swarm) discover(ctx context.Context) {
 		}
 		if need := s.target() - s.connectedMembers(); need > 0 {
 			dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			if got := s.dial(dctx, axonInfos(mg), need); got < need {
-				s.dial(dctx, s.dht.Members(dctx, s.netuid), need-got)
+			// Members find this neuron where it finds them: from the
+			// axons on chain if its own is there, on the DHT if it joined.
+			if got := s.dial(dctx, axonInfos(mg), need, s.axonOnChain(mg)); got < need {
+				s.dial(dctx, s.dht.Members(dctx, s.netuid), need-got, findable)
 			}
 			cancel()
 		}
@@ -473,32 +475,16 @@ func axonInfos(mg *chain.Metagraph) []peer.AddrInfo {
 const yieldDial = 2 * time.Second
 
 // dial connects, concurrently, to up to want (at most MaxDial) of infos
-// not yet connected, chosen at random (a member with a smaller peer ID
-// once it has had yieldDial to dial this one), and returns how many it
-// connected to.
-func (s *Swarm) dial(ctx context.Context, infos []peer.AddrInfo, want int) int {
-	var todo []peer.AddrInfo
-	self, now := s.h.ID(), time.Now()
+// not yet connected, chosen at random, and returns how many it connected
+// to. Which it may dial yet is dialable's choice, yielding to members
+// with a smaller peer ID only if they can find this neuron where it found
+// them: a validator serves no axon, so miners find it only on the DHT,
+// and when it waited for miners it found from their axons to dial it, a
+// validator that queries nobody stayed unconnected past its subnet's
+// first heartbeats.
+func (s *Swarm) dial(ctx context.Context, infos []peer.AddrInfo, want int, yield bool) int {
 	s.mu.Lock()
-	for _, info := range infos {
-		if info.ID == self || len(info.Addrs) == 0 {
-			continue
-		}
-		if s.h.Network().Connectedness(info.ID) == network.Connected {
-			delete(s.unconnected, info.ID)
-			continue
-		}
-		if info.ID < self {
-			first, ok := s.unconnected[info.ID]
-			if !ok {
-				s.unconnected[info.ID] = now
-			}
-			if !ok || now.Sub(first) < yieldDial {
-				continue
-			}
-		}
-		todo = append(todo, info)
-	}
+	todo := dialable(infos, s.h.ID(), s.h.Network().Connectedness, s.unconnected, time.Now(), yield)
 	s.mu.Unlock()
 	rand.Shuffle(len(todo), func(i, j int) { todo[i], todo[j] = todo[j], todo[i] })
 	if n := min(want, s.cfg.MaxDial); len(todo) > n {
@@ -519,6 +505,35 @@ func (s *Swarm) dial(ctx context.Context, infos []peer.AddrInfo, want int) int {
 	}
 	wg.Wait()
 	return int(connected.Load())
+}
+
+// dialable returns the members of infos, other than self, with an
+// address and not connected. With yield, a member with a smaller peer ID
+// than self is left to dial this neuron for yieldDial from when it was
+// first found unconnected (recorded in unconnected, and forgotten once
+// connected).
+func dialable(infos []peer.AddrInfo, self peer.ID, connectedness func(peer.ID) network.Connectedness, unconnected map[peer.ID]time.Time, now time.Time, yield bool) []peer.AddrInfo {
+	var todo []peer.AddrInfo
+	for _, info := range infos {
+		if info.ID == self || len(info.Addrs) == 0 {
+			continue
+		}
+		if connectedness(info.ID) == network.Connected {
+			delete(unconnected, info.ID)
+			continue
+		}
+		if yield && info.ID < self {
+			first, ok := unconnected[info.ID]
+			if !ok {
+				unconnected[info.ID] = now
+			}
+			if !ok || now.Sub(first) < yieldDial {
+				continue
+			}
+		}
+		todo = append(todo, info)
+	}
+	return todo
 }
 
 // Close leaves the swarm and stops every goroutine it started.

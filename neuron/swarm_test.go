@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multiaddr"
 	"go.uber.org/goleak"
 
 	"github.com/cybertensor/cybertensor/backend"
@@ -333,6 +335,61 @@ func TestSwarmConnectionBudget(t *testing.T) {
 				}
 			}
 			return true
+		})
+	}
+}
+
+// dialable yields to a member with a smaller peer ID for yieldDial only
+// when that member can find this neuron as it found the member (yield);
+// a validator, whose axon is not on chain, dials the miners at once.
+func TestDialable(t *testing.T) {
+	ids := make([]peer.ID, 4)
+	for i := range ids {
+		id, err := peer.IDFromPrivateKey(testKey(t, "dialable", i).Libp2p())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = id
+	}
+	slices.Sort(ids)
+	self, smaller, larger, connected := ids[2], ids[0], ids[3], ids[1]
+	addr := []multiaddr.Multiaddr{multiaddr.StringCast("/ip4/127.0.0.1/tcp/4001")}
+	infos := []peer.AddrInfo{{ID: self, Addrs: addr}, {ID: smaller, Addrs: addr}, {ID: larger, Addrs: addr}, {ID: connected, Addrs: addr}, {ID: larger}}
+	connectedness := func(p peer.ID) network.Connectedness {
+		if p == connected {
+			return network.Connected
+		}
+		return network.NotConnected
+	}
+	ids2 := func(infos []peer.AddrInfo) []peer.ID {
+		var out []peer.ID
+		for _, info := range infos {
+			out = append(out, info.ID)
+		}
+		return out
+	}
+	start := time.Unix(1000, 0)
+	for _, tc := range []struct {
+		name  string
+		yield bool
+		at    time.Duration // after the first call
+		want  []peer.ID
+	}{
+		{"no yield: every unconnected member with an address", false, 0, []peer.ID{smaller, larger}},
+		{"yield: the smaller ID first gets its chance", true, 0, []peer.ID{larger}},
+		{"yield: still within yieldDial", true, yieldDial - time.Millisecond, []peer.ID{larger}},
+		{"yield: yieldDial passed", true, yieldDial, []peer.ID{smaller, larger}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			unconnected := map[peer.ID]time.Time{connected: start}
+			dialable(infos, self, connectedness, unconnected, start, tc.yield)
+			got := ids2(dialable(infos, self, connectedness, unconnected, start.Add(tc.at), tc.yield))
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("dialable = %v, want %v", got, tc.want)
+			}
+			if _, ok := unconnected[connected]; ok {
+				t.Error("a connected member is still remembered as unconnected")
+			}
 		})
 	}
 }
