@@ -74,7 +74,7 @@ func New(h host.Host, key *wallet.PrivateKey, reg Registry, cfg Config) (*DHT, e
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &DHT{h: h, key: key, reg: reg, cfg: cfg, joined: map[uint16]bool{}, log: cfg.Logger.With("component", "dht"),
-		subnetKeys: subnetKeys(cfg.ChainID), provides: newProvideLimiter(cfg.ProvideRate), ctx: ctx, cancel: cancel}
+		subnetKeys: sharedSubnetKeys(cfg.ChainID), provides: newProvideLimiter(cfg.ProvideRate), ctx: ctx, cancel: cancel}
 	d.providers = newProviderStore(h.ID(), cfg.Providers, cfg.ProviderTTL, cfg.MembershipTTL, func(k string) bool {
 		_, ok := d.subnetKeys[k]
 		return ok

@@ -3,6 +3,7 @@ package dht
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -43,6 +44,21 @@ func (d *DHT) FindProviders(ctx context.Context, c cid.Cid, limit int) []peer.Ad
 // subnet the lowest free netuid, and holds at most subnet_limit (at most
 // 1,024) of them.
 const maxNetuid = 1024
+
+// subnetKeysByChain holds subnetKeys for each chain ID, made once: every
+// neuron of a process (a localnet, a miner running several hotkeys) reads
+// the same map, which nobody writes. Each neuron made its own before, 95
+// KiB of heap.
+var subnetKeysByChain sync.Map // chain ID → map[string]uint16
+
+// sharedSubnetKeys is subnetKeys(chainID), made once per process.
+func sharedSubnetKeys(chainID string) map[string]uint16 {
+	if m, ok := subnetKeysByChain.Load(chainID); ok {
+		return m.(map[string]uint16)
+	}
+	m, _ := subnetKeysByChain.LoadOrStore(chainID, subnetKeys(chainID))
+	return m.(map[string]uint16)
+}
 
 // subnetKeys maps each subnet key's multihash to its netuid, for netuids
 // 0 to maxNetuid.

@@ -379,3 +379,27 @@ func FuzzParseProviderDSKey(f *testing.F) {
 		}
 	})
 }
+
+// Neurons of one chain in one process share one map of subnet keys; each
+// chain has its own, mapping every netuid's key to it.
+func TestSharedSubnetKeys(t *testing.T) {
+	a, b := sharedSubnetKeys("shared-keys-a"), sharedSubnetKeys("shared-keys-a")
+	if fmt.Sprintf("%p", a) != fmt.Sprintf("%p", b) {
+		t.Error("two neurons of one chain made a map each")
+	}
+	other := sharedSubnetKeys("shared-keys-b")
+	if fmt.Sprintf("%p", a) == fmt.Sprintf("%p", other) {
+		t.Error("two chains share a map")
+	}
+	for _, chain := range []string{"shared-keys-a", "shared-keys-b"} {
+		m := sharedSubnetKeys(chain)
+		if len(m) != maxNetuid+1 {
+			t.Fatalf("%s: %d keys, want %d", chain, len(m), maxNetuid+1)
+		}
+		for _, netuid := range []uint16{0, 1, 7, maxNetuid} {
+			if got, ok := m[string(SubnetKey(chain, netuid).Hash())]; !ok || got != netuid {
+				t.Errorf("%s: netuid %d's key maps to %d (%v)", chain, netuid, got, ok)
+			}
+		}
+	}
+}

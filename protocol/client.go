@@ -41,15 +41,38 @@ type Client struct {
 	idle map[peer.ID][]*pooled
 }
 
-// pooled is an idle stream with its reader (which may hold read-ahead).
+// pooled is a stream with, while it carries an exchange, its reader.
 type pooled struct {
 	st network.Stream
-	r  *bufio.Reader
+	r  *bufio.Reader // nil while idle
 }
 
 // readBufSize is the client's read buffer per stream; larger reads go
 // straight into the frame buffer.
 const readBufSize = 32 << 10
+
+// clientReaders pools the read buffers of the streams carrying an
+// exchange. An idle stream holds none: a validator keeps a stream to each
+// miner it queries, and 32 KiB each was a quarter of a 64-neuron
+// localnet's heap.
+var clientReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufSize) }}
+
+// reading gives p a read buffer for an exchange.
+func (p *pooled) reading() {
+	if p.r == nil {
+		p.r = clientReaders.Get().(*bufio.Reader)
+		p.r.Reset(p.st)
+	}
+}
+
+// done gives back p's read buffer, which must hold nothing.
+func (p *pooled) done() {
+	if p.r != nil {
+		p.r.Reset(nil)
+		clientReaders.Put(p.r)
+		p.r = nil
+	}
+}
 
 // maxIdlePerPeer bounds the pooled streams to one peer.
 const maxIdlePerPeer = 64
@@ -87,10 +110,15 @@ func (c *Client) take(id peer.ID) *pooled {
 	return p
 }
 
+// give pools p, idle, for the next query to id. A stream with bytes read
+// ahead after an answer's last frame carries what no request asked for
+// (the server speaks only when asked, SPEC.md §2.1) and is closed.
 func (c *Client) give(id peer.ID, p *pooled) {
+	ahead := p.r != nil && p.r.Buffered() > 0
+	p.done()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.idle[id]) >= maxIdlePerPeer {
+	if ahead || len(c.idle[id]) >= maxIdlePerPeer {
 		p.st.Close()
 		return
 	}
@@ -180,8 +208,9 @@ func (c *Client) StreamPending(ctx context.Context, target peer.ID, req *pb.Requ
 			if err != nil {
 				return fail(StatusUnavailable, fmt.Errorf("opening a stream to %s: %w", target, err))
 			}
-			p = &pooled{st: st, r: bufio.NewReaderSize(st, readBufSize)}
+			p = &pooled{st: st}
 		}
+		p.reading()
 		res.Body, res.Usage = nil, nil
 		got, err := c.exchange(ctx, p, req, onChunk, &res)
 		if err == nil {
@@ -227,6 +256,7 @@ func (c *Client) exchange(ctx context.Context, p *pooled, req *pb.Request, onChu
 			c.give(res.Peer, p)
 		} else {
 			st.Reset()
+			p.done()
 		}
 	}()
 	raw, err := proto.Marshal(req)

@@ -438,6 +438,15 @@ func TestStreamsAreReused(t *testing.T) {
 		if n := streams(); n != 1 {
 			t.Fatalf("after query %d: %d streams open, want the one reused", i, n)
 		}
+		// The idle stream holds no read buffer (32 KiB each, to every
+		// peer queried).
+		c.mu.Lock()
+		for _, p := range c.idle[nt.hosts[0].ID()] {
+			if p.r != nil {
+				t.Errorf("after query %d: an idle stream holds a %d-byte read buffer", i, p.r.Size())
+			}
+		}
+		c.mu.Unlock()
 	}
 	// The server drops the stream (as it does after IdleTimeout; mocknet
 	// streams ignore read deadlines, so the test resets it); the next query
@@ -507,5 +516,31 @@ func TestServerClosesIdleStreams(t *testing.T) {
 	}
 	if r := c.Stream(context.Background(), sh.ID(), req, nil); r.Status != StatusOK || string(r.Body) != "echo:a" {
 		t.Fatalf("after the idle close: %v %v", r.Status, r.Err)
+	}
+}
+
+// A handler that writes after it returned (against Handler's contract:
+// its answer has ended, and the stream's write buffer has gone back to
+// the pool) gets an error, and its bytes reach no stream.
+func TestWriteAfterTheAnswerEndedFails(t *testing.T) {
+	nt := newNet(t, 2)
+	late := make(chan ResponseWriter, 1)
+	nt.server(0, map[string]Handler{"text.echo": echo, "text.late": HandlerFunc(func(_ context.Context, r *Request, w ResponseWriter) error {
+		late <- w
+		return w.Write([]byte("on time"))
+	})}, DefaultServerConfig())
+	c := nt.client(1)
+	defer c.Close()
+	res := c.Stream(context.Background(), nt.hosts[0].ID(), &pb.Request{Synapse: "text.late", Netuid: 1}, nil)
+	if res.Status != StatusOK || string(res.Body) != "on time" {
+		t.Fatalf("result %v %q %v", res.Status, res.Body, res.Err)
+	}
+	if err := (<-late).Write([]byte("too late")); err == nil {
+		t.Fatal("a write after the answer ended succeeded")
+	}
+	// The stream carries the next exchange untouched.
+	res = c.Stream(context.Background(), nt.hosts[0].ID(), &pb.Request{Synapse: "text.echo", Netuid: 1, Body: []byte("b")}, nil)
+	if res.Status != StatusOK || string(res.Body) != "echo:b" {
+		t.Fatalf("next exchange: %v %q %v", res.Status, res.Body, res.Err)
 	}
 }

@@ -235,7 +235,7 @@ type exchanges struct {
 	st   network.Stream
 	from peer.ID
 	r    *bufio.Reader
-	w    *bufio.Writer // made when an answer first writes a chunk
+	w    *bufio.Writer // taken when an answer first writes a chunk, given back with its last frame
 	// held is the memory reserved in the stream's resource scope for the
 	// request being read or answered.
 	held int
@@ -309,14 +309,29 @@ func isTimeout(err error) bool {
 	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &t) && t.Timeout()
 }
 
-// writer is the stream's write buffer, made on first use: streams that
-// are refused or stay idle never hold one.
+// writer is the stream's write buffer for the exchange, taken on first
+// use: streams that are refused, answer with their last frame alone, or
+// stay idle between exchanges hold none (a miner keeps a stream open to
+// each validator that queries it).
 func (x *exchanges) writer() *bufio.Writer {
 	if x.w == nil {
-		x.w = bufio.NewWriterSize(x.st, writeBufSize)
+		x.w = streamWriters.Get().(*bufio.Writer)
+		x.w.Reset(x.st)
 	}
 	return x.w
 }
+
+// doneWriting gives back the exchange's write buffer, flushed or failed.
+func (x *exchanges) doneWriting() {
+	if x.w != nil {
+		x.w.Reset(nil)
+		streamWriters.Put(x.w)
+		x.w = nil
+	}
+}
+
+// streamWriters pools the write buffers of the exchanges answering.
+var streamWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, writeBufSize) }}
 
 // errNoMemory is the resource manager refusing memory for a request.
 var errNoMemory = errors.New("no memory for the request")
@@ -339,10 +354,24 @@ func (x *exchanges) release() {
 }
 
 // responder writes an answer's frames and hashes its body for receipts.
+// Once the last frame is written (ended), Write fails: the write buffer
+// has gone back to the pool, and a handler writing after it returned
+// (against Handler's contract) must not write into another stream's.
 type responder struct {
+	mu    sync.Mutex
+	ended bool
 	x     *exchanges
 	hash  hash.Hash // SHA-256 of all chunks, when a receipt is wanted
 	usage *pb.Usage // what the handler reported, for the last frame
+}
+
+// end ends the answer: later writes fail, and the write buffer goes back
+// (the exchange's last frame, written or not).
+func (r *responder) end() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ended = true
+	r.x.doneWriting()
 }
 
 // SetUsage implements UsageWriter; the last call counts.
@@ -353,6 +382,11 @@ func (r *responder) SetUsage(promptTokens, completionTokens uint32) {
 // Write sends chunk in frames of at most maxChunk bytes, each flushed as
 // it is written.
 func (r *responder) Write(chunk []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ended {
+		return errors.New("protocol: writing response: the answer has ended")
+	}
 	w := r.x.writer()
 	for len(chunk) > 0 {
 		n := min(len(chunk), maxChunk)
@@ -393,6 +427,7 @@ func (s *Server) handle(st network.Stream) {
 		s.mu.Unlock()
 		st.Close() // interrupts a watch's Peek
 		x.unwatch()
+		x.doneWriting()
 		if x.gone != nil {
 			x.gone(nil)
 		}
@@ -522,12 +557,16 @@ func (s *Server) writeFinal(x *exchanges, out *responder, start time.Time, statu
 		}
 		resp.Receipt = s.receipt(raw, h.Sum(nil), status, x.from)
 	}
+	out.mu.Lock()
+	defer out.mu.Unlock()
+	out.ended = true
 	x.st.SetWriteDeadline(time.Now().Add(s.cfg.ReadTimeout))
 	var err error
 	if x.w != nil {
 		if err = writeMsg(x.w, resp); err == nil {
 			err = x.w.Flush()
 		}
+		x.doneWriting()
 	} else {
 		err = writeMsg(x.st, resp)
 	}
@@ -541,6 +580,7 @@ func (s *Server) writeFinal(x *exchanges, out *responder, start time.Time, statu
 // the handler gave carry a signed receipt: refusals before it do not.
 func (s *Server) serveOne(x *exchanges, raw []byte, start time.Time, gateNetuid uint16, caller Caller) bool {
 	out := &responder{x: x}
+	defer out.end()
 	var req pb.Request
 	if err := proto.Unmarshal(raw, &req); err != nil {
 		s.writeFinal(x, out, start, StatusBadRequest, "malformed request: "+err.Error(), nil, nil, false)
