@@ -393,3 +393,26 @@ func TestDialable(t *testing.T) {
 		})
 	}
 }
+
+// retryPace: the first attempt is due at once; each failure doubles the
+// wait before the next, from first up to most.
+func TestRetryPace(t *testing.T) {
+	var p retryPace
+	now := time.Unix(1000, 0)
+	if !p.due(now) {
+		t.Fatal("the first attempt is not due")
+	}
+	for i, want := range []time.Duration{2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second, time.Minute, time.Minute} {
+		p.failed(now, 2*time.Second, time.Minute)
+		if p.wait != want {
+			t.Fatalf("after failure %d: wait %v, want %v", i+1, p.wait, want)
+		}
+		if p.due(now.Add(want - time.Millisecond)) {
+			t.Fatalf("after failure %d: due before the wait passed", i+1)
+		}
+		if !p.due(now.Add(want)) {
+			t.Fatalf("after failure %d: not due once the wait passed", i+1)
+		}
+		now = now.Add(want)
+	}
+}
