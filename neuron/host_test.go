@@ -131,3 +131,41 @@ func TestChainRegistryServesExpiredEntriesWhileTheChainIsAway(t *testing.T) {
 		t.Fatal("a member never looked up, while away")
 	}
 }
+
+// The registry answers for the members of a metagraph it observed without
+// asking the chain, until the ttl passes; a hotkey the metagraph does not
+// hold is still asked about, and a member that left is still answered as
+// registered until its entry expires (as a looked-up answer would be).
+func TestChainRegistryAnswersFromObservedMetagraph(t *testing.T) {
+	ctx := context.Background()
+	_, a := peerOf(t, "observed", 0)
+	_, b := peerOf(t, "observed", 1)
+	_, outsider := peerOf(t, "observed", 2)
+	c := &awayChain{neurons: map[wallet.Address]chain.NeuronInfo{}}
+	r := NewChainRegistry(c, time.Hour)
+	r.Observe(1, &chain.Metagraph{Hotkeys: []wallet.Address{a, b}})
+	for uid, h := range []wallet.Address{a, b} {
+		if got, ok, err := r.Lookup(ctx, 1, h); err != nil || !ok || got != uint16(uid) {
+			t.Fatalf("member %d: %d %v %v", uid, got, ok, err)
+		}
+	}
+	if c.asked != 0 {
+		t.Fatalf("the chain was asked %d times about observed members", c.asked)
+	}
+	// Another subnet's registry is not this one's.
+	if _, ok, _ := r.Lookup(ctx, 2, a); ok || c.asked != 1 {
+		t.Fatalf("subnet 2: registered %v, the chain asked %d times", ok, c.asked)
+	}
+	if _, ok, _ := r.Lookup(ctx, 1, outsider); ok || c.asked != 2 {
+		t.Fatalf("outsider: registered %v, the chain asked %d times", ok, c.asked)
+	}
+	// Observed answers expire as looked-up ones do.
+	r = NewChainRegistry(c, time.Nanosecond)
+	r.Observe(1, &chain.Metagraph{Hotkeys: []wallet.Address{a}})
+	for past := time.Now().Add(time.Nanosecond); !time.Now().After(past); {
+		// wait for the clock to pass the 1 ns ttl
+	}
+	if _, ok, _ := r.Lookup(ctx, 1, a); ok || c.asked != 3 {
+		t.Fatalf("after the ttl: registered %v, the chain asked %d times", ok, c.asked)
+	}
+}

@@ -104,21 +104,22 @@ type Heard struct {
 
 // Swarm is a neuron's membership of its subnet's swarm.
 type Swarm struct {
-	h       host.Host
-	dht     *dht.DHT
-	gossip  *gossip.Gossip
-	beats   *gossip.Topic
-	c       chainlink.Reader
-	cfg     SwarmConfig
-	netuid  uint16
-	uid     uint16
-	role    string
-	protos  []string
-	log     *slog.Logger
-	ctx     context.Context // ends on Close
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	closeMu sync.Once
+	h        host.Host
+	registry *ChainRegistry
+	dht      *dht.DHT
+	gossip   *gossip.Gossip
+	beats    *gossip.Topic
+	c        chainlink.Reader
+	cfg      SwarmConfig
+	netuid   uint16
+	uid      uint16
+	role     string
+	protos   []string
+	log      *slog.Logger
+	ctx      context.Context // ends on Close
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	closeMu  sync.Once
 
 	mu    sync.Mutex
 	heard map[peer.ID]Heard
@@ -149,7 +150,7 @@ func JoinSwarm(ctx context.Context, h host.Host, hot *wallet.PrivateKey, c chain
 		return nil, err
 	}
 	registry := NewChainRegistry(c, cfg.RegistryTTL)
-	s := &Swarm{h: h, c: c, cfg: cfg, netuid: netuid, uid: uid, role: role, protos: protocols,
+	s := &Swarm{h: h, c: c, cfg: cfg, registry: registry, netuid: netuid, uid: uid, role: role, protos: protocols,
 		log: log.With("component", "swarm"), heard: map[peer.ID]Heard{}, unconnected: map[peer.ID]time.Time{}}
 	for _, a := range cfg.Bootstrap {
 		info, err := peer.AddrInfoFromString(a)
@@ -378,6 +379,7 @@ func (s *Swarm) metagraph(ctx context.Context) (mg *chain.Metagraph, changed boo
 		s.log.Debug("metagraph unavailable for discovery", "err", err)
 		return nil, false
 	}
+	s.registry.Observe(s.netuid, mg)
 	changed = s.registered.update(mg)
 	if r, ok := s.h.(registrar); ok && changed {
 		r.SetRegistered(s.registered.registered)
@@ -619,6 +621,32 @@ func NewChainRegistry(c chainlink.Reader, ttl time.Duration) *ChainRegistry {
 	return &ChainRegistry{c: c, ttl: ttl, cache: map[registryKey]registryEntry{}}
 }
 
+// Observe takes the members of mg, netuid's metagraph just read from the
+// chain, as answers, fresh for the registry's ttl: a neuron reads
+// its subnet's metagraph at least that often anyway (discover), and hears
+// every member's heartbeat every 30 s, asking the chain about each sender
+// once its answer had expired — at 256 neurons, thousands of lookups a
+// second queued on the embedded chain's lock. Hotkeys mg does not hold are
+// looked up as before.
+func (r *ChainRegistry) Observe(netuid uint16, mg *chain.Metagraph) {
+	if mg == nil {
+		return
+	}
+	expires := time.Now().Add(r.ttl)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.cache)+len(mg.Hotkeys) > maxRegistryEntries {
+		clear(r.cache)
+	}
+	for uid, h := range mg.Hotkeys {
+		r.cache[registryKey{netuid, h}] = registryEntry{uid: uint16(uid), ok: true, expires: expires}
+	}
+}
+
+// maxRegistryEntries bounds the registry's cache against a flood of
+// unknown hotkeys.
+const maxRegistryEntries = 65536
+
 // Lookup returns the uid hotkey holds on netuid. While the chain cannot
 // answer, an expired answer still serves.
 func (r *ChainRegistry) Lookup(ctx context.Context, netuid uint16, hotkey wallet.Address) (uint16, bool, error) {
@@ -643,7 +671,7 @@ func (r *ChainRegistry) Lookup(ctx context.Context, netuid uint16, hotkey wallet
 		e = registryEntry{uid: n.UID, ok: true, expires: now.Add(r.ttl)}
 	}
 	r.mu.Lock()
-	if len(r.cache) > 65536 { // bounded: a flood of unknown hotkeys
+	if len(r.cache) >= maxRegistryEntries {
 		clear(r.cache)
 	}
 	r.cache[k] = e
