@@ -191,9 +191,13 @@ func (c *Client) StreamPending(ctx context.Context, target peer.ID, req *pb.Requ
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
+	deadline, _ := ctx.Deadline()
 	fail := func(status Status, err error) Result {
 		res.Status, res.Err, res.Latency = status, err, time.Since(start)
-		if ctx.Err() != nil {
+		// The stream's deadline is the query's: a read or write that
+		// ran into it may return a moment before ctx's own timer ends
+		// ctx, and is the query's deadline passing all the same.
+		if ctx.Err() != nil || isTimeout(err) && !time.Now().Before(deadline) {
 			res.Status, res.Err = StatusTimeout, fmt.Errorf("deadline of %v passed: %w", timeout, err)
 		}
 		return res
