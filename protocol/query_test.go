@@ -20,7 +20,6 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/cybertensor/cybertensor/node"
 	"github.com/cybertensor/cybertensor/protocol/pb"
 	"github.com/cybertensor/cybertensor/wallet"
 )
@@ -412,11 +411,6 @@ func TestStreamsAreReused(t *testing.T) {
 	c := nt.client(1)
 	defer c.Close()
 	req := &pb.Request{Synapse: "text.echo", Netuid: 1, Body: []byte("a")}
-	serving := func() int {
-		srv.mu.Lock()
-		defer srv.mu.Unlock()
-		return len(srv.streams)
-	}
 	// Query streams only: identify and ping open streams of their own on
 	// the same connection, on their own schedule.
 	streamsOf := func(from, to int) int {
@@ -458,13 +452,7 @@ func TestStreamsAreReused(t *testing.T) {
 			}
 		}
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for serving() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the server still serves the dropped stream")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, 10*time.Second, "the server still serves the dropped stream", func() bool { return srv.serving() == 0 })
 	if r := c.Stream(context.Background(), nt.hosts[0].ID(), req, nil); r.Status != StatusOK {
 		t.Fatalf("after the server dropped the stream: %v %v", r.Status, r.Err)
 	}
@@ -473,48 +461,20 @@ func TestStreamsAreReused(t *testing.T) {
 // On real hosts (TCP, TLS, yamux), the server closes a stream idle for
 // IdleTimeout, and the client's next query opens a new one.
 func TestServerClosesIdleStreams(t *testing.T) {
-	mk := func(i int) *node.Node {
-		n, err := node.New(context.Background(), node.DefaultTestConfig(key(i)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { n.Close() })
-		return n
-	}
-	sh, ch := mk(0), mk(1)
-	reg := &callerTable{m: map[peer.ID]Caller{ch.ID(): {Registered: true, Stake: 1}}}
 	cfg := DefaultServerConfig()
-	cfg.IdleTimeout, cfg.Logger = 200*time.Millisecond, slog.New(slog.DiscardHandler)
-	srv, err := NewServer(sh, key(0), reg, map[string]Handler{"text.echo": echo}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	if err := ch.Connect(context.Background(), peer.AddrInfo{ID: sh.ID(), Addrs: sh.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
+	cfg.IdleTimeout = 200 * time.Millisecond
+	srv, ch, server := servePair(t, "tcp", map[string]Handler{"text.echo": echo}, cfg)
 	c, err := NewClient(ch, DefaultClientConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	serving := func() int {
-		srv.mu.Lock()
-		defer srv.mu.Unlock()
-		return len(srv.streams)
-	}
 	req := &pb.Request{Synapse: "text.echo", Netuid: 1, Body: []byte("a")}
-	if r := c.Stream(context.Background(), sh.ID(), req, nil); r.Status != StatusOK {
+	if r := c.Stream(context.Background(), server, req, nil); r.Status != StatusOK {
 		t.Fatalf("first query: %v %v", r.Status, r.Err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for serving() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the server kept a stream idle past IdleTimeout")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if r := c.Stream(context.Background(), sh.ID(), req, nil); r.Status != StatusOK || string(r.Body) != "echo:a" {
+	waitFor(t, 10*time.Second, "the server kept a stream idle past IdleTimeout", func() bool { return srv.serving() == 0 })
+	if r := c.Stream(context.Background(), server, req, nil); r.Status != StatusOK || string(r.Body) != "echo:a" {
 		t.Fatalf("after the idle close: %v %v", r.Status, r.Err)
 	}
 }
