@@ -302,7 +302,8 @@ func (s *Swarm) discover(ctx context.Context) {
 	for {
 		mg, changed := s.metagraph(ctx)
 		s.keep()
-		findable := joined || s.axonOnChain(mg)
+		onChain := s.axonOnChain(mg)
+		findable := joined || onChain
 		// Announcing needs a peer in the routing table (it fails at once
 		// without one), and after a failure waits its turn (retryPace).
 		if !findable && mg != nil && s.dht.RoutingTableSize() > 0 && joining.due(time.Now()) {
@@ -320,7 +321,7 @@ func (s *Swarm) discover(ctx context.Context) {
 			dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			// Members find this neuron where it finds them: from the
 			// axons on chain if its own is there, on the DHT if it joined.
-			if got := s.dial(dctx, axonInfos(mg), need, s.axonOnChain(mg)); got < need {
+			if got := s.dial(dctx, axonInfos(mg), need, onChain); got < need {
 				s.dial(dctx, s.dht.Members(dctx, s.netuid), need-got, findable)
 			}
 			cancel()
