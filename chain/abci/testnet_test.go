@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,16 +29,6 @@ func testKey(i int) *wallet.PrivateKey {
 }
 
 func addrOf(k *wallet.PrivateKey) wallet.Address { return k.PublicKey().Address() }
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 func testGenesis(keys []*wallet.PrivateKey) chain.Genesis {
 	var bal []chain.GenesisBalance
@@ -80,12 +69,13 @@ func startTestnet(t *testing.T, n int, gen chain.Genesis) *testnet {
 	dir := chaintest.RemovableDir(t)
 	tn := &testnet{t: t}
 	var opts []InitOptions
+	ports := chaintest.FreePorts(t, 2*n) // each node's RPC and P2P
 	for i := range n {
 		tn.homes = append(tn.homes, filepath.Join(dir, fmt.Sprintf("node%d", i)))
-		rpc := fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t))
+		rpc := fmt.Sprintf("tcp://127.0.0.1:%d", ports[2*i])
 		tn.rpc = append(tn.rpc, rpc)
 		opts = append(opts, InitOptions{
-			Moniker: fmt.Sprintf("v%d", i), P2PAddress: fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t)),
+			Moniker: fmt.Sprintf("v%d", i), P2PAddress: fmt.Sprintf("tcp://127.0.0.1:%d", ports[2*i+1]),
 			RPCAddress: rpc, BlockTime: 100 * time.Millisecond,
 		})
 	}

@@ -5,6 +5,7 @@ package chaintest
 
 import (
 	"math/big"
+	"net"
 	"os"
 	"testing"
 	"time"
@@ -50,4 +51,23 @@ func RemovableDir(t testing.TB) string {
 		}
 	})
 	return dir
+}
+
+// FreePorts returns n distinct TCP ports on 127.0.0.1 that were free a
+// moment ago: all n are held open until every one is chosen, so that a
+// port released by one pick is not handed out again by the next (a node
+// whose RPC and P2P addresses got the same port answered its RPC clients
+// with its P2P handshake).
+func FreePorts(t testing.TB, n int) []int {
+	t.Helper()
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports
 }

@@ -14,7 +14,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,12 +72,7 @@ type Node struct {
 // FreePort returns a TCP port that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return chaintest.FreePorts(t, 1)[0]
 }
 
 // Init creates a single-validator node home for gen; the node is not
@@ -89,8 +83,9 @@ func Init(t testing.TB, gen chain.Genesis, o Options) *Node {
 		o.BlockTime = 50 * time.Millisecond
 	}
 	home := filepath.Join(t.TempDir(), "node")
-	rpcPort := FreePort(t)
-	io := abci.InitOptions{Moniker: "solo", P2PAddress: fmt.Sprintf("tcp://127.0.0.1:%d", FreePort(t)),
+	ports := chaintest.FreePorts(t, 2)
+	rpcPort := ports[0]
+	io := abci.InitOptions{Moniker: "solo", P2PAddress: fmt.Sprintf("tcp://127.0.0.1:%d", ports[1]),
 		RPCAddress: fmt.Sprintf("tcp://127.0.0.1:%d", rpcPort), BlockTime: o.BlockTime}
 	if err := abci.Init(home, gen, io); err != nil {
 		t.Fatal(err)
