@@ -414,3 +414,59 @@ func compactRS(r, s *big.Int) []byte {
 	s.FillBytes(b[32:])
 	return b
 }
+
+// A key parsed again from the same bytes is the one parsed before; bytes
+// that do not parse are refused every time, never cached; and however
+// many keys are parsed, the cache holds at most maxParsedKeys.
+func TestParsedKeysAreKeptBounded(t *testing.T) {
+	_, pub := testSecpKey(t, 7)
+	raw, err := pub.Raw()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := unmarshalSecp256k1PublicKey(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := unmarshalSecp256k1PublicKey(bytes.Clone(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a != b || !a.Equals(pub) {
+		t.Fatal("the same bytes parsed twice gave two keys, or not the key")
+	}
+	// The compressed form's other parity is another key (or none).
+	flipped := bytes.Clone(raw)
+	flipped[0] ^= 1
+	if c, err := unmarshalSecp256k1PublicKey(flipped); err == nil && c.Equals(pub) {
+		t.Fatal("another encoding's key equals the first")
+	}
+	bad := bytes.Clone(raw)
+	bad[0] = 0x05
+	for range 2 {
+		if _, err := unmarshalSecp256k1PublicKey(bad); err == nil {
+			t.Fatal("a key with prefix 0x05 parsed")
+		}
+	}
+	if parsedKeys.get(bad) != nil {
+		t.Fatal("bytes that did not parse were cached")
+	}
+	for i := range maxParsedKeys + 10 {
+		_, p := testSecpKey(t, 1000+i)
+		r, _ := p.Raw()
+		k, err := unmarshalSecp256k1PublicKey(r)
+		if err != nil || !k.Equals(p) {
+			t.Fatalf("key %d: %v", i, err)
+		}
+		if n := parsedKeys.len(); n > maxParsedKeys {
+			t.Fatalf("the cache holds %d keys, more than %d", n, maxParsedKeys)
+		}
+	}
+}
+
+// clearParsedKeys empties the cache of parsed keys.
+func clearParsedKeys() {
+	parsedKeys.mu.Lock()
+	clear(parsedKeys.m)
+	parsedKeys.mu.Unlock()
+}
