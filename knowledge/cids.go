@@ -63,7 +63,11 @@ func isObject(c cid.Cid) bool { return c.Version() == 1 && c.Type() == CodecObje
 
 // sumCID returns the CIDv1 of data with codec.
 func sumCID(codec uint64, data []byte) cid.Cid {
-	d := sha256.Sum256(data)
+	return digestCID(codec, sha256.Sum256(data))
+}
+
+// digestCID is the CIDv1 of codec for data whose SHA-256 is d.
+func digestCID(codec uint64, d [sha256.Size]byte) cid.Cid {
 	mh, _ := multihash.Encode(d[:], multihash.SHA2_256)
 	return cid.NewCidV1(codec, mh)
 }

@@ -3,7 +3,9 @@ package knowledge
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -275,6 +277,48 @@ func TestObjectSignature(t *testing.T) {
 		bad[i] ^= 0x01
 		if got, err := DecodeObject(bad); err == nil && got.Title == o.Title && got.Body.Equals(o.Body) && got.Author.Equal(o.Author) && got.Time.Equal(o.Time) {
 			t.Fatalf("flipping byte %d went unnoticed", i)
+		}
+	}
+}
+
+// An envelope decoded again is not verified again (its author comes from
+// verifiedObjects), an altered copy of a cached envelope is still refused,
+// and the cache stays within maxVerifiedObjects.
+func TestVerifiedObjectsAreKeptBounded(t *testing.T) {
+	o, err := newObject(key(2), Meta{Title: "cached"}, sumCID(cid.Raw, []byte("c")), 1, nowForTest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := DecodeObject(o.Envelope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := sha256.Sum256(o.Envelope)
+	if verifiedObjects.get(digest) != first.Author {
+		t.Fatal("a verified envelope was not kept")
+	}
+	again, err := DecodeObject(o.Envelope)
+	if err != nil || again.Author != first.Author || !again.CID.Equals(first.CID) || again.Title != "cached" {
+		t.Fatalf("decoded again: %+v, %v", again, err)
+	}
+	bad := append([]byte(nil), o.Envelope...)
+	bad[len(bad)-1] ^= 0x01 // the signature's last byte
+	if _, err := DecodeObject(bad); !errors.Is(err, ErrBadObject) {
+		t.Fatalf("an altered signature after the envelope was cached: %v", err)
+	}
+	if verifiedObjects.get(sha256.Sum256(bad)) != nil {
+		t.Fatal("an envelope that did not verify was kept")
+	}
+	for i := range maxVerifiedObjects + 5 {
+		o, err := newObject(key(2), Meta{Title: fmt.Sprint(i)}, sumCID(cid.Raw, []byte("c")), 1, nowForTest())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := DecodeObject(o.Envelope); err != nil {
+			t.Fatal(err)
+		}
+		if n := verifiedObjects.len(); n > maxVerifiedObjects {
+			t.Fatalf("%d envelopes kept, more than %d", n, maxVerifiedObjects)
 		}
 	}
 }
