@@ -242,7 +242,7 @@ func (f *fetch) getAll(root cid.Cid, cids []cid.Cid, use func(c cid.Cid, data []
 			stop()
 			return f.ctx.Err()
 		case running == 0 || stuck:
-			if f.askDHT(root) {
+			if f.askConnected() || f.askDHT(root) {
 				continue
 			}
 			if failed > 0 && rounds < retryRounds {

@@ -292,6 +292,7 @@ type countingRouting struct {
 	provided map[cid.Cid]int
 	running  int
 	most     int
+	finds    int
 }
 
 func (r *countingRouting) Provide(ctx context.Context, c cid.Cid) error {
@@ -312,7 +313,82 @@ func (r *countingRouting) Provide(ctx context.Context, c cid.Cid) error {
 	return nil
 }
 
-func (r *countingRouting) FindProviders(context.Context, cid.Cid, int) []peer.AddrInfo { return nil }
+func (r *countingRouting) FindProviders(context.Context, cid.Cid, int) []peer.AddrInfo {
+	r.mu.Lock()
+	r.finds++
+	r.mu.Unlock()
+	return nil
+}
+
+// A fetch whose announced provider is gone gets the object from a
+// connected peer that fetched it before, without searching the DHT; with
+// no connected peer holding it, it searches the DHT.
+func TestFetchAsksConnectedPeersBeforeTheDHT(t *testing.T) {
+	ns := swarm(t, 2)
+	pub, holder := ns[0], ns[1]
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	o, err := pub.lib.Publish(ctx, bytes.NewReader(goRandom(20_000, 7)), Meta{Title: "ask the neighbours"})
+	if err != nil && !errors.Is(err, ErrNotShared) {
+		t.Fatal(err)
+	}
+	from := peer.AddrInfo{ID: pub.n.ID(), Addrs: pub.n.Addrs()}
+	if err := holder.lib.Fetch(ctx, o.CID, WithProviders(from), Unprovided()); err != nil {
+		t.Fatal(err)
+	}
+	k := key(301)
+	n, err := neuronnode.New(context.Background(), neuronnode.DefaultTestConfig(k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	routing := &countingRouting{provided: map[cid.Cid]int{}}
+	cfg := DefaultTestConfig(t.TempDir())
+	cfg.Key = k
+	lib, err := Open(cfg, WithNetwork(n, routing))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lib.Close()
+	if err := n.Connect(ctx, peer.AddrInfo{ID: holder.n.ID(), Addrs: holder.n.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the holder's protocols known", time.Minute, func() bool {
+		ok, _ := n.Peerstore().SupportsProtocols(holder.n.ID(), ProtocolID)
+		return len(ok) == 1
+	})
+	// The publisher leaves: the provider named is unreachable.
+	pub.lib.Close()
+	pub.d.Close()
+	pub.n.Close()
+	if err := lib.Fetch(ctx, o.CID, WithProviders(from), Unprovided()); err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	if _, err := lib.Get(ctx, o.CID, &got); err != nil || !bytes.Equal(got.Bytes(), goRandom(20_000, 7)) {
+		t.Fatalf("the fetched object reads back wrong: %v", err)
+	}
+	routing.mu.Lock()
+	finds := routing.finds
+	routing.mu.Unlock()
+	if finds != 0 {
+		t.Fatalf("the DHT was searched %d times; a connected peer held the object", finds)
+	}
+	// Something nobody connected holds: the connected peer says it lacks
+	// it, then the DHT is searched (and finds nothing here).
+	missing := sumCID(cid.Raw, []byte("nobody holds this"))
+	fctx, fcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer fcancel()
+	if err := lib.Fetch(fctx, missing); err == nil {
+		t.Fatal("fetched what nobody holds")
+	}
+	routing.mu.Lock()
+	finds = routing.finds
+	routing.mu.Unlock()
+	if finds != 1 {
+		t.Fatalf("the DHT was searched %d times for what no connected peer holds, want 1", finds)
+	}
+}
 
 // Objects fetched together are advertised one lookup at a time, each once
 // (object and body), however many fetches finish at once; those fetched
