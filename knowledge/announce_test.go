@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/cybertensor/cybertensor/knowledge/pb"
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/proto"
 )
@@ -111,6 +113,17 @@ func TestIngestRejects(t *testing.T) {
 	tampered, _ := proto.Marshal(&m)
 	m.Object, m.Provider, m.Addrs = o.Envelope, nil, [][]byte{{0x04, 127, 0, 0, 1}}
 	addrsOnly, _ := proto.Marshal(&m)
+	withBody := func(obj *Object, body string) []byte {
+		return mustEncode(t, &Announcement{Object: obj, Body: []byte(body)})
+	}
+	dagBody, err := newObject(key(1), Meta{Title: "t", Netuid: 2}, sumCID(cid.DagProtobuf, []byte("b")), 1, nowForTest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	big, err := newObject(key(1), Meta{Title: "t", Netuid: 2}, sumCID(cid.Raw, make([]byte, MaxInlineBody+1)), MaxInlineBody+1, nowForTest())
+	if err != nil {
+		t.Fatal(err)
+	}
 	for name, tc := range map[string]struct {
 		netuid uint16
 		data   []byte
@@ -120,6 +133,10 @@ func TestIngestRejects(t *testing.T) {
 		"garbage":                {2, []byte{0xff, 0x01}},
 		"oversize":               {2, make([]byte, MaxAnnouncementSize+1)},
 		"addresses, no provider": {2, addrsOnly},
+		"another body":           {2, withBody(o, "c")},
+		"a longer body":          {2, withBody(o, "bb")},
+		"a body of a DAG":        {2, withBody(dagBody, "b")},
+		"a body over the limit":  {2, withBody(big, string(make([]byte, MaxInlineBody+1)))},
 	} {
 		if _, err := l.Ingest(tc.netuid, "", tc.data); !errors.Is(err, ErrBadMessage) {
 			t.Errorf("%s: %v", name, err)
@@ -130,6 +147,47 @@ func TestIngestRejects(t *testing.T) {
 	}
 	if _, err := l.Ingest(2, "", good); err != nil {
 		t.Fatal(err)
+	}
+	if a, err := l.Ingest(2, "", withBody(o, "b")); err != nil || string(a.Body) != "b" {
+		t.Fatalf("an announcement carrying its body: %v, %q", err, a.Body)
+	}
+}
+
+// A body of one raw block of at most MaxInlineBody bytes travels with its
+// announcement, at publication and when announced again; a larger one is
+// left to be fetched.
+func TestSmallBodiesTravelWithTheirAnnouncements(t *testing.T) {
+	ns := swarm(t, 1)
+	me := ns[0]
+	rec := &recorder{got: map[uint16][]*Announcement{}}
+	me.lib.announcer = rec
+	ctx := context.Background()
+	small := []byte("A sentence short enough to travel with its announcement.")
+	large := bytes.Repeat([]byte("x"), MaxInlineBody+1)
+	for _, body := range [][]byte{small, large} {
+		if _, err := me.lib.Publish(ctx, bytes.NewReader(body), Meta{MediaType: "text/plain", Title: fmt.Sprint(len(body)), Netuid: 1}); err != nil && !errors.Is(err, ErrNotShared) {
+			t.Fatal(err)
+		}
+	}
+	if err := me.lib.Reannounce(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.got[1]) != 4 {
+		t.Fatalf("%d announcements, want 4", len(rec.got[1]))
+	}
+	for _, a := range rec.got[1] {
+		switch a.Object.Size {
+		case uint64(len(small)):
+			if !bytes.Equal(a.Body, small) {
+				t.Errorf("the small body did not travel: %q", a.Body)
+			}
+		default:
+			if a.Body != nil {
+				t.Errorf("a body of %d bytes travelled with its announcement", a.Object.Size)
+			}
+		}
 	}
 }
 

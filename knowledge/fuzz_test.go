@@ -124,6 +124,12 @@ func FuzzDecodeAnnouncement(f *testing.F) {
 	a := &Announcement{Object: o, Provider: peer.AddrInfo{ID: key(1).PublicKey().PeerID(), Addrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/4001")}}}
 	b, _ := a.Encode()
 	f.Add(b)
+	a.Body = []byte("b")
+	b, _ = a.Encode()
+	f.Add(b)
+	a.Body = []byte("c")
+	b, _ = a.Encode()
+	f.Add(b)
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		a, err := DecodeAnnouncement(b)
@@ -135,6 +141,9 @@ func FuzzDecodeAnnouncement(f *testing.F) {
 		}
 		if a.Object == nil || len(a.Provider.Addrs) > maxAnnouncedAddrs {
 			t.Fatalf("accepted %+v", a)
+		}
+		if a.Body != nil && (len(a.Body) > MaxInlineBody || uint64(len(a.Body)) != a.Object.Size || !sumCID(cid.Raw, a.Body).Equals(a.Object.Body)) {
+			t.Fatalf("accepted a body that is not the object's: %q for %s", a.Body, a.Object.Body)
 		}
 		if _, err := a.Encode(); err != nil {
 			t.Fatalf("re-encoding an accepted announcement: %v", err)

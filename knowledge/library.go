@@ -284,6 +284,13 @@ func (l *Library) announce(ctx context.Context, obj *Object) error {
 	if l.host != nil {
 		a.Provider = peer.AddrInfo{ID: l.host.ID(), Addrs: l.host.Addrs()}
 	}
+	if inlineBody(obj) {
+		// A small body travels with it (a body too large, or not in the
+		// store, is fetched as any other).
+		if body, err := l.store.get(obj.Body); err == nil && checkInlineBody(obj, body) == nil {
+			a.Body = body
+		}
+	}
 	data, err := a.Encode()
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cybertensor/cybertensor/backend"
@@ -179,10 +180,17 @@ func (p *announcePace) due(peers int, now time.Time, longest time.Duration) bool
 
 // follow ingests the knowledge topic's announcements into lib, feeds
 // learn, and keeps (fetches and pins) objects up to replicate bytes.
+// Announced objects are fetched concurrently, up to maxFollowFetches at
+// once and one fetch per object: when they were fetched one after another,
+// each waiting up to a minute, one publisher too busy to answer held back
+// every later announcement, and in a 256-neuron localnet most miners had
+// learned one or none of the 12 documents their validators ask about a
+// minute after start.
 func (s *Swarm) follow(lib *knowledge.Library, sub *gossip.Subscription, learn Learner, replicate replicaPolicy, kept uint64) {
 	defer s.wg.Done()
 	defer sub.Cancel()
-	learned := map[string]bool{}
+	f := &follower{s: s, lib: lib, learn: learn, replicate: replicate, kept: kept,
+		learned: map[string]bool{}, fetching: map[string]bool{}, slots: make(chan struct{}, maxFollowFetches)}
 	for {
 		m, err := sub.Next(s.ctx)
 		if err != nil {
@@ -196,62 +204,139 @@ func (s *Swarm) follow(lib *knowledge.Library, sub *gossip.Subscription, learn L
 			s.log.Debug("announcement not ingested", "from", m.Peer, "err", err)
 			continue
 		}
-		key := a.Object.CID.String()
-		if learned[key] {
-			continue // announced again
-		}
-		s.log.Info("knowledge announced", "cid", key, "title", a.Object.Title, "author", m.Hotkey, "size", a.Object.Size)
-		keep := replicate.maxObject > 0 && a.Object.Size <= replicate.maxObject
-		held := lib.Has(a.Object.CID) // kept before a restart: counted already
-		if keep && !held && kept+a.Object.Size > replicate.budget {
-			keep = false
-			s.log.Warn("replica budget full: not keeping an announced object", "cid", key, "size", a.Object.Size, "kept", kept, "budget", replicate.budget)
-		}
-		teach := learn != nil && a.Object.Size <= maxLearnedSize && strings.HasPrefix(a.Object.MediaType, "text/")
-		if !keep && !teach {
-			learned[key] = true
+		keep, teach, ok := f.claim(a, m.Hotkey.String())
+		if !ok {
 			continue
 		}
-		// Every member hears the announcement at once: a short wait,
-		// longer in a larger subnet, spreads their fetches from the
-		// publisher out (in a 128-neuron localnet, 114 miners dialing 14
-		// validators for 12 objects at the same moment held the
-		// validators' first queries to their deadline).
-		if !lib.Has(a.Object.CID) {
-			select {
-			case <-s.ctx.Done():
-				return
-			case <-time.After(fetchJitter(s.registered.size(), rand.Float64())):
-			}
+		select {
+		case <-s.ctx.Done():
+			f.release(a, keep, false)
+			return
+		case f.slots <- struct{}{}:
 		}
-		var opts []knowledge.FetchOption
-		if keep {
-			opts = append(opts, knowledge.Pinned())
-		}
-		if !provideCopy(s.registered.size(), rand.Float64()) {
-			opts = append(opts, knowledge.Unprovided())
-		}
-		ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
-		var body bytes.Buffer
-		if teach {
-			_, err = lib.Get(ctx, a.Object.CID, &body, opts...)
-		} else {
-			err = lib.Fetch(ctx, a.Object.CID, opts...)
-		}
-		cancel()
-		if err != nil {
-			s.log.Warn("announced knowledge not fetched", "cid", a.Object.CID, "err", err)
-			continue
-		}
-		learned[key] = true
-		if keep && !held {
-			kept += a.Object.Size
-		}
-		if teach {
-			learn.Add(backend.Document{ID: key, Text: body.String()})
-		}
-		s.fetched.Add(1)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer func() { <-f.slots }()
+			f.fetch(a, keep, teach)
+		}()
 	}
+}
+
+// maxFollowFetches bounds the announced objects a neuron fetches at once.
+const maxFollowFetches = 4
+
+// follower is follow's state, shared with its fetches under mu.
+type follower struct {
+	s         *Swarm
+	lib       *knowledge.Library
+	learn     Learner
+	replicate replicaPolicy
+	slots     chan struct{} // a fetch holds one
+
+	mu       sync.Mutex
+	kept     uint64          // bytes kept for others, fetches under way included
+	learned  map[string]bool // objects done with (fetched, or not wanted)
+	fetching map[string]bool // objects being fetched
+}
+
+// claim decides what to do with an announced object: keep it (fetch and
+// pin it for others, within the replica budget, whose bytes it reserves),
+// teach it (fetch it and feed it to the learner), or neither; ok is false
+// if there is nothing to fetch (done with, being fetched, or not wanted).
+func (f *follower) claim(a *knowledge.Announcement, author string) (keep, teach, ok bool) {
+	key := a.Object.CID.String()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.learned[key] || f.fetching[key] {
+		return false, false, false // announced again
+	}
+	f.s.log.Info("knowledge announced", "cid", key, "title", a.Object.Title, "author", author, "size", a.Object.Size)
+	keep = f.replicate.maxObject > 0 && a.Object.Size <= f.replicate.maxObject
+	held := f.lib.Has(a.Object.CID) // kept before a restart: counted already
+	if keep && !held && f.kept+a.Object.Size > f.replicate.budget {
+		keep = false
+		f.s.log.Warn("replica budget full: not keeping an announced object", "cid", key, "size", a.Object.Size, "kept", f.kept, "budget", f.replicate.budget)
+	}
+	teach = f.learn != nil && a.Object.Size <= maxLearnedSize && strings.HasPrefix(a.Object.MediaType, "text/")
+	if !keep && !teach {
+		f.learned[key] = true
+		return false, false, false
+	}
+	if keep && !held {
+		f.kept += a.Object.Size
+	}
+	f.fetching[key] = true
+	return keep, teach, true
+}
+
+// release ends a claim: the object is learned if fetched, and a kept
+// object's reserved bytes are returned if it was not.
+func (f *follower) release(a *knowledge.Announcement, keep, fetched bool) {
+	key := a.Object.CID.String()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.fetching, key)
+	if fetched {
+		f.learned[key] = true
+	} else if keep && !f.lib.Has(a.Object.CID) {
+		f.kept -= min(f.kept, a.Object.Size)
+	}
+}
+
+// fetch fetches a claimed object, pins it if kept and teaches it if
+// taught.
+func (f *follower) fetch(a *knowledge.Announcement, keep, teach bool) {
+	s, lib := f.s, f.lib
+	fetched := false
+	defer func() { f.release(a, keep, fetched) }()
+	if teach && !keep && a.Body != nil {
+		// The body came with the announcement (checked against the
+		// object's body CID as it was decoded): nothing to fetch.
+		fetched = true
+		f.learn.Add(backend.Document{ID: a.Object.CID.String(), Text: string(a.Body)})
+		s.fetched.Add(1)
+		return
+	}
+	// Every member hears the announcement at once: a short wait, longer in
+	// a larger subnet, spreads their fetches from the publisher out (in a
+	// 128-neuron localnet, 114 miners dialing 14 validators for 12 objects
+	// at the same moment held the validators' first queries to their
+	// deadline).
+	if !lib.Has(a.Object.CID) {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-time.After(fetchJitter(s.registered.size(), rand.Float64())):
+		}
+	}
+	var opts []knowledge.FetchOption
+	if keep {
+		opts = append(opts, knowledge.Pinned())
+	}
+	if !provideCopy(s.registered.size(), rand.Float64()) {
+		opts = append(opts, knowledge.Unprovided())
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
+	defer cancel()
+	var body bytes.Buffer
+	var err error
+	if teach {
+		_, err = lib.Get(ctx, a.Object.CID, &body, opts...)
+	} else {
+		err = lib.Fetch(ctx, a.Object.CID, opts...)
+	}
+	if err != nil {
+		if s.ctx.Err() == nil {
+			s.log.Warn("announced knowledge not fetched", "cid", a.Object.CID, "err", err)
+		}
+		return
+	}
+	fetched = true
+	if teach {
+		f.learn.Add(backend.Document{ID: a.Object.CID.String(), Text: body.String()})
+	}
+	s.fetched.Add(1)
 }
 
 // advertisedCopies is how many of a subnet's members, on average,

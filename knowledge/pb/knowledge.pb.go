@@ -315,6 +315,7 @@ type Announcement struct {
 	Object        []byte                 `protobuf:"bytes,1,opt,name=object,proto3" json:"object,omitempty"`     // the object's envelope (an encoded Object)
 	Provider      []byte                 `protobuf:"bytes,2,opt,name=provider,proto3" json:"provider,omitempty"` // binary peer ID of a neuron that serves it
 	Addrs         [][]byte               `protobuf:"bytes,3,rep,name=addrs,proto3" json:"addrs,omitempty"`       // the provider's binary multiaddrs, at most 8
+	Body          []byte                 `protobuf:"bytes,4,opt,name=body,proto3" json:"body,omitempty"`         // the object's body, when it is one raw block of at most 1 KiB
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -370,6 +371,13 @@ func (x *Announcement) GetAddrs() [][]byte {
 	return nil
 }
 
+func (x *Announcement) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
 var File_knowledge_pb_knowledge_proto protoreflect.FileDescriptor
 
 const file_knowledge_pb_knowledge_proto_rawDesc = "" +
@@ -396,11 +404,12 @@ const file_knowledge_pb_knowledge_proto_rawDesc = "" +
 	"\x05Block\x12\x10\n" +
 	"\x03cid\x18\x01 \x01(\fR\x03cid\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12\x18\n" +
-	"\amissing\x18\x03 \x01(\bR\amissing\"X\n" +
+	"\amissing\x18\x03 \x01(\bR\amissing\"l\n" +
 	"\fAnnouncement\x12\x16\n" +
 	"\x06object\x18\x01 \x01(\fR\x06object\x12\x1a\n" +
 	"\bprovider\x18\x02 \x01(\fR\bprovider\x12\x14\n" +
-	"\x05addrs\x18\x03 \x03(\fR\x05addrsB1Z/github.com/cybertensor/cybertensor/knowledge/pbb\x06proto3"
+	"\x05addrs\x18\x03 \x03(\fR\x05addrs\x12\x12\n" +
+	"\x04body\x18\x04 \x01(\fR\x04bodyB1Z/github.com/cybertensor/cybertensor/knowledge/pbb\x06proto3"
 
 var (
 	file_knowledge_pb_knowledge_proto_rawDescOnce sync.Once
