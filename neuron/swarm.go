@@ -297,7 +297,7 @@ func (s *Swarm) publishHeartbeat(ctx context.Context) error {
 func (s *Swarm) discover(ctx context.Context) {
 	defer s.wg.Done()
 	joined := false
-	var joining retryPace
+	joining := membershipPace(time.Now(), s.cfg.DiscoverEvery)
 	delay := 200 * time.Millisecond
 	for {
 		mg, changed := s.metagraph(ctx)
@@ -308,12 +308,15 @@ func (s *Swarm) discover(ctx context.Context) {
 		// without one), and after a failure waits its turn (retryPace).
 		if !findable && mg != nil && s.dht.RoutingTableSize() > 0 && joining.due(time.Now()) {
 			jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			began := time.Now()
 			err := s.dht.Join(jctx, s.netuid, s.uid, s.protos)
 			cancel()
 			joined = err == nil
 			findable = joined
 			if err != nil && ctx.Err() == nil {
-				joining.failed(time.Now(), joinRetryFirst, s.cfg.DiscoverEvery)
+				// An attempt that timed out walking waits at least as
+				// long as it took: the network was too busy for it.
+				joining.failed(time.Now(), max(joinRetryFirst, time.Since(began)), s.cfg.DiscoverEvery)
 				s.log.Debug("DHT membership not announced yet", "err", err, "retry_in", joining.wait)
 			}
 		}
@@ -349,8 +352,8 @@ func (s *Swarm) discover(ctx context.Context) {
 const joinRetryFirst = 2 * time.Second
 
 // retryPace spaces the attempts at something that failed: the first is
-// due at once, and each failure doubles the wait before the next (from
-// first, at most most). Announcing membership is a walk across the DHT
+// due at next (at once if zero), and each failure doubles the wait before
+// the next (from first, at most most). Announcing membership is a walk across the DHT
 // and a record put; on a busy network each failed attempt timed out
 // after walking (dialing ~40 peers), and discover, which runs every 200
 // ms while neurons register, retried at once: 256 neurons made 182
@@ -367,6 +370,16 @@ func (p *retryPace) due(now time.Time) bool { return !now.Before(p.next) }
 func (p *retryPace) failed(now time.Time, first, most time.Duration) {
 	p.wait = min(max(2*p.wait, first), most)
 	p.next = now.Add(p.wait)
+}
+
+// membershipPace is the pace of membership announcements for a neuron
+// starting at now: the first waits a random part of every, so that
+// neurons started together (a localnet, a data centre's restart) do not
+// all walk the DHT at once while their connections are being made. In a
+// 256-neuron localnet the 32 validators' announcements at start all timed
+// out (0 of 104 attempts succeeded), each after dialing ~80 peers.
+func membershipPace(now time.Time, every time.Duration) retryPace {
+	return retryPace{next: now.Add(rand.N(every))}
 }
 
 // metagraph reads the subnet's metagraph and updates the registered set

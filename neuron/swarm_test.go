@@ -3,7 +3,9 @@ package neuron
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -20,6 +22,7 @@ import (
 	"github.com/cybertensor/cybertensor/chain"
 	"github.com/cybertensor/cybertensor/chainlink/comet/comettest"
 	"github.com/cybertensor/cybertensor/chainlink/local"
+	"github.com/cybertensor/cybertensor/knowledge"
 	"github.com/cybertensor/cybertensor/wallet"
 )
 
@@ -415,4 +418,103 @@ func TestRetryPace(t *testing.T) {
 		}
 		now = now.Add(want)
 	}
+}
+
+// The first membership announcement is due within every of the start, at
+// a random time: not all at once for neurons started together.
+func TestMembershipPaceSpreadsTheFirstAttempt(t *testing.T) {
+	now := time.Unix(1000, 0)
+	every := time.Minute
+	seen := map[time.Duration]bool{}
+	for range 100 {
+		p := membershipPace(now, every)
+		if p.next.Before(now) || !p.due(now.Add(every)) {
+			t.Fatalf("first attempt due at %v, not within %v of the start", p.next.Sub(now), every)
+		}
+		seen[p.next.Sub(now)/time.Second] = true
+	}
+	if len(seen) < 10 {
+		t.Fatalf("100 first attempts fell in %d distinct seconds of a minute", len(seen))
+	}
+}
+
+// A miner fetches announced objects concurrently: an object whose only
+// provider never answers (a black hole, the stand-in for a publisher too
+// busy to serve) does not hold back the next announcement, which is
+// learned while the first fetch still waits (up to the library's 30 s
+// request timeout). And a body small enough to travel with its
+// announcement is learned from it, even from that black hole.
+func TestAnnouncedObjectsAreFetchedConcurrently(t *testing.T) {
+	var colds []*wallet.PrivateKey
+	for i := range 3 {
+		colds = append(colds, testKey(t, "cold", i))
+	}
+	c := testChain(t, colds)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	log := slog.New(slog.DiscardHandler)
+	model := backend.NewRetrieval()
+	mcfg := DefaultMinerConfig(1, model)
+	mcfg.Swarm, mcfg.Logger, mcfg.KnowledgeDir = fastSwarm(), log, t.TempDir()
+	m, err := StartMiner(ctx, c, colds[0], testKey(t, "hot", 0), mcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	var vs []*Validator
+	for i := 1; i < 3; i++ {
+		cfg := DefaultValidatorConfig(1, []Task{{Prompt: "Why is the sky blue?", Answer: "Rayleigh"}})
+		cfg.Swarm, cfg.Logger, cfg.KnowledgeDir = fastSwarm(), log, t.TempDir()
+		v, err := StartValidator(ctx, c, colds[i], testKey(t, "hot", i), 1e12, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { v.Close() })
+		vs = append(vs, v)
+	}
+	waitUntil(t, time.Minute, "the miner to hear both validators", func() bool {
+		heard := m.Swarm().Heard()
+		_, a := heard[vs[0].ID()]
+		_, b := heard[vs[1].ID()]
+		return a && b
+	})
+	// The second validator's library stops answering: requests are read
+	// and never answered.
+	hole := make(chan struct{})
+	defer close(hole)
+	vs[1].Swarm().h.SetStreamHandler(knowledge.ProtocolID, func(st network.Stream) {
+		go io.Copy(io.Discard, st)
+		<-hole
+		st.Reset()
+	})
+	// Documents too large to travel with their announcements.
+	filler := strings.Repeat(" More words to make the document too long to travel with its announcement.", 20)
+	publish := func(v *Validator, text string) *knowledge.Object {
+		t.Helper()
+		o, err := v.Library().Publish(ctx, strings.NewReader(text), knowledge.Meta{MediaType: "text/plain", Title: text[:12], Netuid: 1})
+		if err != nil && !errors.Is(err, knowledge.ErrNotShared) {
+			t.Fatal(err)
+		}
+		return o
+	}
+	learned := func(word string) bool {
+		for _, h := range model.Search(word, 10) {
+			if strings.Contains(h.Text, word) {
+				return true
+			}
+		}
+		return false
+	}
+	stuck := publish(vs[1], "Held back: nobody can fetch this passage about quasars."+filler)
+	waitUntil(t, time.Minute, "the miner to hear of the unfetchable object", func() bool {
+		_, ok := m.Library().Announced(stuck.CID)
+		return ok
+	})
+	publish(vs[0], "The sky is blue because of Rayleigh scattering of sunlight."+filler)
+	waitUntil(t, 15*time.Second, "the miner to learn the second object while the first is held back", func() bool { return learned("Rayleigh") })
+	if learned("quasars") {
+		t.Fatal("the miner learned the object nobody can serve")
+	}
+	publish(vs[1], "Pulsars spin fast.")
+	waitUntil(t, 15*time.Second, "the miner to learn a short document from its announcement", func() bool { return learned("Pulsars") })
 }
