@@ -285,6 +285,26 @@ func TestLargeObjectRoundTrip(t *testing.T) {
 	}
 }
 
+// countedLibrary opens a library on a new host with key k, whose routing
+// is a countingRouting; both close when the test ends.
+func countedLibrary(t *testing.T, k *wallet.PrivateKey) (*neuronnode.Node, *Library, *countingRouting) {
+	t.Helper()
+	n, err := neuronnode.New(context.Background(), neuronnode.DefaultTestConfig(k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	routing := &countingRouting{provided: map[cid.Cid]int{}}
+	cfg := DefaultTestConfig(t.TempDir())
+	cfg.Key = k
+	lib, err := Open(cfg, WithNetwork(n, routing))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lib.Close() })
+	return n, lib, routing
+}
+
 // countingRouting records the CIDs provided and how many Provide calls
 // ran at once.
 type countingRouting struct {
@@ -336,20 +356,7 @@ func TestFetchAsksConnectedPeersBeforeTheDHT(t *testing.T) {
 	if err := holder.lib.Fetch(ctx, o.CID, WithProviders(from), Unprovided()); err != nil {
 		t.Fatal(err)
 	}
-	k := key(301)
-	n, err := neuronnode.New(context.Background(), neuronnode.DefaultTestConfig(k))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	routing := &countingRouting{provided: map[cid.Cid]int{}}
-	cfg := DefaultTestConfig(t.TempDir())
-	cfg.Key = k
-	lib, err := Open(cfg, WithNetwork(n, routing))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lib.Close()
+	n, lib, routing := countedLibrary(t, key(301))
 	if err := n.Connect(ctx, peer.AddrInfo{ID: holder.n.ID(), Addrs: holder.n.Addrs()}); err != nil {
 		t.Fatal(err)
 	}
@@ -396,20 +403,7 @@ func TestFetchAsksConnectedPeersBeforeTheDHT(t *testing.T) {
 func TestFetchedObjectsAreProvidedOneAtATime(t *testing.T) {
 	ns := swarm(t, 1)
 	pub := ns[0]
-	k := key(300)
-	n, err := neuronnode.New(context.Background(), neuronnode.DefaultTestConfig(k))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	routing := &countingRouting{provided: map[cid.Cid]int{}}
-	cfg := DefaultTestConfig(t.TempDir())
-	cfg.Key = k
-	lib, err := Open(cfg, WithNetwork(n, routing))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lib.Close()
+	_, lib, routing := countedLibrary(t, key(300))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var objs []*Object
