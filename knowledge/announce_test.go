@@ -3,6 +3,7 @@ package knowledge
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"github.com/cybertensor/cybertensor/knowledge/pb"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
+	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -248,5 +250,46 @@ func TestReannounce(t *testing.T) {
 	}
 	if len(rec.got[1]) != 2 || !got[a.CID.String()] || !got[b.CID.String()] || len(rec.got[2]) != 0 {
 		t.Fatalf("reannounced %v on subnet 1 and %d on subnet 2, want a and b only", got, len(rec.got[2]))
+	}
+}
+
+// The same announcement heard again is not written again within
+// remoteRefresh (its kept time stays), after it is (the time moves on), and
+// a different announcement of the object always is.
+func TestRepeatedAnnouncementsAreNotRewritten(t *testing.T) {
+	l := openTest(t, t.TempDir(), -1)
+	o, err := newObject(key(1), Meta{Title: "t", Netuid: 2}, sumCID(cid.Raw, []byte("b")), 1, nowForTest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := func() time.Time {
+		t.Helper()
+		var at time.Time
+		l.store.db.View(func(tx *bolt.Tx) error {
+			if v := tx.Bucket(bucketRemote).Get(o.CID.Bytes()); len(v) >= 8 {
+				at = time.UnixMilli(int64(binary.BigEndian.Uint64(v[:8])))
+			}
+			return nil
+		})
+		return at
+	}
+	ann := mustEncode(t, &Announcement{Object: o})
+	t0 := time.UnixMilli(1_800_000_000_000)
+	for _, step := range []struct {
+		data []byte
+		at   time.Time
+		want time.Time
+	}{
+		{ann, t0, t0},
+		{ann, t0.Add(remoteRefresh - time.Second), t0},
+		{ann, t0.Add(remoteRefresh), t0.Add(remoteRefresh)},
+		{mustEncode(t, &Announcement{Object: o, Body: []byte("b")}), t0.Add(remoteRefresh + time.Second), t0.Add(remoteRefresh + time.Second)},
+	} {
+		if err := l.store.putRemote(o.CID, step.data, step.at, 100); err != nil {
+			t.Fatal(err)
+		}
+		if got := kept(); !got.Equal(step.want) {
+			t.Fatalf("put at %v: kept at %v, want %v", step.at.Sub(t0), got.Sub(t0), step.want.Sub(t0))
+		}
 	}
 }

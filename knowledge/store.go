@@ -1,6 +1,7 @@
 package knowledge
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -336,8 +337,23 @@ func eachRef(v []byte, fn func(c []byte)) error {
 }
 
 // putRemote keeps an announcement, dropping the oldest tenth when the
-// index is over max.
+// index is over max. The same announcement kept less than remoteRefresh
+// before at is not written again: a publisher announces again as its
+// subnet grows (a dozen times in a large subnet's start-up), and each write
+// is a transaction synced to disk, for every member and every object.
 func (s *store) putRemote(c cid.Cid, ann []byte, at time.Time, max int) error {
+	same := false
+	s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketRemote).Get(c.Bytes())
+		if len(v) >= 8 && bytes.Equal(v[8:], ann) {
+			kept := time.UnixMilli(int64(binary.BigEndian.Uint64(v[:8])))
+			same = at.Sub(kept) < remoteRefresh
+		}
+		return nil
+	})
+	if same {
+		return nil
+	}
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketRemote)
 		if err := b.Put(c.Bytes(), append(binary.BigEndian.AppendUint64(nil, uint64(at.UnixMilli())), ann...)); err != nil {
@@ -365,6 +381,10 @@ func (s *store) putRemote(c cid.Cid, ann []byte, at time.Time, max int) error {
 		return nil
 	})
 }
+
+// remoteRefresh is how old a kept announcement must be before the same one
+// is written again (to renew its age, by which the oldest are dropped).
+const remoteRefresh = 10 * time.Minute
 
 // remotes calls fn with each kept announcement.
 func (s *store) remotes(fn func(c cid.Cid, ann []byte)) error {
