@@ -377,6 +377,7 @@ func (x *execProc) breakDown(cause *execCall, kind error, detail string) {
 		}
 	}
 	x.kill()
+	now := time.Now()
 	for _, c := range queue {
 		var err error
 		switch {
@@ -389,6 +390,12 @@ func (x *execProc) breakDown(cause *execCall, kind error, detail string) {
 			err = e.fail(kind, detail)
 		case c == cause:
 			err = e.fail(kind, detail)
+		case !c.deadline.IsZero() && !now.Before(c.deadline):
+			// Its own deadline passed first, whichever failure the
+			// goroutines noticed first (on a busy machine, another
+			// call's write deadline could be handled before this one's
+			// read deadline).
+			err = e.fail(ErrTimeout, fmt.Sprintf("no answer within %v", c.timeout))
 		case cause == nil || errors.Is(kind, ErrCrashed):
 			err = e.fail(ErrCrashed, detail)
 		case kind == errAbandoned:
