@@ -204,13 +204,19 @@ func (s *Swarm) follow(lib *knowledge.Library, sub *gossip.Subscription, learn L
 			s.log.Debug("announcement not ingested", "from", m.Peer, "err", err)
 			continue
 		}
-		keep, teach, ok := f.claim(a, m.Hotkey.String())
+		c, ok := f.claim(a, m.Hotkey.String())
 		if !ok {
+			continue
+		}
+		if c.teach && !c.keep && a.Body != nil {
+			// The body came with the announcement (checked against the
+			// object's body CID as it was decoded): nothing to fetch.
+			f.learnCarried(c)
 			continue
 		}
 		select {
 		case <-s.ctx.Done():
-			f.release(a, keep, false)
+			f.release(c, false)
 			return
 		case f.slots <- struct{}{}:
 		}
@@ -218,7 +224,7 @@ func (s *Swarm) follow(lib *knowledge.Library, sub *gossip.Subscription, learn L
 		go func() {
 			defer s.wg.Done()
 			defer func() { <-f.slots }()
-			f.fetch(a, keep, teach)
+			f.fetch(c)
 		}()
 	}
 }
@@ -240,64 +246,75 @@ type follower struct {
 	fetching map[string]bool // objects being fetched
 }
 
+// claimed is an announced object follow is getting.
+type claimed struct {
+	a *knowledge.Announcement
+	// keep: fetch and pin it for others; teach: feed it to the learner.
+	keep, teach bool
+	// reserved: its bytes were added to the follower's kept.
+	reserved bool
+}
+
 // claim decides what to do with an announced object: keep it (fetch and
 // pin it for others, within the replica budget, whose bytes it reserves),
 // teach it (fetch it and feed it to the learner), or neither; ok is false
-// if there is nothing to fetch (done with, being fetched, or not wanted).
-func (f *follower) claim(a *knowledge.Announcement, author string) (keep, teach, ok bool) {
+// if there is nothing to get (done with, being fetched, or not wanted).
+func (f *follower) claim(a *knowledge.Announcement, author string) (c claimed, ok bool) {
 	key := a.Object.CID.String()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.learned[key] || f.fetching[key] {
-		return false, false, false // announced again
+		return claimed{}, false // announced again
 	}
 	f.s.log.Info("knowledge announced", "cid", key, "title", a.Object.Title, "author", author, "size", a.Object.Size)
-	keep = f.replicate.maxObject > 0 && a.Object.Size <= f.replicate.maxObject
+	c = claimed{a: a}
+	c.keep = f.replicate.maxObject > 0 && a.Object.Size <= f.replicate.maxObject
 	held := f.lib.Has(a.Object.CID) // kept before a restart: counted already
-	if keep && !held && f.kept+a.Object.Size > f.replicate.budget {
-		keep = false
+	if c.keep && !held && f.kept+a.Object.Size > f.replicate.budget {
+		c.keep = false
 		f.s.log.Warn("replica budget full: not keeping an announced object", "cid", key, "size", a.Object.Size, "kept", f.kept, "budget", f.replicate.budget)
 	}
-	teach = f.learn != nil && a.Object.Size <= maxLearnedSize && strings.HasPrefix(a.Object.MediaType, "text/")
-	if !keep && !teach {
+	c.teach = f.learn != nil && a.Object.Size <= maxLearnedSize && strings.HasPrefix(a.Object.MediaType, "text/")
+	if !c.keep && !c.teach {
 		f.learned[key] = true
-		return false, false, false
+		return claimed{}, false
 	}
-	if keep && !held {
+	if c.keep && !held {
 		f.kept += a.Object.Size
+		c.reserved = true
 	}
 	f.fetching[key] = true
-	return keep, teach, true
+	return c, true
 }
 
-// release ends a claim: the object is learned if fetched, and a kept
-// object's reserved bytes are returned if it was not.
-func (f *follower) release(a *knowledge.Announcement, keep, fetched bool) {
-	key := a.Object.CID.String()
+// release ends a claim: the object is learned if it was got, and the
+// bytes reserved for it are returned if it was not.
+func (f *follower) release(c claimed, got bool) {
+	key := c.a.Object.CID.String()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.fetching, key)
-	if fetched {
+	if got {
 		f.learned[key] = true
-	} else if keep && !f.lib.Has(a.Object.CID) {
-		f.kept -= min(f.kept, a.Object.Size)
+	} else if c.reserved {
+		f.kept -= min(f.kept, c.a.Object.Size)
 	}
+}
+
+// learnCarried teaches a claimed object from the body its announcement
+// carried.
+func (f *follower) learnCarried(c claimed) {
+	f.learn.Add(backend.Document{ID: c.a.Object.CID.String(), Text: string(c.a.Body)})
+	f.s.fetched.Add(1)
+	f.release(c, true)
 }
 
 // fetch fetches a claimed object, pins it if kept and teaches it if
 // taught.
-func (f *follower) fetch(a *knowledge.Announcement, keep, teach bool) {
-	s, lib := f.s, f.lib
+func (f *follower) fetch(c claimed) {
+	s, lib, a := f.s, f.lib, c.a
 	fetched := false
-	defer func() { f.release(a, keep, fetched) }()
-	if teach && !keep && a.Body != nil {
-		// The body came with the announcement (checked against the
-		// object's body CID as it was decoded): nothing to fetch.
-		fetched = true
-		f.learn.Add(backend.Document{ID: a.Object.CID.String(), Text: string(a.Body)})
-		s.fetched.Add(1)
-		return
-	}
+	defer func() { f.release(c, fetched) }()
 	// Every member hears the announcement at once: a short wait, longer in
 	// a larger subnet, spreads their fetches from the publisher out (in a
 	// 128-neuron localnet, 114 miners dialing 14 validators for 12 objects
@@ -311,7 +328,7 @@ func (f *follower) fetch(a *knowledge.Announcement, keep, teach bool) {
 		}
 	}
 	var opts []knowledge.FetchOption
-	if keep {
+	if c.keep {
 		opts = append(opts, knowledge.Pinned())
 	}
 	if !provideCopy(s.registered.size(), rand.Float64()) {
@@ -321,7 +338,7 @@ func (f *follower) fetch(a *knowledge.Announcement, keep, teach bool) {
 	defer cancel()
 	var body bytes.Buffer
 	var err error
-	if teach {
+	if c.teach {
 		_, err = lib.Get(ctx, a.Object.CID, &body, opts...)
 	} else {
 		err = lib.Fetch(ctx, a.Object.CID, opts...)
@@ -333,7 +350,7 @@ func (f *follower) fetch(a *knowledge.Announcement, keep, teach bool) {
 		return
 	}
 	fetched = true
-	if teach {
+	if c.teach {
 		f.learn.Add(backend.Document{ID: a.Object.CID.String(), Text: body.String()})
 	}
 	s.fetched.Add(1)

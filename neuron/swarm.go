@@ -353,11 +353,11 @@ const joinRetryFirst = 2 * time.Second
 
 // retryPace spaces the attempts at something that failed: the first is
 // due at next (at once if zero), and each failure doubles the wait before
-// the next (from first, at most most). Announcing membership is a walk across the DHT
-// and a record put; on a busy network each failed attempt timed out
-// after walking (dialing ~40 peers), and discover, which runs every 200
-// ms while neurons register, retried at once: 256 neurons made 182
-// attempts in a minute, none of which succeeded.
+// the next (from first, at most most). Announcing membership is a walk
+// across the DHT and a record put; on a busy network each failed attempt
+// timed out after walking (dialing ~40 peers), and discover, which runs
+// every 200 ms while neurons register, retried at once: 256 neurons made
+// 182 attempts in a minute, none of which succeeded.
 type retryPace struct {
 	next time.Time
 	wait time.Duration
