@@ -297,10 +297,15 @@ func (s *Swarm) publishHeartbeat(ctx context.Context) error {
 func (s *Swarm) discover(ctx context.Context) {
 	defer s.wg.Done()
 	joined := false
-	joining := membershipPace(time.Now(), s.cfg.DiscoverEvery)
+	var joining retryPace
+	paced := false
 	delay := 200 * time.Millisecond
 	for {
 		mg, changed := s.metagraph(ctx)
+		if !paced && mg != nil {
+			// Spread by the subnet's size, known from its metagraph.
+			joining, paced = membershipPace(time.Now(), s.registered.size(), s.cfg.DiscoverEvery), true
+		}
 		s.keep()
 		onChain := s.axonOnChain(mg)
 		findable := joined || onChain
@@ -372,14 +377,17 @@ func (p *retryPace) failed(now time.Time, first, most time.Duration) {
 	p.next = now.Add(p.wait)
 }
 
-// membershipPace is the pace of membership announcements for a neuron
-// starting at now: the first waits a random part of every, so that
-// neurons started together (a localnet, a data centre's restart) do not
-// all walk the DHT at once while their connections are being made. In a
-// 256-neuron localnet the 32 validators' announcements at start all timed
-// out (0 of 104 attempts succeeded), each after dialing ~80 peers.
-func membershipPace(now time.Time, every time.Duration) retryPace {
-	return retryPace{next: now.Add(rand.N(every))}
+// membershipPace is the pace of membership announcements for a neuron of
+// a subnet of members neurons, starting at now: the first waits a random
+// part of 100 ms a member, at most most, so that neurons started together
+// (a localnet, a data centre's restart) do not all walk the DHT at once
+// while their connections are being made, and a small subnet's are
+// findable within a moment. In a 256-neuron localnet the 32 validators'
+// announcements at start all timed out (0 of 104 attempts succeeded), each
+// after dialing ~80 peers.
+func membershipPace(now time.Time, members int, most time.Duration) retryPace {
+	spread := min(time.Duration(members)*100*time.Millisecond, most)
+	return retryPace{next: now.Add(rand.N(spread + 1))}
 }
 
 // metagraph reads the subnet's metagraph and updates the registered set

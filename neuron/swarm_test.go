@@ -420,21 +420,26 @@ func TestRetryPace(t *testing.T) {
 	}
 }
 
-// The first membership announcement is due within every of the start, at
-// a random time: not all at once for neurons started together.
+// The first membership announcement is due within 100 ms a member of the
+// start (at most the bound given), at a random time: not all at once for
+// neurons started together, and at once in a small subnet.
 func TestMembershipPaceSpreadsTheFirstAttempt(t *testing.T) {
 	now := time.Unix(1000, 0)
-	every := time.Minute
-	seen := map[time.Duration]bool{}
-	for range 100 {
-		p := membershipPace(now, every)
-		if p.next.Before(now) || !p.due(now.Add(every)) {
-			t.Fatalf("first attempt due at %v, not within %v of the start", p.next.Sub(now), every)
+	for _, tc := range []struct {
+		members int
+		within  time.Duration
+	}{{0, 0}, {5, 500 * time.Millisecond}, {256, 25600 * time.Millisecond}, {4096, time.Minute}} {
+		seen := map[time.Duration]bool{}
+		for range 100 {
+			p := membershipPace(now, tc.members, time.Minute)
+			if p.next.Before(now) || !p.due(now.Add(tc.within)) {
+				t.Fatalf("%d members: first attempt due at %v, not within %v of the start", tc.members, p.next.Sub(now), tc.within)
+			}
+			seen[p.next.Sub(now)*10/(tc.within+1)] = true
 		}
-		seen[p.next.Sub(now)/time.Second] = true
-	}
-	if len(seen) < 10 {
-		t.Fatalf("100 first attempts fell in %d distinct seconds of a minute", len(seen))
+		if tc.within > 0 && len(seen) < 5 {
+			t.Fatalf("%d members: 100 first attempts fell in %d tenths of %v", tc.members, len(seen), tc.within)
+		}
 	}
 }
 
