@@ -49,6 +49,7 @@ func TestHandlersOverTheQueryProtocol(t *testing.T) {
 	}
 	defer srv.Close()
 	c, _ := protocol.NewClient(mn.Host(ids[1]), protocol.DefaultClientConfig())
+	defer c.Close()
 	ask := func(synapse, body string) protocol.Result {
 		return c.Stream(context.Background(), ids[0], &pb.Request{Netuid: 1, Synapse: synapse, Body: []byte(body)}, nil)
 	}

@@ -23,11 +23,25 @@ type ClientConfig struct {
 	DefaultTimeout time.Duration
 	// MaxResponseSize bounds the total body accepted from one server.
 	MaxResponseSize int
+	// DialTimeout bounds connecting to a server a query finds
+	// unconnected. The dial is the client's, not the query's: a query
+	// whose deadline passes while it connects fails (TIMEOUT) and the
+	// dial goes on, up to DialTimeout, for the next query to that server,
+	// instead of throwing away a handshake both sides have half done
+	// (and putting the server in the host's dial backoff). Queries to one
+	// server share its dial. 0 dials within each query's own deadline.
+	DialTimeout time.Duration
+	// MaxDials bounds the client's dials in flight (with DialTimeout);
+	// more wait their turn, within DialTimeout. A validator starting up
+	// connects to its miners a few at a time, not all at once on a busy
+	// machine. 0: no bound.
+	MaxDials int
 }
 
-// DefaultClientConfig waits 12 s and accepts up to 64 MiB per answer.
+// DefaultClientConfig waits 12 s, accepts up to 64 MiB per answer and
+// gives a connection 30 s to come up, dialing at most 8 at once.
 func DefaultClientConfig() ClientConfig {
-	return ClientConfig{DefaultTimeout: 12 * time.Second, MaxResponseSize: 64 << 20}
+	return ClientConfig{DefaultTimeout: 12 * time.Second, MaxResponseSize: 64 << 20, DialTimeout: 30 * time.Second, MaxDials: 8}
 }
 
 // Client sends queries from a host. Connections are kept by the host, and
@@ -37,8 +51,24 @@ type Client struct {
 	h   host.Host
 	cfg ClientConfig
 
-	mu   sync.Mutex
-	idle map[peer.ID][]*pooled
+	// ctx ends on Close, stopping the dials (wg) the client runs.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	// dialSlots holds a token per dial in flight (nil: no bound).
+	dialSlots chan struct{}
+
+	mu      sync.Mutex
+	idle    map[peer.ID][]*pooled
+	dialing map[peer.ID]*dial
+	closed  bool
+}
+
+// dial is a connection the client is dialing; done is closed once it is
+// up or failed (err).
+type dial struct {
+	done chan struct{}
+	err  error
 }
 
 // pooled is a stream with, while it carries an exchange, its reader.
@@ -82,21 +112,107 @@ func NewClient(h host.Host, cfg ClientConfig) (*Client, error) {
 	if cfg.DefaultTimeout <= 0 || cfg.MaxResponseSize <= 0 {
 		return nil, errors.New("protocol: client config: DefaultTimeout and MaxResponseSize must be positive")
 	}
-	return &Client{h: h, cfg: cfg, idle: map[peer.ID][]*pooled{}}, nil
+	if cfg.DialTimeout < 0 || cfg.MaxDials < 0 {
+		return nil, errors.New("protocol: client config: DialTimeout and MaxDials must not be negative")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Client{h: h, cfg: cfg, ctx: ctx, cancel: cancel, idle: map[peer.ID][]*pooled{}, dialing: map[peer.ID]*dial{}}
+	if cfg.MaxDials > 0 {
+		c.dialSlots = make(chan struct{}, cfg.MaxDials)
+	}
+	return c, nil
 }
 
-// Close closes the pooled streams.
+// Close closes the pooled streams and stops the client's dials.
 func (c *Client) Close() error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.closed = true
 	for id, list := range c.idle {
 		for _, p := range list {
 			p.st.Close()
 		}
 		delete(c.idle, id)
 	}
+	c.mu.Unlock()
+	c.cancel()
+	c.wg.Wait()
 	return nil
 }
+
+// connect returns once target is connected (at once if it is, or if the
+// client has no DialTimeout: then opening the stream dials), the
+// client's dial to it failed, or ctx ends. The dial outlives ctx.
+func (c *Client) connect(ctx context.Context, target peer.ID) error {
+	d, err := c.startDial(target)
+	if d == nil {
+		return err
+	}
+	select {
+	case <-d.done:
+		return d.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Dial starts connecting to target in the background, as a query would
+// (within DialTimeout and MaxDials, sharing a dial already under way), so
+// that a query to it soon finds the connection up. It does not wait; it
+// does nothing if target is connected or the client has no DialTimeout.
+// The caller gives the host target's addresses first.
+func (c *Client) Dial(target peer.ID) {
+	c.startDial(target)
+}
+
+// startDial returns the client's dial to target, starting it if none is
+// under way; nil if target is connected or the client does not dial
+// (then err says why if it is closed).
+func (c *Client) startDial(target peer.ID) (*dial, error) {
+	if c.cfg.DialTimeout == 0 || c.h.Network().Connectedness(target) == network.Connected {
+		return nil, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, errClientClosed
+	}
+	if d := c.dialing[target]; d != nil {
+		return d, nil
+	}
+	d := &dial{done: make(chan struct{})}
+	c.dialing[target] = d
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		dctx, cancel := context.WithTimeout(c.ctx, c.cfg.DialTimeout)
+		d.err = c.dial(dctx, target)
+		cancel()
+		c.mu.Lock()
+		delete(c.dialing, target)
+		c.mu.Unlock()
+		close(d.done)
+	}()
+	return d, nil
+}
+
+// dial connects to target once one of the client's dial slots is free.
+func (c *Client) dial(ctx context.Context, target peer.ID) error {
+	if c.dialSlots != nil {
+		select {
+		case c.dialSlots <- struct{}{}:
+			defer func() { <-c.dialSlots }()
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for a dial slot: %w", ctx.Err())
+		}
+		if c.h.Network().Connectedness(target) == network.Connected {
+			return nil // it dialed us meanwhile
+		}
+	}
+	return c.h.Connect(ctx, peer.AddrInfo{ID: target})
+}
+
+// errClientClosed is a query's error on a closed client.
+var errClientClosed = errors.New("protocol: client closed")
 
 func (c *Client) take(id peer.ID) *pooled {
 	c.mu.Lock()
@@ -208,6 +324,9 @@ func (c *Client) StreamPending(ctx context.Context, target peer.ID, req *pb.Requ
 		p := c.take(target)
 		reused := p != nil
 		if p == nil {
+			if err := c.connect(ctx, target); err != nil {
+				return fail(StatusUnavailable, fmt.Errorf("connecting to %s: %w", target, err))
+			}
 			st, err := c.h.NewStream(ctx, target, QueryID)
 			if err != nil {
 				return fail(StatusUnavailable, fmt.Errorf("opening a stream to %s: %w", target, err))

@@ -73,6 +73,7 @@ func servedUsage(t *testing.T) (gateway.Usage, peer.ID, peer.ID) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { client.Close() })
 	req := &pb.Request{RequestId: "chat-1", Netuid: 1, Synapse: "text.chat", Body: []byte(`{"messages":[]}`), TimeoutMs: 5000, WantReceipt: true}
 	res := client.Stream(context.Background(), miner.ID(), req, nil)
 	if res.Status != protocol.StatusOK || res.Receipt == nil {
