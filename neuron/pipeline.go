@@ -61,6 +61,13 @@ type pipeline struct {
 	pending *pendingCommit
 	lastSet uint64
 	weights *WeightsSet
+	// Also guarded by Validator.mu: the rounds in flight and the miners
+	// they wait on.
+	inFlight int
+	asking   map[uint16]bool
+	// roundsWG counts the rounds in flight; a replaced pipeline is closed
+	// once they are done.
+	roundsWG sync.WaitGroup
 }
 
 // close stops the pipeline's judge and task hooks.
@@ -417,16 +424,23 @@ const (
 	dropTaskSource = "task_source"
 )
 
-// dropMetrics counts dropped tasks:
-// cybertensor_validator_tasks_dropped_total{netuid,mechanism,reason}.
+// dropMetrics counts dropped tasks,
+// cybertensor_validator_tasks_dropped_total{netuid,mechanism,reason}, and
+// skipped rounds, cybertensor_validator_rounds_skipped_total{netuid,mechanism}.
 type dropMetrics struct {
 	dropped *prometheus.CounterVec
+	skipped *prometheus.CounterVec
 }
 
 func newDropMetrics(reg prometheus.Registerer) *dropMetrics {
-	return &dropMetrics{dropped: registeredCounterVec(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "cybertensor", Subsystem: "validator",
-		Name: "tasks_dropped_total", Help: "Tasks a validator dropped from a round without scoring anyone: a judge failed on the answer, or the task source failed, by netuid, mechanism and reason."},
-		[]string{"netuid", "mechanism", "reason"}))}
+	return &dropMetrics{
+		dropped: registeredCounterVec(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "cybertensor", Subsystem: "validator",
+			Name: "tasks_dropped_total", Help: "Tasks a validator dropped from a round without scoring anyone: a judge failed on the answer, or the task source failed, by netuid, mechanism and reason."},
+			[]string{"netuid", "mechanism", "reason"})),
+		skipped: registeredCounterVec(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "cybertensor", Subsystem: "validator",
+			Name: "rounds_skipped_total", Help: "Query rounds a validator skipped because as many rounds of the mechanism as it runs at once (RoundsInFlight) still waited on answers, by netuid and mechanism."},
+			[]string{"netuid", "mechanism"})),
+	}
 }
 
 // DropCount is how many tasks a mechanism dropped for one reason.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	ma "github.com/multiformats/go-multiaddr"
@@ -77,6 +78,13 @@ type ValidatorConfig struct {
 	Sample int
 	// Timeout is each query's deadline.
 	Timeout time.Duration
+	// RoundsInFlight is how many query rounds of a mechanism may wait on
+	// answers at once (0: DefaultRoundsInFlight). A round starts on its
+	// block whatever the earlier ones still wait for, so a miner that
+	// answers late holds back neither the other miners' turns nor the
+	// weights; a round due while that many are in flight is skipped, and
+	// a miner a round still waits on is not asked again until it answers.
+	RoundsInFlight int
 	// Alpha is the scores' moving-average weight of a new observation.
 	Alpha float64
 	// Seed makes the choice of questions reproducible (storage challenges
@@ -143,10 +151,15 @@ type ValidatorConfig struct {
 	FetchTimeout time.Duration
 }
 
+// DefaultRoundsInFlight is ValidatorConfig.RoundsInFlight's default: a
+// round every 2 blocks of 250 ms (a localnet's), each waiting out the
+// default 2 s timeout on some miner, keeps 4 in flight.
+const DefaultRoundsInFlight = 4
+
 // DefaultValidatorConfig queries every 2 blocks and sets weights every 5.
 func DefaultValidatorConfig(netuid uint16, tasks []Task) ValidatorConfig {
 	return ValidatorConfig{Netuid: netuid, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Tasks: tasks, QueryEvery: 2, WeightsEvery: 5,
-		Timeout: 2 * time.Second, Alpha: 0.3, Swarm: DefaultSwarmConfig(), Logger: slog.Default(), WeightsVersion: WeightsVersion,
+		Timeout: 2 * time.Second, RoundsInFlight: DefaultRoundsInFlight, Alpha: 0.3, Swarm: DefaultSwarmConfig(), Logger: slog.Default(), WeightsVersion: WeightsVersion,
 		OrganicFraction: 0.1}
 }
 
@@ -226,6 +239,12 @@ func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Pr
 	}
 	if cfg.Spec == nil && len(cfg.Tasks) == 0 {
 		return nil, errors.New("neuron: validator config: Tasks or a Spec is required")
+	}
+	if cfg.RoundsInFlight < 0 {
+		return nil, fmt.Errorf("neuron: validator config: RoundsInFlight %d, want 0 (the default) or more", cfg.RoundsInFlight)
+	}
+	if cfg.RoundsInFlight == 0 {
+		cfg.RoundsInFlight = DefaultRoundsInFlight
 	}
 	if !(cfg.OrganicFraction >= 0 && cfg.OrganicFraction <= 1) {
 		return nil, fmt.Errorf("neuron: validator config: OrganicFraction %v, want 0 to 1", cfg.OrganicFraction)
@@ -373,8 +392,12 @@ func (v *Validator) run(ctx context.Context, heads <-chan chainlink.Head) {
 	}
 }
 
-// rounds runs a query round of every mechanism, at once, on one read of
-// the metagraph, for the block head.
+// rounds starts a query round of every mechanism, on one read of the
+// metagraph, for the block head. The run loop picks each round's miners
+// and tasks; the round asks them and scores their answers on a goroutine
+// of its own, at most RoundsInFlight of a mechanism at once (one of a
+// model evaluator), so the next rounds, the weights and the spec checks
+// never wait on a slow miner.
 func (v *Validator) rounds(ctx context.Context, head chainlink.Head) {
 	m, err := v.chain.Metagraph(ctx, v.cfg.Netuid, true)
 	if err != nil {
@@ -384,81 +407,143 @@ func (v *Validator) rounds(ctx context.Context, head chainlink.Head) {
 	v.mu.Lock()
 	pipes := v.pipes
 	v.mu.Unlock()
-	round := func(p *pipeline) {
-		if p.evaluator != nil {
-			v.evaluationRound(ctx, p, m, head)
-		} else {
-			v.round(ctx, p, m)
-		}
-	}
-	if len(pipes) == 1 {
-		round(pipes[0])
-		return
-	}
-	var wg sync.WaitGroup
 	for _, p := range pipes {
-		wg.Add(1)
+		most := v.cfg.RoundsInFlight
+		if p.evaluator != nil {
+			most = 1
+		}
+		if !v.beginRound(p, most) {
+			v.drops.skipped.WithLabelValues(fmt.Sprint(v.cfg.Netuid), p.name).Inc()
+			v.log.Debug("query round skipped: earlier rounds still wait on answers", "mechanism", p.name, "in_flight", most, "block", head.Height)
+			continue
+		}
+		var run func()
+		if p.evaluator != nil {
+			run = func() { v.evaluationRound(ctx, p, m, head) }
+		} else {
+			r := v.prepareRound(ctx, p, m)
+			if r == nil {
+				v.endRound(p)
+				continue
+			}
+			run = func() { v.finishRound(ctx, p, r) }
+		}
+		v.wg.Add(1)
 		go func() {
-			defer wg.Done()
-			round(p)
+			defer v.wg.Done()
+			defer v.endRound(p)
+			run()
 		}()
 	}
-	wg.Wait()
 }
 
-// round asks each of the miners p's rotation picks a task of its own and
-// folds the scores into p's.
-func (v *Validator) round(ctx context.Context, p *pipeline, m *chain.Metagraph) {
-	type target struct {
-		uid    uint16
-		hotkey string
-		id     peer.ID
+// beginRound takes one of p's most rounds in flight, if one is free.
+func (v *Validator) beginRound(p *pipeline, most int) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if p.inFlight >= most {
+		return false
 	}
+	p.inFlight++
+	p.roundsWG.Add(1)
+	return true
+}
+
+// endRound gives back a round's turn.
+func (v *Validator) endRound(p *pipeline) {
+	v.mu.Lock()
+	p.inFlight--
+	v.mu.Unlock()
+	p.roundsWG.Done()
+}
+
+// learnAxon gives the host a miner's axon addresses (for a few minutes)
+// and returns its peer ID.
+func (v *Validator) learnAxon(axon *chain.Axon) (peer.ID, error) {
+	id, err := peer.Decode(axon.PeerID)
+	if err != nil {
+		return "", err
+	}
+	var addrs []ma.Multiaddr
+	for _, s := range axon.Multiaddrs {
+		if a, err := ma.NewMultiaddr(s); err == nil {
+			addrs = append(addrs, a)
+		}
+	}
+	v.h.Peerstore().AddAddrs(id, addrs, peerstore.TempAddrTTL)
+	return id, nil
+}
+
+// queryRound is a round the run loop prepared: the miners to ask, a task
+// each, and the chain's view of each.
+type queryRound struct {
+	targets []roundTarget
+	ids     []peer.ID
+	tasks   []subnet.Task
+	reqIDs  []uint32
+	views   []minerChain
+}
+
+type roundTarget struct {
+	uid    uint16
+	hotkey string
+	id     peer.ID
+}
+
+// prepareRound picks the miners p's rotation gives next among those
+// serving and not already waited on, and a task of its own for each; nil
+// if there is nobody to ask or no task. The miners it returns are marked
+// as asked until each answers (or its query fails).
+func (v *Validator) prepareRound(ctx context.Context, p *pipeline, m *chain.Metagraph) *queryRound {
+	v.mu.Lock()
 	var serving []int
 	for uid, axon := range m.Axons {
-		if axon != nil && uint16(uid) != v.uid {
+		if axon != nil && uint16(uid) != v.uid && !p.asking[uint16(uid)] {
 			serving = append(serving, uid)
 		}
 	}
-	var targets []target
-	var ids []peer.ID
+	v.mu.Unlock()
+	r := &queryRound{}
 	for _, uid := range p.rotation.next(p.rng, serving, v.cfg.Sample) {
-		axon := m.Axons[uid]
-		id, err := peer.Decode(axon.PeerID)
+		id, err := v.learnAxon(m.Axons[uid])
 		if err != nil {
 			continue
 		}
-		var addrs []ma.Multiaddr
-		for _, s := range axon.Multiaddrs {
-			if a, err := ma.NewMultiaddr(s); err == nil {
-				addrs = append(addrs, a)
-			}
-		}
-		v.h.Peerstore().AddAddrs(id, addrs, peerstore.TempAddrTTL)
-		targets = append(targets, target{uint16(uid), m.Hotkeys[uid].String(), id})
-		ids = append(ids, id)
+		r.targets = append(r.targets, roundTarget{uint16(uid), m.Hotkeys[uid].String(), id})
+		r.ids = append(r.ids, id)
 	}
-	if len(ids) == 0 {
-		return
+	// The miners next in the rotation get connected meanwhile (a few
+	// dials at a time: protocol.ClientConfig.MaxDials), so their round
+	// finds them up instead of spending its deadline on handshakes.
+	for _, uid := range p.rotation.peek(connectAhead * max(v.cfg.Sample, 1)) {
+		if uid >= len(m.Axons) || m.Axons[uid] == nil || uint16(uid) == v.uid {
+			continue
+		}
+		if id, err := v.learnAxon(m.Axons[uid]); err == nil && v.h.Network().Connectedness(id) != network.Connected {
+			v.client.Dial(id)
+		}
+	}
+	if len(r.ids) == 0 {
+		return nil
 	}
 	// Every miner gets a task of its own (its own question, byte range
 	// and nonce, or seed): miners that share answers gain nothing.
-	if r, ok := p.tasks.(interface{ newRound() }); ok {
-		r.newRound()
+	if nr, ok := p.tasks.(interface{ newRound() }); ok {
+		nr.newRound()
 	}
-	tasks := make([]subnet.Task, len(targets))
-	reqIDs := make([]uint32, len(targets))
-	for i := range targets {
-		reqIDs[i] = p.rng.Uint32()
+	r.tasks = make([]subnet.Task, len(r.targets))
+	r.reqIDs = make([]uint32, len(r.targets))
+	for i := range r.targets {
+		r.reqIDs[i] = p.rng.Uint32()
 		var err error
-		if tasks[i], err = p.tasks.next(ctx); err != nil {
+		if r.tasks[i], err = p.tasks.next(ctx); err != nil {
 			if errors.Is(err, errTaskSource) && ctx.Err() == nil {
 				v.log.Warn("no tasks this round: the task source failed; nobody is scored", "mechanism", p.name, "err", err)
 				v.countDrop(p.name, dropTaskSource, 1)
-				return
+				return nil
 			}
 			v.log.Debug("no task this round", "mechanism", p.name, "err", err)
-			return
+			return nil
 		}
 	}
 	// A reward that reads commitments gets the miners' commitments as of
@@ -468,39 +553,59 @@ func (v *Validator) round(ctx context.Context, p *pipeline, m *chain.Metagraph) 
 		cs, err := v.chain.Commitments(ctx, v.cfg.Netuid)
 		if err != nil {
 			v.log.Warn("reading commitments; skipping the round", "err", err)
-			return
+			return nil
 		}
 		seen.commitments = make(map[uint16]chain.CommitmentInfo, len(cs))
 		for _, c := range cs {
 			seen.commitments[c.UID] = c
 		}
 	}
-	views := make([]minerChain, len(targets))
-	for i, t := range targets {
-		views[i] = seen.of(t.uid, t.hotkey)
+	r.views = make([]minerChain, len(r.targets))
+	for i, t := range r.targets {
+		r.views[i] = seen.of(t.uid, t.hotkey)
 	}
+	v.mu.Lock()
+	if p.asking == nil {
+		p.asking = make(map[uint16]bool)
+	}
+	for _, t := range r.targets {
+		p.asking[t.uid] = true
+	}
+	v.mu.Unlock()
+	return r
+}
+
+// finishRound asks r's miners their tasks and folds the scores of their
+// answers into p's.
+func (v *Validator) finishRound(ctx context.Context, p *pipeline, r *queryRound) {
 	query := func(ctx context.Context, i int) protocol.Result {
-		req := &pb.Request{RequestId: fmt.Sprintf("v%d-%d", v.uid, reqIDs[i]), Netuid: uint32(v.cfg.Netuid), Synapse: tasks[i].Synapse,
-			Body: tasks[i].Body, TimeoutMs: uint32(v.cfg.Timeout / time.Millisecond)}
-		return v.client.Query(ctx, ids[i:i+1], req)[0]
+		// The miner may be asked again by the next round once it answered.
+		defer func() {
+			v.mu.Lock()
+			delete(p.asking, r.targets[i].uid)
+			v.mu.Unlock()
+		}()
+		req := &pb.Request{RequestId: fmt.Sprintf("v%d-%d", v.uid, r.reqIDs[i]), Netuid: uint32(v.cfg.Netuid), Synapse: r.tasks[i].Synapse,
+			Body: r.tasks[i].Body, TimeoutMs: uint32(v.cfg.Timeout / time.Millisecond)}
+		return v.client.Query(ctx, r.ids[i:i+1], req)[0]
 	}
-	results, verdicts := p.queryAndScore(ctx, query, tasks, views, v.cfg.Timeout, v.log)
+	results, verdicts := p.queryAndScore(ctx, query, r.tasks, r.views, v.cfg.Timeout, v.log)
 	if ctx.Err() != nil {
 		return // stopping: what was cut short is not scored
 	}
 	now := time.Now()
 	v.mu.Lock()
-	for i, r := range results {
+	for i, res := range results {
 		vd := verdicts[i]
 		if vd.dropped {
 			v.dropped[[2]string{p.name, vd.dropReason}]++
 			v.drops.dropped.WithLabelValues(fmt.Sprint(v.cfg.Netuid), p.name, vd.dropReason).Inc()
 		} else {
-			p.scores.Update(targets[i].uid, targets[i].hotkey, vd.score)
+			p.scores.Update(r.targets[i].uid, r.targets[i].hotkey, vd.score)
 		}
-		v.noteAnswer(p, targets[i].uid, targets[i].hotkey, r, vd, now, false)
+		v.noteAnswer(p, r.targets[i].uid, r.targets[i].hotkey, res, vd, now, false)
 	}
-	v.queries += int64(len(ids))
+	v.queries += int64(len(r.ids))
 	save := v.dueSave(now)
 	v.mu.Unlock()
 	if save {
@@ -584,6 +689,19 @@ type rotation struct {
 	order []int
 	pos   int
 }
+
+// peek returns up to k of the members next returns next (fewer at the
+// end of the current order, which is drawn anew after it).
+func (r *rotation) peek(k int) []int {
+	if r.pos >= len(r.order) {
+		return nil
+	}
+	return r.order[r.pos:min(len(r.order), r.pos+k)]
+}
+
+// connectAhead is how many rounds ahead a validator connects to the
+// miners its rotation asks next.
+const connectAhead = 2
 
 // next returns k of members (all of them if k is 0 or at least their
 // number), skipping drawn ones that have since left the set.

@@ -126,6 +126,11 @@ func (v *Validator) switchSpec(ctx context.Context, hash []byte) error {
 	}
 	v.spec, v.pipes, v.scores = spec, pipes, pipes[0].scores
 	v.mu.Unlock()
+	// The old pipelines' rounds in flight finish (their scores are the new
+	// ones' where the mechanism stayed) before their hooks stop.
+	for _, p := range old {
+		p.roundsWG.Wait()
+	}
 	closePipelines(old)
 	if err := v.saveState(); err != nil {
 		v.log.Warn("saving validator state", "err", err)
