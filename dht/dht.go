@@ -124,7 +124,8 @@ func New(h host.Host, key *wallet.PrivateKey, reg Registry, cfg Config) (*DHT, e
 // for, until Close. About every lowCheckEvery it looks at the table's size:
 // a neuron whose table holds lowPeers or fewer (one that knows only its
 // bootstrap peers) walks toward its own key, Kademlia's join, which fills
-// its table and makes it known to the peers closest to it. About every
+// its table and makes it known to the peers closest to it; while walks
+// leave it low, it waits longer after each (joinBackoff). About every
 // RoutingRefreshEvery it asks kad-dht to refresh the buckets that no search
 // used within that period. Both periods are drawn from 75 to 125% of
 // themselves, so that neurons started together do not walk together.
@@ -138,7 +139,8 @@ func New(h host.Host, key *wallet.PrivateKey, reg Registry, cfg Config) (*DHT, e
 func (d *DHT) refreshLoop() {
 	defer d.wg.Done()
 	jitter := func(every time.Duration) time.Duration { return every*3/4 + rand.N(every/2+1) }
-	lowCheck := time.NewTimer(jitter(lowCheckEvery))
+	lowWait := lowCheckEvery
+	lowCheck := time.NewTimer(jitter(lowWait))
 	defer lowCheck.Stop()
 	refresh := time.NewTimer(jitter(d.cfg.RoutingRefreshEvery))
 	defer refresh.Stop()
@@ -147,13 +149,16 @@ func (d *DHT) refreshLoop() {
 		case <-d.ctx.Done():
 			return
 		case <-lowCheck.C:
-			lowCheck.Reset(jitter(lowCheckEvery))
 			if n := d.kad.RoutingTable().Size(); n == 0 || n > lowPeers {
+				lowWait = lowCheckEvery
+				lowCheck.Reset(jitter(lowWait))
 				continue
 			}
 			if _, err := d.kad.GetClosestPeers(d.ctx, string(d.h.ID())); err != nil && d.ctx.Err() == nil {
 				d.log.Debug("walking toward this neuron's key", "err", err)
 			}
+			lowWait = joinBackoff(lowWait, d.kad.RoutingTable().Size() <= lowPeers, d.cfg.RoutingRefreshEvery)
+			lowCheck.Reset(jitter(lowWait))
 		case <-refresh.C:
 			refresh.Reset(jitter(d.cfg.RoutingRefreshEvery))
 			select {
@@ -166,6 +171,21 @@ func (d *DHT) refreshLoop() {
 			}
 		}
 	}
+}
+
+// joinBackoff is how long refreshLoop waits to look again at a routing
+// table that was low and walked, after waiting last: lowCheckEvery if the
+// walk filled it, else twice last, at most most. In a network too busy for
+// walks to fill tables (each new peer is checked with a request before
+// kad-dht adds it), a walk every lowCheckEvery only adds to the load that
+// made it fail: a 256-neuron localnet on two cores had a hundred neurons
+// walking at once, a thousand dials in flight, while its validators
+// waited to connect to their miners.
+func joinBackoff(last time.Duration, stillLow bool, most time.Duration) time.Duration {
+	if !stillLow {
+		return lowCheckEvery
+	}
+	return max(lowCheckEvery, min(2*last, most))
 }
 
 // A routing table of lowPeers or fewer (kad-dht's own mark for a table

@@ -320,3 +320,32 @@ func TestKeepMembersOnlyRegistered(t *testing.T) {
 		t.Fatalf("members of subnet 9: %v", got)
 	}
 }
+
+// A routing table that walks leave low is walked less and less often, up
+// to the routing refresh period; one a walk filled is looked at again
+// after lowCheckEvery.
+func TestJoinBackoff(t *testing.T) {
+	most := 10 * time.Minute
+	for _, tc := range []struct {
+		last     time.Duration
+		stillLow bool
+		want     time.Duration
+	}{
+		{lowCheckEvery, false, lowCheckEvery},
+		{8 * lowCheckEvery, false, lowCheckEvery},
+		{lowCheckEvery, true, 2 * lowCheckEvery},
+		{2 * lowCheckEvery, true, 4 * lowCheckEvery},
+		{6 * time.Minute, true, most},
+		{most, true, most},
+		{0, true, lowCheckEvery},
+	} {
+		if got := joinBackoff(tc.last, tc.stillLow, most); got != tc.want {
+			t.Errorf("joinBackoff(%v, still low %v) = %v, want %v", tc.last, tc.stillLow, got, tc.want)
+		}
+	}
+	// A routing refresh period shorter than lowCheckEvery does not make
+	// the walks more frequent than lowCheckEvery.
+	if got := joinBackoff(lowCheckEvery, true, time.Second); got != lowCheckEvery {
+		t.Errorf("with a 1 s refresh period: %v, want %v", got, lowCheckEvery)
+	}
+}
