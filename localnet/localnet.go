@@ -244,6 +244,12 @@ type Timeline struct {
 	// FirstPaid: the first epoch that paid a miner incentive for
 	// validated work.
 	FirstPaid time.Duration `json:"first_paid_ns"`
+	// MostPaid: the first epoch by which every subnet had paid at least
+	// 95% of its honest miners; MostPaidEpoch counts the epochs after
+	// Ready up to it (the first only gives validators their permits, so
+	// 2 is the earliest).
+	MostPaid      time.Duration `json:"most_paid_ns"`
+	MostPaidEpoch int           `json:"most_paid_epoch"`
 }
 
 // lazyGenerator answers with words drawn at random: a miner that does not
@@ -577,6 +583,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	// 256-neuron localnet on two cores kept the loop so far behind that
 	// it saw one epoch head in sixty.
 	lastEpoch := make([]uint64, len(subnets))
+	mostPaid := make([]bool, len(subnets)) // 95% of honest miners paid
 	for k := range subnets {
 		if info, err := c.Subnet(ctx, uint16(k+1)); err == nil {
 			lastEpoch[k] = info.LastEpochBlock
@@ -618,6 +625,13 @@ loop:
 				if mg, err := c.Metagraph(ctx, n, true); err == nil {
 					if timeline.FirstPaid == 0 && paysMiners(mg) {
 						timeline.FirstPaid = time.Since(began)
+					}
+					if !mostPaid[k] && honestPaid(mg, members, n) >= 0.95 {
+						mostPaid[k] = true
+						timeline.MostPaidEpoch = max(timeline.MostPaidEpoch, epochs[n-1])
+						if !slices.Contains(mostPaid, false) {
+							timeline.MostPaid = time.Since(began)
+						}
 					}
 					outMu.Lock()
 					printTable(out, h.Height, subnets[n-1].name, epochs[n-1], mg, members)
@@ -726,6 +740,25 @@ func subnetParams(defaults chain.Hyperparams, spec *subnet.Spec, cfg Config) (ch
 }
 
 // paysMiners reports whether the epoch gave some neuron incentive.
+// honestPaid is the share of subnet netuid's honest miners that mg pays
+// (1 without honest miners).
+func honestPaid(mg *chain.Metagraph, members []*member, netuid uint16) float64 {
+	honest, paid := 0, 0
+	for _, m := range members {
+		if m.netuid != netuid || m.role != "miner" || m.adversary != "" || m.miner == nil {
+			continue
+		}
+		honest++
+		if uid := int(m.miner.UID()); uid < len(mg.Incentive) && mg.Incentive[uid] > 0 {
+			paid++
+		}
+	}
+	if honest == 0 {
+		return 1
+	}
+	return float64(paid) / float64(honest)
+}
+
 func paysMiners(mg *chain.Metagraph) bool {
 	for _, v := range mg.Incentive {
 		if v > 0 {

@@ -79,6 +79,11 @@ func TestLocalnetRewardsHonestWork(t *testing.T) {
 	if offline.Incentive != 0 {
 		t.Errorf("offline miner still has incentive %v", offline.Incentive)
 	}
+	// The timeline says when every honest miner was first paid: no
+	// earlier than the first paying epoch, within the run.
+	if tl := s.Timeline; tl.MostPaid == 0 || tl.MostPaid < tl.FirstPaid || tl.MostPaidEpoch < 1 || tl.MostPaidEpoch > s.Epochs {
+		t.Errorf("timeline %+v after %d epochs, with every honest miner paid", tl, s.Epochs)
+	}
 	// With commit-reveal the copier only sees weights once revealed, and
 	// its own copies count an interval later still: it trails the
 	// validator it copies. (Without it, copying converged weights pays

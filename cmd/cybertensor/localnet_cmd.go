@@ -100,6 +100,9 @@ files read from its directory; its LLM judge asks --judge-url (default
 			if s.Timeline.FirstPaid > 0 {
 				paid = fmt.Sprintf("first paying epoch at %v", s.Timeline.FirstPaid.Round(time.Millisecond))
 			}
+			if s.Timeline.MostPaid > 0 {
+				paid += fmt.Sprintf(", 95%% of honest miners paid by epoch %d (%v)", s.Timeline.MostPaidEpoch, s.Timeline.MostPaid.Round(time.Millisecond))
+			}
 			fmt.Fprintf(out, "\nsummary after %d epochs (block %d): up in %v, first epoch at %v, %s\n", s.Epochs, s.Block,
 				s.Timeline.Ready.Round(time.Millisecond), s.Timeline.FirstEpoch.Round(time.Millisecond), paid)
 			rows := [][]string{{"SUBNET", "UID", "ROLE", "STAKE", "INCENTIVE", "DIVIDENDS", "EMISSION", "SERVED", "SENT", "HEARD", "SHARED", "FETCHED"}}
