@@ -457,13 +457,9 @@ func (v *Validator) endRound(p *pipeline) {
 	p.roundsWG.Done()
 }
 
-// learnAxon gives the host a miner's axon addresses (for a few minutes)
-// and returns its peer ID.
-func (v *Validator) learnAxon(axon *chain.Axon) (peer.ID, error) {
-	id, err := peer.Decode(axon.PeerID)
-	if err != nil {
-		return "", err
-	}
+// learnAxon gives the host the addresses of miner id's axon (for a few
+// minutes).
+func (v *Validator) learnAxon(id peer.ID, axon *chain.Axon) {
 	var addrs []ma.Multiaddr
 	for _, s := range axon.Multiaddrs {
 		if a, err := ma.NewMultiaddr(s); err == nil {
@@ -471,14 +467,12 @@ func (v *Validator) learnAxon(axon *chain.Axon) (peer.ID, error) {
 		}
 	}
 	v.h.Peerstore().AddAddrs(id, addrs, peerstore.TempAddrTTL)
-	return id, nil
 }
 
 // queryRound is a round the run loop prepared: the miners to ask, a task
 // each, and the chain's view of each.
 type queryRound struct {
 	targets []roundTarget
-	ids     []peer.ID
 	tasks   []subnet.Task
 	reqIDs  []uint32
 	views   []minerChain
@@ -505,12 +499,12 @@ func (v *Validator) prepareRound(ctx context.Context, p *pipeline, m *chain.Meta
 	v.mu.Unlock()
 	r := &queryRound{}
 	for _, uid := range p.rotation.next(p.rng, serving, v.cfg.Sample) {
-		id, err := v.learnAxon(m.Axons[uid])
+		id, err := peer.Decode(m.Axons[uid].PeerID)
 		if err != nil {
 			continue
 		}
+		v.learnAxon(id, m.Axons[uid])
 		r.targets = append(r.targets, roundTarget{uint16(uid), m.Hotkeys[uid].String(), id})
-		r.ids = append(r.ids, id)
 	}
 	// The miners next in the rotation get connected meanwhile (a few
 	// dials at a time: protocol.ClientConfig.MaxDials), so their round
@@ -519,11 +513,12 @@ func (v *Validator) prepareRound(ctx context.Context, p *pipeline, m *chain.Meta
 		if uid >= len(m.Axons) || m.Axons[uid] == nil || uint16(uid) == v.uid {
 			continue
 		}
-		if id, err := v.learnAxon(m.Axons[uid]); err == nil && v.h.Network().Connectedness(id) != network.Connected {
+		if id, err := peer.Decode(m.Axons[uid].PeerID); err == nil && v.h.Network().Connectedness(id) != network.Connected {
+			v.learnAxon(id, m.Axons[uid])
 			v.client.Dial(id)
 		}
 	}
-	if len(r.ids) == 0 {
+	if len(r.targets) == 0 {
 		return nil
 	}
 	// Every miner gets a task of its own (its own question, byte range
@@ -587,7 +582,7 @@ func (v *Validator) finishRound(ctx context.Context, p *pipeline, r *queryRound)
 		}()
 		req := &pb.Request{RequestId: fmt.Sprintf("v%d-%d", v.uid, r.reqIDs[i]), Netuid: uint32(v.cfg.Netuid), Synapse: r.tasks[i].Synapse,
 			Body: r.tasks[i].Body, TimeoutMs: uint32(v.cfg.Timeout / time.Millisecond)}
-		return v.client.Query(ctx, r.ids[i:i+1], req)[0]
+		return v.client.Stream(ctx, r.targets[i].id, req, nil)
 	}
 	results, verdicts := p.queryAndScore(ctx, query, r.tasks, r.views, v.cfg.Timeout, v.log)
 	if ctx.Err() != nil {
@@ -605,7 +600,7 @@ func (v *Validator) finishRound(ctx context.Context, p *pipeline, r *queryRound)
 		}
 		v.noteAnswer(p, r.targets[i].uid, r.targets[i].hotkey, res, vd, now, false)
 	}
-	v.queries += int64(len(r.ids))
+	v.queries += int64(len(r.targets))
 	save := v.dueSave(now)
 	v.mu.Unlock()
 	if save {
