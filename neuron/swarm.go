@@ -239,30 +239,66 @@ func (s *Swarm) listen(ctx context.Context, sub *gossip.Subscription) {
 	}
 }
 
-// heartbeat publishes the neuron's status now (once the mesh has a peer,
-// or after one period) and every HeartbeatEvery.
+// heartbeat publishes the neuron's status soon after the mesh has a peer
+// (or after one period without one), then every HeartbeatEvery, at a
+// moment of its own (heartbeatWait). Every member verifies and forwards
+// every heartbeat, so neurons that start together (a machine's miners, a
+// localnet, a subnet after an outage) must not publish together: in a
+// 256-neuron localnet, whose heartbeats went out within a second of each
+// other every period, that second was ~65,000 signature checks and
+// ~180,000 stream writes, and the validators' queries in it timed out.
 func (s *Swarm) heartbeat(ctx context.Context) {
 	defer s.wg.Done()
-	t := time.NewTicker(s.cfg.HeartbeatEvery)
-	defer t.Stop()
+	next := time.NewTimer(s.cfg.HeartbeatEvery)
+	defer next.Stop()
 	first := time.NewTicker(min(100*time.Millisecond, s.cfg.HeartbeatEvery))
 	defer first.Stop()
-	sent := false
+	sent := 0
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-first.C:
-			if sent || len(s.beats.Peers()) == 0 {
+			if len(s.beats.Peers()) == 0 {
 				continue
 			}
-		case <-t.C:
+			first.Stop()
+			next.Reset(heartbeatWait(0, s.registered.size(), s.cfg.HeartbeatEvery, rand.Float64()))
+			continue
+		case <-next.C:
 		}
-		sent = true
+		first.Stop()
+		sent++
+		next.Reset(heartbeatWait(sent, s.registered.size(), s.cfg.HeartbeatEvery, rand.Float64()))
 		if err := s.publishHeartbeat(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("heartbeat not published", "err", err)
 		}
 	}
+}
+
+// heartbeatSpread is the part of the first heartbeat's spread each member
+// of the subnet adds: 256 members' first heartbeats spread over ~10 s.
+const heartbeatSpread = 40 * time.Millisecond
+
+// heartbeatWait is how long a neuron of a subnet of members waits before
+// its next heartbeat, having sent sent of them, given a uniform draw u in
+// [0, 1). The first (sent 0, timed from when the mesh has a peer) waits a
+// random part of 40 ms a member, at most a period, so that a small subnet
+// hears a new member at once and a large one's start-up is not one burst;
+// the second a random part of the period, which sets the neuron's phase;
+// the rest a period. Phases drawn independently spread a subnet's
+// heartbeats evenly over the period, however its neurons started.
+func heartbeatWait(sent, members int, every time.Duration, u float64) time.Duration {
+	var spread time.Duration
+	switch sent {
+	case 0:
+		spread = min(time.Duration(members)*heartbeatSpread, every)
+	case 1:
+		spread = every
+	default:
+		return every
+	}
+	return max(time.Duration(u*float64(spread)), time.Millisecond)
 }
 
 func (s *Swarm) publishHeartbeat(ctx context.Context) error {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -440,6 +441,69 @@ func TestMembershipPaceSpreadsTheFirstAttempt(t *testing.T) {
 		if tc.within > 0 && len(seen) < 5 {
 			t.Fatalf("%d members: 100 first attempts fell in %d tenths of %v", tc.members, len(seen), tc.within)
 		}
+	}
+}
+
+// A heartbeat waits a random part of 40 ms a member (at most a period)
+// after the mesh has a peer, a random part of the period after the first,
+// then a period.
+func TestHeartbeatWait(t *testing.T) {
+	every := 30 * time.Second
+	for _, tc := range []struct {
+		sent, members int
+		u             float64
+		want          time.Duration
+	}{
+		{0, 0, 0.5, time.Millisecond}, // a subnet not read yet: at once
+		{0, 4, 0.5, 80 * time.Millisecond},
+		{0, 256, 0.5, 5120 * time.Millisecond},
+		{0, 256, 0, time.Millisecond},
+		{0, 4096, 0.5, 15 * time.Second}, // at most a period
+		{1, 4, 0.25, 7500 * time.Millisecond},
+		{1, 256, 0.999, time.Duration(0.999 * float64(every))},
+		{2, 256, 0.9, every},
+		{7, 0, 0, every},
+	} {
+		if got := heartbeatWait(tc.sent, tc.members, every, tc.u); got != tc.want {
+			t.Errorf("heartbeatWait(%d, %d, %v, %v) = %v, want %v", tc.sent, tc.members, every, tc.u, got, tc.want)
+		}
+	}
+}
+
+// 256 neurons that start within the same 100 ms publish their heartbeats
+// spread over the period, not together: after the start-up, no second of
+// the 30 s period holds more than three times its share. (Publishing
+// every period from the start, as neurons did before, put all 256 in one
+// second.)
+func TestHeartbeatsOfNeuronsStartedTogetherSpread(t *testing.T) {
+	const members, periods = 256, 6
+	every := 30 * time.Second
+	rng := rand.New(rand.NewPCG(1, 2))
+	perSecond := make([]int, every/time.Second)
+	firsts := 0
+	for range members {
+		at := time.Duration(rng.Int64N(int64(100 * time.Millisecond))) // the mesh's first peer
+		for sent := 0; at < periods*every; sent++ {
+			at += heartbeatWait(sent, members, every, rng.Float64())
+			if at < 2*every {
+				if sent == 0 && at < every {
+					firsts++
+				}
+				continue // start-up
+			}
+			perSecond[at%every/time.Second]++
+		}
+	}
+	if firsts != members {
+		t.Fatalf("%d of %d first heartbeats within a period", firsts, members)
+	}
+	total := 0
+	for _, n := range perSecond {
+		total += n
+	}
+	share := float64(total) / float64(len(perSecond))
+	if most := slices.Max(perSecond); float64(most) > 3*share {
+		t.Fatalf("one second of the period holds %d heartbeats, %.1f times its share of %.1f: %v", most, float64(most)/share, share, perSecond)
 	}
 }
 
