@@ -123,7 +123,8 @@ func New(h host.Host, key *wallet.PrivateKey, reg Registry, cfg Config) (*DHT, e
 // refreshLoop keeps the routing table useful at the cost its state calls
 // for, until Close. About every lowCheckEvery it looks at the table's size:
 // a neuron whose table holds lowPeers or fewer (one that knows only its
-// bootstrap peers) walks toward its own key, Kademlia's join, which fills
+// bootstrap peers), and is connected to no more DHT servers than that
+// (joinWalkNeeded), walks toward its own key, Kademlia's join, which fills
 // its table and makes it known to the peers closest to it; while walks
 // leave it low, it waits longer after each (joinBackoff). About every
 // RoutingRefreshEvery it asks kad-dht to refresh the buckets that no search
@@ -149,7 +150,7 @@ func (d *DHT) refreshLoop() {
 		case <-d.ctx.Done():
 			return
 		case <-lowCheck.C:
-			if n := d.kad.RoutingTable().Size(); n == 0 || n > lowPeers {
+			if !joinWalkNeeded(d.kad.RoutingTable().Size(), d.connectedServers()) {
 				lowWait = lowCheckEvery
 				lowCheck.Reset(jitter(lowWait))
 				continue
@@ -172,6 +173,32 @@ func (d *DHT) refreshLoop() {
 		}
 	}
 }
+
+// joinWalkNeeded reports whether a neuron whose routing table holds table
+// peers, connected to servers peers serving the DHT, walks toward its own
+// key: when the table is low (lowPeers or fewer, but not empty: an empty
+// table has no one to ask) and is not filling from the connections.
+func joinWalkNeeded(table, servers int) bool {
+	return table > 0 && table <= lowPeers && servers <= lowPeers
+}
+
+// connectedServers counts the connected peers that serve the DHT. kad-dht
+// adds each to the routing table once it answers a request, so a table
+// that is low while more than lowPeers of them are connected is filling
+// (its checks queued on a busy machine), and a join walk, which dials
+// about 40 peers, would only add to the load.
+func (d *DHT) connectedServers() int {
+	n := 0
+	for _, p := range d.h.Network().Peers() {
+		if ok, err := d.h.Peerstore().SupportsProtocols(p, kadProtocol); err == nil && len(ok) > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// kadProtocol is the DHT's protocol (kad-dht's, under ProtocolPrefix).
+const kadProtocol = ProtocolPrefix + "/kad/1.0.0"
 
 // joinBackoff is how long refreshLoop waits to look again at a routing
 // table that was low and walked, after waiting last: lowCheckEvery if the

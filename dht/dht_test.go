@@ -12,6 +12,7 @@ import (
 
 	kadpb "github.com/libp2p/go-libp2p-kad-dht/pb"
 	kbucket "github.com/libp2p/go-libp2p-kbucket"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"go.uber.org/goleak"
 
@@ -324,6 +325,54 @@ func TestKeepMembersOnlyRegistered(t *testing.T) {
 // A routing table that walks leave low is walked less and less often, up
 // to the routing refresh period; one a walk filled is looked at again
 // after lowCheckEvery.
+// A low routing table is walked from only while the neuron is connected to
+// no more DHT servers than lowPeers: more, and the table is filling from
+// them (kad-dht adds each once it answers a request).
+func TestJoinWalkNeeded(t *testing.T) {
+	for _, tc := range []struct {
+		table, servers int
+		want           bool
+	}{
+		{0, 0, false}, // nobody to ask
+		{0, 50, false},
+		{1, 1, true}, // only its bootstrap peer
+		{lowPeers, lowPeers, true},
+		{lowPeers, lowPeers + 1, false}, // filling from its connections
+		{3, 56, false},
+		{lowPeers + 1, 0, false}, // not low
+	} {
+		if got := joinWalkNeeded(tc.table, tc.servers); got != tc.want {
+			t.Errorf("joinWalkNeeded(table %d, servers %d) = %v, want %v", tc.table, tc.servers, got, tc.want)
+		}
+	}
+}
+
+// connectedServers counts the connected peers that serve the DHT, not
+// every connected peer.
+func TestConnectedServers(t *testing.T) {
+	reg := &registry{m: map[wallet.Address]uint16{}}
+	ms := swarm(t, 4, reg)
+	plain, err := node.New(context.Background(), node.DefaultTestConfig(key(100)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	for _, h := range []host.Host{ms[2].n, ms[3].n, plain} {
+		if err := ms[1].n.Connect(context.Background(), peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Member 1 is connected to members 0 (its bootstrap peer), 2 and 3,
+	// and to a host without the DHT.
+	deadline := time.Now().Add(30 * time.Second)
+	for ms[1].d.connectedServers() != 3 || len(ms[1].n.Network().Peers()) != 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d DHT servers among %d connected peers, want 3 among 4", ms[1].d.connectedServers(), len(ms[1].n.Network().Peers()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func TestJoinBackoff(t *testing.T) {
 	most := 10 * time.Minute
 	for _, tc := range []struct {

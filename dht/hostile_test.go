@@ -21,7 +21,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/multiformats/go-multihash"
 	"google.golang.org/protobuf/proto"
@@ -35,9 +34,6 @@ var floodLimits = ProviderLimits{
 	Registered:   PoolLimits{Total: 1024, PerPeer: 256, PerKey: 64},
 	Unregistered: PoolLimits{Total: 512, PerPeer: 160, PerKey: 3},
 }
-
-// kadProtocol is the DHT's protocol ID under our prefix.
-const kadProtocol = protocol.ID(ProtocolPrefix + "/kad/1.0.0")
 
 // A hostile peer with fresh, unregistered identities speaks the DHT
 // protocol to a neuron directly (issue #19, finding 1): it sends
