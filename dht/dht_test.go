@@ -322,9 +322,6 @@ func TestKeepMembersOnlyRegistered(t *testing.T) {
 	}
 }
 
-// A routing table that walks leave low is walked less and less often, up
-// to the routing refresh period; one a walk filled is looked at again
-// after lowCheckEvery.
 // A low routing table is walked from only while the neuron is connected to
 // no more DHT servers than lowPeers: more, and the table is filling from
 // them (kad-dht adds each once it answers a request).
@@ -373,6 +370,9 @@ func TestConnectedServers(t *testing.T) {
 	}
 }
 
+// A routing table that walks leave low is walked less and less often, up
+// to the routing refresh period; one a walk filled is looked at again
+// after lowCheckEvery.
 func TestJoinBackoff(t *testing.T) {
 	most := 10 * time.Minute
 	for _, tc := range []struct {
