@@ -14,9 +14,12 @@ func pipelineConfig(t *testing.T, depth int) ExecConfig {
 	cfg := testConfig(t, nil, "serve")
 	cfg.Limits.Concurrency = 1
 	cfg.Limits.Pipeline = depth
-	cfg.Limits.Timeout = time.Second
+	cfg.Limits.Timeout = pipelineTimeout
 	return cfg
 }
+
+// pipelineTimeout is pipelineConfig's per-call timeout.
+const pipelineTimeout = time.Second
 
 type callOutcome struct {
 	reply map[string]any
@@ -107,7 +110,15 @@ func TestExecPipelineTimeoutFailsTheCallsInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := pidOf(t, m)
-	calls := startCalls(t, ctx, e, `{"sleep": 60000}`, `{"n": 1}`, `{"n": 2}`)
+	calls := startCalls(t, ctx, e, `{"sleep": 60000}`)
+	// The calls behind it are sent half a timeout later, so that their
+	// own deadlines are still half a second away when the slow call's
+	// timeout replaces the process: a call whose own deadline has passed
+	// by then fails as timed out instead (breakDown), and sent at once,
+	// theirs passed within a millisecond of the slow call's, which a busy
+	// machine's scheduling could exceed (CI failed once that way).
+	time.Sleep(pipelineTimeout / 2)
+	calls = append(calls, startCalls(t, ctx, e, `{"n": 1}`, `{"n": 2}`)...)
 	slow := outcome(t, calls[0], "the slow call")
 	if !errors.Is(slow.err, ErrTimeout) || slow.took < time.Second {
 		t.Fatalf("slow call: %v after %v; want ErrTimeout after 1 s", slow.err, slow.took)
