@@ -65,6 +65,11 @@ type pipeline struct {
 	// they wait on.
 	inFlight int
 	asking   map[uint16]bool
+	// reask holds the miners whose last query ended before the
+	// validator's connection to them was up: the next round after the
+	// connection comes up asks them again (reaskDue), rather than leave
+	// them to the rotation's next pass.
+	reask map[uint16]roundTarget
 	// roundsWG counts the rounds in flight; a replaced pipeline is closed
 	// once they are done.
 	roundsWG sync.WaitGroup
@@ -425,11 +430,14 @@ const (
 )
 
 // dropMetrics counts dropped tasks,
-// cybertensor_validator_tasks_dropped_total{netuid,mechanism,reason}, and
-// skipped rounds, cybertensor_validator_rounds_skipped_total{netuid,mechanism}.
+// cybertensor_validator_tasks_dropped_total{netuid,mechanism,reason},
+// skipped rounds, cybertensor_validator_rounds_skipped_total{netuid,mechanism},
+// and miners asked again once connected,
+// cybertensor_validator_queries_reasked_total{netuid,mechanism}.
 type dropMetrics struct {
 	dropped *prometheus.CounterVec
 	skipped *prometheus.CounterVec
+	reasked *prometheus.CounterVec
 }
 
 func newDropMetrics(reg prometheus.Registerer) *dropMetrics {
@@ -439,6 +447,9 @@ func newDropMetrics(reg prometheus.Registerer) *dropMetrics {
 			[]string{"netuid", "mechanism", "reason"})),
 		skipped: registeredCounterVec(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "cybertensor", Subsystem: "validator",
 			Name: "rounds_skipped_total", Help: "Query rounds a validator skipped because as many rounds of the mechanism as it runs at once (RoundsInFlight) still waited on answers, by netuid and mechanism."},
+			[]string{"netuid", "mechanism"})),
+		reasked: registeredCounterVec(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "cybertensor", Subsystem: "validator",
+			Name: "queries_reasked_total", Help: "Miners a validator asked again, out of its rotation's turn, because their last query ended before the validator's connection to them was up and the connection has come up since, by netuid and mechanism."},
 			[]string{"netuid", "mechanism"})),
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -490,14 +491,27 @@ type roundTarget struct {
 // as asked until each answers (or its query fails).
 func (v *Validator) prepareRound(ctx context.Context, p *pipeline, m *chain.Metagraph) *queryRound {
 	v.mu.Lock()
+	// Miners whose last query found no connection are asked again once
+	// it is up, besides the rotation's (at most Sample of them a round).
+	due, redial := reaskDue(p.reask, m, p.asking, v.connected, v.cfg.Sample)
+	r := &queryRound{targets: due}
 	var serving []int
 	for uid, axon := range m.Axons {
-		if axon != nil && uint16(uid) != v.uid && !p.asking[uint16(uid)] {
+		if axon != nil && uint16(uid) != v.uid && !p.asking[uint16(uid)] && !slices.ContainsFunc(r.targets, func(t roundTarget) bool { return int(t.uid) == uid }) {
 			serving = append(serving, uid)
 		}
 	}
 	v.mu.Unlock()
-	r := &queryRound{}
+	if len(r.targets) > 0 {
+		v.drops.reasked.WithLabelValues(fmt.Sprint(v.cfg.Netuid), p.name).Add(float64(len(r.targets)))
+	}
+	// The others are dialed again (a dial under way is shared; one that
+	// failed lately waits out the host's dial backoff, which grows with
+	// each failure), so that they are asked once they can be reached.
+	for _, t := range redial {
+		v.learnAxon(t.id, m.Axons[t.uid])
+		v.client.Dial(t.id)
+	}
 	for _, uid := range p.rotation.next(p.rng, serving, v.cfg.Sample) {
 		id, err := peer.Decode(m.Axons[uid].PeerID)
 		if err != nil {
@@ -592,6 +606,14 @@ func (v *Validator) finishRound(ctx context.Context, p *pipeline, r *queryRound)
 	v.mu.Lock()
 	for i, res := range results {
 		vd := verdicts[i]
+		if errors.Is(res.Err, protocol.ErrNotConnected) {
+			if p.reask == nil {
+				p.reask = make(map[uint16]roundTarget)
+			}
+			p.reask[r.targets[i].uid] = r.targets[i]
+		} else {
+			delete(p.reask, r.targets[i].uid)
+		}
 		if vd.dropped {
 			v.dropped[[2]string{p.name, vd.dropReason}]++
 			v.drops.dropped.WithLabelValues(fmt.Sprint(v.cfg.Netuid), p.name, vd.dropReason).Inc()
@@ -724,6 +746,37 @@ func (r *rotation) next(rng *rand.Rand, members []int, k int) []int {
 		}
 	}
 	return out
+}
+
+// reaskDue takes from reask, and returns in uid order, up to most (0:
+// all) of the miners the connected function says the validator is now
+// connected to and no round waits on (due), and the ones it is not
+// connected to (redial, left in reask); it forgets those whose uid has
+// since changed hands or stopped serving. m is the round's metagraph.
+// Asking them again cannot be gamed: each is asked a fresh task as the
+// rotation would ask it, only sooner, and only once its connection is up.
+func reaskDue(reask map[uint16]roundTarget, m *chain.Metagraph, asking map[uint16]bool, connected func(peer.ID) bool, most int) (due, redial []roundTarget) {
+	for _, uid := range slices.Sorted(maps.Keys(reask)) {
+		t := reask[uid]
+		if int(uid) >= len(m.Axons) || m.Axons[uid] == nil || m.Axons[uid].PeerID != t.id.String() || m.Hotkeys[uid].String() != t.hotkey {
+			delete(reask, uid)
+			continue
+		}
+		switch {
+		case !connected(t.id):
+			redial = append(redial, t)
+		case (most > 0 && len(due) >= most) || asking[uid]:
+		default:
+			delete(reask, uid)
+			due = append(due, t)
+		}
+	}
+	return due, redial
+}
+
+// connected reports whether the validator's host is connected to id.
+func (v *Validator) connected(id peer.ID) bool {
+	return v.h.Network().Connectedness(id) == network.Connected
 }
 
 // roundChain is what a round read from the chain for the reward: the

@@ -214,6 +214,13 @@ func (c *Client) dial(ctx context.Context, target peer.ID) error {
 // errClientClosed is a query's error on a closed client.
 var errClientClosed = errors.New("protocol: client closed")
 
+// ErrNotConnected is in the error of a query that ended before the
+// client's connection to the server was up: its dial failed, or the
+// query's deadline passed while it was under way (the dial goes on, within
+// DialTimeout, so a later query may find the connection up). Such a query
+// never reached the server.
+var ErrNotConnected = errors.New("not connected")
+
 func (c *Client) take(id peer.ID) *pooled {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -325,7 +332,7 @@ func (c *Client) StreamPending(ctx context.Context, target peer.ID, req *pb.Requ
 		reused := p != nil
 		if p == nil {
 			if err := c.connect(ctx, target); err != nil {
-				return fail(StatusUnavailable, fmt.Errorf("connecting to %s: %w", target, err))
+				return fail(StatusUnavailable, fmt.Errorf("connecting to %s: %w: %w", target, ErrNotConnected, err))
 			}
 			st, err := c.h.NewStream(ctx, target, QueryID)
 			if err != nil {

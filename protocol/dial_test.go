@@ -168,14 +168,15 @@ func echoRequest(timeout time.Duration) *pb.Request {
 }
 
 // A query whose deadline passes while the client connects fails as
-// TIMEOUT, and the dial goes on: once the server's side of the handshake
-// comes through, the connection is up, and the next query uses it with
-// no second dial.
+// TIMEOUT, saying it never reached the server (ErrNotConnected), and the
+// dial goes on: once the server's side of the handshake comes through,
+// the connection is up, and the next query uses it with no second dial. A
+// query that fails on the connection is not ErrNotConnected.
 func TestDialOutlivesTheQueryThatStartedIt(t *testing.T) {
 	c, hosts, proxies, release := dialRig(t, 1, DefaultClientConfig())
 	res := c.Stream(context.Background(), hosts[0].ID(), echoRequest(100*time.Millisecond), nil)
-	if res.Status != StatusTimeout {
-		t.Fatalf("query while connecting: %v %v, want TIMEOUT", res.Status, res.Err)
+	if res.Status != StatusTimeout || !errors.Is(res.Err, ErrNotConnected) {
+		t.Fatalf("query while connecting: %v %v, want TIMEOUT and ErrNotConnected", res.Status, res.Err)
 	}
 	close(release)
 	waitFor(t, 20*time.Second, "the connection the timed-out query started to come up", func() bool {
@@ -187,6 +188,40 @@ func TestDialOutlivesTheQueryThatStartedIt(t *testing.T) {
 	}
 	if n := proxies[0].accepted.Load(); n != 1 {
 		t.Fatalf("the server was dialed %d times", n)
+	}
+	// Cancelled before its stream opened, on the connection.
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	res = c.Stream(cancelled, hosts[0].ID(), echoRequest(5*time.Second), nil)
+	if res.Status == StatusOK || errors.Is(res.Err, ErrNotConnected) {
+		t.Fatalf("a cancelled query on the connection: %v %v, want a failure that is not ErrNotConnected", res.Status, res.Err)
+	}
+}
+
+// A query to a server the client cannot reach fails as UNAVAILABLE with
+// ErrNotConnected.
+func TestUnreachableServerIsNotConnected(t *testing.T) {
+	n, err := node.New(context.Background(), node.DefaultTestConfig(key(520)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	ln, err := gonet.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", ln.Addr().(*gonet.TCPAddr).Port)
+	ln.Close() // nobody listens there now: the dial is refused
+	target := key(521).PublicKey().PeerID()
+	n.Peerstore().AddAddrs(target, []multiaddr.Multiaddr{multiaddr.StringCast(closed)}, peerstore.PermanentAddrTTL)
+	c, err := NewClient(n, DefaultClientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	res := c.Stream(context.Background(), target, echoRequest(10*time.Second), nil)
+	if res.Status != StatusUnavailable || !errors.Is(res.Err, ErrNotConnected) {
+		t.Fatalf("query to an unreachable server: %v %v, want UNAVAILABLE and ErrNotConnected", res.Status, res.Err)
 	}
 }
 
