@@ -124,6 +124,9 @@ func BenchmarkLocalnetSize(b *testing.B) {
 				// The epoch (after the network was up) by which 95% of
 				// the honest miners were paid; 0: not within the run.
 				b.ReportMetric(float64(s.Timeline.MostPaidEpoch), "epoch-95%-paid")
+				// The same from the start, a slow start-up included.
+				b.ReportMetric(s.Timeline.MostPaid.Seconds(), "s-95%-paid")
+				b.Logf("%d neurons: %% of honest miners paid at each epoch after the network was up: %.0f", n, percents(s.Timeline.Paid))
 				b.ReportMetric(float64(heap)/float64(n)/1024, "KiB-heap/neuron")
 				b.ReportMetric(float64(goroutines)/float64(n), "goroutines/neuron")
 				b.ReportMetric(float64(conns)/float64(n), "conns/neuron")
@@ -141,6 +144,15 @@ func BenchmarkLocalnetSize(b *testing.B) {
 			}
 		})
 	}
+}
+
+// percents is shares as percentages.
+func percents(shares []float64) []float64 {
+	out := make([]float64, len(shares))
+	for i, s := range shares {
+		out[i] = 100 * s
+	}
+	return out
 }
 
 // processCPU is the CPU time (user and system) the process has used.

@@ -250,6 +250,38 @@ type Timeline struct {
 	// 2 is the earliest).
 	MostPaid      time.Duration `json:"most_paid_ns"`
 	MostPaidEpoch int           `json:"most_paid_epoch"`
+	// Paid is, for each epoch after Ready (the first at index 0), the
+	// share of honest miners paid at it, the smallest of the subnets'
+	// (an epoch the run did not see has the share of the one before).
+	Paid []float64 `json:"paid_share"`
+}
+
+// notePaid records that subnet k paid share of its honest miners at its
+// epoch-th epoch after Ready; paid holds each subnet's shares so far.
+func (t *Timeline) notePaid(paid [][]float64, k, epoch int, share float64) {
+	for len(paid[k]) < epoch-1 {
+		last := 0.0
+		if n := len(paid[k]); n > 0 {
+			last = paid[k][n-1]
+		}
+		paid[k] = append(paid[k], last)
+	}
+	paid[k] = append(paid[k][:epoch-1], share)
+	t.Paid = t.Paid[:0]
+	for i := range epoch {
+		low := 1.0
+		for _, shares := range paid {
+			if i >= len(shares) {
+				low = -1 // not seen yet on every subnet
+				break
+			}
+			low = min(low, shares[i])
+		}
+		if low < 0 {
+			break
+		}
+		t.Paid = append(t.Paid, low)
+	}
 }
 
 // lazyGenerator answers with words drawn at random: a miner that does not
@@ -583,7 +615,8 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	// 256-neuron localnet on two cores kept the loop so far behind that
 	// it saw one epoch head in sixty.
 	lastEpoch := make([]uint64, len(subnets))
-	mostPaid := make([]bool, len(subnets)) // 95% of honest miners paid
+	mostPaid := make([]bool, len(subnets))  // 95% of honest miners paid
+	paid := make([][]float64, len(subnets)) // the share paid at each epoch
 	for k := range subnets {
 		if info, err := c.Subnet(ctx, uint16(k+1)); err == nil {
 			lastEpoch[k] = info.LastEpochBlock
@@ -626,7 +659,9 @@ loop:
 					if timeline.FirstPaid == 0 && paysMiners(mg) {
 						timeline.FirstPaid = time.Since(began)
 					}
-					if !mostPaid[k] && honestPaid(mg, members, n) >= 0.95 {
+					share := honestPaid(mg, members, n)
+					timeline.notePaid(paid, k, epochs[n-1], share)
+					if !mostPaid[k] && share >= 0.95 {
 						mostPaid[k] = true
 						timeline.MostPaidEpoch = max(timeline.MostPaidEpoch, epochs[n-1])
 						if !slices.Contains(mostPaid, false) {
@@ -635,6 +670,7 @@ loop:
 					}
 					outMu.Lock()
 					printTable(out, h.Height, subnets[n-1].name, epochs[n-1], mg, members)
+					fmt.Fprintf(out, "  honest miners paid: %.0f%%\n", 100*share)
 					if epochs[n-1] == 1 && !paysMiners(mg) {
 						fmt.Fprintln(out, "  (this epoch gave the validators their permits; the weights they set from now on pay miners at the next)")
 					}

@@ -186,3 +186,37 @@ func TestLocalnetRunsTheBuiltinSubnets(t *testing.T) {
 		t.Logf("progress:\n%s", progress.String())
 	}
 }
+
+// The timeline's paid shares are the smallest of the subnets' at each
+// epoch, an epoch a subnet's run skipped taking the share before it, and
+// only epochs every subnet has reached.
+func TestTimelinePaid(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		subnets int
+		notes   [][3]float64 // subnet, epoch, share
+		want    []float64
+	}{
+		{name: "one subnet", subnets: 1, notes: [][3]float64{{0, 1, 0}, {0, 2, 0.5}, {0, 3, 1}}, want: []float64{0, 0.5, 1}},
+		{name: "a skipped epoch has the share before it", subnets: 1, notes: [][3]float64{{0, 1, 0}, {0, 2, 0.25}, {0, 5, 1}}, want: []float64{0, 0.25, 0.25, 0.25, 1}},
+		{name: "the smallest of two subnets, as far as both went", subnets: 2,
+			notes: [][3]float64{{0, 1, 0.5}, {1, 1, 0.25}, {0, 2, 0.75}, {0, 3, 1}, {1, 2, 1}}, want: []float64{0.25, 0.75}},
+		{name: "nothing until every subnet has an epoch", subnets: 2, notes: [][3]float64{{0, 1, 1}, {0, 2, 1}}, want: []float64{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var tl Timeline
+			paid := make([][]float64, tc.subnets)
+			for _, n := range tc.notes {
+				tl.notePaid(paid, int(n[0]), int(n[1]), n[2])
+			}
+			if len(tl.Paid) != len(tc.want) {
+				t.Fatalf("paid %v, want %v", tl.Paid, tc.want)
+			}
+			for i := range tc.want {
+				if tl.Paid[i] != tc.want[i] {
+					t.Fatalf("paid %v, want %v", tl.Paid, tc.want)
+				}
+			}
+		})
+	}
+}
