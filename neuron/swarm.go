@@ -34,7 +34,10 @@ type SwarmConfig struct {
 	// Disabled keeps the neuron off the DHT and gossip (queries still
 	// work: they dial the addresses served on chain).
 	Disabled bool
-	// HeartbeatEvery is how often the neuron publishes its heartbeat.
+	// HeartbeatEvery is how often the neuron publishes its heartbeat in a
+	// subnet of at most 4 × HeartbeatEvery/1s members; a larger subnet's
+	// members publish every members × 250 ms, so that each receives at
+	// most 4 heartbeats a second.
 	HeartbeatEvery time.Duration
 	// DiscoverEvery is how often it counts the subnet's members it is
 	// connected to and, below TargetPeers, dials more: members serving
@@ -276,23 +279,38 @@ func (s *Swarm) heartbeat(ctx context.Context) {
 	}
 }
 
+// heartbeatShare is the period each member adds to its subnet's heartbeat
+// period (heartbeatPeriod).
+const heartbeatShare = 250 * time.Millisecond
+
+// heartbeatPeriod is how often each member of a subnet of members
+// publishes its heartbeat: every, or members × heartbeatShare if longer
+// (64 s at 256 members). Every member checks and forwards every
+// heartbeat, so at a fixed period each one's cost of hearing the others
+// grows with the subnet (a 256-neuron localnet spent about half its CPU
+// on gossip at 30 s); this way a member receives at most 4 a second.
+func heartbeatPeriod(every time.Duration, members int) time.Duration {
+	return max(every, time.Duration(members)*heartbeatShare)
+}
+
 // heartbeatSpread is the part of the first heartbeat's spread each member
 // of the subnet adds: 256 members' first heartbeats spread over ~10 s.
 const heartbeatSpread = 40 * time.Millisecond
 
 // heartbeatWait is how long a neuron of a subnet of members waits before
 // its next heartbeat, having sent sent of them, given a uniform draw u in
-// [0, 1). The first (sent 0, timed from when the mesh has a peer) waits a
-// random part of 40 ms a member, at most a period, so that a small subnet
-// hears a new member at once and a large one's start-up is not one burst;
-// the second a random part of the period, which sets the neuron's phase;
-// the rest a period. Phases drawn independently spread a subnet's
+// [0, 1); the period is heartbeatPeriod's. The first (sent 0, timed from
+// when the mesh has a peer) waits a random part of 40 ms a member (less
+// than a period), so that a small subnet hears a new member at once and a
+// large one's start-up is not one burst; the second a random part of the
+// period, which sets the neuron's phase; the rest a period. Phases drawn independently spread a subnet's
 // heartbeats evenly over the period, however its neurons started.
 func heartbeatWait(sent, members int, every time.Duration, u float64) time.Duration {
+	every = heartbeatPeriod(every, members)
 	var spread time.Duration
 	switch sent {
 	case 0:
-		spread = min(time.Duration(members)*heartbeatSpread, every)
+		spread = time.Duration(members) * heartbeatSpread
 	case 1:
 		spread = every
 	default:

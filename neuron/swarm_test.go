@@ -458,11 +458,15 @@ func TestHeartbeatWait(t *testing.T) {
 		{0, 4, 0.5, 80 * time.Millisecond},
 		{0, 256, 0.5, 5120 * time.Millisecond},
 		{0, 256, 0, time.Millisecond},
-		{0, 4096, 0.5, 15 * time.Second}, // at most a period
+		{0, 1024, 0.5, 20480 * time.Millisecond},
 		{1, 4, 0.25, 7500 * time.Millisecond},
-		{1, 256, 0.999, time.Duration(0.999 * float64(every))},
-		{2, 256, 0.9, every},
+		{1, 120, 0.999, time.Duration(0.999 * float64(every))},
+		{1, 256, 0.5, 32 * time.Second}, // the period is 64 s at 256
+		{2, 120, 0.9, every},
+		{2, 121, 0.9, 30250 * time.Millisecond},
+		{2, 256, 0.9, 64 * time.Second},
 		{7, 0, 0, every},
+		{7, 1024, 0, 256 * time.Second},
 	} {
 		if got := heartbeatWait(tc.sent, tc.members, every, tc.u); got != tc.want {
 			t.Errorf("heartbeatWait(%d, %d, %v, %v) = %v, want %v", tc.sent, tc.members, every, tc.u, got, tc.want)
@@ -471,27 +475,27 @@ func TestHeartbeatWait(t *testing.T) {
 }
 
 // 256 neurons that start within the same 100 ms publish their heartbeats
-// spread over the period, not together: after the start-up, no second of
-// the 30 s period holds more than three times its share. (Publishing
-// every period from the start, as neurons did before, put all 256 in one
-// second.)
+// spread over the period (64 s at 256), not together: after the start-up,
+// no second of the period holds more than three times its share.
+// (Publishing every period from the start, as neurons did before, put all
+// 256 in one second.)
 func TestHeartbeatsOfNeuronsStartedTogetherSpread(t *testing.T) {
 	const members, periods = 256, 6
-	every := 30 * time.Second
+	period := heartbeatPeriod(30*time.Second, members)
 	rng := rand.New(rand.NewPCG(1, 2))
-	perSecond := make([]int, every/time.Second)
+	perSecond := make([]int, period/time.Second)
 	firsts := 0
 	for range members {
 		at := time.Duration(rng.Int64N(int64(100 * time.Millisecond))) // the mesh's first peer
-		for sent := 0; at < periods*every; sent++ {
-			at += heartbeatWait(sent, members, every, rng.Float64())
-			if at < 2*every {
-				if sent == 0 && at < every {
+		for sent := 0; at < periods*period; sent++ {
+			at += heartbeatWait(sent, members, 30*time.Second, rng.Float64())
+			if at < 2*period {
+				if sent == 0 && at < period {
 					firsts++
 				}
 				continue // start-up
 			}
-			perSecond[at%every/time.Second]++
+			perSecond[at%period/time.Second]++
 		}
 	}
 	if firsts != members {
