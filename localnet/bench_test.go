@@ -55,8 +55,9 @@ func BenchmarkLocalnetFirstEpoch(b *testing.B) {
 // goroutines, connections and connected peers each neuron holds after the
 // last epoch, when the network was up and the first epoch paid, the epoch
 // by which 95% of the miners were paid, the share of miners paid at the
-// end and whether blocks kept their pace (1 = the block time): how large
-// a localnet this machine sustains. Blocks are 250 ms; "256-1s" is 256
+// end, the CPU a neuron uses (over the whole run, and over its last third,
+// the steady state) and whether blocks kept their pace (1 = the block
+// time): how large a localnet this machine sustains. Blocks are 250 ms; "256-1s" is 256
 // neurons with 1 s blocks (issue #24 allows them), twelve epochs.
 //
 //	go test ./localnet -run '^$' -bench LocalnetSize -benchtime 1x
@@ -94,12 +95,25 @@ func BenchmarkLocalnetSize(b *testing.B) {
 				var heap uint64
 				var goroutines, conns, peers int
 				var elapsed, cpu time.Duration
+				var steady float64
 				start, cpuStart := time.Now(), processCPU()
 				// Measured after the last epoch: the network in its
 				// steady state, queries and heartbeats running (and the
 				// time and CPU up to then, not the neurons' closing).
+				// The last third of the epochs: the network in its
+				// steady state, queries and heartbeats running.
+				var steadyAt time.Time
+				var steadyCPU time.Duration
+				cfg.onEpoch = func(epoch int) {
+					if steadyAt.IsZero() && epoch >= epochs-epochs/3 {
+						steadyAt, steadyCPU = time.Now(), processCPU()
+					}
+				}
 				cfg.onLastEpoch = func(hosts []host.Host) {
 					elapsed, cpu = time.Since(start), processCPU()-cpuStart
+					if !steadyAt.IsZero() {
+						steady = 1000 * (processCPU() - steadyCPU).Seconds() / float64(n) / time.Since(steadyAt).Seconds()
+					}
 					var m runtime.MemStats
 					runtime.GC()
 					runtime.ReadMemStats(&m)
@@ -134,6 +148,8 @@ func BenchmarkLocalnetSize(b *testing.B) {
 				// The whole process's CPU, start-up included, a neuron
 				// and a second: how much of a core each costs.
 				b.ReportMetric(1000*cpu.Seconds()/float64(n)/elapsed.Seconds(), "cpu-ms/neuron-s")
+				// The same over the last third of the epochs only.
+				b.ReportMetric(steady, "steady-cpu-ms/neuron-s")
 				if s.Timeline.FirstPaid == 0 {
 					// A failed benchmark's metrics are not printed.
 					b.Logf("%d neurons: block pace %.2f, %.1f connections, %.0f goroutines and %.0f KiB of heap a neuron, %.1f ms of CPU a neuron-second",

@@ -101,6 +101,7 @@ type Config struct {
 	Upstream backend.OpenAIConfig
 
 	onLastEpoch     func(hosts []host.Host) // for benchmarks: called after the last epoch, the neurons still up
+	onEpoch         func(epochs int)        // for benchmarks: called after each epoch, with the epochs every subnet has had
 	sequentialStart bool                    // for benchmarks: the baseline, one neuron after another
 }
 
@@ -682,6 +683,9 @@ loop:
 					outMu.Unlock()
 					copyLeaders(ctx, c, mg, members, leaders, &copies, out, &outMu)
 					dash.epoch(ctx, h.Height, mg)
+				}
+				if cfg.onEpoch != nil {
+					cfg.onEpoch(slices.Min(epochs))
 				}
 				if cfg.Epochs > 0 && slices.Min(epochs) >= cfg.Epochs {
 					break loop
