@@ -303,8 +303,9 @@ const heartbeatSpread = 40 * time.Millisecond
 // when the mesh has a peer) waits a random part of 40 ms a member (less
 // than a period), so that a small subnet hears a new member at once and a
 // large one's start-up is not one burst; the second a random part of the
-// period, which sets the neuron's phase; the rest a period. Phases drawn independently spread a subnet's
-// heartbeats evenly over the period, however its neurons started.
+// period, which sets the neuron's phase; the rest a period. Phases drawn
+// independently spread a subnet's heartbeats evenly over the period,
+// however its neurons started.
 func heartbeatWait(sent, members int, every time.Duration, u float64) time.Duration {
 	every = heartbeatPeriod(every, members)
 	var spread time.Duration

@@ -311,6 +311,22 @@ func (rig *reaskRig) askSlowFailing(t *testing.T, miners int, want string) {
 	}
 }
 
+// askedAgainOnceConnected waits until the validator's dial to the slow
+// miner comes through, then checks that the next round asks it again and
+// scores it.
+func (rig *reaskRig) askedAgainOnceConnected(t *testing.T) {
+	t.Helper()
+	waitUntil(t, time.Minute, "the validator's dial to the slow miner to come through", func() bool {
+		return rig.v.connected(rig.slow.ID())
+	})
+	if uids := rig.round(); !slices.Contains(uids, rig.slow.UID()) || rig.reasked() != 1 {
+		t.Fatalf("the round after the connection came up asked %v (%v again), not the slow miner (uid %d)", uids, rig.reasked(), rig.slow.UID())
+	}
+	if s := scoreOf(rig.v, rig.slow.UID()); s <= 0 {
+		t.Fatalf("the slow miner asked again scores %v", s)
+	}
+}
+
 func (rig *reaskRig) reasked() float64 {
 	return testutil.ToFloat64(rig.v.drops.reasked.WithLabelValues("1", subnet.MainMechanism))
 }
@@ -328,15 +344,7 @@ func TestMinerAskedAgainOnceConnected(t *testing.T) {
 		t.Fatalf("asked %v (%v again) while the slow miner's handshake is held", uids, rig.reasked())
 	}
 	rig.gate.set(gateForward)
-	waitUntil(t, time.Minute, "the validator's dial to the slow miner to come through", func() bool {
-		return rig.v.connected(rig.slow.ID())
-	})
-	if uids := rig.round(); !slices.Contains(uids, rig.slow.UID()) || rig.reasked() != 1 {
-		t.Fatalf("the round after the connection came up asked %v (%v again), not the slow miner (uid %d)", uids, rig.reasked(), rig.slow.UID())
-	}
-	if s := scoreOf(rig.v, rig.slow.UID()); s <= 0 {
-		t.Fatalf("the slow miner asked again scores %v", s)
-	}
+	rig.askedAgainOnceConnected(t)
 	if n := len(rig.v.pipes[0].reask); n != 0 {
 		t.Fatalf("%d still to ask again", n)
 	}
@@ -370,15 +378,7 @@ func TestMinerDialedAgainAfterAFailedDial(t *testing.T) {
 	if uids := rig.round(); slices.Contains(uids, rig.slow.UID()) {
 		t.Fatalf("the rotation asked the slow miner: %v", uids)
 	}
-	waitUntil(t, time.Minute, "the round's dial to the slow miner to come through", func() bool {
-		return rig.v.connected(rig.slow.ID())
-	})
-	if uids := rig.round(); !slices.Contains(uids, rig.slow.UID()) || rig.reasked() != 1 {
-		t.Fatalf("the round after the connection came up asked %v (%v again), not the slow miner (uid %d)", uids, rig.reasked(), rig.slow.UID())
-	}
-	if s := scoreOf(rig.v, rig.slow.UID()); s <= 0 {
-		t.Fatalf("the slow miner asked again scores %v", s)
-	}
+	rig.askedAgainOnceConnected(t)
 }
 
 // tcpAddr is m's TCP listen address (host:port).
