@@ -35,9 +35,9 @@ type SwarmConfig struct {
 	// work: they dial the addresses served on chain).
 	Disabled bool
 	// HeartbeatEvery is how often the neuron publishes its heartbeat in a
-	// subnet of at most 4 × HeartbeatEvery/1s members; a larger subnet's
-	// members publish every members × 250 ms, so that each receives at
-	// most 4 heartbeats a second.
+	// subnet of up to 120 members; in a larger one the period grows in
+	// proportion (64 s at 256 members with 30 s), so that each member
+	// receives at most 120 heartbeats a period.
 	HeartbeatEvery time.Duration
 	// DiscoverEvery is how often it counts the subnet's members it is
 	// connected to and, below TargetPeers, dials more: members serving
@@ -279,18 +279,23 @@ func (s *Swarm) heartbeat(ctx context.Context) {
 	}
 }
 
-// heartbeatShare is the period each member adds to its subnet's heartbeat
-// period (heartbeatPeriod).
-const heartbeatShare = 250 * time.Millisecond
+// heartbeatMembers is the largest subnet whose members heartbeat every
+// SwarmConfig.HeartbeatEvery (heartbeatPeriod).
+const heartbeatMembers = 120
 
 // heartbeatPeriod is how often each member of a subnet of members
-// publishes its heartbeat: every, or members × heartbeatShare if longer
-// (64 s at 256 members). Every member checks and forwards every
-// heartbeat, so at a fixed period each one's cost of hearing the others
-// grows with the subnet (a 256-neuron localnet spent about half its CPU
-// on gossip at 30 s); this way a member receives at most 4 a second.
+// publishes its heartbeat: every, in a subnet of up to heartbeatMembers,
+// and in proportion to its size in a larger one (64 s at 256 members with
+// every 30 s). Every member checks and forwards every heartbeat, so at a
+// fixed period each one's cost of hearing the others grows with the
+// subnet (a 256-neuron localnet spent about half its CPU on gossip at
+// 30 s); this way a member receives at most heartbeatMembers a period (4
+// a second at 30 s).
 func heartbeatPeriod(every time.Duration, members int) time.Duration {
-	return max(every, time.Duration(members)*heartbeatShare)
+	if members <= heartbeatMembers {
+		return every
+	}
+	return every * time.Duration(members) / heartbeatMembers
 }
 
 // heartbeatSpread is the part of the first heartbeat's spread each member

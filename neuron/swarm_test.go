@@ -474,6 +474,25 @@ func TestHeartbeatWait(t *testing.T) {
 	}
 }
 
+func TestHeartbeatPeriod(t *testing.T) {
+	for _, tc := range []struct {
+		every   time.Duration
+		members int
+		want    time.Duration
+	}{
+		{30 * time.Second, 0, 30 * time.Second},
+		{30 * time.Second, 120, 30 * time.Second},
+		{30 * time.Second, 121, 30250 * time.Millisecond},
+		{30 * time.Second, 256, 64 * time.Second},
+		{300 * time.Millisecond, 16, 300 * time.Millisecond}, // a configured period holds up to 120 members
+		{300 * time.Millisecond, 240, 600 * time.Millisecond},
+	} {
+		if got := heartbeatPeriod(tc.every, tc.members); got != tc.want {
+			t.Errorf("heartbeatPeriod(%v, %d) = %v, want %v", tc.every, tc.members, got, tc.want)
+		}
+	}
+}
+
 // 256 neurons that start within the same 100 ms publish their heartbeats
 // spread over the period (64 s at 256), not together: after the start-up,
 // no second of the period holds more than three times its share.
