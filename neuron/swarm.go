@@ -305,8 +305,8 @@ const heartbeatSpread = 40 * time.Millisecond
 // heartbeatWait is how long a neuron of a subnet of members waits before
 // its next heartbeat, having sent sent of them, given a uniform draw u in
 // [0, 1); the period is heartbeatPeriod's. The first (sent 0, timed from
-// when the mesh has a peer) waits a random part of 40 ms a member (less
-// than a period), so that a small subnet hears a new member at once and a
+// when the mesh has a peer) waits a random part of 40 ms a member, at
+// most a period, so that a small subnet hears a new member at once and a
 // large one's start-up is not one burst; the second a random part of the
 // period, which sets the neuron's phase; the rest a period. Phases drawn
 // independently spread a subnet's heartbeats evenly over the period,
@@ -316,7 +316,7 @@ func heartbeatWait(sent, members int, every time.Duration, u float64) time.Durat
 	var spread time.Duration
 	switch sent {
 	case 0:
-		spread = time.Duration(members) * heartbeatSpread
+		spread = min(time.Duration(members)*heartbeatSpread, every)
 	case 1:
 		spread = every
 	default:

@@ -487,6 +487,10 @@ func TestHeartbeatPeriod(t *testing.T) {
 		{300 * time.Millisecond, 16, 300 * time.Millisecond}, // a configured period holds up to 120 members
 		{300 * time.Millisecond, 240, 600 * time.Millisecond},
 	} {
+		// The first heartbeat waits at most a period.
+		if first := heartbeatWait(0, tc.members, tc.every, 0.999); first > tc.want {
+			t.Errorf("heartbeatWait(0, %d, %v, 0.999) = %v, more than the period %v", tc.members, tc.every, first, tc.want)
+		}
 		if got := heartbeatPeriod(tc.every, tc.members); got != tc.want {
 			t.Errorf("heartbeatPeriod(%v, %d) = %v, want %v", tc.every, tc.members, got, tc.want)
 		}
