@@ -509,8 +509,7 @@ func (v *Validator) prepareRound(ctx context.Context, p *pipeline, m *chain.Meta
 	// failed lately waits out the host's dial backoff, which grows with
 	// each failure), so that they are asked once they can be reached.
 	for _, t := range redial {
-		v.learnAxon(t.id, m.Axons[t.uid])
-		v.client.Dial(t.id)
+		v.dialMiner(t.id, m.Axons[t.uid])
 	}
 	for _, uid := range p.rotation.next(p.rng, serving, v.cfg.Sample) {
 		id, err := peer.Decode(m.Axons[uid].PeerID)
@@ -527,9 +526,8 @@ func (v *Validator) prepareRound(ctx context.Context, p *pipeline, m *chain.Meta
 		if uid >= len(m.Axons) || m.Axons[uid] == nil || uint16(uid) == v.uid {
 			continue
 		}
-		if id, err := peer.Decode(m.Axons[uid].PeerID); err == nil && v.h.Network().Connectedness(id) != network.Connected {
-			v.learnAxon(id, m.Axons[uid])
-			v.client.Dial(id)
+		if id, err := peer.Decode(m.Axons[uid].PeerID); err == nil {
+			v.dialMiner(id, m.Axons[uid])
 		}
 	}
 	if len(r.targets) == 0 {
@@ -772,6 +770,16 @@ func reaskDue(reask map[uint16]roundTarget, m *chain.Metagraph, asking map[uint1
 		}
 	}
 	return due, redial
+}
+
+// dialMiner starts connecting to miner id at its axon's addresses, unless
+// the validator is connected to it (Client.Dial shares a dial under way).
+func (v *Validator) dialMiner(id peer.ID, axon *chain.Axon) {
+	if v.connected(id) {
+		return
+	}
+	v.learnAxon(id, axon)
+	v.client.Dial(id)
 }
 
 // connected reports whether the validator's host is connected to id.
