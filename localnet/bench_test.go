@@ -57,8 +57,9 @@ func BenchmarkLocalnetFirstEpoch(b *testing.B) {
 // by which 95% of the miners were paid, the share of miners paid at the
 // end, the CPU a neuron uses (over the whole run, and over its last third,
 // the steady state) and whether blocks kept their pace (1 = the block
-// time): how large a localnet this machine sustains. Blocks are 250 ms; "256-1s" is 256
-// neurons with 1 s blocks (issue #24 allows them), twelve epochs.
+// time): how large a localnet this machine sustains. Blocks are 250 ms;
+// "256-1s" is 256 neurons with 1 s blocks (issue #24 allows them), twelve
+// epochs.
 //
 //	go test ./localnet -run '^$' -bench LocalnetSize -benchtime 1x
 func BenchmarkLocalnetSize(b *testing.B) {
