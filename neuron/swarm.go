@@ -299,25 +299,34 @@ func heartbeatPeriod(every time.Duration, members int) time.Duration {
 }
 
 // heartbeatSpread is the part of the first heartbeat's spread each member
-// of the subnet adds: 256 members' first heartbeats spread over ~10 s.
+// of a subnet of up to heartbeatMembers adds: 16 members' first
+// heartbeats spread over 640 ms.
 const heartbeatSpread = 40 * time.Millisecond
 
 // heartbeatWait is how long a neuron of a subnet of members waits before
 // its next heartbeat, having sent sent of them, given a uniform draw u in
 // [0, 1); the period is heartbeatPeriod's. The first (sent 0, timed from
-// when the mesh has a peer) waits a random part of 40 ms a member, at
-// most a period, so that a small subnet hears a new member at once and a
-// large one's start-up is not one burst; the second a random part of the
-// period, which sets the neuron's phase; the rest a period. Phases drawn
-// independently spread a subnet's heartbeats evenly over the period,
-// however its neurons started.
+// when the mesh has a peer) waits a random part of 40 ms a member in a
+// subnet of up to heartbeatMembers, so that a small subnet hears a new
+// member at once, and a random part of the period in a larger one; the
+// second a random part of the period, which sets the neuron's phase; the
+// rest a period. Phases drawn independently spread a subnet's heartbeats
+// evenly over the period, however its neurons started.
+//
+// A large subnet's first heartbeats take a whole period because they
+// arrive while its neurons connect: each one is checked and forwarded by
+// every member, and 256 of them within 10 s (40 ms a member) were ~15,000
+// gossip sends a second in the seconds in which a 256-neuron localnet's
+// validators connect to their miners, on cores it already filled. Spread
+// over the period they cost what the steady state does, and the
+// validators' first queries reach their miners sooner (BENCHMARKS.md).
 func heartbeatWait(sent, members int, every time.Duration, u float64) time.Duration {
 	every = heartbeatPeriod(every, members)
 	var spread time.Duration
-	switch sent {
-	case 0:
+	switch {
+	case sent == 0 && members <= heartbeatMembers:
 		spread = min(time.Duration(members)*heartbeatSpread, every)
-	case 1:
+	case sent <= 1:
 		spread = every
 	default:
 		return every

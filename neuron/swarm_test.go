@@ -445,7 +445,8 @@ func TestMembershipPaceSpreadsTheFirstAttempt(t *testing.T) {
 }
 
 // A heartbeat waits a random part of 40 ms a member (at most a period)
-// after the mesh has a peer, a random part of the period after the first,
+// after the mesh has a peer in a subnet of up to 120, a random part of the
+// period in a larger one, a random part of the period after the first,
 // then a period.
 func TestHeartbeatWait(t *testing.T) {
 	every := 30 * time.Second
@@ -456,9 +457,11 @@ func TestHeartbeatWait(t *testing.T) {
 	}{
 		{0, 0, 0.5, time.Millisecond}, // a subnet not read yet: at once
 		{0, 4, 0.5, 80 * time.Millisecond},
-		{0, 256, 0.5, 5120 * time.Millisecond},
+		{0, 120, 0.5, 2400 * time.Millisecond},
+		{0, 121, 0.5, 15125 * time.Millisecond}, // a larger subnet: within its period
+		{0, 256, 0.5, 32 * time.Second},
 		{0, 256, 0, time.Millisecond},
-		{0, 1024, 0.5, 20480 * time.Millisecond},
+		{0, 1024, 0.5, 128 * time.Second},
 		{1, 4, 0.25, 7500 * time.Millisecond},
 		{1, 120, 0.999, time.Duration(0.999 * float64(every))},
 		{1, 256, 0.5, 32 * time.Second}, // the period is 64 s at 256
