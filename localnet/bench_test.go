@@ -132,6 +132,13 @@ func BenchmarkLocalnetSize(b *testing.B) {
 					}
 				}
 				b.ReportMetric(100*float64(paid)/float64(cfg.Miners), "%-miners-paid")
+				// #24: every neuron hears heartbeats from at least 90% of
+				// its subnet; the least-informed neuron's share.
+				heard := 1.0
+				for _, nr := range s.Neurons {
+					heard = min(heard, float64(nr.Heard)/float64(len(s.Neurons)-1))
+				}
+				b.ReportMetric(100*heard, "%-heard-min")
 				// Blocks keep their pace while the machine keeps up.
 				b.ReportMetric(float64(s.Block)*cfg.BlockTime.Seconds()/elapsed.Seconds(), "block-pace")
 				b.ReportMetric(s.Timeline.Ready.Seconds(), "s-ready")
