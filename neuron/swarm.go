@@ -313,13 +313,14 @@ const heartbeatSpread = 40 * time.Millisecond
 // rest a period. Phases drawn independently spread a subnet's heartbeats
 // evenly over the period, however its neurons started.
 //
-// A large subnet's first heartbeats take a whole period because they
-// arrive while its neurons connect: each one is checked and forwarded by
-// every member, and 256 of them within 10 s (40 ms a member) were ~15,000
-// gossip sends a second in the seconds in which a 256-neuron localnet's
-// validators connect to their miners, on cores it already filled. Spread
-// over the period they cost what the steady state does, and the
-// validators' first queries reach their miners sooner (BENCHMARKS.md).
+// A large subnet's first heartbeats are spread over a whole period
+// because, sent together, they land while its neurons connect: each one
+// is checked and forwarded by every member, and 256 of them within 10 s
+// (40 ms a member) were ~15,000 gossip writes a second just when a
+// 256-neuron localnet's validators were connecting to their miners, on
+// cores already full. Spread over the period they cost what the steady
+// state does, and the validators' first queries reach their miners
+// sooner (BENCHMARKS.md).
 func heartbeatWait(sent, members int, every time.Duration, u float64) time.Duration {
 	every = heartbeatPeriod(every, members)
 	var spread time.Duration
