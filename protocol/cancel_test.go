@@ -4,13 +4,17 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/proto"
 
@@ -311,5 +315,90 @@ func TestResetWhileQueuedLeavesTheQueue(t *testing.T) {
 	case id := <-ran:
 		t.Fatalf("ran %q too", id)
 	default:
+	}
+}
+
+// An idle stream, after an answer, holds one goroutine of the server's:
+// the last exchange's watch, which carries on serving the next request
+// (handOver), not the watch plus a server goroutine waiting on it. The
+// next request on each stream is answered by the goroutine it was handed
+// to, and an idle timeout still ends the streams.
+func TestIdleStreamHoldsOneGoroutine(t *testing.T) {
+	const streams = 6
+	for _, kind := range transports {
+		t.Run(kind, func(t *testing.T) {
+			cfg := DefaultServerConfig()
+			srv, ch, server := servePair(t, kind, map[string]Handler{"text.echo": HandlerFunc(func(_ context.Context, r *Request, w ResponseWriter) error {
+				return w.Write(r.Body)
+			})}, cfg)
+			ask := func(st network.Stream, br *bufio.Reader, body string) {
+				t.Helper()
+				if _, err := st.Write(rawRequest(t, &pb.Request{Synapse: "text.echo", Netuid: 1, Body: []byte(body)})); err != nil {
+					t.Fatal(err)
+				}
+				f, err := finalFrameBody(br)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if f.status != StatusOK || f.body != body {
+					t.Fatalf("answer %v %q, want OK %q", f.status, f.body, body)
+				}
+			}
+			var sts []network.Stream
+			var brs []*bufio.Reader
+			for i := range streams {
+				st, err := ch.NewStream(context.Background(), server, QueryID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer st.Reset()
+				sts, brs = append(sts, st), append(brs, bufio.NewReader(st))
+				ask(st, brs[i], fmt.Sprint("first ", i))
+			}
+			idle := func() (watching, waiting int) {
+				buf := make([]byte, 1<<22)
+				stacks := string(buf[:runtime.Stack(buf, true)])
+				return strings.Count(stacks, "protocol.(*exchanges).watch.func1"), strings.Count(stacks, "protocol.(*exchanges).next")
+			}
+			waitFor(t, 10*time.Second, "the idle streams did not settle to one goroutine each", func() bool {
+				w, n := idle()
+				return w == streams && n == 0
+			})
+			for i, st := range sts {
+				ask(st, brs[i], fmt.Sprint("second ", i))
+			}
+			waitFor(t, 10*time.Second, "after a second exchange, the idle streams did not settle to one goroutine each", func() bool {
+				w, n := idle()
+				return w == streams && n == 0
+			})
+			if n := srv.serving(); n != streams {
+				t.Fatalf("the server serves %d streams, want %d", n, streams)
+			}
+		})
+	}
+}
+
+// A stream handed over to its watch still ends after IdleTimeout.
+func TestHandedOverStreamEndsWhenIdle(t *testing.T) {
+	cfg := DefaultServerConfig()
+	cfg.IdleTimeout = 300 * time.Millisecond
+	srv, ch, server := servePair(t, "tcp", map[string]Handler{"text.echo": HandlerFunc(func(_ context.Context, r *Request, w ResponseWriter) error {
+		return w.Write(r.Body)
+	})}, cfg)
+	st, err := ch.NewStream(context.Background(), server, QueryID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Reset()
+	if _, err := st.Write(rawRequest(t, &pb.Request{Synapse: "text.echo", Netuid: 1, Body: []byte("hi")})); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(st)
+	if f, err := finalFrameBody(br); err != nil || f.status != StatusOK {
+		t.Fatalf("answer %+v, %v", f, err)
+	}
+	waitFor(t, 10*time.Second, "the idle stream was not ended", func() bool { return srv.serving() == 0 })
+	if _, err := br.ReadByte(); err == nil {
+		t.Fatal("the server wrote on a stream it ended for idleness")
 	}
 }

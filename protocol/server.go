@@ -240,9 +240,14 @@ type exchanges struct {
 	// request being read or answered.
 	held int
 	// watching is set while a goroutine started by watch peeks at the
-	// stream; peeked receives what its Peek returned (one per watch).
+	// stream; peeked receives what its Peek returned (one per watch),
+	// unless the serving goroutine handed the stream over to the watch
+	// (handOver) first: then the watch's goroutine carries on with resume.
 	watching bool
 	peeked   chan error
+	mu       sync.Mutex // guards peekDone and resume
+	peekDone bool
+	resume   func(*exchanges, error)
 	// ctx is the parent of the stream's requests' contexts, which a watch
 	// cancels with ErrCallerGone (that ends the stream); made with the
 	// first request that gets so far, ended with the stream.
@@ -266,6 +271,7 @@ func (x *exchanges) watch(ended func(error)) {
 		x.peeked = make(chan error, 1)
 	}
 	x.watching = true
+	x.peekDone = false
 	cancel := x.gone
 	go func() {
 		_, err := x.r.Peek(1)
@@ -275,8 +281,35 @@ func (x *exchanges) watch(ended func(error)) {
 		if ended != nil {
 			ended(err)
 		}
+		x.mu.Lock()
+		resume := x.resume
+		x.resume, x.peekDone = nil, resume == nil
+		x.mu.Unlock()
+		if resume != nil {
+			resume(x, err)
+			return
+		}
 		x.peeked <- err
 	}()
+}
+
+// handOver gives the stream to a watch still peeking, once an exchange
+// has ended: its goroutine, when the Peek returns, carries on serving
+// with resume, and the caller returns. An idle stream then holds one
+// goroutine, not two (a miner keeps a stream to each validator that
+// queries it). It reports false, and the caller waits in next as before,
+// if no watch runs or its Peek has already returned.
+func (x *exchanges) handOver(resume func(*exchanges, error)) bool {
+	if !x.watching {
+		return false
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.peekDone {
+		return false
+	}
+	x.watching, x.resume = false, resume
+	return true
 }
 
 // next waits for the first byte of the stream's next request, under the
@@ -412,44 +445,77 @@ func (s *Server) handle(st network.Stream) {
 		st.Reset()
 		return
 	}
-	s.wg.Add(1)
+	s.wg.Add(1) // done by endStream, in whichever goroutine serves last
 	s.streams[st] = struct{}{}
 	s.mu.Unlock()
-	defer s.wg.Done()
 	// A stream carries one exchange after another until the client closes
 	// it or stays idle too long.
 	r := streamReaders.Get().(*bufio.Reader)
 	r.Reset(st)
-	x := &exchanges{st: st, from: st.Conn().RemotePeer(), r: r}
+	s.serve(&exchanges{st: st, from: st.Conn().RemotePeer(), r: r}, true)
+}
+
+// serve runs exchanges on x's stream, the first at once if first is set,
+// until the stream ends (then endStream) or it hands the idle stream over
+// to the last exchange's watch, which carries on with resume.
+func (s *Server) serve(x *exchanges, first bool) {
+	handed := false
 	defer func() {
-		s.mu.Lock()
-		delete(s.streams, st)
-		s.mu.Unlock()
-		st.Close() // interrupts a watch's Peek
-		x.unwatch()
-		x.doneWriting()
-		if x.gone != nil {
-			x.gone(nil)
+		if !handed {
+			s.endStream(x)
 		}
-		r.Reset(nil)
-		streamReaders.Put(r)
 	}()
-	for first := true; ; first = false {
+	for ; ; first = false {
 		if !first {
 			// Between exchanges: a clean end or an idle timeout just ends.
-			st.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+			x.st.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+			if x.handOver(s.resume) {
+				handed = true
+				return
+			}
 			if err := x.next(); err != nil {
 				return
 			}
 		}
 		// Every request is read within ReadTimeout of its first byte.
 		start := time.Now()
-		st.SetReadDeadline(start.Add(s.cfg.ReadTimeout))
+		x.st.SetReadDeadline(start.Add(s.cfg.ReadTimeout))
 		if !s.exchange(x, start) {
 			return
 		}
-		st.SetDeadline(time.Time{})
+		x.st.SetDeadline(time.Time{})
 	}
+}
+
+// resume carries on serving x, handed over to its watch, with what the
+// watch's Peek returned (as next does).
+func (s *Server) resume(x *exchanges, err error) {
+	if isTimeout(err) {
+		// The Peek ran into the answer's deadline: wait again under the
+		// idle deadline set before the handover.
+		_, err = x.r.Peek(1)
+	}
+	if err != nil {
+		s.endStream(x)
+		return
+	}
+	s.serve(x, true)
+}
+
+// endStream closes x's stream and gives back what it held.
+func (s *Server) endStream(x *exchanges) {
+	s.mu.Lock()
+	delete(s.streams, x.st)
+	s.mu.Unlock()
+	x.st.Close() // interrupts a watch's Peek
+	x.unwatch()
+	x.doneWriting()
+	if x.gone != nil {
+		x.gone(nil)
+	}
+	x.r.Reset(nil)
+	streamReaders.Put(x.r)
+	s.wg.Done()
 }
 
 // streamReaders pools the streams' read buffers: a flood of streams that
