@@ -98,11 +98,8 @@ func BenchmarkLocalnetSize(b *testing.B) {
 				var elapsed, cpu time.Duration
 				var steady float64
 				start, cpuStart := time.Now(), processCPU()
-				// Measured after the last epoch: the network in its
-				// steady state, queries and heartbeats running (and the
-				// time and CPU up to then, not the neurons' closing).
-				// The last third of the epochs: the network in its
-				// steady state, queries and heartbeats running.
+				// The steady CPU is measured over the last third of the
+				// epochs, from steadyAt.
 				var steadyAt time.Time
 				var steadyCPU time.Duration
 				cfg.onEpoch = func(epoch int) {
@@ -110,6 +107,9 @@ func BenchmarkLocalnetSize(b *testing.B) {
 						steadyAt, steadyCPU = time.Now(), processCPU()
 					}
 				}
+				// Measured after the last epoch: the network in its
+				// steady state, queries and heartbeats running (and the
+				// time and CPU up to then, not the neurons' closing).
 				cfg.onLastEpoch = func(hosts []host.Host) {
 					elapsed, cpu = time.Since(start), processCPU()-cpuStart
 					if !steadyAt.IsZero() {
