@@ -323,23 +323,27 @@ func TestKeepMembersOnlyRegistered(t *testing.T) {
 }
 
 // A low routing table is walked from only while the neuron is connected to
-// no more DHT servers than lowPeers: more, and the table is filling from
-// them (kad-dht adds each once it answers a request).
+// no more DHT servers than lowPeers, and to no more than at the last look:
+// otherwise the table is filling from them (kad-dht adds each once it
+// answers a request).
 func TestJoinWalkNeeded(t *testing.T) {
 	for _, tc := range []struct {
-		table, servers int
-		want           bool
+		table, servers, was int
+		want                bool
 	}{
-		{0, 0, false}, // nobody to ask
-		{0, 50, false},
-		{1, 1, true}, // only its bootstrap peer
-		{lowPeers, lowPeers, true},
-		{lowPeers, lowPeers + 1, false}, // filling from its connections
-		{3, 56, false},
-		{lowPeers + 1, 0, false}, // not low
+		{0, 0, 0, false}, // nobody to ask
+		{0, 50, 50, false},
+		{1, 1, 1, true},  // only its bootstrap peer
+		{1, 1, 0, false}, // the first look after the bootstrap peer connected
+		{lowPeers, lowPeers, lowPeers, true},
+		{lowPeers, lowPeers, lowPeers + 3, true},      // losing servers
+		{lowPeers, lowPeers + 1, lowPeers + 1, false}, // filling from its connections
+		{3, 7, 2, false},                              // gaining them: validators reaching a miner
+		{3, 56, 56, false},
+		{lowPeers + 1, 0, 0, false}, // not low
 	} {
-		if got := joinWalkNeeded(tc.table, tc.servers); got != tc.want {
-			t.Errorf("joinWalkNeeded(table %d, servers %d) = %v, want %v", tc.table, tc.servers, got, tc.want)
+		if got := joinWalkNeeded(tc.table, tc.servers, tc.was); got != tc.want {
+			t.Errorf("joinWalkNeeded(table %d, servers %d, was %d) = %v, want %v", tc.table, tc.servers, tc.was, got, tc.want)
 		}
 	}
 }
