@@ -141,6 +141,9 @@ type Swarm struct {
 	// connections.
 	kept     map[peer.ID]struct{}
 	notifiee network.Notifiee
+	// joined is when the neuron joined; a miner dials members only
+	// after its validators had time to connect (waitsForValidators).
+	joined time.Time
 }
 
 // JoinSwarm puts the neuron on host h (identity hot) into netuid's swarm:
@@ -166,8 +169,11 @@ func JoinSwarm(ctx context.Context, h host.Host, hot *wallet.PrivateKey, c chain
 		}
 		cancel()
 	}
+	s.joined = time.Now()
 	mg, _ := s.metagraph(ctx)
-	s.dial(ctx, axonInfos(mg), s.target(), s.axonOnChain(mg))
+	if !s.waitsForValidators(mg, s.joined) {
+		s.dial(ctx, axonInfos(mg), s.target(), s.axonOnChain(mg))
+	}
 
 	dcfg := dht.DefaultConfig(c.ChainID())
 	dcfg.Logger = log
@@ -395,7 +401,7 @@ func (s *Swarm) discover(ctx context.Context) {
 				s.log.Debug("DHT membership not announced yet", "err", err, "retry_in", joining.wait)
 			}
 		}
-		if need := s.target() - s.connectedMembers(); need > 0 {
+		if need := s.target() - s.connectedMembers(); need > 0 && !s.waitsForValidators(mg, time.Now()) {
 			dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			// Members find this neuron where it finds them: from the
 			// axons on chain if its own is there, on the DHT if it joined.
@@ -477,6 +483,31 @@ func (s *Swarm) metagraph(ctx context.Context) (mg *chain.Metagraph, changed boo
 		r.SetRegistered(s.registered.registered)
 	}
 	return mg, changed
+}
+
+// waitsForValidators reports whether, at now, discovery leaves a miner's
+// connections to its validators: a neuron serving an axon on chain, in a
+// subnet with members serving none (validators, which connect to every
+// miner they query, a few rounds ahead), dials no member until
+// DiscoverEvery after it joined. Those connections make it a member of the
+// swarm (gossip's mesh forms over them), and a miner of a subnet with
+// more validators than SwarmConfig.HighWater keeps no other: a start-up
+// dial to TargetPeers other miners was a connection made, checked by
+// kad-dht and joined to gossip's mesh only to be trimmed once the
+// validators came. In a 256-neuron localnet that was ~2,000 connections
+// (a fifth of the start-up's) on cores the validators' own were waiting
+// for. After the wait, or with no validator registered, discovery dials
+// as usual, so a miner its validators never reach still joins.
+func (s *Swarm) waitsForValidators(mg *chain.Metagraph, now time.Time) bool {
+	if !s.axonOnChain(mg) || now.Sub(s.joined) >= s.cfg.DiscoverEvery {
+		return false
+	}
+	for uid, hotkey := range mg.Hotkeys {
+		if uid != int(s.uid) && hotkey != (wallet.Address{}) && (uid >= len(mg.Axons) || mg.Axons[uid] == nil) {
+			return true
+		}
+	}
+	return false
 }
 
 // axonOnChain reports whether mg holds this neuron's axon.
