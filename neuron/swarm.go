@@ -42,7 +42,9 @@ type SwarmConfig struct {
 	// DiscoverEvery is how often it counts the subnet's members it is
 	// connected to and, below TargetPeers, dials more: members serving
 	// an axon on chain first, then members found on the DHT. Below
-	// TargetPeers it looks again sooner (from 200 ms, doubling).
+	// TargetPeers it looks again sooner (from 200 ms, doubling). A miner
+	// in a subnet with validators dials no member for its first
+	// DiscoverEvery: they connect to it (waitsForValidators).
 	DiscoverEvery time.Duration
 	// TargetPeers is how many members discovery keeps the neuron
 	// connected to: enough for gossip's mesh (whose degree is 6) to
@@ -490,14 +492,13 @@ func (s *Swarm) metagraph(ctx context.Context) (mg *chain.Metagraph, changed boo
 // subnet with members serving none (validators, which connect to every
 // miner they query, a few rounds ahead), dials no member until
 // DiscoverEvery after it joined. Those connections make it a member of the
-// swarm (gossip's mesh forms over them), and a miner of a subnet with
-// more validators than SwarmConfig.HighWater keeps no other: a start-up
-// dial to TargetPeers other miners was a connection made, checked by
-// kad-dht and joined to gossip's mesh only to be trimmed once the
-// validators came. In a 256-neuron localnet that was ~2,000 connections
-// (a fifth of the start-up's) on cores the validators' own were waiting
-// for. After the wait, or with no validator registered, discovery dials
-// as usual, so a miner its validators never reach still joins.
+// swarm (gossip's mesh forms over them). In a 256-neuron localnet the
+// miners' start-up dials to TargetPeers other miners each were ~2,000
+// connections, each a handshake, a kad-dht check and a gossip hello, most
+// trimmed again by the connection budget once the validators came, while
+// the validators' own connections waited for the cores. After the wait,
+// or with no member serving no axon, discovery dials as usual, so a miner
+// its validators never reach still joins.
 func (s *Swarm) waitsForValidators(mg *chain.Metagraph, now time.Time) bool {
 	if !s.axonOnChain(mg) || now.Sub(s.joined) >= s.cfg.DiscoverEvery {
 		return false
