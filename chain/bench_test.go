@@ -169,7 +169,7 @@ func BenchmarkEpochStep4096(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
-				for blocksUntilNextEpoch(1, sub.Params.Tempo, s.Height()+1) != 0 {
+				for BlocksUntilNextEpoch(1, sub.Params.Tempo, s.Height()+1) != 0 {
 					s.ApplyBlock(Block{Height: s.Height() + 1, Hash: blockHashFor(s.Height() + 1)})
 				}
 				for v := range 64 { // the validators keep voting

@@ -193,7 +193,7 @@ func (s *State) runSubnetEmission(sub *Subnet) (Event, bool) {
 		sub.PendingEmission += sub.EmissionPerBlock
 		s.markSubnet(sub.Netuid)
 	}
-	if blocksUntilNextEpoch(sub.Netuid, sub.Params.Tempo, s.height) != 0 {
+	if BlocksUntilNextEpoch(sub.Netuid, sub.Params.Tempo, s.height) != 0 {
 		return Event{}, false
 	}
 	pending := sub.PendingEmission
@@ -254,7 +254,7 @@ func (s *State) runSubnetEmission(sub *Subnet) (Event, bool) {
 // so a fresh chain still pays its subnets.
 func (s *State) rootEpoch() (Event, bool) {
 	root := s.subnets[RootNetuid]
-	if blocksUntilNextEpoch(RootNetuid, root.Params.Tempo, s.height) != 0 {
+	if BlocksUntilNextEpoch(RootNetuid, root.Params.Tempo, s.height) != 0 {
 		return Event{}, false
 	}
 	var netuids []uint16

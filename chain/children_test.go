@@ -362,7 +362,7 @@ func (r *recordingEpoch) run(in *EpochInput) ([]EpochNeuronResult, error) {
 // epochBlock applies blocks until the one that runs subnet 1's epoch and
 // returns its result.
 func epochBlock(h *harness) *BlockResult {
-	for blocksUntilNextEpoch(1, h.s.subnets[1].Params.Tempo, h.s.Height()+1) != 0 {
+	for BlocksUntilNextEpoch(1, h.s.subnets[1].Params.Tempo, h.s.Height()+1) != 0 {
 		h.block()
 	}
 	return h.block()

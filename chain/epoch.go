@@ -48,10 +48,13 @@ type EpochNeuronResult struct {
 // state, and so its app hash, depends on every bit of its output.
 type EpochFunc func(*EpochInput) ([]EpochNeuronResult, error)
 
-// blocksUntilNextEpoch is cybernet's tempo schedule: a subnet's epoch runs
+// BlocksUntilNextEpoch is cybernet's tempo schedule: a subnet's epoch runs
 // when (block + netuid + 1) is a multiple of tempo + 1, so subnets with the
-// same tempo do not all run in the same block.
-func blocksUntilNextEpoch(netuid uint16, tempo, block uint64) uint64 {
+// same tempo do not all run in the same block. It returns how many blocks
+// after block the next one runs (0 in an epoch block; 1000 with tempo 0,
+// which never runs one). An epoch runs at the start of its block, before
+// the block's transactions.
+func BlocksUntilNextEpoch(netuid uint16, tempo, block uint64) uint64 {
 	if tempo == 0 {
 		return 1000
 	}

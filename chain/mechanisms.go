@@ -367,7 +367,7 @@ func nextEpochBlock(netuid uint16, tempo, height uint64) uint64 {
 	if tempo == 0 {
 		return 0
 	}
-	if b := blocksUntilNextEpoch(netuid, tempo, height); b != 0 {
+	if b := BlocksUntilNextEpoch(netuid, tempo, height); b != 0 {
 		return height + b
 	}
 	return height + tempo + 1

@@ -34,7 +34,7 @@ func untilRootEpoch(h *harness) uint64 {
 	h.t.Helper()
 	for {
 		h.block()
-		if blocksUntilNextEpoch(RootNetuid, h.s.subnets[RootNetuid].Params.Tempo, h.s.Height()) == 0 {
+		if BlocksUntilNextEpoch(RootNetuid, h.s.subnets[RootNetuid].Params.Tempo, h.s.Height()) == 0 {
 			return h.s.Height()
 		}
 	}
@@ -81,7 +81,7 @@ func TestRootWeightsWaitForTheRootEpoch(t *testing.T) {
 	h := rootScenario(t)
 	untilRootEpoch(h)
 	h.ok(hRootA, mWeights(0, []uint32{1, 2}, []uint32{1, 3}, 0))
-	for blocksUntilNextEpoch(RootNetuid, h.s.subnets[RootNetuid].Params.Tempo, h.s.Height()+1) != 0 {
+	for BlocksUntilNextEpoch(RootNetuid, h.s.subnets[RootNetuid].Params.Tempo, h.s.Height()+1) != 0 {
 		h.block()
 		if e1, e2 := emissions(h); e1 != e2 {
 			t.Fatalf("block %d, before the root epoch: %d %d", h.s.Height(), e1, e2)

@@ -218,6 +218,9 @@ type Validator struct {
 	// weights, mechanismFailing the other mechanisms' (run loop only).
 	weightsFailing   failureStreak
 	mechanismFailing [subnet.MaxMechanisms]failureStreak
+	// epochs is the subnet's epoch schedule as of the last weights set
+	// (mu).
+	epochs epochSchedule
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

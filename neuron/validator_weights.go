@@ -40,8 +40,9 @@ func (v *Validator) versionRefused(sub chain.SubnetInfo, err error) error {
 }
 
 // weightsStep runs at every head, for each mechanism: it reveals a
-// pending commit once its window opens, and otherwise every WeightsEvery
-// blocks sets (or commits) new weights, under the mechanism's id.
+// pending commit once its window opens, and otherwise sets (or commits)
+// new weights, under the mechanism's id, when weightsDue says so: every
+// WeightsEvery blocks, and just before each epoch.
 func (v *Validator) weightsStep(ctx context.Context, height uint64) {
 	v.mu.Lock()
 	pipes := v.pipes
@@ -61,7 +62,10 @@ func (v *Validator) mechanismWeightsStep(ctx context.Context, height uint64, p *
 		}
 		return
 	}
-	if height-lastSet < v.cfg.WeightsEvery {
+	v.mu.Lock()
+	schedule := v.epochs
+	v.mu.Unlock()
+	if !weightsDue(height, lastSet, v.cfg.WeightsEvery, schedule) {
 		return
 	}
 	if err := v.submitWeights(ctx, height, p); err != nil {
@@ -134,6 +138,10 @@ func (v *Validator) submitWeights(ctx context.Context, height uint64, p *pipelin
 	if err != nil {
 		return err
 	}
+	v.mu.Lock()
+	v.epochs = epochSchedule{netuid: v.cfg.Netuid, tempo: sub.Params.Tempo, rateLimit: sub.Params.WeightsRateLimit,
+		known: true, commitReveal: sub.Params.CommitRevealWeights != 0}
+	v.mu.Unlock()
 	var uids, values []uint16
 	if v.cfg.Copier {
 		uids, values, err = v.copiedWeights(ctx)
@@ -364,4 +372,39 @@ func u32(v []uint16) []uint32 {
 		out[i] = uint32(x)
 	}
 	return out
+}
+
+// epochSchedule is what a validator knows of its subnet's epochs, from the
+// subnet's hyperparameters as of its last weights set: when the epochs run
+// (chain.BlocksUntilNextEpoch) and how often the chain takes weights.
+type epochSchedule struct {
+	netuid           uint16
+	tempo, rateLimit uint64
+	// known: read from the chain; commitReveal: the subnet's weights are
+	// committed and revealed later, so a set just before an epoch is not
+	// what that epoch sees.
+	known, commitReveal bool
+}
+
+// weightsLead is how many blocks before an epoch a validator sets weights
+// for it: an epoch runs at the start of its block, and weights sent at a
+// head are in the next block at the earliest, so weights sent two blocks
+// ahead are the last the epoch can see.
+const weightsLead = 2
+
+// weightsDue reports whether a validator that last set weights at lastSet
+// sets them at height: every every blocks (and at once if lastSet is
+// ahead of height: state from before the chain was reset), and also
+// weightsLead blocks before each epoch of schedule, if the chain's rate
+// limit allows and the subnet does not commit and reveal its weights. Weights every 5 blocks on
+// a tempo of 10 fell 0 to 4 blocks before each epoch, in step on every
+// validator started together; an epoch then often paid for scores up to
+// 4 blocks old, which at a 256-neuron localnet's start was a third of the
+// miners the validators had reached by then.
+func weightsDue(height, lastSet, every uint64, schedule epochSchedule) bool {
+	if height < lastSet || height-lastSet >= every {
+		return true
+	}
+	return schedule.known && !schedule.commitReveal && height > lastSet && height-lastSet >= schedule.rateLimit &&
+		chain.BlocksUntilNextEpoch(schedule.netuid, schedule.tempo, height) == weightsLead
 }
