@@ -43,8 +43,8 @@ type SwarmConfig struct {
 	// connected to and, below TargetPeers, dials more: members serving
 	// an axon on chain first, then members found on the DHT. Below
 	// TargetPeers it looks again sooner (from 200 ms, doubling). A miner
-	// in a subnet with validators dials no member for its first
-	// DiscoverEvery: they connect to it (waitsForValidators).
+	// in a subnet with at least TargetPeers validators dials no member
+	// for its first DiscoverEvery: they connect to it (want).
 	DiscoverEvery time.Duration
 	// TargetPeers is how many members discovery keeps the neuron
 	// connected to: enough for gossip's mesh (whose degree is 6) to
@@ -143,8 +143,8 @@ type Swarm struct {
 	// connections.
 	kept     map[peer.ID]struct{}
 	notifiee network.Notifiee
-	// joined is when the neuron joined; a miner dials members only
-	// after its validators had time to connect (waitsForValidators).
+	// joined is when the neuron joined; a miner may leave its members to
+	// its validators until they had time to connect (want).
 	joined time.Time
 }
 
@@ -173,9 +173,7 @@ func JoinSwarm(ctx context.Context, h host.Host, hot *wallet.PrivateKey, c chain
 	}
 	s.joined = time.Now()
 	mg, _ := s.metagraph(ctx)
-	if !s.waitsForValidators(mg, s.joined) {
-		s.dial(ctx, axonInfos(mg), s.target(), s.axonOnChain(mg))
-	}
+	s.dial(ctx, axonInfos(mg), s.want(s.target(), mg, s.joined), s.axonOnChain(mg))
 
 	dcfg := dht.DefaultConfig(c.ChainID())
 	dcfg.Logger = log
@@ -403,7 +401,7 @@ func (s *Swarm) discover(ctx context.Context) {
 				s.log.Debug("DHT membership not announced yet", "err", err, "retry_in", joining.wait)
 			}
 		}
-		if need := s.target() - s.connectedMembers(); need > 0 && !s.waitsForValidators(mg, time.Now()) {
+		if need := s.want(s.target()-s.connectedMembers(), mg, time.Now()); need > 0 {
 			dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			// Members find this neuron where it finds them: from the
 			// axons on chain if its own is there, on the DHT if it joined.
@@ -487,28 +485,47 @@ func (s *Swarm) metagraph(ctx context.Context) (mg *chain.Metagraph, changed boo
 	return mg, changed
 }
 
-// waitsForValidators reports whether, at now, discovery leaves a miner's
-// connections to its validators: a neuron serving an axon on chain, in a
-// subnet with members serving none (validators, which connect to every
-// miner they query, a few rounds ahead), dials no member until
-// DiscoverEvery after it joined. Those connections make it a member of the
-// swarm (gossip's mesh forms over them). In a 256-neuron localnet the
-// miners' start-up dials to TargetPeers other miners each were ~2,000
-// connections, each a handshake, a kad-dht check and a gossip hello, most
-// trimmed again by the connection budget once the validators came, while
-// the validators' own connections waited for the cores. After the wait,
-// or with no member serving no axon, discovery dials as usual, so a miner
-// its validators never reach still joins.
-func (s *Swarm) waitsForValidators(mg *chain.Metagraph, now time.Time) bool {
-	if !s.axonOnChain(mg) || now.Sub(s.joined) >= s.cfg.DiscoverEvery {
-		return false
+// want is how many of need members discovery dials at now: none while a
+// miner waits for its validators. A neuron serving an axon on chain, in a
+// subnet with at least TargetPeers members serving none (validators, which
+// connect to every miner they query, a few rounds ahead), leaves its
+// members to them until DiscoverEvery after it joined: they alone will be
+// the members it keeps connected. In a 256-neuron localnet the miners'
+// start-up dials to TargetPeers other miners each were ~2,000 connections,
+// each a handshake, a kad-dht check and a gossip hello, most trimmed again
+// by the connection budget once the validators came, while the validators'
+// own connections to their miners waited for the cores. With fewer
+// validators, after the wait, or with none, discovery dials as usual: the
+// validators' gossip meshes (a handful of peers each) do not reach every
+// miner (a 16-neuron localnet with one validator and no miner dialing
+// another, the least-informed miner heard half the subnet), and a miner its
+// validators never reach still joins.
+func (s *Swarm) want(need int, mg *chain.Metagraph, now time.Time) int {
+	return dialsWanted(need, s.axonOnChain(mg), servingNone(mg, s.uid), s.target(), now.Sub(s.joined), s.cfg.DiscoverEvery)
+}
+
+// dialsWanted is want's rule for a neuron that joined since ago: need, or
+// none for a miner (its axon on chain) of a subnet with validators (members
+// serving no axon) at least target within wait of joining.
+func dialsWanted(need int, miner bool, validators, target int, since, wait time.Duration) int {
+	if miner && validators >= target && since < wait {
+		return 0
 	}
-	for uid, hotkey := range mg.Hotkeys {
-		if uid != int(s.uid) && hotkey != (wallet.Address{}) && (uid >= len(mg.Axons) || mg.Axons[uid] == nil) {
-			return true
+	return need
+}
+
+// servingNone counts mg's members other than uid serving no axon.
+func servingNone(mg *chain.Metagraph, uid uint16) int {
+	if mg == nil {
+		return 0
+	}
+	n := 0
+	for u, hotkey := range mg.Hotkeys {
+		if u != int(uid) && hotkey != (wallet.Address{}) && (u >= len(mg.Axons) || mg.Axons[u] == nil) {
+			n++
 		}
 	}
-	return false
+	return n
 }
 
 // axonOnChain reports whether mg holds this neuron's axon.

@@ -617,3 +617,53 @@ func TestAnnouncedObjectsAreFetchedConcurrently(t *testing.T) {
 	publish(vs[1], "Pulsars spin fast.")
 	waitUntil(t, 15*time.Second, "the miner to learn a short document from its announcement", func() bool { return learned("Pulsars") })
 }
+
+// A miner of a subnet with at least TargetPeers validators dials no member
+// within DiscoverEvery of joining (they connect to it); anyone else, or a
+// miner after the wait, dials what discovery needs.
+func TestDialsWanted(t *testing.T) {
+	const wait, target = time.Minute, 8
+	for _, tc := range []struct {
+		name       string
+		need       int
+		miner      bool
+		validators int
+		since      time.Duration
+		want       int
+	}{
+		{"miner waiting for its validators", 8, true, 28, 0, 0},
+		{"miner waiting, as many validators as the target", 3, true, target, 10 * time.Second, 0},
+		{"miner of a subnet with fewer validators", 8, true, target - 1, 0, 8},
+		{"miner after the wait", 8, true, 28, wait, 8},
+		{"miner of a subnet without validators", 8, true, 0, 0, 8},
+		{"validator (no axon)", 8, false, 28, 0, 8},
+	} {
+		if got := dialsWanted(tc.need, tc.miner, tc.validators, target, tc.since, wait); got != tc.want {
+			t.Errorf("%s: dialsWanted(%d) = %d, want %d", tc.name, tc.need, got, tc.want)
+		}
+	}
+}
+
+// servingNone counts the registered members other than the neuron itself
+// with no axon: the validators.
+func TestServingNone(t *testing.T) {
+	axon := &chain.Axon{PeerID: "x"}
+	var hk wallet.Address
+	hk[0] = 1
+	for _, tc := range []struct {
+		name string
+		mg   *chain.Metagraph
+		want int
+	}{
+		{"no metagraph", nil, 0},
+		{"only miners", &chain.Metagraph{Hotkeys: []wallet.Address{hk, hk}, Axons: []*chain.Axon{axon, axon}}, 0},
+		{"a validator", &chain.Metagraph{Hotkeys: []wallet.Address{hk, hk, hk}, Axons: []*chain.Axon{axon, nil, axon}}, 1},
+		{"itself without an axon", &chain.Metagraph{Hotkeys: []wallet.Address{hk, hk}, Axons: []*chain.Axon{nil, axon}}, 0},
+		{"an empty uid", &chain.Metagraph{Hotkeys: []wallet.Address{hk, {}}, Axons: []*chain.Axon{axon, nil}}, 0},
+		{"axons shorter than hotkeys", &chain.Metagraph{Hotkeys: []wallet.Address{hk, hk, hk}, Axons: []*chain.Axon{axon}}, 2},
+	} {
+		if got := servingNone(tc.mg, 0); got != tc.want {
+			t.Errorf("%s: servingNone = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
