@@ -396,11 +396,11 @@ const weightsLead = 2
 // sets them at height: every every blocks (and at once if lastSet is
 // ahead of height: state from before the chain was reset), and also
 // weightsLead blocks before each epoch of schedule, if the chain's rate
-// limit allows and the subnet does not commit and reveal its weights. Weights every 5 blocks on
-// a tempo of 10 fell 0 to 4 blocks before each epoch, in step on every
-// validator started together; an epoch then often paid for scores up to
-// 4 blocks old, which at a 256-neuron localnet's start was a third of the
-// miners the validators had reached by then.
+// limit allows and the subnet does not commit and reveal its weights.
+// Weights every 5 blocks on a tempo of 10 fell 0 to 4 blocks before each
+// epoch, in step on every validator started together, so an epoch weighed
+// scores up to 4 blocks old; while a large subnet's validators are still
+// reaching their miners, that leaves out the miners they reached last.
 func weightsDue(height, lastSet, every uint64, schedule epochSchedule) bool {
 	if height < lastSet || height-lastSet >= every {
 		return true
