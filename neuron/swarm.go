@@ -499,9 +499,12 @@ func (s *Swarm) metagraph(ctx context.Context) (mg *chain.Metagraph, changed boo
 // validators' gossip meshes (a handful of peers each) do not reach every
 // miner (a 16-neuron localnet with one validator and no miner dialing
 // another, the least-informed miner heard half the subnet), and a miner its
-// validators never reach still joins.
+// validators never reach still joins. The bar is TargetPeers as configured,
+// not target's smaller figure for a small subnet: there, two validators and
+// a client's hotkey, seen before the other miners registered, held back a
+// miner's dials, and its first Provide found an empty routing table.
 func (s *Swarm) want(need int, mg *chain.Metagraph, now time.Time) int {
-	return dialsWanted(need, s.axonOnChain(mg), servingNone(mg, s.uid), s.target(), now.Sub(s.joined), s.cfg.DiscoverEvery)
+	return dialsWanted(need, s.axonOnChain(mg), servingNone(mg, s.uid), s.cfg.TargetPeers, now.Sub(s.joined), s.cfg.DiscoverEvery)
 }
 
 // dialsWanted is want's rule for a neuron that joined since ago: need, or
