@@ -56,6 +56,22 @@ func (r *registeredHotkeys) size() int {
 	return 0
 }
 
+// servingNone counts the hotkeys in the set that serve no axon: the
+// subnet's validators (and any member yet to serve one).
+func (r *registeredHotkeys) servingNone() int {
+	set := r.set.Load()
+	if set == nil {
+		return 0
+	}
+	n := 0
+	for h, axon := range *set {
+		if !axon && h != (wallet.Address{}) {
+			n++
+		}
+	}
+	return n
+}
+
 // registered reports whether p's hotkey is in the set.
 func (r *registeredHotkeys) registered(p peer.ID) bool {
 	if r.set.Load() == nil {

@@ -504,7 +504,7 @@ func (s *Swarm) metagraph(ctx context.Context) (mg *chain.Metagraph, changed boo
 // a client's hotkey, seen before the other miners registered, held back a
 // miner's dials, and its first Provide found an empty routing table.
 func (s *Swarm) want(need int, mg *chain.Metagraph, now time.Time) int {
-	return dialsWanted(need, s.axonOnChain(mg), servingNone(mg, s.uid), s.cfg.TargetPeers, now.Sub(s.joined), s.cfg.DiscoverEvery)
+	return dialsWanted(need, s.axonOnChain(mg), s.registered.servingNone(), s.cfg.TargetPeers, now.Sub(s.joined), s.cfg.DiscoverEvery)
 }
 
 // dialsWanted is want's rule for a neuron that joined since ago: need, or
@@ -515,20 +515,6 @@ func dialsWanted(need int, miner bool, validators, target int, since, wait time.
 		return 0
 	}
 	return need
-}
-
-// servingNone counts mg's members other than uid serving no axon.
-func servingNone(mg *chain.Metagraph, uid uint16) int {
-	if mg == nil {
-		return 0
-	}
-	n := 0
-	for u, hotkey := range mg.Hotkeys {
-		if u != int(uid) && hotkey != (wallet.Address{}) && (u >= len(mg.Axons) || mg.Axons[u] == nil) {
-			n++
-		}
-	}
-	return n
 }
 
 // axonOnChain reports whether mg holds this neuron's axon.

@@ -644,25 +644,26 @@ func TestDialsWanted(t *testing.T) {
 	}
 }
 
-// servingNone counts the registered members other than the neuron itself
-// with no axon: the validators.
+// servingNone counts the registered hotkeys with no axon: the validators.
 func TestServingNone(t *testing.T) {
 	axon := &chain.Axon{PeerID: "x"}
-	var hk wallet.Address
-	hk[0] = 1
+	hk := func(b byte) wallet.Address { var a wallet.Address; a[0] = b; return a }
 	for _, tc := range []struct {
 		name string
 		mg   *chain.Metagraph
 		want int
 	}{
-		{"no metagraph", nil, 0},
-		{"only miners", &chain.Metagraph{Hotkeys: []wallet.Address{hk, hk}, Axons: []*chain.Axon{axon, axon}}, 0},
-		{"a validator", &chain.Metagraph{Hotkeys: []wallet.Address{hk, hk, hk}, Axons: []*chain.Axon{axon, nil, axon}}, 1},
-		{"itself without an axon", &chain.Metagraph{Hotkeys: []wallet.Address{hk, hk}, Axons: []*chain.Axon{nil, axon}}, 0},
-		{"an empty uid", &chain.Metagraph{Hotkeys: []wallet.Address{hk, {}}, Axons: []*chain.Axon{axon, nil}}, 0},
-		{"axons shorter than hotkeys", &chain.Metagraph{Hotkeys: []wallet.Address{hk, hk, hk}, Axons: []*chain.Axon{axon}}, 2},
+		{"no metagraph yet", nil, 0},
+		{"only miners", &chain.Metagraph{Hotkeys: []wallet.Address{hk(1), hk(2)}, Axons: []*chain.Axon{axon, axon}}, 0},
+		{"a validator", &chain.Metagraph{Hotkeys: []wallet.Address{hk(1), hk(2), hk(3)}, Axons: []*chain.Axon{axon, nil, axon}}, 1},
+		{"an empty uid", &chain.Metagraph{Hotkeys: []wallet.Address{hk(1), {}}, Axons: []*chain.Axon{axon, nil}}, 0},
+		{"axons shorter than hotkeys", &chain.Metagraph{Hotkeys: []wallet.Address{hk(1), hk(2), hk(3)}, Axons: []*chain.Axon{axon}}, 2},
 	} {
-		if got := servingNone(tc.mg, 0); got != tc.want {
+		var r registeredHotkeys
+		if tc.mg != nil {
+			r.update(tc.mg)
+		}
+		if got := r.servingNone(); got != tc.want {
 			t.Errorf("%s: servingNone = %d, want %d", tc.name, got, tc.want)
 		}
 	}

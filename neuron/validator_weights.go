@@ -54,7 +54,7 @@ func (v *Validator) weightsStep(ctx context.Context, height uint64) {
 
 func (v *Validator) mechanismWeightsStep(ctx context.Context, height uint64, p *pipeline) {
 	v.mu.Lock()
-	pending, lastSet := p.pending, p.lastSet
+	pending, lastSet, schedule := p.pending, p.lastSet, v.epochs
 	v.mu.Unlock()
 	if pending != nil {
 		if err := v.reveal(ctx, height, p, pending); err != nil {
@@ -62,9 +62,6 @@ func (v *Validator) mechanismWeightsStep(ctx context.Context, height uint64, p *
 		}
 		return
 	}
-	v.mu.Lock()
-	schedule := v.epochs
-	v.mu.Unlock()
 	if !weightsDue(height, lastSet, v.cfg.WeightsEvery, schedule) {
 		return
 	}
@@ -140,7 +137,7 @@ func (v *Validator) submitWeights(ctx context.Context, height uint64, p *pipelin
 	}
 	v.mu.Lock()
 	v.epochs = epochSchedule{netuid: v.cfg.Netuid, tempo: sub.Params.Tempo, rateLimit: sub.Params.WeightsRateLimit,
-		known: true, commitReveal: sub.Params.CommitRevealWeights != 0}
+		commitReveal: sub.Params.CommitRevealWeights != 0}
 	v.mu.Unlock()
 	var uids, values []uint16
 	if v.cfg.Copier {
@@ -376,14 +373,14 @@ func u32(v []uint16) []uint32 {
 
 // epochSchedule is what a validator knows of its subnet's epochs, from the
 // subnet's hyperparameters as of its last weights set: when the epochs run
-// (chain.BlocksUntilNextEpoch) and how often the chain takes weights.
+// (chain.BlocksUntilNextEpoch) and how often the chain takes weights. The
+// zero value, before the first set, has tempo 0: no epoch is ever near.
 type epochSchedule struct {
 	netuid           uint16
 	tempo, rateLimit uint64
-	// known: read from the chain; commitReveal: the subnet's weights are
-	// committed and revealed later, so a set just before an epoch is not
-	// what that epoch sees.
-	known, commitReveal bool
+	// commitReveal: the subnet's weights are committed and revealed
+	// later, so a set just before an epoch is not what that epoch sees.
+	commitReveal bool
 }
 
 // weightsLead is how many blocks before an epoch a validator sets weights
@@ -405,6 +402,6 @@ func weightsDue(height, lastSet, every uint64, schedule epochSchedule) bool {
 	if height < lastSet || height-lastSet >= every {
 		return true
 	}
-	return schedule.known && !schedule.commitReveal && height > lastSet && height-lastSet >= schedule.rateLimit &&
+	return !schedule.commitReveal && height > lastSet && height-lastSet >= schedule.rateLimit &&
 		chain.BlocksUntilNextEpoch(schedule.netuid, schedule.tempo, height) == weightsLead
 }

@@ -46,7 +46,7 @@ func TestWeightsFailuresAreWarnedOnce(t *testing.T) {
 // each epoch (subnet 1, tempo 10: epochs at blocks 9, 20, 31, ...), unless
 // the rate limit or commit-reveal says otherwise.
 func TestWeightsDue(t *testing.T) {
-	sched := epochSchedule{netuid: 1, tempo: 10, known: true}
+	sched := epochSchedule{netuid: 1, tempo: 10}
 	limited := sched
 	limited.rateLimit = 4
 	hidden := sched
@@ -69,7 +69,7 @@ func TestWeightsDue(t *testing.T) {
 		{"commit-reveal: only every blocks", 29, 26, hidden, false},
 		{"state from before a chain reset", 3, 40, sched, true},
 		{"first set at height every", 5, 0, epochSchedule{}, true},
-		{"another subnet's phase (netuid 2: epochs at 8, 19, 30)", 28, 26, epochSchedule{netuid: 2, tempo: 10, known: true}, true},
+		{"another subnet's phase (netuid 2: epochs at 8, 19, 30)", 28, 26, epochSchedule{netuid: 2, tempo: 10}, true},
 	} {
 		if got := weightsDue(tc.height, tc.lastSet, 5, tc.schedule); got != tc.want {
 			t.Errorf("%s: weightsDue(%d, last %d) = %v, want %v", tc.name, tc.height, tc.lastSet, got, tc.want)
