@@ -101,6 +101,16 @@ func TestValidatorRunGatewayScoresOrganic(t *testing.T) {
 			if q := c.run("--home", home, "validator", "scores", "--wallet", "v"); !strings.Contains(q.stdout, "(organic)") {
 				t.Errorf("validator scores:\n%s", q.stdout)
 			}
+			// The miner answers once its axon is on chain, which can be
+			// before its own start-up has seen that transaction
+			// confirmed; stopped in between, it exits 1 ("waiting for
+			// transaction: context canceled"). Stop it once it is up.
+			for !strings.Contains(minerOut.String(), "miner uid ") {
+				if time.Now().After(deadline) {
+					t.Fatalf("the miner answered but never said it was up:\n%s", minerOut.String())
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
 			return
 		}
 		if time.Now().After(deadline) {
