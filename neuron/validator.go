@@ -274,7 +274,9 @@ func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Pr
 		client *protocol.Client
 		swarm  *Swarm
 		lib    *knowledge.Library
-		pipes  []*pipeline
+		// publish: the documents to publish once the validator runs.
+		publish []backend.Document
+		pipes   []*pipeline
 	)
 	defer func() {
 		if err == nil {
@@ -336,7 +338,7 @@ func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Pr
 			return nil, err
 		}
 		if cfg.KnowledgeDir != "" {
-			if lib, err = openValidatorLibrary(ctx, swarm, hot, cfg); err != nil {
+			if lib, publish, err = openValidatorLibrary(swarm, hot, cfg); err != nil {
 				return nil, err
 			}
 		}
@@ -372,6 +374,10 @@ func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Pr
 	go v.run(lctx, heads)
 	for range organicWorkers {
 		go v.organicLoop(lctx)
+	}
+	if len(publish) > 0 {
+		v.wg.Add(1)
+		go v.publishDocuments(lctx, publish)
 	}
 	v.log.Info("validator running", "peer", h.ID())
 	return v, nil
@@ -852,16 +858,19 @@ func (v *Validator) UID() uint16 { return v.uid }
 // Addrs are the validator's full addresses.
 func (v *Validator) Addrs() []string { return FullAddrs(v.h) }
 
-// openValidatorLibrary opens the library and publishes the documents it
-// does not hold yet (by title: a restarted validator keeps its objects).
-func openValidatorLibrary(ctx context.Context, swarm *Swarm, hot *wallet.PrivateKey, cfg ValidatorConfig) (*knowledge.Library, error) {
+// openValidatorLibrary opens the library and returns the documents of
+// cfg.Publish it does not hold yet (by title: a restarted validator keeps
+// its objects), which the validator publishes once it runs
+// (publishDocuments).
+func openValidatorLibrary(swarm *Swarm, hot *wallet.PrivateKey, cfg ValidatorConfig) (*knowledge.Library, []backend.Document, error) {
 	lib, err := swarm.OpenLibrary(cfg.KnowledgeDir, hot, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	entries, err := lib.List()
 	if err != nil {
-		return nil, err
+		lib.Close()
+		return nil, nil, err
 	}
 	have := map[string]bool{}
 	for _, e := range entries {
@@ -875,10 +884,25 @@ func openValidatorLibrary(ctx context.Context, swarm *Swarm, hot *wallet.Private
 			todo = append(todo, d)
 		}
 	}
-	if err := PublishDocuments(ctx, lib, cfg.Netuid, todo); err != nil && !errors.Is(err, knowledge.ErrNotShared) {
-		return nil, err
+	return lib, todo, nil
+}
+
+// publishDocuments publishes docs to the validator's library, on a
+// goroutine of its own: an object is announced on the subnet at once,
+// but its DHT provides walk the network, which on a 256-neuron localnet
+// starting up took up to 27 s, and the validator's first rounds waited
+// for them. An object whose provide failed is provided again by the
+// library's next reprovide (knowledge.Config.ReprovideEvery).
+func (v *Validator) publishDocuments(ctx context.Context, docs []backend.Document) {
+	defer v.wg.Done()
+	err := PublishDocuments(ctx, v.lib, v.cfg.Netuid, docs)
+	switch {
+	case err == nil || ctx.Err() != nil:
+	case errors.Is(err, knowledge.ErrNotShared):
+		v.log.Debug("documents published, not yet provided on the DHT", "documents", len(docs), "err", err)
+	default:
+		v.log.Warn("publishing documents", "err", err)
 	}
-	return lib, nil
 }
 
 // Library is the validator's knowledge library; nil without KnowledgeDir.
