@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cybertensor/cybertensor/knowledge/pb"
+	neuronnode "github.com/cybertensor/cybertensor/node"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 	bolt "go.etcd.io/bbolt"
@@ -291,5 +292,86 @@ func TestRepeatedAnnouncementsAreNotRewritten(t *testing.T) {
 		if got := kept(); !got.Equal(step.want) {
 			t.Fatalf("put at %v: kept at %v, want %v", step.at.Sub(t0), got.Sub(t0), step.want.Sub(t0))
 		}
+	}
+}
+
+// heldRouting is a Routing whose provides wait until released, counting
+// how many wait at once.
+type heldRouting struct {
+	release chan struct{}
+	mu      sync.Mutex
+	waiting int
+	most    int
+}
+
+func (r *heldRouting) Provide(ctx context.Context, _ cid.Cid) error {
+	r.mu.Lock()
+	r.waiting++
+	r.most = max(r.most, r.waiting)
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.waiting--
+		r.mu.Unlock()
+	}()
+	select {
+	case <-r.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (*heldRouting) FindProviders(context.Context, cid.Cid, int) []peer.AddrInfo { return nil }
+
+// Publish announces an object before its DHT provides end (a provide
+// walks the network, for up to tens of seconds on a busy one), and walks
+// for the object and its body at once.
+func TestPublishAnnouncesBeforeProviding(t *testing.T) {
+	n, err := neuronnode.New(context.Background(), neuronnode.DefaultTestConfig(key(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	routing := &heldRouting{release: make(chan struct{})}
+	rec := &recorder{got: map[uint16][]*Announcement{}}
+	cfg := DefaultTestConfig(t.TempDir())
+	cfg.Key = key(1)
+	lib, err := Open(cfg, WithNetwork(n, routing), WithAnnouncer(rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lib.Close() })
+	done := make(chan error, 1)
+	go func() {
+		_, err := lib.Publish(context.Background(), bytes.NewReader([]byte("announced first")), Meta{MediaType: "text/plain", Title: "first", Netuid: 1})
+		done <- err
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		rec.mu.Lock()
+		announced := len(rec.got[1])
+		rec.mu.Unlock()
+		routing.mu.Lock()
+		waiting := routing.waiting
+		routing.mu.Unlock()
+		if announced == 1 && waiting == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d announcements and %d provides waiting, want 1 announced while both provides wait", announced, waiting)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("Publish returned (%v) while its provides were held", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	close(routing.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if routing.most != 2 {
+		t.Fatalf("at most %d provides at once, want 2 (the object and its body)", routing.most)
 	}
 }
