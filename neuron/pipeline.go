@@ -70,6 +70,9 @@ type pipeline struct {
 	// connection comes up asks them again (reaskDue), rather than leave
 	// them to the rotation's next pass.
 	reask map[uint16]roundTarget
+	// introduced holds the hotkey each uid held when it was last asked
+	// as a newcomer (newcomers): a newcomer is asked early once.
+	introduced map[uint16]string
 	// roundsWG counts the rounds in flight; a replaced pipeline is closed
 	// once they are done.
 	roundsWG sync.WaitGroup
@@ -432,12 +435,15 @@ const (
 // dropMetrics counts dropped tasks,
 // cybertensor_validator_tasks_dropped_total{netuid,mechanism,reason},
 // skipped rounds, cybertensor_validator_rounds_skipped_total{netuid,mechanism},
-// and miners asked again once connected,
-// cybertensor_validator_queries_reasked_total{netuid,mechanism}.
+// miners asked again once connected,
+// cybertensor_validator_queries_reasked_total{netuid,mechanism}, and
+// miners asked early because the validator never scored them,
+// cybertensor_validator_queries_newcomers_total{netuid,mechanism}.
 type dropMetrics struct {
-	dropped *prometheus.CounterVec
-	skipped *prometheus.CounterVec
-	reasked *prometheus.CounterVec
+	dropped   *prometheus.CounterVec
+	skipped   *prometheus.CounterVec
+	reasked   *prometheus.CounterVec
+	newcomers *prometheus.CounterVec
 }
 
 func newDropMetrics(reg prometheus.Registerer) *dropMetrics {
@@ -450,6 +456,9 @@ func newDropMetrics(reg prometheus.Registerer) *dropMetrics {
 			[]string{"netuid", "mechanism"})),
 		reasked: registeredCounterVec(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "cybertensor", Subsystem: "validator",
 			Name: "queries_reasked_total", Help: "Miners a validator asked again, out of its rotation's turn, because their last query ended before the validator's connection to them was up and the connection has come up since, by netuid and mechanism."},
+			[]string{"netuid", "mechanism"})),
+		newcomers: registeredCounterVec(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "cybertensor", Subsystem: "validator",
+			Name: "queries_newcomers_total", Help: "Miners a validator asked out of its rotation's turn because it had never scored them under their hotkey (its first cycle, or miners new to the subnet), once each, by netuid and mechanism."},
 			[]string{"netuid", "mechanism"})),
 	}
 }

@@ -75,7 +75,9 @@ type ValidatorConfig struct {
 	QueryEvery   uint64
 	WeightsEvery uint64
 	// Sample is how many miners each round queries (0: every miner): each
-	// miner once per ceil(miners/Sample) rounds, in a random order.
+	// miner once per ceil(miners/Sample) rounds, in a random order; a
+	// round also asks up to Sample miners never scored (newcomers) and
+	// up to Sample asked again once connected (reaskDue).
 	Sample int
 	// Timeout is each query's deadline.
 	Timeout time.Duration
@@ -531,7 +533,8 @@ func (v *Validator) prepareRound(ctx context.Context, p *pipeline, m *chain.Meta
 	// The miners next in the rotation get connected meanwhile (a few
 	// dials at a time: protocol.ClientConfig.MaxDials), so their round
 	// finds them up instead of spending its deadline on handshakes.
-	for _, uid := range p.rotation.peek(connectAhead * max(v.cfg.Sample, 1)) {
+	ahead := connectAhead * max(v.cfg.Sample, 1)
+	for _, uid := range p.rotation.peek(ahead) {
 		if uid >= len(m.Axons) || m.Axons[uid] == nil || uint16(uid) == v.uid {
 			continue
 		}
@@ -539,6 +542,7 @@ func (v *Validator) prepareRound(ctx context.Context, p *pipeline, m *chain.Meta
 			v.dialMiner(id, m.Axons[uid])
 		}
 	}
+	r.targets = append(r.targets, v.newcomers(p, m, p.rotation.beyond(ahead, serving), r.targets)...)
 	if len(r.targets) == 0 {
 		return nil
 	}
@@ -589,6 +593,82 @@ func (v *Validator) prepareRound(ctx context.Context, p *pipeline, m *chain.Meta
 	}
 	v.mu.Unlock()
 	return r
+}
+
+// newcomers picks, from candidates (uids in the order the rotation reaches
+// them, none it asks within connectAhead rounds), the miners p has never
+// scored under their current hotkey nor asked as newcomers. It returns up
+// to Sample of those the validator is connected to, to be asked this
+// round besides the rotation's, and dials up to Sample others (as many as
+// the client has dial slots spare), to be asked by a later round. The rotation alone reaches a miner within a
+// whole cycle, ceil(miners/Sample) rounds, and an epoch pays only the
+// miners that validators holding a majority of stake have scored: a
+// validator's first cycle would leave most of a large subnet unpaid for
+// several epochs, and a miner new to the subnet would wait up to a cycle
+// for its first score. Asking newcomers sooner cannot be gamed: each is
+// asked a fresh task as the rotation would ask it, once, and again at its
+// rotation turn.
+func (v *Validator) newcomers(p *pipeline, m *chain.Metagraph, candidates []int, taken []roundTarget) []roundTarget {
+	most := v.cfg.Sample
+	if most <= 0 {
+		return nil // every round asks every miner
+	}
+	type fresh struct {
+		t    roundTarget
+		axon *chain.Axon
+	}
+	var pick []fresh
+	v.mu.Lock()
+	for _, uid := range candidates {
+		if len(pick) >= 4*most {
+			break
+		}
+		if uid >= len(m.Axons) || m.Axons[uid] == nil || uint16(uid) == v.uid || p.asking[uint16(uid)] {
+			continue
+		}
+		hotkey := m.Hotkeys[uid].String()
+		if p.scores.Holder(uint16(uid)) == hotkey || p.introduced[uint16(uid)] == hotkey ||
+			slices.ContainsFunc(taken, func(t roundTarget) bool { return int(t.uid) == uid }) {
+			continue
+		}
+		if id, err := peer.Decode(m.Axons[uid].PeerID); err == nil {
+			pick = append(pick, fresh{roundTarget{uint16(uid), hotkey, id}, m.Axons[uid]})
+		}
+	}
+	v.mu.Unlock()
+	// Newcomers are dialed with the dial slots the rotation leaves
+	// spare: its next rounds' miners, dialed first, must not wait behind
+	// them (on a machine whose cores are full, handshakes are slow).
+	var out []roundTarget
+	spare := v.client.SpareDials()
+	if spare < 0 {
+		spare = most
+	}
+	dials := 0
+	for _, f := range pick {
+		switch {
+		case v.connected(f.t.id):
+			if len(out) < most {
+				out = append(out, f.t)
+			}
+		case dials < min(most, spare):
+			v.dialMiner(f.t.id, f.axon)
+			dials++
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	v.mu.Lock()
+	if p.introduced == nil {
+		p.introduced = make(map[uint16]string)
+	}
+	for _, t := range out {
+		p.introduced[t.uid] = t.hotkey
+	}
+	v.mu.Unlock()
+	v.drops.newcomers.WithLabelValues(fmt.Sprint(v.cfg.Netuid), p.name).Add(float64(len(out)))
+	return out
 }
 
 // finishRound asks r's miners their tasks and folds the scores of their
@@ -726,6 +806,33 @@ func (r *rotation) peek(k int) []int {
 // connectAhead is how many rounds ahead a validator connects to the
 // miners its rotation asks next.
 const connectAhead = 2
+
+// beyond returns, in the order the rotation reaches them, the members it
+// does not draw within its next ahead draws: the rest of its current
+// order after them, then the members its order does not hold yet (they
+// joined during the cycle). Drawn members and former ones are left out.
+func (r *rotation) beyond(ahead int, members []int) []int {
+	in := make(map[int]bool, len(members))
+	for _, m := range members {
+		in[m] = true
+	}
+	ordered := make(map[int]bool, len(r.order))
+	for _, m := range r.order {
+		ordered[m] = true
+	}
+	var out []int
+	for _, m := range r.order[min(len(r.order), r.pos+max(ahead, 0)):] {
+		if in[m] {
+			out = append(out, m)
+		}
+	}
+	for _, m := range members {
+		if !ordered[m] {
+			out = append(out, m)
+		}
+	}
+	return out
+}
 
 // next returns k of members (all of them if k is 0 or at least their
 // number), skipping drawn ones that have since left the set.

@@ -392,3 +392,103 @@ func tcpAddr(t *testing.T, m *Miner) string {
 	t.Fatalf("no TCP address in %v", m.Host().Addrs())
 	return ""
 }
+
+func (rig *reaskRig) newcomers() float64 {
+	return testutil.ToFloat64(rig.v.drops.newcomers.WithLabelValues("1", subnet.MainMechanism))
+}
+
+// beyond lists the members a rotation does not draw within its next
+// draws, in its order, then the members its order does not hold.
+func TestRotationBeyond(t *testing.T) {
+	r := rotation{order: []int{5, 3, 9, 1, 7, 2}, pos: 2}
+	for _, tc := range []struct {
+		name    string
+		ahead   int
+		members []int
+		want    []int
+	}{
+		{"past the next two", 2, []int{1, 2, 3, 5, 7, 9}, []int{7, 2}},
+		{"none ahead", 0, []int{1, 2, 3, 5, 7, 9}, []int{9, 1, 7, 2}},
+		{"the window passes the order's end", 10, []int{1, 2, 3, 5, 7, 9}, nil},
+		{"members that left are not listed", 1, []int{1, 3, 9}, []int{1}},
+		{"members that joined come last", 3, []int{1, 2, 3, 5, 7, 9, 11, 4}, []int{2, 11, 4}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := r.beyond(tc.ahead, tc.members); !slices.Equal(got, tc.want) {
+				t.Fatalf("beyond(%d, %v) = %v, want %v", tc.ahead, tc.members, got, tc.want)
+			}
+		})
+	}
+	var empty rotation
+	if got := empty.beyond(2, []int{4, 1}); !slices.Equal(got, []int{4, 1}) {
+		t.Fatalf("an empty rotation: beyond = %v", got)
+	}
+}
+
+// A validator asks the miners it never scored before the rotation's turn
+// reaches them, each once and only once its connection is up: with
+// Sample 1, a subnet of 6 miners is scored in 3 rounds, not 6; then a
+// round asks Sample miners again.
+func TestNewcomersAskedEarlyOnce(t *testing.T) {
+	const miners = 6
+	rig := newReaskRig(t, miners, gateHold)
+	asked := map[uint16]int{}
+	for range 3 {
+		uids := rig.round()
+		if len(uids) > 2 {
+			t.Fatalf("a round of Sample 1 asked %v", uids)
+		}
+		for _, uid := range uids {
+			asked[uid]++
+		}
+	}
+	for uid, n := range asked {
+		if n > 1 {
+			t.Fatalf("uid %d asked %d times in the first 3 rounds: %v", uid, n, asked)
+		}
+	}
+	if rig.newcomers() < 2 {
+		t.Fatalf("%v newcomers asked in the first 3 rounds, want at least 2", rig.newcomers())
+	}
+	// Every miner but the one behind the held gate answered (the
+	// rotation may have reached that one, whose query failed).
+	m, err := rig.c.Metagraph(context.Background(), 1, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for uid, axon := range m.Axons {
+		if axon != nil && uint16(uid) != rig.v.UID() && uint16(uid) != rig.slow.UID() && scoreOf(rig.v, uint16(uid)) <= 0 {
+			t.Fatalf("uid %d not scored after 3 rounds (asked %v)", uid, asked)
+		}
+	}
+	// Once the gate lets the validator's dial through, the slow miner is
+	// asked within connectAhead+1 rounds: as a newcomer, again as one
+	// whose query found no connection, or by the rotation, whose next
+	// connectAhead rounds' miners are not newcomers to ask early.
+	rig.gate.set(gateForward)
+	waitUntil(t, time.Minute, "the validator's dial to the slow miner to come through", func() bool {
+		return rig.v.connected(rig.slow.ID())
+	})
+	for i := 0; ; i++ {
+		if i > connectAhead {
+			t.Fatalf("the slow miner not asked in %d rounds after its connection came up", i)
+		}
+		if slices.Contains(rig.round(), rig.slow.UID()) {
+			break
+		}
+	}
+	if s := scoreOf(rig.v, rig.slow.UID()); s <= 0 {
+		t.Fatalf("the slow miner scores %v", s)
+	}
+	// Everyone is scored: rounds ask the rotation's one miner, no
+	// newcomer again.
+	before := rig.newcomers()
+	for range miners {
+		if uids := rig.round(); len(uids) != 1 {
+			t.Fatalf("a round with every miner scored asked %v", uids)
+		}
+	}
+	if rig.newcomers() != before {
+		t.Fatalf("newcomers asked again: %v, then %v", before, rig.newcomers())
+	}
+}

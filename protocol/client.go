@@ -164,6 +164,18 @@ func (c *Client) Dial(target peer.ID) {
 	c.startDial(target)
 }
 
+// SpareDials is how many more dials the client would start at once
+// before one waits for MaxDials' slots: MaxDials less the dials under
+// way or waiting (and -1, no bound, without MaxDials).
+func (c *Client) SpareDials() int {
+	if c.cfg.MaxDials == 0 {
+		return -1
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return max(0, c.cfg.MaxDials-len(c.dialing))
+}
+
 // startDial returns the client's dial to target, starting it if none is
 // under way; nil if target is connected or the client does not dial
 // (then err says why if it is closed).

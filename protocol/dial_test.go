@@ -232,6 +232,9 @@ func TestDialsAreSharedAndBounded(t *testing.T) {
 	cfg := DefaultClientConfig()
 	cfg.MaxDials = 2
 	c, hosts, proxies, release := dialRig(t, 4, cfg)
+	if n := c.SpareDials(); n != 2 {
+		t.Fatalf("%d dials spare before any, want 2", n)
+	}
 	var wg sync.WaitGroup
 	for range 3 {
 		for _, h := range hosts {
@@ -251,14 +254,17 @@ func TestDialsAreSharedAndBounded(t *testing.T) {
 	if held != 2 || accepted != 2 {
 		t.Fatalf("%d dials held and %d accepted with MaxDials 2 (12 queries to 4 servers)", held, accepted)
 	}
+	if n := c.SpareDials(); n != 0 {
+		t.Fatalf("%d dials spare while 2 are held and 2 wait, want 0", n)
+	}
 	close(release)
-	waitFor(t, 30*time.Second, "every server connected", func() bool {
+	waitFor(t, 30*time.Second, "every server connected, and both dial slots spare", func() bool {
 		for _, h := range hosts {
 			if c.h.Network().Connectedness(h.ID()) != network.Connected {
 				return false
 			}
 		}
-		return true
+		return c.SpareDials() == 2
 	})
 	for i, p := range proxies {
 		if n := p.accepted.Load(); n != 1 {
