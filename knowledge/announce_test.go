@@ -295,35 +295,6 @@ func TestRepeatedAnnouncementsAreNotRewritten(t *testing.T) {
 	}
 }
 
-// heldRouting is a Routing whose provides wait until released, counting
-// how many wait at once.
-type heldRouting struct {
-	release chan struct{}
-	mu      sync.Mutex
-	waiting int
-	most    int
-}
-
-func (r *heldRouting) Provide(ctx context.Context, _ cid.Cid) error {
-	r.mu.Lock()
-	r.waiting++
-	r.most = max(r.most, r.waiting)
-	r.mu.Unlock()
-	defer func() {
-		r.mu.Lock()
-		r.waiting--
-		r.mu.Unlock()
-	}()
-	select {
-	case <-r.release:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (*heldRouting) FindProviders(context.Context, cid.Cid, int) []peer.AddrInfo { return nil }
-
 // Publish announces an object before its DHT provides end (a provide
 // walks the network, for up to tens of seconds on a busy one), and walks
 // for the object and its body at once.
@@ -333,7 +304,7 @@ func TestPublishAnnouncesBeforeProviding(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
-	routing := &heldRouting{release: make(chan struct{})}
+	routing := &countingRouting{provided: map[cid.Cid]int{}, release: make(chan struct{})}
 	rec := &recorder{got: map[uint16][]*Announcement{}}
 	cfg := DefaultTestConfig(t.TempDir())
 	cfg.Key = key(1)
@@ -353,7 +324,7 @@ func TestPublishAnnouncesBeforeProviding(t *testing.T) {
 		announced := len(rec.got[1])
 		rec.mu.Unlock()
 		routing.mu.Lock()
-		waiting := routing.waiting
+		waiting := routing.running
 		routing.mu.Unlock()
 		if announced == 1 && waiting == 2 {
 			break

@@ -306,13 +306,15 @@ func countedLibrary(t *testing.T, k *wallet.PrivateKey) (*neuronnode.Node, *Libr
 }
 
 // countingRouting records the CIDs provided and how many Provide calls
-// ran at once.
+// ran at once. A Provide call is held a little, or, with release, until
+// release is closed.
 type countingRouting struct {
 	mu       sync.Mutex
 	provided map[cid.Cid]int
 	running  int
 	most     int
 	finds    int
+	release  chan struct{}
 }
 
 func (r *countingRouting) Provide(ctx context.Context, c cid.Cid) error {
@@ -323,9 +325,14 @@ func (r *countingRouting) Provide(ctx context.Context, c cid.Cid) error {
 	r.mu.Unlock()
 	// Hold the call a little, as a DHT lookup would, so overlapping
 	// calls would show.
+	held := time.After(2 * time.Millisecond)
+	if r.release != nil {
+		held = nil
+	}
 	select {
 	case <-ctx.Done():
-	case <-time.After(2 * time.Millisecond):
+	case <-held:
+	case <-r.release:
 	}
 	r.mu.Lock()
 	r.running--
