@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	gonet "net"
 	"os"
 	"path/filepath"
@@ -490,5 +491,79 @@ func TestNewcomersAskedEarlyOnce(t *testing.T) {
 	}
 	if rig.newcomers() != before {
 		t.Fatalf("newcomers asked again: %v, then %v", before, rig.newcomers())
+	}
+}
+
+// Validators that stagger their first cycles reach every miner in step:
+// once each has drawn 60% of the miners, every miner was drawn by more
+// than half of them. Later cycles are shuffled as usual.
+func TestRotationStaggered(t *testing.T) {
+	// #24's subnet: 224 miners and 32 validators, each asking 16 a round.
+	const miners, validators, k = 224, 32, 16
+	members := make([]int, miners)
+	for i := range members {
+		members[i] = 300 - i // not in uid order, and not from 0
+	}
+	drawnBy := map[int]int{}
+	for rank := range validators {
+		var r rotation
+		r.stagger(rank, validators)
+		rng := rand.New(rand.NewPCG(uint64(rank), 7))
+		seen := map[int]bool{}
+		for len(seen) < miners*6/10 {
+			for _, m := range r.next(rng, members, k) {
+				if seen[m] {
+					t.Fatalf("rank %d drew %d twice in its first cycle", rank, m)
+				}
+				seen[m] = true
+				drawnBy[m]++
+			}
+		}
+		// The rest of the first cycle holds every member once; the
+		// second is a shuffle of all of them.
+		for len(seen) < miners {
+			for _, m := range r.next(rng, members, k) {
+				if seen[m] {
+					t.Fatalf("rank %d drew %d twice in its first cycle", rank, m)
+				}
+				seen[m] = true
+			}
+		}
+		if r.cycles != 1 || r.pos != len(r.order) {
+			t.Fatalf("rank %d: %d cycles, at %d of %d after the first", rank, r.cycles, r.pos, len(r.order))
+		}
+		r.next(rng, members, k)
+		if r.cycles != 2 || !slices.Equal(slices.Sorted(slices.Values(r.order)), slices.Sorted(slices.Values(members))) {
+			t.Fatalf("rank %d: the second cycle's order %v", rank, r.order)
+		}
+	}
+	for _, m := range members {
+		if drawnBy[m] <= validators/2 {
+			t.Fatalf("member %d drawn by %d of %d validators when each had drawn 60%%", m, drawnBy[m], validators)
+		}
+	}
+	// Not staggered (rank out of range, or a lone validator): shuffled.
+	var r rotation
+	r.stagger(3, 3)
+	r.stagger(0, 1)
+	if r.of > 1 {
+		t.Fatalf("stagger(3, 3) then (0, 1) set %d of %d", r.rank, r.of)
+	}
+}
+
+func TestValidatorRank(t *testing.T) {
+	axon := &chain.Axon{}
+	m := &chain.Metagraph{
+		// uid:    0    1     2  3    4  5
+		Axons: []*chain.Axon{nil, axon, nil, nil, axon, nil},
+		Stake: []uint64{5, 5, 0, 7, 9, 1},
+	}
+	for _, tc := range []struct {
+		uid      uint16
+		rank, of int
+	}{{0, 0, 3}, {3, 1, 3}, {5, 2, 3}, {2, -1, 3}, {1, -1, 3}, {9, -1, 3}} {
+		if rank, of := validatorRank(m, tc.uid); rank != tc.rank || of != tc.of {
+			t.Errorf("uid %d: rank %d of %d, want %d of %d", tc.uid, rank, of, tc.rank, tc.of)
+		}
 	}
 }
