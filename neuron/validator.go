@@ -609,9 +609,9 @@ func (v *Validator) prepareRound(ctx context.Context, p *pipeline, m *chain.Meta
 // majority of stake have scored: a validator's first cycle would leave
 // most of a large subnet unpaid for several epochs where its connections
 // could keep up with more, and a miner new to the subnet would wait up to
-// a cycle for its first score. Asking newcomers sooner cannot be gamed: each is
-// asked a fresh task as the rotation would ask it, once, and again at its
-// rotation turn.
+// a cycle for its first score. Asking newcomers sooner cannot be gamed:
+// each is asked a fresh task as the rotation would ask it, once, and
+// again at its rotation turn.
 func (v *Validator) newcomers(p *pipeline, m *chain.Metagraph, candidates []int, taken []roundTarget) []roundTarget {
 	most := v.cfg.Sample
 	if most <= 0 {
@@ -802,8 +802,11 @@ var defaultReward, _ = subnet.NewReward(`valid ? latency_score(latency_ms, timeo
 // miner has been asked by about f of them, where independent shuffles
 // leave a miner asked by at most half with a binomial's chance (19% of
 // the miners for 28 validators at f = 0.6, 7% at 0.65), and an epoch pays
-// only the miners that validators holding a majority of stake weigh. Which segment comes when is public
-// (the validators' uids are), the order within it is not.
+// only the miners that validators holding a majority of stake weigh.
+// Which segment comes when is public (the validators' uids are), the
+// order within it is not. Validators that see different members or
+// validators at their first draw (some still starting) are staggered
+// less evenly.
 type rotation struct {
 	order []int
 	pos   int
