@@ -337,6 +337,12 @@ func (c *Client) StreamPending(ctx context.Context, target peer.ID, req *pb.Requ
 		}
 		return res
 	}
+	// A query whose context is already done is not sent: on a pooled
+	// stream to a fast server it could otherwise be answered before the
+	// stream noticed the context.
+	if err := ctx.Err(); err != nil {
+		return fail(StatusTimeout, fmt.Errorf("query to %s not sent: %w", target, err))
+	}
 	// A pooled stream the server has since closed fails before any frame
 	// arrives; then the query is sent once more on a fresh stream.
 	for attempt := 0; ; attempt++ {
