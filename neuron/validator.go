@@ -522,8 +522,9 @@ func (v *Validator) prepareRound(ctx context.Context, p *pipeline, m *chain.Meta
 	for _, t := range redial {
 		v.dialMiner(t.id, m.Axons[t.uid])
 	}
-	if p.rotation.cycles == 0 {
-		p.rotation.stagger(validatorRank(m, v.uid))
+	if p.rotation.cycles <= 1 {
+		rank, of := validatorRank(m, v.uid)
+		p.rotation.stagger(p.rng, rank, of)
 	}
 	for _, uid := range p.rotation.next(p.rng, serving, v.cfg.Sample) {
 		id, err := peer.Decode(m.Axons[uid].PeerID)
@@ -804,25 +805,45 @@ var defaultReward, _ = subnet.NewReward(`valid ? latency_score(latency_ms, timeo
 // the miners for 28 validators at f = 0.6, 7% at 0.65), and an epoch pays
 // only the miners that validators holding a majority of stake weigh.
 // Which segment comes when is public (the validators' uids are), the
-// order within it is not. Validators that see different members or
-// validators at their first draw (some still starting) are staggered
-// less evenly.
+// order within it is not. A validator's view of the validators can change
+// during its first cycle (some were still staking at its first draw, as
+// when a subnet opens on fast blocks): it then takes its new place for the
+// members it has not drawn yet, so validators come into step as their
+// views agree.
 type rotation struct {
 	order []int
 	pos   int
 	// cycles counts the orders drawn.
 	cycles int
-	// rank and of, if of > 1 before the first draw, stagger the first
-	// cycle: this validator is the rank-th of of.
+	// rank and of, if of > 1, stagger the first cycle: this validator is
+	// the rank-th of of.
 	rank, of int
 }
 
-// stagger staggers the rotation's first cycle as the rank-th of of
-// validators (of < 2: no stagger); after the first draw it does nothing.
-func (r *rotation) stagger(rank, of int) {
-	if r.cycles == 0 && rank >= 0 && rank < of {
-		r.rank, r.of = rank, of
+// stagger places the rotation's first cycle as the rank-th of of
+// validators (of < 2 or rank out of range: no stagger). Before the first
+// draw it records the place; during the first cycle, a place other than
+// the recorded one redraws the members not drawn yet in the new place's
+// order; after the first cycle it does nothing.
+func (r *rotation) stagger(rng *rand.Rand, rank, of int) {
+	if r.cycles > 1 || rank < 0 || rank >= of || of < 2 || (rank == r.rank && of == r.of) {
+		return
 	}
+	r.rank, r.of = rank, of
+	if r.cycles == 0 {
+		return
+	}
+	drawn := make(map[int]bool, r.pos)
+	for _, m := range r.order[:r.pos] {
+		drawn[m] = true
+	}
+	rest := r.order[:r.pos]
+	for _, m := range r.staggered(rng, slices.Clone(r.order)) {
+		if !drawn[m] {
+			rest = append(rest, m)
+		}
+	}
+	r.order = rest
 }
 
 // draw makes the next cycle's order of members.
@@ -830,21 +851,27 @@ func (r *rotation) draw(rng *rand.Rand, members []int) {
 	r.order = append(r.order[:0], members...)
 	r.pos = 0
 	r.cycles++
-	shuffle := func(xs []int) { rng.Shuffle(len(xs), func(i, j int) { xs[i], xs[j] = xs[j], xs[i] }) }
 	if r.cycles > 1 || r.of < 2 {
-		shuffle(r.order)
+		rng.Shuffle(len(r.order), func(i, j int) { r.order[i], r.order[j] = r.order[j], r.order[i] })
 		return
 	}
-	slices.Sort(r.order)
-	n := len(r.order)
-	staggered := make([]int, 0, n)
+	r.order = r.staggered(rng, r.order)
+}
+
+// staggered orders members (reordered in place) as the first cycle of
+// the rank-th of of validators: by uid, cut into of segments, from
+// segment rank on, each segment shuffled.
+func (r *rotation) staggered(rng *rand.Rand, members []int) []int {
+	slices.Sort(members)
+	n := len(members)
+	out := make([]int, 0, n)
 	for i := range r.of {
 		j := (r.rank + i) % r.of
-		segment := append([]int(nil), r.order[j*n/r.of:(j+1)*n/r.of]...)
-		shuffle(segment)
-		staggered = append(staggered, segment...)
+		segment := members[j*n/r.of : (j+1)*n/r.of]
+		rng.Shuffle(len(segment), func(a, b int) { segment[a], segment[b] = segment[b], segment[a] })
+		out = append(out, segment...)
 	}
-	r.order = append(r.order[:0], staggered...)
+	return out
 }
 
 // peek returns up to k of the members next returns next (fewer at the

@@ -507,8 +507,8 @@ func TestRotationStaggered(t *testing.T) {
 	drawnBy := map[int]int{}
 	for rank := range validators {
 		var r rotation
-		r.stagger(rank, validators)
 		rng := rand.New(rand.NewPCG(uint64(rank), 7))
+		r.stagger(rng, rank, validators)
 		seen := map[int]bool{}
 		for len(seen) < miners*6/10 {
 			for _, m := range r.next(rng, members, k) {
@@ -544,8 +544,8 @@ func TestRotationStaggered(t *testing.T) {
 	}
 	// Not staggered (rank out of range, or a lone validator): shuffled.
 	var r rotation
-	r.stagger(3, 3)
-	r.stagger(0, 1)
+	r.stagger(nil, 3, 3)
+	r.stagger(nil, 0, 1)
 	if r.of > 1 {
 		t.Fatalf("stagger(3, 3) then (0, 1) set %d of %d", r.rank, r.of)
 	}
@@ -565,5 +565,76 @@ func TestValidatorRank(t *testing.T) {
 		if rank, of := validatorRank(m, tc.uid); rank != tc.rank || of != tc.of {
 			t.Errorf("uid %d: rank %d of %d, want %d of %d", tc.uid, rank, of, tc.rank, tc.of)
 		}
+	}
+}
+
+func TestRotationRestaggered(t *testing.T) {
+	// 32 validators asking 16 of 224 miners a round; the first 16 stake
+	// and start two rounds before the others, so their first draws see 16
+	// validators and the later ones see all 32.
+	const miners, validators, k, late = 224, 32, 16, 2
+	members := make([]int, miners)
+	for i := range members {
+		members[i] = validators + i
+	}
+	view := func(v, round int) (rank, of int) {
+		if round < late {
+			return v, validators / 2
+		}
+		return v, validators
+	}
+	// asked is how many validators drew each member when each had drawn
+	// 60% of them; followViews says whether a validator's place follows
+	// its view during the first cycle, or stays at the first one's.
+	asked := func(followViews bool) map[int]int {
+		drawnBy := map[int]int{}
+		for v := range validators {
+			var r rotation
+			rng := rand.New(rand.NewPCG(uint64(v), 9))
+			round, seen := 0, map[int]bool{}
+			if v >= validators/2 {
+				round = late
+			}
+			for ; len(seen) < miners*6/10; round++ {
+				if r.cycles == 0 || followViews {
+					rank, of := view(v, round)
+					r.stagger(rng, rank, of)
+				}
+				for _, m := range r.next(rng, members, k) {
+					if seen[m] {
+						t.Fatalf("validator %d drew %d twice in its first cycle", v, m)
+					}
+					seen[m] = true
+					drawnBy[m]++
+				}
+			}
+			// The first cycle still holds every member once.
+			for len(seen) < miners {
+				for _, m := range r.next(rng, members, k) {
+					if seen[m] {
+						t.Fatalf("validator %d drew %d twice in its first cycle", v, m)
+					}
+					seen[m] = true
+				}
+			}
+			if r.cycles != 1 {
+				t.Fatalf("validator %d: %d cycles after its first", v, r.cycles)
+			}
+		}
+		return drawnBy
+	}
+	short := func(drawnBy map[int]int) (n int) {
+		for _, m := range members {
+			if drawnBy[m] <= validators/2 {
+				n++
+			}
+		}
+		return n
+	}
+	if n := short(asked(false)); n == 0 {
+		t.Fatalf("with places kept from the first view every member was drawn by a majority: the scenario tests nothing")
+	}
+	if n := short(asked(true)); n > 0 {
+		t.Fatalf("%d members drawn by at most half of the validators when each had drawn 60%%", n)
 	}
 }
