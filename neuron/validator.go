@@ -524,7 +524,7 @@ func (v *Validator) prepareRound(ctx context.Context, p *pipeline, m *chain.Meta
 	}
 	if p.rotation.cycles <= 1 {
 		rank, of := validatorRank(m, v.uid)
-		p.rotation.stagger(p.rng, rank, of)
+		p.rotation.stagger(p.rng, rank, of, connectAhead*max(v.cfg.Sample, 1))
 	}
 	for _, uid := range p.rotation.next(p.rng, serving, v.cfg.Sample) {
 		id, err := peer.Decode(m.Axons[uid].PeerID)
@@ -824,8 +824,9 @@ type rotation struct {
 // validators (of < 2 or rank out of range: no stagger). Before the first
 // draw it records the place; during the first cycle, a place other than
 // the recorded one redraws the members not drawn yet in the new place's
-// order; after the first cycle it does nothing.
-func (r *rotation) stagger(rng *rand.Rand, rank, of int) {
+// order, after the next ahead ones (the validator is connecting to them
+// already); after the first cycle it does nothing.
+func (r *rotation) stagger(rng *rand.Rand, rank, of, ahead int) {
 	if r.cycles > 1 || rank < 0 || rank >= of || of < 2 || (rank == r.rank && of == r.of) {
 		return
 	}
@@ -833,11 +834,12 @@ func (r *rotation) stagger(rng *rand.Rand, rank, of int) {
 	if r.cycles == 0 {
 		return
 	}
-	drawn := make(map[int]bool, r.pos)
-	for _, m := range r.order[:r.pos] {
+	kept := min(len(r.order), r.pos+max(ahead, 0))
+	drawn := make(map[int]bool, kept)
+	for _, m := range r.order[:kept] {
 		drawn[m] = true
 	}
-	rest := r.order[:r.pos]
+	rest := r.order[:kept]
 	for _, m := range r.staggered(rng, slices.Clone(r.order)) {
 		if !drawn[m] {
 			rest = append(rest, m)

@@ -508,7 +508,7 @@ func TestRotationStaggered(t *testing.T) {
 	for rank := range validators {
 		var r rotation
 		rng := rand.New(rand.NewPCG(uint64(rank), 7))
-		r.stagger(rng, rank, validators)
+		r.stagger(rng, rank, validators, 2*k)
 		seen := map[int]bool{}
 		for len(seen) < miners*6/10 {
 			for _, m := range r.next(rng, members, k) {
@@ -544,8 +544,8 @@ func TestRotationStaggered(t *testing.T) {
 	}
 	// Not staggered (rank out of range, or a lone validator): shuffled.
 	var r rotation
-	r.stagger(nil, 3, 3)
-	r.stagger(nil, 0, 1)
+	r.stagger(nil, 3, 3, 0)
+	r.stagger(nil, 0, 1, 0)
 	if r.of > 1 {
 		t.Fatalf("stagger(3, 3) then (0, 1) set %d of %d", r.rank, r.of)
 	}
@@ -598,7 +598,7 @@ func TestRotationRestaggered(t *testing.T) {
 			for ; len(seen) < miners*6/10; round++ {
 				if r.cycles == 0 || followViews {
 					rank, of := view(v, round)
-					r.stagger(rng, rank, of)
+					r.stagger(rng, rank, of, 2*k)
 				}
 				for _, m := range r.next(rng, members, k) {
 					if seen[m] {
@@ -630,6 +630,21 @@ func TestRotationRestaggered(t *testing.T) {
 			}
 		}
 		return n
+	}
+	// A new place keeps the members next in line (the validator connects
+	// to them ahead) and goes on from the new place's segment.
+	var r rotation
+	rng := rand.New(rand.NewPCG(1, 2))
+	r.stagger(rng, 0, 4, 2*k)
+	r.next(rng, members, k)
+	next := slices.Clone(r.peek(2 * k))
+	r.stagger(rng, 3, 8, 2*k)
+	if got := r.peek(2 * k); !slices.Equal(got, next) {
+		t.Fatalf("a new place changed the next members from %v to %v", next, got)
+	}
+	sorted := slices.Sorted(slices.Values(members))
+	if m := r.order[r.pos+2*k]; !slices.Contains(sorted[3*miners/8:4*miners/8], m) {
+		t.Fatalf("after the next members comes %d, not one of segment 3 of 8", m)
 	}
 	if n := short(asked(false)); n == 0 {
 		t.Fatalf("with places kept from the first view every member was drawn by a majority: the scenario tests nothing")
