@@ -27,10 +27,11 @@ import (
 type rawPeer struct {
 	n *node.Node
 
-	mu    sync.Mutex
-	out   network.Stream // to the neuron; nil until dial
-	hello bool           // the neuron opened its stream to us
-	got   []*pubsubpb.Message
+	mu     sync.Mutex
+	out    network.Stream // to the neuron; nil until dial
+	hello  bool           // the neuron opened its stream to us
+	got    []*pubsubpb.Message
+	prunes []*pubsubpb.ControlPrune
 }
 
 func startRawPeer(t *testing.T, k int) *rawPeer {
@@ -57,6 +58,7 @@ func (rp *rawPeer) read(s network.Stream) {
 		rp.mu.Lock()
 		rp.hello = true
 		rp.got = append(rp.got, rpc.Publish...)
+		rp.prunes = append(rp.prunes, rpc.GetControl().GetPrune()...)
 		rp.mu.Unlock()
 	}
 }
@@ -242,6 +244,42 @@ func TestDropEchoes(t *testing.T) {
 			_ = g.dropEchoes(other, rpc)
 		}); n != 0 {
 			t.Errorf("%s: %v allocations", name, n)
+		}
+	}
+}
+
+// A neuron's PRUNE carries no peer exchange (SPEC §4.3): the members are
+// on chain, and building signed peer records for every PRUNE cost a large
+// subnet's start-up CPU that no receiver used.
+func TestPruneCarriesNoPeerExchange(t *testing.T) {
+	reg := newRegistry()
+	small := func(c *Config) {
+		c.Router.D, c.Router.Dlo, c.Router.Dhi, c.Router.Dscore, c.Router.Dout, c.Router.Dlazy = 2, 1, 2, 1, 0, 2
+	}
+	hub := start(t, key(0), reg, small)
+	reg.add(hub.k, 0)
+	for i := 1; i <= 3; i++ {
+		k := key(i)
+		reg.add(k, uint16(i))
+		connect(t, start(t, k, reg, nil), hub)
+	}
+	waitFor(t, 30*time.Second, "the hub's mesh to fill (Dhi 2)", func() bool { return hub.t.MeshPeers() >= 2 })
+	// A peer that dialed the hub asks into its full mesh: the hub prunes
+	// it, and with peer exchange the PRUNE would name the hub's other
+	// peers (signed records of each).
+	rp := startRawPeer(t, 9)
+	rp.dial(t, hub)
+	rp.send(t, &pubsubpb.RPC{Control: &pubsubpb.ControlMessage{Graft: []*pubsubpb.ControlGraft{{TopicID: proto.String(hub.t.Name())}}}})
+	waitFor(t, 30*time.Second, "the hub's PRUNE", func() bool {
+		rp.mu.Lock()
+		defer rp.mu.Unlock()
+		return len(rp.prunes) > 0
+	})
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	for _, p := range rp.prunes {
+		if p.GetTopicID() != hub.t.Name() || len(p.GetPeers()) > 0 || p.GetBackoff() == 0 {
+			t.Fatalf("PRUNE for %q with %d exchanged peers and a backoff of %d s, want the topic, none and a backoff", p.GetTopicID(), len(p.GetPeers()), p.GetBackoff())
 		}
 	}
 }
