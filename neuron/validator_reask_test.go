@@ -510,25 +510,10 @@ func TestRotationStaggered(t *testing.T) {
 		rng := rand.New(rand.NewPCG(uint64(rank), 7))
 		r.stagger(rng, rank, validators, 2*k)
 		seen := map[int]bool{}
-		for len(seen) < miners*6/10 {
-			for _, m := range r.next(rng, members, k) {
-				if seen[m] {
-					t.Fatalf("rank %d drew %d twice in its first cycle", rank, m)
-				}
-				seen[m] = true
-				drawnBy[m]++
-			}
-		}
+		drawFirstCycle(t, &r, rng, members, k, miners*6/10, seen, drawnBy, nil)
 		// The rest of the first cycle holds every member once; the
 		// second is a shuffle of all of them.
-		for len(seen) < miners {
-			for _, m := range r.next(rng, members, k) {
-				if seen[m] {
-					t.Fatalf("rank %d drew %d twice in its first cycle", rank, m)
-				}
-				seen[m] = true
-			}
-		}
+		drawFirstCycle(t, &r, rng, members, k, miners, seen, nil, nil)
 		if r.cycles != 1 || r.pos != len(r.order) {
 			t.Fatalf("rank %d: %d cycles, at %d of %d after the first", rank, r.cycles, r.pos, len(r.order))
 		}
@@ -595,28 +580,15 @@ func TestRotationRestaggered(t *testing.T) {
 			if v >= validators/2 {
 				round = late
 			}
-			for ; len(seen) < miners*6/10; round++ {
+			drawFirstCycle(t, &r, rng, members, k, miners*6/10, seen, drawnBy, func() {
 				if r.cycles == 0 || followViews {
 					rank, of := view(v, round)
 					r.stagger(rng, rank, of, 2*k)
 				}
-				for _, m := range r.next(rng, members, k) {
-					if seen[m] {
-						t.Fatalf("validator %d drew %d twice in its first cycle", v, m)
-					}
-					seen[m] = true
-					drawnBy[m]++
-				}
-			}
+				round++
+			})
 			// The first cycle still holds every member once.
-			for len(seen) < miners {
-				for _, m := range r.next(rng, members, k) {
-					if seen[m] {
-						t.Fatalf("validator %d drew %d twice in its first cycle", v, m)
-					}
-					seen[m] = true
-				}
-			}
+			drawFirstCycle(t, &r, rng, members, k, miners, seen, nil, nil)
 			if r.cycles != 1 {
 				t.Fatalf("validator %d: %d cycles after its first", v, r.cycles)
 			}
@@ -651,5 +623,26 @@ func TestRotationRestaggered(t *testing.T) {
 	}
 	if n := short(asked(true)); n > 0 {
 		t.Fatalf("%d members drawn by at most half of the validators when each had drawn 60%%", n)
+	}
+}
+
+// drawFirstCycle draws k of members a round from r until seen holds until
+// of them, counting each draw in drawnBy (if not nil) and calling before
+// (if not nil) ahead of each round; a member drawn twice fails the test.
+func drawFirstCycle(t *testing.T, r *rotation, rng *rand.Rand, members []int, k, until int, seen map[int]bool, drawnBy map[int]int, before func()) {
+	t.Helper()
+	for len(seen) < until {
+		if before != nil {
+			before()
+		}
+		for _, m := range r.next(rng, members, k) {
+			if seen[m] {
+				t.Fatalf("%d drawn twice in the first cycle", m)
+			}
+			seen[m] = true
+			if drawnBy != nil {
+				drawnBy[m]++
+			}
+		}
 	}
 }
