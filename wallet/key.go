@@ -67,14 +67,23 @@ func (k *PrivateKey) Bytes() []byte { return k.k.Serialize() }
 func (k *PrivateKey) PublicKey() *PublicKey { return &PublicKey{k: k.k.PubKey()} }
 
 // Sign signs SHA-256(data) deterministically (RFC 6979) and returns the
-// 64-byte r||s signature with low s, the form Cosmos SDK uses.
+// 64-byte r||s signature with low s, the form Cosmos SDK uses. With cgo
+// the signature is made by bitcoin-core's libsecp256k1 (in constant time;
+// sign_libsecp.go), otherwise by decred's secp256k1; both give the same
+// bytes.
 //
 // Sign is a primitive: callers sign domain-separated bytes (a transaction's
 // sign bytes, or SignMessage's prefixed message) so that a signature made
 // for one purpose can never be replayed for another.
 func (k *PrivateKey) Sign(data []byte) []byte {
 	digest := sha256.Sum256(data)
-	sig := ecdsa.Sign(k.k, digest[:])
+	return signDigest(k.k, &digest)
+}
+
+// signDigestPure signs a digest with decred's secp256k1 (RFC 6979 nonce,
+// low s).
+func signDigestPure(k *secp256k1.PrivateKey, digest *[32]byte) []byte {
+	sig := ecdsa.Sign(k, digest[:])
 	r, s := sig.R(), sig.S()
 	out := make([]byte, SignatureSize)
 	r.PutBytesUnchecked(out[:32])
