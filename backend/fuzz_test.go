@@ -80,7 +80,8 @@ func FuzzDecodeEmbeddings(f *testing.F) {
 
 // FuzzFastDelta checks readSSE's fast path: every chunk fastDelta takes,
 // encoding/json takes too and reads to the same text and finish, with no
-// usage and no error; anything else is left to encoding/json.
+// usage and no error; anything else is left to encoding/json, with the
+// pending deltas fastDelta appends to untouched.
 func FuzzFastDelta(f *testing.F) {
 	for _, s := range []string{
 		`{"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"tok1 "},"finish_reason":null}]}`,
@@ -99,9 +100,17 @@ func FuzzFastDelta(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, d string) {
-		text, fin, ok := fastDelta(d)
+		pending := append(make([]byte, 0, 24), "pending "...) // room to append in place
+		out, fin, ok := fastDelta([]byte(d), pending)
 		if !ok {
+			if string(out) != "pending " {
+				t.Fatalf("%q: refused, and the pending deltas became %q", d, out)
+			}
 			return
+		}
+		text, found := strings.CutPrefix(string(out), "pending ")
+		if !found {
+			t.Fatalf("%q: the pending deltas became %q", d, out)
 		}
 		var chunk sseChunk
 		if err := json.Unmarshal([]byte(d), &chunk); err != nil {
@@ -121,11 +130,86 @@ func FuzzFastDelta(f *testing.F) {
 
 // The common chunk takes the fast path.
 func TestFastDeltaTakesTheCommonChunk(t *testing.T) {
-	text, fin, ok := fastDelta(`{"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"tok1 "},"logprobs":null,"finish_reason":null}],"usage":null}`)
-	if !ok || text != "tok1 " || fin {
+	text, fin, ok := fastDelta([]byte(`{"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"tok1 "},"logprobs":null,"finish_reason":null}],"usage":null}`), []byte("tok0 "))
+	if !ok || string(text) != "tok0 tok1 " || fin {
 		t.Fatalf("%q %v %v", text, fin, ok)
 	}
-	if _, _, ok := fastDelta(`{"choices":[{"delta":{"Content":"x"}}]}`); ok {
+	if _, _, ok := fastDelta([]byte(`{"choices":[{"delta":{"Content":"x"}}]}`), nil); ok {
 		t.Fatal("a member matching a field but for case took the fast path")
 	}
+}
+
+// naiveSSE reads a stream the plain way, as readSSE's doc says it reads
+// one, with no bounds: lines split at "\n" (a "\r" before it dropped),
+// the last unterminated line a field line, "data" lines joined, a blank
+// line ending an event, [DONE] the end, every chunk decoded by
+// encoding/json. It returns the deltas read and whether the stream was
+// good.
+func naiveSSE(stream string) (string, bool) {
+	var text strings.Builder
+	var data []string
+	finished := false
+	// dispatch handles an event; done is [DONE] or a failure.
+	dispatch := func() (done, ok bool) {
+		if data == nil {
+			return false, true
+		}
+		d := strings.Join(data, "\n")
+		data = nil
+		if strings.TrimSpace(d) == "[DONE]" {
+			return true, true
+		}
+		var chunk sseChunk
+		if err := json.Unmarshal([]byte(d), &chunk); err != nil || chunk.Error != nil {
+			return true, false
+		}
+		for _, c := range chunk.Choices {
+			text.WriteString(c.Delta.Content)
+			finished = finished || c.FinishReason != nil && *c.FinishReason != ""
+		}
+		return false, true
+	}
+	lines := strings.Split(stream, "\n")
+	for i, line := range lines {
+		line = strings.TrimSuffix(line, "\r")
+		if line == "" && i < len(lines)-1 {
+			if done, ok := dispatch(); done {
+				return text.String(), ok
+			}
+			continue
+		}
+		field, value, _ := strings.Cut(line, ":")
+		if field == "data" {
+			data = append(data, strings.TrimPrefix(value, " "))
+		}
+	}
+	if done, ok := dispatch(); done {
+		return text.String(), ok
+	}
+	return text.String(), finished
+}
+
+// FuzzReadSSEAgrees checks readSSE, with bounds no input here reaches,
+// against naiveSSE: the same deltas, and an error exactly when the plain
+// reading finds the stream bad.
+func FuzzReadSSEAgrees(f *testing.F) {
+	for _, s := range []string{
+		"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: [DONE]\n\n",
+		": ping\r\n\r\nevent: x\r\ndata:{\"choices\":[{\"delta\":{\"content\":\"b\"}}]}\r\n\r\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":3}}\n\ndata: [DONE]",
+		"data: {\"choices\":[{\"delta\":{\"content\":\"c\"},\"finish_reason\":\"stop\"}]}\n",
+		"data: {\"choices\":\ndata: [{\"delta\":{\"content\":\"d\"}}]}\n\ndata:[DONE]\n\ndata: more",
+		"data: {\"error\":{\"message\":\"x\"}}\n\n",
+		"data\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"\\u00e9\\r\"},\"finish_reason\":\"length\"}]}\r",
+		"data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\ndata: {not json\n\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, stream string) {
+		var got strings.Builder
+		_, err := readSSE(strings.NewReader(stream), 1<<20, 1<<20, func(s string) error { got.WriteString(s); return nil })
+		want, ok := naiveSSE(stream)
+		if got.String() != want || (err == nil) != ok {
+			t.Fatalf("%q: readSSE %q, %v; plainly %q, good %v", stream, got.String(), err, want, ok)
+		}
+	})
 }

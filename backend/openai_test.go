@@ -399,3 +399,44 @@ func TestLineLen(t *testing.T) {
 		}
 	}
 }
+
+// Lines longer than the reader's 64 KiB buffer are read whole, up to
+// maxLine bytes (with "\n", "\r\n" or the stream's end after them), and
+// refused one byte past it.
+func TestReadSSELongLines(t *testing.T) {
+	const maxLine = 200_000
+	// line is a data line of exactly n bytes delivering a delta of x's.
+	line := func(n int) (string, string) {
+		head, tail := `data: {"choices":[{"delta":{"content":"`, `"},"finish_reason":"stop"}]}`
+		x := strings.Repeat("x", n-len(head)-len(tail))
+		return head + x + tail, x
+	}
+	for _, c := range []struct {
+		name string
+		n    int
+		end  string
+		ok   bool
+	}{
+		{"70 KiB, LF", 70 << 10, "\n\n", true},
+		{"130 KiB, CRLF", 130 << 10, "\r\n\r\n", true},
+		{"the buffer's size", 64 << 10, "\n\n", true},
+		{"one past the buffer, CRLF", 64<<10 + 1, "\r\n\r\n", true},
+		{"maxLine, LF", maxLine, "\n\n", true},
+		{"maxLine, CRLF", maxLine, "\r\n\r\n", true},
+		{"maxLine at the end", maxLine, "", true},
+		{"maxLine at the end, CR", maxLine, "\r", true},
+		{"past maxLine, LF", maxLine + 1, "\n\n", false},
+		{"past maxLine, CRLF", maxLine + 1, "\r\n\r\n", false},
+		{"past maxLine at the end", maxLine + 1, "", false},
+	} {
+		l, x := line(c.n)
+		var got strings.Builder
+		_, err := readSSE(strings.NewReader(l+c.end), maxLine, 10, func(s string) error { got.WriteString(s); return nil })
+		switch {
+		case c.ok && (err != nil || got.String() != x):
+			t.Errorf("%s: %d bytes read, error %v", c.name, got.Len(), err)
+		case !c.ok && (err == nil || !strings.Contains(err.Error(), "over 200000 bytes")):
+			t.Errorf("%s: error %v, want the line refused", c.name, err)
+		}
+	}
+}

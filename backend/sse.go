@@ -2,6 +2,7 @@ package backend
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,23 +37,25 @@ func malformed(format string, args ...any) error {
 // most maxChunks; the reader bounds the total. A stream may end without
 // [DONE] only after a chunk carried a finish_reason. The usage is the last
 // one a chunk carried. emit's error ends the read and is returned as is.
+//
+// A miner reads one event per token, so the event's line, its data and
+// the pending deltas live in buffers kept from stream to stream
+// (sseStates), and the common chunk is read without allocating.
 func readSSE(r io.Reader, maxLine, maxChunks int, emit func(string) error) (Usage, error) {
-	br := newSSEReader(r, min(maxLine+2, 64<<10))
-	defer br.release()
+	st := newSSEState(r, min(maxLine+2, 64<<10))
+	defer st.release()
 	var (
 		usage    Usage
-		data     strings.Builder
-		pending  strings.Builder
 		hasData  bool
 		events   int
 		finished bool
 	)
 	flush := func() error {
-		if pending.Len() == 0 {
+		if len(st.pending) == 0 {
 			return nil
 		}
-		s := pending.String()
-		pending.Reset()
+		s := string(st.pending)
+		st.pending = st.pending[:0]
 		return emit(s)
 	}
 	// dispatch handles one event's data; done reports [DONE].
@@ -60,22 +63,22 @@ func readSSE(r io.Reader, maxLine, maxChunks int, emit func(string) error) (Usag
 		if !hasData {
 			return false, nil
 		}
-		d := data.String()
-		data.Reset()
+		d := st.data
+		st.data = st.data[:0]
 		hasData = false
 		if events++; events > maxChunks {
 			return false, &sseError{kind: failOversize, msg: fmt.Sprintf("more than %d events", maxChunks)}
 		}
-		if strings.TrimSpace(d) == "[DONE]" {
+		if bytes.Equal(bytes.TrimSpace(d), doneData) {
 			return true, nil
 		}
-		if text, fin, ok := fastDelta(d); ok {
+		if out, fin, ok := fastDelta(d, st.pending); ok {
 			// The common chunk, read as encoding/json would read it.
-			pending.WriteString(text)
+			st.pending = out
 			finished = finished || fin
 		} else {
 			var chunk sseChunk
-			if err := json.Unmarshal([]byte(d), &chunk); err != nil {
+			if err := json.Unmarshal(d, &chunk); err != nil {
 				return false, malformed("malformed stream chunk: %v", err)
 			}
 			if chunk.Error != nil {
@@ -85,13 +88,13 @@ func readSSE(r io.Reader, maxLine, maxChunks int, emit func(string) error) (Usag
 				usage = chunk.Usage.usage()
 			}
 			for _, c := range chunk.Choices {
-				pending.WriteString(c.Delta.Content)
+				st.pending = append(st.pending, c.Delta.Content...)
 				if c.FinishReason != nil && *c.FinishReason != "" {
 					finished = true
 				}
 			}
 		}
-		if pending.Len() >= maxPendingDeltas || br.Buffered() == 0 {
+		if len(st.pending) >= maxPendingDeltas || st.br.Buffered() == 0 {
 			return false, flush()
 		}
 		return false, nil
@@ -105,24 +108,29 @@ func readSSE(r io.Reader, maxLine, maxChunks int, emit func(string) error) (Usag
 		return usage, err
 	}
 	for {
-		line, err := readSSELine(br.Reader, maxLine)
+		line, err := st.readLine(maxLine)
 		if err != nil && err != io.EOF {
 			return end(err)
 		}
-		if line == "" && err == nil {
+		if len(line) == 0 && err == nil {
 			if done, err := dispatch(); err != nil || done {
 				return end(err)
 			}
 			continue
 		}
-		field, value, _ := strings.Cut(line, ":")
-		value = strings.TrimPrefix(value, " ")
-		switch field {
+		field, value := line, []byte(nil)
+		if i := bytes.IndexByte(line, ':'); i >= 0 {
+			field, value = line[:i], line[i+1:]
+			if len(value) > 0 && value[0] == ' ' {
+				value = value[1:]
+			}
+		}
+		switch string(field) {
 		case "data":
 			if hasData {
-				data.WriteByte('\n')
+				st.data = append(st.data, '\n')
 			}
-			data.WriteString(value)
+			st.data = append(st.data, value...)
 			hasData = true
 		case "":
 			// a comment (keep-alive), or the end of the stream
@@ -143,65 +151,93 @@ func readSSE(r io.Reader, maxLine, maxChunks int, emit func(string) error) (Usag
 	return end(nil)
 }
 
+// doneData is the data of the event that ends a stream.
+var doneData = []byte("[DONE]")
+
 // maxPendingDeltas bounds the deltas readSSE holds before passing them on.
 const maxPendingDeltas = 64 << 10
 
-// sseReaders keeps the 64 KiB line buffers of finished streams: a miner
-// reads one stream per chat answer, and a fresh buffer each time was half
-// of the bytes its streaming path allocated.
-var sseReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+// sseStates keeps the buffers of finished streams: a 64 KiB line reader,
+// the current event's data, the deltas pending and a long line's bytes. A
+// miner reads one stream per chat answer; a fresh reader each time was half
+// of the bytes its streaming path allocated, and a string per line, event
+// and delta most of the rest.
+var sseStates = sync.Pool{New: func() any { return &sseState{br: bufio.NewReaderSize(nil, 64<<10)} }}
 
-// sseReader is a buffered reader of one stream, from sseReaders when the
+// maxKeptScratch is the most capacity a pooled state's slices keep.
+const maxKeptScratch = 64 << 10
+
+// sseState is one stream's reader and scratch buffers.
+type sseState struct {
+	br                  *bufio.Reader
+	data, pending, long []byte
+	pooled              bool
+}
+
+// newSSEState reads r with a buffer of size bytes, from sseStates when the
 // size is the pool's.
-type sseReader struct {
-	*bufio.Reader
-	pooled bool
-}
-
-func newSSEReader(r io.Reader, size int) sseReader {
+func newSSEState(r io.Reader, size int) *sseState {
 	if size != 64<<10 {
-		return sseReader{Reader: bufio.NewReaderSize(r, size)}
+		return &sseState{br: bufio.NewReaderSize(r, size)}
 	}
-	br := sseReaders.Get().(*bufio.Reader)
-	br.Reset(r)
-	return sseReader{Reader: br, pooled: true}
+	st := sseStates.Get().(*sseState)
+	st.br.Reset(r)
+	st.pooled = true
+	return st
 }
 
-// release gives a pooled buffer back, holding no reference to the stream.
-func (r sseReader) release() {
-	if r.pooled {
-		r.Reset(nil)
-		sseReaders.Put(r.Reader)
+// release gives a pooled state back, holding no reference to the stream
+// and no slice grown past maxKeptScratch.
+func (st *sseState) release() {
+	if !st.pooled {
+		return
 	}
+	st.br.Reset(nil)
+	for _, b := range []*[]byte{&st.data, &st.pending, &st.long} {
+		if cap(*b) > maxKeptScratch {
+			*b = nil
+		}
+		*b = (*b)[:0]
+	}
+	sseStates.Put(st)
 }
 
-// readSSELine reads one line without its "\n" or "\r\n": io.EOF with the
+// readLine reads one line without its "\n" or "\r\n": io.EOF with the
 // last, unterminated line (possibly empty) at the end of the stream; an
-// oversize error for a line over maxLine bytes.
-func readSSELine(br *bufio.Reader, maxLine int) (string, error) {
-	var long []byte
+// oversize error for a line over maxLine bytes. The line is valid until
+// the next read.
+func (st *sseState) readLine(maxLine int) ([]byte, error) {
+	st.long = st.long[:0]
 	for {
-		frag, err := br.ReadSlice('\n')
-		if len(long)+len(frag) > maxLine+2 || (err == nil && lineLen(long, frag) > maxLine) {
-			return "", &sseError{kind: failOversize, msg: fmt.Sprintf("a stream line over %d bytes", maxLine)}
+		frag, err := st.br.ReadSlice('\n')
+		if len(st.long)+len(frag) > maxLine+2 || (err == nil && lineLen(st.long, frag) > maxLine) {
+			return nil, &sseError{kind: failOversize, msg: fmt.Sprintf("a stream line over %d bytes", maxLine)}
+		}
+		line := frag
+		if len(st.long) > 0 {
+			st.long = append(st.long, frag...)
+			line = st.long
 		}
 		switch {
 		case err == nil:
-			line := string(append(long, frag...))
-			return strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r"), nil
+			return bytes.TrimSuffix(bytes.TrimSuffix(line, newline), carriageReturn), nil
 		case errors.Is(err, bufio.ErrBufferFull):
-			long = append(long, frag...)
-		case err == io.EOF:
-			line := string(append(long, frag...))
-			if len(strings.TrimSuffix(line, "\r")) > maxLine {
-				return "", &sseError{kind: failOversize, msg: fmt.Sprintf("a stream line over %d bytes", maxLine)}
+			if len(st.long) == 0 {
+				st.long = append(st.long, frag...)
 			}
-			return strings.TrimSuffix(line, "\r"), io.EOF
+		case err == io.EOF:
+			line = bytes.TrimSuffix(line, carriageReturn)
+			if len(line) > maxLine {
+				return nil, &sseError{kind: failOversize, msg: fmt.Sprintf("a stream line over %d bytes", maxLine)}
+			}
+			return line, io.EOF
 		default:
-			return "", err
+			return nil, err
 		}
 	}
 }
+
+var newline, carriageReturn = []byte("\n"), []byte("\r")
 
 // lineLen is the length of the line long followed by frag, without its
 // ending "\n" and a "\r" before it (frag holds the end of the line).
@@ -241,31 +277,31 @@ var chunkParsers fastjson.ParserPool
 // each have a delta with a string content (or none) and a string or null
 // finish_reason, with usage and error absent or null — with fastjson, a
 // few times faster than encoding/json on a miner's hottest path (one
-// chunk per token). It returns the choices' contents joined and whether a
-// choice finished, exactly what decoding into sseChunk gives, and ok
-// false for anything else, which encoding/json then decides: JSON
-// fastjson.Validate refuses, control characters (fastjson takes them raw
-// in strings), invalid UTF-8 or \u escapes (their replacement rules differ), non-ASCII member
-// names and any name that matches a field of sseChunk other than exactly
-// (encoding/json matches names without regard to case), a repeated
-// member that matters, any value of another type, usage or an error.
-// FuzzFastDelta checks the agreement.
-func fastDelta(d string) (text string, finished bool, ok bool) {
-	if strings.Contains(d, `\u`) || !utf8.ValidString(d) || hasControl(d) || fastjson.Validate(d) != nil {
-		return "", false, false
+// chunk per token). It appends the choices' contents to out and reports
+// whether a choice finished, exactly what decoding into sseChunk gives,
+// and ok false (out as it was) for anything else, which encoding/json then
+// decides: JSON fastjson.Validate refuses, control characters (fastjson
+// takes them raw in strings), invalid UTF-8 or \u escapes (their
+// replacement rules differ), non-ASCII member names and any name that
+// matches a field of sseChunk other than exactly (encoding/json matches
+// names without regard to case), a repeated member that matters, any value
+// of another type, usage or an error. FuzzFastDelta checks the agreement.
+func fastDelta(d, out []byte) (_ []byte, finished bool, ok bool) {
+	if !plainJSONText(d) || fastjson.ValidateBytes(d) != nil {
+		return out, false, false
 	}
 	p := chunkParsers.Get()
 	defer chunkParsers.Put(p)
-	v, err := p.Parse(d)
+	v, err := p.ParseBytes(d)
 	if err != nil {
-		return "", false, false
+		return out, false, false
 	}
 	top, err := v.Object()
 	if err != nil {
-		return "", false, false
+		return out, false, false
 	}
 	var choices *fastjson.Value
-	good := members(top, []string{"choices", "usage", "error"}, func(name string, v *fastjson.Value) bool {
+	good := members(top, topMembers, func(name string, v *fastjson.Value) bool {
 		switch name {
 		case "choices":
 			choices = v
@@ -275,18 +311,18 @@ func fastDelta(d string) (text string, finished bool, ok bool) {
 		}
 	})
 	if !good {
-		return "", false, false
+		return out, false, false
 	}
 	if choices == nil {
-		return "", false, true
+		return out, false, true
 	}
-	var b strings.Builder
+	text := out
 	for _, c := range choices.GetArray() {
 		obj, err := c.Object()
 		if err != nil {
-			return "", false, false
+			return out, false, false
 		}
-		good := members(obj, []string{"delta", "finish_reason"}, func(name string, v *fastjson.Value) bool {
+		good := members(obj, choiceMembers, func(name string, v *fastjson.Value) bool {
 			if name == "finish_reason" {
 				switch v.Type() {
 				case fastjson.TypeNull:
@@ -301,20 +337,46 @@ func fastDelta(d string) (text string, finished bool, ok bool) {
 			if err != nil {
 				return false
 			}
-			return members(delta, []string{"content"}, func(_ string, v *fastjson.Value) bool {
+			return members(delta, deltaMembers, func(_ string, v *fastjson.Value) bool {
 				if v.Type() != fastjson.TypeString {
 					return false
 				}
-				b.Write(v.GetStringBytes())
+				text = append(text, v.GetStringBytes()...)
 				return true
 			})
 		})
 		if !good {
-			return "", false, false
+			return out, false, false
 		}
 	}
-	return b.String(), finished, true
+	return text, finished, true
 }
+
+// The members fastDelta reads, by object.
+var (
+	topMembers    = []string{"choices", "usage", "error"}
+	choiceMembers = []string{"delta", "finish_reason"}
+	deltaMembers  = []string{"content"}
+)
+
+// plainJSONText reports whether d has no byte below 0x20, no "\u" and is
+// valid UTF-8: what fastDelta leaves to encoding/json otherwise.
+func plainJSONText(d []byte) bool {
+	for i := 0; i < len(d); i++ {
+		switch c := d[i]; {
+		case c < 0x20:
+			return false
+		case c == '\\' && i+1 < len(d) && d[i+1] == 'u':
+			return false
+		case c >= utf8.RuneSelf:
+			rest := d[i:]
+			return utf8.Valid(rest) && !bytes.Contains(rest, unicodeEscape) && !hasControl(rest)
+		}
+	}
+	return true
+}
+
+var unicodeEscape = []byte(`\u`)
 
 // members visits o's members named exactly one of names, each at most
 // once, and reports false if visit does, if one of names comes twice, or
@@ -353,7 +415,7 @@ func members(o *fastjson.Object, names []string, visit func(name string, v *fast
 }
 
 // hasControl reports whether d has a byte below 0x20.
-func hasControl(d string) bool {
+func hasControl(d []byte) bool {
 	for i := 0; i < len(d); i++ {
 		if d[i] < 0x20 {
 			return true
