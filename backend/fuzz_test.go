@@ -3,6 +3,7 @@ package backend
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -101,7 +102,7 @@ func FuzzFastDelta(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, d string) {
 		pending := append(make([]byte, 0, 24), "pending "...) // room to append in place
-		out, fin, ok := fastDelta([]byte(d), pending)
+		out, fin, _, ok := fastDelta([]byte(d), pending)
 		if !ok {
 			if string(out) != "pending " {
 				t.Fatalf("%q: refused, and the pending deltas became %q", d, out)
@@ -130,11 +131,11 @@ func FuzzFastDelta(f *testing.F) {
 
 // The common chunk takes the fast path.
 func TestFastDeltaTakesTheCommonChunk(t *testing.T) {
-	text, fin, ok := fastDelta([]byte(`{"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"tok1 "},"logprobs":null,"finish_reason":null}],"usage":null}`), []byte("tok0 "))
+	text, fin, _, ok := fastDelta([]byte(`{"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"tok1 "},"logprobs":null,"finish_reason":null}],"usage":null}`), []byte("tok0 "))
 	if !ok || string(text) != "tok0 tok1 " || fin {
 		t.Fatalf("%q %v %v", text, fin, ok)
 	}
-	if _, _, ok := fastDelta([]byte(`{"choices":[{"delta":{"Content":"x"}}]}`), nil); ok {
+	if _, _, _, ok := fastDelta([]byte(`{"choices":[{"delta":{"Content":"x"}}]}`), nil); ok {
 		t.Fatal("a member matching a field but for case took the fast path")
 	}
 }
@@ -201,6 +202,11 @@ func FuzzReadSSEAgrees(f *testing.F) {
 		"data: {\"error\":{\"message\":\"x\"}}\n\n",
 		"data\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"\\u00e9\\r\"},\"finish_reason\":\"length\"}]}\r",
 		"data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\ndata: {not json\n\n",
+		// alike chunks (deltaTemplate), one with an escape, one finishing
+		"data: {\"id\":\"a\",\"choices\":[{\"delta\":{\"content\":\"x\"},\"finish_reason\":null}]}\n\n" +
+			"data: {\"id\":\"a\",\"choices\":[{\"delta\":{\"content\":\"y\\\"\"},\"finish_reason\":null}]}\n\n" +
+			"data: {\"id\":\"a\",\"choices\":[{\"delta\":{\"content\":\"z\"},\"finish_reason\":null}]}\n\n" +
+			"data: {\"id\":\"a\",\"choices\":[{\"delta\":{\"content\":\"z\"},\"finish_reason\":\"stop\"}]}\n\n",
 	} {
 		f.Add(s)
 	}
@@ -212,4 +218,91 @@ func FuzzReadSSEAgrees(f *testing.F) {
 			t.Fatalf("%q: readSSE %q, %v; plainly %q, good %v", stream, got.String(), err, want, ok)
 		}
 	})
+}
+
+// FuzzDeltaTemplate checks deltaTemplate: a chunk that matches the
+// template learned from another is one fastDelta takes, to the same
+// content and finish.
+func FuzzDeltaTemplate(f *testing.F) {
+	common := `{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"%s"},"logprobs":null,"finish_reason":%s}]}`
+	for _, p := range [][2]string{
+		{fmt.Sprintf(common, "tok1 ", "null"), fmt.Sprintf(common, "tok2 ", "null")},
+		{fmt.Sprintf(common, "a", `"stop"`), fmt.Sprintf(common, "", `"stop"`)},
+		{fmt.Sprintf(common, "a", "null"), fmt.Sprintf(common, `b\"`, "null")},
+		{fmt.Sprintf(common, "a", "null"), fmt.Sprintf(common, `b"},"x":{"y":"`, "null")},
+		{`{"choices":[{"delta":{"content":"a"},"logprobs":{"content":"a"}}]}`, `{"choices":[{"delta":{"content":"a"},"logprobs":{"content":"b"}}]}`},
+		{`{"choices":[{"delta":{}, "logprobs":{"content":""}}]}`, `{"choices":[{"delta":{}, "logprobs":{"content":"z"}}]}`},
+		{`{"\"content":"v","choices":[{"delta":{"content":"v"}}]}`, `{"\"content":"w","choices":[{"delta":{"content":"v"}}]}`},
+		{`{"choices":[{"delta":{"content":"é"}}]}`, "{\"choices\":[{\"delta\":{\"content\":\"\xff\"}}]}"},
+	} {
+		f.Add(p[0], p[1])
+	}
+	f.Fuzz(func(t *testing.T, learnt, next string) {
+		text, fin, contents, ok := fastDelta([]byte(learnt), nil)
+		if !ok {
+			return
+		}
+		var tm deltaTemplate
+		tm.learn([]byte(learnt), text, fin, contents)
+		content, mfin, mok := tm.match([]byte(next))
+		if !mok {
+			return
+		}
+		want, wfin, _, wok := fastDelta([]byte(next), nil)
+		if !wok || string(content) != string(want) || mfin != wfin {
+			t.Fatalf("learnt %q; %q matched as %q %v, fastDelta %q %v %v", learnt, next, content, mfin, want, wfin, wok)
+		}
+	})
+}
+
+// The template takes the common stream's later chunks, and refuses to
+// learn from a chunk where "content" is not only the delta's.
+func TestDeltaTemplate(t *testing.T) {
+	chunk := func(id, content, finish string) []byte {
+		return fmt.Appendf(nil, `{"id":%q,"object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":%q},"logprobs":null,"finish_reason":%s}]}`, id, content, finish)
+	}
+	learn := func(d []byte) *deltaTemplate {
+		text, fin, contents, ok := fastDelta(d, nil)
+		if !ok {
+			t.Fatalf("fastDelta refused %s", d)
+		}
+		var tm deltaTemplate
+		tm.learn(d, text, fin, contents)
+		return &tm
+	}
+	tm := learn(chunk("c1", "tok1 ", "null"))
+	for _, c := range []struct {
+		chunk []byte
+		want  string
+		fin   bool
+		ok    bool
+	}{
+		{chunk("c1", "tok2 ", "null"), "tok2 ", false, true},
+		{chunk("c1", "", "null"), "", false, true},
+		{chunk("c1", "é ✓", "null"), "é ✓", false, true},
+		{chunk("c2", "tok2 ", "null"), "", false, false},       // another id
+		{chunk("c1", "tok2 ", `"stop"`), "", false, false},     // another finish
+		{chunk("c1", `say "hi"`, "null"), "", false, false},    // an escape
+		{chunk("c1", "line\nbreak", "null"), "", false, false}, // a backslash
+	} {
+		got, fin, ok := tm.match(c.chunk)
+		if ok != c.ok || string(got) != c.want || fin != c.fin {
+			t.Errorf("%s: %q %v %v, want %q %v %v", c.chunk, got, fin, ok, c.want, c.fin, c.ok)
+		}
+	}
+	if tm := learn(chunk("c1", "x", `"stop"`)); !tm.ok || !tm.finished {
+		t.Errorf("a finishing chunk: learnt %v, finished %v", tm.ok, tm.finished)
+	}
+	for _, d := range []string{
+		`{"choices":[{"delta":{"content":"a"},"logprobs":{"content":"a"}}]}`, // two "content"
+		`{"choices":[{"delta":{}, "logprobs":{"content":""}}]}`,              // not the delta's
+		`{"choices":[{"delta":{"content": "a"}}]}`,                           // a space
+		`{"choices":[{"delta":{"content":"a\"b"}}]}`,                         // an escape
+		`{"choices":[{"delta":{"content":"a"}},{"delta":{"content":"b"}}]}`,  // two choices with content
+		`{"\"content":"v","choices":[{"delta":{"content":"v"}}]}`,            // an escaped quote before content
+	} {
+		if tm := learn([]byte(d)); tm.ok {
+			t.Errorf("learnt from %s", d)
+		}
+	}
 }

@@ -72,8 +72,13 @@ func readSSE(r io.Reader, maxLine, maxChunks int, emit func(string) error) (Usag
 		if bytes.Equal(bytes.TrimSpace(d), doneData) {
 			return true, nil
 		}
-		if out, fin, ok := fastDelta(d, st.pending); ok {
+		if content, fin, ok := st.template.match(d); ok {
+			// The last chunk again but for its content.
+			st.pending = append(st.pending, content...)
+			finished = finished || fin
+		} else if out, fin, contents, ok := fastDelta(d, st.pending); ok {
 			// The common chunk, read as encoding/json would read it.
+			st.template.learn(d, out[len(st.pending):], fin, contents)
 			st.pending = out
 			finished = finished || fin
 		} else {
@@ -171,6 +176,7 @@ const maxKeptScratch = 64 << 10
 type sseState struct {
 	br                  *bufio.Reader
 	data, pending, long []byte
+	template            deltaTemplate
 	pooled              bool
 }
 
@@ -193,7 +199,8 @@ func (st *sseState) release() {
 		return
 	}
 	st.br.Reset(nil)
-	for _, b := range []*[]byte{&st.data, &st.pending, &st.long} {
+	st.template.ok = false
+	for _, b := range []*[]byte{&st.data, &st.pending, &st.long, &st.template.prefix, &st.template.suffix} {
 		if cap(*b) > maxKeptScratch {
 			*b = nil
 		}
@@ -279,26 +286,28 @@ var chunkParsers fastjson.ParserPool
 // few times faster than encoding/json on a miner's hottest path (one
 // chunk per token). It appends the choices' contents to out and reports
 // whether a choice finished, exactly what decoding into sseChunk gives,
-// and ok false (out as it was) for anything else, which encoding/json then
+// and how many content members it read (deltaTemplate learns only from a
+// chunk with one); and ok false (out as it was) for anything else, which
+// encoding/json then
 // decides: JSON fastjson.Validate refuses, control characters (fastjson
 // takes them raw in strings), invalid UTF-8 or \u escapes (their
 // replacement rules differ), non-ASCII member names and any name that
 // matches a field of sseChunk other than exactly (encoding/json matches
 // names without regard to case), a repeated member that matters, any value
 // of another type, usage or an error. FuzzFastDelta checks the agreement.
-func fastDelta(d, out []byte) (_ []byte, finished bool, ok bool) {
+func fastDelta(d, out []byte) (_ []byte, finished bool, contents int, ok bool) {
 	if !plainJSONText(d) || fastjson.ValidateBytes(d) != nil {
-		return out, false, false
+		return out, false, 0, false
 	}
 	p := chunkParsers.Get()
 	defer chunkParsers.Put(p)
 	v, err := p.ParseBytes(d)
 	if err != nil {
-		return out, false, false
+		return out, false, 0, false
 	}
 	top, err := v.Object()
 	if err != nil {
-		return out, false, false
+		return out, false, 0, false
 	}
 	var choices *fastjson.Value
 	good := members(top, topMembers, func(name string, v *fastjson.Value) bool {
@@ -311,16 +320,16 @@ func fastDelta(d, out []byte) (_ []byte, finished bool, ok bool) {
 		}
 	})
 	if !good {
-		return out, false, false
+		return out, false, 0, false
 	}
 	if choices == nil {
-		return out, false, true
+		return out, false, 0, true
 	}
 	text := out
 	for _, c := range choices.GetArray() {
 		obj, err := c.Object()
 		if err != nil {
-			return out, false, false
+			return out, false, 0, false
 		}
 		good := members(obj, choiceMembers, func(name string, v *fastjson.Value) bool {
 			if name == "finish_reason" {
@@ -342,14 +351,78 @@ func fastDelta(d, out []byte) (_ []byte, finished bool, ok bool) {
 					return false
 				}
 				text = append(text, v.GetStringBytes()...)
+				contents++
 				return true
 			})
 		})
 		if !good {
-			return out, false, false
+			return out, false, 0, false
 		}
 	}
-	return text, finished, true
+	return text, finished, contents, true
+}
+
+// deltaTemplate is the last chunk fastDelta read, cut around its content
+// string, when a stream's chunks are all alike but for their contents (an
+// OpenAI-compatible server repeats the id, creation time, model and the
+// rest in every chunk): a chunk that is the template with another content
+// string in place of the old is read as fastDelta would read it, with a
+// comparison and a scan instead of a parse.
+//
+// It learns only from a chunk whose delta had exactly one content member,
+// whose text holds exactly one `"content"` and that followed by `:"`
+// (then that is the delta's member: in valid JSON an unescaped quote
+// before content and a colon after it make a member name, and an escaped
+// one would be a second occurrence beside the delta's own), and whose
+// string there has no escape (its bytes are its text). It matches a chunk
+// with the same bytes before and after that string and, between them,
+// bytes with no quote, backslash or control character that are valid
+// UTF-8: a string whose text is those bytes, in a chunk of the same
+// structure, so fastDelta would read that text and the same finish
+// (FuzzDeltaTemplate checks it).
+type deltaTemplate struct {
+	prefix, suffix []byte
+	finished       bool
+	ok             bool
+}
+
+// contentKey is the delta member deltaTemplate cuts the chunk at.
+var contentKey = []byte(`"content":"`)
+
+// learn takes d, a chunk fastDelta read to text with finish fin and
+// contents content members, as the template if it can be one.
+func (t *deltaTemplate) learn(d, text []byte, fin bool, contents int) {
+	t.ok = false
+	key := bytes.Index(d, contentKey[:9]) // "content"
+	if contents != 1 || key < 0 || bytes.LastIndex(d, contentKey[:9]) != key || !bytes.HasPrefix(d[key:], contentKey) {
+		return
+	}
+	start := key + len(contentKey)
+	n := bytes.IndexByte(d[start:], '"')
+	if n < 0 || bytes.IndexByte(d[start:start+n], '\\') >= 0 || !bytes.Equal(d[start:start+n], text) {
+		return
+	}
+	t.prefix = append(t.prefix[:0], d[:start]...)
+	t.suffix = append(t.suffix[:0], d[start+n:]...)
+	t.finished, t.ok = fin, true
+}
+
+// match returns d's content if d is the template with another content
+// string.
+func (t *deltaTemplate) match(d []byte) (content []byte, finished bool, ok bool) {
+	if !t.ok || len(d) < len(t.prefix)+len(t.suffix) || !bytes.HasPrefix(d, t.prefix) || !bytes.HasSuffix(d, t.suffix) {
+		return nil, false, false
+	}
+	content = d[len(t.prefix) : len(d)-len(t.suffix)]
+	for _, c := range content {
+		if c < 0x20 || c == '"' || c == '\\' {
+			return nil, false, false
+		}
+	}
+	if !utf8.Valid(content) {
+		return nil, false, false
+	}
+	return content, t.finished, true
 }
 
 // The members fastDelta reads, by object.
