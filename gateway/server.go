@@ -676,7 +676,7 @@ func (s *Server) streamText(c *call, p textParams, req *pb.Request, id string, c
 	}
 	textEvent := func(t string, flush bool) error {
 		if !sse.started {
-			return sse.event(chunk(&t, nil))
+			return sse.event(chunk(&t, nil), flush)
 		}
 		b := append(append(sse.buf[:0], "data: "...), head...)
 		b = appendJSONString(b, t)
@@ -712,6 +712,10 @@ func (s *Server) streamText(c *call, p textParams, req *pb.Request, id string, c
 		whole:     func() []byte { return kept },
 	})
 	defer func() { c.sent = sse.written }()
+	// The events that end the stream are written unflushed: they go out
+	// with the response's end, after the usage is recorded (call.finish),
+	// in one write, so a client that saw its stream end finds the request
+	// in the usage ledger (TestStreamEndsAfterItsUsageIsRecorded).
 	if e != nil {
 		if !sse.started {
 			c.fail(e)
@@ -719,7 +723,7 @@ func (s *Server) streamText(c *call, p textParams, req *pb.Request, id string, c
 		}
 		// Mid-stream: the answer ends with an error event and no [DONE].
 		c.status = http.StatusOK
-		sse.event(e.body())
+		sse.event(e.body(), false)
 		return
 	}
 	c.status = http.StatusOK
@@ -727,12 +731,12 @@ func (s *Server) streamText(c *call, p textParams, req *pb.Request, id string, c
 	stop := "stop"
 	if !sse.started {
 		empty := ""
-		sse.event(chunk(&empty, nil))
+		sse.event(chunk(&empty, nil), false)
 	}
-	sse.event(chunk(nil, &stop))
+	sse.event(chunk(nil, &stop), false)
 	if p.includeUsage {
 		sse.event(chatChunk{ID: id, Object: object, Created: created, Model: p.model, Choices: []chunkChoice{},
-			Usage: &usageOut{PromptTokens: c.u.PromptTokens, CompletionTokens: c.u.CompletionTokens, TotalTokens: c.u.PromptTokens + c.u.CompletionTokens}})
+			Usage: &usageOut{PromptTokens: c.u.PromptTokens, CompletionTokens: c.u.CompletionTokens, TotalTokens: c.u.PromptTokens + c.u.CompletionTokens}}, false)
 	}
 	sse.done()
 }

@@ -12,7 +12,7 @@ import (
 var errClientGone = errors.New("the client went away")
 
 // sseWriter writes server-sent events: each event one "data: JSON" line
-// and a blank line, flushed as it is written.
+// and a blank line, flushed when its writer says so.
 type sseWriter struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
@@ -39,8 +39,8 @@ func (s *sseWriter) start() {
 	s.w.WriteHeader(http.StatusOK)
 }
 
-// event sends v as one event, flushed.
-func (s *sseWriter) event(v any) error {
+// event sends v as one event, flushed if flush is set.
+func (s *sseWriter) event(v any, flush bool) error {
 	buf := bytes.NewBuffer(append(s.buf[:0], "data: "...))
 	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
@@ -49,11 +49,12 @@ func (s *sseWriter) event(v any) error {
 	}
 	buf.WriteByte('\n')
 	s.buf = buf.Bytes()
-	return s.write(s.buf, true)
+	return s.write(s.buf, flush)
 }
 
-// done sends the terminating "data: [DONE]".
-func (s *sseWriter) done() error { return s.write([]byte("data: [DONE]\n\n"), true) }
+// done writes the terminating "data: [DONE]", unflushed: it goes out
+// with the response's end.
+func (s *sseWriter) done() error { return s.write([]byte("data: [DONE]\n\n"), false) }
 
 // write sends b, and flushes it if flush is set (else it goes out with
 // a later flush: one that is sure to come).
