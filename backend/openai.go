@@ -248,30 +248,39 @@ func readKind(err error) string {
 	return transportKind(err)
 }
 
+// chatRequestBody is a chat completion request as sent: a struct, not a
+// map, so it encodes without sorting keys or boxing values (the request of
+// every query a miner answers).
+type chatRequestBody struct {
+	Model         string             `json:"model"`
+	Messages      []chatMessageBody  `json:"messages"`
+	Stream        bool               `json:"stream"`
+	StreamOptions *chatStreamOptions `json:"stream_options,omitempty"`
+	MaxTokens     uint32             `json:"max_tokens,omitempty"`
+	Temperature   *float64           `json:"temperature,omitempty"`
+	TopP          *float64           `json:"top_p,omitempty"`
+	Stop          []string           `json:"stop,omitempty"`
+	Seed          *int64             `json:"seed,omitempty"`
+}
+
+type chatMessageBody struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+type chatStreamOptions struct {
+	IncludeUsage bool `json:"include_usage"`
+}
+
 // chatBody is a chat completion request.
-func (o *OpenAI) chatBody(req ChatRequest) map[string]any {
-	msgs := make([]map[string]string, len(req.Messages))
+func (o *OpenAI) chatBody(req ChatRequest) *chatRequestBody {
+	body := &chatRequestBody{Model: o.cfg.Model, Messages: make([]chatMessageBody, len(req.Messages)), Stream: !o.cfg.NoStream,
+		MaxTokens: req.MaxTokens, Temperature: req.Temperature, TopP: req.TopP, Stop: req.Stop, Seed: req.Seed}
 	for i, m := range req.Messages {
-		msgs[i] = map[string]string{"role": m.Role, "content": m.Content}
+		body.Messages[i] = chatMessageBody{Role: m.Role, Content: m.Content}
 	}
-	body := map[string]any{"model": o.cfg.Model, "messages": msgs, "stream": !o.cfg.NoStream}
 	if !o.cfg.NoStream {
-		body["stream_options"] = map[string]bool{"include_usage": true}
-	}
-	if req.MaxTokens > 0 {
-		body["max_tokens"] = req.MaxTokens
-	}
-	if req.Temperature != nil {
-		body["temperature"] = *req.Temperature
-	}
-	if req.TopP != nil {
-		body["top_p"] = *req.TopP
-	}
-	if len(req.Stop) > 0 {
-		body["stop"] = req.Stop
-	}
-	if req.Seed != nil {
-		body["seed"] = *req.Seed
+		body.StreamOptions = &chatStreamOptions{IncludeUsage: true}
 	}
 	return body
 }
