@@ -306,3 +306,49 @@ func TestDeltaTemplate(t *testing.T) {
 		}
 	}
 }
+
+// FuzzFastChatJSON checks decodeChatJSON's fast path: every answer
+// fastChatJSON takes, encoding/json takes too and reads to the same text
+// and usage.
+func FuzzFastChatJSON(f *testing.F) {
+	for _, s := range []string{
+		`{"id":"x","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi é"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}` + "\n",
+		"{\n  \"choices\": [\n    {\"message\": {\"content\": \"a\\nb\"}}\n  ],\n  \"usage\": null\n}",
+		`{"choices":[{"message":{"content":"x"}},null,{"message":null},{"message":{"content":null}}],"error":null}`,
+		`{"choices":[{"message":{"content":"x"}}],"usage":{"prompt_tokens":4294967296}}`,
+		`{"choices":[{"message":{"content":"x"}}],"usage":{"prompt_tokens":1.0}}`,
+		`{"choices":[{"Message":{"content":"x"}}]}`,
+		`{"choices":[{"message":{"content":"x","content":"y"}}]}`,
+		`{"choices":[null,{"message":{"content":"x"}}]}`,
+		`{"choices":[{"message":{"content":"x\ty"}}]}`,
+		"{\"choices\":[{\"message\":{\"content\":\"x\ty\"}}]}",
+		`{"choices":[{"message":{"content":"\u00e9"}}]}`,
+		`{"choices":[{"message":{"content":5}}]}`,
+		`{"error":{"message":"no"},"choices":[]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		text, u, ok := fastChatJSON(b)
+		if !ok {
+			return
+		}
+		want, wu, err := readChatJSON(b)
+		if err != nil || text != want || u != wu {
+			t.Fatalf("%q: fast %q %+v; encoding/json %q %+v %v", b, text, u, want, wu, err)
+		}
+	})
+}
+
+// The common whole answer takes the fast path, pretty-printed or not.
+func TestFastChatJSONTakesTheCommonAnswer(t *testing.T) {
+	for _, b := range []string{
+		`{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hello"},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4,"completion_tokens_details":{"reasoning_tokens":0}}}` + "\n",
+		"{\n  \"choices\": [\n    {\n      \"message\": {\"role\": \"assistant\", \"content\": \"hello\"}\n    }\n  ],\n  \"usage\": {\"prompt_tokens\": 3, \"completion_tokens\": 1}\n}\n",
+	} {
+		text, u, ok := fastChatJSON([]byte(b))
+		if !ok || text != "hello" || u != (Usage{PromptTokens: 3, CompletionTokens: 1}) {
+			t.Errorf("%s: %q %+v %v", b, text, u, ok)
+		}
+	}
+}

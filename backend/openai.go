@@ -358,8 +358,17 @@ func (u *apiUsage) usage() Usage {
 }
 
 // decodeChatJSON reads a whole chat completion: the first choice's
-// message content and the usage.
+// message content and the usage. The common answer is read by
+// fastChatJSON; anything else by encoding/json.
 func decodeChatJSON(b []byte) (string, Usage, error) {
+	if text, u, ok := fastChatJSON(b); ok {
+		return text, u, nil
+	}
+	return readChatJSON(b)
+}
+
+// readChatJSON reads a whole chat completion with encoding/json.
+func readChatJSON(b []byte) (string, Usage, error) {
 	var out struct {
 		Choices []struct {
 			Message struct {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -289,14 +290,14 @@ var chunkParsers fastjson.ParserPool
 // and how many content members it read (deltaTemplate learns only from a
 // chunk with one); and ok false (out as it was) for anything else, which
 // encoding/json then
-// decides: JSON fastjson.Validate refuses, control characters (fastjson
-// takes them raw in strings), invalid UTF-8 or \u escapes (their
+// decides: JSON fastjson.Validate refuses, control characters in strings
+// (fastjson takes them raw), invalid UTF-8 or \u escapes (their
 // replacement rules differ), non-ASCII member names and any name that
 // matches a field of sseChunk other than exactly (encoding/json matches
 // names without regard to case), a repeated member that matters, any value
 // of another type, usage or an error. FuzzFastDelta checks the agreement.
 func fastDelta(d, out []byte) (_ []byte, finished bool, contents int, ok bool) {
-	if !plainJSONText(d) || fastjson.ValidateBytes(d) != nil {
+	if !plainJSON(d) || fastjson.ValidateBytes(d) != nil {
 		return out, false, 0, false
 	}
 	p := chunkParsers.Get()
@@ -360,6 +361,125 @@ func fastDelta(d, out []byte) (_ []byte, finished bool, contents int, ok bool) {
 		}
 	}
 	return text, finished, contents, true
+}
+
+// fastChatJSON reads the common whole chat completion with fastjson, as
+// fastDelta reads a streamed chunk: an object whose choices are objects
+// (or null) with a message object (or null) whose content is a string (or
+// null), the first choice's content a string, usage absent, null or an
+// object whose prompt_tokens and completion_tokens are absent, null or
+// integers that fit in 32 bits, and error absent or null. It returns what
+// decodeChatJSON's encoding/json reading gives, and ok false for anything
+// else, which encoding/json then decides (the rules of fastDelta: JSON
+// fastjson.Validate refuses, control characters, invalid UTF-8, \u
+// escapes, non-ASCII member names, a member matching a field but for case,
+// a repeated member that matters). FuzzFastChatJSON checks the agreement.
+func fastChatJSON(b []byte) (text string, u Usage, ok bool) {
+	if !plainJSON(b) || fastjson.ValidateBytes(b) != nil {
+		return "", Usage{}, false
+	}
+	p := chunkParsers.Get()
+	defer chunkParsers.Put(p)
+	v, err := p.ParseBytes(b)
+	if err != nil {
+		return "", Usage{}, false
+	}
+	top, err := v.Object()
+	if err != nil {
+		return "", Usage{}, false
+	}
+	var choices, usage *fastjson.Value
+	if !members(top, topMembers, func(name string, v *fastjson.Value) bool {
+		switch name {
+		case "choices":
+			choices = v
+			return v.Type() == fastjson.TypeArray
+		case "usage":
+			usage = v
+			return v.Type() == fastjson.TypeObject || v.Type() == fastjson.TypeNull
+		default: // error: only null
+			return v.Type() == fastjson.TypeNull
+		}
+	}) || choices == nil {
+		return "", Usage{}, false
+	}
+	var first *string
+	for i, c := range choices.GetArray() {
+		if c.Type() == fastjson.TypeNull {
+			continue
+		}
+		obj, err := c.Object()
+		if err != nil {
+			return "", Usage{}, false
+		}
+		if !members(obj, messageMembers, func(_ string, m *fastjson.Value) bool {
+			if m.Type() == fastjson.TypeNull {
+				return true
+			}
+			msg, err := m.Object()
+			if err != nil {
+				return false
+			}
+			return members(msg, deltaMembers, func(_ string, content *fastjson.Value) bool {
+				switch content.Type() {
+				case fastjson.TypeNull:
+					return true
+				case fastjson.TypeString:
+					if i == 0 {
+						s := string(content.GetStringBytes())
+						first = &s
+					}
+					return true
+				}
+				return false
+			})
+		}) {
+			return "", Usage{}, false
+		}
+	}
+	if first == nil {
+		return "", Usage{}, false // encoding/json says what is missing
+	}
+	if usage != nil && usage.Type() == fastjson.TypeObject {
+		o, _ := usage.Object()
+		if !members(o, usageMembers, func(name string, n *fastjson.Value) bool {
+			if n.Type() == fastjson.TypeNull {
+				return true
+			}
+			x, ok := uint32Number(n)
+			if name == "prompt_tokens" {
+				u.PromptTokens = x
+			} else {
+				u.CompletionTokens = x
+			}
+			return ok
+		}) {
+			return "", Usage{}, false
+		}
+	}
+	return *first, u, true
+}
+
+// The members fastChatJSON reads besides fastDelta's.
+var (
+	messageMembers = []string{"message"}
+	usageMembers   = []string{"prompt_tokens", "completion_tokens"}
+)
+
+// uint32Number is n as encoding/json reads a JSON number into a uint32:
+// digits only, at most 4294967295.
+func uint32Number(n *fastjson.Value) (uint32, bool) {
+	if n.Type() != fastjson.TypeNumber {
+		return 0, false
+	}
+	raw := n.MarshalTo(nil)
+	for _, c := range raw {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	x, err := strconv.ParseUint(string(raw), 10, 32)
+	return uint32(x), err == nil
 }
 
 // deltaTemplate is the last chunk fastDelta read, cut around its content
@@ -432,24 +552,36 @@ var (
 	deltaMembers  = []string{"content"}
 )
 
-// plainJSONText reports whether d has no byte below 0x20, no "\u" and is
-// valid UTF-8: what fastDelta leaves to encoding/json otherwise.
-func plainJSONText(d []byte) bool {
+// plainJSON reports whether d's strings hold no control character and no
+// \u escape, and d is valid UTF-8 with no control character outside its
+// strings but JSON's whitespace: what fastDelta and fastChatJSON leave to
+// encoding/json otherwise (fastjson takes control characters raw in
+// strings, and replaces bad escapes and bytes by other rules).
+func plainJSON(d []byte) bool {
+	inString := false
 	for i := 0; i < len(d); i++ {
 		switch c := d[i]; {
-		case c < 0x20:
-			return false
-		case c == '\\' && i+1 < len(d) && d[i+1] == 'u':
-			return false
 		case c >= utf8.RuneSelf:
-			rest := d[i:]
-			return utf8.Valid(rest) && !bytes.Contains(rest, unicodeEscape) && !hasControl(rest)
+			r, size := utf8.DecodeRune(d[i:])
+			if r == utf8.RuneError && size <= 1 {
+				return false
+			}
+			i += size - 1
+		case inString && c == '\\':
+			if i+1 < len(d) && d[i+1] == 'u' {
+				return false
+			}
+			i++ // the escaped byte
+		case c == '"':
+			inString = !inString
+		case c < 0x20:
+			if inString || (c != '\n' && c != '\r' && c != '\t') {
+				return false
+			}
 		}
 	}
 	return true
 }
-
-var unicodeEscape = []byte(`\u`)
 
 // members visits o's members named exactly one of names, each at most
 // once, and reports false if visit does, if one of names comes twice, or
@@ -485,14 +617,4 @@ func members(o *fastjson.Object, names []string, visit func(name string, v *fast
 		}
 	})
 	return ok
-}
-
-// hasControl reports whether d has a byte below 0x20.
-func hasControl(d []byte) bool {
-	for i := 0; i < len(d); i++ {
-		if d[i] < 0x20 {
-			return true
-		}
-	}
-	return false
 }

@@ -71,3 +71,24 @@ func BenchmarkReadSSE(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/65, "ns/event")
 	})
 }
+
+// BenchmarkDecodeChatJSON reads a whole chat completion of 1 KiB of text
+// (the gateway benchmarks' answer): decodeChatJSON, against
+// encoding/json alone (readChatJSON) in the same run.
+func BenchmarkDecodeChatJSON(b *testing.B) {
+	answer := strings.Repeat("lorem ", 1024/6) + "abcd"
+	body := fmt.Appendf(nil, `{"id":"x","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":%q},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":171,"total_tokens":183}}`+"\n", answer)
+	for _, c := range []struct {
+		name string
+		read func([]byte) (string, Usage, error)
+	}{{"decodeChatJSON", decodeChatJSON}, {"encoding-json", readChatJSON}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if text, u, err := c.read(body); err != nil || text != answer || u.CompletionTokens != 171 {
+					b.Fatalf("%q %+v %v", text, u, err)
+				}
+			}
+		})
+	}
+}
