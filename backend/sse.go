@@ -218,53 +218,37 @@ func (st *sseState) readLine(maxLine int) ([]byte, error) {
 	st.long = st.long[:0]
 	for {
 		frag, err := st.br.ReadSlice('\n')
-		if len(st.long)+len(frag) > maxLine+2 || (err == nil && lineLen(st.long, frag) > maxLine) {
-			return nil, &sseError{kind: failOversize, msg: fmt.Sprintf("a stream line over %d bytes", maxLine)}
+		if len(st.long)+len(frag) > maxLine+2 { // past any line ending
+			return nil, lineOversize(maxLine)
 		}
 		line := frag
-		if len(st.long) > 0 {
+		if len(st.long) > 0 || errors.Is(err, bufio.ErrBufferFull) {
+			// A line longer than the buffer, gathered whole.
 			st.long = append(st.long, frag...)
 			line = st.long
 		}
 		switch {
 		case err == nil:
-			return bytes.TrimSuffix(bytes.TrimSuffix(line, newline), carriageReturn), nil
+			line = bytes.TrimSuffix(bytes.TrimSuffix(line, newline), carriageReturn)
 		case errors.Is(err, bufio.ErrBufferFull):
-			if len(st.long) == 0 {
-				st.long = append(st.long, frag...)
-			}
+			continue
 		case err == io.EOF:
 			line = bytes.TrimSuffix(line, carriageReturn)
-			if len(line) > maxLine {
-				return nil, &sseError{kind: failOversize, msg: fmt.Sprintf("a stream line over %d bytes", maxLine)}
-			}
-			return line, io.EOF
 		default:
 			return nil, err
 		}
+		if len(line) > maxLine {
+			return nil, lineOversize(maxLine)
+		}
+		return line, err
 	}
+}
+
+func lineOversize(maxLine int) error {
+	return &sseError{kind: failOversize, msg: fmt.Sprintf("a stream line over %d bytes", maxLine)}
 }
 
 var newline, carriageReturn = []byte("\n"), []byte("\r")
-
-// lineLen is the length of the line long followed by frag, without its
-// ending "\n" and a "\r" before it (frag holds the end of the line).
-func lineLen(long, frag []byte) int {
-	n := len(long) + len(frag)
-	last := func(i int) byte { // the byte i from the end
-		if i < len(frag) {
-			return frag[len(frag)-1-i]
-		}
-		return long[len(long)-1-(i-len(frag))]
-	}
-	if n > 0 && last(0) == '\n' {
-		n--
-		if n > 0 && last(1) == '\r' {
-			n--
-		}
-	}
-	return n
-}
 
 // sseChunk is a streamed chat completion chunk, as readSSE reads it.
 type sseChunk struct {
