@@ -273,25 +273,16 @@ var chunkParsers fastjson.ParserPool
 // whether a choice finished, exactly what decoding into sseChunk gives,
 // and how many content members it read (deltaTemplate learns only from a
 // chunk with one); and ok false (out as it was) for anything else, which
-// encoding/json then
-// decides: JSON fastjson.Validate refuses, control characters in strings
-// (fastjson takes them raw), invalid UTF-8 or \u escapes (their
-// replacement rules differ), non-ASCII member names and any name that
-// matches a field of sseChunk other than exactly (encoding/json matches
-// names without regard to case), a repeated member that matters, any value
-// of another type, usage or an error. FuzzFastDelta checks the agreement.
+// encoding/json then decides: what plainObject refuses, non-ASCII member
+// names and any name that matches a field of sseChunk other than exactly
+// (encoding/json matches names without regard to case), a repeated member
+// that matters, any value of another type, usage or an error.
+// FuzzFastDelta checks the agreement.
 func fastDelta(d, out []byte) (_ []byte, finished bool, contents int, ok bool) {
-	if !plainJSON(d) || fastjson.ValidateBytes(d) != nil {
-		return out, false, 0, false
-	}
 	p := chunkParsers.Get()
 	defer chunkParsers.Put(p)
-	v, err := p.ParseBytes(d)
-	if err != nil {
-		return out, false, 0, false
-	}
-	top, err := v.Object()
-	if err != nil {
+	top, ok := plainObject(p, d)
+	if !ok {
 		return out, false, 0, false
 	}
 	var choices *fastjson.Value
@@ -354,22 +345,15 @@ func fastDelta(d, out []byte) (_ []byte, finished bool, contents int, ok bool) {
 // object whose prompt_tokens and completion_tokens are absent, null or
 // integers that fit in 32 bits, and error absent or null. It returns what
 // decodeChatJSON's encoding/json reading gives, and ok false for anything
-// else, which encoding/json then decides (the rules of fastDelta: JSON
-// fastjson.Validate refuses, control characters, invalid UTF-8, \u
-// escapes, non-ASCII member names, a member matching a field but for case,
-// a repeated member that matters). FuzzFastChatJSON checks the agreement.
+// else, which encoding/json then decides (the rules of fastDelta: what
+// plainObject refuses, non-ASCII member names, a member matching a field
+// but for case, a repeated member that matters). FuzzFastChatJSON checks
+// the agreement.
 func fastChatJSON(b []byte) (text string, u Usage, ok bool) {
-	if !plainJSON(b) || fastjson.ValidateBytes(b) != nil {
-		return "", Usage{}, false
-	}
 	p := chunkParsers.Get()
 	defer chunkParsers.Put(p)
-	v, err := p.ParseBytes(b)
-	if err != nil {
-		return "", Usage{}, false
-	}
-	top, err := v.Object()
-	if err != nil {
+	top, ok := plainObject(p, b)
+	if !ok {
 		return "", Usage{}, false
 	}
 	var choices, usage *fastjson.Value
@@ -536,11 +520,25 @@ var (
 	deltaMembers  = []string{"content"}
 )
 
+// plainObject parses b with p when it is valid JSON (fastjson.Validate),
+// an object, and plainJSON; its values are p's until p parses again.
+func plainObject(p *fastjson.Parser, b []byte) (*fastjson.Object, bool) {
+	if !plainJSON(b) || fastjson.ValidateBytes(b) != nil {
+		return nil, false
+	}
+	v, err := p.ParseBytes(b)
+	if err != nil {
+		return nil, false
+	}
+	o, err := v.Object()
+	return o, err == nil
+}
+
 // plainJSON reports whether d's strings hold no control character and no
 // \u escape, and d is valid UTF-8 with no control character outside its
-// strings but JSON's whitespace: what fastDelta and fastChatJSON leave to
-// encoding/json otherwise (fastjson takes control characters raw in
-// strings, and replaces bad escapes and bytes by other rules).
+// strings but JSON's whitespace: what plainObject leaves to encoding/json
+// otherwise (fastjson takes control characters raw in strings, and
+// replaces bad escapes and bytes by other rules).
 func plainJSON(d []byte) bool {
 	inString := false
 	for i := 0; i < len(d); i++ {
