@@ -479,6 +479,59 @@ func TestServerClosesIdleStreams(t *testing.T) {
 	}
 }
 
+// The client closes a stream idle in its pool for its IdleTimeout, so the
+// server's goroutine for it ends long before the server's own idle
+// timeout; the next query opens a new stream. Queries racing the expiry
+// never get a stream it closed.
+func TestClientClosesIdleStreams(t *testing.T) {
+	srv, ch, server := servePair(t, "tcp", map[string]Handler{"text.echo": echo}, DefaultServerConfig())
+	cfg := DefaultClientConfig()
+	cfg.IdleTimeout = 50 * time.Millisecond
+	c, err := NewClient(ch, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	req := &pb.Request{Synapse: "text.echo", Netuid: 1, Body: []byte("a")}
+	pooled := func() int {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.idle[server])
+	}
+	for i := range 3 {
+		if r := c.Stream(context.Background(), server, req, nil); r.Status != StatusOK || string(r.Body) != "echo:a" {
+			t.Fatalf("query %d: %v %v", i, r.Status, r.Err)
+		}
+		waitFor(t, 10*time.Second, "the idle stream to be closed and its server goroutine to end", func() bool {
+			return pooled() == 0 && srv.serving() == 0
+		})
+	}
+	// Expiry at about the pace of the queries.
+	cfg.IdleTimeout = time.Millisecond
+	racing, err := NewClient(ch, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer racing.Close()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				if r := racing.Stream(context.Background(), server, req, nil); r.Status != StatusOK {
+					t.Errorf("query %d: %v %v", i, r.Status, r.Err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if _, err := NewClient(ch, ClientConfig{DefaultTimeout: time.Second, MaxResponseSize: 1, IdleTimeout: -1}); err == nil {
+		t.Fatal("a negative IdleTimeout accepted")
+	}
+}
+
 // A handler that writes after it returned (against Handler's contract:
 // its answer has ended, and the stream's write buffer has gone back to
 // the pool) gets an error, and its bytes reach no stream.
