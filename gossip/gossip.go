@@ -75,6 +75,15 @@ type Config struct {
 	Router pubsub.GossipSubParams
 	// Score sets peer scoring; see DefaultScore.
 	Score Score
+	// GossipWith, if set, is the peer set: the connected peers gossip
+	// runs with. gossipsub opens no stream to a peer it refuses and
+	// resets any such peer opens, so a connection kept for other reasons
+	// (a validator's queries to a miner) costs gossip nothing. Both ends
+	// of a connection should agree, or neither gossips over it; it is
+	// asked as a peer connects (and again if gossipsub reopens its stream
+	// to the peer), so a change reaches connections made after it. Nil
+	// means every peer.
+	GossipWith func(peer.ID) bool
 	// Registerer, if set, receives gossip's Prometheus metrics.
 	Registerer prometheus.Registerer
 	// Now is the clock; nil means time.Now.
@@ -113,6 +122,10 @@ func DefaultRouter() pubsub.GossipSubParams {
 	p.D, p.Dlo, p.Dhi, p.Dscore, p.Dout, p.Dlazy = 3, 2, 6, 1, 0, 3
 	p.GossipFactor = 0.1
 	p.IDontWantMessageThreshold = 16 << 10
+	// One goroutine, not eight, dials the peers a PRUNE's peer exchange
+	// names: this router sends none, and takes PX only from peers
+	// scoring AcceptPX.
+	p.Connectors, p.MaxPendingConnections = 1, 16
 	return p
 }
 
@@ -237,7 +250,11 @@ func New(h host.Host, reg Registry, cfg Config) (*Gossip, error) {
 		pubsub.WithAppSpecificRpcInspector(g.dropEchoes),
 		pubsub.WithLogger(slog.New(quietHandler{g.log.Handler()})),
 	}
-	g.ps, err = pubsub.NewGossipSub(ctx, h, opts...)
+	var ph host.Host = h
+	if cfg.GossipWith != nil {
+		ph = &peerSetHost{Host: h, with: cfg.GossipWith}
+	}
+	g.ps, err = pubsub.NewGossipSub(ctx, ph, opts...)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("gossip: %w", err)

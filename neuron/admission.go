@@ -1,6 +1,9 @@
 package neuron
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"maps"
 	"sync"
 	"sync/atomic"
@@ -88,22 +91,87 @@ func (r *registeredHotkeys) member(p peer.ID) (member, axon bool) {
 	if set == nil {
 		return false, false
 	}
-	r.mu.Lock()
-	addr, ok := r.addrs[p]
-	r.mu.Unlock()
+	addr, ok := r.address(p)
 	if !ok {
-		a, err := protocol.HotkeyAddress(p)
-		if err != nil {
-			return false, false // not a secp256k1 hotkey: never registered
-		}
-		addr = a
-		r.mu.Lock()
-		if r.addrs == nil || len(r.addrs) >= maxCachedAddrs {
-			r.addrs = make(map[peer.ID]wallet.Address)
-		}
-		r.addrs[p] = addr
-		r.mu.Unlock()
+		return false, false // not a secp256k1 hotkey: never registered
 	}
 	axon, member = (*set)[addr]
 	return member, axon
 }
+
+// address is p's hotkey address, derived from its public key and cached;
+// false if p is not a secp256k1 key.
+func (r *registeredHotkeys) address(p peer.ID) (wallet.Address, bool) {
+	r.mu.Lock()
+	addr, ok := r.addrs[p]
+	r.mu.Unlock()
+	if ok {
+		return addr, true
+	}
+	addr, err := protocol.HotkeyAddress(p)
+	if err != nil {
+		return wallet.Address{}, false
+	}
+	r.mu.Lock()
+	if r.addrs == nil || len(r.addrs) >= maxCachedAddrs {
+		r.addrs = make(map[peer.ID]wallet.Address)
+	}
+	r.addrs[p] = addr
+	r.mu.Unlock()
+	return addr, true
+}
+
+// gossipPair reports whether gossip runs between members a and b: always,
+// unless one serves an axon and the other does not (a miner and a
+// validator), in which case only if the validator is one of the miner's
+// perMiner gossip validators, the subnet's validators with the smallest
+// pairHash with it. Both ends of a pair compute the same answer from the
+// same metagraph. A peer that is not a member (or a set not read yet, or
+// perMiner 0) gossips as usual.
+func (r *registeredHotkeys) gossipPair(a, b peer.ID, perMiner int) bool {
+	set := r.set.Load()
+	if perMiner <= 0 || set == nil {
+		return true
+	}
+	addrA, okA := r.address(a)
+	addrB, okB := r.address(b)
+	if !okA || !okB {
+		return true
+	}
+	axonA, memberA := (*set)[addrA]
+	axonB, memberB := (*set)[addrB]
+	if !memberA || !memberB || axonA == axonB {
+		return true
+	}
+	validator, miner := addrA, addrB
+	if axonA {
+		validator, miner = addrB, addrA
+	}
+	mine := pairHash(validator, miner)
+	closer := 0
+	for h, axon := range *set {
+		if axon || h == validator || h == (wallet.Address{}) {
+			continue
+		}
+		if other := pairHash(h, miner); other < mine || (other == mine && bytes.Compare(h[:], validator[:]) < 0) {
+			if closer++; closer >= perMiner {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// pairHash orders a miner's validators for gossipPair: the first 8 bytes
+// of SHA-256 over a label, the validator's and the miner's hotkey
+// addresses.
+func pairHash(validator, miner wallet.Address) uint64 {
+	var b [len(pairLabel) + 2*wallet.AddressSize]byte
+	n := copy(b[:], pairLabel)
+	n += copy(b[n:], validator[:])
+	copy(b[n:], miner[:])
+	sum := sha256.Sum256(b[:])
+	return binary.BigEndian.Uint64(sum[:8])
+}
+
+const pairLabel = "cybertensor/gossip-pair/1"

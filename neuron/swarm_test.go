@@ -668,3 +668,112 @@ func TestServingNone(t *testing.T) {
 		}
 	}
 }
+
+// The gossip peer set: a miner gossips with GossipValidators of the
+// subnet's validators, never over a connection to another (at either
+// end), and a miner whose chosen validators are not running gossips with
+// miners instead; every neuron still hears every other.
+func TestGossipPeerSet(t *testing.T) {
+	miners, validators, idle := 6, 4, 2
+	var colds []*wallet.PrivateKey
+	for i := range miners + validators + idle {
+		colds = append(colds, testKey(t, "peer set cold", i))
+	}
+	c := testChain(t, colds)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	log := slog.New(slog.DiscardHandler)
+	sw := fastSwarm()
+	sw.TargetPeers, sw.GossipValidators = 2, 2
+	hot := func(i int) *wallet.PrivateKey { return testKey(t, "peer set hot", i) }
+	// Every validator hotkey registers first, so that every neuron ranks
+	// the same validators from its first metagraph; two never run.
+	for i := miners; i < miners+validators+idle; i++ {
+		if _, err := ensureRegistered(ctx, c, colds[i], hot(i), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type member struct {
+		id    peer.ID
+		h     host.Host
+		swarm *Swarm
+	}
+	var ms, vs []member
+	for i := range miners {
+		cfg := DefaultMinerConfig(1, backend.NewRetrieval())
+		cfg.Swarm, cfg.Logger = sw, log
+		m, err := StartMiner(ctx, c, colds[i], hot(i), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		ms = append(ms, member{m.ID(), m.Host(), m.Swarm()})
+	}
+	for i := miners; i < miners+validators; i++ {
+		cfg := DefaultValidatorConfig(1, []Task{{Prompt: "Why is the sky blue?", Answer: "Rayleigh"}})
+		cfg.Swarm, cfg.Logger, cfg.QueryEvery = sw, log, 1
+		v, err := StartValidator(ctx, c, colds[i], hot(i), 1e12, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { v.Close() })
+		vs = append(vs, member{v.ID(), v.Host(), v.Swarm()})
+	}
+	all := append(slices.Clone(ms), vs...)
+	for _, m := range all {
+		waitUntil(t, time.Minute, fmt.Sprintf("%s to hear every neuron", m.id.ShortString()), func() bool {
+			heard := m.swarm.Heard()
+			for _, o := range all {
+				if _, ok := heard[o.id]; !ok && o.id != m.id {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	// Which validator–miner pairs gossip, by the rule; the refused pairs
+	// connected (for queries) and the miners whose choice includes an
+	// idle validator.
+	refused, fallback := 0, 0
+	for _, m := range ms {
+		chosen := 0
+		for _, v := range vs {
+			if m.swarm.gossipsWith(v.id) != v.swarm.gossipsWith(m.id) {
+				t.Fatalf("miner %s and validator %s disagree", m.id.ShortString(), v.id.ShortString())
+			}
+			if m.swarm.gossipsWith(v.id) {
+				chosen++
+				continue
+			}
+			if v.h.Network().Connectedness(m.id) == network.Connected {
+				refused++
+			}
+			if n := gossipStreams(m.h, v.id) + gossipStreams(v.h, m.id); n > 0 {
+				t.Errorf("miner %s and validator %s, outside each other's peer set, hold %d gossip streams", m.id.ShortString(), v.id.ShortString(), n)
+			}
+		}
+		if chosen < sw.GossipValidators {
+			fallback++
+			// It gossips with miners to reach TargetPeers.
+			waitUntil(t, time.Minute, fmt.Sprintf("miner %s, with %d running validators to gossip with, to gossip with %d members", m.id.ShortString(), chosen, sw.TargetPeers), func() bool {
+				return len(m.swarm.beats.Peers()) >= sw.TargetPeers
+			})
+		}
+	}
+	if refused == 0 || fallback == 0 {
+		t.Fatalf("%d connected pairs refused, %d miners with an idle validator chosen: the test's keys exercise neither", refused, fallback)
+	}
+}
+
+// gossipStreams counts h's gossipsub streams with p.
+func gossipStreams(h host.Host, p peer.ID) int {
+	n := 0
+	for _, c := range h.Network().ConnsToPeer(p) {
+		for _, s := range c.GetStreams() {
+			if strings.HasPrefix(string(s.Protocol()), "/meshsub/") {
+				n++
+			}
+		}
+	}
+	return n
+}
