@@ -27,5 +27,10 @@
 // the genuine one look already seen. The seen cache outlives the timestamp
 // window, so a replay is either a duplicate or too old.
 //
+// Config.GossipWith restricts gossip to a set of the connected peers: a
+// connection kept for other reasons (a validator's queries to a miner
+// outside its gossip set) then carries no gossipsub stream and costs none
+// of gossipsub's per-peer goroutines.
+//
 // protocol/SPEC.md §4 states all of this for other implementations.
 package gossip
