@@ -302,18 +302,7 @@ func TestSwarmConnectionBudget(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	// Every neuron hears every other over what is left.
-	all := append(slices.Clone(ms), vs...)
-	for _, m := range all {
-		waitUntil(t, time.Minute, fmt.Sprintf("%s to hear every neuron", m.id.ShortString()), func() bool {
-			heard := m.swarm.Heard()
-			for _, o := range all {
-				if _, ok := heard[o.id]; !ok && o.id != m.id {
-					return false
-				}
-			}
-			return true
-		})
-	}
+	waitAllHear(t, append(slices.Clone(ms), vs...))
 }
 
 // dialable yields to a member with a smaller peer ID for yieldDial only
@@ -666,18 +655,7 @@ func TestGossipPeerSet(t *testing.T) {
 		}
 	}
 	ms, vs := startSubnet(ctx, t, c, colds, hot, miners, validators, sw)
-	all := append(slices.Clone(ms), vs...)
-	for _, m := range all {
-		waitUntil(t, time.Minute, fmt.Sprintf("%s to hear every neuron", m.id.ShortString()), func() bool {
-			heard := m.swarm.Heard()
-			for _, o := range all {
-				if _, ok := heard[o.id]; !ok && o.id != m.id {
-					return false
-				}
-			}
-			return true
-		})
-	}
+	waitAllHear(t, append(slices.Clone(ms), vs...))
 	// Which validator–miner pairs gossip, by the rule; the refused pairs
 	// connected (for queries) and the miners whose choice includes an
 	// idle validator.
@@ -747,4 +725,20 @@ func startSubnet(ctx context.Context, t *testing.T, c *local.Local, colds []*wal
 		vs = append(vs, swarmMember{v.ID(), v.Host(), v.Swarm()})
 	}
 	return ms, vs
+}
+
+// waitAllHear waits until every member has heard every other's heartbeat.
+func waitAllHear(t *testing.T, all []swarmMember) {
+	t.Helper()
+	for _, m := range all {
+		waitUntil(t, time.Minute, fmt.Sprintf("%s to hear every neuron", m.id.ShortString()), func() bool {
+			heard := m.swarm.Heard()
+			for _, o := range all {
+				if _, ok := heard[o.id]; !ok && o.id != m.id {
+					return false
+				}
+			}
+			return true
+		})
+	}
 }
