@@ -57,8 +57,8 @@ type SwarmConfig struct {
 	// hash of the two hotkeys, so that both ends agree without a word.
 	// Validators hold a connection to every miner they query, and
 	// gossipsub keeps three goroutines and two streams on every
-	// connection it runs over; in a 256-uid subnet with 28 validators a
-	// validator gossips with about 98 miners instead of 228. At 8 a
+	// connection it runs over; in a 256-uid subnet with 32 validators a
+	// validator gossips with about 84 miners instead of 224. At 8 a
 	// miner, the least informed neuron of a 256-neuron localnet heard
 	// 94–97% of the others' heartbeats (every pair: 100%; 12: 99%).
 	// Members of one kind always gossip with each other, and a neuron
@@ -626,7 +626,7 @@ func (s *Swarm) target() int {
 
 // connectedMembers counts the registered members the neuron gossips
 // with: the heartbeat topic's peers. Not its connections: a miner
-// connected to 28 validators gossips with the 12 GossipValidators picks
+// connected to 32 validators gossips with the 12 GossipValidators picks
 // of them, or fewer where those are not running, or where the two ends'
 // views of the subnet differed as they connected (gossipsub asks the peer
 // set once a connection, and each end refuses what it would not open).
