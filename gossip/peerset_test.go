@@ -17,22 +17,14 @@ import (
 // message between them still arrives through a neuron both gossip with.
 func TestPeerSetKeepsGossipOffAConnection(t *testing.T) {
 	reg := newRegistry()
-	var ids sync.Map // the refusing pair's IDs, set before any connection
-	refuse := func(self int) func(*Config) {
-		return func(c *Config) {
-			c.GossipWith = func(p peer.ID) bool {
-				other, ok := ids.Load(1 - self)
-				return !ok || p != other.(peer.ID)
-			}
-		}
-	}
 	ka, kb, kc := key(0), key(1), key(2)
 	reg.add(ka, 0)
 	reg.add(kb, 1)
 	reg.add(kc, 2)
-	a, b := start(t, ka, reg, refuse(0)), start(t, kb, reg, refuse(1))
-	ids.Store(0, a.n.ID())
-	ids.Store(1, b.n.ID())
+	refuse := func(other peer.ID) func(*Config) {
+		return func(c *Config) { c.GossipWith = func(p peer.ID) bool { return p != other } }
+	}
+	a, b := start(t, ka, reg, refuse(kb.PublicKey().PeerID())), start(t, kb, reg, refuse(ka.PublicKey().PeerID()))
 	c := start(t, kc, reg, nil)
 	connect(t, a, b)
 	connect(t, a, c)
