@@ -304,6 +304,26 @@ func (c *Client) expire(id peer.ID, p *pooled) {
 	p.st.Close()
 }
 
+// Release closes the streams pooled for id: the caller is done with the
+// server for a while (a validator that asked a miner its round's task and
+// will close the connection, which holds no stream then, until its next
+// turn). A query to id after Release opens a new stream.
+func (c *Client) Release(id peer.ID) {
+	c.mu.Lock()
+	list := c.idle[id]
+	delete(c.idle, id)
+	for _, p := range list {
+		if p.expiry != nil {
+			p.expiry.Stop()
+			p.expiry = nil
+		}
+	}
+	c.mu.Unlock()
+	for _, p := range list {
+		p.st.Close()
+	}
+}
+
 // Result is one server's answer.
 type Result struct {
 	Peer    peer.ID

@@ -532,6 +532,55 @@ func TestClientClosesIdleStreams(t *testing.T) {
 	}
 }
 
+// Release closes the streams pooled for a server at once (their server
+// goroutines end), leaves other servers' pools alone, and the next query
+// opens a new stream; releasing a server with nothing pooled, or twice,
+// is harmless.
+func TestClientRelease(t *testing.T) {
+	srv, ch, server := servePair(t, "tcp", map[string]Handler{"text.echo": echo}, DefaultServerConfig())
+	cfg := DefaultClientConfig()
+	cfg.IdleTimeout = time.Hour // only Release closes them
+	c, err := NewClient(ch, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	pooled := func() int {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.idle[server])
+	}
+	req := &pb.Request{Synapse: "text.echo", Netuid: 1, Body: []byte("a")}
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if r := c.Stream(context.Background(), server, req, nil); r.Status != StatusOK {
+				t.Errorf("query: %v %v", r.Status, r.Err)
+			}
+		}()
+	}
+	wg.Wait()
+	if pooled() == 0 || srv.serving() == 0 {
+		t.Fatalf("%d streams pooled, %d served after three queries", pooled(), srv.serving())
+	}
+	other := peer.ID("not-a-server")
+	c.Release(other)
+	c.Release(server)
+	if pooled() != 0 {
+		t.Fatalf("%d streams pooled after Release", pooled())
+	}
+	waitFor(t, 10*time.Second, "the released streams' server goroutines to end", func() bool { return srv.serving() == 0 })
+	c.Release(server)
+	if r := c.Stream(context.Background(), server, req, nil); r.Status != StatusOK || string(r.Body) != "echo:a" {
+		t.Fatalf("query after Release: %v %v", r.Status, r.Err)
+	}
+	if pooled() != 1 {
+		t.Fatalf("%d streams pooled after a query following Release, want 1", pooled())
+	}
+}
+
 // A handler that writes after it returned (against Handler's contract:
 // its answer has ended, and the stream's write buffer has gone back to
 // the pool) gets an error, and its bytes reach no stream.
