@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,7 +61,13 @@ type SwarmConfig struct {
 	// connection it runs over; in a 256-uid subnet with 32 validators a
 	// validator gossips with about 84 miners instead of 224. At 8 a
 	// miner, the least informed neuron of a 256-neuron localnet heard
-	// 94–97% of the others' heartbeats (every pair: 100%; 12: 99%).
+	// 94–97% of the others' heartbeats (every pair: 100%; 12: 99%). The
+	// miners a validator gossips with are also those it keeps connected
+	// when it lets go of the others between their turns
+	// (ValidatorConfig.KeepConnectedWithin): at 2, about 14 in that
+	// subnet, and the miners dial each other to reach TargetPeers (but
+	// not in their first DiscoverEvery: a 128-neuron localnet's least
+	// informed neuron heard 61% of the others in its first minute).
 	// Members of one kind always gossip with each other, and a neuron
 	// gossiping with fewer than TargetPeers members dials more (a miner
 	// whose chosen validators are not running dials miners). 0: every
@@ -75,9 +82,11 @@ type SwarmConfig struct {
 	// connections younger than GracePeriod and the members the neuron's
 	// role exchanges with, which the swarm protects: a miner's validators
 	// (members serving no axon, who query it) and a validator's miners
-	// (which it queries). So a miner of a 256-uid subnet holds its
-	// validators and LowWater others, not a connection to every member
-	// that ever dialed it or answered a search.
+	// (which it queries; only those it gossips with while it lets go of
+	// the others between their turns, ValidatorConfig.KeepConnectedWithin).
+	// So a miner of a 256-uid subnet holds its validators and LowWater
+	// others, not a connection to every member that ever dialed it or
+	// answered a search.
 	LowWater, HighWater int
 	GracePeriod         time.Duration
 	// RegistryTTL is how long a registration lookup is cached.
@@ -161,6 +170,9 @@ type Swarm struct {
 	// connections.
 	kept     map[peer.ID]struct{}
 	notifiee network.Notifiee
+	// letsGo is set while the neuron lets go of the members of the other
+	// kind it does not gossip with (letGoOfOtherKind).
+	letsGo atomic.Bool
 	// joined is when the neuron joined; a miner may leave its members to
 	// its validators until they had time to connect (want).
 	joined time.Time
@@ -191,7 +203,7 @@ func JoinSwarm(ctx context.Context, h host.Host, hot *wallet.PrivateKey, c chain
 	}
 	s.joined = time.Now()
 	mg, _ := s.metagraph(ctx)
-	s.dial(ctx, axonInfos(mg), s.want(s.target(), mg, s.joined), s.axonOnChain(mg))
+	s.dial(ctx, s.gossipable(axonInfos(mg)), s.want(s.target(), mg, s.joined), s.axonOnChain(mg))
 
 	dcfg := dht.DefaultConfig(c.ChainID())
 	dcfg.Logger = log
@@ -428,8 +440,8 @@ func (s *Swarm) discover(ctx context.Context) {
 			dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			// Members find this neuron where it finds them: from the
 			// axons on chain if its own is there, on the DHT if it joined.
-			if got := s.dial(dctx, axonInfos(mg), need, onChain); got < need {
-				s.dial(dctx, s.dht.Members(dctx, s.netuid), need-got, findable)
+			if got := s.dial(dctx, s.gossipable(axonInfos(mg)), need, onChain); got < need {
+				s.dial(dctx, s.gossipable(s.dht.Members(dctx, s.netuid)), need-got, findable)
 			}
 			cancel()
 		}
@@ -556,8 +568,10 @@ const keepTag = "cybertensor:role"
 // of the other kind than this neuron (by the last metagraph): a miner,
 // serving an axon, keeps the members serving none (the validators, which
 // query it); a validator keeps the members serving one (the miners, which
-// it queries, each within a few rounds: too often to dial them anew).
-// Peers that left or changed kind lose the protection. The host trims the
+// it queries, each within a few rounds: too often to dial them anew), or
+// only the miners it gossips with while it lets go of the others between
+// their turns (letGoOfOtherKind). Peers that left or changed kind lose the
+// protection. The host trims the
 // rest to its budget (SwarmConfig.LowWater). discover calls it at least
 // every RegistryTTL; a member connecting meanwhile is kept as it connects
 // (keepConnected), before the host's grace period for it ends.
@@ -604,14 +618,31 @@ func (s *Swarm) keepConnected(_ network.Network, c network.Conn) {
 }
 
 // keeps reports whether p is a member of the other kind than this neuron
-// (see keep); false before the first metagraph.
+// that keep protects; false before the first metagraph.
 func (s *Swarm) keeps(p peer.ID) bool {
 	if s.registered.size() == 0 {
 		return false
 	}
 	_, mine := s.registered.member(s.h.ID())
 	member, axon := s.registered.member(p)
-	return member && axon != mine
+	return member && axon != mine && (!s.letsGo.Load() || s.gossipsWith(p))
+}
+
+// letGoOfOtherKind says whether the neuron lets go of its connections to
+// members of the other kind it does not gossip with (a validator whose
+// miners' turns are far apart: ValidatorConfig.KeepConnectedWithin): then
+// keep protects only those it gossips with. The next keep applies it.
+func (s *Swarm) letGoOfOtherKind(letGo bool) { s.letsGo.Store(letGo) }
+
+// unkeep ends keep's protection of p, now rather than at the next keep
+// (which would end it too, as keeps(p) is false).
+func (s *Swarm) unkeep(p peer.ID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.kept[p]; ok {
+		delete(s.kept, p)
+		s.h.ConnManager().Unprotect(p, keepTag)
+	}
 }
 
 // target is how many members discovery keeps connected: TargetPeers, or
@@ -644,6 +675,13 @@ func (s *Swarm) connectedMembers() int {
 // SwarmConfig.GossipValidators).
 func (s *Swarm) gossipsWith(p peer.ID) bool {
 	return s.registered.gossipPair(s.h.ID(), p, s.cfg.GossipValidators)
+}
+
+// gossipable are the members of infos the neuron would gossip with
+// (gossipsWith): discovery dials only those, as a connection to any other
+// member would not count towards TargetPeers.
+func (s *Swarm) gossipable(infos []peer.AddrInfo) []peer.AddrInfo {
+	return slices.DeleteFunc(infos, func(info peer.AddrInfo) bool { return !s.gossipsWith(info.ID) })
 }
 
 // axonInfos are the axons mg holds with a usable address (axonInfo).

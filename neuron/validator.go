@@ -23,6 +23,7 @@ import (
 	"github.com/cybertensor/cybertensor/chain"
 	"github.com/cybertensor/cybertensor/chain/chainpb"
 	"github.com/cybertensor/cybertensor/chainlink"
+	"github.com/cybertensor/cybertensor/dht"
 	"github.com/cybertensor/cybertensor/hook"
 	"github.com/cybertensor/cybertensor/judge"
 	"github.com/cybertensor/cybertensor/knowledge"
@@ -88,6 +89,18 @@ type ValidatorConfig struct {
 	// weights; a round due while that many are in flight is skipped, and
 	// a miner a round still waits on is not asked again until it answers.
 	RoundsInFlight int
+	// KeepConnectedWithin: a miner whose next turn in the rotation comes
+	// within this long (ceil(miners/Sample) rounds at the pace rounds
+	// have come) stays connected between its turns; the connection to a
+	// miner asked less often is let go once it answered, and made again
+	// connectAhead rounds before its next turn, unless the validator
+	// gossips with the miner (SwarmConfig.GossipValidators) or a stream
+	// is open on it. A connection kept costs both ends two goroutines,
+	// buffers and a file descriptor while idle; one let go costs a
+	// handshake a turn (3.4–4.8 ms of CPU for the two ends together on
+	// this project's 2-core benchmark machine, BENCHMARKS.md). 0:
+	// DefaultKeepConnectedWithin.
+	KeepConnectedWithin time.Duration
 	// Alpha is the scores' moving-average weight of a new observation.
 	Alpha float64
 	// Seed makes the choice of questions reproducible (storage challenges
@@ -154,6 +167,12 @@ type ValidatorConfig struct {
 	FetchTimeout time.Duration
 }
 
+// DefaultKeepConnectedWithin is ValidatorConfig.KeepConnectedWithin's
+// default: a validator of a 256-uid subnet asking 16 miners every 2 blocks
+// reaches each miner every 28 s with 1 s blocks (and keeps it connected),
+// every 5.6 minutes with 12 s blocks (and lets it go between turns).
+const DefaultKeepConnectedWithin = time.Minute
+
 // DefaultRoundsInFlight is ValidatorConfig.RoundsInFlight's default: a
 // round every 2 blocks of 250 ms (a localnet's), each waiting out the
 // default 2 s timeout on some miner, keeps 4 in flight.
@@ -189,6 +208,10 @@ type Validator struct {
 	lib    *knowledge.Library
 	uid    uint16
 	log    *slog.Logger
+	// lastRounds is when the run loop last started rounds, and roundEvery
+	// the time between its last two starts (letsGo); the run loop's.
+	lastRounds time.Time
+	roundEvery time.Duration
 	// env builds pipelines (also those of a spec the chain switches to);
 	// drops counts dropped tasks.
 	env     pipelineEnv
@@ -245,6 +268,12 @@ func StartValidator(ctx context.Context, c chainlink.Chain, cold, hot *wallet.Pr
 	}
 	if cfg.Spec == nil && len(cfg.Tasks) == 0 {
 		return nil, errors.New("neuron: validator config: Tasks or a Spec is required")
+	}
+	if cfg.KeepConnectedWithin < 0 {
+		return nil, fmt.Errorf("neuron: validator config: KeepConnectedWithin %v, want 0 (the default) or more", cfg.KeepConnectedWithin)
+	}
+	if cfg.KeepConnectedWithin == 0 {
+		cfg.KeepConnectedWithin = DefaultKeepConnectedWithin
 	}
 	if cfg.RoundsInFlight < 0 {
 		return nil, fmt.Errorf("neuron: validator config: RoundsInFlight %d, want 0 (the default) or more", cfg.RoundsInFlight)
@@ -416,9 +445,22 @@ func (v *Validator) rounds(ctx context.Context, head chainlink.Head) {
 		v.log.Warn("reading the metagraph", "err", err)
 		return
 	}
+	now := time.Now()
+	if !v.lastRounds.IsZero() {
+		v.roundEvery = now.Sub(v.lastRounds)
+	}
+	v.lastRounds = now
 	v.mu.Lock()
 	pipes := v.pipes
 	v.mu.Unlock()
+	// Whether every mechanism that asked miners lets go of them between
+	// turns: then the swarm protects only the miners it gossips with.
+	asked, letGo := false, true
+	defer func() {
+		if asked && v.swarm != nil {
+			v.swarm.letGoOfOtherKind(letGo)
+		}
+	}()
 	for _, p := range pipes {
 		most := v.cfg.RoundsInFlight
 		if p.evaluator != nil {
@@ -438,6 +480,7 @@ func (v *Validator) rounds(ctx context.Context, head chainlink.Head) {
 				v.endRound(p)
 				continue
 			}
+			asked, letGo = true, letGo && r.letGo
 			run = func() { v.finishRound(ctx, p, r) }
 		}
 		v.wg.Add(1)
@@ -488,6 +531,10 @@ type queryRound struct {
 	tasks   []subnet.Task
 	reqIDs  []uint32
 	views   []minerChain
+	// letGo is set when the rotation's cycle is longer than the rounds
+	// it connects ahead: a miner's next turn is rounds away, and the
+	// connection to it is let go once it answered (Validator.letGo).
+	letGo bool
 }
 
 type roundTarget struct {
@@ -550,6 +597,13 @@ func (v *Validator) prepareRound(ctx context.Context, p *pipeline, m *chain.Meta
 	if len(r.targets) == 0 {
 		return nil
 	}
+	miners := 0
+	for uid, axon := range m.Axons {
+		if axon != nil && uint16(uid) != v.uid {
+			miners++
+		}
+	}
+	r.letGo = v.letsGo(miners)
 	// Every miner gets a task of its own (its own question, byte range
 	// and nonce, or seed): miners that share answers gain nothing.
 	if nr, ok := p.tasks.(interface{ newRound() }); ok {
@@ -688,7 +742,11 @@ func (v *Validator) finishRound(ctx context.Context, p *pipeline, r *queryRound)
 		}()
 		req := &pb.Request{RequestId: fmt.Sprintf("v%d-%d", v.uid, r.reqIDs[i]), Netuid: uint32(v.cfg.Netuid), Synapse: r.tasks[i].Synapse,
 			Body: r.tasks[i].Body, TimeoutMs: uint32(v.cfg.Timeout / time.Millisecond)}
-		return v.client.Stream(ctx, r.targets[i].id, req, nil)
+		res := v.client.Stream(ctx, r.targets[i].id, req, nil)
+		if r.letGo {
+			v.letGo(r.targets[i].id)
+		}
+		return res
 	}
 	results, verdicts := p.queryAndScore(ctx, query, r.tasks, r.views, v.cfg.Timeout, v.log)
 	if ctx.Err() != nil {
@@ -994,6 +1052,69 @@ func (v *Validator) dialMiner(id peer.ID, axon *chain.Axon) {
 	}
 	v.learnAxon(id, axon)
 	v.client.Dial(id)
+}
+
+// letsGo reports whether the validator lets go of its connections to
+// miners between their turns, miners serving: when its rotation takes
+// more than connectAhead+1 rounds (fewer, and the next turn's dial would
+// come right after) and longer than KeepConnectedWithin at the pace
+// rounds have come (false before two rounds have).
+func (v *Validator) letsGo(miners int) bool {
+	sample := v.cfg.Sample
+	if sample <= 0 || v.roundEvery <= 0 {
+		return false
+	}
+	cycle := (miners + sample - 1) / sample
+	return cycle > connectAhead+1 && time.Duration(cycle)*v.roundEvery > v.cfg.KeepConnectedWithin
+}
+
+// letGo closes the validator's connection to miner id, asked its round's
+// task, unless the swarm keeps it (the miner is one the validator gossips
+// with), something else protects it, or a stream is open on it (an
+// organic request, a fetch). A validator asks each miner about once a
+// rotation (ceil(miners/Sample) rounds) and connects to it again
+// connectAhead rounds before its next turn: kept between turns, a
+// validator of a 256-uid subnet held a connection to each of its 224
+// miners, each costing both ends two goroutines and buffers.
+func (v *Validator) letGo(id peer.ID) {
+	if v.swarm != nil {
+		if v.swarm.keeps(id) {
+			return
+		}
+		// Protected as a miner before the validator began letting go.
+		v.swarm.unkeep(id)
+	}
+	if v.h.ConnManager().IsProtected(id, "") {
+		return
+	}
+	v.client.Release(id)
+	for _, c := range v.h.Network().ConnsToPeer(id) {
+		for _, st := range c.GetStreams() {
+			if holdsConn(string(st.Protocol())) {
+				return
+			}
+		}
+	}
+	v.h.Network().ClosePeer(id)
+}
+
+// holdsConn reports whether a stream of protocol p keeps its connection
+// from letGo: every stream but the DHT's, which kad-dht keeps open after a
+// request for the next one (a minute on the server's side), identify's,
+// and gossip's. A new connection's identify exchange and the DHT's check
+// that the peer answers FIND_NODE leave such streams on nearly every
+// connection; and gossip runs on a connection to a miner the validator
+// does not gossip with only where the two ends decided so before they
+// knew the subnet (gossipsub asks once a connection, as it comes up), a
+// decision the next connection makes again.
+func holdsConn(p string) bool {
+	switch {
+	case p == "", p == dht.ProtocolPrefix+"/kad/1.0.0":
+		return false
+	case strings.HasPrefix(p, "/ipfs/id/"), strings.HasPrefix(p, "/meshsub/"), strings.HasPrefix(p, "/floodsub/"):
+		return false
+	}
+	return true
 }
 
 // connected reports whether the validator's host is connected to id.

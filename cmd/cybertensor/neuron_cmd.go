@@ -543,6 +543,7 @@ func (a *app) validatorCommand() *cobra.Command {
 	var stake string
 	var queryEvery, weightsEvery, weightsVersion uint64
 	var sample int
+	var keepWithin time.Duration
 	var timeout time.Duration
 	var specFile, builtinSpec string
 	var jf judgeFlags
@@ -580,6 +581,9 @@ into the same scores as its own tasks' (docs/gateway.md, "Organic scoring").`,
 			if timeout <= 0 {
 				return usageError(fmt.Errorf("--query-timeout %v: must be positive", timeout))
 			}
+			if keepWithin <= 0 {
+				return usageError(fmt.Errorf("--keep-connected-within %v: must be positive", keepWithin))
+			}
 			if _, err := loadSpec(specFile, builtinSpec); err != nil {
 				return err
 			}
@@ -594,6 +598,7 @@ into the same scores as its own tasks' (docs/gateway.md, "Organic scoring").`,
 			cfg := neuron.DefaultValidatorConfig(f.netuid, tasks)
 			cfg.Listen, cfg.Logger, cfg.QueryEvery, cfg.WeightsEvery, cfg.Timeout = f.listen, a.log, queryEvery, weightsEvery, timeout
 			cfg.Sample, cfg.WeightsVersion, cfg.OrganicFraction = sample, weightsVersion, gf.fraction
+			cfg.KeepConnectedWithin = keepWithin
 			err = a.applySpec(cmd, c, f.netuid, specFile, builtinSpec, &jf, &cfg)
 			if jf.closeReference != nil {
 				defer jf.closeReference()
@@ -650,6 +655,7 @@ into the same scores as its own tasks' (docs/gateway.md, "Organic scoring").`,
 	run.Flags().Uint64Var(&weightsEvery, "weights-every", 5, "blocks between weight settings")
 	run.Flags().DurationVar(&timeout, "query-timeout", 2*time.Second, "deadline of each query")
 	run.Flags().IntVar(&sample, "sample", 0, "miners queried each round, at random (0: all)")
+	run.Flags().DurationVar(&keepWithin, "keep-connected-within", neuron.DefaultKeepConnectedWithin, "a miner whose next turn comes within this long stays connected between its turns; the connection to one asked less often (the miners divided by --sample, times the rounds' pace) is closed once it answered and made again just before its next turn, unless the validator gossips with it")
 	run.Flags().Uint64Var(&weightsVersion, "weights-version", neuron.WeightsVersion, "version key sent with the weights; a subnet whose weights_version_key is higher refuses them (its owner asks validators to upgrade)")
 	run.Flags().StringVar(&specFile, "spec", "", "run the subnet's spec file: its tasks (questions, storage challenges on the knowledge it publishes, or compute jobs) go to its synapse, its reward expression scores answers, and its query cadence, timeout, alpha and weight interval apply unless given as flags (it must be the spec whose hash the chain holds, if any)")
 	run.Flags().StringVar(&builtinSpec, "builtin", "", "a built-in spec instead of --spec: "+strings.Join(subnet.BuiltinNames(), ", "))
