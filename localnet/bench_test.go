@@ -59,19 +59,27 @@ func BenchmarkLocalnetFirstEpoch(b *testing.B) {
 // the steady state) and whether blocks kept their pace (1 = the block
 // time): how large a localnet this machine sustains. Blocks are 250 ms;
 // "256-1s" is 256 neurons with 1 s blocks (issue #24 allows them), twelve
-// epochs.
+// epochs; "256-letgo-1s" the same with validators letting go of each miner
+// between its turns (ValidatorConfig.KeepConnectedWithin), a handshake a
+// query instead of a connection to every miner.
 //
 //	go test ./localnet -run '^$' -bench LocalnetSize -benchtime 1x
 func BenchmarkLocalnetSize(b *testing.B) {
 	for _, size := range []struct {
 		n     int
 		block time.Duration
-	}{{16, 250 * time.Millisecond}, {64, 250 * time.Millisecond}, {128, 250 * time.Millisecond}, {256, 250 * time.Millisecond}, {256, time.Second}} {
+		// letGo: validators let go of their miners between turns
+		// (ValidatorConfig.KeepConnectedWithin below a turn's 28 s).
+		letGo bool
+	}{{16, 250 * time.Millisecond, false}, {64, 250 * time.Millisecond, false}, {128, 250 * time.Millisecond, false}, {256, 250 * time.Millisecond, false}, {256, time.Second, false}, {256, time.Second, true}} {
 		n := size.n
 		if testing.Short() && n > 64 {
 			continue
 		}
 		name := fmt.Sprint(n)
+		if size.letGo {
+			name += "-letgo"
+		}
 		if size.block != 250*time.Millisecond {
 			name += "-" + size.block.String()
 		}
@@ -94,6 +102,9 @@ func BenchmarkLocalnetSize(b *testing.B) {
 					epochs = 30
 				}
 				cfg.Tempo, cfg.BlockTime, cfg.Epochs = 10, size.block, epochs
+				if size.letGo {
+					cfg.keepConnectedWithin = time.Second
+				}
 				cfg.Logger = slog.New(slog.DiscardHandler)
 				var before runtime.MemStats
 				runtime.GC()

@@ -103,6 +103,9 @@ type Config struct {
 	onLastEpoch     func(hosts []host.Host) // for benchmarks: called after the last epoch, the neurons still up
 	onEpoch         func(epochs int)        // for benchmarks: called after each epoch, with the epochs every subnet has had
 	sequentialStart bool                    // for benchmarks: the baseline, one neuron after another
+	// keepConnectedWithin, for benchmarks, is the validators'
+	// ValidatorConfig.KeepConnectedWithin (0: its default).
+	keepConnectedWithin time.Duration
 }
 
 // errGatewaySubnet: Config.Gateway needs a subnet whose miners serve text.chat.
@@ -334,7 +337,7 @@ func (m *member) start(ctx context.Context, c chainlink.Chain, cfg Config, i int
 		// questions are the library's.
 		vcfg := neuron.SpecValidatorConfig(m.netuid, m.spec, Tasks())
 		vcfg.Logger, vcfg.Seed, vcfg.Copier = cfg.Logger, uint64(i), m.adversary == Copier
-		vcfg.OrganicFraction = cfg.OrganicFraction
+		vcfg.OrganicFraction, vcfg.KeepConnectedWithin = cfg.OrganicFraction, cfg.keepConnectedWithin
 		if m.specDir != "" {
 			// A spec file's validators read its files from its
 			// directory; its LLM judges ask the run's judge URL.
