@@ -3,14 +3,12 @@ package neuron
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/cybertensor/cybertensor/backend"
 	"github.com/cybertensor/cybertensor/wallet"
 )
 
@@ -24,42 +22,27 @@ import (
 // rotation, the default KeepConnectedWithin) keeps every miner connected.
 func TestValidatorLetsGoOfMiners(t *testing.T) {
 	miners, validators := 16, 3
-	var colds []*wallet.PrivateKey
-	for i := range miners + validators {
-		colds = append(colds, testKey(t, "let go cold", i))
-	}
+	colds := testKeys(t, "let go cold", miners+validators)
 	c := testChain(t, colds)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	sw := fastSwarm()
 	sw.GossipValidators = 1 // a validator gossips with about 5 miners, below TargetPeers
 	hot := func(i int) *wallet.PrivateKey { return testKey(t, "let go hot", i) }
-	log := slog.New(slog.DiscardHandler)
-	minerIDs := map[peer.ID]uint16{}
-	for i := range miners {
-		cfg := DefaultMinerConfig(1, backend.NewRetrieval())
-		cfg.Swarm, cfg.Logger = sw, log
-		m, err := StartMiner(ctx, c, colds[i], hot(i), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { m.Close() })
-		minerIDs[m.ID()] = m.UID()
-	}
-	var vs []*Validator
-	for i := miners; i < miners+validators; i++ {
-		cfg := DefaultValidatorConfig(1, []Task{{Prompt: "Why is the sky blue?", Answer: "Rayleigh"}})
+	ms, members := startSubnet(ctx, t, c, colds, hot, miners, validators, sw, func(i int, cfg *ValidatorConfig) {
 		// A miner's turn every 16 rounds, each 4 blocks of 50 ms.
-		cfg.Swarm, cfg.Logger, cfg.QueryEvery, cfg.Sample = sw, log, 4, 1
-		if i == miners {
+		cfg.QueryEvery, cfg.Sample = 4, 1
+		if i == 0 {
 			cfg.KeepConnectedWithin = time.Nanosecond
 		}
-		v, err := StartValidator(ctx, c, colds[i], hot(i), 1e12, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { v.Close() })
-		vs = append(vs, v)
+	})
+	minerIDs := map[peer.ID]uint16{}
+	for _, m := range ms {
+		minerIDs[m.id] = m.uid
+	}
+	var vs []*Validator
+	for _, v := range members {
+		vs = append(vs, v.validator)
 	}
 	// Every miner answers each validator in two of its turns at least:
 	// the first connected again after letting go.

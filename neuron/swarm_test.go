@@ -51,6 +51,15 @@ func testKey(t testing.TB, label string, i int) *wallet.PrivateKey {
 
 // testGenesis has subnet 1 (tempo 10, tuned by tune if set) and funded
 // coldkeys.
+// testKeys is n test keys of label, testKey(t, label, i) for i < n.
+func testKeys(t testing.TB, label string, n int) []*wallet.PrivateKey {
+	keys := make([]*wallet.PrivateKey, n)
+	for i := range keys {
+		keys[i] = testKey(t, label, i)
+	}
+	return keys
+}
+
 func testGenesis(t *testing.T, colds []*wallet.PrivateKey, tune func(*chain.Hyperparams)) chain.Genesis {
 	t.Helper()
 	root := testKey(t, "root", 0)
@@ -108,10 +117,7 @@ func TestNeuronsFormASwarm(t *testing.T) {
 	if testing.Short() {
 		miners = 4
 	}
-	var colds []*wallet.PrivateKey
-	for i := range miners + validators {
-		colds = append(colds, testKey(t, "cold", i))
-	}
+	colds := testKeys(t, "cold", miners+validators)
 	c := testChain(t, colds)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -250,10 +256,7 @@ func TestSwarmTarget(t *testing.T) {
 // Heartbeats still reach everyone over what is left.
 func TestSwarmConnectionBudget(t *testing.T) {
 	miners, validators := 10, 2
-	var colds []*wallet.PrivateKey
-	for i := range miners + validators {
-		colds = append(colds, testKey(t, "budget cold", i))
-	}
+	colds := testKeys(t, "budget cold", miners+validators)
 	c := testChain(t, colds)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -637,10 +640,7 @@ func TestServingNone(t *testing.T) {
 // miners instead; every neuron still hears every other.
 func TestGossipPeerSet(t *testing.T) {
 	miners, validators, idle := 6, 4, 2
-	var colds []*wallet.PrivateKey
-	for i := range miners + validators + idle {
-		colds = append(colds, testKey(t, "peer set cold", i))
-	}
+	colds := testKeys(t, "peer set cold", miners+validators+idle)
 	c := testChain(t, colds)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -691,17 +691,21 @@ func TestGossipPeerSet(t *testing.T) {
 	}
 }
 
-// swarmMember is a neuron of a test subnet.
+// swarmMember is a neuron of a test subnet: a miner (uid set) or a
+// validator (validator set).
 type swarmMember struct {
-	id    peer.ID
-	h     host.Host
-	swarm *Swarm
+	id        peer.ID
+	h         host.Host
+	swarm     *Swarm
+	uid       uint16
+	validator *Validator
 }
 
 // startSubnet starts miners miners (colds[i] and hot(i), i < miners) and
 // then validators validators (the next indices, staking 1e12), all with
-// swarm config sw and a validator querying every block.
-func startSubnet(ctx context.Context, t *testing.T, c *local.Local, colds []*wallet.PrivateKey, hot func(int) *wallet.PrivateKey, miners, validators int, sw SwarmConfig) (ms, vs []swarmMember) {
+// swarm config sw and a validator querying every block, its config then
+// changed by tune (if given) with the validator's index among them.
+func startSubnet(ctx context.Context, t *testing.T, c *local.Local, colds []*wallet.PrivateKey, hot func(int) *wallet.PrivateKey, miners, validators int, sw SwarmConfig, tune ...func(int, *ValidatorConfig)) (ms, vs []swarmMember) {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	for i := range miners {
@@ -712,17 +716,20 @@ func startSubnet(ctx context.Context, t *testing.T, c *local.Local, colds []*wal
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { m.Close() })
-		ms = append(ms, swarmMember{m.ID(), m.Host(), m.Swarm()})
+		ms = append(ms, swarmMember{id: m.ID(), h: m.Host(), swarm: m.Swarm(), uid: m.UID()})
 	}
 	for i := miners; i < miners+validators; i++ {
 		cfg := DefaultValidatorConfig(1, []Task{{Prompt: "Why is the sky blue?", Answer: "Rayleigh"}})
 		cfg.Swarm, cfg.Logger, cfg.QueryEvery = sw, log, 1
+		for _, f := range tune {
+			f(i-miners, &cfg)
+		}
 		v, err := StartValidator(ctx, c, colds[i], hot(i), 1e12, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { v.Close() })
-		vs = append(vs, swarmMember{v.ID(), v.Host(), v.Swarm()})
+		vs = append(vs, swarmMember{id: v.ID(), h: v.Host(), swarm: v.Swarm(), validator: v})
 	}
 	return ms, vs
 }
