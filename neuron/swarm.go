@@ -571,10 +571,10 @@ const keepTag = "cybertensor:role"
 // it queries, each within a few rounds: too often to dial them anew), or
 // only the miners it gossips with while it lets go of the others between
 // their turns (letGoOfOtherKind). Peers that left or changed kind lose the
-// protection. The host trims the
-// rest to its budget (SwarmConfig.LowWater). discover calls it at least
-// every RegistryTTL; a member connecting meanwhile is kept as it connects
-// (keepConnected), before the host's grace period for it ends.
+// protection. The host trims the rest to its budget (SwarmConfig.LowWater).
+// discover calls it at least every RegistryTTL; a member connecting
+// meanwhile is kept as it connects (keepConnected), before the host's grace
+// period for it ends.
 func (s *Swarm) keep() {
 	peers := s.h.Network().Peers()
 	s.mu.Lock()

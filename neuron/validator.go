@@ -1055,10 +1055,10 @@ func (v *Validator) dialMiner(id peer.ID, axon *chain.Axon) {
 }
 
 // letsGo reports whether the validator lets go of its connections to
-// miners between their turns, miners serving: when its rotation takes
-// more than connectAhead+1 rounds (fewer, and the next turn's dial would
-// come right after) and longer than KeepConnectedWithin at the pace
-// rounds have come (false before two rounds have).
+// miners between their turns, given how many miners serve: when its
+// rotation takes more than connectAhead+1 rounds (fewer, and the next
+// turn's dial would come right after) and longer than KeepConnectedWithin
+// at the pace rounds have come (false before two rounds have).
 func (v *Validator) letsGo(miners int) bool {
 	sample := v.cfg.Sample
 	if sample <= 0 || v.roundEvery <= 0 {
