@@ -129,6 +129,10 @@ func TestMinerAndValidatorRunAgainstAChain(t *testing.T) {
 	if r.code != exitUsage || !strings.Contains(r.stderr, "--stake needs the coldkey") {
 		t.Fatalf("a hotkey-only validator that stakes: exit %d, stderr %q", r.code, r.stderr)
 	}
+	r = runBounded(t, c, 30*time.Second, func() {}, "--home", server, "validator", "run", "--wallet", "m", "--hotkey", "h2", "--hotkey-only", "--netuid", "1", "--chain", url, "--keep-connected-within", "0s")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "--keep-connected-within 0s: must be positive") {
+		t.Fatalf("a validator keeping miners connected within 0s: exit %d, stderr %q", r.code, r.stderr)
+	}
 
 	deadline := time.Now().Add(30 * time.Second)
 	for {
