@@ -199,15 +199,15 @@ func joinWalkNeeded(table, servers, was int) bool {
 func (d *DHT) connectedServers() int {
 	n := 0
 	for _, p := range d.h.Network().Peers() {
-		if ok, err := d.h.Peerstore().SupportsProtocols(p, kadProtocol); err == nil && len(ok) > 0 {
+		if ok, err := d.h.Peerstore().SupportsProtocols(p, KadProtocol); err == nil && len(ok) > 0 {
 			n++
 		}
 	}
 	return n
 }
 
-// kadProtocol is the DHT's protocol (kad-dht's, under ProtocolPrefix).
-const kadProtocol = ProtocolPrefix + "/kad/1.0.0"
+// KadProtocol is the DHT's protocol (kad-dht's, under ProtocolPrefix).
+const KadProtocol = ProtocolPrefix + "/kad/1.0.0"
 
 // joinBackoff is how long refreshLoop waits to look again at a routing
 // table that was low and walked, after waiting last: lowCheckEvery if the

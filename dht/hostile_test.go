@@ -326,7 +326,7 @@ var fakeAddr = ma.StringCast("/ip4/10.9.9.9/tcp/4001")
 // returns once the victim has handled them all and closed the stream
 // (true), or refused one and reset it (false).
 func sendAddProviders(ctx context.Context, h host.Host, to peer.ID, keys [][]byte) bool {
-	s, err := h.NewStream(ctx, to, kadProtocol)
+	s, err := h.NewStream(ctx, to, KadProtocol)
 	if err != nil {
 		return false
 	}
@@ -379,7 +379,7 @@ func getProviders(ctx context.Context, t *testing.T, h host.Host, to peer.ID, ke
 }
 
 func roundTrip(ctx context.Context, h host.Host, to peer.ID, m *kadpb.Message) (*kadpb.Message, error) {
-	s, err := h.NewStream(ctx, to, kadProtocol)
+	s, err := h.NewStream(ctx, to, KadProtocol)
 	if err != nil {
 		return nil, err
 	}

@@ -554,8 +554,13 @@ func (v *Validator) prepareRound(ctx context.Context, p *pipeline, m *chain.Meta
 	due, redial := reaskDue(p.reask, m, p.asking, v.connected, v.cfg.Sample)
 	r := &queryRound{targets: due}
 	var serving []int
+	miners := 0 // serving an axon, asked or not
 	for uid, axon := range m.Axons {
-		if axon != nil && uint16(uid) != v.uid && !p.asking[uint16(uid)] && !slices.ContainsFunc(r.targets, func(t roundTarget) bool { return int(t.uid) == uid }) {
+		if axon == nil || uint16(uid) == v.uid {
+			continue
+		}
+		miners++
+		if !p.asking[uint16(uid)] && !slices.ContainsFunc(r.targets, func(t roundTarget) bool { return int(t.uid) == uid }) {
 			serving = append(serving, uid)
 		}
 	}
@@ -596,12 +601,6 @@ func (v *Validator) prepareRound(ctx context.Context, p *pipeline, m *chain.Meta
 	r.targets = append(r.targets, v.newcomers(p, m, p.rotation.beyond(ahead, serving), r.targets)...)
 	if len(r.targets) == 0 {
 		return nil
-	}
-	miners := 0
-	for uid, axon := range m.Axons {
-		if axon != nil && uint16(uid) != v.uid {
-			miners++
-		}
 	}
 	r.letGo = v.letsGo(miners)
 	// Every miner gets a task of its own (its own question, byte range
@@ -1109,7 +1108,7 @@ func (v *Validator) letGo(id peer.ID) {
 // decision the next connection makes again.
 func holdsConn(p string) bool {
 	switch {
-	case p == "", p == dht.ProtocolPrefix+"/kad/1.0.0":
+	case p == "", p == dht.KadProtocol:
 		return false
 	case strings.HasPrefix(p, "/ipfs/id/"), strings.HasPrefix(p, "/meshsub/"), strings.HasPrefix(p, "/floodsub/"):
 		return false

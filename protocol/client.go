@@ -90,6 +90,15 @@ type pooled struct {
 	expiry *time.Timer
 }
 
+// stopExpiry stops p's idle timer, under the client's mu; should it have
+// fired, expire waits for mu and then finds p gone from the pool.
+func (p *pooled) stopExpiry() {
+	if p.expiry != nil {
+		p.expiry.Stop()
+		p.expiry = nil
+	}
+}
+
 // readBufSize is the client's read buffer per stream; larger reads go
 // straight into the frame buffer.
 const readBufSize = 32 << 10
@@ -142,9 +151,7 @@ func (c *Client) Close() error {
 	c.closed = true
 	for id, list := range c.idle {
 		for _, p := range list {
-			if p.expiry != nil {
-				p.expiry.Stop()
-			}
+			p.stopExpiry()
 			p.st.Close()
 		}
 		delete(c.idle, id)
@@ -258,12 +265,7 @@ func (c *Client) take(id peer.ID) *pooled {
 	}
 	p := list[len(list)-1]
 	c.idle[id] = list[:len(list)-1]
-	if p.expiry != nil {
-		// Should it have fired, expire waits for mu and then finds p
-		// gone from the pool.
-		p.expiry.Stop()
-		p.expiry = nil
-	}
+	p.stopExpiry()
 	return p
 }
 
@@ -313,10 +315,7 @@ func (c *Client) Release(id peer.ID) {
 	list := c.idle[id]
 	delete(c.idle, id)
 	for _, p := range list {
-		if p.expiry != nil {
-			p.expiry.Stop()
-			p.expiry = nil
-		}
+		p.stopExpiry()
 	}
 	c.mu.Unlock()
 	for _, p := range list {
